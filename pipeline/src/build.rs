@@ -1,0 +1,151 @@
+//! Turning a compiled [`Plan`] into runnable parts: input lists, operators, sinks.
+//!
+//! This is where pre-flight checks happen: inputs are listed, tokenizers loaded and output
+//! directories created before any document is read, so a typo fails in seconds, not hours.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokenmill_shards::ShardTarget;
+
+use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, SourceSpec, StageSpec};
+use crate::sink::{JsonlSink, MegatronSink, Output, ParquetSink, Sink, TokenSpec};
+use crate::source::sql::SqlFilter;
+use crate::source::{InputError, InputErrorKind};
+use crate::stage::{Length, Operator, TokenizeStage};
+use crate::storage::{self, InputFile, StorageError};
+
+/// The inputs of one source: files found, and paths that failed to list.
+#[derive(Debug, Default)]
+pub struct SourceInputs {
+    /// Files, in read order.
+    pub files: Vec<InputFile>,
+    /// Paths that matched nothing or could not be listed.
+    pub errors: Vec<InputError>,
+}
+
+/// Lists every source's inputs.
+pub fn list_sources(plan: &Plan) -> Vec<SourceInputs> {
+    plan.spec
+        .sources
+        .iter()
+        .map(|s| {
+            let spec = s.file();
+            let mut inputs = SourceInputs::default();
+            for pattern in &spec.paths {
+                match storage::list_inputs(pattern, &spec.storage) {
+                    Ok(files) if files.is_empty() => {
+                        inputs.errors.push(listing_error(pattern, InputErrorKind::NotFound, "no file matches".into()))
+                    }
+                    Ok(files) => inputs.files.extend(files),
+                    Err(StorageError::NotFound { .. }) => {
+                        inputs.errors.push(listing_error(pattern, InputErrorKind::NotFound, "no such file or object".into()))
+                    }
+                    Err(e) => inputs.errors.push(listing_error(pattern, InputErrorKind::Unreadable, e.to_string())),
+                }
+            }
+            inputs
+        })
+        .collect()
+}
+
+fn listing_error(pattern: &str, kind: InputErrorKind, message: String) -> InputError {
+    InputError { kind, file: pattern.into(), line: None, offset: None, message }
+}
+
+/// Builds the operator of every stage node (`None` for sources and sinks).
+///
+/// # Errors
+/// A tokenizer cannot be loaded.
+pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
+    plan.nodes
+        .iter()
+        .map(|n| match n.role {
+            Role::Stage(i) => Ok(Some(match &plan.spec.stages[i] {
+                StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
+                StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
+            })),
+            _ => Ok(None),
+        })
+        .collect()
+}
+
+/// Builds the `where` filter of every source.
+///
+/// # Errors
+/// An expression does not parse (already checked at compile time).
+pub fn where_filters(plan: &Plan) -> anyhow::Result<Vec<Option<SqlFilter>>> {
+    plan.spec
+        .sources
+        .iter()
+        .map(|s| match &s.file().where_sql {
+            Some(sql) => SqlFilter::new(sql).map(Some).map_err(|e| anyhow::anyhow!("source `{}`: {e}", s.name())),
+            None => Ok(None),
+        })
+        .collect()
+}
+
+/// Whether a source reads Parquet.
+pub fn is_parquet(spec: &SourceSpec) -> bool {
+    matches!(spec, SourceSpec::Parquet(_))
+}
+
+/// Opens every sink, in spec order.
+///
+/// # Errors
+/// An output cannot be prepared, or a token sink's inputs use different tokenizers.
+pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs]) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+    let work_dir = Path::new(&plan.spec.run.work_dir);
+    let input_urls: Vec<String> = inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
+    let mut out: Vec<Box<dyn Sink>> = Vec::new();
+    for (id, node) in plan.nodes.iter().enumerate() {
+        let Role::Sink(i) = node.role else { continue };
+        let spec = &plan.spec.sinks[i];
+        let output = Output::open(spec.path(), spec.storage(), work_dir, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
+        let sink: Box<dyn Sink> = match spec {
+            SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0)?),
+            SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0)?),
+            SinkSpec::Megatron(s) => {
+                let tokens = token_spec(plan, ops, id)?;
+                let target = ShardTarget { max_tokens: s.shard_max_tokens, max_bytes: Some(s.shard_max_bytes.map_or(1 << 30, |b| b.0)) };
+                Box::new(MegatronSink::new(output, &s.prefix, target, tokens, plan.config_hash.clone(), input_urls.clone())?)
+            }
+        };
+        out.push(sink);
+    }
+    Ok(out)
+}
+
+/// The token spec of a token sink, from the tokenize stages feeding it; they must agree.
+fn token_spec(plan: &Plan, ops: &[Option<Operator>], sink: usize) -> anyhow::Result<TokenSpec> {
+    let mut spec: Option<TokenSpec> = None;
+    for edge in &plan.nodes[sink].inputs {
+        debug_assert_eq!(edge.port, Port::Main);
+        let Some(Operator::Tokenize(t)) = &ops[edge.from] else {
+            anyhow::bail!("`{}` is not a tokenize stage", plan.nodes[edge.from].name)
+        };
+        let info = t.tokenizer().info();
+        let this = TokenSpec {
+            vocab_size: info.vocab_size as u64,
+            eos_id: if t.appends_eos() { info.eos_id } else { None },
+            bos_id: if t.prepends_bos() { info.bos_id } else { None },
+            tokenizer_hash: info.hash.clone(),
+        };
+        match &spec {
+            Some(s) if *s != this => anyhow::bail!(
+                "sink `{}`: its inputs tokenize differently (tokenizer or EOS/BOS options differ); one dataset needs one tokenizer",
+                plan.nodes[sink].name
+            ),
+            _ => spec = Some(this),
+        }
+    }
+    spec.ok_or_else(|| anyhow::anyhow!("sink `{}` has no tokenize input", plan.nodes[sink].name))
+}
+
+/// The kind of data a node emits on its main port.
+pub fn emits(plan: &Plan, node: usize) -> EdgeKind {
+    match plan.nodes[node].role {
+        Role::Stage(i) if matches!(plan.spec.stages[i], StageSpec::Tokenize(_)) => EdgeKind::Tokens,
+        _ => EdgeKind::Docs,
+    }
+}

@@ -1,0 +1,259 @@
+//! Command-line interface: argument parsing and the subcommands.
+
+mod train;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Plan};
+use crate::progress::ProgressMode;
+use crate::runner::{self, RunOptions};
+use crate::stats::RunStatus;
+
+/// tokenmill turns raw text corpora into training-ready token shards.
+///
+/// A pipeline file (TOML) declares sources, stages and sinks. Start with `tokenmill init`, check
+/// with `tokenmill validate`, run with `tokenmill run`.
+///
+/// Exit codes: 0 done; 1 failed (I/O, sink or verification error); 2 invalid pipeline file or
+/// command line; 3 stopped on bad input under `on_error = "fail"`; 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "tokenmill", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// More logging (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline.
+    Run(RunArgs),
+    /// Check a pipeline file: report every error with its line, list inputs, load tokenizers.
+    Validate {
+        /// The pipeline file.
+        config: PathBuf,
+    },
+    /// Write a commented example pipeline file to start from.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "tokenmill.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Train a byte-level BPE tokenizer (GPT-2 style) on a sample of documents.
+    TrainTokenizer(train::TrainArgs),
+    /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
+    Verify(verify::VerifyArgs),
+}
+
+/// `tokenmill run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file.
+    pub config: PathBuf,
+    /// Compile, list inputs and load tokenizers, print the plan, but read and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Worker threads [default: all cores].
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+    /// Progress display: a bar on a terminal, JSON lines otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Where to write run statistics [default: WORK_DIR/stats.json].
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
+}
+
+/// Process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done.
+    Ok = 0,
+    /// Failed.
+    Failed = 1,
+    /// Invalid pipeline file or arguments.
+    Config = 2,
+    /// Stopped on bad input under `on_error = "fail"`.
+    Input = 3,
+    /// Interrupted.
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Sets up `tracing` on stderr.
+pub fn init_logging(args: &GlobalArgs) {
+    let default = match (args.quiet, args.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Failures not expressed as an exit code.
+pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate { config } => validate(&config),
+        Command::Init { path, force } => init(&path, force),
+        Command::TrainTokenizer(args) => train::train(args),
+        Command::Verify(args) => verify::verify(args),
+    }
+}
+
+fn load(path: &Path) -> Result<Plan, Exit> {
+    match config::load(path) {
+        Ok(plan) => {
+            for w in plan.warnings.warnings() {
+                eprintln!("{w}");
+            }
+            Ok(plan)
+        }
+        Err(d) => {
+            eprintln!("{d}");
+            Err(Exit::Config)
+        }
+    }
+}
+
+fn validate(path: &Path) -> anyhow::Result<Exit> {
+    let plan = match load(path) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    match preflight(&plan) {
+        Ok(()) => {
+            println!("{}: ok ({} nodes)", path.display(), plan.nodes.len());
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("{}: error: {e:#}", path.display());
+            Ok(Exit::Config)
+        }
+    }
+}
+
+/// Lists inputs and loads tokenizers; prints the plan.
+fn preflight(plan: &Plan) -> anyhow::Result<()> {
+    let inputs = crate::build::list_sources(plan);
+    crate::build::operators(plan)?;
+    crate::build::where_filters(plan)?;
+    for (s, src) in plan.spec.sources.iter().enumerate() {
+        let bytes: u64 = inputs[s].files.iter().map(|f| f.size).sum();
+        println!("source {} ({}): {} files, {:.1} MB", src.name(), src.kind(), inputs[s].files.len(), bytes as f64 / 1e6);
+        for e in &inputs[s].errors {
+            println!("  warning: {e}");
+        }
+    }
+    for n in &plan.nodes {
+        let inputs: Vec<String> = n
+            .inputs
+            .iter()
+            .map(|e| match e.port {
+                config::Port::Main => plan.nodes[e.from].name.clone(),
+                config::Port::Rejected => format!("{}.rejected", plan.nodes[e.from].name),
+            })
+            .collect();
+        if !inputs.is_empty() {
+            println!("{} ({}) <- {}", n.name, n.kind, inputs.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    let plan = match load(&args.config) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if args.dry_run {
+        preflight(&plan)?;
+        println!("dry run: nothing was read or written");
+        return Ok(Exit::Ok);
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: leave now; only *.tmp files can be left behind.
+            std::process::exit(Exit::Interrupted as i32);
+        }
+        tracing::warn!("interrupted: finishing in-flight batches and removing incomplete outputs (Ctrl-C again to quit at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let opts = RunOptions {
+        threads: args.threads.unwrap_or_else(runner::default_threads),
+        progress: args.progress,
+        cancel,
+        stats_path: args.stats,
+    };
+    let stats = runner::run(&plan, &opts)?;
+    print!("{}", stats.summary());
+    Ok(match stats.status {
+        RunStatus::Complete => Exit::Ok,
+        RunStatus::Interrupted => Exit::Interrupted,
+        RunStatus::Failed(reason) if reason.starts_with("bad input") => Exit::Input,
+        RunStatus::Failed(_) => Exit::Failed,
+    })
+}
+
+fn init(path: &Path, force: bool) -> anyhow::Result<Exit> {
+    if path.exists() && !force {
+        eprintln!("error: {} exists; pass --force to overwrite it", path.display());
+        return Ok(Exit::Config);
+    }
+    std::fs::write(path, crate::EXAMPLE_CONFIG).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}: edit the paths, then `tokenmill validate {0}` and `tokenmill run {0}`", path.display());
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,93 @@
+//! `tokenmill train-tokenizer`: byte-level BPE trained on a sample of documents.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tokenmill_tokenize::{BpeTrainingConfig, train_byte_level_bpe};
+
+use super::Exit;
+use crate::config::FileSourceSpec;
+use crate::source::{self, ChunkLimits};
+use crate::storage;
+
+/// `tokenmill train-tokenizer` arguments.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Input files, globs or URLs (JSONL plain/.gz/.zst, or .parquet).
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Where to write the `tokenizer.json`.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Vocabulary size, special tokens included.
+    #[arg(long, default_value_t = 16384)]
+    pub vocab_size: usize,
+    /// Stop reading after this many bytes of text (the sample; bounds memory).
+    #[arg(long, default_value_t = 200_000_000)]
+    pub sample_bytes: u64,
+    /// Minimum pair frequency for a merge.
+    #[arg(long, default_value_t = 2)]
+    pub min_frequency: u64,
+    /// Special tokens, in id order from 0 (the first is the EOS token).
+    #[arg(long, value_delimiter = ',', default_value = "<|endoftext|>")]
+    pub special_tokens: Vec<String>,
+    /// Field or column holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+}
+
+pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
+    let spec = FileSourceSpec {
+        name: "train".into(),
+        paths: args.inputs.clone(),
+        text_field: args.text_field.clone(),
+        id_field: None,
+        metadata_fields: Some(vec![]),
+        where_sql: None,
+        storage: Default::default(),
+    };
+    let mut texts: Vec<String> = Vec::new();
+    let mut bytes = 0u64;
+    let mut errors = 0u64;
+    let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
+    'files: for pattern in &args.inputs {
+        let files = storage::list_inputs(pattern, &Default::default()).with_context(|| format!("input {pattern}"))?;
+        for file in files {
+            let parquet = file.url.ends_with(".parquet");
+            let mut full = false;
+            source::read_file(0, &spec, parquet, &file, limits, &mut |chunk| {
+                let (docs, errs) = source::parse_chunk(&spec, chunk);
+                for e in &errs {
+                    tracing::warn!("bad input: {e}");
+                }
+                errors += errs.len() as u64;
+                for d in docs {
+                    bytes += d.text.len() as u64;
+                    texts.push(d.text);
+                    if bytes >= args.sample_bytes {
+                        full = true;
+                        return false;
+                    }
+                }
+                true
+            });
+            if full {
+                break 'files;
+            }
+        }
+    }
+    anyhow::ensure!(!texts.is_empty(), "no documents read from {}", args.inputs.join(", "));
+    tracing::info!(documents = texts.len(), bytes, skipped = errors, "training byte-level BPE, vocab {}", args.vocab_size);
+    let cfg = BpeTrainingConfig {
+        vocab_size: args.vocab_size,
+        min_frequency: args.min_frequency,
+        special_tokens: args.special_tokens,
+        ..BpeTrainingConfig::default()
+    };
+    let tokenizer = train_byte_level_bpe(texts.into_iter(), &cfg)?;
+    tokenizer.save(&args.output)?;
+    let info = tokenizer.info();
+    println!("wrote {}: vocab {}, eos {:?}, hash {}", args.output.display(), info.vocab_size, info.eos_id, info.hash);
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,421 @@
+//! Spec to [`Plan`]: resolve names, type-check edges, order the DAG, report every error at once.
+//!
+//! Edges carry one of two kinds of data, documents or tokens. Filtering stages have a second
+//! output port, `NAME.rejected`, carrying what they dropped (with the reason), so a rejects sink
+//! is an ordinary sink. Nothing runs until the plan compiles without errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::diagnostic::Diagnostics;
+use super::parse::{Reporter, SpecLocations, parse};
+use super::spec::{PipelineSpec, SinkSpec, StageSpec};
+
+/// Index of a node in [`Plan::nodes`].
+pub type NodeId = usize;
+
+/// What flows on an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// Documents with text.
+    Docs,
+    /// Tokenized documents.
+    Tokens,
+}
+
+impl EdgeKind {
+    fn describe(self) -> &'static str {
+        match self {
+            EdgeKind::Docs => "documents",
+            EdgeKind::Tokens => "tokens",
+        }
+    }
+}
+
+/// Which output of a node an edge leaves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Port {
+    /// What the node keeps or produces.
+    Main,
+    /// What a filtering stage dropped (`NAME.rejected`).
+    Rejected,
+}
+
+/// An edge into a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    /// Upstream node.
+    pub from: NodeId,
+    /// Upstream port.
+    pub port: Port,
+}
+
+/// What a node is, with its index into the spec's list of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `spec.sources[i]`.
+    Source(usize),
+    /// `spec.stages[i]`.
+    Stage(usize),
+    /// `spec.sinks[i]`.
+    Sink(usize),
+}
+
+/// One node of the compiled DAG.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Name from the config.
+    pub name: String,
+    /// Kind and spec index.
+    pub role: Role,
+    /// Its `type` label.
+    pub kind: &'static str,
+    /// Resolved inputs, in the order written.
+    pub inputs: Vec<Edge>,
+}
+
+/// A compiled pipeline, ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The parsed spec.
+    pub spec: PipelineSpec,
+    /// The pipeline file.
+    pub config_path: PathBuf,
+    /// Sources, then stages, then sinks.
+    pub nodes: Vec<Node>,
+    /// For each source, the stages and sinks it feeds, in topological order.
+    pub reachable: Vec<Vec<NodeId>>,
+    /// xxh3-128 of the normalized spec: equal configs hash equal whatever their comments.
+    pub config_hash: String,
+    /// Findings that do not stop the run.
+    pub warnings: Diagnostics,
+}
+
+impl Plan {
+    /// The node named `name`.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Nodes that read `from`'s `port`.
+    pub fn consumers(&self, from: NodeId, port: Port) -> impl Iterator<Item = NodeId> + '_ {
+        self.nodes.iter().enumerate().filter(move |(_, n)| n.inputs.iter().any(|e| e.from == from && e.port == port)).map(|(i, _)| i)
+    }
+}
+
+/// Reads and compiles a pipeline file.
+///
+/// # Errors
+/// Every problem found, each with its line.
+pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => compile(&text, path),
+        Err(e) => {
+            let mut rep = Reporter::new(path, "");
+            rep.error(None, format!("cannot read the pipeline file: {e}"));
+            Err(Diagnostics(rep.out))
+        }
+    }
+}
+
+/// Parses and compiles pipeline text; `file` names it in diagnostics.
+///
+/// # Errors
+/// Every problem found, each with its line.
+pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
+    let (spec, locs) = parse(text, file)?;
+    let mut rep = Reporter::new(file, text);
+    let nodes = build_nodes(&spec, &locs, &mut rep);
+    check_run(&spec, text, &mut rep);
+    check_sinks(&spec, &locs, &mut rep);
+    check_sql(&spec, &locs, &mut rep);
+    let reachable = order(&nodes, &locs, &mut rep);
+    check_unused(&nodes, &locs, &mut rep);
+    if rep.out.iter().any(|d| d.severity == super::Severity::Error) {
+        return Err(Diagnostics(rep.out));
+    }
+    let normalized = serde_json::to_vec(&spec).unwrap_or_default();
+    Ok(Plan {
+        config_hash: format!("{:032x}", xxh3_128(&normalized)),
+        spec,
+        config_path: file.to_path_buf(),
+        nodes,
+        reachable,
+        warnings: Diagnostics(rep.out),
+    })
+}
+
+fn location(locs: &SpecLocations, role: Role) -> usize {
+    match role {
+        Role::Source(i) => locs.sources[i],
+        Role::Stage(i) => locs.stages[i],
+        Role::Sink(i) => locs.sinks[i],
+    }
+}
+
+/// What a node produces on its main port, and whether it has a rejected port.
+fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
+    match role {
+        Role::Source(_) => Some((EdgeKind::Docs, false)),
+        Role::Stage(i) => Some(match spec.stages[i] {
+            StageSpec::Length(_) => (EdgeKind::Docs, true),
+            StageSpec::Tokenize(_) => (EdgeKind::Tokens, false),
+        }),
+        Role::Sink(_) => None,
+    }
+}
+
+/// What a node accepts.
+fn accepts(spec: &PipelineSpec, role: Role) -> EdgeKind {
+    match role {
+        Role::Sink(i) if matches!(spec.sinks[i], SinkSpec::Megatron(_)) => EdgeKind::Tokens,
+        _ => EdgeKind::Docs,
+    }
+}
+
+fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for (i, s) in spec.sources.iter().enumerate() {
+        nodes.push(Node { name: s.name().into(), role: Role::Source(i), kind: s.kind(), inputs: vec![] });
+    }
+    for (i, s) in spec.stages.iter().enumerate() {
+        nodes.push(Node { name: s.name().into(), role: Role::Stage(i), kind: s.kind(), inputs: vec![] });
+    }
+    for (i, s) in spec.sinks.iter().enumerate() {
+        nodes.push(Node { name: s.name().into(), role: Role::Sink(i), kind: s.kind(), inputs: vec![] });
+    }
+    let mut by_name: HashMap<&str, NodeId> = HashMap::new();
+    for (id, n) in nodes.iter().enumerate() {
+        let at = location(locs, n.role);
+        if n.name.is_empty() || n.name.contains(['.', '/', ' ']) {
+            rep.error(Some(rep.key_or_table(at, "name")), format!("invalid node name {:?}: use letters, digits, `_` or `-`", n.name));
+        }
+        if let Some(&first) = by_name.get(n.name.as_str()) {
+            let (line, _) = rep.lines.position(location(locs, nodes[first].role));
+            rep.error(Some(rep.key_or_table(at, "name")), format!("duplicate node name `{}` (first defined on line {line})", n.name));
+        } else {
+            by_name.insert(&n.name, id);
+        }
+    }
+    let mut resolved = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let written: &[String] = match n.role {
+            Role::Source(_) => &[],
+            Role::Stage(i) => spec.stages[i].inputs(),
+            Role::Sink(i) => spec.sinks[i].inputs(),
+        };
+        let at = rep.key_or_table(location(locs, n.role), "inputs");
+        if written.is_empty() && !matches!(n.role, Role::Source(_)) {
+            rep.error(Some(at), format!("`{}` has no inputs: list upstream nodes in `inputs`", n.name));
+        }
+        let mut edges = Vec::new();
+        for input in written {
+            let (target, port) = match input.split_once('.') {
+                Some((t, "rejected")) => (t, Port::Rejected),
+                Some((_, p)) => {
+                    rep.error(Some(at), format!("`{}`: unknown port `{p}` in input `{input}` (the only port is `rejected`)", n.name));
+                    continue;
+                }
+                None => (input.as_str(), Port::Main),
+            };
+            let Some(&from) = by_name.get(target) else {
+                let hint = closest(target, by_name.keys().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                rep.error(Some(at), format!("`{}`: unknown input node `{target}`{hint}", n.name));
+                continue;
+            };
+            let Some((kind, has_rejects)) = output(spec, nodes[from].role) else {
+                rep.error(Some(at), format!("`{}`: input `{target}` is a sink; sinks have no output", n.name));
+                continue;
+            };
+            if port == Port::Rejected && !has_rejects {
+                rep.error(Some(at), format!("`{}`: `{target}` ({}) drops nothing, so it has no `rejected` port", n.name, nodes[from].kind));
+                continue;
+            }
+            let kind = if port == Port::Rejected { EdgeKind::Docs } else { kind };
+            let want = accepts(spec, n.role);
+            if kind != want {
+                rep.error(
+                    Some(at),
+                    format!(
+                        "`{}` ({}) takes {}, but `{input}` ({}) gives {}{}",
+                        n.name,
+                        n.kind,
+                        want.describe(),
+                        nodes[from].kind,
+                        kind.describe(),
+                        if want == EdgeKind::Tokens { ": put a `tokenize` stage in between" } else { "" }
+                    ),
+                );
+                continue;
+            }
+            if edges.iter().any(|e: &super::Edge| e.from == from && e.port == port) {
+                rep.error(Some(at), format!("`{}`: input `{input}` is listed twice", n.name));
+                continue;
+            }
+            edges.push(super::Edge { from, port });
+        }
+        resolved.push(edges);
+    }
+    for (n, edges) in nodes.iter_mut().zip(resolved) {
+        n.inputs = edges;
+    }
+    nodes
+}
+
+/// Topological order per source; reports cycles by printing one.
+fn order(nodes: &[Node], locs: &SpecLocations, rep: &mut Reporter<'_>) -> Vec<Vec<NodeId>> {
+    let mut indegree: Vec<usize> = nodes.iter().map(|n| n.inputs.len()).collect();
+    let mut ready: Vec<NodeId> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut topo = Vec::new();
+    while let Some(id) = ready.pop() {
+        topo.push(id);
+        for (j, n) in nodes.iter().enumerate() {
+            let edges = n.inputs.iter().filter(|e| e.from == id).count();
+            if edges > 0 {
+                indegree[j] -= edges;
+                if indegree[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+    }
+    if topo.len() < nodes.len() {
+        let cycle = find_cycle(nodes, &indegree);
+        let names: Vec<&str> = cycle.iter().map(|&i| nodes[i].name.as_str()).collect();
+        let at = location(locs, nodes[cycle[0]].role);
+        rep.error(Some(at), format!("cycle in the pipeline: {}", names.join(" -> ")));
+        return vec![];
+    }
+    // Keep file order among independent nodes so execution order is stable and readable: a
+    // node's depth (longest path from a source) first, then its index.
+    let mut depth = vec![0usize; nodes.len()];
+    for &n in &topo {
+        depth[n] = nodes[n].inputs.iter().map(|e| depth[e.from] + 1).max().unwrap_or(0);
+    }
+    topo.sort_by_key(|&id| (depth[id], id));
+    (0..nodes.len())
+        .filter(|&i| matches!(nodes[i].role, Role::Source(_)))
+        .map(|src| {
+            let mut reach = vec![false; nodes.len()];
+            reach[src] = true;
+            let mut out = Vec::new();
+            for &id in &topo {
+                if id != src && nodes[id].inputs.iter().any(|e| reach[e.from]) {
+                    reach[id] = true;
+                    out.push(id);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn find_cycle(nodes: &[Node], indegree: &[usize]) -> Vec<NodeId> {
+    // Every node left with indegree > 0 has an input also left: walk inputs until one repeats.
+    let Some(start) = (0..nodes.len()).find(|&i| indegree[i] > 0) else { return vec![] };
+    let mut path = vec![start];
+    let mut cur = start;
+    loop {
+        let Some(next) = nodes[cur].inputs.iter().map(|e| e.from).find(|&f| indegree[f] > 0) else { return path };
+        if let Some(pos) = path.iter().position(|&p| p == next) {
+            let mut cycle: Vec<NodeId> = path[pos..].to_vec();
+            cycle.reverse();
+            cycle.push(cycle[0]);
+            return cycle;
+        }
+        path.push(next);
+        cur = next;
+    }
+}
+
+fn check_run(spec: &PipelineSpec, text: &str, rep: &mut Reporter<'_>) {
+    let run_at = text.find("[run]");
+    let at = |rep: &Reporter<'_>, key: &str| run_at.map(|r| rep.key_or_table(r, key));
+    if spec.run.batch_docs == 0 {
+        rep.error(at(rep, "batch_docs"), "`run.batch_docs` must be at least 1".into());
+    }
+    if spec.run.batch_bytes.0 == 0 {
+        rep.error(at(rep, "batch_bytes"), "`run.batch_bytes` must be at least 1".into());
+    }
+    if spec.sinks.is_empty() {
+        rep.error(None, "the pipeline has no `[[sink]]`: nothing would be written".into());
+    }
+    if spec.sources.is_empty() {
+        rep.error(None, "the pipeline has no `[[source]]`: nothing would be read".into());
+    }
+}
+
+fn check_sinks(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (i, s) in spec.sinks.iter().enumerate() {
+        let at = rep.key_or_table(locs.sinks[i], "path");
+        let key = normalize_path(s.path());
+        if s.path().trim().is_empty() {
+            rep.error(Some(at), format!("sink `{}`: `path` is empty", s.name()));
+        } else if let Some(other) = seen.get(&key) {
+            rep.error(Some(at), format!("sinks `{other}` and `{}` both write to `{}`: give each its own path", s.name(), s.path()));
+        } else {
+            seen.insert(key, s.name());
+        }
+        if let SinkSpec::Megatron(m) = s
+            && (m.shard_max_tokens == Some(0) || m.shard_max_bytes.is_some_and(|b| b.0 == 0))
+        {
+            rep.error(Some(at), format!("sink `{}`: shard size limits must be positive", s.name()));
+        }
+    }
+    for (i, s) in spec.sources.iter().enumerate() {
+        if s.file().paths.is_empty() {
+            let at = rep.key_or_table(locs.sources[i], "paths");
+            rep.error(Some(at), format!("source `{}`: `paths` is empty", s.name()));
+        }
+    }
+}
+
+fn check_sql(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) {
+    for (i, s) in spec.sources.iter().enumerate() {
+        if let Some(sql) = &s.file().where_sql
+            && let Err(e) = crate::source::sql::check_syntax(sql)
+        {
+            let at = rep.key_or_table(locs.sources[i], "where");
+            rep.error(Some(at), format!("source `{}`: invalid `where` expression: {e}", s.name()));
+        }
+    }
+}
+
+fn check_unused(nodes: &[Node], locs: &SpecLocations, rep: &mut Reporter<'_>) {
+    for (id, n) in nodes.iter().enumerate() {
+        if matches!(n.role, Role::Sink(_)) {
+            continue;
+        }
+        let used = nodes.iter().any(|m| m.inputs.iter().any(|e| e.from == id && e.port == Port::Main));
+        if !used {
+            rep.warning(Some(location(locs, n.role)), format!("the output of `{}` goes nowhere: no node lists it in `inputs`", n.name));
+        }
+    }
+}
+
+fn normalize_path(p: &str) -> String {
+    let p = p.trim().trim_end_matches('/');
+    let p = p.strip_prefix("file://").unwrap_or(p);
+    let p = p.strip_prefix("./").unwrap_or(p);
+    p.to_string()
+}
+
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates.map(|c| (edit_distance(name, c), c)).filter(|(d, _)| *d <= 2).min().map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,198 @@
+//! TOML text to [`PipelineSpec`], reporting every problem at once with its line.
+//!
+//! serde stops at the first error, so the file is read in two steps: first as plain TOML
+//! tables with their spans, then each node table on its own. A typo in one stage therefore does
+//! not hide a typo in the next.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use super::diagnostic::{Diagnostic, Diagnostics, LineIndex, Severity};
+use super::spec::{PipelineSpec, RunSpec, SinkSpec, SourceSpec, StageSpec, VERSION};
+
+/// Where each node table starts in the file, for later diagnostics.
+#[derive(Debug, Clone, Default)]
+pub struct SpecLocations {
+    /// Byte offset of each `[[source]]` table, in file order.
+    pub sources: Vec<usize>,
+    /// Byte offset of each `[[stage]]` table.
+    pub stages: Vec<usize>,
+    /// Byte offset of each `[[sink]]` table.
+    pub sinks: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct RawSpans {
+    #[serde(default)]
+    run: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    source: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    stage: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    sink: Vec<Spanned<toml::Table>>,
+}
+
+const TOP_KEYS: &[&str] = &["version", "run", "source", "stage", "sink"];
+
+/// A diagnostics builder bound to one file.
+pub(crate) struct Reporter<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) lines: LineIndex<'a>,
+    pub(crate) out: Vec<Diagnostic>,
+}
+
+impl<'a> Reporter<'a> {
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
+        Self { file, lines: LineIndex::new(text), out: Vec::new() }
+    }
+
+    pub(crate) fn at(&mut self, severity: Severity, offset: Option<usize>, message: String) {
+        let (line, column) = offset.map_or((0, 0), |o| self.lines.position(o));
+        self.out.push(Diagnostic { severity, file: self.file.to_path_buf(), line, column, message });
+    }
+
+    pub(crate) fn error(&mut self, offset: Option<usize>, message: String) {
+        self.at(Severity::Error, offset, message);
+    }
+
+    pub(crate) fn warning(&mut self, offset: Option<usize>, message: String) {
+        self.at(Severity::Warning, offset, message);
+    }
+
+    /// Offset of `key` inside the table starting at `table`, or the table itself.
+    pub(crate) fn key_or_table(&self, table: usize, key: &str) -> usize {
+        self.lines.find_key(table, key).unwrap_or(table)
+    }
+}
+
+/// Parses a pipeline file. Returns the spec with its locations, or every error found.
+///
+/// # Errors
+/// [`Diagnostics`] listing each syntax error, unknown key, missing or mistyped field.
+pub fn parse(text: &str, file: &Path) -> Result<(PipelineSpec, SpecLocations), Diagnostics> {
+    let mut rep = Reporter::new(file, text);
+    let top: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.span().map(|s| s.start);
+            rep.error(offset, format!("invalid TOML: {}", e.message()));
+            return Err(Diagnostics(rep.out));
+        }
+    };
+    let spans: RawSpans = match toml::from_str(text) {
+        Ok(s) => s,
+        Err(e) => {
+            let offset = e.span().map(|s| s.start);
+            rep.error(offset, format!("`run`, `source`, `stage` and `sink` must be tables: {}", e.message()));
+            return Err(Diagnostics(rep.out));
+        }
+    };
+    for key in top.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
+        let at = rep.lines.find_top_key(key);
+        rep.error(at, format!("unknown key `{key}` (expected one of: {})", TOP_KEYS.join(", ")));
+    }
+    let version = match top.get("version") {
+        None => {
+            rep.error(Some(0), format!("missing `version = {VERSION}` at the top of the file"));
+            VERSION
+        }
+        Some(toml::Value::Integer(v)) if *v == i64::from(VERSION) => VERSION,
+        Some(other) => {
+            let at = rep.lines.find_top_key("version");
+            rep.error(at, format!("unsupported version {other}: this tokenmill reads version {VERSION}"));
+            VERSION
+        }
+    };
+    let run = match spans.run {
+        None => RunSpec::default(),
+        Some(t) => {
+            let start = t.span().start;
+            node::<RunSpec>(&mut rep, start, t.into_inner(), "[run]").unwrap_or_default()
+        }
+    };
+    let mut locs = SpecLocations::default();
+    let sources = nodes::<SourceSpec>(&mut rep, spans.source, "source", &mut locs.sources);
+    let stages = nodes::<StageSpec>(&mut rep, spans.stage, "stage", &mut locs.stages);
+    let sinks = nodes::<SinkSpec>(&mut rep, spans.sink, "sink", &mut locs.sinks);
+    if rep.out.iter().any(|d| d.severity == Severity::Error) {
+        return Err(Diagnostics(rep.out));
+    }
+    Ok((PipelineSpec { version, run, sources, stages, sinks }, locs))
+}
+
+fn nodes<T: DeserializeOwned>(rep: &mut Reporter<'_>, tables: Vec<Spanned<toml::Table>>, what: &str, locs: &mut Vec<usize>) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, t) in tables.into_iter().enumerate() {
+        let start = t.span().start;
+        let table = t.into_inner();
+        let label = match table.get("name").and_then(|n| n.as_str()) {
+            Some(name) => format!("{what} `{name}`"),
+            None => format!("{what} #{}", i + 1),
+        };
+        if let Some(spec) = node::<T>(rep, start, table, &label) {
+            out.push(spec);
+            locs.push(start);
+        }
+    }
+    out
+}
+
+fn node<T: DeserializeOwned>(rep: &mut Reporter<'_>, start: usize, table: toml::Table, label: &str) -> Option<T> {
+    match toml::Value::Table(table).try_into::<T>() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let msg = e.message().to_string();
+            // Point at the key the message names, e.g. "unknown field `min_char`".
+            let key = if msg.contains("unknown variant") { Some("type") } else { backticked(&msg) };
+            let at = key.map_or(start, |key| rep.key_or_table(start, key));
+            let hint = if msg.contains("missing field `type`") { " (every node needs a `type`, e.g. type = \"jsonl\")" } else { "" };
+            rep.error(Some(at), format!("{label}: {msg}{hint}"));
+            None
+        }
+    }
+}
+
+fn backticked(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(text, Path::new("p.toml")) {
+            Ok(_) => vec![],
+            Err(d) => d.0.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn reports_every_bad_node_with_its_line() {
+        let text = "version = 1\nbogus = 3\n[[source]]\nname = \"a\"\ntype = \"jsonl\"\npaths = [\"x\"]\nfoo = 1\n\n[[stage]]\nname = \"s\"\ntype = \"nope\"\ninputs = [\"a\"]\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("p.toml:2:1: error: unknown key `bogus`"), "{}", errs[0]);
+        assert!(errs[1].starts_with("p.toml:7:1: error: source `a`: unknown field `foo`"), "{}", errs[1]);
+        assert!(errs[2].contains("p.toml:11:1: error: stage `s`: unknown variant `nope`"), "{}", errs[2]);
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let errs = errors("version = 1\n[[source]\n");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("p.toml:2:"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn missing_version_is_an_error() {
+        let errs = errors("[run]\nseed = 1\n");
+        assert!(errs[0].contains("missing `version = 1`"), "{errs:?}");
+    }
+}

@@ -1,0 +1,377 @@
+//! The pipeline file, as parsed: serde structs that mirror the TOML one to one.
+//!
+//! Every struct denies unknown fields, node kinds are `type`-tagged enums, and defaults live in
+//! `impl Default` so that `tokenmill init` and the docs can show them. Nothing here checks that
+//! names resolve or that edges make sense: that is [`super::compile`]'s job.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The current pipeline file format version.
+pub const VERSION: u32 = 1;
+
+/// Settings that apply to the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSpec {
+    /// Directory for run state: `stats.json`, staged uploads. Local path.
+    pub work_dir: String,
+    /// Most documents in one batch.
+    pub batch_docs: usize,
+    /// Most text bytes in one batch (a single larger document still forms its own batch).
+    pub batch_bytes: ByteSize,
+    /// What a bad input record does: `skip` (count it, log it, go on) or `fail` (stop, exit non-zero).
+    pub on_error: OnError,
+    /// Documents longer than this (bytes of JSON line or text) are skipped as bad input.
+    pub max_doc_bytes: ByteSize,
+    /// Seed for every random choice the run makes.
+    pub seed: u64,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self {
+            work_dir: "out/work".into(),
+            batch_docs: 1024,
+            batch_bytes: ByteSize(8 << 20),
+            on_error: OnError::Skip,
+            max_doc_bytes: ByteSize(64 << 20),
+            seed: 42,
+        }
+    }
+}
+
+/// Policy for bad input records and unreadable inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Log it with its location, count it, and go on.
+    #[default]
+    Skip,
+    /// Stop the run and exit non-zero; already committed output stays intact.
+    Fail,
+}
+
+/// A source of documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceSpec {
+    /// JSON Lines, plain or compressed (`.gz`, `.zst`, chosen by file extension).
+    Jsonl(FileSourceSpec),
+    /// Apache Parquet files.
+    Parquet(FileSourceSpec),
+}
+
+impl SourceSpec {
+    /// The node name.
+    pub fn name(&self) -> &str {
+        &self.file().name
+    }
+
+    /// The fields common to all file sources.
+    pub fn file(&self) -> &FileSourceSpec {
+        match self {
+            SourceSpec::Jsonl(f) | SourceSpec::Parquet(f) => f,
+        }
+    }
+
+    /// The `type` label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceSpec::Jsonl(_) => "jsonl",
+            SourceSpec::Parquet(_) => "parquet",
+        }
+    }
+}
+
+/// Files to read and how to map their fields onto documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceSpec {
+    /// Node name, unique in the pipeline.
+    pub name: String,
+    /// Paths or URLs (`file://`, `s3://`, `gs://`, `az://`, `memory://`), with globs
+    /// (`*`, `**`, `?`, `[..]`, `{a,b}`). A plain path is local disk.
+    pub paths: Vec<String>,
+    /// Field (JSONL) or column (Parquet) holding the text.
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    /// Field holding the document id; without it ids are `"{file}:{line}"`.
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// Fields kept as metadata. Default: every field but text and id.
+    #[serde(default)]
+    pub metadata_fields: Option<Vec<String>>,
+    /// SQL boolean expression over `id`, `text` and the metadata fields; rows where it is not
+    /// true are dropped (reason `where`). Evaluated by DataFusion, e.g. `lang = 'en'`.
+    #[serde(default, rename = "where")]
+    pub where_sql: Option<String>,
+    /// Object-store options (e.g. `aws_endpoint`, `aws_region`), merged over the environment.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+}
+
+fn default_text_field() -> String {
+    "text".into()
+}
+
+/// A processing stage. Each names its inputs: a node name, or `node.rejected` for what a
+/// filtering stage dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StageSpec {
+    /// Keeps documents whose text length lies within bounds.
+    Length(LengthSpec),
+    /// Turns text into token ids with a Hugging Face `tokenizer.json`.
+    Tokenize(TokenizeSpec),
+}
+
+impl StageSpec {
+    /// The node name.
+    pub fn name(&self) -> &str {
+        match self {
+            StageSpec::Length(s) => &s.name,
+            StageSpec::Tokenize(s) => &s.name,
+        }
+    }
+
+    /// The node's inputs as written.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            StageSpec::Length(s) => &s.inputs,
+            StageSpec::Tokenize(s) => &s.inputs,
+        }
+    }
+
+    /// The `type` label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StageSpec::Length(_) => "length",
+            StageSpec::Tokenize(_) => "tokenize",
+        }
+    }
+}
+
+/// `type = "length"`: bounds on text length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LengthSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// Fewest characters (Unicode scalar values) a kept document has.
+    #[serde(default)]
+    pub min_chars: Option<usize>,
+    /// Most characters a kept document has.
+    #[serde(default)]
+    pub max_chars: Option<usize>,
+}
+
+/// `type = "tokenize"`: text to token ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizeSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// Path or URL of a Hugging Face `tokenizer.json` (relative paths resolve against the
+    /// working directory, like every path in the file).
+    pub tokenizer: String,
+    /// Append the end-of-document token (Megatron's convention).
+    #[serde(default = "yes")]
+    pub eos: bool,
+    /// Prepend the beginning-of-document token.
+    #[serde(default)]
+    pub bos: bool,
+    /// EOS token string; default: detected (`<|endoftext|>`, `</s>`, ...).
+    #[serde(default)]
+    pub eos_token: Option<String>,
+    /// BOS token string; default: detected (`<s>`, `<|begin_of_text|>`, ...).
+    #[serde(default)]
+    pub bos_token: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where documents or tokens end up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkSpec {
+    /// Documents as zstd-compressed JSON Lines (`part-00000.jsonl.zst`, ...).
+    Jsonl(DocSinkSpec),
+    /// Documents as Parquet (`part-00000.parquet`, ...).
+    Parquet(DocSinkSpec),
+    /// Tokens as a Megatron indexed dataset (`.bin/.idx` shards) with `manifest.json`.
+    Megatron(MegatronSinkSpec),
+}
+
+impl SinkSpec {
+    /// The node name.
+    pub fn name(&self) -> &str {
+        match self {
+            SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.name,
+            SinkSpec::Megatron(s) => &s.name,
+        }
+    }
+
+    /// The node's inputs as written.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.inputs,
+            SinkSpec::Megatron(s) => &s.inputs,
+        }
+    }
+
+    /// Output directory or URL prefix.
+    pub fn path(&self) -> &str {
+        match self {
+            SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.path,
+            SinkSpec::Megatron(s) => &s.path,
+        }
+    }
+
+    /// The `type` label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::Jsonl(_) => "jsonl",
+            SinkSpec::Parquet(_) => "parquet",
+            SinkSpec::Megatron(_) => "megatron",
+        }
+    }
+
+    /// Object-store options of the output.
+    pub fn storage(&self) -> &BTreeMap<String, String> {
+        match self {
+            SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.storage,
+            SinkSpec::Megatron(s) => &s.storage,
+        }
+    }
+}
+
+/// Document writer options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocSinkSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes (documents, or `stage.rejected`).
+    pub inputs: Vec<String>,
+    /// Output directory or URL prefix.
+    pub path: String,
+    /// Start a new file after this many bytes of text.
+    #[serde(default = "default_part_bytes")]
+    pub max_file_bytes: ByteSize,
+    /// Object-store options of the output.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+}
+
+fn default_part_bytes() -> ByteSize {
+    ByteSize(256 << 20)
+}
+
+/// Megatron token sink options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MegatronSinkSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream `tokenize` nodes.
+    pub inputs: Vec<String>,
+    /// Output directory or URL prefix.
+    pub path: String,
+    /// Shard file prefix: shards are `{prefix}_00000.bin/.idx`, ...
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Start a new shard after this many tokens.
+    #[serde(default)]
+    pub shard_max_tokens: Option<u64>,
+    /// Start a new shard after this many bytes of `.bin` (default 1 GiB).
+    #[serde(default)]
+    pub shard_max_bytes: Option<ByteSize>,
+    /// Object-store options of the output.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+}
+
+fn default_prefix() -> String {
+    "train".into()
+}
+
+/// A byte count, written as an integer or a string with a unit (`"512KiB"`, `"8MiB"`, `"1GB"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `"123"`, `"8MiB"`, `"1.5 GB"`, ...
+    pub fn parse(s: &str) -> Option<ByteSize> {
+        let s = s.trim();
+        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let num: f64 = num.parse().ok()?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1_000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            "t" | "tb" => 1_000_000_000_000,
+            "tib" => 1 << 40,
+            _ => return None,
+        };
+        (num >= 0.0).then_some(ByteSize((num * mult as f64) as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Str(s) => ByteSize::parse(&s)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?}: write e.g. 1048576, \"512KiB\" or \"8MiB\""))),
+        }
+    }
+}
+
+/// The whole pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipelineSpec {
+    /// File format version; must be [`VERSION`].
+    pub version: u32,
+    /// Run-wide settings.
+    pub run: RunSpec,
+    /// `[[source]]` tables, in file order.
+    pub sources: Vec<SourceSpec>,
+    /// `[[stage]]` tables, in file order.
+    pub stages: Vec<StageSpec>,
+    /// `[[sink]]` tables, in file order.
+    pub sinks: Vec<SinkSpec>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_parse_with_units() {
+        assert_eq!(ByteSize::parse("8MiB"), Some(ByteSize(8 << 20)));
+        assert_eq!(ByteSize::parse("1.5 KB"), Some(ByteSize(1500)));
+        assert_eq!(ByteSize::parse("42"), Some(ByteSize(42)));
+        assert_eq!(ByteSize::parse("3 parsecs"), None);
+        assert_eq!(ByteSize::parse("-1"), None);
+    }
+}

@@ -1,0 +1,32 @@
+//! tokenmill: raw text corpora to training-ready token shards, as a streaming DAG.
+//!
+//! A pipeline file names sources (JSONL, Parquet; local disk or object storage), stages
+//! (filters, tokenization) and sinks (documents as JSONL/Parquet, tokens as Megatron shards),
+//! each listing its inputs. [`config::load`] parses and compiles it into a [`config::Plan`],
+//! reporting every error at once; [`runner::run`] executes it with bounded memory and
+//! deterministic output.
+//!
+//! ```no_run
+//! let plan = tokenmill::config::load(std::path::Path::new("examples/quickstart.toml"))
+//!     .map_err(|d| anyhow::anyhow!("{d}"))?;
+//! let stats = tokenmill::runner::run(&plan, &tokenmill::runner::RunOptions::default())?;
+//! println!("{}", stats.summary());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod build;
+pub mod cli;
+pub mod config;
+pub mod document;
+pub mod progress;
+pub mod runner;
+pub mod sink;
+pub mod source;
+pub mod stage;
+pub mod stats;
+pub mod storage;
+
+/// The commented example pipeline that `tokenmill init` writes (also `examples/quickstart.toml`).
+pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/quickstart.toml");

@@ -1,0 +1,132 @@
+//! `type = "megatron"` sink: token shards as a Megatron indexed dataset plus `manifest.json`.
+//!
+//! One document is one sequence. Shards roll over at the configured size and are published as
+//! each completes; the manifest is written last, so a dataset with a manifest is complete.
+
+use tokenmill_shards::{DType, Manifest, ShardSetWriter, ShardTarget, VerifyOptions};
+
+use super::{Output, Sink, SinkReport};
+use crate::document::Payload;
+
+/// What the sink needs to know about the tokens it receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// Vocabulary size: every id is below it.
+    pub vocab_size: u64,
+    /// EOS id, when every document ends with it.
+    pub eos_id: Option<u32>,
+    /// BOS id, when every document starts with it.
+    pub bos_id: Option<u32>,
+    /// Hash of the tokenizer.
+    pub tokenizer_hash: String,
+}
+
+/// Writes `.bin/.idx` shards and the manifest.
+#[derive(Debug)]
+pub struct MegatronSink {
+    out: Output,
+    writer: Option<ShardSetWriter>,
+    published: usize,
+    dtype: DType,
+    tokens: TokenSpec,
+    config_hash: String,
+    inputs: Vec<String>,
+    report: SinkReport,
+}
+
+impl MegatronSink {
+    /// Opens the output, removing the manifest and shards of an earlier run first (manifest
+    /// first, so a dataset never has a manifest describing other shards).
+    ///
+    /// # Errors
+    /// The output cannot be prepared.
+    pub fn new(
+        out: Output,
+        prefix: &str,
+        target: ShardTarget,
+        tokens: TokenSpec,
+        config_hash: String,
+        inputs: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        out.clear(|n| n == tokenmill_shards::MANIFEST_FILE)?;
+        let stem = format!("{prefix}_");
+        out.clear(|n| n.starts_with(&stem) && (n.ends_with(".bin") || n.ends_with(".idx") || n.ends_with(".tmp")))?;
+        let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
+        let writer = ShardSetWriter::new(out.dir(), prefix, dtype, target)?;
+        Ok(Self { out, writer: Some(writer), published: 0, dtype, tokens, config_hash, inputs, report: SinkReport::default() })
+    }
+
+    fn publish_completed(&mut self, shards: &[tokenmill_shards::ShardInfo]) -> anyhow::Result<()> {
+        for shard in &shards[self.published..] {
+            // Data first, index last: a visible .idx implies a complete .bin.
+            for ext in ["bin", "idx"] {
+                let name = format!("{}.{ext}", shard.name);
+                self.out.publish(&name)?;
+                self.report.files.push(self.out.url_of(&name));
+            }
+        }
+        self.published = shards.len();
+        Ok(())
+    }
+}
+
+impl Sink for MegatronSink {
+    fn write(&mut self, payload: Payload) -> anyhow::Result<()> {
+        let Payload::Tokens(docs) = payload else { anyhow::bail!("megatron sink received documents") };
+        let Some(writer) = self.writer.as_mut() else { anyhow::bail!("megatron sink already finished") };
+        for doc in &docs {
+            writer.add_document(&doc.tokens)?;
+            self.report.documents += 1;
+            self.report.tokens += doc.tokens.len() as u64;
+        }
+        if writer.completed().len() > self.published {
+            let done = writer.completed().to_vec();
+            self.publish_completed(&done)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<SinkReport> {
+        let Some(writer) = self.writer.take() else { anyhow::bail!("megatron sink already finished") };
+        let shards = writer.finish()?;
+        self.publish_completed(&shards)?;
+        self.report.bytes = shards.iter().map(|s| s.bin_bytes).sum();
+        let manifest = Manifest {
+            format: tokenmill_shards::FORMAT_MEGATRON.into(),
+            format_version: tokenmill_shards::FORMAT_VERSION,
+            tool_version: format!("tokenmill {}", env!("CARGO_PKG_VERSION")),
+            dtype: self.dtype.name().into(),
+            vocab_size: self.tokens.vocab_size,
+            eos_id: self.tokens.eos_id,
+            bos_id: self.tokens.bos_id,
+            tokenizer_hash: self.tokens.tokenizer_hash.clone(),
+            config_hash: self.config_hash.clone(),
+            inputs: std::mem::take(&mut self.inputs),
+            documents: self.report.documents,
+            tokens: self.report.tokens,
+            shards,
+        };
+        if !self.out.is_remote() {
+            // Read back what was written before declaring it complete.
+            manifest.write(self.out.dir())?;
+            let opts = VerifyOptions { vocab_size: Some(self.tokens.vocab_size), eos_id: self.tokens.eos_id, check_checksums: true };
+            let report = tokenmill_shards::verify_dir(self.out.dir(), &opts)?;
+            if !report.is_ok() {
+                let _ = std::fs::remove_file(self.out.dir().join(tokenmill_shards::MANIFEST_FILE));
+                let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+                anyhow::bail!("shards failed verification after writing:\n{}", problems.join("\n"));
+            }
+        } else {
+            manifest.write(self.out.dir())?;
+        }
+        self.out.publish(tokenmill_shards::MANIFEST_FILE)?;
+        self.report.files.push(self.out.url_of(tokenmill_shards::MANIFEST_FILE));
+        Ok(std::mem::take(&mut self.report))
+    }
+
+    fn abort(mut self: Box<Self>) {
+        if let Some(w) = self.writer.take() {
+            w.abort();
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Sinks: where documents and tokens end up.
+//!
+//! Contract: a sink receives payloads in input order (the runner restores it), on one thread.
+//! `finish` is called once after the last payload and makes everything visible (every file is
+//! written as `*.tmp` and renamed into place, the manifest last); `abort` is called instead when
+//! the run stops early and removes what is not complete. A sink never leaves a file that looks
+//! complete but is not.
+
+mod jsonl;
+mod megatron;
+mod output;
+mod parquet;
+
+pub use jsonl::JsonlSink;
+pub use megatron::{MegatronSink, TokenSpec};
+pub use output::{AtomicFile, Output};
+pub use parquet::ParquetSink;
+
+use serde::Serialize;
+
+use crate::document::Payload;
+
+/// What a sink wrote.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SinkReport {
+    /// Files made visible, as URLs or paths.
+    pub files: Vec<String>,
+    /// Documents written.
+    pub documents: u64,
+    /// Tokens written (token sinks).
+    pub tokens: u64,
+    /// Bytes written (text bytes for document sinks, `.bin` bytes for token sinks).
+    pub bytes: u64,
+}
+
+/// A destination for one node's input.
+pub trait Sink: Send + std::fmt::Debug {
+    /// Writes one payload.
+    ///
+    /// # Errors
+    /// I/O failures; the runner then stops and calls [`Sink::abort`].
+    fn write(&mut self, payload: Payload) -> anyhow::Result<()>;
+
+    /// Completes the output and makes it visible.
+    ///
+    /// # Errors
+    /// I/O failures; what was not completed is removed.
+    fn finish(self: Box<Self>) -> anyhow::Result<SinkReport>;
+
+    /// Stops without completing; removes temporary files.
+    fn abort(self: Box<Self>);
+}

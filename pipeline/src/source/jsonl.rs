@@ -1,0 +1,419 @@
+//! JSON Lines: decompress by extension (`.gz`, `.zst`), cut into chunks of whole lines, parse.
+//!
+//! Each line must be a JSON object. The text field must be a string; the id field may be a
+//! string or a number; every other field (or those listed in `metadata_fields`) is kept as
+//! metadata. Blank lines are skipped. A line over `max_doc_bytes` is skipped without being held
+//! in memory, so one giant record cannot exhaust memory.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::{Chunk, ChunkBody, ChunkLimits, InputError, InputErrorKind, LineRef};
+use crate::config::FileSourceSpec;
+use crate::document::Document;
+
+/// Compression of a file, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// gzip (`.gz`), including multi-member files.
+    Gzip,
+    /// Zstandard (`.zst`, `.zstd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Guesses the compression from a file name.
+    pub fn from_name(name: &str) -> Self {
+        if name.ends_with(".zst") || name.ends_with(".zstd") {
+            Compression::Zstd
+        } else if name.ends_with(".gz") {
+            Compression::Gzip
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Counts bytes read from the underlying (compressed) stream.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a decompressing reader over raw bytes.
+///
+/// # Errors
+/// The decompressor cannot start (e.g. a zstd context cannot be allocated).
+pub fn decompress<'a>(raw: Box<dyn Read + Send + 'a>, compression: Compression) -> io::Result<Box<dyn Read + Send + 'a>> {
+    Ok(match compression {
+        Compression::None => raw,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, raw))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
+    })
+}
+
+pub(super) fn read(
+    source: usize,
+    raw: Box<dyn Read + Send>,
+    file: Arc<str>,
+    size: u64,
+    limits: ChunkLimits,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) {
+    let counter = Arc::new(AtomicU64::new(0));
+    let counted = Box::new(Counting { inner: raw, count: counter.clone() });
+    let mut cut =
+        Cutter { source, file: file.clone(), limits, counter, reported: 0, data: Vec::new(), lines: Vec::new(), errors: Vec::new() };
+    let compression = Compression::from_name(&file);
+    let reader = match decompress(counted, compression) {
+        Ok(r) => r,
+        Err(e) => {
+            cut.error(InputErrorKind::Unreadable, None, None, format!("cannot start decompression: {e}"));
+            cut.flush(emit);
+            return;
+        }
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let (mut line_no, mut offset, mut records) = (0u64, 0u64, 0u64);
+    loop {
+        line_no += 1;
+        let start = cut.data.len();
+        match read_line(&mut reader, &mut cut.data, limits.max_record) {
+            Ok(Line::Eof) => break,
+            Ok(Line::TooLong(len)) => {
+                let msg = format!("record of {len} bytes exceeds run.max_doc_bytes = {}", limits.max_record);
+                cut.error(InputErrorKind::TooLarge, Some(line_no), Some(offset), msg);
+                offset += len;
+            }
+            Ok(Line::Complete(len)) => {
+                let end = trim_end(&cut.data, start);
+                if end > start {
+                    cut.lines.push(LineRef { start: start as u32, end: end as u32, line: line_no, offset });
+                    records += 1;
+                } else {
+                    cut.data.truncate(start);
+                }
+                offset += len;
+            }
+            Err(e) => {
+                cut.data.truncate(start);
+                let what = match compression {
+                    Compression::None => "read failed",
+                    _ => "compressed stream is truncated or corrupt",
+                };
+                cut.error(
+                    InputErrorKind::Truncated,
+                    Some(line_no),
+                    Some(offset),
+                    format!("{what}: {e}; records before this line were kept"),
+                );
+                break;
+            }
+        }
+        if (cut.lines.len() >= limits.docs || cut.data.len() >= limits.bytes) && !cut.flush(emit) {
+            return;
+        }
+    }
+    if records == 0 && cut.errors.is_empty() {
+        cut.error(InputErrorKind::EmptyFile, None, None, format!("no records ({size} bytes)"));
+    }
+    cut.flush(emit);
+}
+
+/// Accumulates lines and errors into chunks.
+struct Cutter {
+    source: usize,
+    file: Arc<str>,
+    limits: ChunkLimits,
+    counter: Arc<AtomicU64>,
+    reported: u64,
+    data: Vec<u8>,
+    lines: Vec<LineRef>,
+    errors: Vec<InputError>,
+}
+
+impl Cutter {
+    fn error(&mut self, kind: InputErrorKind, line: Option<u64>, offset: Option<u64>, message: String) {
+        self.errors.push(InputError { kind, file: self.file.clone(), line, offset, message });
+    }
+
+    /// Emits what is buffered; returns `false` when the consumer wants no more.
+    fn flush(&mut self, emit: &mut dyn FnMut(Chunk) -> bool) -> bool {
+        if self.lines.is_empty() && self.errors.is_empty() {
+            return true;
+        }
+        let total = self.counter.load(Ordering::Relaxed);
+        let data = std::mem::replace(&mut self.data, Vec::with_capacity(self.limits.bytes.min(16 << 20)));
+        let chunk = Chunk {
+            source: self.source,
+            file: self.file.clone(),
+            body: ChunkBody::JsonLines { data, lines: std::mem::take(&mut self.lines) },
+            errors: std::mem::take(&mut self.errors),
+            raw_bytes: total - self.reported,
+        };
+        self.reported = total;
+        emit(chunk)
+    }
+}
+
+fn trim_end(data: &[u8], start: usize) -> usize {
+    let mut end = data.len();
+    while end > start && matches!(data[end - 1], b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    end
+}
+
+enum Line {
+    Eof,
+    /// A line (without its newline) was appended; the value is the bytes consumed.
+    Complete(u64),
+    /// The line was longer than the cap and was skipped; the value is its length.
+    TooLong(u64),
+}
+
+/// Appends the next line to `out` without the newline, holding at most `cap` bytes of it.
+fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>, cap: usize) -> io::Result<Line> {
+    let start = out.len();
+    let (mut consumed, mut overflow) = (0u64, false);
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(match (consumed, overflow) {
+                (0, _) => Line::Eof,
+                (n, true) => Line::TooLong(n),
+                (n, false) => Line::Complete(n),
+            });
+        }
+        let (part, newline) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        if !overflow {
+            if out.len() - start + part.len() > cap {
+                overflow = true;
+                out.truncate(start);
+            } else {
+                out.extend_from_slice(part);
+            }
+        }
+        let n = part.len() + usize::from(newline);
+        consumed += n as u64;
+        r.consume(n);
+        if newline {
+            return Ok(if overflow { Line::TooLong(consumed) } else { Line::Complete(consumed) });
+        }
+    }
+}
+
+/// Parses the lines of a chunk into documents; bad lines become errors.
+pub(super) fn parse_lines(
+    spec: &FileSourceSpec,
+    file: &Arc<str>,
+    data: &[u8],
+    lines: &[LineRef],
+    errors: &mut Vec<InputError>,
+) -> Vec<Document> {
+    let mut docs = Vec::with_capacity(lines.len());
+    for l in lines {
+        let bytes = &data[l.start as usize..l.end as usize];
+        let error = |kind, message: String| InputError { kind, file: file.clone(), line: Some(l.line), offset: Some(l.offset), message };
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = l.offset + e.valid_up_to() as u64;
+                errors.push(error(InputErrorKind::InvalidUtf8, format!("invalid UTF-8 at byte {at} of the file")));
+                continue;
+            }
+        };
+        match parse_record(spec, text) {
+            Ok(Record { text: Ok(t), id, metadata }) => {
+                let id = id.unwrap_or_else(|| format!("{file}:{}", l.line));
+                docs.push(Document { id, text: t, metadata, rejected: None });
+            }
+            Ok(Record { text: Err(kind), .. }) => {
+                let msg = match kind {
+                    InputErrorKind::MissingText => format!("no `{}` field", spec.text_field),
+                    _ => format!("field `{}` is not a string", spec.text_field),
+                };
+                errors.push(error(kind, msg));
+            }
+            Err(e) => errors.push(error(InputErrorKind::MalformedJson, e.to_string())),
+        }
+    }
+    docs
+}
+
+struct Record {
+    text: Result<String, InputErrorKind>,
+    id: Option<String>,
+    metadata: Map<String, Value>,
+}
+
+fn parse_record(spec: &FileSourceSpec, line: &str) -> serde_json::Result<Record> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let record = RecordSeed { spec }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(record)
+}
+
+struct RecordSeed<'a> {
+    spec: &'a FileSourceSpec,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = Record;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let spec = self.spec;
+        let mut record = Record { text: Err(InputErrorKind::MissingText), id: None, metadata: Map::new() };
+        while let Some(key) = map.next_key::<String>()? {
+            if key == spec.text_field {
+                record.text = match map.next_value::<Value>()? {
+                    Value::String(s) => Ok(s),
+                    Value::Null => Err(InputErrorKind::MissingText),
+                    _ => Err(InputErrorKind::TextNotString),
+                };
+            } else if spec.id_field.as_deref() == Some(key.as_str()) {
+                record.id = match map.next_value::<Value>()? {
+                    Value::String(s) => Some(s),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                };
+            } else if spec.metadata_fields.as_ref().is_none_or(|m| m.contains(&key)) {
+                let v = map.next_value::<Value>()?;
+                record.metadata.insert(key, v);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    fn spec() -> FileSourceSpec {
+        FileSourceSpec {
+            name: "s".into(),
+            paths: vec![],
+            text_field: "text".into(),
+            id_field: Some("id".into()),
+            metadata_fields: None,
+            where_sql: None,
+            storage: Default::default(),
+        }
+    }
+
+    fn run(bytes: Vec<u8>, name: &str, max_record: usize) -> (Vec<Document>, Vec<InputError>) {
+        let limits = ChunkLimits { docs: 2, bytes: 1 << 20, max_record };
+        let mut chunks = Vec::new();
+        read(0, Box::new(Cursor::new(bytes)), name.into(), 0, limits, &mut |c| {
+            chunks.push(c);
+            true
+        });
+        let (mut docs, mut errors) = (vec![], vec![]);
+        for c in chunks {
+            let (d, e) = super::super::parse_chunk(&spec(), c);
+            docs.extend(d);
+            errors.extend(e);
+        }
+        (docs, errors)
+    }
+
+    #[test]
+    fn parses_good_and_reports_bad_lines_with_positions() {
+        let input = b"{\"id\":\"a\",\"text\":\"hi\",\"lang\":\"en\"}\n\n{bad\n{\"id\":7,\"text\":3}\n{\"text\":\"x\xff\"}\n{\"id\":\"b\"}\n{\"text\":\"ok\"}\r\n".to_vec();
+        let (docs, errors) = run(input, "f.jsonl", 1 << 20);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].id, "a");
+        assert_eq!(docs[0].metadata.get("lang"), Some(&Value::from("en")));
+        assert_eq!(docs[1].id, "f.jsonl:7");
+        assert_eq!(docs[1].text, "ok");
+        let kinds: Vec<_> = errors.iter().map(|e| (e.kind, e.line)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (InputErrorKind::MalformedJson, Some(3)),
+                (InputErrorKind::TextNotString, Some(4)),
+                (InputErrorKind::InvalidUtf8, Some(5)),
+                (InputErrorKind::MissingText, Some(6)),
+            ]
+        );
+        assert!(errors[0].to_string().starts_with("f.jsonl:3 (byte 36): malformed_json:"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn oversized_records_are_skipped_not_buffered() {
+        let mut input = format!("{{\"text\":\"{}\"}}\n", "x".repeat(1000)).into_bytes();
+        input.extend_from_slice(b"{\"text\":\"small\"}\n");
+        let (docs, errors) = run(input, "f.jsonl", 100);
+        assert_eq!(docs.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].kind, InputErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn truncated_zstd_keeps_earlier_records_and_reports() {
+        // Pseudo-random words, so the compressed stream spans many zstd blocks.
+        let mut plain = String::new();
+        let mut x: u64 = 1;
+        for _ in 0..2000 {
+            let words: Vec<String> = (0..40)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    format!("{:x}", x >> 40)
+                })
+                .collect();
+            plain.push_str(&format!("{{\"text\":\"{}\"}}\n", words.join(" ")));
+        }
+        let compressed = zstd::encode_all(plain.as_bytes(), 3).expect("zstd");
+        let cut = compressed[..compressed.len() / 2].to_vec();
+        let (docs, errors) = run(cut, "f.jsonl.zst", 1 << 20);
+        assert!(!docs.is_empty() && docs.len() < 2000);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].kind, InputErrorKind::Truncated);
+        assert_eq!(errors[0].line, Some(docs.len() as u64 + 1));
+    }
+
+    #[test]
+    fn empty_file_is_reported() {
+        let (docs, errors) = run(vec![], "e.jsonl", 100);
+        assert!(docs.is_empty());
+        assert_eq!(errors[0].kind, InputErrorKind::EmptyFile);
+    }
+}

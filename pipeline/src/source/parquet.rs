@@ -1,0 +1,172 @@
+//! Parquet: the text column (any string type), an optional id column, and metadata columns
+//! (primitive types as JSON numbers, booleans or strings; anything else as its display string).
+//! Local files are read with the synchronous reader; objects through `object_store`.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
+use futures::StreamExt;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+// `ParquetObjectReader` is deprecated in favour of a hand-written `AsyncFileReader`; it still
+// reads ranges through object_store correctly, and replacing it is tracked as a follow-up.
+#[allow(deprecated)]
+use parquet::arrow::async_reader::ParquetObjectReader;
+use serde_json::{Map, Value};
+
+use super::{Chunk, ChunkBody, ChunkLimits, InputError, InputErrorKind};
+use crate::config::FileSourceSpec;
+use crate::document::Document;
+use crate::storage::{InputFile, Place, runtime};
+
+pub(super) fn read(
+    source: usize,
+    spec: &FileSourceSpec,
+    file: &InputFile,
+    name: Arc<str>,
+    limits: ChunkLimits,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) {
+    let error = |kind, line, message: String| InputError { kind, file: name.clone(), line, offset: None, message };
+    let fail = |emit: &mut dyn FnMut(Chunk) -> bool, e: InputError| {
+        emit(Chunk { source, file: name.clone(), body: ChunkBody::Docs(vec![]), errors: vec![e], raw_bytes: file.size });
+    };
+    let mut batches: Box<dyn Iterator<Item = Result<RecordBatch, String>>> = match &file.place {
+        Place::Local(path) => {
+            let opened = std::fs::File::open(path)
+                .map_err(|e| error(InputErrorKind::Unreadable, None, e.to_string()))
+                .and_then(|f| {
+                    ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
+                })
+                .and_then(|b| b.with_batch_size(limits.docs).build().map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string())));
+            match opened {
+                Ok(r) => Box::new(r.map(|b| b.map_err(|e| e.to_string()))),
+                Err(e) => return fail(emit, e),
+            }
+        }
+        Place::Object(store, path) => {
+            #[allow(deprecated)]
+            let reader = ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
+            let built =
+                runtime().block_on(async { ParquetRecordBatchStreamBuilder::new(reader).await?.with_batch_size(limits.docs).build() });
+            match built {
+                Ok(mut stream) => {
+                    Box::new(std::iter::from_fn(move || runtime().block_on(stream.next()).map(|b| b.map_err(|e| e.to_string()))))
+                }
+                Err(e) => return fail(emit, error(InputErrorKind::BadParquet, None, e.to_string())),
+            }
+        }
+    };
+    let mut row = 0u64;
+    let mut first = true;
+    let mut rows_total = 0u64;
+    for batch in batches.by_ref() {
+        let share = if first { file.size } else { 0 };
+        first = false;
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                fail(emit, error(InputErrorKind::BadParquet, Some(row + 1), format!("cannot decode rows after row {row}: {e}")));
+                return;
+            }
+        };
+        let mut errors = Vec::new();
+        let docs = match to_documents(spec, &name, &batch, row, &mut errors) {
+            Ok(d) => d,
+            Err(message) => return fail(emit, error(InputErrorKind::BadParquet, None, message)),
+        };
+        row += batch.num_rows() as u64;
+        rows_total += batch.num_rows() as u64;
+        if !emit(Chunk { source, file: name.clone(), body: ChunkBody::Docs(docs), errors, raw_bytes: share }) {
+            return;
+        }
+    }
+    if rows_total == 0 {
+        fail(emit, error(InputErrorKind::EmptyFile, None, "no rows".into()));
+    }
+}
+
+/// Converts one record batch; `Err` means the whole file is unusable (no text column).
+fn to_documents(
+    spec: &FileSourceSpec,
+    file: &Arc<str>,
+    batch: &RecordBatch,
+    first_row: u64,
+    errors: &mut Vec<InputError>,
+) -> Result<Vec<Document>, String> {
+    let schema = batch.schema();
+    let text = batch.column_by_name(&spec.text_field).ok_or_else(|| {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        format!("no column `{}` (columns: {})", spec.text_field, names.join(", "))
+    })?;
+    let text = arrow::compute::cast(text, &DataType::Utf8)
+        .map_err(|_| format!("column `{}` is {}, not a string", spec.text_field, text.data_type()))?;
+    let text = text.as_string::<i32>();
+    let id = match &spec.id_field {
+        Some(f) => match batch.column_by_name(f) {
+            Some(c) => Some(arrow::compute::cast(c, &DataType::Utf8).map_err(|e| format!("id column `{f}`: {e}"))?),
+            None => return Err(format!("no id column `{f}`")),
+        },
+        None => None,
+    };
+    let id = id.as_ref().map(|c| c.as_string::<i32>());
+    let mut meta: Vec<(String, ArrayRef)> = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let name = field.name();
+        let wanted =
+            spec.metadata_fields.as_ref().map_or(*name != spec.text_field && Some(name) != spec.id_field.as_ref(), |m| m.contains(name));
+        if wanted {
+            meta.push((name.clone(), normalize(batch.column(i))));
+        }
+    }
+    let mut docs = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        let row_no = first_row + r as u64 + 1;
+        if text.is_null(r) {
+            errors.push(InputError {
+                kind: InputErrorKind::MissingText,
+                file: file.clone(),
+                line: Some(row_no),
+                offset: None,
+                message: format!("row {row_no}: `{}` is null", spec.text_field),
+            });
+            continue;
+        }
+        let doc_id = match id {
+            Some(ids) if !ids.is_null(r) => ids.value(r).to_string(),
+            _ => format!("{file}:{row_no}"),
+        };
+        let mut metadata = Map::new();
+        for (name, col) in &meta {
+            metadata.insert(name.clone(), cell(col, r));
+        }
+        docs.push(Document { id: doc_id, text: text.value(r).to_string(), metadata, rejected: None });
+    }
+    Ok(docs)
+}
+
+/// Casts a column to one of the types [`cell`] reads.
+fn normalize(col: &ArrayRef) -> ArrayRef {
+    let target = match col.data_type() {
+        DataType::Boolean | DataType::Int64 | DataType::UInt64 | DataType::Float64 | DataType::Utf8 => return col.clone(),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => DataType::Int64,
+        DataType::Float16 | DataType::Float32 | DataType::Decimal128(..) | DataType::Decimal256(..) => DataType::Float64,
+        _ => DataType::Utf8,
+    };
+    arrow::compute::cast(col, &target).unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Utf8, col.len()))
+}
+
+fn cell(col: &ArrayRef, r: usize) -> Value {
+    if col.is_null(r) {
+        return Value::Null;
+    }
+    match col.data_type() {
+        DataType::Boolean => Value::Bool(col.as_boolean().value(r)),
+        DataType::Int64 => Value::from(col.as_primitive::<Int64Type>().value(r)),
+        DataType::UInt64 => Value::from(col.as_primitive::<UInt64Type>().value(r)),
+        DataType::Float64 => serde_json::Number::from_f64(col.as_primitive::<Float64Type>().value(r)).map_or(Value::Null, Value::Number),
+        DataType::Utf8 => Value::from(col.as_string::<i32>().value(r)),
+        _ => Value::Null,
+    }
+}

@@ -1,0 +1,52 @@
+//! `type = "length"`: keep documents whose length in characters lies within bounds.
+
+use super::{Filter, Verdict};
+use crate::config::LengthSpec;
+use crate::document::Document;
+
+/// Bounds on text length in Unicode scalar values.
+#[derive(Debug, Clone)]
+pub struct Length {
+    min: Option<usize>,
+    max: Option<usize>,
+}
+
+impl Length {
+    /// Builds the filter from its config.
+    pub fn new(spec: &LengthSpec) -> Self {
+        Self { min: spec.min_chars, max: spec.max_chars }
+    }
+}
+
+impl Filter for Length {
+    fn check(&self, doc: &Document) -> Verdict {
+        // Byte length bounds the character count from both sides; count only when it matters.
+        let bytes = doc.text.len();
+        if let Some(min) = self.min
+            && (bytes < min || (bytes / 4 < min && doc.text.chars().count() < min))
+        {
+            return Verdict::Drop("too_short");
+        }
+        if let Some(max) = self.max
+            && bytes > max
+            && doc.text.chars().count() > max
+        {
+            return Verdict::Drop("too_long");
+        }
+        Verdict::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_count_characters_not_bytes() {
+        let f = Length::new(&LengthSpec { name: "l".into(), inputs: vec![], min_chars: Some(3), max_chars: Some(4) });
+        assert_eq!(f.check(&Document::new("a", "ab")), Verdict::Drop("too_short"));
+        assert_eq!(f.check(&Document::new("a", "日本語")), Verdict::Keep);
+        assert_eq!(f.check(&Document::new("a", "日本語です")), Verdict::Drop("too_long"));
+        assert_eq!(f.check(&Document::new("a", "abcd")), Verdict::Keep);
+    }
+}

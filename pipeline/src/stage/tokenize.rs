@@ -1,0 +1,77 @@
+//! `type = "tokenize"`: text to token ids with a Hugging Face `tokenizer.json`.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use tokenmill_tokenize::{EncodeOptions, Tokenizer};
+
+use crate::config::TokenizeSpec;
+use crate::document::{Document, TokenDoc};
+
+/// A loaded tokenizer and the special tokens to add.
+#[derive(Debug, Clone)]
+pub struct TokenizeStage {
+    tokenizer: Arc<Tokenizer>,
+    options: EncodeOptions,
+}
+
+impl TokenizeStage {
+    /// Loads the tokenizer named by the spec (local path or URL).
+    ///
+    /// # Errors
+    /// The file cannot be read or parsed, or a requested special token does not exist.
+    pub fn new(spec: &TokenizeSpec) -> anyhow::Result<Self> {
+        let tokenizer = load_tokenizer(&spec.tokenizer)?
+            .with_special_ids(spec.eos_token.as_deref(), spec.bos_token.as_deref())
+            .map_err(|e| anyhow::anyhow!("tokenizer {}: {e}", spec.tokenizer))?;
+        let options = EncodeOptions { bos: spec.bos, eos: spec.eos };
+        // Fail now, not after hours of reading, when EOS/BOS are wanted but unknown.
+        tokenizer.encode_document("", options).map_err(|e| anyhow::anyhow!("tokenize stage `{}`: {e}", spec.name))?;
+        Ok(Self { tokenizer: Arc::new(tokenizer), options })
+    }
+
+    /// The loaded tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Whether EOS is appended to every document.
+    pub fn appends_eos(&self) -> bool {
+        self.options.eos
+    }
+
+    /// Whether BOS is prepended to every document.
+    pub fn prepends_bos(&self) -> bool {
+        self.options.bos
+    }
+
+    /// Tokenizes a batch in parallel; output order is input order.
+    ///
+    /// # Errors
+    /// The tokenizer failed on a document (names its id).
+    pub fn run(&self, docs: &[Document]) -> anyhow::Result<Vec<TokenDoc>> {
+        docs.par_iter()
+            .map(|d| {
+                let tokens =
+                    self.tokenizer.encode_document(&d.text, self.options).map_err(|e| anyhow::anyhow!("document {}: {e}", d.id))?;
+                Ok(TokenDoc { tokens, text_bytes: d.text.len() as u64 })
+            })
+            .collect()
+    }
+}
+
+/// Loads a tokenizer from a local path or an object-store URL.
+///
+/// # Errors
+/// It cannot be read or parsed.
+pub fn load_tokenizer(path: &str) -> anyhow::Result<Tokenizer> {
+    if crate::storage::is_url(path) {
+        let files = crate::storage::list_inputs(path, &Default::default())?;
+        let file = files.first().ok_or_else(|| anyhow::anyhow!("{path}: not found"))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut crate::storage::open_raw(file)?, &mut bytes)?;
+        Ok(Tokenizer::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
+    } else {
+        Ok(Tokenizer::from_file(std::path::Path::new(path))?)
+    }
+}

@@ -1,0 +1,407 @@
+//! Paths and URLs: listing inputs (with globs), reading them as byte streams, publishing outputs.
+//!
+//! A plain path is local disk and goes through `std::fs` (the fast path). Anything with a scheme
+//! goes through `object_store`: `s3://`, `gs://`, `az://` (and `abfs://`, `azure://`),
+//! `memory://` (one in-process store, for tests and embedding). Credentials and endpoints come
+//! from the usual environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`,
+//! `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, ...) and from a node's `storage`
+//! table, which wins. They are never logged.
+//!
+//! Async stays here: callers are plain threads that block on one shared tokio runtime.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use globset::{Glob, GlobMatcher};
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+/// An error reaching storage. Messages name the path or URL, never credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The URL could not be understood or its store configured.
+    #[error("{url}: {message}")]
+    Config {
+        /// The URL as written.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Nothing exists at a path without globs.
+    #[error("{url}: not found")]
+    NotFound {
+        /// The URL or path.
+        url: String,
+    },
+    /// Listing, reading or writing failed.
+    #[error("{url}: {source}")]
+    Io {
+        /// The URL or path.
+        url: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// A result of this module.
+pub type StorageResult<T> = std::result::Result<T, StorageError>;
+
+/// One input file found by [`list_inputs`].
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// Full URL, or the local path as given.
+    pub url: String,
+    /// Size in bytes as stored (compressed size for compressed files).
+    pub size: u64,
+    /// Where it is.
+    pub place: Place,
+}
+
+/// Where an input lives.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// Local disk.
+    Local(PathBuf),
+    /// An object store.
+    Object(Arc<dyn ObjectStore>, ObjectPath),
+}
+
+/// The tokio runtime that object-store I/O runs on.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tokenmill-io")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the I/O runtime: {e}"))
+    })
+}
+
+/// The process-wide `memory://` store.
+pub fn memory_store() -> Arc<InMemory> {
+    static MEM: OnceLock<Arc<InMemory>> = OnceLock::new();
+    MEM.get_or_init(|| Arc::new(InMemory::new())).clone()
+}
+
+/// Whether `s` is a URL with a scheme (as opposed to a local path).
+pub fn is_url(s: &str) -> bool {
+    s.split_once("://").is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// Builds the store for a URL and returns it with the object path inside it.
+///
+/// # Errors
+/// Unknown scheme, malformed URL, or a store option it does not know.
+pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageResult<(Arc<dyn ObjectStore>, ObjectPath)> {
+    let config = |message: String| StorageError::Config { url: url_str.to_string(), message };
+    let url = url::Url::parse(url_str).map_err(|e| config(format!("invalid URL: {e}")))?;
+    let path = ObjectPath::from_url_path(url.path()).map_err(|e| config(format!("invalid object path: {e}")))?;
+    let bucket_url = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "memory" => memory_store(),
+        "file" => Arc::new(object_store::local::LocalFileSystem::new()),
+        "s3" | "s3a" => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url);
+            for (k, v) in options {
+                let key = k.parse().map_err(|_| config(format!("unknown S3 storage option `{k}`")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| config(e.to_string()))?)
+        }
+        "gs" => {
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(bucket_url);
+            for (k, v) in options {
+                let key = k.parse().map_err(|_| config(format!("unknown GCS storage option `{k}`")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| config(e.to_string()))?)
+        }
+        "az" | "abfs" | "abfss" | "azure" | "adl" => {
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url_str);
+            for (k, v) in options {
+                let key = k.parse().map_err(|_| config(format!("unknown Azure storage option `{k}`")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| config(e.to_string()))?)
+        }
+        other => return Err(config(format!("unsupported scheme `{other}` (use a local path, file://, s3://, gs://, az:// or memory://)"))),
+    };
+    Ok((store, path))
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '[', '{'])
+}
+
+/// Splits `a/b/*.jsonl` into the literal prefix `a/b` and a matcher for the whole path.
+fn split_glob(path: &str) -> StorageResult<(String, Option<GlobMatcher>)> {
+    if !has_glob(path) {
+        return Ok((path.to_string(), None));
+    }
+    let first = path.find(['*', '?', '[', '{']).unwrap_or(path.len());
+    let base = path[..first].rfind('/').map_or(String::new(), |i| path[..i].to_string());
+    let glob = Glob::new(path).map_err(|e| StorageError::Config { url: path.into(), message: format!("invalid glob: {e}") })?;
+    Ok((base, Some(glob.compile_matcher())))
+}
+
+/// Expands a path or URL (with globs; a directory or `prefix/` means everything under it) into
+/// input files, sorted by URL so every run sees the same order.
+///
+/// # Errors
+/// [`StorageError::NotFound`] when a path without globs does not exist; listing failures.
+pub fn list_inputs(pattern: &str, options: &BTreeMap<String, String>) -> StorageResult<Vec<InputFile>> {
+    let mut files = if let Some(local) = pattern.strip_prefix("file://") {
+        list_local(local)?
+    } else if is_url(pattern) {
+        list_remote(pattern, options)?
+    } else {
+        list_local(pattern)?
+    };
+    files.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(files)
+}
+
+fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
+    let io_err = |url: &Path, source: io::Error| StorageError::Io { url: url.display().to_string(), source };
+    let (base, matcher) = split_glob(pattern)?;
+    let base = if base.is_empty() { PathBuf::from(".") } else { PathBuf::from(&base) };
+    if matcher.is_none() {
+        let meta = std::fs::metadata(&base).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound { url: pattern.into() },
+            _ => io_err(&base, e),
+        })?;
+        if meta.is_file() {
+            return Ok(vec![InputFile { url: pattern.into(), size: meta.len(), place: Place::Local(base) }]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![base.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && matcher.is_some() => continue,
+            Err(e) => return Err(io_err(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&dir, e))?;
+            let path = entry.path();
+            let meta = entry.metadata().map_err(|e| io_err(&path, e))?;
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let shown = path.to_string_lossy().trim_start_matches("./").to_string();
+            let keep = match &matcher {
+                Some(m) => m.is_match(&shown) || m.is_match(&path),
+                None => !is_hidden(&path),
+            };
+            if keep {
+                out.push(InputFile { url: shown, size: meta.len(), place: Place::Local(path) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResult<Vec<InputFile>> {
+    let (scheme_host, key) = match pattern.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, key) = rest.split_once('/').unwrap_or((rest, ""));
+            (format!("{scheme}://{host}"), key.to_string())
+        }
+        None => (String::new(), pattern.to_string()),
+    };
+    let (base, matcher) = split_glob(&key)?;
+    let (store, _) = store_for(&format!("{scheme_host}/{base}"), options)?;
+    let io_err = |e: object_store::Error| StorageError::Io { url: pattern.into(), source: io::Error::other(e) };
+    if matcher.is_none() && !key.ends_with('/') && !key.is_empty() {
+        let path = ObjectPath::from(key.as_str());
+        match runtime().block_on(store.head(&path)) {
+            Ok(meta) => return Ok(vec![InputFile { url: pattern.into(), size: meta.size, place: Place::Object(store, path) }]),
+            Err(object_store::Error::NotFound { .. }) => {} // maybe a prefix; list below
+            Err(e) => return Err(io_err(e)),
+        }
+    }
+    let prefix = ObjectPath::from(base.as_str());
+    let metas: Vec<object_store::ObjectMeta> = runtime().block_on(async {
+        let mut out = Vec::new();
+        let mut stream = store.list(if base.is_empty() { None } else { Some(&prefix) });
+        while let Some(m) = stream.next().await {
+            out.push(m.map_err(io_err)?);
+        }
+        Ok::<_, StorageError>(out)
+    })?;
+    let files: Vec<InputFile> = metas
+        .into_iter()
+        .filter(|m| matcher.as_ref().is_none_or(|g| g.is_match(m.location.as_ref())))
+        .map(|m| InputFile { url: format!("{scheme_host}/{}", m.location), size: m.size, place: Place::Object(store.clone(), m.location) })
+        .collect();
+    if files.is_empty() && matcher.is_none() {
+        return Err(StorageError::NotFound { url: pattern.into() });
+    }
+    Ok(files)
+}
+
+/// Opens an input for streaming reads of its raw (still compressed) bytes.
+///
+/// # Errors
+/// The file or object cannot be opened.
+pub fn open_raw(file: &InputFile) -> StorageResult<Box<dyn Read + Send>> {
+    match &file.place {
+        Place::Local(p) => {
+            let f = std::fs::File::open(p).map_err(|source| StorageError::Io { url: file.url.clone(), source })?;
+            Ok(Box::new(f))
+        }
+        Place::Object(store, path) => Ok(Box::new(ObjectReader::open(store.clone(), path.clone(), &file.url)?)),
+    }
+}
+
+/// Reads an object as a blocking stream; chunks arrive from the I/O runtime through a small
+/// bounded channel, so memory stays at a few chunks whatever the object's size.
+struct ObjectReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl ObjectReader {
+    fn open(store: Arc<dyn ObjectStore>, path: ObjectPath, url: &str) -> StorageResult<Self> {
+        let got = runtime().block_on(store.get(&path)).map_err(|e| match e {
+            object_store::Error::NotFound { .. } => StorageError::NotFound { url: url.into() },
+            e => StorageError::Io { url: url.into(), source: io::Error::other(e) },
+        })?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        runtime().spawn(async move {
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk.map_err(io::Error::other)).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Self { rx, current: Bytes::new() })
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Writes `bytes` to a URL in one put (small files: manifests, markers).
+///
+/// # Errors
+/// The store refuses the write.
+pub fn put_object(store: &Arc<dyn ObjectStore>, path: &ObjectPath, url: &str, bytes: Bytes) -> StorageResult<()> {
+    runtime()
+        .block_on(store.put(path, bytes.into()))
+        .map(|_| ())
+        .map_err(|e| StorageError::Io { url: url.into(), source: io::Error::other(e) })
+}
+
+/// Uploads a local file to an object store in parts of 8 MiB (multipart above that size).
+///
+/// # Errors
+/// Reading the file or the upload failed; a failed multipart upload is aborted by the store.
+pub fn upload_file(local: &Path, store: &Arc<dyn ObjectStore>, path: &ObjectPath, url: &str) -> StorageResult<()> {
+    let io_err = |source: io::Error| StorageError::Io { url: url.into(), source };
+    let mut file = std::fs::File::open(local).map_err(io_err)?;
+    runtime().block_on(async {
+        use tokio::io::AsyncWriteExt;
+        let mut w = object_store::buffered::BufWriter::with_capacity(store.clone(), path.clone(), 8 << 20);
+        loop {
+            let mut chunk = vec![0u8; 8 << 20];
+            let n = read_full(&mut file, &mut chunk).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            w.put(Bytes::from(chunk)).await.map_err(|e| io_err(io::Error::other(e)))?;
+        }
+        w.shutdown().await.map_err(io_err)
+    })
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_paths() {
+        assert!(is_url("s3://b/k"));
+        assert!(is_url("memory:///x"));
+        assert!(!is_url("data/x.jsonl"));
+        assert!(!is_url("C:/x"));
+    }
+
+    #[test]
+    fn glob_split() {
+        let (base, m) = split_glob("data/in/**/*.jsonl.zst").expect("glob");
+        assert_eq!(base, "data/in");
+        assert!(m.expect("matcher").is_match("data/in/a/b.jsonl.zst"));
+        assert_eq!(split_glob("a/b.jsonl").expect("plain").0, "a/b.jsonl");
+    }
+
+    #[test]
+    fn local_listing_is_sorted_and_globbed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["b.jsonl", "a.jsonl", "c.txt", "sub/d.jsonl"] {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, "{}\n").expect("write");
+        }
+        let pat = format!("{}/**/*.jsonl", dir.path().display());
+        let files = list_inputs(&pat, &BTreeMap::new()).expect("list");
+        let names: Vec<String> = files.iter().map(|f| f.url.rsplit('/').next().unwrap_or("").to_string()).collect();
+        assert_eq!(names, ["a.jsonl", "b.jsonl", "d.jsonl"]);
+        let missing = list_inputs(&format!("{}/nope.jsonl", dir.path().display()), &BTreeMap::new());
+        assert!(matches!(missing, Err(StorageError::NotFound { .. })));
+    }
+
+    #[test]
+    fn memory_store_lists_and_reads() {
+        let store: Arc<dyn ObjectStore> = memory_store();
+        let path = ObjectPath::from("unit/x/a.jsonl");
+        put_object(&store, &path, "memory:///unit/x/a.jsonl", Bytes::from_static(b"hello\n")).expect("put");
+        let files = list_inputs("memory:///unit/x/*.jsonl", &BTreeMap::new()).expect("list");
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].url, "memory:///unit/x/a.jsonl");
+        let mut s = String::new();
+        open_raw(&files[0]).expect("open").read_to_string(&mut s).expect("read");
+        assert_eq!(s, "hello\n");
+    }
+}

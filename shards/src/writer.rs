@@ -1,0 +1,263 @@
+//! Writing one shard: a `.bin`/`.idx` pair.
+//!
+//! Durability protocol: tokens stream into `{name}.bin.tmp` (buffered, hashed on the fly);
+//! [`ShardWriter::finish`] writes `{name}.idx.tmp`, fsyncs both, renames the `.bin` and then
+//! the `.idx` into place, and fsyncs the directory. A visible `.idx` therefore implies a
+//! complete `.bin`. An unfinished writer removes its temporary files when dropped.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result, check_name};
+use crate::format::write_idx;
+
+/// Buffer size for shard files: large sequential writes.
+const BUF_SIZE: usize = 1 << 20;
+
+/// A finished shard, as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Shard name without extension, e.g. `"train_00000"`; the files are `{name}.bin` and
+    /// `{name}.idx`.
+    pub name: String,
+    /// Number of documents (= sequences).
+    pub documents: u64,
+    /// Number of tokens.
+    pub tokens: u64,
+    /// Size of the `.bin` file in bytes.
+    pub bin_bytes: u64,
+    /// Size of the `.idx` file in bytes.
+    pub idx_bytes: u64,
+    /// XXH3-128 of the `.bin` file, 32 lowercase hex digits.
+    pub bin_xxh3: String,
+    /// XXH3-128 of the `.idx` file, 32 lowercase hex digits.
+    pub idx_xxh3: String,
+}
+
+/// Formats an XXH3-128 digest the way manifests store it.
+pub(crate) fn hex128(digest: u128) -> String {
+    format!("{digest:032x}")
+}
+
+/// A buffered file writer that hashes and counts what passes through it.
+struct HashingFile {
+    out: BufWriter<File>,
+    hasher: Xxh3,
+    bytes: u64,
+}
+
+impl HashingFile {
+    fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(Error::io("create", path))?;
+        Ok(HashingFile { out: BufWriter::with_capacity(BUF_SIZE, file), hasher: Xxh3::new(), bytes: 0 })
+    }
+
+    /// Flushes and fsyncs; returns the byte count and the hex digest.
+    fn finish(mut self, path: &Path) -> Result<(u64, String)> {
+        self.out.flush().map_err(Error::io("write", path))?;
+        self.out.get_ref().sync_all().map_err(Error::io("fsync", path))?;
+        Ok((self.bytes, hex128(self.hasher.digest128())))
+    }
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Appends a suffix to a path (`dir/name` + `.bin.tmp`).
+pub(crate) fn with_suffix(dir: &Path, name: &str, suffix: &str) -> PathBuf {
+    dir.join(format!("{name}{suffix}"))
+}
+
+/// Fsyncs a directory so that renames inside it are durable (a no-op off Unix, where
+/// directories cannot be opened as files).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = File::open(dir).map_err(Error::io("open directory", dir))?;
+        d.sync_all().map_err(Error::io("fsync directory", dir))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Writes one shard: a `.bin`/`.idx` pair holding one sequence per document.
+///
+/// Tokens stream into `{name}.bin.tmp` (buffered, hashed on the fly); [`finish`](Self::finish)
+/// writes `{name}.idx.tmp`, fsyncs both, renames the `.bin` and then the `.idx` into place and
+/// fsyncs the directory, so a visible `.idx` implies a complete `.bin`. An unfinished writer
+/// removes its temporary files when dropped.
+#[derive(Debug)]
+pub struct ShardWriter {
+    dir: PathBuf,
+    name: String,
+    dtype: DType,
+    /// `None` once finished or aborted.
+    bin: Option<HashingFile>,
+    lengths: Vec<i32>,
+    tokens: u64,
+    scratch: Vec<u8>,
+    /// Set once the `.bin` has been renamed into place but before the `.idx` has.
+    bin_renamed: bool,
+}
+
+impl std::fmt::Debug for HashingFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashingFile").field("bytes", &self.bytes).finish()
+    }
+}
+
+impl ShardWriter {
+    /// Starts a shard `name` in `dir` (which must exist), writing `{name}.bin.tmp`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] if `name` is not a plain file name; [`Error::Io`] if the
+    /// temporary file cannot be created.
+    pub fn create(dir: &Path, name: &str, dtype: DType) -> Result<Self> {
+        check_name(name)?;
+        let bin = HashingFile::create(&with_suffix(dir, name, ".bin.tmp"))?;
+        Ok(ShardWriter {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            dtype,
+            bin: Some(bin),
+            lengths: Vec::new(),
+            tokens: 0,
+            scratch: Vec::new(),
+            bin_renamed: false,
+        })
+    }
+
+    /// Appends one document as one sequence. Nothing is written if the document is rejected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenOverflow`] if a token exceeds [`DType::max_token`];
+    /// [`Error::DocumentTooLong`] beyond `i32::MAX` tokens; [`Error::Io`] on write failure.
+    pub fn add_document(&mut self, tokens: &[u32]) -> Result<()> {
+        let document = self.documents();
+        let max = self.dtype.max_token();
+        if let Some(&token) = tokens.iter().find(|&&t| u64::from(t) > max) {
+            return Err(Error::TokenOverflow { shard: self.name.clone(), document, token, dtype: self.dtype, max });
+        }
+        let len = i32::try_from(tokens.len()).map_err(|_| Error::DocumentTooLong {
+            shard: self.name.clone(),
+            document,
+            len: tokens.len(),
+            max: i32::MAX as u64,
+        })?;
+        let path = self.tmp_path(".bin.tmp");
+        let bin = self.bin.as_mut().ok_or_else(|| Error::Io {
+            action: "write",
+            path: path.clone(),
+            source: std::io::Error::other("shard writer already finished"),
+        })?;
+        self.scratch.clear();
+        self.scratch.reserve(tokens.len() * self.dtype.size());
+        for &t in tokens {
+            self.dtype.encode(t, &mut self.scratch);
+        }
+        bin.write_all(&self.scratch).map_err(Error::io("write", &path))?;
+        self.lengths.push(len);
+        self.tokens += tokens.len() as u64;
+        Ok(())
+    }
+
+    /// The shard's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Documents added so far.
+    pub fn documents(&self) -> u64 {
+        self.lengths.len() as u64
+    }
+
+    /// Tokens added so far.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    /// Bytes of `.bin` written so far (including bytes still in the buffer).
+    pub fn bin_bytes(&self) -> u64 {
+        self.tokens * self.dtype.size() as u64
+    }
+
+    /// Writes the `.idx`, makes both files durable and moves them into place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if writing, syncing or renaming fails; the temporary files (and a
+    /// `.bin` already renamed) are then removed.
+    pub fn finish(mut self) -> Result<ShardInfo> {
+        let result = self.finish_inner();
+        if result.is_err() && self.bin_renamed {
+            // The .idx is renamed last, so a failure can at most leave a final .bin behind.
+            let _ = fs::remove_file(self.tmp_path(".bin"));
+        }
+        result
+    }
+
+    fn finish_inner(&mut self) -> Result<ShardInfo> {
+        let (bin_tmp, idx_tmp) = (self.tmp_path(".bin.tmp"), self.tmp_path(".idx.tmp"));
+        let bin = self.bin.take().ok_or_else(|| Error::Io {
+            action: "finish",
+            path: bin_tmp.clone(),
+            source: std::io::Error::other("shard writer already finished"),
+        })?;
+        let (bin_bytes, bin_xxh3) = bin.finish(&bin_tmp)?;
+        let mut idx = HashingFile::create(&idx_tmp)?;
+        write_idx(&mut idx, self.dtype, &self.lengths).map_err(Error::io("write", &idx_tmp))?;
+        let (idx_bytes, idx_xxh3) = idx.finish(&idx_tmp)?;
+        for ext in [".bin", ".idx"] {
+            let (from, to) = (self.tmp_path(&format!("{ext}.tmp")), self.tmp_path(ext));
+            fs::rename(&from, &to).map_err(Error::io("rename", &from))?;
+            self.bin_renamed = ext == ".bin";
+        }
+        sync_dir(&self.dir)?;
+        Ok(ShardInfo {
+            name: self.name.clone(),
+            documents: self.documents(),
+            tokens: self.tokens,
+            bin_bytes,
+            idx_bytes,
+            bin_xxh3,
+            idx_xxh3,
+        })
+    }
+
+    /// Discards the shard, removing its temporary files.
+    pub fn abort(self) {
+        // Drop does the work.
+    }
+
+    fn tmp_path(&self, suffix: &str) -> PathBuf {
+        with_suffix(&self.dir, &self.name, suffix)
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        // Cleanup is best effort: the files may never have been created, and errors have
+        // nowhere to go from Drop. A successful finish has already renamed them away.
+        drop(self.bin.take());
+        let _ = fs::remove_file(self.tmp_path(".bin.tmp"));
+        let _ = fs::remove_file(self.tmp_path(".idx.tmp"));
+    }
+}

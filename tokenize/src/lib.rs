@@ -1,0 +1,47 @@
+//! Tokenizers for pretraining data: load a Hugging Face `tokenizer.json`, train a byte-level
+//! BPE, and turn documents into token ids, in parallel.
+//!
+//! This crate knows nothing of pipelines or shards: it takes `&str` and gives `Vec<u32>`.
+//!
+//! - [`Tokenizer`] wraps a Hugging Face tokenizer with padding and truncation switched off, so
+//!   [`Tokenizer::encode`] returns exactly the ids of the text, and
+//!   [`Tokenizer::encode_document`] adds the bos/eos ids that separate documents in a shard.
+//! - [`TokenizerInfo`] identifies a tokenizer: vocabulary size, a content hash, special ids and
+//!   the model kind. Shard metadata records it.
+//! - [`train_byte_level_bpe`] learns a GPT-2 style byte-level BPE from a stream of texts,
+//!   deterministically.
+//! - [`Tokenizer::encode_batch`] encodes on the caller's rayon pool, keeping input order.
+//!
+//! # Example
+//!
+//! ```
+//! use tokenmill_tokenize::{BpeTrainingConfig, EncodeOptions, Tokenizer, train_byte_level_bpe};
+//!
+//! // Train a tiny tokenizer (loading one works the same: `Tokenizer::from_file(path)?`).
+//! let corpus = ["low lower lowest", "new newer newest", "wide wider widest"];
+//! let cfg = BpeTrainingConfig { vocab_size: 280, ..BpeTrainingConfig::default() };
+//! let tok = train_byte_level_bpe(corpus.iter().cycle().take(60).map(|s| s.to_string()), &cfg)?;
+//!
+//! let eos = tok.info().eos_id.expect("<|endoftext|> is a default special token");
+//! let ids = tok.encode_document("lower and newer", EncodeOptions::default())?;
+//! assert_eq!(ids.last(), Some(&eos));
+//! assert_eq!(tok.decode(&ids)?, "lower and newer<|endoftext|>");
+//!
+//! // The same tokenizer, reloaded from its JSON, has the same hash and ids.
+//! let again = Tokenizer::from_bytes(tok.to_json()?.as_bytes())?;
+//! assert_eq!(again.info().hash, tok.info().hash);
+//! assert_eq!(again.encode_batch(&["lower", "newest"])?, [tok.encode("lower")?, tok.encode("newest")?]);
+//! # Ok::<(), tokenmill_tokenize::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod info;
+mod tokenizer;
+mod train;
+
+pub use error::{BoxError, Error, Result};
+pub use info::{BOS_CANDIDATES, EOS_CANDIDATES, TokenizerInfo};
+pub use tokenizer::{EncodeOptions, Tokenizer};
+pub use train::{BpeTrainingConfig, train_byte_level_bpe};

@@ -1,0 +1,243 @@
+//! [`Tokenizer`]: a Hugging Face tokenizer set up for pretraining data.
+//!
+//! Pretraining shards hold the raw ids of whole documents, so every tokenizer is loaded with
+//! padding and truncation switched off (a `tokenizer.json` exported for fine-tuning often has
+//! them on) and encodes without the post-processor's special tokens (`[CLS] … [SEP]`). The only
+//! specials that reach a shard are the bos/eos ids [`Tokenizer::encode_document`] adds.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use tokenizers::Tokenizer as HfTokenizer;
+
+use crate::info::{BOS_CANDIDATES, EOS_CANDIDATES, TokenizerInfo, candidate_list};
+use crate::{Error, Result};
+
+/// Which special ids [`Tokenizer::encode_document`] adds around a document's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Prepend the beginning-of-sequence id.
+    pub bos: bool,
+    /// Append the end-of-sequence id, so documents stay separable once concatenated.
+    pub eos: bool,
+}
+
+impl Default for EncodeOptions {
+    /// `bos = false, eos = true`: the GPT-2 convention of one separator between documents.
+    fn default() -> Self {
+        Self { bos: false, eos: true }
+    }
+}
+
+/// A loaded tokenizer. Cheap to share across threads (`Send + Sync`); clone it to own a copy.
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: HfTokenizer,
+    info: TokenizerInfo,
+}
+
+impl fmt::Debug for Tokenizer {
+    /// The vocabulary is far too large to print; the info identifies the tokenizer.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokenizer").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Tokenizer {
+    /// Loads a Hugging Face `tokenizer.json` file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Read`] if the file cannot be read, [`Error::Parse`] (naming the path) if it is
+    /// not a valid `tokenizer.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Loads a tokenizer from the bytes of a `tokenizer.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] if the bytes are not a valid `tokenizer.json`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::parse(bytes, "<bytes>")
+    }
+
+    fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
+        let inner = HfTokenizer::from_bytes(bytes).map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
+        Self::from_hf(inner, origin)
+    }
+
+    /// Wraps `inner` after switching padding and truncation off.
+    pub(crate) fn from_hf(mut inner: HfTokenizer, origin: &str) -> Result<Self> {
+        // Padding would insert pad ids into shards; truncation would silently drop text.
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
+        let json = inner.to_string(false).map_err(|source| Error::Serialize { source })?;
+        let info = TokenizerInfo::inspect(&inner, &json);
+        Ok(Self { inner, info })
+    }
+
+    /// Vocabulary size, content hash, special ids and model kind.
+    pub fn info(&self) -> &TokenizerInfo {
+        &self.info
+    }
+
+    /// The id of `token` (model vocabulary or added tokens), if the tokenizer has it.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Replaces the detected eos and/or bos ids with those of the given token strings.
+    ///
+    /// `None` keeps what was detected (see [`EOS_CANDIDATES`] and [`BOS_CANDIDATES`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownToken`] if a given token is not in the vocabulary.
+    pub fn with_special_ids(mut self, eos: Option<&str>, bos: Option<&str>) -> Result<Self> {
+        if let Some(token) = eos {
+            self.info.eos_id = Some(self.require_token("eos", token)?);
+        }
+        if let Some(token) = bos {
+            self.info.bos_id = Some(self.require_token("bos", token)?);
+        }
+        Ok(self)
+    }
+
+    fn require_token(&self, role: &'static str, token: &str) -> Result<u32> {
+        self.token_to_id(token).ok_or_else(|| Error::UnknownToken { role, token: token.to_owned() })
+    }
+
+    /// The ids of `text` alone: no special tokens, no padding, no truncation.
+    ///
+    /// Added tokens written literally in the text (e.g. `<|endoftext|>` for GPT-2) are
+    /// recognized and map to their ids, as the Hugging Face tokenizer does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] if the underlying tokenizer fails (e.g. a WordPiece model without an
+    /// unknown token meets an unknown word).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.encode_with(text, 0, |_| {})
+    }
+
+    /// The ids of `text` with the bos id before and the eos id after, as `opts` asks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoEosToken`] / [`Error::NoBosToken`] if eos / bos is requested but the tokenizer
+    /// has none (set one with [`Tokenizer::with_special_ids`]); [`Error::Encode`] as for
+    /// [`Tokenizer::encode`].
+    pub fn encode_document(&self, text: &str, opts: EncodeOptions) -> Result<Vec<u32>> {
+        let eos = match (opts.eos, self.info.eos_id) {
+            (false, _) => None,
+            (true, Some(id)) => Some(id),
+            (true, None) => {
+                return Err(Error::NoEosToken { candidates: candidate_list(EOS_CANDIDATES) });
+            }
+        };
+        let bos = match (opts.bos, self.info.bos_id) {
+            (false, _) => None,
+            (true, Some(id)) => Some(id),
+            (true, None) => {
+                return Err(Error::NoBosToken { candidates: candidate_list(BOS_CANDIDATES) });
+            }
+        };
+        let extra = usize::from(eos.is_some()) + usize::from(bos.is_some());
+        self.encode_with(text, extra, |ids| ids.extend(bos)).map(|mut ids| {
+            ids.extend(eos);
+            ids
+        })
+    }
+
+    /// Encodes `text` into a vector that has room for `extra` more ids and starts with
+    /// whatever `prefix` pushes, so a document is copied exactly once.
+    fn encode_with(&self, text: &str, extra: usize, prefix: impl FnOnce(&mut Vec<u32>)) -> Result<Vec<u32>> {
+        // `encode_fast` skips offset tracking, which shards never need.
+        let encoding = self.inner.encode_fast(text, false).map_err(|source| Error::Encode { text_bytes: text.len(), source })?;
+        let body = encoding.get_ids();
+        let mut ids = Vec::with_capacity(body.len() + extra);
+        prefix(&mut ids);
+        ids.extend_from_slice(body);
+        Ok(ids)
+    }
+
+    /// Encodes every text like [`Tokenizer::encode`], in parallel on the current rayon pool.
+    ///
+    /// The result is in input order. Parallelism comes from rayon over texts, not from the
+    /// `tokenizers` crate, so the caller's pool size bounds it.
+    ///
+    /// # Errors
+    ///
+    /// The first [`Error::Encode`] met; which one is unspecified if several texts fail.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        texts.par_iter().map(|text| self.encode(text)).collect()
+    }
+
+    /// The text of `ids`, special tokens included (`skip_special_tokens = false`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownId`] if an id is outside the vocabulary (the Hugging Face decoder would
+    /// silently drop it); [`Error::Decode`] if the decoder fails.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab_size) {
+            return Err(Error::UnknownId { id, vocab_size: self.info.vocab_size });
+        }
+        self.inner.decode(ids, false).map_err(|source| Error::Decode { ids: ids.len(), source })
+    }
+
+    /// The tokenizer as compact `tokenizer.json` text, the form [`TokenizerInfo::hash`] hashes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] if serialization fails.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(false).map_err(|source| Error::Serialize { source })
+    }
+
+    /// Writes the tokenizer as compact `tokenizer.json` to `path`, atomically.
+    ///
+    /// The JSON goes to `<path>.tmp` first, is fsynced, then renamed over `path`, so readers
+    /// see either the old file or the complete new one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] if serialization fails, [`Error::Write`] (naming `path`) if the
+    /// file cannot be written or renamed.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = self.to_json()?;
+        let write_err = |source| Error::Write { path: path.to_path_buf(), source };
+        let tmp = tmp_path(path).map_err(write_err)?;
+        let written = write_synced(&tmp, json.as_bytes()).and_then(|()| fs::rename(&tmp, path));
+        if let Err(source) = written {
+            // Best effort: the original error is the one worth reporting.
+            let _ = fs::remove_file(&tmp);
+            return Err(write_err(source));
+        }
+        Ok(())
+    }
+}
+
+/// `<path>.tmp`, next to `path` so the rename stays on one file system.
+fn tmp_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".tmp");
+    Ok(path.with_file_name(tmp_name))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+#[path = "tokenizer_tests.rs"]
+mod tests;
