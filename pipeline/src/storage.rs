@@ -192,8 +192,11 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
         for entry in entries {
             let entry = entry.map_err(|e| io_err(&dir, e))?;
             let path = entry.path();
-            let meta = entry.metadata().map_err(|e| io_err(&path, e))?;
-            if meta.is_dir() {
+            // A file whose metadata cannot be read (a dangling link, a permission problem) is
+            // still listed: reading it then fails with an error that names it, and the rest of
+            // the listing goes on.
+            let meta = std::fs::metadata(&path).ok();
+            if meta.as_ref().is_some_and(|m| m.is_dir()) {
                 stack.push(path);
                 continue;
             }
@@ -203,7 +206,7 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
                 None => !is_hidden(&path),
             };
             if keep {
-                out.push(InputFile { url: shown, size: meta.len(), place: Place::Local(path) });
+                out.push(InputFile { url: shown, size: meta.map_or(0, |m| m.len()), place: Place::Local(path) });
             }
         }
     }

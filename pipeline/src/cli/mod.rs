@@ -122,6 +122,20 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// The whole program: parse arguments, set up logging, run the command, map the outcome to an
+/// exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    match execute(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::Failed.into()
+        }
+    }
+}
+
 /// Sets up `tracing` on stderr.
 pub fn init_logging(args: &GlobalArgs) {
     let default = match (args.quiet, args.verbose) {
@@ -131,7 +145,11 @@ pub fn init_logging(args: &GlobalArgs) {
         (false, _) => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::diagnostic::Diagnostics;
-use super::parse::{Reporter, SpecLocations, parse};
+use super::parse::{Reporter, SpecLocations, parse_partial};
 use super::spec::{PipelineSpec, SinkSpec, StageSpec};
 
 /// Index of a node in [`Plan::nodes`].
@@ -125,14 +125,19 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
 /// # Errors
 /// Every problem found, each with its line.
 pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
-    let (spec, locs) = parse(text, file)?;
+    let partial = parse_partial(text, file)?;
+    let (spec, locs) = (partial.spec, partial.locations);
     let mut rep = Reporter::new(file, text);
-    let nodes = build_nodes(&spec, &locs, &mut rep);
-    check_run(&spec, text, &mut rep);
+    rep.out = partial.diagnostics;
+    let nodes = build_nodes(&spec, &locs, &partial.broken, &mut rep);
+    if partial.broken.is_empty() {
+        check_run(&spec, text, &mut rep);
+    }
     check_sinks(&spec, &locs, &mut rep);
     check_sql(&spec, &locs, &mut rep);
     let reachable = order(&nodes, &locs, &mut rep);
     check_unused(&nodes, &locs, &mut rep);
+    rep.out.sort_by_key(|d| (d.line, d.column));
     if rep.out.iter().any(|d| d.severity == super::Severity::Error) {
         return Err(Diagnostics(rep.out));
     }
@@ -175,7 +180,7 @@ fn accepts(spec: &PipelineSpec, role: Role) -> EdgeKind {
     }
 }
 
-fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) -> Vec<Node> {
+fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep: &mut Reporter<'_>) -> Vec<Node> {
     let mut nodes = Vec::new();
     for (i, s) in spec.sources.iter().enumerate() {
         nodes.push(Node { name: s.name().into(), role: Role::Source(i), kind: s.kind(), inputs: vec![] });
@@ -221,6 +226,9 @@ fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>
                 None => (input.as_str(), Port::Main),
             };
             let Some(&from) = by_name.get(target) else {
+                if broken.iter().any(|b| b == target) {
+                    continue; // already reported where it is defined
+                }
                 let hint = closest(target, by_name.keys().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
                 rep.error(Some(at), format!("`{}`: unknown input node `{target}`{hint}", n.name));
                 continue;

@@ -74,6 +74,26 @@ impl<'a> Reporter<'a> {
 /// # Errors
 /// [`Diagnostics`] listing each syntax error, unknown key, missing or mistyped field.
 pub fn parse(text: &str, file: &Path) -> Result<(PipelineSpec, SpecLocations), Diagnostics> {
+    let partial = parse_partial(text, file)?;
+    if partial.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        return Err(Diagnostics(partial.diagnostics));
+    }
+    Ok((partial.spec, partial.locations))
+}
+
+/// What [`parse_partial`] could make of a file: the nodes that parsed, and the errors of those
+/// that did not, so that compiling can go on and report its own errors in the same pass.
+#[derive(Debug)]
+pub(crate) struct Partial {
+    pub(crate) spec: PipelineSpec,
+    pub(crate) locations: SpecLocations,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    /// Names of nodes that failed to parse (references to them are not reported again).
+    pub(crate) broken: Vec<String>,
+}
+
+/// Parses what can be parsed; only a TOML syntax error stops it.
+pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnostics> {
     let mut rep = Reporter::new(file, text);
     let top: toml::Table = match toml::from_str(text) {
         Ok(t) => t,
@@ -115,16 +135,20 @@ pub fn parse(text: &str, file: &Path) -> Result<(PipelineSpec, SpecLocations), D
         }
     };
     let mut locs = SpecLocations::default();
-    let sources = nodes::<SourceSpec>(&mut rep, spans.source, "source", &mut locs.sources);
-    let stages = nodes::<StageSpec>(&mut rep, spans.stage, "stage", &mut locs.stages);
-    let sinks = nodes::<SinkSpec>(&mut rep, spans.sink, "sink", &mut locs.sinks);
-    if rep.out.iter().any(|d| d.severity == Severity::Error) {
-        return Err(Diagnostics(rep.out));
-    }
-    Ok((PipelineSpec { version, run, sources, stages, sinks }, locs))
+    let mut broken = Vec::new();
+    let sources = nodes::<SourceSpec>(&mut rep, spans.source, "source", &mut locs.sources, &mut broken);
+    let stages = nodes::<StageSpec>(&mut rep, spans.stage, "stage", &mut locs.stages, &mut broken);
+    let sinks = nodes::<SinkSpec>(&mut rep, spans.sink, "sink", &mut locs.sinks, &mut broken);
+    Ok(Partial { spec: PipelineSpec { version, run, sources, stages, sinks }, locations: locs, diagnostics: rep.out, broken })
 }
 
-fn nodes<T: DeserializeOwned>(rep: &mut Reporter<'_>, tables: Vec<Spanned<toml::Table>>, what: &str, locs: &mut Vec<usize>) -> Vec<T> {
+fn nodes<T: DeserializeOwned>(
+    rep: &mut Reporter<'_>,
+    tables: Vec<Spanned<toml::Table>>,
+    what: &str,
+    locs: &mut Vec<usize>,
+    broken: &mut Vec<String>,
+) -> Vec<T> {
     let mut out = Vec::new();
     for (i, t) in tables.into_iter().enumerate() {
         let start = t.span().start;
@@ -133,9 +157,12 @@ fn nodes<T: DeserializeOwned>(rep: &mut Reporter<'_>, tables: Vec<Spanned<toml::
             Some(name) => format!("{what} `{name}`"),
             None => format!("{what} #{}", i + 1),
         };
+        let name = table.get("name").and_then(|n| n.as_str()).map(str::to_string);
         if let Some(spec) = node::<T>(rep, start, table, &label) {
             out.push(spec);
             locs.push(start);
+        } else if let Some(name) = name {
+            broken.push(name);
         }
     }
     out

@@ -1,0 +1,129 @@
+//! Shared helpers for the scenario tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The shipped tokenizer.
+pub fn tokenizer_path() -> PathBuf {
+    root().join("tokenizers/tokenmill-16k.json")
+}
+
+/// A `tokenmill` command.
+pub fn tokenmill() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tokenmill-e2e"));
+    c.env("RUST_LOG", "info");
+    c
+}
+
+/// Runs `tokenmill ARGS...` in `dir` and returns its output.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    tokenmill().current_dir(dir).args(args).output().expect("tokenmill runs")
+}
+
+/// Exit code, stdout and stderr as strings.
+pub fn outcome(o: &Output) -> (i32, String, String) {
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A pipeline file with one JSONL source over `paths`, a length filter, a tokenizer, a Megatron
+/// sink at `out/shards` and a rejects sink at `out/rejected`; `extra_run` goes in `[run]`.
+pub fn standard_config(paths: &[String], extra_run: &str) -> String {
+    let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+    format!(
+        r#"version = 1
+[run]
+work_dir = "out/work"
+{extra_run}
+
+[[source]]
+name = "in"
+type = "jsonl"
+paths = [{paths}]
+id_field = "id"
+
+[[stage]]
+name = "length"
+type = "length"
+inputs = ["in"]
+min_chars = 20
+
+[[stage]]
+name = "tokens"
+type = "tokenize"
+inputs = ["length"]
+tokenizer = {tok:?}
+
+[[sink]]
+name = "shards"
+type = "megatron"
+inputs = ["tokens"]
+path = "out/shards"
+
+[[sink]]
+name = "rejected"
+type = "jsonl"
+inputs = ["length.rejected"]
+path = "out/rejected"
+"#,
+        paths = paths.join(", "),
+        tok = tokenizer_path().display().to_string(),
+    )
+}
+
+/// Reads `out/work/stats.json`.
+pub fn stats(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("out/work/stats.json")).expect("stats.json exists");
+    serde_json::from_str(&text).expect("stats.json parses")
+}
+
+/// The stats of node `name`.
+pub fn node<'a>(stats: &'a Value, name: &str) -> &'a Value {
+    stats["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == name).expect("node present")
+}
+
+/// Input error count of kind `kind` at node `name`.
+pub fn errors(stats: &Value, name: &str, kind: &str) -> u64 {
+    node(stats, name)["input_errors"][kind].as_u64().unwrap_or(0)
+}
+
+/// Reads every line of every `part-*.jsonl.zst` in `dir`.
+pub fn read_parts(dir: &Path) -> Vec<Value> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+    names.sort();
+    let mut out = Vec::new();
+    for p in names.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
+        let bytes = zstd::decode_all(std::fs::File::open(p).expect("open")).expect("zstd");
+        for line in String::from_utf8(bytes).expect("utf8").lines() {
+            out.push(serde_json::from_str(line).expect("json"));
+        }
+    }
+    out
+}
+
+/// Writes zstd-compressed bytes.
+pub fn write_zst(path: &Path, data: &[u8]) {
+    std::fs::write(path, zstd::encode_all(data, 3).expect("zstd")).expect("write");
+}
+
+/// A JSONL line for a document.
+pub fn doc_line(id: &str, text: &str) -> String {
+    serde_json::json!({ "id": id, "text": text }).to_string()
+}
+
+/// Files in `dir` (names only), sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => vec![],
+    };
+    v.sort();
+    v
+}
