@@ -75,6 +75,7 @@ struct BatchOut {
     stats: Vec<NodeStats>,
     errors: Vec<InputError>,
     raw_bytes: u64,
+    decoded_bytes: u64,
     failure: Option<String>,
 }
 
@@ -215,6 +216,10 @@ impl Exec<'_> {
         let plan = self.plan;
         let s = chunk.source;
         let raw_bytes = chunk.raw_bytes;
+        let decoded_bytes = match &chunk.body {
+            source::ChunkBody::JsonLines { data, lines } => (data.len() + lines.len()) as u64,
+            source::ChunkBody::Docs(d) => text_bytes(d),
+        };
         let mut stats = vec![NodeStats::default(); plan.nodes.len()];
         let started = Instant::now();
         let file = chunk.file.clone();
@@ -249,7 +254,7 @@ impl Exec<'_> {
         stats[s].docs_out = docs.len() as u64;
         stats[s].bytes_out = text_bytes(&docs);
         stats[s].compute_secs = secs(started.elapsed());
-        let mut out = BatchOut { seq, source: s, writes: vec![], stats: vec![], errors, raw_bytes, failure: None };
+        let mut out = BatchOut { seq, source: s, writes: vec![], stats: vec![], errors, raw_bytes, decoded_bytes, failure: None };
         let mut ports: HashMap<(usize, Port), (Payload, usize)> = HashMap::new();
         self.offer(&mut ports, s, Port::Main, Payload::Docs(docs));
         for &id in &plan.reachable[s] {
@@ -364,6 +369,7 @@ struct Writer {
     cancel: Arc<AtomicBool>,
     failure: Option<String>,
     bytes_read: u64,
+    bytes_decoded: u64,
     logged: HashMap<InputErrorKind, u64>,
     sink_ids: Vec<usize>,
 }
@@ -383,6 +389,7 @@ impl Writer {
             cancel,
             failure: None,
             bytes_read: 0,
+            bytes_decoded: 0,
             logged: HashMap::new(),
             sink_ids,
         }
@@ -414,6 +421,7 @@ impl Writer {
             return;
         }
         self.bytes_read += out.raw_bytes;
+        self.bytes_decoded += out.decoded_bytes;
         for (node, st) in out.stats.iter().enumerate() {
             self.stats[node].merge(st);
         }
@@ -490,6 +498,8 @@ impl Writer {
             elapsed_secs: 0.0,
             input_files: inputs.iter().map(|s| s.files.len() as u64).sum(),
             input_bytes: self.bytes_read,
+            decoded_bytes: self.bytes_decoded,
+            peak_rss_bytes: crate::stats::peak_rss_bytes(),
             nodes: self.stats,
             sinks: reports,
         }

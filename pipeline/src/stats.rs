@@ -98,6 +98,10 @@ pub struct RunStats {
     pub input_files: u64,
     /// Bytes read from storage (compressed size for compressed inputs).
     pub input_bytes: u64,
+    /// Bytes of input after decompression (JSON lines, or Parquet text).
+    pub decoded_bytes: u64,
+    /// Peak resident memory of the process (Linux), in bytes.
+    pub peak_rss_bytes: Option<u64>,
     /// Per node, in pipeline order.
     pub nodes: Vec<NodeStats>,
     /// What each sink wrote, by sink name.
@@ -121,12 +125,14 @@ impl RunStats {
         let secs = self.elapsed_secs.max(1e-9);
         let _ = writeln!(
             s,
-            "run {status} in {:.1}s: {} input files, {:.1} MB read ({:.1} MB/s), {} threads",
+            "run {status} in {:.1}s: {} input files, {:.1} MB read, {:.1} MB decoded ({:.1} MB/s), {} threads, peak RSS {}",
             self.elapsed_secs,
             self.input_files,
             self.input_bytes as f64 / 1e6,
-            self.input_bytes as f64 / 1e6 / secs,
-            self.threads
+            self.decoded_bytes as f64 / 1e6,
+            self.decoded_bytes as f64 / 1e6 / secs,
+            self.threads,
+            self.peak_rss_bytes.map_or("unknown".to_string(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
         );
         let _ = writeln!(
             s,
@@ -154,6 +160,14 @@ impl RunStats {
         }
         s
     }
+}
+
+/// Peak resident set size of this process (`VmHWM`), where the OS reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Seconds of a duration, for counters.

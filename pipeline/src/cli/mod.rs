@@ -80,6 +80,14 @@ pub enum Command {
     TrainTokenizer(train::TrainArgs),
     /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
     Verify(verify::VerifyArgs),
+    /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
+    Bench {
+        /// The pipeline file.
+        config: PathBuf,
+        /// Worker threads [default: all cores].
+        #[arg(short = 'j', long)]
+        threads: Option<usize>,
+    },
 }
 
 /// `tokenmill run`.
@@ -167,6 +175,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Init { path, force } => init(&path, force),
         Command::TrainTokenizer(args) => train::train(args),
         Command::Verify(args) => verify::verify(args),
+        Command::Bench { config, threads } => bench(&config, threads),
     }
 }
 
@@ -264,6 +273,36 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         RunStatus::Failed(reason) if reason.starts_with("bad input") => Exit::Input,
         RunStatus::Failed(_) => Exit::Failed,
     })
+}
+
+fn bench(path: &Path, threads: Option<usize>) -> anyhow::Result<Exit> {
+    let plan = match load(path) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let opts =
+        RunOptions { threads: threads.unwrap_or_else(runner::default_threads), progress: ProgressMode::Off, ..RunOptions::default() };
+    let stats = runner::run(&plan, &opts)?;
+    if let RunStatus::Failed(reason) = &stats.status {
+        anyhow::bail!("the benchmarked run failed: {reason}");
+    }
+    let secs = stats.elapsed_secs.max(1e-9);
+    let sources = plan.spec.sources.len();
+    let docs: u64 = stats.nodes[..sources].iter().map(|n| n.docs_in).sum();
+    let tokens: u64 = stats.sinks.values().map(|r| r.tokens).sum();
+    let line = serde_json::json!({
+        "config": path.display().to_string(),
+        "threads": stats.threads,
+        "elapsed_secs": secs,
+        "input_mb": stats.decoded_bytes as f64 / 1e6,
+        "mb_per_sec": stats.decoded_bytes as f64 / 1e6 / secs,
+        "stored_mb_per_sec": stats.input_bytes as f64 / 1e6 / secs,
+        "docs_per_sec": docs as f64 / secs,
+        "tokens_per_sec": tokens as f64 / secs,
+        "peak_rss_mib": stats.peak_rss_bytes.map(|b| b as f64 / f64::from(1 << 20)),
+    });
+    println!("{line}");
+    Ok(Exit::Ok)
 }
 
 fn init(path: &Path, force: bool) -> anyhow::Result<Exit> {
