@@ -73,6 +73,13 @@ fn quickstart_shards_equal_the_tokenizers_encoding_of_kept_documents() {
 
     let (code, stdout, _) = outcome(&run_in(dir.path(), &["verify", "out/shards"]));
     assert_eq!(code, 0, "{stdout}");
+
+    // inspect decodes a document back to its text (plus the EOS token).
+    let tok = tokenizer_path().display().to_string();
+    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["inspect", "out/shards", "--tokenizer", &tok, "--doc", "5"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("{}<|endoftext|>", kept[5].1)), "{stdout}");
+    assert!(stdout.contains(&format!("{} documents", kept.len())), "{stdout}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the subcommands.
 
+mod inspect;
 mod train;
 mod verify;
 
@@ -80,6 +81,8 @@ pub enum Command {
     TrainTokenizer(train::TrainArgs),
     /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
     Verify(verify::VerifyArgs),
+    /// Show what a shard directory holds: counts, length histogram, frequent tokens, a document.
+    Inspect(inspect::InspectArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
     Bench {
         /// The pipeline file.
@@ -176,6 +179,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::TrainTokenizer(args) => train::train(args),
         Command::Verify(args) => verify::verify(args),
         Command::Bench { config, threads } => bench(&config, threads),
+        Command::Inspect(args) => inspect::inspect(args),
     }
 }
 
