@@ -24,6 +24,14 @@ pub enum Error {
         /// Why it cannot be used, and what to do.
         reason: String,
     },
+    /// A GPU operation failed (driver, NVRTC or cuBLAS error).
+    #[error("CUDA {op}: {reason}")]
+    Cuda {
+        /// The operation or kernel.
+        op: String,
+        /// The error the CUDA library reported.
+        reason: String,
+    },
     /// A model file is malformed, truncated, of another version or fails its checksum.
     #[error("model file {context}: {reason}")]
     Format {

@@ -1,5 +1,5 @@
-//! tokenmill's small tensor engine: CPU reference kernels (forward and backward) and two models
-//! built on them, a fastText-style quality classifier and a small GPT for verifying token shards.
+//! tokenmill's small tensor engine: CPU reference kernels (forward and backward), a CUDA backend
+//! checked against them, and two models built on them, a fastText-style quality classifier and a small GPT for verifying token shards.
 //!
 //! - [`ops`]: matmul, linear and bias, GELU, layer norm, causal self-attention, softmax
 //!   cross-entropy, embedding lookup and bag; each backward checked by finite differences.
@@ -7,7 +7,9 @@
 //! - [`classifier`]: hashed word n-gram classifier: train, evaluate (accuracy, macro F1),
 //!   batch scoring, a versioned binary model file.
 //! - [`gpt`]: a pre-LN GPT: train on token windows, held-out loss, generation, perplexity.
-//! - [`device`]: `auto|cpu|cuda[:N]` parsing and resolution (CPU only in this build).
+//! - [`backend`]: the [`backend::Backend`] trait over device buffers, with the CPU reference
+//!   and a CUDA backend (cudarc, loaded at run time: no CUDA needed to build or run on a CPU).
+//! - [`device`]: `auto|cpu|cuda[:N]` parsing and resolution (probes for a usable GPU).
 //!
 //! Everything random takes a seed; libraries never print (training reports through a callback).
 //!
@@ -29,6 +31,7 @@
 // Tests may unwrap: a panic there is a test failure with a backtrace, which is what we want.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod backend;
 pub mod classifier;
 pub mod device;
 pub mod error;

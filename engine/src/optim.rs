@@ -79,8 +79,9 @@ impl AdamW {
     }
 }
 
+/// One AdamW update of one parameter (`bc1`, `bc2`: the bias corrections `1 - beta^t`).
 #[inline]
-fn update(p: &mut f32, g: f32, m: &mut f32, v: &mut f32, c: &AdamWConfig, bc1: f32, bc2: f32) {
+pub(crate) fn update(p: &mut f32, g: f32, m: &mut f32, v: &mut f32, c: &AdamWConfig, bc1: f32, bc2: f32) {
     *m = c.beta1 * *m + (1.0 - c.beta1) * g;
     *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
     let (mh, vh) = (*m / bc1, *v / bc2);

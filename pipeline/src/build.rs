@@ -12,7 +12,7 @@ use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, SourceSpec, StageSpec}
 use crate::sink::{JsonlSink, MegatronSink, Output, ParquetSink, Sink, TokenSpec};
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
-use crate::stage::{Length, Operator, TokenizeStage};
+use crate::stage::{Length, Operator, QualityModel, TokenizeStage};
 use crate::storage::{self, InputFile, StorageError};
 
 /// The inputs of one source: files found, and paths that failed to list.
@@ -64,6 +64,7 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
             Role::Stage(i) => Ok(Some(match &plan.spec.stages[i] {
                 StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
                 StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
+                StageSpec::QualityModel(s) => Operator::Quality(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?),
             })),
             _ => Ok(None),
         })

@@ -323,24 +323,19 @@ impl Exec<'_> {
         let Payload::Docs(docs) = input else { anyhow::bail!("received tokens") };
         match op {
             Operator::Filter(f) => {
-                let verdicts: Vec<Verdict> = docs.par_iter().map(|d| f.check(d)).collect();
-                let keep_rejects = self.uses.contains_key(&(id, Port::Rejected));
-                let (mut kept, mut rejected) = (Vec::with_capacity(docs.len()), Vec::new());
-                for (mut doc, v) in docs.into_iter().zip(verdicts) {
-                    match v {
-                        Verdict::Keep => kept.push(doc),
-                        Verdict::Drop(rule) => {
-                            *st.dropped.entry(rule.to_string()).or_default() += 1;
-                            if keep_rejects {
-                                doc.rejected = Some(Rejection { node: self.names[id].clone(), rule });
-                                rejected.push(doc);
-                            }
-                        }
-                    }
-                }
-                st.docs_out = kept.len() as u64;
-                st.bytes_out = text_bytes(&kept);
-                Ok((Payload::Docs(kept), keep_rejects.then_some(rejected)))
+                let verdicts: Vec<Option<&'static str>> = docs
+                    .par_iter()
+                    .map(|d| match f.check(d) {
+                        Verdict::Keep => None,
+                        Verdict::Drop(rule) => Some(rule),
+                    })
+                    .collect();
+                Ok(self.split(id, docs, verdicts, st))
+            }
+            Operator::Quality(q) => {
+                let mut docs = docs;
+                let verdicts = q.run(&mut docs);
+                Ok(self.split(id, docs, verdicts, st))
             }
             Operator::Tokenize(t) => {
                 let tokens = t.run(&docs)?;
@@ -350,6 +345,36 @@ impl Exec<'_> {
                 Ok((Payload::Tokens(tokens), None))
             }
         }
+    }
+}
+
+impl Exec<'_> {
+    /// Splits a batch by per-document verdicts into kept documents and, when something reads
+    /// the `rejected` port, rejected ones marked with their reason.
+    fn split(
+        &self,
+        id: usize,
+        docs: Vec<Document>,
+        verdicts: Vec<Option<&'static str>>,
+        st: &mut NodeStats,
+    ) -> (Payload, Option<Vec<Document>>) {
+        let keep_rejects = self.uses.contains_key(&(id, Port::Rejected));
+        let (mut kept, mut rejected) = (Vec::with_capacity(docs.len()), Vec::new());
+        for (mut doc, v) in docs.into_iter().zip(verdicts) {
+            match v {
+                None => kept.push(doc),
+                Some(rule) => {
+                    *st.dropped.entry(rule.to_string()).or_default() += 1;
+                    if keep_rejects {
+                        doc.rejected = Some(Rejection { node: self.names[id].clone(), rule });
+                        rejected.push(doc);
+                    }
+                }
+            }
+        }
+        st.docs_out = kept.len() as u64;
+        st.bytes_out = text_bytes(&kept);
+        (Payload::Docs(kept), keep_rejects.then_some(rejected))
     }
 }
 

@@ -115,6 +115,84 @@ impl DType {
         }
     }
 
+    /// Appends every token of `tokens` in little-endian form, like [`encode`](Self::encode)
+    /// but in one pass the compiler can vectorize for the common `uint16` and `int32`.
+    pub(crate) fn encode_all(self, tokens: &[u32], out: &mut Vec<u8>) {
+        let start = out.len();
+        match self {
+            DType::I16 | DType::U16 => {
+                out.resize(start + 2 * tokens.len(), 0);
+                for (c, &t) in out[start..].chunks_exact_mut(2).zip(tokens) {
+                    c.copy_from_slice(&(t as u16).to_le_bytes());
+                }
+            }
+            DType::I32 => {
+                out.resize(start + 4 * tokens.len(), 0);
+                for (c, &t) in out[start..].chunks_exact_mut(4).zip(tokens) {
+                    c.copy_from_slice(&t.to_le_bytes());
+                }
+            }
+            _ => tokens.iter().for_each(|&t| self.encode(t, out)),
+        }
+    }
+
+    /// Checks that every element of a little-endian array is a token id, without decoding:
+    /// free for `uint8` and `uint16`, a sign-bit scan for `int32`.
+    ///
+    /// # Errors
+    ///
+    /// The element index of the first value that is not a token id, and why.
+    pub(crate) fn check_all(self, bytes: &[u8]) -> Result<(), (usize, String)> {
+        let bad = match self {
+            DType::U8 | DType::U16 => None,
+            DType::I32 => bytes.chunks_exact(4).position(|c| c[3] & 0x80 != 0),
+            _ => bytes.chunks_exact(self.size()).position(|c| self.decode(c).is_err()),
+        };
+        match bad {
+            None => Ok(()),
+            Some(k) => {
+                let at = k * self.size();
+                Err((k, self.decode(&bytes[at..at + self.size()]).err().unwrap_or_default()))
+            }
+        }
+    }
+
+    /// Decodes a whole little-endian array (`bytes.len()` a multiple of [`size`](Self::size))
+    /// and appends the token ids to `out`; fast paths for `uint8`, `uint16` and `int32`.
+    ///
+    /// # Errors
+    ///
+    /// The element index of the first value that is not a token id and why (see
+    /// [`decode`](Self::decode)); `out` is then left as it was.
+    pub(crate) fn decode_all(self, bytes: &[u8], out: &mut Vec<u32>) -> Result<(), (usize, String)> {
+        let start = out.len();
+        match self {
+            DType::U8 => out.extend(bytes.iter().map(|&b| u32::from(b))),
+            DType::U16 => out.extend(bytes.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))),
+            DType::I32 => {
+                out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                // Negative int32 values have the top bit set.
+                if let Some(k) = out[start..].iter().position(|&t| t > i32::MAX as u32) {
+                    out.truncate(start);
+                    let message = self.decode(&bytes[4 * k..4 * k + 4]).err().unwrap_or_default();
+                    return Err((k, message));
+                }
+            }
+            _ => {
+                for (k, c) in bytes.chunks_exact(self.size()).enumerate() {
+                    match self.decode(c) {
+                        Ok(t) => out.push(t),
+                        Err(message) => {
+                            out.truncate(start);
+                            return Err((k, message));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Decodes one little-endian element (`bytes.len() == self.size()`) into a token id.
     ///
     /// # Errors
@@ -181,6 +259,37 @@ mod tests {
         assert_eq!(DType::for_vocab(128_256), DType::I32);
         assert_eq!(DType::U16.max_token(), 65_535);
         assert_eq!(DType::I32.max_token(), i32::MAX as u64);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bulk_coding_matches_per_token(tokens in proptest::collection::vec(0u32..70_000, 0..64), code in 1u8..=8) {
+            let d = DType::from_code(code).expect("valid code");
+            let tokens: Vec<u32> = tokens.into_iter().map(|t| t.min(d.max_token() as u32)).collect();
+            let (mut one, mut all) = (Vec::new(), Vec::new());
+            tokens.iter().for_each(|&t| d.encode(t, &mut one));
+            d.encode_all(&tokens, &mut all);
+            proptest::prop_assert_eq!(&one, &all);
+            proptest::prop_assert!(d.check_all(&all).is_ok());
+            let mut back = vec![7];
+            d.decode_all(&all, &mut back).expect("valid tokens decode");
+            proptest::prop_assert_eq!(&back[1..], &tokens[..]);
+        }
+    }
+
+    #[test]
+    fn bulk_decode_reports_first_bad_element() {
+        let mut bytes = Vec::new();
+        for v in [1i32, 2, -3, -4] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut out = vec![9];
+        let (k, message) = DType::I32.decode_all(&bytes, &mut out).expect_err("negative");
+        assert_eq!((k, out), (2, vec![9]));
+        assert!(message.contains("-3"), "{message}");
+        assert_eq!(DType::I32.check_all(&bytes).map_err(|e| e.0), Err(2));
+        let (k, _) = DType::F32.decode_all(&[0, 0, 0, 0, 0, 0, 0xc0, 0x3f], &mut Vec::new()).expect_err("1.5");
+        assert_eq!(k, 1);
     }
 
     #[test]

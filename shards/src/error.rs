@@ -91,6 +91,21 @@ pub enum Error {
         /// What is unsupported.
         message: String,
     },
+    /// Datasets that cannot be combined (different dtype or tokenizer), or a shard that
+    /// disagrees with its manifest.
+    #[error("{}: {message}", path.display())]
+    Incompatible {
+        /// The dataset directory or shard at fault.
+        path: PathBuf,
+        /// What differs, and from what.
+        message: String,
+    },
+    /// An argument that cannot be used as given (e.g. a memory budget too small).
+    #[error("{message}")]
+    InvalidArgument {
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A sequence index past the end of a dataset.
     #[error("{}: sequence {index} out of range (the shard has {len} sequences)", path.display())]
     IndexOutOfRange {

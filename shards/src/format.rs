@@ -65,6 +65,18 @@ pub(crate) fn doc_index_offset(s: usize, i: usize) -> u64 {
     IDX_HEADER_LEN + 12 * s as u64 + 8 * i as u64
 }
 
+/// The byte offsets of contiguous sequences of the given lengths: `pointers[0] = 0`,
+/// `pointers[i+1] = pointers[i] + lengths[i]·size`, in `i64` so that shards past 2³¹ tokens
+/// (or bytes) are addressed exactly. Negative lengths count as 0.
+pub fn sequence_pointers(dtype: DType, lengths: &[i32]) -> impl Iterator<Item = i64> + '_ {
+    let size = dtype.size() as i64;
+    lengths.iter().scan(0i64, move |next, &len| {
+        let pointer = *next;
+        *next += i64::from(len.max(0)) * size;
+        Some(pointer)
+    })
+}
+
 /// Writes a complete `.idx` for contiguous sequences of the given lengths, one per document.
 pub(crate) fn write_idx<W: Write>(w: &mut W, dtype: DType, lengths: &[i32]) -> io::Result<()> {
     let s = lengths.len() as u64;
@@ -76,11 +88,8 @@ pub(crate) fn write_idx<W: Write>(w: &mut W, dtype: DType, lengths: &[i32]) -> i
     for len in lengths {
         w.write_all(&len.to_le_bytes())?;
     }
-    let size = dtype.size() as i64;
-    let mut pointer = 0i64;
-    for len in lengths {
+    for pointer in sequence_pointers(dtype, lengths) {
         w.write_all(&pointer.to_le_bytes())?;
-        pointer += i64::from(*len) * size;
     }
     for doc in 0..=s {
         w.write_all(&doc.to_le_bytes())?;

@@ -9,6 +9,10 @@
 //! - [`Manifest::write`] commits the dataset; its presence marks it complete.
 //! - [`IndexedDataset`] reads a shard (memory-mapped), [`read_dataset_tokens`] a dataset.
 //! - [`verify_dir`] checks a dataset and reports every [`Problem`] with file and byte offset.
+//! - [`shuffle_dataset`] shuffles a dataset's documents globally, seeded and out of core;
+//!   [`merge_datasets`] concatenates datasets that share a dtype and tokenizer.
+//! - [`export_flat`] writes a dataset as one llm.c/nanoGPT flat token file ([`FlatWriter`],
+//!   [`read_flat`]), the other format trainers read.
 //!
 //! One document is one sequence; the dtype is `uint16` for vocabularies under 65,500 tokens,
 //! else `int32` ([`DType::for_vocab`]). This crate never prints; errors are [`Error`].
@@ -63,17 +67,25 @@
 
 mod dtype;
 mod error;
+pub mod flat;
 pub mod format;
 mod manifest;
+pub mod merge;
 mod reader;
 mod set;
+pub mod shuffle;
+#[cfg(test)]
+mod testutil;
 mod verify;
 mod writer;
 
 pub use dtype::DType;
 pub use error::{Error, Result};
+pub use flat::{FLAT_HEADER_LEN, FlatFormat, FlatWriter, export_flat, read_flat};
 pub use manifest::{FORMAT_MEGATRON, FORMAT_VERSION, MANIFEST_FILE, Manifest};
+pub use merge::merge_datasets;
 pub use reader::{IndexedDataset, read_dataset_tokens};
 pub use set::{ShardSetWriter, ShardTarget};
+pub use shuffle::{SHUFFLE_TMP_DIR, SplitMix64, shuffle_dataset};
 pub use verify::{Problem, VerifyOptions, VerifyReport, verify_dir};
 pub use writer::{ShardInfo, ShardWriter};

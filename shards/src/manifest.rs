@@ -94,6 +94,18 @@ impl Manifest {
         sync_dir(dir)
     }
 
+    /// The manifest of a dataset made from this one (shuffled, merged, re-sharded):
+    /// provenance copied, `tool_version` set to this build's, shards and totals replaced.
+    pub(crate) fn derive(&self, shards: Vec<ShardInfo>) -> Manifest {
+        Manifest {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            documents: shards.iter().map(|s| s.documents).sum(),
+            tokens: shards.iter().map(|s| s.tokens).sum(),
+            shards,
+            ..self.clone()
+        }
+    }
+
     /// Reads `dir/manifest.json`.
     ///
     /// # Errors

@@ -3,6 +3,7 @@
 //! This is the only module that uses `unsafe`, for [`memmap2::Mmap::map`].
 
 use std::fs::{self, File};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -26,7 +27,7 @@ pub struct IndexedDataset {
 }
 
 /// Appends `ext` to a path prefix (`dir/train_00000` -> `dir/train_00000.idx`).
-fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
+pub(crate) fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
     let mut s = prefix.as_os_str().to_os_string();
     s.push(ext);
     PathBuf::from(s)
@@ -114,21 +115,91 @@ impl IndexedDataset {
     /// [`Error::IndexOutOfRange`] if `i >= len()`; [`Error::Format`] (offset into the `.bin`)
     /// for a value that is not a token id: negative, above `u32::MAX` or fractional.
     pub fn get(&self, i: usize) -> Result<Vec<u32>> {
+        let mut tokens = Vec::new();
+        self.append_sequence(i, &mut tokens)?;
+        Ok(tokens)
+    }
+
+    /// Appends the tokens of sequence `i` to `out` (reusing its allocation).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get); `out` is then left as it was.
+    pub fn append_sequence(&self, i: usize, out: &mut Vec<u32>) -> Result<()> {
         let dtype = self.dtype();
         let bytes = self.get_bytes(i)?;
-        let start = self.index.pointers[i] as u64;
-        bytes
-            .chunks_exact(dtype.size())
-            .enumerate()
-            .map(|(k, b)| {
-                dtype.decode(b).map_err(|message| Error::Format {
-                    path: with_ext(&self.prefix, ".bin"),
-                    offset: start + (k * dtype.size()) as u64,
-                    message: format!("sequence {i}: {message}"),
-                })
-            })
-            .collect()
+        dtype.decode_all(bytes, out).map_err(|(k, message)| Error::Format {
+            path: with_ext(&self.prefix, ".bin"),
+            offset: self.index.pointers[i] as u64 + (k * dtype.size()) as u64,
+            message: format!("sequence {i}: {message}"),
+        })
     }
+
+    /// The raw bytes of sequence `i`, after checking that every element is a token id
+    /// (cheaper than decoding: free for `uint16`).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn get_checked_bytes(&self, i: usize) -> Result<&[u8]> {
+        let dtype = self.dtype();
+        let bytes = self.get_bytes(i)?;
+        dtype.check_all(bytes).map_err(|(k, message)| Error::Format {
+            path: with_ext(&self.prefix, ".bin"),
+            offset: self.index.pointers[i] as u64 + (k * dtype.size()) as u64,
+            message: format!("sequence {i}: {message}"),
+        })?;
+        Ok(bytes)
+    }
+
+    /// Number of documents (one less than the number of document indices).
+    pub fn num_documents(&self) -> usize {
+        self.index.doc_indices.len().saturating_sub(1)
+    }
+
+    /// The sequences that make up document `j` (one, in shards tokenmill writes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexOutOfRange`] if `j >= num_documents()`.
+    pub fn document_sequences(&self, j: usize) -> Result<Range<usize>> {
+        let docs = &self.index.doc_indices;
+        let len = self.num_documents();
+        match (docs.get(j), docs.get(j + 1)) {
+            // `open` checked that the indices start at 0, never decrease and end at S.
+            (Some(&a), Some(&b)) => Ok(a as usize..b as usize),
+            _ => Err(Error::IndexOutOfRange { path: self.prefix.clone(), index: j, len }),
+        }
+    }
+
+    /// Path prefix of the shard (`dir/name`, without extension).
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+}
+
+/// Opens every shard of a dataset whose manifest has been read, checking that each shard's
+/// dtype matches the manifest's; returns the dtype and the shards in dataset order.
+///
+/// # Errors
+///
+/// [`Error::UnsupportedManifest`] for an unknown dtype name; [`Error::Incompatible`] for a
+/// shard of another dtype; those of [`IndexedDataset::open`].
+pub(crate) fn open_shards(dir: &Path, manifest: &Manifest) -> Result<(DType, Vec<IndexedDataset>)> {
+    let dtype = DType::from_name(&manifest.dtype).ok_or_else(|| Error::UnsupportedManifest {
+        path: dir.join(crate::manifest::MANIFEST_FILE),
+        message: format!("unknown dtype {:?}", manifest.dtype),
+    })?;
+    let mut shards = Vec::with_capacity(manifest.shards.len());
+    for shard in &manifest.shards {
+        let ds = IndexedDataset::open(&dir.join(&shard.name))?;
+        if ds.dtype() != dtype {
+            let message = format!("shard dtype {} differs from the manifest's {dtype}", ds.dtype());
+            return Err(Error::Incompatible { path: with_ext(ds.prefix(), ".idx"), message });
+        }
+        shards.push(ds);
+    }
+    Ok((dtype, shards))
 }
 
 /// Reads every document of every shard listed in `dir/manifest.json`, in dataset order.

@@ -95,7 +95,19 @@ impl ShardSetWriter {
     /// Those of [`ShardWriter::add_document`], [`ShardWriter::create`] and
     /// [`ShardWriter::finish`].
     pub fn add_document(&mut self, tokens: &[u32]) -> Result<()> {
-        let add_tokens = tokens.len() as u64;
+        self.writer_for(tokens.len() as u64)?.add_document(tokens)
+    }
+
+    /// Adds one document given as its `.bin` bytes in the set's dtype; see
+    /// [`ShardWriter::add_encoded`].
+    pub(crate) fn add_encoded(&mut self, bytes: &[u8]) -> Result<()> {
+        let tokens = (bytes.len() / self.dtype.size()) as u64;
+        self.writer_for(tokens)?.add_encoded(bytes)
+    }
+
+    /// The writer for a document of `add_tokens` tokens, rolling over to a new shard first
+    /// if the current one would exceed the target.
+    fn writer_for(&mut self, add_tokens: u64) -> Result<&mut ShardWriter> {
         let add_bytes = add_tokens * self.dtype.size() as u64;
         if let Some(w) = &self.current {
             let full = self.target.exceeded(w.tokens(), w.bin_bytes(), add_tokens, add_bytes);
@@ -103,16 +115,16 @@ impl ShardSetWriter {
                 self.roll()?;
             }
         }
-        let writer = match &mut self.current {
+        let writer = match self.current.take() {
             Some(w) => w,
             None => {
                 let name = self.shard_name(self.next_index);
                 let w = ShardWriter::create(&self.dir, &name, self.dtype)?;
                 self.next_index += 1;
-                self.current.insert(w)
+                w
             }
         };
-        writer.add_document(tokens)
+        Ok(self.current.insert(writer))
     }
 
     /// Finishes the current shard, if any.
@@ -212,6 +224,19 @@ mod tests {
         let shards = set.finish().expect("finish");
         let docs: Vec<u64> = shards.iter().map(|s| s.documents).collect();
         assert_eq!(docs, [2, 1]);
+    }
+
+    #[test]
+    fn encoded_documents_are_checked_and_counted() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut set = ShardSetWriter::new(tmp.path(), "e", DType::I32, ShardTarget::default()).expect("new");
+        set.add_encoded(&[1, 0, 0, 0, 2, 0, 0, 0]).expect("two tokens");
+        let odd = set.add_encoded(&[1, 0, 0]).expect_err("not whole elements");
+        assert!(matches!(odd, Error::Format { offset: 8, .. }), "{odd}");
+        let negative = set.add_encoded(&[3, 0, 0, 0, 0, 0, 0, 0x80]).expect_err("negative int32");
+        assert!(matches!(negative, Error::Format { offset: 12, .. }), "{negative}");
+        assert_eq!((set.documents(), set.tokens()), (1, 2));
+        assert_eq!(set.finish().expect("finish")[0].bin_bytes, 8);
     }
 
     #[test]

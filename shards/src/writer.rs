@@ -153,13 +153,49 @@ impl ShardWriter {
     pub fn add_document(&mut self, tokens: &[u32]) -> Result<()> {
         let document = self.documents();
         let max = self.dtype.max_token();
-        if let Some(&token) = tokens.iter().find(|&&t| u64::from(t) > max) {
+        // A max() fold vectorizes; the offending token is looked up only on failure.
+        if u64::from(tokens.iter().copied().max().unwrap_or(0)) > max
+            && let Some(&token) = tokens.iter().find(|&&t| u64::from(t) > max)
+        {
             return Err(Error::TokenOverflow { shard: self.name.clone(), document, token, dtype: self.dtype, max });
         }
-        let len = i32::try_from(tokens.len()).map_err(|_| Error::DocumentTooLong {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        self.dtype.encode_all(tokens, &mut scratch);
+        let result = self.append(&scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    /// Appends one document given as its `.bin` bytes (little-endian, in the shard's dtype),
+    /// e.g. copied from another shard: no decoding, and for `uint16` no per-token work.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] (offset into the `.bin` being written) if the bytes are not whole
+    /// elements or an element is not a token id; otherwise as [`add_document`](Self::add_document).
+    pub(crate) fn add_encoded(&mut self, bytes: &[u8]) -> Result<()> {
+        let size = self.dtype.size();
+        let offset = self.bin_bytes();
+        let bad = |k: usize, message: String| Error::Format {
+            path: with_suffix(&self.dir, &self.name, ".bin.tmp"),
+            offset: offset + (k * size) as u64,
+            message: format!("document {}: {message}", self.lengths.len()),
+        };
+        if !bytes.len().is_multiple_of(size) {
+            return Err(bad(bytes.len() / size, format!("{} bytes are not whole {} elements", bytes.len(), self.dtype)));
+        }
+        self.dtype.check_all(bytes).map_err(|(k, message)| bad(k, message))?;
+        self.append(bytes)
+    }
+
+    /// Writes an encoded document and records its length.
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        let n = bytes.len() / self.dtype.size();
+        let len = i32::try_from(n).map_err(|_| Error::DocumentTooLong {
             shard: self.name.clone(),
-            document,
-            len: tokens.len(),
+            document: self.documents(),
+            len: n,
             max: i32::MAX as u64,
         })?;
         let path = self.tmp_path(".bin.tmp");
@@ -168,14 +204,9 @@ impl ShardWriter {
             path: path.clone(),
             source: std::io::Error::other("shard writer already finished"),
         })?;
-        self.scratch.clear();
-        self.scratch.reserve(tokens.len() * self.dtype.size());
-        for &t in tokens {
-            self.dtype.encode(t, &mut self.scratch);
-        }
-        bin.write_all(&self.scratch).map_err(Error::io("write", &path))?;
+        bin.write_all(bytes).map_err(Error::io("write", &path))?;
         self.lengths.push(len);
-        self.tokens += tokens.len() as u64;
+        self.tokens += n as u64;
         Ok(())
     }
 

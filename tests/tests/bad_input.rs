@@ -172,12 +172,10 @@ fn fifty_megabyte_document_streams_through() {
     let big = "lorem ipsum dolor sit amet ".repeat(50 * 1024 * 1024 / 27);
     let line = doc_line("huge", &big) + "\n";
     std::fs::write(dir.path().join("huge.jsonl"), &line).expect("write");
-    let config = format!(
-        "version = 1\n[run]\nwork_dir = \"out/work\"\n[[source]]\nname = \"in\"\ntype = \"jsonl\"\npaths = [\"huge.jsonl\"]\n\
+    let config = "version = 1\n[run]\nwork_dir = \"out/work\"\n[[source]]\nname = \"in\"\ntype = \"jsonl\"\npaths = [\"huge.jsonl\"]\n\
          [[stage]]\nname = \"length\"\ntype = \"length\"\ninputs = [\"in\"]\nmax_chars = 1000\n\
          [[sink]]\nname = \"kept\"\ntype = \"jsonl\"\ninputs = [\"length\"]\npath = \"out/kept\"\n\
-         [[sink]]\nname = \"rejected\"\ntype = \"jsonl\"\ninputs = [\"length.rejected\"]\npath = \"out/rejected\"\n"
-    );
+         [[sink]]\nname = \"rejected\"\ntype = \"jsonl\"\ninputs = [\"length.rejected\"]\npath = \"out/rejected\"\n";
     std::fs::write(dir.path().join("p.toml"), config).expect("write");
     let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{out}{err}");

@@ -12,11 +12,13 @@
 //! # Ok::<(), tokenmill_engine::Error>(())
 //! ```
 
+mod device;
 mod features;
 mod format;
 mod metrics;
 mod train;
 
+pub use device::{Scorer, features_batch};
 pub use features::{features, for_each_feature};
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use metrics::{LabelMetrics, Metrics, metrics};

@@ -17,6 +17,7 @@
 //! # Ok::<(), tokenmill_engine::Error>(())
 //! ```
 
+mod device;
 mod forward;
 mod params;
 mod train;

@@ -144,7 +144,7 @@ impl Gpt {
 }
 
 /// Linear warmup, then cosine decay from `lr` to `lr * min_lr_ratio`.
-fn lr_at(c: &GptTrainConfig, step: usize) -> f32 {
+pub(super) fn lr_at(c: &GptTrainConfig, step: usize) -> f32 {
     if step < c.warmup_steps {
         return c.lr * (step + 1) as f32 / c.warmup_steps as f32;
     }

@@ -26,10 +26,10 @@ pub struct InspectArgs {
 pub(super) fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
     let manifest = Manifest::read(&args.dir)?;
     let tokenizer = args.tokenizer.as_deref().map(tokenmill_tokenize::Tokenizer::from_file).transpose()?;
-    if let Some(t) = &tokenizer {
-        if t.info().hash != manifest.tokenizer_hash {
-            eprintln!("warning: this tokenizer's hash differs from the manifest's ({}): decoding may be wrong", manifest.tokenizer_hash);
-        }
+    if let Some(t) = &tokenizer
+        && t.info().hash != manifest.tokenizer_hash
+    {
+        eprintln!("warning: this tokenizer's hash differs from the manifest's ({}): decoding may be wrong", manifest.tokenizer_hash);
     }
     println!(
         "{}: {} shards, {} documents, {} tokens, dtype {}, vocab {}",

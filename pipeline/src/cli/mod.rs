@@ -1,7 +1,9 @@
 //! Command-line interface: argument parsing and the subcommands.
 
+mod classifier;
 mod inspect;
 mod train;
+mod train_verify;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +81,8 @@ pub enum Command {
     },
     /// Train a byte-level BPE tokenizer (GPT-2 style) on a sample of documents.
     TrainTokenizer(train::TrainArgs),
+    /// Train a fastText-style document classifier on labelled JSONL/Parquet (for `quality_model`).
+    TrainClassifier(classifier::TrainClassifierArgs),
     /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
     Verify(verify::VerifyArgs),
     /// Show what a shard directory holds: counts, length histogram, frequent tokens, a document.
@@ -180,6 +184,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => verify::verify(args),
         Command::Bench { config, threads } => bench(&config, threads),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::TrainClassifier(args) => classifier::train(args),
     }
 }
 

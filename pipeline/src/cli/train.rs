@@ -2,14 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use tokenmill_tokenize::{BpeTrainingConfig, train_byte_level_bpe};
 
 use super::Exit;
 use crate::config::FileSourceSpec;
-use crate::source::{self, ChunkLimits};
-use crate::storage;
+use crate::source;
 
 /// `tokenmill train-tokenizer` arguments.
 #[derive(Debug, Args)]
@@ -49,34 +47,11 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
     };
     let mut texts: Vec<String> = Vec::new();
     let mut bytes = 0u64;
-    let mut errors = 0u64;
-    let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
-    'files: for pattern in &args.inputs {
-        let files = storage::list_inputs(pattern, &Default::default()).with_context(|| format!("input {pattern}"))?;
-        for file in files {
-            let parquet = file.url.ends_with(".parquet");
-            let mut full = false;
-            source::read_file(0, &spec, parquet, &file, limits, &mut |chunk| {
-                let (docs, errs) = source::parse_chunk(&spec, chunk);
-                for e in &errs {
-                    tracing::warn!("bad input: {e}");
-                }
-                errors += errs.len() as u64;
-                for d in docs {
-                    bytes += d.text.len() as u64;
-                    texts.push(d.text);
-                    if bytes >= args.sample_bytes {
-                        full = true;
-                        return false;
-                    }
-                }
-                true
-            });
-            if full {
-                break 'files;
-            }
-        }
-    }
+    let errors = source::for_each_document(&spec, |d| {
+        bytes += d.text.len() as u64;
+        texts.push(d.text);
+        bytes < args.sample_bytes
+    })?;
     anyhow::ensure!(!texts.is_empty(), "no documents read from {}", args.inputs.join(", "));
     tracing::info!(documents = texts.len(), bytes, skipped = errors, "training byte-level BPE, vocab {}", args.vocab_size);
     let cfg = BpeTrainingConfig {

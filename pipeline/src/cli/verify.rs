@@ -15,6 +15,9 @@ pub struct VerifyArgs {
     /// Skip the xxh3 checksums (faster; structure and token checks only).
     #[arg(long)]
     pub no_checksums: bool,
+    /// The training check.
+    #[command(flatten)]
+    pub train: super::train_verify::TrainCheckArgs,
 }
 
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
@@ -33,5 +36,11 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
         report.tokens,
         report.problems.len()
     );
-    Ok(if report.is_ok() { Exit::Ok } else { Exit::Failed })
+    if !report.is_ok() {
+        return Ok(Exit::Failed);
+    }
+    if args.train.train && !super::train_verify::train_check(&args.dir, &args.train)? {
+        return Ok(Exit::Failed);
+    }
+    Ok(Exit::Ok)
 }

@@ -165,7 +165,7 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
     match role {
         Role::Source(_) => Some((EdgeKind::Docs, false)),
         Role::Stage(i) => Some(match spec.stages[i] {
-            StageSpec::Length(_) => (EdgeKind::Docs, true),
+            StageSpec::Length(_) | StageSpec::QualityModel(_) => (EdgeKind::Docs, true),
             StageSpec::Tokenize(_) => (EdgeKind::Tokens, false),
         }),
         Role::Sink(_) => None,

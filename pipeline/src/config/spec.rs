@@ -125,6 +125,9 @@ pub enum StageSpec {
     Length(LengthSpec),
     /// Turns text into token ids with a Hugging Face `tokenizer.json`.
     Tokenize(TokenizeSpec),
+    /// Scores documents with a trained classifier (`tokenmill train-classifier`) and keeps
+    /// those whose score lies in range.
+    QualityModel(QualityModelSpec),
 }
 
 impl StageSpec {
@@ -133,6 +136,7 @@ impl StageSpec {
         match self {
             StageSpec::Length(s) => &s.name,
             StageSpec::Tokenize(s) => &s.name,
+            StageSpec::QualityModel(s) => &s.name,
         }
     }
 
@@ -141,6 +145,7 @@ impl StageSpec {
         match self {
             StageSpec::Length(s) => &s.inputs,
             StageSpec::Tokenize(s) => &s.inputs,
+            StageSpec::QualityModel(s) => &s.inputs,
         }
     }
 
@@ -149,6 +154,7 @@ impl StageSpec {
         match self {
             StageSpec::Length(_) => "length",
             StageSpec::Tokenize(_) => "tokenize",
+            StageSpec::QualityModel(_) => "quality_model",
         }
     }
 }
@@ -167,6 +173,41 @@ pub struct LengthSpec {
     /// Most characters a kept document has.
     #[serde(default)]
     pub max_chars: Option<usize>,
+}
+
+/// `type = "quality_model"`: classifier scores as a filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityModelSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// Path to a model file written by `tokenmill train-classifier`.
+    pub model: String,
+    /// The label whose probability is the score; default: the model's first label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Metadata field the score (0..1) is written to.
+    #[serde(default = "default_score_field")]
+    pub score_field: String,
+    /// Drop documents scoring below this.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// Drop documents scoring above this.
+    #[serde(default)]
+    pub max_score: Option<f32>,
+    /// Characters of each document the model reads (the start of the text).
+    #[serde(default = "default_score_chars")]
+    pub max_chars: usize,
+}
+
+fn default_score_field() -> String {
+    "quality_score".into()
+}
+
+fn default_score_chars() -> usize {
+    20_000
 }
 
 /// `type = "tokenize"`: text to token ids.

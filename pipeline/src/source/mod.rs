@@ -185,3 +185,38 @@ pub fn parse_chunk(spec: &FileSourceSpec, chunk: Chunk) -> (Vec<Document>, Vec<I
     };
     (docs, errors)
 }
+
+/// Reads every document of `spec.paths` in order, single-threaded, calling `f` until it returns
+/// `false`; bad records are logged and counted, not fatal. For commands that sample a corpus
+/// (training a tokenizer or a classifier), not for pipeline runs.
+///
+/// # Errors
+/// A path cannot be listed.
+pub fn for_each_document(spec: &FileSourceSpec, mut f: impl FnMut(Document) -> bool) -> Result<u64, storage::StorageError> {
+    let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
+    let mut errors = 0u64;
+    for pattern in &spec.paths {
+        for file in storage::list_inputs(pattern, &spec.storage)? {
+            let parquet = file.url.ends_with(".parquet");
+            let mut going = true;
+            read_file(0, spec, parquet, &file, limits, &mut |chunk| {
+                let (docs, errs) = parse_chunk(spec, chunk);
+                for e in &errs {
+                    tracing::warn!("bad input: {e}");
+                }
+                errors += errs.len() as u64;
+                for d in docs {
+                    if !f(d) {
+                        going = false;
+                        return false;
+                    }
+                }
+                true
+            });
+            if !going {
+                return Ok(errors);
+            }
+        }
+    }
+    Ok(errors)
+}

@@ -6,9 +6,11 @@
 //! are checked in parallel on its rayon pool) and order (output order is input order).
 
 mod length;
+mod quality;
 mod tokenize;
 
 pub use length::Length;
+pub use quality::QualityModel;
 pub use tokenize::TokenizeStage;
 
 use std::fmt::Debug;
@@ -41,4 +43,6 @@ pub enum Operator {
     Filter(Box<dyn Filter>),
     /// Documents to token ids.
     Tokenize(TokenizeStage),
+    /// Scores documents into their metadata, then keeps or drops them by score.
+    Quality(QualityModel),
 }

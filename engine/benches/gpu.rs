@@ -1,0 +1,143 @@
+//! GPU throughput, printed as one JSON object: classifier scoring (bytes of text per second,
+//! features precomputed) and GPT training (tokens per second) on CUDA, with the CPU figures of
+//! the same work beside them. Prints `no GPU: <reason>` and exits 0 without a usable GPU.
+//!
+//! `CARGO_TARGET_DIR=... cargo bench -p tokenmill-engine --bench gpu`
+//! (`scripts/gpu-check.sh` runs it, with `scripts/gpu_torch_baseline.py` for PyTorch's figure.)
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
+use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
+use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig};
+use tokenmill_engine::rng::Rng;
+
+/// Documents of about 2 KB of random words from two vocabularies (as `benches/classifier.rs`).
+fn corpus(docs: usize) -> Vec<(String, u32)> {
+    let mut rng = Rng::new(1);
+    let vocab: Vec<Vec<String>> = (0..2)
+        .map(|l| (0..5000).map(|_| (0..2 + rng.below(9)).map(|_| (b'a' + (rng.below(13) + 13 * l) as u8) as char).collect()).collect())
+        .collect();
+    (0..docs)
+        .map(|_| {
+            let label = rng.below(2);
+            let mut text = String::new();
+            while text.len() < 2000 {
+                text.push_str(&vocab[if rng.uniform() < 0.7 { label } else { 1 - label }][rng.below(5000)]);
+                text.push(' ');
+            }
+            (text, label as u32)
+        })
+        .collect()
+}
+
+/// Seconds per call of `f`, the best of `reps` timed calls after one warm-up.
+fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn classifier(gpu: &CudaBackend) -> String {
+    let data = corpus(20_000);
+    let refs: Vec<(&str, u32)> = data.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+    let model =
+        Classifier::train(&ClassifierConfig { epochs: 1, ..ClassifierConfig::default() }, vec!["a".into(), "b".into()], &refs[..500])
+            .unwrap();
+    let texts: Vec<&str> = refs.iter().map(|(t, _)| *t).collect();
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    let t = Instant::now();
+    let (ids, offsets) = features_batch(&texts, model.buckets(), model.word_ngrams()).unwrap();
+    let features_s = t.elapsed().as_secs_f64();
+    let scorer = model.scorer(gpu).unwrap();
+    let (gids, goffsets) = (gpu.upload_ids(&ids).unwrap(), gpu.upload_ids(&offsets).unwrap());
+    let device_s = best_of(20, || {
+        let probs = scorer.score_uploaded(&gids, &goffsets, texts.len()).unwrap();
+        gpu.synchronize().unwrap();
+        drop(probs);
+    });
+    let with_copies_s = best_of(10, || drop(scorer.score_features(&ids, &offsets).unwrap()));
+    let cpu_s = best_of(2, || drop(model.score_batch(&texts)));
+    // Agreement check on the real batch, so a fast wrong kernel cannot pass unnoticed.
+    let got = scorer.score_features(&ids, &offsets).unwrap();
+    let want: Vec<f32> = model.score_batch(&texts).concat();
+    let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let gbs = |s: f64| bytes as f64 / s / 1e9;
+    format!(
+        concat!(
+            "{{\"docs\":{},\"text_bytes\":{},\"features\":{},\"dim\":{},\"buckets\":{},",
+            "\"gpu_device_only_gb_per_s\":{:.3},\"gpu_with_copies_gb_per_s\":{:.3},",
+            "\"cpu_features_only_gb_per_s\":{:.3},\"cpu_score_batch_gb_per_s\":{:.3},\"max_abs_diff_vs_cpu\":{:e}}}"
+        ),
+        texts.len(),
+        bytes,
+        ids.len(),
+        model.dim(),
+        model.buckets(),
+        gbs(device_s),
+        gbs(with_copies_s),
+        gbs(features_s),
+        gbs(cpu_s),
+        max_diff
+    )
+}
+
+/// The token stream both this bench and the PyTorch baseline train on: uniform random ids.
+fn tokens(vocab: usize, n: usize) -> Vec<u32> {
+    let mut rng = Rng::new(7);
+    (0..n).map(|_| rng.below(vocab) as u32).collect()
+}
+
+fn gpt(gpu: &CudaBackend, name: &str, cfg: GptConfig, batch_size: usize, steps: usize, cpu_steps: usize) -> String {
+    let toks = tokens(cfg.vocab_size, 200_000);
+    let train = GptTrainConfig { steps, batch_size, ..GptTrainConfig::default() };
+    let mut model = Gpt::new(cfg).unwrap();
+    // Warm-up (cuBLAS picks its kernels, the memory pool grows), then the timed run.
+    model.train_with(gpu, &toks, &GptTrainConfig { steps: 10, ..train }, |_| {}).unwrap();
+    let mut model = Gpt::new(cfg).unwrap();
+    let report = model.train_with(gpu, &toks, &train, |_| {}).unwrap();
+    let gpu_tps = report.tokens as f64 / report.seconds;
+    let mut cpu_model = Gpt::new(cfg).unwrap();
+    let cpu_report = cpu_model.train_with(&CpuBackend, &toks, &GptTrainConfig { steps: cpu_steps, ..train }, |_| {}).unwrap();
+    let cpu_tps = cpu_report.tokens as f64 / cpu_report.seconds;
+    format!(
+        concat!(
+            "{{\"name\":\"{}\",\"vocab_size\":{},\"context\":{},\"layers\":{},\"width\":{},\"heads\":{},\"tied\":{},",
+            "\"batch_size\":{},\"steps\":{},\"gpu_tokens_per_s\":{:.0},\"cpu_tokens_per_s\":{:.0},",
+            "\"first_loss\":{:.4},\"final_loss\":{:.4}}}"
+        ),
+        name,
+        cfg.vocab_size,
+        cfg.context,
+        cfg.layers,
+        cfg.width,
+        cfg.heads,
+        cfg.tied_embeddings,
+        batch_size,
+        steps,
+        gpu_tps,
+        cpu_tps,
+        report.losses[0],
+        report.final_loss
+    )
+}
+
+fn main() {
+    let gpu = match probe_cuda(0) {
+        Ok(_) => CudaBackend::new(0).unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}")),
+        Err(why) => {
+            println!("no GPU: {why}");
+            return;
+        }
+    };
+    let default_cfg = GptConfig::default();
+    let medium = GptConfig { vocab_size: 4096, context: 256, layers: 4, width: 256, heads: 8, ..GptConfig::default() };
+    let gpts = [gpt(&gpu, "default", default_cfg, GptTrainConfig::default().batch_size, 300, 20), gpt(&gpu, "medium", medium, 16, 100, 2)];
+    println!("{{\"device\":\"{}\",\"classifier\":{},\"gpt\":[{}]}}", gpu.description(), classifier(&gpu), gpts.join(","));
+}

@@ -1,0 +1,279 @@
+// tokenmill engine: CUDA kernels, compiled at run time with NVRTC (see cuda.rs).
+// Layouts and semantics match the CPU reference in src/ops: row-major, backward kernels
+// accumulate (+=) into gradients. Matrix products are not here: they go to cuBLAS.
+// Elementwise kernels use grid-stride loops, so any grid size is correct.
+
+#define FULL 0xffffffffu
+#define GELU_K 0.7978845608f
+#define NEG_INF __int_as_float(0xff800000)
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
+    return v;
+}
+// Block-wide reductions (blockDim.x a multiple of 32); every thread gets the result.
+__device__ float block_sum(float v) {
+    __shared__ float s[32];
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) s[w] = v;
+    __syncthreads();
+    return warp_sum(lane < nw ? s[lane] : 0.0f);
+}
+__device__ float block_max(float v) {
+    __shared__ float s[32];
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) s[w] = v;
+    __syncthreads();
+    return warp_max(lane < nw ? s[lane] : NEG_INF);
+}
+
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+extern "C" __global__ void axpy(float* y, float alpha, const float* x, long long n) {
+    GRID_STRIDE(i, n) y[i] += alpha * x[i];
+}
+
+extern "C" __global__ void gelu_forward(float* out, const float* x, long long n) {
+    GRID_STRIDE(i, n) {
+        float v = x[i];
+        out[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
+    }
+}
+
+extern "C" __global__ void gelu_backward(float* dx, const float* x, const float* dout, long long n) {
+    GRID_STRIDE(i, n) {
+        float v = x[i];
+        float t = tanhf(GELU_K * (v + 0.044715f * v * v * v));
+        float local = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] += local * dout[i];
+    }
+}
+
+extern "C" __global__ void bias_forward(float* out, const float* bias, long long m, long long n) {
+    GRID_STRIDE(i, m * n) out[i] += bias[i % n];
+}
+
+// dst[j] += sum of src[r, j] over the rows of this block's row chunk (grid.y chunks of `rows`).
+extern "C" __global__ void col_sum_acc(float* dst, const float* src, int m, int n, int rows) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) return;
+    int r0 = blockIdx.y * rows, r1 = min(m, r0 + rows);
+    float s = 0.0f;
+    for (int r = r0; r < r1; r++) s += src[(long long)r * n + j];
+    atomicAdd(&dst[j], s);
+}
+
+// One warp per row.
+extern "C" __global__ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                                             int m, int c) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= m) return;
+    const float* xr = x + (long long)row * c;
+    float s = 0.0f;
+    for (int i = lane; i < c; i += 32) s += xr[i];
+    float mu = warp_sum(s) / c;
+    float v = 0.0f;
+    for (int i = lane; i < c; i += 32) v += (xr[i] - mu) * (xr[i] - mu);
+    float rs = rsqrtf(warp_sum(v) / c + 1e-5f);
+    float* o = out + (long long)row * c;
+    for (int i = lane; i < c; i += 32) o[i] = (xr[i] - mu) * rs * w[i] + b[i];
+    if (lane == 0) { mean[row] = mu; rstd[row] = rs; }
+}
+
+// One warp per row: dx only.
+extern "C" __global__ void layernorm_backward_dx(float* dx, const float* dout, const float* x, const float* w, const float* mean,
+                                                 const float* rstd, int m, int c) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= m) return;
+    long long off = (long long)row * c;
+    float mu = mean[row], rs = rstd[row];
+    float a = 0.0f, bsum = 0.0f;
+    for (int i = lane; i < c; i += 32) {
+        float dn = w[i] * dout[off + i];
+        a += dn;
+        bsum += dn * (x[off + i] - mu) * rs;
+    }
+    a = warp_sum(a) / c;
+    bsum = warp_sum(bsum) / c;
+    for (int i = lane; i < c; i += 32) {
+        float norm = (x[off + i] - mu) * rs;
+        dx[off + i] += (w[i] * dout[off + i] - a - norm * bsum) * rs;
+    }
+}
+
+// dweight, dbias: column sums over row chunks (grid.y), as col_sum_acc.
+extern "C" __global__ void layernorm_backward_params(float* dw, float* db, const float* dout, const float* x, const float* mean,
+                                                     const float* rstd, int m, int c, int rows) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= c) return;
+    int r0 = blockIdx.y * rows, r1 = min(m, r0 + rows);
+    float sw = 0.0f, sb = 0.0f;
+    for (int r = r0; r < r1; r++) {
+        float d = dout[(long long)r * c + j];
+        sb += d;
+        sw += (x[(long long)r * c + j] - mean[r]) * rstd[r] * d;
+    }
+    atomicAdd(&dw[j], sw);
+    atomicAdd(&db[j], sb);
+}
+
+// Index over qkv[b, t, 3c]: element (bt, part, h, d) goes to part[(b, h, t), d].
+extern "C" __global__ void split_qkv(float* q, float* k, float* v, const float* qkv, int b, int t, int c, int nh) {
+    int hs = c / nh;
+    GRID_STRIDE(i, (long long)b * t * 3 * c) {
+        int within = i % (3 * c);
+        long long bt = i / (3 * c);
+        int part = within / c, h = (within % c) / hs, d = within % hs;
+        long long bi = bt / t, ti = bt % t;
+        long long dst = ((bi * nh + h) * t + ti) * hs + d;
+        float val = qkv[i];
+        if (part == 0) q[dst] = val; else if (part == 1) k[dst] = val; else v[dst] = val;
+    }
+}
+
+extern "C" __global__ void split_qkv_backward(float* dqkv, const float* dq, const float* dk, const float* dv, int b, int t, int c, int nh) {
+    int hs = c / nh;
+    GRID_STRIDE(i, (long long)b * t * 3 * c) {
+        int within = i % (3 * c);
+        long long bt = i / (3 * c);
+        int part = within / c, h = (within % c) / hs, d = within % hs;
+        long long bi = bt / t, ti = bt % t;
+        long long src = ((bi * nh + h) * t + ti) * hs + d;
+        dqkv[i] += part == 0 ? dq[src] : (part == 1 ? dk[src] : dv[src]);
+    }
+}
+
+// Index over out[b, t, c]; `backward` = 1 copies the other way (out -> y).
+extern "C" __global__ void merge_heads(float* out, float* y, int b, int t, int c, int nh, int backward) {
+    int hs = c / nh;
+    GRID_STRIDE(i, (long long)b * t * c) {
+        int within = i % c;
+        long long bt = i / c, bi = bt / t, ti = bt % t;
+        int h = within / hs, d = within % hs;
+        long long head = ((bi * nh + h) * t + ti) * hs + d;
+        if (backward) y[head] = out[i]; else out[i] = y[head];
+    }
+}
+
+// In place over att[rows, t] (rows = bh * t; row r is query position r % t): softmax over the
+// first (r % t) + 1 entries (already scaled), zero above the diagonal. One warp per row.
+extern "C" __global__ void causal_softmax(float* att, long long rows, int t) {
+    long long row = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    int ti = (int)(row % t);
+    float* a = att + row * t;
+    float mx = NEG_INF;
+    for (int j = lane; j <= ti; j += 32) mx = fmaxf(mx, a[j]);
+    mx = warp_max(mx);
+    float s = 0.0f;
+    for (int j = lane; j <= ti; j += 32) {
+        float e = expf(a[j] - mx);
+        a[j] = e;
+        s += e;
+    }
+    float inv = 1.0f / warp_sum(s);
+    for (int j = lane; j < t; j += 32) a[j] = j <= ti ? a[j] * inv : 0.0f;
+}
+
+// In place on datt: dpre = att * (datt - sum(att * datt)) * scale. One warp per row.
+extern "C" __global__ void causal_softmax_backward(float* datt, const float* att, long long rows, int t, float scale) {
+    long long row = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    int ti = (int)(row % t);
+    float* d = datt + row * t;
+    const float* a = att + row * t;
+    float w = 0.0f;
+    for (int j = lane; j <= ti; j += 32) w += a[j] * d[j];
+    w = warp_sum(w);
+    for (int j = lane; j < t; j += 32) d[j] = j <= ti ? a[j] * (d[j] - w) * scale : 0.0f;
+}
+
+// One block per row. targets == NULL: plain softmax, no losses.
+extern "C" __global__ void softmax_xent_forward(float* probs, float* losses, const float* logits, const unsigned* targets, int v) {
+    long long row = blockIdx.x;
+    const float* l = logits + row * v;
+    float* p = probs + row * v;
+    float mx = NEG_INF;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) mx = fmaxf(mx, l[j]);
+    mx = block_max(mx);
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) s += expf(l[j] - mx);
+    s = block_sum(s);
+    float log_z = mx + logf(s);
+    for (int j = threadIdx.x; j < v; j += blockDim.x) p[j] = expf(l[j] - log_z);
+    if (targets != 0 && threadIdx.x == 0) losses[row] = log_z - l[targets[row]];
+}
+
+extern "C" __global__ void cross_entropy_backward(float* dlogits, const float* probs, const unsigned* targets, float dloss, long long m,
+                                                  int v) {
+    GRID_STRIDE(i, m * v) {
+        long long row = i / v;
+        int j = (int)(i % v);
+        dlogits[i] += (probs[i] - (targets[row] == (unsigned)j ? 1.0f : 0.0f)) * dloss;
+    }
+}
+
+extern "C" __global__ void embedding_forward(float* out, const unsigned* ids, const float* table, long long n, int c) {
+    GRID_STRIDE(i, n * c) out[i] = table[(long long)ids[i / c] * c + i % c];
+}
+
+extern "C" __global__ void embedding_backward(float* dtable, const float* dout, const unsigned* ids, long long n, int c) {
+    GRID_STRIDE(i, n * c) atomicAdd(&dtable[(long long)ids[i / c] * c + i % c], dout[i]);
+}
+
+// One warp per bag; lanes stride over the row, so each table row is read coalesced.
+extern "C" __global__ void embedding_bag_mean_forward(float* out, const unsigned* ids, const unsigned* offsets, const float* table,
+                                                      int bags, int c) {
+    int bag = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (bag >= bags) return;
+    unsigned s = offsets[bag], e = offsets[bag + 1];
+    float inv = e > s ? 1.0f / (float)(e - s) : 0.0f;
+    for (int j0 = 0; j0 < c; j0 += 32) {
+        int j = j0 + lane;
+        float acc = 0.0f;
+        if (j < c)
+            for (unsigned i = s; i < e; i++) acc += table[(long long)ids[i] * c + j];
+        if (j < c) out[(long long)bag * c + j] = acc * inv;
+    }
+}
+
+extern "C" __global__ void embedding_bag_mean_backward(float* dtable, const float* dout, const unsigned* ids, const unsigned* offsets,
+                                                       int bags, int c) {
+    int bag = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (bag >= bags) return;
+    unsigned s = offsets[bag], e = offsets[bag + 1];
+    float inv = 1.0f / (float)max(e - s, 1u);
+    for (int j = lane; j < c; j += 32) {
+        float g = dout[(long long)bag * c + j] * inv;
+        for (unsigned i = s; i < e; i++) atomicAdd(&dtable[(long long)ids[i] * c + j], g);
+    }
+}
+
+extern "C" __global__ void sum_squares_acc(float* acc, const float* x, long long n) {
+    float s = 0.0f;
+    GRID_STRIDE(i, n) s += x[i] * x[i];
+    s = block_sum(s);
+    if (threadIdx.x == 0) atomicAdd(acc, s);
+}
+
+extern "C" __global__ void adamw(float* p, const float* g, float* m, float* v, long long n, float lr, float b1, float b2, float eps,
+                                 float wd, float bc1, float bc2, float gscale) {
+    GRID_STRIDE(i, n) {
+        float gi = g[i] * gscale;
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
+    }
+}

@@ -1,0 +1,167 @@
+//! Scoring on any [`Backend`]: features are hashed on the CPU ([`features_batch`], rayon), then
+//! the embedding bag, the linear layer and the softmax run on the backend for a whole batch.
+//!
+//! ```
+//! use tokenmill_engine::backend::CpuBackend;
+//! use tokenmill_engine::classifier::{Classifier, ClassifierConfig};
+//!
+//! let data = [("good clean text", 0), ("buy cheap pills now", 1)];
+//! let config = ClassifierConfig { buckets: 1024, epochs: 50, ..ClassifierConfig::default() };
+//! let model = Classifier::train(&config, vec!["keep".into(), "spam".into()], &data)?;
+//! let scorer = model.scorer(&CpuBackend)?;
+//! let probs = scorer.score_batch(&["cheap pills", "clean text"])?;
+//! assert!(probs[0][1] > 0.5 && probs[1][0] > 0.5);
+//! # Ok::<(), tokenmill_engine::Error>(())
+//! ```
+
+use rayon::prelude::*;
+
+use super::Classifier;
+use super::features::for_each_feature;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+
+/// The features of every text, concatenated, and `texts.len() + 1` offsets: text `j` has
+/// `ids[offsets[j]..offsets[j + 1]]`. Hashing runs in parallel; order is kept.
+///
+/// # Errors
+/// [`Error::Input`] if the batch has 2^32 features or more (offsets are `u32`).
+pub fn features_batch(texts: &[&str], buckets: u32, word_ngrams: u32) -> Result<(Vec<u32>, Vec<u32>)> {
+    let per_text: Vec<Vec<u32>> = texts
+        .par_iter()
+        .with_min_len(16)
+        .map(|t| {
+            let mut f = Vec::new();
+            for_each_feature(t, buckets, word_ngrams, |b| f.push(b));
+            f
+        })
+        .collect();
+    let total: usize = per_text.iter().map(Vec::len).sum();
+    if u32::try_from(total).is_err() {
+        return Err(Error::Input(format!("a scoring batch of {total} features is too large; split it")));
+    }
+    let mut offsets = Vec::with_capacity(texts.len() + 1);
+    let mut ids = Vec::with_capacity(total);
+    offsets.push(0);
+    for f in per_text {
+        ids.extend_from_slice(&f);
+        offsets.push(ids.len() as u32);
+    }
+    Ok((ids, offsets))
+}
+
+/// A classifier's parameters on a backend, ready to score batches.
+#[derive(Debug)]
+pub struct Scorer<'a, B: Backend> {
+    be: &'a B,
+    dim: usize,
+    labels: usize,
+    buckets: u32,
+    word_ngrams: u32,
+    embeddings: B::Buf,
+    weights: B::Buf,
+    bias: B::Buf,
+}
+
+impl Classifier {
+    /// Copies the parameters to `backend` for batch scoring there.
+    ///
+    /// # Errors
+    /// Backend errors (out of device memory).
+    pub fn scorer<'a, B: Backend>(&self, backend: &'a B) -> Result<Scorer<'a, B>> {
+        Ok(Scorer {
+            be: backend,
+            dim: self.dim,
+            labels: self.labels.len(),
+            buckets: self.buckets,
+            word_ngrams: self.word_ngrams,
+            embeddings: backend.upload(&self.embeddings)?,
+            weights: backend.upload(&self.weights)?,
+            bias: backend.upload(&self.bias)?,
+        })
+    }
+}
+
+impl<B: Backend> Scorer<'_, B> {
+    /// Label probabilities of every text, in order (features hashed on the CPU).
+    ///
+    /// # Errors
+    /// As [`features_batch`] and [`Scorer::score_features`].
+    pub fn score_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let (ids, offsets) = features_batch(texts, self.buckets, self.word_ngrams)?;
+        let probs = self.score_features(&ids, &offsets)?;
+        Ok(probs.chunks_exact(self.labels.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    /// Probabilities `[bags, labels]`, row-major, of precomputed features (as from
+    /// [`features_batch`]); uploads them, scores, downloads the result.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for offsets that are empty, decreasing or past the end of `ids`, or ids
+    /// outside the model's buckets; backend errors.
+    pub fn score_features(&self, ids: &[u32], offsets: &[u32]) -> Result<Vec<f32>> {
+        let bad = |m: String| Err(Error::Input(format!("scoring features: {m}")));
+        if offsets.is_empty() || offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
+            return bad("offsets must start at 0 and never decrease".into());
+        }
+        if offsets[offsets.len() - 1] as usize != ids.len() {
+            return bad(format!("the last offset is {} but there are {} ids", offsets[offsets.len() - 1], ids.len()));
+        }
+        if let Some(id) = ids.iter().find(|&&id| id >= self.buckets) {
+            return bad(format!("feature {id} is outside the model's {} buckets", self.buckets));
+        }
+        let bags = offsets.len() - 1;
+        if bags == 0 {
+            return Ok(Vec::new());
+        }
+        // All texts may be empty; a zero-byte device allocation is not portable, so pad.
+        let ids = if ids.is_empty() { self.be.upload_ids(&[0])? } else { self.be.upload_ids(ids)? };
+        let offsets = self.be.upload_ids(offsets)?;
+        let probs = self.score_uploaded(&ids, &offsets, bags)?;
+        self.be.download(&probs)
+    }
+
+    /// Probabilities `[bags, labels]` of features already on the device, left there (for
+    /// pipelines that keep data on the GPU, and to time the device work alone). Unchecked: the
+    /// ids must be below the model's buckets and the offsets valid, as [`Scorer::score_features`]
+    /// checks.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn score_uploaded(&self, ids: &B::Ids, offsets: &B::Ids, bags: usize) -> Result<B::Buf> {
+        let (be, d, nl) = (self.be, self.dim, self.labels);
+        let mut hidden = be.zeros(bags * d)?;
+        be.embedding_bag_mean_forward(&mut hidden, ids, offsets, &self.embeddings, bags, d)?;
+        let mut logits = be.zeros(bags * nl)?;
+        be.matmul_bt(&mut logits, &hidden, &self.weights, bags, d, nl)?;
+        be.bias_forward(&mut logits, &self.bias, bags, nl)?;
+        let mut probs = be.zeros(bags * nl)?;
+        be.softmax(&mut probs, &logits, bags, nl)?;
+        Ok(probs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuBackend;
+    use crate::classifier::ClassifierConfig;
+
+    #[test]
+    fn backend_scoring_matches_score_batch_and_checks_input() {
+        let data = [("the cat sat on the mat", 0), ("der hund lief nach hause", 1), ("the dog ran home", 0), ("die katze sass", 1)];
+        let config = ClassifierConfig { buckets: 1 << 10, epochs: 10, ..ClassifierConfig::default() };
+        let model = Classifier::train(&config, vec!["en".into(), "de".into()], &data).unwrap();
+        let texts = ["the cat ran home", "", "die hund", "a b c d e f"];
+        let want = model.score_batch(&texts);
+        let got = model.scorer(&CpuBackend).unwrap().score_batch(&texts).unwrap();
+        for (w, g) in want.iter().zip(&got) {
+            assert!(w.iter().zip(g).all(|(a, b)| (a - b).abs() < 1e-6), "{w:?} vs {g:?}");
+        }
+        let scorer = model.scorer(&CpuBackend).unwrap();
+        assert!(scorer.score_features(&[1, 2], &[0, 3]).is_err());
+        assert!(scorer.score_features(&[1 << 10], &[0, 1]).is_err());
+        assert!(scorer.score_features(&[1, 2], &[0, 2, 1]).is_err());
+        assert_eq!(scorer.score_features(&[], &[0]).unwrap().len(), 0);
+    }
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The engine's GPU check, in one run of about 3-6 minutes on the GPU machine (repo root):
+#   1. builds the engine's CUDA test and GPU bench in release with cargo, or, where there is no
+#      cargo (or no crates offline), uses binaries staged beforehand by `scripts/gpu-check.sh stage`;
+#   2. runs every CUDA-vs-CPU kernel test (engine/tests/cuda.rs) with --nocapture;
+#   3. runs the GPU bench (classifier GB/s, GPT tokens/s; engine/benches/gpu.rs);
+#   4. runs the PyTorch baseline for the same GPT configs and batches (gpu_torch_baseline.py);
+#   5. writes everything, and a summary with our/PyTorch ratios, into $OUT (default ./out/gpu).
+#
+# Staging (on a machine with cargo, before the GPU run): `scripts/gpu-check.sh stage` builds and
+# copies the two binaries, stripped, to out/gpu-bin/ (ignored by git); pass `carry: ["out/gpu-bin"]`
+# to the device tool. The binaries need glibc >= 2.34 and load libcuda, libnvrtc and libcublas at
+# run time; this script finds the latter two in the CUDA toolkit or in PyTorch's nvidia wheels.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=out/gpu-bin
+
+find_bins() { # newest test/bench binaries of a cargo target dir
+    local dir=$1
+    TEST_BIN=$(ls -t "$dir"/release/deps/cuda-* 2>/dev/null | grep -v '\.d$' | head -1)
+    BENCH_BIN=$(ls -t "$dir"/release/deps/gpu-* 2>/dev/null | grep -v '\.d$' | head -1)
+}
+
+build() { # cargo build of both binaries; sets TEST_BIN and BENCH_BIN
+    local target=${CARGO_TARGET_DIR:-target}
+    cargo test -p tokenmill-engine --release --test cuda --no-run "$@" &&
+        cargo bench -p tokenmill-engine --bench gpu --no-run "$@" || return 1
+    find_bins "$target"
+    [ -n "$TEST_BIN" ] && [ -n "$BENCH_BIN" ]
+}
+
+if [ "${1:-}" = stage ]; then
+    command -v cargo >/dev/null || { echo "stage needs cargo"; exit 2; }
+    build || { echo "build failed"; exit 1; }
+    mkdir -p "$BIN"
+    strip -o "$BIN/cuda-tests" "$TEST_BIN" && strip -o "$BIN/gpu-bench" "$BENCH_BIN" || exit 1
+    ls -la "$BIN"
+    exit 0
+fi
+
+OUT=${OUT:-./out/gpu}
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+say() { echo "[gpu-check $(date +%T)] $*" | tee -a "$SUMMARY"; }
+
+# The CUDA libraries: libcuda from the driver; libnvrtc and libcublas from a toolkit or from the
+# nvidia-* Python wheels PyTorch ships (not on the loader's path by default).
+for d in /usr/local/nvidia/lib64 /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -d "$d" ] && LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+lib_paths() { # where the loader would find $1: ldconfig's cache, then LD_LIBRARY_PATH
+    ldconfig -p 2>/dev/null | grep -o "/.*/$1[.0-9]*\$"
+    local d
+    local IFS=:
+    for d in ${LD_LIBRARY_PATH:-}; do ls "$d/$1"* 2>/dev/null; done
+}
+for lib in libnvrtc.so libcublas.so; do
+    if [ -z "$(lib_paths $lib)" ]; then
+        site=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
+        hit=$(find $site /usr/local/cuda* /opt -name "$lib*" 2>/dev/null | head -1)
+        [ -n "$hit" ] && LD_LIBRARY_PATH="$(dirname "$hit")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+done
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+{
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+    for lib in libcuda.so libnvrtc.so libcublas.so; do
+        echo "$lib: $(lib_paths $lib | head -3 | tr '\n' ' ')"
+    done
+} >"$OUT/env.txt" 2>&1
+say "environment: $(tr '\n' ' ' <"$OUT/env.txt" | cut -c1-400)"
+
+# 1. Binaries: build here if cargo can, else the staged ones.
+TEST_BIN= BENCH_BIN=
+if command -v cargo >/dev/null 2>&1; then
+    say "building with $(cargo --version 2>&1)"
+    build --offline >"$OUT/build.log" 2>&1 || { say "cargo build failed (see build.log); trying staged binaries"; TEST_BIN= BENCH_BIN=; }
+else
+    say "no cargo here (install: curl https://sh.rustup.rs -sSf | sh -s -- -y --profile minimal; then rerun), using staged binaries"
+fi
+if [ -z "$TEST_BIN" ]; then
+    TEST_BIN=$BIN/cuda-tests BENCH_BIN=$BIN/gpu-bench
+    if [ ! -x "$TEST_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
+        say "FAIL: no binaries: run 'scripts/gpu-check.sh stage' on a machine with cargo and carry out/gpu-bin"
+        exit 1
+    fi
+fi
+say "test binary $TEST_BIN, bench binary $BENCH_BIN"
+
+# 2. Kernel tests (each compares CUDA with the CPU reference).
+timeout 240 "$TEST_BIN" --nocapture --test-threads 1 >"$OUT/cuda-tests.log" 2>&1
+rc=$?
+say "cuda tests: exit $rc; $(grep -c '^ok ' "$OUT/cuda-tests.log") comparisons ok, $(grep -c SKIPPED "$OUT/cuda-tests.log") skipped; $(grep 'test result' "$OUT/cuda-tests.log")"
+grep -E "panicked|FAILED|out of tolerance" "$OUT/cuda-tests.log" | head -20 | tee -a "$SUMMARY"
+
+# 3. The GPU bench (JSON on stdout, errors in the log).
+timeout 240 "$BENCH_BIN" >"$OUT/gpu-bench.json" 2>"$OUT/gpu-bench.log"
+say "gpu bench: exit $?; $(head -c 1500 "$OUT/gpu-bench.json")"
+
+# 4. PyTorch for the same GPT configs.
+PYTHONUNBUFFERED=1 timeout 200 python3 scripts/gpu_torch_baseline.py >"$OUT/torch-baseline.json" 2>>"$OUT/gpu-bench.log"
+say "torch baseline: exit $?; $(head -c 800 "$OUT/torch-baseline.json")"
+
+# 5. Ratios against the issue's targets.
+python3 - "$OUT" <<'EOF' 2>&1 | tee -a "$SUMMARY"
+import json, sys
+out = sys.argv[1]
+try:
+    ours = json.load(open(f"{out}/gpu-bench.json"))
+except Exception as e:
+    sys.exit(f"no bench JSON: {e}")
+c = ours["classifier"]
+print(f"classifier scoring: {c['gpu_device_only_gb_per_s']} GB/s on the GPU given features on the device, "
+      f"{c['gpu_with_copies_gb_per_s']} GB/s with copies (target >= 1 GB/s); CPU {c['cpu_score_batch_gb_per_s']} GB/s; "
+      f"max |diff| vs CPU {c['max_abs_diff_vs_cpu']}")
+try:
+    torch = {g["name"]: g for g in json.load(open(f"{out}/torch-baseline.json"))["gpt"]}
+except Exception as e:
+    torch = {}
+    print(f"no torch baseline: {e}")
+for g in ours["gpt"]:
+    t = torch.get(g["name"], {}).get("torch_tokens_per_s")
+    ratio = f"{g['gpu_tokens_per_s'] / t:.2f}x PyTorch ({t:.0f} tok/s; target >= 0.5x)" if t else "no PyTorch figure"
+    print(f"gpt {g['name']}: {g['gpu_tokens_per_s']:.0f} tok/s on the GPU, {g['cpu_tokens_per_s']:.0f} on the CPU, {ratio}; "
+          f"loss {g['first_loss']} -> {g['final_loss']}")
+EOF
+say "done; files in $OUT"
