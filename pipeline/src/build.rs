@@ -61,10 +61,12 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
     plan.nodes
         .iter()
         .map(|n| match n.role {
+            Role::Stage(i) if plan.spec.stages[i].is_barrier() => Ok(None),
             Role::Stage(i) => Ok(Some(match &plan.spec.stages[i] {
                 StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
                 StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
                 StageSpec::QualityModel(s) => Operator::Quality(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?),
+                StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => unreachable!("barriers have no per-batch operator"),
             })),
             _ => Ok(None),
         })

@@ -37,6 +37,9 @@ pub struct NodeStats {
     pub files: u64,
     /// Time spent in this node's work, summed over threads, in seconds.
     pub compute_secs: f64,
+    /// A barrier's report (deduplication: clusters, removed per method, cluster sizes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
 }
 
 impl NodeStats {

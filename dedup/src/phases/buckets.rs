@@ -26,7 +26,8 @@ impl Partition {
     /// All partitions of `config`, in order: bands `0..bands`, then exact (if enabled).
     /// Partition `p` of this list belongs to rank `p % world`.
     pub fn all(config: &DedupConfig) -> Vec<Partition> {
-        let mut out: Vec<Partition> = (0..config.minhash.bands).map(Partition::Band).collect();
+        let bands = if config.fuzzy { config.minhash.bands } else { 0 };
+        let mut out: Vec<Partition> = (0..bands).map(Partition::Band).collect();
         if config.exact {
             out.push(Partition::Exact);
         }

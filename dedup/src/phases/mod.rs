@@ -79,6 +79,9 @@ pub enum KeepRule {
 pub struct DedupConfig {
     /// MinHash signatures and LSH bands.
     pub minhash: MinHashConfig,
+    /// Remove near duplicates found by MinHash-LSH. Off, only exact duplicates are removed
+    /// (with `exact`) and no signatures are computed.
+    pub fuzzy: bool,
     /// Also remove exact duplicates (equal after `normalize`).
     pub exact: bool,
     /// Normalization for exact hashes.
@@ -104,6 +107,7 @@ impl Default for DedupConfig {
     fn default() -> Self {
         DedupConfig {
             minhash: MinHashConfig::default(),
+            fuzzy: true,
             exact: true,
             normalize: NormalizeOptions::default(),
             verify: true,
@@ -128,6 +132,9 @@ impl DedupConfig {
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(Error::Config(format!("threshold {} must be in [0, 1]", self.threshold)));
         }
+        if !self.fuzzy && !self.exact {
+            return Err(Error::Config("at least one of fuzzy and exact must be on".into()));
+        }
         if self.max_bucket_compare == 0 || self.index_min_bands == 0 {
             return Err(Error::Config("max_bucket_compare and index_min_bands must be at least 1".into()));
         }
@@ -139,7 +146,7 @@ impl DedupConfig {
     pub fn fingerprint(&self) -> u64 {
         let n = &self.normalize;
         let mut b = self.minhash.fingerprint().to_le_bytes().to_vec();
-        b.extend([n.lowercase, n.collapse_whitespace, n.strip_punctuation, n.digits_to_zero].map(u8::from));
+        b.extend([n.lowercase, n.collapse_whitespace, n.strip_punctuation, n.digits_to_zero, self.fuzzy].map(u8::from));
         xxh3_64(&b)
     }
 

@@ -62,7 +62,7 @@ impl Signer {
     /// Signs one document.
     pub fn sign(&self, id: u64, text: &str, score: Option<f64>) -> DocSignature {
         let mut signature = vec![u64::MAX; self.config.minhash.num_perm];
-        let shingles = self.minhash.signature_into(text, &mut signature);
+        let shingles = if self.config.fuzzy { self.minhash.signature_into(text, &mut signature) } else { 0 };
         let exact = if self.config.exact { ExactHasher::new(self.config.normalize).hash(text) } else { 0 };
         DocSignature { id, len: text.len() as u64, score, exact, shingles, signature }
     }

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 
 mod classifier;
+mod dedup;
 mod inspect;
 mod train;
 mod train_verify;
@@ -85,6 +86,9 @@ pub enum Command {
     TrainClassifier(classifier::TrainClassifierArgs),
     /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
     Verify(verify::VerifyArgs),
+    /// Remove exact and near-duplicate documents from files, in one run or phase by phase
+    /// (signatures, buckets, cluster, filter) to spread the work over machines.
+    Dedup(dedup::DedupArgs),
     /// Show what a shard directory holds: counts, length histogram, frequent tokens, a document.
     Inspect(inspect::InspectArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
@@ -185,6 +189,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Bench { config, threads } => bench(&config, threads),
         Command::Inspect(args) => inspect::inspect(args),
         Command::TrainClassifier(args) => classifier::train(args),
+        Command::Dedup(args) => dedup::dedup(args),
     }
 }
 

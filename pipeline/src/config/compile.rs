@@ -85,8 +85,13 @@ pub struct Plan {
     pub config_path: PathBuf,
     /// Sources, then stages, then sinks.
     pub nodes: Vec<Node>,
-    /// For each source, the stages and sinks it feeds, in topological order.
+    /// For each entry node (a source, or a barrier stage replaying what it collected), the
+    /// nodes a batch from it flows through, in topological order; empty for other nodes. A
+    /// barrier downstream of an entry is included: it collects the batch.
     pub reachable: Vec<Vec<NodeId>>,
+    /// Entry nodes by pass: pass 0 reads the sources; pass k + 1 replays the barriers whose
+    /// inputs were complete after pass k.
+    pub passes: Vec<Vec<NodeId>>,
     /// xxh3-128 of the normalized spec: equal configs hash equal whatever their comments.
     pub config_hash: String,
     /// Findings that do not stop the run.
@@ -135,7 +140,8 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     }
     check_sinks(&spec, &locs, &mut rep);
     check_sql(&spec, &locs, &mut rep);
-    let reachable = order(&nodes, &locs, &mut rep);
+    let barriers: Vec<bool> = nodes.iter().map(|n| matches!(n.role, Role::Stage(i) if spec.stages[i].is_barrier())).collect();
+    let (reachable, passes) = order(&nodes, &barriers, &locs, &mut rep);
     check_unused(&nodes, &locs, &mut rep);
     rep.out.sort_by_key(|d| (d.line, d.column));
     if rep.out.iter().any(|d| d.severity == super::Severity::Error) {
@@ -148,6 +154,7 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         config_path: file.to_path_buf(),
         nodes,
         reachable,
+        passes,
         warnings: Diagnostics(rep.out),
     })
 }
@@ -165,7 +172,9 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
     match role {
         Role::Source(_) => Some((EdgeKind::Docs, false)),
         Role::Stage(i) => Some(match spec.stages[i] {
-            StageSpec::Length(_) | StageSpec::QualityModel(_) => (EdgeKind::Docs, true),
+            StageSpec::Length(_) | StageSpec::QualityModel(_) | StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => {
+                (EdgeKind::Docs, true)
+            }
             StageSpec::Tokenize(_) => (EdgeKind::Tokens, false),
         }),
         Role::Sink(_) => None,
@@ -272,8 +281,8 @@ fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep
     nodes
 }
 
-/// Topological order per source; reports cycles by printing one.
-fn order(nodes: &[Node], locs: &SpecLocations, rep: &mut Reporter<'_>) -> Vec<Vec<NodeId>> {
+/// Topological order per entry and the passes; reports cycles by printing one.
+fn order(nodes: &[Node], barriers: &[bool], locs: &SpecLocations, rep: &mut Reporter<'_>) -> (Vec<Vec<NodeId>>, Vec<Vec<NodeId>>) {
     let mut indegree: Vec<usize> = nodes.iter().map(|n| n.inputs.len()).collect();
     let mut ready: Vec<NodeId> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
     let mut topo = Vec::new();
@@ -294,30 +303,40 @@ fn order(nodes: &[Node], locs: &SpecLocations, rep: &mut Reporter<'_>) -> Vec<Ve
         let names: Vec<&str> = cycle.iter().map(|&i| nodes[i].name.as_str()).collect();
         let at = location(locs, nodes[cycle[0]].role);
         rep.error(Some(at), format!("cycle in the pipeline: {}", names.join(" -> ")));
-        return vec![];
+        return (vec![], vec![]);
     }
     // Keep file order among independent nodes so execution order is stable and readable: a
-    // node's depth (longest path from a source) first, then its index.
+    // node's depth (longest path from a source) first, then its index. Barrier depth counts
+    // the barriers on the way: a barrier replays in pass (its barrier depth + 1).
     let mut depth = vec![0usize; nodes.len()];
+    let mut barrier_depth = vec![0usize; nodes.len()];
     for &n in &topo {
         depth[n] = nodes[n].inputs.iter().map(|e| depth[e.from] + 1).max().unwrap_or(0);
+        barrier_depth[n] = nodes[n].inputs.iter().map(|e| barrier_depth[e.from] + usize::from(barriers[e.from])).max().unwrap_or(0);
     }
     topo.sort_by_key(|&id| (depth[id], id));
-    (0..nodes.len())
-        .filter(|&i| matches!(nodes[i].role, Role::Source(_)))
-        .map(|src| {
-            let mut reach = vec![false; nodes.len()];
-            reach[src] = true;
-            let mut out = Vec::new();
-            for &id in &topo {
-                if id != src && nodes[id].inputs.iter().any(|e| reach[e.from]) {
-                    reach[id] = true;
-                    out.push(id);
-                }
+    let entries: Vec<NodeId> = (0..nodes.len()).filter(|&i| matches!(nodes[i].role, Role::Source(_)) || barriers[i]).collect();
+    let mut reachable = vec![Vec::new(); nodes.len()];
+    for &entry in &entries {
+        let mut reach = vec![false; nodes.len()];
+        reach[entry] = true;
+        for &id in &topo {
+            // A batch stops at a barrier (which collects it), except at the entry itself.
+            if id != entry && nodes[id].inputs.iter().any(|e| reach[e.from] && !(barriers[e.from] && e.from != entry)) {
+                reach[id] = true;
+                reachable[entry].push(id);
             }
-            out
-        })
-        .collect()
+        }
+    }
+    let mut passes: Vec<Vec<NodeId>> = vec![entries.iter().copied().filter(|&e| !barriers[e]).collect()];
+    for &e in entries.iter().filter(|&&e| barriers[e]) {
+        let pass = barrier_depth[e] + 1;
+        if passes.len() <= pass {
+            passes.resize(pass + 1, Vec::new());
+        }
+        passes[pass].push(e);
+    }
+    (reachable, passes)
 }
 
 fn find_cycle(nodes: &[Node], indegree: &[usize]) -> Vec<NodeId> {

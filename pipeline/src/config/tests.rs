@@ -75,7 +75,7 @@ fn fan_in_and_fan_out() {
         [[sink]]\nname = \"x\"\ntype = \"jsonl\"\ninputs = [\"len\"]\npath = \"x\"\n\
         [[sink]]\nname = \"y\"\ntype = \"parquet\"\ninputs = [\"len\", \"a\"]\npath = \"y\"\n";
     let plan = compile(text, Path::new("p.toml")).expect("compiles");
-    assert_eq!(plan.reachable.len(), 2);
+    assert_eq!(plan.passes, vec![vec![0, 1]]);
     let names = |s: usize| plan.reachable[s].iter().map(|&i| plan.nodes[i].name.clone()).collect::<Vec<_>>();
     assert_eq!(names(0), ["len", "x", "y"]);
     assert_eq!(names(1), ["len", "x", "y"]);
@@ -96,4 +96,22 @@ fn unused_outputs_warn() {
         .expect("compiles");
     assert_eq!(plan.warnings.warnings().count(), 1);
     assert!(plan.warnings.to_string().contains("the output of `l` goes nowhere"));
+}
+
+#[test]
+fn barriers_split_the_run_into_passes() {
+    let plan = compile_str(
+        "[[stage]]\nname = \"len\"\ntype = \"length\"\ninputs = [\"web\"]\n\
+         [[stage]]\nname = \"exact\"\ntype = \"exact_dedup\"\ninputs = [\"len\"]\n\
+         [[stage]]\nname = \"fuzzy\"\ntype = \"minhash_dedup\"\ninputs = [\"exact\"]\n\
+         [[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"fuzzy\", \"len.rejected\"]\npath = \"o\"\n",
+    )
+    .expect("compiles");
+    let id = |n: &str| plan.node_id(n).expect("node");
+    assert_eq!(plan.passes, vec![vec![id("web")], vec![id("exact")], vec![id("fuzzy")]]);
+    let names = |e: usize| plan.reachable[e].iter().map(|&i| plan.nodes[i].name.clone()).collect::<Vec<_>>();
+    // A batch stops at the first barrier it meets; the sink is fed from two passes.
+    assert_eq!(names(id("web")), ["len", "exact", "out"]);
+    assert_eq!(names(id("exact")), ["fuzzy"]);
+    assert_eq!(names(id("fuzzy")), ["out"]);
 }

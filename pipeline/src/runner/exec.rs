@@ -1,0 +1,291 @@
+//! What a worker does with one chunk: parse it, run it through every node it reaches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use tokenmill_dedup::phases::{DocSignature, Signer};
+
+use super::barrier::{BarrierSpec, ORDINAL, Replay};
+use crate::config::{Plan, Port, Role};
+use crate::document::{Document, Payload, Rejection, text_bytes};
+use crate::source::sql::SqlFilter;
+use crate::source::{self, Chunk, InputError, InputErrorKind};
+use crate::stage::{Operator, Verdict};
+use crate::stats::{NodeStats, secs};
+
+/// Everything a worker needs, shared read-only.
+pub(super) struct Exec<'a> {
+    pub(super) plan: &'a Plan,
+    ops: Vec<Option<Operator>>,
+    wheres: Vec<Option<SqlFilter>>,
+    pub(super) barriers: Vec<Option<(BarrierSpec, Signer)>>,
+    /// Number of edges reading each (node, port).
+    uses: HashMap<(usize, Port), usize>,
+    /// Node id of each sink, in sink order.
+    pub(super) sink_nodes: Vec<usize>,
+    names: Vec<Arc<str>>,
+}
+
+/// What one chunk produced.
+pub(super) struct BatchOut {
+    pub(super) seq: u64,
+    /// The entry node the chunk came from.
+    pub(super) entry: usize,
+    pub(super) writes: Vec<(usize, Payload)>,
+    /// Documents reaching a barrier, with their signatures: (barrier node, docs, signatures).
+    pub(super) collected: Vec<(usize, Vec<Document>, Vec<DocSignature>)>,
+    pub(super) stats: Vec<NodeStats>,
+    pub(super) errors: Vec<InputError>,
+    pub(super) raw_bytes: u64,
+    pub(super) decoded_bytes: u64,
+    pub(super) failure: Option<String>,
+}
+
+impl<'a> Exec<'a> {
+    pub(super) fn new(
+        plan: &'a Plan,
+        ops: Vec<Option<Operator>>,
+        wheres: Vec<Option<SqlFilter>>,
+        barriers: Vec<Option<(BarrierSpec, Signer)>>,
+    ) -> Self {
+        let mut uses = HashMap::new();
+        for n in &plan.nodes {
+            for e in &n.inputs {
+                *uses.entry((e.from, e.port)).or_default() += 1;
+            }
+        }
+        Exec {
+            plan,
+            ops,
+            wheres,
+            barriers,
+            uses,
+            sink_nodes: plan.nodes.iter().enumerate().filter(|(_, n)| matches!(n.role, Role::Sink(_))).map(|(i, _)| i).collect(),
+            names: plan.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect(),
+        }
+    }
+
+    /// Runs one chunk from entry `chunk.source` through every node it reaches.
+    pub(super) fn process(&self, seq: u64, chunk: Chunk, replays: &HashMap<usize, Replay>) -> BatchOut {
+        let plan = self.plan;
+        let entry = chunk.source;
+        let is_source = matches!(plan.nodes[entry].role, Role::Source(_));
+        let raw_bytes = if is_source { chunk.raw_bytes } else { 0 };
+        let decoded_bytes = match (&chunk.body, is_source) {
+            (_, false) => 0,
+            (source::ChunkBody::JsonLines { data, lines }, true) => (data.len() + lines.len()) as u64,
+            (source::ChunkBody::Docs(d), true) => text_bytes(d),
+        };
+        let mut stats = vec![NodeStats::default(); plan.nodes.len()];
+        let mut out = BatchOut {
+            seq,
+            entry,
+            writes: vec![],
+            collected: vec![],
+            stats: vec![],
+            errors: vec![],
+            raw_bytes,
+            decoded_bytes,
+            failure: None,
+        };
+        let mut ports: HashMap<(usize, Port), (Payload, usize)> = HashMap::new();
+        let started = Instant::now();
+        match plan.nodes[entry].role {
+            Role::Source(s) => {
+                let docs = self.read_source(s, chunk, &mut stats[entry], &mut out.errors);
+                self.offer(&mut ports, entry, Port::Main, Payload::Docs(docs));
+            }
+            _ => {
+                let spec = super::barrier::staged_spec(&plan.nodes[entry].name);
+                let (docs, errors) = source::parse_chunk(&spec, chunk);
+                out.errors = errors;
+                let verdicts = replay_verdicts(&docs, replays.get(&entry));
+                let mut docs = docs;
+                for d in &mut docs {
+                    d.metadata.remove(ORDINAL);
+                }
+                let (main, rejected) = self.split(entry, docs, verdicts, &mut stats[entry]);
+                self.offer(&mut ports, entry, Port::Main, main);
+                if let Some(r) = rejected {
+                    self.offer(&mut ports, entry, Port::Rejected, Payload::Docs(r));
+                }
+            }
+        }
+        stats[entry].compute_secs = secs(started.elapsed());
+        for &id in &plan.reachable[entry] {
+            let node = &plan.nodes[id];
+            let mut input: Option<Payload> = None;
+            for e in &node.inputs {
+                if let Some(p) = take(&mut ports, e.from, e.port) {
+                    input = Some(match (input, p) {
+                        (None, p) => p,
+                        (Some(Payload::Docs(mut a)), Payload::Docs(b)) => {
+                            a.extend(b);
+                            Payload::Docs(a)
+                        }
+                        (Some(Payload::Tokens(mut a)), Payload::Tokens(b)) => {
+                            a.extend(b);
+                            Payload::Tokens(a)
+                        }
+                        (Some(a), _) => a,
+                    });
+                }
+            }
+            let Some(input) = input else { continue };
+            let st = &mut stats[id];
+            st.docs_in = input.len() as u64;
+            if let Payload::Docs(d) = &input {
+                st.bytes_in = text_bytes(d);
+            }
+            let t0 = Instant::now();
+            if let Some((spec, signer)) = &self.barriers[id] {
+                // A barrier downstream of the entry collects the batch.
+                if let Payload::Docs(docs) = input {
+                    let sigs = spec.sign(signer, &docs);
+                    out.collected.push((id, docs, sigs));
+                }
+            } else if let Some(op) = &self.ops[id] {
+                match self.apply(id, op, input, st) {
+                    Ok((main, rejected)) => {
+                        self.offer(&mut ports, id, Port::Main, main);
+                        if let Some(r) = rejected {
+                            self.offer(&mut ports, id, Port::Rejected, Payload::Docs(r));
+                        }
+                    }
+                    Err(e) => {
+                        out.failure = Some(format!("stage `{}`: {e}", node.name));
+                        break;
+                    }
+                }
+            } else {
+                if let Payload::Tokens(t) = &input {
+                    st.tokens_out = t.iter().map(|d| d.tokens.len() as u64).sum();
+                }
+                st.docs_out = st.docs_in;
+                let sink =
+                    self.sink_nodes.iter().position(|&n| n == id).unwrap_or_else(|| unreachable!("nodes without operators are sinks"));
+                out.writes.push((sink, input));
+            }
+            stats[id].compute_secs += secs(t0.elapsed());
+        }
+        out.stats = stats;
+        out
+    }
+
+    /// Parses a source chunk and applies the source's `where`.
+    fn read_source(&self, s: usize, chunk: Chunk, st: &mut NodeStats, errors: &mut Vec<InputError>) -> Vec<Document> {
+        let file = chunk.file.clone();
+        let (mut docs, errs) = source::parse_chunk(self.plan.spec.sources[s].file(), chunk);
+        *errors = errs;
+        st.docs_in = docs.len() as u64;
+        st.bytes_in = text_bytes(&docs);
+        if let Some(filter) = &self.wheres[s] {
+            match filter.evaluate(&docs) {
+                Ok(keep) => {
+                    let before = docs.len();
+                    let mut it = keep.iter();
+                    docs.retain(|_| it.next().copied().unwrap_or(false));
+                    if before > docs.len() {
+                        st.dropped.insert("where".into(), (before - docs.len()) as u64);
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{} documents skipped: {e}", docs.len());
+                    errors.push(InputError { kind: InputErrorKind::WhereFailed, file, line: None, offset: None, message });
+                    st.docs_in = 0;
+                    st.bytes_in = 0;
+                    docs.clear();
+                }
+            }
+        }
+        st.docs_out = docs.len() as u64;
+        st.bytes_out = text_bytes(&docs);
+        docs
+    }
+
+    /// Makes a port's payload available to its readers (dropped at once if nobody reads it).
+    fn offer(&self, ports: &mut HashMap<(usize, Port), (Payload, usize)>, node: usize, port: Port, payload: Payload) {
+        if let Some(&n) = self.uses.get(&(node, port)) {
+            ports.insert((node, port), (payload, n));
+        }
+    }
+
+    fn apply(&self, id: usize, op: &Operator, input: Payload, st: &mut NodeStats) -> anyhow::Result<(Payload, Option<Vec<Document>>)> {
+        let Payload::Docs(docs) = input else { anyhow::bail!("received tokens") };
+        match op {
+            Operator::Filter(f) => {
+                let verdicts: Vec<Option<&'static str>> = docs
+                    .par_iter()
+                    .map(|d| match f.check(d) {
+                        Verdict::Keep => None,
+                        Verdict::Drop(rule) => Some(rule),
+                    })
+                    .collect();
+                Ok(self.split(id, docs, verdicts, st))
+            }
+            Operator::Quality(q) => {
+                let mut docs = docs;
+                let verdicts = q.run(&mut docs);
+                Ok(self.split(id, docs, verdicts, st))
+            }
+            Operator::Tokenize(t) => {
+                let tokens = t.run(&docs)?;
+                st.docs_out = tokens.len() as u64;
+                st.bytes_out = st.bytes_in;
+                st.tokens_out = tokens.iter().map(|d| d.tokens.len() as u64).sum();
+                Ok((Payload::Tokens(tokens), None))
+            }
+        }
+    }
+
+    /// Splits a batch by per-document verdicts into kept documents and, when something reads
+    /// the `rejected` port, rejected ones marked with their reason.
+    fn split(
+        &self,
+        id: usize,
+        docs: Vec<Document>,
+        verdicts: Vec<Option<&'static str>>,
+        st: &mut NodeStats,
+    ) -> (Payload, Option<Vec<Document>>) {
+        let keep_rejects = self.uses.contains_key(&(id, Port::Rejected));
+        let (mut kept, mut rejected) = (Vec::with_capacity(docs.len()), Vec::new());
+        for (mut doc, v) in docs.into_iter().zip(verdicts) {
+            match v {
+                None => kept.push(doc),
+                Some(rule) => {
+                    *st.dropped.entry(rule.to_string()).or_default() += 1;
+                    if keep_rejects {
+                        doc.rejected = Some(Rejection { node: self.names[id].clone(), rule });
+                        rejected.push(doc);
+                    }
+                }
+            }
+        }
+        st.docs_out = kept.len() as u64;
+        st.bytes_out = text_bytes(&kept);
+        (Payload::Docs(kept), keep_rejects.then_some(rejected))
+    }
+}
+
+/// Which replayed documents a barrier drops (by the ordinal they were staged with).
+fn replay_verdicts(docs: &[Document], replay: Option<&Replay>) -> Vec<Option<&'static str>> {
+    docs.iter()
+        .map(|d| {
+            let ordinal = d.metadata.get(ORDINAL).and_then(serde_json::Value::as_u64);
+            match (ordinal, replay) {
+                (Some(o), Some(r)) if r.removed.is_duplicate(o) => Some("duplicate"),
+                (None, _) => Some("lost_ordinal"),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Takes a port's payload for one reader: moved to the last one, cloned for the others.
+fn take(ports: &mut HashMap<(usize, Port), (Payload, usize)>, node: usize, port: Port) -> Option<Payload> {
+    let (payload, left) = ports.get_mut(&(node, port))?;
+    *left -= 1;
+    if *left == 0 { ports.remove(&(node, port)).map(|(p, _)| p) } else { Some(payload.clone()) }
+}

@@ -1,0 +1,207 @@
+//! The writer: restores order, counts, feeds sinks and barriers, reports progress, releases
+//! permits. It owns every output, so a failure or an interrupt can clean them all up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::barrier::{Collector, Replay};
+use super::exec::{BatchOut, Exec};
+use crate::build::SourceInputs;
+use crate::config::{OnError, Plan};
+use crate::progress::Progress;
+use crate::sink::Sink;
+use crate::source::InputErrorKind;
+use crate::stats::{NodeStats, RunStats, RunStatus};
+
+/// Errors of one kind logged in full before the rest are only counted.
+const LOGGED_PER_KIND: u64 = 20;
+
+pub(super) struct Writer {
+    sinks: Vec<Option<Box<dyn Sink>>>,
+    sink_ids: Vec<usize>,
+    collectors: HashMap<usize, Collector>,
+    stats: Vec<NodeStats>,
+    on_error: OnError,
+    progress: Progress,
+    cancel: Arc<AtomicBool>,
+    failure: Option<String>,
+    bytes_read: u64,
+    bytes_decoded: u64,
+    logged: HashMap<InputErrorKind, u64>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        plan: &Plan,
+        exec: &Exec<'_>,
+        sinks: Vec<Box<dyn Sink>>,
+        progress: Progress,
+        cancel: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
+        let stats = plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect();
+        let work_dir = Path::new(&plan.spec.run.work_dir);
+        let mut collectors = HashMap::new();
+        for (id, b) in exec.barriers.iter().enumerate() {
+            if let Some((spec, _)) = b {
+                collectors.insert(id, Collector::new(work_dir, &plan.nodes[id].name, spec)?);
+            }
+        }
+        Ok(Self {
+            sinks: sinks.into_iter().map(Some).collect(),
+            sink_ids: exec.sink_nodes.clone(),
+            collectors,
+            stats,
+            on_error: plan.spec.run.on_error,
+            progress,
+            cancel,
+            failure: None,
+            bytes_read: 0,
+            bytes_decoded: 0,
+            logged: HashMap::new(),
+        })
+    }
+
+    /// Whether the run is stopping (failure or interrupt).
+    pub(super) fn stopped(&self) -> bool {
+        self.failure.is_some() || self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn drain(&mut self, results: &Receiver<BatchOut>, permits: &Sender<()>) {
+        let mut pending: BTreeMap<u64, BatchOut> = BTreeMap::new();
+        let mut next = 0u64;
+        for out in results.iter() {
+            pending.insert(out.seq, out);
+            while let Some(out) = pending.remove(&next) {
+                next += 1;
+                self.apply(out);
+                let _ = permits.try_send(());
+            }
+        }
+    }
+
+    pub(super) fn fail(&mut self, message: String) {
+        if self.failure.is_none() {
+            tracing::error!("{message}");
+            self.failure = Some(message);
+        }
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    fn apply(&mut self, out: BatchOut) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.bytes_read += out.raw_bytes;
+        self.bytes_decoded += out.decoded_bytes;
+        for (node, st) in out.stats.iter().enumerate() {
+            self.stats[node].merge(st);
+        }
+        for e in &out.errors {
+            *self.stats[out.entry].input_errors.entry(e.kind.label().to_string()).or_default() += 1;
+            let seen = self.logged.entry(e.kind).or_default();
+            *seen += 1;
+            if *seen <= LOGGED_PER_KIND {
+                tracing::warn!(kind = e.kind.label(), "bad input: {e}");
+            } else if *seen == LOGGED_PER_KIND + 1 {
+                tracing::warn!(kind = e.kind.label(), "more `{}` errors: counted in the summary, not logged", e.kind.label());
+            }
+        }
+        if let Some(f) = out.failure {
+            return self.fail(f);
+        }
+        if self.on_error == OnError::Fail
+            && let Some(e) = out.errors.first()
+        {
+            return self.fail(format!("bad input with on_error = \"fail\": {e}"));
+        }
+        for (barrier, docs, sigs) in out.collected {
+            if let Some(c) = self.collectors.get_mut(&barrier)
+                && let Err(e) = c.add(docs, sigs)
+            {
+                return self.fail(format!("barrier #{barrier}: {e:#}"));
+            }
+        }
+        for (sink, payload) in out.writes {
+            if let Some(s) = self.sinks[sink].as_mut()
+                && let Err(e) = s.write(payload)
+            {
+                return self.fail(format!("sink #{sink}: {e:#}"));
+            }
+        }
+        let (docs, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| (d + self.stats[id].docs_in, t + self.stats[id].tokens_out));
+        self.progress.update(self.bytes_read, docs, tokens);
+    }
+
+    /// Closes a barrier's collection and runs its global phases.
+    pub(super) fn close_barrier(&mut self, node: usize, exec: &Exec<'_>) -> anyhow::Result<Replay> {
+        let collector = self.collectors.remove(&node).ok_or_else(|| anyhow::anyhow!("not a barrier"))?;
+        let Some((spec, _)) = &exec.barriers[node] else { anyhow::bail!("not a barrier") };
+        tracing::info!(node = exec.plan.nodes[node].name, "deduplicating collected documents");
+        let replay = collector.finish(spec)?;
+        let r = &replay.report;
+        tracing::info!(
+            node = exec.plan.nodes[node].name,
+            documents = replay.documents,
+            clusters = r.clusters,
+            removed_exact = r.removed.exact,
+            removed_fuzzy = r.removed.fuzzy,
+            removed_index = r.removed.index,
+            "deduplication done"
+        );
+        self.stats[node].report = serde_json::to_value(r).ok();
+        Ok(replay)
+    }
+
+    pub(super) fn finish(mut self, plan: &Plan, threads: usize, inputs: &[SourceInputs], _replays: &HashMap<usize, Replay>) -> RunStats {
+        let interrupted = self.cancel.load(Ordering::Relaxed) && self.failure.is_none();
+        let mut reports = BTreeMap::new();
+        let sink_ids = self.sink_ids.clone();
+        for (k, slot) in self.sinks.iter_mut().enumerate() {
+            let Some(sink) = slot.take() else { continue };
+            let name = plan.nodes[sink_ids[k]].name.clone();
+            if interrupted || self.failure.is_some() {
+                sink.abort();
+                continue;
+            }
+            match sink.finish() {
+                Ok(r) => {
+                    self.stats[sink_ids[k]].files = r.files.len() as u64;
+                    reports.insert(name, r);
+                }
+                Err(e) => {
+                    let msg = format!("sink `{name}`: {e:#}");
+                    tracing::error!("{msg}");
+                    self.failure.get_or_insert(msg);
+                }
+            }
+        }
+        for (s, i) in inputs.iter().enumerate() {
+            self.stats[s].files = i.files.len() as u64;
+        }
+        let docs = reports.values().map(|r| r.documents).sum();
+        let tokens = reports.values().map(|r| r.tokens).sum();
+        self.progress.finish(self.bytes_read, docs, tokens);
+        let status = match (self.failure, interrupted) {
+            (Some(f), _) => RunStatus::Failed(f),
+            (None, true) => RunStatus::Interrupted,
+            (None, false) => RunStatus::Complete,
+        };
+        RunStats {
+            status,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            config_hash: plan.config_hash.clone(),
+            threads,
+            elapsed_secs: 0.0,
+            input_files: inputs.iter().map(|s| s.files.len() as u64).sum(),
+            input_bytes: self.bytes_read,
+            decoded_bytes: self.bytes_decoded,
+            peak_rss_bytes: crate::stats::peak_rss_bytes(),
+            nodes: self.stats,
+            sinks: reports,
+        }
+    }
+}
