@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokenmill_shards::ShardTarget;
 
 use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, SourceSpec, StageSpec};
-use crate::sink::{JsonlSink, MegatronSink, Output, ParquetSink, Sink, TokenSpec};
+use crate::sink::{JsonlSink, MegatronSink, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
 use crate::stage::{Length, Operator, QualityModel, TokenizeStage};
@@ -111,7 +111,12 @@ pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs]) -> 
             SinkSpec::Megatron(s) => {
                 let tokens = token_spec(plan, ops, id)?;
                 let target = ShardTarget { max_tokens: s.shard_max_tokens, max_bytes: Some(s.shard_max_bytes.map_or(1 << 30, |b| b.0)) };
-                Box::new(MegatronSink::new(output, &s.prefix, target, tokens, plan.config_hash.clone(), input_urls.clone())?)
+                let shuffle = s.shuffle_seed.map(|seed| ShuffleSpec {
+                    seed,
+                    memory: s.shuffle_memory.0,
+                    staging: work_dir.join("unshuffled").join(&s.name),
+                });
+                Box::new(MegatronSink::new(output, &s.prefix, target, tokens, plan.config_hash.clone(), input_urls.clone(), shuffle)?)
             }
         };
         out.push(sink);

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 
 mod classifier;
+mod datasets;
 mod dedup;
 mod inspect;
 mod train;
@@ -89,6 +90,12 @@ pub enum Command {
     /// Remove exact and near-duplicate documents from files, in one run or phase by phase
     /// (signatures, buckets, cluster, filter) to spread the work over machines.
     Dedup(dedup::DedupArgs),
+    /// Shuffle a shard dataset globally (document level, seeded, out of core).
+    Shuffle(datasets::ShuffleArgs),
+    /// Merge shard datasets into one (same tokenizer), in order.
+    Merge(datasets::MergeArgs),
+    /// Export a shard dataset as one llm.c / nanoGPT flat `.bin` file.
+    Export(datasets::ExportArgs),
     /// Show what a shard directory holds: counts, length histogram, frequent tokens, a document.
     Inspect(inspect::InspectArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
@@ -190,6 +197,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::TrainClassifier(args) => classifier::train(args),
         Command::Dedup(args) => dedup::dedup(args),
+        Command::Shuffle(args) => datasets::shuffle(args),
+        Command::Merge(args) => datasets::merge(args),
+        Command::Export(args) => datasets::export(args),
     }
 }
 

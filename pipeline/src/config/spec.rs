@@ -487,9 +487,19 @@ pub struct MegatronSinkSpec {
     /// Start a new shard after this many bytes of `.bin` (default 1 GiB).
     #[serde(default)]
     pub shard_max_bytes: Option<ByteSize>,
+    /// Shuffle documents globally (seeded, out of core) before the shards are published.
+    #[serde(default)]
+    pub shuffle_seed: Option<u64>,
+    /// Memory for that shuffle; larger datasets are shuffled in buckets on disk.
+    #[serde(default = "default_shuffle_memory")]
+    pub shuffle_memory: ByteSize,
     /// Object-store options of the output.
     #[serde(default)]
     pub storage: BTreeMap<String, String>,
+}
+
+fn default_shuffle_memory() -> ByteSize {
+    ByteSize(1 << 30)
 }
 
 fn default_prefix() -> String {

@@ -3,6 +3,8 @@
 //! One document is one sequence. Shards roll over at the configured size and are published as
 //! each completes; the manifest is written last, so a dataset with a manifest is complete.
 
+use std::path::PathBuf;
+
 use tokenmill_shards::{DType, Manifest, ShardSetWriter, ShardTarget, VerifyOptions};
 
 use super::{Output, Sink, SinkReport};
@@ -21,10 +23,24 @@ pub struct TokenSpec {
     pub tokenizer_hash: String,
 }
 
+/// A global shuffle applied when the sink finishes.
+#[derive(Debug, Clone)]
+pub struct ShuffleSpec {
+    /// Seed of the permutation.
+    pub seed: u64,
+    /// Memory budget in bytes.
+    pub memory: u64,
+    /// Where the unshuffled shards wait (removed afterwards).
+    pub staging: PathBuf,
+}
+
 /// Writes `.bin/.idx` shards and the manifest.
 #[derive(Debug)]
 pub struct MegatronSink {
     out: Output,
+    prefix: String,
+    target: ShardTarget,
+    shuffle: Option<ShuffleSpec>,
     writer: Option<ShardSetWriter>,
     published: usize,
     dtype: DType,
@@ -47,13 +63,35 @@ impl MegatronSink {
         tokens: TokenSpec,
         config_hash: String,
         inputs: Vec<String>,
+        shuffle: Option<ShuffleSpec>,
     ) -> anyhow::Result<Self> {
         out.clear(|n| n == tokenmill_shards::MANIFEST_FILE)?;
         let stem = format!("{prefix}_");
         out.clear(|n| n.starts_with(&stem) && (n.ends_with(".bin") || n.ends_with(".idx") || n.ends_with(".tmp")))?;
         let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
-        let writer = ShardSetWriter::new(out.dir(), prefix, dtype, target)?;
-        Ok(Self { out, writer: Some(writer), published: 0, dtype, tokens, config_hash, inputs, report: SinkReport::default() })
+        let dir = match &shuffle {
+            Some(s) => {
+                if s.staging.exists() {
+                    std::fs::remove_dir_all(&s.staging)?;
+                }
+                s.staging.clone()
+            }
+            None => out.dir().to_path_buf(),
+        };
+        let writer = ShardSetWriter::new(&dir, prefix, dtype, target)?;
+        Ok(Self {
+            out,
+            prefix: prefix.into(),
+            target,
+            shuffle,
+            writer: Some(writer),
+            published: 0,
+            dtype,
+            tokens,
+            config_hash,
+            inputs,
+            report: SinkReport::default(),
+        })
     }
 
     fn publish_completed(&mut self, shards: &[tokenmill_shards::ShardInfo]) -> anyhow::Result<()> {
@@ -79,7 +117,7 @@ impl Sink for MegatronSink {
             self.report.documents += 1;
             self.report.tokens += doc.tokens.len() as u64;
         }
-        if writer.completed().len() > self.published {
+        if self.shuffle.is_none() && writer.completed().len() > self.published {
             let done = writer.completed().to_vec();
             self.publish_completed(&done)?;
         }
@@ -89,8 +127,6 @@ impl Sink for MegatronSink {
     fn finish(mut self: Box<Self>) -> anyhow::Result<SinkReport> {
         let Some(writer) = self.writer.take() else { anyhow::bail!("megatron sink already finished") };
         let shards = writer.finish()?;
-        self.publish_completed(&shards)?;
-        self.report.bytes = shards.iter().map(|s| s.bin_bytes).sum();
         let manifest = Manifest {
             format: tokenmill_shards::FORMAT_MEGATRON.into(),
             format_version: tokenmill_shards::FORMAT_VERSION,
@@ -106,6 +142,18 @@ impl Sink for MegatronSink {
             tokens: self.report.tokens,
             shards,
         };
+        let manifest = match self.shuffle.clone() {
+            None => manifest,
+            Some(s) => {
+                // The unshuffled dataset is complete in staging; shuffle it into the output.
+                manifest.write(&s.staging)?;
+                let shuffled = tokenmill_shards::shuffle_dataset(&s.staging, self.out.dir(), &self.prefix, s.seed, s.memory, self.target)?;
+                std::fs::remove_dir_all(&s.staging)?;
+                shuffled
+            }
+        };
+        self.publish_completed(&manifest.shards)?;
+        self.report.bytes = manifest.shards.iter().map(|s| s.bin_bytes).sum();
         if !self.out.is_remote() {
             // Read back what was written before declaring it complete.
             manifest.write(self.out.dir())?;
@@ -127,6 +175,9 @@ impl Sink for MegatronSink {
     fn abort(mut self: Box<Self>) {
         if let Some(w) = self.writer.take() {
             w.abort();
+        }
+        if let Some(s) = &self.shuffle {
+            let _ = std::fs::remove_dir_all(&s.staging);
         }
     }
 }

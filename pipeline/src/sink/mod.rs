@@ -12,7 +12,7 @@ mod output;
 mod parquet;
 
 pub use jsonl::JsonlSink;
-pub use megatron::{MegatronSink, TokenSpec};
+pub use megatron::{MegatronSink, ShuffleSpec, TokenSpec};
 pub use output::{AtomicFile, Output};
 pub use parquet::ParquetSink;
 
