@@ -80,6 +80,16 @@ fn quickstart_shards_equal_the_tokenizers_encoding_of_kept_documents() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("{}<|endoftext|>", kept[5].1)), "{stdout}");
     assert!(stdout.contains(&format!("{} documents", kept.len())), "{stdout}");
+
+    // verify --source: the shards hold the pipeline's kept text; a different pipeline does not match.
+    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["verify", "out/shards", "--source", "quickstart.toml", "--sample", "40"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("source check ok: 41 sampled documents of 4734"), "{stdout}");
+    let other = std::fs::read_to_string(dir.path().join("quickstart.toml")).expect("config").replace("min_chars = 20", "min_chars = 200");
+    std::fs::write(dir.path().join("other.toml"), other).expect("write");
+    let (code, stdout, _) = outcome(&run_in(dir.path(), &["verify", "out/shards", "--source", "other.toml"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAIL source: the pipeline keeps"), "{stdout}");
 }
 
 #[test]

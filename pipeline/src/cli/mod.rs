@@ -7,6 +7,7 @@ mod inspect;
 mod train;
 mod train_verify;
 mod verify;
+mod verify_source;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

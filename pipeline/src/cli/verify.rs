@@ -15,6 +15,13 @@ pub struct VerifyArgs {
     /// Skip the xxh3 checksums (faster; structure and token checks only).
     #[arg(long)]
     pub no_checksums: bool,
+    /// Also re-run this pipeline up to its tokenize stages and check a sample of the kept
+    /// documents against the shards (tokens, position, and decoded text).
+    #[arg(long, value_name = "CONFIG")]
+    pub source: Option<PathBuf>,
+    /// Documents sampled by --source.
+    #[arg(long, default_value_t = 100)]
+    pub sample: usize,
     /// The training check.
     #[command(flatten)]
     pub train: super::train_verify::TrainCheckArgs,
@@ -37,6 +44,11 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
         report.problems.len()
     );
     if !report.is_ok() {
+        return Ok(Exit::Failed);
+    }
+    if let Some(config) = &args.source
+        && !super::verify_source::source_check(&args.dir, config, args.sample)?
+    {
         return Ok(Exit::Failed);
     }
     if args.train.train && !super::train_verify::train_check(&args.dir, &args.train)? {
