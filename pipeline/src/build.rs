@@ -9,10 +9,18 @@ use anyhow::Context;
 use tokenmill_shards::ShardTarget;
 
 use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, SourceSpec, StageSpec};
+use crate::filters::c4::C4LineCleaner;
+use crate::filters::fineweb::FineWebQuality;
+use crate::filters::gopher_quality::GopherQuality;
+use crate::filters::gopher_repetition::GopherRepetition;
+use crate::filters::language::LanguageFilter;
+use crate::filters::normalize::Normalize;
+use crate::filters::pii::Pii;
+use crate::filters::url_filter::UrlFilter;
 use crate::sink::{JsonlSink, MegatronSink, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
-use crate::stage::{Length, Operator, QualityModel, TokenizeStage};
+use crate::stage::{C4Quality, Length, Operator, QualityModel, TokenizeStage, UrlField};
 use crate::storage::{self, InputFile, StorageError};
 
 /// The inputs of one source: files found, and paths that failed to list.
@@ -56,7 +64,8 @@ fn listing_error(pattern: &str, kind: InputErrorKind, message: String) -> InputE
 /// Builds the operator of every stage node (`None` for sources and sinks).
 ///
 /// # Errors
-/// A tokenizer cannot be loaded.
+/// A tokenizer, classifier, language model or block list cannot be loaded, or a filter option
+/// is out of range.
 pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
     plan.nodes
         .iter()
@@ -67,10 +76,37 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
                 StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
                 StageSpec::QualityModel(s) => Operator::Quality(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?),
                 StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => unreachable!("barriers have no per-batch operator"),
+                text => text_operator(text).with_context(|| format!("stage `{}`", text.name()))?,
             })),
             _ => Ok(None),
         })
         .collect()
+}
+
+/// Builds the operator of a text filter stage ([`crate::filters`]): reads model and block-list
+/// files and validates thresholds.
+///
+/// # Errors
+/// An option is out of range, or a file named by the spec cannot be read or parsed.
+pub fn text_operator(spec: &StageSpec) -> Result<Operator, crate::filters::Error> {
+    Ok(match spec {
+        StageSpec::Normalize(s) => Operator::Transform(Box::new(Normalize::new(s.config())?)),
+        StageSpec::C4Lines(s) => Operator::Transform(Box::new(C4LineCleaner::new(s.config())?)),
+        StageSpec::C4Quality(s) => Operator::Filter(Box::new(C4Quality(C4LineCleaner::new(s.config())?))),
+        StageSpec::GopherQuality(s) => Operator::Filter(Box::new(GopherQuality::new(s.config())?)),
+        StageSpec::GopherRepetition(s) => Operator::Filter(Box::new(GopherRepetition::new(s.config())?)),
+        StageSpec::FinewebQuality(s) => Operator::Filter(Box::new(FineWebQuality::new(s.config())?)),
+        StageSpec::Language(s) => Operator::Transform(Box::new(LanguageFilter::new(s.config())?)),
+        StageSpec::Pii(s) => Operator::Transform(Box::new(Pii::new(s.config())?)),
+        StageSpec::UrlFilter(s) => Operator::Filter(Box::new(UrlField(UrlFilter::new(s.config())?))),
+        StageSpec::Length(_)
+        | StageSpec::Tokenize(_)
+        | StageSpec::QualityModel(_)
+        | StageSpec::ExactDedup(_)
+        | StageSpec::MinhashDedup(_) => {
+            unreachable!("`{}` is not a text filter stage", spec.kind())
+        }
+    })
 }
 
 /// Builds the `where` filter of every source.

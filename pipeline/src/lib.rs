@@ -20,6 +20,7 @@ pub mod build;
 pub mod cli;
 pub mod config;
 pub mod document;
+pub mod filters;
 pub mod progress;
 pub mod runner;
 pub mod sink;

@@ -27,6 +27,7 @@ pub struct Progress {
     total_bytes: u64,
     started: Instant,
     last_line: Instant,
+    interval: Duration,
 }
 
 impl Progress {
@@ -48,7 +49,9 @@ impl Progress {
             bar
         });
         let now = Instant::now();
-        Self { mode, bar, total_bytes, started: now, last_line: now }
+        // JSON-lines interval; `TOKENMILL_PROGRESS_INTERVAL_MS` overrides it (schedulers, tests).
+        let interval = std::env::var("TOKENMILL_PROGRESS_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).map_or(Duration::from_secs(2), Duration::from_millis);
+        Self { mode, bar, total_bytes, started: now, last_line: now, interval }
     }
 
     /// Reports bytes read so far and documents and tokens written.
@@ -60,7 +63,7 @@ impl Progress {
                     bar.set_message(format!("{docs} docs, {tokens} tokens"));
                 }
             }
-            ProgressMode::Jsonl if self.last_line.elapsed() >= Duration::from_secs(2) => {
+            ProgressMode::Jsonl if self.last_line.elapsed() >= self.interval => {
                 self.last_line = Instant::now();
                 self.line("progress", bytes, docs, tokens);
             }

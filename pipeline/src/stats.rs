@@ -31,6 +31,10 @@ pub struct NodeStats {
     pub tokens_out: u64,
     /// Documents dropped, by rule.
     pub dropped: BTreeMap<String, u64>,
+    /// What transforms did to the documents they kept, by counter (e.g. `emails` replaced,
+    /// `lines_removed`); empty for other nodes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub transformed: BTreeMap<String, u64>,
     /// Bad input records and files, by kind (sources only).
     pub input_errors: BTreeMap<String, u64>,
     /// Files read (sources) or written (sinks).
@@ -52,6 +56,9 @@ impl NodeStats {
         self.tokens_out += other.tokens_out;
         for (k, v) in &other.dropped {
             *self.dropped.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.transformed {
+            *self.transformed.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &other.input_errors {
             *self.input_errors.entry(k.clone()).or_default() += v;
@@ -139,15 +146,16 @@ impl RunStats {
         );
         let _ = writeln!(
             s,
-            "{:<16} {:<10} {:>10} {:>10} {:>10} {:>12} {:>8}  details",
+            "{:<16} {:<18} {:>10} {:>10} {:>10} {:>12} {:>8}  details",
             "node", "type", "docs in", "docs out", "dropped", "tokens", "cpu s"
         );
         for n in &self.nodes {
             let mut details: Vec<String> = n.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            details.extend(n.transformed.iter().map(|(k, v)| format!("{k}:{v}")));
             details.extend(n.input_errors.iter().map(|(k, v)| format!("error:{k}={v}")));
             let _ = writeln!(
                 s,
-                "{:<16} {:<10} {:>10} {:>10} {:>10} {:>12} {:>8.1}  {}",
+                "{:<16} {:<18} {:>10} {:>10} {:>10} {:>12} {:>8.1}  {}",
                 n.name,
                 n.kind,
                 n.docs_in,

@@ -13,7 +13,7 @@ fn sigint_stops_cleanly_without_complete_looking_output() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("in")).expect("mkdir");
     // Enough text that the run is still busy when interrupted (about 40 MB of documents).
-    for f in 0..4 {
+    for f in 0..8 {
         let mut text = String::new();
         for i in 0..20_000 {
             text.push_str(&doc_line(
@@ -30,6 +30,7 @@ fn sigint_stops_cleanly_without_complete_looking_output() {
     let mut child = tokenmill()
         .current_dir(dir.path())
         .args(["run", "p.toml", "--progress", "jsonl", "-j", "2"])
+        .env("TOKENMILL_PROGRESS_INTERVAL_MS", "50")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,6 +6,8 @@
 //! - [`Tokenizer`] wraps a Hugging Face tokenizer with padding and truncation switched off, so
 //!   [`Tokenizer::encode`] returns exactly the ids of the text, and
 //!   [`Tokenizer::encode_document`] adds the bos/eos ids that separate documents in a shard.
+//!   GPT-2 style byte-level BPE tokenizers encode on a hand-written fast path with the same
+//!   ids as `tokenizers` ([`Tokenizer::has_fast_path`], [`Tokenizer::reference_encode`]).
 //! - [`TokenizerInfo`] identifies a tokenizer: vocabulary size, a content hash, special ids and
 //!   the model kind. Shard metadata records it.
 //! - [`train_byte_level_bpe`] learns a GPT-2 style byte-level BPE from a stream of texts,
@@ -37,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fast;
 mod info;
 mod tokenizer;
 mod train;

@@ -51,6 +51,7 @@ fn info_describes_the_tokenizer() {
 #[test]
 fn encode_neither_pads_nor_truncates() {
     let tok = tiny();
+    assert!(!tok.has_fast_path(), "WordLevel is encoded by the reference");
     assert_eq!(tok.encode("hello world hello").expect("encodes"), [2, 3, 2]);
     assert_eq!(tok.encode("hello nope").expect("encodes"), [2, 1]);
     assert_eq!(tok.encode("").expect("encodes"), Vec::<u32>::new());

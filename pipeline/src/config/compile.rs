@@ -172,9 +172,19 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
     match role {
         Role::Source(_) => Some((EdgeKind::Docs, false)),
         Role::Stage(i) => Some(match spec.stages[i] {
-            StageSpec::Length(_) | StageSpec::QualityModel(_) | StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => {
-                (EdgeKind::Docs, true)
-            }
+            StageSpec::Length(_)
+            | StageSpec::QualityModel(_)
+            | StageSpec::ExactDedup(_)
+            | StageSpec::MinhashDedup(_)
+            | StageSpec::Normalize(_)
+            | StageSpec::C4Lines(_)
+            | StageSpec::C4Quality(_)
+            | StageSpec::GopherQuality(_)
+            | StageSpec::GopherRepetition(_)
+            | StageSpec::FinewebQuality(_)
+            | StageSpec::Language(_)
+            | StageSpec::Pii(_)
+            | StageSpec::UrlFilter(_) => (EdgeKind::Docs, true),
             StageSpec::Tokenize(_) => (EdgeKind::Tokens, false),
         }),
         Role::Sink(_) => None,

@@ -2,11 +2,15 @@
 //!
 //! Every struct denies unknown fields, node kinds are `type`-tagged enums, and defaults live in
 //! `impl Default` so that `tokenmill init` and the docs can show them. Nothing here checks that
-//! names resolve or that edges make sense: that is [`super::compile`]'s job.
+//! names resolve or that edges make sense: that is [`super::compile`]'s job. The text filter
+//! stages' specs live in `filter_spec.rs` (re-exported here).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
+
+pub use super::dedup_spec::{ExactDedupSpec, MinhashDedupSpec};
+pub use super::filter_spec::*;
 
 /// The current pipeline file format version.
 pub const VERSION: u32 = 1;
@@ -134,6 +138,24 @@ pub enum StageSpec {
     /// Removes near duplicates (MinHash-LSH) and exact duplicates across everything it
     /// receives. A barrier: sees all its input before passing anything on.
     MinhashDedup(MinhashDedupSpec),
+    /// Normalizes Unicode, line endings, control characters and whitespace.
+    Normalize(TextNormalizeSpec),
+    /// C4's line cleaning: removes boilerplate lines, may drop the document.
+    C4Lines(C4LinesSpec),
+    /// C4's document-level decision, text unchanged.
+    C4Quality(C4QualitySpec),
+    /// Gopher's quality rules.
+    GopherQuality(GopherQualitySpec),
+    /// Gopher's repetition rules.
+    GopherRepetition(GopherRepetitionSpec),
+    /// FineWeb's quality rules.
+    FinewebQuality(FineWebQualitySpec),
+    /// Language identification into metadata; keeps the configured languages.
+    Language(LanguageSpec),
+    /// Redacts e-mail and IP addresses.
+    Pii(PiiSpec),
+    /// Block lists over the `url` metadata field.
+    UrlFilter(UrlFilterSpec),
 }
 
 impl StageSpec {
@@ -145,6 +167,15 @@ impl StageSpec {
             StageSpec::QualityModel(s) => &s.name,
             StageSpec::ExactDedup(s) => &s.name,
             StageSpec::MinhashDedup(s) => &s.name,
+            StageSpec::Normalize(s) => &s.name,
+            StageSpec::C4Lines(s) => &s.name,
+            StageSpec::C4Quality(s) => &s.name,
+            StageSpec::GopherQuality(s) => &s.name,
+            StageSpec::GopherRepetition(s) => &s.name,
+            StageSpec::FinewebQuality(s) => &s.name,
+            StageSpec::Language(s) => &s.name,
+            StageSpec::Pii(s) => &s.name,
+            StageSpec::UrlFilter(s) => &s.name,
         }
     }
 
@@ -156,6 +187,15 @@ impl StageSpec {
             StageSpec::QualityModel(s) => &s.inputs,
             StageSpec::ExactDedup(s) => &s.inputs,
             StageSpec::MinhashDedup(s) => &s.inputs,
+            StageSpec::Normalize(s) => &s.inputs,
+            StageSpec::C4Lines(s) => &s.inputs,
+            StageSpec::C4Quality(s) => &s.inputs,
+            StageSpec::GopherQuality(s) => &s.inputs,
+            StageSpec::GopherRepetition(s) => &s.inputs,
+            StageSpec::FinewebQuality(s) => &s.inputs,
+            StageSpec::Language(s) => &s.inputs,
+            StageSpec::Pii(s) => &s.inputs,
+            StageSpec::UrlFilter(s) => &s.inputs,
         }
     }
 
@@ -167,6 +207,15 @@ impl StageSpec {
             StageSpec::QualityModel(_) => "quality_model",
             StageSpec::ExactDedup(_) => "exact_dedup",
             StageSpec::MinhashDedup(_) => "minhash_dedup",
+            StageSpec::Normalize(_) => "normalize",
+            StageSpec::C4Lines(_) => "c4_lines",
+            StageSpec::C4Quality(_) => "c4_quality",
+            StageSpec::GopherQuality(_) => "gopher_quality",
+            StageSpec::GopherRepetition(_) => "gopher_repetition",
+            StageSpec::FinewebQuality(_) => "fineweb_quality",
+            StageSpec::Language(_) => "language",
+            StageSpec::Pii(_) => "pii",
+            StageSpec::UrlFilter(_) => "url_filter",
         }
     }
 
@@ -225,141 +274,6 @@ fn default_score_field() -> String {
 
 fn default_score_chars() -> usize {
     20_000
-}
-
-/// Text normalization applied before exact hashing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NormalizeSpec {
-    /// Compare case-insensitively.
-    pub lowercase: bool,
-    /// Treat every run of whitespace as one space and ignore leading/trailing whitespace.
-    pub collapse_whitespace: bool,
-    /// Ignore punctuation.
-    pub strip_punctuation: bool,
-    /// Treat all digits as `0`.
-    pub digits_to_zero: bool,
-}
-
-impl Default for NormalizeSpec {
-    fn default() -> Self {
-        Self { lowercase: false, collapse_whitespace: true, strip_punctuation: false, digits_to_zero: false }
-    }
-}
-
-/// Which document of a duplicate cluster is kept. Ties go to the first in input order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum KeepSpec {
-    /// The first in input order.
-    #[default]
-    First,
-    /// The longest text.
-    Longest,
-    /// The highest value of the metadata field `score_field`.
-    HighestScore,
-}
-
-/// `type = "exact_dedup"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExactDedupSpec {
-    /// Node name.
-    pub name: String,
-    /// Upstream nodes.
-    pub inputs: Vec<String>,
-    /// What counts as equal.
-    #[serde(default)]
-    pub normalize: NormalizeSpec,
-    /// Which copy is kept.
-    #[serde(default)]
-    pub keep: KeepSpec,
-    /// Numeric metadata field for `keep = "highest_score"`.
-    #[serde(default)]
-    pub score_field: Option<String>,
-    /// Memory for sorting; beyond it, data spills to the work dir.
-    #[serde(default = "default_dedup_memory")]
-    pub memory: ByteSize,
-    /// Directory of a persistent index: documents seen by earlier runs are dropped too, and
-    /// this run's documents are added to it.
-    #[serde(default)]
-    pub index: Option<String>,
-}
-
-fn default_dedup_memory() -> ByteSize {
-    ByteSize(512 << 20)
-}
-
-/// `type = "minhash_dedup"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MinhashDedupSpec {
-    /// Node name.
-    pub name: String,
-    /// Upstream nodes.
-    pub inputs: Vec<String>,
-    /// Estimated Jaccard similarity at or above which two documents are duplicates.
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
-    /// Hash permutations in a signature.
-    #[serde(default = "default_num_perm")]
-    pub num_perm: usize,
-    /// LSH bands; with `rows`, default 14 x 8 (FineWeb's); if both are unset and `num_perm` is
-    /// not 112, they are derived from `threshold`.
-    #[serde(default)]
-    pub bands: Option<usize>,
-    /// Rows per band.
-    #[serde(default)]
-    pub rows: Option<usize>,
-    /// Shingle size in words (or in characters with `char_ngrams`).
-    #[serde(default = "default_ngram")]
-    pub ngram: usize,
-    /// Shingle characters instead of words (for scripts without spaces: Chinese, Japanese).
-    #[serde(default)]
-    pub char_ngrams: bool,
-    /// Check LSH candidates by estimated Jaccard before linking them.
-    #[serde(default = "yes")]
-    pub verify: bool,
-    /// Also remove exact duplicates.
-    #[serde(default = "yes")]
-    pub exact: bool,
-    /// Normalization for the exact comparison.
-    #[serde(default)]
-    pub normalize: NormalizeSpec,
-    /// Which document of a cluster is kept.
-    #[serde(default)]
-    pub keep: KeepSpec,
-    /// Numeric metadata field for `keep = "highest_score"`.
-    #[serde(default)]
-    pub score_field: Option<String>,
-    /// Memory for sorting; beyond it, data spills to the work dir.
-    #[serde(default = "default_dedup_memory")]
-    pub memory: ByteSize,
-    /// Directory of a persistent index (see `exact_dedup`).
-    #[serde(default)]
-    pub index: Option<String>,
-    /// Write the clusters (ids, sizes, representative) to the work dir for inspection.
-    #[serde(default)]
-    pub dump_clusters: bool,
-    /// Seed of the hash permutations.
-    #[serde(default = "default_dedup_seed")]
-    pub seed: u64,
-}
-
-fn default_threshold() -> f64 {
-    0.8
-}
-
-fn default_num_perm() -> usize {
-    112
-}
-
-fn default_ngram() -> usize {
-    5
-}
-
-fn default_dedup_seed() -> u64 {
-    1
 }
 
 /// `type = "tokenize"`: text to token ids.

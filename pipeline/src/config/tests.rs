@@ -115,3 +115,19 @@ fn barriers_split_the_run_into_passes() {
     assert_eq!(names(id("exact")), ["fuzzy"]);
     assert_eq!(names(id("fuzzy")), ["out"]);
 }
+
+#[test]
+fn text_filter_stages_compile_with_published_defaults() {
+    let plan = compile_str(
+        "[[stage]]\nname = \"gq\"\ntype = \"gopher_quality\"\ninputs = [\"web\"]\nmin_doc_words = 10\nwords = \"english\"\n\
+         [[stage]]\nname = \"lang\"\ntype = \"language\"\ninputs = [\"gq\"]\nlanguages = [\"en\", \"zh\"]\n\
+         [[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"lang\", \"gq.rejected\"]\npath = \"o\"\n",
+    )
+    .expect("compiles");
+    let StageSpec::GopherQuality(gq) = &plan.spec.stages[0] else { panic!("{:?}", plan.spec.stages[0]) };
+    assert_eq!((gq.min_doc_words, gq.max_doc_words, gq.min_stop_words), (Some(10), Some(100_000), Some(2)));
+    let StageSpec::Language(lang) = &plan.spec.stages[1] else { panic!("{:?}", plan.spec.stages[1]) };
+    assert_eq!((lang.min_score, lang.model.as_ref()), (0.65, None));
+    let errs = compile_str("[[stage]]\ntype = \"pii\"\ninputs = [\"web\"]\nemail = \"x\"\n").expect_err("must fail");
+    assert!(errs.iter().any(|e| e.contains("unknown field `email`")), "{errs:#?}");
+}

@@ -12,7 +12,7 @@ use crate::config::{Plan, Port, Role};
 use crate::document::{Document, Payload, Rejection, text_bytes};
 use crate::source::sql::SqlFilter;
 use crate::source::{self, Chunk, InputError, InputErrorKind};
-use crate::stage::{Operator, Verdict};
+use crate::stage::{Operator, Outcome, Verdict};
 use crate::stats::{NodeStats, secs};
 
 /// Everything a worker needs, shared read-only.
@@ -223,6 +223,18 @@ impl<'a> Exec<'a> {
                         Verdict::Drop(rule) => Some(rule),
                     })
                     .collect();
+                Ok(self.split(id, docs, verdicts, st))
+            }
+            Operator::Transform(t) => {
+                let mut docs = docs;
+                let outcomes: Vec<Outcome> = docs.par_iter_mut().map(|d| t.apply(d)).collect();
+                let mut verdicts = Vec::with_capacity(outcomes.len());
+                for o in outcomes {
+                    for (k, n) in o.counts {
+                        *st.transformed.entry(k.to_string()).or_default() += n;
+                    }
+                    verdicts.push(o.dropped);
+                }
                 Ok(self.split(id, docs, verdicts, st))
             }
             Operator::Quality(q) => {

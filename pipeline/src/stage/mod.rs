@@ -1,16 +1,19 @@
 //! Stages: what happens to documents between sources and sinks.
 //!
 //! The stage vocabulary is small on purpose. A [`Filter`] looks at one document and keeps it or
-//! drops it with a rule label; a tokenizer turns documents into token ids. Stages are
+//! drops it with a rule label; a [`Transform`] may also rewrite the document (its text, its
+//! metadata) and count what it did; a tokenizer turns documents into token ids. Stages are
 //! synchronous and see one batch at a time; the runner owns parallelism (documents of a batch
 //! are checked in parallel on its rayon pool) and order (output order is input order).
 
 mod length;
 mod quality;
+mod text;
 mod tokenize;
 
 pub use length::Length;
 pub use quality::QualityModel;
+pub use text::{C4Quality, UrlField};
 pub use tokenize::TokenizeStage;
 
 use std::fmt::Debug;
@@ -26,6 +29,13 @@ pub enum Verdict {
     Drop(&'static str),
 }
 
+impl Verdict {
+    /// True for [`Verdict::Keep`].
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Verdict::Keep)
+    }
+}
+
 /// A stateless per-document check.
 ///
 /// Contract: `check` is a pure function of the document and the filter's config (so any thread
@@ -36,11 +46,53 @@ pub trait Filter: Send + Sync + Debug {
     fn check(&self, doc: &Document) -> Verdict;
 }
 
+/// What a [`Transform`] did to one document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// `Some(rule)` drops the document (it goes to the `rejected` port, as a filter's drops).
+    pub dropped: Option<&'static str>,
+    /// Counters to add to the node's `transformed` statistics (e.g. `emails` replaced); only
+    /// non-zero ones need to be listed.
+    pub counts: Vec<(&'static str, u64)>,
+}
+
+impl Outcome {
+    /// Keeps the document, counting nothing.
+    pub fn keep() -> Self {
+        Self::default()
+    }
+
+    /// Drops the document with `rule`.
+    pub fn drop(rule: &'static str) -> Self {
+        Self { dropped: Some(rule), counts: Vec::new() }
+    }
+
+    /// Adds a counter when it is not zero.
+    pub fn count(&mut self, name: &'static str, n: usize) {
+        if n > 0 {
+            self.counts.push((name, n as u64));
+        }
+    }
+}
+
+/// A per-document rewrite: text cleanup, redaction, metadata annotation.
+///
+/// Contract: like [`Filter::check`], `apply` is a pure function of the document and the
+/// transform's config, never fails, and sees each document once, in any order (the runner
+/// applies it to a batch in parallel and keeps input order). A dropped document keeps whatever
+/// the transform wrote into it (so a `rejected` sink shows, e.g., its language).
+pub trait Transform: Send + Sync + Debug {
+    /// Rewrites one document in place and says whether to keep it.
+    fn apply(&self, doc: &mut Document) -> Outcome;
+}
+
 /// A built stage, ready to run.
 #[derive(Debug)]
 pub enum Operator {
     /// Keeps or drops documents; drops go to the `rejected` port.
     Filter(Box<dyn Filter>),
+    /// Rewrites documents in place, may drop them; drops go to the `rejected` port.
+    Transform(Box<dyn Transform>),
     /// Documents to token ids.
     Tokenize(TokenizeStage),
     /// Scores documents into their metadata, then keeps or drops them by score.

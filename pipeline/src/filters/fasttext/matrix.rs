@@ -1,0 +1,135 @@
+//! Dense and product-quantized matrices of a fastText model (read-only).
+
+use super::Reader;
+use crate::filters::error::Result;
+
+/// fastText's product quantizer: `nsubq` sub-vectors, each coded by one byte into 256
+/// centroids of `dsub` floats (the last sub-vector has `lastdsub`).
+#[derive(Debug)]
+pub(crate) struct ProductQuantizer {
+    nsubq: usize,
+    dsub: usize,
+    lastdsub: usize,
+    centroids: Vec<f32>,
+}
+
+const KSUB: usize = 256;
+
+impl ProductQuantizer {
+    fn load(r: &mut Reader<'_>) -> Result<Self> {
+        let dim = r.count32("PQ dim")?;
+        let nsubq = r.count32("PQ nsubq")?;
+        let dsub = r.count32("PQ dsub")?;
+        let lastdsub = r.count32("PQ lastdsub")?;
+        if nsubq == 0 || (nsubq - 1) * dsub + lastdsub != dim {
+            return Err(r.err(format!("inconsistent PQ shape: dim {dim}, nsubq {nsubq}, dsub {dsub}, lastdsub {lastdsub}")));
+        }
+        let centroids = r.f32s(dim * KSUB)?;
+        Ok(Self { nsubq, dsub, lastdsub, centroids })
+    }
+
+    fn centroid(&self, m: usize, code: u8) -> &[f32] {
+        let i = code as usize;
+        if m == self.nsubq - 1 {
+            let s = m * KSUB * self.dsub + i * self.lastdsub;
+            &self.centroids[s..s + self.lastdsub]
+        } else {
+            let s = (m * KSUB + i) * self.dsub;
+            &self.centroids[s..s + self.dsub]
+        }
+    }
+}
+
+/// A model matrix.
+#[derive(Debug)]
+pub(crate) enum Matrix {
+    Dense { m: usize, n: usize, data: Vec<f32> },
+    Quant { m: usize, n: usize, codes: Vec<u8>, pq: ProductQuantizer, norms: Option<(Vec<u8>, ProductQuantizer)> },
+}
+
+impl Matrix {
+    pub(crate) fn load(r: &mut Reader<'_>, quant: bool) -> Result<Self> {
+        if !quant {
+            let m = r.count64("rows")?;
+            let n = r.count64("cols")?;
+            let data = r.f32s(m.checked_mul(n).ok_or_else(|| r.err("matrix too large"))?)?;
+            return Ok(Matrix::Dense { m, n, data });
+        }
+        let qnorm = r.u8()? != 0;
+        let m = r.count64("rows")?;
+        let n = r.count64("cols")?;
+        let codesize = r.count32("code size")?;
+        let codes = r.bytes(codesize)?.to_vec();
+        let pq = ProductQuantizer::load(r)?;
+        if codes.len() < m * pq.nsubq {
+            return Err(r.err("fewer PQ codes than rows × sub-quantizers"));
+        }
+        let norms = if qnorm {
+            let nc = r.bytes(m)?.to_vec();
+            Some((nc, ProductQuantizer::load(r)?))
+        } else {
+            None
+        };
+        Ok(Matrix::Quant { m, n, codes, pq, norms })
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            Matrix::Dense { m, .. } | Matrix::Quant { m, .. } => *m,
+        }
+    }
+
+    pub(crate) fn cols(&self) -> usize {
+        match self {
+            Matrix::Dense { n, .. } | Matrix::Quant { n, .. } => *n,
+        }
+    }
+
+    /// `x += row(i)`; rows past the end (a corrupt id) are ignored.
+    pub(crate) fn add_row(&self, x: &mut [f32], i: usize) {
+        match self {
+            Matrix::Dense { m, n, data } => {
+                if i < *m {
+                    x.iter_mut().zip(&data[i * n..(i + 1) * n]).for_each(|(a, b)| *a += b);
+                }
+            }
+            Matrix::Quant { m, codes, pq, norms, .. } => {
+                if i >= *m {
+                    return;
+                }
+                let alpha = norms.as_ref().map_or(1.0, |(nc, npq)| npq.centroid(0, nc[i])[0]);
+                let code = &codes[i * pq.nsubq..(i + 1) * pq.nsubq];
+                for (s, &c) in code.iter().enumerate() {
+                    let cent = pq.centroid(s, c);
+                    let off = s * pq.dsub;
+                    x[off..off + cent.len()].iter_mut().zip(cent).for_each(|(a, b)| *a += alpha * b);
+                }
+            }
+        }
+    }
+
+    /// `row(i) · x`.
+    pub(crate) fn dot_row(&self, x: &[f32], i: usize) -> f32 {
+        match self {
+            Matrix::Dense { m, n, data } => {
+                if i >= *m {
+                    return 0.0;
+                }
+                data[i * n..(i + 1) * n].iter().zip(x).map(|(a, b)| a * b).sum()
+            }
+            Matrix::Quant { m, codes, pq, norms, .. } => {
+                if i >= *m {
+                    return 0.0;
+                }
+                let alpha = norms.as_ref().map_or(1.0, |(nc, npq)| npq.centroid(0, nc[i])[0]);
+                let code = &codes[i * pq.nsubq..(i + 1) * pq.nsubq];
+                let mut res = 0.0;
+                for (s, &c) in code.iter().enumerate() {
+                    let off = s * pq.dsub;
+                    res += pq.centroid(s, c).iter().zip(&x[off..]).map(|(a, b)| a * b).sum::<f32>();
+                }
+                res * alpha
+            }
+        }
+    }
+}

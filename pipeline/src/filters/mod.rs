@@ -1,0 +1,51 @@
+//! Text cleaning and heuristic quality filters, as pure functions of a `&str` and a config.
+//!
+//! This module knows nothing about documents, batches or the DAG: the stages in
+//! [`crate::stage`] wrap each filter, and the runner applies them to a batch in parallel.
+//!
+//! * checks — [`gopher_quality`], [`gopher_repetition`], [`c4`] (document-level part),
+//!   [`fineweb`], [`language`], [`url_filter`] — return a [`Verdict`];
+//! * transforms — [`normalize`], [`c4::C4LineCleaner`], [`pii`] — return a [`Transformed`]
+//!   text with counters, and may drop the document.
+//!
+//! Word-based rules go through [`words`], which reproduces datatrove 0.10.1's English word
+//! tokenizer (spaCy's rules) for space-delimited scripts and counts characters for Chinese and
+//! Japanese. Building a filter can fail ([`Error`]); checking a document never does.
+//!
+//! ```
+//! use tokenmill::filters::gopher_quality::{GopherQuality, GopherQualityConfig};
+//! use tokenmill::stage::Verdict;
+//! let f = GopherQuality::new(GopherQualityConfig::default()).expect("defaults are valid");
+//! assert_eq!(f.check("too short"), Verdict::Drop("gopher_short_doc"));
+//! ```
+
+pub mod c4;
+mod en_tokenizer;
+pub mod error;
+pub mod fasttext;
+pub mod fineweb;
+pub mod gopher_quality;
+pub mod gopher_repetition;
+pub mod language;
+pub mod normalize;
+pub mod pii;
+pub mod url_filter;
+pub mod words;
+
+pub use crate::stage::Verdict;
+pub use error::{Error, Result};
+
+/// The output of a text transform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transformed<C> {
+    /// The transformed text (unchanged when nothing applied).
+    pub text: String,
+    /// `Some(rule)` when the whole document should be dropped.
+    pub dropped: Option<&'static str>,
+    /// What the transform did, for the stage's counters.
+    pub counts: C,
+}
+
+/// fastText's `lid.176.ftz` (938 KB, CC BY-SA 3.0), a fixture shared with the scenario tests.
+#[cfg(test)]
+pub(crate) const LID176_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/models/lid.176.ftz");

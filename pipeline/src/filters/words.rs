@@ -1,0 +1,236 @@
+//! Language-aware word and sentence splitting, and the Python string semantics the reference
+//! filters are defined in (`str.splitlines`, `str.isspace`, `len` in code points).
+//!
+//! Per script:
+//! * **Space-delimited scripts** (Latin, Cyrillic, Greek, Arabic, Hangul, ...): words are the
+//!   tokens of datatrove's English tokenizer (spaCy's rules, see `en_tokenizer`): punctuation
+//!   splits off (`end.` is two tokens), contractions split (`don't` → `do n't`), URLs stay whole.
+//! * **Chinese and Japanese** (documents where Han/Kana are at least [`CJK_MIN_SHARE`] of the
+//!   letters, in [`WordMode::Auto`]): there are no spaces, so every Han or Kana character is one
+//!   word; runs of other characters inside are tokenized as above. Rules whose thresholds only
+//!   make sense for spaced words (mean word length) are skipped for such documents, and
+//!   sentence/line rules also accept the CJK terminal marks `。！？`; each filter documents what
+//!   it does per script.
+//! * [`WordMode::English`] applies the English tokenizer to every document, as datatrove does
+//!   (which is why datatrove drops most Chinese: a whole line is one "word").
+
+use serde::{Deserialize, Serialize};
+
+use crate::filters::en_tokenizer;
+
+/// Han/Kana share of letters from which a document is treated as Chinese/Japanese.
+pub const CJK_MIN_SHARE: f64 = 0.3;
+
+/// How word-based rules find words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WordMode {
+    /// English tokenizer for space-delimited scripts, one word per character for Chinese and
+    /// Japanese documents.
+    #[default]
+    Auto,
+    /// datatrove's behaviour: the English tokenizer for every document, whatever its script.
+    English,
+}
+
+/// The writing system class of a document, as far as word splitting is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// Words are separated by spaces.
+    Spaced,
+    /// Chinese or Japanese: words are not delimited.
+    Cjk,
+}
+
+/// Han ideographs and Japanese kana (Hangul is excluded: Korean separates words by spaces).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x31F0..=0x31FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F | 0x20000..=0x3134F)
+}
+
+/// Classifies `text` by the share of Han/Kana among its letters (first 4 KiB are enough).
+pub fn detect_script(text: &str) -> Script {
+    let (mut cjk, mut letters) = (0usize, 0usize);
+    for c in text.chars().take(4096) {
+        if c.is_ascii() {
+            letters += usize::from(c.is_ascii_alphabetic());
+        } else if is_cjk(c) {
+            cjk += 1;
+            letters += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        }
+    }
+    if letters > 0 && cjk as f64 >= CJK_MIN_SHARE * letters as f64 { Script::Cjk } else { Script::Spaced }
+}
+
+impl WordMode {
+    /// The script rules should assume for `text` under this mode.
+    pub fn script(self, text: &str) -> Script {
+        match self {
+            WordMode::English => Script::Spaced,
+            WordMode::Auto => detect_script(text),
+        }
+    }
+}
+
+/// A document's words, computed once and shared by the word-based filters (`check_words`).
+#[derive(Debug, Clone)]
+pub struct Words<'a> {
+    /// The script the words were split for.
+    pub script: Script,
+    /// The words, in order.
+    pub tokens: Vec<&'a str>,
+}
+
+impl<'a> Words<'a> {
+    /// Splits `text` under `mode`.
+    pub fn new(text: &'a str, mode: WordMode) -> Self {
+        let script = mode.script(text);
+        let mut tokens = Vec::with_capacity(text.len() / 5);
+        split_words(text, script, &mut tokens);
+        Self { script, tokens }
+    }
+}
+
+/// Splits `text` into words for `script`, appending to `out` (tokens are never empty and never
+/// contain whitespace).
+pub fn split_words<'a>(text: &'a str, script: Script, out: &mut Vec<&'a str>) {
+    match script {
+        Script::Spaced => en_tokenizer::tokenize(text, out),
+        Script::Cjk => {
+            let mut tmp = Vec::new();
+            en_tokenizer::tokenize(text, &mut tmp);
+            for t in tmp {
+                split_cjk_chars(t, out);
+            }
+        }
+    }
+}
+
+/// Every Han/Kana character becomes its own token; other runs stay together.
+fn split_cjk_chars<'a>(t: &'a str, out: &mut Vec<&'a str>) {
+    if t.is_ascii() {
+        out.push(t);
+        return;
+    }
+    let mut run = 0;
+    for (i, c) in t.char_indices() {
+        let cjk = is_cjk(c) || (c as u32 >= 0x3000 && en_tokenizer::is_unicode_punct(c));
+        if cjk {
+            if run < i {
+                out.push(&t[run..i]);
+            }
+            out.push(&t[i..i + c.len_utf8()]);
+            run = i + c.len_utf8();
+        }
+    }
+    if run < t.len() {
+        out.push(&t[run..]);
+    }
+}
+
+/// Number of sentences in one line: spaCy's sentencizer over the words of `script` (a CJK
+/// `。` token ends a sentence just like `.`).
+pub fn count_sentences(line: &str, script: Script) -> usize {
+    let mut toks = Vec::new();
+    match script {
+        Script::Spaced => en_tokenizer::tokenize_with_spaces(line, &mut toks),
+        Script::Cjk => {
+            let mut tmp = Vec::new();
+            en_tokenizer::tokenize_with_spaces(line, &mut tmp);
+            for t in tmp {
+                split_cjk_chars(t, &mut toks);
+            }
+        }
+    }
+    en_tokenizer::count_sentences_in(&toks)
+}
+
+/// Python's `str.isspace` for one character (Rust's `is_whitespace` plus U+001C..U+001F).
+pub fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.isalpha` approximated by Rust's `is_alphabetic` (which also accepts combining
+/// vowel signs of Indic scripts; identical on Latin text).
+pub fn is_py_alpha(c: char) -> bool {
+    if c.is_ascii() { c.is_ascii_alphabetic() } else { is_cjk(c) || c.is_alphabetic() }
+}
+
+/// Python's `str.strip()`.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_space)
+}
+
+/// Python's `str.splitlines()`: splits on `\n`, `\r`, `\r\n`, `\v`, `\f`, `\x1c`-`\x1e`, `\x85`,
+/// U+2028, U+2029; no trailing empty line.
+pub fn py_splitlines(text: &str) -> Vec<&str> {
+    let b = text.as_bytes();
+    let mut lines = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        // Line-break width at i (0: none); multi-byte breaks are U+0085 (C2 85), U+2028/9 (E2 80 A8/A9).
+        let brk = match b[i] {
+            b'\n' | 0x0b | 0x0c | 0x1c..=0x1e => 1,
+            b'\r' => {
+                if b.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                }
+            }
+            0xC2 if b.get(i + 1) == Some(&0x85) => 2,
+            0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) => 3,
+            _ => 0,
+        };
+        if brk > 0 {
+            lines.push(&text[start..i]);
+            i += brk;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
+}
+
+/// Python's `len()` of a string: code points.
+pub fn char_len(s: &str) -> usize {
+    if s.is_ascii() { s.len() } else { s.chars().count() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitlines_like_python() {
+        assert_eq!(py_splitlines("a\nb\r\nc\rd\n"), ["a", "b", "c", "d"]);
+        assert_eq!(py_splitlines("a\n\nb"), ["a", "", "b"]);
+        assert!(py_splitlines("").is_empty());
+        assert_eq!(py_splitlines("x\u{2028}y"), ["x", "y"]);
+    }
+
+    #[test]
+    fn script_detection() {
+        assert_eq!(detect_script("This is English."), Script::Spaced);
+        assert_eq!(detect_script("这是一个中文句子，包含 Rust 这个词。"), Script::Cjk);
+        assert_eq!(detect_script("これは日本語の文です。"), Script::Cjk);
+        assert_eq!(detect_script("한국어 문장입니다."), Script::Spaced);
+    }
+
+    #[test]
+    fn cjk_words_are_characters() {
+        let mut w = Vec::new();
+        split_words("我爱Rust语言。", Script::Cjk, &mut w);
+        assert_eq!(w, ["我", "爱", "Rust", "语", "言", "。"]);
+        assert_eq!(count_sentences("第一句。第二句！第三句", Script::Cjk), 3);
+        let mut e = Vec::new();
+        split_words("我爱Rust语言。", Script::Spaced, &mut e);
+        assert_eq!(e, ["我爱Rust语言", "。"]);
+    }
+}

@@ -1,0 +1,192 @@
+//! The text filters of [`crate::filters`] as stages: `normalize`, `c4_lines`, `c4_quality`,
+//! `gopher_quality`, `gopher_repetition`, `fineweb_quality`, `language`, `pii`, `url_filter`.
+//!
+//! The filters are pure functions of a `&str`; this module only maps them onto documents:
+//! checks become [`Filter`]s, rewrites become [`Transform`]s whose counters land in the node's
+//! `transformed` statistics. Drop labels are the filters' own (`gopher_short_doc`,
+//! `dup_line_frac`, `too_few_sentences`, `unwanted_language`, ...), all `&'static str`.
+
+use serde_json::Value;
+
+use super::{Filter, Outcome, Transform, Verdict};
+use crate::document::Document;
+use crate::filters::c4::C4LineCleaner;
+use crate::filters::fineweb::FineWebQuality;
+use crate::filters::gopher_quality::GopherQuality;
+use crate::filters::gopher_repetition::GopherRepetition;
+use crate::filters::language::LanguageFilter;
+use crate::filters::normalize::Normalize;
+use crate::filters::pii::Pii;
+use crate::filters::url_filter::UrlFilter;
+
+/// Metadata field the `language` stage writes the best guess to (ISO 639-1 where one exists;
+/// `und` when the identifier has no guess, e.g. for text without letters).
+pub const LANGUAGE_FIELD: &str = "language";
+/// Metadata field the `language` stage writes the best guess's score to (0..1, 4 decimals).
+pub const LANGUAGE_SCORE_FIELD: &str = "language_score";
+
+impl Filter for GopherQuality {
+    fn check(&self, doc: &Document) -> Verdict {
+        GopherQuality::check(self, &doc.text)
+    }
+}
+
+impl Filter for GopherRepetition {
+    fn check(&self, doc: &Document) -> Verdict {
+        GopherRepetition::check(self, &doc.text)
+    }
+}
+
+impl Filter for FineWebQuality {
+    fn check(&self, doc: &Document) -> Verdict {
+        FineWebQuality::check(self, &doc.text)
+    }
+}
+
+/// `c4_quality`: C4's document-level decision; the text is left as it is.
+#[derive(Debug, Clone)]
+pub struct C4Quality(pub C4LineCleaner);
+
+impl Filter for C4Quality {
+    fn check(&self, doc: &Document) -> Verdict {
+        self.0.check(&doc.text)
+    }
+}
+
+/// `url_filter`: the block lists applied to the document's `url` metadata field.
+#[derive(Debug, Clone)]
+pub struct UrlField(pub UrlFilter);
+
+impl Filter for UrlField {
+    fn check(&self, doc: &Document) -> Verdict {
+        self.0.check(doc.metadata.get("url").and_then(Value::as_str))
+    }
+}
+
+/// Replaces the text of a kept document; a dropped one keeps its original text, so that a
+/// `rejected` sink shows what was judged.
+fn rewrite(doc: &mut Document, text: String, dropped: Option<&'static str>) {
+    if dropped.is_none() {
+        doc.text = text;
+    }
+}
+
+impl Transform for Normalize {
+    fn apply(&self, doc: &mut Document) -> Outcome {
+        let t = Normalize::apply(self, &doc.text);
+        let mut out = Outcome { dropped: t.dropped, counts: Vec::new() };
+        out.count("unicode_changed", usize::from(t.counts.unicode_changed));
+        out.count("control_removed", t.counts.control_removed);
+        out.count("line_endings", t.counts.line_endings);
+        out.count("whitespace_bytes", t.counts.whitespace_bytes);
+        rewrite(doc, t.text, t.dropped);
+        out
+    }
+}
+
+impl Transform for C4LineCleaner {
+    fn apply(&self, doc: &mut Document) -> Outcome {
+        let t = C4LineCleaner::apply(self, &doc.text);
+        let mut out = Outcome { dropped: t.dropped, counts: Vec::new() };
+        if t.dropped.is_none() {
+            let c = &t.counts;
+            out.count("lines_removed", c.lines - c.kept);
+            out.count("lines_too_long_word", c.too_long_word);
+            out.count("lines_no_terminal_punct", c.no_terminal_punct);
+            out.count("lines_too_few_words", c.too_few_words);
+            out.count("lines_javascript", c.javascript);
+            out.count("lines_policy", c.policy);
+        }
+        rewrite(doc, t.text, t.dropped);
+        out
+    }
+}
+
+impl Transform for Pii {
+    fn apply(&self, doc: &mut Document) -> Outcome {
+        let t = Pii::apply(self, &doc.text);
+        let mut out = Outcome::keep();
+        out.count("emails", t.counts.emails);
+        out.count("ipv4", t.counts.ipv4);
+        out.count("ipv6", t.counts.ipv6);
+        if !out.counts.is_empty() {
+            doc.text = t.text;
+        }
+        out
+    }
+}
+
+impl Transform for LanguageFilter {
+    fn apply(&self, doc: &mut Document) -> Outcome {
+        let guesses = self.identify(&doc.text);
+        let (lang, score) = guesses.first().map_or(("und", 0.0), |(l, s)| (l.as_str(), *s));
+        doc.metadata.insert(LANGUAGE_FIELD.into(), Value::from(lang));
+        doc.metadata.insert(LANGUAGE_SCORE_FIELD.into(), Value::from((score * 1e4).round() / 1e4));
+        match self.decide(&guesses) {
+            Verdict::Keep => Outcome::keep(),
+            Verdict::Drop(rule) => Outcome::drop(rule),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::c4::C4Config;
+    use crate::filters::language::LanguageConfig;
+    use crate::filters::normalize::NormalizeConfig;
+    use crate::filters::pii::PiiConfig;
+    use crate::filters::url_filter::UrlFilterConfig;
+
+    const PROSE: &str = "The committee published its annual report on Tuesday. It described how the new policy \
+                         had affected schools and hospitals across the region.";
+
+    #[test]
+    fn transforms_rewrite_kept_documents_and_count() -> anyhow::Result<()> {
+        let mut doc = Document::new("a", "Mail me at jane.doe@example.org  or  at 8.8.8.8 .\r\n");
+        let n = Normalize::new(NormalizeConfig::default())?;
+        let out = Transform::apply(&n, &mut doc);
+        assert_eq!(out.dropped, None);
+        assert!(out.counts.iter().any(|(k, _)| *k == "line_endings"), "{out:?}");
+        let p = Pii::new(PiiConfig::default())?;
+        let out = Transform::apply(&p, &mut doc);
+        assert_eq!(out.counts, vec![("emails", 1), ("ipv4", 1)]);
+        assert_eq!(doc.text, "Mail me at email@example.com or at 22.214.171.124 .");
+        let mut empty = Document::new("b", " \u{0} ");
+        assert_eq!(Transform::apply(&n, &mut empty).dropped, Some("empty"));
+        Ok(())
+    }
+
+    #[test]
+    fn c4_lines_drop_keeps_the_original_text() -> anyhow::Result<()> {
+        let c4 = C4LineCleaner::new(C4Config::default())?;
+        let mut doc = Document::new("a", "lorem ipsum dolor sit amet, consectetur.\nshort");
+        assert_eq!(Transform::apply(&c4, &mut doc).dropped, Some("lorem_ipsum"));
+        assert!(doc.text.ends_with("short"));
+        assert_eq!(Filter::check(&C4Quality(c4), &doc), Verdict::Drop("lorem_ipsum"));
+        Ok(())
+    }
+
+    #[test]
+    fn language_writes_metadata() -> anyhow::Result<()> {
+        let f = LanguageFilter::new(LanguageConfig::default())?;
+        let mut doc = Document::new("a", PROSE);
+        assert_eq!(Transform::apply(&f, &mut doc).dropped, None);
+        assert_eq!(doc.metadata[LANGUAGE_FIELD], "en");
+        assert!(doc.metadata[LANGUAGE_SCORE_FIELD].as_f64().is_some_and(|s| s > 0.65));
+        let mut none = Document::new("b", "1234 5678");
+        assert_eq!(Transform::apply(&f, &mut none).dropped, Some("unwanted_language"));
+        assert_eq!(none.metadata[LANGUAGE_FIELD], "und");
+        Ok(())
+    }
+
+    #[test]
+    fn url_filter_reads_the_url_field() -> anyhow::Result<()> {
+        let f = UrlField(UrlFilter::new(UrlFilterConfig { domains: vec!["bad.example".into()], ..Default::default() })?);
+        let mut doc = Document::new("a", PROSE);
+        assert_eq!(f.check(&doc), Verdict::Keep);
+        doc.metadata.insert("url".into(), Value::from("https://www.bad.example/page"));
+        assert_eq!(f.check(&doc), Verdict::Drop("blocked_domain"));
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Encoding throughput of the byte-level BPE fast path against the `tokenizers` crate
+//! (`Tokenizer::reference_encode`) on the same documents: one thread (`corpus`), all threads of
+//! rayon's pool in batches of 1,000 documents as `../shared/bench/bench_hf_tokenizers.py` calls
+//! `encode_batch` (`corpus_all_threads`), and 10 MB inputs without spaces (`long_no_spaces`).
+//!
+//! ```text
+//! cargo bench -p tokenmill-tokenize --bench encode
+//! TOKENMILL_BENCH_MB=5 cargo bench -p tokenmill-tokenize --bench encode -- corpus
+//! ```
+//!
+//! Input: the first `TOKENMILL_BENCH_MB` (default 20) MB of text of the shared corpus slice
+//! (`../shared/data/corpus/slice100.jsonl.zst`, the file the peer baselines in
+//! `../shared/bench/` read), or of `data/sample` when the slice is absent. The tokenizer is
+//! GPT-2, as for the peers. Throughput is text bytes; the setup prints tokens per byte, so
+//! tokens/s = bytes/s × that ratio.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokenmill_tokenize::Tokenizer;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// Size of each long input without spaces: the issue's 10 MB document.
+const LONG_BYTES: usize = 10_000_000;
+
+fn corpus_files() -> Vec<PathBuf> {
+    let slice = Path::new(ROOT).join("../shared/data/corpus/slice100.jsonl.zst");
+    if slice.exists() {
+        return vec![slice];
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("data/sample"))
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.to_string_lossy().ends_with(".jsonl.zst"));
+    files.sort();
+    files
+}
+
+/// Whole documents, in file order, until `limit` bytes of text.
+fn documents(limit: usize) -> Vec<String> {
+    let mut docs = Vec::new();
+    let mut bytes = 0;
+    for path in corpus_files() {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let reader = BufReader::new(zstd::Decoder::new(file).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        for line in reader.lines() {
+            let line = line.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let Some(text) = value["text"].as_str() else { continue };
+            bytes += text.len();
+            docs.push(text.to_owned());
+            if bytes >= limit {
+                return docs;
+            }
+        }
+    }
+    docs
+}
+
+fn gpt2() -> Tokenizer {
+    let path = Path::new(ROOT).join("tests/fixtures/tokenizers/gpt2.json");
+    Tokenizer::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn encode_all(docs: &[String], encode: impl Fn(&str) -> Vec<u32>) -> usize {
+    docs.iter().map(|doc| encode(doc).len()).sum()
+}
+
+fn corpus(c: &mut Criterion) {
+    let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let docs = documents(mb * 1_000_000);
+    let bytes: usize = docs.iter().map(String::len).sum();
+    let tok = gpt2();
+    assert!(tok.has_fast_path(), "GPT-2 is byte-level BPE");
+    let fast = |t: &str| tok.encode(t).unwrap_or_else(|e| panic!("{e}"));
+    let reference = |t: &str| tok.reference_encode(t).unwrap_or_else(|e| panic!("{e}"));
+    let tokens = encode_all(&docs, fast);
+    assert_eq!(tokens, encode_all(&docs, reference), "same ids, so same count");
+    eprintln!("corpus: {} docs, {bytes} bytes, {tokens} tokens, {:.4} tokens/byte", docs.len(), tokens as f64 / bytes as f64);
+
+    let mut group = c.benchmark_group("corpus");
+    group.throughput(Throughput::Bytes(bytes as u64)).sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.bench_function("fast", |b| b.iter(|| black_box(encode_all(&docs, fast))));
+    group.bench_function("reference", |b| b.iter(|| black_box(encode_all(&docs, reference))));
+    group.finish();
+
+    // The reference batch goes through `tokenizers` one text at a time on the same pool.
+    let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let batches = |encode: &(dyn Fn(&[&str]) -> usize + Sync)| refs.chunks(1000).map(encode).sum::<usize>();
+    let fast_batch = |chunk: &[&str]| tok.encode_batch(chunk).unwrap_or_else(|e| panic!("{e}")).iter().map(Vec::len).sum();
+    let reference_batch = |chunk: &[&str]| {
+        use rayon::prelude::*;
+        chunk.par_iter().map(|t| reference(t).len()).sum()
+    };
+    let mut group = c.benchmark_group(format!("corpus_all_threads/{}", rayon::current_num_threads()));
+    group.throughput(Throughput::Bytes(bytes as u64)).sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.bench_function("fast", |b| b.iter(|| black_box(batches(&fast_batch))));
+    group.bench_function("reference", |b| b.iter(|| black_box(batches(&reference_batch))));
+    group.finish();
+}
+
+/// Ten MB that are one GPT-2 pre-token each (Chinese), or many short ones (minified code).
+fn long(c: &mut Criterion) {
+    let chinese: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(LONG_BYTES / 3).collect();
+    let minified = "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];".repeat(LONG_BYTES / 71);
+    let tok = gpt2();
+    let mut group = c.benchmark_group("long_no_spaces");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    for (name, text) in [("chinese_10MB", &chinese), ("minified_10MB", &minified)] {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(format!("{name}/fast"), |b| b.iter(|| black_box(tok.encode(text).map(|ids| ids.len()))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, corpus, long);
+criterion_main!(benches);

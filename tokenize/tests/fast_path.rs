@@ -1,0 +1,179 @@
+//! The byte-level BPE fast path gives exactly the ids of the `tokenizers` crate.
+//!
+//! `Tokenizer::encode` takes the fast path for GPT-2 style tokenizers and
+//! `Tokenizer::reference_encode` always asks `tokenizers`; every test holds one against the other
+//! on GPT-2 and on the tokenizer tokenmill ships: random mixed-script text, real documents from
+//! the sample corpus, and long inputs without spaces.
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::LazyLock;
+
+use common::{BERT_JSON, GPT2, multilingual_texts};
+use proptest::prelude::*;
+use tokenmill_tokenize::Tokenizer;
+
+/// The byte-level BPE tokenizer tokenmill ships (16,384 ids).
+const TOKENMILL_16K_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenizers/tokenmill-16k.json");
+
+static TOKENMILL_16K: LazyLock<Tokenizer> =
+    LazyLock::new(|| Tokenizer::from_file(Path::new(TOKENMILL_16K_JSON)).expect("tokenmill-16k loads"));
+
+fn tokenizers() -> [&'static Tokenizer; 2] {
+    [&GPT2, &TOKENMILL_16K]
+}
+
+/// Fails with the first differing position, so a mismatch is readable.
+fn assert_same_ids(tok: &Tokenizer, text: &str, what: &str) {
+    let fast = tok.encode(text).expect("fast path encodes");
+    let reference = tok.reference_encode(text).expect("reference encodes");
+    if fast != reference {
+        let at = fast.iter().zip(&reference).position(|(a, b)| a != b).unwrap_or(fast.len().min(reference.len()));
+        let lo = at.saturating_sub(3);
+        panic!(
+            "{what}: fast and reference differ at id {at} (of {} / {}): fast {:?} reference {:?}; decoded context {:?}",
+            fast.len(),
+            reference.len(),
+            &fast[lo..(at + 3).min(fast.len())],
+            &reference[lo..(at + 3).min(reference.len())],
+            tok.decode(&reference[lo..(at + 3).min(reference.len())]).unwrap_or_default(),
+        );
+    }
+}
+
+#[test]
+fn byte_level_bpe_tokenizers_take_the_fast_path_others_do_not() {
+    assert!(GPT2.has_fast_path());
+    assert!(TOKENMILL_16K.has_fast_path());
+    let bert = Tokenizer::from_file(Path::new(BERT_JSON)).expect("loads");
+    assert!(!bert.has_fast_path(), "WordPiece stays on the reference");
+    assert_eq!(bert.encode("Hello world").expect("encodes"), bert.reference_encode("Hello world").expect("encodes"));
+}
+
+#[test]
+fn fast_path_matches_on_multilingual_texts_and_edge_cases() {
+    let mut texts = multilingual_texts();
+    texts.extend(
+        [
+            "<|endoftext|>",
+            "a<|endoftext|>b <|endoftext|> c<|endoftext|><|endoftext|>",
+            "<|endoftext|",
+            "it's I'M we'd they'll you're 've ''s x''ll",
+            "   \n\n   x  \u{a0}\u{3000}y\u{85}z\u{2028}\r\n\r\n",
+            "\u{301}\u{345}a\u{301}Ⅻ½①٣",
+            "👨‍👩‍👧‍👦👍🏽🏳️‍🌈 🇯🇵",
+            "x\u{0}\u{1}\u{7f}\u{200b}y",
+        ]
+        .map(String::from),
+    );
+    for tok in tokenizers() {
+        for text in &texts {
+            assert_same_ids(tok, text, &format!("{text:?}"));
+        }
+    }
+}
+
+/// Fragments drawn from many scripts and shapes of whitespace, concatenated at random.
+fn mixed_text() -> impl Strategy<Value = String> {
+    let fragment = prop_oneof![
+        "[a-zA-Z]{1,12}",
+        "[ ]?[a-z]{1,8}'(s|t|re|ve|m|ll|d|S|x)",
+        "[.,;:!?'\"()\\[\\]{}<>=+*/\\\\|&^%$#@~`_-]{1,4}",
+        "[ \\t\\n\\r]{1,5}",
+        "[\u{a0}\u{3000}\u{85}\u{2028}\u{1680}\u{200b}]{1,3}",
+        "[0-9]{1,6}",
+        "[一-龥]{1,20}",
+        "[ぁ-んァ-ン]{1,10}",
+        "[가-힣]{1,6}",
+        "[À-ɏ]{1,6}",
+        "[Ѐ-ӿ]{1,8}",
+        "[\u{600}-\u{6ff}]{1,6}",
+        "[\u{900}-\u{97f}\u{e00}-\u{e7f}]{1,6}",
+        "[😀-🙏🦀🎉❤\u{fe0f}\u{200d}\u{1f3fb}-\u{1f3ff}]{1,6}",
+        Just("👨\u{200d}👩\u{200d}👧".to_owned()),
+        Just("<|endoftext|>".to_owned()),
+        Just("fn main() {\n    let x = vec![1, 2];\n}\n".to_owned()),
+        Just("    ".to_owned()),
+        any::<char>().prop_map(String::from),
+    ];
+    proptest::collection::vec(fragment, 0..24).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_path_matches_reference_on_mixed_scripts(text in mixed_text()) {
+        for tok in tokenizers() {
+            prop_assert_eq!(tok.encode(&text).expect("fast"), tok.reference_encode(&text).expect("reference"), "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn fast_path_matches_reference_on_any_string(text in any::<String>()) {
+        for tok in tokenizers() {
+            prop_assert_eq!(tok.encode(&text).expect("fast"), tok.reference_encode(&text).expect("reference"), "{:?}", text);
+        }
+    }
+}
+
+/// The first `limit` bytes' worth of documents (whole documents) of the sample corpus.
+fn sample_documents(limit: usize) -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
+    let mut paths: Vec<_> = std::fs::read_dir(dir).expect("data/sample exists").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    let mut docs = Vec::new();
+    let mut bytes = 0;
+    for path in paths.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
+        let reader = BufReader::new(zstd::Decoder::new(File::open(path).expect("opens")).expect("zstd"));
+        for line in reader.lines() {
+            let value: serde_json::Value = serde_json::from_str(&line.expect("reads")).expect("json line");
+            let text = value["text"].as_str().expect("a text field").to_owned();
+            bytes += text.len();
+            docs.push(text);
+            if bytes >= limit {
+                return docs;
+            }
+        }
+    }
+    docs
+}
+
+#[test]
+fn fast_path_matches_reference_on_the_sample_corpus() {
+    let docs = sample_documents(2_000_000);
+    assert!(docs.len() > 10, "the sample corpus has documents");
+    for tok in tokenizers() {
+        for (i, doc) in docs.iter().enumerate() {
+            assert_same_ids(tok, doc, &format!("sample document {i}"));
+        }
+    }
+}
+
+#[test]
+fn fast_path_matches_reference_on_long_inputs_without_spaces() {
+    let chinese: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(350_000).collect();
+    let minified = "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];".repeat(14_000);
+    let letters = "abcdefghijklmnopqrstuvwxyz".repeat(40_000);
+    let spaces = " ".repeat(100_000) + "x";
+    for tok in tokenizers() {
+        for (what, text) in [("chinese", &chinese), ("minified", &minified), ("letters", &letters), ("spaces", &spaces)] {
+            assert!(text.len() >= 100_000);
+            assert_same_ids(tok, text, what);
+        }
+    }
+}
+
+#[test]
+fn batch_on_the_fast_path_keeps_order() {
+    let texts = multilingual_texts();
+    let refs: Vec<&str> = texts.iter().cycle().take(120).map(String::as_str).collect();
+    for tok in tokenizers() {
+        let batch = tok.encode_batch(&refs).expect("encodes");
+        let reference: Vec<Vec<u32>> = refs.iter().map(|t| tok.reference_encode(t).expect("encodes")).collect();
+        assert_eq!(batch, reference);
+    }
+}
