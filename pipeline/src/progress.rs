@@ -50,7 +50,10 @@ impl Progress {
         });
         let now = Instant::now();
         // JSON-lines interval; `TOKENMILL_PROGRESS_INTERVAL_MS` overrides it (schedulers, tests).
-        let interval = std::env::var("TOKENMILL_PROGRESS_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).map_or(Duration::from_secs(2), Duration::from_millis);
+        let interval = std::env::var("TOKENMILL_PROGRESS_INTERVAL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(2), Duration::from_millis);
         Self { mode, bar, total_bytes, started: now, last_line: now, interval }
     }
 
