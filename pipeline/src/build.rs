@@ -75,6 +75,7 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
                 StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
                 StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
                 StageSpec::QualityModel(s) => Operator::Quality(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?),
+                StageSpec::Where(s) => Operator::Sql(SqlFilter::new(&s.sql).map_err(|e| anyhow::anyhow!("stage `{}`: {e}", s.name))?),
                 StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => unreachable!("barriers have no per-batch operator"),
                 text => text_operator(text).with_context(|| format!("stage `{}`", text.name()))?,
             })),
@@ -100,6 +101,7 @@ pub fn text_operator(spec: &StageSpec) -> Result<Operator, crate::filters::Error
         StageSpec::Pii(s) => Operator::Transform(Box::new(Pii::new(s.config())?)),
         StageSpec::UrlFilter(s) => Operator::Filter(Box::new(UrlField(UrlFilter::new(s.config())?))),
         StageSpec::Length(_)
+        | StageSpec::Where(_)
         | StageSpec::Tokenize(_)
         | StageSpec::QualityModel(_)
         | StageSpec::ExactDedup(_)

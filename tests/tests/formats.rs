@@ -123,3 +123,53 @@ path = "out/docs"
     assert_eq!(docs.len(), 10);
     assert_eq!(docs[3], serde_json::json!({"id": "3", "text": "text number 3", "keep": 3}));
 }
+
+#[test]
+fn where_stage_filters_on_metadata_and_train_tokenizer_reads_a_configured_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines: Vec<String> = (0..40)
+        .map(|i| serde_json::json!({"id": i, "text": format!("text {i} in some language or other"), "lang": if i % 4 == 0 { "en" } else { "de" }}).to_string())
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), lines.join("\n")).expect("write");
+    let config = r#"version = 1
+[run]
+work_dir = "out/work"
+[[source]]
+name = "in"
+type = "jsonl"
+paths = ["in.jsonl"]
+id_field = "id"
+[[stage]]
+name = "english"
+type = "where"
+inputs = ["in"]
+sql = "lang = 'en'"
+[[sink]]
+name = "kept"
+type = "jsonl"
+inputs = ["english"]
+path = "out/kept"
+[[sink]]
+name = "other"
+type = "jsonl"
+inputs = ["english.rejected"]
+path = "out/other"
+"#;
+    std::fs::write(dir.path().join("p.toml"), config).expect("write");
+    let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(read_parts(&dir.path().join("out/kept")).len(), 10);
+    let other = read_parts(&dir.path().join("out/other"));
+    assert_eq!(other.len(), 30);
+    assert_eq!(other[0]["drop_reason"], "english:sql_false");
+    // A bad expression is a config error with its line.
+    std::fs::write(dir.path().join("bad.toml"), config.replace("lang = 'en'", "lang = = 'en'")).expect("write");
+    let (code, _, err) = outcome(&run_in(dir.path(), &["validate", "bad.toml"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml:13:1: error: stage `english`: invalid `sql` expression"), "{err}");
+    // The configured source feeds tokenizer training.
+    let (code, out, err) =
+        outcome(&run_in(dir.path(), &["train-tokenizer", "--config", "p.toml", "--source", "in", "-o", "tok.json", "--vocab-size", "300"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(dir.path().join("tok.json").exists());
+}

@@ -13,8 +13,15 @@ use crate::source;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Input files, globs or URLs (JSONL plain/.gz/.zst, or .parquet).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config")]
     pub inputs: Vec<String>,
+    /// Read the documents of a source of this pipeline file instead (its paths, field mapping
+    /// and storage options).
+    #[arg(long, requires = "source", conflicts_with = "inputs")]
+    pub config: Option<std::path::PathBuf>,
+    /// The source of `--config` to read.
+    #[arg(long, requires = "config")]
+    pub source: Option<String>,
     /// Where to write the `tokenizer.json`.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -36,14 +43,24 @@ pub struct TrainArgs {
 }
 
 pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
-    let spec = FileSourceSpec {
-        name: "train".into(),
-        paths: args.inputs.clone(),
-        text_field: args.text_field.clone(),
-        id_field: None,
-        metadata_fields: Some(vec![]),
-        where_sql: None,
-        storage: Default::default(),
+    let spec = match (&args.config, &args.source) {
+        (Some(config), Some(name)) => {
+            let plan = crate::config::load(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+            let source = plan.spec.sources.iter().find(|s| s.name() == name).ok_or_else(|| {
+                let names: Vec<&str> = plan.spec.sources.iter().map(|s| s.name()).collect();
+                anyhow::anyhow!("{} has no source `{name}` (sources: {})", config.display(), names.join(", "))
+            })?;
+            FileSourceSpec { metadata_fields: Some(vec![]), where_sql: None, ..source.file().clone() }
+        }
+        _ => FileSourceSpec {
+            name: "train".into(),
+            paths: args.inputs.clone(),
+            text_field: args.text_field.clone(),
+            id_field: None,
+            metadata_fields: Some(vec![]),
+            where_sql: None,
+            storage: Default::default(),
+        },
     };
     let mut texts: Vec<String> = Vec::new();
     let mut bytes = 0u64;
@@ -52,7 +69,7 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
         texts.push(d.text);
         bytes < args.sample_bytes
     })?;
-    anyhow::ensure!(!texts.is_empty(), "no documents read from {}", args.inputs.join(", "));
+    anyhow::ensure!(!texts.is_empty(), "no documents read from {}", spec.paths.join(", "));
     tracing::info!(documents = texts.len(), bytes, skipped = errors, "training byte-level BPE, vocab {}", args.vocab_size);
     let cfg = BpeTrainingConfig {
         vocab_size: args.vocab_size,

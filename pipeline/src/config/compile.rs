@@ -173,6 +173,7 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
         Role::Source(_) => Some((EdgeKind::Docs, false)),
         Role::Stage(i) => Some(match spec.stages[i] {
             StageSpec::Length(_)
+            | StageSpec::Where(_)
             | StageSpec::QualityModel(_)
             | StageSpec::ExactDedup(_)
             | StageSpec::MinhashDedup(_)
@@ -411,6 +412,14 @@ fn check_sinks(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>
 }
 
 fn check_sql(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) {
+    for (i, s) in spec.stages.iter().enumerate() {
+        if let StageSpec::Where(w) = s
+            && let Err(e) = crate::source::sql::check_syntax(&w.sql)
+        {
+            let at = rep.key_or_table(locs.stages[i], "sql");
+            rep.error(Some(at), format!("stage `{}`: invalid `sql` expression: {e}", w.name));
+        }
+    }
     for (i, s) in spec.sources.iter().enumerate() {
         if let Some(sql) = &s.file().where_sql
             && let Err(e) = crate::source::sql::check_syntax(sql)

@@ -132,6 +132,9 @@ pub enum StageSpec {
     /// Scores documents with a trained classifier (`tokenmill train-classifier`) and keeps
     /// those whose score lies in range.
     QualityModel(QualityModelSpec),
+    /// Keeps documents for which a SQL boolean expression over `id`, `text` and the metadata
+    /// fields is true (DataFusion; the same rules as a source's `where`).
+    Where(WhereSpec),
     /// Removes exact duplicates (equal after normalization) across everything it receives.
     /// A barrier: sees all its input before passing anything on.
     ExactDedup(ExactDedupSpec),
@@ -165,6 +168,7 @@ impl StageSpec {
             StageSpec::Length(s) => &s.name,
             StageSpec::Tokenize(s) => &s.name,
             StageSpec::QualityModel(s) => &s.name,
+            StageSpec::Where(s) => &s.name,
             StageSpec::ExactDedup(s) => &s.name,
             StageSpec::MinhashDedup(s) => &s.name,
             StageSpec::Normalize(s) => &s.name,
@@ -185,6 +189,7 @@ impl StageSpec {
             StageSpec::Length(s) => &s.inputs,
             StageSpec::Tokenize(s) => &s.inputs,
             StageSpec::QualityModel(s) => &s.inputs,
+            StageSpec::Where(s) => &s.inputs,
             StageSpec::ExactDedup(s) => &s.inputs,
             StageSpec::MinhashDedup(s) => &s.inputs,
             StageSpec::Normalize(s) => &s.inputs,
@@ -205,6 +210,7 @@ impl StageSpec {
             StageSpec::Length(_) => "length",
             StageSpec::Tokenize(_) => "tokenize",
             StageSpec::QualityModel(_) => "quality_model",
+            StageSpec::Where(_) => "where",
             StageSpec::ExactDedup(_) => "exact_dedup",
             StageSpec::MinhashDedup(_) => "minhash_dedup",
             StageSpec::Normalize(_) => "normalize",
@@ -239,6 +245,18 @@ pub struct LengthSpec {
     /// Most characters a kept document has.
     #[serde(default)]
     pub max_chars: Option<usize>,
+}
+
+/// `type = "where"`: a SQL filter over metadata fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhereSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// The expression, e.g. `language = 'en' AND quality_score > 0.5`.
+    pub sql: String,
 }
 
 /// `type = "quality_model"`: classifier scores as a filter.

@@ -237,6 +237,13 @@ impl<'a> Exec<'a> {
                 }
                 Ok(self.split(id, docs, verdicts, st))
             }
+            Operator::Sql(f) => {
+                let verdicts = match f.evaluate(&docs) {
+                    Ok(keep) => keep.into_iter().map(|k| (!k).then_some("sql_false")).collect(),
+                    Err(e) => anyhow::bail!("`sql` failed on a batch: {e}"),
+                };
+                Ok(self.split(id, docs, verdicts, st))
+            }
             Operator::Quality(q) => {
                 let mut docs = docs;
                 let verdicts = q.run(&mut docs);

@@ -97,4 +97,6 @@ pub enum Operator {
     Tokenize(TokenizeStage),
     /// Scores documents into their metadata, then keeps or drops them by score.
     Quality(QualityModel),
+    /// Keeps documents for which a SQL expression holds (evaluated a batch at a time).
+    Sql(crate::source::sql::SqlFilter),
 }
