@@ -17,7 +17,7 @@ use crate::filters::language::LanguageFilter;
 use crate::filters::normalize::Normalize;
 use crate::filters::pii::Pii;
 use crate::filters::url_filter::UrlFilter;
-use crate::sink::{JsonlSink, MegatronSink, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
+use crate::sink::{FlatSink, JsonlSink, MegatronSink, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
 use crate::stage::{C4Quality, Length, Operator, QualityModel, TokenizeStage, UrlField};
@@ -146,6 +146,10 @@ pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs]) -> 
         let sink: Box<dyn Sink> = match spec {
             SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0)?),
             SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0)?),
+            SinkSpec::Llmc(s) => {
+                let tokens = token_spec(plan, ops, id)?;
+                Box::new(FlatSink::new(output, &s.file, tokens.vocab_size)?)
+            }
             SinkSpec::Megatron(s) => {
                 let tokens = token_spec(plan, ops, id)?;
                 let target = ShardTarget { max_tokens: s.shard_max_tokens, max_bytes: Some(s.shard_max_bytes.map_or(1 << 30, |b| b.0)) };

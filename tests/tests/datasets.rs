@@ -49,4 +49,13 @@ fn shuffle_sink_option_merge_and_export() {
     assert_eq!(code, 0, "{out}{err}");
     let (_, flat) = tokenmill_shards::read_flat(&dir.path().join("out/flat.bin")).expect("flat");
     assert_eq!(flat, a.concat());
+
+    // The same file straight from the pipeline, as an `llmc` sink beside the megatron one.
+    let both = std::fs::read_to_string(dir.path().join("plain.toml")).expect("config")
+        + "\n[[sink]]\nname = \"flat\"\ntype = \"llmc\"\ninputs = [\"tokens\"]\npath = \"out/llmc\"\n";
+    std::fs::write(dir.path().join("both.toml"), both).expect("write");
+    let (code, out, err) = outcome(&run_in(dir.path(), &["run", "both.toml", "--progress", "off"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, direct) = tokenmill_shards::read_flat(&dir.path().join("out/llmc/train.bin")).expect("llmc sink");
+    assert_eq!(direct, flat);
 }

@@ -195,7 +195,7 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
 /// What a node accepts.
 fn accepts(spec: &PipelineSpec, role: Role) -> EdgeKind {
     match role {
-        Role::Sink(i) if matches!(spec.sinks[i], SinkSpec::Megatron(_)) => EdgeKind::Tokens,
+        Role::Sink(i) if matches!(spec.sinks[i], SinkSpec::Megatron(_) | SinkSpec::Llmc(_)) => EdgeKind::Tokens,
         _ => EdgeKind::Docs,
     }
 }

@@ -333,6 +333,8 @@ pub enum SinkSpec {
     Parquet(DocSinkSpec),
     /// Tokens as a Megatron indexed dataset (`.bin/.idx` shards) with `manifest.json`.
     Megatron(MegatronSinkSpec),
+    /// Tokens as one llm.c / nanoGPT flat `.bin` file.
+    Llmc(LlmcSinkSpec),
 }
 
 impl SinkSpec {
@@ -341,6 +343,7 @@ impl SinkSpec {
         match self {
             SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.name,
             SinkSpec::Megatron(s) => &s.name,
+            SinkSpec::Llmc(s) => &s.name,
         }
     }
 
@@ -349,6 +352,7 @@ impl SinkSpec {
         match self {
             SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.inputs,
             SinkSpec::Megatron(s) => &s.inputs,
+            SinkSpec::Llmc(s) => &s.inputs,
         }
     }
 
@@ -357,6 +361,7 @@ impl SinkSpec {
         match self {
             SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.path,
             SinkSpec::Megatron(s) => &s.path,
+            SinkSpec::Llmc(s) => &s.path,
         }
     }
 
@@ -366,6 +371,7 @@ impl SinkSpec {
             SinkSpec::Jsonl(_) => "jsonl",
             SinkSpec::Parquet(_) => "parquet",
             SinkSpec::Megatron(_) => "megatron",
+            SinkSpec::Llmc(_) => "llmc",
         }
     }
 
@@ -374,6 +380,7 @@ impl SinkSpec {
         match self {
             SinkSpec::Jsonl(s) | SinkSpec::Parquet(s) => &s.storage,
             SinkSpec::Megatron(s) => &s.storage,
+            SinkSpec::Llmc(s) => &s.storage,
         }
     }
 }
@@ -398,6 +405,28 @@ pub struct DocSinkSpec {
 
 fn default_part_bytes() -> ByteSize {
     ByteSize(256 << 20)
+}
+
+/// llm.c flat-file sink options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmcSinkSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream `tokenize` nodes.
+    pub inputs: Vec<String>,
+    /// Output directory or URL prefix.
+    pub path: String,
+    /// File name in it.
+    #[serde(default = "default_llmc_file")]
+    pub file: String,
+    /// Object-store options of the output.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+}
+
+fn default_llmc_file() -> String {
+    "train.bin".into()
 }
 
 /// Megatron token sink options.

@@ -6,11 +6,13 @@
 //! the run stops early and removes what is not complete. A sink never leaves a file that looks
 //! complete but is not.
 
+mod flat;
 mod jsonl;
 mod megatron;
 mod output;
 mod parquet;
 
+pub use flat::FlatSink;
 pub use jsonl::JsonlSink;
 pub use megatron::{MegatronSink, ShuffleSpec, TokenSpec};
 pub use output::{AtomicFile, Output};
