@@ -88,7 +88,7 @@ fn header(format: FlatFormat, n: i32) -> [u8; FLAT_HEADER_LEN] {
     h
 }
 
-/// Writes one flat file durably: tokens stream into `{path}.tmp` after a placeholder
+/// Writes one flat file durably: tokens stream into `{path}.tmp` after a provisional
 /// header; [`finish`](Self::finish) writes the real header, fsyncs and renames into place.
 /// An unfinished writer removes its temporary file when dropped.
 #[derive(Debug)]
