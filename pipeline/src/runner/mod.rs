@@ -100,7 +100,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
             }
         }
     }
-    let mut stats = writer.finish(plan, threads, &inputs, &replays);
+    let mut stats = writer.finish(plan, threads, &inputs);
     stats.elapsed_secs = secs(started.elapsed());
     let stats_path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
     write_stats(&stats_path, &stats)?;

@@ -156,7 +156,7 @@ impl Writer {
         Ok(replay)
     }
 
-    pub(super) fn finish(mut self, plan: &Plan, threads: usize, inputs: &[SourceInputs], _replays: &HashMap<usize, Replay>) -> RunStats {
+    pub(super) fn finish(mut self, plan: &Plan, threads: usize, inputs: &[SourceInputs]) -> RunStats {
         let interrupted = self.cancel.load(Ordering::Relaxed) && self.failure.is_none();
         let mut reports = BTreeMap::new();
         let sink_ids = self.sink_ids.clone();
