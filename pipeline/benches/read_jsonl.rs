@@ -26,15 +26,7 @@ fn bench(c: &mut Criterion) {
     let raw = std::fs::read(&path).expect("bench input");
     let plain = zstd::decode_all(&raw[..]).expect("zstd input");
     let file = InputFile { url: path.display().to_string(), size: raw.len() as u64, place: Place::Local(path.clone()) };
-    let spec = FileSourceSpec {
-        name: "bench".into(),
-        paths: vec![],
-        text_field: "text".into(),
-        id_field: Some("id".into()),
-        metadata_fields: None,
-        where_sql: None,
-        storage: Default::default(),
-    };
+    let spec = FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new("bench", vec![]) };
     let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
     let mut group = c.benchmark_group("read_jsonl_zst");
     group.sample_size(10);

@@ -52,13 +52,9 @@ pub struct TrainClassifierArgs {
 pub(super) fn train(args: TrainClassifierArgs) -> anyhow::Result<Exit> {
     anyhow::ensure!((0.0..1.0).contains(&args.holdout), "--holdout must be in [0, 1)");
     let spec = FileSourceSpec {
-        name: "train".into(),
-        paths: args.inputs.clone(),
         text_field: args.text_field.clone(),
-        id_field: None,
         metadata_fields: Some(vec![args.label_field.clone()]),
-        where_sql: None,
-        storage: Default::default(),
+        ..FileSourceSpec::new("train", args.inputs.clone())
     };
     let mut examples: Vec<(String, String)> = Vec::new();
     let mut unlabelled = 0u64;

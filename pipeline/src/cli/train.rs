@@ -53,13 +53,9 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
             FileSourceSpec { metadata_fields: Some(vec![]), where_sql: None, ..source.file().clone() }
         }
         _ => FileSourceSpec {
-            name: "train".into(),
-            paths: args.inputs.clone(),
             text_field: args.text_field.clone(),
-            id_field: None,
             metadata_fields: Some(vec![]),
-            where_sql: None,
-            storage: Default::default(),
+            ..FileSourceSpec::new("train", args.inputs.clone())
         },
     };
     let mut texts: Vec<String> = Vec::new();

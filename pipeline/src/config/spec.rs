@@ -116,6 +116,22 @@ pub struct FileSourceSpec {
     pub storage: BTreeMap<String, String>,
 }
 
+impl FileSourceSpec {
+    /// A source over `paths` with the defaults of the file format: text in `text`, no id field,
+    /// every other field as metadata, no `where`, storage options from the environment.
+    pub fn new(name: impl Into<String>, paths: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            paths,
+            text_field: default_text_field(),
+            id_field: None,
+            metadata_fields: None,
+            where_sql: None,
+            storage: BTreeMap::new(),
+        }
+    }
+}
+
 fn default_text_field() -> String {
     "text".into()
 }

@@ -196,13 +196,5 @@ pub(super) struct Replay {
 
 /// How staged documents are read back.
 pub(super) fn staged_spec(name: &str) -> FileSourceSpec {
-    FileSourceSpec {
-        name: name.into(),
-        paths: vec![],
-        text_field: "text".into(),
-        id_field: Some("id".into()),
-        metadata_fields: None,
-        where_sql: None,
-        storage: Default::default(),
-    }
+    FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new(name, vec![]) }
 }

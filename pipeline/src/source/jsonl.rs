@@ -328,15 +328,7 @@ mod tests {
     use super::*;
 
     fn spec() -> FileSourceSpec {
-        FileSourceSpec {
-            name: "s".into(),
-            paths: vec![],
-            text_field: "text".into(),
-            id_field: Some("id".into()),
-            metadata_fields: None,
-            where_sql: None,
-            storage: Default::default(),
-        }
+        FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new("s", vec![]) }
     }
 
     fn run(bytes: Vec<u8>, name: &str, max_record: usize) -> (Vec<Document>, Vec<InputError>) {

@@ -52,13 +52,9 @@ impl WorkConfig {
     /// How input files are read.
     pub(super) fn source_spec(&self) -> FileSourceSpec {
         FileSourceSpec {
-            name: "dedup".into(),
-            paths: Vec::new(),
             text_field: self.text_field.clone(),
             id_field: Some(self.id_field.clone()),
-            metadata_fields: None,
-            where_sql: None,
-            storage: Default::default(),
+            ..FileSourceSpec::new("dedup", vec![])
         }
     }
 
