@@ -24,7 +24,7 @@ use crate::stage::{C4Quality, Length, Operator, QualityModel, TokenizeStage, Url
 use crate::storage::{self, InputFile, StorageError};
 
 /// The inputs of one source: files found, and paths that failed to list.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SourceInputs {
     /// Files, in read order.
     pub files: Vec<InputFile>,
@@ -135,7 +135,7 @@ pub fn is_parquet(spec: &SourceSpec) -> bool {
 ///
 /// # Errors
 /// An output cannot be prepared, or a token sink's inputs use different tokenizers.
-pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs]) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs], append: bool) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
     let input_urls: Vec<String> = inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
@@ -144,8 +144,11 @@ pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs]) -> 
         let spec = &plan.spec.sinks[i];
         let output = Output::open(spec.path(), spec.storage(), work_dir, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
         let sink: Box<dyn Sink> = match spec {
-            SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0)?),
-            SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0)?),
+            SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0, append)?),
+            SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0, append)?),
+            SinkSpec::Llmc(s) if append => {
+                anyhow::bail!("sink `{}`: an llmc file cannot be appended to; use a megatron sink for incremental runs", s.name)
+            }
             SinkSpec::Llmc(s) => {
                 let tokens = token_spec(plan, ops, id)?;
                 Box::new(FlatSink::new(output, &s.file, tokens.vocab_size)?)
@@ -158,7 +161,16 @@ pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs]) -> 
                     memory: s.shuffle_memory.0,
                     staging: work_dir.join("unshuffled").join(&s.name),
                 });
-                Box::new(MegatronSink::new(output, &s.prefix, target, tokens, plan.config_hash.clone(), input_urls.clone(), shuffle)?)
+                Box::new(MegatronSink::new(
+                    output,
+                    &s.prefix,
+                    target,
+                    tokens,
+                    plan.config_hash.clone(),
+                    input_urls.clone(),
+                    shuffle,
+                    append,
+                )?)
             }
         };
         out.push(sink);

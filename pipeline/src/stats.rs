@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sink::SinkReport;
 
 /// Counters of one node.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct NodeStats {
     /// Node name.
     pub name: String,
@@ -116,6 +117,20 @@ pub struct RunStats {
     pub nodes: Vec<NodeStats>,
     /// What each sink wrote, by sink name.
     pub sinks: BTreeMap<String, SinkReport>,
+    /// Work units (input files of a pass): processed by this run, or replayed from the ledger
+    /// of an interrupted one.
+    pub units: UnitCounts,
+    /// Inputs left out because an earlier run processed them (`--incremental`).
+    pub seen_inputs_skipped: u64,
+}
+
+/// Work units done by a run.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct UnitCounts {
+    /// Read and processed.
+    pub processed: u64,
+    /// Finished by an earlier, interrupted run and replayed from the ledger.
+    pub reused: u64,
 }
 
 impl RunStats {
@@ -184,4 +199,106 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// Seconds of a duration, for counters.
 pub(crate) fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// The current time as RFC 3339 UTC (`2026-01-31T12:00:00Z`).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Days to civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Writes the run's counters in the Prometheus text exposition format (atomically, as
+/// node_exporter's textfile collector expects).
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_metrics(path: &std::path::Path, stats: &RunStats) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("tokenmill.prom");
+    let mut file = crate::sink::AtomicFile::create(dir, name)?;
+    std::io::Write::write_all(&mut file, metrics_text(stats).as_bytes())?;
+    file.commit()?;
+    Ok(())
+}
+
+/// The run's counters as Prometheus text.
+pub fn metrics_text(stats: &RunStats) -> String {
+    let mut s = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(s, "# HELP tokenmill_{name} {help}\n# TYPE tokenmill_{name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(s, "tokenmill_{name}{labels} {v}");
+        }
+    };
+    let label = |pairs: &[(&str, &str)]| {
+        let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+        format!("{{{}}}", inner.join(","))
+    };
+    let status = match &stats.status {
+        RunStatus::Complete => "complete",
+        RunStatus::Interrupted => "interrupted",
+        RunStatus::Failed(_) => "failed",
+    };
+    let states: Vec<(String, f64)> =
+        ["complete", "interrupted", "failed"].iter().map(|st| (label(&[("status", st)]), f64::from(u8::from(*st == status)))).collect();
+    metric("run_status", "How the last run ended (1 for its status).", "gauge", &states);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    metric("run_end_timestamp_seconds", "When the last run ended.", "gauge", &[(String::new(), now.floor())]);
+    metric("run_duration_seconds", "Wall time of the last run.", "gauge", &[(String::new(), stats.elapsed_secs)]);
+    metric("input_files", "Input files of the last run.", "gauge", &[(String::new(), stats.input_files as f64)]);
+    metric("input_bytes", "Bytes read from storage.", "gauge", &[(String::new(), stats.input_bytes as f64)]);
+    metric(
+        "seen_inputs_skipped",
+        "Inputs skipped as already processed (incremental).",
+        "gauge",
+        &[(String::new(), stats.seen_inputs_skipped as f64)],
+    );
+    let units = [(label(&[("how", "processed")]), stats.units.processed as f64), (label(&[("how", "reused")]), stats.units.reused as f64)];
+    metric("work_units", "Work units processed, or replayed from an interrupted run's ledger.", "gauge", &units);
+    let per_node = |f: &dyn Fn(&NodeStats) -> u64| -> Vec<(String, f64)> {
+        stats.nodes.iter().map(|n| (label(&[("node", &n.name), ("type", &n.kind)]), f(n) as f64)).collect()
+    };
+    metric("documents_in", "Documents into each node.", "gauge", &per_node(&|n| n.docs_in));
+    metric("documents_out", "Documents out of each node.", "gauge", &per_node(&|n| n.docs_out));
+    metric("bytes_in", "Text bytes into each node.", "gauge", &per_node(&|n| n.bytes_in));
+    metric("tokens_out", "Tokens produced or written by each node.", "gauge", &per_node(&|n| n.tokens_out));
+    let mut drops = Vec::new();
+    let mut errors = Vec::new();
+    for n in &stats.nodes {
+        drops.extend(n.dropped.iter().map(|(r, v)| (label(&[("node", &n.name), ("rule", r)]), *v as f64)));
+        errors.extend(n.input_errors.iter().map(|(k, v)| (label(&[("node", &n.name), ("kind", k)]), *v as f64)));
+    }
+    metric("documents_dropped", "Documents dropped, by node and rule.", "gauge", &drops);
+    metric("input_errors", "Bad input records and files, by source and kind.", "gauge", &errors);
+    let sinks: Vec<(String, f64)> = stats.sinks.iter().map(|(k, r)| (label(&[("sink", k)]), r.tokens as f64)).collect();
+    metric("sink_tokens", "Tokens written by each sink.", "gauge", &sinks);
+    s
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_796_083_199), "2026-11-30T23:59:59Z");
+    }
 }

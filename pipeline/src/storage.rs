@@ -60,6 +60,10 @@ pub struct InputFile {
     pub size: u64,
     /// Where it is.
     pub place: Place,
+    /// What changes when the content does: the object's etag (or modification time), the local
+    /// file's modification time in nanoseconds. Part of the identity runs record for resuming
+    /// and incremental processing.
+    pub version: Option<String>,
 }
 
 /// Where an input lives.
@@ -178,7 +182,7 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
             _ => io_err(&base, e),
         })?;
         if meta.is_file() {
-            return Ok(vec![InputFile { url: pattern.into(), size: meta.len(), place: Place::Local(base) }]);
+            return Ok(vec![InputFile { url: pattern.into(), size: meta.len(), place: Place::Local(base), version: mtime(&meta) }]);
         }
     }
     let mut out = Vec::new();
@@ -206,11 +210,30 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
                 None => !is_hidden(&path),
             };
             if keep {
-                out.push(InputFile { url: shown, size: meta.map_or(0, |m| m.len()), place: Place::Local(path) });
+                out.push(InputFile {
+                    url: shown,
+                    size: meta.as_ref().map_or(0, |m| m.len()),
+                    version: meta.as_ref().and_then(mtime),
+                    place: Place::Local(path),
+                });
             }
         }
     }
     Ok(out)
+}
+
+/// A local file's modification time in nanoseconds since the epoch.
+pub fn mtime(meta: &std::fs::Metadata) -> Option<String> {
+    let t = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(format!("mtime:{}", t.as_nanos()))
+}
+
+/// An object's etag, or its modification time when the store gives no etag.
+fn object_version(meta: &object_store::ObjectMeta) -> Option<String> {
+    match &meta.e_tag {
+        Some(tag) => Some(format!("etag:{tag}")),
+        None => Some(format!("modified:{}", meta.last_modified.timestamp_nanos_opt().unwrap_or_default())),
+    }
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -231,7 +254,14 @@ fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResu
     if matcher.is_none() && !key.ends_with('/') && !key.is_empty() {
         let path = ObjectPath::from(key.as_str());
         match runtime().block_on(store.head(&path)) {
-            Ok(meta) => return Ok(vec![InputFile { url: pattern.into(), size: meta.size, place: Place::Object(store, path) }]),
+            Ok(meta) => {
+                return Ok(vec![InputFile {
+                    url: pattern.into(),
+                    size: meta.size,
+                    version: object_version(&meta),
+                    place: Place::Object(store, path),
+                }]);
+            }
             Err(object_store::Error::NotFound { .. }) => {} // maybe a prefix; list below
             Err(e) => return Err(io_err(e)),
         }
@@ -248,7 +278,12 @@ fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResu
     let files: Vec<InputFile> = metas
         .into_iter()
         .filter(|m| matcher.as_ref().is_none_or(|g| g.is_match(m.location.as_ref())))
-        .map(|m| InputFile { url: format!("{scheme_host}/{}", m.location), size: m.size, place: Place::Object(store.clone(), m.location) })
+        .map(|m| InputFile {
+            url: format!("{scheme_host}/{}", m.location),
+            size: m.size,
+            version: object_version(&m),
+            place: Place::Object(store.clone(), m.location),
+        })
         .collect();
     if files.is_empty() && matcher.is_none() {
         return Err(StorageError::NotFound { url: pattern.into() });

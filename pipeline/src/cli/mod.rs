@@ -126,6 +126,33 @@ pub struct RunArgs {
     /// Where to write run statistics [default: WORK_DIR/stats.json].
     #[arg(long)]
     pub stats: Option<PathBuf>,
+    /// Process only inputs that no earlier complete run of this work dir processed (new or
+    /// changed files and objects, by URL, size and etag or modification time), dedup them
+    /// against the stages' persistent `index`, and append new shards and parts to the outputs
+    /// (updating the manifest, leaving old shards untouched). For cron and scheduled jobs.
+    #[arg(long)]
+    pub incremental: bool,
+    /// Also write the run's counters in Prometheus text format to this file (for node_exporter's
+    /// textfile collector): documents, bytes, tokens, drops, errors, duration, status.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// Discard the ledger of an interrupted run and start over (by default a rerun of the same
+    /// config resumes: finished work units are replayed, not processed again).
+    #[arg(long)]
+    pub restart: bool,
+    /// Run as task RANK of a job array: process this task's share of the input files into the
+    /// ledger (shared work dir) and write no outputs; then one plain `tokenmill run` writes the
+    /// outputs from all tasks' work, byte-identical to a single-process run.
+    #[arg(long, requires = "world_size")]
+    pub rank: Option<usize>,
+    /// Number of tasks in the job array (with --rank or --array-task).
+    #[arg(long)]
+    pub world_size: Option<usize>,
+    /// Like --rank/--world-size, from the scheduler: $SLURM_ARRAY_TASK_ID (minus
+    /// $SLURM_ARRAY_TASK_MIN) of $SLURM_ARRAY_TASK_COUNT, or a Kubernetes Indexed Job's
+    /// $JOB_COMPLETION_INDEX (with --world-size).
+    #[arg(long, conflicts_with = "rank")]
+    pub array_task: bool,
 }
 
 /// Process exit status.
@@ -284,20 +311,55 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         tracing::warn!("interrupted: finishing in-flight batches and removing incomplete outputs (Ctrl-C again to quit at once)");
     })
     .context("cannot install the Ctrl-C handler")?;
+    let task = match task_of(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(Exit::Config);
+        }
+    };
     let opts = RunOptions {
         threads: args.threads.unwrap_or_else(runner::default_threads),
         progress: args.progress,
         cancel,
         stats_path: args.stats,
+        task,
+        restart: args.restart,
+        incremental: args.incremental,
+        inputs: None,
     };
     let stats = runner::run(&plan, &opts)?;
     print!("{}", stats.summary());
+    if let Some(path) = &args.metrics {
+        crate::stats::write_metrics(path, &stats)?;
+    }
     Ok(match stats.status {
         RunStatus::Complete => Exit::Ok,
         RunStatus::Interrupted => Exit::Interrupted,
         RunStatus::Failed(reason) if reason.starts_with("bad input") => Exit::Input,
         RunStatus::Failed(_) => Exit::Failed,
     })
+}
+
+/// The job-array task of a run, from flags or the scheduler's environment.
+fn task_of(args: &RunArgs) -> anyhow::Result<Option<runner::Task>> {
+    let (rank, world_size) = if args.array_task {
+        let ranks = dedup::Ranks::resolve(&dedup::RankArgs { rank: None, world_size: args.world_size })?;
+        if std::env::var_os("SLURM_ARRAY_TASK_ID").is_none() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
+            anyhow::bail!("--array-task: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set");
+        }
+        (ranks.rank, ranks.world)
+    } else {
+        match (args.rank, args.world_size) {
+            (Some(r), Some(w)) => (r, w),
+            (None, Some(_)) => anyhow::bail!("--world-size needs --rank or --array-task"),
+            _ => return Ok(None),
+        }
+    };
+    if world_size == 0 || rank >= world_size {
+        anyhow::bail!("rank {rank} must be below the world size {world_size}");
+    }
+    Ok(Some(runner::Task { rank, world_size }))
 }
 
 fn bench(path: &Path, threads: Option<usize>) -> anyhow::Result<Exit> {

@@ -137,7 +137,7 @@ impl Collector {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         let out = Output::open(&dir.join("docs").display().to_string(), &Default::default(), work_dir, name)?;
-        let docs = JsonlSink::new(out, 256 << 20)?;
+        let docs = JsonlSink::new(out, 256 << 20, false)?;
         let signatures = SignatureWriter::create(&dir.join("dedup"), 0, &spec.config)?;
         Ok(Self { dir, docs: Some(Box::new(docs)), signatures: Some(signatures), next: 0 })
     }
@@ -172,12 +172,22 @@ impl Collector {
         };
         let report = run_phase3(&work, cfg, index.as_ref())?;
         drop(index);
+        let removed = RemoveSet::open(&work, cfg)?;
+        Ok(Replay { files, removed: Arc::new(removed), report, documents: self.next, work })
+    }
+}
+
+impl Replay {
+    /// Adds this run's documents to the barrier's persistent index. Called once the run's
+    /// outputs are committed: a run that dies before that must not find its own documents in
+    /// the index when it resumes.
+    pub(super) fn update_index(&self, spec: &BarrierSpec) -> anyhow::Result<()> {
         if let Some(dir) = &spec.index {
             std::fs::create_dir_all(dir)?;
-            DedupIndex::update(dir, &work, cfg)?;
+            DedupIndex::update(dir, &self.work, &spec.config)
+                .with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
         }
-        let removed = RemoveSet::open(&work, cfg)?;
-        Ok(Replay { files, removed: Arc::new(removed), report, documents: self.next })
+        Ok(())
     }
 }
 
@@ -192,6 +202,8 @@ pub(super) struct Replay {
     pub(super) report: DedupReport,
     /// Documents staged.
     pub(super) documents: u64,
+    /// The barrier's dedup work dir (signatures).
+    work: PathBuf,
 }
 
 /// How staged documents are read back.

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use tokenmill_dedup::phases::{DocSignature, Signer};
 
 use super::barrier::{BarrierSpec, ORDINAL, Replay};
+use super::ledger::Unit;
 use crate::config::{Plan, Port, Role};
 use crate::document::{Document, Payload, Rejection, text_bytes};
 use crate::source::sql::SqlFilter;
@@ -41,6 +42,29 @@ pub(super) struct BatchOut {
     pub(super) raw_bytes: u64,
     pub(super) decoded_bytes: u64,
     pub(super) failure: Option<String>,
+    /// The work unit the chunk belongs to, and whether it was the unit's end marker.
+    pub(super) unit: Option<(Arc<Unit>, bool)>,
+    /// This output encoded for the unit's spool (units being processed, not replayed).
+    pub(super) spooled: Option<Vec<u8>>,
+}
+
+impl BatchOut {
+    /// An output with nothing in it.
+    pub(super) fn empty(seq: u64, entry: usize) -> Self {
+        BatchOut {
+            seq,
+            entry,
+            writes: vec![],
+            collected: vec![],
+            stats: vec![],
+            errors: vec![],
+            raw_bytes: 0,
+            decoded_bytes: 0,
+            failure: None,
+            unit: None,
+            spooled: None,
+        }
+    }
 }
 
 impl<'a> Exec<'a> {
@@ -79,17 +103,7 @@ impl<'a> Exec<'a> {
             (source::ChunkBody::Docs(d), true) => text_bytes(d),
         };
         let mut stats = vec![NodeStats::default(); plan.nodes.len()];
-        let mut out = BatchOut {
-            seq,
-            entry,
-            writes: vec![],
-            collected: vec![],
-            stats: vec![],
-            errors: vec![],
-            raw_bytes,
-            decoded_bytes,
-            failure: None,
-        };
+        let mut out = BatchOut { raw_bytes, decoded_bytes, ..BatchOut::empty(seq, entry) };
         let mut ports: HashMap<(usize, Port), (Payload, usize)> = HashMap::new();
         let started = Instant::now();
         match plan.nodes[entry].role {

@@ -18,7 +18,12 @@
 
 mod barrier;
 mod exec;
+mod history;
+mod ledger;
+mod spool;
 mod writer;
+
+pub use ledger::{RunLock, hostname};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,8 +38,10 @@ use crate::config::Plan;
 use crate::progress::{Progress, ProgressMode};
 use crate::source::{self, Chunk, ChunkLimits};
 use crate::stats::{RunStats, secs};
-use crate::storage::{InputFile, Place};
+use crate::storage::{self, InputFile, Place};
 use exec::{BatchOut, Exec};
+use history::History;
+use ledger::{Ledger, SpoolReader, Unit, UnitId};
 use writer::Writer;
 
 /// Runtime knobs (CLI flags, not pipeline config).
@@ -48,11 +55,38 @@ pub struct RunOptions {
     pub cancel: Arc<AtomicBool>,
     /// Where to write `stats.json`; default `{work_dir}/stats.json`.
     pub stats_path: Option<std::path::PathBuf>,
+    /// Run as one task of a job array: finish this task's share of the first pass's work units
+    /// in the ledger and write no outputs; a later run without a task replays them all.
+    pub task: Option<Task>,
+    /// Ignore (and discard) the ledger of an interrupted run instead of resuming it.
+    pub restart: bool,
+    /// Process only inputs that no earlier complete run processed, and append to the outputs.
+    pub incremental: bool,
+    /// Process exactly these inputs (per source) instead of listing the sources' paths.
+    pub inputs: Option<Vec<SourceInputs>>,
+}
+
+/// One task of a job array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Task {
+    /// This task's index, from 0.
+    pub rank: usize,
+    /// Number of tasks.
+    pub world_size: usize,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { threads: default_threads(), progress: ProgressMode::Off, cancel: Arc::default(), stats_path: None }
+        Self {
+            threads: default_threads(),
+            progress: ProgressMode::Off,
+            cancel: Arc::default(),
+            stats_path: None,
+            task: None,
+            restart: false,
+            incremental: false,
+            inputs: None,
+        }
     }
 }
 
@@ -68,26 +102,48 @@ pub fn default_threads() -> usize {
 /// during the run are reported in the returned stats' status, after outputs were cleaned up.
 pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     let started = Instant::now();
-    let inputs = build::list_sources(plan);
+    let mut inputs = match &opts.inputs {
+        Some(i) => i.clone(),
+        None => build::list_sources(plan),
+    };
     let ops = build::operators(plan)?;
     let wheres = build::where_filters(plan)?;
     let barriers = barrier::barriers(plan)?;
     let work_dir = Path::new(&plan.spec.run.work_dir);
     std::fs::create_dir_all(work_dir).map_err(|e| anyhow::anyhow!("cannot create work dir {}: {e}", work_dir.display()))?;
-    let sinks = build::sinks(plan, &ops, &inputs)?;
+    let _locks = locks(plan, opts.task)?;
+    if opts.restart {
+        let _ = std::fs::remove_dir_all(work_dir.join("ledger"));
+    }
+    let history = History::load(work_dir, &manifest_dirs(plan))?;
+    let mut skipped = 0;
+    if opts.incremental {
+        skipped = history.keep_new(&mut inputs);
+        let new = inputs.iter().map(|s| s.files.len()).sum::<usize>();
+        tracing::info!(new_inputs = new, seen_inputs = skipped, "incremental run: only inputs that no earlier run processed");
+    }
+    let ledger = Ledger::open(work_dir, &plan.config_hash)?;
+    if opts.task.is_none() && ledger.finished_count() > 0 {
+        tracing::info!(units = ledger.finished_count(), "resuming: finished work units in the ledger are replayed, not processed again");
+    }
+    let sinks = match opts.task {
+        Some(_) => plan.spec.sinks.iter().map(|_| None).collect(),
+        None => build::sinks(plan, &ops, &inputs, opts.incremental)?.into_iter().map(Some).collect(),
+    };
     let exec = Exec::new(plan, ops, wheres, barriers);
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
     let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(|f| f.size).sum();
-    let mut writer = Writer::new(plan, &exec, sinks, Progress::new(opts.progress, total_bytes), opts.cancel.clone())?;
+    let progress = Progress::new(opts.progress, total_bytes);
+    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), opts.task.is_none())?;
     let mut replays: HashMap<usize, barrier::Replay> = HashMap::new();
     for (pass, entries) in plan.passes.iter().enumerate() {
-        if writer.stopped() {
+        if writer.stopped() || (pass > 0 && opts.task.is_some()) {
             break;
         }
-        let work = PassWork::new(plan, pass, entries, &inputs, &replays);
-        run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &opts.cancel);
-        if writer.stopped() {
+        let work = PassWork::new(plan, pass, entries, &inputs, &replays, opts.task);
+        run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &opts.cancel, &ledger);
+        if writer.stopped() || opts.task.is_some() {
             break;
         }
         // Barriers whose inputs are now complete decide.
@@ -101,10 +157,62 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         }
     }
     let mut stats = writer.finish(plan, threads, &inputs);
+    stats.seen_inputs_skipped = skipped;
+    if opts.task.is_none() && stats.status == crate::stats::RunStatus::Complete {
+        // The outputs are committed: now the dedup indexes and the input history may learn
+        // this run's documents, and the ledger has served.
+        for (b, replay) in &replays {
+            if let Some((spec, _)) = &exec.barriers[*b] {
+                replay.update_index(spec)?;
+            }
+        }
+        history.record(&inputs, opts.incremental)?;
+        ledger.remove()?;
+    }
     stats.elapsed_secs = secs(started.elapsed());
-    let stats_path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
+    let default_stats = match opts.task {
+        Some(t) => work_dir.join(format!("stats-task{}.json", t.rank)),
+        None => work_dir.join("stats.json"),
+    };
+    let stats_path = opts.stats_path.clone().unwrap_or(default_stats);
     write_stats(&stats_path, &stats)?;
     Ok(stats)
+}
+
+/// Local Megatron outputs, whose manifests list the inputs they hold.
+fn manifest_dirs(plan: &Plan) -> Vec<std::path::PathBuf> {
+    plan.spec
+        .sinks
+        .iter()
+        .filter(|s| matches!(s, crate::config::SinkSpec::Megatron(_)))
+        .map(|s| s.path())
+        .filter(|p| !storage::is_url(p) || p.starts_with("file://"))
+        .map(|p| std::path::PathBuf::from(p.strip_prefix("file://").unwrap_or(p)))
+        .collect()
+}
+
+/// Locks the work dir (per task for job arrays) and every local output, so that two runs never
+/// write the same files.
+fn locks(plan: &Plan, task: Option<Task>) -> anyhow::Result<Vec<RunLock>> {
+    let work_dir = Path::new(&plan.spec.run.work_dir);
+    let mut locks = vec![match task {
+        Some(t) => RunLock::acquire(work_dir, &format!("tokenmill-task{}.lock", t.rank), "work dir")?,
+        None => RunLock::acquire(work_dir, "tokenmill.lock", "work dir")?,
+    }];
+    if task.is_none() {
+        for sink in &plan.spec.sinks {
+            let path = sink.path();
+            if storage::is_url(path) && !path.starts_with("file://") {
+                continue;
+            }
+            // The lock sits beside the output directory, not in it, so outputs hold only data.
+            let out = Path::new(path.strip_prefix("file://").unwrap_or(path));
+            let name = out.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+            let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            locks.push(RunLock::acquire(parent, &format!(".{name}.tokenmill.lock"), "output")?);
+        }
+    }
+    Ok(locks)
 }
 
 fn write_stats(path: &Path, stats: &RunStats) -> anyhow::Result<()> {
@@ -119,11 +227,20 @@ fn write_stats(path: &Path, stats: &RunStats) -> anyhow::Result<()> {
 
 /// What one pass reads: for each entry, its files (or the listing errors of a source).
 struct PassWork {
+    pass: usize,
     items: Vec<(usize, Vec<InputFile>, Vec<source::InputError>, bool)>,
+    task: Option<Task>,
 }
 
 impl PassWork {
-    fn new(plan: &Plan, pass: usize, entries: &[usize], inputs: &[SourceInputs], replays: &HashMap<usize, barrier::Replay>) -> Self {
+    fn new(
+        plan: &Plan,
+        pass: usize,
+        entries: &[usize],
+        inputs: &[SourceInputs],
+        replays: &HashMap<usize, barrier::Replay>,
+        task: Option<Task>,
+    ) -> Self {
         let items = entries
             .iter()
             .map(|&e| {
@@ -136,13 +253,37 @@ impl PassWork {
                 }
             })
             .collect();
-        Self { items }
+        Self { pass, items, task }
+    }
+
+    /// Whether this run (or job-array task) does the `index`-th unit of the pass: units are
+    /// dealt round-robin over the tasks, in listing order.
+    fn mine(&self, index: usize) -> bool {
+        self.task.is_none_or(|t| index % t.world_size == t.rank)
     }
 }
 
+/// What the reader hands a worker.
+enum Work {
+    /// Raw records to process.
+    Chunk(Chunk),
+    /// A finished unit's recorded output.
+    Spooled(Vec<u8>),
+    /// The end of a unit.
+    UnitEnd(usize),
+    /// A finished unit's spool that cannot be read.
+    Broken(String),
+}
+
+struct Item {
+    seq: u64,
+    unit: Option<Arc<Unit>>,
+    work: Work,
+}
+
 fn local_file(path: &str) -> InputFile {
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    InputFile { url: path.to_string(), size, place: Place::Local(path.into()) }
+    let meta = std::fs::metadata(path).ok();
+    InputFile { url: path.to_string(), size: meta.as_ref().map_or(0, |m| m.len()), version: None, place: Place::Local(path.into()) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -155,22 +296,23 @@ fn run_pass(
     replays: &HashMap<usize, barrier::Replay>,
     threads: usize,
     cancel: &Arc<AtomicBool>,
+    ledger: &Ledger,
 ) {
     let window = 2 * threads + 2;
     let (permit_tx, permit_rx) = bounded::<()>(window);
     for _ in 0..window {
         let _ = permit_tx.send(());
     }
-    let (work_tx, work_rx) = bounded::<(u64, Chunk)>(window);
+    let (work_tx, work_rx) = bounded::<Item>(window);
     let (result_tx, result_rx) = unbounded::<BatchOut>();
     std::thread::scope(|scope| {
         let cancel = cancel.clone();
-        scope.spawn(move || read_pass(plan, work, &permit_rx, work_tx, &cancel));
+        scope.spawn(move || read_pass(plan, work, &permit_rx, work_tx, &cancel, ledger));
         for _ in 0..threads {
             let (rx, tx) = (work_rx.clone(), result_tx.clone());
             scope.spawn(move || {
-                for (seq, chunk) in rx.iter() {
-                    let out = pool.install(|| exec.process(seq, chunk, replays));
+                for item in rx.iter() {
+                    let out = pool.install(|| work_on(exec, item, replays));
                     if tx.send(out).is_err() {
                         break;
                     }
@@ -182,8 +324,38 @@ fn run_pass(
     });
 }
 
-/// The reader thread of a pass: every file of every entry, in order, cut into numbered chunks.
-fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<(u64, Chunk)>, cancel: &AtomicBool) {
+/// Processes (or decodes) one item and, for a unit being recorded, encodes the result.
+fn work_on(exec: &Exec<'_>, item: Item, replays: &HashMap<usize, barrier::Replay>) -> BatchOut {
+    let Item { seq, unit, work } = item;
+    let end = matches!(work, Work::UnitEnd(_));
+    let mut out = match work {
+        Work::Chunk(chunk) => {
+            let mut out = exec.process(seq, chunk, replays);
+            if out.failure.is_none() && unit.as_ref().is_some_and(|u| !u.replay) {
+                match spool::encode(&out) {
+                    Ok(bytes) => out.spooled = Some(bytes),
+                    Err(e) => out.failure = Some(format!("cannot record work unit: {e:#}")),
+                }
+            }
+            out
+        }
+        Work::Spooled(bytes) => spool::decode(&bytes, seq).unwrap_or_else(|e| broken(seq, unit.as_deref(), &format!("{e:#}"))),
+        Work::Broken(message) => broken(seq, unit.as_deref(), &message),
+        Work::UnitEnd(entry) => BatchOut::empty(seq, entry),
+    };
+    out.unit = unit.map(|u| (u, end));
+    out
+}
+fn broken(seq: u64, unit: Option<&Unit>, message: &str) -> BatchOut {
+    let name = unit.map_or("?", |u| u.key.as_str());
+    let mut out = BatchOut::empty(seq, 0);
+    out.failure = Some(format!("ledger unit {name}: {message}; rerun with --restart to discard the ledger"));
+    out
+}
+
+/// The reader thread of a pass: every file of every entry, in order, cut into numbered chunks;
+/// a file that is a finished unit in the ledger is replayed from its spool instead.
+fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<Item>, cancel: &AtomicBool, ledger: &Ledger) {
     let run = &plan.spec.run;
     let limits = ChunkLimits {
         docs: run.batch_docs,
@@ -191,7 +363,7 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<(
         max_record: usize::try_from(run.max_doc_bytes.0).unwrap_or(usize::MAX),
     };
     let mut seq = 0u64;
-    let mut emit = |chunk: Chunk| -> bool {
+    let mut emit = |unit: &Option<Arc<Unit>>, work: Work| -> bool {
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return false;
@@ -202,13 +374,14 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<(
                 Err(RecvTimeoutError::Disconnected) => return false,
             }
         }
-        let ok = out.send((seq, chunk)).is_ok();
+        let ok = out.send(Item { seq, unit: unit.clone(), work }).is_ok();
         seq += 1;
         ok
     };
+    let mut index = 0usize;
     for (entry, files, errors, parquet) in &work.items {
         let name = &plan.nodes[*entry].name;
-        if !errors.is_empty() {
+        if !errors.is_empty() && work.task.is_none() {
             let chunk = Chunk {
                 source: *entry,
                 file: name.as_str().into(),
@@ -216,7 +389,7 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<(
                 errors: errors.clone(),
                 raw_bytes: 0,
             };
-            if !emit(chunk) {
+            if !emit(&None, Work::Chunk(chunk)) {
                 return;
             }
         }
@@ -224,15 +397,51 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<(
             crate::config::Role::Source(i) => plan.spec.sources[i].file().clone(),
             _ => barrier::staged_spec(name),
         };
-        for file in files {
-            let mut going = true;
-            source::read_file(*entry, &spec, *parquet, file, limits, &mut |c| {
-                going = emit(c);
-                going
-            });
-            if !going {
+        for (i, file) in files.iter().enumerate() {
+            index += 1;
+            if !work.mine(index - 1) {
+                continue;
+            }
+            let key = Ledger::key(work.pass, name, i);
+            let id = UnitId::new(work.pass, name, file);
+            let spool = ledger.finished(&key, &id);
+            let unit = Some(Arc::new(Unit { key, id, replay: spool.is_some() }));
+            let going = match spool {
+                Some(path) => replay_unit(&path, &unit, &mut emit),
+                None => {
+                    let mut going = true;
+                    source::read_file(*entry, &spec, *parquet, file, limits, &mut |c| {
+                        going = emit(&unit, Work::Chunk(c));
+                        going
+                    });
+                    going
+                }
+            };
+            if !going || !emit(&unit, Work::UnitEnd(*entry)) {
                 return;
             }
+        }
+    }
+}
+
+/// Hands a finished unit's recorded outputs to the workers, in order.
+fn replay_unit(path: &Path, unit: &Option<Arc<Unit>>, emit: &mut impl FnMut(&Option<Arc<Unit>>, Work) -> bool) -> bool {
+    let mut reader = match SpoolReader::open(path) {
+        Ok(r) => r,
+        Err(e) => return emit(unit, Work::Broken(format!("{e:#}"))),
+    };
+    if let Err(e) = reader.id() {
+        return emit(unit, Work::Broken(format!("{e:#}")));
+    }
+    loop {
+        match reader.next_raw() {
+            Ok(Some(record)) => {
+                if !emit(unit, Work::Spooled(record)) {
+                    return false;
+                }
+            }
+            Ok(None) => return true,
+            Err(e) => return emit(unit, Work::Broken(format!("{e:#}"))),
         }
     }
 }

@@ -10,12 +10,13 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::barrier::{Collector, Replay};
 use super::exec::{BatchOut, Exec};
+use super::ledger::{Ledger, SpoolWriter};
 use crate::build::SourceInputs;
 use crate::config::{OnError, Plan};
 use crate::progress::Progress;
 use crate::sink::Sink;
 use crate::source::InputErrorKind;
-use crate::stats::{NodeStats, RunStats, RunStatus};
+use crate::stats::{NodeStats, RunStats, RunStatus, UnitCounts};
 
 /// Errors of one kind logged in full before the rest are only counted.
 const LOGGED_PER_KIND: u64 = 20;
@@ -32,26 +33,35 @@ pub(super) struct Writer {
     bytes_read: u64,
     bytes_decoded: u64,
     logged: HashMap<InputErrorKind, u64>,
+    ledger: Ledger,
+    /// The unit being recorded: its key, its spool, and whether it may not be kept (an input
+    /// that could not be read is retried by the next run rather than remembered as done).
+    spool: Option<(String, SpoolWriter, bool)>,
+    units: UnitCounts,
 }
 
 impl Writer {
     pub(super) fn new(
         plan: &Plan,
         exec: &Exec<'_>,
-        sinks: Vec<Box<dyn Sink>>,
+        sinks: Vec<Option<Box<dyn Sink>>>,
         progress: Progress,
         cancel: Arc<AtomicBool>,
+        ledger: Ledger,
+        collect: bool,
     ) -> anyhow::Result<Self> {
         let stats = plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect();
         let work_dir = Path::new(&plan.spec.run.work_dir);
         let mut collectors = HashMap::new();
         for (id, b) in exec.barriers.iter().enumerate() {
-            if let Some((spec, _)) = b {
+            if let Some((spec, _)) = b
+                && collect
+            {
                 collectors.insert(id, Collector::new(work_dir, &plan.nodes[id].name, spec)?);
             }
         }
         Ok(Self {
-            sinks: sinks.into_iter().map(Some).collect(),
+            sinks,
             sink_ids: exec.sink_nodes.clone(),
             collectors,
             stats,
@@ -62,6 +72,9 @@ impl Writer {
             bytes_read: 0,
             bytes_decoded: 0,
             logged: HashMap::new(),
+            ledger,
+            spool: None,
+            units: UnitCounts::default(),
         })
     }
 
@@ -91,7 +104,7 @@ impl Writer {
         self.cancel.store(true, Ordering::Relaxed);
     }
 
-    fn apply(&mut self, out: BatchOut) {
+    fn apply(&mut self, mut out: BatchOut) {
         if self.failure.is_some() {
             return;
         }
@@ -118,22 +131,55 @@ impl Writer {
         {
             return self.fail(format!("bad input with on_error = \"fail\": {e}"));
         }
-        for (barrier, docs, sigs) in out.collected {
+        for (barrier, docs, sigs) in std::mem::take(&mut out.collected) {
             if let Some(c) = self.collectors.get_mut(&barrier)
                 && let Err(e) = c.add(docs, sigs)
             {
                 return self.fail(format!("barrier #{barrier}: {e:#}"));
             }
         }
-        for (sink, payload) in out.writes {
+        for (sink, payload) in std::mem::take(&mut out.writes) {
             if let Some(s) = self.sinks[sink].as_mut()
                 && let Err(e) = s.write(payload)
             {
                 return self.fail(format!("sink #{sink}: {e:#}"));
             }
         }
+        if let Err(e) = self.record(&out) {
+            return self.fail(format!("cannot record finished work in the ledger: {e:#}"));
+        }
         let (docs, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| (d + self.stats[id].docs_in, t + self.stats[id].tokens_out));
         self.progress.update(self.bytes_read, docs, tokens);
+    }
+
+    /// Appends a processed chunk to its unit's spool; at the unit's end, marks it finished.
+    fn record(&mut self, out: &BatchOut) -> anyhow::Result<()> {
+        let Some((unit, end)) = &out.unit else { return Ok(()) };
+        if unit.replay {
+            if *end {
+                self.units.reused += 1;
+            }
+            return Ok(());
+        }
+        if self.spool.as_ref().is_none_or(|(key, _, _)| *key != unit.key) {
+            self.spool = Some((unit.key.clone(), self.ledger.start(&unit.key, &unit.id)?, false));
+        }
+        let Some((_, spool, transient)) = self.spool.as_mut() else { unreachable!("just set") };
+        *transient |= out.errors.iter().any(|e| matches!(e.kind, InputErrorKind::Unreadable | InputErrorKind::NotFound));
+        if let Some(bytes) = &out.spooled {
+            spool.append(bytes)?;
+        }
+        if *end {
+            self.units.processed += 1;
+            if let Some((key, spool, transient)) = self.spool.take() {
+                if transient {
+                    tracing::info!(unit = key, "input could not be read: the next run tries this unit again");
+                } else {
+                    spool.commit()?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Closes a barrier's collection and runs its global phases.
@@ -202,6 +248,8 @@ impl Writer {
             peak_rss_bytes: crate::stats::peak_rss_bytes(),
             nodes: self.stats,
             sinks: reports,
+            units: self.units,
+            seen_inputs_skipped: 0,
         }
     }
 }

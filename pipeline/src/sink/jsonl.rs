@@ -15,6 +15,8 @@ use crate::document::{Document, Payload};
 pub struct JsonlSink {
     out: Output,
     max_file_bytes: u64,
+    /// Number of the first part this run writes (after the parts of earlier runs when appending).
+    first_part: usize,
     current: Option<(zstd::Encoder<'static, AtomicFile>, String, u64)>,
     report: SinkReport,
 }
@@ -26,13 +28,14 @@ impl std::fmt::Debug for JsonlSink {
 }
 
 impl JsonlSink {
-    /// Opens the output and removes parts of an earlier run.
+    /// Opens the output and removes parts of an earlier run, or, when `append`, numbers its
+    /// parts after them.
     ///
     /// # Errors
     /// The output cannot be prepared.
-    pub fn new(out: Output, max_file_bytes: u64) -> anyhow::Result<Self> {
-        out.clear(|n| n.starts_with("part-") && (n.ends_with(".jsonl.zst") || n.ends_with(".tmp")))?;
-        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), current: None, report: SinkReport::default() })
+    pub fn new(out: Output, max_file_bytes: u64, append: bool) -> anyhow::Result<Self> {
+        let first_part = super::first_part(&out, ".jsonl.zst", append)?;
+        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, current: None, report: SinkReport::default() })
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -71,7 +74,7 @@ impl Sink for JsonlSink {
         let mut line = Vec::with_capacity(4096);
         for doc in &docs {
             if self.current.is_none() {
-                let name = format!("part-{:05}.jsonl.zst", self.report.files.len());
+                let name = format!("part-{:05}.jsonl.zst", self.first_part + self.report.files.len());
                 let file = AtomicFile::create(self.out.dir(), &name)?;
                 let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
                 self.current = Some((encoder, name, 0));

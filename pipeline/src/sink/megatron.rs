@@ -48,14 +48,19 @@ pub struct MegatronSink {
     config_hash: String,
     inputs: Vec<String>,
     report: SinkReport,
+    /// The dataset this run appends to (incremental runs).
+    previous: Option<Manifest>,
 }
 
 impl MegatronSink {
     /// Opens the output, removing the manifest and shards of an earlier run first (manifest
-    /// first, so a dataset never has a manifest describing other shards).
+    /// first, so a dataset never has a manifest describing other shards). With `append`, an
+    /// existing dataset is kept: new shards are numbered after its shards and the manifest
+    /// written at the end lists both; old shards are neither rewritten nor read again.
     ///
     /// # Errors
-    /// The output cannot be prepared.
+    /// The output cannot be prepared, or the existing dataset was tokenized differently.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         out: Output,
         prefix: &str,
@@ -64,11 +69,36 @@ impl MegatronSink {
         config_hash: String,
         inputs: Vec<String>,
         shuffle: Option<ShuffleSpec>,
+        append: bool,
     ) -> anyhow::Result<Self> {
-        out.clear(|n| n == tokenmill_shards::MANIFEST_FILE)?;
-        let stem = format!("{prefix}_");
-        out.clear(|n| n.starts_with(&stem) && (n.ends_with(".bin") || n.ends_with(".idx") || n.ends_with(".tmp")))?;
         let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
+        let previous = if append && out.fetch(tokenmill_shards::MANIFEST_FILE)? {
+            let m = Manifest::read(out.dir())?;
+            let same = m.dtype == dtype.name() && m.vocab_size == tokens.vocab_size && m.tokenizer_hash == tokens.tokenizer_hash;
+            if !same || m.eos_id != tokens.eos_id || m.bos_id != tokens.bos_id {
+                anyhow::bail!(
+                    "cannot append to {}: its shards were tokenized differently (tokenizer, vocabulary or EOS/BOS differ); write to a new output",
+                    out.url_of(tokenmill_shards::MANIFEST_FILE)
+                );
+            }
+            Some(m)
+        } else {
+            None
+        };
+        let stem = format!("{prefix}_");
+        match &previous {
+            None => {
+                out.clear(|n| n == tokenmill_shards::MANIFEST_FILE)?;
+                out.clear(|n| n.starts_with(&stem) && (n.ends_with(".bin") || n.ends_with(".idx") || n.ends_with(".tmp")))?;
+            }
+            Some(m) => {
+                // Shards of an append that did not complete are not in the manifest: remove them.
+                let listed: std::collections::HashSet<String> =
+                    m.shards.iter().flat_map(|s| [format!("{}.bin", s.name), format!("{}.idx", s.name)]).collect();
+                out.clear(|n| n.starts_with(&stem) && !listed.contains(n) && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e)))?;
+            }
+        }
+        let first = previous.as_ref().map_or(0, |m| m.shards.len());
         let dir = match &shuffle {
             Some(s) => {
                 if s.staging.exists() {
@@ -78,7 +108,9 @@ impl MegatronSink {
             }
             None => out.dir().to_path_buf(),
         };
-        let writer = ShardSetWriter::new(&dir, prefix, dtype, target)?;
+        // Unshuffled shards are renamed when moved into place; only direct writes continue the
+        // numbering.
+        let writer = ShardSetWriter::new(&dir, prefix, dtype, target)?.with_first_index(if shuffle.is_some() { 0 } else { first });
         Ok(Self {
             out,
             prefix: prefix.into(),
@@ -91,6 +123,7 @@ impl MegatronSink {
             config_hash,
             inputs,
             report: SinkReport::default(),
+            previous,
         })
     }
 
@@ -142,25 +175,54 @@ impl Sink for MegatronSink {
             tokens: self.report.tokens,
             shards,
         };
-        let manifest = match self.shuffle.clone() {
+        let first = self.previous.as_ref().map_or(0, |m| m.shards.len());
+        let mut manifest = match self.shuffle.clone() {
             None => manifest,
             Some(s) => {
-                // The unshuffled dataset is complete in staging; shuffle it into the output.
+                // The unshuffled dataset is complete in staging; shuffle it into the output
+                // (through a side directory when appending, to number the shards after the old).
                 manifest.write(&s.staging)?;
-                let shuffled = tokenmill_shards::shuffle_dataset(&s.staging, self.out.dir(), &self.prefix, s.seed, s.memory, self.target)?;
+                let target = if first > 0 { s.staging.with_extension("shuffled") } else { self.out.dir().to_path_buf() };
+                let mut shuffled = tokenmill_shards::shuffle_dataset(&s.staging, &target, &self.prefix, s.seed, s.memory, self.target)?;
                 std::fs::remove_dir_all(&s.staging)?;
+                if first > 0 {
+                    for (i, shard) in shuffled.shards.iter_mut().enumerate() {
+                        let name = format!("{}_{:05}", self.prefix, first + i);
+                        for ext in ["bin", "idx"] {
+                            std::fs::rename(target.join(format!("{}.{ext}", shard.name)), self.out.dir().join(format!("{name}.{ext}")))?;
+                        }
+                        shard.name = name;
+                    }
+                    std::fs::remove_dir_all(&target)?;
+                }
                 shuffled
             }
         };
         self.publish_completed(&manifest.shards)?;
         self.report.bytes = manifest.shards.iter().map(|s| s.bin_bytes).sum();
+        if let Some(previous) = self.previous.take() {
+            manifest.documents += previous.documents;
+            manifest.tokens += previous.tokens;
+            let mut inputs = previous.inputs;
+            inputs.append(&mut manifest.inputs);
+            manifest.inputs = inputs;
+            let mut shards = previous.shards;
+            shards.append(&mut manifest.shards);
+            manifest.shards = shards;
+        }
         if !self.out.is_remote() {
-            // Read back what was written before declaring it complete.
+            // Read back what was written before declaring it complete (what this run wrote).
+            let manifest_path = self.out.dir().join(tokenmill_shards::MANIFEST_FILE);
+            let old = if first > 0 { std::fs::read(&manifest_path).ok() } else { None };
             manifest.write(self.out.dir())?;
             let opts = VerifyOptions { vocab_size: Some(self.tokens.vocab_size), eos_id: self.tokens.eos_id, check_checksums: true };
-            let report = tokenmill_shards::verify_dir(self.out.dir(), &opts)?;
+            let report = tokenmill_shards::verify_dir_from(self.out.dir(), &opts, first)?;
             if !report.is_ok() {
-                let _ = std::fs::remove_file(self.out.dir().join(tokenmill_shards::MANIFEST_FILE));
+                // The dataset goes back to what it was: the old manifest, or none.
+                let _ = match old {
+                    Some(bytes) => std::fs::write(&manifest_path, bytes),
+                    None => std::fs::remove_file(&manifest_path),
+                };
                 let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
                 anyhow::bail!("shards failed verification after writing:\n{}", problems.join("\n"));
             }

@@ -52,3 +52,19 @@ pub trait Sink: Send + std::fmt::Debug {
     /// Stops without completing; removes temporary files.
     fn abort(self: Box<Self>);
 }
+
+/// The number of the first `part-NNNNN{ext}` file a document sink writes: 0 after removing the
+/// parts of an earlier run, or one past the last existing part when appending.
+fn first_part(out: &Output, ext: &str, append: bool) -> anyhow::Result<usize> {
+    let ours = |n: &str| n.starts_with("part-") && (n.ends_with(ext) || n.ends_with(".tmp"));
+    if !append {
+        out.clear(ours)?;
+        return Ok(0);
+    }
+    let last = out
+        .existing(|n| n.starts_with("part-") && n.ends_with(ext))?
+        .iter()
+        .filter_map(|n| n.trim_start_matches("part-").trim_end_matches(ext).parse::<usize>().ok())
+        .max();
+    Ok(last.map_or(0, |l| l + 1))
+}

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::storage;
 
@@ -22,6 +22,7 @@ pub struct Output {
     url: String,
     local: PathBuf,
     remote: Option<(Arc<dyn ObjectStore>, ObjectPath)>,
+    options: BTreeMap<String, String>,
 }
 
 impl Output {
@@ -39,11 +40,11 @@ impl Output {
                 std::fs::remove_dir_all(&local).with_context(|| format!("cannot clear staging dir {}", local.display()))?;
             }
             std::fs::create_dir_all(&local).with_context(|| format!("cannot create staging dir {}", local.display()))?;
-            Ok(Self { url, local, remote: Some((store, prefix)) })
+            Ok(Self { url, local, remote: Some((store, prefix)), options: options.clone() })
         } else {
             let local = PathBuf::from(path.strip_prefix("file://").unwrap_or(path));
             std::fs::create_dir_all(&local).with_context(|| format!("cannot create output dir {}", local.display()))?;
-            Ok(Self { url, local, remote: None })
+            Ok(Self { url, local, remote: None, options: options.clone() })
         }
     }
 
@@ -81,6 +82,52 @@ impl Output {
             }
         }
         Ok(removed)
+    }
+
+    /// Names of the files already in the output that `is_ours` recognizes, sorted (for
+    /// appending after them).
+    ///
+    /// # Errors
+    /// The output cannot be listed.
+    pub fn existing(&self, is_ours: impl Fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
+        let mut names = Vec::new();
+        match &self.remote {
+            None => {
+                for entry in std::fs::read_dir(&self.local).with_context(|| format!("cannot list {}", self.local.display()))? {
+                    names.push(entry?.file_name().to_string_lossy().into_owned());
+                }
+            }
+            Some(_) => {
+                for f in
+                    storage::list_inputs(&format!("{}/", self.url), &self.options).with_context(|| format!("cannot list {}", self.url))?
+                {
+                    names.push(f.url.rsplit('/').next().unwrap_or_default().to_string());
+                }
+            }
+        }
+        names.retain(|n| is_ours(n));
+        names.sort();
+        Ok(names)
+    }
+
+    /// Brings an existing file of the output into the local directory (a no-op for local
+    /// outputs); `false` if it does not exist.
+    ///
+    /// # Errors
+    /// It exists but cannot be read.
+    pub fn fetch(&self, name: &str) -> anyhow::Result<bool> {
+        let local = self.local.join(name);
+        let Some((store, prefix)) = &self.remote else { return Ok(local.exists()) };
+        let path = prefix.clone().join(name);
+        match storage::runtime().block_on(store.get(&path)) {
+            Ok(got) => {
+                let bytes = storage::runtime().block_on(got.bytes()).with_context(|| format!("cannot read {}", self.url_of(name)))?;
+                std::fs::write(&local, &bytes).with_context(|| format!("cannot write {}", local.display()))?;
+                Ok(true)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", self.url_of(name))),
+        }
     }
 
     /// Makes a completed file visible: a no-op locally, an upload (then local removal) for

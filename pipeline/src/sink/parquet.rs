@@ -20,25 +20,27 @@ use crate::document::Payload;
 pub struct ParquetSink {
     out: Output,
     max_file_bytes: u64,
+    first_part: usize,
     schema: SchemaRef,
     current: Option<(ArrowWriter<AtomicFile>, String, u64)>,
     report: SinkReport,
 }
 
 impl ParquetSink {
-    /// Opens the output and removes parts of an earlier run.
+    /// Opens the output and removes parts of an earlier run, or, when `append`, numbers its
+    /// parts after them.
     ///
     /// # Errors
     /// The output cannot be prepared.
-    pub fn new(out: Output, max_file_bytes: u64) -> anyhow::Result<Self> {
-        out.clear(|n| n.starts_with("part-") && (n.ends_with(".parquet") || n.ends_with(".tmp")))?;
+    pub fn new(out: Output, max_file_bytes: u64, append: bool) -> anyhow::Result<Self> {
+        let first_part = super::first_part(&out, ".parquet", append)?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
             Field::new("text", DataType::Utf8, false),
             Field::new("metadata", DataType::Utf8, false),
             Field::new("drop_reason", DataType::Utf8, true),
         ]));
-        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), schema, current: None, report: SinkReport::default() })
+        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, schema, current: None, report: SinkReport::default() })
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -59,7 +61,7 @@ impl Sink for ParquetSink {
             return Ok(());
         }
         if self.current.is_none() {
-            let name = format!("part-{:05}.parquet", self.report.files.len());
+            let name = format!("part-{:05}.parquet", self.first_part + self.report.files.len());
             let file = AtomicFile::create(self.out.dir(), &name)?;
             let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
             let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props)).context("cannot start parquet writer")?;

@@ -41,7 +41,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::Exit;
-use settings::{Ranks, UsageError};
+pub(crate) use settings::Ranks;
+use settings::UsageError;
 
 /// `tokenmill dedup` arguments.
 #[derive(Debug, Args)]

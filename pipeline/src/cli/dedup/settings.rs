@@ -221,14 +221,14 @@ fn diff(prefix: &str, stored: &Value, flags: &Value, out: &mut Vec<String>) {
 
 /// This process's rank and the number of ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Ranks {
-    pub rank: usize,
-    pub world: usize,
+pub(crate) struct Ranks {
+    pub(crate) rank: usize,
+    pub(crate) world: usize,
 }
 
 impl Ranks {
     /// From the flags, else from a Slurm array job or a Kubernetes indexed job, else 0 of 1.
-    pub(super) fn resolve(args: &RankArgs) -> anyhow::Result<Ranks> {
+    pub(crate) fn resolve(args: &RankArgs) -> anyhow::Result<Ranks> {
         Self::resolve_with(args, |name| std::env::var(name).ok())
     }
 
