@@ -36,10 +36,14 @@ pub enum Error {
     /// A configuration value is out of range or inconsistent.
     #[error("invalid dedup configuration: {0}")]
     Config(String),
-    /// Documents were added to a split out of order.
-    #[error("{}: document id {id} added after id {previous}; ids must increase within a split", path.display())]
+    /// Documents were added to a split, or looked up in a [`RemoveCursor`](crate::phases::RemoveCursor),
+    /// out of order.
+    #[error(
+        "{}: document id {id} came after id {previous}; ids must increase within a split and must not decrease between removal-cursor lookups",
+        path.display()
+    )]
     IdOrder {
-        /// The signature file being written.
+        /// The signature file being written, or the removal list being read.
         path: PathBuf,
         /// The offending id.
         id: u64,

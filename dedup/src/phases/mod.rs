@@ -9,11 +9,13 @@
 //!    the estimated Jaccard of their full signatures, and each verified pair becomes an edge
 //!    in `edges/band_{b:03}.edges`. The exact partition does the same with exact hashes
 //!    (`edges/exact.edges`). Rank `r` of `N` runs the partitions `p` with `p % N == r`.
-//! 3. **Clusters** ([`run_phase3`]): union-find over all edges; in each connected component
+//! 3. **Clusters** ([`run_phase3`]): connected components over all edges (a union-find in
+//!    memory, or label propagation over sorted files beyond the memory budget); in each component
 //!    one representative is kept by the [`KeepRule`], the rest are listed in
 //!    `clusters/remove.ids` (sorted), with `clusters/report.json` and, if asked, the
 //!    clusters in `clusters/clusters.bin`. Runs once (rank 0).
-//! 4. **Filter** ([`RemoveSet`]): `is_duplicate(id)` for the stream of documents.
+//! 4. **Filter** ([`RemoveSet`], or [`RemoveCursor`] to stream a removal list larger than
+//!    memory): `is_duplicate(id)` for the stream of documents.
 //!
 //! Document ids are `u64`s the caller assigns in input order, so "first in input order" is
 //! the smallest id. Within a split ids must increase. Every artifact follows
@@ -42,6 +44,8 @@
 
 mod buckets;
 mod cluster;
+mod cluster_spill;
+mod components;
 mod filter;
 mod signatures;
 mod store;
@@ -53,7 +57,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub use buckets::{Partition, PartitionSummary, run_partition, run_phase2};
 pub use cluster::run_phase3;
-pub use filter::RemoveSet;
+pub use filter::{RemoveCursor, RemoveSet};
 pub use signatures::{DocSignature, SignatureWriter, Signer};
 
 use crate::error::{Error, Result};
@@ -246,3 +250,5 @@ pub(crate) fn decode_sig(rec: &[u8], out: &mut Vec<u64>) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_budget;

@@ -17,7 +17,7 @@ fn small_config() -> DedupConfig {
 }
 
 /// Phases 1-3 with `splits` contiguous splits and `world` ranks for phase 2.
-fn dedup(work: &Path, docs: &[String], config: &DedupConfig, splits: usize, world: usize) -> Result<crate::DedupReport> {
+pub(super) fn dedup(work: &Path, docs: &[String], config: &DedupConfig, splits: usize, world: usize) -> Result<crate::DedupReport> {
     let per = docs.len().div_ceil(splits.max(1)).max(1);
     for (s, chunk) in docs.chunks(per).enumerate() {
         let mut w = SignatureWriter::create(work, s as u32, config)?;
@@ -155,7 +155,7 @@ fn incremental_index_drops_what_earlier_runs_saw() {
 }
 
 /// Small corpora with exact and near duplicates.
-fn corpus_strategy() -> impl Strategy<Value = Vec<String>> {
+pub(super) fn corpus_strategy() -> impl Strategy<Value = Vec<String>> {
     let words = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"];
     prop::collection::vec((0usize..4, prop::collection::vec(0usize..12, 12..30), 0usize..40, 0usize..12), 1..24).prop_map(move |specs| {
         let mut docs: Vec<String> = Vec::new();
