@@ -28,6 +28,7 @@ pub mod source;
 pub mod stage;
 pub mod stats;
 pub mod storage;
+pub mod trigger;
 
 /// The commented example pipeline that `tokenmill init` writes (also `examples/quickstart.toml`).
 pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/quickstart.toml");

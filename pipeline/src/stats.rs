@@ -122,6 +122,10 @@ pub struct RunStats {
     pub units: UnitCounts,
     /// Inputs left out because an earlier run processed them (`--incremental`).
     pub seen_inputs_skipped: u64,
+    /// Inputs that could not be read (network, permissions, gone): counted as input errors,
+    /// not recorded as processed, so the next run (incremental or resumed) tries them again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs_to_retry: Vec<String>,
 }
 
 /// Work units done by a run.
@@ -134,6 +138,26 @@ pub struct UnitCounts {
 }
 
 impl RunStats {
+    /// The stats of an incremental run that found no new input.
+    pub fn nothing_new(plan: &crate::config::Plan, threads: usize, skipped: u64, elapsed_secs: f64) -> Self {
+        RunStats {
+            status: RunStatus::Complete,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            config_hash: plan.config_hash.clone(),
+            threads,
+            elapsed_secs,
+            input_files: 0,
+            input_bytes: 0,
+            decoded_bytes: 0,
+            peak_rss_bytes: peak_rss_bytes(),
+            nodes: plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect(),
+            sinks: BTreeMap::new(),
+            units: UnitCounts::default(),
+            seen_inputs_skipped: skipped,
+            inputs_to_retry: Vec::new(),
+        }
+    }
+
     /// Bad input records and files over all sources.
     pub fn input_errors(&self) -> u64 {
         self.nodes.iter().map(NodeStats::errors_total).sum()

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -105,6 +106,8 @@ pub fn is_url(s: &str) -> bool {
 /// Unknown scheme, malformed URL, or a store option it does not know.
 pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageResult<(Arc<dyn ObjectStore>, ObjectPath)> {
     let config = |message: String| StorageError::Config { url: url_str.to_string(), message };
+    let (retry, options) = retry_policy(options).map_err(config)?;
+    let options = &options;
     let url = url::Url::parse(url_str).map_err(|e| config(format!("invalid URL: {e}")))?;
     let path = ObjectPath::from_url_path(url.path()).map_err(|e| config(format!("invalid object path: {e}")))?;
     let bucket_url = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
@@ -112,7 +115,7 @@ pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageRe
         "memory" => memory_store(),
         "file" => Arc::new(object_store::local::LocalFileSystem::new()),
         "s3" | "s3a" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url);
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url).with_retry(retry.clone());
             for (k, v) in options {
                 let key = k.parse().map_err(|_| config(format!("unknown S3 storage option `{k}`")))?;
                 b = b.with_config(key, v);
@@ -120,7 +123,7 @@ pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageRe
             Arc::new(b.build().map_err(|e| config(e.to_string()))?)
         }
         "gs" => {
-            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(bucket_url);
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(bucket_url).with_retry(retry.clone());
             for (k, v) in options {
                 let key = k.parse().map_err(|_| config(format!("unknown GCS storage option `{k}`")))?;
                 b = b.with_config(key, v);
@@ -128,7 +131,7 @@ pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageRe
             Arc::new(b.build().map_err(|e| config(e.to_string()))?)
         }
         "az" | "abfs" | "abfss" | "azure" | "adl" => {
-            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url_str);
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url_str).with_retry(retry.clone());
             for (k, v) in options {
                 let key = k.parse().map_err(|_| config(format!("unknown Azure storage option `{k}`")))?;
                 b = b.with_config(key, v);
@@ -138,6 +141,46 @@ pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageRe
         other => return Err(config(format!("unsupported scheme `{other}` (use a local path, file://, s3://, gs://, az:// or memory://)"))),
     };
     Ok((store, path))
+}
+
+/// Whether the object or file `url` is among those a source path `pattern` names: the same
+/// scheme and bucket, and the key matching the glob, equal to the path, or under it as a
+/// prefix (`dir/` or `dir`).
+pub fn pattern_matches(pattern: &str, url: &str) -> bool {
+    fn split(s: &str) -> (String, String, String) {
+        match s.split_once("://") {
+            Some((scheme, rest)) => {
+                let (host, key) = rest.split_once('/').unwrap_or((rest, ""));
+                let scheme = if scheme == "s3a" { "s3" } else { scheme };
+                (scheme.to_string(), host.to_string(), key.to_string())
+            }
+            None => ("file".into(), String::new(), s.trim_start_matches("./").to_string()),
+        }
+    }
+    let ((ps, ph, pk), (us, uh, uk)) = (split(pattern), split(url));
+    if ps != us || ph != uh {
+        return false;
+    }
+    if has_glob(&pk) {
+        return Glob::new(&pk).is_ok_and(|g| g.compile_matcher().is_match(&uk));
+    }
+    let dir = pk.trim_end_matches('/');
+    uk == pk || dir.is_empty() || uk.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Retries of object-store requests: `max_retries` (default 6) and `retry_timeout` (default
+/// `60s`, the longest a request is retried, with exponential backoff from 100 ms) from a
+/// source's or sink's `storage` options; returns the policy and the other options.
+fn retry_policy(options: &BTreeMap<String, String>) -> Result<(object_store::RetryConfig, BTreeMap<String, String>), String> {
+    let mut rest = options.clone();
+    let mut retry = object_store::RetryConfig { max_retries: 6, retry_timeout: Duration::from_secs(60), ..Default::default() };
+    if let Some(v) = rest.remove("max_retries") {
+        retry.max_retries = v.trim().parse().map_err(|_| format!("storage option max_retries = `{v}` is not a number"))?;
+    }
+    if let Some(v) = rest.remove("retry_timeout") {
+        retry.retry_timeout = crate::cli::parse_duration(&v).map_err(|e| format!("storage option retry_timeout: {e}"))?;
+    }
+    Ok((retry, rest))
 }
 
 fn has_glob(s: &str) -> bool {
@@ -404,6 +447,18 @@ mod tests {
         assert!(is_url("memory:///x"));
         assert!(!is_url("data/x.jsonl"));
         assert!(!is_url("C:/x"));
+    }
+
+    #[test]
+    fn patterns_match_event_objects() {
+        assert!(pattern_matches("s3://corpus/raw/*.jsonl.zst", "s3://corpus/raw/a.jsonl.zst"));
+        assert!(!pattern_matches("s3://corpus/raw/*.jsonl.zst", "s3://corpus/raw/a.parquet"));
+        assert!(!pattern_matches("s3://corpus/raw/*.jsonl.zst", "s3://other/raw/a.jsonl.zst"));
+        assert!(pattern_matches("s3://corpus/raw/", "s3://corpus/raw/2026/a.jsonl"));
+        assert!(pattern_matches("s3://corpus/raw", "s3://corpus/raw/a.jsonl"));
+        assert!(!pattern_matches("s3://corpus/raw", "s3://corpus/rawer/a.jsonl"));
+        assert!(pattern_matches("s3a://corpus/x.jsonl", "s3://corpus/x.jsonl"));
+        assert!(!pattern_matches("gs://corpus/raw/", "s3://corpus/raw/a.jsonl"));
     }
 
     #[test]

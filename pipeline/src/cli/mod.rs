@@ -4,6 +4,7 @@ mod classifier;
 mod datasets;
 mod dedup;
 mod inspect;
+mod ops;
 mod train;
 mod train_verify;
 mod verify;
@@ -21,14 +22,17 @@ use crate::config::{self, Plan};
 use crate::progress::ProgressMode;
 use crate::runner::{self, RunOptions};
 use crate::stats::RunStatus;
+pub use ops::parse_duration;
 
 /// tokenmill turns raw text corpora into training-ready token shards.
 ///
 /// A pipeline file (TOML) declares sources, stages and sinks. Start with `tokenmill init`, check
 /// with `tokenmill validate`, run with `tokenmill run`.
 ///
-/// Exit codes: 0 done; 1 failed (I/O, sink or verification error); 2 invalid pipeline file or
-/// command line; 3 stopped on bad input under `on_error = "fail"`; 130 interrupted.
+/// Exit codes: 0 done; 1 failed (I/O, sink or verification error, a source that cannot be
+/// listed, the work dir in use by another run); 2 invalid pipeline file or command line; 3
+/// stopped on bad input under `on_error = "fail"`; 4 partial: done, but some inputs could not be
+/// read and will be tried again by the next run; 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(name = "tokenmill", version, about, long_about, propagate_version = true)]
 pub struct Cli {
@@ -99,6 +103,17 @@ pub enum Command {
     Export(datasets::ExportArgs),
     /// Show what a shard directory holds: counts, length histogram, frequent tokens, a document.
     Inspect(inspect::InspectArgs),
+    /// Process the objects named by an object-storage event notification (S3 via SQS, SNS,
+    /// EventBridge or Lambda; GCS via Pub/Sub), incrementally: an event delivered twice does
+    /// nothing the second time.
+    Trigger(ops::TriggerArgs),
+    /// Poll the sources for new inputs and process them incrementally, every interval.
+    Watch(ops::WatchArgs),
+    /// Write Slurm batch scripts that run a pipeline as a job array followed by one final task
+    /// (chained with `--dependency=afterok`), and optionally submit them.
+    Slurm(ops::SlurmArgs),
+    /// Write a Kubernetes Indexed Job plus a final Job that run a pipeline as a job array.
+    K8s(ops::K8sArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
     Bench {
         /// The pipeline file.
@@ -164,8 +179,11 @@ pub enum Exit {
     Failed = 1,
     /// Invalid pipeline file or arguments.
     Config = 2,
-    /// Stopped on bad input under `on_error = "fail"`.
+    /// Stopped on bad input under `on_error = "fail"` (or an unusable event for `trigger`).
     Input = 3,
+    /// Completed, but some inputs could not be read (network, permissions): the outputs hold
+    /// the rest; the next run (incremental or not) tries those inputs again.
+    Partial = 4,
     /// Interrupted.
     Interrupted = 130,
 }
@@ -228,10 +246,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Shuffle(args) => datasets::shuffle(args),
         Command::Merge(args) => datasets::merge(args),
         Command::Export(args) => datasets::export(args),
+        Command::Trigger(args) => ops::trigger(args),
+        Command::Watch(args) => ops::watch(args),
+        Command::Slurm(args) => ops::slurm(args),
+        Command::K8s(args) => ops::k8s(args),
     }
 }
 
-fn load(path: &Path) -> Result<Plan, Exit> {
+pub(crate) fn load(path: &Path) -> Result<Plan, Exit> {
     match config::load(path) {
         Ok(plan) => {
             for w in plan.warnings.warnings() {
@@ -301,16 +323,7 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         println!("dry run: nothing was read or written");
         return Ok(Exit::Ok);
     }
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // Second Ctrl-C: leave now; only *.tmp files can be left behind.
-            std::process::exit(Exit::Interrupted as i32);
-        }
-        tracing::warn!("interrupted: finishing in-flight batches and removing incomplete outputs (Ctrl-C again to quit at once)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let cancel = interrupt_flag()?;
     let task = match task_of(&args) {
         Ok(t) => t,
         Err(e) => {
@@ -328,17 +341,43 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         incremental: args.incremental,
         inputs: None,
     };
-    let stats = runner::run(&plan, &opts)?;
+    execute_run(&plan, &opts, args.metrics.as_deref())
+}
+
+/// A flag set by Ctrl-C (SIGINT) or SIGTERM; a second one exits at once.
+pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: leave now; only *.tmp files can be left behind.
+            std::process::exit(Exit::Interrupted as i32);
+        }
+        tracing::warn!("interrupted: finishing in-flight batches and removing incomplete outputs (Ctrl-C again to quit at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(cancel)
+}
+
+/// Runs a plan, prints the summary, writes the metrics file, maps the outcome to an exit code.
+pub(crate) fn execute_run(plan: &Plan, opts: &RunOptions, metrics: Option<&Path>) -> anyhow::Result<Exit> {
+    let stats = runner::run(plan, opts)?;
     print!("{}", stats.summary());
-    if let Some(path) = &args.metrics {
+    if let Some(path) = metrics {
         crate::stats::write_metrics(path, &stats)?;
     }
-    Ok(match stats.status {
+    Ok(exit_of(&stats))
+}
+
+/// The exit code of a run.
+pub(crate) fn exit_of(stats: &crate::stats::RunStats) -> Exit {
+    match &stats.status {
+        RunStatus::Complete if !stats.inputs_to_retry.is_empty() => Exit::Partial,
         RunStatus::Complete => Exit::Ok,
         RunStatus::Interrupted => Exit::Interrupted,
         RunStatus::Failed(reason) if reason.starts_with("bad input") => Exit::Input,
         RunStatus::Failed(_) => Exit::Failed,
-    })
+    }
 }
 
 /// The job-array task of a run, from flags or the scheduler's environment.

@@ -98,13 +98,13 @@ impl History {
         skipped
     }
 
-    /// Records a completed run's inputs: appended after an incremental run, replacing the
+    /// Records a completed run's inputs (less those it could not read): appended after an incremental run, replacing the
     /// history after a full one (whose outputs replaced the old ones).
-    pub(super) fn record(&self, inputs: &[SourceInputs], append: bool) -> anyhow::Result<()> {
+    pub(super) fn record(&self, inputs: &[SourceInputs], append: bool, unread: &[String]) -> anyhow::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut lines = Vec::new();
-        for f in inputs.iter().flat_map(|s| &s.files) {
+        for f in inputs.iter().flat_map(|s| &s.files).filter(|f| !unread.contains(&f.url)) {
             let seen = Seen { url: f.url.clone(), size: f.size, version: f.version.clone() };
             serde_json::to_writer(&mut lines, &seen)?;
             lines.push(b'\n');

@@ -82,9 +82,10 @@ impl Ledger {
         }
         std::fs::create_dir_all(&units).with_context(|| format!("cannot create {}", units.display()))?;
         if existing.as_ref() != Some(&record) {
-            let mut f = AtomicFile::create(&root, "run.json")?;
-            serde_json::to_writer_pretty(&mut f, &record)?;
-            f.commit()?;
+            // Job-array tasks may write this at the same moment: each through its own temporary.
+            let tmp = root.join(format!("run.json.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, root.join("run.json")).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
         }
         Ok(Self { units, root })
     }

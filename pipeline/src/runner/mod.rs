@@ -106,6 +106,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         Some(i) => i.clone(),
         None => build::list_sources(plan),
     };
+    // A source that cannot be listed (the store is down, access denied) fails the run: going
+    // on would report success having read nothing. A pattern matching nothing is only counted.
+    let unlisted: Vec<String> =
+        inputs.iter().flat_map(|s| &s.errors).filter(|e| e.kind == source::InputErrorKind::Unreadable).map(ToString::to_string).collect();
+    if !unlisted.is_empty() {
+        anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
+    }
     let ops = build::operators(plan)?;
     let wheres = build::where_filters(plan)?;
     let barriers = barrier::barriers(plan)?;
@@ -121,6 +128,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         skipped = history.keep_new(&mut inputs);
         let new = inputs.iter().map(|s| s.files.len()).sum::<usize>();
         tracing::info!(new_inputs = new, seen_inputs = skipped, "incremental run: only inputs that no earlier run processed");
+        if new == 0 && inputs.iter().all(|s| s.errors.is_empty()) {
+            // Nothing new: the outputs stay as they are, not even their manifests are rewritten.
+            let stats = RunStats::nothing_new(plan, opts.threads.max(1), skipped, secs(started.elapsed()));
+            write_stats(&opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json")), &stats)?;
+            return Ok(stats);
+        }
     }
     let ledger = Ledger::open(work_dir, &plan.config_hash)?;
     if opts.task.is_none() && ledger.finished_count() > 0 {
@@ -166,7 +179,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
                 replay.update_index(spec)?;
             }
         }
-        history.record(&inputs, opts.incremental)?;
+        history.record(&inputs, opts.incremental, &stats.inputs_to_retry)?;
         ledger.remove()?;
     }
     stats.elapsed_secs = secs(started.elapsed());

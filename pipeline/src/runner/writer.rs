@@ -38,6 +38,8 @@ pub(super) struct Writer {
     /// that could not be read is retried by the next run rather than remembered as done).
     spool: Option<(String, SpoolWriter, bool)>,
     units: UnitCounts,
+    /// Inputs that could not be read (network, permissions): not recorded as done.
+    retry: Vec<String>,
 }
 
 impl Writer {
@@ -75,6 +77,7 @@ impl Writer {
             ledger,
             spool: None,
             units: UnitCounts::default(),
+            retry: Vec::new(),
         })
     }
 
@@ -174,6 +177,7 @@ impl Writer {
             if let Some((key, spool, transient)) = self.spool.take() {
                 if transient {
                     tracing::info!(unit = key, "input could not be read: the next run tries this unit again");
+                    self.retry.push(unit.id.url.clone());
                 } else {
                     spool.commit()?;
                 }
@@ -250,6 +254,7 @@ impl Writer {
             sinks: reports,
             units: self.units,
             seen_inputs_skipped: 0,
+            inputs_to_retry: self.retry,
         }
     }
 }

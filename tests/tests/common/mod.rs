@@ -1,6 +1,8 @@
 //! Shared helpers for the scenario tests.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -126,4 +128,31 @@ pub fn listing(dir: &Path) -> Vec<String> {
     };
     v.sort();
     v
+}
+
+/// The sample corpus cut into `n` plain JSONL files `dir/in/part-NN.jsonl`; returns their glob.
+pub fn split_sample(dir: &Path, n: usize) -> String {
+    let mut lines = Vec::new();
+    for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
+        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
+        lines.extend(String::from_utf8(bytes).expect("utf8").lines().map(str::to_string));
+    }
+    let per = lines.len().div_ceil(n);
+    std::fs::create_dir_all(dir.join("in")).expect("mkdir");
+    for (i, part) in lines.chunks(per).enumerate() {
+        std::fs::write(dir.join(format!("in/part-{i:02}.jsonl")), part.join("\n") + "\n").expect("write");
+    }
+    assert_eq!(lines.chunks(per).count(), n);
+    format!("{}/in/*.jsonl", dir.display())
+}
+
+/// Every file under `subdirs` of `dir`, by relative path.
+pub fn tree_bytes(dir: &Path, subdirs: &[&str]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for sub in subdirs {
+        for name in listing(&dir.join(sub)) {
+            out.insert(format!("{sub}/{name}"), std::fs::read(dir.join(sub).join(&name)).expect("read"));
+        }
+    }
+    out
 }

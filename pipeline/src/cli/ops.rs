@@ -1,0 +1,447 @@
+//! Operations: object-storage triggers, polling, and job-array scripts for Slurm and Kubernetes.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{Exit, execute_run, exit_of, interrupt_flag, load};
+use crate::build::SourceInputs;
+use crate::config::Plan;
+use crate::progress::ProgressMode;
+use crate::runner::{self, RunOptions};
+use crate::source::{InputError, InputErrorKind};
+use crate::stats::RunStatus;
+use crate::storage::{self, StorageError};
+
+/// What `trigger` and `watch` share: an incremental run of a pipeline.
+#[derive(Debug, Args)]
+pub struct IncrementalArgs {
+    /// The pipeline file.
+    pub config: PathBuf,
+    /// Worker threads [default: all cores].
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+    /// Write each run's counters in Prometheus text format to this file.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+}
+
+/// `tokenmill trigger`.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The pipeline and how to run it.
+    #[command(flatten)]
+    pub run: IncrementalArgs,
+    /// The event notification (JSON), or `-` for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub event: PathBuf,
+}
+
+/// `tokenmill watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The pipeline and how to run it.
+    #[command(flatten)]
+    pub run: IncrementalArgs,
+    /// Time between polls: `90s`, `5m`, `1h`, or seconds.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub every: Duration,
+    /// Stop after this many polls [default: run until interrupted].
+    #[arg(long)]
+    pub polls: Option<u64>,
+}
+
+/// `tokenmill slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// The pipeline file (its work dir must be on storage every node shares).
+    pub config: PathBuf,
+    /// Number of array tasks.
+    #[arg(long)]
+    pub tasks: usize,
+    /// Where to write the scripts [default: WORK_DIR/slurm].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// `--partition` for both jobs.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// `--account` for both jobs.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// `--time` limit per task (e.g. `04:00:00`).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// CPUs per task (also the worker threads).
+    #[arg(long, default_value_t = 8)]
+    pub cpus_per_task: usize,
+    /// `--mem` per task (e.g. `32G`).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// Process only new inputs and append (`run --incremental`).
+    #[arg(long)]
+    pub incremental: bool,
+    /// The tokenmill binary the jobs run [default: this one].
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+    /// Submit: the array, then the final job with `--dependency=afterok` on it.
+    #[arg(long)]
+    pub submit: bool,
+}
+
+/// `tokenmill k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// The pipeline file, as the pods see it (on the mounted volume).
+    pub config: PathBuf,
+    /// Number of indexed tasks.
+    #[arg(long)]
+    pub tasks: usize,
+    /// Container image with `tokenmill` on its PATH.
+    #[arg(long)]
+    pub image: String,
+    /// Name prefix of the Jobs.
+    #[arg(long, default_value = "tokenmill")]
+    pub name: String,
+    /// PersistentVolumeClaim holding the config, inputs and work dir (mounted at --mount).
+    #[arg(long)]
+    pub pvc: Option<String>,
+    /// Where the claim is mounted, and the working directory of the pods.
+    #[arg(long, default_value = "/data")]
+    pub mount: String,
+    /// CPUs per task (request and worker threads).
+    #[arg(long, default_value_t = 8)]
+    pub cpus: usize,
+    /// Memory per task (request and limit), e.g. `32Gi`.
+    #[arg(long, default_value = "16Gi")]
+    pub memory: String,
+    /// Process only new inputs and append (`run --incremental`).
+    #[arg(long)]
+    pub incremental: bool,
+    /// Where to write the manifests [default: WORK_DIR/k8s].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub(super) fn trigger(args: TriggerArgs) -> anyhow::Result<Exit> {
+    let plan = match load(&args.run.config) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let text = if args.event.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the event from standard input")?
+    } else {
+        std::fs::read_to_string(&args.event).with_context(|| format!("cannot read {}", args.event.display()))?
+    };
+    let objects = match crate::trigger::parse_event(&text) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {}: {e:#}", args.event.display());
+            return Ok(Exit::Input);
+        }
+    };
+    if objects.ignored > 0 {
+        tracing::info!(records = objects.ignored, "event records that are not object creations were ignored");
+    }
+    let inputs = event_inputs(&plan, &objects.urls);
+    if inputs.iter().all(|s| s.files.is_empty() && s.errors.is_empty()) {
+        println!("nothing to do: the event names no object that a source of {} reads", args.run.config.display());
+        return Ok(Exit::Ok);
+    }
+    let opts = RunOptions {
+        threads: args.run.threads.unwrap_or_else(runner::default_threads),
+        progress: ProgressMode::Off,
+        cancel: interrupt_flag()?,
+        incremental: true,
+        inputs: Some(inputs),
+        ..RunOptions::default()
+    };
+    execute_run(&plan, &opts, args.run.metrics.as_deref())
+}
+
+/// The inputs an event's objects make, per source: each object goes to the first source
+/// whose paths name it; an object that is gone by now is a `not_found` input error.
+fn event_inputs(plan: &Plan, urls: &[String]) -> Vec<SourceInputs> {
+    let mut inputs: Vec<SourceInputs> = plan.spec.sources.iter().map(|_| SourceInputs::default()).collect();
+    for url in urls {
+        let source = plan.spec.sources.iter().position(|s| s.file().paths.iter().any(|p| storage::pattern_matches(p, url)));
+        let Some(s) = source else {
+            tracing::warn!(object = url.as_str(), "the object matches no source's paths; ignored");
+            continue;
+        };
+        let error = |kind, message: String| InputError { kind, file: url.as_str().into(), line: None, offset: None, message };
+        match storage::list_inputs(url, &plan.spec.sources[s].file().storage) {
+            Ok(files) => inputs[s].files.extend(files.into_iter().filter(|f| f.url == *url)),
+            Err(StorageError::NotFound { .. }) => inputs[s].errors.push(error(InputErrorKind::NotFound, "no such object".into())),
+            Err(e) => inputs[s].errors.push(error(InputErrorKind::Unreadable, e.to_string())),
+        }
+    }
+    inputs
+}
+
+pub(super) fn watch(args: WatchArgs) -> anyhow::Result<Exit> {
+    let plan = match load(&args.run.config) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let cancel = interrupt_flag()?;
+    let mut last;
+    let mut polls = 0u64;
+    tracing::info!(every = ?args.every, "watching the sources for new inputs");
+    loop {
+        let started = Instant::now();
+        let opts = RunOptions {
+            threads: args.run.threads.unwrap_or_else(runner::default_threads),
+            progress: ProgressMode::Off,
+            cancel: cancel.clone(),
+            incremental: true,
+            ..RunOptions::default()
+        };
+        match runner::run(&plan, &opts) {
+            Ok(stats) => {
+                if stats.input_files > 0 || !matches!(stats.status, RunStatus::Complete) {
+                    print!("{}", stats.summary());
+                }
+                if let Some(path) = &args.run.metrics {
+                    crate::stats::write_metrics(path, &stats)?;
+                }
+                last = exit_of(&stats);
+                if let RunStatus::Failed(reason) = &stats.status {
+                    tracing::error!("run failed, retrying at the next poll: {reason}");
+                }
+            }
+            Err(e) => {
+                tracing::error!("run could not start, retrying at the next poll: {e:#}");
+                last = Exit::Failed;
+            }
+        }
+        polls += 1;
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Exit::Interrupted);
+        }
+        if args.polls.is_some_and(|n| polls >= n) {
+            return Ok(last);
+        }
+        while started.elapsed() < args.every {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(Exit::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(100).min(args.every));
+        }
+    }
+}
+
+/// Parses `90s`, `5m`, `2h`, `500ms`, or a number of seconds.
+///
+/// # Errors
+/// Not a number with one of those units.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 5m, 1h)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("unknown unit `{other}` in `{s}` (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// Quotes a word for a POSIX shell.
+fn sh(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+}
+
+pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
+    let plan = match load(&args.config) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if args.tasks == 0 {
+        eprintln!("error: --tasks must be at least 1");
+        return Ok(Exit::Config);
+    }
+    let cwd = std::env::current_dir()?;
+    let out = absolute(&args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("slurm")))?;
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let binary = match &args.binary {
+        Some(b) => absolute(b)?,
+        None => std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?,
+    };
+    let config = absolute(&args.config)?;
+    let incremental = if args.incremental { " --incremental" } else { "" };
+    let header = |name: &str, array: Option<usize>| {
+        let mut h = format!("#!/bin/bash\n#SBATCH --job-name=tokenmill-{name}\n");
+        if let Some(n) = array {
+            let _ = writeln!(h, "#SBATCH --array=0-{}", n - 1);
+            let _ = writeln!(h, "#SBATCH --output={}/{name}-%A_%a.log", logs.display());
+        } else {
+            let _ = writeln!(h, "#SBATCH --output={}/{name}-%j.log", logs.display());
+        }
+        let _ = writeln!(h, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task={}", args.cpus_per_task);
+        for (flag, v) in [("partition", &args.partition), ("account", &args.account), ("time", &args.time), ("mem", &args.mem)] {
+            if let Some(v) = v {
+                let _ = writeln!(h, "#SBATCH --{flag}={v}");
+            }
+        }
+        let _ = write!(h, "set -euo pipefail\ncd {}\n", sh(&cwd.display().to_string()));
+        h
+    };
+    let run = format!(
+        "{} run {} -j {} --progress off --log-format json{incremental}",
+        sh(&binary.display().to_string()),
+        sh(&config.display().to_string()),
+        args.cpus_per_task
+    );
+    let map = format!(
+        "{}# Task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT: its share of the input files, into the work dir's ledger.\nexec {run} --array-task\n",
+        header("map", Some(args.tasks))
+    );
+    let fin = format!(
+        "{}# After every array task succeeded: replay their work into the outputs (same bytes as one process).\nexec {run} --metrics {}\n",
+        header("final", None),
+        sh(&out.join("metrics.prom").display().to_string())
+    );
+    let submit = format!(
+        "#!/bin/bash\n# Submits the array, then the final job once every task succeeded.\nset -euo pipefail\nmap=$(sbatch --parsable {map})\nmap=${{map%%;*}}\nfinal=$(sbatch --parsable --dependency=afterok:$map {fin})\necho \"map job $map, final job ${{final%%;*}}\"\n",
+        map = sh(&out.join("map.sbatch").display().to_string()),
+        fin = sh(&out.join("final.sbatch").display().to_string()),
+    );
+    for (name, text) in [("map.sbatch", &map), ("final.sbatch", &fin), ("submit.sh", &submit)] {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        set_executable(&path)?;
+    }
+    println!("wrote {}/{{map.sbatch,final.sbatch,submit.sh}} ({} array tasks, then one final task)", out.display(), args.tasks);
+    if !args.submit {
+        println!("submit with: {}", out.join("submit.sh").display());
+        return Ok(Exit::Ok);
+    }
+    let sbatch = |extra: &[String], script: &Path| -> anyhow::Result<String> {
+        let o = std::process::Command::new("sbatch")
+            .arg("--parsable")
+            .args(extra)
+            .arg(script)
+            .output()
+            .context("cannot run sbatch (is Slurm installed and on PATH?)")?;
+        if !o.status.success() {
+            anyhow::bail!("sbatch {} failed: {}", script.display(), String::from_utf8_lossy(&o.stderr).trim());
+        }
+        let id = String::from_utf8_lossy(&o.stdout);
+        Ok(id.trim().split(';').next().unwrap_or_default().to_string())
+    };
+    let map_id = sbatch(&[], &out.join("map.sbatch"))?;
+    let final_id = sbatch(&[format!("--dependency=afterok:{map_id}")], &out.join("final.sbatch"))?;
+    println!("submitted: map job {map_id} ({} tasks), final job {final_id} (after map succeeds)", args.tasks);
+    Ok(Exit::Ok)
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
+    let plan = match load(&args.config) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if args.tasks == 0 {
+        eprintln!("error: --tasks must be at least 1");
+        return Ok(Exit::Config);
+    }
+    let out = args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("k8s"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let incremental = if args.incremental { ", \"--incremental\"" } else { "" };
+    let config = args.config.display().to_string();
+    let volume = match &args.pvc {
+        Some(claim) => (
+            format!("          volumeMounts:\n            - name: data\n              mountPath: {}\n", args.mount),
+            format!("      volumes:\n        - name: data\n          persistentVolumeClaim:\n            claimName: {claim}\n"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let job = |suffix: &str, indexed: bool, extra: &str| {
+        let mut y = format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}-{suffix}\n  labels:\n    app.kubernetes.io/name: tokenmill\nspec:\n",
+            name = args.name
+        );
+        if indexed {
+            let _ =
+                write!(y, "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n", n = args.tasks);
+        } else {
+            y.push_str("  backoffLimit: 2\n");
+        }
+        let _ = write!(
+            y,
+            "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: tokenmill\n          image: {image}\n          workingDir: {mount}\n          command: [\"tokenmill\", \"run\", {config:?}, \"-j\", \"{cpus}\", \"--progress\", \"off\", \"--log-format\", \"json\"{incremental}{extra}]\n          resources:\n            requests: {{cpu: \"{cpus}\", memory: \"{mem}\"}}\n            limits: {{memory: \"{mem}\"}}\n{mounts}{volumes}",
+            image = args.image,
+            mount = args.mount,
+            cpus = args.cpus,
+            mem = args.memory,
+            mounts = volume.0,
+            volumes = volume.1,
+        );
+        y
+    };
+    let map = format!(
+        "# Indexed Job: pod $JOB_COMPLETION_INDEX of {n} processes its share of the inputs into the shared work dir.\n{}",
+        job("map", true, &format!(", \"--array-task\", \"--world-size\", \"{}\"", args.tasks)),
+        n = args.tasks
+    );
+    let fin =
+        format!("# Apply once {}-map has completed: writes the outputs from every task's work.\n{}", args.name, job("final", false, ""));
+    let script = format!(
+        "#!/bin/bash\n# Runs the map Job, waits for it, then the final Job.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\nkubectl apply -f map.yaml\nkubectl wait --for=condition=complete --timeout=-1s job/{name}-map\nkubectl apply -f final.yaml\nkubectl wait --for=condition=complete --timeout=-1s job/{name}-final\n",
+        name = args.name
+    );
+    std::fs::write(out.join("map.yaml"), map)?;
+    std::fs::write(out.join("final.yaml"), fin)?;
+    std::fs::write(out.join("run.sh"), script)?;
+    set_executable(&out.join("run.sh"))?;
+    println!("wrote {}/{{map.yaml,final.yaml,run.sh}} ({} indexed tasks, then one final Job)", out.display(), args.tasks);
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh("/a/b.toml"), "/a/b.toml");
+        assert_eq!(sh("it's here"), r"'it'\''s here'");
+    }
+}
