@@ -18,7 +18,9 @@ bin=${TOKENMILL:-target/release/tokenmill}
 [[ -x $bin ]] || { echo "build first: cargo build --release -p tokenmill" >&2; exit 1; }
 root=out/bench-ops
 rm -rf "$root" && mkdir -p "$root/all" "$root/in"
-zstdcat "$corpus" | split -n l/100 -d -a 3 --additional-suffix=.jsonl - "$root/all/arrival-"
+zstdcat "$corpus" >"$root/corpus.jsonl"
+split -n r/100 -d -a 3 --additional-suffix=.jsonl "$root/corpus.jsonl" "$root/all/arrival-"
+rm "$root/corpus.jsonl"
 tok=$(pwd)/tests/fixtures/tokenizers/gpt2.json
 config() { # NAME INPUT_DIR
   cat >"$root/$1.toml" <<EOF
