@@ -5,7 +5,7 @@
 #
 # Splits the corpus (default: the shared 100 MB slice) into 100 files ("arrivals") and times, with
 # the same binary, pipeline (length filter + GPT-2 tokenization + Megatron shards) and threads:
-#   full         one run over all 100 files
+#   full         one run over all 100 files (best of 3), and the same with `ledger = false`
 #   incremental  `run --incremental` when 99 arrivals were processed and the 100th lands (1% new)
 #   idle         `run --incremental` with nothing new (listing and history only)
 #   resume       the rerun after `kill -9` once 50 of the 100 units are finished
@@ -22,11 +22,12 @@ zstdcat "$corpus" >"$root/corpus.jsonl"
 split -n r/100 -d -a 3 --additional-suffix=.jsonl "$root/corpus.jsonl" "$root/all/arrival-"
 rm "$root/corpus.jsonl"
 tok=$(pwd)/tests/fixtures/tokenizers/gpt2.json
-config() { # NAME INPUT_DIR
+config() { # NAME INPUT_DIR [RUN_OPTION]
   cat >"$root/$1.toml" <<EOF
 version = 1
 [run]
 work_dir = "$root/$1/work"
+${3:-}
 [[source]]
 name = "docs"
 type = "jsonl"
@@ -53,7 +54,13 @@ now() { date +%s.%N; }
 run() { "$bin" run "$@" -j "$threads" --progress off -q >/dev/null; }
 
 config full "$root/all"
-t0=$(now); run "$root/full.toml"; t_full=$(echo "$(now) - $t0" | bc)
+config noledger "$root/all" "ledger = false"
+# Alternate with and without the ledger, best of 3 each (the machine is noisy).
+t_full=999999; t_noledger=999999
+for _ in 1 2 3; do
+  t0=$(now); run "$root/full.toml"; t=$(echo "$(now) - $t0" | bc); t_full=$(echo "if ($t < $t_full) $t else $t_full" | bc)
+  t0=$(now); run "$root/noledger.toml"; t=$(echo "$(now) - $t0" | bc); t_noledger=$(echo "if ($t < $t_noledger) $t else $t_noledger" | bc)
+done
 
 config inc "$root/in"
 cp "$root"/all/arrival-0{0..9}?.jsonl "$root/in/" && rm "$root/in/arrival-099.jsonl"
@@ -75,8 +82,9 @@ import json
 m = {k: json.load(open(f"$root/{k}/shards/manifest.json")) for k in ("full", "inc", "res")}
 same = all((m[k]["documents"], m[k]["tokens"]) == (m["full"]["documents"], m["full"]["tokens"]) for k in m)
 same_bins = [s["bin_xxh3"] for s in m["full"]["shards"]] == [s["bin_xxh3"] for s in m["res"]["shards"]]
-full, inc, idle, res = $t_full, $t_inc, $t_idle, $t_res
+full, inc, idle, res, noledger = $t_full, $t_inc, $t_idle, $t_res, $t_noledger
 print(json.dumps({"corpus": "$corpus", "threads": $threads, "full_s": round(full, 3),
+  "full_without_ledger_s": round(noledger, 3), "ledger_overhead": round(full / noledger - 1, 4),
   "incremental_1pct_s": round(inc, 3), "incremental_ratio": round(inc / full, 4),
   "idle_s": round(idle, 3), "idle_ratio": round(idle / full, 4),
   "resume_after_kill_s": round(res, 3), "resume_ratio": round(res / full, 4),

@@ -206,3 +206,25 @@ fn a_changed_input_is_processed_again_and_restart_discards_the_ledger() {
     assert_eq!(stats(dir.path())["units"]["reused"], 0);
     assert_eq!(outputs(dir.path()), expected);
 }
+
+#[test]
+fn without_a_ledger_a_run_records_nothing_and_writes_the_same_outputs() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let paths = corpus(data.path());
+    let (_ref_dir, expected) = reference(&paths, false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("p.toml"), config(&paths, false).replace("batch_docs = 16", "batch_docs = 16\nledger = false"))
+        .expect("write");
+    assert!(!kill_after(dir.path(), "p0-", 1), "no unit is ever recorded, so the run is never killed");
+    assert!(!dir.path().join("out/work/ledger").exists());
+    // The same files; the manifests differ only in the config hash (the config differs).
+    let mut got = outputs(dir.path());
+    let mut expected = expected;
+    let manifests = (got.remove("out/shards/manifest.json"), expected.remove("out/shards/manifest.json"));
+    assert!(got == expected, "outputs differ with the ledger off");
+    let shards = |m: Option<Vec<u8>>| serde_json::from_slice::<serde_json::Value>(&m.expect("manifest")).expect("json")["shards"].clone();
+    assert_eq!(shards(manifests.0), shards(manifests.1));
+    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--rank", "0", "--world-size", "2"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("remove `ledger = false`"), "{err}");
+}

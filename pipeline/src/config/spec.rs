@@ -31,6 +31,10 @@ pub struct RunSpec {
     pub max_doc_bytes: ByteSize,
     /// Seed for every random choice the run makes.
     pub seed: u64,
+    /// Record finished work units in `{work_dir}/ledger`, so that a killed run resumes and
+    /// job-array tasks can share a run. `false` saves writing each unit's output twice, at the
+    /// price of starting over after a crash.
+    pub ledger: bool,
 }
 
 impl Default for RunSpec {
@@ -42,6 +46,7 @@ impl Default for RunSpec {
             on_error: OnError::Skip,
             max_doc_bytes: ByteSize(64 << 20),
             seed: 42,
+            ledger: true,
         }
     }
 }

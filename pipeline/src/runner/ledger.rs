@@ -66,6 +66,7 @@ struct RunRecord {
 pub(super) struct Ledger {
     units: PathBuf,
     root: PathBuf,
+    enabled: bool,
 }
 
 impl Ledger {
@@ -87,7 +88,19 @@ impl Ledger {
             std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?).with_context(|| format!("cannot write {}", tmp.display()))?;
             std::fs::rename(&tmp, root.join("run.json")).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
         }
-        Ok(Self { units, root })
+        Ok(Self { units, root, enabled: true })
+    }
+
+    /// A ledger that records nothing (`ledger = false`): every unit is processed, nothing is
+    /// written, an existing ledger is left alone.
+    pub(super) fn disabled(work_dir: &Path) -> Self {
+        let root = work_dir.join("ledger");
+        Self { units: root.join("units"), root, enabled: false }
+    }
+
+    /// Whether units are recorded.
+    pub(super) fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The ledger key of the `index`-th file of `node` in `pass`.
@@ -97,6 +110,9 @@ impl Ledger {
 
     /// The spool of a finished unit, if it is finished for this very input.
     pub(super) fn finished(&self, key: &str, id: &UnitId) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
         let path = self.units.join(format!("{key}.spool"));
         let mut reader = SpoolReader::open(&path).ok()?;
         (reader.id().ok()? == *id).then_some(path)
@@ -114,6 +130,9 @@ impl Ledger {
 
     /// Number of finished units.
     pub(super) fn finished_count(&self) -> usize {
+        if !self.enabled {
+            return 0;
+        }
         std::fs::read_dir(&self.units)
             .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".spool")).count())
             .unwrap_or(0)
@@ -121,6 +140,9 @@ impl Ledger {
 
     /// Removes the ledger (the run it served is complete).
     pub(super) fn remove(self) -> anyhow::Result<()> {
+        if !self.enabled || !self.root.exists() {
+            return Ok(());
+        }
         std::fs::remove_dir_all(&self.root).with_context(|| format!("cannot remove {}", self.root.display()))
     }
 }

@@ -135,7 +135,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
             return Ok(stats);
         }
     }
-    let ledger = Ledger::open(work_dir, &plan.config_hash)?;
+    let ledger = match (plan.spec.run.ledger, opts.task) {
+        (true, _) => Ledger::open(work_dir, &plan.config_hash)?,
+        (false, None) => Ledger::disabled(work_dir),
+        (false, Some(_)) => anyhow::bail!("job-array tasks hand their work to the final run through the ledger: remove `ledger = false`"),
+    };
     if opts.task.is_none() && ledger.finished_count() > 0 {
         tracing::info!(units = ledger.finished_count(), "resuming: finished work units in the ledger are replayed, not processed again");
     }
@@ -418,7 +422,7 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<I
             let key = Ledger::key(work.pass, name, i);
             let id = UnitId::new(work.pass, name, file);
             let spool = ledger.finished(&key, &id);
-            let unit = Some(Arc::new(Unit { key, id, replay: spool.is_some() }));
+            let unit = ledger.enabled().then(|| Arc::new(Unit { key, id, replay: spool.is_some() }));
             let going = match spool {
                 Some(path) => replay_unit(&path, &unit, &mut emit),
                 None => {
