@@ -390,6 +390,12 @@ impl Read for ObjectReader {
     }
 }
 
+/// Whether a read error came from the object store (network, server, timeout) rather than from
+/// the data: such an input is worth reading again later, a corrupt one is not.
+pub fn is_transport_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<object_store::Error>())
+}
+
 /// Writes `bytes` to a URL in one put (small files: manifests, markers).
 ///
 /// # Errors

@@ -148,3 +148,67 @@ fn events_watch_and_outages() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(manifest_inputs(&dir).len(), 5);
 }
+
+/// Finished units in a work dir's ledger.
+fn finished_units(dir: &Path) -> usize {
+    listing(&dir.join("out/work/ledger/units")).iter().filter(|n| n.ends_with(".spool")).count()
+}
+
+#[test]
+fn a_server_that_stops_answering_mid_run_costs_only_the_unread_objects() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_in_slot(&tmp.path().join("seaweed"), 0);
+    let bucket = server.env["TOKENMILL_TEST_S3_BUCKET"].clone();
+    let data = tmp.path().join("data");
+    split_sample(&data, 8);
+    for i in 0..8 {
+        upload(&server, &bucket, &format!("raw/part-{i:02}.jsonl"), &data.join(format!("in/part-{i:02}.jsonl")));
+    }
+    // The reference: the same run with the server answering throughout.
+    let storage = "storage = { timeout = \"1s\", max_retries = \"1\", retry_timeout = \"1s\" }";
+    let config = standard_config(&[format!("s3://{bucket}/raw/*.jsonl")], "batch_docs = 16")
+        .replace(&format!("paths = [\"s3://{bucket}/raw/*.jsonl\"]"), &format!("paths = [\"s3://{bucket}/raw/*.jsonl\"]\n{storage}"));
+    let reference = tmp.path().join("reference");
+    std::fs::create_dir_all(&reference).expect("mkdir");
+    std::fs::write(reference.join("p.toml"), &config).expect("write");
+    let (code, out, err) = run_with(&server, &reference, &["run", "p.toml", "-j", "1", "--progress", "off"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let expected = tree_bytes(&reference, &["out/shards", "out/rejected"]);
+
+    // The server freezes once the first object is done: every later request times out.
+    let dir = tmp.path().join("work");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("p.toml"), &config).expect("write");
+    let mut cmd = tokenmill();
+    cmd.current_dir(&dir).args(["run", "p.toml", "-j", "1", "--progress", "off"]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in &server.env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while finished_units(&dir) < 1 {
+        assert!(std::time::Instant::now() < deadline, "no unit finished");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    server.signal("STOP");
+    let out = child.wait_with_output().expect("wait");
+    server.signal("CONT");
+    let (code, stdout, stderr) = outcome(&out);
+    let done = finished_units(&dir);
+    assert!(done < 8, "the run finished every object before the server froze; cannot test the outage");
+    // Done, but partial: the unread objects are named, counted, and left for the next run.
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    let st = stats(&dir);
+    let unread = st["inputs_to_retry"].as_array().expect("inputs to retry").len();
+    assert_eq!(unread, 8 - done, "{st}");
+    assert!(stderr.contains(&format!("s3://{bucket}/raw/part-07.jsonl")) && stderr.contains("unreadable"), "{stderr}");
+    assert!(!stderr.contains(server.env["AWS_SECRET_ACCESS_KEY"].as_str()));
+
+    // The server is back: the same command replays what was read and reads the rest.
+    let (code, out, err) = run_with(&server, &dir, &["run", "p.toml", "-j", "1", "--progress", "off"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let st = stats(&dir);
+    assert_eq!(st["units"]["reused"].as_u64(), Some(done as u64), "{st}");
+    assert_eq!(tree_bytes(&dir, &["out/shards", "out/rejected"]), expected);
+}

@@ -184,7 +184,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
             }
         }
         history.record(&inputs, opts.incremental, &stats.inputs_to_retry)?;
-        ledger.remove()?;
+        if stats.inputs_to_retry.is_empty() {
+            ledger.remove()?;
+        } else {
+            // Kept: the rerun that reads the missing inputs replays everything else.
+            tracing::warn!(inputs = stats.inputs_to_retry.len(), "some inputs could not be read; run again to complete the outputs");
+        }
     }
     stats.elapsed_secs = secs(started.elapsed());
     let default_stats = match opts.task {

@@ -110,6 +110,13 @@ pub(super) fn read(
                 }
                 offset += len;
             }
+            Err(e) if crate::storage::is_transport_error(&e) => {
+                // The store failed mid-object (after its retries): the object is not at fault
+                // and is read again by the next run.
+                cut.data.truncate(start);
+                cut.error(InputErrorKind::Unreadable, Some(line_no), Some(offset), format!("reading failed: {e}"));
+                break;
+            }
             Err(e) => {
                 cut.data.truncate(start);
                 let what = match compression {

@@ -52,6 +52,14 @@ impl Server {
         assert!(status.is_ok_and(|s| s.success()), "cannot stop the server");
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: requests hang, as on a network
+    /// partition, until it is thawed.
+    pub fn signal(&self, sig: &str) {
+        let pid = std::fs::read_to_string(self.dir.join("weed.pid")).expect("weed.pid");
+        let status = Command::new("kill").args([&format!("-{sig}"), pid.trim()]).status().expect("kill");
+        assert!(status.success(), "kill -{sig} {pid}");
+    }
+
     /// object_store options equivalent to the exported environment.
     pub fn options(&self) -> BTreeMap<String, String> {
         let map = [
