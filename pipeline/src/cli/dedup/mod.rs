@@ -35,6 +35,7 @@ mod filter;
 mod input;
 mod phases;
 mod settings;
+mod synth;
 
 use std::path::PathBuf;
 
@@ -73,6 +74,8 @@ pub enum Phase {
     Filter(FilterArgs),
     /// All four phases in one process: the single-machine run.
     Run(RunArgs),
+    /// Write a synthetic corpus with planted exact and near duplicates (for scale runs).
+    Synth(synth::SynthArgs),
 }
 
 /// `tokenmill dedup signatures`.
@@ -282,6 +285,7 @@ fn run_phase(phase: Phase) -> anyhow::Result<()> {
         Phase::Cluster(a) => a.work.threads,
         Phase::Filter(a) => a.work.threads,
         Phase::Run(a) => a.work.threads,
+        Phase::Synth(_) => None,
     };
     let threads = threads.unwrap_or_else(crate::runner::default_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-dedup-{i}")).build()?;
@@ -316,5 +320,6 @@ fn run_phase(phase: Phase) -> anyhow::Result<()> {
             phases::cluster(&stored, &a.work, &a.cluster)?;
             filter::filter(&stored, &files, &a.work, &a.output, 0, 1)
         }
+        Phase::Synth(a) => synth::synth(&a),
     })
 }
