@@ -1,4 +1,4 @@
-//! Throughput of shard writing and of the out-of-core shuffle, in bytes of token data per
+//! Throughput of shard writing, reading and of the out-of-core shuffle, in bytes of token data per
 //! second on one core, beside a baseline: the same bytes written with one `write_all` and an
 //! fsync (what the storage allows). Each runs twice: on the default temporary directory
 //! (`disk`: fsync waits for the device) and, where it exists, on `/dev/shm` (`tmpfs`: fsync
@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tokenmill_shards::{DType, FORMAT_MEGATRON, FORMAT_VERSION, Manifest, ShardSetWriter, ShardTarget, SplitMix64, shuffle_dataset};
+use tokenmill_shards::{
+    DType, FORMAT_MEGATRON, FORMAT_VERSION, IndexedDataset, Manifest, ShardSetWriter, ShardTarget, SplitMix64, shuffle_dataset,
+};
 
 /// Tokens per benchmark run: 32 MiB of `uint16`.
 const TOKENS: usize = 16 << 20;
@@ -98,7 +100,22 @@ fn bench_on(c: &mut Criterion, name: &str, root: &Path, docs: &[Vec<u32>]) {
     });
 
     let input = root.join("input");
-    write_set(&input, docs).write(&input).expect("manifest");
+    let manifest = write_set(&input, docs);
+    manifest.write(&input).expect("manifest");
+    // Opening (which validates each index) and every document's checked bytes, in order.
+    group.bench_function("read_dataset_uint16", |b| {
+        b.iter(|| {
+            let mut total = 0;
+            for shard in &manifest.shards {
+                let ds = IndexedDataset::open(&input.join(&shard.name)).expect("open");
+                for j in 0..ds.num_documents() {
+                    let seqs = ds.document_sequences(j).expect("document");
+                    total += ds.get_checked_bytes(seqs.start).expect("bytes").len();
+                }
+            }
+            black_box(total)
+        })
+    });
     for (id, budget) in [("shuffle_dataset_uint16_in_memory", BUDGET), ("shuffle_dataset_uint16_8_buckets", SPILL_BUDGET)] {
         group.bench_function(id, |b| {
             let mut seed = 0;

@@ -97,13 +97,28 @@ pub(crate) fn write_idx<W: Write>(w: &mut W, dtype: DType, lengths: &[i32]) -> i
     Ok(())
 }
 
-/// A parsed `.idx` file.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Index {
+/// A checked `.idx` file: its header, and its three arrays read in place from the bytes.
+///
+/// `B` is whatever holds the bytes: a memory map in the reader, a `Vec` in the verifier, a
+/// slice in tests. Nothing is copied out of them, so an `Index` costs a few words of memory
+/// however many sequences it describes; the arrays are decoded (little-endian, unaligned) on
+/// each access.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Index<B = Vec<u8>> {
     pub dtype: DType,
-    pub lengths: Vec<i32>,
-    pub pointers: Vec<i64>,
-    pub doc_indices: Vec<i64>,
+    /// The whole file; [`parse_idx`] checked that it is exactly `34 + 12·S + 8·D` bytes.
+    bytes: B,
+    /// S, the number of sequences.
+    s: usize,
+    /// D, the number of document indices.
+    d: usize,
+}
+
+impl<B> std::fmt::Debug for Index<B> {
+    // Not derived: that would print every byte of the file.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("dtype", &self.dtype).field("sequences", &self.s).field("doc_indices", &self.d).finish()
+    }
 }
 
 /// A format violation at a byte offset of a file.
@@ -125,52 +140,59 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Parses an `.idx` file: header, exact size, and the three arrays.
+fn le_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le_i64(b: &[u8], at: usize) -> i64 {
+    le_u64(b, at) as i64
+}
+
+fn le_i32s(b: &[u8]) -> impl ExactSizeIterator<Item = i32> + Clone + '_ {
+    b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+fn le_i64s(b: &[u8]) -> impl ExactSizeIterator<Item = i64> + Clone + '_ {
+    b.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+}
+
+/// Checks an `.idx` file's header and exact size, and wraps its bytes as an [`Index`].
 ///
 /// # Errors
 ///
 /// The first [`Defect`]: truncated header, bad magic, version or dtype code, or a file size
 /// that differs from `34 + 12·S + 8·D`.
-pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Index, Defect> {
-    let n = bytes.len() as u64;
+pub(crate) fn parse_idx<B: AsRef<[u8]>>(bytes: B) -> Result<Index<B>, Defect> {
+    let b = bytes.as_ref();
+    let n = b.len() as u64;
     if n < IDX_HEADER_LEN {
         return Err(Defect::new(n, format!("truncated: {n} bytes, shorter than the {IDX_HEADER_LEN}-byte header")));
     }
-    if let Some(at) = (0..IDX_MAGIC.len()).find(|&i| bytes[i] != IDX_MAGIC[i]) {
+    if let Some(at) = (0..IDX_MAGIC.len()).find(|&i| b[i] != IDX_MAGIC[i]) {
         return Err(Defect::new(at as u64, "bad magic, expected \"MMIDIDX\\0\\0\""));
     }
-    let version = le_u64(bytes, 9);
+    let version = le_u64(b, 9);
     if version != IDX_VERSION {
         return Err(Defect::new(9, format!("unsupported version {version}, expected 1")));
     }
-    let code = bytes[17];
+    let code = b[17];
     let dtype = DType::from_code(code).ok_or_else(|| Defect::new(17, format!("unknown dtype code {code}")))?;
-    let (s, d) = (le_u64(bytes, 18), le_u64(bytes, 26));
+    let (s, d) = (le_u64(b, 18), le_u64(b, 26));
     let expected = idx_len(s, d);
     if u128::from(n) != expected {
         let (at, what) = if u128::from(n) < expected { (n, "truncated") } else { (expected as u64, "trailing bytes") };
         return Err(Defect::new(at, format!("{what}: file has {n} bytes, header (S={s}, D={d}) needs {expected}")));
     }
     // The size check bounds S and D by the file length, so these casts are lossless.
-    let (s, d) = (s as usize, d as usize);
-    let body = &bytes[IDX_HEADER_LEN as usize..];
-    let (len_bytes, rest) = body.split_at(4 * s);
-    let (ptr_bytes, doc_bytes) = rest.split_at(8 * s);
-    let i64s = |b: &[u8]| -> Vec<i64> {
-        b.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
-    };
-    let lengths = len_bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    let (pointers, doc_indices) = (i64s(ptr_bytes), i64s(doc_bytes));
-    debug_assert_eq!(doc_indices.len(), d);
-    Ok(Index { dtype, lengths, pointers, doc_indices })
+    Ok(Index { dtype, bytes, s: s as usize, d: d as usize })
 }
 
-/// Finds the first index where `bad` holds and how many indices it holds for.
-fn first_bad(n: usize, mut bad: impl FnMut(usize) -> bool) -> Option<(usize, usize)> {
+/// Finds the first position where `bad` yields true and how many times it does.
+fn first_bad(bad: impl Iterator<Item = bool>) -> Option<(usize, usize)> {
     let mut first = None;
     let mut count = 0;
-    for i in 0..n {
-        if bad(i) {
+    for (i, b) in bad.enumerate() {
+        if b {
             first.get_or_insert(i);
             count += 1;
         }
@@ -182,54 +204,97 @@ fn more(count: usize) -> String {
     if count > 1 { format!(" (and {} more)", count - 1) } else { String::new() }
 }
 
-impl Index {
+impl<B: AsRef<[u8]>> Index<B> {
     /// Number of sequences.
     pub fn len(&self) -> usize {
-        self.lengths.len()
+        self.s
+    }
+
+    /// Number of document indices (documents + 1 in a valid index).
+    pub fn doc_indices_len(&self) -> usize {
+        self.d
+    }
+
+    /// The bytes of one array: `count` elements of `width` bytes from byte `at`. In range:
+    /// [`parse_idx`] checked that the file holds all three arrays.
+    fn array(&self, at: u64, count: usize, width: usize) -> &[u8] {
+        let at = at as usize;
+        &self.bytes.as_ref()[at..at + count * width]
+    }
+
+    /// Tokens per sequence.
+    pub fn lengths(&self) -> impl ExactSizeIterator<Item = i32> + Clone + '_ {
+        le_i32s(self.array(length_offset(0), self.s, 4))
+    }
+
+    /// Byte offset of each sequence in the `.bin`.
+    pub fn pointers(&self) -> impl ExactSizeIterator<Item = i64> + Clone + '_ {
+        le_i64s(self.array(pointer_offset(self.s, 0), self.s, 8))
+    }
+
+    /// The document indices.
+    pub fn doc_indices(&self) -> impl ExactSizeIterator<Item = i64> + Clone + '_ {
+        le_i64s(self.array(doc_index_offset(self.s, 0), self.d, 8))
+    }
+
+    /// `lengths[i]`, if `i < S`.
+    pub fn length(&self, i: usize) -> Option<i32> {
+        (i < self.s).then(|| le_i32(self.bytes.as_ref(), length_offset(i) as usize))
+    }
+
+    /// `pointers[i]`, if `i < S`.
+    pub fn pointer(&self, i: usize) -> Option<i64> {
+        (i < self.s).then(|| le_i64(self.bytes.as_ref(), pointer_offset(self.s, i) as usize))
+    }
+
+    /// `doc_indices[j]`, if `j < D`.
+    pub fn doc_index(&self, j: usize) -> Option<i64> {
+        (j < self.d).then(|| le_i64(self.bytes.as_ref(), doc_index_offset(self.s, j) as usize))
     }
 
     /// Checks what any valid Megatron index satisfies, whoever wrote it: lengths are not
     /// negative, every sequence lies inside a `.bin` of `bin_len` bytes, and document indices
-    /// start at 0, never decrease and end at `S`. Offsets are into the `.idx`.
+    /// start at 0, never decrease and end at `S`. Offsets are into the `.idx`. Streams over
+    /// the arrays; the defects are at most one per kind.
     pub fn check_general(&self, bin_len: u64) -> Vec<Defect> {
         let s = self.len();
         let size = self.dtype.size() as i128;
         let mut defects = Vec::new();
-        if let Some((i, n)) = first_bad(s, |i| self.lengths[i] < 0) {
-            let msg = format!("sequence {i} has negative length {}", self.lengths[i]);
+        if let Some((i, n)) = first_bad(self.lengths().map(|len| len < 0)) {
+            let msg = format!("sequence {i} has negative length {}", self.length(i).unwrap_or_default());
             defects.push(Defect::new(length_offset(i), msg + &more(n)));
         }
-        let out_of_bounds = |i: usize| {
-            let (p, len) = (i128::from(self.pointers[i]), i128::from(self.lengths[i]));
+        let out_of_bounds = self.pointers().zip(self.lengths()).map(|(p, len)| {
+            let (p, len) = (i128::from(p), i128::from(len));
             p < 0 || p % size != 0 || p + len.max(0) * size > i128::from(bin_len)
-        };
-        if let Some((i, n)) = first_bad(s, out_of_bounds) {
+        });
+        if let Some((i, n)) = first_bad(out_of_bounds) {
             let msg = format!(
                 "sequence {i} (pointer {}, length {}) lies outside the {bin_len}-byte .bin \
                  or is misaligned",
-                self.pointers[i], self.lengths[i]
+                self.pointer(i).unwrap_or_default(),
+                self.length(i).unwrap_or_default()
             );
             defects.push(Defect::new(pointer_offset(s, i), msg + &more(n)));
         }
-        let docs = &self.doc_indices;
-        match (docs.first(), docs.last()) {
-            (None, _) | (_, None) => {
-                defects.push(Defect::new(doc_index_offset(s, 0), "no document indices (D = 0); expected at least [0]"))
-            }
-            (Some(&first), Some(&last)) => {
+        let d = self.doc_indices_len();
+        match (self.doc_index(0), d.checked_sub(1).and_then(|last| self.doc_index(last))) {
+            (Some(first), Some(last)) => {
                 if first != 0 {
                     let msg = format!("first document index is {first}, expected 0");
                     defects.push(Defect::new(doc_index_offset(s, 0), msg));
                 }
-                if let Some((i, n)) = first_bad(docs.len() - 1, |i| docs[i + 1] < docs[i]) {
+                let decreases = self.doc_indices().zip(self.doc_indices().skip(1)).map(|(a, b)| b < a);
+                if let Some((i, n)) = first_bad(decreases) {
                     let msg = format!("document indices decrease at entry {}", i + 1);
                     defects.push(Defect::new(doc_index_offset(s, i + 1), msg + &more(n)));
                 }
                 if last != s as i64 {
                     let msg = format!("last document index is {last}, expected S = {s}");
-                    defects.push(Defect::new(doc_index_offset(s, docs.len() - 1), msg));
+                    defects.push(Defect::new(doc_index_offset(s, d - 1), msg));
                 }
             }
+            _ => defects.push(Defect::new(doc_index_offset(s, 0), "no document indices (D = 0); expected at least [0]")),
         }
         defects
     }
@@ -240,22 +305,22 @@ impl Index {
         let s = self.len();
         let size = self.dtype.size() as i64;
         let mut defects = Vec::new();
-        let docs = &self.doc_indices;
-        if docs.len() != s + 1 {
-            let msg = format!("D = {} document indices, expected S + 1 = {}", docs.len(), s + 1);
+        let d = self.doc_indices_len();
+        if d != s + 1 {
+            let msg = format!("D = {d} document indices, expected S + 1 = {}", s + 1);
             defects.push(Defect::new(26, msg));
-        } else if let Some((i, n)) = first_bad(docs.len(), |i| docs[i] != i as i64) {
-            let msg = format!("document index {i} is {}, expected {i}", docs[i]);
+        } else if let Some((i, n)) = first_bad(self.doc_indices().enumerate().map(|(i, doc)| doc != i as i64)) {
+            let msg = format!("document index {i} is {}, expected {i}", self.doc_index(i).unwrap_or_default());
             defects.push(Defect::new(doc_index_offset(s, i), msg + &more(n)));
         }
         let mut expected = 0i64;
-        let mut wrong = |i: usize| {
-            let bad = self.pointers[i] != expected;
-            expected = self.pointers[i].saturating_add(i64::from(self.lengths[i]) * size);
+        let wrong = self.pointers().zip(self.lengths()).map(|(p, len)| {
+            let bad = p != expected;
+            expected = p.saturating_add(i64::from(len) * size);
             bad
-        };
-        if let Some((i, n)) = first_bad(s, &mut wrong) {
-            let msg = format!("sequence pointer {i} is {}, not contiguous with the previous sequence", self.pointers[i]);
+        });
+        if let Some((i, n)) = first_bad(wrong) {
+            let msg = format!("sequence pointer {i} is {}, not contiguous with the previous sequence", self.pointer(i).unwrap_or_default());
             defects.push(Defect::new(pointer_offset(s, i), msg + &more(n)));
         }
         defects
@@ -263,7 +328,7 @@ impl Index {
 
     /// Total tokens (negative lengths count as 0).
     pub fn num_tokens(&self) -> u64 {
-        self.lengths.iter().map(|&l| l.max(0) as u64).sum()
+        self.lengths().map(|l| l.max(0) as u64).sum()
     }
 }
 
@@ -297,9 +362,11 @@ mod tests {
     fn parse_golden_and_check_clean() {
         let index = parse_idx(&GOLDEN_IDX_FOR_TESTS).expect("golden parses");
         assert_eq!(index.dtype, DType::U16);
-        assert_eq!(index.lengths, [3, 1]);
-        assert_eq!(index.pointers, [0, 6]);
-        assert_eq!(index.doc_indices, [0, 1, 2]);
+        assert_eq!(index.lengths().collect::<Vec<_>>(), [3, 1]);
+        assert_eq!(index.pointers().collect::<Vec<_>>(), [0, 6]);
+        assert_eq!(index.doc_indices().collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!((index.length(1), index.pointer(1), index.doc_index(2)), (Some(1), Some(6), Some(2)));
+        assert_eq!((index.length(2), index.pointer(2), index.doc_index(3)), (None, None, None));
         assert!(index.check_general(8).is_empty());
         assert!(index.check_tokenmill().is_empty());
         assert_eq!(index.check_general(7)[0].offset, pointer_offset(2, 1));
@@ -322,9 +389,11 @@ mod tests {
 
     #[test]
     fn tokenmill_layout_violations_are_located() {
-        let mut index = parse_idx(&GOLDEN_IDX_FOR_TESTS).expect("golden parses");
-        index.pointers[1] = 8;
-        index.doc_indices[1] = 2;
+        let mut bytes = GOLDEN_IDX_FOR_TESTS;
+        let at = |offset: u64| offset as usize..offset as usize + 8;
+        bytes[at(pointer_offset(2, 1))].copy_from_slice(&8i64.to_le_bytes());
+        bytes[at(doc_index_offset(2, 1))].copy_from_slice(&2i64.to_le_bytes());
+        let index = parse_idx(&bytes).expect("still parses");
         let defects = index.check_tokenmill();
         let offsets: Vec<u64> = defects.iter().map(|d| d.offset).collect();
         assert_eq!(offsets, [doc_index_offset(2, 1), pointer_offset(2, 1)]);

@@ -27,8 +27,11 @@
 //!
 //! Memory: 24 bytes per document of the bucket being sorted (half the budget on average; more
 //! than the whole budget only with vanishing probability), or in pass 1 half the budget of
-//! buffers (at least 4 KiB per bucket); plus the output writer's buffer and, as for any
-//! reader of the dataset, the parsed `.idx` of every input shard. Disk: 8 bytes per document.
+//! buffers (at least 4 KiB per bucket); plus the output writer's buffer (1 MiB, and 4 bytes
+//! per document of the output shard being written) and a few hundred bytes per input shard:
+//! the [`IndexedDataset`] readers map each `.idx` and `.bin` instead of loading them, so
+//! nothing grows with the number of input documents outside the budget (the mapped pages are
+//! page cache, which the kernel reclaims). Disk: 8 bytes per document.
 //! The budget must be at least 1/32,768 of the token bytes and of the 24 bytes per document
 //! (at most 65,536 buckets); the token term is the limit of the earlier design, which copied
 //! tokens into the buckets, kept so that budgets it refused are still refused.

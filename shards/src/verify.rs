@@ -200,7 +200,7 @@ impl Verifier<'_> {
         if self.opts.check_checksums {
             self.compare_checksum(path, &info.idx_xxh3, hex128(xxh3_128(&bytes)));
         }
-        let index = match parse_idx(&bytes) {
+        let index = match parse_idx(bytes) {
             Ok(index) => index,
             Err(d) => {
                 self.problem(path, Some(d.offset), d.message);
@@ -325,7 +325,7 @@ impl TokenChecker {
         let mut ends = Vec::new();
         if let Some(eos_id) = opts.eos_id {
             let size = index.dtype.size() as i64;
-            for (doc, (&p, &len)) in index.pointers.iter().zip(&index.lengths).enumerate() {
+            for (doc, (p, len)) in index.pointers().zip(index.lengths()).enumerate() {
                 if len > 0 {
                     ends.push(((p + (i64::from(len) - 1) * size) as u64, doc));
                 } else {
