@@ -20,7 +20,7 @@ use crate::filters::url_filter::UrlFilter;
 use crate::sink::{FlatSink, JsonlSink, MegatronSink, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
-use crate::stage::{C4Quality, Length, Operator, QualityModel, TokenizeStage, UrlField};
+use crate::stage::{C4Quality, Length, Operator, PerplexityFilter, QualityModel, TokenizeStage, UrlField};
 use crate::storage::{self, InputFile, StorageError};
 
 /// The inputs of one source: files found, and paths that failed to list.
@@ -75,6 +75,9 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
                 StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
                 StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
                 StageSpec::QualityModel(s) => Operator::Quality(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?),
+                StageSpec::Perplexity(s) => {
+                    Operator::Transform(Box::new(PerplexityFilter::new(s).with_context(|| format!("stage `{}`", s.name))?))
+                }
                 StageSpec::Where(s) => Operator::Sql(SqlFilter::new(&s.sql).map_err(|e| anyhow::anyhow!("stage `{}`: {e}", s.name))?),
                 StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => unreachable!("barriers have no per-batch operator"),
                 text => text_operator(text).with_context(|| format!("stage `{}`", text.name()))?,
@@ -104,6 +107,7 @@ pub fn text_operator(spec: &StageSpec) -> Result<Operator, crate::filters::Error
         | StageSpec::Where(_)
         | StageSpec::Tokenize(_)
         | StageSpec::QualityModel(_)
+        | StageSpec::Perplexity(_)
         | StageSpec::ExactDedup(_)
         | StageSpec::MinhashDedup(_) => {
             unreachable!("`{}` is not a text filter stage", spec.kind())

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod document;
 pub mod filters;
+pub mod lm;
 pub mod progress;
 pub mod runner;
 pub mod sink;

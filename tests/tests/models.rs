@@ -150,3 +150,80 @@ fn verify_train_passes_on_quickstart_shards_and_fails_on_shuffled_tokens() {
         assert!(err.to_lowercase().contains("cuda"), "{err}");
     }
 }
+
+/// English documents of the sample (four in five) as reference text, the rest to be scored.
+fn split_by_language(dir: &std::path::Path) {
+    let (mut en, mut rest) = (String::new(), String::new());
+    let mut n = 0;
+    for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
+        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
+        for line in String::from_utf8(bytes).expect("utf8").lines() {
+            let doc: serde_json::Value = serde_json::from_str(line).expect("json");
+            let english = doc["lang"] == "en";
+            if english && n % 5 != 0 { &mut en } else { &mut rest }.push_str(&(line.to_string() + "\n"));
+            n += usize::from(english);
+        }
+    }
+    std::fs::write(dir.join("en.jsonl"), en).expect("write");
+    std::fs::write(dir.join("mixed.jsonl"), rest).expect("write");
+}
+
+#[test]
+fn train_lm_then_the_perplexity_stage_prefers_text_like_the_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    split_by_language(dir.path());
+    let tok = tokenizer_path().display().to_string();
+    let (code, out, err) = outcome(&run_in(
+        dir.path(),
+        &["train-lm", "en.jsonl", "--tokenizer", &tok, "-o", "en.tmlm", "--steps", "300", "--layers", "1", "--width", "32", "--heads", "2"]
+            .iter()
+            .chain(&["--context", "32", "--vocab-cap", "1024", "--device", "cpu"])
+            .copied()
+            .collect::<Vec<_>>(),
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("wrote en.tmlm"), "{out}");
+    let config = |max: &str| {
+        format!(
+            "version = 1\n[run]\nwork_dir = \"out/work\"\n[[source]]\nname = \"docs\"\ntype = \"jsonl\"\npaths = [\"mixed.jsonl\"]\nid_field = \"id\"\n\
+             metadata_fields = [\"lang\"]\n[[stage]]\nname = \"ppl\"\ntype = \"perplexity\"\ninputs = [\"docs\"]\nmodel = \"en.tmlm\"\n\
+             tokenizer = {tok:?}\nmax_tokens = 128\n{max}\n[[sink]]\nname = \"kept\"\ntype = \"jsonl\"\ninputs = [\"ppl\"]\npath = \"out/kept\"\n"
+        )
+    };
+    std::fs::write(dir.path().join("p.toml"), config("")).expect("write");
+    let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut by_lang: std::collections::BTreeMap<String, Vec<f64>> = std::collections::BTreeMap::new();
+    for doc in read_parts(&dir.path().join("out/kept")) {
+        if let Some(p) = doc["perplexity"].as_f64() {
+            by_lang.entry(doc["lang"].as_str().unwrap_or("?").to_string()).or_default().push(p);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let en = median(by_lang.get_mut("en").expect("held-out English documents"));
+    for (lang, scores) in by_lang.iter_mut().filter(|(l, s)| *l != "en" && s.len() >= 30) {
+        let m = median(scores);
+        assert!(en < m, "English (reference language) should score lower than {lang}: {en} vs {m}");
+    }
+    // As a filter: a threshold above most English keeps most English and little Chinese.
+    std::fs::write(dir.path().join("p.toml"), config(&format!("max_perplexity = {}", en * 2.0))).expect("write");
+    std::fs::remove_dir_all(dir.path().join("out")).expect("clean");
+    let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let stats = stats(dir.path());
+    assert!(node(&stats, "ppl")["dropped"]["above_max_perplexity"].as_u64().unwrap_or(0) > 0);
+    let kept = read_parts(&dir.path().join("out/kept"));
+    let share = |lang: &str, docs: &[serde_json::Value]| docs.iter().filter(|d| d["lang"] == lang).count();
+    let kept_en = share("en", &kept) as f64 / by_lang["en"].len() as f64;
+    let kept_zh = share("zh", &kept) as f64 / by_lang["zh"].len().max(1) as f64;
+    assert!(kept_en > 0.6 && kept_zh < 0.1, "kept {kept_en:.2} of English, {kept_zh:.2} of Chinese");
+    // A model trained with another tokenizer is refused up front.
+    let gpt2 = root().join("tests/fixtures/tokenizers/gpt2.json").display().to_string();
+    std::fs::write(dir.path().join("p.toml"), config("").replace(&format!("{tok:?}"), &format!("{gpt2:?}"))).expect("write");
+    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("trained with another tokenizer"), "{err}");
+}

@@ -18,6 +18,7 @@
 //! ```
 
 mod device;
+mod format;
 mod forward;
 mod params;
 mod train;

@@ -6,6 +6,7 @@ mod dedup;
 mod inspect;
 mod ops;
 mod train;
+mod train_lm;
 mod train_verify;
 mod verify;
 mod verify_source;
@@ -88,6 +89,8 @@ pub enum Command {
     },
     /// Train a byte-level BPE tokenizer (GPT-2 style) on a sample of documents.
     TrainTokenizer(train::TrainArgs),
+    /// Train a small GPT language model on reference documents (for the `perplexity` stage).
+    TrainLm(train_lm::TrainLmArgs),
     /// Train a fastText-style document classifier on labelled JSONL/Parquet (for `quality_model`).
     TrainClassifier(classifier::TrainClassifierArgs),
     /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
@@ -242,6 +245,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Bench { config, threads } => bench(&config, threads),
         Command::Inspect(args) => inspect::inspect(args),
         Command::TrainClassifier(args) => classifier::train(args),
+        Command::TrainLm(args) => train_lm::train(args),
         Command::Dedup(args) => dedup::dedup(args),
         Command::Shuffle(args) => datasets::shuffle(args),
         Command::Merge(args) => datasets::merge(args),

@@ -8,7 +8,6 @@
 //! shares one "rare" id. Entropy and losses are measured on that same compacted stream, so they
 //! compare like with like; generated rare ids are left out when decoding.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +16,8 @@ use serde::Serialize;
 use tokenmill_engine::device::DeviceRequest;
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling, unigram_entropy};
 use tokenmill_shards::{IndexedDataset, Manifest};
+
+use crate::lm::Compaction;
 
 /// Options of the training check (`tokenmill verify --train`).
 #[derive(Debug, Args)]
@@ -183,41 +184,6 @@ fn read_split(dir: &Path, manifest: &Manifest, max_tokens: usize) -> anyhow::Res
         }
     }
     Ok((train, heldout))
-}
-
-/// The most frequent ids keep a compact id of their own; the rest share the last one.
-struct Compaction {
-    to_compact: HashMap<u32, u32>,
-    to_original: Vec<u32>,
-}
-
-impl Compaction {
-    fn fit(tokens: &[u32], cap: usize) -> Self {
-        let mut counts: HashMap<u32, u64> = HashMap::new();
-        for &t in tokens {
-            *counts.entry(t).or_default() += 1;
-        }
-        let mut by_freq: Vec<(u32, u64)> = counts.into_iter().collect();
-        by_freq.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let keep = by_freq.len().min(cap.max(2) - 1);
-        let to_original: Vec<u32> = by_freq[..keep].iter().map(|(t, _)| *t).collect();
-        let to_compact = to_original.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
-        Self { to_compact, to_original }
-    }
-
-    /// Compact vocabulary size, the shared rare id included.
-    fn size(&self) -> usize {
-        self.to_original.len() + 1
-    }
-
-    fn apply(&self, tokens: &[u32]) -> Vec<u32> {
-        let rare = self.to_original.len() as u32;
-        tokens.iter().map(|t| self.to_compact.get(t).copied().unwrap_or(rare)).collect()
-    }
-
-    fn invert(&self, ids: &[u32]) -> Vec<u32> {
-        ids.iter().filter_map(|&i| self.to_original.get(i as usize).copied()).collect()
-    }
 }
 
 /// A plain SVG line chart of the training loss, with the entropy and held-out loss marked.

@@ -175,6 +175,7 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
             StageSpec::Length(_)
             | StageSpec::Where(_)
             | StageSpec::QualityModel(_)
+            | StageSpec::Perplexity(_)
             | StageSpec::ExactDedup(_)
             | StageSpec::MinhashDedup(_)
             | StageSpec::Normalize(_)

@@ -153,6 +153,8 @@ pub enum StageSpec {
     /// Scores documents with a trained classifier (`tokenmill train-classifier`) and keeps
     /// those whose score lies in range.
     QualityModel(QualityModelSpec),
+    /// Perplexity under a small language model (`tokenmill train-lm`) as a filter.
+    Perplexity(PerplexitySpec),
     /// Keeps documents for which a SQL boolean expression over `id`, `text` and the metadata
     /// fields is true (DataFusion; the same rules as a source's `where`).
     Where(WhereSpec),
@@ -189,6 +191,7 @@ impl StageSpec {
             StageSpec::Length(s) => &s.name,
             StageSpec::Tokenize(s) => &s.name,
             StageSpec::QualityModel(s) => &s.name,
+            StageSpec::Perplexity(s) => &s.name,
             StageSpec::Where(s) => &s.name,
             StageSpec::ExactDedup(s) => &s.name,
             StageSpec::MinhashDedup(s) => &s.name,
@@ -210,6 +213,7 @@ impl StageSpec {
             StageSpec::Length(s) => &s.inputs,
             StageSpec::Tokenize(s) => &s.inputs,
             StageSpec::QualityModel(s) => &s.inputs,
+            StageSpec::Perplexity(s) => &s.inputs,
             StageSpec::Where(s) => &s.inputs,
             StageSpec::ExactDedup(s) => &s.inputs,
             StageSpec::MinhashDedup(s) => &s.inputs,
@@ -231,6 +235,7 @@ impl StageSpec {
             StageSpec::Length(_) => "length",
             StageSpec::Tokenize(_) => "tokenize",
             StageSpec::QualityModel(_) => "quality_model",
+            StageSpec::Perplexity(_) => "perplexity",
             StageSpec::Where(_) => "where",
             StageSpec::ExactDedup(_) => "exact_dedup",
             StageSpec::MinhashDedup(_) => "minhash_dedup",
@@ -305,6 +310,41 @@ pub struct QualityModelSpec {
     /// Characters of each document the model reads (the start of the text).
     #[serde(default = "default_score_chars")]
     pub max_chars: usize,
+}
+
+/// `type = "perplexity"`: perplexity under a small language model as a filter (CCNet-style:
+/// keep what a model trained on reference text finds likely).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerplexitySpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// A model file written by `tokenmill train-lm`.
+    pub model: String,
+    /// The tokenizer the model was trained with (checked against the model).
+    pub tokenizer: String,
+    /// Metadata field the perplexity is written to.
+    #[serde(default = "default_perplexity_field")]
+    pub score_field: String,
+    /// Drop documents above this perplexity.
+    #[serde(default)]
+    pub max_perplexity: Option<f64>,
+    /// Drop documents below this perplexity (repetitive or templated text scores very low).
+    #[serde(default)]
+    pub min_perplexity: Option<f64>,
+    /// Tokens of each document scored (its start).
+    #[serde(default = "default_perplexity_tokens")]
+    pub max_tokens: usize,
+}
+
+fn default_perplexity_field() -> String {
+    "perplexity".into()
+}
+
+fn default_perplexity_tokens() -> usize {
+    512
 }
 
 fn default_score_field() -> String {

@@ -7,11 +7,13 @@
 //! are checked in parallel on its rayon pool) and order (output order is input order).
 
 mod length;
+mod perplexity;
 mod quality;
 mod text;
 mod tokenize;
 
 pub use length::Length;
+pub use perplexity::PerplexityFilter;
 pub use quality::QualityModel;
 pub use text::{C4Quality, UrlField};
 pub use tokenize::TokenizeStage;
