@@ -74,6 +74,15 @@ impl LineDedupConfig {
         normalize_into(unit, &self.normalize, buf);
         (buf.chars().count() >= self.min_chars.max(1)).then(|| xxh3_64(buf.as_bytes()))
     }
+
+    /// The distinct unit hashes of one document, in order of first occurrence: what
+    /// [`LineCounter::add`] counts. Computing them apart from the counter lets a caller hash
+    /// documents in parallel and count them on one thread ([`LineCounter::add_hashes`]).
+    pub fn unit_hashes(&self, text: &str) -> Vec<u64> {
+        let mut buf = String::new();
+        let mut seen = HashSet::new();
+        text.split(self.separator()).filter_map(|unit| self.unit_hash(unit, &mut buf)).filter(|h| seen.insert(*h)).collect()
+    }
 }
 
 /// Pass 1: counts units in the documents of one part of the corpus.
@@ -106,6 +115,22 @@ impl LineCounter {
             if let Some(h) = self.config.unit_hash(unit, &mut self.buf)
                 && self.seen.insert(h)
             {
+                self.sorter.push(h)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one document given its unit hashes ([`LineDedupConfig::unit_hashes`] under the
+    /// same config); a hash listed twice counts once, as in [`add`](Self::add).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) when spilling fails.
+    pub fn add_hashes(&mut self, hashes: &[u64]) -> Result<()> {
+        self.seen.clear();
+        for &h in hashes {
+            if self.seen.insert(h) {
                 self.sorter.push(h)?;
             }
         }
@@ -271,6 +296,23 @@ mod tests {
         assert_eq!(f.removed_units, 1);
         assert_eq!(b.filter(docs[2]).text, "Yet another real sentence.");
         assert_eq!(b.filter(docs[3]).text, docs[3]);
+    }
+
+    #[test]
+    fn counting_hashes_equals_counting_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LineDedupConfig { min_chars: 3, ..LineDedupConfig::default() };
+        let docs = ["abc def\nABC DEF!\nxyz 1\nxyz 2", "xyz 9\nother line", "ab\nabc def"];
+        assert_eq!(cfg.unit_hashes(docs[0]).len(), 2, "normalized duplicates within a document count once");
+        let (mut by_text, mut by_hash) = (LineCounter::new(dir.path(), cfg).unwrap(), LineCounter::new(dir.path(), cfg).unwrap());
+        for d in docs {
+            by_text.add(d).unwrap();
+            by_hash.add_hashes(&cfg.unit_hashes(d)).unwrap();
+        }
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        assert_eq!(by_text.finish(&a).unwrap(), 3);
+        assert_eq!(by_hash.finish(&b).unwrap(), 3);
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     }
 
     #[test]

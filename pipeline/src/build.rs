@@ -79,7 +79,9 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
                     Operator::Transform(Box::new(PerplexityFilter::new(s).with_context(|| format!("stage `{}`", s.name))?))
                 }
                 StageSpec::Where(s) => Operator::Sql(SqlFilter::new(&s.sql).map_err(|e| anyhow::anyhow!("stage `{}`: {e}", s.name))?),
-                StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) => unreachable!("barriers have no per-batch operator"),
+                StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) | StageSpec::LineDedup(_) => {
+                    unreachable!("barriers have no per-batch operator")
+                }
                 text => text_operator(text).with_context(|| format!("stage `{}`", text.name()))?,
             })),
             _ => Ok(None),
@@ -109,7 +111,8 @@ pub fn text_operator(spec: &StageSpec) -> Result<Operator, crate::filters::Error
         | StageSpec::QualityModel(_)
         | StageSpec::Perplexity(_)
         | StageSpec::ExactDedup(_)
-        | StageSpec::MinhashDedup(_) => {
+        | StageSpec::MinhashDedup(_)
+        | StageSpec::LineDedup(_) => {
             unreachable!("`{}` is not a text filter stage", spec.kind())
         }
     })

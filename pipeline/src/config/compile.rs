@@ -178,6 +178,7 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
             | StageSpec::Perplexity(_)
             | StageSpec::ExactDedup(_)
             | StageSpec::MinhashDedup(_)
+            | StageSpec::LineDedup(_)
             | StageSpec::Normalize(_)
             | StageSpec::C4Lines(_)
             | StageSpec::C4Quality(_)

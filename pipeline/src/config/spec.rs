@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use super::dedup_spec::{ExactDedupSpec, MinhashDedupSpec};
+pub use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
 pub use super::filter_spec::*;
 
 /// The current pipeline file format version.
@@ -164,6 +164,9 @@ pub enum StageSpec {
     /// Removes near duplicates (MinHash-LSH) and exact duplicates across everything it
     /// receives. A barrier: sees all its input before passing anything on.
     MinhashDedup(MinhashDedupSpec),
+    /// Removes lines or paragraphs repeated across documents (boilerplate) from every document
+    /// it receives. A barrier: sees all its input before passing anything on.
+    LineDedup(LineDedupSpec),
     /// Normalizes Unicode, line endings, control characters and whitespace.
     Normalize(TextNormalizeSpec),
     /// C4's line cleaning: removes boilerplate lines, may drop the document.
@@ -195,6 +198,7 @@ impl StageSpec {
             StageSpec::Where(s) => &s.name,
             StageSpec::ExactDedup(s) => &s.name,
             StageSpec::MinhashDedup(s) => &s.name,
+            StageSpec::LineDedup(s) => &s.name,
             StageSpec::Normalize(s) => &s.name,
             StageSpec::C4Lines(s) => &s.name,
             StageSpec::C4Quality(s) => &s.name,
@@ -217,6 +221,7 @@ impl StageSpec {
             StageSpec::Where(s) => &s.inputs,
             StageSpec::ExactDedup(s) => &s.inputs,
             StageSpec::MinhashDedup(s) => &s.inputs,
+            StageSpec::LineDedup(s) => &s.inputs,
             StageSpec::Normalize(s) => &s.inputs,
             StageSpec::C4Lines(s) => &s.inputs,
             StageSpec::C4Quality(s) => &s.inputs,
@@ -239,6 +244,7 @@ impl StageSpec {
             StageSpec::Where(_) => "where",
             StageSpec::ExactDedup(_) => "exact_dedup",
             StageSpec::MinhashDedup(_) => "minhash_dedup",
+            StageSpec::LineDedup(_) => "line_dedup",
             StageSpec::Normalize(_) => "normalize",
             StageSpec::C4Lines(_) => "c4_lines",
             StageSpec::C4Quality(_) => "c4_quality",
@@ -253,7 +259,7 @@ impl StageSpec {
 
     /// Whether the stage is a barrier (needs all of its input before emitting).
     pub fn is_barrier(&self) -> bool {
-        matches!(self, StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_))
+        matches!(self, StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) | StageSpec::LineDedup(_))
     }
 }
 

@@ -1,34 +1,61 @@
 //! Barrier stages (deduplication): collect every document of their input, decide globally,
-//! then replay the survivors.
+//! then replay the documents, dropping or rewriting them by that decision.
 //!
 //! While upstream passes run, a barrier stages the documents it receives in input order, each
 //! tagged with its ordinal, as JSONL.zst under `{work_dir}/barriers/{name}/docs/`, and streams
-//! their MinHash signatures and exact hashes (computed by the workers) to the dedup library's
-//! phase-1 files. When its inputs are complete, phases 2 and 3 run out of core (sorted runs,
-//! union-find) and leave the ordinals to remove; the next pass replays the staged documents,
-//! dropping those ordinals. Everything the barrier writes is an on-disk artifact.
+//! the [`Keys`] the workers computed for them to the dedup library's out-of-core structures:
+//!
+//! - `exact_dedup`, `minhash_dedup`: exact hashes and MinHash signatures go to the phase-1
+//!   files; when the inputs are complete, phases 2 and 3 run out of core (sorted runs,
+//!   union-find) and leave the ordinals to remove; the replay drops those documents.
+//! - `line_dedup`: each document's distinct line (or paragraph) hashes go to a
+//!   [`LineCounter`] (an external sort); at the end the counts name the boilerplate units; the
+//!   replay removes them from every document, dropping only documents left empty.
+//!
+//! Everything the barrier writes is an on-disk artifact.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use rayon::prelude::*;
+use serde::Serialize;
+use tokenmill_dedup::lines::{Boilerplate, LineCounter, LineDedupConfig, LineUnit};
 use tokenmill_dedup::phases::{DocSignature, Partition, RemoveSet, SignatureWriter, Signer, run_partition, run_phase3};
 use tokenmill_dedup::{DedupConfig, DedupIndex, DedupReport, KeepRule, MinHashConfig, NormalizeOptions};
 
-use crate::config::{FileSourceSpec, KeepSpec, NormalizeSpec, Plan, Role, StageSpec};
+use crate::config::{FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec};
 use crate::document::{Document, Payload};
 use crate::sink::{JsonlSink, Output, Sink};
 
 /// Metadata key carrying a staged document's ordinal (removed on replay).
 pub(super) const ORDINAL: &str = "__tokenmill_ordinal";
 
-/// How a barrier node deduplicates.
-#[derive(Debug, Clone)]
-pub(super) struct BarrierSpec {
+/// How a barrier node decides, and what workers compute for it.
+#[derive(Debug)]
+pub(super) enum BarrierSpec {
+    /// Drops documents that duplicate others (`exact_dedup`, `minhash_dedup`).
+    Documents(Box<DocDedup>),
+    /// Removes units repeated across documents from each document (`line_dedup`).
+    Lines(LineDedupConfig),
+}
+
+/// Document-level deduplication.
+#[derive(Debug)]
+pub(super) struct DocDedup {
     pub(super) config: DedupConfig,
-    pub(super) score_field: Option<String>,
-    pub(super) index: Option<PathBuf>,
+    score_field: Option<String>,
+    index: Option<PathBuf>,
+    signer: Signer,
+}
+
+/// What the workers compute for a barrier from a batch it collects, one entry per document.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Keys {
+    /// Exact hashes and MinHash signatures (ids are set by the collector, in order).
+    Signatures(Vec<DocSignature>),
+    /// Each document's distinct unit hashes ([`LineDedupConfig::unit_hashes`]).
+    Lines(Vec<Vec<u64>>),
 }
 
 impl BarrierSpec {
@@ -45,9 +72,9 @@ impl BarrierSpec {
             KeepSpec::Longest => KeepRule::Longest,
             KeepSpec::HighestScore => KeepRule::HighestScore,
         };
-        let spec = match stage {
-            StageSpec::ExactDedup(s) => BarrierSpec {
-                config: DedupConfig {
+        let (config, score_field, index) = match stage {
+            StageSpec::ExactDedup(s) => (
+                DedupConfig {
                     fuzzy: false,
                     exact: true,
                     normalize: normalize(&s.normalize),
@@ -55,9 +82,9 @@ impl BarrierSpec {
                     memory_budget: usize::try_from(s.memory.0).unwrap_or(usize::MAX),
                     ..DedupConfig::default()
                 },
-                score_field: s.score_field.clone(),
-                index: s.index.as_ref().map(PathBuf::from),
-            },
+                s.score_field.clone(),
+                s.index.as_ref().map(PathBuf::from),
+            ),
             StageSpec::MinhashDedup(s) => {
                 let minhash = match (s.bands, s.rows) {
                     (Some(bands), Some(rows)) => MinHashConfig { num_perm: s.num_perm, bands, rows, ..MinHashConfig::default() },
@@ -66,8 +93,8 @@ impl BarrierSpec {
                     _ => anyhow::bail!("stage `{}`: set both `bands` and `rows`, or neither", s.name),
                 };
                 let minhash = MinHashConfig { ngram: s.ngram, char_ngrams: s.char_ngrams, seed: s.seed, ..minhash };
-                BarrierSpec {
-                    config: DedupConfig {
+                (
+                    DedupConfig {
                         minhash,
                         fuzzy: true,
                         exact: s.exact,
@@ -79,45 +106,76 @@ impl BarrierSpec {
                         dump_clusters: s.dump_clusters,
                         ..DedupConfig::default()
                     },
-                    score_field: s.score_field.clone(),
-                    index: s.index.as_ref().map(PathBuf::from),
-                }
+                    s.score_field.clone(),
+                    s.index.as_ref().map(PathBuf::from),
+                )
             }
+            StageSpec::LineDedup(s) => return line_config(s).map(|c| Some(BarrierSpec::Lines(c))),
             _ => return Ok(None),
         };
-        spec.config.validate().with_context(|| format!("stage `{}`", stage.name()))?;
-        if spec.config.keep == KeepRule::HighestScore && spec.score_field.is_none() {
+        config.validate().with_context(|| format!("stage `{}`", stage.name()))?;
+        if config.keep == KeepRule::HighestScore && score_field.is_none() {
             anyhow::bail!("stage `{}`: keep = \"highest_score\" needs `score_field`", stage.name());
         }
-        Ok(Some(spec))
+        let signer = Signer::new(&config)?;
+        Ok(Some(BarrierSpec::Documents(Box::new(DocDedup { config, score_field, index, signer }))))
     }
 
-    /// Signs a batch in parallel (ids are set by the writer, in order).
-    pub(super) fn sign(&self, signer: &Signer, docs: &[Document]) -> Vec<DocSignature> {
-        docs.par_iter()
-            .map(|d| {
-                let score = self.score_field.as_ref().and_then(|f| d.metadata.get(f)).and_then(serde_json::Value::as_f64);
-                signer.sign(0, &d.text, score)
-            })
-            .collect()
+    /// Computes a batch's keys in parallel.
+    pub(super) fn keys(&self, docs: &[Document]) -> Keys {
+        match self {
+            BarrierSpec::Documents(d) => Keys::Signatures(
+                docs.par_iter()
+                    .map(|doc| {
+                        let score = d.score_field.as_ref().and_then(|f| doc.metadata.get(f)).and_then(serde_json::Value::as_f64);
+                        d.signer.sign(0, &doc.text, score)
+                    })
+                    .collect(),
+            ),
+            BarrierSpec::Lines(c) => Keys::Lines(docs.par_iter().map(|doc| c.unit_hashes(&doc.text)).collect()),
+        }
     }
 }
 
-/// The barrier specs and signers of a plan, by node id.
-pub(super) fn barriers(plan: &Plan) -> anyhow::Result<Vec<Option<(BarrierSpec, Signer)>>> {
+/// The library config of a `line_dedup` stage.
+fn line_config(s: &LineDedupSpec) -> anyhow::Result<LineDedupConfig> {
+    if s.max_occurrences == 0 {
+        anyhow::bail!("stage `{}`: `max_occurrences` must be at least 1 (a unit in more documents than that is removed)", s.name);
+    }
+    let n = &s.normalize;
+    Ok(LineDedupConfig {
+        unit: match s.unit {
+            LineUnitSpec::Line => LineUnit::Line,
+            LineUnitSpec::Paragraph => LineUnit::Paragraph,
+        },
+        min_chars: s.min_length,
+        max_occurrences: s.max_occurrences,
+        normalize: NormalizeOptions {
+            lowercase: n.lowercase,
+            collapse_whitespace: n.collapse_whitespace,
+            strip_punctuation: n.strip_punctuation,
+            digits_to_zero: n.digits_to_zero,
+        },
+        memory_budget: usize::try_from(s.memory.0).unwrap_or(usize::MAX),
+    })
+}
+
+/// The barrier specs of a plan, by node id.
+pub(super) fn barriers(plan: &Plan) -> anyhow::Result<Vec<Option<BarrierSpec>>> {
     plan.nodes
         .iter()
         .map(|n| match n.role {
-            Role::Stage(i) => match BarrierSpec::of(&plan.spec.stages[i])? {
-                Some(b) => {
-                    let signer = Signer::new(&b.config)?;
-                    Ok(Some((b, signer)))
-                }
-                None => Ok(None),
-            },
+            Role::Stage(i) => BarrierSpec::of(&plan.spec.stages[i]),
             _ => Ok(None),
         })
         .collect()
+}
+
+/// Where a collector streams the keys of what it stages.
+#[derive(Debug)]
+enum KeyWriter {
+    Signatures(Box<SignatureWriter>),
+    Lines(LineCounter),
 }
 
 /// A barrier collecting documents during upstream passes (owned by the writer).
@@ -125,7 +183,7 @@ pub(super) fn barriers(plan: &Plan) -> anyhow::Result<Vec<Option<(BarrierSpec, S
 pub(super) struct Collector {
     dir: PathBuf,
     docs: Option<Box<JsonlSink>>,
-    signatures: Option<SignatureWriter>,
+    keys: Option<KeyWriter>,
     next: u64,
 }
 
@@ -138,56 +196,123 @@ impl Collector {
         }
         let out = Output::open(&dir.join("docs").display().to_string(), &Default::default(), work_dir, name)?;
         let docs = JsonlSink::new(out, 256 << 20, false)?;
-        let signatures = SignatureWriter::create(&dir.join("dedup"), 0, &spec.config)?;
-        Ok(Self { dir, docs: Some(Box::new(docs)), signatures: Some(signatures), next: 0 })
+        let keys = match spec {
+            BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(&dir.join("dedup"), 0, &d.config)?)),
+            BarrierSpec::Lines(c) => {
+                let scratch = dir.join("lines");
+                std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+                KeyWriter::Lines(LineCounter::new(&scratch, *c)?)
+            }
+        };
+        Ok(Self { dir, docs: Some(Box::new(docs)), keys: Some(keys), next: 0 })
     }
 
-    /// Stages a batch and its signatures, numbering documents in arrival order.
-    pub(super) fn add(&mut self, mut docs: Vec<Document>, signatures: Vec<DocSignature>) -> anyhow::Result<()> {
-        let (Some(sink), Some(sigs)) = (self.docs.as_mut(), self.signatures.as_mut()) else { anyhow::bail!("barrier already closed") };
-        for (doc, mut sig) in docs.iter_mut().zip(signatures) {
-            sig.id = self.next;
+    /// Stages a batch and its keys, numbering documents in arrival order.
+    pub(super) fn add(&mut self, mut docs: Vec<Document>, keys: Keys) -> anyhow::Result<()> {
+        let (Some(sink), Some(writer)) = (self.docs.as_mut(), self.keys.as_mut()) else { anyhow::bail!("barrier already closed") };
+        match (writer, keys) {
+            (KeyWriter::Signatures(w), Keys::Signatures(sigs)) => {
+                for (mut sig, n) in sigs.into_iter().zip(self.next..) {
+                    sig.id = n;
+                    w.write(&sig)?;
+                }
+            }
+            (KeyWriter::Lines(c), Keys::Lines(hashes)) => {
+                for h in &hashes {
+                    c.add_hashes(h)?;
+                }
+            }
+            _ => anyhow::bail!("a batch carries keys of another kind of barrier"),
+        }
+        for doc in &mut docs {
             doc.metadata.insert(ORDINAL.into(), serde_json::Value::from(self.next));
-            sigs.write(&sig)?;
             self.next += 1;
         }
         sink.write(Payload::Docs(docs))
     }
 
-    /// Closes the staging files and runs the global phases; returns what the replay needs.
+    /// Closes the staging files and makes the global decision; returns what the replay needs.
     pub(super) fn finish(mut self, spec: &BarrierSpec) -> anyhow::Result<Replay> {
         let sink = self.docs.take().ok_or_else(|| anyhow::anyhow!("barrier already closed"))?;
         let files = sink.finish()?.files;
-        self.signatures.take().ok_or_else(|| anyhow::anyhow!("barrier already closed"))?.finish()?;
-        let work = self.dir.join("dedup");
-        let cfg = &spec.config;
-        // Phase 2: one partition per band (plus exact hashes), in parallel.
-        Partition::all(cfg).into_par_iter().map(|p| run_partition(&work, cfg, p).map(|_| ())).collect::<Result<Vec<()>, _>>()?;
-        // Phase 3, against the persistent index when there is one.
-        let index = match &spec.index {
-            Some(dir) if dir.join(".").exists() && std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => {
-                Some(DedupIndex::open(dir, cfg)?)
+        let decision = match (self.keys.take(), spec) {
+            (Some(KeyWriter::Signatures(w)), BarrierSpec::Documents(d)) => {
+                w.finish()?;
+                remove_duplicates(&self.dir.join("dedup"), d)?
             }
-            _ => None,
+            (Some(KeyWriter::Lines(counter)), BarrierSpec::Lines(c)) => {
+                let counts = self.dir.join("lines.counts");
+                let units = counter.finish(&counts)?;
+                let boilerplate = Boilerplate::from_counts(&[counts], *c)?;
+                let report = LineReport { units, boilerplate: boilerplate.len() as u64 };
+                Decision::RemoveUnits { boilerplate: Arc::new(boilerplate), unit: c.unit, report }
+            }
+            _ => anyhow::bail!("barrier already closed"),
         };
-        let report = run_phase3(&work, cfg, index.as_ref())?;
-        drop(index);
-        let removed = RemoveSet::open(&work, cfg)?;
-        Ok(Replay { files, removed: Arc::new(removed), report, documents: self.next, work })
+        Ok(Replay { files, decision, documents: self.next })
     }
 }
 
+/// Phases 2 and 3 of document dedup over the collected signatures.
+fn remove_duplicates(work: &Path, spec: &DocDedup) -> anyhow::Result<Decision> {
+    let cfg = &spec.config;
+    // Phase 2: one partition per band (plus exact hashes), in parallel.
+    Partition::all(cfg).into_par_iter().map(|p| run_partition(work, cfg, p).map(|_| ())).collect::<Result<Vec<()>, _>>()?;
+    // Phase 3, against the persistent index when there is one.
+    let index = match &spec.index {
+        Some(dir) if dir.join(".").exists() && std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => {
+            Some(DedupIndex::open(dir, cfg)?)
+        }
+        _ => None,
+    };
+    let report = run_phase3(work, cfg, index.as_ref())?;
+    drop(index);
+    let removed = RemoveSet::open(work, cfg)?;
+    Ok(Decision::RemoveDocuments { removed: Arc::new(removed), report, work: work.to_path_buf() })
+}
+
 impl Replay {
-    /// Adds this run's documents to the barrier's persistent index. Called once the run's
-    /// outputs are committed: a run that dies before that must not find its own documents in
-    /// the index when it resumes.
+    /// Adds this run's documents to the barrier's persistent index, if it has one. Called once
+    /// the run's outputs are committed: a run that dies before that must not find its own
+    /// documents in the index when it resumes.
     pub(super) fn update_index(&self, spec: &BarrierSpec) -> anyhow::Result<()> {
-        if let Some(dir) = &spec.index {
+        if let (BarrierSpec::Documents(d), Decision::RemoveDocuments { work, .. }) = (spec, &self.decision)
+            && let Some(dir) = &d.index
+        {
             std::fs::create_dir_all(dir)?;
-            DedupIndex::update(dir, &self.work, &spec.config)
-                .with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
+            DedupIndex::update(dir, work, &d.config).with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
         }
         Ok(())
+    }
+
+    /// The barrier's report for `stats.json`.
+    pub(super) fn report(&self) -> Option<serde_json::Value> {
+        match &self.decision {
+            Decision::RemoveDocuments { report, .. } => serde_json::to_value(report).ok(),
+            Decision::RemoveUnits { report, .. } => serde_json::to_value(report).ok(),
+        }
+    }
+
+    /// Logs the decision.
+    pub(super) fn log(&self, node: &str) {
+        match &self.decision {
+            Decision::RemoveDocuments { report: r, .. } => tracing::info!(
+                node,
+                documents = self.documents,
+                clusters = r.clusters,
+                removed_exact = r.removed.exact,
+                removed_fuzzy = r.removed.fuzzy,
+                removed_index = r.removed.index,
+                "deduplication done"
+            ),
+            Decision::RemoveUnits { report: r, .. } => tracing::info!(
+                node,
+                documents = self.documents,
+                distinct_units = r.units,
+                boilerplate_units = r.boilerplate,
+                "line deduplication done: boilerplate is removed as the documents are replayed"
+            ),
+        }
     }
 }
 
@@ -196,17 +321,64 @@ impl Replay {
 pub(super) struct Replay {
     /// Staged JSONL.zst files, in order.
     pub(super) files: Vec<String>,
-    /// Ordinals to drop.
-    pub(super) removed: Arc<RemoveSet>,
-    /// Clusters and counts.
-    pub(super) report: DedupReport,
+    /// What happens to each replayed document.
+    pub(super) decision: Decision,
     /// Documents staged.
     pub(super) documents: u64,
-    /// The barrier's dedup work dir (signatures).
-    work: PathBuf,
+}
+
+/// A barrier's global decision, applied to its documents as they are replayed.
+#[derive(Debug, Clone)]
+pub(super) enum Decision {
+    /// Drop the documents with these ordinals.
+    RemoveDocuments {
+        removed: Arc<RemoveSet>,
+        /// Clusters and counts.
+        report: DedupReport,
+        /// The dedup work dir (signatures), for the persistent index.
+        work: PathBuf,
+    },
+    /// Remove these units from every document.
+    RemoveUnits { boilerplate: Arc<Boilerplate>, unit: LineUnit, report: LineReport },
+}
+
+/// What a `line_dedup` barrier found (`report` in `stats.json`).
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct LineReport {
+    /// Distinct units (at least `min_length` long) in the collected documents.
+    pub(super) units: u64,
+    /// Units in more than `max_occurrences` documents, removed from every one of them.
+    pub(super) boilerplate: u64,
 }
 
 /// How staged documents are read back.
 pub(super) fn staged_spec(name: &str) -> FileSourceSpec {
     FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new(name, vec![]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ByteSize, LineNormalizeSpec};
+
+    fn spec(max_occurrences: u64) -> StageSpec {
+        StageSpec::LineDedup(LineDedupSpec {
+            name: "lines".into(),
+            inputs: vec!["web".into()],
+            unit: LineUnitSpec::Paragraph,
+            max_occurrences,
+            min_length: 7,
+            normalize: LineNormalizeSpec { strip_punctuation: false, ..LineNormalizeSpec::default() },
+            memory: ByteSize(1 << 20),
+        })
+    }
+
+    #[test]
+    fn line_dedup_stage_maps_to_the_library_config() {
+        let Ok(Some(BarrierSpec::Lines(c))) = BarrierSpec::of(&spec(4)) else { panic!("a line barrier") };
+        assert_eq!((c.unit, c.max_occurrences, c.min_chars, c.memory_budget), (LineUnit::Paragraph, 4, 7, 1 << 20));
+        assert!(c.normalize.lowercase && !c.normalize.strip_punctuation);
+        let err = BarrierSpec::of(&spec(0)).expect_err("0 removes everything");
+        assert!(err.to_string().contains("`max_occurrences` must be at least 1"), "{err}");
+    }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use tokenmill_dedup::phases::{DocSignature, Signer};
+use tokenmill_dedup::lines::{Boilerplate, LineUnit};
 
-use super::barrier::{BarrierSpec, ORDINAL, Replay};
+use super::barrier::{BarrierSpec, Decision, Keys, ORDINAL, Replay};
 use super::ledger::Unit;
 use crate::config::{Plan, Port, Role};
 use crate::document::{Document, Payload, Rejection, text_bytes};
@@ -21,7 +21,7 @@ pub(super) struct Exec<'a> {
     pub(super) plan: &'a Plan,
     ops: Vec<Option<Operator>>,
     wheres: Vec<Option<SqlFilter>>,
-    pub(super) barriers: Vec<Option<(BarrierSpec, Signer)>>,
+    pub(super) barriers: Vec<Option<BarrierSpec>>,
     /// Number of edges reading each (node, port).
     uses: HashMap<(usize, Port), usize>,
     /// Node id of each sink, in sink order.
@@ -35,8 +35,8 @@ pub(super) struct BatchOut {
     /// The entry node the chunk came from.
     pub(super) entry: usize,
     pub(super) writes: Vec<(usize, Payload)>,
-    /// Documents reaching a barrier, with their signatures: (barrier node, docs, signatures).
-    pub(super) collected: Vec<(usize, Vec<Document>, Vec<DocSignature>)>,
+    /// Documents reaching a barrier, with their keys: (barrier node, docs, keys).
+    pub(super) collected: Vec<(usize, Vec<Document>, Keys)>,
     pub(super) stats: Vec<NodeStats>,
     pub(super) errors: Vec<InputError>,
     pub(super) raw_bytes: u64,
@@ -72,7 +72,7 @@ impl<'a> Exec<'a> {
         plan: &'a Plan,
         ops: Vec<Option<Operator>>,
         wheres: Vec<Option<SqlFilter>>,
-        barriers: Vec<Option<(BarrierSpec, Signer)>>,
+        barriers: Vec<Option<BarrierSpec>>,
     ) -> Self {
         let mut uses = HashMap::new();
         for n in &plan.nodes {
@@ -115,11 +115,8 @@ impl<'a> Exec<'a> {
                 let spec = super::barrier::staged_spec(&plan.nodes[entry].name);
                 let (docs, errors) = source::parse_chunk(&spec, chunk);
                 out.errors = errors;
-                let verdicts = replay_verdicts(&docs, replays.get(&entry));
                 let mut docs = docs;
-                for d in &mut docs {
-                    d.metadata.remove(ORDINAL);
-                }
+                let verdicts = replay(&mut docs, replays.get(&entry), &mut stats[entry]);
                 let (main, rejected) = self.split(entry, docs, verdicts, &mut stats[entry]);
                 self.offer(&mut ports, entry, Port::Main, main);
                 if let Some(r) = rejected {
@@ -154,11 +151,11 @@ impl<'a> Exec<'a> {
                 st.bytes_in = text_bytes(d);
             }
             let t0 = Instant::now();
-            if let Some((spec, signer)) = &self.barriers[id] {
+            if let Some(barrier) = &self.barriers[id] {
                 // A barrier downstream of the entry collects the batch.
                 if let Payload::Docs(docs) = input {
-                    let sigs = spec.sign(signer, &docs);
-                    out.collected.push((id, docs, sigs));
+                    let keys = barrier.keys(&docs);
+                    out.collected.push((id, docs, keys));
                 }
             } else if let Some(op) = &self.ops[id] {
                 match self.apply(id, op, input, st) {
@@ -242,13 +239,7 @@ impl<'a> Exec<'a> {
             Operator::Transform(t) => {
                 let mut docs = docs;
                 let outcomes: Vec<Outcome> = docs.par_iter_mut().map(|d| t.apply(d)).collect();
-                let mut verdicts = Vec::with_capacity(outcomes.len());
-                for o in outcomes {
-                    for (k, n) in o.counts {
-                        *st.transformed.entry(k.to_string()).or_default() += n;
-                    }
-                    verdicts.push(o.dropped);
-                }
+                let verdicts = tally(outcomes, st);
                 Ok(self.split(id, docs, verdicts, st))
             }
             Operator::Sql(f) => {
@@ -302,18 +293,66 @@ impl<'a> Exec<'a> {
     }
 }
 
-/// Which replayed documents a barrier drops (by the ordinal they were staged with).
-fn replay_verdicts(docs: &[Document], replay: Option<&Replay>) -> Vec<Option<&'static str>> {
-    docs.iter()
-        .map(|d| {
-            let ordinal = d.metadata.get(ORDINAL).and_then(serde_json::Value::as_u64);
-            match (ordinal, replay) {
-                (Some(o), Some(r)) if r.removed.is_duplicate(o) => Some("duplicate"),
-                (None, _) => Some("lost_ordinal"),
-                _ => None,
-            }
-        })
-        .collect()
+/// Applies a barrier's decision to the documents it replays (and removes their ordinals):
+/// returns which are dropped; rewritten ones are changed in place, counted in `st`.
+fn replay(docs: &mut [Document], replay: Option<&Replay>, st: &mut NodeStats) -> Vec<Option<&'static str>> {
+    let verdicts = match replay.map(|r| &r.decision) {
+        Some(Decision::RemoveUnits { boilerplate, unit, .. }) => {
+            let outcomes: Vec<Outcome> = docs.par_iter_mut().map(|d| remove_boilerplate(boilerplate, *unit, d)).collect();
+            tally(outcomes, st)
+        }
+        decision => docs
+            .iter()
+            .map(|d| {
+                let ordinal = d.metadata.get(ORDINAL).and_then(serde_json::Value::as_u64);
+                match (ordinal, decision) {
+                    (Some(o), Some(Decision::RemoveDocuments { removed, .. })) if removed.is_duplicate(o) => Some("duplicate"),
+                    (None, _) => Some("lost_ordinal"),
+                    _ => None,
+                }
+            })
+            .collect(),
+    };
+    for d in docs.iter_mut() {
+        d.metadata.remove(ORDINAL);
+    }
+    verdicts
+}
+
+/// Removes the boilerplate units of one document. A document left blank is dropped with its
+/// text unchanged (so a rejects sink shows what it was); only kept documents are counted.
+fn remove_boilerplate(boilerplate: &Boilerplate, unit: LineUnit, doc: &mut Document) -> Outcome {
+    let filtered = boilerplate.filter(&doc.text);
+    if filtered.removed_units == 0 {
+        return Outcome::keep();
+    }
+    if filtered.text.trim().is_empty() {
+        return Outcome::drop("empty_after_line_dedup");
+    }
+    doc.text = filtered.text;
+    let mut out = Outcome::keep();
+    out.count("documents_changed", 1);
+    out.count(
+        match unit {
+            LineUnit::Line => "lines_removed",
+            LineUnit::Paragraph => "paragraphs_removed",
+        },
+        filtered.removed_units,
+    );
+    out.count("bytes_removed", filtered.removed_bytes);
+    out
+}
+
+/// Adds transform outcomes' counters to `st`; returns their verdicts, in order.
+fn tally(outcomes: Vec<Outcome>, st: &mut NodeStats) -> Vec<Option<&'static str>> {
+    let mut verdicts = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        for (k, n) in o.counts {
+            *st.transformed.entry(k.to_string()).or_default() += n;
+        }
+        verdicts.push(o.dropped);
+    }
+    verdicts
 }
 
 /// Takes a port's payload for one reader: moved to the last one, cloned for the others.

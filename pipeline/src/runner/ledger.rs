@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::sink::AtomicFile;
 use crate::storage::InputFile;
 
-const MAGIC: &[u8; 8] = b"TMSPOOL1";
+/// Version 2: collected batches carry a keys tag (line hashes besides signatures). A spool of
+/// another version is not reused: its unit is processed again.
+const MAGIC: &[u8; 8] = b"TMSPOOL2";
 
 /// What identifies a unit's input: a unit is reused only if all of it matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

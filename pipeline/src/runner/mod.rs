@@ -179,7 +179,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         // The outputs are committed: now the dedup indexes and the input history may learn
         // this run's documents, and the ledger has served.
         for (b, replay) in &replays {
-            if let Some((spec, _)) = &exec.barriers[*b] {
+            if let Some(spec) = &exec.barriers[*b] {
                 replay.update_index(spec)?;
             }
         }

@@ -6,7 +6,10 @@
 //! again. Each record is zstd-compressed on a worker, so the writer thread only appends bytes.
 //!
 //! Layout (all integers little-endian, strings as `u64` length + UTF-8):
-//! `entry u64, raw_bytes u64, decoded_bytes u64, stats (JSON string), errors, writes, collected`.
+//! `entry u64, raw_bytes u64, decoded_bytes u64, stats (JSON string), errors, writes, collected`;
+//! each collected batch is `barrier u64, docs, keys tag u8, keys`: tag 0, MinHash signatures
+//! (`n u64`, then per document `permutations u64` + the signature's encoding); tag 1, line
+//! hashes (`n u64`, then per document `count u64` + `count` x `u64`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,6 +18,7 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 use tokenmill_dedup::phases::DocSignature;
 
+use super::barrier::Keys;
 use super::exec::BatchOut;
 use crate::document::{Document, Payload, Rejection, TokenDoc};
 use crate::source::{InputError, InputErrorKind};
@@ -57,15 +61,30 @@ pub(super) fn encode(out: &BatchOut) -> anyhow::Result<Vec<u8>> {
         }
     }
     e.u64(out.collected.len() as u64);
-    for (barrier, docs, sigs) in &out.collected {
+    for (barrier, docs, keys) in &out.collected {
         e.u64(*barrier as u64);
         e.docs(docs)?;
-        e.u64(sigs.len() as u64);
-        let mut buf = Vec::new();
-        for s in sigs {
-            s.encode(&mut buf);
-            e.u64(s.signature.len() as u64);
-            e.0.extend_from_slice(&buf);
+        match keys {
+            Keys::Signatures(sigs) => {
+                e.u8(0);
+                e.u64(sigs.len() as u64);
+                let mut buf = Vec::new();
+                for s in sigs {
+                    s.encode(&mut buf);
+                    e.u64(s.signature.len() as u64);
+                    e.0.extend_from_slice(&buf);
+                }
+            }
+            Keys::Lines(hashes) => {
+                e.u8(1);
+                e.u64(hashes.len() as u64);
+                for h in hashes {
+                    e.u64(h.len() as u64);
+                    for &x in h {
+                        e.u64(x);
+                    }
+                }
+            }
         }
     }
     Ok(zstd::bulk::compress(&e.0, 1)?)
@@ -114,20 +133,20 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
     for _ in 0..d.u64()? {
         let barrier = d.usize()?;
         let docs = d.docs()?;
-        let n = d.usize()?;
-        let mut sigs = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let perms = d.usize()?;
-            sigs.push(DocSignature {
-                id: d.u64()?,
-                len: d.u64()?,
-                score: Some(f64::from_bits(d.u64()?)).filter(|s| !s.is_nan()),
-                exact: u128::from_le_bytes(d.take(16)?.try_into()?),
-                shingles: d.u64()?,
-                signature: (0..perms).map(|_| d.u64()).collect::<anyhow::Result<_>>()?,
-            });
-        }
-        collected.push((barrier, docs, sigs));
+        let keys = match d.u8()? {
+            0 => Keys::Signatures(d.signatures()?),
+            1 => {
+                let n = d.usize()?;
+                let mut hashes = Vec::with_capacity(n.min(1 << 20));
+                for _ in 0..n {
+                    let count = d.usize()?;
+                    hashes.push((0..count).map(|_| d.u64()).collect::<anyhow::Result<_>>()?);
+                }
+                Keys::Lines(hashes)
+            }
+            other => bail!("corrupt spool record: keys tag {other}"),
+        };
+        collected.push((barrier, docs, keys));
     }
     if d.at != raw.len() {
         bail!("corrupt spool record: {} trailing bytes", raw.len() - d.at);
@@ -259,6 +278,23 @@ impl<'a> Dec<'a> {
         })
     }
 
+    fn signatures(&mut self) -> anyhow::Result<Vec<DocSignature>> {
+        let n = self.usize()?;
+        let mut sigs = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let perms = self.usize()?;
+            sigs.push(DocSignature {
+                id: self.u64()?,
+                len: self.u64()?,
+                score: Some(f64::from_bits(self.u64()?)).filter(|s| !s.is_nan()),
+                exact: u128::from_le_bytes(self.take(16)?.try_into()?),
+                shingles: self.u64()?,
+                signature: (0..perms).map(|_| self.u64()).collect::<anyhow::Result<_>>()?,
+            });
+        }
+        Ok(sigs)
+    }
+
     fn docs(&mut self) -> anyhow::Result<Vec<Document>> {
         let n = self.usize()?;
         let mut docs = Vec::with_capacity(n.min(1 << 20));
@@ -299,7 +335,10 @@ mod tests {
                 (0, Payload::Docs(vec![doc.clone(), rejected])),
                 (1, Payload::Tokens(vec![TokenDoc { tokens: vec![0, 5, u32::MAX], text_bytes: 9 }])),
             ],
-            collected: vec![(3, vec![doc], vec![sig])],
+            collected: vec![
+                (3, vec![doc.clone()], Keys::Signatures(vec![sig])),
+                (4, vec![doc], Keys::Lines(vec![vec![1, u64::MAX], vec![]])),
+            ],
             stats,
             errors: vec![InputError {
                 kind: InputErrorKind::Truncated,
@@ -316,9 +355,7 @@ mod tests {
         assert_eq!(back.seq, 9);
         assert_eq!(back.entry, out.entry);
         assert_eq!(back.writes, out.writes);
-        assert_eq!(back.collected.len(), 1);
-        assert_eq!(back.collected[0].1, out.collected[0].1);
-        assert_eq!(back.collected[0].2, out.collected[0].2);
+        assert_eq!(back.collected, out.collected);
         assert_eq!(back.stats, out.stats);
         assert_eq!(back.errors, out.errors);
         assert_eq!((back.raw_bytes, back.decoded_bytes), (100, 200));

@@ -56,7 +56,7 @@ impl Writer {
         let work_dir = Path::new(&plan.spec.run.work_dir);
         let mut collectors = HashMap::new();
         for (id, b) in exec.barriers.iter().enumerate() {
-            if let Some((spec, _)) = b
+            if let Some(spec) = b
                 && collect
             {
                 collectors.insert(id, Collector::new(work_dir, &plan.nodes[id].name, spec)?);
@@ -189,20 +189,11 @@ impl Writer {
     /// Closes a barrier's collection and runs its global phases.
     pub(super) fn close_barrier(&mut self, node: usize, exec: &Exec<'_>) -> anyhow::Result<Replay> {
         let collector = self.collectors.remove(&node).ok_or_else(|| anyhow::anyhow!("not a barrier"))?;
-        let Some((spec, _)) = &exec.barriers[node] else { anyhow::bail!("not a barrier") };
+        let Some(spec) = &exec.barriers[node] else { anyhow::bail!("not a barrier") };
         tracing::info!(node = exec.plan.nodes[node].name, "deduplicating collected documents");
         let replay = collector.finish(spec)?;
-        let r = &replay.report;
-        tracing::info!(
-            node = exec.plan.nodes[node].name,
-            documents = replay.documents,
-            clusters = r.clusters,
-            removed_exact = r.removed.exact,
-            removed_fuzzy = r.removed.fuzzy,
-            removed_index = r.removed.index,
-            "deduplication done"
-        );
-        self.stats[node].report = serde_json::to_value(r).ok();
+        replay.log(&exec.plan.nodes[node].name);
+        self.stats[node].report = replay.report();
         Ok(replay)
     }
 
