@@ -57,6 +57,8 @@ pub enum ArtifactKind {
     IndexBands,
     /// Line dedup: sorted line hashes with counts.
     LineCounts,
+    /// Line dedup: sorted hashes of the boilerplate units.
+    Boilerplate,
 }
 
 impl ArtifactKind {
@@ -71,8 +73,116 @@ impl ArtifactKind {
             ArtifactKind::IndexExact => b"TMDDIXE\0",
             ArtifactKind::IndexBands => b"TMDDIXB\0",
             ArtifactKind::LineCounts => b"TMDDLIN\0",
+            ArtifactKind::Boilerplate => b"TMDDBLP\0",
         }
     }
+}
+
+/// An ascending list of `u64`s for lookups: an artifact of 8-byte records memory-mapped (the
+/// page cache holds it, not the heap, so its size costs no process memory), or a list in memory.
+#[derive(Debug, Default)]
+pub struct SortedIds(Ids);
+
+#[derive(Debug)]
+enum Ids {
+    Owned(Vec<u64>),
+    /// The records of a verified artifact, 8 bytes each from byte [`HEADER_LEN`].
+    Mapped {
+        map: memmap2::Mmap,
+        len: usize,
+    },
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::Owned(Vec::new())
+    }
+}
+
+impl SortedIds {
+    /// A list in memory (sorted and deduplicated here).
+    pub fn owned(mut ids: Vec<u64>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        SortedIds(Ids::Owned(ids))
+    }
+
+    /// Verifies an artifact of 8-byte ascending records (one streaming pass: checksum, then
+    /// order) and maps it; `check` sees the header's parameter first (e.g. a fingerprint).
+    ///
+    /// # Errors
+    /// As [`ArtifactReader`], plus [`Error::IdOrder`] for records out of order.
+    pub fn open(path: &Path, kind: ArtifactKind, check: impl FnOnce(u64) -> Result<()>) -> Result<Self> {
+        let mut r = ArtifactReader::open(path, kind, Some(8))?;
+        check(r.header().param)?;
+        let mut rec = [0u8; 8];
+        let (mut len, mut last, mut disorder) = (0usize, None, None);
+        while r.next_record(&mut rec)? {
+            let id = u64_at(&rec, 0);
+            if let Some(previous) = last.filter(|&l| l >= id) {
+                disorder.get_or_insert((id, previous));
+            }
+            last = Some(id);
+            len += 1;
+        }
+        // Reported after the checksum (checked at the end): corruption names its byte first.
+        if let Some((id, previous)) = disorder {
+            return Err(Error::IdOrder { path: path.to_path_buf(), id, previous });
+        }
+        if len == 0 {
+            return Ok(SortedIds::default());
+        }
+        let file = File::open(path).map_err(Error::io("open", path))?;
+        let map = map_file(&file).map_err(Error::io("map", path))?;
+        if map.len() < HEADER_LEN as usize + 8 * len {
+            return Err(Error::format(path, map.len() as u64, "the file changed while being opened"));
+        }
+        Ok(SortedIds(Ids::Mapped { map, len }))
+    }
+
+    /// The `i`-th id.
+    pub fn get(&self, i: usize) -> u64 {
+        match &self.0 {
+            Ids::Owned(v) => v[i],
+            Ids::Mapped { map, .. } => u64_at(&map[HEADER_LEN as usize + 8 * i..], 0),
+        }
+    }
+
+    /// Whether `id` is in the list (binary search).
+    pub fn contains(&self, id: u64) -> bool {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Ids::Owned(v) => v.len(),
+            Ids::Mapped { len, .. } => *len,
+        }
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Maps a finished artifact read-only.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: artifacts are written as `.tmp` and renamed into place, never modified after;
+    // the map is read-only, and a file shrunk behind our back is caught by the length check
+    // (reads past the end of a truncated file would fault, as with any mmap).
+    unsafe { memmap2::Mmap::map(file) }
 }
 
 /// The running XXH3-64 of a file (a newtype: `Xxh3` has no `Debug`).

@@ -19,7 +19,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::Result;
 use crate::external::{ExternalSorter, SortRecord};
-use crate::format::{ArtifactKind, ArtifactReader, ArtifactWriter};
+use crate::format::{ArtifactKind, ArtifactReader, ArtifactWriter, SortedIds};
 use crate::normalize::{NormalizeOptions, normalize_into};
 
 /// The unit of line dedup.
@@ -179,53 +179,39 @@ pub struct Filtered {
 }
 
 /// Pass 2: the set of boilerplate unit hashes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Boilerplate {
     config: LineDedupConfig,
-    hashes: Vec<u64>,
+    hashes: SortedIds,
 }
 
 impl Boilerplate {
-    /// Merges the count files of every part and keeps the units over `max_occurrences`.
+    /// Merges the count files of every part and keeps the units over `max_occurrences`, in
+    /// memory (8 bytes per boilerplate unit).
     ///
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io) or [`Error::Format`](crate::Error::Format) naming a count file that cannot be read.
     pub fn from_counts(paths: &[PathBuf], config: LineDedupConfig) -> Result<Self> {
-        let mut readers = Vec::new();
-        for p in paths {
-            readers.push(ArtifactReader::open(p, ArtifactKind::LineCounts, Some(16))?);
-        }
-        let mut rec = [0u8; 16];
-        let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if r.next_record(&mut rec)? {
-                heap.push(Reverse((<(u64, u64)>::decode(&rec), i)));
-            }
-        }
         let mut hashes = Vec::new();
-        let mut current: Option<(u64, u64)> = None;
-        while let Some(Reverse(((h, n), i))) = heap.pop() {
-            if readers[i].next_record(&mut rec)? {
-                heap.push(Reverse((<(u64, u64)>::decode(&rec), i)));
-            }
-            match &mut current {
-                Some((k, total)) if *k == h => *total += n,
-                _ => {
-                    if let Some((k, total)) = current.replace((h, n))
-                        && total > config.max_occurrences
-                    {
-                        hashes.push(k);
-                    }
-                }
-            }
-        }
-        if let Some((k, total)) = current
-            && total > config.max_occurrences
-        {
-            hashes.push(k);
-        }
-        Ok(Boilerplate { config, hashes })
+        merge_counts(paths, &config, |h| {
+            hashes.push(h);
+            Ok(())
+        })?;
+        Ok(Boilerplate { config, hashes: SortedIds::owned(hashes) })
+    }
+
+    /// As [`Boilerplate::from_counts`], but the hashes go to the artifact `out`, which is then
+    /// memory-mapped: no heap per boilerplate unit, whatever the corpus.
+    ///
+    /// # Errors
+    ///
+    /// As [`Boilerplate::from_counts`], plus errors writing or mapping `out`.
+    pub fn from_counts_to(paths: &[PathBuf], config: LineDedupConfig, out: &Path) -> Result<Self> {
+        let mut w = ArtifactWriter::create(out, ArtifactKind::Boilerplate, 8, 0)?;
+        merge_counts(paths, &config, |h| w.write_record(&h.to_le_bytes()))?;
+        w.finish()?;
+        Ok(Boilerplate { config, hashes: SortedIds::open(out, ArtifactKind::Boilerplate, |_| Ok(()))? })
     }
 
     /// Number of boilerplate units.
@@ -246,7 +232,7 @@ impl Boilerplate {
         let (mut removed_units, mut removed_bytes) = (0, 0);
         let mut first = true;
         for unit in text.split(sep) {
-            let boiler = self.config.unit_hash(unit, &mut buf).is_some_and(|h| self.hashes.binary_search(&h).is_ok());
+            let boiler = self.config.unit_hash(unit, &mut buf).is_some_and(|h| self.hashes.contains(h));
             if boiler {
                 removed_units += 1;
                 removed_bytes += unit.len() + sep.len();
@@ -262,6 +248,44 @@ impl Boilerplate {
         debug_assert!(removed_units > 0 || out == text);
         Filtered { text: out, removed_units, removed_bytes }
     }
+}
+
+/// K-way merge of count files: hands `keep` every hash (ascending) whose total count is over
+/// `max_occurrences`.
+fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMut(u64) -> Result<()>) -> Result<()> {
+    let mut readers = Vec::new();
+    for p in paths {
+        readers.push(ArtifactReader::open(p, ArtifactKind::LineCounts, Some(16))?);
+    }
+    let mut rec = [0u8; 16];
+    let mut heap = BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if r.next_record(&mut rec)? {
+            heap.push(Reverse((<(u64, u64)>::decode(&rec), i)));
+        }
+    }
+    let mut current: Option<(u64, u64)> = None;
+    while let Some(Reverse(((h, n), i))) = heap.pop() {
+        if readers[i].next_record(&mut rec)? {
+            heap.push(Reverse((<(u64, u64)>::decode(&rec), i)));
+        }
+        match &mut current {
+            Some((k, total)) if *k == h => *total += n,
+            _ => {
+                if let Some((k, total)) = current.replace((h, n))
+                    && total > config.max_occurrences
+                {
+                    keep(k)?;
+                }
+            }
+        }
+    }
+    if let Some((k, total)) = current
+        && total > config.max_occurrences
+    {
+        keep(k)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -296,6 +320,12 @@ mod tests {
         assert_eq!(f.removed_units, 1);
         assert_eq!(b.filter(docs[2]).text, "Yet another real sentence.");
         assert_eq!(b.filter(docs[3]).text, docs[3]);
+        // The same set through a mapped file.
+        let mapped = Boilerplate::from_counts_to(&paths, cfg, &dir.path().join("boilerplate.hashes")).unwrap();
+        assert_eq!(mapped.len(), 1);
+        for d in docs {
+            assert_eq!(mapped.filter(d).text, b.filter(d).text);
+        }
     }
 
     #[test]

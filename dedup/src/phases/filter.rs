@@ -1,6 +1,6 @@
 //! Phase 4: which documents to drop.
 //!
-//! [`RemoveSet`] loads the removal list for random access (8 bytes per removed document);
+//! [`RemoveSet`] maps the removal list for random access (no heap per removed document);
 //! [`RemoveCursor`] streams it for documents visited in ascending id order (input order),
 //! merging it with the input in constant memory.
 
@@ -8,18 +8,20 @@ use std::path::{Path, PathBuf};
 
 use super::{DedupConfig, check_fingerprint, remove_path};
 use crate::error::{Error, Result};
-use crate::format::{ArtifactKind, ArtifactReader, u64_at};
+use crate::format::{ArtifactKind, ArtifactReader, SortedIds, u64_at};
 
-/// The sorted ids phase 3 removed, loaded in memory (8 bytes per removed document). For a
-/// removal list larger than memory, stream it with a [`RemoveCursor`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The sorted ids phase 3 removed, for random access: the removal list is memory-mapped (the
+/// page cache holds it, not the heap), so its size costs no process memory whatever the corpus;
+/// [`RemoveSet::from_ids`] holds a list in memory instead. For documents visited in ascending
+/// id order, [`RemoveCursor`] streams the list.
+#[derive(Debug, Default)]
 pub struct RemoveSet {
-    ids: Vec<u64>,
+    ids: SortedIds,
 }
 
 impl RemoveSet {
-    /// Loads `clusters/remove.ids` from `work_dir`, checking its checksum and that it was
-    /// written with `config`.
+    /// Opens `clusters/remove.ids` in `work_dir`, checking its checksum (one streaming pass)
+    /// and that it was written with `config`.
     ///
     /// # Errors
     ///
@@ -28,31 +30,23 @@ impl RemoveSet {
     /// for another config.
     pub fn open(work_dir: &Path, config: &DedupConfig) -> Result<Self> {
         let path = remove_path(work_dir);
-        let mut r = ArtifactReader::open(&path, ArtifactKind::Removed, Some(8))?;
-        check_fingerprint(&path, r.header().param, config)?;
-        let mut ids = Vec::with_capacity(usize::try_from(r.header().count).unwrap_or(0));
-        let mut rec = [0u8; 8];
-        while r.next_record(&mut rec)? {
-            ids.push(u64_at(&rec, 0));
-        }
+        let ids = SortedIds::open(&path, ArtifactKind::Removed, |param| check_fingerprint(&path, param, config))?;
         Ok(RemoveSet { ids })
     }
 
-    /// A set from ids (sorted here).
-    pub fn from_ids(mut ids: Vec<u64>) -> Self {
-        ids.sort_unstable();
-        ids.dedup();
-        RemoveSet { ids }
+    /// A set from ids (sorted here), held in memory.
+    pub fn from_ids(ids: Vec<u64>) -> Self {
+        RemoveSet { ids: SortedIds::owned(ids) }
     }
 
     /// Whether document `id` is a duplicate to drop.
     pub fn is_duplicate(&self, id: u64) -> bool {
-        self.ids.binary_search(&id).is_ok()
+        self.ids.contains(id)
     }
 
-    /// The removed ids, ascending.
-    pub fn ids(&self) -> &[u64] {
-        &self.ids
+    /// The removed ids, ascending (copied out: for tests and small lists).
+    pub fn ids(&self) -> Vec<u64> {
+        (0..self.ids.len()).map(|i| self.ids.get(i)).collect()
     }
 
     /// Number of removed documents.

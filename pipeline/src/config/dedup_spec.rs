@@ -169,7 +169,7 @@ pub struct LineDedupSpec {
     #[serde(default)]
     pub normalize: LineNormalizeSpec,
     /// Memory for sorting the unit hashes; beyond it, they spill to the work dir. The set of
-    /// boilerplate units is held in memory apart from this, at 8 bytes per unit.
+    /// boilerplate units is a memory-mapped file in the work dir (no heap per unit).
     #[serde(default = "default_dedup_memory")]
     pub memory: ByteSize,
 }

@@ -243,7 +243,7 @@ impl Collector {
             (Some(KeyWriter::Lines(counter)), BarrierSpec::Lines(c)) => {
                 let counts = self.dir.join("lines.counts");
                 let units = counter.finish(&counts)?;
-                let boilerplate = Boilerplate::from_counts(&[counts], *c)?;
+                let boilerplate = Boilerplate::from_counts_to(&[counts], *c, &self.dir.join("boilerplate.hashes"))?;
                 let report = LineReport { units, boilerplate: boilerplate.len() as u64 };
                 Decision::RemoveUnits { boilerplate: Arc::new(boilerplate), unit: c.unit, report }
             }
