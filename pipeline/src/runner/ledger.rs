@@ -29,7 +29,7 @@ use crate::storage::InputFile;
 
 /// Version 2: collected batches carry a keys tag (line hashes besides signatures). A spool of
 /// another version is not reused: its unit is processed again.
-const MAGIC: &[u8; 8] = b"TMSPOOL2";
+const MAGIC: &[u8; 8] = b"TMSPOOL3";
 
 /// What identifies a unit's input: a unit is reused only if all of it matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ use crate::document::{Document, Payload, Rejection, TokenDoc};
 use crate::source::{InputError, InputErrorKind};
 use crate::stats::NodeStats;
 
+/// zstd's fast mode: a spool lives for one run, so speed matters more than its size.
+const SPOOL_LEVEL: i32 = -1;
+
 /// Encodes and compresses a chunk's output.
 pub(super) fn encode(out: &BatchOut) -> anyhow::Result<Vec<u8>> {
     let mut e = Enc(Vec::with_capacity(1 << 16));
@@ -53,8 +56,13 @@ pub(super) fn encode(out: &BatchOut) -> anyhow::Result<Vec<u8>> {
                 for d in docs {
                     e.u64(d.text_bytes);
                     e.u64(d.tokens.len() as u64);
-                    for t in &d.tokens {
-                        e.0.extend_from_slice(&t.to_le_bytes());
+                    // Two bytes per token when every id fits (vocabularies under 65,536).
+                    let narrow = d.tokens.iter().all(|&t| t <= u32::from(u16::MAX));
+                    e.u8(if narrow { 2 } else { 4 });
+                    if narrow {
+                        e.0.extend(d.tokens.iter().flat_map(|&t| (t as u16).to_le_bytes()));
+                    } else {
+                        e.0.extend(d.tokens.iter().flat_map(|t| t.to_le_bytes()));
                     }
                 }
             }
@@ -87,7 +95,7 @@ pub(super) fn encode(out: &BatchOut) -> anyhow::Result<Vec<u8>> {
             }
         }
     }
-    Ok(zstd::bulk::compress(&e.0, 1)?)
+    Ok(zstd::bulk::compress(&e.0, SPOOL_LEVEL)?)
 }
 
 /// Decompresses and decodes a record written by [`encode`].
@@ -119,8 +127,13 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
                 for _ in 0..n {
                     let text_bytes = d.u64()?;
                     let len = d.usize()?;
-                    let raw = d.take(len.checked_mul(4).context("corrupt spool record")?)?;
-                    let tokens = raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                    let width = usize::from(d.u8()?);
+                    let raw = d.take(len.checked_mul(width).context("corrupt spool record")?)?;
+                    let tokens = match width {
+                        2 => raw.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
+                        4 => raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                        w => bail!("corrupt spool record: token width {w}"),
+                    };
                     docs.push(TokenDoc { tokens, text_bytes });
                 }
                 Payload::Tokens(docs)
@@ -333,7 +346,13 @@ mod tests {
             entry: 2,
             writes: vec![
                 (0, Payload::Docs(vec![doc.clone(), rejected])),
-                (1, Payload::Tokens(vec![TokenDoc { tokens: vec![0, 5, u32::MAX], text_bytes: 9 }])),
+                (
+                    1,
+                    Payload::Tokens(vec![
+                        TokenDoc { tokens: vec![0, 5, u32::MAX], text_bytes: 9 },
+                        TokenDoc { tokens: vec![1, 65_535], text_bytes: 4 },
+                    ]),
+                ),
             ],
             collected: vec![
                 (3, vec![doc.clone()], Keys::Signatures(vec![sig])),
