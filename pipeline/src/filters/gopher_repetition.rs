@@ -155,15 +155,29 @@ impl GopherRepetition {
         };
         let grams = NGrams::new(words);
         let mut table = CountTable::with_capacity(words.len());
+        // If no n-gram occurs twice, no longer one does either (it would contain a repeated
+        // n-gram): from there on the counts are known without counting.
+        let mut unique_from = usize::MAX;
         for (&(n, max), &lbl) in c.top_n_grams.iter().zip(&self.top_labels) {
-            if let Some(chars) = grams.top_ngram_chars(n, &mut table)
-                && chars as f64 / total > max
-            {
-                return Verdict::Drop(lbl);
+            let top = if n >= unique_from { grams.first_ngram_chars(n) } else { grams.top_ngram_chars(n, &mut table) };
+            if let Some((chars, count)) = top {
+                if count == 1 {
+                    unique_from = unique_from.min(n);
+                }
+                if (chars * count) as f64 / total > max {
+                    return Verdict::Drop(lbl);
+                }
             }
         }
         for (&(n, max), &lbl) in c.dup_n_grams.iter().zip(&self.dup_labels) {
-            if grams.dup_ngram_chars(n, &mut table) as f64 / total > max {
+            if n >= unique_from {
+                continue;
+            }
+            let repeated = grams.dup_ngram_chars(n, &mut table);
+            if repeated == 0 {
+                unique_from = unique_from.min(n);
+            }
+            if repeated as f64 / total > max {
                 return Verdict::Drop(lbl);
             }
         }
@@ -256,9 +270,15 @@ impl NGrams {
         self.chars[i + n] - self.chars[i]
     }
 
-    /// Characters × count of the most frequent n-gram (space-joined); ties go to the n-gram
+    /// The first n-gram's characters (space-joined) and count 1: the most frequent one when
+    /// no n-gram repeats. `None` with fewer than n words.
+    fn first_ngram_chars(&self, n: usize) -> Option<(usize, usize)> {
+        (self.len() >= n).then(|| (self.chars(0, n) + n - 1, 1))
+    }
+
+    /// Characters (space-joined) and count of the most frequent n-gram; ties go to the n-gram
     /// seen first, like Python's `Counter.most_common(1)`. `None` with fewer than n words.
-    fn top_ngram_chars(&self, n: usize, table: &mut CountTable) -> Option<usize> {
+    fn top_ngram_chars(&self, n: usize, table: &mut CountTable) -> Option<(usize, usize)> {
         if self.len() < n {
             return None;
         }
@@ -271,7 +291,7 @@ impl NGrams {
                 (best_count, best_first) = (count, first);
             }
         }
-        Some((self.chars(best_first as usize, n) + n - 1) * best_count as usize)
+        Some((self.chars(best_first as usize, n) + n - 1, best_count as usize))
     }
 
     /// Characters of n-grams (concatenated) that repeat an earlier one, jumping n words past
@@ -361,7 +381,7 @@ mod tests {
     fn top_ngram_ties_go_to_first_seen() {
         // "a bb" and "bb a" both appear twice; "a bb" is first: 4 chars × 2.
         let g = NGrams::new(&["a", "bb", "a", "bb", "a"]);
-        assert_eq!(g.top_ngram_chars(2, &mut CountTable::with_capacity(5)), Some(8));
+        assert_eq!(g.top_ngram_chars(2, &mut CountTable::with_capacity(5)), Some((4, 2)));
         let g = NGrams::new(&["a", "bb", "a", "bb", "a", "bb"]);
         assert_eq!(g.dup_ngram_chars(2, &mut CountTable::with_capacity(6)), 6);
     }
