@@ -3,6 +3,7 @@
 # phases, each its own process under /usr/bin/time, with a memory budget.
 #
 #   cargo build --release -p tokenmill && scripts/bench-dedup-scale.sh [DOCS] [MEMORY] [THREADS]
+#   SIG_ARGS="--num-perm 32 --bands 4 --rows 8" ... # smaller signatures (phase 1 keeps 8 bytes per permutation per document)
 #
 # Prints one JSON line: per phase the wall time, documents per second and peak RSS, the budget,
 # and what was removed against what `tokenmill dedup synth` planted.
@@ -23,7 +24,8 @@ phase() { # NAME ARGS...
   /usr/bin/time -f '%e %M' -o "$root/$name.time" "$bin" dedup "$name" "$@" --work-dir "$root/work" --memory "$memory" -j "$threads" -q \
     >"$root/$name.out"
 }
-phase signatures "$root"/in/*.jsonl.zst
+# shellcheck disable=SC2086  # SIG_ARGS is a list of flags (e.g. "--num-perm 32 --bands 4 --rows 8")
+phase signatures "$root"/in/*.jsonl.zst ${SIG_ARGS:-}
 phase buckets
 phase cluster
 phase filter "$root"/in/*.jsonl.zst -o "$root/out"
