@@ -113,9 +113,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     if !unlisted.is_empty() {
         anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
     }
-    let ops = build::operators(plan)?;
-    let wheres = build::where_filters(plan)?;
-    let barriers = barrier::barriers(plan)?;
     let work_dir = Path::new(&plan.spec.run.work_dir);
     std::fs::create_dir_all(work_dir).map_err(|e| anyhow::anyhow!("cannot create work dir {}: {e}", work_dir.display()))?;
     let _locks = locks(plan, opts.task)?;
@@ -135,6 +132,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
             return Ok(stats);
         }
     }
+    // Built only now: an incremental run with nothing new never loads a tokenizer or a model.
+    let ops = build::operators(plan)?;
+    let wheres = build::where_filters(plan)?;
+    let barriers = barrier::barriers(plan)?;
     let ledger = match (plan.spec.run.ledger, opts.task) {
         (true, _) => Ledger::open(work_dir, &plan.config_hash)?,
         (false, None) => Ledger::disabled(work_dir),
