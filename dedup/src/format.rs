@@ -178,7 +178,7 @@ impl SortedIds {
 
 /// Maps a finished artifact read-only.
 #[allow(unsafe_code)]
-fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
+pub(crate) fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: artifacts are written as `.tmp` and renamed into place, never modified after;
     // the map is read-only, and a file shrunk behind our back is caught by the length check
     // (reads past the end of a truncated file would fault, as with any mmap).

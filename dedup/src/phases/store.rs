@@ -1,8 +1,9 @@
 //! Random access to phase 1 signature records by document id.
 //!
 //! Ids increase within a split, so a lookup is a binary search over the records of each
-//! split whose id range contains the id (usually exactly one: splits are input ranges). Only
-//! candidate documents are looked up; the OS page cache does the caching.
+//! split whose id range contains the id (usually exactly one: splits are input ranges), or a
+//! single read where a split's ids have no gaps (the usual case). Only candidate documents are
+//! looked up; the OS page cache does the caching.
 
 use std::path::Path;
 
@@ -54,7 +55,15 @@ impl SignatureStore {
             if id < split.first || id > split.last {
                 continue;
             }
-            let (mut lo, mut hi) = (0u64, split.reader.header().count);
+            let count = split.reader.header().count;
+            if split.last - split.first + 1 == count {
+                // Ids without gaps (every document of the split has a record): one read.
+                split.reader.read_at(id - split.first, rec)?;
+                if u64::from_le_bytes(rec[..8].try_into().unwrap_or_default()) == id {
+                    return Ok(true);
+                }
+            }
+            let (mut lo, mut hi) = (0u64, count);
             let mut b = [0u8; 8];
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
