@@ -35,6 +35,7 @@ pub mod backend;
 pub mod classifier;
 pub mod device;
 pub mod error;
+mod file;
 pub mod gpt;
 pub mod ops;
 pub mod optim;

@@ -6,8 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -225,35 +223,6 @@ fn boilerplate_sample(dir: &Path) -> String {
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
     }
     glob
-}
-
-fn finished_units(dir: &Path, prefix: &str) -> usize {
-    listing(&dir.join("out/work/ledger/units")).iter().filter(|n| n.starts_with(prefix) && n.ends_with(".spool")).count()
-}
-
-/// Starts a run and SIGKILLs it once `at` units with `prefix` are finished; returns whether it
-/// was killed (rather than done before).
-fn kill_after(dir: &Path, prefix: &str, at: usize) -> bool {
-    let mut child: Child = tokenmill()
-        .current_dir(dir)
-        .args(["run", "p.toml", "-j", "1", "--progress", "off"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return false;
-        }
-        if finished_units(dir, prefix) >= at {
-            child.kill().expect("kill -9");
-            child.wait().expect("reap");
-            return true;
-        }
-        assert!(Instant::now() < deadline, "the run never reached {at} finished units");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]

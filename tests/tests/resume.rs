@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -35,10 +34,6 @@ fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn finished_units(dir: &Path, prefix: &str) -> usize {
-    listing(&dir.join("out/work/ledger/units")).iter().filter(|n| n.starts_with(prefix) && n.ends_with(".spool")).count()
-}
-
 fn spawn(dir: &Path, extra: &[&str]) -> Child {
     tokenmill()
         .current_dir(dir)
@@ -48,25 +43,6 @@ fn spawn(dir: &Path, extra: &[&str]) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn")
-}
-
-/// Starts a run and SIGKILLs it once `at` units with `prefix` are finished; returns whether it
-/// was killed (rather than done before).
-fn kill_after(dir: &Path, prefix: &str, at: usize) -> bool {
-    let mut child = spawn(dir, &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return false;
-        }
-        if finished_units(dir, prefix) >= at {
-            child.kill().expect("kill -9");
-            child.wait().expect("reap");
-            return true;
-        }
-        assert!(Instant::now() < deadline, "the run never reached {at} finished units");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 fn reference(paths: &str, dedup: bool) -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>) {

@@ -18,7 +18,6 @@
 //! Version 1 also fixes the feature hashing described in `features` (xxh3 of words, the bigram
 //! mix, multiply-shift bucketing): a model is only meaningful with the hashing it was trained with.
 
-use std::io::Write;
 use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -100,12 +99,7 @@ impl Classifier {
     /// # Errors
     /// [`Error::Io`] if the file cannot be written or renamed.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        let io = |source| Error::Io { path: path.display().to_string(), source };
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&self.to_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::file::save(path, &self.to_bytes())
     }
 
     /// Reads a model written by [`Classifier::save`].
@@ -113,11 +107,7 @@ impl Classifier {
     /// # Errors
     /// [`Error::Io`] if the file cannot be read, [`Error::Format`] if it is not a valid model.
     pub fn load(path: &Path) -> Result<Classifier> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-        Classifier::from_bytes(&bytes).map_err(|e| match e {
-            Error::Format { context, reason } => Error::Format { context: format!("{}: {context}", path.display()), reason },
-            other => other,
-        })
+        crate::file::load(path, Classifier::from_bytes)
     }
 }
 

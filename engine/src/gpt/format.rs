@@ -10,7 +10,6 @@
 //! | 80 | 4·P | parameters, f32, in the layout of the model's flat buffer |
 //! | end − 8 | 8 | checksum, u64 = `xxh3_64` of every byte before it |
 
-use std::io::Write;
 use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -96,12 +95,7 @@ impl Gpt {
     /// # Errors
     /// [`Error::Io`] if the file cannot be written or renamed.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        let io = |source| Error::Io { path: path.display().to_string(), source };
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&self.to_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::file::save(path, &self.to_bytes())
     }
 
     /// Reads a model written by [`Gpt::save`].
@@ -109,11 +103,7 @@ impl Gpt {
     /// # Errors
     /// [`Error::Io`] if the file cannot be read, [`Error::Format`] if it is not a valid model.
     pub fn load(path: &Path) -> Result<Gpt> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-        Gpt::from_bytes(&bytes).map_err(|e| match e {
-            Error::Format { context, reason } => Error::Format { context: format!("{}: {context}", path.display()), reason },
-            other => other,
-        })
+        crate::file::load(path, Gpt::from_bytes)
     }
 }
 

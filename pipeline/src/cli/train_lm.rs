@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use tokenmill_engine::device::DeviceRequest;
-use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, unigram_entropy};
+use tokenmill_engine::gpt::{Gpt, unigram_entropy};
 
 use super::Exit;
+use super::train_verify::LmArgs;
 use crate::config::FileSourceSpec;
 use crate::lm::{Compaction, LanguageModel};
 use crate::source;
@@ -30,33 +31,9 @@ pub struct TrainLmArgs {
     /// Field holding the text.
     #[arg(long, default_value = "text")]
     pub text_field: String,
-    /// Most tokens read for training (the first documents, in input order).
-    #[arg(long, default_value_t = 2_000_000)]
-    pub max_tokens: usize,
-    /// Size of the compacted vocabulary: the most frequent ids keep their own, the rest share one.
-    #[arg(long, default_value_t = 2048)]
-    pub vocab_cap: usize,
-    /// Optimizer steps.
-    #[arg(long, default_value_t = 600)]
-    pub steps: usize,
-    /// Transformer blocks.
-    #[arg(long, default_value_t = 2)]
-    pub layers: usize,
-    /// Residual width.
-    #[arg(long, default_value_t = 64)]
-    pub width: usize,
-    /// Attention heads.
-    #[arg(long, default_value_t = 4)]
-    pub heads: usize,
-    /// Context window in tokens.
-    #[arg(long, default_value_t = 64)]
-    pub context: usize,
-    /// Windows per step.
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f32,
+    /// The model and how long it trains.
+    #[command(flatten)]
+    pub model: LmArgs,
     /// `auto` (a GPU if there is one), `cpu`, or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -81,35 +58,28 @@ pub(super) fn train(args: TrainLmArgs) -> anyhow::Result<Exit> {
             }
             Err(e) => failure = Some(e),
         }
-        failure.is_none() && train.len() < args.max_tokens
+        failure.is_none() && train.len() < args.model.max_tokens
     })?;
     if let Some(e) = failure {
         return Err(e.into());
     }
     anyhow::ensure!(
-        train.len() > args.context * 4 && heldout.len() > args.context + 1,
+        train.len() > args.model.context * 4 && heldout.len() > args.model.context + 1,
         "too few tokens to train on: {} train, {} held out (from {} documents)",
         train.len(),
         heldout.len(),
         docs
     );
-    let compaction = Compaction::fit(&train, args.vocab_cap);
+    let compaction = Compaction::fit(&train, args.model.vocab_cap);
     let (train_c, heldout_c) = (compaction.apply(&train), compaction.apply(&heldout));
     let (device, why) = args.device.parse::<DeviceRequest>()?.resolve()?;
     tracing::info!(%device, documents = docs, train_tokens = train.len(), skipped, "train-lm: {why}");
-    let cfg = GptConfig {
-        vocab_size: compaction.size(),
-        context: args.context,
-        layers: args.layers,
-        width: args.width,
-        heads: args.heads,
-        ..GptConfig::default()
-    };
-    let mut gpt = Gpt::new(cfg)?;
-    let tcfg = GptTrainConfig { steps: args.steps, batch_size: args.batch, lr: args.lr, ..GptTrainConfig::default() };
-    let every = (args.steps / 10).max(1);
+    let m = &args.model;
+    let mut gpt = Gpt::new(m.config(compaction.size()))?;
+    let tcfg = m.train_config();
+    let every = (args.model.steps / 10).max(1);
     let report = gpt.train_on(device, &train_c, &tcfg, |s| {
-        if s.step % every == 0 || s.step + 1 == args.steps {
+        if s.step % every == 0 || s.step + 1 == args.model.steps {
             tracing::info!(step = s.step, loss = format!("{:.3}", s.loss), "training");
         }
     })?;
@@ -121,7 +91,7 @@ pub(super) fn train(args: TrainLmArgs) -> anyhow::Result<Exit> {
         "wrote {}: {} parameters, {} steps in {:.1}s on {device}; held-out loss {loss:.3} nats (perplexity {:.1}) vs unigram entropy {entropy:.3}",
         args.output.display(),
         lm.gpt.parameter_count(),
-        args.steps,
+        args.model.steps,
         report.seconds,
         loss.exp()
     );

@@ -19,12 +19,9 @@ use tokenmill_shards::{IndexedDataset, Manifest};
 
 use crate::lm::Compaction;
 
-/// Options of the training check (`tokenmill verify --train`).
+/// The small GPT's shape and training budget (`verify --train` and `train-lm`).
 #[derive(Debug, Args)]
-pub struct TrainCheckArgs {
-    /// Also train a small GPT on the shards and check that it learns (see --steps etc.).
-    #[arg(long)]
-    pub train: bool,
+pub struct LmArgs {
     /// Training steps.
     #[arg(long, default_value_t = 300)]
     pub steps: usize,
@@ -46,12 +43,43 @@ pub struct TrainCheckArgs {
     /// Peak learning rate (AdamW, warmup then cosine decay).
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f32,
-    /// Size of the compacted vocabulary the model trains on.
+    /// Size of the compacted vocabulary the model trains on: the most frequent ids keep their
+    /// own, the rest share one.
     #[arg(long, default_value_t = 2048)]
     pub vocab_cap: usize,
-    /// Tokens read from the shards at most (training and held-out together).
+    /// Tokens read at most (training and held-out together).
     #[arg(long, default_value_t = 2_000_000)]
     pub max_tokens: usize,
+}
+
+impl LmArgs {
+    /// The model shape for a compacted vocabulary of `vocab` ids.
+    pub fn config(&self, vocab: usize) -> GptConfig {
+        GptConfig {
+            vocab_size: vocab,
+            context: self.context,
+            layers: self.layers,
+            width: self.width,
+            heads: self.heads,
+            ..GptConfig::default()
+        }
+    }
+
+    /// The training run.
+    pub fn train_config(&self) -> GptTrainConfig {
+        GptTrainConfig { steps: self.steps, batch_size: self.batch, lr: self.lr, ..GptTrainConfig::default() }
+    }
+}
+
+/// Options of the training check (`tokenmill verify --train`).
+#[derive(Debug, Args)]
+pub struct TrainCheckArgs {
+    /// Also train a small GPT on the shards and check that it learns (see --steps etc.).
+    #[arg(long)]
+    pub train: bool,
+    /// The model and how long it trains.
+    #[command(flatten)]
+    pub model: LmArgs,
     /// Pass when held-out loss <= this fraction of the unigram entropy. A model that learned
     /// nothing scores the entropy itself; on the quickstart shards the default model reaches
     /// about 0.92, as good as a smoothed bigram model fitted to the same tokens.
@@ -92,29 +120,22 @@ pub(super) fn train_check(dir: &Path, args: &TrainCheckArgs) -> anyhow::Result<b
     let (device, why) = args.device.parse::<DeviceRequest>()?.resolve()?;
     tracing::info!(%device, "verify --train: {why}");
     let manifest = Manifest::read(dir)?;
-    let (train, heldout) = read_split(dir, &manifest, args.max_tokens)?;
+    let (train, heldout) = read_split(dir, &manifest, args.model.max_tokens)?;
     anyhow::ensure!(
-        train.len() > args.context * 4 && heldout.len() > args.context + 1,
+        train.len() > args.model.context * 4 && heldout.len() > args.model.context + 1,
         "too few tokens to train on: {} train, {} held out",
         train.len(),
         heldout.len()
     );
-    let map = Compaction::fit(&train, args.vocab_cap);
+    let map = Compaction::fit(&train, args.model.vocab_cap);
     let (train_c, heldout_c) = (map.apply(&train), map.apply(&heldout));
     let entropy = unigram_entropy(&heldout_c);
-    let cfg = GptConfig {
-        vocab_size: map.size(),
-        context: args.context,
-        layers: args.layers,
-        width: args.width,
-        heads: args.heads,
-        ..GptConfig::default()
-    };
-    let mut gpt = Gpt::new(cfg)?;
-    let tcfg = GptTrainConfig { steps: args.steps, batch_size: args.batch, lr: args.lr, ..GptTrainConfig::default() };
-    let every = (args.steps / 10).max(1);
+    let m = &args.model;
+    let mut gpt = Gpt::new(m.config(map.size()))?;
+    let tcfg = m.train_config();
+    let every = (args.model.steps / 10).max(1);
     let report = gpt.train_on(device, &train_c, &tcfg, |s| {
-        if s.step % every == 0 || s.step + 1 == args.steps {
+        if s.step % every == 0 || s.step + 1 == args.model.steps {
             tracing::info!(step = s.step, loss = format!("{:.3}", s.loss), "training");
         }
     })?;
@@ -155,7 +176,7 @@ pub(super) fn train_check(dir: &Path, args: &TrainCheckArgs) -> anyhow::Result<b
         if passed { "ok" } else { "FAILED" },
         args.pass_ratio * entropy,
         r.parameters,
-        args.steps,
+        args.model.steps,
         r.seconds
     );
     println!("prompt:    {}", r.prompt.replace('\n', "\\n"));

@@ -156,3 +156,33 @@ pub fn tree_bytes(dir: &Path, subdirs: &[&str]) -> std::collections::BTreeMap<St
     }
     out
 }
+
+/// Work units finished in the ledger of `dir/out/work` whose key starts with `prefix`.
+pub fn finished_units(dir: &Path, prefix: &str) -> usize {
+    listing(&dir.join("out/work/ledger/units")).iter().filter(|n| n.starts_with(prefix) && n.ends_with(".spool")).count()
+}
+
+/// Starts `tokenmill run p.toml -j 1` in `dir` and SIGKILLs it once `at` units with `prefix`
+/// are finished; returns whether it was killed (rather than done before).
+pub fn kill_after(dir: &Path, prefix: &str, at: usize) -> bool {
+    let mut child = tokenmill()
+        .current_dir(dir)
+        .args(["run", "p.toml", "-j", "1", "--progress", "off"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return false;
+        }
+        if finished_units(dir, prefix) >= at {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+            return true;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never reached {at} finished units");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
