@@ -4,9 +4,11 @@
 //! whatever metadata the source maps in. Stages see documents a [`Batch`] at a time; batches
 //! carry a sequence number so the writers can restore input order whatever the thread count.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
+
+use crate::filters::words::{WordMode, WordSpans, Words};
 
 /// One document: text plus identity and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,12 +21,60 @@ pub struct Document {
     pub metadata: Map<String, Value>,
     /// Set when a stage dropped the document and routed it to a `rejected` port.
     pub rejected: Option<Rejection>,
+    /// What stages computed from the text and the next stage may reuse (never written out).
+    pub derived: Derived,
 }
 
 impl Document {
     /// A document with no metadata.
     pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { id: id.into(), text: text.into(), metadata: Map::new(), rejected: None }
+        Self { id: id.into(), text: text.into(), metadata: Map::new(), rejected: None, derived: Derived::default() }
+    }
+
+    /// The words of the text under `mode`. Split once and kept: the word-based filters of a
+    /// chain (Gopher repetition and quality, FineWeb) share one split while the text is
+    /// unchanged; a stage that rewrites the text makes the next one split again.
+    pub fn words(&self, mode: WordMode) -> Words<'_> {
+        let mut slot = self.derived.words.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = slot.as_ref()
+            && w.matches(&self.text, mode)
+        {
+            return w.words(&self.text);
+        }
+        match WordSpans::split(&self.text, mode) {
+            Some(w) => {
+                let words = w.words(&self.text);
+                *slot = Some(w);
+                words
+            }
+            None => Words::new(&self.text, mode),
+        }
+    }
+}
+
+/// Data derived from a document's text by one stage for the next ones: the word split. Each
+/// entry carries a fingerprint of the text it came from and is ignored once the text changes.
+/// Clones start empty; it takes no part in equality.
+#[derive(Default)]
+pub struct Derived {
+    words: Mutex<Option<WordSpans>>,
+}
+
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
     }
 }
 
@@ -79,4 +129,35 @@ impl Payload {
 /// Total text bytes of a set of documents.
 pub fn text_bytes(docs: &[Document]) -> u64 {
     docs.iter().map(|d| d.text.len() as u64).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(doc: &Document) -> Option<(usize, u64)> {
+        doc.derived.words.lock().ok()?.as_ref().map(|w| (w.words(&doc.text).tokens.len(), doc.text.len() as u64))
+    }
+
+    #[test]
+    fn words_are_split_once_and_follow_the_text() {
+        let mut doc = Document::new("a", "Hello, world. It's fine.");
+        assert_eq!(spans(&doc), None);
+        let first = doc.words(WordMode::Auto).tokens;
+        assert_eq!(first, Words::new(&doc.text, WordMode::Auto).tokens);
+        assert!(spans(&doc).is_some(), "kept for the next stage");
+        // Another mode is split again, not served from the other mode's words.
+        assert_eq!(doc.words(WordMode::English).tokens, Words::new(&doc.text, WordMode::English).tokens);
+        // A rewritten text is split again, also one of the same length.
+        doc.words(WordMode::Auto);
+        doc.text = "Hello. World. Its, fine!".into();
+        assert_eq!(doc.text.len(), "Hello, world. It's fine.".len());
+        assert_eq!(doc.words(WordMode::Auto).tokens, ["Hello", ".", "World", ".", "Its", ",", "fine", "!"]);
+        doc.text = "Howdy".into();
+        assert_eq!(doc.words(WordMode::Auto).tokens, ["Howdy"]);
+        // Clones start without derived data and compare equal.
+        let c = doc.clone();
+        assert_eq!(spans(&c), None);
+        assert_eq!(c, doc);
+    }
 }

@@ -178,7 +178,7 @@ pub(crate) fn is_unicode_punct(c: char) -> bool {
 /// Tokenizes one whitespace-free chunk.
 fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     let b = chunk.as_bytes();
-    // Fast path: plain ASCII words and numbers have no affixes or infixes.
+    // Fast paths: plain ASCII words and numbers have no affixes or infixes ...
     if b.iter().all(u8::is_ascii_alphabetic) || b.iter().all(u8::is_ascii_digit) {
         match special_split(chunk) {
             Some(split) => push_split(chunk, split, out),
@@ -186,6 +186,35 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         }
         return;
     }
+    // ... and a plain word with one punctuation mark before or after it (`word,` `end.` `(see`)
+    // splits into the two, unless the word or the whole chunk is a special case: what the
+    // general rules below give for these shapes (`fast_paths_agree_with_the_rules` checks).
+    if b.len() >= 2 && special_split(chunk).is_none() {
+        let (first, last) = (b[0], b[b.len() - 1]);
+        let split = if b[..b.len() - 1].iter().all(u8::is_ascii_alphabetic) {
+            let trailing = matches!(last, b',' | b':' | b';' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\'')
+                || (last == b'.' && b[b.len() - 2].is_ascii_lowercase());
+            trailing.then_some(b.len() - 1)
+        } else if b[1..].iter().all(u8::is_ascii_alphabetic) && matches!(first, b'(' | b'[' | b'"') {
+            Some(1)
+        } else {
+            None
+        };
+        if let Some(at) = split {
+            let (head, tail) = chunk.split_at(at);
+            let word = if at == 1 { tail } else { head };
+            if special_split(word).is_none() {
+                out.push(head);
+                out.push(tail);
+                return;
+            }
+        }
+    }
+    tokenize_chunk_general(chunk, out);
+}
+
+/// [`tokenize_chunk`] by spaCy's rules, without the fast paths.
+fn tokenize_chunk_general<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     if let Some(split) = special_split(chunk) {
         push_split(chunk, split, out);
         return;
@@ -482,6 +511,21 @@ mod tests {
         assert_eq!(toks("well-known a/b end.Next"), ["well", "-", "known", "a", "/", "b", "end", ".", "Next"]);
         assert_eq!(toks("see https://example.com/a/b."), ["see", "https://example.com/a/b", "."]);
         assert_eq!(toks("fn foo(s: &str) -> i32 {"), ["fn", "foo(s", ":", "&", "str", ")", "-", ">", "i32", "{"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The fast paths of `tokenize_chunk` split exactly as the general rules do: random
+        /// letters, and pieces of special cases (`dont`, `Mr`, `etc`), between punctuation.
+        #[test]
+        fn fast_paths_agree_with_the_rules(
+            chunk in "[(\\[\"'.]?([a-zA-Z]{1,3}|dont|cant|Mr|etc|US|goin|ll|ve)+[.,:;!?)\\]}\"'$]?",
+        ) {
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            tokenize_chunk(&chunk, &mut fast);
+            tokenize_chunk_general(&chunk, &mut general);
+            proptest::prop_assert_eq!(fast, general);
+        }
     }
 
     #[test]

@@ -22,8 +22,15 @@
 //! word contributes its id (if known) plus hashed character n-grams (`minn..=maxn` of
 //! `<word>`, FNV-1a with sign-extended bytes, mapped through the prune index), the hidden
 //! vector is their mean row, and labels are scored by softmax or hierarchical softmax.
+//!
+//! Speed: a word's rows are summed once (at load for known words; on first sight, in a bounded
+//! per-thread cache, for the others), so a repeated word costs one lookup. Sums are added in a
+//! different order than fastText adds rows, so probabilities can differ from its own in the
+//! last bits of an `f32`.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
 
@@ -36,9 +43,59 @@ use matrix::Matrix;
 const MAGIC: i32 = 793_712_314;
 const EOS: &str = "</s>";
 
+/// Distinct out-of-vocabulary words a thread keeps row sums for (per model; cleared when full).
+const OOV_CACHE_WORDS: usize = 1 << 16;
+
+/// The bytes fastText splits words on: space, `\n`, `\r`, `\t`, `\v`, `\f`, NUL.
+const IS_SEPARATOR: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 7 {
+        t[[b' ', b'\n', b'\r', b'\t', 0x0b, 0x0c, 0][i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The non-empty words of `line` (separators are ASCII, so splitting bytes keeps UTF-8 whole).
+fn words(line: &str) -> impl Iterator<Item = &str> {
+    let b = line.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && b[i] < 128 && IS_SEPARATOR[b[i] as usize] {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !(b[i] < 128 && IS_SEPARATOR[b[i] as usize]) {
+            i += 1;
+        }
+        (i > start).then(|| &line[start..i])
+    })
+}
+
+/// Numbers models, so that a thread's cache knows whose sums it holds.
+static NEXT_MODEL: AtomicU64 = AtomicU64::new(1);
+
+/// Row sums of out-of-vocabulary words seen by this thread.
+#[derive(Default)]
+struct OovCache {
+    model: u64,
+    index: FxHashMap<Box<str>, u32>,
+    /// `dim` floats per cached word ...
+    sums: Vec<f32>,
+    /// ... and how many rows were summed.
+    rows: Vec<u32>,
+}
+
+thread_local! {
+    static OOV: RefCell<OovCache> = RefCell::new(OovCache::default());
+}
+
 /// A loaded fastText supervised model.
 #[derive(Debug)]
 pub struct FastText {
+    /// Tells this model's cached word sums from another's.
+    id: u64,
     dim: usize,
     minn: usize,
     maxn: usize,
@@ -203,6 +260,7 @@ impl FastText {
             return Err(r.err("output matrix has fewer rows than labels"));
         }
         let mut model = Self {
+            id: NEXT_MODEL.fetch_add(1, Ordering::Relaxed),
             dim,
             minn: minn.max(0) as usize,
             maxn: maxn.max(0) as usize,
@@ -297,6 +355,32 @@ impl FastText {
         self.word_rows = counts;
     }
 
+    /// The row sum of an out-of-vocabulary word (its character n-grams) and how many rows that
+    /// is, from the thread's cache or computed and cached.
+    fn oov_sum<'c>(&self, cache: &'c mut OovCache, word: &str, ids: &mut Vec<usize>, buf: &mut String) -> (&'c [f32], u32) {
+        let slot = match cache.index.get(word) {
+            Some(&slot) => slot as usize,
+            None => {
+                if cache.index.len() >= OOV_CACHE_WORDS {
+                    cache.index.clear();
+                    cache.sums.clear();
+                    cache.rows.clear();
+                }
+                ids.clear();
+                self.subwords(word, ids, buf);
+                let slot = cache.rows.len();
+                cache.sums.resize((slot + 1) * self.dim, 0.0);
+                for &r in ids.iter() {
+                    self.input.add_row(&mut cache.sums[slot * self.dim..(slot + 1) * self.dim], r);
+                }
+                cache.rows.push(ids.len() as u32);
+                cache.index.insert(word.into(), slot as u32);
+                slot
+            }
+        };
+        (&cache.sums[slot * self.dim..(slot + 1) * self.dim], cache.rows[slot])
+    }
+
     /// The `k` most likely labels of one line with their probabilities, best first.
     pub fn predict(&self, line: &str, k: usize) -> Vec<(&str, f32)> {
         let mut hidden = vec![0f32; self.dim];
@@ -304,17 +388,23 @@ impl FastText {
         let mut ids = Vec::new();
         let mut buf = String::new();
         let mut word_hashes: Vec<i32> = Vec::new();
-        for word in line.split([' ', '\n', '\r', '\t', '\u{b}', '\u{c}', '\0']).filter(|w| !w.is_empty()).chain([EOS]) {
-            if let Some(&id) = self.word_ids.get(word) {
-                hidden.iter_mut().zip(&self.word_vecs[id * self.dim..(id + 1) * self.dim]).for_each(|(h, v)| *h += v);
-                rows += self.word_rows[id] as usize;
-            } else {
-                self.subwords(word, &mut ids, &mut buf);
+        OOV.with_borrow_mut(|cache| {
+            if cache.model != self.id {
+                *cache = OovCache { model: self.id, ..OovCache::default() };
             }
-            if self.word_ngrams > 1 {
-                word_hashes.push(hash(word.as_bytes()) as i32);
+            for word in words(line).chain([EOS]) {
+                let (sum, n) = match self.word_ids.get(word) {
+                    Some(&id) => (&self.word_vecs[id * self.dim..(id + 1) * self.dim], self.word_rows[id]),
+                    None => self.oov_sum(cache, word, &mut ids, &mut buf),
+                };
+                hidden.iter_mut().zip(sum).for_each(|(h, v)| *h += v);
+                rows += n as usize;
+                if self.word_ngrams > 1 {
+                    word_hashes.push(hash(word.as_bytes()) as i32);
+                }
             }
-        }
+        });
+        ids.clear();
         // Word n-grams: fastText mixes sign-extended 32-bit word hashes into a 64-bit hash.
         for i in 0..word_hashes.len() {
             let mut h = word_hashes[i] as i64 as u64;
@@ -418,6 +508,13 @@ mod tests {
             }
             h
         });
+    }
+
+    #[test]
+    fn words_split_on_fasttext_separators() {
+        let w: Vec<&str> = words(" a\tbé\n\r\u{b}c\u{c}d\0e\u{a0}f  ").collect();
+        assert_eq!(w, ["a", "bé", "c", "d", "e\u{a0}f"]);
+        assert_eq!(words("").count(), 0);
     }
 
     #[test]

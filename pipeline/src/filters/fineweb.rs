@@ -90,16 +90,18 @@ impl FineWebQuality {
 
     /// Keeps or drops one document.
     pub fn check(&self, text: &str) -> Verdict {
-        self.check_inner(text, None)
+        self.check_with(text, || Words::new(text, self.cfg.words))
     }
 
-    /// [`Self::check`] with the document's words already split (shared between filters; they
-    /// must come from `Words::new(text, mode)` with this filter's `words` mode).
-    pub fn check_words(&self, text: &str, words: &Words<'_>) -> Verdict {
-        self.check_inner(text, Some(words))
+    /// How this filter splits words.
+    pub fn word_mode(&self) -> WordMode {
+        self.cfg.words
     }
 
-    fn check_inner(&self, text: &str, shared: Option<&Words<'_>>) -> Verdict {
+    /// [`Self::check`] with the document's words from `words`, called only when the rules that
+    /// need them are reached (shared between filters: they must be what
+    /// `Words::new(text, self.word_mode())` gives).
+    pub fn check_with<'t>(&self, text: &'t str, words: impl FnOnce() -> Words<'t>) -> Verdict {
         let c = &self.cfg;
         let lines: Vec<&str> = text.split('\n').filter(|l| !py_strip(l).is_empty()).collect();
         if lines.is_empty() {
@@ -128,10 +130,7 @@ impl FineWebQuality {
         if dup > c.char_duplicates_ratio {
             return Verdict::Drop("char_dup_ratio");
         }
-        let n_words = match shared {
-            Some(w) => w.tokens.len(),
-            None => Words::new(text, c.words).tokens.len(),
-        };
+        let n_words = words().tokens.len();
         if newlines as f64 / n_words.max(1) as f64 > c.new_line_ratio {
             return Verdict::Drop("list_ratio");
         }

@@ -107,6 +107,11 @@ impl GopherQuality {
         self.check_words(text, &Words::new(text, self.cfg.words))
     }
 
+    /// How this filter splits words.
+    pub fn word_mode(&self) -> WordMode {
+        self.cfg.words
+    }
+
     /// [`Self::check`] with the document's words already split (shared between filters; they
     /// must come from `Words::new(text, mode)` with this filter's `words` mode).
     pub fn check_words(&self, text: &str, words: &Words<'_>) -> Verdict {

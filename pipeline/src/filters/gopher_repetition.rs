@@ -111,16 +111,18 @@ impl GopherRepetition {
 
     /// Keeps or drops one document.
     pub fn check(&self, text: &str) -> Verdict {
-        self.check_inner(text, None)
+        self.check_with(text, || Words::new(text, self.cfg.words))
     }
 
-    /// [`Self::check`] with the document's words already split (shared between filters; they
-    /// must come from `Words::new(text, mode)` with this filter's `words` mode).
-    pub fn check_words(&self, text: &str, words: &Words<'_>) -> Verdict {
-        self.check_inner(text, Some(words))
+    /// How this filter splits words.
+    pub fn word_mode(&self) -> WordMode {
+        self.cfg.words
     }
 
-    fn check_inner(&self, text: &str, shared: Option<&Words<'_>>) -> Verdict {
+    /// [`Self::check`] with the document's words from `words`, called only once the line and
+    /// paragraph rules have passed (shared between filters: they must be what
+    /// `Words::new(text, self.word_mode())` gives).
+    pub fn check_with<'t>(&self, text: &'t str, words: impl FnOnce() -> Words<'t>) -> Verdict {
         let c = &self.cfg;
         if text.is_empty() {
             return Verdict::Drop("empty");
@@ -145,39 +147,18 @@ impl GopherRepetition {
         if c.top_n_grams.is_empty() && c.dup_n_grams.is_empty() {
             return Verdict::Keep;
         }
-        let own;
-        let words = match shared {
-            Some(w) => &w.tokens,
-            None => {
-                own = Words::new(text, c.words);
-                &own.tokens
-            }
-        };
-        let grams = NGrams::new(words);
-        let mut table = CountTable::with_capacity(words.len());
-        // If no n-gram occurs twice, no longer one does either (it would contain a repeated
-        // n-gram): from there on the counts are known without counting.
-        let mut unique_from = usize::MAX;
+        let words = words();
+        let grams = NGrams::new(&words.tokens);
+        let mut counter = Counter::new(&grams);
         for (&(n, max), &lbl) in c.top_n_grams.iter().zip(&self.top_labels) {
-            let top = if n >= unique_from { grams.first_ngram_chars(n) } else { grams.top_ngram_chars(n, &mut table) };
-            if let Some((chars, count)) = top {
-                if count == 1 {
-                    unique_from = unique_from.min(n);
-                }
-                if (chars * count) as f64 / total > max {
-                    return Verdict::Drop(lbl);
-                }
+            if let Some((chars, count)) = counter.top(n)
+                && (chars * count) as f64 / total > max
+            {
+                return Verdict::Drop(lbl);
             }
         }
         for (&(n, max), &lbl) in c.dup_n_grams.iter().zip(&self.dup_labels) {
-            if n >= unique_from {
-                continue;
-            }
-            let repeated = grams.dup_ngram_chars(n, &mut table);
-            if repeated == 0 {
-                unique_from = unique_from.min(n);
-            }
-            if repeated as f64 / total > max {
+            if counter.duplicated(n) as f64 / total > max {
                 return Verdict::Drop(lbl);
             }
         }
@@ -190,17 +171,14 @@ fn split_newline_runs(text: &str, min: usize) -> Vec<&str> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let (mut start, mut i) = (0, 0);
-    while i < b.len() {
-        if b[i] == b'\n' {
-            let run = b[i..].iter().take_while(|&&x| x == b'\n').count();
-            if run >= min {
-                out.push(&text[start..i]);
-                start = i + run;
-            }
-            i += run;
-        } else {
-            i += 1;
+    while let Some(at) = memchr::memchr(b'\n', &b[i..]) {
+        i += at;
+        let run = b[i..].iter().take_while(|&&x| x == b'\n').count();
+        if run >= min {
+            out.push(&text[start..i]);
+            start = i + run;
         }
+        i += run;
     }
     out.push(&text[start..]);
     out
@@ -275,37 +253,104 @@ impl NGrams {
     fn first_ngram_chars(&self, n: usize) -> Option<(usize, usize)> {
         (self.len() >= n).then(|| (self.chars(0, n) + n - 1, 1))
     }
+}
+
+/// Answers the n-gram rules of one document, pruning with what earlier sizes showed.
+///
+/// Equal n-grams (n > m) start with equal m-grams, so an n-gram can only repeat at a position
+/// whose m-gram repeats somewhere in the document. Counting the n-grams at those positions alone
+/// gives every count of 2 or more exactly, and the first position of each, which is all the
+/// rules need: the most frequent n-gram (ties to the first seen) and datatrove's left-to-right
+/// walk over duplicates (a position whose n-gram is unique is never found again, so the walk
+/// can step over it without recording it). In prose few 4-grams repeat, so the six duplicate
+/// sizes cost a few percent of a pass each instead of a pass each.
+struct Counter<'g> {
+    grams: &'g NGrams,
+    table: CountTable,
+    /// `(m, positions whose m-gram occurs at least twice)` for the sizes counted in full so far.
+    repeats: Vec<(usize, Vec<u32>)>,
+}
+
+impl<'g> Counter<'g> {
+    fn new(grams: &'g NGrams) -> Self {
+        Self { grams, table: CountTable::with_capacity(grams.len()), repeats: Vec::new() }
+    }
+
+    /// Positions where an n-gram could repeat: all of them, or those of the largest size m <= n
+    /// counted so far.
+    fn candidates(repeats: &[(usize, Vec<u32>)], n: usize) -> Option<&[u32]> {
+        repeats.iter().filter(|(m, _)| *m <= n).max_by_key(|(m, _)| *m).map(|(_, r)| r.as_slice())
+    }
 
     /// Characters (space-joined) and count of the most frequent n-gram; ties go to the n-gram
     /// seen first, like Python's `Counter.most_common(1)`. `None` with fewer than n words.
-    fn top_ngram_chars(&self, n: usize, table: &mut CountTable) -> Option<(usize, usize)> {
-        if self.len() < n {
+    fn top(&mut self, n: usize) -> Option<(usize, usize)> {
+        let g = self.grams;
+        if g.len() < n {
             return None;
         }
-        table.clear();
+        let last = (g.len() - n) as u32;
+        let all: Vec<u32>;
+        let cands = match Self::candidates(&self.repeats, n) {
+            Some(c) => c,
+            None => {
+                all = (0..=last).collect();
+                &all
+            }
+        };
         let p = BASE.wrapping_pow(n as u32);
-        let (mut best_count, mut best_first) = (0u32, 0u32);
-        for i in 0..=self.len() - n {
-            let (count, first) = table.bump(self.hash(i, n, p), i as u32);
+        self.table.reset();
+        let mut slots = Vec::with_capacity(cands.len());
+        let (mut best_count, mut best_first) = (1u32, 0u32);
+        for &i in cands.iter().take_while(|&&i| i <= last) {
+            let (slot, count, first) = self.table.bump(g.hash(i as usize, n, p), i);
+            slots.push((i, slot));
             if count > best_count || (count == best_count && first < best_first) {
                 (best_count, best_first) = (count, first);
             }
         }
-        Some((self.chars(best_first as usize, n) + n - 1, best_count as usize))
+        let repeated: Vec<u32> = slots.iter().filter(|&&(_, slot)| self.table.count(slot) >= 2).map(|&(i, _)| i).collect();
+        self.repeats.push((n, repeated));
+        if best_count == 1 {
+            return g.first_ngram_chars(n);
+        }
+        Some((g.chars(best_first as usize, n) + n - 1, best_count as usize))
     }
 
     /// Characters of n-grams (concatenated) that repeat an earlier one, jumping n words past
-    /// each repeat.
-    fn dup_ngram_chars(&self, n: usize, table: &mut CountTable) -> usize {
-        table.clear();
+    /// each repeat (datatrove's walk: only the positions it stops at are remembered).
+    fn duplicated(&mut self, n: usize) -> usize {
+        let g = self.grams;
+        if g.len() < n {
+            return 0;
+        }
         let p = BASE.wrapping_pow(n as u32);
-        let (mut repeated, mut i) = (0, 0);
-        while i + n <= self.len() {
-            if table.bump(self.hash(i, n, p), 0).0 == 1 {
-                i += 1;
+        self.table.reset();
+        let (mut repeated, mut i) = (0, 0usize);
+        let mut step = |table: &mut CountTable, i: usize| {
+            if table.bump(g.hash(i, n, p), 0).1 == 1 {
+                1
             } else {
-                repeated += self.chars(i, n);
-                i += n;
+                repeated += g.chars(i, n);
+                n
+            }
+        };
+        match Self::candidates(&self.repeats, n) {
+            None => {
+                while i + n <= g.len() {
+                    i += step(&mut self.table, i);
+                }
+            }
+            Some(cands) => {
+                // The walk visits every position from `i` on; only candidates can repeat.
+                let mut k = 0;
+                while k < cands.len() && cands[k] as usize + n <= g.len() {
+                    let c = cands[k] as usize;
+                    if c >= i {
+                        i = c + step(&mut self.table, c);
+                    }
+                    k += 1;
+                }
             }
         }
         repeated
@@ -313,41 +358,56 @@ impl NGrams {
 }
 
 /// Open-addressing counter keyed by (already random) 64-bit n-gram hashes: linear probing in
-/// a power-of-two table at most half full, the key's high bits as the slot. Faster than a
-/// general hash map for this one job (9 passes over every word position of a document).
+/// a power-of-two table at most half full, the key's high bits as the slot, key, count and
+/// first position side by side (one cache line per probe). Faster than a general hash map for
+/// this one job (many passes over word positions of a document); a reset clears only the slots
+/// used.
 struct CountTable {
-    keys: Vec<u64>,
-    counts: Vec<u32>,
-    firsts: Vec<u32>,
+    slots: Vec<Slot>,
+    used: Vec<u32>,
     shift: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    key: u64,
+    count: u32,
+    first: u32,
 }
 
 impl CountTable {
     fn with_capacity(n: usize) -> Self {
         let size = (2 * n.max(8)).next_power_of_two();
-        Self { keys: vec![0; size], counts: vec![0; size], firsts: vec![0; size], shift: 64 - size.trailing_zeros() }
+        Self { slots: vec![Slot::default(); size], used: Vec::new(), shift: 64 - size.trailing_zeros() }
     }
 
-    fn clear(&mut self) {
-        self.counts.iter_mut().for_each(|c| *c = 0);
+    fn reset(&mut self) {
+        for &s in &self.used {
+            self.slots[s as usize].count = 0;
+        }
+        self.used.clear();
     }
 
-    /// Counts one occurrence of `key` at position `pos`; returns (count so far, first position).
-    fn bump(&mut self, key: u64, pos: u32) -> (u32, u32) {
-        let mask = self.keys.len() - 1;
-        let mut slot = (key >> self.shift) as usize;
+    fn count(&self, slot: usize) -> u32 {
+        self.slots[slot].count
+    }
+
+    /// Counts one occurrence of `key` at position `pos`; returns (slot, count so far, first position).
+    fn bump(&mut self, key: u64, pos: u32) -> (usize, u32, u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
         loop {
-            if self.counts[slot] == 0 {
-                self.keys[slot] = key;
-                self.counts[slot] = 1;
-                self.firsts[slot] = pos;
-                return (1, pos);
+            let s = &mut self.slots[i];
+            if s.count == 0 {
+                *s = Slot { key, count: 1, first: pos };
+                self.used.push(i as u32);
+                return (i, 1, pos);
             }
-            if self.keys[slot] == key {
-                self.counts[slot] += 1;
-                return (self.counts[slot], self.firsts[slot]);
+            if s.key == key {
+                s.count += 1;
+                return (i, s.count, s.first);
             }
-            slot = (slot + 1) & mask;
+            i = (i + 1) & mask;
         }
     }
 }
@@ -377,12 +437,72 @@ mod tests {
         assert_eq!(f().check(prose), Verdict::Keep);
     }
 
+    /// datatrove's own formulation, on strings: the oracle for [`Counter`].
+    fn naive_top(words: &[&str], n: usize) -> Option<(usize, usize)> {
+        if words.len() < n {
+            return None;
+        }
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for w in words.windows(n) {
+            let g = w.join(" ");
+            match counts.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((g, 1)),
+            }
+        }
+        let mut best = &counts[0];
+        for c in &counts {
+            if c.1 > best.1 {
+                best = c;
+            }
+        }
+        Some((best.0.chars().count(), best.1))
+    }
+
+    fn naive_dup(words: &[&str], n: usize) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let (mut repeated, mut i) = (0, 0);
+        while i + n <= words.len() {
+            let g = &words[i..i + n];
+            if seen.contains(g) {
+                repeated += g.iter().map(|w| w.chars().count()).sum::<usize>();
+                i += n;
+            } else {
+                seen.insert(g);
+                i += 1;
+            }
+        }
+        repeated
+    }
+
     #[test]
     fn top_ngram_ties_go_to_first_seen() {
         // "a bb" and "bb a" both appear twice; "a bb" is first: 4 chars × 2.
         let g = NGrams::new(&["a", "bb", "a", "bb", "a"]);
-        assert_eq!(g.top_ngram_chars(2, &mut CountTable::with_capacity(5)), Some((4, 2)));
+        assert_eq!(Counter::new(&g).top(2), Some((4, 2)));
         let g = NGrams::new(&["a", "bb", "a", "bb", "a", "bb"]);
-        assert_eq!(g.dup_ngram_chars(2, &mut CountTable::with_capacity(6)), 6);
+        assert_eq!(Counter::new(&g).duplicated(2), 6);
+    }
+
+    proptest::proptest! {
+        /// Pruning by smaller sizes gives exactly what counting every position gives, for any
+        /// order of sizes (the config may list them in any order).
+        #[test]
+        fn pruned_counts_match_datatrove(
+            idx in proptest::collection::vec(0usize..5, 0..80),
+            sizes in proptest::collection::vec((1usize..12, proptest::bool::ANY), 1..12),
+        ) {
+            const VOCAB: [&str; 5] = ["a", "bb", "c", "dddd", "é"];
+            let words: Vec<&str> = idx.iter().map(|&i| VOCAB[i]).collect();
+            let g = NGrams::new(&words);
+            let mut counter = Counter::new(&g);
+            for (n, top) in sizes {
+                if top {
+                    proptest::prop_assert_eq!(counter.top(n), naive_top(&words, n), "top n={}", n);
+                } else {
+                    proptest::prop_assert_eq!(counter.duplicated(n), naive_dup(&words, n), "dup n={}", n);
+                }
+            }
+        }
     }
 }

@@ -63,14 +63,15 @@ impl LanguageFilter {
 
     /// The best guesses for `text`, best first: (language code, score).
     pub fn identify(&self, text: &str) -> Vec<(String, f64)> {
-        let text = match text.char_indices().nth(self.cfg.max_chars) {
-            Some((i, _)) => &text[..i],
-            None => text,
+        // A text of at most `max_chars` bytes has at most that many characters.
+        let text = match text.len() > self.cfg.max_chars {
+            true => text.char_indices().nth(self.cfg.max_chars).map_or(text, |(i, _)| &text[..i]),
+            false => text,
         };
         match &self.model {
             Some(m) => {
-                let line = text.replace(['\n', '\r'], " ");
-                m.predict(&line, self.cfg.top_k.max(1))
+                // The whole text as one line: `predict` splits on newlines as on spaces.
+                m.predict(text, self.cfg.top_k.max(1))
                     .into_iter()
                     .map(|(l, p)| (l.trim_start_matches("__label__").to_string(), f64::from(p)))
                     .collect()

@@ -93,6 +93,52 @@ impl<'a> Words<'a> {
     }
 }
 
+/// A document's words as byte spans, with a fingerprint of the text they were split from: kept
+/// on the document so that the next word-based stage reuses them while the text is unchanged
+/// (see [`crate::document::Document::words`]).
+#[derive(Debug)]
+pub struct WordSpans {
+    fingerprint: (usize, u64),
+    mode: WordMode,
+    script: Script,
+    /// (start, end) byte offsets; texts of 4 GiB or more are never cached.
+    spans: Vec<(u32, u32)>,
+}
+
+impl WordSpans {
+    /// Splits `text` under `mode`; `None` when the text is too long for 32-bit offsets.
+    pub fn split(text: &str, mode: WordMode) -> Option<Self> {
+        u32::try_from(text.len()).ok()?;
+        let words = Words::new(text, mode);
+        let base = text.as_ptr() as usize;
+        let spans = words
+            .tokens
+            .iter()
+            .map(|w| {
+                let s = w.as_ptr() as usize - base;
+                (s as u32, (s + w.len()) as u32)
+            })
+            .collect();
+        Some(Self { fingerprint: fingerprint(text), mode, script: words.script, spans })
+    }
+
+    /// Whether these are the words of `text` under `mode`.
+    pub fn matches(&self, text: &str, mode: WordMode) -> bool {
+        self.mode == mode && self.fingerprint == fingerprint(text)
+    }
+
+    /// The words as slices of `text` (which [`WordSpans::matches`]).
+    pub fn words<'a>(&self, text: &'a str) -> Words<'a> {
+        let tokens = self.spans.iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
+        Words { script: self.script, tokens }
+    }
+}
+
+/// Length and 64-bit hash: a changed text is told from the one words were split from.
+fn fingerprint(text: &str) -> (usize, u64) {
+    (text.len(), xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+}
+
 /// Splits `text` into words for `script`, appending to `out` (tokens are never empty and never
 /// contain whitespace).
 pub fn split_words<'a>(text: &'a str, script: Script, out: &mut Vec<&'a str>) {

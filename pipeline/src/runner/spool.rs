@@ -323,7 +323,7 @@ impl<'a> Dec<'a> {
                     Some(Rejection { node, rule: intern(&self.str()?) })
                 }
             };
-            docs.push(Document { id, text, metadata, rejected });
+            docs.push(Document { id, text, metadata, rejected, derived: Default::default() });
         }
         Ok(docs)
     }

@@ -255,7 +255,7 @@ pub(super) fn parse_lines(
         match parse_record(spec, text) {
             Ok(Record { text: Ok(t), id, metadata }) => {
                 let id = id.unwrap_or_else(|| format!("{file}:{}", l.line));
-                docs.push(Document { id, text: t, metadata, rejected: None });
+                docs.push(Document { id, text: t, metadata, rejected: None, derived: Default::default() });
             }
             Ok(Record { text: Err(kind), .. }) => {
                 let msg = match kind {

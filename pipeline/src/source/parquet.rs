@@ -141,7 +141,7 @@ fn to_documents(
         for (name, col) in &meta {
             metadata.insert(name.clone(), cell(col, r));
         }
-        docs.push(Document { id: doc_id, text: text.value(r).to_string(), metadata, rejected: None });
+        docs.push(Document { id: doc_id, text: text.value(r).to_string(), metadata, rejected: None, derived: Default::default() });
     }
     Ok(docs)
 }

@@ -25,21 +25,23 @@ pub const LANGUAGE_FIELD: &str = "language";
 /// Metadata field the `language` stage writes the best guess's score to (0..1, 4 decimals).
 pub const LANGUAGE_SCORE_FIELD: &str = "language_score";
 
+// The word-based filters take the document's shared word split (see `Document::words`).
+
 impl Filter for GopherQuality {
     fn check(&self, doc: &Document) -> Verdict {
-        GopherQuality::check(self, &doc.text)
+        self.check_words(&doc.text, &doc.words(self.word_mode()))
     }
 }
 
 impl Filter for GopherRepetition {
     fn check(&self, doc: &Document) -> Verdict {
-        GopherRepetition::check(self, &doc.text)
+        self.check_with(&doc.text, || doc.words(self.word_mode()))
     }
 }
 
 impl Filter for FineWebQuality {
     fn check(&self, doc: &Document) -> Verdict {
-        FineWebQuality::check(self, &doc.text)
+        self.check_with(&doc.text, || doc.words(self.word_mode()))
     }
 }
 
