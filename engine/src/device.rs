@@ -88,7 +88,9 @@ impl DeviceRequest {
             },
             Self::Cuda(n) => match crate::backend::probe_cuda(n) {
                 Ok(gpu) => Ok((Device::Cuda(n), format!("cuda:{n} requested ({gpu})"))),
-                Err(why) => Err(Error::Device { request: format!("cuda:{n}"), reason: format!("{why}; use --device cpu or auto") }),
+                Err(why) => {
+                    Err(Error::Device { request: format!("cuda:{n}"), reason: format!("{why}; use the device `cpu` or `auto` instead") })
+                }
             },
         }
     }
@@ -108,7 +110,7 @@ mod tests {
         // Without a usable GPU (as on CI), cuda is an error that says why and what to do.
         if let Err(e) = DeviceRequest::Cuda(0).resolve() {
             let err = e.to_string();
-            assert!(err.contains("cuda:0") && err.contains("--device cpu"), "{err}");
+            assert!(err.contains("cuda:0") && err.contains("`cpu` or `auto`"), "{err}");
         }
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
     }

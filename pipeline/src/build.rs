@@ -74,7 +74,9 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
             Role::Stage(i) => Ok(Some(match &plan.spec.stages[i] {
                 StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
                 StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
-                StageSpec::QualityModel(s) => Operator::Quality(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?),
+                StageSpec::QualityModel(s) => {
+                    Operator::Quality(Box::new(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?))
+                }
                 StageSpec::Perplexity(s) => {
                     Operator::Transform(Box::new(PerplexityFilter::new(s).with_context(|| format!("stage `{}`", s.name))?))
                 }

@@ -87,6 +87,31 @@ path = "out/kept"
     let kept = read_parts(&dir.path().join("out/kept"));
     let prose = kept.iter().filter(|d| d["kind"] == "prose").count();
     assert!(prose as f64 / kept.len() as f64 > 0.95 && kept.len() > 180, "{} kept, {prose} prose", kept.len());
+    // On every device the same documents are kept with the same scores (within float rounding):
+    // `auto` is the GPU where one is usable, else the CPU.
+    for device in ["cpu", "auto"] {
+        std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", &format!("min_score = 0.5\ndevice = \"{device}\"")))
+            .expect("write");
+        let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off", "--restart"]));
+        assert_eq!(code, 0, "{device}: {out}{err}");
+        let again = read_parts(&dir.path().join("out/kept"));
+        assert_eq!(again.len(), kept.len(), "{device}");
+        for (a, b) in again.iter().zip(&kept) {
+            let (sa, sb) = (a["quality_score"].as_f64().expect("score"), b["quality_score"].as_f64().expect("score"));
+            assert!(a["text"] == b["text"] && (sa - sb).abs() < 1e-4, "{device}: {sa} vs {sb}");
+        }
+    }
+    // A device that is not usable here, or not a device, is a clear pre-flight error.
+    std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"tpu\"")).expect("write");
+    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("stage `q`") && err.contains("expected auto, cpu, cuda or cuda:N"), "{err}");
+    std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"cuda:7\"")).expect("write");
+    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
+    if code != 0 {
+        assert_eq!(code, 1);
+        assert!(err.contains("stage `q`") && err.contains("cuda:7"), "{err}");
+    }
     // An unknown label is a clear pre-flight error.
     std::fs::write(dir.path().join("p.toml"), config.replace("label = \"prose\"", "label = \"poetry\"")).expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));

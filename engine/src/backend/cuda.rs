@@ -191,7 +191,7 @@ impl CudaBackend {
     pub fn new(ordinal: usize) -> Result<Self> {
         let description = probe_cuda(ordinal).map_err(|reason| Error::Device {
             request: format!("cuda:{ordinal}"),
-            reason: format!("{reason}; use --device cpu or auto"),
+            reason: format!("{reason}; use the device `cpu` or `auto` instead"),
         })?;
         let ctx = CudaContext::new(ordinal).map_err(cuda_err("context"))?;
         let stream = ctx.default_stream();

@@ -54,6 +54,19 @@ pub fn features_batch(texts: &[&str], buckets: u32, word_ngrams: u32) -> Result<
 #[derive(Debug)]
 pub struct Scorer<'a, B: Backend> {
     be: &'a B,
+    params: Resident<B>,
+}
+
+/// Like [`Scorer`], owning its backend: for a pipeline stage that scores for a whole run.
+#[derive(Debug)]
+pub struct OwnedScorer<B: Backend> {
+    be: B,
+    params: Resident<B>,
+}
+
+/// The parameters once copied to a backend.
+#[derive(Debug)]
+struct Resident<B: Backend> {
     dim: usize,
     labels: usize,
     buckets: u32,
@@ -69,8 +82,20 @@ impl Classifier {
     /// # Errors
     /// Backend errors (out of device memory).
     pub fn scorer<'a, B: Backend>(&self, backend: &'a B) -> Result<Scorer<'a, B>> {
-        Ok(Scorer {
-            be: backend,
+        Ok(Scorer { be: backend, params: self.resident(backend)? })
+    }
+
+    /// Moves `backend` into a scorer with the parameters copied there.
+    ///
+    /// # Errors
+    /// Backend errors (out of device memory).
+    pub fn into_scorer<B: Backend>(&self, backend: B) -> Result<OwnedScorer<B>> {
+        let params = self.resident(&backend)?;
+        Ok(OwnedScorer { be: backend, params })
+    }
+
+    fn resident<B: Backend>(&self, backend: &B) -> Result<Resident<B>> {
+        Ok(Resident {
             dim: self.dim,
             labels: self.labels.len(),
             buckets: self.buckets,
@@ -86,11 +111,9 @@ impl<B: Backend> Scorer<'_, B> {
     /// Label probabilities of every text, in order (features hashed on the CPU).
     ///
     /// # Errors
-    /// As [`features_batch`] and [`Scorer::score_features`].
+    /// Backend errors; a batch of 2^32 features or more.
     pub fn score_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let (ids, offsets) = features_batch(texts, self.buckets, self.word_ngrams)?;
-        let probs = self.score_features(&ids, &offsets)?;
-        Ok(probs.chunks_exact(self.labels.max(1)).map(<[f32]>::to_vec).collect())
+        self.params.score_batch(self.be, texts)
     }
 
     /// Probabilities `[bags, labels]`, row-major, of precomputed features (as from
@@ -100,6 +123,66 @@ impl<B: Backend> Scorer<'_, B> {
     /// [`Error::Input`] for offsets that are empty, decreasing or past the end of `ids`, or ids
     /// outside the model's buckets; backend errors.
     pub fn score_features(&self, ids: &[u32], offsets: &[u32]) -> Result<Vec<f32>> {
+        self.params.score_features(self.be, ids, offsets)
+    }
+
+    /// Probabilities `[bags, labels]` of features already on the device, left there (for
+    /// pipelines that keep data on the GPU, and to time the device work alone). Unchecked: the
+    /// ids must be below the model's buckets and the offsets valid, as [`Scorer::score_features`]
+    /// checks.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn score_uploaded(&self, ids: &B::Ids, offsets: &B::Ids, bags: usize) -> Result<B::Buf> {
+        self.params.score_uploaded(self.be, ids, offsets, bags)
+    }
+}
+
+impl<B: Backend> OwnedScorer<B> {
+    /// The backend scoring runs on.
+    pub fn backend(&self) -> &B {
+        &self.be
+    }
+
+    /// As [`Scorer::score_batch`].
+    ///
+    /// # Errors
+    /// Backend errors; a batch of 2^32 features or more.
+    pub fn score_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.params.score_batch(&self.be, texts)
+    }
+
+    /// As [`Scorer::score_features`].
+    ///
+    /// # Errors
+    /// As [`Scorer::score_features`].
+    pub fn score_features(&self, ids: &[u32], offsets: &[u32]) -> Result<Vec<f32>> {
+        self.params.score_features(&self.be, ids, offsets)
+    }
+
+    /// The features of `texts` as [`OwnedScorer::score_features`] takes them (hashed on the
+    /// CPU in parallel; call this outside any lock that serializes device work).
+    ///
+    /// # Errors
+    /// A batch of 2^32 features or more.
+    pub fn features(&self, texts: &[&str]) -> Result<(Vec<u32>, Vec<u32>)> {
+        features_batch(texts, self.params.buckets, self.params.word_ngrams)
+    }
+
+    /// Number of labels (the width of each probability row).
+    pub fn labels(&self) -> usize {
+        self.params.labels
+    }
+}
+
+impl<B: Backend> Resident<B> {
+    fn score_batch(&self, be: &B, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let (ids, offsets) = features_batch(texts, self.buckets, self.word_ngrams)?;
+        let probs = self.score_features(be, &ids, &offsets)?;
+        Ok(probs.chunks_exact(self.labels.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    fn score_features(&self, be: &B, ids: &[u32], offsets: &[u32]) -> Result<Vec<f32>> {
         let bad = |m: String| Err(Error::Input(format!("scoring features: {m}")));
         if offsets.is_empty() || offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
             return bad("offsets must start at 0 and never decrease".into());
@@ -115,21 +198,14 @@ impl<B: Backend> Scorer<'_, B> {
             return Ok(Vec::new());
         }
         // All texts may be empty; a zero-byte device allocation is not portable, so pad.
-        let ids = if ids.is_empty() { self.be.upload_ids(&[0])? } else { self.be.upload_ids(ids)? };
-        let offsets = self.be.upload_ids(offsets)?;
-        let probs = self.score_uploaded(&ids, &offsets, bags)?;
-        self.be.download(&probs)
+        let ids = if ids.is_empty() { be.upload_ids(&[0])? } else { be.upload_ids(ids)? };
+        let offsets = be.upload_ids(offsets)?;
+        let probs = self.score_uploaded(be, &ids, &offsets, bags)?;
+        be.download(&probs)
     }
 
-    /// Probabilities `[bags, labels]` of features already on the device, left there (for
-    /// pipelines that keep data on the GPU, and to time the device work alone). Unchecked: the
-    /// ids must be below the model's buckets and the offsets valid, as [`Scorer::score_features`]
-    /// checks.
-    ///
-    /// # Errors
-    /// Backend errors.
-    pub fn score_uploaded(&self, ids: &B::Ids, offsets: &B::Ids, bags: usize) -> Result<B::Buf> {
-        let (be, d, nl) = (self.be, self.dim, self.labels);
+    fn score_uploaded(&self, be: &B, ids: &B::Ids, offsets: &B::Ids, bags: usize) -> Result<B::Buf> {
+        let (d, nl) = (self.dim, self.labels);
         let mut hidden = be.zeros(bags * d)?;
         be.embedding_bag_mean_forward(&mut hidden, ids, offsets, &self.embeddings, bags, d)?;
         let mut logits = be.zeros(bags * nl)?;
@@ -163,5 +239,10 @@ mod tests {
         assert!(scorer.score_features(&[1 << 10], &[0, 1]).is_err());
         assert!(scorer.score_features(&[1, 2], &[0, 2, 1]).is_err());
         assert_eq!(scorer.score_features(&[], &[0]).unwrap().len(), 0);
+        // Owning its backend, it scores the same.
+        let owned = model.into_scorer(CpuBackend).unwrap();
+        assert_eq!(owned.score_batch(&texts).unwrap(), got);
+        let (ids, offsets) = owned.features(&texts).unwrap();
+        assert_eq!(owned.score_features(&ids, &offsets).unwrap().len(), texts.len() * owned.labels());
     }
 }

@@ -18,7 +18,7 @@ mod format;
 mod metrics;
 mod train;
 
-pub use device::{Scorer, features_batch};
+pub use device::{OwnedScorer, Scorer, features_batch};
 pub use features::{features, for_each_feature};
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use metrics::{LabelMetrics, Metrics, metrics};

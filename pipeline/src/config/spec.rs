@@ -316,6 +316,14 @@ pub struct QualityModelSpec {
     /// Characters of each document the model reads (the start of the text).
     #[serde(default = "default_score_chars")]
     pub max_chars: usize,
+    /// Where the model scores: `auto` (a GPU if one is usable, else the CPU, logged), `cpu`,
+    /// `cuda` or `cuda:N` (an error when that GPU is not usable).
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_device() -> String {
+    "auto".into()
 }
 
 /// `type = "perplexity"`: perplexity under a small language model as a filter (CCNet-style:

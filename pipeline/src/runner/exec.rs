@@ -251,7 +251,7 @@ impl<'a> Exec<'a> {
             }
             Operator::Quality(q) => {
                 let mut docs = docs;
-                let verdicts = q.run(&mut docs);
+                let verdicts = q.run(&mut docs)?;
                 Ok(self.split(id, docs, verdicts, st))
             }
             Operator::Tokenize(t) => {

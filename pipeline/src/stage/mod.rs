@@ -98,7 +98,7 @@ pub enum Operator {
     /// Documents to token ids.
     Tokenize(TokenizeStage),
     /// Scores documents into their metadata, then keeps or drops them by score.
-    Quality(QualityModel),
+    Quality(Box<QualityModel>),
     /// Keeps documents for which a SQL expression holds (evaluated a batch at a time).
     Sql(crate::source::sql::SqlFilter),
 }

@@ -2,9 +2,18 @@
 //!
 //! The score is the model's probability of one label (`label`), written into the document's
 //! metadata (`score_field`) so that later stages, sinks and `where` clauses can use it.
-//! Documents are scored a batch at a time on the CPU backend.
+//!
+//! Documents are scored a batch at a time on the stage's `device`: on the CPU each document is
+//! scored on the worker pool; on a GPU the features are hashed on the CPU (in parallel) and the
+//! embedding bag, linear layer and softmax of the whole batch run on the device, one batch at a
+//! time (the workers' batches queue for it). Scores agree between the two within float
+//! rounding.
 
-use tokenmill_engine::classifier::Classifier;
+use std::sync::{Mutex, PoisonError};
+
+use tokenmill_engine::backend::CudaBackend;
+use tokenmill_engine::classifier::{Classifier, OwnedScorer};
+use tokenmill_engine::device::{Device, DeviceRequest};
 
 use crate::config::QualityModelSpec;
 use crate::document::Document;
@@ -13,6 +22,9 @@ use crate::document::Document;
 #[derive(Debug)]
 pub struct QualityModel {
     model: Classifier,
+    /// Where it scores, and the model on that GPU when it is one.
+    device: Device,
+    gpu: Option<Mutex<OwnedScorer<CudaBackend>>>,
     label: usize,
     field: String,
     min: Option<f32>,
@@ -35,15 +47,51 @@ impl QualityModel {
                 .position(|m| m == l)
                 .ok_or_else(|| anyhow::anyhow!("model {} has no label `{l}` (labels: {})", spec.model, model.labels().join(", ")))?,
         };
-        Ok(Self { model, label, field: spec.score_field.clone(), min: spec.min_score, max: spec.max_score, max_chars: spec.max_chars })
+        let (device, why) = spec.device.parse::<DeviceRequest>()?.resolve()?;
+        tracing::info!(stage = %spec.name, %device, "quality_model: {why}");
+        let gpu = match device {
+            Device::Cpu => None,
+            Device::Cuda(n) => Some(Mutex::new(
+                model.into_scorer(CudaBackend::new(n)?).map_err(|e| anyhow::anyhow!("model {} on {device}: {e}", spec.model))?,
+            )),
+        };
+        Ok(Self {
+            model,
+            device,
+            gpu,
+            label,
+            field: spec.score_field.clone(),
+            min: spec.min_score,
+            max: spec.max_score,
+            max_chars: spec.max_chars,
+        })
+    }
+
+    /// Where the model scores.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Label probabilities of each text, on the stage's device.
+    fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let Some(gpu) = &self.gpu else { return Ok(self.model.score_batch(texts)) };
+        let features = gpu.lock().unwrap_or_else(PoisonError::into_inner).features(texts);
+        let (ids, offsets) = features?;
+        let scorer = gpu.lock().unwrap_or_else(PoisonError::into_inner);
+        let probs = scorer.score_features(&ids, &offsets)?;
+        Ok(probs.chunks_exact(scorer.labels().max(1)).map(<[f32]>::to_vec).collect())
     }
 
     /// Scores a batch, writes each score into metadata, and returns which documents to keep
     /// (`None`) or drop (the rule).
-    pub fn run(&self, docs: &mut [Document]) -> Vec<Option<&'static str>> {
+    ///
+    /// # Errors
+    /// The device failed (a GPU error); the batch is not judged.
+    pub fn run(&self, docs: &mut [Document]) -> anyhow::Result<Vec<Option<&'static str>>> {
         let texts: Vec<&str> = docs.iter().map(|d| prefix(&d.text, self.max_chars)).collect();
-        let scores = self.model.score_batch(&texts);
-        docs.iter_mut()
+        let scores = self.score(&texts)?;
+        Ok(docs
+            .iter_mut()
             .zip(scores)
             .map(|(doc, probs)| {
                 let score = probs.get(self.label).copied().unwrap_or(0.0);
@@ -57,7 +105,7 @@ impl QualityModel {
                     None
                 }
             })
-            .collect()
+            .collect())
     }
 }
 
