@@ -8,6 +8,9 @@
 //!   [`Tokenizer::encode_document`] adds the bos/eos ids that separate documents in a shard.
 //!   GPT-2 style byte-level BPE tokenizers encode on a hand-written fast path with the same
 //!   ids as `tokenizers` ([`Tokenizer::has_fast_path`], [`Tokenizer::reference_encode`]).
+//! - [`Tokenizer::from_file_cached`] loads through a content-addressed cache directory: a repeat
+//!   load of the same fast-path tokenizer reads its tables in milliseconds instead of parsing
+//!   the JSON, and parses the Hugging Face tokenizer only if something needs it.
 //! - [`TokenizerInfo`] identifies a tokenizer: vocabulary size, a content hash, special ids and
 //!   the model kind. Shard metadata records it.
 //! - [`train_byte_level_bpe`] learns a GPT-2 style byte-level BPE from a stream of texts,
@@ -38,8 +41,10 @@
 
 #![warn(missing_docs)]
 
+mod cache_file;
 mod error;
 mod fast;
+mod hf;
 mod info;
 mod tokenizer;
 mod train;

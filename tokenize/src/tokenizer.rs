@@ -4,6 +4,10 @@
 //! padding and truncation switched off (a `tokenizer.json` exported for fine-tuning often has
 //! them on) and encodes without the post-processor's special tokens (`[CLS] … [SEP]`). The only
 //! specials that reach a shard are the bos/eos ids [`Tokenizer::encode_document`] adds.
+//!
+//! [`Tokenizer::from_file_cached`] keeps what a load of a fast-path tokenizer computed in a cache
+//! directory (see `cache_file`), so loading the same bytes again takes milliseconds instead of
+//! parsing the JSON; the Hugging Face tokenizer is then parsed only when something needs it.
 
 use std::fmt;
 use std::fs;
@@ -13,8 +17,11 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use tokenizers::Tokenizer as HfTokenizer;
+use xxhash_rust::xxh3::xxh3_128;
 
+use crate::cache_file::{self, CacheFile};
 use crate::fast::FastBpe;
+use crate::hf::{self, Hf};
 use crate::info::{BOS_CANDIDATES, EOS_CANDIDATES, TokenizerInfo, candidate_list};
 use crate::{Error, Result};
 
@@ -34,10 +41,11 @@ impl Default for EncodeOptions {
     }
 }
 
-/// A loaded tokenizer. Cheap to share across threads (`Send + Sync`); clone it to own a copy.
+/// A loaded tokenizer. Cheap to share across threads (`Send + Sync`) and cheap to clone.
 #[derive(Clone)]
 pub struct Tokenizer {
-    inner: HfTokenizer,
+    /// Shared by clones, so a lazy parse happens once for all of them.
+    hf: Arc<Hf>,
     info: TokenizerInfo,
     /// The byte-level BPE fast path, when the tokenizer is one it reproduces exactly.
     fast: Option<Arc<FastBpe>>,
@@ -71,21 +79,123 @@ impl Tokenizer {
         Self::parse(bytes, "<bytes>")
     }
 
+    /// Loads a `tokenizer.json` file like [`Tokenizer::from_file`], through a cache in
+    /// `cache_dir` when one is given.
+    ///
+    /// The cache is content-addressed: a file named by the xxh3-128 of the JSON bytes holds the
+    /// fast path's tables and the [`TokenizerInfo`]. When it is there and valid, the tokenizer is
+    /// built from it without parsing the JSON (a few milliseconds instead of ~150 for GPT-2),
+    /// and the Hugging Face tokenizer is parsed from the bytes, kept in memory, only if
+    /// something needs it ([`Tokenizer::decode`], [`Tokenizer::to_json`],
+    /// [`Tokenizer::save`], [`Tokenizer::reference_encode`], or [`Tokenizer::token_to_id`] of a
+    /// token that is not an added token). Otherwise the JSON is loaded as usual and, if the
+    /// tokenizer has a fast path ([`Tokenizer::has_fast_path`]), the cache file is written.
+    ///
+    /// Either way the tokenizer behaves exactly as [`Tokenizer::from_file`]'s. The cache never
+    /// causes an error: a missing, corrupt or stale file is loaded around and rewritten, and a
+    /// directory that cannot be created or written only means the next load is slow too.
+    /// Tokenizers without a fast path are not cached. `None` is [`Tokenizer::from_file`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tokenmill_tokenize::{BpeTrainingConfig, Tokenizer, train_byte_level_bpe};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("tokenizer.json");
+    /// let cfg = BpeTrainingConfig { vocab_size: 270, ..BpeTrainingConfig::default() };
+    /// train_byte_level_bpe(std::iter::repeat_n("low lower lowest".to_string(), 20), &cfg)?.save(&path)?;
+    ///
+    /// let cache = dir.path().join("cache");
+    /// let first = Tokenizer::from_file_cached(&path, Some(&cache))?; // parses, writes the cache
+    /// let again = Tokenizer::from_file_cached(&path, Some(&cache))?; // reads the cache
+    /// assert_eq!(again.info(), first.info());
+    /// assert_eq!(again.encode("lowest")?, first.encode("lowest")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Tokenizer::from_file`].
+    pub fn from_file_cached(path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        let bytes = fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let origin = path.display().to_string();
+        match cache_dir {
+            None => Self::parse(&bytes, &origin),
+            Some(dir) => Self::load_cached(bytes, origin, dir),
+        }
+    }
+
+    /// Loads a tokenizer from the bytes of a `tokenizer.json` (fetched from object storage,
+    /// say), through a cache in `cache_dir`, as [`Tokenizer::from_file_cached`] does.
+    ///
+    /// `origin` names the bytes in error messages, e.g. the URL they came from.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] (naming `origin`) if the bytes are not a valid `tokenizer.json`.
+    pub fn from_bytes_cached(bytes: &[u8], origin: &str, cache_dir: Option<&Path>) -> Result<Self> {
+        match cache_dir {
+            None => Self::parse(bytes, origin),
+            // Owned: a tokenizer built from the cache keeps the bytes for a lazy parse.
+            Some(dir) => Self::load_cached(bytes.to_vec(), origin.to_owned(), dir),
+        }
+    }
+
+    /// Builds the tokenizer from `dir`'s cache file for `bytes`, or loads `bytes` and writes one.
+    fn load_cached(bytes: Vec<u8>, origin: String, dir: &Path) -> Result<Self> {
+        let key = xxh3_128(&bytes);
+        if let Some(cached) = cache_file::read(dir, key) {
+            // Tables that do not rebuild are as good as a corrupt file: a miss.
+            if let Ok(fast) = FastBpe::from_tables(cached.tables) {
+                let hf = Arc::new(Hf::lazy(bytes, origin));
+                return Ok(Self { hf, info: cached.info, fast: Some(Arc::new(fast)) });
+            }
+        }
+        let tokenizer = Self::parse(&bytes, &origin)?;
+        if let Some(file) = tokenizer.cache_file(key) {
+            // Not an error: without the file the next load parses the JSON again, that is all.
+            let _ = cache_file::write(dir, &file);
+        }
+        Ok(tokenizer)
+    }
+
+    /// What the cache keeps of this freshly loaded tokenizer, if it has a fast path.
+    fn cache_file(&self, key: u128) -> Option<CacheFile> {
+        let (fast, inner) = (self.fast.as_ref()?, self.hf.if_loaded()?);
+        let tables = fast.tables();
+        // A cached tokenizer answers `token_to_id` of added tokens from the tables; should
+        // `tokenizers` answer otherwise (two added tokens with one content), do not cache.
+        if tables.added.iter().any(|entry| inner.token_to_id(&entry.content) != Some(entry.id)) {
+            return None;
+        }
+        Some(CacheFile { key, info: self.info.clone(), tables })
+    }
+
     fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
-        let inner = HfTokenizer::from_bytes(bytes).map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
-        Self::from_hf(inner, origin)
+        Self::prepared(hf::open(bytes, origin)?, origin)
     }
 
     /// Wraps `inner` after switching padding and truncation off.
     pub(crate) fn from_hf(mut inner: HfTokenizer, origin: &str) -> Result<Self> {
-        // Padding would insert pad ids into shards; truncation would silently drop text.
-        inner.with_padding(None);
-        inner.with_truncation(None).map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
+        hf::prepare(&mut inner, origin)?;
+        Self::prepared(inner, origin)
+    }
+
+    /// Wraps `inner`, whose padding and truncation are off.
+    fn prepared(inner: HfTokenizer, origin: &str) -> Result<Self> {
         let json = inner.to_string(false).map_err(|source| Error::Serialize { source })?;
         let info = TokenizerInfo::inspect(&inner, &json);
         // Not eligible is not an error: the reference encodes every tokenizer.
         let fast = FastBpe::new(&inner, &json).ok().map(Arc::new);
-        Ok(Self { inner, info, fast })
+        Ok(Self { hf: Arc::new(Hf::loaded(inner, origin)), info, fast })
+    }
+
+    /// Whether the Hugging Face tokenizer has been parsed: always after a plain load, only on
+    /// first need after a load from the cache. Tests use it to tell the two apart.
+    #[cfg(test)]
+    pub(crate) fn hf_is_parsed(&self) -> bool {
+        self.hf.is_parsed()
     }
 
     /// Whether [`Tokenizer::encode`] takes the byte-level BPE fast path.
@@ -105,7 +215,15 @@ impl Tokenizer {
 
     /// The id of `token` (model vocabulary or added tokens), if the tokenizer has it.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        if let Some(inner) = self.hf.if_loaded() {
+            return inner.token_to_id(token);
+        }
+        // Built from the cache: added tokens (the usual eos/bos) need no parse.
+        if let Some(id) = self.fast.as_ref().and_then(|fast| fast.added_id(token)) {
+            return Some(id);
+        }
+        // A lazy parse cannot fail for bytes that parsed before; if it does, nothing is known.
+        self.hf.get().ok()?.token_to_id(token)
     }
 
     /// Replaces the detected eos and/or bos ids with those of the given token strings.
@@ -137,7 +255,7 @@ impl Tokenizer {
     /// # Errors
     ///
     /// [`Error::Encode`] if the underlying tokenizer fails (e.g. a WordPiece model without an
-    /// unknown token meets an unknown word).
+    /// unknown token meets an unknown word). The fast path never fails.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.encode_with(text, 0, |_| {})
     }
@@ -149,7 +267,7 @@ impl Tokenizer {
     ///
     /// # Errors
     ///
-    /// As for [`Tokenizer::encode`].
+    /// As for [`Tokenizer::encode`]; [`Error::Parse`] as for [`Tokenizer::decode`].
     pub fn reference_encode(&self, text: &str) -> Result<Vec<u32>> {
         self.reference_encode_with(text, 0, |_| {})
     }
@@ -198,7 +316,7 @@ impl Tokenizer {
 
     fn reference_encode_with(&self, text: &str, extra: usize, prefix: impl FnOnce(&mut Vec<u32>)) -> Result<Vec<u32>> {
         // `encode_fast` skips offset tracking, which shards never need.
-        let encoding = self.inner.encode_fast(text, false).map_err(|source| Error::Encode { text_bytes: text.len(), source })?;
+        let encoding = self.hf.get()?.encode_fast(text, false).map_err(|source| Error::Encode { text_bytes: text.len(), source })?;
         let body = encoding.get_ids();
         let mut ids = Vec::with_capacity(body.len() + extra);
         prefix(&mut ids);
@@ -223,21 +341,22 @@ impl Tokenizer {
     /// # Errors
     ///
     /// [`Error::UnknownId`] if an id is outside the vocabulary (the Hugging Face decoder would
-    /// silently drop it); [`Error::Decode`] if the decoder fails.
+    /// silently drop it); [`Error::Decode`] if the decoder fails; [`Error::Parse`] if a
+    /// tokenizer loaded from the cache is parsed now and fails to (its bytes parsed before).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab_size) {
             return Err(Error::UnknownId { id, vocab_size: self.info.vocab_size });
         }
-        self.inner.decode(ids, false).map_err(|source| Error::Decode { ids: ids.len(), source })
+        self.hf.get()?.decode(ids, false).map_err(|source| Error::Decode { ids: ids.len(), source })
     }
 
     /// The tokenizer as compact `tokenizer.json` text, the form [`TokenizerInfo::hash`] hashes.
     ///
     /// # Errors
     ///
-    /// [`Error::Serialize`] if serialization fails.
+    /// [`Error::Serialize`] if serialization fails; [`Error::Parse`] as for [`Tokenizer::decode`].
     pub fn to_json(&self) -> Result<String> {
-        self.inner.to_string(false).map_err(|source| Error::Serialize { source })
+        self.hf.get()?.to_string(false).map_err(|source| Error::Serialize { source })
     }
 
     /// Writes the tokenizer as compact `tokenizer.json` to `path`, atomically.
@@ -280,3 +399,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 #[path = "tokenizer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tokenizer_cache_tests.rs"]
+mod cache_tests;

@@ -9,11 +9,24 @@
 use aho_corasick::{AhoCorasick, MatchKind};
 use tokenizers::AddedVocabulary;
 
-/// The two automata of added tokens, and the id of each pattern.
+/// The added tokens, and the two automata that find them.
 #[derive(Debug)]
 pub(crate) struct AddedTokens {
+    /// In id order; kept so the tokens can be stored and looked up by content.
+    entries: Vec<AddedEntry>,
     raw: Option<Matcher>,
     normalized: Option<Matcher>,
+}
+
+/// One added token, as much of it as the fast path uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AddedEntry {
+    /// The token's id.
+    pub(crate) id: u32,
+    /// Whether it is matched on normalized text (second pass) rather than raw text (first).
+    pub(crate) normalized: bool,
+    /// The text the token matches.
+    pub(crate) content: String,
 }
 
 #[derive(Debug)]
@@ -24,26 +37,45 @@ struct Matcher {
 
 impl AddedTokens {
     /// The added tokens of `vocab`, or why the fast path cannot reproduce their matching.
-    pub(crate) fn new(vocab: &AddedVocabulary) -> Result<Self, String> {
+    pub(crate) fn from_vocab(vocab: &AddedVocabulary) -> Result<Self, String> {
         if vocab.get_encode_special_tokens() {
             return Err("encode_special_tokens is on".into());
         }
-        let mut raw = Vec::new();
-        let mut normalized = Vec::new();
         let mut tokens: Vec<_> = vocab.get_added_tokens_decoder().iter().collect();
-        // Same patterns in a fixed order: leftmost-longest does not depend on it, determinism does.
+        // In id order, so the token an error names does not depend on hash order.
         tokens.sort_by_key(|(id, _)| **id);
+        let mut entries = Vec::with_capacity(tokens.len());
         for (&id, token) in tokens {
             if token.single_word || token.lstrip || token.rstrip {
                 return Err(format!("added token {:?} uses single_word, lstrip or rstrip", token.content));
             }
-            if token.content.is_empty() {
-                return Err("an added token is empty".into());
-            }
-            let list = if token.normalized { &mut normalized } else { &mut raw };
-            list.push((token.content.as_str(), id));
+            entries.push(AddedEntry { id, normalized: token.normalized, content: token.content.clone() });
         }
-        Ok(Self { raw: Matcher::new(&raw)?, normalized: Matcher::new(&normalized)? })
+        Self::new(entries)
+    }
+
+    /// Indexes `entries` (plain tokens: no single-word or strip rules), or says why it cannot.
+    ///
+    /// Shared by [`AddedTokens::from_vocab`] and the on-disk cache, so both match alike.
+    pub(crate) fn new(mut entries: Vec<AddedEntry>) -> Result<Self, String> {
+        if entries.iter().any(|entry| entry.content.is_empty()) {
+            return Err("an added token is empty".into());
+        }
+        // Same patterns in a fixed order: leftmost-longest does not depend on it, determinism does.
+        entries.sort_by_key(|entry| entry.id);
+        let raw = Matcher::new(entries.iter().filter(|entry| !entry.normalized))?;
+        let normalized = Matcher::new(entries.iter().filter(|entry| entry.normalized))?;
+        Ok(Self { entries, raw, normalized })
+    }
+
+    /// The tokens, in id order.
+    pub(crate) fn entries(&self) -> &[AddedEntry] {
+        &self.entries
+    }
+
+    /// The id of the added token whose content is `content` (the lowest, if several are).
+    pub(crate) fn id_of(&self, content: &str) -> Option<u32> {
+        self.entries.iter().find(|entry| entry.content == content).map(|entry| entry.id)
     }
 
     /// Calls `segment` on each stretch of `text` between added tokens and pushes the added
@@ -56,15 +88,15 @@ impl AddedTokens {
 }
 
 impl Matcher {
-    fn new(tokens: &[(&str, u32)]) -> Result<Option<Self>, String> {
-        if tokens.is_empty() {
+    fn new<'a>(entries: impl Iterator<Item = &'a AddedEntry> + Clone) -> Result<Option<Self>, String> {
+        if entries.clone().next().is_none() {
             return Ok(None);
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(tokens.iter().map(|(content, _)| content))
+            .build(entries.clone().map(|entry| &entry.content))
             .map_err(|err| format!("cannot index the added tokens: {err}"))?;
-        Ok(Some(Self { automaton, ids: tokens.iter().map(|(_, id)| *id).collect() }))
+        Ok(Some(Self { automaton, ids: entries.map(|entry| entry.id).collect() }))
     }
 }
 

@@ -100,6 +100,11 @@ impl RankQueue {
 }
 
 impl Merges {
+    /// Makes room for `additional` more merges, so a known-size table is built without rehashing.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     /// Adds merge number `rank`; a later duplicate of a pair replaces the earlier, as in the
     /// reference's `HashMap` built in merge order.
     pub(crate) fn insert(&mut self, left: u32, right: u32, rank: u32, new_id: u32) {
@@ -121,6 +126,15 @@ impl Merges {
             let rank = (pack >> 32) + 1;
             made((pair >> 32) as u32) < rank && made(pair as u32) < rank
         });
+    }
+
+    /// Every merge in the table as `[left, right, rank, new_id]`, in rank order: inserting them
+    /// in this order and calling [`Merges::finish`] rebuilds this table.
+    pub(crate) fn entries(&self) -> Vec<[u32; 4]> {
+        let mut entries: Vec<[u32; 4]> =
+            self.map.iter().map(|(&pair, &pack)| [(pair >> 32) as u32, pair as u32, (pack >> 32) as u32, pack as u32]).collect();
+        entries.sort_unstable_by_key(|entry| entry[2]);
+        entries
     }
 
     /// Whether long pieces merge by rank buckets rather than with a heap.
@@ -369,6 +383,21 @@ mod tests {
         for got in all(&m, &[0, 1, 2, 2]) {
             assert_eq!(got, [5, 2], "a b (rank 1) goes first, then ab c (rank 0) before c c (rank 2)");
         }
+    }
+
+    #[test]
+    fn entries_rebuild_the_table() {
+        let mut m = toy();
+        m.insert(0, 1, 5, 9); // a later duplicate of `a b` replaces rank 0
+        m.finish();
+        let entries = m.entries();
+        assert_eq!(entries, [[1, 2, 1, 5], [0, 0, 2, 6], [4, 2, 3, 7], [6, 6, 4, 8], [0, 1, 5, 9]]);
+        let mut rebuilt = Merges::default();
+        for [left, right, rank, new_id] in entries {
+            rebuilt.insert(left, right, rank, new_id);
+        }
+        rebuilt.finish();
+        assert_eq!((&rebuilt.map, rebuilt.ranks, rebuilt.monotone), (&m.map, m.ranks, m.monotone));
     }
 
     proptest::proptest! {

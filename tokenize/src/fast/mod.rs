@@ -24,6 +24,7 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{ModelWrapper, Tokenizer as HfTokenizer};
 
+pub(crate) use added::AddedEntry;
 use added::AddedTokens;
 use cache::PieceCache;
 use merge::{Merges, Scratch};
@@ -41,6 +42,18 @@ pub(crate) struct FastBpe {
     added: AddedTokens,
     /// Tells this tokenizer's entries apart in the per-thread piece cache.
     cache_owner: u64,
+}
+
+/// A [`FastBpe`]'s tables in plain form: what the on-disk cache stores, and all it takes to
+/// rebuild the encoder without the `tokenizer.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tables {
+    /// The id of each byte's byte-level symbol.
+    pub(crate) byte_ids: [u32; 256],
+    /// `[left, right, rank, new_id]` of each merge, in rank order.
+    pub(crate) merges: Vec<[u32; 4]>,
+    /// The added tokens, in id order.
+    pub(crate) added: Vec<AddedEntry>,
 }
 
 /// The parts of `tokenizer.json` the fast path reads that `tokenizers` does not expose.
@@ -79,7 +92,7 @@ impl FastBpe {
         check_model(inner.get_model())?;
         check_normalizer(inner.get_normalizer())?;
         check_pre_tokenizer(inner.get_pre_tokenizer())?;
-        let added = AddedTokens::new(inner.get_added_vocabulary())?;
+        let added = AddedTokens::from_vocab(inner.get_added_vocabulary())?;
 
         let parsed: Json<'_> = serde_json::from_str(json).map_err(|err| format!("cannot read the BPE model: {err}"))?;
         let vocab = parsed.model.vocab;
@@ -100,6 +113,29 @@ impl FastBpe {
         }
         merges.finish();
         Ok(Self { byte_ids, merges, added, cache_owner: cache::new_owner() })
+    }
+
+    /// Rebuilds an encoder from the tables [`FastBpe::tables`] gave, or says why it cannot (the
+    /// added tokens cannot be indexed).
+    pub(crate) fn from_tables(tables: Tables) -> Result<Self, String> {
+        let mut merges = Merges::default();
+        merges.reserve(tables.merges.len());
+        for [left, right, rank, new_id] in tables.merges {
+            merges.insert(left, right, rank, new_id);
+        }
+        merges.finish();
+        let added = AddedTokens::new(tables.added)?;
+        Ok(Self { byte_ids: tables.byte_ids, merges, added, cache_owner: cache::new_owner() })
+    }
+
+    /// The tables this encoder runs on, for [`FastBpe::from_tables`].
+    pub(crate) fn tables(&self) -> Tables {
+        Tables { byte_ids: self.byte_ids, merges: self.merges.entries(), added: self.added.entries().to_vec() }
+    }
+
+    /// The id of the added token `content`, if there is one.
+    pub(crate) fn added_id(&self, content: &str) -> Option<u32> {
+        self.added.id_of(content)
     }
 
     /// Appends the ids of `text` to `out`.
@@ -220,5 +256,24 @@ mod tests {
             let fast = FastBpe::new(&inner, &json).expect("eligible");
             assert!(fast.merges.is_monotone(), "{name}: long pieces take the bucket path");
         }
+    }
+
+    #[test]
+    fn tables_rebuild_the_same_encoder() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenizers/tokenmill-16k.json");
+        let inner = HfTokenizer::from_file(path).expect("loads");
+        let fast = FastBpe::new(&inner, &inner.to_string(false).expect("serializes")).expect("eligible");
+        let tables = fast.tables();
+        assert_eq!(tables.merges.len(), 16_384 - 256 - tables.added.len());
+        assert!(tables.merges.iter().enumerate().all(|(rank, merge)| merge[2] as usize == rank));
+        let rebuilt = FastBpe::from_tables(tables.clone()).expect("rebuilds");
+        assert_eq!(rebuilt.tables(), tables);
+        assert!(rebuilt.merges.is_monotone());
+        assert_ne!(rebuilt.cache_owner, fast.cache_owner, "the rebuilt encoder has its own piece cache entries");
+        let text = "Hello world<|endoftext|> 我们 🦀🦀 naïve\n\n    x".repeat(20);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        fast.encode_into(&text, &mut want);
+        rebuilt.encode_into(&text, &mut got);
+        assert_eq!(got, want);
     }
 }

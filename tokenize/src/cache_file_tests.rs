@@ -1,0 +1,153 @@
+//! The cache file format: pinned bytes, round trips, and every damaged file read as a miss.
+
+use super::*;
+
+fn sample() -> CacheFile {
+    let mut byte_ids = [0; 256];
+    for (byte, id) in byte_ids.iter_mut().enumerate() {
+        *id = byte as u32 + 1;
+    }
+    CacheFile {
+        key: 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        info: TokenizerInfo { vocab_size: 300, hash: "ab".repeat(16), eos_id: Some(299), bos_id: None, kind: "BPE".into() },
+        tables: Tables {
+            byte_ids,
+            merges: vec![[1, 2, 0, 257], [257, 3, 1, 258]],
+            added: vec![
+                AddedEntry { id: 298, normalized: true, content: "<n>".into() },
+                AddedEntry { id: 299, normalized: false, content: "<|e|>".into() },
+            ],
+        },
+    }
+}
+
+#[test]
+fn bytes_are_pinned() {
+    let bytes = sample().to_bytes();
+    let mut want = Vec::new();
+    want.extend_from_slice(b"TMBPETAB");
+    want.extend_from_slice(&[1, 0, 0, 0]);
+    want.extend_from_slice(&[0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01]);
+    want.extend_from_slice(&[17, 0, 0, 0]);
+    want.extend_from_slice(b"tokenizers 0.23.2");
+    want.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
+    want.extend_from_slice(&[32, 0, 0, 0]);
+    want.extend_from_slice("ab".repeat(16).as_bytes());
+    want.extend_from_slice(&[1, 0x2b, 0x01, 0, 0]);
+    want.extend_from_slice(&[0, 0, 0, 0, 0]);
+    want.extend_from_slice(&[3, 0, 0, 0]);
+    want.extend_from_slice(b"BPE");
+    for id in 1..=256u32 {
+        want.extend_from_slice(&id.to_le_bytes());
+    }
+    want.extend_from_slice(&[2, 0, 0, 0]);
+    want.extend_from_slice(&[1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0]);
+    want.extend_from_slice(&[1, 1, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 1, 0, 0]);
+    want.extend_from_slice(&[2, 0, 0, 0]);
+    want.extend_from_slice(&[0x2a, 0x01, 0, 0, 1, 3, 0, 0, 0]);
+    want.extend_from_slice(b"<n>");
+    want.extend_from_slice(&[0x2b, 0x01, 0, 0, 0, 5, 0, 0, 0]);
+    want.extend_from_slice(b"<|e|>");
+    assert_eq!(&bytes[..bytes.len() - 8], &want[..]);
+    assert_eq!(bytes[bytes.len() - 8..], xxh3_64(&want).to_le_bytes());
+    assert_eq!(xxh3_64(&want), 0xb650_62eb_1592_29d7, "the checksum of these bytes does not change");
+}
+
+#[test]
+fn round_trips() {
+    let file = sample();
+    assert_eq!(CacheFile::from_bytes(&file.to_bytes(), file.key), Ok(file));
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    let file = sample();
+    let bytes = file.to_bytes();
+    for len in 0..bytes.len() {
+        assert!(CacheFile::from_bytes(&bytes[..len], file.key).is_err(), "truncated to {len} bytes");
+    }
+}
+
+#[test]
+fn every_flipped_byte_is_rejected() {
+    let file = sample();
+    let bytes = file.to_bytes();
+    for at in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x40;
+        assert!(CacheFile::from_bytes(&damaged, file.key).is_err(), "byte {at} flipped");
+    }
+}
+
+/// `bytes` with its checksum recomputed, as a file written by another build would have it.
+fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
+    let body = bytes.len() - 8;
+    let sum = xxh3_64(&bytes[..body]);
+    bytes[body..].copy_from_slice(&sum.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn another_key_version_or_producer_is_rejected() {
+    let file = sample();
+    let err = CacheFile::from_bytes(&file.to_bytes(), file.key + 1).expect_err("another key");
+    assert!(err.contains("holds key"), "{err}");
+
+    let mut bytes = file.to_bytes();
+    bytes[8] = 2;
+    let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("version 2");
+    assert!(err.contains("version 2"), "{err}");
+
+    let mut bytes = file.to_bytes();
+    let producer = 8 + 4 + 16 + 4;
+    bytes[producer + PRODUCER.len() - 1] = b'9';
+    let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("another producer");
+    assert!(err.contains("written for"), "{err}");
+}
+
+#[test]
+fn a_huge_count_is_rejected_without_allocating() {
+    let file = CacheFile { tables: Tables { merges: Vec::new(), added: Vec::new(), ..sample().tables }, ..sample() };
+    let mut bytes = file.to_bytes();
+    // The merge count sits before the added count and the checksum.
+    let at = bytes.len() - 16;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("bad count");
+    assert!(err.contains("do not fit"), "{err}");
+}
+
+#[test]
+fn producer_is_the_locked_tokenizers_version() {
+    let lock = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).expect("Cargo.lock");
+    let version = lock
+        .split("[[package]]")
+        .find_map(|package| package.strip_prefix("\nname = \"tokenizers\"\nversion = \""))
+        .and_then(|rest| rest.split('"').next())
+        .expect("tokenizers is locked");
+    assert_eq!(PRODUCER, format!("tokenizers {version}"), "`tokenizers` changed: update PRODUCER, which invalidates old caches");
+}
+
+#[test]
+fn write_then_read_leaves_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nested = dir.path().join("a/b");
+    let file = sample();
+    write(&nested, &file).expect("writes");
+    write(&nested, &file).expect("overwrites");
+    let names: Vec<_> = fs::read_dir(&nested).expect("lists").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(names, [format!("{:032x}.tmbpe", file.key).as_str()]);
+    assert_eq!(read(&nested, file.key), Some(file.clone()));
+    assert_eq!(read(&nested, file.key + 1), None);
+
+    fs::write(path(&nested, file.key), b"TMBPETAB garbage").expect("damage");
+    assert_eq!(read(&nested, file.key), None);
+}
+
+#[test]
+fn write_into_a_file_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, b"not a directory").expect("write");
+    assert!(write(&blocker.join("cache"), &sample()).is_err());
+    assert!(write(&blocker, &sample()).is_err());
+}
