@@ -142,3 +142,39 @@ fn appending_with_another_tokenizer_is_refused_and_changes_nothing() {
     assert!(err.contains("cannot append to") && err.contains("tokenized differently"), "{err}");
     assert_eq!(std::fs::read(dir.path().join("out/shards/manifest.json")).expect("manifest"), before);
 }
+
+/// Repeat runs load the tokenizer from its cached binary form (what keeps a small incremental
+/// run's start-up short) and write the same shards as without the cache.
+#[test]
+fn tokenizer_cache_is_written_once_and_changes_nothing() {
+    let parts = parts();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut streams = Vec::new();
+    let mut mtime = None;
+    for cache_dir in ["off".to_string(), cache.path().display().to_string(), cache.path().display().to_string()] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("in")).expect("mkdir");
+        std::fs::write(dir.path().join("in/part.jsonl"), parts[..4].concat()).expect("write");
+        std::fs::write(dir.path().join("p.toml"), config(dir.path())).expect("write");
+        let out = tokenmill()
+            .current_dir(dir.path())
+            .env("TOKENMILL_CACHE_DIR", &cache_dir)
+            .args(["run", "p.toml", "--progress", "off"])
+            .output();
+        let (code, _, err) = outcome(&out.expect("runs"));
+        assert_eq!(code, 0, "{err}");
+        streams.push(token_stream(&dir.path().join("out/shards")));
+        if cache_dir == "off" {
+            assert!(listing(cache.path()).is_empty(), "TOKENMILL_CACHE_DIR=off writes nothing");
+            continue;
+        }
+        // The first cached run writes one file (under `tokenizers/`); the second reads it.
+        let files = listing(&cache.path().join("tokenizers"));
+        assert_eq!(files.len(), 1, "{files:?}");
+        let m = std::fs::metadata(cache.path().join("tokenizers").join(&files[0])).expect("meta").modified().expect("mtime");
+        assert!(mtime.is_none_or(|t| t == m), "the second run rewrote the cache");
+        mtime = Some(m);
+    }
+    assert!(!streams[0].is_empty());
+    assert!(streams.iter().all(|s| *s == streams[0]), "the cache changed the shards");
+}

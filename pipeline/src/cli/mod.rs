@@ -34,6 +34,9 @@ pub use ops::parse_duration;
 /// listed, the work dir in use by another run); 2 invalid pipeline file or command line; 3
 /// stopped on bad input under `on_error = "fail"`; 4 partial: done, but some inputs could not be
 /// read and will be tried again by the next run; 130 interrupted.
+///
+/// Environment: `RUST_LOG` (log filter); `TOKENMILL_CACHE_DIR` (where byte-level BPE tokenizers
+/// are cached in binary form for fast loading; default `~/.cache/tokenmill`, `off` disables).
 #[derive(Debug, Parser)]
 #[command(name = "tokenmill", version, about, long_about, propagate_version = true)]
 pub struct Cli {

@@ -40,7 +40,7 @@ impl PerplexityFilter {
     /// range is empty.
     pub fn new(spec: &PerplexitySpec) -> anyhow::Result<Self> {
         let lm = LanguageModel::load(Path::new(&spec.model))?;
-        let tokenizer = Tokenizer::from_file(Path::new(&spec.tokenizer))?;
+        let tokenizer = super::tokenize::load_tokenizer(&spec.tokenizer)?;
         anyhow::ensure!(
             tokenizer.info().hash == lm.tokenizer_hash,
             "model {} was trained with another tokenizer than {} (hash {} vs {})",

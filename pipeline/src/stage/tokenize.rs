@@ -60,18 +60,38 @@ impl TokenizeStage {
     }
 }
 
-/// Loads a tokenizer from a local path or an object-store URL.
+/// Loads a tokenizer from a local path or an object-store URL, through the tokenizer cache
+/// (see [`tokenizer_cache_dir`]).
 ///
 /// # Errors
 /// It cannot be read or parsed.
 pub fn load_tokenizer(path: &str) -> anyhow::Result<Tokenizer> {
+    let cache = tokenizer_cache_dir();
     if crate::storage::is_url(path) {
         let files = crate::storage::list_inputs(path, &Default::default())?;
         let file = files.first().ok_or_else(|| anyhow::anyhow!("{path}: not found"))?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut crate::storage::open_raw(file)?, &mut bytes)?;
-        Ok(Tokenizer::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
+        Ok(Tokenizer::from_bytes_cached(&bytes, path, cache.as_deref()).map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
     } else {
-        Ok(Tokenizer::from_file(std::path::Path::new(path))?)
+        Ok(Tokenizer::from_file_cached(std::path::Path::new(path), cache.as_deref())?)
     }
+}
+
+/// Where byte-level BPE tokenizers are cached in binary form, keyed by the hash of their
+/// `tokenizer.json` (a repeat load takes milliseconds instead of ~150 ms for GPT-2's; the
+/// cached form is checked and rebuilt when damaged): `$TOKENMILL_CACHE_DIR/tokenizers`, else
+/// `$XDG_CACHE_HOME/tokenmill/tokenizers`, else `~/.cache/tokenmill/tokenizers`.
+/// `TOKENMILL_CACHE_DIR=off` turns the cache off.
+pub fn tokenizer_cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let base = match var("TOKENMILL_CACHE_DIR") {
+        Some(v) if v == "off" => return None,
+        Some(v) => PathBuf::from(v),
+        None => {
+            var("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?.join("tokenmill")
+        }
+    };
+    Some(base.join("tokenizers"))
 }

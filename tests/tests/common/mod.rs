@@ -22,6 +22,8 @@ pub fn tokenizer_path() -> PathBuf {
 pub fn tokenmill() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tokenmill-e2e"));
     c.env("RUST_LOG", "info");
+    // The tokenizer cache of the tests' own, not the user's.
+    c.env("TOKENMILL_CACHE_DIR", concat!(env!("CARGO_TARGET_TMPDIR"), "/tokenmill-cache"));
     c
 }
 
