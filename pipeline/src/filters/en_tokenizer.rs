@@ -186,6 +186,15 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         }
         return;
     }
+    // ... and neither do words of letters in any script (`café`, `слово`, `中文`): no affix or
+    // infix pattern starts with a letter (circled letters are letters and icons: excluded) ...
+    if !b.is_ascii() && chunk.chars().all(|c| c.is_alphabetic() && !is_icon(c)) {
+        match special_split(chunk) {
+            Some(split) => push_split(chunk, split, out),
+            None => out.push(chunk),
+        }
+        return;
+    }
     // ... and a plain word with one punctuation mark before or after it (`word,` `end.` `(see`)
     // splits into the two, unless the word or the whole chunk is a special case: what the
     // general rules below give for these shapes (`fast_paths_agree_with_the_rules` checks).
@@ -516,10 +525,11 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// The fast paths of `tokenize_chunk` split exactly as the general rules do: random
-        /// letters, and pieces of special cases (`dont`, `Mr`, `etc`), between punctuation.
+        /// letters of several scripts, pieces of special cases (`dont`, `Mr`, `etc`), letter-like
+        /// symbols and marks (`Ⓐ`, `µ`, `·`), between punctuation.
         #[test]
         fn fast_paths_agree_with_the_rules(
-            chunk in "[(\\[\"'.]?([a-zA-Z]{1,3}|dont|cant|Mr|etc|US|goin|ll|ve)+[.,:;!?)\\]}\"'$]?",
+            chunk in "[(\\[\"'.]?([a-zA-Z]{1,3}|dont|cant|Mr|etc|US|goin|ll|ve|é|ж|中|Ⓐ|ß|µ|·|٪|’|−|1)+[.,:;!?)\\]}\"'$…]?",
         ) {
             let (mut fast, mut general) = (Vec::new(), Vec::new());
             tokenize_chunk(&chunk, &mut fast);
