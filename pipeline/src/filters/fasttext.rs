@@ -45,6 +45,8 @@ const EOS: &str = "</s>";
 
 /// Distinct out-of-vocabulary words a thread keeps row sums for (per model; cleared when full).
 const OOV_CACHE_WORDS: usize = 1 << 16;
+/// Longer out-of-vocabulary words (URLs, runs of CJK text) rarely repeat: not cached.
+const OOV_CACHE_MAX_BYTES: usize = 48;
 
 /// The bytes fastText splits words on: space, `\n`, `\r`, `\t`, `\v`, `\f`, NUL.
 const IS_SEPARATOR: [bool; 128] = {
@@ -76,15 +78,24 @@ fn words(line: &str) -> impl Iterator<Item = &str> {
 /// Numbers models, so that a thread's cache knows whose sums it holds.
 static NEXT_MODEL: AtomicU64 = AtomicU64::new(1);
 
-/// Row sums of out-of-vocabulary words seen by this thread.
+/// Row sums of out-of-vocabulary words seen by this thread. Words are kept end to end in one
+/// buffer and found by their 64-bit hash (then compared), so caching a word allocates nothing
+/// and clearing the cache frees nothing.
 #[derive(Default)]
 struct OovCache {
     model: u64,
-    index: FxHashMap<Box<str>, u32>,
-    /// `dim` floats per cached word ...
+    /// xxh3 of the word -> its slot.
+    index: FxHashMap<u64, u32>,
+    /// The cached words, end to end ...
+    text: String,
+    /// ... each slot's word in `text` (start, end) ...
+    spans: Vec<(u32, u32)>,
+    /// ... its `dim` floats ...
     sums: Vec<f32>,
     /// ... and how many rows were summed.
     rows: Vec<u32>,
+    /// The sum of a word that is not cached.
+    scratch: Vec<f32>,
 }
 
 thread_local! {
@@ -358,27 +369,53 @@ impl FastText {
     /// The row sum of an out-of-vocabulary word (its character n-grams) and how many rows that
     /// is, from the thread's cache or computed and cached.
     fn oov_sum<'c>(&self, cache: &'c mut OovCache, word: &str, ids: &mut Vec<usize>, buf: &mut String) -> (&'c [f32], u32) {
-        let slot = match cache.index.get(word) {
-            Some(&slot) => slot as usize,
-            None => {
-                if cache.index.len() >= OOV_CACHE_WORDS {
-                    cache.index.clear();
-                    cache.sums.clear();
-                    cache.rows.clear();
+        let d = self.dim;
+        let cacheable = word.len() <= OOV_CACHE_MAX_BYTES;
+        let hash = if cacheable { xxhash_rust::xxh3::xxh3_64(word.as_bytes()) } else { 0 };
+        let mut slot = None;
+        if cacheable {
+            match cache.index.get(&hash) {
+                Some(&s) => {
+                    let (a, b) = cache.spans[s as usize];
+                    if &cache.text[a as usize..b as usize] == word {
+                        return (&cache.sums[s as usize * d..(s as usize + 1) * d], cache.rows[s as usize]);
+                    }
+                    // Another word with the same hash holds the slot: computed, not cached.
                 }
-                ids.clear();
-                self.subwords(word, ids, buf);
-                let slot = cache.rows.len();
-                cache.sums.resize((slot + 1) * self.dim, 0.0);
-                for &r in ids.iter() {
-                    self.input.add_row(&mut cache.sums[slot * self.dim..(slot + 1) * self.dim], r);
+                None => {
+                    if cache.index.len() >= OOV_CACHE_WORDS {
+                        cache.index.clear();
+                        cache.text.clear();
+                        cache.spans.clear();
+                        cache.sums.clear();
+                        cache.rows.clear();
+                    }
+                    slot = Some(cache.rows.len());
                 }
+            }
+        }
+        ids.clear();
+        self.subwords(word, ids, buf);
+        let sum = match slot {
+            Some(s) => {
+                cache.index.insert(hash, s as u32);
+                let start = cache.text.len() as u32;
+                cache.text.push_str(word);
+                cache.spans.push((start, cache.text.len() as u32));
                 cache.rows.push(ids.len() as u32);
-                cache.index.insert(word.into(), slot as u32);
-                slot
+                cache.sums.resize((s + 1) * d, 0.0);
+                &mut cache.sums[s * d..(s + 1) * d]
+            }
+            None => {
+                cache.scratch.clear();
+                cache.scratch.resize(d, 0.0);
+                &mut cache.scratch[..]
             }
         };
-        (&cache.sums[slot * self.dim..(slot + 1) * self.dim], cache.rows[slot])
+        for &r in ids.iter() {
+            self.input.add_row(sum, r);
+        }
+        (sum, ids.len() as u32)
     }
 
     /// The `k` most likely labels of one line with their probabilities, best first.
@@ -515,6 +552,25 @@ mod tests {
         let w: Vec<&str> = words(" a\tbé\n\r\u{b}c\u{c}d\0e\u{a0}f  ").collect();
         assert_eq!(w, ["a", "bé", "c", "d", "e\u{a0}f"]);
         assert_eq!(words("").count(), 0);
+    }
+
+    #[test]
+    fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
+        let m = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
+        let long = "x".repeat(OOV_CACHE_MAX_BYTES + 5);
+        let line = format!("Zorblatt quxified the flurbs, zorblatt again; {long} {long} naïve Übergrößenträger");
+        let first = m.predict(&line, 3); // computes and caches the unknown words
+        assert_eq!(m.predict(&line, 3), first, "served from the cache");
+        // Fill the cache past its bound: it is cleared, and the words are computed again.
+        for chunk in (0..OOV_CACHE_WORDS + 1000).collect::<Vec<_>>().chunks(5000) {
+            let words: Vec<String> = chunk.iter().map(|i| format!("w{i}q")).collect();
+            m.predict(&words.join(" "), 1);
+        }
+        assert_eq!(m.predict(&line, 3), first, "after the cache was cleared");
+        // Another model on the same thread does not see this one's sums.
+        let other = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
+        assert_eq!(other.predict(&line, 3), first);
+        Ok(())
     }
 
     #[test]
