@@ -38,17 +38,14 @@ impl Document {
         let mut slot = self.derived.words.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(w) = slot.as_ref()
             && w.matches(&self.text, mode)
+            && let Some(words) = w.words(&self.text)
         {
-            return w.words(&self.text);
+            return words;
         }
-        match WordSpans::split(&self.text, mode) {
-            Some(w) => {
-                let words = w.words(&self.text);
-                *slot = Some(w);
-                words
-            }
-            None => Words::new(&self.text, mode),
-        }
+        let Some(spans) = WordSpans::split(&self.text, mode) else { return Words::new(&self.text, mode) };
+        let words = spans.words(&self.text).unwrap_or_else(|| Words::new(&self.text, mode));
+        *slot = Some(spans);
+        words
     }
 }
 
@@ -136,7 +133,7 @@ mod tests {
     use super::*;
 
     fn spans(doc: &Document) -> Option<(usize, u64)> {
-        doc.derived.words.lock().ok()?.as_ref().map(|w| (w.words(&doc.text).tokens.len(), doc.text.len() as u64))
+        doc.derived.words.lock().ok()?.as_ref().and_then(|w| w.words(&doc.text)).map(|w| (w.tokens.len(), doc.text.len() as u64))
     }
 
     #[test]

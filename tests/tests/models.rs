@@ -101,11 +101,12 @@ path = "out/kept"
             assert!(a["text"] == b["text"] && (sa - sb).abs() < 1e-4, "{device}: {sa} vs {sb}");
         }
     }
-    // A device that is not usable here, or not a device, is a clear pre-flight error.
+    // Not a device: an error in the pipeline file (exit 2, with its line); a device that is not
+    // usable here: a pre-flight error naming the stage.
     std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"tpu\"")).expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
-    assert_eq!(code, 1);
-    assert!(err.contains("stage `q`") && err.contains("expected auto, cpu, cuda or cuda:N"), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("p.toml:") && err.contains("expected auto, cpu, cuda or cuda:N"), "{err}");
     std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"cuda:7\"")).expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
     if code != 0 {

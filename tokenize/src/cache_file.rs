@@ -26,9 +26,11 @@
 //!
 //! A file that is short, corrupt, of another version or producer, or whose key is not the one
 //! asked for is a miss, never an error: the caller loads the JSON and writes the file again.
-//! Bump [`FORMAT_VERSION`] whenever what the tables or the info mean changes, and
-//! [`PRODUCER`] with the `tokenizers` version (a test holds it to `Cargo.lock`), since the info's
-//! hash is of `tokenizers`' serialization.
+//! Bump [`FORMAT_VERSION`] whenever what the tables or the info mean changes, including which
+//! tokenizers get the fast path, and [`PRODUCER`] with the `tokenizers` version (a test holds it
+//! to `Cargo.lock`), since the info's hash is of `tokenizers`' serialization. The producer string
+//! written also names this crate's version and a hash of the eos/bos candidate lists, so a build
+//! that detects special ids differently never reuses another build's answers.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -46,6 +48,12 @@ const MAGIC: [u8; 8] = *b"TMBPETAB";
 const FORMAT_VERSION: u32 = 1;
 /// The `tokenizers` version the cached info and tables were computed with.
 pub(crate) const PRODUCER: &str = "tokenizers 0.23.2";
+/// Who wrote a file: [`PRODUCER`], this crate's version and the special-token candidates.
+fn producer() -> String {
+    let specials = [crate::info::EOS_CANDIDATES, crate::info::BOS_CANDIDATES].map(|c| c.join("\u{0}")).join("\u{1}");
+    format!("{PRODUCER}; tokenmill-tokenize {}; specials {:016x}", env!("CARGO_PKG_VERSION"), xxh3_64(specials.as_bytes()))
+}
+
 /// A cache file's extension.
 const EXTENSION: &str = "tmbpe";
 
@@ -68,7 +76,7 @@ impl CacheFile {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&self.key.to_le_bytes());
-        put_str(&mut out, PRODUCER);
+        put_str(&mut out, &producer());
         out.extend_from_slice(&(self.info.vocab_size as u64).to_le_bytes());
         put_str(&mut out, &self.info.hash);
         put_opt(&mut out, self.info.eos_id);
@@ -112,8 +120,8 @@ impl CacheFile {
             return Err(format!("holds key {found:032x}, not {key:032x}"));
         }
         let producer = r.string()?;
-        if producer != PRODUCER {
-            return Err(format!("written for {producer:?}, this build is {PRODUCER:?}"));
+        if producer != self::producer() {
+            return Err(format!("written for {producer:?}, this build is {:?}", self::producer()));
         }
         let vocab_size = usize::try_from(r.u64()?).map_err(|_| "vocab_size does not fit usize".to_owned())?;
         let info = TokenizerInfo { vocab_size, hash: r.string()?, eos_id: r.opt()?, bos_id: r.opt()?, kind: r.string()? };
@@ -128,7 +136,30 @@ impl CacheFile {
         if r.pos != body.len() {
             return Err(format!("{} unread bytes before the checksum", body.len() - r.pos));
         }
-        Ok(Self { key, info, tables: Tables { byte_ids, merges, added } })
+        let file = Self { key, info, tables: Tables { byte_ids, merges, added } };
+        file.check_values()?;
+        Ok(file)
+    }
+
+    /// Values a well-formed file cannot hold (the checksum only proves the bytes are as written):
+    /// ids outside the vocabulary, merge ranks out of order or far beyond the number of merges
+    /// (the encoder sizes a queue by the highest rank).
+    fn check_values(&self) -> Result<(), String> {
+        let vocab = self.info.vocab_size;
+        let t = &self.tables;
+        let ids = t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id));
+        if let Some(id) = ids.chain(self.info.eos_id.iter()).chain(self.info.bos_id.iter()).find(|&&id| id as usize >= vocab) {
+            return Err(format!("id {id} is outside the vocabulary of {vocab}"));
+        }
+        if t.merges.windows(2).any(|w| w[0][2] >= w[1][2]) {
+            return Err("merge ranks are not increasing".into());
+        }
+        if let Some(last) = t.merges.last()
+            && last[2] as usize > 2 * t.merges.len() + 1024
+        {
+            return Err(format!("merge rank {} for {} merges", last[2], t.merges.len()));
+        }
+        Ok(())
     }
 }
 

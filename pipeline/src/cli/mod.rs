@@ -35,8 +35,9 @@ pub use ops::parse_duration;
 /// stopped on bad input under `on_error = "fail"`; 4 partial: done, but some inputs could not be
 /// read and will be tried again by the next run; 130 interrupted.
 ///
-/// Environment: `RUST_LOG` (log filter); `TOKENMILL_CACHE_DIR` (where byte-level BPE tokenizers
-/// are cached in binary form for fast loading; default `~/.cache/tokenmill`, `off` disables).
+/// Environment: `RUST_LOG` (log filter); `TOKENMILL_CACHE_DIR` (byte-level BPE tokenizers are
+/// cached in binary form under its `tokenizers/` for fast loading; default
+/// `$XDG_CACHE_HOME/tokenmill` or `~/.cache/tokenmill`; `off` disables).
 #[derive(Debug, Parser)]
 #[command(name = "tokenmill", version, about, long_about, propagate_version = true)]
 pub struct Cli {

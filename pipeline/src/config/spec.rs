@@ -316,14 +316,23 @@ pub struct QualityModelSpec {
     /// Characters of each document the model reads (the start of the text).
     #[serde(default = "default_score_chars")]
     pub max_chars: usize,
-    /// Where the model scores: `auto` (a GPU if one is usable, else the CPU, logged), `cpu`,
-    /// `cuda` or `cuda:N` (an error when that GPU is not usable).
-    #[serde(default = "default_device")]
+    /// Where the model scores: `cpu` (the default: the same scores on every machine), `auto`
+    /// (a GPU if one is usable, else the CPU, logged), `cuda` or `cuda:N` (an error when that
+    /// GPU is not usable). GPU and CPU scores agree within float rounding, so a document right
+    /// at a threshold may be judged differently.
+    #[serde(default = "default_device", deserialize_with = "device_request")]
     pub device: String,
 }
 
 fn default_device() -> String {
-    "auto".into()
+    "cpu".into()
+}
+
+/// A device string that parses (`auto`, `cpu`, `cuda`, `cuda:N`), checked with the config.
+fn device_request<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<tokenmill_engine::device::DeviceRequest>().map_err(serde::de::Error::custom)?;
+    Ok(s)
 }
 
 /// `type = "perplexity"`: perplexity under a small language model as a filter (CCNet-style:

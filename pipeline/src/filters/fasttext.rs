@@ -43,8 +43,11 @@ use matrix::Matrix;
 const MAGIC: i32 = 793_712_314;
 const EOS: &str = "</s>";
 
-/// Distinct out-of-vocabulary words a thread keeps row sums for (per model; cleared when full).
+/// Distinct out-of-vocabulary words a thread keeps row sums for (per model; cleared when full)
+/// ...
 const OOV_CACHE_WORDS: usize = 1 << 16;
+/// ... and at most this many floats of sums (4 MiB; fewer words for wide models).
+const OOV_CACHE_FLOATS: usize = 1 << 20;
 /// Longer out-of-vocabulary words (URLs, runs of CJK text) rarely repeat: not cached.
 const OOV_CACHE_MAX_BYTES: usize = 48;
 
@@ -383,7 +386,7 @@ impl FastText {
                     // Another word with the same hash holds the slot: computed, not cached.
                 }
                 None => {
-                    if cache.index.len() >= OOV_CACHE_WORDS {
+                    if cache.index.len() >= OOV_CACHE_WORDS.min(OOV_CACHE_FLOATS / d.max(1)).max(1) {
                         cache.index.clear();
                         cache.text.clear();
                         cache.spans.clear();

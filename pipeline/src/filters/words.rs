@@ -127,10 +127,11 @@ impl WordSpans {
         self.mode == mode && self.fingerprint == fingerprint(text)
     }
 
-    /// The words as slices of `text` (which [`WordSpans::matches`]).
-    pub fn words<'a>(&self, text: &'a str) -> Words<'a> {
-        let tokens = self.spans.iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
-        Words { script: self.script, tokens }
+    /// The words as slices of `text` (which [`WordSpans::matches`]); `None` if a span does not
+    /// fit it (a text with the same fingerprint but other content: a hash collision).
+    pub fn words<'a>(&self, text: &'a str) -> Option<Words<'a>> {
+        let tokens = self.spans.iter().map(|&(s, e)| text.get(s as usize..e as usize)).collect::<Option<_>>()?;
+        Some(Words { script: self.script, tokens })
     }
 }
 

@@ -153,8 +153,9 @@ impl<'a> Exec<'a> {
             let t0 = Instant::now();
             if let Some(barrier) = &self.barriers[id] {
                 // A barrier downstream of the entry collects the batch.
-                if let Payload::Docs(docs) = input {
+                if let Payload::Docs(mut docs) = input {
                     let keys = barrier.keys(&docs);
+                    forget_derived(&mut docs);
                     out.collected.push((id, docs, keys));
                 }
             } else if let Some(op) = &self.ops[id] {
@@ -177,6 +178,10 @@ impl<'a> Exec<'a> {
                 st.docs_out = st.docs_in;
                 let sink =
                     self.sink_nodes.iter().position(|&n| n == id).unwrap_or_else(|| unreachable!("nodes without operators are sinks"));
+                let mut input = input;
+                if let Payload::Docs(d) = &mut input {
+                    forget_derived(d);
+                }
                 out.writes.push((sink, input));
             }
             stats[id].compute_secs += secs(t0.elapsed());
@@ -360,4 +365,12 @@ fn take(ports: &mut HashMap<(usize, Port), (Payload, usize)>, node: usize, port:
     let (payload, left) = ports.get_mut(&(node, port))?;
     *left -= 1;
     if *left == 0 { ports.remove(&(node, port)).map(|(p, _)| p) } else { Some(payload.clone()) }
+}
+
+/// Drops what stages derived from the texts (word splits) once documents leave the stages:
+/// batches waiting for a writer or held by a barrier then take only their own memory.
+fn forget_derived(docs: &mut [Document]) {
+    for d in docs {
+        d.derived = Default::default();
+    }
 }

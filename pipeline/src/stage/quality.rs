@@ -7,16 +7,24 @@
 //! scored on the worker pool; on a GPU the features are hashed on the CPU (in parallel) and the
 //! embedding bag, linear layer and softmax of the whole batch run on the device, one batch at a
 //! time (the workers' batches queue for it). Scores agree between the two within float
-//! rounding.
+//! rounding; the default device is the CPU, so that a config gives the same output everywhere.
 
 use std::sync::{Mutex, PoisonError};
 
 use tokenmill_engine::backend::CudaBackend;
-use tokenmill_engine::classifier::{Classifier, OwnedScorer};
+use tokenmill_engine::classifier::{Classifier, OwnedScorer, features_batch};
 use tokenmill_engine::device::{Device, DeviceRequest};
 
 use crate::config::QualityModelSpec;
 use crate::document::Document;
+
+/// The model resident on a GPU: device work one batch at a time.
+#[derive(Debug)]
+struct Gpu {
+    scorer: Mutex<OwnedScorer<CudaBackend>>,
+    buckets: u32,
+    word_ngrams: u32,
+}
 
 /// A loaded classifier and the score range to keep.
 #[derive(Debug)]
@@ -24,7 +32,7 @@ pub struct QualityModel {
     model: Classifier,
     /// Where it scores, and the model on that GPU when it is one.
     device: Device,
-    gpu: Option<Mutex<OwnedScorer<CudaBackend>>>,
+    gpu: Option<Gpu>,
     label: usize,
     field: String,
     min: Option<f32>,
@@ -47,13 +55,21 @@ impl QualityModel {
                 .position(|m| m == l)
                 .ok_or_else(|| anyhow::anyhow!("model {} has no label `{l}` (labels: {})", spec.model, model.labels().join(", ")))?,
         };
-        let (device, why) = spec.device.parse::<DeviceRequest>()?.resolve()?;
+        let request = spec.device.parse::<DeviceRequest>()?;
+        let (mut device, why) = request.resolve()?;
         tracing::info!(stage = %spec.name, %device, "quality_model: {why}");
         let gpu = match device {
             Device::Cpu => None,
-            Device::Cuda(n) => Some(Mutex::new(
-                model.into_scorer(CudaBackend::new(n)?).map_err(|e| anyhow::anyhow!("model {} on {device}: {e}", spec.model))?,
-            )),
+            Device::Cuda(n) => match CudaBackend::new(n).and_then(|be| model.into_scorer(be)) {
+                Ok(scorer) => Some(Gpu { scorer: Mutex::new(scorer), buckets: model.buckets(), word_ngrams: model.word_ngrams() }),
+                // `auto` means "a GPU if it works": one that fails to take the model is not used.
+                Err(e) if request == DeviceRequest::Auto => {
+                    tracing::warn!(stage = %spec.name, "quality_model: scoring on the CPU: cuda:{n} could not take the model: {e}");
+                    device = Device::Cpu;
+                    None
+                }
+                Err(e) => anyhow::bail!("model {} on {device}: {e}", spec.model),
+            },
         };
         Ok(Self {
             model,
@@ -75,9 +91,10 @@ impl QualityModel {
     /// Label probabilities of each text, on the stage's device.
     fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         let Some(gpu) = &self.gpu else { return Ok(self.model.score_batch(texts)) };
-        let features = gpu.lock().unwrap_or_else(PoisonError::into_inner).features(texts);
-        let (ids, offsets) = features?;
-        let scorer = gpu.lock().unwrap_or_else(PoisonError::into_inner);
+        // Hashing uses rayon: never while holding the lock (a worker waiting inside rayon may
+        // pick up another batch of this stage and ask for the lock again).
+        let (ids, offsets) = features_batch(texts, gpu.buckets, gpu.word_ngrams)?;
+        let scorer = gpu.scorer.lock().unwrap_or_else(PoisonError::into_inner);
         let probs = scorer.score_features(&ids, &offsets)?;
         Ok(probs.chunks_exact(scorer.labels().max(1)).map(<[f32]>::to_vec).collect())
     }

@@ -89,9 +89,12 @@ pub fn tokenizer_cache_dir() -> Option<std::path::PathBuf> {
     let base = match var("TOKENMILL_CACHE_DIR") {
         Some(v) if v == "off" => return None,
         Some(v) => PathBuf::from(v),
-        None => {
-            var("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?.join("tokenmill")
-        }
+        // The XDG spec says to ignore a relative XDG_CACHE_HOME.
+        None => var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+            .join("tokenmill"),
     };
     Some(base.join("tokenizers"))
 }
