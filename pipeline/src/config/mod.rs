@@ -4,6 +4,7 @@ mod compile;
 pub(crate) mod dedup_spec;
 mod diagnostic;
 mod filter_spec;
+mod model_spec;
 mod parse;
 pub mod spec;
 
