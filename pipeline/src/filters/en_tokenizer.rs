@@ -188,7 +188,7 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     }
     // ... and neither do words of letters in any script (`café`, `слово`, `中文`): no affix or
     // infix pattern starts with a letter (circled letters are letters and icons: excluded) ...
-    if !b.is_ascii() && chunk.chars().all(|c| c.is_alphabetic() && !is_icon(c)) {
+    if !b.is_ascii() && chunk.chars().all(|c| is_common_letter(c) || (c.is_alphabetic() && !is_icon(c))) {
         match special_split(chunk) {
             Some(split) => push_split(chunk, split, out),
             None => out.push(chunk),
@@ -220,6 +220,12 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         }
     }
     tokenize_chunk_general(chunk, out);
+}
+
+/// Han ideographs (the original block) and kana letters: letters, and not icons, found without
+/// a Unicode table search (the common case in Chinese and Japanese text).
+fn is_common_letter(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FEF | 0x3041..=0x3096 | 0x30A1..=0x30FA)
 }
 
 /// [`tokenize_chunk`] by spaCy's rules, without the fast paths.
@@ -368,15 +374,8 @@ fn find_suffix(s: &str) -> usize {
         consider(s.len() - dots);
     }
     // Units and currencies after a digit.
-    if s.bytes().any(|b| b.is_ascii_digit()) {
-        for unit in rules::UNITS_AND_CURRENCIES {
-            if s.len() > unit.len() && s.ends_with(unit) {
-                let st = s.len() - unit.len();
-                if s[..st].ends_with(|c: char| c.is_ascii_digit()) {
-                    consider(st);
-                }
-            }
-        }
+    if let Some(st) = unit_start(s) {
+        consider(st);
     }
     if let Some((p, a)) = p1
         && ((matches!(a, '\'' | '’') && matches!(last, 's' | 'S')) || (a == '…' && last == '…'))
@@ -400,6 +399,14 @@ fn find_suffix(s: &str) -> usize {
         consider(last_i);
     }
     if best < s.len() { s.len() - best } else { 0 }
+}
+
+/// Where a unit or currency right after a digit ends `s` (`5km`, `10$`), if one does. No unit
+/// holds an ASCII digit, so the only candidate is what follows the last one.
+fn unit_start(s: &str) -> Option<usize> {
+    let d = s.bytes().rposition(|b| b.is_ascii_digit())?;
+    let tail = &s[d + 1..];
+    (!tail.is_empty() && rules::UNITS_AND_CURRENCIES.contains(&tail)).then_some(d + 1)
 }
 
 /// spaCy's ALPHA_LOWER: lowercase letters plus letters of scripts without case.
@@ -535,6 +542,32 @@ mod tests {
             tokenize_chunk(&chunk, &mut fast);
             tokenize_chunk_general(&chunk, &mut general);
             proptest::prop_assert_eq!(fast, general);
+        }
+    }
+
+    proptest::proptest! {
+        /// `unit_start` finds what spaCy's `(?<=[0-9])(?:units)$` suffix rule finds: the
+        /// leftmost-starting unit that ends the chunk right after a digit.
+        #[test]
+        fn unit_suffix_as_the_rule_says(s in "[0-9a-zA-Z$²/.µ]{0,3}(km|m|km/h|h|\\$|US\\$|C\\$|²|mm|cm²|1|5){0,3}") {
+            let mut want = None::<usize>;
+            for unit in rules::UNITS_AND_CURRENCIES {
+                if s.len() > unit.len() && s.ends_with(unit) {
+                    let st = s.len() - unit.len();
+                    if s[..st].ends_with(|c: char| c.is_ascii_digit()) {
+                        want = Some(want.map_or(st, |w: usize| w.min(st)));
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(unit_start(&s), want);
+        }
+    }
+
+    #[test]
+    fn common_letters_are_letters_and_not_icons() {
+        for u in (0x4E00..=0x9FEF).chain(0x3041..=0x3096).chain(0x30A1..=0x30FA) {
+            let c = char::from_u32(u).expect("char");
+            assert!(is_common_letter(c) && c.is_alphabetic() && !is_icon(c), "{c:?}");
         }
     }
 
