@@ -261,19 +261,25 @@ fn sh(word: &str) -> String {
     }
 }
 
+/// The plan for a scheduler's `tasks` array tasks, or the exit code of a config error.
+fn load_for_tasks(config: &Path, tasks: usize) -> Result<crate::config::Plan, Exit> {
+    let plan = load(config)?;
+    if tasks == 0 {
+        eprintln!("error: --tasks must be at least 1");
+        return Err(Exit::Config);
+    }
+    Ok(plan)
+}
+
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
 }
 
 pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
-    let plan = match load(&args.config) {
+    let plan = match load_for_tasks(&args.config, args.tasks) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    if args.tasks == 0 {
-        eprintln!("error: --tasks must be at least 1");
-        return Ok(Exit::Config);
-    }
     let cwd = std::env::current_dir()?;
     let out = absolute(&args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("slurm")))?;
     let logs = out.join("logs");
@@ -363,14 +369,10 @@ fn set_executable(_: &Path) -> anyhow::Result<()> {
 }
 
 pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
-    let plan = match load(&args.config) {
+    let plan = match load_for_tasks(&args.config, args.tasks) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    if args.tasks == 0 {
-        eprintln!("error: --tasks must be at least 1");
-        return Ok(Exit::Config);
-    }
     let out = args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("k8s"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let incremental = if args.incremental { ", \"--incremental\"" } else { "" };

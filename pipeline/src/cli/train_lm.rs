@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use tokenmill_engine::device::DeviceRequest;
-use tokenmill_engine::gpt::{Gpt, unigram_entropy};
+use tokenmill_engine::gpt::unigram_entropy;
 
 use super::Exit;
 use super::train_verify::LmArgs;
@@ -74,15 +74,7 @@ pub(super) fn train(args: TrainLmArgs) -> anyhow::Result<Exit> {
     let (train_c, heldout_c) = (compaction.apply(&train), compaction.apply(&heldout));
     let (device, why) = args.device.parse::<DeviceRequest>()?.resolve()?;
     tracing::info!(%device, documents = docs, train_tokens = train.len(), skipped, "train-lm: {why}");
-    let m = &args.model;
-    let mut gpt = Gpt::new(m.config(compaction.size()))?;
-    let tcfg = m.train_config();
-    let every = (args.model.steps / 10).max(1);
-    let report = gpt.train_on(device, &train_c, &tcfg, |s| {
-        if s.step % every == 0 || s.step + 1 == args.model.steps {
-            tracing::info!(step = s.step, loss = format!("{:.3}", s.loss), "training");
-        }
-    })?;
+    let (gpt, report) = args.model.train(compaction.size(), device, &train_c)?;
     let loss = gpt.eval_loss(&heldout_c, 64)?;
     let entropy = unigram_entropy(&heldout_c);
     let lm = LanguageModel { tokenizer_hash: tokenizer.info().hash.clone(), compaction, gpt };

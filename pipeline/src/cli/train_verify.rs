@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Serialize;
-use tokenmill_engine::device::DeviceRequest;
-use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling, unigram_entropy};
+use tokenmill_engine::device::{Device, DeviceRequest};
+use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling, TrainReport, unigram_entropy};
 use tokenmill_shards::{IndexedDataset, Manifest};
 
 use crate::lm::Compaction;
@@ -68,6 +68,22 @@ impl LmArgs {
     /// The training run.
     pub fn train_config(&self) -> GptTrainConfig {
         GptTrainConfig { steps: self.steps, batch_size: self.batch, lr: self.lr, ..GptTrainConfig::default() }
+    }
+
+    /// A new model of this shape for `vocab` compacted ids, trained on `tokens` on `device`,
+    /// logging the loss ten times along the way.
+    ///
+    /// # Errors
+    /// A bad shape, tokens outside the vocabulary, device errors.
+    pub fn train(&self, vocab: usize, device: Device, tokens: &[u32]) -> anyhow::Result<(Gpt, TrainReport)> {
+        let mut gpt = Gpt::new(self.config(vocab))?;
+        let every = (self.steps / 10).max(1);
+        let report = gpt.train_on(device, tokens, &self.train_config(), |s| {
+            if s.step % every == 0 || s.step + 1 == self.steps {
+                tracing::info!(step = s.step, loss = format!("{:.3}", s.loss), "training");
+            }
+        })?;
+        Ok((gpt, report))
     }
 }
 
@@ -130,15 +146,7 @@ pub(super) fn train_check(dir: &Path, args: &TrainCheckArgs) -> anyhow::Result<b
     let map = Compaction::fit(&train, args.model.vocab_cap);
     let (train_c, heldout_c) = (map.apply(&train), map.apply(&heldout));
     let entropy = unigram_entropy(&heldout_c);
-    let m = &args.model;
-    let mut gpt = Gpt::new(m.config(map.size()))?;
-    let tcfg = m.train_config();
-    let every = (args.model.steps / 10).max(1);
-    let report = gpt.train_on(device, &train_c, &tcfg, |s| {
-        if s.step % every == 0 || s.step + 1 == args.model.steps {
-            tracing::info!(step = s.step, loss = format!("{:.3}", s.loss), "training");
-        }
-    })?;
+    let (gpt, report) = args.model.train(map.size(), device, &train_c)?;
     let heldout_loss = gpt.eval_loss(&heldout_c, 64)?;
     let passed = heldout_loss <= args.pass_ratio * entropy;
     let prompt_c: Vec<u32> = heldout_c.iter().copied().take(16).collect();
