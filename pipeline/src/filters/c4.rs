@@ -20,6 +20,8 @@
 //! Default differs from datatrove in one place: `filter_no_terminal_punct` is off, as in
 //! FineWeb's use of this filter (issue #7); set it to `true` for C4's own rule.
 
+use std::borrow::Cow;
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 
@@ -91,7 +93,7 @@ pub struct C4Counts {
     pub javascript: usize,
     /// Lines dropped as policy boilerplate.
     pub policy: usize,
-    /// Sentences in kept lines.
+    /// Sentences in kept lines, counted until `min_num_sentences` is reached (all that decides).
     pub sentences: usize,
 }
 
@@ -100,6 +102,8 @@ pub struct C4Counts {
 pub struct C4LineCleaner {
     cfg: C4Config,
     policy: AhoCorasick,
+    lorem_ipsum: AhoCorasick,
+    javascript: AhoCorasick,
 }
 
 impl C4LineCleaner {
@@ -108,29 +112,45 @@ impl C4LineCleaner {
     /// # Errors
     /// Never with the built-in phrase list; kept fallible for config validation.
     pub fn new(cfg: C4Config) -> Result<Self> {
-        let policy = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(POLICY_SUBSTRINGS)
-            .map_err(|e| Error::InvalidConfig { filter: "c4", field: "policy", problem: e.to_string() })?;
-        Ok(Self { cfg, policy })
+        // ASCII case is ignored, as C4 lowercases lines before these tests.
+        let phrases = |field: &'static str, list: &[&str]| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(list)
+                .map_err(|e| Error::InvalidConfig { filter: "c4", field, problem: e.to_string() })
+        };
+        let policy = phrases("policy", POLICY_SUBSTRINGS)?;
+        let lorem_ipsum = phrases("filter_lorem_ipsum", &["lorem ipsum"])?;
+        let javascript = phrases("filter_javascript", &["javascript"])?;
+        Ok(Self { cfg, policy, lorem_ipsum, javascript })
     }
 
-    /// Keeps or drops the document (ignoring the rewrite).
+    /// Keeps or drops one document by C4's page rules (nothing is copied).
     pub fn check(&self, text: &str) -> Verdict {
-        match self.apply(text).dropped {
+        match self.run(text, None).1 {
             Some(r) => Verdict::Drop(r),
             None => Verdict::Keep,
         }
     }
 
     /// Cleans lines; `dropped` is set for `lorem_ipsum`, `curly_bracket`, `too_few_sentences`.
-    pub fn apply(&self, text: &str) -> Transformed<C4Counts> {
+    pub fn apply<'a>(&self, text: &'a str) -> Transformed<'a, C4Counts> {
+        let mut kept = Vec::new();
+        let (counts, dropped) = self.run(text, Some(&mut kept));
+        let text = match dropped {
+            Some(_) => Cow::Borrowed(""),
+            None => Cow::Owned(py_strip(&kept.join("\n")).to_string()),
+        };
+        Transformed { text, dropped, counts }
+    }
+
+    /// The line rules over `text`: what they counted, the rule that drops the document if one
+    /// does, and the kept lines (into `kept`, when given).
+    fn run<'a>(&self, text: &'a str, mut kept: Option<&mut Vec<Cow<'a, str>>>) -> (C4Counts, Option<&'static str>) {
         let c = &self.cfg;
         let script = c.words.script(text);
         let mut counts = C4Counts::default();
-        let mut kept: Vec<String> = Vec::new();
-        let drop = |r, counts| Transformed { text: String::new(), dropped: Some(r), counts };
         for raw in py_splitlines(text) {
             counts.lines += 1;
             let line = py_strip(raw);
@@ -139,7 +159,7 @@ impl C4LineCleaner {
                 counts.too_long_word += 1;
                 continue;
             }
-            let line = if c.remove_citations { remove_citations(line) } else { line.to_string() };
+            let line = if c.remove_citations { remove_citations(line) } else { Cow::Borrowed(line) };
             if c.filter_no_terminal_punct && !ends_terminal(&line, script) {
                 counts.no_terminal_punct += 1;
                 continue;
@@ -148,30 +168,33 @@ impl C4LineCleaner {
                 counts.too_few_words += 1;
                 continue;
             }
-            if c.filter_lorem_ipsum && contains_ci(&line, "lorem ipsum") {
-                return drop("lorem_ipsum", counts);
+            if c.filter_lorem_ipsum && self.lorem_ipsum.is_match(line.as_ref()) {
+                return (counts, Some("lorem_ipsum"));
             }
-            if c.filter_javascript && contains_ci(&line, "javascript") {
+            if c.filter_javascript && self.javascript.is_match(line.as_ref()) {
                 counts.javascript += 1;
                 continue;
             }
             if c.filter_curly_bracket && line.contains('{') {
-                return drop("curly_bracket", counts);
+                return (counts, Some("curly_bracket"));
             }
-            if c.filter_policy && self.policy.is_match(&line) {
+            if c.filter_policy && self.policy.is_match(line.as_ref()) {
                 counts.policy += 1;
                 continue;
             }
-            if c.min_num_sentences.is_some() {
+            // Only the threshold matters: once it is reached, no more sentences are counted.
+            if c.min_num_sentences.is_some_and(|m| counts.sentences < m) {
                 counts.sentences += count_sentences(&line, script);
             }
             counts.kept += 1;
-            kept.push(line);
+            if let Some(kept) = kept.as_mut() {
+                kept.push(line);
+            }
         }
         if c.min_num_sentences.is_some_and(|m| counts.sentences < m) {
-            return drop("too_few_sentences", counts);
+            return (counts, Some("too_few_sentences"));
         }
-        Transformed { text: py_strip(&kept.join("\n")).to_string(), dropped: None, counts }
+        (counts, None)
     }
 }
 
@@ -200,16 +223,10 @@ fn ends_terminal(line: &str, script: Script) -> bool {
     ok && !line.ends_with("...")
 }
 
-/// ASCII-case-insensitive substring test (the needles are ASCII).
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    let n = needle.as_bytes();
-    hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-}
-
 /// Removes `\[\d*]`, `[edit]` and `[citation needed]` (Python's `\d` is any Unicode digit).
-fn remove_citations(line: &str) -> String {
+fn remove_citations(line: &str) -> Cow<'_, str> {
     if !line.contains('[') {
-        return line.to_string();
+        return Cow::Borrowed(line);
     }
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
@@ -235,7 +252,7 @@ fn remove_citations(line: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Unicode decimal digits (category Nd) in the common blocks.

@@ -195,6 +195,11 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         }
         return;
     }
+    // ... and one character is one token (`.`, `-`, `•`) ...
+    if chunk.chars().nth(1).is_none() {
+        out.push(chunk);
+        return;
+    }
     // ... and a plain word with one punctuation mark before or after it (`word,` `end.` `(see`)
     // splits into the two, unless the word or the whole chunk is a special case: what the
     // general rules below give for these shapes (`fast_paths_agree_with_the_rules` checks).
@@ -527,6 +532,17 @@ mod tests {
         assert_eq!(toks("well-known a/b end.Next"), ["well", "-", "known", "a", "/", "b", "end", ".", "Next"]);
         assert_eq!(toks("see https://example.com/a/b."), ["see", "https://example.com/a/b", "."]);
         assert_eq!(toks("fn foo(s: &str) -> i32 {"), ["fn", "foo(s", ":", "&", "str", ")", "-", ">", "i32", "{"]);
+    }
+
+    #[test]
+    fn one_character_is_one_token_by_the_rules() {
+        // The fast path for one-character chunks, against the general rules for every character.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|c| !c.is_whitespace()) {
+            let s = c.to_string();
+            let mut toks = Vec::new();
+            tokenize_chunk_general(&s, &mut toks);
+            assert_eq!(toks, [s.as_str()], "U+{:04X}", c as u32);
+        }
     }
 
     proptest::proptest! {

@@ -114,6 +114,8 @@ pub struct FastText {
     minn: usize,
     maxn: usize,
     bucket: u32,
+    /// `x % bucket` (once per character n-gram of every new word).
+    bucket_mod: FastMod,
     nwords: usize,
     word_ngrams: usize,
     word_ids: FxHashMap<String, usize>,
@@ -179,6 +181,26 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn usize_of(&self, v: i64, what: &str) -> Result<usize> {
         usize::try_from(v).map_err(|_| self.err(format!("negative {what}: {v}")))
+    }
+}
+
+/// `x % d` for a fixed `d` by two multiplications instead of a division: exact for every
+/// 32-bit `x` (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
+#[derive(Debug, Clone, Copy)]
+struct FastMod {
+    d: u32,
+    m: u64,
+}
+
+impl FastMod {
+    fn new(d: u32) -> Self {
+        let d = d.max(1);
+        Self { d, m: (u64::MAX / u64::from(d)).wrapping_add(1) }
+    }
+
+    fn of(self, x: u32) -> u32 {
+        let low = self.m.wrapping_mul(u64::from(x));
+        ((u128::from(low) * u128::from(self.d)) >> 64) as u32
     }
 }
 
@@ -279,6 +301,7 @@ impl FastText {
             minn: minn.max(0) as usize,
             maxn: maxn.max(0) as usize,
             bucket: bucket.max(0) as u32,
+            bucket_mod: FastMod::new(bucket.max(1) as u32),
             nwords: nwords as usize,
             word_ngrams: a[5].max(1) as usize,
             word_ids,
@@ -303,7 +326,7 @@ impl FastText {
     }
 
     fn push_bucket(&self, ids: &mut Vec<usize>, h: u32) {
-        let id = (h % self.bucket.max(1)) as i32;
+        let id = self.bucket_mod.of(h) as i32;
         match &self.prune {
             Some((bits, rows)) => {
                 let id = id as u32;
@@ -574,6 +597,22 @@ mod tests {
         let other = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
         assert_eq!(other.predict(&line, 3), first);
         Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_mod_is_the_remainder(x: u32, d in 1u32..) {
+            proptest::prop_assert_eq!(FastMod::new(d).of(x), x % d);
+        }
+    }
+
+    #[test]
+    fn fast_mod_edges() {
+        for d in [1, 2, 3, 7, 2_000_000, u32::MAX - 1, u32::MAX] {
+            for x in [0, 1, d - 1, d, d.wrapping_add(1), u32::MAX - 1, u32::MAX] {
+                assert_eq!(FastMod::new(d).of(x), x % d, "{x} % {d}");
+            }
+        }
     }
 
     #[test]

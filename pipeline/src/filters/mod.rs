@@ -32,14 +32,16 @@ pub mod pii;
 pub mod url_filter;
 pub mod words;
 
+use std::borrow::Cow;
+
 pub use crate::stage::Verdict;
 pub use error::{Error, Result};
 
 /// The output of a text transform.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transformed<C> {
-    /// The transformed text (unchanged when nothing applied).
-    pub text: String,
+pub struct Transformed<'a, C> {
+    /// The transformed text (borrowed when nothing changed).
+    pub text: Cow<'a, str>,
     /// `Some(rule)` when the whole document should be dropped.
     pub dropped: Option<&'static str>,
     /// What the transform did, for the stage's counters.

@@ -11,6 +11,7 @@
 //!   non-empty groups (so `a::b` in code is not taken), again public ones only (not loopback,
 //!   unique-local, link-local, multicast or 2001:db8::/32).
 
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
@@ -80,7 +81,7 @@ impl Pii {
     }
 
     /// Redacts one document (never drops it).
-    pub fn apply(&self, text: &str) -> Transformed<PiiCounts> {
+    pub fn apply<'a>(&self, text: &'a str) -> Transformed<'a, PiiCounts> {
         let mut spans: Vec<(usize, usize, Kind)> = Vec::new();
         if self.cfg.emails {
             find_emails(text, &mut spans);
@@ -91,7 +92,7 @@ impl Pii {
         }
         let mut counts = PiiCounts::default();
         if spans.is_empty() {
-            return Transformed { text: text.to_string(), dropped: None, counts };
+            return Transformed { text: Cow::Borrowed(text), dropped: None, counts };
         }
         spans.sort_unstable_by_key(|s| s.0);
         let mut out = String::with_capacity(text.len());
@@ -111,7 +112,7 @@ impl Pii {
             at = e;
         }
         out.push_str(&text[at..]);
-        Transformed { text: out, dropped: None, counts }
+        Transformed { text: Cow::Owned(out), dropped: None, counts }
     }
 }
 

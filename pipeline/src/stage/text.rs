@@ -6,6 +6,8 @@
 //! `transformed` statistics. Drop labels are the filters' own (`gopher_short_doc`,
 //! `dup_line_frac`, `too_few_sentences`, `unwanted_language`, ...), all `&'static str`.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::{Filter, Outcome, Transform, Verdict};
@@ -65,11 +67,19 @@ impl Filter for UrlField {
     }
 }
 
-/// Replaces the text of a kept document; a dropped one keeps its original text, so that a
-/// `rejected` sink shows what was judged.
-fn rewrite(doc: &mut Document, text: String, dropped: Option<&'static str>) {
-    if dropped.is_none() {
+/// Replaces the text of a kept document when the transform changed it (`Cow::Owned`); a
+/// dropped one keeps its original text, so that a `rejected` sink shows what was judged.
+fn rewrite(doc: &mut Document, text: Option<String>, dropped: Option<&'static str>) {
+    if let (Some(text), None) = (text, dropped) {
         doc.text = text;
+    }
+}
+
+/// The new text of a transform, if it made one.
+fn changed(text: Cow<'_, str>) -> Option<String> {
+    match text {
+        Cow::Owned(s) => Some(s),
+        Cow::Borrowed(_) => None,
     }
 }
 
@@ -81,7 +91,7 @@ impl Transform for Normalize {
         out.count("control_removed", t.counts.control_removed);
         out.count("line_endings", t.counts.line_endings);
         out.count("whitespace_bytes", t.counts.whitespace_bytes);
-        rewrite(doc, t.text, t.dropped);
+        rewrite(doc, changed(t.text), t.dropped);
         out
     }
 }
@@ -99,7 +109,7 @@ impl Transform for C4LineCleaner {
             out.count("lines_javascript", c.javascript);
             out.count("lines_policy", c.policy);
         }
-        rewrite(doc, t.text, t.dropped);
+        rewrite(doc, changed(t.text), t.dropped);
         out
     }
 }
@@ -111,8 +121,8 @@ impl Transform for Pii {
         out.count("emails", t.counts.emails);
         out.count("ipv4", t.counts.ipv4);
         out.count("ipv6", t.counts.ipv6);
-        if !out.counts.is_empty() {
-            doc.text = t.text;
+        if let Some(text) = changed(t.text) {
+            doc.text = text;
         }
         out
     }
