@@ -36,8 +36,10 @@ use rustc_hash::FxHashMap;
 
 use crate::filters::error::{Error, Result};
 
+mod hash;
 mod matrix;
 
+use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
 use matrix::Matrix;
 
 const MAGIC: i32 = 793_712_314;
@@ -182,38 +184,6 @@ impl<'a> Reader<'a> {
     pub(crate) fn usize_of(&self, v: i64, what: &str) -> Result<usize> {
         usize::try_from(v).map_err(|_| self.err(format!("negative {what}: {v}")))
     }
-}
-
-/// `x % d` for a fixed `d` by two multiplications instead of a division: exact for every
-/// 32-bit `x` (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
-#[derive(Debug, Clone, Copy)]
-struct FastMod {
-    d: u32,
-    m: u64,
-}
-
-impl FastMod {
-    fn new(d: u32) -> Self {
-        let d = d.max(1);
-        Self { d, m: (u64::MAX / u64::from(d)).wrapping_add(1) }
-    }
-
-    fn of(self, x: u32) -> u32 {
-        let low = self.m.wrapping_mul(u64::from(x));
-        ((u128::from(low) * u128::from(self.d)) >> 64) as u32
-    }
-}
-
-const FNV_OFFSET: u32 = 2_166_136_261;
-
-/// One step of fastText's FNV-1a: the byte is sign-extended to 32 bits before the XOR.
-fn fnv_step(h: u32, b: u8) -> u32 {
-    (h ^ b as i8 as i32 as u32).wrapping_mul(16_777_619)
-}
-
-/// fastText's string hash.
-fn hash(s: &[u8]) -> u32 {
-    s.iter().fold(FNV_OFFSET, |h, &b| fnv_step(h, b))
 }
 
 impl FastText {
@@ -560,20 +530,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv_sign_extends() {
-        assert_eq!(hash(b""), 2_166_136_261);
-        assert_eq!(hash(b"a"), 0xe40c292c);
-        // A byte >= 0x80 is XORed as 0xFFFFFFxx, unlike plain FNV-1a.
-        assert_ne!(hash("é".as_bytes()), {
-            let mut h: u32 = 2_166_136_261;
-            for &b in "é".as_bytes() {
-                h = (h ^ b as u32).wrapping_mul(16_777_619);
-            }
-            h
-        });
-    }
-
-    #[test]
     fn words_split_on_fasttext_separators() {
         let w: Vec<&str> = words(" a\tbé\n\r\u{b}c\u{c}d\0e\u{a0}f  ").collect();
         assert_eq!(w, ["a", "bé", "c", "d", "e\u{a0}f"]);
@@ -597,22 +553,6 @@ mod tests {
         let other = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
         assert_eq!(other.predict(&line, 3), first);
         Ok(())
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn fast_mod_is_the_remainder(x: u32, d in 1u32..) {
-            proptest::prop_assert_eq!(FastMod::new(d).of(x), x % d);
-        }
-    }
-
-    #[test]
-    fn fast_mod_edges() {
-        for d in [1, 2, 3, 7, 2_000_000, u32::MAX - 1, u32::MAX] {
-            for x in [0, 1, d - 1, d, d.wrapping_add(1), u32::MAX - 1, u32::MAX] {
-                assert_eq!(FastMod::new(d).of(x), x % d, "{x} % {d}");
-            }
-        }
     }
 
     #[test]
