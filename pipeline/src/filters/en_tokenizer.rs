@@ -47,6 +47,15 @@ fn tokenize_impl<'a>(text: &'a str, out: &mut Vec<&'a str>, spaces: bool) {
     let mut space_start = None;
     let mut i = 0;
     while i < b.len() {
+        if start.is_some() {
+            // Inside a chunk, bytes that cannot start a space change nothing: one table load each.
+            while i < b.len() && !MAY_BE_SPACE[b[i] as usize] {
+                i += 1;
+            }
+            if i == b.len() {
+                break;
+            }
+        }
         // Python's isspace: ASCII \t..\r and \x1c..\x20, plus Unicode White_Space.
         let (space, len) = if b[i] < 0x80 {
             (matches!(b[i], 9..=13 | 28..=32), 1)
@@ -81,6 +90,18 @@ fn tokenize_impl<'a>(text: &'a str, out: &mut Vec<&'a str>, spaces: bool) {
         out.push(&text[ws..]);
     }
 }
+
+/// Bytes a space of `tokenize_impl` can start with: ASCII `\t`..`\r`, `\x1c`..` `, and the
+/// UTF-8 lead bytes of U+0085 and U+00A0 (C2), U+1680 (E1), U+2000-U+205F (E2), U+3000 (E3).
+const MAY_BE_SPACE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut x = 0;
+    while x < 256 {
+        t[x] = matches!(x, 9..=13 | 28..=32 | 0xC2 | 0xE1 | 0xE2 | 0xE3);
+        x += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 /// Counts sentences the way spaCy's `sentencizer` does: a new sentence starts at the first
@@ -532,6 +553,14 @@ mod tests {
         assert_eq!(toks("well-known a/b end.Next"), ["well", "-", "known", "a", "/", "b", "end", ".", "Next"]);
         assert_eq!(toks("see https://example.com/a/b."), ["see", "https://example.com/a/b", "."]);
         assert_eq!(toks("fn foo(s: &str) -> i32 {"), ["fn", "foo(s", ":", "&", "str", ")", "-", ">", "i32", "{"]);
+    }
+
+    #[test]
+    fn every_space_starts_with_a_flagged_byte() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|&c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)) {
+            let mut buf = [0u8; 4];
+            assert!(MAY_BE_SPACE[c.encode_utf8(&mut buf).as_bytes()[0] as usize], "U+{:04X}", c as u32);
+        }
     }
 
     #[test]

@@ -210,6 +210,18 @@ pub fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
+/// The bytes a line break of [`py_splitlines`] starts with.
+const MAY_BREAK: [bool; 256] = {
+    let mut t = [false; 256];
+    let starts = [b'\n', 0x0b, 0x0c, 0x1c, 0x1d, 0x1e, b'\r', 0xC2, 0xE2];
+    let mut k = 0;
+    while k < starts.len() {
+        t[starts[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 /// Python's `str.splitlines()`: splits on `\n`, `\r`, `\r\n`, `\v`, `\f`, `\x1c`-`\x1e`, `\x85`,
 /// U+2028, U+2029; no trailing empty line.
 pub fn py_splitlines(text: &str) -> Vec<&str> {
@@ -217,6 +229,11 @@ pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut lines = Vec::new();
     let (mut start, mut i) = (0, 0);
     while i < b.len() {
+        // Most bytes cannot start a line break: skip them with one table load each.
+        if !MAY_BREAK[b[i] as usize] {
+            i += 1;
+            continue;
+        }
         // Line-break width at i (0: none); multi-byte breaks are U+0085 (C2 85), U+2028/9 (E2 80 A8/A9).
         let brk = match b[i] {
             b'\n' | 0x0b | 0x0c | 0x1c..=0x1e => 1,
@@ -260,6 +277,21 @@ mod tests {
         assert_eq!(py_splitlines("a\n\nb"), ["a", "", "b"]);
         assert!(py_splitlines("").is_empty());
         assert_eq!(py_splitlines("x\u{2028}y"), ["x", "y"]);
+    }
+
+    #[test]
+    fn every_line_break_starts_with_a_flagged_byte() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            let mut buf = [0u8; 4];
+            if py_splitlines(&s).len() > 1 || c == '\r' {
+                assert!(MAY_BREAK[c.encode_utf8(&mut buf).as_bytes()[0] as usize], "U+{:04X}", c as u32);
+            }
+        }
+        // And the Python line boundaries all split.
+        for brk in ["\n", "\r", "\r\n", "\u{b}", "\u{c}", "\u{1c}", "\u{1d}", "\u{1e}", "\u{85}", "\u{2028}", "\u{2029}"] {
+            assert_eq!(py_splitlines(&format!("a{brk}b")), ["a", "b"], "{brk:?}");
+        }
     }
 
     #[test]

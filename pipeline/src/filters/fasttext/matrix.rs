@@ -99,6 +99,15 @@ impl Matrix {
                 }
                 let alpha = norms.as_ref().map_or(1.0, |(nc, npq)| npq.centroid(0, nc[i])[0]);
                 let code = &codes[i * pq.nsubq..(i + 1) * pq.nsubq];
+                if pq.dsub == 2 && pq.lastdsub == 2 && x.len() == 2 * pq.nsubq {
+                    // The usual shape (lid.176: 8 sub-vectors of 2): one pair per code byte.
+                    for ((pair, &c), block) in x.chunks_exact_mut(2).zip(code).zip(pq.centroids.chunks_exact(2 * KSUB)) {
+                        let cent = &block[2 * c as usize..2 * c as usize + 2];
+                        pair[0] += alpha * cent[0];
+                        pair[1] += alpha * cent[1];
+                    }
+                    return;
+                }
                 for (s, &c) in code.iter().enumerate() {
                     let cent = pq.centroid(s, c);
                     let off = s * pq.dsub;
