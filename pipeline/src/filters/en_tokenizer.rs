@@ -248,10 +248,11 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     tokenize_chunk_general(chunk, out);
 }
 
-/// Han ideographs (the original block) and kana letters: letters, and not icons, found without
-/// a Unicode table search (the common case in Chinese and Japanese text).
+/// Letters, and not icons, found without a Unicode table search: Latin-1 and Latin Extended-A
+/// letters (`é`, `ß`, `ł`), basic Cyrillic, kana and Han ideographs (the original block), the
+/// letters of most non-ASCII words in European, Chinese and Japanese text.
 fn is_common_letter(c: char) -> bool {
-    matches!(c as u32, 0x4E00..=0x9FEF | 0x3041..=0x3096 | 0x30A1..=0x30FA)
+    matches!(c as u32, 0xC0..=0xD6 | 0xD8..=0xF6 | 0xF8..=0x17F | 0x400..=0x45F | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FEF)
 }
 
 /// [`tokenize_chunk`] by spaCy's rules, without the fast paths.
@@ -608,11 +609,19 @@ mod tests {
         }
     }
 
+    const COMMON_LETTERS: [(u32, u32); 7] =
+        [(0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x17F), (0x400, 0x45F), (0x3041, 0x3096), (0x30A1, 0x30FA), (0x4E00, 0x9FEF)];
+
     #[test]
     fn common_letters_are_letters_and_not_icons() {
-        for u in (0x4E00..=0x9FEF).chain(0x3041..=0x3096).chain(0x30A1..=0x30FA) {
+        for u in COMMON_LETTERS.iter().flat_map(|&(a, b)| a..=b) {
             let c = char::from_u32(u).expect("char");
             assert!(is_common_letter(c) && c.is_alphabetic() && !is_icon(c), "{c:?}");
+        }
+        // The ranges are exactly the ones `is_common_letter` accepts.
+        let listed = |u: u32| COMMON_LETTERS.iter().any(|&(a, b)| (a..=b).contains(&u));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(is_common_letter(c), listed(c as u32), "{c:?}");
         }
     }
 

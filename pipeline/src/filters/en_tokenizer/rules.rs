@@ -475,7 +475,8 @@ fn time_split(s: &str) -> Option<&'static [usize]> {
 /// public IPv4 address, optional port and path.
 pub(crate) fn is_url(s: &str) -> bool {
     let mut rest = s;
-    if let Some(i) = rest.find("://") {
+    let b = rest.as_bytes();
+    if let Some(i) = memchr::memchr_iter(b':', b).find(|&i| b[i + 1..].starts_with(b"//")) {
         let scheme = &rest[..i];
         if scheme.chars().count() >= 2 && scheme.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')) {
             rest = &rest[i + 3..];
