@@ -221,10 +221,14 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         out.push(chunk);
         return;
     }
+    if let Some(split) = special_split(chunk) {
+        push_split(chunk, split, out);
+        return;
+    }
     // ... and a plain word with one punctuation mark before or after it (`word,` `end.` `(see`)
-    // splits into the two, unless the word or the whole chunk is a special case: what the
-    // general rules below give for these shapes (`fast_paths_agree_with_the_rules` checks).
-    if b.len() >= 2 && special_split(chunk).is_none() {
+    // splits into the two, unless the word is a special case: what the general rules below
+    // give for these shapes (`fast_paths_agree_with_the_rules` checks).
+    if b.len() >= 2 {
         let (first, last) = (b[0], b[b.len() - 1]);
         let split = if b[..b.len() - 1].iter().all(u8::is_ascii_alphabetic) {
             let trailing = matches!(last, b',' | b':' | b';' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\'')
@@ -245,7 +249,7 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
             }
         }
     }
-    tokenize_chunk_general(chunk, out);
+    split_chunk(chunk, out);
 }
 
 /// Letters, and not icons, found without a Unicode table search: Latin-1 and Latin Extended-A
@@ -255,12 +259,17 @@ fn is_common_letter(c: char) -> bool {
     matches!(c as u32, 0xC0..=0xD6 | 0xD8..=0xF6 | 0xF8..=0x17F | 0x400..=0x45F | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FEF)
 }
 
-/// [`tokenize_chunk`] by spaCy's rules, without the fast paths.
+/// [`tokenize_chunk`] by spaCy's rules, without the fast paths (the tests' oracle).
+#[cfg(test)]
 fn tokenize_chunk_general<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
-    if let Some(split) = special_split(chunk) {
-        push_split(chunk, split, out);
-        return;
+    match special_split(chunk) {
+        Some(split) => push_split(chunk, split, out),
+        None => split_chunk(chunk, out),
     }
+}
+
+/// [`tokenize_chunk_general`] for a chunk that is not a special case.
+fn split_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     let base = out.len();
     split_affixes(chunk, out);
     if out.len() - base >= 2 {
@@ -300,13 +309,14 @@ fn merge_specials<'a>(chunk: &'a str, out: &mut Vec<&'a str>, base: usize) {
 
 /// Peels prefixes and suffixes, then splits the core on infixes (first pass).
 fn split_affixes<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
-    let mut suffixes: Vec<&'a str> = Vec::new();
+    // Suffixes are peeled from the right end, so together they are the chunk's tail: where each
+    // one starts is all that needs remembering (no allocation for the usual one or two).
+    let mut suffixes = SuffixStarts::default();
     let mut s = chunk;
     let mut last_len = usize::MAX;
+    // The chunk is not a special case (the caller checked), and each pass ends by checking
+    // what it left.
     while !s.is_empty() && s.len() != last_len {
-        if special_split(s).is_some() {
-            break;
-        }
         last_len = s.len();
         let pre = find_prefix(s);
         if pre != 0 && s.len() > pre && special_split(&s[pre..]).is_some() {
@@ -318,20 +328,20 @@ fn split_affixes<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         if suf != 0 {
             let minus_suf = &s[..s.len() - suf];
             if !minus_suf.is_empty() && special_split(minus_suf).is_some() {
-                suffixes.push(&s[s.len() - suf..]);
+                suffixes.push(chunk, &s[s.len() - suf..]);
                 s = minus_suf;
                 break;
             }
         }
         if pre != 0 && suf != 0 && pre + suf <= s.len() {
             out.push(&s[..pre]);
-            suffixes.push(&s[s.len() - suf..]);
+            suffixes.push(chunk, &s[s.len() - suf..]);
             s = &s[pre..s.len() - suf];
         } else if pre != 0 {
             out.push(&s[..pre]);
             s = &s[pre..];
         } else if suf != 0 {
-            suffixes.push(&s[s.len() - suf..]);
+            suffixes.push(chunk, &s[s.len() - suf..]);
             s = &s[..s.len() - suf];
         }
         if special_split(s).is_some() {
@@ -347,7 +357,40 @@ fn split_affixes<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
             split_infixes(s, out);
         }
     }
-    out.extend(suffixes.iter().rev());
+    suffixes.emit(chunk, out);
+}
+
+/// Where the suffixes peeled off a chunk start (byte offsets), in the order they were peeled:
+/// right to left. Eight fit without allocating.
+#[derive(Default)]
+struct SuffixStarts {
+    inline: [usize; 8],
+    n: usize,
+    more: Vec<usize>,
+}
+
+impl SuffixStarts {
+    fn push(&mut self, chunk: &str, suffix: &str) {
+        let start = suffix.as_ptr() as usize - chunk.as_ptr() as usize;
+        match self.inline.get_mut(self.n) {
+            Some(slot) => *slot = start,
+            None => self.more.push(start),
+        }
+        self.n += 1;
+    }
+
+    fn get(&self, k: usize) -> usize {
+        if k < self.inline.len() { self.inline[k] } else { self.more[k - self.inline.len()] }
+    }
+
+    /// Appends the suffixes to `out`, left to right (each ends where the one peeled before it
+    /// starts; the first peeled ends the chunk).
+    fn emit<'a>(&self, chunk: &'a str, out: &mut Vec<&'a str>) {
+        for k in (0..self.n).rev() {
+            let end = if k == 0 { chunk.len() } else { self.get(k - 1) };
+            out.push(&chunk[self.get(k)..end]);
+        }
+    }
 }
 
 fn push_split<'a>(s: &'a str, split: &[usize], out: &mut Vec<&'a str>) {
@@ -471,7 +514,20 @@ fn spacy_alpha(c: char) -> bool {
 
 /// Splits on spaCy's infix patterns (non-overlapping, leftmost first; a match at 0 is skipped).
 fn split_infixes<'a>(s: &'a str, out: &mut Vec<&'a str>) {
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
+    // The characters with their offsets: on the stack for the usual short chunk.
+    let mut inline = [(0usize, '\0'); 32];
+    let spilled: Vec<(usize, char)>;
+    let chars: &[(usize, char)] = if s.len() <= inline.len() {
+        let mut n = 0;
+        for (slot, ic) in inline.iter_mut().zip(s.char_indices()) {
+            *slot = ic;
+            n += 1;
+        }
+        &inline[..n]
+    } else {
+        spilled = s.char_indices().collect();
+        &spilled
+    };
     let n = chars.len();
     let at = |k: usize| chars.get(k).map(|x| x.1);
     let off = |k: usize| chars.get(k).map_or(s.len(), |x| x.0);
@@ -495,10 +551,10 @@ fn split_infixes<'a>(s: &'a str, out: &mut Vec<&'a str>) {
             chars[k..].iter().take_while(|x| x.1 == '.').count()
         } else if single {
             1
-        } else if alnum(prev) && matches!(c, '-' | '–' | '—' | '~') {
+        } else if matches!(c, '-' | '–' | '—' | '~') && alnum(prev) {
             hyphen_len(&chars[k..])
         } else {
-            usize::from(alnum(prev) && matches!(c, ':' | '<' | '>' | '=' | '/') && alpha(next))
+            usize::from(matches!(c, ':' | '<' | '>' | '=' | '/') && alnum(prev) && alpha(next))
         };
         if mlen == 0 {
             k += 1;

@@ -186,7 +186,7 @@ fn split_newline_runs(text: &str, min: usize) -> Vec<&str> {
 
 /// (number of elements equal to an earlier one, their total length in code points).
 pub(crate) fn find_duplicates(items: &[&str]) -> (usize, usize) {
-    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    let mut seen: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(items.len(), Default::default());
     let (mut n, mut chars) = (0, 0);
     for it in items {
         if !seen.insert(it) {

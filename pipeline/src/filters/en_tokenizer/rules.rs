@@ -474,6 +474,10 @@ fn time_split(s: &str) -> Option<&'static [usize]> {
 /// spaCy's `URL_MATCH`: optional scheme, optional user info, a host with a lowercase TLD or a
 /// public IPv4 address, optional port and path.
 pub(crate) fn is_url(s: &str) -> bool {
+    // Every host has a dot (a TLD or an IPv4 address).
+    if memchr::memchr(b'.', s.as_bytes()).is_none() {
+        return false;
+    }
     let mut rest = s;
     let b = rest.as_bytes();
     if let Some(i) = memchr::memchr_iter(b':', b).find(|&i| b[i + 1..].starts_with(b"//")) {
