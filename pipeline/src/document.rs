@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
-use crate::filters::words::{WordMode, WordSpans, Words};
+use crate::filters::words::{Script, WordMode, WordSpans, Words};
 
 /// One document: text plus identity and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,29 @@ impl Document {
         let words = spans.words(&self.text).unwrap_or_else(|| Words::new(&self.text, mode));
         *slot = Some(spans);
         words
+    }
+
+    /// How many words [`Document::words`] gives, without building the list.
+    pub fn word_count(&self, mode: WordMode) -> usize {
+        {
+            let slot = self.derived.words.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(w) = slot.as_ref()
+                && w.matches(&self.text, mode)
+            {
+                return w.len();
+            }
+        }
+        self.words(mode).tokens.len()
+    }
+
+    /// The script word-based rules assume for the text under `mode`: the one its words were
+    /// split for when they are kept, else detected (without splitting words).
+    pub fn script(&self, mode: WordMode) -> Script {
+        let slot = self.derived.words.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.as_ref() {
+            Some(w) if w.matches(&self.text, mode) => w.script(),
+            _ => mode.script(&self.text),
+        }
     }
 }
 
@@ -156,5 +179,23 @@ mod tests {
         let c = doc.clone();
         assert_eq!(spans(&c), None);
         assert_eq!(c, doc);
+    }
+
+    #[test]
+    fn script_and_word_count_follow_the_text() {
+        let mut doc = Document::new("a", "这是一个中文句子，包含 Rust 这个词。");
+        // Before any split: detected, and counted by splitting.
+        assert_eq!(doc.script(WordMode::Auto), Script::Cjk);
+        assert_eq!(doc.word_count(WordMode::Auto), Words::new(&doc.text, WordMode::Auto).tokens.len());
+        assert!(spans(&doc).is_some());
+        // From the kept words, per mode.
+        assert_eq!(doc.script(WordMode::Auto), Script::Cjk);
+        assert_eq!(doc.script(WordMode::English), Script::Spaced);
+        assert_eq!(doc.word_count(WordMode::English), Words::new(&doc.text, WordMode::English).tokens.len());
+        // A rewritten text is not judged by the old words.
+        doc.words(WordMode::Auto);
+        doc.text = "Plain English words, seven of them.".into();
+        assert_eq!(doc.script(WordMode::Auto), Script::Spaced);
+        assert_eq!(doc.word_count(WordMode::Auto), 8);
     }
 }

@@ -126,9 +126,20 @@ impl C4LineCleaner {
         Ok(Self { cfg, policy, lorem_ipsum, javascript })
     }
 
+    /// How this filter splits words.
+    pub fn word_mode(&self) -> WordMode {
+        self.cfg.words
+    }
+
     /// Keeps or drops one document by C4's page rules (nothing is copied).
     pub fn check(&self, text: &str) -> Verdict {
-        match self.run(text, None).1 {
+        self.check_in(text, self.cfg.words.script(text))
+    }
+
+    /// [`Self::check`] with the document's script as this filter's `words` mode sees it (shared
+    /// between filters).
+    pub fn check_in(&self, text: &str, script: Script) -> Verdict {
+        match self.run(text, script, None).1 {
             Some(r) => Verdict::Drop(r),
             None => Verdict::Keep,
         }
@@ -137,7 +148,7 @@ impl C4LineCleaner {
     /// Cleans lines; `dropped` is set for `lorem_ipsum`, `curly_bracket`, `too_few_sentences`.
     pub fn apply<'a>(&self, text: &'a str) -> Transformed<'a, C4Counts> {
         let mut kept = Vec::new();
-        let (counts, dropped) = self.run(text, Some(&mut kept));
+        let (counts, dropped) = self.run(text, self.cfg.words.script(text), Some(&mut kept));
         let text = match dropped {
             Some(_) => Cow::Borrowed(""),
             None => Cow::Owned(py_strip(&kept.join("\n")).to_string()),
@@ -147,9 +158,8 @@ impl C4LineCleaner {
 
     /// The line rules over `text`: what they counted, the rule that drops the document if one
     /// does, and the kept lines (into `kept`, when given).
-    fn run<'a>(&self, text: &'a str, mut kept: Option<&mut Vec<Cow<'a, str>>>) -> (C4Counts, Option<&'static str>) {
+    fn run<'a>(&self, text: &'a str, script: Script, mut kept: Option<&mut Vec<Cow<'a, str>>>) -> (C4Counts, Option<&'static str>) {
         let c = &self.cfg;
-        let script = c.words.script(text);
         let mut counts = C4Counts::default();
         for raw in py_splitlines(text) {
             counts.lines += 1;

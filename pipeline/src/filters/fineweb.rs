@@ -90,7 +90,7 @@ impl FineWebQuality {
 
     /// Keeps or drops one document.
     pub fn check(&self, text: &str) -> Verdict {
-        self.check_with(text, || Words::new(text, self.cfg.words))
+        self.check_with(text, self.cfg.words.script(text), || Words::new(text, self.cfg.words).tokens.len())
     }
 
     /// How this filter splits words.
@@ -98,10 +98,10 @@ impl FineWebQuality {
         self.cfg.words
     }
 
-    /// [`Self::check`] with the document's words from `words`, called only when the rules that
-    /// need them are reached (shared between filters: they must be what
-    /// `Words::new(text, self.word_mode())` gives).
-    pub fn check_with<'t>(&self, text: &'t str, words: impl FnOnce() -> Words<'t>) -> Verdict {
+    /// [`Self::check`] with the document's script and a count of its words (called only when
+    /// the rule that needs it is reached), shared between filters: they must be what
+    /// `self.word_mode()` gives for `text` (its `script`, and `Words::new(..).tokens.len()`).
+    pub fn check_with(&self, text: &str, script: Script, n_words: impl FnOnce() -> usize) -> Verdict {
         let c = &self.cfg;
         let lines: Vec<&str> = text.split('\n').filter(|l| !py_strip(l).is_empty()).collect();
         if lines.is_empty() {
@@ -112,7 +112,6 @@ impl FineWebQuality {
         if punct < c.line_punct_thr && !(punct == 0.0 && c.line_punct_exclude_zero) {
             return Verdict::Drop("line_punct_ratio");
         }
-        let script = c.words.script(text);
         let line_len = |l: &str| -> f64 {
             if script == Script::Cjk {
                 l.chars().map(|ch| if is_cjk(ch) { c.cjk_char_weight } else { 1.0 }).sum()
@@ -130,7 +129,7 @@ impl FineWebQuality {
         if dup > c.char_duplicates_ratio {
             return Verdict::Drop("char_dup_ratio");
         }
-        let n_words = words().tokens.len();
+        let n_words = n_words();
         if newlines as f64 / n_words.max(1) as f64 > c.new_line_ratio {
             return Verdict::Drop("list_ratio");
         }

@@ -127,6 +127,21 @@ impl WordSpans {
         self.mode == mode && self.fingerprint == fingerprint(text)
     }
 
+    /// How many words.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The script the words were split for.
+    pub fn script(&self) -> Script {
+        self.script
+    }
+
     /// The words as slices of `text` (which [`WordSpans::matches`]); `None` if a span does not
     /// fit it (a text with the same fingerprint but other content: a hash collision).
     pub fn words<'a>(&self, text: &'a str) -> Option<Words<'a>> {

@@ -43,7 +43,8 @@ impl Filter for GopherRepetition {
 
 impl Filter for FineWebQuality {
     fn check(&self, doc: &Document) -> Verdict {
-        self.check_with(&doc.text, || doc.words(self.word_mode()))
+        let mode = self.word_mode();
+        self.check_with(&doc.text, doc.script(mode), || doc.word_count(mode))
     }
 }
 
@@ -53,7 +54,7 @@ pub struct C4Quality(pub C4LineCleaner);
 
 impl Filter for C4Quality {
     fn check(&self, doc: &Document) -> Verdict {
-        self.0.check(&doc.text)
+        self.0.check_in(&doc.text, doc.script(self.0.word_mode()))
     }
 }
 
