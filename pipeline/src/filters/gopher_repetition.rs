@@ -290,26 +290,12 @@ impl<'g> Counter<'g> {
             return None;
         }
         let last = (g.len() - n) as u32;
-        let all: Vec<u32>;
-        let cands = match Self::candidates(&self.repeats, n) {
-            Some(c) => c,
-            None => {
-                all = (0..=last).collect();
-                &all
-            }
-        };
         let p = BASE.wrapping_pow(n as u32);
         self.table.reset();
-        let mut slots = Vec::with_capacity(cands.len());
-        let (mut best_count, mut best_first) = (1u32, 0u32);
-        for &i in cands.iter().take_while(|&&i| i <= last) {
-            let (slot, count, first) = self.table.bump(g.hash(i as usize, n, p), i);
-            slots.push((i, slot));
-            if count > best_count || (count == best_count && first < best_first) {
-                (best_count, best_first) = (count, first);
-            }
-        }
-        let repeated: Vec<u32> = slots.iter().filter(|&&(_, slot)| self.table.count(slot) >= 2).map(|&(i, _)| i).collect();
+        let ((best_count, best_first), repeated) = match Self::candidates(&self.repeats, n) {
+            Some(c) => count_at(&mut self.table, g, n, p, c.iter().copied().take_while(|&i| i <= last)),
+            None => count_at(&mut self.table, g, n, p, 0..=last),
+        };
         self.repeats.push((n, repeated));
         if best_count == 1 {
             return g.first_ngram_chars(n);
@@ -355,6 +341,23 @@ impl<'g> Counter<'g> {
         }
         repeated
     }
+}
+
+/// Counts the n-grams at `positions` (in order) into the empty `table`: the most frequent one's
+/// count and first position (count 1 and position 0 when none repeats), and the positions whose
+/// n-gram occurs at least twice.
+fn count_at(table: &mut CountTable, g: &NGrams, n: usize, p: u64, positions: impl Iterator<Item = u32> + Clone) -> ((u32, u32), Vec<u32>) {
+    let mut slots: Vec<u32> = Vec::with_capacity(positions.size_hint().1.unwrap_or(0));
+    let (mut best_count, mut best_first) = (1u32, 0u32);
+    for i in positions.clone() {
+        let (slot, count, first) = table.bump(g.hash(i as usize, n, p), i);
+        slots.push(slot as u32);
+        if count > best_count || (count == best_count && first < best_first) {
+            (best_count, best_first) = (count, first);
+        }
+    }
+    let repeated = positions.zip(&slots).filter(|&(_, &slot)| table.count(slot as usize) >= 2).map(|(i, _)| i).collect();
+    ((best_count, best_first), repeated)
 }
 
 /// Open-addressing counter keyed by (already random) 64-bit n-gram hashes: linear probing in
