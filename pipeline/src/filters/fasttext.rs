@@ -121,7 +121,7 @@ pub struct FastText {
     bucket_mod: FastMod,
     nwords: usize,
     word_ngrams: usize,
-    word_ids: FxHashMap<String, usize>,
+    vocab: Vocab,
     /// Per known word: the sum of its input rows (`dim` floats each) ...
     word_vecs: Vec<f32>,
     /// ... and how many rows were summed.
@@ -134,6 +134,39 @@ pub struct FastText {
     output: Matrix,
     /// Hierarchical-softmax tree (children of internal nodes), or `None` for softmax.
     tree: Option<Vec<(usize, usize)>>,
+}
+
+/// The model's words, found by the 64-bit hash the word cache also uses (so a word is hashed
+/// once), then compared. Should two words of the model share a hash, they are found by text.
+#[derive(Debug)]
+struct Vocab {
+    /// Each word by its id.
+    words: Vec<String>,
+    by_hash: FxHashMap<u64, u32>,
+    by_text: Option<FxHashMap<String, usize>>,
+}
+
+impl Vocab {
+    /// From word -> id, ids below the number of words.
+    fn new(ids: FxHashMap<String, usize>) -> Self {
+        let mut words = vec![String::new(); ids.len()];
+        let mut by_hash = FxHashMap::default();
+        let mut collided = false;
+        for (w, &id) in &ids {
+            collided |= by_hash.insert(xxhash_rust::xxh3::xxh3_64(w.as_bytes()), id as u32).is_some();
+            words[id] = w.clone();
+        }
+        Self { words, by_hash, by_text: collided.then_some(ids) }
+    }
+
+    /// The id of `word` (whose xxh3 is `hash`), if it is a word of the model.
+    fn id(&self, word: &str, hash: u64) -> Option<usize> {
+        if let Some(by_text) = &self.by_text {
+            return by_text.get(word).copied();
+        }
+        let id = *self.by_hash.get(&hash)? as usize;
+        (self.words[id] == word).then_some(id)
+    }
 }
 
 /// A byte reader that remembers its offset for error messages.
@@ -238,6 +271,10 @@ impl FastText {
         if labels.len() != nlabels as usize || word_ids.len() != nwords as usize {
             return Err(r.err("dictionary counts do not match its header"));
         }
+        if word_ids.values().any(|&id| id >= nwords as usize) {
+            return Err(r.err("word id beyond nwords"));
+        }
+        let vocab = Vocab::new(word_ids);
         let prune = if prune_size >= 0 {
             let mut bits = vec![0u64; (bucket.max(0) as usize).div_ceil(64)];
             let mut rows = FxHashMap::default();
@@ -275,7 +312,7 @@ impl FastText {
             bucket_mod: FastMod::new(bucket.max(1) as u32),
             nwords: nwords as usize,
             word_ngrams: a[5].max(1) as usize,
-            word_ids,
+            vocab,
             word_vecs: Vec::new(),
             word_rows: Vec::new(),
             labels,
@@ -284,9 +321,6 @@ impl FastText {
             output,
             tree,
         };
-        if model.word_ids.values().any(|&id| id >= model.nwords) {
-            return Err(r.err("word id beyond nwords"));
-        }
         model.precompute_words();
         Ok(model)
     }
@@ -344,13 +378,12 @@ impl FastText {
     /// Sum of the input rows of an in-vocabulary word (its id and its character n-grams) and
     /// how many rows that is: computed once at load, so known words cost one lookup.
     fn precompute_words(&mut self) {
-        let mut words: Vec<(&String, &usize)> = self.word_ids.iter().collect();
-        words.sort_by_key(|(_, id)| **id);
+        let words: Vec<(&String, usize)> = self.vocab.words.iter().enumerate().map(|(id, w)| (w, id)).collect();
         let mut vecs = vec![0f32; self.nwords * self.dim];
         let mut counts = vec![0u32; self.nwords];
         let mut ids = Vec::new();
         let mut buf = String::new();
-        for (w, &id) in words {
+        for (w, id) in words {
             ids.clear();
             ids.push(id);
             self.subwords(w, &mut ids, &mut buf);
@@ -365,10 +398,9 @@ impl FastText {
 
     /// The row sum of an out-of-vocabulary word (its character n-grams) and how many rows that
     /// is, from the thread's cache or computed and cached.
-    fn oov_sum<'c>(&self, cache: &'c mut OovCache, word: &str, ids: &mut Vec<usize>, buf: &mut String) -> (&'c [f32], u32) {
+    fn oov_sum<'c>(&self, cache: &'c mut OovCache, word: &str, hash: u64, ids: &mut Vec<usize>, buf: &mut String) -> (&'c [f32], u32) {
         let d = self.dim;
         let cacheable = word.len() <= OOV_CACHE_MAX_BYTES;
-        let hash = if cacheable { xxhash_rust::xxh3::xxh3_64(word.as_bytes()) } else { 0 };
         let mut slot = None;
         if cacheable {
             match cache.index.get(&hash) {
@@ -427,9 +459,11 @@ impl FastText {
                 *cache = OovCache { model: self.id, ..OovCache::default() };
             }
             for word in words(line).chain([EOS]) {
-                let (sum, n) = match self.word_ids.get(word) {
-                    Some(&id) => (&self.word_vecs[id * self.dim..(id + 1) * self.dim], self.word_rows[id]),
-                    None => self.oov_sum(cache, word, &mut ids, &mut buf),
+                // One hash finds a known word and, failing that, the word's cached sum.
+                let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
+                let (sum, n) = match self.vocab.id(word, h) {
+                    Some(id) => (&self.word_vecs[id * self.dim..(id + 1) * self.dim], self.word_rows[id]),
+                    None => self.oov_sum(cache, word, h, &mut ids, &mut buf),
                 };
                 hidden.iter_mut().zip(sum).for_each(|(h, v)| *h += v);
                 rows += n as usize;
@@ -554,6 +588,20 @@ mod tests {
         let other = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
         assert_eq!(other.predict(&line, 3), first);
         Ok(())
+    }
+
+    #[test]
+    fn vocab_finds_words_by_hash_or_text() {
+        let h = |w: &str| xxhash_rust::xxh3::xxh3_64(w.as_bytes());
+        let ids: FxHashMap<String, usize> = [("the".to_string(), 0), ("of".to_string(), 1)].into_iter().collect();
+        let v = Vocab::new(ids.clone());
+        assert!(v.by_text.is_none());
+        assert_eq!((v.id("the", h("the")), v.id("of", h("of")), v.id("and", h("and"))), (Some(0), Some(1), None));
+        // A word that is not the model's, under a model word's hash, is not that word.
+        assert_eq!(v.id("and", h("the")), None);
+        // Found by text when two words of the model share a hash.
+        let by_text = Vocab { by_text: Some(ids), ..v };
+        assert_eq!((by_text.id("of", 0), by_text.id("and", h("the"))), (Some(1), None));
     }
 
     #[test]
