@@ -38,9 +38,11 @@ use crate::filters::error::{Error, Result};
 
 mod hash;
 mod matrix;
+mod vocab;
 
 use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
 use matrix::Matrix;
+use vocab::Vocab;
 
 const MAGIC: i32 = 793_712_314;
 const EOS: &str = "</s>";
@@ -134,39 +136,6 @@ pub struct FastText {
     output: Matrix,
     /// Hierarchical-softmax tree (children of internal nodes), or `None` for softmax.
     tree: Option<Vec<(usize, usize)>>,
-}
-
-/// The model's words, found by the 64-bit hash the word cache also uses (so a word is hashed
-/// once), then compared. Should two words of the model share a hash, they are found by text.
-#[derive(Debug)]
-struct Vocab {
-    /// Each word by its id.
-    words: Vec<String>,
-    by_hash: FxHashMap<u64, u32>,
-    by_text: Option<FxHashMap<String, usize>>,
-}
-
-impl Vocab {
-    /// From word -> id, ids below the number of words.
-    fn new(ids: FxHashMap<String, usize>) -> Self {
-        let mut words = vec![String::new(); ids.len()];
-        let mut by_hash = FxHashMap::default();
-        let mut collided = false;
-        for (w, &id) in &ids {
-            collided |= by_hash.insert(xxhash_rust::xxh3::xxh3_64(w.as_bytes()), id as u32).is_some();
-            words[id] = w.clone();
-        }
-        Self { words, by_hash, by_text: collided.then_some(ids) }
-    }
-
-    /// The id of `word` (whose xxh3 is `hash`), if it is a word of the model.
-    fn id(&self, word: &str, hash: u64) -> Option<usize> {
-        if let Some(by_text) = &self.by_text {
-            return by_text.get(word).copied();
-        }
-        let id = *self.by_hash.get(&hash)? as usize;
-        (self.words[id] == word).then_some(id)
-    }
 }
 
 /// A byte reader that remembers its offset for error messages.
@@ -588,20 +557,6 @@ mod tests {
         let other = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
         assert_eq!(other.predict(&line, 3), first);
         Ok(())
-    }
-
-    #[test]
-    fn vocab_finds_words_by_hash_or_text() {
-        let h = |w: &str| xxhash_rust::xxh3::xxh3_64(w.as_bytes());
-        let ids: FxHashMap<String, usize> = [("the".to_string(), 0), ("of".to_string(), 1)].into_iter().collect();
-        let v = Vocab::new(ids.clone());
-        assert!(v.by_text.is_none());
-        assert_eq!((v.id("the", h("the")), v.id("of", h("of")), v.id("and", h("and"))), (Some(0), Some(1), None));
-        // A word that is not the model's, under a model word's hash, is not that word.
-        assert_eq!(v.id("and", h("the")), None);
-        // Found by text when two words of the model share a hash.
-        let by_text = Vocab { by_text: Some(ids), ..v };
-        assert_eq!((by_text.id("of", 0), by_text.id("and", h("the"))), (Some(1), None));
     }
 
     #[test]
