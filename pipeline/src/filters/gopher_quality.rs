@@ -146,7 +146,8 @@ impl GopherQuality {
             if memchr::memchr_iter(b'#', text.as_bytes()).count() as f64 / nw > max {
                 return Verdict::Drop("gopher_too_many_hashes");
             }
-            let ellipses = text.matches("...").count() + text.matches('…').count();
+            let ellipses =
+                memchr::memmem::find_iter(text.as_bytes(), "...").count() + memchr::memmem::find_iter(text.as_bytes(), "…").count();
             if ellipses as f64 / nw > max {
                 return Verdict::Drop("gopher_too_many_ellipsis");
             }
