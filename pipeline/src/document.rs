@@ -42,8 +42,7 @@ impl Document {
         {
             return words;
         }
-        let Some(spans) = WordSpans::split(&self.text, mode) else { return Words::new(&self.text, mode) };
-        let words = spans.words(&self.text).unwrap_or_else(|| Words::new(&self.text, mode));
+        let Some((spans, words)) = WordSpans::split(&self.text, mode) else { return Words::new(&self.text, mode) };
         *slot = Some(spans);
         words
     }

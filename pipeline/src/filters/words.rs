@@ -106,8 +106,9 @@ pub struct WordSpans {
 }
 
 impl WordSpans {
-    /// Splits `text` under `mode`; `None` when the text is too long for 32-bit offsets.
-    pub fn split(text: &str, mode: WordMode) -> Option<Self> {
+    /// Splits `text` under `mode`: the spans, and the words themselves for the first user; `None`
+    /// when the text is too long for 32-bit offsets.
+    pub fn split(text: &str, mode: WordMode) -> Option<(Self, Words<'_>)> {
         u32::try_from(text.len()).ok()?;
         let words = Words::new(text, mode);
         let base = text.as_ptr() as usize;
@@ -119,7 +120,7 @@ impl WordSpans {
                 (s as u32, (s + w.len()) as u32)
             })
             .collect();
-        Some(Self { fingerprint: fingerprint(text), mode, script: words.script, spans })
+        Some((Self { fingerprint: fingerprint(text), mode, script: words.script, spans }, words))
     }
 
     /// Whether these are the words of `text` under `mode`.
