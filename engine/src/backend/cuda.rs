@@ -10,7 +10,8 @@
 //! cuBLAS is column-major: a row-major `[r, c]` matrix is, to cuBLAS, its `[c, r]` transpose,
 //! so `C = op(A) @ op(B)` in row-major is computed as `C^T = op(B)^T @ op(A)^T` (see [`Gemm`]).
 //!
-//! (About 600 lines, kept in one file: each operation is a length check and one launch.)
+//! Kernel declarations and launch grids are in `kernels.rs`, the cuBLAS mapping in `blas.rs`;
+//! `tests.rs` checks both without a GPU, `tests/cuda.rs` every operation against the CPU on one.
 // Kernel launches, cuBLAS calls and the library probes are `unsafe` in cudarc; each use checks
 // buffer lengths first (shape errors, never out-of-bounds launches).
 #![allow(unsafe_code)]
@@ -18,20 +19,20 @@
 use std::fmt;
 use std::sync::Arc;
 
-use cudarc::cublas::sys::cublasOperation_t;
-use cudarc::cublas::{CudaBlas, Gemm as _, GemmConfig, StridedBatchedConfig};
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+use cudarc::cublas::{CudaBlas, Gemm as _};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig};
 
 use super::{AdamWStep, Backend};
 use crate::device::Device;
 use crate::error::{Error, Result};
 
-/// The CUDA C source of every kernel.
-const KERNELS: &str = include_str!("kernels.cu");
+mod blas;
+mod kernels;
+#[cfg(test)]
+mod tests;
 
-/// Threads per block for all kernels (a multiple of 32; warp-per-row kernels handle 8 rows).
-const BLOCK: u32 = 256;
+use blas::{BlasCall, Gemm, attention_backward_gemms, attention_forward_gemms};
+use kernels::{BLOCK, Kernels, col_chunks, compile_kernels, elementwise, nvrtc_arch, warp_rows};
 
 /// Checks that a usable GPU `ordinal` and the CUDA libraries this backend needs are present,
 /// without letting cudarc panic; returns a one-line description of the GPU.
@@ -80,90 +81,17 @@ fn check(op: &'static str, lens: &[(usize, usize)]) -> Result<()> {
     Ok(())
 }
 
+/// CUDA cannot allocate zero bytes portably (some drivers refuse), so an empty buffer is a shape
+/// error here rather than a driver error; callers pad (see the classifier's scorer).
+fn not_empty(op: &'static str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::Shape { op, expected: "at least one element (a GPU buffer cannot be empty)".into(), got: "0".into() });
+    }
+    Ok(())
+}
+
 fn int(x: usize, op: &'static str) -> Result<i32> {
     i32::try_from(x).map_err(|_| Error::Shape { op, expected: "a dimension below 2^31".into(), got: x.to_string() })
-}
-
-/// Grid for a grid-stride elementwise kernel over `n` elements.
-fn elementwise(n: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(BLOCK as usize).clamp(1, 1 << 20) as u32;
-    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
-}
-
-/// Grid for a kernel with one warp per row.
-fn warp_rows(rows: usize) -> LaunchConfig {
-    let blocks = rows.div_ceil((BLOCK / 32) as usize).max(1) as u32;
-    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
-}
-
-/// Grid for a column reduction of `[m, n]`: blocks of columns by chunks of rows.
-fn col_chunks(m: usize, n: usize) -> (LaunchConfig, i32) {
-    let rows = m.div_ceil(65_535).max(64);
-    let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(BLOCK as usize).max(1) as u32, m.div_ceil(rows).max(1) as u32, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    (cfg, rows as i32)
-}
-
-macro_rules! kernels {
-    ($($name:ident),* $(,)?) => {
-        /// Every kernel of `kernels.cu`, loaded from the compiled module.
-        struct Kernels { $($name: CudaFunction,)* }
-        impl Kernels {
-            fn load(module: &Arc<cudarc::driver::CudaModule>) -> Result<Self> {
-                Ok(Self { $($name: module.load_function(stringify!($name)).map_err(cuda_err(stringify!($name)))?,)* })
-            }
-        }
-    };
-}
-
-kernels!(
-    axpy,
-    gelu_forward,
-    gelu_backward,
-    bias_forward,
-    col_sum_acc,
-    layernorm_forward,
-    layernorm_backward_dx,
-    layernorm_backward_params,
-    split_qkv,
-    split_qkv_backward,
-    merge_heads,
-    causal_softmax,
-    causal_softmax_backward,
-    softmax_xent_forward,
-    cross_entropy_backward,
-    embedding_forward,
-    embedding_backward,
-    embedding_bag_mean_forward,
-    embedding_bag_mean_backward,
-    sum_squares_acc,
-    adamw,
-);
-
-/// A row-major matrix product for cuBLAS: `out[m, n] = alpha * op(a)[m, k] @ op(b)[k, n] +
-/// beta * out`, where `op(a)` is `a` stored `[m, k]`, or `a^T` with `a` stored `[k, m]` when
-/// `ta`; likewise `b` (`[k, n]`, or `[n, k]` when `tb`). `batch` repeats it with element strides
-/// `(a, b, out)`.
-#[derive(Debug, Clone, Copy)]
-struct Gemm {
-    ta: bool,
-    tb: bool,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    beta: f32,
-    batch: usize,
-    strides: (usize, usize, usize),
-}
-
-impl Gemm {
-    fn plain(ta: bool, tb: bool, m: usize, k: usize, n: usize, beta: f32) -> Self {
-        Self { ta, tb, m, k, n, alpha: 1.0, beta, batch: 1, strides: (0, 0, 0) }
-    }
 }
 
 /// A CUDA GPU: one context, its default stream, a cuBLAS handle and the compiled kernels.
@@ -196,18 +124,7 @@ impl CudaBackend {
         let ctx = CudaContext::new(ordinal).map_err(cuda_err("context"))?;
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(cuda_err("cublas init"))?;
-        let arch = match ctx.compute_capability().map_err(cuda_err("compute capability"))? {
-            (7, 5) => Some("compute_75"),
-            (8, 0) => Some("compute_80"),
-            (8, 6) => Some("compute_86"),
-            (8, 9) => Some("compute_89"),
-            (9, 0) => Some("compute_90"),
-            (10, 0) => Some("compute_100"),
-            (12, 0) => Some("compute_120"),
-            _ => None,
-        };
-        let opts = CompileOptions { arch, name: Some("tokenmill_kernels.cu".into()), ..CompileOptions::default() };
-        let ptx = compile_ptx_with_opts(KERNELS, opts).map_err(cuda_err("NVRTC compile of kernels.cu"))?;
+        let ptx = compile_kernels(nvrtc_arch(ctx.compute_capability().map_err(cuda_err("compute capability"))?))?;
         let module = ctx.load_module(ptx).map_err(cuda_err("load module"))?;
         let k = Kernels::load(&module)?;
         Ok(Self { ordinal, description, stream, blas, k })
@@ -230,33 +147,14 @@ impl CudaBackend {
         if m == 0 || n == 0 {
             return Ok(());
         }
-        let op = |t: bool| if t { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N };
-        // Column-major view: out^T[n, m] = op(b)^T[n, k] @ op(a)^T[k, m].
-        let cfg = GemmConfig {
-            transa: op(g.tb),
-            transb: op(g.ta),
-            m: int(n, OP)?,
-            n: int(m, OP)?,
-            k: int(k, OP)?,
-            alpha: g.alpha,
-            lda: int(if g.tb { k } else { n }, OP)?,
-            ldb: int(if g.ta { m } else { k }, OP)?,
-            beta: g.beta,
-            ldc: int(n, OP)?,
-        };
-        // SAFETY: the lengths of a, b and out were checked against every batch's extent above.
+        let call = g.blas_call()?;
+        // SAFETY: the lengths of a, b and out were checked against every batch's extent above,
+        // and `blas_call`'s leading dimensions and strides are those extents (tested against a
+        // reference BLAS in cuda/tests.rs).
         let res = unsafe {
-            if batch == 1 {
-                self.blas.gemm(cfg, b, a, out)
-            } else {
-                let s = StridedBatchedConfig {
-                    gemm: cfg,
-                    batch_size: int(batch, OP)?,
-                    stride_a: g.strides.1 as i64,
-                    stride_b: g.strides.0 as i64,
-                    stride_c: g.strides.2 as i64,
-                };
-                self.blas.gemm_strided_batched(s, b, a, out)
+            match call {
+                BlasCall::Single(cfg) => self.blas.gemm(cfg, b, a, out),
+                BlasCall::Batched(cfg) => self.blas.gemm_strided_batched(cfg, b, a, out),
             }
         };
         res.map_err(cuda_err(OP))
@@ -269,17 +167,6 @@ impl CudaBackend {
     }
 }
 
-/// Launches `$f` on `$self`'s stream with config `$cfg` and the given arguments.
-macro_rules! launch {
-    ($self:ident, $f:ident, $cfg:expr, $($arg:expr),* $(,)?) => {{
-        let cfg = $cfg;
-        // One expression, so that temporaries passed by reference live until the launch.
-        // SAFETY: the caller checked every buffer's length against the dimensions passed.
-        let res = unsafe { $self.stream.launch_builder(&$self.k.$f) $(.arg($arg))* .launch(cfg) };
-        res.map(|_| ()).map_err(cuda_err(stringify!($f)))
-    }};
-}
-
 impl Backend for CudaBackend {
     type Buf = CudaSlice<f32>;
     type Ids = CudaSlice<u32>;
@@ -288,12 +175,15 @@ impl Backend for CudaBackend {
         Device::Cuda(self.ordinal)
     }
     fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
+        not_empty("zeros", n)?;
         self.stream.alloc_zeros::<f32>(n).map_err(cuda_err("alloc"))
     }
     fn upload(&self, data: &[f32]) -> Result<CudaSlice<f32>> {
+        not_empty("upload", data.len())?;
         self.stream.clone_htod(data).map_err(cuda_err("upload"))
     }
     fn upload_ids(&self, ids: &[u32]) -> Result<CudaSlice<u32>> {
+        not_empty("upload_ids", ids.len())?;
         self.stream.clone_htod(ids).map_err(cuda_err("upload"))
     }
     fn write_ids(&self, dst: &mut CudaSlice<u32>, ids: &[u32]) -> Result<()> {
@@ -316,36 +206,35 @@ impl Backend for CudaBackend {
     }
 
     fn matmul_bt(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, m: usize, k: usize, n: usize) -> Result<()> {
-        self.gemm(out, a, b, Gemm::plain(false, true, m, k, n, 0.0))
+        self.gemm(out, a, b, Gemm::matmul_bt(m, k, n))
     }
     fn matmul_acc(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, m: usize, k: usize, n: usize) -> Result<()> {
-        self.gemm(out, a, b, Gemm::plain(false, false, m, k, n, 1.0))
+        self.gemm(out, a, b, Gemm::matmul_acc(m, k, n))
     }
     fn matmul_at_acc(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, m: usize, k: usize, n: usize) -> Result<()> {
-        // out[k, n] += op(a)[k, m] @ b[m, n] with op(a) = a^T, a stored [m, k].
-        self.gemm(out, a, b, Gemm::plain(true, false, k, m, n, 1.0))
+        self.gemm(out, a, b, Gemm::matmul_at_acc(m, k, n))
     }
     fn bias_forward(&self, out: &mut CudaSlice<f32>, bias: &CudaSlice<f32>, m: usize, n: usize) -> Result<()> {
         check("bias_forward", &[(out.len(), m * n), (bias.len(), n)])?;
-        launch!(self, bias_forward, elementwise(m * n), out, bias, &(m as i64), &(n as i64))
+        self.k.bias_forward(&self.stream, elementwise(m * n), out, bias, &(m as i64), &(n as i64))
     }
     fn bias_backward(&self, dbias: &mut CudaSlice<f32>, dout: &CudaSlice<f32>, m: usize, n: usize) -> Result<()> {
         check("bias_backward", &[(dbias.len(), n), (dout.len(), m * n)])?;
         let (cfg, rows) = col_chunks(m, n);
-        launch!(self, col_sum_acc, cfg, dbias, dout, &int(m, "bias_backward")?, &int(n, "bias_backward")?, &rows)
+        self.k.col_sum_acc(&self.stream, cfg, dbias, dout, &int(m, "bias_backward")?, &int(n, "bias_backward")?, &rows)
     }
     fn axpy(&self, y: &mut CudaSlice<f32>, alpha: f32, x: &CudaSlice<f32>, n: usize) -> Result<()> {
         check("axpy", &[(y.len(), n), (x.len(), n)])?;
-        launch!(self, axpy, elementwise(n), y, &alpha, x, &(n as i64))
+        self.k.axpy(&self.stream, elementwise(n), y, &alpha, x, &(n as i64))
     }
 
     fn gelu_forward(&self, out: &mut CudaSlice<f32>, x: &CudaSlice<f32>, n: usize) -> Result<()> {
         check("gelu_forward", &[(out.len(), n), (x.len(), n)])?;
-        launch!(self, gelu_forward, elementwise(n), out, x, &(n as i64))
+        self.k.gelu_forward(&self.stream, elementwise(n), out, x, &(n as i64))
     }
     fn gelu_backward(&self, dx: &mut CudaSlice<f32>, x: &CudaSlice<f32>, dout: &CudaSlice<f32>, n: usize) -> Result<()> {
         check("gelu_backward", &[(dx.len(), n), (x.len(), n), (dout.len(), n)])?;
-        launch!(self, gelu_backward, elementwise(n), dx, x, dout, &(n as i64))
+        self.k.gelu_backward(&self.stream, elementwise(n), dx, x, dout, &(n as i64))
     }
 
     fn layernorm_forward(
@@ -361,7 +250,7 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         const OP: &str = "layernorm_forward";
         check(OP, &[(out.len(), m * c), (mean.len(), m), (rstd.len(), m), (x.len(), m * c), (weight.len(), c), (bias.len(), c)])?;
-        launch!(self, layernorm_forward, warp_rows(m), out, mean, rstd, x, weight, bias, &int(m, OP)?, &int(c, OP)?)
+        self.k.layernorm_forward(&self.stream, warp_rows(m), out, mean, rstd, x, weight, bias, &int(m, OP)?, &int(c, OP)?)
     }
     fn layernorm_backward(
         &self,
@@ -380,9 +269,9 @@ impl Backend for CudaBackend {
         check(OP, &[(dx.len(), m * c), (dweight.len(), c), (dbias.len(), c), (dout.len(), m * c), (x.len(), m * c), (weight.len(), c)])?;
         check(OP, &[(mean.len(), m), (rstd.len(), m)])?;
         let (mi, ci) = (int(m, OP)?, int(c, OP)?);
-        launch!(self, layernorm_backward_dx, warp_rows(m), dx, dout, x, weight, mean, rstd, &mi, &ci)?;
+        self.k.layernorm_backward_dx(&self.stream, warp_rows(m), dx, dout, x, weight, mean, rstd, &mi, &ci)?;
         let (cfg, rows) = col_chunks(m, c);
-        launch!(self, layernorm_backward_params, cfg, dweight, dbias, dout, x, mean, rstd, &mi, &ci, &rows)
+        self.k.layernorm_backward_params(&self.stream, cfg, dweight, dbias, dout, x, mean, rstd, &mi, &ci, &rows)
     }
 
     fn split_qkv(
@@ -400,7 +289,7 @@ impl Backend for CudaBackend {
         let n = b * t * c;
         check(OP, &[(q.len(), n), (k.len(), n), (v.len(), n), (qkv.len(), 3 * n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
-        launch!(self, split_qkv, elementwise(3 * n), q, k, v, qkv, &d[0], &d[1], &d[2], &d[3])
+        self.k.split_qkv(&self.stream, elementwise(3 * n), q, k, v, qkv, &d[0], &d[1], &d[2], &d[3])
     }
     fn split_qkv_backward(
         &self,
@@ -417,23 +306,21 @@ impl Backend for CudaBackend {
         let n = b * t * c;
         check(OP, &[(dq.len(), n), (dk.len(), n), (dv.len(), n), (dqkv.len(), 3 * n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
-        launch!(self, split_qkv_backward, elementwise(3 * n), dqkv, dq, dk, dv, &d[0], &d[1], &d[2], &d[3])
+        self.k.split_qkv_backward(&self.stream, elementwise(3 * n), dqkv, dq, dk, dv, &d[0], &d[1], &d[2], &d[3])
     }
     fn merge_heads(&self, out: &mut CudaSlice<f32>, y: &CudaSlice<f32>, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
         const OP: &str = "merge_heads";
         let n = b * t * c;
         check(OP, &[(out.len(), n), (y.len(), n)])?;
-        let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?, 0];
-        // The kernel takes both pointers mutable (one source, one destination per direction);
-        // forward writes only `out`, so `y` is passed as a read-only slice.
-        launch!(self, merge_heads, elementwise(n), out, y, &d[0], &d[1], &d[2], &d[3], &d[4])
+        let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
+        self.k.merge_heads(&self.stream, elementwise(n), out, y, &d[0], &d[1], &d[2], &d[3])
     }
     fn merge_heads_backward(&self, dy: &mut CudaSlice<f32>, dout: &CudaSlice<f32>, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
         const OP: &str = "merge_heads_backward";
         let n = b * t * c;
         check(OP, &[(dy.len(), n), (dout.len(), n)])?;
-        let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?, 1];
-        launch!(self, merge_heads, elementwise(n), dout, dy, &d[0], &d[1], &d[2], &d[3], &d[4])
+        let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
+        self.k.merge_heads_backward(&self.stream, elementwise(n), dy, dout, &d[0], &d[1], &d[2], &d[3])
     }
     fn attention_forward(
         &self,
@@ -448,11 +335,10 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         let (n, tt) = (t * hs, t * t);
         check("attention_forward", &[(y.len(), bh * n), (att.len(), bh * tt), (q.len(), bh * n), (k.len(), bh * n), (v.len(), bh * n)])?;
-        let scale = 1.0 / (hs as f32).sqrt();
-        // att = scale * q @ k^T per head, then the causal softmax in place, then y = att @ v.
-        self.gemm(att, q, k, Gemm { alpha: scale, batch: bh, strides: (n, n, tt), ..Gemm::plain(false, true, t, hs, t, 0.0) })?;
-        launch!(self, causal_softmax, warp_rows(bh * t), &mut *att, &((bh * t) as i64), &int(t, "attention_forward")?)?;
-        self.gemm(y, att, v, Gemm { batch: bh, strides: (tt, n, n), ..Gemm::plain(false, false, t, t, hs, 0.0) })
+        let [scores, mix] = attention_forward_gemms(bh, t, hs);
+        self.gemm(att, q, k, scores)?;
+        self.k.causal_softmax(&self.stream, warp_rows(bh * t), &mut *att, &((bh * t) as i64), &int(t, "attention_forward")?)?;
+        self.gemm(y, att, v, mix)
     }
     fn attention_backward(
         &self,
@@ -476,22 +362,20 @@ impl Backend for CudaBackend {
         check("attention_backward", &[(q.len(), bh * n), (k.len(), bh * n), (v.len(), bh * n)])?;
         let scale = 1.0 / (hs as f32).sqrt();
         let mut datt = self.scratch(bh * tt)?;
-        let batched = |ta, tb, m, k, n, beta, strides| Gemm { batch: bh, strides, ..Gemm::plain(ta, tb, m, k, n, beta) };
-        // datt = dy @ v^T; dv += att^T @ dy; dpre = softmax'(datt) * scale; dq += dpre @ k; dk += dpre^T @ q.
-        self.gemm(&mut datt, dy, v, batched(false, true, t, hs, t, 0.0, (n, n, tt)))?;
-        self.gemm(dv, att, dy, batched(true, false, t, t, hs, 1.0, (tt, n, n)))?;
-        launch!(
-            self,
-            causal_softmax_backward,
+        let [d_att, d_v, d_q, d_k] = attention_backward_gemms(bh, t, hs);
+        self.gemm(&mut datt, dy, v, d_att)?;
+        self.gemm(dv, att, dy, d_v)?;
+        self.k.causal_softmax_backward(
+            &self.stream,
             warp_rows(bh * t),
             &mut datt,
             att,
             &((bh * t) as i64),
             &int(t, "attention_backward")?,
-            &scale
+            &scale,
         )?;
-        self.gemm(dq, &datt, k, batched(false, false, t, t, hs, 1.0, (tt, n, n)))?;
-        self.gemm(dk, &datt, q, batched(true, false, t, t, hs, 1.0, (tt, n, n)))
+        self.gemm(dq, &datt, k, d_q)?;
+        self.gemm(dk, &datt, q, d_k)
     }
 
     fn softmax(&self, probs: &mut CudaSlice<f32>, logits: &CudaSlice<f32>, m: usize, v: usize) -> Result<()> {
@@ -500,9 +384,7 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let cfg = LaunchConfig { grid_dim: (int(m, "softmax")? as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        // A null `targets` pointer makes the kernel skip the loss; `losses` is then unused.
-        let null = 0u64;
-        launch!(self, softmax_xent_forward, cfg, probs, &null, logits, &null, &int(v, "softmax")?)
+        self.k.softmax_forward(&self.stream, cfg, probs, logits, &int(v, "softmax")?)
     }
     fn cross_entropy_forward(
         &self,
@@ -519,7 +401,7 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let cfg = LaunchConfig { grid_dim: (int(m, OP)? as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        launch!(self, softmax_xent_forward, cfg, probs, losses, logits, targets, &int(v, OP)?)
+        self.k.softmax_xent_forward(&self.stream, cfg, probs, losses, logits, targets, &int(v, OP)?)
     }
     fn cross_entropy_backward(
         &self,
@@ -532,12 +414,12 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         const OP: &str = "cross_entropy_backward";
         check(OP, &[(dlogits.len(), m * v), (probs.len(), m * v), (targets.len(), m)])?;
-        launch!(self, cross_entropy_backward, elementwise(m * v), dlogits, probs, targets, &dloss, &(m as i64), &int(v, OP)?)
+        self.k.cross_entropy_backward(&self.stream, elementwise(m * v), dlogits, probs, targets, &dloss, &(m as i64), &int(v, OP)?)
     }
 
     fn embedding_forward(&self, out: &mut CudaSlice<f32>, ids: &CudaSlice<u32>, table: &CudaSlice<f32>, n: usize, c: usize) -> Result<()> {
         check("embedding_forward", &[(out.len(), n * c), (ids.len(), n)])?;
-        launch!(self, embedding_forward, elementwise(n * c), out, ids, table, &(n as i64), &int(c, "embedding_forward")?)
+        self.k.embedding_forward(&self.stream, elementwise(n * c), out, ids, table, &(n as i64), &int(c, "embedding_forward")?)
     }
     fn embedding_backward(
         &self,
@@ -548,7 +430,7 @@ impl Backend for CudaBackend {
         c: usize,
     ) -> Result<()> {
         check("embedding_backward", &[(dout.len(), n * c), (ids.len(), n)])?;
-        launch!(self, embedding_backward, elementwise(n * c), dtable, dout, ids, &(n as i64), &int(c, "embedding_backward")?)
+        self.k.embedding_backward(&self.stream, elementwise(n * c), dtable, dout, ids, &(n as i64), &int(c, "embedding_backward")?)
     }
     fn embedding_bag_mean_forward(
         &self,
@@ -561,7 +443,7 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         const OP: &str = "embedding_bag_mean_forward";
         check(OP, &[(out.len(), bags * c), (offsets.len(), bags + 1)])?;
-        launch!(self, embedding_bag_mean_forward, warp_rows(bags), out, ids, offsets, table, &int(bags, OP)?, &int(c, OP)?)
+        self.k.embedding_bag_mean_forward(&self.stream, warp_rows(bags), out, ids, offsets, table, &int(bags, OP)?, &int(c, OP)?)
     }
     fn embedding_bag_mean_backward(
         &self,
@@ -574,7 +456,7 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         const OP: &str = "embedding_bag_mean_backward";
         check(OP, &[(dout.len(), bags * c), (offsets.len(), bags + 1)])?;
-        launch!(self, embedding_bag_mean_backward, warp_rows(bags), dtable, dout, ids, offsets, &int(bags, OP)?, &int(c, OP)?)
+        self.k.embedding_bag_mean_backward(&self.stream, warp_rows(bags), dtable, dout, ids, offsets, &int(bags, OP)?, &int(c, OP)?)
     }
 
     fn sum_squares_acc(&self, acc: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
@@ -583,7 +465,7 @@ impl Backend for CudaBackend {
         // Few blocks, each reducing many elements, so the atomics on `acc` stay rare.
         let blocks = n.div_ceil(BLOCK as usize * 16).clamp(1, 1024) as u32;
         let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        launch!(self, sum_squares_acc, cfg, acc, x, &(n as i64))
+        self.k.sum_squares_acc(&self.stream, cfg, acc, x, &(n as i64))
     }
     fn adamw_step(
         &self,
@@ -598,6 +480,6 @@ impl Backend for CudaBackend {
         let c = step.config;
         let (bc1, bc2) = (1.0 - c.beta1.powi(step.t as i32), 1.0 - c.beta2.powi(step.t as i32));
         let s = [c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, bc1, bc2, step.grad_scale];
-        launch!(self, adamw, elementwise(n), params, grads, m, v, &(n as i64), &s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7])
+        self.k.adamw(&self.stream, elementwise(n), params, grads, m, v, &(n as i64), &s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7])
     }
 }

@@ -64,7 +64,8 @@ pub trait Backend: Debug {
 
     /// The device this backend runs on.
     fn device(&self) -> crate::Device;
-    /// A buffer of `n` zeros.
+    /// A buffer of `n` zeros. (The CUDA backend refuses empty buffers with a shape error, as
+    /// it does empty uploads: CUDA cannot allocate zero bytes portably.)
     fn zeros(&self, n: usize) -> Result<Self::Buf>;
     /// A copy of host data on the device.
     fn upload(&self, data: &[f32]) -> Result<Self::Buf>;

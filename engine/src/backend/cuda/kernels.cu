@@ -15,25 +15,20 @@ __device__ __forceinline__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
     return v;
 }
-// Block-wide reductions (blockDim.x a multiple of 32); every thread gets the result.
-__device__ float block_sum(float v) {
+// Block-wide reduction with a warp reduction `op` whose identity is `zero` (blockDim.x a multiple
+// of 32); every thread gets the result. Each instantiation has its own shared array.
+template <float (*op)(float)>
+__device__ float block_reduce(float v, float zero) {
     __shared__ float s[32];
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
+    v = op(v);
     __syncthreads();
     if (lane == 0) s[w] = v;
     __syncthreads();
-    return warp_sum(lane < nw ? s[lane] : 0.0f);
+    return op(lane < nw ? s[lane] : zero);
 }
-__device__ float block_max(float v) {
-    __shared__ float s[32];
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) s[w] = v;
-    __syncthreads();
-    return warp_max(lane < nw ? s[lane] : NEG_INF);
-}
+__device__ float block_sum(float v) { return block_reduce<warp_sum>(v, 0.0f); }
+__device__ float block_max(float v) { return block_reduce<warp_max>(v, NEG_INF); }
 
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 
@@ -151,16 +146,20 @@ extern "C" __global__ void split_qkv_backward(float* dqkv, const float* dq, cons
     }
 }
 
-// Index over out[b, t, c]; `backward` = 1 copies the other way (out -> y).
-extern "C" __global__ void merge_heads(float* out, float* y, int b, int t, int c, int nh, int backward) {
-    int hs = c / nh;
-    GRID_STRIDE(i, (long long)b * t * c) {
-        int within = i % c;
-        long long bt = i / c, bi = bt / t, ti = bt % t;
-        int h = within / hs, d = within % hs;
-        long long head = ((bi * nh + h) * t + ti) * hs + d;
-        if (backward) y[head] = out[i]; else out[i] = y[head];
-    }
+// Position of out[b, t, c]'s element i in head-major y[b, nh, t, hs].
+__device__ __forceinline__ long long head_index(long long i, int t, int c, int nh) {
+    int hs = c / nh, within = (int)(i % c);
+    long long bt = i / c, bi = bt / t, ti = bt % t;
+    return ((bi * nh + within / hs) * t + ti) * hs + within % hs;
+}
+
+extern "C" __global__ void merge_heads(float* out, const float* y, int b, int t, int c, int nh) {
+    GRID_STRIDE(i, (long long)b * t * c) out[i] = y[head_index(i, t, c, nh)];
+}
+
+// Overwrites dy (as the CPU reference does).
+extern "C" __global__ void merge_heads_backward(float* dy, const float* dout, int b, int t, int c, int nh) {
+    GRID_STRIDE(i, (long long)b * t * c) dy[head_index(i, t, c, nh)] = dout[i];
 }
 
 // In place over att[rows, t] (rows = bh * t; row r is query position r % t): softmax over the
@@ -198,11 +197,8 @@ extern "C" __global__ void causal_softmax_backward(float* datt, const float* att
     for (int j = lane; j < t; j += 32) d[j] = j <= ti ? a[j] * (d[j] - w) * scale : 0.0f;
 }
 
-// One block per row. targets == NULL: plain softmax, no losses.
-extern "C" __global__ void softmax_xent_forward(float* probs, float* losses, const float* logits, const unsigned* targets, int v) {
-    long long row = blockIdx.x;
-    const float* l = logits + row * v;
-    float* p = probs + row * v;
+// Softmax of one row of `v` logits into `p` by the whole block; returns log Z to every thread.
+__device__ float softmax_row(float* p, const float* l, int v) {
     float mx = NEG_INF;
     for (int j = threadIdx.x; j < v; j += blockDim.x) mx = fmaxf(mx, l[j]);
     mx = block_max(mx);
@@ -211,7 +207,21 @@ extern "C" __global__ void softmax_xent_forward(float* probs, float* losses, con
     s = block_sum(s);
     float log_z = mx + logf(s);
     for (int j = threadIdx.x; j < v; j += blockDim.x) p[j] = expf(l[j] - log_z);
-    if (targets != 0 && threadIdx.x == 0) losses[row] = log_z - l[targets[row]];
+    return log_z;
+}
+
+// One block per row.
+extern "C" __global__ void softmax_forward(float* probs, const float* logits, int v) {
+    long long row = blockIdx.x;
+    softmax_row(probs + row * v, logits + row * v, v);
+}
+
+// One block per row: probabilities and the row's loss.
+extern "C" __global__ void softmax_xent_forward(float* probs, float* losses, const float* logits, const unsigned* targets, int v) {
+    long long row = blockIdx.x;
+    const float* l = logits + row * v;
+    float log_z = softmax_row(probs + row * v, l, v);
+    if (threadIdx.x == 0) losses[row] = log_z - l[targets[row]];
 }
 
 extern "C" __global__ void cross_entropy_backward(float* dlogits, const float* probs, const unsigned* targets, float dloss, long long m,
