@@ -8,13 +8,16 @@
 //! - cuBLAS products and attention, whose summation order differs: `rtol = 1e-3`, `atol = 1e-4`;
 //! - a few GPT training steps end to end: losses within `2e-3` relative.
 //!
-//! Without a usable GPU (no driver, no device, no NVRTC or cuBLAS) each GPU test prints
-//! `SKIPPED` with the reason to stderr and passes; run with `--nocapture` to see it.
+//! Every check runs twice. `on_gpu::*` uses the GPU; without a usable one (no driver, no device,
+//! no NVRTC or cuBLAS) it prints `SKIPPED` with the reason to stderr and passes (run with
+//! `--nocapture` to see it). `emulated::*` runs on every machine: the same kernels.cu, launched
+//! with the same grids and arguments, on the CPU emulator ([`EmulatedCuda`]; needs a C++20
+//! compiler), which also fails a kernel that writes outside its buffers.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use tokenmill_engine::backend::{AdamWStep, Backend, CpuBackend, CudaBackend, probe_cuda};
+use tokenmill_engine::backend::{AdamWStep, Backend, CpuBackend, CudaBackend, EmulatedCuda, probe_cuda};
 use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling};
 use tokenmill_engine::optim::AdamWConfig;
@@ -41,6 +44,12 @@ fn gpu(test: &str) -> Option<MutexGuard<'static, CudaBackend>> {
             None
         }
     }
+}
+
+/// The CUDA emulator, built once per test binary; it must build (it needs a C++20 compiler).
+fn emulated() -> &'static EmulatedCuda {
+    static EMULATED: OnceLock<EmulatedCuda> = OnceLock::new();
+    EMULATED.get_or_init(|| EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}")))
 }
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
@@ -76,9 +85,7 @@ fn assert_close(name: &str, got: &[f32], want: &[f32], (rtol, atol): (f32, f32))
     eprintln!("ok {name}: {} values within rtol {rtol}, atol {atol}", got.len());
 }
 
-#[test]
-fn matmuls_match() {
-    let Some(g) = gpu("matmuls_match") else { return };
+fn matmuls_match<B: Backend>(g: &B) {
     for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (37, 19, 23), (130, 64, 70), (256, 384, 512)] {
         let (a, b, bt, init) = (rand_vec(m * k, 1), rand_vec(k * n, 2), rand_vec(n * k, 3), rand_vec(m * n, 4));
         let (bm, bk) = (rand_vec(m * n, 5), rand_vec(k * n, 6));
@@ -103,9 +110,7 @@ fn matmuls_match() {
     }
 }
 
-#[test]
-fn bias_axpy_and_gelu_match() {
-    let Some(g) = gpu("bias_axpy_and_gelu_match") else { return };
+fn bias_axpy_and_gelu_match<B: Backend>(g: &B) {
     let (m, n) = (300, 77);
     let (x, bias, d) = (rand_vec(m * n, 1), rand_vec(n, 2), rand_vec(m * n, 3));
     let up = |v: &[f32]| g.upload(v).unwrap();
@@ -142,9 +147,7 @@ fn bias_axpy_and_gelu_match() {
     assert_close("gelu_backward", &g.download(&out).unwrap(), &want, ELEMENTWISE);
 }
 
-#[test]
-fn layernorm_matches() {
-    let Some(g) = gpu("layernorm_matches") else { return };
+fn layernorm_matches<B: Backend>(g: &B) {
     for &(m, c) in &[(1, 5), (67, 100), (512, 768)] {
         let (x, w, b, dout) = (rand_vec(m * c, 1), rand_vec(c, 2), rand_vec(c, 3), rand_vec(m * c, 4));
         let up = |v: &[f32]| g.upload(v).unwrap();
@@ -169,9 +172,7 @@ fn layernorm_matches() {
     }
 }
 
-#[test]
-fn head_shuffles_match() {
-    let Some(g) = gpu("head_shuffles_match") else { return };
+fn head_shuffles_match<B: Backend>(g: &B) {
     let (b, t, c, nh) = (3, 11, 24, 4);
     let n = b * t * c;
     let up = |v: &[f32]| g.upload(v).unwrap();
@@ -204,9 +205,7 @@ fn head_shuffles_match() {
     assert_eq!(back, y, "merge then split is the identity");
 }
 
-#[test]
-fn attention_matches() {
-    let Some(g) = gpu("attention_matches") else { return };
+fn attention_matches<B: Backend>(g: &B) {
     for &(bh, t, hs) in &[(1, 1, 4), (6, 37, 16), (8, 128, 64)] {
         let n = bh * t * hs;
         let up = |v: &[f32]| g.upload(v).unwrap();
@@ -230,9 +229,7 @@ fn attention_matches() {
     }
 }
 
-#[test]
-fn softmax_and_cross_entropy_match() {
-    let Some(g) = gpu("softmax_and_cross_entropy_match") else { return };
+fn softmax_and_cross_entropy_match<B: Backend>(g: &B) {
     for &(m, v) in &[(1, 2), (33, 1000), (64, 50_257)] {
         let logits: Vec<f32> = rand_vec(m * v, 1).iter().map(|x| x * 4.0).collect();
         let targets = rand_ids(m, v, 2);
@@ -260,9 +257,7 @@ fn softmax_and_cross_entropy_match() {
     }
 }
 
-#[test]
-fn embeddings_match() {
-    let Some(g) = gpu("embeddings_match") else { return };
+fn embeddings_match<B: Backend>(g: &B) {
     let (rows, c, n) = (50, 40, 300);
     let table = rand_vec(rows * c, 1);
     let ids = rand_ids(n, rows, 2); // 300 ids over 50 rows: many repeats, so atomics collide.
@@ -304,9 +299,7 @@ fn embeddings_match() {
     assert_close("embedding_bag_mean_backward", &g.download(&got).unwrap(), &want, REDUCTION);
 }
 
-#[test]
-fn norm_and_adamw_match() {
-    let Some(g) = gpu("norm_and_adamw_match") else { return };
+fn norm_and_adamw_match<B: Backend>(g: &B) {
     let n = 100_003;
     let (p, grads, m, v) = (rand_vec(n, 1), rand_vec(n, 2), rand_vec(n, 3), rand_vec(n, 4).iter().map(|x| x * x).collect::<Vec<_>>());
     let up = |x: &[f32]| g.upload(x).unwrap();
@@ -326,16 +319,14 @@ fn norm_and_adamw_match() {
     assert_close("adamw v", &g.download(&gv).unwrap(), &cv, ELEMENTWISE);
 }
 
-#[test]
-fn gpt_training_steps_match() {
-    let Some(g) = gpu("gpt_training_steps_match") else { return };
+fn gpt_training_steps_match<B: Backend>(g: &B) {
     let tokens: Vec<u32> = (0..5000).map(|i| ((i * 7 + i / 5) % 61) as u32).collect();
     for tied in [true, false] {
         let cfg = GptConfig { vocab_size: 61, context: 32, layers: 2, width: 64, heads: 4, tied_embeddings: tied, seed: 3 };
         let train = GptTrainConfig { steps: 5, batch_size: 4, warmup_steps: 2, ..GptTrainConfig::default() };
         let (mut on_cpu, mut on_gpu) = (Gpt::new(cfg).unwrap(), Gpt::new(cfg).unwrap());
         let want = on_cpu.train_with(&CPU, &tokens, &train, |_| {}).unwrap();
-        let got = on_gpu.train_with(&*g, &tokens, &train, |_| {}).unwrap();
+        let got = on_gpu.train_with(g, &tokens, &train, |_| {}).unwrap();
         assert_close(&format!("gpt losses (tied: {tied})"), &got.losses, &want.losses, (2e-3, 0.0));
         // Generation from the trained weights runs on the CPU; the same greedy tokens follow.
         let prompt = [1, 2, 3];
@@ -345,21 +336,53 @@ fn gpt_training_steps_match() {
     }
 }
 
-#[test]
-fn classifier_scoring_matches() {
-    let Some(g) = gpu("classifier_scoring_matches") else { return };
+fn classifier_scoring_matches<B: Backend>(g: &B) {
     let data = [("the cat sat on the mat", 0), ("der hund lief nach hause", 1), ("the dog ran home", 0), ("die katze sass", 1)];
     let config = ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
     let model = Classifier::train(&config, vec!["en".into(), "de".into()], &data).unwrap();
     let texts: Vec<String> = (0..500).map(|i| format!("the cat {i} ran home die katze {}", i % 7)).chain([String::new()]).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let want: Vec<f32> = model.score_batch(&refs).concat();
-    let got: Vec<f32> = model.scorer(&*g).unwrap().score_batch(&refs).unwrap().concat();
+    let got: Vec<f32> = model.scorer(g).unwrap().score_batch(&refs).unwrap().concat();
     assert_close("classifier probabilities", &got, &want, REDUCTION);
     let (ids, offsets) = features_batch(&refs, model.buckets(), model.word_ngrams()).unwrap();
     assert_eq!(offsets.len(), refs.len() + 1);
     assert_eq!(ids.len(), *offsets.last().unwrap() as usize);
 }
+
+/// Each check twice: on the GPU (skipped, with the reason, where there is none) and on the CUDA
+/// emulator, which runs the same kernels with the same launches on the CPU (every machine).
+macro_rules! on_gpu_and_emulated {
+    ($($name:ident),* $(,)?) => {
+        mod on_gpu {
+            $(#[test]
+            fn $name() {
+                if let Some(g) = super::gpu(stringify!($name)) {
+                    super::$name(&*g);
+                }
+            })*
+        }
+        mod emulated {
+            $(#[test]
+            fn $name() {
+                super::$name(super::emulated());
+            })*
+        }
+    };
+}
+
+on_gpu_and_emulated!(
+    matmuls_match,
+    bias_axpy_and_gelu_match,
+    layernorm_matches,
+    head_shuffles_match,
+    attention_matches,
+    softmax_and_cross_entropy_match,
+    embeddings_match,
+    norm_and_adamw_match,
+    gpt_training_steps_match,
+    classifier_scoring_matches
+);
 
 /// Runs on every machine: what `--device` resolves to here, with the reason.
 #[test]

@@ -10,29 +10,34 @@
 //! cuBLAS is column-major: a row-major `[r, c]` matrix is, to cuBLAS, its `[c, r]` transpose,
 //! so `C = op(A) @ op(B)` in row-major is computed as `C^T = op(B)^T @ op(A)^T` (see [`Gemm`]).
 //!
-//! Kernel declarations and launch grids are in `kernels.rs`, the cuBLAS mapping in `blas.rs`;
-//! `tests.rs` checks both without a GPU, `tests/cuda.rs` every operation against the CPU on one.
+//! The backend ([`KernelBackend`]) is written once over a [`Driver`]: the GPU through cudarc
+//! (`driver.rs`), or the CPU emulation of the same kernels (`emulator.rs`). Kernel declarations
+//! and launch grids are in `kernels.rs`, the cuBLAS mapping in `blas.rs`; `tests.rs` checks both
+//! against `kernels.cu`, NVRTC's PTX and a reference BLAS, and `tests/cuda.rs` every operation
+//! against the CPU backend, on the GPU where there is one and on the emulator everywhere.
 // Kernel launches, cuBLAS calls and the library probes are `unsafe` in cudarc; each use checks
 // buffer lengths first (shape errors, never out-of-bounds launches).
 #![allow(unsafe_code)]
 
 use std::fmt;
-use std::sync::Arc;
 
-use cudarc::cublas::{CudaBlas, Gemm as _};
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig};
+use cudarc::driver::{CudaContext, LaunchConfig};
 
 use super::{AdamWStep, Backend};
 use crate::device::Device;
 use crate::error::{Error, Result};
 
 mod blas;
+mod driver;
+mod emulator;
 mod kernels;
 #[cfg(test)]
 mod tests;
 
-use blas::{BlasCall, Gemm, attention_backward_gemms, attention_forward_gemms};
-use kernels::{BLOCK, Kernels, col_chunks, compile_kernels, elementwise, nvrtc_arch, warp_rows};
+use blas::{Gemm, attention_backward_gemms, attention_forward_gemms};
+use driver::{CudaDriver, Driver};
+use emulator::Emulator;
+use kernels::{BLOCK, col_chunks, elementwise, warp_rows};
 
 /// Checks that a usable GPU `ordinal` and the CUDA libraries this backend needs are present,
 /// without letting cudarc panic; returns a one-line description of the GPU.
@@ -81,31 +86,27 @@ fn check(op: &'static str, lens: &[(usize, usize)]) -> Result<()> {
     Ok(())
 }
 
-/// CUDA cannot allocate zero bytes portably (some drivers refuse), so an empty buffer is a shape
-/// error here rather than a driver error; callers pad (see the classifier's scorer).
-fn not_empty(op: &'static str, n: usize) -> Result<()> {
-    if n == 0 {
-        return Err(Error::Shape { op, expected: "at least one element (a GPU buffer cannot be empty)".into(), got: "0".into() });
-    }
-    Ok(())
-}
-
 fn int(x: usize, op: &'static str) -> Result<i32> {
     i32::try_from(x).map_err(|_| Error::Shape { op, expected: "a dimension below 2^31".into(), got: x.to_string() })
 }
 
-/// A CUDA GPU: one context, its default stream, a cuBLAS handle and the compiled kernels.
-pub struct CudaBackend {
-    ordinal: usize,
-    description: String,
-    stream: Arc<CudaStream>,
-    blas: CudaBlas,
-    k: Kernels,
+/// The CUDA kernels of `kernels.cu` and cuBLAS-style products on a [`Driver`]: a GPU
+/// ([`CudaBackend`]) or the CPU emulation of the same kernels ([`EmulatedCuda`], for tests).
+pub struct KernelBackend<D: Driver> {
+    driver: D,
 }
 
-impl fmt::Debug for CudaBackend {
+/// The CUDA backend: an NVIDIA GPU through cudarc.
+pub type CudaBackend = KernelBackend<CudaDriver>;
+
+/// The CUDA backend with its kernels compiled for the CPU by the system C++ compiler (CUDA's
+/// threads as fibers, a reference BLAS for cuBLAS, canaries around every buffer): slow, for
+/// testing the backend's launches and kernels on machines without a GPU.
+pub type EmulatedCuda = KernelBackend<Emulator>;
+
+impl<D: Driver> fmt::Debug for KernelBackend<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CudaBackend").field("ordinal", &self.ordinal).field("description", &self.description).finish_non_exhaustive()
+        f.debug_struct("KernelBackend").field("driver", &self.driver).finish()
     }
 }
 
@@ -117,169 +118,168 @@ impl CudaBackend {
     /// [`Error::Device`] when the GPU or a CUDA library is not usable (see [`probe_cuda`]);
     /// [`Error::Cuda`] when compiling or loading the kernels fails.
     pub fn new(ordinal: usize) -> Result<Self> {
-        let description = probe_cuda(ordinal).map_err(|reason| Error::Device {
-            request: format!("cuda:{ordinal}"),
-            reason: format!("{reason}; use the device `cpu` or `auto` instead"),
-        })?;
-        let ctx = CudaContext::new(ordinal).map_err(cuda_err("context"))?;
-        let stream = ctx.default_stream();
-        let blas = CudaBlas::new(stream.clone()).map_err(cuda_err("cublas init"))?;
-        let ptx = compile_kernels(nvrtc_arch(ctx.compute_capability().map_err(cuda_err("compute capability"))?))?;
-        let module = ctx.load_module(ptx).map_err(cuda_err("load module"))?;
-        let k = Kernels::load(&module)?;
-        Ok(Self { ordinal, description, stream, blas, k })
+        Ok(Self { driver: CudaDriver::new(ordinal)? })
     }
 
     /// The GPU's name and compute capability, as probed.
     pub fn description(&self) -> &str {
-        &self.description
+        &self.driver.description
     }
+}
 
-    /// Row-major (batched) matrix product on cuBLAS; see [`Gemm`].
-    fn gemm(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, g: Gemm) -> Result<()> {
+impl EmulatedCuda {
+    /// Compiles `kernels.cu` for the CPU with the system C++ compiler (`$CXX`, else `c++`; a
+    /// few seconds, cached by source) and loads it.
+    ///
+    /// # Errors
+    /// [`Error::Device`] when there is no C++20 compiler or the build fails.
+    pub fn new() -> Result<Self> {
+        Ok(Self { driver: Emulator::new()? })
+    }
+}
+
+impl<D: Driver> KernelBackend<D> {
+    /// Row-major (batched) matrix product; see [`Gemm`].
+    fn gemm(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, g: Gemm) -> Result<()> {
         const OP: &str = "gemm";
         let (m, k, n, batch) = (g.m, g.k, g.n, g.batch);
         if batch == 0 {
             return Ok(());
         }
         let last = |stride: usize, size: usize| (batch - 1) * stride + size;
-        check(OP, &[(a.len(), last(g.strides.0, m * k)), (b.len(), last(g.strides.1, k * n)), (out.len(), last(g.strides.2, m * n))])?;
+        let (la, lb, lo) = (D::len(a), D::len(b), D::len(out));
+        check(OP, &[(la, last(g.strides.0, m * k)), (lb, last(g.strides.1, k * n)), (lo, last(g.strides.2, m * n))])?;
         if m == 0 || n == 0 {
             return Ok(());
         }
-        let call = g.blas_call()?;
-        // SAFETY: the lengths of a, b and out were checked against every batch's extent above,
-        // and `blas_call`'s leading dimensions and strides are those extents (tested against a
-        // reference BLAS in cuda/tests.rs).
-        let res = unsafe {
-            match call {
-                BlasCall::Single(cfg) => self.blas.gemm(cfg, b, a, out),
-                BlasCall::Batched(cfg) => self.blas.gemm_strided_batched(cfg, b, a, out),
-            }
-        };
-        res.map_err(cuda_err(OP))
-    }
-
-    /// A fresh uninitialised scratch buffer (stream-ordered allocation, freed on drop).
-    fn scratch(&self, n: usize) -> Result<CudaSlice<f32>> {
-        // SAFETY: every caller overwrites the scratch before reading it.
-        unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(cuda_err("alloc"))
+        // cuBLAS's A is our b, its B our a (see Gemm::blas_call).
+        self.driver.gemm(&g.blas_call()?, b, a, out)
     }
 }
 
-impl Backend for CudaBackend {
-    type Buf = CudaSlice<f32>;
-    type Ids = CudaSlice<u32>;
+impl<D: Driver> Backend for KernelBackend<D> {
+    type Buf = D::F32s;
+    type Ids = D::U32s;
 
     fn device(&self) -> Device {
-        Device::Cuda(self.ordinal)
+        self.driver.device()
     }
-    fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
-        not_empty("zeros", n)?;
-        self.stream.alloc_zeros::<f32>(n).map_err(cuda_err("alloc"))
+    fn zeros(&self, n: usize) -> Result<D::F32s> {
+        self.driver.zeros(n)
     }
-    fn upload(&self, data: &[f32]) -> Result<CudaSlice<f32>> {
-        not_empty("upload", data.len())?;
-        self.stream.clone_htod(data).map_err(cuda_err("upload"))
+    fn upload(&self, data: &[f32]) -> Result<D::F32s> {
+        self.driver.upload(data)
     }
-    fn upload_ids(&self, ids: &[u32]) -> Result<CudaSlice<u32>> {
-        not_empty("upload_ids", ids.len())?;
-        self.stream.clone_htod(ids).map_err(cuda_err("upload"))
+    fn upload_ids(&self, ids: &[u32]) -> Result<D::U32s> {
+        self.driver.upload_ids(ids)
     }
-    fn write_ids(&self, dst: &mut CudaSlice<u32>, ids: &[u32]) -> Result<()> {
-        if dst.len() != ids.len() {
-            return Err(Error::Shape { op: "write_ids", expected: format!("{} ids", dst.len()), got: ids.len().to_string() });
+    fn write_ids(&self, dst: &mut D::U32s, ids: &[u32]) -> Result<()> {
+        if D::ids_len(dst) != ids.len() {
+            return Err(Error::Shape { op: "write_ids", expected: format!("{} ids", D::ids_len(dst)), got: ids.len().to_string() });
         }
-        self.stream.memcpy_htod(ids, dst).map_err(cuda_err("upload"))
+        self.driver.write_ids(dst, ids)
     }
-    fn download(&self, buf: &CudaSlice<f32>) -> Result<Vec<f32>> {
-        self.stream.clone_dtoh(buf).map_err(cuda_err("download"))
+    fn download(&self, buf: &D::F32s) -> Result<Vec<f32>> {
+        self.driver.download(buf)
     }
-    fn len(&self, buf: &CudaSlice<f32>) -> usize {
-        buf.len()
+    fn len(&self, buf: &D::F32s) -> usize {
+        D::len(buf)
     }
-    fn fill_zero(&self, buf: &mut CudaSlice<f32>) -> Result<()> {
-        self.stream.memset_zeros(buf).map_err(cuda_err("memset"))
+    fn fill_zero(&self, buf: &mut D::F32s) -> Result<()> {
+        self.driver.fill_zero(buf)
     }
     fn synchronize(&self) -> Result<()> {
-        self.stream.synchronize().map_err(cuda_err("synchronize"))
+        self.driver.synchronize()
     }
 
-    fn matmul_bt(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_bt(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, m: usize, k: usize, n: usize) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_bt(m, k, n))
     }
-    fn matmul_acc(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_acc(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, m: usize, k: usize, n: usize) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_acc(m, k, n))
     }
-    fn matmul_at_acc(&self, out: &mut CudaSlice<f32>, a: &CudaSlice<f32>, b: &CudaSlice<f32>, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_at_acc(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, m: usize, k: usize, n: usize) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_at_acc(m, k, n))
     }
-    fn bias_forward(&self, out: &mut CudaSlice<f32>, bias: &CudaSlice<f32>, m: usize, n: usize) -> Result<()> {
-        check("bias_forward", &[(out.len(), m * n), (bias.len(), n)])?;
-        self.k.bias_forward(&self.stream, elementwise(m * n), out, bias, &(m as i64), &(n as i64))
+    fn bias_forward(&self, out: &mut D::F32s, bias: &D::F32s, m: usize, n: usize) -> Result<()> {
+        check("bias_forward", &[(D::len(out), m * n), (D::len(bias), n)])?;
+        self.bias_forward(elementwise(m * n), out, bias, m as i64, n as i64)
     }
-    fn bias_backward(&self, dbias: &mut CudaSlice<f32>, dout: &CudaSlice<f32>, m: usize, n: usize) -> Result<()> {
-        check("bias_backward", &[(dbias.len(), n), (dout.len(), m * n)])?;
+    fn bias_backward(&self, dbias: &mut D::F32s, dout: &D::F32s, m: usize, n: usize) -> Result<()> {
+        check("bias_backward", &[(D::len(dbias), n), (D::len(dout), m * n)])?;
         let (cfg, rows) = col_chunks(m, n);
-        self.k.col_sum_acc(&self.stream, cfg, dbias, dout, &int(m, "bias_backward")?, &int(n, "bias_backward")?, &rows)
+        self.col_sum_acc(cfg, dbias, dout, int(m, "bias_backward")?, int(n, "bias_backward")?, rows)
     }
-    fn axpy(&self, y: &mut CudaSlice<f32>, alpha: f32, x: &CudaSlice<f32>, n: usize) -> Result<()> {
-        check("axpy", &[(y.len(), n), (x.len(), n)])?;
-        self.k.axpy(&self.stream, elementwise(n), y, &alpha, x, &(n as i64))
+    fn axpy(&self, y: &mut D::F32s, alpha: f32, x: &D::F32s, n: usize) -> Result<()> {
+        check("axpy", &[(D::len(y), n), (D::len(x), n)])?;
+        self.axpy(elementwise(n), y, alpha, x, n as i64)
     }
 
-    fn gelu_forward(&self, out: &mut CudaSlice<f32>, x: &CudaSlice<f32>, n: usize) -> Result<()> {
-        check("gelu_forward", &[(out.len(), n), (x.len(), n)])?;
-        self.k.gelu_forward(&self.stream, elementwise(n), out, x, &(n as i64))
+    fn gelu_forward(&self, out: &mut D::F32s, x: &D::F32s, n: usize) -> Result<()> {
+        check("gelu_forward", &[(D::len(out), n), (D::len(x), n)])?;
+        self.gelu_forward(elementwise(n), out, x, n as i64)
     }
-    fn gelu_backward(&self, dx: &mut CudaSlice<f32>, x: &CudaSlice<f32>, dout: &CudaSlice<f32>, n: usize) -> Result<()> {
-        check("gelu_backward", &[(dx.len(), n), (x.len(), n), (dout.len(), n)])?;
-        self.k.gelu_backward(&self.stream, elementwise(n), dx, x, dout, &(n as i64))
+    fn gelu_backward(&self, dx: &mut D::F32s, x: &D::F32s, dout: &D::F32s, n: usize) -> Result<()> {
+        check("gelu_backward", &[(D::len(dx), n), (D::len(x), n), (D::len(dout), n)])?;
+        self.gelu_backward(elementwise(n), dx, x, dout, n as i64)
     }
 
     fn layernorm_forward(
         &self,
-        out: &mut CudaSlice<f32>,
-        mean: &mut CudaSlice<f32>,
-        rstd: &mut CudaSlice<f32>,
-        x: &CudaSlice<f32>,
-        weight: &CudaSlice<f32>,
-        bias: &CudaSlice<f32>,
+        out: &mut D::F32s,
+        mean: &mut D::F32s,
+        rstd: &mut D::F32s,
+        x: &D::F32s,
+        weight: &D::F32s,
+        bias: &D::F32s,
         m: usize,
         c: usize,
     ) -> Result<()> {
         const OP: &str = "layernorm_forward";
-        check(OP, &[(out.len(), m * c), (mean.len(), m), (rstd.len(), m), (x.len(), m * c), (weight.len(), c), (bias.len(), c)])?;
-        self.k.layernorm_forward(&self.stream, warp_rows(m), out, mean, rstd, x, weight, bias, &int(m, OP)?, &int(c, OP)?)
+        check(
+            OP,
+            &[(D::len(out), m * c), (D::len(mean), m), (D::len(rstd), m), (D::len(x), m * c), (D::len(weight), c), (D::len(bias), c)],
+        )?;
+        self.layernorm_forward(warp_rows(m), out, mean, rstd, x, weight, bias, int(m, OP)?, int(c, OP)?)
     }
     fn layernorm_backward(
         &self,
-        dx: &mut CudaSlice<f32>,
-        dweight: &mut CudaSlice<f32>,
-        dbias: &mut CudaSlice<f32>,
-        dout: &CudaSlice<f32>,
-        x: &CudaSlice<f32>,
-        weight: &CudaSlice<f32>,
-        mean: &CudaSlice<f32>,
-        rstd: &CudaSlice<f32>,
+        dx: &mut D::F32s,
+        dweight: &mut D::F32s,
+        dbias: &mut D::F32s,
+        dout: &D::F32s,
+        x: &D::F32s,
+        weight: &D::F32s,
+        mean: &D::F32s,
+        rstd: &D::F32s,
         m: usize,
         c: usize,
     ) -> Result<()> {
         const OP: &str = "layernorm_backward";
-        check(OP, &[(dx.len(), m * c), (dweight.len(), c), (dbias.len(), c), (dout.len(), m * c), (x.len(), m * c), (weight.len(), c)])?;
-        check(OP, &[(mean.len(), m), (rstd.len(), m)])?;
+        check(
+            OP,
+            &[
+                (D::len(dx), m * c),
+                (D::len(dweight), c),
+                (D::len(dbias), c),
+                (D::len(dout), m * c),
+                (D::len(x), m * c),
+                (D::len(weight), c),
+            ],
+        )?;
+        check(OP, &[(D::len(mean), m), (D::len(rstd), m)])?;
         let (mi, ci) = (int(m, OP)?, int(c, OP)?);
-        self.k.layernorm_backward_dx(&self.stream, warp_rows(m), dx, dout, x, weight, mean, rstd, &mi, &ci)?;
+        self.layernorm_backward_dx(warp_rows(m), dx, dout, x, weight, mean, rstd, mi, ci)?;
         let (cfg, rows) = col_chunks(m, c);
-        self.k.layernorm_backward_params(&self.stream, cfg, dweight, dbias, dout, x, mean, rstd, &mi, &ci, &rows)
+        self.layernorm_backward_params(cfg, dweight, dbias, dout, x, mean, rstd, mi, ci, rows)
     }
 
     fn split_qkv(
         &self,
-        q: &mut CudaSlice<f32>,
-        k: &mut CudaSlice<f32>,
-        v: &mut CudaSlice<f32>,
-        qkv: &CudaSlice<f32>,
+        q: &mut D::F32s,
+        k: &mut D::F32s,
+        v: &mut D::F32s,
+        qkv: &D::F32s,
         b: usize,
         t: usize,
         c: usize,
@@ -287,16 +287,16 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         const OP: &str = "split_qkv";
         let n = b * t * c;
-        check(OP, &[(q.len(), n), (k.len(), n), (v.len(), n), (qkv.len(), 3 * n)])?;
+        check(OP, &[(D::len(q), n), (D::len(k), n), (D::len(v), n), (D::len(qkv), 3 * n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
-        self.k.split_qkv(&self.stream, elementwise(3 * n), q, k, v, qkv, &d[0], &d[1], &d[2], &d[3])
+        self.split_qkv(elementwise(3 * n), q, k, v, qkv, d[0], d[1], d[2], d[3])
     }
     fn split_qkv_backward(
         &self,
-        dqkv: &mut CudaSlice<f32>,
-        dq: &CudaSlice<f32>,
-        dk: &CudaSlice<f32>,
-        dv: &CudaSlice<f32>,
+        dqkv: &mut D::F32s,
+        dq: &D::F32s,
+        dk: &D::F32s,
+        dv: &D::F32s,
         b: usize,
         t: usize,
         c: usize,
@@ -304,52 +304,55 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         const OP: &str = "split_qkv_backward";
         let n = b * t * c;
-        check(OP, &[(dq.len(), n), (dk.len(), n), (dv.len(), n), (dqkv.len(), 3 * n)])?;
+        check(OP, &[(D::len(dq), n), (D::len(dk), n), (D::len(dv), n), (D::len(dqkv), 3 * n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
-        self.k.split_qkv_backward(&self.stream, elementwise(3 * n), dqkv, dq, dk, dv, &d[0], &d[1], &d[2], &d[3])
+        self.split_qkv_backward(elementwise(3 * n), dqkv, dq, dk, dv, d[0], d[1], d[2], d[3])
     }
-    fn merge_heads(&self, out: &mut CudaSlice<f32>, y: &CudaSlice<f32>, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
+    fn merge_heads(&self, out: &mut D::F32s, y: &D::F32s, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
         const OP: &str = "merge_heads";
         let n = b * t * c;
-        check(OP, &[(out.len(), n), (y.len(), n)])?;
+        check(OP, &[(D::len(out), n), (D::len(y), n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
-        self.k.merge_heads(&self.stream, elementwise(n), out, y, &d[0], &d[1], &d[2], &d[3])
+        self.merge_heads(elementwise(n), out, y, d[0], d[1], d[2], d[3])
     }
-    fn merge_heads_backward(&self, dy: &mut CudaSlice<f32>, dout: &CudaSlice<f32>, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
+    fn merge_heads_backward(&self, dy: &mut D::F32s, dout: &D::F32s, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
         const OP: &str = "merge_heads_backward";
         let n = b * t * c;
-        check(OP, &[(dy.len(), n), (dout.len(), n)])?;
+        check(OP, &[(D::len(dy), n), (D::len(dout), n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
-        self.k.merge_heads_backward(&self.stream, elementwise(n), dy, dout, &d[0], &d[1], &d[2], &d[3])
+        self.merge_heads_backward(elementwise(n), dy, dout, d[0], d[1], d[2], d[3])
     }
     fn attention_forward(
         &self,
-        y: &mut CudaSlice<f32>,
-        att: &mut CudaSlice<f32>,
-        q: &CudaSlice<f32>,
-        k: &CudaSlice<f32>,
-        v: &CudaSlice<f32>,
+        y: &mut D::F32s,
+        att: &mut D::F32s,
+        q: &D::F32s,
+        k: &D::F32s,
+        v: &D::F32s,
         bh: usize,
         t: usize,
         hs: usize,
     ) -> Result<()> {
         let (n, tt) = (t * hs, t * t);
-        check("attention_forward", &[(y.len(), bh * n), (att.len(), bh * tt), (q.len(), bh * n), (k.len(), bh * n), (v.len(), bh * n)])?;
+        check(
+            "attention_forward",
+            &[(D::len(y), bh * n), (D::len(att), bh * tt), (D::len(q), bh * n), (D::len(k), bh * n), (D::len(v), bh * n)],
+        )?;
         let [scores, mix] = attention_forward_gemms(bh, t, hs);
         self.gemm(att, q, k, scores)?;
-        self.k.causal_softmax(&self.stream, warp_rows(bh * t), &mut *att, &((bh * t) as i64), &int(t, "attention_forward")?)?;
+        self.causal_softmax(warp_rows(bh * t), &mut *att, (bh * t) as i64, int(t, "attention_forward")?)?;
         self.gemm(y, att, v, mix)
     }
     fn attention_backward(
         &self,
-        dq: &mut CudaSlice<f32>,
-        dk: &mut CudaSlice<f32>,
-        dv: &mut CudaSlice<f32>,
-        dy: &CudaSlice<f32>,
-        att: &CudaSlice<f32>,
-        q: &CudaSlice<f32>,
-        k: &CudaSlice<f32>,
-        v: &CudaSlice<f32>,
+        dq: &mut D::F32s,
+        dk: &mut D::F32s,
+        dv: &mut D::F32s,
+        dy: &D::F32s,
+        att: &D::F32s,
+        q: &D::F32s,
+        k: &D::F32s,
+        v: &D::F32s,
         bh: usize,
         t: usize,
         hs: usize,
@@ -357,129 +360,107 @@ impl Backend for CudaBackend {
         let (n, tt) = (t * hs, t * t);
         check(
             "attention_backward",
-            &[(dq.len(), bh * n), (dk.len(), bh * n), (dv.len(), bh * n), (dy.len(), bh * n), (att.len(), bh * tt)],
+            &[(D::len(dq), bh * n), (D::len(dk), bh * n), (D::len(dv), bh * n), (D::len(dy), bh * n), (D::len(att), bh * tt)],
         )?;
-        check("attention_backward", &[(q.len(), bh * n), (k.len(), bh * n), (v.len(), bh * n)])?;
+        check("attention_backward", &[(D::len(q), bh * n), (D::len(k), bh * n), (D::len(v), bh * n)])?;
         let scale = 1.0 / (hs as f32).sqrt();
-        let mut datt = self.scratch(bh * tt)?;
+        let mut datt = self.driver.scratch(bh * tt)?;
         let [d_att, d_v, d_q, d_k] = attention_backward_gemms(bh, t, hs);
         self.gemm(&mut datt, dy, v, d_att)?;
         self.gemm(dv, att, dy, d_v)?;
-        self.k.causal_softmax_backward(
-            &self.stream,
-            warp_rows(bh * t),
-            &mut datt,
-            att,
-            &((bh * t) as i64),
-            &int(t, "attention_backward")?,
-            &scale,
-        )?;
+        self.causal_softmax_backward(warp_rows(bh * t), &mut datt, att, (bh * t) as i64, int(t, "attention_backward")?, scale)?;
         self.gemm(dq, &datt, k, d_q)?;
         self.gemm(dk, &datt, q, d_k)
     }
 
-    fn softmax(&self, probs: &mut CudaSlice<f32>, logits: &CudaSlice<f32>, m: usize, v: usize) -> Result<()> {
-        check("softmax", &[(probs.len(), m * v), (logits.len(), m * v)])?;
+    fn softmax(&self, probs: &mut D::F32s, logits: &D::F32s, m: usize, v: usize) -> Result<()> {
+        check("softmax", &[(D::len(probs), m * v), (D::len(logits), m * v)])?;
         if m == 0 {
             return Ok(());
         }
         let cfg = LaunchConfig { grid_dim: (int(m, "softmax")? as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        self.k.softmax_forward(&self.stream, cfg, probs, logits, &int(v, "softmax")?)
+        self.softmax_forward(cfg, probs, logits, int(v, "softmax")?)
     }
     fn cross_entropy_forward(
         &self,
-        probs: &mut CudaSlice<f32>,
-        losses: &mut CudaSlice<f32>,
-        logits: &CudaSlice<f32>,
-        targets: &CudaSlice<u32>,
+        probs: &mut D::F32s,
+        losses: &mut D::F32s,
+        logits: &D::F32s,
+        targets: &D::U32s,
         m: usize,
         v: usize,
     ) -> Result<()> {
         const OP: &str = "cross_entropy_forward";
-        check(OP, &[(probs.len(), m * v), (losses.len(), m), (logits.len(), m * v), (targets.len(), m)])?;
+        check(OP, &[(D::len(probs), m * v), (D::len(losses), m), (D::len(logits), m * v), (D::ids_len(targets), m)])?;
         if m == 0 {
             return Ok(());
         }
         let cfg = LaunchConfig { grid_dim: (int(m, OP)? as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        self.k.softmax_xent_forward(&self.stream, cfg, probs, losses, logits, targets, &int(v, OP)?)
+        self.softmax_xent_forward(cfg, probs, losses, logits, targets, int(v, OP)?)
     }
     fn cross_entropy_backward(
         &self,
-        dlogits: &mut CudaSlice<f32>,
-        probs: &CudaSlice<f32>,
-        targets: &CudaSlice<u32>,
+        dlogits: &mut D::F32s,
+        probs: &D::F32s,
+        targets: &D::U32s,
         dloss: f32,
         m: usize,
         v: usize,
     ) -> Result<()> {
         const OP: &str = "cross_entropy_backward";
-        check(OP, &[(dlogits.len(), m * v), (probs.len(), m * v), (targets.len(), m)])?;
-        self.k.cross_entropy_backward(&self.stream, elementwise(m * v), dlogits, probs, targets, &dloss, &(m as i64), &int(v, OP)?)
+        check(OP, &[(D::len(dlogits), m * v), (D::len(probs), m * v), (D::ids_len(targets), m)])?;
+        self.cross_entropy_backward(elementwise(m * v), dlogits, probs, targets, dloss, m as i64, int(v, OP)?)
     }
 
-    fn embedding_forward(&self, out: &mut CudaSlice<f32>, ids: &CudaSlice<u32>, table: &CudaSlice<f32>, n: usize, c: usize) -> Result<()> {
-        check("embedding_forward", &[(out.len(), n * c), (ids.len(), n)])?;
-        self.k.embedding_forward(&self.stream, elementwise(n * c), out, ids, table, &(n as i64), &int(c, "embedding_forward")?)
+    fn embedding_forward(&self, out: &mut D::F32s, ids: &D::U32s, table: &D::F32s, n: usize, c: usize) -> Result<()> {
+        check("embedding_forward", &[(D::len(out), n * c), (D::ids_len(ids), n)])?;
+        self.embedding_forward(elementwise(n * c), out, ids, table, n as i64, int(c, "embedding_forward")?)
     }
-    fn embedding_backward(
-        &self,
-        dtable: &mut CudaSlice<f32>,
-        dout: &CudaSlice<f32>,
-        ids: &CudaSlice<u32>,
-        n: usize,
-        c: usize,
-    ) -> Result<()> {
-        check("embedding_backward", &[(dout.len(), n * c), (ids.len(), n)])?;
-        self.k.embedding_backward(&self.stream, elementwise(n * c), dtable, dout, ids, &(n as i64), &int(c, "embedding_backward")?)
+    fn embedding_backward(&self, dtable: &mut D::F32s, dout: &D::F32s, ids: &D::U32s, n: usize, c: usize) -> Result<()> {
+        check("embedding_backward", &[(D::len(dout), n * c), (D::ids_len(ids), n)])?;
+        self.embedding_backward(elementwise(n * c), dtable, dout, ids, n as i64, int(c, "embedding_backward")?)
     }
     fn embedding_bag_mean_forward(
         &self,
-        out: &mut CudaSlice<f32>,
-        ids: &CudaSlice<u32>,
-        offsets: &CudaSlice<u32>,
-        table: &CudaSlice<f32>,
+        out: &mut D::F32s,
+        ids: &D::U32s,
+        offsets: &D::U32s,
+        table: &D::F32s,
         bags: usize,
         c: usize,
     ) -> Result<()> {
         const OP: &str = "embedding_bag_mean_forward";
-        check(OP, &[(out.len(), bags * c), (offsets.len(), bags + 1)])?;
-        self.k.embedding_bag_mean_forward(&self.stream, warp_rows(bags), out, ids, offsets, table, &int(bags, OP)?, &int(c, OP)?)
+        check(OP, &[(D::len(out), bags * c), (D::ids_len(offsets), bags + 1)])?;
+        self.embedding_bag_mean_forward(warp_rows(bags), out, ids, offsets, table, int(bags, OP)?, int(c, OP)?)
     }
     fn embedding_bag_mean_backward(
         &self,
-        dtable: &mut CudaSlice<f32>,
-        dout: &CudaSlice<f32>,
-        ids: &CudaSlice<u32>,
-        offsets: &CudaSlice<u32>,
+        dtable: &mut D::F32s,
+        dout: &D::F32s,
+        ids: &D::U32s,
+        offsets: &D::U32s,
         bags: usize,
         c: usize,
     ) -> Result<()> {
         const OP: &str = "embedding_bag_mean_backward";
-        check(OP, &[(dout.len(), bags * c), (offsets.len(), bags + 1)])?;
-        self.k.embedding_bag_mean_backward(&self.stream, warp_rows(bags), dtable, dout, ids, offsets, &int(bags, OP)?, &int(c, OP)?)
+        check(OP, &[(D::len(dout), bags * c), (D::ids_len(offsets), bags + 1)])?;
+        self.embedding_bag_mean_backward(warp_rows(bags), dtable, dout, ids, offsets, int(bags, OP)?, int(c, OP)?)
     }
 
-    fn sum_squares_acc(&self, acc: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
-        check("sum_squares_acc", &[(acc.len(), 1)])?;
-        let n = x.len();
+    fn sum_squares_acc(&self, acc: &mut D::F32s, x: &D::F32s) -> Result<()> {
+        check("sum_squares_acc", &[(D::len(acc), 1)])?;
+        let n = D::len(x);
         // Few blocks, each reducing many elements, so the atomics on `acc` stay rare.
         let blocks = n.div_ceil(BLOCK as usize * 16).clamp(1, 1024) as u32;
         let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        self.k.sum_squares_acc(&self.stream, cfg, acc, x, &(n as i64))
+        self.sum_squares_acc(cfg, acc, x, n as i64)
     }
-    fn adamw_step(
-        &self,
-        params: &mut CudaSlice<f32>,
-        grads: &CudaSlice<f32>,
-        m: &mut CudaSlice<f32>,
-        v: &mut CudaSlice<f32>,
-        step: &AdamWStep,
-    ) -> Result<()> {
-        let n = params.len();
-        check("adamw_step", &[(grads.len(), n), (m.len(), n), (v.len(), n)])?;
+    fn adamw_step(&self, params: &mut D::F32s, grads: &D::F32s, m: &mut D::F32s, v: &mut D::F32s, step: &AdamWStep) -> Result<()> {
+        let n = D::len(params);
+        check("adamw_step", &[(D::len(grads), n), (D::len(m), n), (D::len(v), n)])?;
         let c = step.config;
         let (bc1, bc2) = (1.0 - c.beta1.powi(step.t as i32), 1.0 - c.beta2.powi(step.t as i32));
         let s = [c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, bc1, bc2, step.grad_scale];
-        self.k.adamw(&self.stream, elementwise(n), params, grads, m, v, &(n as i64), &s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7])
+        self.adamw(elementwise(n), params, grads, m, v, n as i64, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
     }
 }

@@ -10,6 +10,9 @@
 //! - [`CudaBackend`] (through `cudarc`, loaded at run time, so the crate builds and runs without
 //!   CUDA) keeps buffers in GPU memory; its kernels are CUDA C compiled once with NVRTC, matrix
 //!   products go to cuBLAS.
+//! - [`EmulatedCuda`] is the same backend code over the same kernels compiled for the CPU (by the
+//!   system C++ compiler, CUDA's threads as fibers) and a reference BLAS: slow, for testing the
+//!   CUDA backend on machines without a GPU.
 //!
 //! What runs where: [`crate::gpt::Gpt::train_with`] runs a whole training step (forward,
 //! backward, gradient norm and AdamW) on any backend, and
@@ -31,7 +34,7 @@ mod cpu;
 mod cuda;
 
 pub use cpu::CpuBackend;
-pub use cuda::{CudaBackend, probe_cuda};
+pub use cuda::{CudaBackend, EmulatedCuda, probe_cuda};
 
 use std::fmt::Debug;
 

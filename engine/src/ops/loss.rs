@@ -7,16 +7,17 @@ pub fn softmax(probs: &mut [f32], logits: &[f32], m: usize, v: usize) {
     probs[..m * v].par_chunks_mut(v).zip(logits[..m * v].par_chunks(v)).for_each(|(p, l)| softmax_row(p, l));
 }
 
-/// Softmax of one row.
+/// Softmax of one row. The normaliser is summed in `f64`: summed in order in `f32`, a row of a
+/// large vocabulary (GPT-2's 50,257) drops its many tiny terms and is off by about 1e-4.
 #[inline]
 pub fn softmax_row(p: &mut [f32], l: &[f32]) {
     let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
+    let mut sum = 0.0f64;
     for (p, &l) in p.iter_mut().zip(l) {
         *p = (l - max).exp();
-        sum += *p;
+        sum += f64::from(*p);
     }
-    let inv = 1.0 / sum;
+    let inv = (1.0 / sum) as f32;
     p.iter_mut().for_each(|p| *p *= inv);
 }
 
@@ -27,8 +28,8 @@ pub fn cross_entropy_forward(probs: &mut [f32], losses: &mut [f32], logits: &[f3
         |((p, l), (loss, &tgt))| {
             // log-softmax directly, so a tiny probability does not become -inf.
             let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = l.iter().map(|x| (x - max).exp()).sum();
-            let log_z = max + sum.ln();
+            let sum: f64 = l.iter().map(|x| f64::from((x - max).exp())).sum();
+            let log_z = max + sum.ln() as f32;
             *loss = log_z - l[tgt as usize];
             for (p, &x) in p.iter_mut().zip(l) {
                 *p = (x - log_z).exp();

@@ -103,7 +103,7 @@ pub(super) fn attention_backward_gemms(bh: usize, t: usize, hs: usize) -> [Gemm;
 
 /// One cuBLAS `sgemm` or strided-batched `sgemm` (see [`Gemm::blas_call`]).
 #[derive(Debug, Clone, Copy)]
-pub(super) enum BlasCall {
+pub enum BlasCall {
     Single(GemmConfig<f32>),
     Batched(StridedBatchedConfig<f32>),
 }

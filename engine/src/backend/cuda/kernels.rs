@@ -1,12 +1,11 @@
 //! The kernels of `kernels.cu` as the backend launches them: launch grids, one typed launch
 //! method per kernel (declared once, in `kernels!`), and their NVRTC compilation.
 
-use std::sync::Arc;
-
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::LaunchConfig;
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
-use super::cuda_err;
+use super::driver::{Arg, Driver, Kernel};
+use super::{KernelBackend, cuda_err};
 use crate::error::Result;
 
 /// The CUDA C source of every kernel.
@@ -38,100 +37,150 @@ pub(super) fn col_chunks(m: usize, n: usize) -> (LaunchConfig, i32) {
     (cfg, rows as i32)
 }
 
-/// How a launch argument's Rust type is declared in CUDA C: the kernel signature tests compare
-/// these with `kernels.cu` (pointers by constness and element type, scalars by width).
-#[cfg(test)]
-mod c_types {
-    use cudarc::driver::CudaSlice;
-
-    pub(super) trait CParam {
-        const C: &'static str;
-    }
-    impl CParam for &CudaSlice<f32> {
-        const C: &'static str = "const float*";
-    }
-    impl CParam for &mut CudaSlice<f32> {
-        const C: &'static str = "float*";
-    }
-    impl CParam for &CudaSlice<u32> {
-        const C: &'static str = "const unsigned*";
-    }
-    impl CParam for &i32 {
-        const C: &'static str = "int";
-    }
-    impl CParam for &i64 {
-        const C: &'static str = "long long";
-    }
-    impl CParam for &f32 {
-        const C: &'static str = "float";
-    }
+/// The kinds of kernel parameter, as declared in [`kernels!`]: `out` (an `f32` buffer the kernel
+/// writes, `float*`), `inp` (an `f32` buffer it only reads, `const float*`), `ids` (a `u32`
+/// buffer it reads, `const unsigned*`), and the scalars `i32` (`int`), `i64` (`long long`) and
+/// `f32` (`float`).
+macro_rules! param {
+    (ty $D:ident, out) => {
+        &mut <$D as Driver>::F32s
+    };
+    (ty $D:ident, inp) => {
+        &<$D as Driver>::F32s
+    };
+    (ty $D:ident, ids) => {
+        &<$D as Driver>::U32s
+    };
+    (ty $D:ident, i32) => {
+        i32
+    };
+    (ty $D:ident, i64) => {
+        i64
+    };
+    (ty $D:ident, f32) => {
+        f32
+    };
+    (arg out, $x:expr) => {
+        Arg::Out($x)
+    };
+    (arg inp, $x:expr) => {
+        Arg::In($x)
+    };
+    (arg ids, $x:expr) => {
+        Arg::Ids($x)
+    };
+    (arg i32, $x:expr) => {
+        Arg::I32($x)
+    };
+    (arg i64, $x:expr) => {
+        Arg::I64($x)
+    };
+    (arg f32, $x:expr) => {
+        Arg::F32($x)
+    };
+    (c out) => {
+        "float*"
+    };
+    (c inp) => {
+        "const float*"
+    };
+    (c ids) => {
+        "const unsigned*"
+    };
+    (c i32) => {
+        "int"
+    };
+    (c i64) => {
+        "long long"
+    };
+    (c f32) => {
+        "float"
+    };
 }
-#[cfg(test)]
-use c_types::CParam;
 
-/// Declares every kernel of `kernels.cu` with its parameters' Rust types: `Kernels` loads them
-/// from the compiled module and has one typed launch method per kernel (so a launch cannot pass
-/// an argument of the wrong kind or count), and [`launch_signatures`] lists the declarations for
-/// the tests that check them against the CUDA source and the compiled PTX.
+/// Declares every kernel of `kernels.cu` with the kinds of its parameters (see `param!`): the
+/// backend gets one typed launch method per kernel (so a launch cannot pass an argument of the
+/// wrong kind or count), drivers load the kernels by [`KERNEL_NAMES`], and [`launch_signatures`]
+/// lists the declarations in CUDA C for the tests that check them against `kernels.cu` and the
+/// PTX that NVRTC makes of it.
 macro_rules! kernels {
-    ($($name:ident($($arg:ident: $ty:ty),* $(,)?);)*) => {
-        /// Every kernel of `kernels.cu`, loaded from the compiled module.
-        pub(super) struct Kernels { $($name: CudaFunction,)* }
-        impl Kernels {
-            pub(super) fn load(module: &Arc<cudarc::driver::CudaModule>) -> Result<Self> {
-                Ok(Self { $($name: module.load_function(stringify!($name)).map_err(cuda_err(stringify!($name)))?,)* })
-            }
+    ($($name:ident($($arg:ident: $kind:ident),* $(,)?);)*) => {
+        /// Every kernel's name, in the order of [`Kernel::index`].
+        pub(super) const KERNEL_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Clone, Copy)]
+        enum Index { $($name),* }
+
+        impl<D: Driver> KernelBackend<D> {
             $(
                 #[allow(clippy::too_many_arguments)]
-                pub(super) fn $name(&self, stream: &Arc<CudaStream>, cfg: LaunchConfig, $($arg: $ty),*) -> Result<()> {
-                    let mut launch = stream.launch_builder(&self.$name);
-                    $(launch.arg($arg);)*
-                    // SAFETY: the argument kinds and count are those of the kernel's declaration
-                    // (checked against kernels.cu by tests); every caller checked each buffer's
-                    // length against the dimensions it passes.
-                    unsafe { launch.launch(cfg) }.map(|_| ()).map_err(cuda_err(stringify!($name)))
+                pub(super) fn $name(&self, cfg: LaunchConfig, $($arg: param!(ty D, $kind)),*) -> Result<()> {
+                    let kernel = Kernel { index: Index::$name as usize, name: stringify!($name) };
+                    self.driver.launch(kernel, cfg, &mut [$(param!(arg $kind, $arg)),*])
                 }
             )*
         }
+
         /// Each kernel's name and parameters as the launches pass them, in CUDA C.
         #[cfg(test)]
         pub(super) fn launch_signatures() -> Vec<(&'static str, Vec<&'static str>)> {
-            vec![$((stringify!($name), vec![$(<$ty as CParam>::C),*]),)*]
+            vec![$((stringify!($name), vec![$(param!(c $kind)),*]),)*]
         }
     };
 }
 
-/// Short names for the declarations below.
-pub(super) type F32s = CudaSlice<f32>;
-pub(super) type U32s = CudaSlice<u32>;
-
 kernels! {
-    axpy(y: &mut F32s, alpha: &f32, x: &F32s, n: &i64);
-    gelu_forward(out: &mut F32s, x: &F32s, n: &i64);
-    gelu_backward(dx: &mut F32s, x: &F32s, dout: &F32s, n: &i64);
-    bias_forward(out: &mut F32s, bias: &F32s, m: &i64, n: &i64);
-    col_sum_acc(dst: &mut F32s, src: &F32s, m: &i32, n: &i32, rows: &i32);
-    layernorm_forward(out: &mut F32s, mean: &mut F32s, rstd: &mut F32s, x: &F32s, w: &F32s, b: &F32s, m: &i32, c: &i32);
-    layernorm_backward_dx(dx: &mut F32s, dout: &F32s, x: &F32s, w: &F32s, mean: &F32s, rstd: &F32s, m: &i32, c: &i32);
-    layernorm_backward_params(dw: &mut F32s, db: &mut F32s, dout: &F32s, x: &F32s, mean: &F32s, rstd: &F32s, m: &i32, c: &i32, rows: &i32);
-    split_qkv(q: &mut F32s, k: &mut F32s, v: &mut F32s, qkv: &F32s, b: &i32, t: &i32, c: &i32, nh: &i32);
-    split_qkv_backward(dqkv: &mut F32s, dq: &F32s, dk: &F32s, dv: &F32s, b: &i32, t: &i32, c: &i32, nh: &i32);
-    merge_heads(out: &mut F32s, y: &F32s, b: &i32, t: &i32, c: &i32, nh: &i32);
-    merge_heads_backward(dy: &mut F32s, dout: &F32s, b: &i32, t: &i32, c: &i32, nh: &i32);
-    causal_softmax(att: &mut F32s, rows: &i64, t: &i32);
-    causal_softmax_backward(datt: &mut F32s, att: &F32s, rows: &i64, t: &i32, scale: &f32);
-    softmax_forward(probs: &mut F32s, logits: &F32s, v: &i32);
-    softmax_xent_forward(probs: &mut F32s, losses: &mut F32s, logits: &F32s, targets: &U32s, v: &i32);
-    cross_entropy_backward(dlogits: &mut F32s, probs: &F32s, targets: &U32s, dloss: &f32, m: &i64, v: &i32);
-    embedding_forward(out: &mut F32s, ids: &U32s, table: &F32s, n: &i64, c: &i32);
-    embedding_backward(dtable: &mut F32s, dout: &F32s, ids: &U32s, n: &i64, c: &i32);
-    embedding_bag_mean_forward(out: &mut F32s, ids: &U32s, offsets: &U32s, table: &F32s, bags: &i32, c: &i32);
-    embedding_bag_mean_backward(dtable: &mut F32s, dout: &F32s, ids: &U32s, offsets: &U32s, bags: &i32, c: &i32);
-    sum_squares_acc(acc: &mut F32s, x: &F32s, n: &i64);
+    axpy(y: out, alpha: f32, x: inp, n: i64);
+    gelu_forward(out: out, x: inp, n: i64);
+    gelu_backward(dx: out, x: inp, dout: inp, n: i64);
+    bias_forward(out: out, bias: inp, m: i64, n: i64);
+    col_sum_acc(dst: out, src: inp, m: i32, n: i32, rows: i32);
+    layernorm_forward(out: out, mean: out, rstd: out, x: inp, w: inp, b: inp, m: i32, c: i32);
+    layernorm_backward_dx(dx: out, dout: inp, x: inp, w: inp, mean: inp, rstd: inp, m: i32, c: i32);
+    layernorm_backward_params(dw: out, db: out, dout: inp, x: inp, mean: inp, rstd: inp, m: i32, c: i32, rows: i32);
+    split_qkv(q: out, k: out, v: out, qkv: inp, b: i32, t: i32, c: i32, nh: i32);
+    split_qkv_backward(dqkv: out, dq: inp, dk: inp, dv: inp, b: i32, t: i32, c: i32, nh: i32);
+    merge_heads(out: out, y: inp, b: i32, t: i32, c: i32, nh: i32);
+    merge_heads_backward(dy: out, dout: inp, b: i32, t: i32, c: i32, nh: i32);
+    causal_softmax(att: out, rows: i64, t: i32);
+    causal_softmax_backward(datt: out, att: inp, rows: i64, t: i32, scale: f32);
+    softmax_forward(probs: out, logits: inp, v: i32);
+    softmax_xent_forward(probs: out, losses: out, logits: inp, targets: ids, v: i32);
+    cross_entropy_backward(dlogits: out, probs: inp, targets: ids, dloss: f32, m: i64, v: i32);
+    embedding_forward(out: out, ids: ids, table: inp, n: i64, c: i32);
+    embedding_backward(dtable: out, dout: inp, ids: ids, n: i64, c: i32);
+    embedding_bag_mean_forward(out: out, ids: ids, offsets: ids, table: inp, bags: i32, c: i32);
+    embedding_bag_mean_backward(dtable: out, dout: inp, ids: ids, offsets: ids, bags: i32, c: i32);
+    sum_squares_acc(acc: out, x: inp, n: i64);
     adamw(
-        p: &mut F32s, g: &F32s, m: &mut F32s, v: &mut F32s, n: &i64,
-        lr: &f32, b1: &f32, b2: &f32, eps: &f32, wd: &f32, bc1: &f32, bc2: &f32, gscale: &f32,
+        p: out, g: inp, m: out, v: out, n: i64,
+        lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32, gscale: f32,
     );
+}
+
+/// `(name, parameter types)` of every `extern "C" __global__` function in `source`, each type
+/// with single spaces and `*` attached (`const float*`).
+pub(super) fn declared_kernels(source: &str) -> Vec<(String, Vec<String>)> {
+    const HEAD: &str = "extern \"C\" __global__ void ";
+    let mut kernels = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(HEAD) {
+        rest = &rest[at + HEAD.len()..];
+        let (Some(open), Some(close)) = (rest.find('('), rest.find(')')) else { break };
+        let name = rest[..open].trim().to_string();
+        let params = rest[open + 1..close]
+            .split(',')
+            .map(|param| {
+                let spaced = param.replace('*', " * ");
+                let words: Vec<&str> = spaced.split_whitespace().collect();
+                words[..words.len().saturating_sub(1)].join(" ").replace(" *", "*")
+            })
+            .collect();
+        kernels.push((name, params));
+        rest = &rest[close..];
+    }
+    kernels
 }
 
 /// The NVRTC target for a GPU of compute capability `(major, minor)`: its own virtual

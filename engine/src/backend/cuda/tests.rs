@@ -11,38 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use cudarc::cublas::GemmConfig;
-use cudarc::cublas::sys::cublasOperation_t;
-
 use super::blas::{BlasCall, Gemm, attention_backward_gemms, attention_forward_gemms};
-use super::kernels::{KERNELS, SUPPORTED_ARCHS, compile_kernels, launch_signatures, nvrtc_arch};
+use super::emulator::reference_sgemm;
+use super::kernels::{KERNELS, SUPPORTED_ARCHS, compile_kernels, declared_kernels, launch_signatures, nvrtc_arch};
 use crate::ops::{attention, matmul};
 use crate::rng::Rng;
-
-/// `(name, parameter types)` of every `extern "C" __global__` function in `source`, each type
-/// with single spaces and `*` attached (`const float*`).
-fn declared_kernels(source: &str) -> Vec<(String, Vec<String>)> {
-    let mut kernels = Vec::new();
-    let mut rest = source;
-    while let Some(at) = rest.find("extern \"C\" __global__ void ") {
-        rest = &rest[at + "extern \"C\" __global__ void ".len()..];
-        let open = rest.find('(').expect("a kernel's parameter list");
-        let close = rest.find(')').expect("a kernel's parameter list ends");
-        let name = rest[..open].trim().to_string();
-        let params = rest[open + 1..close]
-            .split(',')
-            .map(|param| {
-                let spaced = param.replace('*', " * ");
-                let words: Vec<&str> = spaced.split_whitespace().collect();
-                let (ty, _name) = words.split_at(words.len() - 1);
-                ty.join(" ").replace(" *", "*")
-            })
-            .collect();
-        kernels.push((name, params));
-        rest = &rest[close..];
-    }
-    kernels
-}
 
 #[test]
 fn every_launch_matches_its_kernel_declaration() {
@@ -123,47 +96,18 @@ fn nvrtc_compiles_every_kernel_for_every_named_architecture() {
     assert_eq!(nvrtc_arch((6, 1)), None);
 }
 
-/// The matrices of one cuBLAS call, each checked against the BLAS rules before use.
-struct Operands<'a> {
-    a: &'a [f32],
-    b: &'a [f32],
-    c: &'a mut [f32],
-}
-
-/// `sgemm` as BLAS defines it, column-major: `C = alpha * op(A) @ op(B) + beta * C` with `op(A)`
-/// `[m, k]`, `op(B)` `[k, n]`, `C` `[m, n]`; `C` is not read when `beta` is 0. Panics where cuBLAS
-/// would refuse the call (leading dimensions) or read or write outside a buffer.
-fn reference_sgemm(cfg: &GemmConfig<f32>, x: Operands<'_>) {
-    let (m, n, k) = (cfg.m as usize, cfg.n as usize, cfg.k as usize);
-    let ta = cfg.transa == cublasOperation_t::CUBLAS_OP_T;
-    let tb = cfg.transb == cublasOperation_t::CUBLAS_OP_T;
-    let (lda, ldb, ldc) = (cfg.lda as usize, cfg.ldb as usize, cfg.ldc as usize);
-    assert!(lda >= (if ta { k } else { m }).max(1), "lda {lda} too small");
-    assert!(ldb >= (if tb { n } else { k }).max(1), "ldb {ldb} too small");
-    assert!(ldc >= m.max(1), "ldc {ldc} too small");
-    let op_a = |i: usize, l: usize| if ta { x.a[l + i * lda] } else { x.a[i + l * lda] };
-    let op_b = |l: usize, j: usize| if tb { x.b[j + l * ldb] } else { x.b[l + j * ldb] };
-    for j in 0..n {
-        for i in 0..m {
-            let dot: f32 = (0..k).map(|l| op_a(i, l) * op_b(l, j)).sum();
-            let c = &mut x.c[i + j * ldc];
-            *c = if cfg.beta == 0.0 { cfg.alpha * dot } else { cfg.alpha * dot + cfg.beta * *c };
-        }
-    }
-}
-
 /// Runs `g` the way [`CudaBackend::gemm`] does (cuBLAS's A is our `b`), on the reference BLAS.
 fn run_gemm(g: Gemm, out: &mut [f32], a: &[f32], b: &[f32]) {
     if g.batch == 0 || g.m == 0 || g.n == 0 {
         return;
     }
     match g.blas_call().unwrap() {
-        BlasCall::Single(cfg) => reference_sgemm(&cfg, Operands { a: b, b: a, c: out }),
+        BlasCall::Single(cfg) => reference_sgemm(&cfg, b, a, out).unwrap(),
         BlasCall::Batched(s) => {
             for i in 0..s.batch_size as usize {
                 let part = |x: &[f32], stride: i64| -> std::ops::Range<usize> { (i * stride as usize)..x.len() };
                 let (ra, rb, rc) = (part(b, s.stride_a), part(a, s.stride_b), part(out, s.stride_c));
-                reference_sgemm(&s.gemm, Operands { a: &b[ra], b: &a[rb], c: &mut out[rc] });
+                reference_sgemm(&s.gemm, &b[ra], &a[rb], &mut out[rc]).unwrap();
             }
         }
     }

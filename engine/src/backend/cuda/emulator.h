@@ -1,0 +1,199 @@
+// tokenmill engine: what kernels.cu needs of CUDA, on the CPU, so that the same source runs
+// without a GPU (see emulator.rs). A block's CUDA threads are fibers (ucontext) taking turns on
+// one OS thread, each running until it finishes or reaches a barrier; __syncthreads releases when
+// every live thread of the block has reached it, a warp shuffle's barrier when every live lane of
+// the warp has. A schedule in which nothing can run (threads of one warp at different barriers,
+// a barrier a thread never reaches) or a shuffle that reads an exited lane stops the process with
+// a message: either would hang or misbehave on a GPU. Blocks run one after another, in order.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <functional>
+#include <mutex>
+#include <vector>
+
+struct uint3 {
+    unsigned x, y, z;
+};
+typedef uint3 dim3;
+
+namespace emu {
+
+[[noreturn]] inline void fail(const char* what) {
+    fprintf(stderr, "CUDA emulator: %s\n", what);
+    fflush(stderr);
+    abort();
+}
+
+enum State { RUNNABLE, AT_SYNCTHREADS, AT_SHUFFLE, DONE };
+
+// The fibers of the block being run, on this OS thread.
+struct Block {
+    std::vector<ucontext_t> contexts;
+    std::vector<State> states;
+    std::vector<std::vector<char>> stacks;
+    std::vector<float> shuffled;  // each thread's value in the current shuffle
+    ucontext_t scheduler;
+    const std::function<void(unsigned)>* body = nullptr;
+    unsigned threads = 0, current = 0;
+};
+
+thread_local Block* block = nullptr;
+
+inline void fiber_main() {
+    Block* b = block;
+    unsigned t = b->current;
+    (*b->body)(t);
+    b->states[t] = DONE;
+    swapcontext(&b->contexts[t], &b->scheduler);
+}
+
+// Parks the running thread in `state` until the scheduler releases it.
+inline void park(State state) {
+    Block* b = block;
+    unsigned t = b->current;
+    b->states[t] = state;
+    swapcontext(&b->contexts[t], &b->scheduler);
+}
+
+}  // namespace emu
+
+thread_local uint3 threadIdx, blockIdx;
+thread_local dim3 blockDim, gridDim;
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+// One block runs at a time, so a function's static array is its block's shared memory.
+#define __shared__ static
+
+inline void __syncthreads() { emu::park(emu::AT_SYNCTHREADS); }
+
+inline float __shfl_xor_sync(unsigned mask, float v, int offset) {
+    if (mask != 0xffffffffu) emu::fail("only full-warp shuffles are emulated");
+    emu::Block* b = emu::block;
+    unsigned t = b->current, src = (t & ~31u) | ((t & 31u) ^ (unsigned)offset);
+    if (src >= b->threads) emu::fail("__shfl_xor_sync reads a lane beyond the block");
+    b->shuffled[t] = v;
+    emu::park(emu::AT_SHUFFLE);  // every live lane has written
+    if (b->states[src] == emu::DONE) emu::fail("__shfl_xor_sync reads a lane that has exited");
+    float r = b->shuffled[src];
+    emu::park(emu::AT_SHUFFLE);  // every live lane has read
+    return r;
+}
+
+inline float atomicAdd(float* address, float v) {
+    unsigned* bits = reinterpret_cast<unsigned*>(address);
+    unsigned old = __atomic_load_n(bits, __ATOMIC_RELAXED), next;
+    float was;
+    do {
+        memcpy(&was, &old, 4);
+        float sum = was + v;
+        memcpy(&next, &sum, 4);
+    } while (!__atomic_compare_exchange_n(bits, &old, next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return was;
+}
+
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline float __int_as_float(unsigned bits) {
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+template <typename T>
+inline T min(T a, T b) {
+    return b < a ? b : a;
+}
+template <typename T>
+inline T max(T a, T b) {
+    return a < b ? b : a;
+}
+
+namespace emu {
+
+// Runs every thread of one block until all have finished.
+inline void run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
+    const size_t stack_bytes = 64 * 1024;
+    if (b.contexts.size() < n) {
+        b.contexts.resize(n);
+        b.states.resize(n);
+        b.shuffled.resize(n);
+        b.stacks.resize(n, std::vector<char>(stack_bytes));
+    }
+    b.threads = n;
+    for (unsigned t = 0; t < n; t++) {
+        getcontext(&b.contexts[t]);
+        b.contexts[t].uc_stack.ss_sp = b.stacks[t].data();
+        b.contexts[t].uc_stack.ss_size = stack_bytes;
+        b.contexts[t].uc_link = nullptr;
+        makecontext(&b.contexts[t], fiber_main, 0);
+        b.states[t] = RUNNABLE;
+    }
+    blockIdx = at;
+    blockDim = blk;
+    gridDim = grid;
+    for (;;) {
+        for (unsigned t = 0; t < n; t++) {
+            if (b.states[t] != RUNNABLE) continue;
+            b.current = t;
+            threadIdx = {t, 0, 0};
+            swapcontext(&b.scheduler, &b.contexts[t]);
+        }
+        // Nothing runnable: release whichever barrier every live thread concerned has reached.
+        unsigned live = 0, at_sync = 0;
+        for (unsigned t = 0; t < n; t++) {
+            live += b.states[t] != DONE;
+            at_sync += b.states[t] == AT_SYNCTHREADS;
+        }
+        if (live == 0) return;
+        bool released = false;
+        if (at_sync == live) {
+            for (unsigned t = 0; t < n; t++)
+                if (b.states[t] == AT_SYNCTHREADS) b.states[t] = RUNNABLE;
+            released = true;
+        }
+        for (unsigned w = 0; !released && w * 32 < n; w++) {
+            unsigned end = w * 32 + 32 < n ? w * 32 + 32 : n, waiting = 0, alive = 0;
+            for (unsigned t = w * 32; t < end; t++) {
+                alive += b.states[t] != DONE;
+                waiting += b.states[t] == AT_SHUFFLE;
+            }
+            if (alive > 0 && waiting == alive) {
+                for (unsigned t = w * 32; t < end; t++)
+                    if (b.states[t] == AT_SHUFFLE) b.states[t] = RUNNABLE;
+                released = true;
+            }
+        }
+        if (!released) fail("no thread can go on (threads wait at different barriers, or at one that others never reach): deadlock");
+    }
+}
+
+// Every kernel's blocks share the static arrays that stand for shared memory (block_reduce's,
+// say), so one launch at a time in the whole process, whatever the kernel.
+inline std::mutex& one_launch() {
+    static std::mutex m;
+    return m;
+}
+
+// Runs `kernel` over the grid: 0 on success, else which launch limit was broken.
+template <typename F>
+int launch(const unsigned* g, const unsigned* b, F kernel) {
+    std::lock_guard<std::mutex> guard(one_launch());
+    dim3 grid = {g[0], g[1], g[2]}, blk = {b[0], b[1], b[2]};
+    if (blk.x == 0 || blk.x > 1024 || blk.y != 1 || blk.z != 1) return 1;  // only 1-D blocks are used
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) return 2;
+    static Block state;
+    std::function<void(unsigned)> body = [&](unsigned) { kernel(); };
+    state.body = &body;
+    block = &state;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) run_block(state, blk.x, {x, y, z}, blk, grid);
+    block = nullptr;
+    return 0;
+}
+
+}  // namespace emu
