@@ -11,19 +11,44 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use tokenmill_engine::backend::CudaBackend;
+use tokenmill_engine::backend::{Backend, CudaBackend};
 use tokenmill_engine::classifier::{Classifier, OwnedScorer, features_batch};
 use tokenmill_engine::device::{Device, DeviceRequest};
 
 use crate::config::QualityModelSpec;
 use crate::document::Document;
 
+/// A classifier resident on a device, scoring hashed features: an [`OwnedScorer`] on the CUDA
+/// backend (or, in tests, on its CPU emulator).
+trait Resident: Send + std::fmt::Debug {
+    fn score_features(&self, ids: &[u32], offsets: &[u32]) -> tokenmill_engine::Result<Vec<f32>>;
+    fn labels(&self) -> usize;
+}
+
+impl<B: Backend> Resident for OwnedScorer<B>
+where
+    Self: Send,
+{
+    fn score_features(&self, ids: &[u32], offsets: &[u32]) -> tokenmill_engine::Result<Vec<f32>> {
+        OwnedScorer::score_features(self, ids, offsets)
+    }
+    fn labels(&self) -> usize {
+        OwnedScorer::labels(self)
+    }
+}
+
 /// The model resident on a GPU: device work one batch at a time.
 #[derive(Debug)]
 struct Gpu {
-    scorer: Mutex<OwnedScorer<CudaBackend>>,
+    scorer: Mutex<Box<dyn Resident>>,
     buckets: u32,
     word_ngrams: u32,
+}
+
+impl Gpu {
+    fn new(model: &Classifier, scorer: impl Resident + 'static) -> Self {
+        Self { scorer: Mutex::new(Box::new(scorer)), buckets: model.buckets(), word_ngrams: model.word_ngrams() }
+    }
 }
 
 /// A loaded classifier and the score range to keep.
@@ -61,7 +86,7 @@ impl QualityModel {
         let gpu = match device {
             Device::Cpu => None,
             Device::Cuda(n) => match CudaBackend::new(n).and_then(|be| model.into_scorer(be)) {
-                Ok(scorer) => Some(Gpu { scorer: Mutex::new(scorer), buckets: model.buckets(), word_ngrams: model.word_ngrams() }),
+                Ok(scorer) => Some(Gpu::new(&model, scorer)),
                 // `auto` means "a GPU if it works": one that fails to take the model is not used.
                 Err(e) if request == DeviceRequest::Auto => {
                     tracing::warn!(stage = %spec.name, "quality_model: scoring on the CPU: cuda:{n} could not take the model: {e}");
@@ -128,4 +153,73 @@ impl QualityModel {
 
 fn prefix(text: &str, max_chars: usize) -> &str {
     text.char_indices().nth(max_chars).map_or(text, |(i, _)| &text[..i])
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokenmill_engine::backend::EmulatedCuda;
+    use tokenmill_engine::classifier::ClassifierConfig;
+
+    use super::*;
+
+    /// The stage's GPU path (features hashed outside the lock, one batch on the device at a
+    /// time, probabilities cut per document) on the CUDA emulator, batches arriving from several
+    /// workers at once: the same documents kept, and the same scores within float rounding, as
+    /// on the CPU.
+    #[test]
+    fn the_device_path_keeps_what_the_cpu_keeps() {
+        let data = [("install the package with apt", 0), ("the moon over the quiet sea", 1), ("run make install", 0), ("a rose", 1)];
+        let config = ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
+        let model = Classifier::train(&config, vec!["doc".into(), "other".into()], &data).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.tmcls");
+        model.save(&path).unwrap();
+        let spec: QualityModelSpec = toml::from_str(&format!(
+            "name = \"q\"\ninputs = [\"in\"]\nmodel = {:?}\nlabel = \"doc\"\nmin_score = 0.5",
+            path.display().to_string()
+        ))
+        .unwrap();
+        let on_cpu = QualityModel::new(&spec).unwrap();
+        assert_eq!(on_cpu.device(), Device::Cpu);
+        let mut on_gpu = QualityModel::new(&spec).unwrap();
+        let emulated = on_gpu.model.clone().into_scorer(EmulatedCuda::new().unwrap()).unwrap();
+        on_gpu.gpu = Some(Gpu::new(&on_gpu.model, emulated));
+        let on_gpu = Arc::new(on_gpu);
+
+        let texts: Vec<String> = (0..300)
+            .map(|i| match i % 4 {
+                0 => format!("install package {i} with apt and make"),
+                1 => format!("the sea and the moon {i}"),
+                2 => String::new(),
+                _ => "ünïcödé ".repeat(i % 7),
+            })
+            .collect();
+        let batches: Vec<Vec<Document>> = texts.chunks(37).map(|c| c.iter().map(|t| Document::new("id", t)).collect()).collect();
+        let workers: Vec<_> = batches
+            .into_iter()
+            .map(|mut batch| {
+                let on_gpu = Arc::clone(&on_gpu);
+                std::thread::spawn(move || {
+                    let verdicts = on_gpu.run(&mut batch).unwrap();
+                    (batch, verdicts)
+                })
+            })
+            .collect();
+        let mut kept = 0;
+        for worker in workers {
+            let (gpu_docs, gpu_verdicts) = worker.join().unwrap();
+            let mut cpu_docs: Vec<Document> = gpu_docs.iter().map(|d| Document::new("id", &d.text)).collect();
+            let cpu_verdicts = on_cpu.run(&mut cpu_docs).unwrap();
+            assert_eq!(gpu_verdicts, cpu_verdicts);
+            kept += gpu_verdicts.iter().filter(|v| v.is_none()).count();
+            for (g, c) in gpu_docs.iter().zip(&cpu_docs) {
+                let (g, c) = (g.metadata["quality_score"].as_f64().unwrap(), c.metadata["quality_score"].as_f64().unwrap());
+                assert!((g - c).abs() < 1e-5, "{g} on the emulated GPU, {c} on the CPU");
+            }
+        }
+        assert!(kept > 0 && kept < texts.len(), "the threshold should split the documents (kept {kept})");
+    }
 }
