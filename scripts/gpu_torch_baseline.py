@@ -7,6 +7,9 @@ tied embeddings, biases everywhere but the head), the same batch, AdamW (lr 3e-3
 eager mode (PyTorch's default): the baseline the issue compares against ("GPT training
 throughput >= half of PyTorch's for the same model and batch"). Random windows of a uniform
 random token stream, as benches/gpu.rs. Prints one JSON object.
+
+`--smoke` runs each config for two steps on the CPU instead (CI does, so that the script is known
+to run before a GPU session depends on it).
 """
 import json
 import math
@@ -57,11 +60,11 @@ class Gpt(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         logits = self.lnf(x) @ self.wte.weight.T  # tied head
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
-def run(name, vocab, ctx, layers, c, nh, batch, steps, warmup=10):
-    dev = "cuda"
+def run(name, vocab, ctx, layers, c, nh, batch, steps, warmup=10, dev="cuda"):
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     torch.manual_seed(0)
     model = Gpt(vocab, ctx, layers, c, nh).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -80,10 +83,10 @@ def run(name, vocab, ctx, layers, c, nh, batch, steps, warmup=10):
 
     for _ in range(warmup):
         step()
-    torch.cuda.synchronize()
+    sync()
     t0 = time.perf_counter()
     losses = [step() for _ in range(steps)]
-    torch.cuda.synchronize()
+    sync()
     secs = time.perf_counter() - t0
     return {
         "name": name,
@@ -98,6 +101,17 @@ def run(name, vocab, ctx, layers, c, nh, batch, steps, warmup=10):
 
 
 def main():
+    smoke = "--smoke" in sys.argv[1:]
+    if smoke:
+        out = {"torch": torch.__version__, "device": "cpu (smoke run)", "gpt": []}
+        for name, cfg in CONFIGS.items():
+            r = run(name, *cfg[:-1], steps=2, warmup=1, dev="cpu")
+            if not (math.isfinite(r["first_loss"]) and abs(r["first_loss"] - r["uniform_loss"]) < 0.5):
+                print(json.dumps({"error": f"{name}: first loss {r['first_loss']} is not near ln(vocab)"}))
+                return 1
+            out["gpt"].append(r)
+        print(json.dumps(out))
+        return 0
     if not torch.cuda.is_available():
         print(json.dumps({"error": "torch sees no GPU"}))
         return 1

@@ -4,11 +4,14 @@
 //!
 //! `CARGO_TARGET_DIR=... cargo bench -p tokenmill-engine --bench gpu`
 //! (`scripts/gpu-check.sh` runs it, with `scripts/gpu_torch_baseline.py` for PyTorch's figure.)
+//! With `TOKENMILL_GPU_BENCH=smoke` it runs the same code at tiny sizes on the CUDA emulator, to
+//! check the bench itself (and `scripts/gpu-check.sh --smoke`) without a GPU; its figures mean
+//! nothing.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
 
-use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
+use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, EmulatedCuda, probe_cuda};
 use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig};
 use tokenmill_engine::rng::Rng;
@@ -44,12 +47,31 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-fn classifier(gpu: &CudaBackend) -> String {
-    let data = corpus(20_000);
+/// How much work each part does: the real sizes, or tiny ones for the smoke run.
+#[derive(Clone, Copy)]
+struct Sizes {
+    docs: usize,
+    reps: usize,
+    tokens: usize,
+    /// Timed GPT steps of the default and medium configs, on the device and on the CPU.
+    steps: [(usize, usize); 2],
+    warmup: usize,
+    /// The GPT batch size where smaller than the config's.
+    max_batch: usize,
+}
+
+const REAL: Sizes = Sizes { docs: 20_000, reps: 20, tokens: 200_000, steps: [(300, 20), (100, 2)], warmup: 10, max_batch: usize::MAX };
+const SMOKE: Sizes = Sizes { docs: 64, reps: 1, tokens: 5_000, steps: [(2, 1), (1, 1)], warmup: 1, max_batch: 1 };
+
+fn classifier<B: Backend>(gpu: &B, sizes: Sizes) -> String {
+    let data = corpus(sizes.docs);
     let refs: Vec<(&str, u32)> = data.iter().map(|(t, l)| (t.as_str(), *l)).collect();
-    let model =
-        Classifier::train(&ClassifierConfig { epochs: 1, ..ClassifierConfig::default() }, vec!["a".into(), "b".into()], &refs[..500])
-            .unwrap();
+    let model = Classifier::train(
+        &ClassifierConfig { epochs: 1, ..ClassifierConfig::default() },
+        vec!["a".into(), "b".into()],
+        &refs[..refs.len().min(500)],
+    )
+    .unwrap();
     let texts: Vec<&str> = refs.iter().map(|(t, _)| *t).collect();
     let bytes: usize = texts.iter().map(|t| t.len()).sum();
     let t = Instant::now();
@@ -57,13 +79,13 @@ fn classifier(gpu: &CudaBackend) -> String {
     let features_s = t.elapsed().as_secs_f64();
     let scorer = model.scorer(gpu).unwrap();
     let (gids, goffsets) = (gpu.upload_ids(&ids).unwrap(), gpu.upload_ids(&offsets).unwrap());
-    let device_s = best_of(20, || {
+    let device_s = best_of(sizes.reps, || {
         let probs = scorer.score_uploaded(&gids, &goffsets, texts.len()).unwrap();
         gpu.synchronize().unwrap();
         drop(probs);
     });
-    let with_copies_s = best_of(10, || drop(scorer.score_features(&ids, &offsets).unwrap()));
-    let cpu_s = best_of(2, || drop(model.score_batch(&texts)));
+    let with_copies_s = best_of(sizes.reps.div_ceil(2), || drop(scorer.score_features(&ids, &offsets).unwrap()));
+    let cpu_s = best_of(sizes.reps.div_ceil(10), || drop(model.score_batch(&texts)));
     // Agreement check on the real batch, so a fast wrong kernel cannot pass unnoticed.
     let got = scorer.score_features(&ids, &offsets).unwrap();
     let want: Vec<f32> = model.score_batch(&texts).concat();
@@ -94,12 +116,13 @@ fn tokens(vocab: usize, n: usize) -> Vec<u32> {
     (0..n).map(|_| rng.below(vocab) as u32).collect()
 }
 
-fn gpt(gpu: &CudaBackend, name: &str, cfg: GptConfig, batch_size: usize, steps: usize, cpu_steps: usize) -> String {
-    let toks = tokens(cfg.vocab_size, 200_000);
+fn gpt<B: Backend>(gpu: &B, name: &str, cfg: GptConfig, batch_size: usize, (steps, cpu_steps): (usize, usize), sizes: Sizes) -> String {
+    let toks = tokens(cfg.vocab_size, sizes.tokens);
+    let batch_size = batch_size.min(sizes.max_batch);
     let train = GptTrainConfig { steps, batch_size, ..GptTrainConfig::default() };
     let mut model = Gpt::new(cfg).unwrap();
     // Warm-up (cuBLAS picks its kernels, the memory pool grows), then the timed run.
-    model.train_with(gpu, &toks, &GptTrainConfig { steps: 10, ..train }, |_| {}).unwrap();
+    model.train_with(gpu, &toks, &GptTrainConfig { steps: sizes.warmup, ..train }, |_| {}).unwrap();
     let mut model = Gpt::new(cfg).unwrap();
     let report = model.train_with(gpu, &toks, &train, |_| {}).unwrap();
     let gpu_tps = report.tokens as f64 / report.seconds;
@@ -128,16 +151,26 @@ fn gpt(gpu: &CudaBackend, name: &str, cfg: GptConfig, batch_size: usize, steps: 
     )
 }
 
-fn main() {
-    let gpu = match probe_cuda(0) {
-        Ok(_) => CudaBackend::new(0).unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}")),
-        Err(why) => {
-            println!("no GPU: {why}");
-            return;
-        }
-    };
+fn run<B: Backend>(gpu: &B, device: &str, sizes: Sizes) {
     let default_cfg = GptConfig::default();
     let medium = GptConfig { vocab_size: 4096, context: 256, layers: 4, width: 256, heads: 8, ..GptConfig::default() };
-    let gpts = [gpt(&gpu, "default", default_cfg, GptTrainConfig::default().batch_size, 300, 20), gpt(&gpu, "medium", medium, 16, 100, 2)];
-    println!("{{\"device\":\"{}\",\"classifier\":{},\"gpt\":[{}]}}", gpu.description(), classifier(&gpu), gpts.join(","));
+    let gpts = [
+        gpt(gpu, "default", default_cfg, GptTrainConfig::default().batch_size, sizes.steps[0], sizes),
+        gpt(gpu, "medium", medium, 16, sizes.steps[1], sizes),
+    ];
+    println!("{{\"device\":\"{device}\",\"classifier\":{},\"gpt\":[{}]}}", classifier(gpu, sizes), gpts.join(","));
+}
+
+fn main() {
+    if std::env::var("TOKENMILL_GPU_BENCH").is_ok_and(|v| v == "smoke") {
+        let emulated = EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"));
+        return run(&emulated, "CUDA emulator (smoke run, figures meaningless)", SMOKE);
+    }
+    match probe_cuda(0) {
+        Ok(_) => {
+            let gpu = CudaBackend::new(0).unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}"));
+            run(&gpu, gpu.description(), REAL);
+        }
+        Err(why) => println!("no GPU: {why}"),
+    }
 }
