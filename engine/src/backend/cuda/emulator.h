@@ -171,6 +171,12 @@ inline void run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
     }
 }
 
+// The fibers and their stacks, one set for every launch (launches take turns).
+inline Block& the_block() {
+    static Block b;
+    return b;
+}
+
 // Every kernel's blocks share the static arrays that stand for shared memory (block_reduce's,
 // say), so one launch at a time in the whole process, whatever the kernel.
 inline std::mutex& one_launch() {
@@ -185,7 +191,7 @@ int launch(const unsigned* g, const unsigned* b, F kernel) {
     dim3 grid = {g[0], g[1], g[2]}, blk = {b[0], b[1], b[2]};
     if (blk.x == 0 || blk.x > 1024 || blk.y != 1 || blk.z != 1) return 1;  // only 1-D blocks are used
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) return 2;
-    static Block state;
+    Block& state = the_block();
     std::function<void(unsigned)> body = [&](unsigned) { kernel(); };
     state.body = &body;
     block = &state;
