@@ -3,8 +3,9 @@
 // one OS thread, each running until it finishes or reaches a barrier; __syncthreads releases when
 // every live thread of the block has reached it, a warp shuffle's barrier when every live lane of
 // the warp has. A schedule in which nothing can run (threads of one warp at different barriers,
-// a barrier a thread never reaches) or a shuffle that reads an exited lane stops the process with
-// a message: either would hang or misbehave on a GPU. Blocks run one after another, in order.
+// a barrier a thread never reaches) or a shuffle that reads an exited lane fails the launch with
+// a message: either would hang or misbehave on a GPU. Blocks run one after
+// another, in order.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,6 @@ typedef uint3 dim3;
 
 namespace emu {
 
-[[noreturn]] inline void fail(const char* what) {
-    fprintf(stderr, "CUDA emulator: %s\n", what);
-    fflush(stderr);
-    abort();
-}
-
 enum State { RUNNABLE, AT_SYNCTHREADS, AT_SHUFFLE, DONE };
 
 // The fibers of the block being run, on this OS thread.
@@ -39,9 +34,18 @@ struct Block {
     ucontext_t scheduler;
     const std::function<void(unsigned)>* body = nullptr;
     unsigned threads = 0, current = 0;
+    const char* error = nullptr;  // why the launch failed
 };
 
 thread_local Block* block = nullptr;
+
+// Fails the launch from inside a CUDA thread: the scheduler abandons the block.
+[[noreturn]] inline void fail(const char* what) {
+    Block* b = block;
+    b->error = what;
+    swapcontext(&b->contexts[b->current], &b->scheduler);
+    abort();  // never resumed
+}
 
 inline void fiber_main() {
     Block* b = block;
@@ -114,8 +118,8 @@ inline T max(T a, T b) {
 
 namespace emu {
 
-// Runs every thread of one block until all have finished.
-inline void run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
+// Runs every thread of one block until all have finished; false (and b.error) if it fails.
+inline bool run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
     const size_t stack_bytes = 64 * 1024;
     if (b.contexts.size() < n) {
         b.contexts.resize(n);
@@ -141,6 +145,7 @@ inline void run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
             b.current = t;
             threadIdx = {t, 0, 0};
             swapcontext(&b.scheduler, &b.contexts[t]);
+            if (b.error) return false;
         }
         // Nothing runnable: release whichever barrier every live thread concerned has reached.
         unsigned live = 0, at_sync = 0;
@@ -148,14 +153,14 @@ inline void run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
             live += b.states[t] != DONE;
             at_sync += b.states[t] == AT_SYNCTHREADS;
         }
-        if (live == 0) return;
+        if (live == 0) return true;
         bool released = false;
         if (at_sync == live) {
             for (unsigned t = 0; t < n; t++)
                 if (b.states[t] == AT_SYNCTHREADS) b.states[t] = RUNNABLE;
             released = true;
         }
-        for (unsigned w = 0; !released && w * 32 < n; w++) {
+        for (unsigned w = 0; at_sync == 0 && w * 32 < n; w++) {
             unsigned end = w * 32 + 32 < n ? w * 32 + 32 : n, waiting = 0, alive = 0;
             for (unsigned t = w * 32; t < end; t++) {
                 alive += b.states[t] != DONE;
@@ -167,7 +172,10 @@ inline void run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
                 released = true;
             }
         }
-        if (!released) fail("no thread can go on (threads wait at different barriers, or at one that others never reach): deadlock");
+        if (!released) {
+            b.error = "deadlock: no thread can go on (threads wait at different barriers, or at one that others never reach)";
+            return false;
+        }
     }
 }
 
@@ -184,9 +192,10 @@ inline std::mutex& one_launch() {
     return m;
 }
 
-// Runs `kernel` over the grid: 0 on success, else which launch limit was broken.
+// Runs `kernel` over the grid: 0 on success; 1 or 2 for a block or grid CUDA would refuse; 3
+// when a CUDA thread failed, with the reason in *error (a static string).
 template <typename F>
-int launch(const unsigned* g, const unsigned* b, F kernel) {
+int launch(const unsigned* g, const unsigned* b, const char** error, F kernel) {
     std::lock_guard<std::mutex> guard(one_launch());
     dim3 grid = {g[0], g[1], g[2]}, blk = {b[0], b[1], b[2]};
     if (blk.x == 0 || blk.x > 1024 || blk.y != 1 || blk.z != 1) return 1;  // only 1-D blocks are used
@@ -195,11 +204,15 @@ int launch(const unsigned* g, const unsigned* b, F kernel) {
     std::function<void(unsigned)> body = [&](unsigned) { kernel(); };
     state.body = &body;
     block = &state;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) run_block(state, blk.x, {x, y, z}, blk, grid);
+    state.error = nullptr;
+    int status = 0;
+    for (unsigned z = 0; z < grid.z && status == 0; z++)
+        for (unsigned y = 0; y < grid.y && status == 0; y++)
+            for (unsigned x = 0; x < grid.x && status == 0; x++)
+                if (!run_block(state, blk.x, {x, y, z}, blk, grid)) status = 3;
+    *error = state.error;
     block = nullptr;
-    return 0;
+    return status;
 }
 
 }  // namespace emu

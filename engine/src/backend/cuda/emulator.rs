@@ -7,9 +7,10 @@
 //! and cuBLAS itself can be tested here against the CPU backend.
 //!
 //! Every buffer has a canary on each side: a kernel or product that writes outside its buffer
-//! fails the launch, and one that reads outside it reads NaN.
+//! fails the launch, and one that reads outside it reads NaN. A launch whose threads deadlock at
+//! barriers, or shuffle with an exited lane, fails with that reason.
 
-use std::ffi::c_void;
+use std::ffi::{CStr, c_char, c_void};
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -35,8 +36,9 @@ const F32_CANARY: u32 = 0x7fa0_dead;
 /// The `u32` canary: an id far beyond any table.
 const U32_CANARY: u32 = 0xdead_beef;
 
-/// A kernel's entry point in the compiled library: grid, block and a pointer to each argument.
-type Entry = unsafe extern "C" fn(grid: *const u32, block: *const u32, args: *const *mut c_void) -> i32;
+/// A kernel's entry point in the compiled library: grid, block, a pointer to each argument, and
+/// where to put the reason when a CUDA thread fails (status 3; a static C string).
+type Entry = unsafe extern "C" fn(grid: *const u32, block: *const u32, args: *const *mut c_void, error: *mut *const c_char) -> i32;
 
 /// The emulator's buffers: host memory between two canaries.
 #[derive(Clone)]
@@ -143,8 +145,8 @@ fn source() -> String {
     for (name, params) in declared_kernels(KERNELS) {
         let args: Vec<String> = params.iter().enumerate().map(|(i, ty)| format!("*({ty}*)a[{i}]")).collect();
         src.push_str(&format!(
-            "extern \"C\" int tm_emu_{name}(const unsigned* g, const unsigned* b, void** a) {{\n    \
-             return emu::launch(g, b, [=] {{ {name}({}); }});\n}}\n",
+            "extern \"C\" int tm_emu_{name}(const unsigned* g, const unsigned* b, void** a, const char** e) {{\n    \
+             return emu::launch(g, b, e, [=] {{ {name}({}); }});\n}}\n",
             args.join(", ")
         ));
     }
@@ -282,11 +284,15 @@ impl Driver for Emulator {
         // kernels.cu by tests), buffer addresses point into buffers this call borrows (mutably
         // where the kernel writes), and the backend checked their lengths against the
         // dimensions passed. Writes beyond them land in the canaries, checked below.
-        let status = unsafe { (self.entries[kernel.index])(grid.as_ptr(), block.as_ptr(), pointers.as_ptr()) };
+        let mut error: *const c_char = std::ptr::null();
+        let status = unsafe { (self.entries[kernel.index])(grid.as_ptr(), block.as_ptr(), pointers.as_ptr(), &raw mut error) };
         match status {
             0 => {}
             1 => return Err(bad(format!("block {block:?}: only 1-D blocks of 1 to 1024 threads are launched"))),
-            _ => return Err(bad(format!("grid {grid:?} is outside CUDA's limits"))),
+            2 => return Err(bad(format!("grid {grid:?} is outside CUDA's limits"))),
+            _ if error.is_null() => return Err(bad(format!("failed with status {status}"))),
+            // SAFETY: a non-null `error` points to one of emulator.h's static, NUL-terminated messages.
+            _ => return Err(bad(unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned())),
         }
         for arg in args.iter() {
             match arg {
