@@ -12,10 +12,10 @@
 # to the device tool. The binaries need glibc >= 2.34 and load libcuda, libnvrtc and libcublas at
 # run time; this script finds the latter two in the CUDA toolkit or in PyTorch's nvidia wheels.
 #
-# `scripts/gpu-check.sh --smoke` rehearses all of it on a machine without a GPU, at tiny sizes: the
-# emulated half of the kernel tests, the bench on the CUDA emulator, PyTorch on the CPU ($PYTHON,
-# default python3, must have torch), and the summary, so a GPU session does not find a broken
-# script. Its figures mean nothing.
+# `scripts/gpu-check.sh --smoke` rehearses all of it on a machine without a GPU, at tiny sizes: one
+# emulated kernel test (all of them run in every CI run), the bench on the CUDA emulator, PyTorch
+# on the CPU ($PYTHON, default python3, must have torch), and the summary, so a GPU session does
+# not find a broken script. Its figures mean nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=out/gpu-bin

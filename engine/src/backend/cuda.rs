@@ -86,6 +86,16 @@ fn check(op: &'static str, lens: &[(usize, usize)]) -> Result<()> {
     Ok(())
 }
 
+/// CUDA cannot allocate zero bytes portably (some drivers refuse), so an empty buffer is a shape
+/// error on every driver, the emulator included, rather than a driver error on some GPUs;
+/// callers pad (see the classifier's scorer).
+fn not_empty(op: &'static str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::Shape { op, expected: "at least one element (a GPU buffer cannot be empty)".into(), got: "0".into() });
+    }
+    Ok(())
+}
+
 fn int(x: usize, op: &'static str) -> Result<i32> {
     i32::try_from(x).map_err(|_| Error::Shape { op, expected: "a dimension below 2^31".into(), got: x.to_string() })
 }
@@ -165,12 +175,15 @@ impl<D: Driver> Backend for KernelBackend<D> {
         self.driver.device()
     }
     fn zeros(&self, n: usize) -> Result<D::F32s> {
+        not_empty("zeros", n)?;
         self.driver.zeros(n)
     }
     fn upload(&self, data: &[f32]) -> Result<D::F32s> {
+        not_empty("upload", data.len())?;
         self.driver.upload(data)
     }
     fn upload_ids(&self, ids: &[u32]) -> Result<D::U32s> {
+        not_empty("upload_ids", ids.len())?;
         self.driver.upload_ids(ids)
     }
     fn write_ids(&self, dst: &mut D::U32s, ids: &[u32]) -> Result<()> {

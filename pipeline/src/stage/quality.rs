@@ -197,7 +197,9 @@ mod tests {
                 _ => "ünïcödé ".repeat(i % 7),
             })
             .collect();
-        let batches: Vec<Vec<Document>> = texts.chunks(37).map(|c| c.iter().map(|t| Document::new("id", t)).collect()).collect();
+        let mut batches: Vec<Vec<Document>> = texts.chunks(37).map(|c| c.iter().map(|t| Document::new("id", t)).collect()).collect();
+        // A batch of empty documents has no features at all: the device path must pad it.
+        batches.push((0..5).map(|_| Document::new("id", "")).collect());
         let workers: Vec<_> = batches
             .into_iter()
             .map(|mut batch| {

@@ -108,15 +108,6 @@ impl CudaDriver {
     }
 }
 
-/// CUDA cannot allocate zero bytes portably (some drivers refuse), so an empty buffer is a shape
-/// error here rather than a driver error; callers pad (see the classifier's scorer).
-fn not_empty(op: &'static str, n: usize) -> Result<()> {
-    if n == 0 {
-        return Err(Error::Shape { op, expected: "at least one element (a GPU buffer cannot be empty)".into(), got: "0".into() });
-    }
-    Ok(())
-}
-
 impl Driver for CudaDriver {
     type F32s = CudaSlice<f32>;
     type U32s = CudaSlice<u32>;
@@ -125,7 +116,6 @@ impl Driver for CudaDriver {
         Device::Cuda(self.ordinal)
     }
     fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
-        not_empty("zeros", n)?;
         self.stream.alloc_zeros::<f32>(n).map_err(cuda_err("alloc"))
     }
     fn scratch(&self, n: usize) -> Result<CudaSlice<f32>> {
@@ -133,11 +123,9 @@ impl Driver for CudaDriver {
         unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(cuda_err("alloc"))
     }
     fn upload(&self, data: &[f32]) -> Result<CudaSlice<f32>> {
-        not_empty("upload", data.len())?;
         self.stream.clone_htod(data).map_err(cuda_err("upload"))
     }
     fn upload_ids(&self, ids: &[u32]) -> Result<CudaSlice<u32>> {
-        not_empty("upload_ids", ids.len())?;
         self.stream.clone_htod(ids).map_err(cuda_err("upload"))
     }
     fn write_ids(&self, dst: &mut CudaSlice<u32>, ids: &[u32]) -> Result<()> {

@@ -2,10 +2,15 @@
 // without a GPU (see emulator.rs). A block's CUDA threads are fibers (ucontext) taking turns on
 // one OS thread, each running until it finishes or reaches a barrier; __syncthreads releases when
 // every live thread of the block has reached it, a warp shuffle's barrier when every live lane of
-// the warp has. A schedule in which nothing can run (threads of one warp at different barriers,
-// a barrier a thread never reaches) or a shuffle that reads an exited lane fails the launch with
-// a message: either would hang or misbehave on a GPU. Blocks run one after
-// another, in order.
+// the warp has. Threads take turns in index order in one launch and in reverse in the next, so a
+// missing barrier shows in one of them. A schedule in which nothing can run (threads of one warp
+// at different barriers, or at one that others never reach), a __syncthreads reached after some
+// threads exited, or a shuffle that reads an exited lane fails the launch with a message: each
+// would hang or misbehave on a GPU. Blocks run one after another, in order.
+//
+// Not emulated: concurrency between blocks (they run in turn) and fresh shared memory per block
+// (a `__shared__` array is a static, so a block sees what the previous one left, where a GPU
+// gives it garbage).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,8 +123,9 @@ inline T max(T a, T b) {
 
 namespace emu {
 
-// Runs every thread of one block until all have finished; false (and b.error) if it fails.
-inline bool run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
+// Runs every thread of one block until all have finished, taking turns in index order or, with
+// `reverse`, the other way round; false (and b.error) if it fails.
+inline bool run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid, bool reverse) {
     const size_t stack_bytes = 64 * 1024;
     if (b.contexts.size() < n) {
         b.contexts.resize(n);
@@ -140,7 +146,8 @@ inline bool run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
     blockDim = blk;
     gridDim = grid;
     for (;;) {
-        for (unsigned t = 0; t < n; t++) {
+        for (unsigned i = 0; i < n; i++) {
+            unsigned t = reverse ? n - 1 - i : i;
             if (b.states[t] != RUNNABLE) continue;
             b.current = t;
             threadIdx = {t, 0, 0};
@@ -156,11 +163,16 @@ inline bool run_block(Block& b, unsigned n, uint3 at, dim3 blk, dim3 grid) {
         if (live == 0) return true;
         bool released = false;
         if (at_sync == live) {
+            // CUDA leaves a __syncthreads that not every thread of the block reaches undefined.
+            if (live < n) {
+                b.error = "__syncthreads reached after some threads of the block exited (undefined in CUDA)";
+                return false;
+            }
             for (unsigned t = 0; t < n; t++)
                 if (b.states[t] == AT_SYNCTHREADS) b.states[t] = RUNNABLE;
             released = true;
         }
-        for (unsigned w = 0; at_sync == 0 && w * 32 < n; w++) {
+        for (unsigned w = 0; at_sync != live && w * 32 < n; w++) {
             unsigned end = w * 32 + 32 < n ? w * 32 + 32 : n, waiting = 0, alive = 0;
             for (unsigned t = w * 32; t < end; t++) {
                 alive += b.states[t] != DONE;
@@ -205,11 +217,15 @@ int launch(const unsigned* g, const unsigned* b, const char** error, F kernel) {
     state.body = &body;
     block = &state;
     state.error = nullptr;
+    // Launches alternate the order in which threads take turns, so that code that is right only
+    // in one order (a missing barrier) fails in the other.
+    static unsigned long launches = 0;
+    bool reverse = launches++ % 2 == 1;
     int status = 0;
     for (unsigned z = 0; z < grid.z && status == 0; z++)
         for (unsigned y = 0; y < grid.y && status == 0; y++)
             for (unsigned x = 0; x < grid.x && status == 0; x++)
-                if (!run_block(state, blk.x, {x, y, z}, blk, grid)) status = 3;
+                if (!run_block(state, blk.x, {x, y, z}, blk, grid, reverse)) status = 3;
     *error = state.error;
     block = nullptr;
     return status;

@@ -6,14 +6,20 @@
 //! BLAS definition. So everything of the CUDA backend except the driver, NVRTC's code generation
 //! and cuBLAS itself can be tested here against the CPU backend.
 //!
-//! Every buffer has a canary on each side: a kernel or product that writes outside its buffer
-//! fails the launch, and one that reads outside it reads NaN. A launch whose threads deadlock at
-//! barriers, or shuffle with an exited lane, fails with that reason.
+//! Every buffer has a canary on each side: a kernel or product that writes just outside its
+//! buffer fails the launch, and one that reads just outside it reads NaN (which `fmaxf` ignores;
+//! sums and products carry it). Accesses further out than the canaries are not caught: a write
+//! there corrupts the process's memory, and an id read from a `u32` canary indexes so far that
+//! it faults. A launch whose threads deadlock at barriers, reach a `__syncthreads` after others
+//! exited, or shuffle with an exited lane fails with that reason (see emulator.h for what else
+//! the emulation does not do). Linux only (glibc's ucontext, a `.so` loaded at run time).
 
 use std::ffi::{CStr, c_char, c_void};
 use std::fmt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cudarc::cublas::GemmConfig;
 use cudarc::cublas::sys::cublasOperation_t;
@@ -153,41 +159,99 @@ fn source() -> String {
     src
 }
 
-/// Compiles [`source`] into a shared library, once per source and compiler (cached in the
-/// system's temporary directory), and returns its path.
-fn build() -> Result<PathBuf> {
+/// The C++ compiler's flags for the library.
+const CXX_FLAGS: [&str; 5] = ["-std=c++20", "-O2", "-shared", "-fPIC", "-pthread"];
+
+/// Where built libraries are kept between runs: `$TOKENMILL_CACHE_DIR/cuda-emulator`, else
+/// `$XDG_CACHE_HOME/tokenmill/cuda-emulator`, else `~/.cache/tokenmill/cuda-emulator`; `None`
+/// with `TOKENMILL_CACHE_DIR=off` or no home (then each process builds its own).
+fn cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let base = match var("TOKENMILL_CACHE_DIR") {
+        Some(v) if v == "off" => return None,
+        Some(v) => PathBuf::from(v),
+        None => var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+            .join("tokenmill"),
+    };
+    Some(base.join("cuda-emulator"))
+}
+
+/// A name no other build, in this process or another, uses at the same time.
+fn unique_stem(key: u64) -> String {
+    static BUILDS: AtomicU64 = AtomicU64::new(0);
+    format!("kernels-{key:016x}-{}-{}", std::process::id(), BUILDS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Compiles [`source`] into a shared library and returns its path: once per source, compiler,
+/// compiler version and flags in the cache directory (written under a unique name, then renamed
+/// into place, so that concurrent builders never load a half-written file), else in a private
+/// temporary directory.
+///
+/// Returns the library's path and whether it is a private copy, for the caller to delete once
+/// loaded.
+pub(super) fn build(cached: Option<PathBuf>) -> Result<(PathBuf, bool)> {
     let fail = |reason: String| Error::Device { request: "the CUDA emulator".into(), reason };
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let version = Command::new(&cxx)
+        .arg("--version")
+        .output()
+        .map_err(|e| fail(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}")))?;
     let src = source();
-    let key = xxh3_64(format!("{cxx}\n{src}").as_bytes());
-    let dir = std::env::temp_dir().join("tokenmill-cuda-emulator");
+    let key = xxh3_64(format!("{cxx}\n{}\n{CXX_FLAGS:?}\n{src}", String::from_utf8_lossy(&version.stdout)).as_bytes());
+    let dir = match &cached {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(unique_stem(key)),
+    };
     let lib = dir.join(format!("kernels-{key:016x}.so"));
-    if lib.is_file() {
-        return Ok(lib);
+    if cached.is_some() && lib.is_file() {
+        return Ok((lib, false));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
-    let unique = format!("kernels-{key:016x}-{}", std::process::id());
-    let (cpp, tmp) = (dir.join(format!("{unique}.cpp")), dir.join(format!("{unique}.so")));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
+    let stem = unique_stem(key);
+    let (cpp, tmp) = (dir.join(format!("{stem}.cpp")), dir.join(format!("{stem}.so")));
     std::fs::write(&cpp, &src).map_err(|e| fail(format!("writing {}: {e}", cpp.display())))?;
     let out = Command::new(&cxx)
-        .args(["-std=c++20", "-O2", "-shared", "-fPIC", "-pthread", "-o"])
+        .args(CXX_FLAGS)
+        .arg("-o")
         .arg(&tmp)
         .arg(&cpp)
         .output()
         .map_err(|e| fail(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}")))?;
+    let _ = std::fs::remove_file(&cpp);
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
-        return Err(fail(format!("`{cxx}` failed on {}:\n{}", cpp.display(), log.chars().take(4000).collect::<String>())));
+        return Err(fail(format!("`{cxx}` failed on the kernels:\n{}", log.chars().take(4000).collect::<String>())));
     }
-    std::fs::rename(&tmp, &lib).map_err(|e| fail(format!("renaming {} to {}: {e}", tmp.display(), lib.display())))?;
-    let _ = std::fs::remove_file(&cpp);
-    Ok(lib)
+    // Another builder may have put the same library in place first: either copy will do.
+    if let Err(e) = std::fs::rename(&tmp, &lib) {
+        let _ = std::fs::remove_file(&tmp);
+        if !lib.is_file() {
+            return Err(fail(format!("renaming {} to {}: {e}", tmp.display(), lib.display())));
+        }
+    }
+    Ok((lib, cached.is_none()))
 }
 
 impl Emulator {
     /// Builds (or finds built) and loads the kernels (see [`super::EmulatedCuda::new`]).
     pub(super) fn new() -> Result<Self> {
-        let path = build()?;
+        let (path, private) = build(cache_dir())?;
+        let emulator = Self::load(path.clone());
+        if private {
+            // Loaded (or failed): the private copy is not needed any more.
+            let _ = std::fs::remove_file(&path);
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        emulator
+    }
+
+    /// Loads a library made by [`build`].
+    pub(super) fn load(path: PathBuf) -> Result<Self> {
         let fail = |reason: String| Error::Device { request: "the CUDA emulator".into(), reason };
         // SAFETY: the library is ours, built just now from kernels.cu and emulator.h; loading it
         // runs no initialisers beyond the C++ runtime's.

@@ -6,7 +6,9 @@
 //!   from the BLAS definition (including its leading-dimension rules), against the CPU ops:
 //!   the linear-layer products and both passes of causal attention.
 //!
-//! The kernels' arithmetic needs a GPU: `tests/cuda.rs` compares it with the CPU reference.
+//! The kernels' arithmetic is compared with the CPU reference by `tests/cuda.rs`, on the GPU
+//! where there is one and on the CUDA emulator everywhere; so is the A/B swap of
+//! `KernelBackend::gemm`, which `run_gemm` below restates.
 //! Set `TOKENMILL_REQUIRE_NVRTC=1` (CI does) to fail rather than skip when libnvrtc is absent.
 
 use std::collections::BTreeMap;
@@ -66,6 +68,8 @@ fn ptx_entry_params(ptx: &str, name: &str) -> Option<Vec<String>> {
 
 #[test]
 fn nvrtc_compiles_every_kernel_for_every_named_architecture() {
+    assert_eq!(nvrtc_arch((9, 0)), Some("compute_90"));
+    assert_eq!(nvrtc_arch((6, 1)), None);
     // SAFETY: only tries to dlopen libnvrtc by its usual names.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         assert!(
@@ -92,8 +96,6 @@ fn nvrtc_compiles_every_kernel_for_every_named_architecture() {
         }
         eprintln!("ok NVRTC {arch:?}: {} kernels, {} bytes of PTX for {target}", launch_signatures().len(), ptx.len());
     }
-    assert_eq!(nvrtc_arch((9, 0)), Some("compute_90"));
-    assert_eq!(nvrtc_arch((6, 1)), None);
 }
 
 /// Runs `g` the way [`CudaBackend::gemm`] does (cuBLAS's A is our `b`), on the reference BLAS.
@@ -274,4 +276,23 @@ fn empty_matrices_keep_blas_leading_dimensions_valid() {
         run_gemm(Gemm::plain(ta, tb, 2, 0, 3, 0.5), &mut out, &[], &[]);
         assert_eq!(out, vec![1.0; 6], "ta={ta} tb={tb}");
     }
+}
+
+#[test]
+fn concurrent_emulator_builds_share_one_complete_library() {
+    use super::emulator::{Emulator, build};
+    let dir = std::env::temp_dir().join(format!("tokenmill-emulator-build-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let built: Vec<(std::path::PathBuf, bool)> = std::thread::scope(|s| {
+        let builders: Vec<_> = (0..4).map(|_| s.spawn(|| build(Some(dir.clone())).unwrap())).collect();
+        builders.into_iter().map(|b| b.join().unwrap()).collect()
+    });
+    assert!(built.iter().all(|b| *b == built[0] && !b.1), "{built:?}");
+    // Every builder's library loads, and no temporary file is left behind.
+    Emulator::load(built[0].0.clone()).unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    // A second build finds it.
+    assert_eq!(build(Some(dir.clone())).unwrap(), built[0]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
