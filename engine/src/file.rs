@@ -1,5 +1,5 @@
 //! Writing and reading model files whole: durably (a `.tmp` sibling, fsync, rename), with the
-//! path in every error.
+//! path in every error; and where tokenmill keeps its caches.
 
 use std::io::Write;
 use std::path::Path;
@@ -29,4 +29,23 @@ pub(crate) fn load<T>(path: &Path, parse: impl FnOnce(&[u8]) -> Result<T>) -> Re
         Error::Format { context, reason } => Error::Format { context: format!("{}: {context}", path.display()), reason },
         other => other,
     })
+}
+
+/// Where tokenmill caches `what` (tokenizers, the CUDA emulator's library):
+/// `$TOKENMILL_CACHE_DIR/what`, else `$XDG_CACHE_HOME/tokenmill/what`, else
+/// `~/.cache/tokenmill/what`; `None` with `TOKENMILL_CACHE_DIR=off` or no home.
+pub fn cache_dir(what: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let base = match var("TOKENMILL_CACHE_DIR") {
+        Some(v) if v == "off" => return None,
+        Some(v) => PathBuf::from(v),
+        // The XDG spec says to ignore a relative XDG_CACHE_HOME.
+        None => var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+            .join("tokenmill"),
+    };
+    Some(base.join(what))
 }

@@ -44,4 +44,5 @@ pub mod tensor;
 
 pub use device::{Device, DeviceRequest};
 pub use error::{Error, Result};
+pub use file::cache_dir;
 pub use tensor::Tensor;

@@ -84,17 +84,5 @@ pub fn load_tokenizer(path: &str) -> anyhow::Result<Tokenizer> {
 /// `$XDG_CACHE_HOME/tokenmill/tokenizers`, else `~/.cache/tokenmill/tokenizers`.
 /// `TOKENMILL_CACHE_DIR=off` turns the cache off.
 pub fn tokenizer_cache_dir() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let base = match var("TOKENMILL_CACHE_DIR") {
-        Some(v) if v == "off" => return None,
-        Some(v) => PathBuf::from(v),
-        // The XDG spec says to ignore a relative XDG_CACHE_HOME.
-        None => var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-            .join("tokenmill"),
-    };
-    Some(base.join("tokenizers"))
+    tokenmill_engine::cache_dir("tokenizers")
 }

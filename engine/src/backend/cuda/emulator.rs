@@ -162,23 +162,6 @@ fn source() -> String {
 /// The C++ compiler's flags for the library.
 const CXX_FLAGS: [&str; 5] = ["-std=c++20", "-O2", "-shared", "-fPIC", "-pthread"];
 
-/// Where built libraries are kept between runs: `$TOKENMILL_CACHE_DIR/cuda-emulator`, else
-/// `$XDG_CACHE_HOME/tokenmill/cuda-emulator`, else `~/.cache/tokenmill/cuda-emulator`; `None`
-/// with `TOKENMILL_CACHE_DIR=off` or no home (then each process builds its own).
-fn cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let base = match var("TOKENMILL_CACHE_DIR") {
-        Some(v) if v == "off" => return None,
-        Some(v) => PathBuf::from(v),
-        None => var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-            .join("tokenmill"),
-    };
-    Some(base.join("cuda-emulator"))
-}
-
 /// A name no other build, in this process or another, uses at the same time.
 fn unique_stem(key: u64) -> String {
     static BUILDS: AtomicU64 = AtomicU64::new(0);
@@ -238,7 +221,7 @@ pub(super) fn build(cached: Option<PathBuf>) -> Result<(PathBuf, bool)> {
 impl Emulator {
     /// Builds (or finds built) and loads the kernels (see [`super::EmulatedCuda::new`]).
     pub(super) fn new() -> Result<Self> {
-        let (path, private) = build(cache_dir())?;
+        let (path, private) = build(crate::cache_dir("cuda-emulator"))?;
         let emulator = Self::load(path.clone());
         if private {
             // Loaded (or failed): the private copy is not needed any more.
