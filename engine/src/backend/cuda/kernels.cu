@@ -120,28 +120,28 @@ extern "C" __global__ void layernorm_backward_params(float* dw, float* db, const
     atomicAdd(&db[j], sb);
 }
 
-// Index over qkv[b, t, 3c]: element (bt, part, h, d) goes to part[(b, h, t), d].
+// Position of qkv[b, t, 3c]'s element i in its part (*part: 0 q, 1 k, 2 v), head-major
+// [b, nh, t, hs]: element (bt, part, h, d) goes to part[(b, h, t), d].
+__device__ __forceinline__ long long qkv_index(long long i, int t, int c, int nh, int* part) {
+    int hs = c / nh, within = (int)(i % (3 * c));
+    long long bt = i / (3 * c), bi = bt / t, ti = bt % t;
+    *part = within / c;
+    return ((bi * nh + (within % c) / hs) * t + ti) * hs + within % hs;
+}
+
 extern "C" __global__ void split_qkv(float* q, float* k, float* v, const float* qkv, int b, int t, int c, int nh) {
-    int hs = c / nh;
     GRID_STRIDE(i, (long long)b * t * 3 * c) {
-        int within = i % (3 * c);
-        long long bt = i / (3 * c);
-        int part = within / c, h = (within % c) / hs, d = within % hs;
-        long long bi = bt / t, ti = bt % t;
-        long long dst = ((bi * nh + h) * t + ti) * hs + d;
+        int part;
+        long long dst = qkv_index(i, t, c, nh, &part);
         float val = qkv[i];
         if (part == 0) q[dst] = val; else if (part == 1) k[dst] = val; else v[dst] = val;
     }
 }
 
 extern "C" __global__ void split_qkv_backward(float* dqkv, const float* dq, const float* dk, const float* dv, int b, int t, int c, int nh) {
-    int hs = c / nh;
     GRID_STRIDE(i, (long long)b * t * 3 * c) {
-        int within = i % (3 * c);
-        long long bt = i / (3 * c);
-        int part = within / c, h = (within % c) / hs, d = within % hs;
-        long long bi = bt / t, ti = bt % t;
-        long long src = ((bi * nh + h) * t + ti) * hs + d;
+        int part;
+        long long src = qkv_index(i, t, c, nh, &part);
         dqkv[i] += part == 0 ? dq[src] : (part == 1 ? dk[src] : dv[src]);
     }
 }
