@@ -2,14 +2,14 @@
 //!
 //! A cache file is named `<key>.tmbpe`, where the key is the xxh3-128 of the `tokenizer.json`
 //! bytes as 32 lowercase hex digits, and holds what loading those bytes computed: the
-//! [`TokenizerInfo`] and the fast path's [`Tables`]. Version 1, all integers little-endian; a
+//! [`TokenizerInfo`] and the fast path's [`Tables`]. Version 2, all integers little-endian; a
 //! string is its byte length (u32) then its UTF-8 bytes; an optional id is a u8 (0 absent, 1
 //! present) then a u32 (0 when absent).
 //!
 //! | size | content |
 //! |---|---|
 //! | 8 | magic `TMBPETAB` |
-//! | 4 | format version, u32 = 1 |
+//! | 4 | format version, u32 = 2 |
 //! | 16 | key, u128: xxh3-128 of the `tokenizer.json` bytes |
 //! | 4 + n | producer, string: the `tokenizers` version whose parse the tables reproduce |
 //! | 8 | `vocab_size`, u64 |
@@ -22,6 +22,12 @@
 //! | 16·merges | each merge: left id, right id, rank, merged id, u32, in rank order |
 //! | 4 | `added` = number of added tokens, u32 |
 //! | ... | each added token: id u32, normalized u8 (0 or 1), content string; in id order |
+//! | 1 | NFC normalization, u8 (0 or 1) |
+//! | 4 | `stages` = number of pre-tokenizer steps, u32 |
+//! | ... | each step: kind u8 (0 GPT-2 regex, 1 prefix space, 2 split), then for a split its pattern, string |
+//! | 1 | `ignore_merges`, u8 (0 or 1); when 1: |
+//! | 4 | `words` = number of vocabulary tokens, u32 |
+//! | ... | each token: id u32, its bytes as a string of bytes (length u32, bytes); in id order |
 //! | 8 | checksum, u64 = `xxh3_64` of every byte before it |
 //!
 //! A file that is short, corrupt, of another version or producer, or whose key is not the one
@@ -39,13 +45,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::fast::{AddedEntry, Tables};
+use crate::fast::{AddedEntry, StageSpec, Tables};
 use crate::info::TokenizerInfo;
 
 /// The first eight bytes of a cache file.
 const MAGIC: [u8; 8] = *b"TMBPETAB";
 /// The format version written, and the only one read.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// The `tokenizers` version the cached info and tables were computed with.
 pub(crate) const PRODUCER: &str = "tokenizers 0.23.2";
 /// Who wrote a file: [`PRODUCER`], this crate's version and the special-token candidates.
@@ -71,7 +77,7 @@ pub(crate) struct CacheFile {
 impl CacheFile {
     /// The file's bytes (format above).
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let Tables { byte_ids, merges, added } = &self.tables;
+        let Tables { byte_ids, merges, added, nfc, stages, words } = &self.tables;
         let mut out = Vec::with_capacity(1_200 + 16 * merges.len() + added.iter().map(|a| 9 + a.content.len()).sum::<usize>());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -94,6 +100,22 @@ impl CacheFile {
             out.extend_from_slice(&entry.id.to_le_bytes());
             out.push(u8::from(entry.normalized));
             put_str(&mut out, &entry.content);
+        }
+        out.push(u8::from(*nfc));
+        out.extend_from_slice(&len_u32(stages.len()).to_le_bytes());
+        for stage in stages {
+            out.push(stage.tag());
+            if let StageSpec::Split(pattern) = stage {
+                put_str(&mut out, pattern);
+            }
+        }
+        out.push(u8::from(words.is_some()));
+        if let Some(words) = words {
+            out.extend_from_slice(&len_u32(words.len()).to_le_bytes());
+            for (bytes, id) in words {
+                out.extend_from_slice(&id.to_le_bytes());
+                put_bytes(&mut out, bytes);
+            }
         }
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -133,10 +155,24 @@ impl CacheFile {
         let added = (0..r.count(9)?)
             .map(|_| Ok::<_, String>(AddedEntry { id: r.u32()?, normalized: r.flag()?, content: r.string()? }))
             .collect::<Result<_, String>>()?;
+        let nfc = r.flag()?;
+        let stages = (0..r.count(1)?)
+            .map(|_| match r.u8()? {
+                0 => Ok(StageSpec::Gpt2),
+                1 => Ok(StageSpec::PrefixSpace),
+                2 => Ok(StageSpec::Split(r.string()?)),
+                tag => Err(format!("unknown pre-tokenizer step {tag}")),
+            })
+            .collect::<Result<_, String>>()?;
+        let words = if r.flag()? {
+            Some((0..r.count(8)?).map(|_| Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id))).collect::<Result<_, String>>()?)
+        } else {
+            None
+        };
         if r.pos != body.len() {
             return Err(format!("{} unread bytes before the checksum", body.len() - r.pos));
         }
-        let file = Self { key, info, tables: Tables { byte_ids, merges, added } };
+        let file = Self { key, info, tables: Tables { byte_ids, merges, added, nfc, stages, words } };
         file.check_values()?;
         Ok(file)
     }
@@ -147,7 +183,8 @@ impl CacheFile {
     fn check_values(&self) -> Result<(), String> {
         let vocab = self.info.vocab_size;
         let t = &self.tables;
-        let ids = t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id));
+        let words = t.words.iter().flatten().map(|(_, id)| id);
+        let ids = t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id)).chain(words);
         if let Some(id) = ids.chain(self.info.eos_id.iter()).chain(self.info.bos_id.iter()).find(|&&id| id as usize >= vocab) {
             return Err(format!("id {id} is outside the vocabulary of {vocab}"));
         }
@@ -209,8 +246,12 @@ fn len_u32(len: usize) -> u32 {
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(&len_u32(text.len()).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
+    put_bytes(out, text.as_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&len_u32(bytes.len()).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
 fn put_opt(out: &mut Vec<u8>, id: Option<u32>) {
@@ -261,10 +302,18 @@ impl<'a> Reader<'a> {
         Ok(present.then_some(id))
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
         let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
         let at = self.pos;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| format!("the string at offset {at} is not UTF-8"))
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| format!("the string at offset {at} is not UTF-8"))
     }
 
     /// A count of items at least `min_size` bytes each, checked against what is left, so a

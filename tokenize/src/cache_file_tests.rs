@@ -17,6 +17,9 @@ fn sample() -> CacheFile {
                 AddedEntry { id: 298, normalized: true, content: "<n>".into() },
                 AddedEntry { id: 299, normalized: false, content: "<|e|>".into() },
             ],
+            nfc: true,
+            stages: vec![StageSpec::Split(r"\p{N}".into()), StageSpec::PrefixSpace, StageSpec::Gpt2],
+            words: Some(vec![(b"ab".to_vec(), 257)]),
         },
     }
 }
@@ -26,7 +29,7 @@ fn bytes_are_pinned() {
     let bytes = sample().to_bytes();
     let mut want = Vec::new();
     want.extend_from_slice(b"TMBPETAB");
-    want.extend_from_slice(&[1, 0, 0, 0]);
+    want.extend_from_slice(&[2, 0, 0, 0]);
     want.extend_from_slice(&[0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01]);
     let who = producer();
     assert!(who.starts_with("tokenizers 0.23.2; tokenmill-tokenize "), "{who}");
@@ -50,6 +53,15 @@ fn bytes_are_pinned() {
     want.extend_from_slice(b"<n>");
     want.extend_from_slice(&[0x2b, 0x01, 0, 0, 0, 5, 0, 0, 0]);
     want.extend_from_slice(b"<|e|>");
+    want.push(1);
+    want.extend_from_slice(&[3, 0, 0, 0]);
+    want.extend_from_slice(&[2, 5, 0, 0, 0]);
+    want.extend_from_slice(br"\p{N}");
+    want.extend_from_slice(&[1, 0]);
+    want.push(1);
+    want.extend_from_slice(&[1, 0, 0, 0]);
+    want.extend_from_slice(&[0x01, 0x01, 0, 0, 2, 0, 0, 0]);
+    want.extend_from_slice(b"ab");
     assert_eq!(&bytes[..bytes.len() - 8], &want[..]);
     assert_eq!(bytes[bytes.len() - 8..], xxh3_64(&want).to_le_bytes());
 }
@@ -95,9 +107,9 @@ fn another_key_version_or_producer_is_rejected() {
     assert!(err.contains("holds key"), "{err}");
 
     let mut bytes = file.to_bytes();
-    bytes[8] = 2;
-    let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("version 2");
-    assert!(err.contains("version 2"), "{err}");
+    bytes[8] = 1;
+    let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("version 1");
+    assert!(err.contains("version 1"), "{err}");
 
     let mut bytes = file.to_bytes();
     let producer = 8 + 4 + 16 + 4;
@@ -108,10 +120,12 @@ fn another_key_version_or_producer_is_rejected() {
 
 #[test]
 fn a_huge_count_is_rejected_without_allocating() {
-    let file = CacheFile { tables: Tables { merges: Vec::new(), added: Vec::new(), ..sample().tables }, ..sample() };
+    let tables = Tables { merges: Vec::new(), added: Vec::new(), stages: Vec::new(), words: None, ..sample().tables };
+    let file = CacheFile { tables, ..sample() };
     let mut bytes = file.to_bytes();
-    // The merge count sits before the added count and the checksum.
-    let at = bytes.len() - 16;
+    // The merge count sits before the added count (4), the NFC flag (1), the step count (4),
+    // the ignore_merges flag (1) and the checksum (8).
+    let at = bytes.len() - 22;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("bad count");
     assert!(err.contains("do not fit"), "{err}");

@@ -46,10 +46,11 @@ mod error;
 mod fast;
 mod hf;
 mod info;
+pub mod patterns;
 mod tokenizer;
 mod train;
 
 pub use error::{BoxError, Error, Result};
 pub use info::{BOS_CANDIDATES, EOS_CANDIDATES, TokenizerInfo};
-pub use tokenizer::{EncodeOptions, Tokenizer};
+pub use tokenizer::{EncodeOptions, EncodePath, Tokenizer};
 pub use train::{BpeTrainingConfig, train_byte_level_bpe};

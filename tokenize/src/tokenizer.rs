@@ -49,6 +49,41 @@ pub struct Tokenizer {
     info: TokenizerInfo,
     /// The byte-level BPE fast path, when the tokenizer is one it reproduces exactly.
     fast: Option<Arc<FastBpe>>,
+    /// Why there is no fast path, when there is none.
+    reference_reason: Option<Arc<str>>,
+}
+
+/// Which encoder [`Tokenizer::encode`] runs, and why: for logs, `stats.json` and `inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodePath {
+    /// The fast path, with what it runs, e.g. `NFC, qwen2 split (hand-written), byte-level BPE`.
+    Fast(String),
+    /// The `tokenizers` crate itself, with the reason the fast path does not take the tokenizer.
+    Reference(String),
+}
+
+impl EncodePath {
+    /// `"fast"` or `"reference"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Fast(_) => "fast",
+            Self::Reference(_) => "reference",
+        }
+    }
+
+    /// What the fast path runs, or why the reference runs.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Fast(detail) | Self::Reference(detail) => detail,
+        }
+    }
+}
+
+impl fmt::Display for EncodePath {
+    /// `fast (…what it runs…)` or `reference (…why…)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.detail())
+    }
 }
 
 impl fmt::Debug for Tokenizer {
@@ -149,7 +184,7 @@ impl Tokenizer {
             // Tables that do not rebuild are as good as a corrupt file: a miss.
             if let Ok(fast) = FastBpe::from_tables(cached.tables) {
                 let hf = Arc::new(Hf::lazy(bytes, origin));
-                return Ok(Self { hf, info: cached.info, fast: Some(Arc::new(fast)) });
+                return Ok(Self { hf, info: cached.info, fast: Some(Arc::new(fast)), reference_reason: None });
             }
         }
         let tokenizer = Self::parse(&bytes, &origin)?;
@@ -187,8 +222,11 @@ impl Tokenizer {
         let json = inner.to_string(false).map_err(|source| Error::Serialize { source })?;
         let info = TokenizerInfo::inspect(&inner, &json);
         // Not eligible is not an error: the reference encodes every tokenizer.
-        let fast = FastBpe::new(&inner, &json).ok().map(Arc::new);
-        Ok(Self { hf: Arc::new(Hf::loaded(inner, origin)), info, fast })
+        let (fast, reference_reason) = match FastBpe::new(&inner, &json) {
+            Ok(fast) => (Some(Arc::new(fast)), None),
+            Err(reason) => (None, Some(Arc::from(reason))),
+        };
+        Ok(Self { hf: Arc::new(Hf::loaded(inner, origin)), info, fast, reference_reason })
     }
 
     /// Whether the Hugging Face tokenizer has been parsed: always after a plain load, only on
@@ -200,12 +238,22 @@ impl Tokenizer {
 
     /// Whether [`Tokenizer::encode`] takes the byte-level BPE fast path.
     ///
-    /// It does for GPT-2 style byte-level BPE tokenizers (a BPE model, the `ByteLevel`
-    /// pre-tokenizer with the GPT-2 regex, no normalizer, plain added tokens), giving the same
-    /// ids as the `tokenizers` crate several times faster; every other tokenizer is encoded by
-    /// `tokenizers` itself.
+    /// It does for byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2/3, DeepSeek V3, GPT-4o
+    /// style: a BPE model, `ByteLevel` alone or after `Split` pre-tokenizers, no normalizer or
+    /// NFC, plain added tokens), giving the same ids as the `tokenizers` crate several times
+    /// faster; every other tokenizer is encoded by `tokenizers` itself.
+    /// [`Tokenizer::encode_path`] says which, and why.
     pub fn has_fast_path(&self) -> bool {
         self.fast.is_some()
+    }
+
+    /// Which encoder runs: the fast path and what it runs, or the reference and why.
+    pub fn encode_path(&self) -> EncodePath {
+        match (&self.fast, &self.reference_reason) {
+            (Some(fast), _) => EncodePath::Fast(fast.describe()),
+            (None, Some(reason)) => EncodePath::Reference(reason.to_string()),
+            (None, None) => EncodePath::Reference("no fast path".into()),
+        }
     }
 
     /// Vocabulary size, content hash, special ids and model kind.

@@ -14,8 +14,14 @@ use std::collections::HashSet;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::normalizers::unicode::NFC;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer as HfTokenizer};
+
+use crate::patterns::PatternFamily;
 
 use crate::{Error, Result, Tokenizer};
 
@@ -35,11 +41,13 @@ pub struct BpeTrainingConfig {
     /// Each training text is cut to at most this many bytes (at a char boundary), so one
     /// huge document cannot dominate the counts or the memory.
     pub max_doc_bytes: usize,
+    /// The pre-tokenizer the tokenizer is trained and used with.
+    pub pattern: PatternFamily,
 }
 
 impl Default for BpeTrainingConfig {
     fn default() -> Self {
-        Self { vocab_size: 16_384, min_frequency: 2, special_tokens: vec!["<|endoftext|>".to_owned()], max_doc_bytes: 100_000 }
+        Self { vocab_size: 16_384, min_frequency: 2, special_tokens: vec!["<|endoftext|>".to_owned()], max_doc_bytes: 100_000, pattern: PatternFamily::default() }
     }
 }
 
@@ -77,7 +85,8 @@ impl BpeTrainingConfig {
     }
 }
 
-/// Trains a GPT-2 style byte-level BPE tokenizer on `texts`, consuming them as a stream.
+/// Trains a byte-level BPE tokenizer with `cfg.pattern`'s pre-tokenizer on `texts`,
+/// consuming them as a stream.
 ///
 /// Only the word counts are kept in memory, not the texts. The result has the special tokens
 /// at ids `0..`, then the 256 byte symbols, then merges in the order they were learned; its
@@ -118,8 +127,11 @@ where
         .into();
 
     let mut inner = HfTokenizer::new(BPE::default());
+    if cfg.pattern.nfc() {
+        inner.with_normalizer(Some(NFC)).map_err(|source| Error::Train { source })?;
+    }
     inner
-        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
+        .with_pre_tokenizer(Some(pre_tokenizer(cfg.pattern)?))
         .with_post_processor(Some(ByteLevel::new(false, false, true)))
         .with_decoder(Some(ByteLevelDecoder::default()));
 
@@ -129,6 +141,22 @@ where
 }
 
 /// `text` cut to at most `max` bytes, at the last char boundary that fits.
+/// The family's pre-tokenizer: `ByteLevel` with the GPT-2 regex, or its `Split`s then
+/// `ByteLevel` without a regex, as Llama 3, Qwen and DeepSeek write theirs.
+fn pre_tokenizer(family: PatternFamily) -> Result<PreTokenizerWrapper> {
+    if family.splits().is_empty() {
+        return Ok(ByteLevel::new(false, true, true).into());
+    }
+    let mut steps = Vec::with_capacity(family.splits().len() + 1);
+    for pattern in family.splits() {
+        let split = Split::new(SplitPattern::Regex((*pattern).to_owned()), SplitDelimiterBehavior::Isolated, false)
+            .map_err(|err| Error::InvalidConfig { reason: format!("pattern {family}: {err}") })?;
+        steps.push(PreTokenizerWrapper::Split(split));
+    }
+    steps.push(ByteLevel::new(false, false, false).into());
+    Ok(Sequence::new(steps).into())
+}
+
 fn truncate_at_char(mut text: String, max: usize) -> String {
     if text.len() > max {
         let end = text.floor_char_boundary(max);

@@ -6,6 +6,8 @@
 //! fast path only runs without a normalizer). A matched token becomes its id; the text between
 //! matches goes on to the pre-tokenizer, piece by piece, so no pre-token spans a match.
 
+use std::borrow::Cow;
+
 use aho_corasick::{AhoCorasick, MatchKind};
 use tokenizers::AddedVocabulary;
 
@@ -79,11 +81,20 @@ impl AddedTokens {
     }
 
     /// Calls `segment` on each stretch of `text` between added tokens and pushes the added
-    /// tokens' ids to `out` in between, in text order.
-    pub(crate) fn split(&self, text: &str, out: &mut Vec<u32>, mut segment: impl FnMut(&str, &mut Vec<u32>)) {
-        split_with(self.raw.as_ref(), text, out, &mut |raw_gap, out| {
-            split_with(self.normalized.as_ref(), raw_gap, out, &mut segment);
-        });
+    /// tokens' ids to `out` in between, in text order. The text between raw-matched tokens is
+    /// passed through `normalize` before the normalized tokens are looked for in it.
+    pub(crate) fn split<'t>(
+        &self,
+        text: &'t str,
+        normalize: impl Fn(&'t str) -> Cow<'t, str>,
+        out: &mut Vec<u32>,
+        mut segment: impl FnMut(&str, &mut Vec<u32>),
+    ) {
+        let mut raw_gap = |gap: &'t str, out: &mut Vec<u32>| {
+            let gap = normalize(gap);
+            split_with(self.normalized.as_ref(), &gap, out, &mut segment);
+        };
+        split_with(self.raw.as_ref(), text, out, &mut raw_gap);
     }
 }
 
@@ -100,7 +111,7 @@ impl Matcher {
     }
 }
 
-fn split_with(matcher: Option<&Matcher>, text: &str, out: &mut Vec<u32>, segment: &mut dyn FnMut(&str, &mut Vec<u32>)) {
+fn split_with<'t>(matcher: Option<&Matcher>, text: &'t str, out: &mut Vec<u32>, segment: &mut dyn FnMut(&'t str, &mut Vec<u32>)) {
     let Some(matcher) = matcher else {
         segment(text, out);
         return;

@@ -78,7 +78,7 @@ impl CharClasses {
 
     /// End of the run of chars of `class` starting at byte `i`.
     #[inline]
-    fn run_end(&self, b: &[u8], mut i: usize, class: u8) -> usize {
+    pub(crate) fn run_end(&self, b: &[u8], mut i: usize, class: u8) -> usize {
         while i < b.len() {
             let (c, len) = self.class_at(b, i);
             if c != class {

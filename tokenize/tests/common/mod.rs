@@ -14,6 +14,57 @@ pub const GPT2_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtu
 /// bert-base-uncased's `tokenizer.json` (WordPiece), saved with padding and truncation to 128.
 pub const BERT_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/bert-base-uncased-wordpiece.json");
 
+/// Qwen3's `tokenizer.json` (byte-level BPE, 151,669 ids, NFC, single-digit pattern), zstd-compressed.
+pub const QWEN3_JSON_ZST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/qwen3.json.zst");
+
+/// Qwen3's `tokenizer.json` as JSON, for tests that build variants of it.
+pub static QWEN3_VALUE: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    let bytes = zstd::decode_all(std::fs::File::open(QWEN3_JSON_ZST).expect("the Qwen3 fixture opens")).expect("the Qwen3 fixture decompresses");
+    serde_json::from_slice(&bytes).expect("the Qwen3 fixture is JSON")
+});
+
+/// Qwen3, loaded once per test binary.
+pub static QWEN3: LazyLock<Tokenizer> = LazyLock::new(|| from_value(&QWEN3_VALUE));
+
+/// Meta Llama 3's `tokenizer.json`, which the repository does not carry (its licence is not the
+/// project's): `TOKENMILL_LLAMA3_JSON`, else `../shared/data/tokenizers/llama3.json` beside the
+/// checkout, if there.
+pub static LLAMA3: LazyLock<Option<Tokenizer>> = LazyLock::new(|| {
+    let path = std::env::var_os("TOKENMILL_LLAMA3_JSON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tokenizers/llama3.json"));
+    if !path.exists() {
+        eprintln!("skipping Llama 3: {} is not there (set TOKENMILL_LLAMA3_JSON)", path.display());
+        return None;
+    }
+    Some(Tokenizer::from_file(&path).expect("Llama 3 loads"))
+});
+
+/// A tokenizer from `tokenizer.json` content.
+pub fn from_value(value: &serde_json::Value) -> Tokenizer {
+    Tokenizer::from_bytes(&serde_json::to_vec(value).expect("serializes")).expect("loads")
+}
+
+/// Qwen3's vocabulary and merges with another normalizer, pre-tokenizer and `ignore_merges`:
+/// the shape of Llama 3, DeepSeek V3, GPT-4o and RoBERTa-style tokenizers, without their files.
+pub fn qwen3_variant(normalizer: serde_json::Value, pre_tokenizer: serde_json::Value, ignore_merges: bool) -> Tokenizer {
+    let mut value = QWEN3_VALUE.clone();
+    value["normalizer"] = normalizer;
+    value["pre_tokenizer"] = pre_tokenizer;
+    value["model"]["ignore_merges"] = serde_json::Value::Bool(ignore_merges);
+    from_value(&value)
+}
+
+/// A `Sequence` of `Split`s (`Isolated`) then `ByteLevel` without a regex, as `tokenizer.json` writes it.
+pub fn splits_then_byte_level(patterns: &[&str]) -> serde_json::Value {
+    let mut steps: Vec<serde_json::Value> = patterns
+        .iter()
+        .map(|p| serde_json::json!({"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": false}))
+        .collect();
+    steps.push(serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}));
+    serde_json::json!({"type": "Sequence", "pretokenizers": steps})
+}
+
 /// GPT-2, loaded once per test binary (parsing 3.5 MB of JSON is slow in debug builds).
 pub static GPT2: LazyLock<Tokenizer> = LazyLock::new(|| Tokenizer::from_file(Path::new(GPT2_JSON)).expect("GPT-2 fixture loads"));
 
