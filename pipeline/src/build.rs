@@ -201,6 +201,7 @@ fn token_spec(plan: &Plan, ops: &[Option<Operator>], sink: usize) -> anyhow::Res
             eos_id: if t.appends_eos() { info.eos_id } else { None },
             bos_id: if t.prepends_bos() { info.bos_id } else { None },
             tokenizer_hash: info.hash.clone(),
+            encode_path: Some(t.tokenizer().encode_path().to_string()),
         };
         match &spec {
             Some(s) if *s != this => anyhow::bail!(

@@ -56,6 +56,7 @@ fn write_set(dir: &Path, docs: &[Vec<u32>]) -> Manifest {
         eos_id: Some(50_256),
         bos_id: None,
         tokenizer_hash: "bench".into(),
+        tokenizer_encode_path: None,
         config_hash: "bench".into(),
         inputs: Vec::new(),
         documents: shards.iter().map(|s| s.documents).sum(),

@@ -46,6 +46,7 @@ fn write(dir: &Path, docs: &[Vec<u32>], vocab: u64) -> Result<(), Box<dyn Error>
         eos_id: Some((vocab - 1) as u32),
         bos_id: None,
         tokenizer_hash: format!("sample-{vocab}"),
+        tokenizer_encode_path: None,
         config_hash: "compat".into(),
         inputs: vec!["generated".into()],
         documents: shards.iter().map(|s| s.documents).sum(),

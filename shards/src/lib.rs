@@ -46,6 +46,7 @@
 //!     eos_id: Some(0),
 //!     bos_id: None,
 //!     tokenizer_hash: "t".into(),
+//!     tokenizer_encode_path: None,
 //!     config_hash: "c".into(),
 //!     inputs: vec!["corpus.jsonl".into()],
 //!     documents: shards.iter().map(|s| s.documents).sum(),

@@ -13,6 +13,7 @@
 //!   "eos_id": 50256,
 //!   "bos_id": null,
 //!   "tokenizer_hash": "…",
+//!   "tokenizer_encode_path": "fast (gpt2 regex (hand-written), byte-level BPE)",
 //!   "config_hash": "…",
 //!   "inputs": ["data/a.jsonl.zst"],
 //!   "documents": 2,
@@ -57,6 +58,11 @@ pub struct Manifest {
     pub bos_id: Option<u32>,
     /// Hash identifying the tokenizer.
     pub tokenizer_hash: String,
+    /// Which encoder tokenized the documents, and what it ran or why the fast path did not
+    /// take the tokenizer, e.g. `fast (NFC, qwen2 split (hand-written), byte-level BPE)`.
+    /// Absent in manifests written before it was recorded; ids are the same either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_encode_path: Option<String>,
     /// Hash identifying the pipeline configuration.
     pub config_hash: String,
     /// Input files or URLs, in processing order.
@@ -151,6 +157,7 @@ pub(crate) mod tests {
             eos_id: Some(50_256),
             bos_id: None,
             tokenizer_hash: "ab".repeat(16),
+            tokenizer_encode_path: None,
             config_hash: "cd".repeat(16),
             inputs: vec!["in/a.jsonl".to_string(), "in/b.parquet".to_string()],
             documents: 2,

@@ -117,6 +117,11 @@ fn combine(inputs: &[PathBuf], manifests: &[Manifest]) -> Result<Manifest> {
         eos_id: agreed(|m| m.eos_id),
         bos_id: agreed(|m| m.bos_id),
         config_hash,
+        tokenizer_encode_path: manifests
+            .iter()
+            .all(|m| m.tokenizer_encode_path == first.tokenizer_encode_path)
+            .then(|| first.tokenizer_encode_path.clone())
+            .flatten(),
         inputs: manifests.iter().flat_map(|m| m.inputs.iter().cloned()).collect(),
         shards: Vec::new(),
         ..first.clone()

@@ -22,6 +22,7 @@ pub(crate) fn write_dataset(dir: &Path, dtype: DType, docs: &[Vec<u32>], max_tok
         eos_id: Some(0),
         bos_id: None,
         tokenizer_hash: tokenizer_hash.into(),
+        tokenizer_encode_path: None,
         config_hash: "config".into(),
         inputs: vec![format!("{}.jsonl", dir.display())],
         documents: shards.iter().map(|s| s.documents).sum(),

@@ -90,6 +90,7 @@ fn write_dataset(dir: &Path, documents: usize) -> Manifest {
         eos_id: None,
         bos_id: None,
         tokenizer_hash: "tok".into(),
+        tokenizer_encode_path: None,
         config_hash: "config".into(),
         inputs: Vec::new(),
         documents: shards.iter().map(|s| s.documents).sum(),

@@ -30,6 +30,7 @@ fn write_dataset(dir: &Path, dtype: DType, docs: &[Vec<u32>]) -> Manifest {
         eos_id: Some(EOS),
         bos_id: None,
         tokenizer_hash: "tok".into(),
+        tokenizer_encode_path: None,
         config_hash: "cfg".into(),
         inputs: vec!["a.jsonl".into()],
         documents: shards.iter().map(|s| s.documents).sum(),

@@ -1,11 +1,15 @@
 //! Encoding throughput of the byte-level BPE fast path against the `tokenizers` crate
 //! (`Tokenizer::reference_encode`) on the same documents: one thread (`corpus`), all threads of
 //! rayon's pool in batches of 1,000 documents as `../shared/bench/bench_hf_tokenizers.py` calls
-//! `encode_batch` (`corpus_all_threads`), and 10 MB inputs without spaces (`long_no_spaces`).
+//! `encode_batch` (`corpus_all_threads`), and 10 MB inputs without spaces (`long_no_spaces`);
+//! then the modern tokenizers on one thread (`modern/NAME/{all,zh}`: Qwen3 from the fixtures,
+//! Llama 3 from `../shared` when there), on the same documents and on the Chinese ones alone
+//! (`lang` = `zh`), and on 10 MB of Chinese without spaces (`modern/NAME/long_zh_10MB`).
 //!
 //! ```text
 //! cargo bench -p tokenmill-tokenize --bench encode
 //! TOKENMILL_BENCH_MB=5 cargo bench -p tokenmill-tokenize --bench encode -- corpus
+//! TOKENMILL_BENCH_MB=20 taskset -c 0 cargo bench -p tokenmill-tokenize --bench encode -- modern
 //! ```
 //!
 //! Input: the first `TOKENMILL_BENCH_MB` (default 20) MB of text of the shared corpus slice
@@ -43,6 +47,11 @@ fn corpus_files() -> Vec<PathBuf> {
 
 /// Whole documents, in file order, until `limit` bytes of text.
 fn documents(limit: usize) -> Vec<String> {
+    documents_where(limit, |_| true)
+}
+
+/// Whole documents whose JSON `keep` accepts, in file order, until `limit` bytes of text.
+fn documents_where(limit: usize, keep: impl Fn(&serde_json::Value) -> bool) -> Vec<String> {
     let mut docs = Vec::new();
     let mut bytes = 0;
     for path in corpus_files() {
@@ -51,7 +60,7 @@ fn documents(limit: usize) -> Vec<String> {
         for line in reader.lines() {
             let line = line.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let Some(text) = value["text"].as_str() else { continue };
+            let Some(text) = value["text"].as_str().filter(|_| keep(&value)) else { continue };
             bytes += text.len();
             docs.push(text.to_owned());
             if bytes >= limit {
@@ -118,5 +127,41 @@ fn long(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, corpus, long);
+/// The modern tokenizers available here: Qwen3 (fixture) and Llama 3 (`../shared`, if there).
+fn modern_tokenizers() -> Vec<(&'static str, Tokenizer)> {
+    let qwen3 =
+        zstd::decode_all(File::open(Path::new(ROOT).join("tests/fixtures/tokenizers/qwen3.json.zst")).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let mut all = vec![("qwen3", Tokenizer::from_bytes(&qwen3).unwrap_or_else(|e| panic!("{e}")))];
+    let llama3 = Path::new(ROOT).join("../shared/data/tokenizers/llama3.json");
+    if llama3.exists() {
+        all.push(("llama3", Tokenizer::from_file(&llama3).unwrap_or_else(|e| panic!("{e}"))));
+    }
+    all
+}
+
+fn modern(c: &mut Criterion) {
+    let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let all = documents(mb * 1_000_000);
+    let zh = documents_where(mb * 1_000_000 / 4, |value| value["lang"].as_str() == Some("zh"));
+    let long_zh: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(LONG_BYTES / 3).collect();
+    for (name, tok) in modern_tokenizers() {
+        eprintln!("{name}: {}", tok.encode_path());
+        let fast = |t: &str| tok.encode(t).unwrap_or_else(|e| panic!("{e}"));
+        let mut group = c.benchmark_group(format!("modern/{name}"));
+        group.sample_size(10).warm_up_time(Duration::from_secs(1));
+        for (set, docs) in [("all", &all), ("zh", &zh)] {
+            let bytes: usize = docs.iter().map(String::len).sum();
+            let tokens = encode_all(docs, fast);
+            eprintln!("{name}/{set}: {} docs, {bytes} bytes, {tokens} tokens, {:.3} bytes/token", docs.len(), bytes as f64 / tokens as f64);
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_function(set, |b| b.iter(|| black_box(encode_all(docs, fast))));
+        }
+        group.throughput(Throughput::Bytes(long_zh.len() as u64));
+        group.bench_function("long_zh_10MB", |b| b.iter(|| black_box(fast(&long_zh).len())));
+        group.finish();
+    }
+}
+
+criterion_group!(benches, corpus, long, modern);
 criterion_main!(benches);

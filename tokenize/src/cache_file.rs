@@ -22,12 +22,16 @@
 //! | 16·merges | each merge: left id, right id, rank, merged id, u32, in rank order |
 //! | 4 | `added` = number of added tokens, u32 |
 //! | ... | each added token: id u32, normalized u8 (0 or 1), content string; in id order |
-//! | 1 | NFC normalization, u8 (0 or 1) |
+//! | 4 | `normalizers` = number of normalizer steps, u32 |
+//! | ... | each step: kind u8 (0 NFC, 1 prepend, 2 replace), then a prepend's string, or a replace's two strings |
+//! | 1 | char-level BPE, u8 (0 or 1); when 1 (the byte ids above are then the `<0xXX>` tokens): |
+//! | 4 | `chars` = number of single-char tokens, u32 |
+//! | 8·chars | each: the char's code point, u32, and its id, u32; in id order |
 //! | 4 | `stages` = number of pre-tokenizer steps, u32 |
 //! | ... | each step: kind u8 (0 GPT-2 regex, 1 prefix space, 2 split), then for a split its pattern, string |
-//! | 1 | `ignore_merges`, u8 (0 or 1); when 1: |
-//! | 4 | `words` = number of vocabulary tokens, u32 |
-//! | ... | each token: id u32, its bytes as a string of bytes (length u32, bytes); in id order |
+//! | 1 | `ignore_merges`, u8 (0 or 1) |
+//! | 4 | `words` = number of pre-tokens that are one token, u32 |
+//! | ... | each: id u32, its bytes as a string of bytes (length u32, bytes); in id order |
 //! | 8 | checksum, u64 = `xxh3_64` of every byte before it |
 //!
 //! A file that is short, corrupt, of another version or producer, or whose key is not the one
@@ -45,7 +49,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::fast::{AddedEntry, StageSpec, Tables};
+use crate::fast::{AddedEntry, NormSpec, StageSpec, Tables};
 use crate::info::TokenizerInfo;
 
 /// The first eight bytes of a cache file.
@@ -77,7 +81,7 @@ pub(crate) struct CacheFile {
 impl CacheFile {
     /// The file's bytes (format above).
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let Tables { byte_ids, merges, added, nfc, stages, words } = &self.tables;
+        let Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words } = &self.tables;
         let mut out = Vec::with_capacity(1_200 + 16 * merges.len() + added.iter().map(|a| 9 + a.content.len()).sum::<usize>());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -101,7 +105,26 @@ impl CacheFile {
             out.push(u8::from(entry.normalized));
             put_str(&mut out, &entry.content);
         }
-        out.push(u8::from(*nfc));
+        out.extend_from_slice(&len_u32(normalizers.len()).to_le_bytes());
+        for step in normalizers {
+            out.push(step.tag());
+            match step {
+                NormSpec::Nfc => {}
+                NormSpec::Prepend(prefix) => put_str(&mut out, prefix),
+                NormSpec::Replace(from, to) => {
+                    put_str(&mut out, from);
+                    put_str(&mut out, to);
+                }
+            }
+        }
+        out.push(u8::from(chars.is_some()));
+        if let Some(chars) = chars {
+            out.extend_from_slice(&len_u32(chars.len()).to_le_bytes());
+            for &(ch, id) in chars {
+                out.extend_from_slice(&u32::from(ch).to_le_bytes());
+                out.extend_from_slice(&id.to_le_bytes());
+            }
+        }
         out.extend_from_slice(&len_u32(stages.len()).to_le_bytes());
         for stage in stages {
             out.push(stage.tag());
@@ -109,13 +132,11 @@ impl CacheFile {
                 put_str(&mut out, pattern);
             }
         }
-        out.push(u8::from(words.is_some()));
-        if let Some(words) = words {
-            out.extend_from_slice(&len_u32(words.len()).to_le_bytes());
-            for (bytes, id) in words {
-                out.extend_from_slice(&id.to_le_bytes());
-                put_bytes(&mut out, bytes);
-            }
+        out.push(u8::from(*ignore_merges));
+        out.extend_from_slice(&len_u32(words.len()).to_le_bytes());
+        for (bytes, id) in words {
+            out.extend_from_slice(&id.to_le_bytes());
+            put_bytes(&mut out, bytes);
         }
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -155,7 +176,20 @@ impl CacheFile {
         let added = (0..r.count(9)?)
             .map(|_| Ok::<_, String>(AddedEntry { id: r.u32()?, normalized: r.flag()?, content: r.string()? }))
             .collect::<Result<_, String>>()?;
-        let nfc = r.flag()?;
+        let normalizers = (0..r.count(1)?)
+            .map(|_| match r.u8()? {
+                0 => Ok(NormSpec::Nfc),
+                1 => Ok(NormSpec::Prepend(r.string()?)),
+                2 => Ok(NormSpec::Replace(r.string()?, r.string()?)),
+                tag => Err(format!("unknown normalizer step {tag}")),
+            })
+            .collect::<Result<_, String>>()?;
+        let chars = if r.flag()? {
+            let char_of = |code: u32| char::from_u32(code).ok_or_else(|| format!("{code:#x} is not a char"));
+            Some((0..r.count(8)?).map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?))).collect::<Result<_, String>>()?)
+        } else {
+            None
+        };
         let stages = (0..r.count(1)?)
             .map(|_| match r.u8()? {
                 0 => Ok(StageSpec::Gpt2),
@@ -164,15 +198,14 @@ impl CacheFile {
                 tag => Err(format!("unknown pre-tokenizer step {tag}")),
             })
             .collect::<Result<_, String>>()?;
-        let words = if r.flag()? {
-            Some((0..r.count(8)?).map(|_| Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id))).collect::<Result<_, String>>()?)
-        } else {
-            None
-        };
+        let ignore_merges = r.flag()?;
+        let words = (0..r.count(8)?)
+            .map(|_| Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id)))
+            .collect::<Result<_, String>>()?;
         if r.pos != body.len() {
             return Err(format!("{} unread bytes before the checksum", body.len() - r.pos));
         }
-        let file = Self { key, info, tables: Tables { byte_ids, merges, added, nfc, stages, words } };
+        let file = Self { key, info, tables: Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words } };
         file.check_values()?;
         Ok(file)
     }
@@ -183,8 +216,9 @@ impl CacheFile {
     fn check_values(&self) -> Result<(), String> {
         let vocab = self.info.vocab_size;
         let t = &self.tables;
-        let words = t.words.iter().flatten().map(|(_, id)| id);
-        let ids = t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id)).chain(words);
+        let words = t.words.iter().map(|(_, id)| id).chain(t.chars.iter().flatten().map(|(_, id)| id));
+        let ids =
+            t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id)).chain(words);
         if let Some(id) = ids.chain(self.info.eos_id.iter()).chain(self.info.bos_id.iter()).find(|&&id| id as usize >= vocab) {
             return Err(format!("id {id} is outside the vocabulary of {vocab}"));
         }

@@ -12,14 +12,16 @@ fn sample() -> CacheFile {
         info: TokenizerInfo { vocab_size: 300, hash: "ab".repeat(16), eos_id: Some(299), bos_id: None, kind: "BPE".into() },
         tables: Tables {
             byte_ids,
+            chars: Some(vec![('a', 256)]),
             merges: vec![[1, 2, 0, 257], [257, 3, 1, 258]],
             added: vec![
                 AddedEntry { id: 298, normalized: true, content: "<n>".into() },
                 AddedEntry { id: 299, normalized: false, content: "<|e|>".into() },
             ],
-            nfc: true,
+            normalizers: vec![NormSpec::Nfc, NormSpec::Prepend("▁".into()), NormSpec::Replace(" ".into(), "▁".into())],
             stages: vec![StageSpec::Split(r"\p{N}".into()), StageSpec::PrefixSpace, StageSpec::Gpt2],
-            words: Some(vec![(b"ab".to_vec(), 257)]),
+            ignore_merges: true,
+            words: vec![(b"ab".to_vec(), 257)],
         },
     }
 }
@@ -53,7 +55,14 @@ fn bytes_are_pinned() {
     want.extend_from_slice(b"<n>");
     want.extend_from_slice(&[0x2b, 0x01, 0, 0, 0, 5, 0, 0, 0]);
     want.extend_from_slice(b"<|e|>");
+    want.extend_from_slice(&[3, 0, 0, 0]);
+    want.push(0);
+    want.extend_from_slice(&[1, 3, 0, 0, 0]);
+    want.extend_from_slice("▁".as_bytes());
+    want.extend_from_slice(&[2, 1, 0, 0, 0, b' ', 3, 0, 0, 0]);
+    want.extend_from_slice("▁".as_bytes());
     want.push(1);
+    want.extend_from_slice(&[1, 0, 0, 0, b'a', 0, 0, 0, 0, 1, 0, 0]);
     want.extend_from_slice(&[3, 0, 0, 0]);
     want.extend_from_slice(&[2, 5, 0, 0, 0]);
     want.extend_from_slice(br"\p{N}");
@@ -120,12 +129,21 @@ fn another_key_version_or_producer_is_rejected() {
 
 #[test]
 fn a_huge_count_is_rejected_without_allocating() {
-    let tables = Tables { merges: Vec::new(), added: Vec::new(), stages: Vec::new(), words: None, ..sample().tables };
+    let tables = Tables {
+        merges: Vec::new(),
+        added: Vec::new(),
+        stages: Vec::new(),
+        words: Vec::new(),
+        normalizers: Vec::new(),
+        chars: None,
+        ..sample().tables
+    };
     let file = CacheFile { tables, ..sample() };
     let mut bytes = file.to_bytes();
-    // The merge count sits before the added count (4), the NFC flag (1), the step count (4),
-    // the ignore_merges flag (1) and the checksum (8).
-    let at = bytes.len() - 22;
+    // The merge count sits before the added count (4), the normalizer count (4), the char-level
+    // flag (1), the step count (4), the ignore_merges flag (1), the word count (4) and the
+    // checksum (8).
+    let at = bytes.len() - 30;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("bad count");
     assert!(err.contains("do not fit"), "{err}");

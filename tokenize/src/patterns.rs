@@ -17,8 +17,7 @@ pub const CL100K: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Qwen2 / Qwen2.5 / Qwen3's pattern: cl100k's with single digits (used with an NFC normalizer).
-pub const QWEN2: &str =
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// GPT-4o's (o200k_base) pattern: upper/lower-case aware words with their contractions.
 pub const O200K: &str = concat!(
@@ -112,10 +111,7 @@ impl FromStr for PatternFamily {
             "qwen2" | "qwen" | "qwen3" => Ok(Self::Qwen2),
             "deepseek-v3" | "deepseek" | "deepseekv3" => Ok(Self::DeepseekV3),
             "o200k" | "gpt-4o" | "gpt4o" => Ok(Self::O200k),
-            other => Err(format!(
-                "unknown pattern family {other:?}; one of {}",
-                Self::ALL.map(Self::name).join(", ")
-            )),
+            other => Err(format!("unknown pattern family {other:?}; one of {}", Self::ALL.map(Self::name).join(", "))),
         }
     }
 }

@@ -47,7 +47,13 @@ pub struct BpeTrainingConfig {
 
 impl Default for BpeTrainingConfig {
     fn default() -> Self {
-        Self { vocab_size: 16_384, min_frequency: 2, special_tokens: vec!["<|endoftext|>".to_owned()], max_doc_bytes: 100_000, pattern: PatternFamily::default() }
+        Self {
+            vocab_size: 16_384,
+            min_frequency: 2,
+            special_tokens: vec!["<|endoftext|>".to_owned()],
+            max_doc_bytes: 100_000,
+            pattern: PatternFamily::default(),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::LazyLock;
 
-use common::{BERT_JSON, GPT2, LLAMA3, QWEN3, multilingual_texts, qwen3_variant, splits_then_byte_level};
+use common::{BERT_JSON, GPT2, LLAMA3, QWEN3, SENTENCEPIECE_LIKE, multilingual_texts, qwen3_variant, sample_texts, splits_then_byte_level};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tokenmill_tokenize::patterns::{CL100K, DEEPSEEK_V3, O200K, TEKKEN};
@@ -43,7 +43,7 @@ static ROBERTA_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| {
 
 fn tokenizers() -> Vec<&'static Tokenizer> {
     let mut all: Vec<&'static Tokenizer> =
-        vec![&GPT2, &TOKENMILL_16K, &QWEN3, &LLAMA3_LIKE, &DEEPSEEK_LIKE, &O200K_LIKE, &TEKKEN_LIKE, &ROBERTA_LIKE];
+        vec![&GPT2, &TOKENMILL_16K, &QWEN3, &LLAMA3_LIKE, &DEEPSEEK_LIKE, &O200K_LIKE, &TEKKEN_LIKE, &ROBERTA_LIKE, &SENTENCEPIECE_LIKE];
     all.extend(LLAMA3.as_ref());
     all
 }
@@ -90,6 +90,7 @@ fn every_family_names_its_path_and_unsupported_pipelines_say_why() {
     assert_eq!(fast(&DEEPSEEK_LIKE), "split regex (DFA), split regex (DFA), split regex (DFA), byte-level BPE");
     assert_eq!(fast(&O200K_LIKE), "split regex (DFA), byte-level BPE");
     assert_eq!(fast(&ROBERTA_LIKE), "prefix space, gpt2 regex (hand-written), byte-level BPE");
+    assert_eq!(fast(&SENTENCEPIECE_LIKE), r#"prepend "▁", replace " " by "▁", char-level BPE with byte fallback"#);
 
     let reference = |tok: &Tokenizer| match tok.encode_path() {
         EncodePath::Reference(reason) => reason,
@@ -190,31 +191,9 @@ proptest! {
     }
 }
 
-/// The first `limit` bytes' worth of documents (whole documents) of the sample corpus.
-fn sample_documents(limit: usize) -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
-    let mut paths: Vec<_> = std::fs::read_dir(dir).expect("data/sample exists").map(|e| e.expect("entry").path()).collect();
-    paths.sort();
-    let mut docs = Vec::new();
-    let mut bytes = 0;
-    for path in paths.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
-        let reader = BufReader::new(zstd::Decoder::new(File::open(path).expect("opens")).expect("zstd"));
-        for line in reader.lines() {
-            let value: serde_json::Value = serde_json::from_str(&line.expect("reads")).expect("json line");
-            let text = value["text"].as_str().expect("a text field").to_owned();
-            bytes += text.len();
-            docs.push(text);
-            if bytes >= limit {
-                return docs;
-            }
-        }
-    }
-    docs
-}
-
 #[test]
 fn fast_path_matches_reference_on_the_sample_corpus() {
-    let docs = sample_documents(2_000_000);
+    let docs = sample_texts(2_000_000);
     assert!(docs.len() > 10, "the sample corpus has documents");
     for tok in tokenizers() {
         for (i, doc) in docs.iter().enumerate() {

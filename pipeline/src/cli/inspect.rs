@@ -40,6 +40,7 @@ pub(super) fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
         manifest.dtype,
         manifest.vocab_size
     );
+    println!("tokenizer {}: {}", manifest.tokenizer_hash, manifest.tokenizer_encode_path.as_deref().unwrap_or("encode path not recorded"));
     let mut counts = vec![0u64; usize::try_from(manifest.vocab_size).unwrap_or(0)];
     let mut histogram = [0u64; 33];
     let (mut seen, mut shown) = (0u64, false);

@@ -98,6 +98,7 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
     for p in &problems {
         println!("FAIL source: {p}");
     }
+    println!("source check tokenizer: {}", stage.tokenizer().encode_path());
     println!(
         "source check {}: {checked} sampled documents of {} compared with {}",
         if problems.is_empty() { "ok" } else { "FAILED" },

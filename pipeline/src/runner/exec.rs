@@ -68,6 +68,17 @@ impl BatchOut {
 }
 
 impl<'a> Exec<'a> {
+    /// Each tokenize node's encoder (fast path or reference, and why), by node id.
+    pub(super) fn encode_paths(&self) -> Vec<(usize, tokenmill_tokenize::EncodePath)> {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(node, op)| match op {
+                Some(Operator::Tokenize(t)) => Some((node, t.tokenizer().encode_path())),
+                _ => None,
+            })
+            .collect()
+    }
     pub(super) fn new(
         plan: &'a Plan,
         ops: Vec<Option<Operator>>,

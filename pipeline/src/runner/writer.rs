@@ -52,7 +52,12 @@ impl Writer {
         ledger: Ledger,
         collect: bool,
     ) -> anyhow::Result<Self> {
-        let stats = plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect();
+        let mut stats: Vec<NodeStats> =
+            plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect();
+        // A tokenize node reports which encoder ran its tokenizer (fast path or reference, and why).
+        for (node, path) in exec.encode_paths() {
+            stats[node].report = Some(serde_json::json!({"encode_path": path.name(), "encode_detail": path.detail()}));
+        }
         let work_dir = Path::new(&plan.spec.run.work_dir);
         let mut collectors = HashMap::new();
         for (id, b) in exec.barriers.iter().enumerate() {

@@ -21,6 +21,8 @@ pub struct TokenSpec {
     pub bos_id: Option<u32>,
     /// Hash of the tokenizer.
     pub tokenizer_hash: String,
+    /// Which encoder runs the tokenizer ([`tokenmill_tokenize::EncodePath`], displayed).
+    pub encode_path: Option<String>,
 }
 
 /// A global shuffle applied when the sink finishes.
@@ -169,6 +171,7 @@ impl Sink for MegatronSink {
             eos_id: self.tokens.eos_id,
             bos_id: self.tokens.bos_id,
             tokenizer_hash: self.tokens.tokenizer_hash.clone(),
+            tokenizer_encode_path: self.tokens.encode_path.clone(),
             config_hash: self.config_hash.clone(),
             inputs: std::mem::take(&mut self.inputs),
             documents: self.report.documents,

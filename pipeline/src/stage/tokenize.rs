@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use tokenmill_tokenize::{EncodeOptions, Tokenizer};
+use tokenmill_tokenize::{EncodeOptions, EncodePath, Tokenizer};
 
 use crate::config::TokenizeSpec;
 use crate::document::{Document, TokenDoc};
@@ -27,6 +27,16 @@ impl TokenizeStage {
         let options = EncodeOptions { bos: spec.bos, eos: spec.eos };
         // Fail now, not after hours of reading, when EOS/BOS are wanted but unknown.
         tokenizer.encode_document("", options).map_err(|e| anyhow::anyhow!("tokenize stage `{}`: {e}", spec.name))?;
+        match tokenizer.encode_path() {
+            EncodePath::Fast(detail) => {
+                tracing::info!(stage = %spec.name, tokenizer = %spec.tokenizer, "tokenizer on the fast path: {detail}")
+            }
+            EncodePath::Reference(reason) => tracing::warn!(
+                stage = %spec.name,
+                tokenizer = %spec.tokenizer,
+                "tokenizer on the reference path (the `tokenizers` crate, several times slower): {reason}"
+            ),
+        }
         Ok(Self { tokenizer: Arc::new(tokenizer), options })
     }
 

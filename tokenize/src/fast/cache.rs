@@ -85,10 +85,10 @@ fn hash(piece: &[u8]) -> u64 {
     FxBuildHasher.hash_one(piece)
 }
 
-/// `a == b` for slices of equal length up to [`MAX_PIECE`]: eight bytes at a time, inline,
+/// `a == b` for slices of equal length (short pieces, mostly): eight bytes at a time, inline,
 /// where `==` calls `memcmp`, which costs more than the comparison itself at these sizes.
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let word = |s: &[u8], i: usize| u64::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7]]);
     let mut i = 0;
     while i + 8 <= a.len() {

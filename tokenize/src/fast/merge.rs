@@ -302,6 +302,19 @@ impl Scratch {
         }
     }
 
+    /// Loads the symbols `fill` pushes.
+    #[inline]
+    pub(crate) fn load_with(&mut self, fill: impl FnOnce(&mut Vec<u32>)) {
+        self.ids.clear();
+        fill(&mut self.ids);
+    }
+
+    /// Number of symbols loaded.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
     /// Loads the symbols of `bytes`, one id per byte.
     #[inline]
     pub(crate) fn load(&mut self, bytes: &[u8], byte_ids: &[u32; 256]) {

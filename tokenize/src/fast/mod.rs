@@ -1,24 +1,30 @@
-//! A fast path for byte-level BPE, the common case for LLM tokenizers (GPT-2, Llama 3, Qwen2/3,
-//! DeepSeek V3, GPT-4o-style), giving the same ids as the `tokenizers` crate.
+//! A fast path for BPE tokenizers: byte-level BPE, the common case for LLM tokenizers (GPT-2,
+//! Llama 3, Qwen2/3, DeepSeek V3, GPT-4o-style), and SentencePiece-style BPE over chars with
+//! byte fallback (Llama 2, Mistral v1, Gemma), giving the same ids as the `tokenizers` crate.
 //!
 //! [`FastBpe::new`] accepts a loaded tokenizer only when its whole pipeline is one this module
 //! reproduces exactly (see [`FastBpe::new`]'s list) and otherwise says why; such a tokenizer
 //! stays on the reference. Encoding then runs the reference's steps by hand:
 //!
-//! 1. split the text on added tokens ([`added`]), as `AddedVocabulary` does, normalizing (NFC)
-//!    the text between raw-matched tokens before the normalized ones are matched;
+//! 1. split the text on added tokens ([`added`]), as `AddedVocabulary` does, normalizing
+//!    ([`normalize`]: NFC, `Prepend`, `Replace`) the text between raw-matched tokens before the
+//!    normalized ones are matched;
 //! 2. cut each remaining segment into pre-tokens with the pre-tokenizer's stages ([`split`]):
 //!    hand-written scanners for the GPT-2 and cl100k/Qwen2 patterns, a DFA for other `Split`
 //!    patterns;
-//! 3. map each pre-token's bytes to their byte-level symbol ids and merge them ([`merge`]),
-//!    looking frequent short pre-tokens up in a bounded per-thread cache first; with
-//!    `ignore_merges` (Llama 3) a pre-token that is itself in the vocabulary is that token.
+//!    (a SentencePiece-style tokenizer has no pre-tokenizer: the whole segment is one piece);
+//! 3. look the piece up among the pieces that are one token ([`words`]), then in a bounded
+//!    per-thread cache, else map it to symbols (one per byte for byte-level BPE; one per char,
+//!    or its bytes' `<0xXX>` tokens when the char is not in the vocabulary, for
+//!    SentencePiece-style BPE) and merge them ([`merge`]).
 
 mod added;
 mod cache;
 mod merge;
+mod normalize;
 mod pretok;
 mod split;
+mod words;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -27,14 +33,15 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::Value;
 use tokenizers::{ModelWrapper, Tokenizer as HfTokenizer};
-use unicode_normalization_alignments::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 pub(crate) use added::AddedEntry;
 use added::AddedTokens;
 use cache::PieceCache;
 use merge::{Merges, Scratch};
+pub(crate) use normalize::NormSpec;
 pub(crate) use split::StageSpec;
 use split::{Stage, for_each_piece};
+use words::Words;
 
 /// Pre-tokens up to this many bytes are merged by rescanning (fast when short); longer ones
 /// with the heap, which stays O(n log n).
@@ -43,17 +50,21 @@ const SHORT_PIECE: usize = 48;
 /// A byte-level BPE encoder equivalent to a particular `tokenizers` pipeline.
 #[derive(Debug)]
 pub(crate) struct FastBpe {
+    /// Byte-level: each byte's symbol id. Char-level: each byte's `<0xXX>` fallback token.
     byte_ids: [u32; 256],
+    /// Char-level (SentencePiece-style) BPE: the id of each char that is a token.
+    chars: Option<Chars>,
     merges: Merges,
     added: AddedTokens,
-    /// NFC-normalize text between added tokens (Qwen2/3).
-    nfc: bool,
+    /// The normalizer's steps, applied to the text between raw-matched added tokens.
+    normalizers: Vec<NormSpec>,
     /// The pre-tokenizer's steps, as written (kept for the cache) and compiled.
     stage_specs: Vec<StageSpec>,
     stages: Vec<Stage>,
-    /// With `ignore_merges`: every vocabulary token's bytes, so a pre-token that is a token is
-    /// that token without merging.
-    words: Option<FxHashMap<Box<[u8]>, u32>>,
+    /// Pre-tokens that are one token, looked up before the cache and merging (see [`words`]).
+    words: Words,
+    /// Whether the model has `ignore_merges` (for [`FastBpe::describe`]).
+    ignore_merges: bool,
     /// Tells this tokenizer's entries apart in the per-thread piece cache.
     cache_owner: u64,
 }
@@ -62,18 +73,23 @@ pub(crate) struct FastBpe {
 /// rebuild the encoder without the `tokenizer.json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tables {
-    /// The id of each byte's byte-level symbol.
+    /// The id of each byte's byte-level symbol, or (char-level) of its `<0xXX>` token.
     pub(crate) byte_ids: [u32; 256],
+    /// Char-level BPE: every single-char token, as `(char, id)` in id order.
+    pub(crate) chars: Option<Vec<(char, u32)>>,
     /// `[left, right, rank, new_id]` of each merge, in rank order.
     pub(crate) merges: Vec<[u32; 4]>,
     /// The added tokens, in id order.
     pub(crate) added: Vec<AddedEntry>,
-    /// Whether text between added tokens is NFC-normalized.
-    pub(crate) nfc: bool,
+    /// The normalizer's steps.
+    pub(crate) normalizers: Vec<NormSpec>,
     /// The pre-tokenizer's steps.
     pub(crate) stages: Vec<StageSpec>,
-    /// With `ignore_merges`, the vocabulary as `(bytes, id)`, in id order.
-    pub(crate) words: Option<Vec<(Vec<u8>, u32)>>,
+    /// Whether the model has `ignore_merges`.
+    pub(crate) ignore_merges: bool,
+    /// Pre-tokens that are one token, as `(bytes, id)` in id order: with `ignore_merges` the
+    /// whole vocabulary, otherwise the tokens that merging their own symbols gives back.
+    pub(crate) words: Vec<(Vec<u8>, u32)>,
 }
 
 /// The parts of `tokenizer.json` the fast path reads that `tokenizers` does not expose.
@@ -104,32 +120,63 @@ enum MergeJson<'a> {
 impl FastBpe {
     /// Builds the fast path for `inner`, whose compact JSON is `json`, or says why it cannot.
     ///
-    /// Eligible: a BPE model without dropout or a (non-empty) subword prefix/suffix, whose
-    /// vocabulary has all 256 byte-level symbols, with or without `ignore_merges`; no
-    /// normalizer or NFC (alone or in a sequence); a `ByteLevel` pre-tokenizer, alone or last in
-    /// a sequence after `Split`s that are `Isolated`, not inverted, and whose patterns
-    /// [`Stage::compile`] runs exactly; added tokens without `single_word`/`lstrip`/`rstrip`
-    /// that normalization leaves unchanged, and `encode_special_tokens` off. The
-    /// post-processor adds nothing without special tokens, offsets are not computed, and
-    /// decoding stays with the reference, so `trim_offsets`, the post-processor and the
-    /// decoder do not matter.
+    /// Eligible: a BPE model without dropout or a (non-empty) subword prefix/suffix, with or
+    /// without `ignore_merges`, and either
+    ///
+    /// - byte-level: a vocabulary with all 256 byte-level symbols and a `ByteLevel`
+    ///   pre-tokenizer, alone or last in a sequence after `Split`s that are `Isolated`, not
+    ///   inverted, and whose patterns [`Stage::compile`] runs exactly; or
+    /// - char-level (SentencePiece-style): no pre-tokenizer, `byte_fallback` on and all 256
+    ///   `<0xXX>` tokens in the vocabulary;
+    ///
+    /// with normalizers [`normalize::parse`] takes (none, NFC, `Prepend`, literal `Replace`);
+    /// added tokens without `single_word`/`lstrip`/`rstrip` that normalization leaves
+    /// unchanged, and `encode_special_tokens` off. The post-processor adds nothing without
+    /// special tokens, offsets are not computed, and decoding stays with the reference, so
+    /// `trim_offsets`, the post-processor and the decoder do not matter.
     pub(crate) fn new(inner: &HfTokenizer, json: &str) -> Result<Self, String> {
-        let ignore_merges = check_model(inner.get_model())?;
+        let model = check_model(inner.get_model())?;
         let added = AddedTokens::from_vocab(inner.get_added_vocabulary())?;
         let parsed: Json<'_> = serde_json::from_str(json).map_err(|err| format!("cannot read the BPE model: {err}"))?;
-        let nfc = nfc_normalizer(parsed.normalizer.as_ref())?;
-        let stages = pre_tokenizer_stages(parsed.pre_tokenizer.as_ref())?;
-        if nfc && let Some(entry) = added.entries().iter().find(|entry| entry.normalized && normalize(true, &entry.content) != entry.content) {
-            return Err(format!("added token {:?} changes under NFC", entry.content));
+        let normalizers = normalize::parse(parsed.normalizer.as_ref())?;
+        if let Some(entry) = added.entries().iter().find(|e| e.normalized && normalize::apply(&normalizers, &e.content) != e.content) {
+            return Err(format!("added token {:?} changes under the normalizer", entry.content));
         }
-
         let vocab = parsed.model.vocab;
-        let chars = byte_chars();
-        let mut byte_ids = [0; 256];
-        for (byte, ch) in chars.into_iter().enumerate() {
-            let mut buf = [0; 4];
-            byte_ids[byte] = *vocab.get(&*ch.encode_utf8(&mut buf)).ok_or_else(|| format!("the vocabulary lacks byte symbol {ch:?}"))?;
-        }
+        let char_level = parsed.pre_tokenizer.is_none();
+        let (stages, byte_ids, chars, byte_of) = if char_level {
+            if !model.byte_fallback {
+                return Err("a BPE over chars without byte_fallback (unknown chars become unk) is not on the fast path".into());
+            }
+            let mut byte_ids = [0; 256];
+            for (byte, id) in byte_ids.iter_mut().enumerate() {
+                let token = format!("<0x{byte:02X}>");
+                *id = *vocab.get(token.as_str()).ok_or_else(|| format!("byte_fallback is on but the vocabulary lacks {token}"))?;
+            }
+            let mut chars: Vec<(char, u32)> = vocab
+                .iter()
+                .filter_map(|(token, &id)| {
+                    let mut it = token.chars();
+                    match (it.next(), it.next()) {
+                        (Some(ch), None) => Some((ch, id)),
+                        _ => None,
+                    }
+                })
+                .collect();
+            chars.sort_unstable_by_key(|&(_, id)| id);
+            (Vec::new(), byte_ids, Some(chars), None)
+        } else {
+            let stages = pre_tokenizer_stages(parsed.pre_tokenizer.as_ref())?;
+            let symbols = byte_chars();
+            let mut byte_ids = [0; 256];
+            for (byte, ch) in symbols.into_iter().enumerate() {
+                let mut buf = [0; 4];
+                byte_ids[byte] =
+                    *vocab.get(&*ch.encode_utf8(&mut buf)).ok_or_else(|| format!("the vocabulary lacks byte symbol {ch:?}"))?;
+            }
+            let byte_of: FxHashMap<char, u8> = symbols.iter().enumerate().map(|(byte, &ch)| (ch, byte as u8)).collect();
+            (stages, byte_ids, None, Some(byte_of))
+        };
         let mut merges = Merges::default();
         for (rank, merge) in parsed.model.merges.iter().enumerate() {
             let (left, right) = match merge {
@@ -141,17 +188,40 @@ impl FastBpe {
             merges.insert(id(left)?, id(right)?, rank, id(&format!("{left}{right}"))?);
         }
         merges.finish();
-        let words = ignore_merges.then(|| {
-            let byte_of: FxHashMap<char, u8> = chars.iter().enumerate().map(|(byte, &ch)| (ch, byte as u8)).collect();
-            // A token with a char that is no byte symbol can never equal a pre-token's symbols.
-            let mut words: Vec<(Vec<u8>, u32)> = vocab
-                .iter()
-                .filter_map(|(token, &id)| token.chars().map(|ch| byte_of.get(&ch).copied()).collect::<Option<Vec<u8>>>().map(|bytes| (bytes, id)))
-                .collect();
-            words.sort_unstable_by_key(|&(_, id)| id);
-            words
-        });
-        Self::build(Tables { byte_ids, merges: Vec::new(), added: Vec::new(), nfc, stages, words }, merges, added)
+        // A piece's bytes: byte-level tokens map their symbols back to bytes (a token with a
+        // char that is no byte symbol can never equal a piece); char-level tokens are text.
+        let mut words: Vec<(Vec<u8>, u32)> = vocab
+            .iter()
+            .filter_map(|(token, &id)| match &byte_of {
+                Some(byte_of) => token.chars().map(|ch| byte_of.get(&ch).copied()).collect::<Option<Vec<u8>>>().map(|bytes| (bytes, id)),
+                None => Some((token.as_bytes().to_vec(), id)),
+            })
+            .filter(|(bytes, _)| bytes.len() > 1)
+            .collect();
+        words.sort_unstable_by_key(|&(_, id)| id);
+        let tables = Tables {
+            byte_ids,
+            chars,
+            merges: Vec::new(),
+            added: Vec::new(),
+            normalizers,
+            stages,
+            ignore_merges: model.ignore_merges,
+            words: Vec::new(),
+        };
+        let mut fast = Self::build(tables, merges, added)?;
+        if !model.ignore_merges {
+            // Without ignore_merges a token is a whole piece only if merging gives it back.
+            let mut scratch = Scratch::default();
+            let mut out = Vec::new();
+            words.retain(|(bytes, id)| {
+                out.clear();
+                fast.merge_piece(bytes, &mut scratch, &mut out);
+                out == [*id]
+            });
+        }
+        fast.words = Words::new(&words);
+        Ok(fast)
     }
 
     /// Rebuilds an encoder from the tables [`FastBpe::tables`] gave, or says why it cannot (the
@@ -170,54 +240,43 @@ impl FastBpe {
     /// The encoder of `tables`, whose merges and added tokens are given built.
     fn build(tables: Tables, merges: Merges, added: AddedTokens) -> Result<Self, String> {
         let stages = tables.stages.iter().map(Stage::compile).collect::<Result<Vec<_>, _>>()?;
-        let words = tables.words.map(|words| {
-            let mut map = FxHashMap::with_capacity_and_hasher(words.len(), Default::default());
-            for (bytes, id) in words {
-                // The reference's vocabulary maps a string to one id; keep the first, as a
-                // rebuilt table must not depend on order.
-                map.entry(bytes.into_boxed_slice()).or_insert(id);
-            }
-            map
-        });
+        let words = Words::new(&tables.words);
+        let chars = tables.chars.as_deref().map(Chars::new);
         Ok(Self {
             byte_ids: tables.byte_ids,
+            chars,
             merges,
             added,
-            nfc: tables.nfc,
+            normalizers: tables.normalizers,
             stage_specs: tables.stages,
             stages,
             words,
+            ignore_merges: tables.ignore_merges,
             cache_owner: cache::new_owner(),
         })
     }
 
     /// The tables this encoder runs on, for [`FastBpe::from_tables`].
     pub(crate) fn tables(&self) -> Tables {
-        let words = self.words.as_ref().map(|map| {
-            let mut words: Vec<(Vec<u8>, u32)> = map.iter().map(|(bytes, &id)| (bytes.to_vec(), id)).collect();
-            words.sort_unstable_by_key(|&(_, id)| id);
-            words
-        });
         Tables {
             byte_ids: self.byte_ids,
+            chars: self.chars.as_ref().map(Chars::entries),
             merges: self.merges.entries(),
             added: self.added.entries().to_vec(),
-            nfc: self.nfc,
+            normalizers: self.normalizers.clone(),
             stages: self.stage_specs.clone(),
-            words,
+            ignore_merges: self.ignore_merges,
+            words: self.words.entries(),
         }
     }
 
-    /// What this encoder runs, for logs and reports, e.g. `nfc, qwen2 split (hand-written),
-    /// byte-level BPE, ignore_merges`.
+    /// What this encoder runs, for logs and reports, e.g. `NFC, qwen2 split (hand-written),
+    /// byte-level BPE`.
     pub(crate) fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if self.nfc {
-            parts.push("NFC".to_owned());
-        }
+        let mut parts: Vec<String> = self.normalizers.iter().map(NormSpec::describe).collect();
         parts.extend(self.stages.iter().map(Stage::describe));
-        parts.push("byte-level BPE".into());
-        if self.words.is_some() {
+        parts.push(if self.chars.is_some() { "char-level BPE with byte fallback" } else { "byte-level BPE" }.into());
+        if self.ignore_merges {
             parts.push("ignore_merges".into());
         }
         parts.join(", ")
@@ -231,67 +290,52 @@ impl FastBpe {
     /// Appends the ids of `text` to `out`.
     pub(crate) fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
         cache::with(self.cache_owner, |cache, scratch| {
-            self.added.split(text, |gap| normalize(self.nfc, gap), out, |segment, out| {
-                for_each_piece(&self.stages, segment, &mut |piece| self.encode_piece(piece.as_bytes(), out, cache, scratch));
-            });
+            self.added.split(
+                text,
+                |gap| normalize::apply(&self.normalizers, gap),
+                out,
+                |segment, out| {
+                    for_each_piece(&self.stages, segment, &mut |piece| self.encode_piece(piece, out, cache, scratch));
+                },
+            );
         });
     }
 
     #[inline]
-    fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>, cache: &mut PieceCache, scratch: &mut Scratch) {
-        if let [byte] = piece {
+    fn encode_piece(&self, piece: &str, out: &mut Vec<u32>, cache: &mut PieceCache, scratch: &mut Scratch) {
+        let bytes = piece.as_bytes();
+        if let [byte] = bytes
+            && self.chars.is_none()
+        {
             out.push(self.byte_ids[usize::from(*byte)]);
             return;
         }
-        let cacheable = piece.len() <= cache::MAX_PIECE;
-        if cacheable && cache.extend_from(piece, out) {
-            return;
-        }
-        if let Some(&id) = self.words.as_ref().and_then(|words| words.get(piece)) {
+        if let Some(id) = self.words.get(bytes) {
             out.push(id);
-        } else {
-            let from = out.len();
-            scratch.load(piece, &self.byte_ids);
-            if piece.len() <= SHORT_PIECE {
-                self.merges.merge_short(scratch, out);
-            } else {
-                self.merges.merge_long(scratch, out);
-            }
-            if cacheable {
-                cache.insert(piece, &out[from..]);
-            }
             return;
         }
+        let cacheable = bytes.len() <= cache::MAX_PIECE;
+        if cacheable && cache.extend_from(bytes, out) {
+            return;
+        }
+        let from = out.len();
+        self.merge_piece(bytes, scratch, out);
         if cacheable {
-            cache.insert(piece, &out[out.len() - 1..]);
+            cache.insert(bytes, &out[from..]);
         }
     }
-}
 
-/// `text` NFC-normalized when `nfc` is set, as the reference's `NFC` normalizer does it (with
-/// the same crate, so the Unicode version is the same).
-fn normalize(nfc: bool, text: &str) -> Cow<'_, str> {
-    if !nfc || text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(text.nfc().map(|(ch, _)| ch).collect())
-}
-
-/// Whether the normalizer is NFC (`true`) or none (`false`), or why the fast path cannot run it.
-fn nfc_normalizer(normalizer: Option<&Value>) -> Result<bool, String> {
-    let Some(normalizer) = normalizer else { return Ok(false) };
-    let kind = normalizer.get("type").and_then(Value::as_str).unwrap_or("?");
-    match kind {
-        "NFC" => Ok(true),
-        "Sequence" => {
-            let members = normalizer.get("normalizers").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-            match members {
-                [] => Ok(false),
-                [one] => nfc_normalizer(Some(one)),
-                _ => Err("the normalizer is a sequence of several normalizers".into()),
-            }
+    /// Appends the merged ids of `piece` (valid UTF-8) to `out`.
+    fn merge_piece(&self, piece: &[u8], scratch: &mut Scratch, out: &mut Vec<u32>) {
+        match &self.chars {
+            None => scratch.load(piece, &self.byte_ids),
+            Some(chars) => chars.load(piece, &self.byte_ids, scratch),
         }
-        other => Err(format!("the normalizer {other} is not on the fast path")),
+        if scratch.len() <= SHORT_PIECE {
+            self.merges.merge_short(scratch, out);
+        } else {
+            self.merges.merge_long(scratch, out);
+        }
     }
 }
 
@@ -344,8 +388,14 @@ fn split_stage(split: &Value, kind: &str) -> Result<StageSpec, String> {
     }
 }
 
-/// Checks the model and returns whether `ignore_merges` is on.
-fn check_model(model: &ModelWrapper) -> Result<bool, String> {
+/// The BPE settings the fast path follows.
+struct ModelFlags {
+    ignore_merges: bool,
+    byte_fallback: bool,
+}
+
+/// Checks the model and returns the settings the encoder follows.
+fn check_model(model: &ModelWrapper) -> Result<ModelFlags, String> {
     let ModelWrapper::BPE(bpe) = model else {
         return Err("the model is not BPE".into());
     };
@@ -356,7 +406,56 @@ fn check_model(model: &ModelWrapper) -> Result<bool, String> {
     if set(&bpe.continuing_subword_prefix) || set(&bpe.end_of_word_suffix) {
         return Err("BPE has a continuing-subword prefix or end-of-word suffix".into());
     }
-    Ok(bpe.ignore_merges)
+    Ok(ModelFlags { ignore_merges: bpe.ignore_merges, byte_fallback: bpe.byte_fallback })
+}
+
+/// The single-char tokens of a char-level (SentencePiece-style) BPE.
+#[derive(Debug)]
+struct Chars {
+    /// ASCII chars by code ([`NO_ID`] where not a token).
+    ascii: [u32; 128],
+    other: FxHashMap<char, u32>,
+}
+
+/// Not a token.
+const NO_ID: u32 = u32::MAX;
+
+impl Chars {
+    fn new(entries: &[(char, u32)]) -> Self {
+        let mut ascii = [NO_ID; 128];
+        let mut other = FxHashMap::default();
+        for &(ch, id) in entries {
+            if ch.is_ascii() {
+                ascii[ch as usize] = id;
+            } else {
+                other.insert(ch, id);
+            }
+        }
+        Self { ascii, other }
+    }
+
+    fn entries(&self) -> Vec<(char, u32)> {
+        let ascii = self.ascii.iter().enumerate().filter(|&(_, &id)| id != NO_ID).map(|(ch, &id)| (char::from(ch as u8), id));
+        let mut entries: Vec<(char, u32)> = ascii.chain(self.other.iter().map(|(&ch, &id)| (ch, id))).collect();
+        entries.sort_unstable_by_key(|&(_, id)| id);
+        entries
+    }
+
+    /// Loads the symbols of `piece` (valid UTF-8): each char's token, or the `<0xXX>` tokens of
+    /// its bytes when the char is not one, as the reference's `byte_fallback` does.
+    fn load(&self, piece: &[u8], fallback: &[u32; 256], scratch: &mut Scratch) {
+        let text = std::str::from_utf8(piece).unwrap_or_default();
+        scratch.load_with(|ids| {
+            for (at, ch) in text.char_indices() {
+                let id = if ch.is_ascii() { self.ascii[ch as usize] } else { self.other.get(&ch).copied().unwrap_or(NO_ID) };
+                if id == NO_ID {
+                    ids.extend(piece[at..at + ch.len_utf8()].iter().map(|&b| fallback[usize::from(b)]));
+                } else {
+                    ids.push(id);
+                }
+            }
+        });
+    }
 }
 
 /// GPT-2's printable stand-in for each byte (`bytes_to_unicode` in OpenAI's `encoder.py`):

@@ -58,12 +58,19 @@ impl CharClasses {
     }
 
     /// The class of the char starting at byte `i` of `b` (valid UTF-8), and its length.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn class_at(&self, b: &[u8], i: usize) -> (u8, usize) {
         let b0 = b[i];
         if b0 < 0x80 {
             return (self.ascii[usize::from(b0)], 1);
         }
+        self.class_at_multibyte(b, i)
+    }
+
+    /// [`CharClasses::class_at`] for a char of two to four bytes.
+    #[inline]
+    fn class_at_multibyte(&self, b: &[u8], i: usize) -> (u8, usize) {
+        let b0 = b[i];
         let cont = |k: usize| u32::from(b[i + k] & 0x3F);
         let (cp, len) = if b0 < 0xE0 {
             ((u32::from(b0 & 0x1F) << 6) | cont(1), 2)
@@ -80,7 +87,9 @@ impl CharClasses {
     #[inline]
     pub(crate) fn run_end(&self, b: &[u8], mut i: usize, class: u8) -> usize {
         while i < b.len() {
-            let (c, len) = self.class_at(b, i);
+            // ASCII stretches byte by byte from the small table, the rest through the leaves.
+            let byte = b[i];
+            let (c, len) = if byte < 0x80 { (self.ascii[usize::from(byte)], 1) } else { self.class_at_multibyte(b, i) };
             if c != class {
                 break;
             }

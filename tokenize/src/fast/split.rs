@@ -297,8 +297,8 @@ impl RegexSplit {
                 texts.push(LOOKAHEAD_BRANCH.to_owned());
                 lookahead.push(true);
             } else {
-                let hir =
-                    regex_syntax::parse(text).map_err(|err| format!("the split pattern `{pattern}` does not compile for the DFA matcher: {err}"))?;
+                let hir = regex_syntax::parse(text)
+                    .map_err(|err| format!("the split pattern `{pattern}` does not compile for the DFA matcher: {err}"))?;
                 if hir.properties().minimum_len() == Some(0) {
                     return Err(format!("the split pattern `{pattern}` has a branch that can match the empty string ({text:?})"));
                 }
@@ -341,11 +341,7 @@ impl RegexSplit {
     /// The end of a match of branch `branch` that ends at `end`: the emulated look-ahead gives
     /// back the whitespace char it matched unless the run reached the end of the text.
     fn end_of(&self, text: &str, end: usize, branch: usize) -> usize {
-        if self.lookahead[branch] && end < text.len() {
-            text[..end].char_indices().next_back().map_or(end, |(i, _)| i)
-        } else {
-            end
-        }
+        if self.lookahead[branch] && end < text.len() { text[..end].char_indices().next_back().map_or(end, |(i, _)| i) } else { end }
     }
 
     fn with_cache<R>(&self, f: impl FnOnce(&Regex, &mut meta::Cache) -> R) -> R {

@@ -106,7 +106,9 @@ fn contractions_fold_case_as_the_regex_does() {
         want.sort_unstable();
         assert_eq!(folded, want, "{letter}");
     }
-    for (text, len) in [("s", Some(1)), ("ſx", Some(2)), ("Re", Some(2)), ("rE", Some(2)), ("LL", Some(2)), ("l", None), ("x", None), ("", None)] {
+    for (text, len) in
+        [("s", Some(1)), ("ſx", Some(2)), ("Re", Some(2)), ("rE", Some(2)), ("LL", Some(2)), ("l", None), ("x", None), ("", None)]
+    {
         assert_eq!(contraction_len(text.as_bytes()), len, "{text:?}");
     }
 }

@@ -19,7 +19,8 @@ pub const QWEN3_JSON_ZST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/
 
 /// Qwen3's `tokenizer.json` as JSON, for tests that build variants of it.
 pub static QWEN3_VALUE: LazyLock<serde_json::Value> = LazyLock::new(|| {
-    let bytes = zstd::decode_all(std::fs::File::open(QWEN3_JSON_ZST).expect("the Qwen3 fixture opens")).expect("the Qwen3 fixture decompresses");
+    let bytes =
+        zstd::decode_all(std::fs::File::open(QWEN3_JSON_ZST).expect("the Qwen3 fixture opens")).expect("the Qwen3 fixture decompresses");
     serde_json::from_slice(&bytes).expect("the Qwen3 fixture is JSON")
 });
 
@@ -87,4 +88,68 @@ pub fn multilingual_texts() -> Vec<String> {
     texts.push("abcdefghij".repeat(500));
     texts.push("漢字かな🦀".repeat(300));
     texts
+}
+
+/// A SentencePiece-style BPE in the layout of Llama 2's `tokenizer.json`: normalizer
+/// `Prepend("▁")` then `Replace(" ", "▁")`, no pre-tokenizer, BPE over chars with
+/// `byte_fallback` and the 256 `<0xXX>` tokens. Trained here on the sample corpus (a few hundred
+/// KB) with a small alphabet, so rare chars take the byte fallback.
+pub static SENTENCEPIECE_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| {
+    use tokenizers::models::TrainerWrapper;
+    use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+    use tokenizers::normalizers::{Prepend, Replace, Sequence};
+    use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+    use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+
+    let mut texts = multilingual_texts();
+    texts.extend(sample_texts(400_000));
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(3_000)
+        .limit_alphabet(300)
+        .special_tokens(["<unk>", "<s>", "</s>"].map(|t| AddedToken::from(t, true)).to_vec())
+        .show_progress(false)
+        .build()
+        .into();
+    let mut inner = HfTokenizer::new(BPE::default());
+    let normalizer = Sequence::new(vec![Prepend::new("▁".into()).into(), Replace::new(" ", "▁").expect("a literal").into()]);
+    inner.with_normalizer(Some(normalizer)).expect("sets the normalizer");
+    // Trained on ▁-words, as SentencePiece does; encoded, as converted Llama 2 files are, without
+    // a pre-tokenizer.
+    inner.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Never, true)));
+    inner.train(&mut trainer, texts.into_iter()).expect("trains");
+    let mut value: serde_json::Value = serde_json::from_str(&inner.to_string(false).expect("serializes")).expect("JSON");
+    value["pre_tokenizer"] = serde_json::Value::Null;
+    let model = &mut value["model"];
+    model["byte_fallback"] = serde_json::Value::Bool(true);
+    model["fuse_unk"] = serde_json::Value::Bool(true);
+    model["unk_token"] = serde_json::Value::String("<unk>".into());
+    let vocab = model["vocab"].as_object_mut().expect("a vocabulary");
+    let next = vocab.values().filter_map(serde_json::Value::as_u64).max().unwrap_or(0) + 1;
+    for byte in 0..=255u64 {
+        vocab.insert(format!("<0x{byte:02X}>"), serde_json::Value::from(next + byte));
+    }
+    from_value(&value)
+});
+
+/// The texts of the sample corpus's first documents, `limit` bytes' worth.
+pub fn sample_texts(limit: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
+    let mut paths: Vec<_> = std::fs::read_dir(dir).expect("data/sample exists").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    let mut docs = Vec::new();
+    let mut bytes = 0;
+    for path in paths.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
+        let reader = std::io::BufReader::new(zstd::Decoder::new(std::fs::File::open(path).expect("opens")).expect("zstd"));
+        for line in reader.lines() {
+            let value: serde_json::Value = serde_json::from_str(&line.expect("reads")).expect("json line");
+            let text = value["text"].as_str().expect("a text field").to_owned();
+            bytes += text.len();
+            docs.push(text);
+            if bytes >= limit {
+                return docs;
+            }
+        }
+    }
+    docs
 }
