@@ -173,3 +173,33 @@ path = "out/other"
     assert_eq!(code, 0, "{out}{err}");
     assert!(dir.path().join("tok.json").exists());
 }
+
+#[test]
+fn train_tokenizer_takes_a_pattern_family_and_reports_held_out_compression() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let texts = ["The numbers 12345 and 678 are here.", "我们在北京吃了烤鸭，味道非常好。", "It's 2024: they're learning."];
+    let lines: Vec<String> =
+        (0..60).map(|i| serde_json::json!({"text": texts[i % 3], "lang": if i % 3 == 1 { "zh" } else { "en" }}).to_string()).collect();
+    std::fs::write(dir.path().join("train.jsonl"), lines.join("\n")).expect("write");
+    std::fs::write(dir.path().join("heldout.jsonl"), lines[..6].join("\n")).expect("write");
+    for (family, split) in [("qwen2", r"\p{N}|"), ("deepseek-v3", "[一-龥぀-ゟ゠-ヿ]+"), ("llama3", r"\p{N}{1,3}|")] {
+        let out = format!("{family}.json");
+        let (code, stdout, stderr) = outcome(&run_in(
+            dir.path(),
+            &["train-tokenizer", "train.jsonl", "-o", &out, "--vocab-size", "400", "--pattern", family, "--eval", "heldout.jsonl"],
+        ));
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let json = std::fs::read_to_string(dir.path().join(&out)).expect("written");
+        assert!(json.contains(&split.replace('\\', "\\\\")), "{family}: the pattern is in the tokenizer");
+        // Held-out compression per language and overall.
+        for lang in ["all", "en", "zh"] {
+            assert!(stdout.contains(&format!("held-out {lang}: ")), "{family}: {stdout}");
+        }
+        let tok = tokenmill_tokenize::Tokenizer::from_file(&dir.path().join(&out)).expect("loads");
+        assert!(tok.has_fast_path(), "{family}: {}", tok.encode_path());
+        assert_eq!(tok.encode(texts[0]).expect("encodes"), tok.reference_encode(texts[0]).expect("encodes"));
+    }
+    let (code, _, stderr) = outcome(&run_in(dir.path(), &["train-tokenizer", "train.jsonl", "-o", "x.json", "--pattern", "bert"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown pattern family \"bert\"; one of gpt2, llama3, qwen2, deepseek-v3, o200k"), "{stderr}");
+}

@@ -159,7 +159,7 @@ fn verify_train_passes_on_quickstart_shards_and_fails_on_shuffled_tokens() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/shards/verify-report/report.json")).expect("report"))
             .expect("json");
     assert!(report["heldout_loss"].as_f64().expect("loss") < 0.95 * report["unigram_entropy"].as_f64().expect("entropy"));
-    assert_eq!(report["losses"].as_array().map(Vec::len), Some(300));
+    assert_eq!(report["losses"].as_array().map(Vec::len), Some(600));
     assert!(!report["generated"].as_str().expect("generated").is_empty());
     let svg = std::fs::read_to_string(dir.path().join("out/shards/verify-report/loss.svg")).expect("svg");
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));

@@ -52,6 +52,10 @@ fn quickstart_shards_equal_the_tokenizers_encoding_of_kept_documents() {
     assert_eq!(manifest.tokenizer_hash, tokenizer.info().hash);
     assert_eq!(manifest.dtype, "uint16");
     assert_eq!(manifest.inputs.len(), 2);
+    // Which encoder tokenized the shards is recorded: the shipped tokenizer runs on the fast path.
+    let path = "fast (cl100k/llama3 split (hand-written), byte-level BPE)";
+    assert_eq!(manifest.tokenizer_encode_path.as_deref(), Some(path));
+    assert_eq!(tokenizer.encode_path().to_string(), path);
 
     let rejects = read_parts(&dir.path().join("out/rejected"));
     assert_eq!(rejects.len(), rejected.len());
@@ -70,6 +74,8 @@ fn quickstart_shards_equal_the_tokenizers_encoding_of_kept_documents() {
     }
     assert_eq!(node(&stats, "length")["dropped"]["too_short"].as_u64(), Some(rejected.len() as u64));
     assert_eq!(node(&stats, "shards")["tokens_out"].as_u64(), Some(manifest.tokens));
+    assert_eq!(node(&stats, "tokens")["report"]["encode_path"], "fast");
+    assert_eq!(node(&stats, "tokens")["report"]["encode_detail"], "cl100k/llama3 split (hand-written), byte-level BPE");
 
     let (code, stdout, _) = outcome(&run_in(dir.path(), &["verify", "out/shards"]));
     assert_eq!(code, 0, "{stdout}");
@@ -80,11 +86,13 @@ fn quickstart_shards_equal_the_tokenizers_encoding_of_kept_documents() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("{}<|endoftext|>", kept[5].1)), "{stdout}");
     assert!(stdout.contains(&format!("{} documents", kept.len())), "{stdout}");
+    assert!(stdout.contains(&format!("tokenizer {}: {path}", tokenizer.info().hash)), "{stdout}");
 
     // verify --source: the shards hold the pipeline's kept text; a different pipeline does not match.
     let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["verify", "out/shards", "--source", "quickstart.toml", "--sample", "40"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("source check ok: 41 sampled documents of 4734"), "{stdout}");
+    assert!(stdout.contains(&format!("source check tokenizer: {path}")), "{stdout}");
     let other = std::fs::read_to_string(dir.path().join("quickstart.toml")).expect("config").replace("min_chars = 20", "min_chars = 200");
     std::fs::write(dir.path().join("other.toml"), other).expect("write");
     let (code, stdout, _) = outcome(&run_in(dir.path(), &["verify", "out/shards", "--source", "other.toml"]));

@@ -2,9 +2,13 @@
 //! (`Tokenizer::reference_encode`) on the same documents: one thread (`corpus`), all threads of
 //! rayon's pool in batches of 1,000 documents as `../shared/bench/bench_hf_tokenizers.py` calls
 //! `encode_batch` (`corpus_all_threads`), and 10 MB inputs without spaces (`long_no_spaces`);
-//! then the modern tokenizers on one thread (`modern/NAME/{all,zh}`: Qwen3 from the fixtures,
-//! Llama 3 from `../shared` when there), on the same documents and on the Chinese ones alone
-//! (`lang` = `zh`), and on 10 MB of Chinese without spaces (`modern/NAME/long_zh_10MB`).
+//! then the modern tokenizers on one thread (`modern/NAME/{all,en,zh}`: Qwen3 from the
+//! fixtures, Llama 3 from `../shared` when there), on the same documents and on the English and
+//! the Chinese ones alone (`lang`), and on 1 and 10 MB of Chinese without spaces
+//! (`modern/NAME/long_zh_{1,10}MB`); and a
+//! Unigram tokenizer (the T5 / XLM-R model kind, 8,000 pieces with a `Metaspace`
+//! pre-tokenizer, trained on the sample corpus here), which runs on the reference path
+//! (`unigram/reference`).
 //!
 //! ```text
 //! cargo bench -p tokenmill-tokenize --bench encode
@@ -143,25 +147,62 @@ fn modern_tokenizers() -> Vec<(&'static str, Tokenizer)> {
 fn modern(c: &mut Criterion) {
     let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let all = documents(mb * 1_000_000);
+    let en = documents_where(mb * 1_000_000 / 4, |value| value["lang"].as_str() == Some("en"));
     let zh = documents_where(mb * 1_000_000 / 4, |value| value["lang"].as_str() == Some("zh"));
     let long_zh: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(LONG_BYTES / 3).collect();
+    let long_zh_1mb: String = long_zh.chars().take(LONG_BYTES / 30).collect();
     for (name, tok) in modern_tokenizers() {
         eprintln!("{name}: {}", tok.encode_path());
         let fast = |t: &str| tok.encode(t).unwrap_or_else(|e| panic!("{e}"));
         let mut group = c.benchmark_group(format!("modern/{name}"));
         group.sample_size(10).warm_up_time(Duration::from_secs(1));
-        for (set, docs) in [("all", &all), ("zh", &zh)] {
+        for (set, docs) in [("all", &all), ("en", &en), ("zh", &zh)] {
             let bytes: usize = docs.iter().map(String::len).sum();
             let tokens = encode_all(docs, fast);
             eprintln!("{name}/{set}: {} docs, {bytes} bytes, {tokens} tokens, {:.3} bytes/token", docs.len(), bytes as f64 / tokens as f64);
             group.throughput(Throughput::Bytes(bytes as u64));
             group.bench_function(set, |b| b.iter(|| black_box(encode_all(docs, fast))));
         }
-        group.throughput(Throughput::Bytes(long_zh.len() as u64));
-        group.bench_function("long_zh_10MB", |b| b.iter(|| black_box(fast(&long_zh).len())));
+        // One piece of 1 MB and of 10 MB: per-byte speed that stays put shows linear time.
+        for (label, text) in [("long_zh_1MB", &long_zh_1mb), ("long_zh_10MB", &long_zh)] {
+            group.throughput(Throughput::Bytes(text.len() as u64));
+            group.bench_function(label, |b| b.iter(|| black_box(fast(text).len())));
+        }
         group.finish();
     }
 }
 
-criterion_group!(benches, corpus, long, modern);
+/// A Unigram model trained on the sample corpus, as T5 and XLM-R use (always the reference path).
+fn unigram_tokenizer() -> Tokenizer {
+    use tokenizers::models::TrainerWrapper;
+    use tokenizers::models::unigram::{Unigram, UnigramTrainerBuilder};
+    use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+    let mut trainer: TrainerWrapper = UnigramTrainerBuilder::default()
+        .vocab_size(8_000)
+        .special_tokens(vec![tokenizers::AddedToken::from("</s>", true)])
+        .show_progress(false)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into();
+    let mut inner = tokenizers::Tokenizer::new(Unigram::default());
+    inner.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Always, true)));
+    let sample: Vec<String> = documents(5_000_000);
+    inner.train(&mut trainer, sample.into_iter()).unwrap_or_else(|e| panic!("{e}"));
+    Tokenizer::from_bytes(inner.to_string(false).unwrap_or_else(|e| panic!("{e}")).as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn unigram(c: &mut Criterion) {
+    let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let docs = documents(mb * 1_000_000);
+    let bytes: usize = docs.iter().map(String::len).sum();
+    let tok = unigram_tokenizer();
+    eprintln!("unigram: {}", tok.encode_path());
+    let encode = |t: &str| tok.encode(t).unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("unigram");
+    group.throughput(Throughput::Bytes(bytes as u64)).sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.bench_function("reference", |b| b.iter(|| black_box(encode_all(&docs, encode))));
+    group.finish();
+}
+
+criterion_group!(benches, corpus, long, modern, unigram);
 criterion_main!(benches);

@@ -265,3 +265,25 @@ fn fast_path_matches_reference_on_a_whole_corpus() {
         assert!(differ.is_empty(), "{name}: documents {differ:?} differ");
     }
 }
+
+/// A tokenizer of every family loaded back from the binary cache (normalizers, pre-tokenizer
+/// stages, char-level symbols, whole-token pieces) encodes exactly as the one parsed from JSON.
+#[test]
+fn every_family_round_trips_through_the_tokenizer_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let texts = multilingual_texts();
+    for (i, tok) in tokenizers().into_iter().enumerate() {
+        let path = dir.path().join(format!("t{i}.json"));
+        std::fs::write(&path, tok.to_json().expect("serializes")).expect("writes");
+        let first = Tokenizer::from_file_cached(&path, Some(&cache)).expect("loads and writes the cache");
+        let cached = Tokenizer::from_file_cached(&path, Some(&cache)).expect("loads from the cache");
+        assert_eq!(cached.encode_path(), tok.encode_path());
+        assert_eq!(cached.info(), first.info());
+        for text in &texts {
+            assert_eq!(cached.encode(text).expect("encodes"), tok.reference_encode(text).expect("encodes"), "{:?}", tok.encode_path());
+        }
+    }
+    let files = std::fs::read_dir(&cache).expect("the cache has files").count();
+    assert_eq!(files, tokenizers().len(), "one cache file per fast-path tokenizer");
+}

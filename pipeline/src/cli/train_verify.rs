@@ -22,8 +22,9 @@ use crate::lm::Compaction;
 /// The small GPT's shape and training budget (`verify --train` and `train-lm`).
 #[derive(Debug, Args)]
 pub struct LmArgs {
-    /// Training steps.
-    #[arg(long, default_value_t = 300)]
+    /// Training steps (600 lets the default model clearly beat the unigram entropy on a
+    /// few MB of shards from a cl100k-style tokenizer, whose tokens carry more per id).
+    #[arg(long, default_value_t = 600)]
     pub steps: usize,
     /// Transformer blocks.
     #[arg(long, default_value_t = 2)]
