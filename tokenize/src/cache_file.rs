@@ -32,6 +32,8 @@
 //! | 1 | `ignore_merges`, u8 (0 or 1) |
 //! | 4 | `words` = number of pre-tokens that are one token, u32 |
 //! | ... | each: id u32, its bytes as a string of bytes (length u32, bytes); in id order |
+//! | 4 | `atoms` = number of chars that merge into one token first, u32 |
+//! | 8·atoms | each: the char's code point, u32, and its id, u32; in id order |
 //! | 8 | checksum, u64 = `xxh3_64` of every byte before it |
 //!
 //! A file that is short, corrupt, of another version or producer, or whose key is not the one
@@ -81,7 +83,7 @@ pub(crate) struct CacheFile {
 impl CacheFile {
     /// The file's bytes (format above).
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words } = &self.tables;
+        let Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words, atoms } = &self.tables;
         let mut out = Vec::with_capacity(1_200 + 16 * merges.len() + added.iter().map(|a| 9 + a.content.len()).sum::<usize>());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -138,6 +140,11 @@ impl CacheFile {
             out.extend_from_slice(&id.to_le_bytes());
             put_bytes(&mut out, bytes);
         }
+        out.extend_from_slice(&len_u32(atoms.len()).to_le_bytes());
+        for &(ch, id) in atoms {
+            out.extend_from_slice(&u32::from(ch).to_le_bytes());
+            out.extend_from_slice(&id.to_le_bytes());
+        }
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
@@ -184,8 +191,8 @@ impl CacheFile {
                 tag => Err(format!("unknown normalizer step {tag}")),
             })
             .collect::<Result<_, String>>()?;
+        let char_of = |code: u32| char::from_u32(code).ok_or_else(|| format!("{code:#x} is not a char"));
         let chars = if r.flag()? {
-            let char_of = |code: u32| char::from_u32(code).ok_or_else(|| format!("{code:#x} is not a char"));
             Some((0..r.count(8)?).map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?))).collect::<Result<_, String>>()?)
         } else {
             None
@@ -202,10 +209,11 @@ impl CacheFile {
         let words = (0..r.count(8)?)
             .map(|_| Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id)))
             .collect::<Result<_, String>>()?;
+        let atoms = (0..r.count(8)?).map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?))).collect::<Result<_, String>>()?;
         if r.pos != body.len() {
             return Err(format!("{} unread bytes before the checksum", body.len() - r.pos));
         }
-        let file = Self { key, info, tables: Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words } };
+        let file = Self { key, info, tables: Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words, atoms } };
         file.check_values()?;
         Ok(file)
     }
@@ -216,7 +224,8 @@ impl CacheFile {
     fn check_values(&self) -> Result<(), String> {
         let vocab = self.info.vocab_size;
         let t = &self.tables;
-        let words = t.words.iter().map(|(_, id)| id).chain(t.chars.iter().flatten().map(|(_, id)| id));
+        let words =
+            t.words.iter().map(|(_, id)| id).chain(t.chars.iter().flatten().map(|(_, id)| id)).chain(t.atoms.iter().map(|(_, id)| id));
         let ids =
             t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id)).chain(words);
         if let Some(id) = ids.chain(self.info.eos_id.iter()).chain(self.info.bos_id.iter()).find(|&&id| id as usize >= vocab) {

@@ -22,6 +22,7 @@ fn sample() -> CacheFile {
             stages: vec![StageSpec::Split(r"\p{N}".into()), StageSpec::PrefixSpace, StageSpec::Gpt2],
             ignore_merges: true,
             words: vec![(b"ab".to_vec(), 257)],
+            atoms: vec![('é', 258)],
         },
     }
 }
@@ -71,6 +72,7 @@ fn bytes_are_pinned() {
     want.extend_from_slice(&[1, 0, 0, 0]);
     want.extend_from_slice(&[0x01, 0x01, 0, 0, 2, 0, 0, 0]);
     want.extend_from_slice(b"ab");
+    want.extend_from_slice(&[1, 0, 0, 0, 0xE9, 0, 0, 0, 0x02, 0x01, 0, 0]);
     assert_eq!(&bytes[..bytes.len() - 8], &want[..]);
     assert_eq!(bytes[bytes.len() - 8..], xxh3_64(&want).to_le_bytes());
 }
@@ -134,6 +136,7 @@ fn a_huge_count_is_rejected_without_allocating() {
         added: Vec::new(),
         stages: Vec::new(),
         words: Vec::new(),
+        atoms: Vec::new(),
         normalizers: Vec::new(),
         chars: None,
         ..sample().tables
@@ -141,9 +144,9 @@ fn a_huge_count_is_rejected_without_allocating() {
     let file = CacheFile { tables, ..sample() };
     let mut bytes = file.to_bytes();
     // The merge count sits before the added count (4), the normalizer count (4), the char-level
-    // flag (1), the step count (4), the ignore_merges flag (1), the word count (4) and the
-    // checksum (8).
-    let at = bytes.len() - 30;
+    // flag (1), the step count (4), the ignore_merges flag (1), the word count (4), the atom
+    // count (4) and the checksum (8).
+    let at = bytes.len() - 34;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let err = CacheFile::from_bytes(&resealed(bytes), file.key).expect_err("bad count");
     assert!(err.contains("do not fit"), "{err}");

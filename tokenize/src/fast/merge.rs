@@ -143,6 +143,12 @@ impl Merges {
         self.monotone
     }
 
+    /// The rank of the merge of `left` then `right`, and the token it makes, if they merge.
+    pub(crate) fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        let pack = self.get(left, right);
+        (pack != NONE).then_some(((pack >> 32) as u32, pack as u32))
+    }
+
     #[inline]
     fn get(&self, left: u32, right: u32) -> Packed {
         self.map.get(&key(left, right)).copied().unwrap_or(NONE)
@@ -181,7 +187,9 @@ impl Merges {
 
     /// Like [`Merges::merge_short`], in O(n log n) for pieces of any length.
     pub(crate) fn merge_long(&self, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        if self.monotone {
+        // The rank buckets cost a pass over one bit per rank (the merge list's length) per
+        // piece: worth it only when the piece is long enough to pay for it.
+        if self.monotone && scratch.ids.len() >= self.ranks / 16 {
             self.merge_by_rank(scratch, out);
         } else {
             self.merge_with_heap(scratch, out);

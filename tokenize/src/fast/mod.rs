@@ -19,6 +19,7 @@
 //!    SentencePiece-style BPE) and merge them ([`merge`]).
 
 mod added;
+mod atoms;
 mod cache;
 mod merge;
 mod normalize;
@@ -36,6 +37,7 @@ use tokenizers::{ModelWrapper, Tokenizer as HfTokenizer};
 
 pub(crate) use added::AddedEntry;
 use added::AddedTokens;
+use atoms::Atoms;
 use cache::PieceCache;
 use merge::{Merges, Scratch};
 pub(crate) use normalize::NormSpec;
@@ -54,6 +56,8 @@ pub(crate) struct FastBpe {
     byte_ids: [u32; 256],
     /// Char-level (SentencePiece-style) BPE: the id of each char that is a token.
     chars: Option<Chars>,
+    /// Byte-level BPE: chars whose bytes always merge into one token first ([`atoms`]).
+    atoms: Atoms,
     merges: Merges,
     added: AddedTokens,
     /// The normalizer's steps, applied to the text between raw-matched added tokens.
@@ -90,6 +94,8 @@ pub(crate) struct Tables {
     /// Pre-tokens that are one token, as `(bytes, id)` in id order: with `ignore_merges` the
     /// whole vocabulary, otherwise the tokens that merging their own symbols gives back.
     pub(crate) words: Vec<(Vec<u8>, u32)>,
+    /// Byte-level: the atoms, `(char, id)` in id order.
+    pub(crate) atoms: Vec<(char, u32)>,
 }
 
 /// The parts of `tokenizer.json` the fast path reads that `tokenizers` does not expose.
@@ -208,6 +214,7 @@ impl FastBpe {
             stages,
             ignore_merges: model.ignore_merges,
             words: Vec::new(),
+            atoms: Vec::new(),
         };
         let mut fast = Self::build(tables, merges, added)?;
         if !model.ignore_merges {
@@ -219,6 +226,14 @@ impl FastBpe {
                 fast.merge_piece(bytes, &mut scratch, &mut out);
                 out == [*id]
             });
+        }
+        if fast.chars.is_none() {
+            let chars = words.iter().filter_map(|(bytes, id)| {
+                let text = std::str::from_utf8(bytes).ok()?;
+                let mut it = text.chars();
+                it.next().filter(|_| it.next().is_none()).map(|ch| (ch, *id))
+            });
+            fast.atoms = Atoms::new(&atoms::find(chars, &fast.merges, &fast.byte_ids));
         }
         fast.words = Words::new(&words);
         Ok(fast)
@@ -241,10 +256,12 @@ impl FastBpe {
     fn build(tables: Tables, merges: Merges, added: AddedTokens) -> Result<Self, String> {
         let stages = tables.stages.iter().map(Stage::compile).collect::<Result<Vec<_>, _>>()?;
         let words = Words::new(&tables.words);
+        let atoms = Atoms::new(&tables.atoms);
         let chars = tables.chars.as_deref().map(Chars::new);
         Ok(Self {
             byte_ids: tables.byte_ids,
             chars,
+            atoms,
             merges,
             added,
             normalizers: tables.normalizers,
@@ -267,6 +284,7 @@ impl FastBpe {
             stages: self.stage_specs.clone(),
             ignore_merges: self.ignore_merges,
             words: self.words.entries(),
+            atoms: self.atoms.entries(),
         }
     }
 
@@ -328,7 +346,8 @@ impl FastBpe {
     /// Appends the merged ids of `piece` (valid UTF-8) to `out`.
     fn merge_piece(&self, piece: &[u8], scratch: &mut Scratch, out: &mut Vec<u32>) {
         match &self.chars {
-            None => scratch.load(piece, &self.byte_ids),
+            None if self.atoms.is_empty() => scratch.load(piece, &self.byte_ids),
+            None => scratch.load_with(|ids| self.atoms.load(piece, &self.byte_ids, ids)),
             Some(chars) => chars.load(piece, &self.byte_ids, scratch),
         }
         if scratch.len() <= SHORT_PIECE {

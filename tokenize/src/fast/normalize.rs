@@ -46,7 +46,7 @@ pub(crate) fn apply<'t>(steps: &[NormSpec], text: &'t str) -> Cow<'t, str> {
     for step in steps {
         match step {
             NormSpec::Nfc => {
-                if !text.is_ascii() && is_nfc_quick(text.chars()) != IsNormalized::Yes {
+                if !plainly_nfc(&text) && is_nfc_quick(text.chars()) != IsNormalized::Yes {
                     text = Cow::Owned(text.nfc().map(|(ch, _)| ch).collect());
                 }
             }
@@ -63,6 +63,39 @@ pub(crate) fn apply<'t>(steps: &[NormSpec], text: &'t str) -> Cow<'t, str> {
         }
     }
     text
+}
+
+/// Whether every char of `text` is one that NFC leaves alone whatever surrounds it (quick check
+/// `Yes`, combining class 0): ASCII, CJK ideographs (U+3400 to U+9FFF), CJK symbols and
+/// punctuation before the combining tone marks (U+3000 to U+3029), and the full- and
+/// half-width forms (U+FF00 to U+FFEF). Such a text is its own NFC; a test checks every one of
+/// these chars against the normalization tables. Chinese text is mostly these chars, so the
+/// general check (a table search per char) runs only where it can find something.
+fn plainly_nfc(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let lead = b[i];
+        if lead < 0x80 {
+            i += 1;
+            continue;
+        }
+        if !(0xE3..=0xEF).contains(&lead) || i + 3 > b.len() {
+            return false;
+        }
+        let cp = (u32::from(lead & 0x0F) << 12) | (u32::from(b[i + 1] & 0x3F) << 6) | u32::from(b[i + 2] & 0x3F);
+        if !is_plain(cp) {
+            return false;
+        }
+        i += 3;
+    }
+    true
+}
+
+/// The code points [`plainly_nfc`] lets through beyond ASCII (three-byte chars).
+#[inline]
+fn is_plain(cp: u32) -> bool {
+    matches!(cp, 0x3000..=0x3029 | 0x3400..=0x9FFF | 0xFF00..=0xFFEF)
 }
 
 /// The steps of a `tokenizer.json` normalizer, or why the fast path cannot run it.
@@ -107,6 +140,24 @@ mod tests {
         assert_eq!(apply(&llama2, ""), "");
         assert!(matches!(apply(&[NormSpec::Nfc], "plain ascii"), Cow::Borrowed(_)));
         assert_eq!(apply(&[NormSpec::Nfc], "e\u{301}\u{212b}"), "é\u{c5}");
+    }
+
+    #[test]
+    fn the_plain_chars_are_left_alone_by_nfc_in_any_context() {
+        use unicode_normalization_alignments::char::canonical_combining_class;
+        for cp in (0x3000..=0x3029).chain(0x3400..=0x9FFF).chain(0xFF00..=0xFFEF) {
+            assert!(is_plain(cp));
+            let Some(ch) = char::from_u32(cp) else { continue };
+            assert_eq!(is_nfc_quick(std::iter::once(ch)), IsNormalized::Yes, "{cp:#x}");
+            assert_eq!(canonical_combining_class(ch), 0, "{cp:#x}");
+        }
+        assert!(!is_plain(0x302A), "a combining tone mark");
+        assert!(plainly_nfc("中文，测试。ＡＢＣ abc"));
+        assert!(!plainly_nfc("e\u{301}"));
+        assert!(!plainly_nfc("\u{212b}"));
+        assert!(!plainly_nfc("か\u{3099}"), "kana with a combining voicing mark");
+        assert!(!plainly_nfc("한"), "Hangul takes the general check");
+        assert!(!plainly_nfc("🦀"));
     }
 
     #[test]

@@ -90,25 +90,31 @@ impl Stage {
 }
 
 /// Calls `f` on every non-empty piece `stages` cut `text` into, in text order.
-pub(crate) fn for_each_piece(stages: &[Stage], text: &str, f: &mut dyn FnMut(&str)) {
-    let Some((stage, rest)) = stages.split_first() else {
-        if !text.is_empty() {
-            f(text);
-        }
-        return;
-    };
+///
+/// Generic over `f`, so the last stage's scanning loop calls it directly (it is where the
+/// pieces are merged: the hot path); earlier stages of a sequence hand their pieces on
+/// through a `dyn` callback.
+#[inline]
+pub(crate) fn for_each_piece<F: FnMut(&str)>(stages: &[Stage], text: &str, f: &mut F) {
     if text.is_empty() {
         return;
     }
-    if rest.is_empty() {
-        stage.split(text, f);
-    } else {
-        stage.split(text, &mut |piece| for_each_piece(rest, piece, f));
+    match stages {
+        [] => f(text),
+        [only] => only.split(text, f),
+        [first, rest @ ..] => first.split(text, &mut |piece: &str| for_each_piece_dyn(rest, piece, f)),
     }
 }
 
+/// [`for_each_piece`] behind a `dyn` callback, which keeps the nesting of a sequence's stages
+/// from instantiating a new closure type per level.
+fn for_each_piece_dyn(stages: &[Stage], text: &str, f: &mut dyn FnMut(&str)) {
+    for_each_piece(stages, text, &mut |piece: &str| f(piece));
+}
+
 impl Stage {
-    fn split(&self, text: &str, f: &mut dyn FnMut(&str)) {
+    #[inline]
+    fn split<F: FnMut(&str)>(&self, text: &str, f: &mut F) {
         let b = text.as_bytes();
         match self {
             Self::Gpt2 => {
@@ -318,7 +324,7 @@ impl RegexSplit {
     }
 
     /// Calls `f` on each piece of `text`: the matches, and the text between them (`Isolated`).
-    fn split(&self, text: &str, f: &mut dyn FnMut(&str)) {
+    fn split<F: FnMut(&str)>(&self, text: &str, f: &mut F) {
         // Pieces are handed out after the cache is put back, so `f` may split with this same
         // matcher again (a sequence using one pattern twice) without a double borrow.
         let mut start = 0;
