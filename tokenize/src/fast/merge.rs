@@ -77,6 +77,12 @@ impl RankQueue {
         }
     }
 
+    /// Makes the buckets from `rank` on findable again after a bucket below them was taken
+    /// (a merge list that is not monotone can create a pair ranked below the current one).
+    fn rewind(&mut self, rank: usize) {
+        self.word = self.word.min(rank / 64);
+    }
+
     /// Takes the lowest non-empty bucket; give it back with [`RankQueue::recycle`].
     fn pop(&mut self) -> Option<(usize, Vec<u32>)> {
         while self.word < self.occupied.len() {
@@ -90,6 +96,13 @@ impl RankQueue {
             return Some((rank, std::mem::take(&mut self.buckets[rank])));
         }
         None
+    }
+
+    /// Puts back the unprocessed `positions` of bucket `rank` (ascending), taken by
+    /// [`RankQueue::pop`] and left when a lower-ranked pair appeared.
+    fn requeue(&mut self, rank: usize, positions: Vec<u32>) {
+        self.buckets[rank] = positions;
+        self.occupied[rank / 64] |= 1 << (rank % 64);
     }
 
     /// Returns a processed bucket's allocation, emptied.
@@ -188,15 +201,19 @@ impl Merges {
     /// Like [`Merges::merge_short`], in O(n log n) for pieces of any length.
     pub(crate) fn merge_long(&self, scratch: &mut Scratch, out: &mut Vec<u32>) {
         // The rank buckets cost a pass over one bit per rank (the merge list's length) per
-        // piece: worth it only when the piece is long enough to pay for it.
-        if self.monotone && scratch.ids.len() >= self.ranks / 16 {
+        // piece: worth it only when the piece is long enough to pay for it. A heap of millions
+        // of entries is slow from memory, so very long pieces take the buckets even when the
+        // merge list is not monotone.
+        if scratch.ids.len() >= self.ranks / 16 && (self.monotone || scratch.ids.len() >= 1 << 16) {
             self.merge_by_rank(scratch, out);
         } else {
             self.merge_with_heap(scratch, out);
         }
     }
 
-    /// [`Merges::merge_long`] for a monotone merge list: buckets of positions per rank.
+    /// [`Merges::merge_long`] with buckets of positions per rank, taken in rank order. A merge
+    /// list that is not monotone can make a pair ranked below the bucket being worked through;
+    /// the rest of that bucket then waits until the lower ranks are done.
     fn merge_by_rank(&self, scratch: &mut Scratch, out: &mut Vec<u32>) {
         let Scratch { ids, next, prev, queue, .. } = scratch;
         let n32 = link(ids.len(), next, prev);
@@ -207,7 +224,10 @@ impl Merges {
         while let Some((rank, mut bucket)) = queue.pop() {
             // Appended in runs of ascending positions (see below); a stable sort merges runs.
             bucket.sort();
+            let mut done = 0;
+            let mut lowest_made = usize::MAX;
             for &pos in &bucket {
+                done += 1;
                 let pos = pos as usize;
                 let right = next[pos];
                 if ids[pos] == NIL || right == NIL {
@@ -222,18 +242,33 @@ impl Merges {
                 ids[right] = NIL;
                 let after = next[right];
                 next[pos] = after;
-                // New pairs rank above `rank` (monotone). Pushing the left pair first keeps
-                // each bucket's appends from this rank in ascending position order.
+                // New pairs rank above `rank` when the list is monotone. Pushing the left pair
+                // first keeps each bucket's appends from this rank in ascending position order.
                 let before = prev[pos];
                 if before != NIL {
-                    queue.push(self.get(ids[before as usize], ids[pos]), before);
+                    let pack = self.get(ids[before as usize], ids[pos]);
+                    lowest_made = lowest_made.min((pack >> 32) as usize);
+                    queue.push(pack, before);
                 }
                 if after != NIL {
                     prev[after as usize] = pos as u32;
-                    queue.push(self.get(ids[pos], ids[after as usize]), pos as u32);
+                    let pack = self.get(ids[pos], ids[after as usize]);
+                    lowest_made = lowest_made.min((pack >> 32) as usize);
+                    queue.push(pack, pos as u32);
+                }
+                if lowest_made < rank {
+                    // A pair below this rank now exists: it merges before the rest of this
+                    // bucket (lowest rank first). No merge makes a pair of this same rank, so
+                    // the rest goes back alone, in order, and is taken up again after it.
+                    break;
                 }
             }
-            queue.recycle(rank, bucket);
+            if done < bucket.len() {
+                queue.requeue(rank, bucket.split_off(done));
+                queue.rewind(lowest_made);
+            } else {
+                queue.recycle(rank, bucket);
+            }
         }
         collect(ids, next, n32, out);
     }
@@ -359,7 +394,7 @@ mod tests {
         m
     }
 
-    /// The results of the short, heap and (if monotone) bucket algorithms.
+    /// The results of the short, heap and bucket algorithms.
     fn all(m: &Merges, ids: &[u32]) -> Vec<Vec<u32>> {
         let mut scratch = Scratch::default();
         let mut run = |f: fn(&Merges, &mut Scratch, &mut Vec<u32>)| {
@@ -368,11 +403,7 @@ mod tests {
             f(m, &mut scratch, &mut out);
             out
         };
-        let mut results = vec![run(Merges::merge_short), run(Merges::merge_with_heap)];
-        if m.monotone {
-            results.push(run(Merges::merge_by_rank));
-        }
-        results
+        vec![run(Merges::merge_short), run(Merges::merge_with_heap), run(Merges::merge_by_rank)]
     }
 
     #[test]
@@ -431,9 +462,28 @@ mod tests {
         }
 
         #[test]
-        fn heap_agrees_on_non_monotone_merges(ids in proptest::collection::vec(0u32..3, 0..64)) {
+        fn all_algorithms_agree_on_random_merge_lists(
+            pairs in proptest::collection::vec((0u32..1000, 0u32..1000), 1..40),
+            ids in proptest::collection::vec(0u32..4, 0..200),
+        ) {
+            // Merge `rank` joins two tokens that exist by then (ids 0..4, or made by any merge,
+            // earlier or later: most such lists are not monotone) into token 4 + rank.
+            let mut m = Merges::default();
+            let made = 4 + pairs.len() as u32;
+            for (rank, (left, right)) in pairs.iter().enumerate() {
+                m.insert(left % made, right % made, rank as u32, 4 + rank as u32);
+            }
+            m.finish();
+            let results = all(&m, &ids);
+            proptest::prop_assert_eq!(&results[0], &results[1]);
+            proptest::prop_assert_eq!(&results[0], &results[2]);
+        }
+
+        #[test]
+        fn heap_and_buckets_agree_on_non_monotone_merges(ids in proptest::collection::vec(0u32..3, 0..64)) {
             let results = all(&backwards(), &ids);
             proptest::prop_assert_eq!(&results[0], &results[1]);
+            proptest::prop_assert_eq!(&results[0], &results[2]);
         }
     }
 }
