@@ -2,14 +2,14 @@
 //!
 //! A cache file is named `<key>.tmbpe`, where the key is the xxh3-128 of the `tokenizer.json`
 //! bytes as 32 lowercase hex digits, and holds what loading those bytes computed: the
-//! [`TokenizerInfo`] and the fast path's [`Tables`]. Version 2, all integers little-endian; a
+//! [`TokenizerInfo`] and the fast path's [`Tables`]. Version 3, all integers little-endian; a
 //! string is its byte length (u32) then its UTF-8 bytes; an optional id is a u8 (0 absent, 1
 //! present) then a u32 (0 when absent).
 //!
 //! | size | content |
 //! |---|---|
 //! | 8 | magic `TMBPETAB` |
-//! | 4 | format version, u32 = 2 |
+//! | 4 | format version, u32 = 3 |
 //! | 16 | key, u128: xxh3-128 of the `tokenizer.json` bytes |
 //! | 4 + n | producer, string: the `tokenizers` version whose parse the tables reproduce |
 //! | 8 | `vocab_size`, u64 |
@@ -57,7 +57,7 @@ use crate::info::TokenizerInfo;
 /// The first eight bytes of a cache file.
 const MAGIC: [u8; 8] = *b"TMBPETAB";
 /// The format version written, and the only one read.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 /// The `tokenizers` version the cached info and tables were computed with.
 pub(crate) const PRODUCER: &str = "tokenizers 0.23.2";
 /// Who wrote a file: [`PRODUCER`], this crate's version and the special-token candidates.

@@ -6,15 +6,17 @@
 //! - [`Tokenizer`] wraps a Hugging Face tokenizer with padding and truncation switched off, so
 //!   [`Tokenizer::encode`] returns exactly the ids of the text, and
 //!   [`Tokenizer::encode_document`] adds the bos/eos ids that separate documents in a shard.
-//!   GPT-2 style byte-level BPE tokenizers encode on a hand-written fast path with the same
-//!   ids as `tokenizers` ([`Tokenizer::has_fast_path`], [`Tokenizer::reference_encode`]).
+//!   BPE tokenizers (byte-level: GPT-2, Llama 3, Qwen2/3, DeepSeek V3, GPT-4o; SentencePiece
+//!   style with byte fallback: Llama 2, Mistral v1, Gemma) encode on a fast path with the same
+//!   ids as `tokenizers` ([`Tokenizer::encode_path`] says which path and why,
+//!   [`Tokenizer::reference_encode`] always asks `tokenizers`).
 //! - [`Tokenizer::from_file_cached`] loads through a content-addressed cache directory: a repeat
 //!   load of the same fast-path tokenizer reads its tables in milliseconds instead of parsing
 //!   the JSON, and parses the Hugging Face tokenizer only if something needs it.
 //! - [`TokenizerInfo`] identifies a tokenizer: vocabulary size, a content hash, special ids and
 //!   the model kind. Shard metadata records it.
-//! - [`train_byte_level_bpe`] learns a GPT-2 style byte-level BPE from a stream of texts,
-//!   deterministically.
+//! - [`train_byte_level_bpe`] learns a byte-level BPE from a stream of texts, deterministically,
+//!   with the pre-tokenizer of a [`patterns::PatternFamily`] (Llama 3's by default).
 //! - [`Tokenizer::encode_batch`] encodes on the caller's rayon pool, keeping input order.
 //!
 //! # Example
