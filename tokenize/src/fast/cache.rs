@@ -80,8 +80,10 @@ pub(crate) fn with<R>(owner: u64, f: impl FnOnce(&mut PieceCache, &mut Scratch) 
     })
 }
 
+/// The hash of a piece, for this cache and the whole-token table alike, so a piece is hashed
+/// once for both.
 #[inline]
-fn hash(piece: &[u8]) -> u64 {
+pub(crate) fn piece_hash(piece: &[u8]) -> u64 {
     FxBuildHasher.hash_one(piece)
 }
 
@@ -107,11 +109,10 @@ impl PieceCache {
         self.ids.clear();
     }
 
-    /// Appends the cached ids of `piece` (at most [`MAX_PIECE`] bytes) to `out`; false if it is
-    /// not cached.
+    /// Appends the cached ids of `piece` (at most [`MAX_PIECE`] bytes, whose [`piece_hash`] is
+    /// `hash`) to `out`; false if it is not cached.
     #[inline]
-    pub(crate) fn extend_from(&self, piece: &[u8], out: &mut Vec<u32>) -> bool {
-        let hash = hash(piece);
+    pub(crate) fn extend_from(&self, piece: &[u8], hash: u64, out: &mut Vec<u32>) -> bool {
         let found = self.table.find(hash, |e| {
             e.hash == hash && usize::from(e.key_len) == piece.len() && same_bytes(&self.keys[e.key_start as usize..][..piece.len()], piece)
         });
@@ -124,15 +125,15 @@ impl PieceCache {
         true
     }
 
-    /// Remembers that `piece` (at most [`MAX_PIECE`] bytes, so at most as many ids) merges to
-    /// `ids`.
-    pub(crate) fn insert(&mut self, piece: &[u8], ids: &[u32]) {
+    /// Remembers that `piece` (at most [`MAX_PIECE`] bytes, so at most as many ids; its
+    /// [`piece_hash`] is `hash`) merges to `ids`.
+    pub(crate) fn insert(&mut self, piece: &[u8], hash: u64, ids: &[u32]) {
         if self.table.len() >= MAX_ENTRIES {
             self.clear();
         }
         // All fit: pieces and their ids are at most MAX_PIECE long, the arenas below 2^32.
         let entry = Entry {
-            hash: hash(piece),
+            hash,
             key_start: self.keys.len() as u32,
             ids_start: self.ids.len() as u32,
             key_len: piece.len() as u8,

@@ -328,18 +328,20 @@ impl FastBpe {
             out.push(self.byte_ids[usize::from(*byte)]);
             return;
         }
-        if let Some(id) = self.words.get(bytes) {
+        let cacheable = bytes.len() <= cache::MAX_PIECE;
+        // One hash serves both tables; a piece too long for either is not hashed.
+        let hash = if cacheable || self.words.may_hold(bytes) { cache::piece_hash(bytes) } else { 0 };
+        if let Some(id) = self.words.get_hashed(bytes, hash) {
             out.push(id);
             return;
         }
-        let cacheable = bytes.len() <= cache::MAX_PIECE;
-        if cacheable && cache.extend_from(bytes, out) {
+        if cacheable && cache.extend_from(bytes, hash, out) {
             return;
         }
         let from = out.len();
         self.merge_piece(bytes, scratch, out);
         if cacheable {
-            cache.insert(bytes, &out[from..]);
+            cache.insert(bytes, hash, &out[from..]);
         }
     }
 

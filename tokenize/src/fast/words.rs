@@ -8,12 +8,8 @@
 //!
 //! [`FastBpe::new`]: super::FastBpe::new
 
-use std::hash::BuildHasher as _;
-
+use super::cache::{piece_hash, same_bytes};
 use hashbrown::HashTable;
-use rustc_hash::FxBuildHasher;
-
-use super::cache::same_bytes;
 
 /// Whole-token pieces, keys end to end in one buffer (no allocation per token).
 #[derive(Debug, Default)]
@@ -32,11 +28,6 @@ struct Entry {
     id: u32,
 }
 
-#[inline]
-fn hash(piece: &[u8]) -> u64 {
-    FxBuildHasher.hash_one(piece)
-}
-
 impl Words {
     /// The table of `(bytes, id)` pairs; of two pairs with the same bytes the first is kept.
     pub(crate) fn new(words: &[(Vec<u8>, u32)]) -> Self {
@@ -50,7 +41,7 @@ impl Words {
                 continue;
             }
             let (Ok(start), Ok(len)) = (u32::try_from(this.keys.len()), u32::try_from(bytes.len())) else { break };
-            let entry = Entry { hash: hash(bytes), start, len, id: *id };
+            let entry = Entry { hash: piece_hash(bytes), start, len, id: *id };
             this.keys.extend_from_slice(bytes);
             this.max_len = this.max_len.max(bytes.len());
             this.table.insert_unique(entry.hash, entry, |e| e.hash);
@@ -59,12 +50,22 @@ impl Words {
     }
 
     /// The token that `piece` is, if it is one.
-    #[inline]
     pub(crate) fn get(&self, piece: &[u8]) -> Option<u32> {
+        self.get_hashed(piece, piece_hash(piece))
+    }
+
+    /// Whether a piece this long can be one of them (longer ones need no hash).
+    #[inline]
+    pub(crate) fn may_hold(&self, piece: &[u8]) -> bool {
+        piece.len() <= self.max_len
+    }
+
+    /// [`Words::get`] of a piece whose [`piece_hash`] is `hash`.
+    #[inline]
+    pub(crate) fn get_hashed(&self, piece: &[u8], hash: u64) -> Option<u32> {
         if piece.len() > self.max_len {
             return None;
         }
-        let hash = hash(piece);
         self.table
             .find(hash, |e| {
                 e.hash == hash && e.len as usize == piece.len() && same_bytes(&self.keys[e.start as usize..][..piece.len()], piece)
