@@ -208,10 +208,30 @@ impl Boilerplate {
     ///
     /// As [`Boilerplate::from_counts`], plus errors writing or mapping `out`.
     pub fn from_counts_to(paths: &[PathBuf], config: LineDedupConfig, out: &Path) -> Result<Self> {
+        Self::from_counts_counted(paths, config, out).map(|(b, _)| b)
+    }
+
+    /// As [`Boilerplate::from_counts_to`], also returning the number of distinct units over
+    /// all the count files (what one counter over every document would have counted).
+    ///
+    /// # Errors
+    ///
+    /// As [`Boilerplate::from_counts_to`].
+    pub fn from_counts_counted(paths: &[PathBuf], config: LineDedupConfig, out: &Path) -> Result<(Self, u64)> {
         let mut w = ArtifactWriter::create(out, ArtifactKind::Boilerplate, 8, 0)?;
-        merge_counts(paths, &config, |h| w.write_record(&h.to_le_bytes()))?;
+        let distinct = merge_counts(paths, &config, |h| w.write_record(&h.to_le_bytes()))?;
         w.finish()?;
-        Ok(Boilerplate { config, hashes: SortedIds::open(out, ArtifactKind::Boilerplate, |_| Ok(()))? })
+        Ok((Boilerplate { config, hashes: SortedIds::open(out, ArtifactKind::Boilerplate, |_| Ok(()))? }, distinct))
+    }
+
+    /// Opens the boilerplate artifact an earlier [`Boilerplate::from_counts_to`] wrote (memory-mapped),
+    /// e.g. on every task of a job array that removes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) or [`Error::Format`](crate::Error::Format) naming the file.
+    pub fn open(path: &Path, config: LineDedupConfig) -> Result<Self> {
+        Ok(Boilerplate { config, hashes: SortedIds::open(path, ArtifactKind::Boilerplate, |_| Ok(()))? })
     }
 
     /// Number of boilerplate units.
@@ -252,7 +272,9 @@ impl Boilerplate {
 
 /// K-way merge of count files: hands `keep` every hash (ascending) whose total count is over
 /// `max_occurrences`.
-fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMut(u64) -> Result<()>) -> Result<()> {
+/// Merges sorted count files, calling `keep` for each unit over the threshold; returns the number
+/// of distinct units.
+fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMut(u64) -> Result<()>) -> Result<u64> {
     let mut readers = Vec::new();
     for p in paths {
         readers.push(ArtifactReader::open(p, ArtifactKind::LineCounts, Some(16))?);
@@ -265,6 +287,7 @@ fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMu
         }
     }
     let mut current: Option<(u64, u64)> = None;
+    let mut distinct = 0u64;
     while let Some(Reverse(((h, n), i))) = heap.pop() {
         if readers[i].next_record(&mut rec)? {
             heap.push(Reverse((<(u64, u64)>::decode(&rec), i)));
@@ -272,6 +295,7 @@ fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMu
         match &mut current {
             Some((k, total)) if *k == h => *total += n,
             _ => {
+                distinct += 1;
                 if let Some((k, total)) = current.replace((h, n))
                     && total > config.max_occurrences
                 {
@@ -285,7 +309,7 @@ fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMu
     {
         keep(k)?;
     }
-    Ok(())
+    Ok(distinct)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::filters::language::LanguageFilter;
 use crate::filters::normalize::Normalize;
 use crate::filters::pii::Pii;
 use crate::filters::url_filter::UrlFilter;
-use crate::sink::{FlatSink, JsonlSink, MegatronSink, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
+use crate::sink::{FlatSink, JsonlSink, MegatronSink, Naming, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
 use crate::stage::{C4Quality, Length, Operator, PerplexityFilter, QualityModel, TokenizeStage, UrlField};
@@ -144,7 +144,13 @@ pub fn is_parquet(spec: &SourceSpec) -> bool {
 ///
 /// # Errors
 /// An output cannot be prepared, or a token sink's inputs use different tokenizers.
-pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs], append: bool) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+pub fn sinks(
+    plan: &Plan,
+    ops: &[Option<Operator>],
+    inputs: &[SourceInputs],
+    append: bool,
+    naming: &Naming,
+) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
     let input_urls: Vec<String> = inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
@@ -153,8 +159,12 @@ pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs], app
         let spec = &plan.spec.sinks[i];
         let output = Output::open(spec.path(), spec.storage(), work_dir, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
         let sink: Box<dyn Sink> = match spec {
-            SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0, append)?),
-            SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0, append)?),
+            SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0, append, naming)?),
+            SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0, append, naming)?),
+            SinkSpec::Llmc(s) if *naming != Naming::Whole => anyhow::bail!(
+                "sink `{}`: an llmc file is one file written by one process; in a job array use a megatron sink (then `tokenmill export`)",
+                s.name
+            ),
             SinkSpec::Llmc(s) if append => {
                 anyhow::bail!("sink `{}`: an llmc file cannot be appended to; use a megatron sink for incremental runs", s.name)
             }
@@ -179,6 +189,7 @@ pub fn sinks(plan: &Plan, ops: &[Option<Operator>], inputs: &[SourceInputs], app
                     input_urls.clone(),
                     shuffle,
                     append,
+                    naming,
                 )?)
             }
         };

@@ -80,7 +80,7 @@ impl NodeStats {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "reason")]
 pub enum RunStatus {
     /// Every input was processed and every output completed.
@@ -92,7 +92,7 @@ pub enum RunStatus {
 }
 
 /// Everything `stats.json` holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunStats {
     /// How the run ended.
     #[serde(flatten)]
@@ -124,12 +124,40 @@ pub struct RunStats {
     pub seen_inputs_skipped: u64,
     /// Inputs that could not be read (network, permissions, gone): counted as input errors,
     /// not recorded as processed, so the next run (incremental or resumed) tries them again.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs_to_retry: Vec<String>,
+    /// A job array's steps (`tokenmill plan`): each task's CPU seconds, wall time and peak
+    /// memory; empty for a single-process run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
+}
+
+/// What the tasks of one job-array step cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StepReport {
+    /// Step name, as `tokenmill plan` prints it.
+    pub name: String,
+    /// Each task, by rank.
+    pub tasks: Vec<TaskCost>,
+}
+
+/// What one task of a step cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskCost {
+    /// Its rank in the step.
+    pub rank: usize,
+    /// User plus system CPU seconds of the process (Linux; 0 elsewhere).
+    pub cpu_secs: f64,
+    /// Wall time in seconds.
+    pub elapsed_secs: f64,
+    /// Peak resident memory of the process (Linux), in bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Input bytes the task read (map steps).
+    pub input_bytes: u64,
 }
 
 /// Work units done by a run.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UnitCounts {
     /// Read and processed.
     pub processed: u64,
@@ -155,6 +183,7 @@ impl RunStats {
             units: UnitCounts::default(),
             seen_inputs_skipped: skipped,
             inputs_to_retry: Vec::new(),
+            steps: Vec::new(),
         }
     }
 
@@ -218,6 +247,17 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// User plus system CPU seconds this process has used so far (Linux; 0 elsewhere).
+pub fn cpu_secs() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return 0.0 };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // After the command name, field 3 of the line is index 0 here: utime is 14, stime 15.
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// Seconds of a duration, for counters.

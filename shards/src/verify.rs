@@ -127,6 +127,31 @@ pub fn verify_dir_from(dir: &Path, opts: &VerifyOptions, first: usize) -> Result
     Ok(v.report)
 }
 
+/// Reads and checks the shards `manifest` lists in `dir` (one part of a dataset written by one
+/// task of a job array, whose manifest is not in `dir`): headers, sizes, offsets, token ids,
+/// EOS, checksums and the totals. Other files in `dir` are not looked at.
+pub fn verify_shards(dir: &Path, manifest: &Manifest, opts: &VerifyOptions) -> VerifyReport {
+    let mut v = Verifier { dir, opts, report: VerifyReport { shards: manifest.shards.len(), ..VerifyReport::default() } };
+    let dtype = DType::from_name(&manifest.dtype);
+    let here = dir.join(MANIFEST_FILE);
+    if dtype.is_none() {
+        v.problem(&here, None, format!("unknown dtype {:?}", manifest.dtype));
+    }
+    for shard in &manifest.shards {
+        v.check_shard(shard, dtype);
+    }
+    let docs: u64 = manifest.shards.iter().map(|s| s.documents).sum();
+    let tokens: u64 = manifest.shards.iter().map(|s| s.tokens).sum();
+    if (docs, tokens) != (manifest.documents, manifest.tokens) {
+        v.problem(
+            &here,
+            None,
+            format!("totals say {} documents and {} tokens, the shards add up to {docs} and {tokens}", manifest.documents, manifest.tokens),
+        );
+    }
+    v.report
+}
+
 struct Verifier<'a> {
     dir: &'a Path,
     opts: &'a VerifyOptions,

@@ -1,12 +1,11 @@
 //! Resumable runs: `kill -9` at any point, then the same command again, gives outputs
 //! byte-identical to an uninterrupted run and redoes only the units that were not finished;
-//! two runs never share a work dir; job-array tasks plus a final run equal a single run.
+//! two runs never share a work dir (job arrays: see `scale_out.rs`).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 
 use common::*;
 
@@ -32,17 +31,6 @@ fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let out = tree_bytes(dir, &["out/shards", "out/rejected"]);
     assert!(out.keys().any(|k| k.ends_with("manifest.json")), "{:?}", out.keys());
     out
-}
-
-fn spawn(dir: &Path, extra: &[&str]) -> Child {
-    tokenmill()
-        .current_dir(dir)
-        .args(["run", "p.toml", "-j", "1", "--progress", "off"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn")
 }
 
 fn reference(paths: &str, dedup: bool) -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>) {
@@ -132,30 +120,6 @@ fn a_second_run_on_the_same_work_dir_is_refused_and_a_stale_lock_is_taken_over()
 }
 
 #[test]
-fn job_array_tasks_then_one_final_run_equal_a_single_process_run() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let paths = corpus(data.path());
-    let (_ref_dir, expected) = reference(&paths, false);
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("p.toml"), config(&paths, false)).expect("write");
-    // Three tasks at once, as a scheduler would start them.
-    let tasks: Vec<Child> = (0..3).map(|r| spawn(dir.path(), &["--rank", &r.to_string(), "--world-size", "3"])).collect();
-    for mut t in tasks {
-        assert!(t.wait().expect("task").success());
-    }
-    assert_eq!(finished_units(dir.path(), "p0-"), FILES);
-    assert!(!dir.path().join("out/shards").exists(), "tasks write no outputs");
-    for r in 0..3 {
-        let text = std::fs::read_to_string(dir.path().join(format!("out/work/stats-task{r}.json"))).expect("task stats");
-        let task: serde_json::Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(task["units"]["processed"].as_u64(), Some((FILES / 3) as u64));
-    }
-    let units = resume_and_compare(dir.path(), &expected);
-    assert_eq!(units["processed"], 0, "{units}");
-    assert_eq!(units["reused"].as_u64(), Some(FILES as u64));
-}
-
-#[test]
 fn a_changed_input_is_processed_again_and_restart_discards_the_ledger() {
     let data = tempfile::tempdir().expect("tempdir");
     let paths = corpus(data.path());
@@ -200,7 +164,4 @@ fn without_a_ledger_a_run_records_nothing_and_writes_the_same_outputs() {
     assert!(got == expected, "outputs differ with the ledger off");
     let shards = |m: Option<Vec<u8>>| serde_json::from_slice::<serde_json::Value>(&m.expect("manifest")).expect("json")["shards"].clone();
     assert_eq!(shards(manifests.0), shards(manifests.1));
-    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--rank", "0", "--world-size", "2"]));
-    assert_eq!(code, 1);
-    assert!(err.contains("remove `ledger = false`"), "{err}");
 }

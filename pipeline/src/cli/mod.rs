@@ -116,10 +116,14 @@ pub enum Command {
     Trigger(ops::TriggerArgs),
     /// Poll the sources for new inputs and process them incrementally, every interval.
     Watch(ops::WatchArgs),
-    /// Write Slurm batch scripts that run a pipeline as a job array followed by one final task
-    /// (chained with `--dependency=afterok`), and optionally submit them.
+    /// Print the steps that run a pipeline as a job array of N tasks (every pass, every dedup
+    /// phase, the merge) with each task's command line: text, or JSON for any scheduler.
+    Plan(ops::PlanArgs),
+    /// Write one Slurm batch script per step of the plan (arrays for the map and bucket steps),
+    /// chained with `--dependency=afterok`, and optionally submit them.
     Slurm(ops::SlurmArgs),
-    /// Write a Kubernetes Indexed Job plus a final Job that run a pipeline as a job array.
+    /// Write one Kubernetes Job per step of the plan (Indexed Jobs for the map and bucket
+    /// steps) and a script that applies them in order.
     K8s(ops::K8sArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
     Bench {
@@ -162,18 +166,23 @@ pub struct RunArgs {
     /// config resumes: finished work units are replayed, not processed again).
     #[arg(long)]
     pub restart: bool,
-    /// Run as task RANK of a job array: process this task's share of the input files into the
-    /// ledger (shared work dir) and write no outputs; then one plain `tokenmill run` writes the
-    /// outputs from all tasks' work, byte-identical to a single-process run.
-    #[arg(long, requires = "world_size")]
+    /// Run one step of the job as a job array runs it (`tokenmill plan` lists the steps and
+    /// the command of each task): `map-0`, a barrier's `-buckets`/`-clusters`/`-count`, ...,
+    /// `merge`. Each step starts once every task of the step before it has finished; the
+    /// outputs equal a single-process run's. Needs --world-size, and --rank or --array-task
+    /// for steps of more than one task.
+    #[arg(long, value_name = "NAME", requires = "world_size")]
+    pub step: Option<String>,
+    /// This task's rank in the step, from 0 [default: 0].
+    #[arg(long, requires = "step")]
     pub rank: Option<usize>,
-    /// Number of tasks in the job array (with --rank or --array-task).
+    /// Number of tasks in the job array (the same for every step of one job).
     #[arg(long)]
     pub world_size: Option<usize>,
     /// Like --rank/--world-size, from the scheduler: $SLURM_ARRAY_TASK_ID (minus
     /// $SLURM_ARRAY_TASK_MIN) of $SLURM_ARRAY_TASK_COUNT, or a Kubernetes Indexed Job's
     /// $JOB_COMPLETION_INDEX (with --world-size).
-    #[arg(long, conflicts_with = "rank")]
+    #[arg(long, conflicts_with = "rank", requires = "step")]
     pub array_task: bool,
 }
 
@@ -254,6 +263,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Shuffle(args) => datasets::shuffle(args),
         Command::Merge(args) => datasets::merge(args),
         Command::Export(args) => datasets::export(args),
+        Command::Plan(args) => ops::plan(args),
         Command::Trigger(args) => ops::trigger(args),
         Command::Watch(args) => ops::watch(args),
         Command::Slurm(args) => ops::slurm(args),
@@ -328,6 +338,11 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
     };
     if args.dry_run {
         preflight(&plan)?;
+        let world = args.world_size.unwrap_or(1);
+        let steps = runner::plan_steps(&plan, world)?;
+        let binary = std::env::current_exe().map_or_else(|_| "tokenmill".into(), |p| p.display().to_string());
+        let config = std::fs::canonicalize(&args.config).unwrap_or_else(|_| args.config.clone()).display().to_string();
+        print!("as a job array (`tokenmill plan`, `slurm`, `k8s`): {}", ops::plan_text(&steps, &binary, &config, world, args.threads));
         println!("dry run: nothing was read or written");
         return Ok(Exit::Ok);
     }
@@ -344,7 +359,7 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         progress: args.progress,
         cancel,
         stats_path: args.stats,
-        task,
+        step: task,
         restart: args.restart,
         incremental: args.incremental,
         inputs: None,
@@ -388,25 +403,22 @@ pub(crate) fn exit_of(stats: &crate::stats::RunStats) -> Exit {
     }
 }
 
-/// The job-array task of a run, from flags or the scheduler's environment.
-fn task_of(args: &RunArgs) -> anyhow::Result<Option<runner::Task>> {
-    let (rank, world_size) = if args.array_task {
-        let ranks = dedup::Ranks::resolve(&dedup::RankArgs { rank: None, world_size: args.world_size })?;
+/// The job-array step task of a run, from flags or the scheduler's environment.
+fn task_of(args: &RunArgs) -> anyhow::Result<Option<runner::StepTask>> {
+    let Some(step) = &args.step else { return Ok(None) };
+    let Some(world_size) = args.world_size else { anyhow::bail!("--step needs --world-size") };
+    let rank = if args.array_task {
         if std::env::var_os("SLURM_ARRAY_TASK_ID").is_none() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
             anyhow::bail!("--array-task: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set");
         }
-        (ranks.rank, ranks.world)
+        dedup::Ranks::resolve(&dedup::RankArgs { rank: None, world_size: Some(world_size) })?.rank
     } else {
-        match (args.rank, args.world_size) {
-            (Some(r), Some(w)) => (r, w),
-            (None, Some(_)) => anyhow::bail!("--world-size needs --rank or --array-task"),
-            _ => return Ok(None),
-        }
+        args.rank.unwrap_or(0)
     };
-    if world_size == 0 || rank >= world_size {
-        anyhow::bail!("rank {rank} must be below the world size {world_size}");
+    if world_size == 0 {
+        anyhow::bail!("--world-size must be at least 1");
     }
-    Ok(Some(runner::Task { rank, world_size }))
+    Ok(Some(runner::StepTask { step: step.clone(), rank, world_size }))
 }
 
 fn bench(path: &Path, threads: Option<usize>) -> anyhow::Result<Exit> {

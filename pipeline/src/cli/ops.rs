@@ -54,12 +54,40 @@ pub struct WatchArgs {
     pub polls: Option<u64>,
 }
 
+/// `tokenmill plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The pipeline file.
+    pub config: PathBuf,
+    /// Number of tasks of the job array (of each map and bucket step).
+    #[arg(long, default_value_t = 1)]
+    pub world_size: usize,
+    /// `text` for people, `json` for schedulers: `{"steps": [{"name", "tasks": [{"rank", "argv"}]}]}`.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Worker threads of each task (`-j` in every command) [default: all cores of the machine].
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+    /// The tokenmill binary in the commands [default: this one].
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+}
+
+/// How `tokenmill plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Steps, what each does, and each task's command.
+    Text,
+    /// JSON for a scheduler.
+    Json,
+}
+
 /// `tokenmill slurm`.
 #[derive(Debug, Args)]
 pub struct SlurmArgs {
     /// The pipeline file (its work dir must be on storage every node shares).
     pub config: PathBuf,
-    /// Number of array tasks.
+    /// Number of tasks of each map and bucket step (array size).
     #[arg(long)]
     pub tasks: usize,
     /// Where to write the scripts [default: WORK_DIR/slurm].
@@ -80,13 +108,10 @@ pub struct SlurmArgs {
     /// `--mem` per task (e.g. `32G`).
     #[arg(long)]
     pub mem: Option<String>,
-    /// Process only new inputs and append (`run --incremental`).
-    #[arg(long)]
-    pub incremental: bool,
     /// The tokenmill binary the jobs run [default: this one].
     #[arg(long)]
     pub binary: Option<PathBuf>,
-    /// Submit: the array, then the final job with `--dependency=afterok` on it.
+    /// Submit every step, each with `--dependency=afterok` on the one before it.
     #[arg(long)]
     pub submit: bool,
 }
@@ -96,7 +121,7 @@ pub struct SlurmArgs {
 pub struct K8sArgs {
     /// The pipeline file, as the pods see it (on the mounted volume).
     pub config: PathBuf,
-    /// Number of indexed tasks.
+    /// Number of indexed tasks of each map and bucket step.
     #[arg(long)]
     pub tasks: usize,
     /// Container image with `tokenmill` on its PATH.
@@ -117,9 +142,6 @@ pub struct K8sArgs {
     /// Memory per task (request and limit), e.g. `32Gi`.
     #[arg(long, default_value = "16Gi")]
     pub memory: String,
-    /// Process only new inputs and append (`run --incremental`).
-    #[arg(long)]
-    pub incremental: bool,
     /// Where to write the manifests [default: WORK_DIR/k8s].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -275,11 +297,75 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
 }
 
+/// The command line of one task of a step.
+fn task_argv(binary: &str, config: &str, step: &runner::Step, rank: Option<usize>, world: usize, threads: Option<usize>) -> Vec<String> {
+    let mut argv: Vec<String> = vec![binary.into(), "run".into(), config.into(), "--step".into(), step.name.clone()];
+    match rank {
+        Some(r) => argv.extend(["--rank".into(), r.to_string()]),
+        None => argv.push("--array-task".into()),
+    }
+    argv.extend(["--world-size".into(), world.to_string()]);
+    if let Some(j) = threads {
+        argv.extend(["-j".into(), j.to_string()]);
+    }
+    argv.extend(["--progress".into(), "off".into(), "--log-format".into(), "json".into()]);
+    argv
+}
+
+pub(super) fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
+    let plan = match load_for_tasks(&args.config, args.world_size) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let steps = runner::plan_steps(&plan, args.world_size)?;
+    let binary = match &args.binary {
+        Some(b) => b.display().to_string(),
+        None => std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?.display().to_string(),
+    };
+    let config = absolute(&args.config)?.display().to_string();
+    match args.format {
+        PlanFormat::Json => {
+            let steps: Vec<serde_json::Value> = steps
+                .iter()
+                .map(|s| {
+                    let tasks: Vec<serde_json::Value> = (0..s.tasks)
+                        .map(|r| serde_json::json!({"rank": r, "argv": task_argv(&binary, &config, s, Some(r), args.world_size, args.threads)}))
+                        .collect();
+                    serde_json::json!({"name": s.name, "what": s.what, "tasks": tasks})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"world_size": args.world_size, "steps": steps}))?);
+        }
+        PlanFormat::Text => print!("{}", plan_text(&steps, &binary, &config, args.world_size, args.threads)),
+    }
+    Ok(Exit::Ok)
+}
+
+/// The steps as text: what each does and its tasks' commands.
+pub(super) fn plan_text(steps: &[runner::Step], binary: &str, config: &str, world: usize, threads: Option<usize>) -> String {
+    let mut out = format!(
+        "{} steps for a job array of {world} task(s); run them in order, each after every task of the one before succeeded:\n",
+        steps.len()
+    );
+    for (i, s) in steps.iter().enumerate() {
+        let _ = writeln!(out, "{}. {} ({} task{}): each {}", i + 1, s.name, s.tasks, if s.tasks == 1 { "" } else { "s" }, s.what);
+        let argv: Vec<String> = task_argv(binary, config, s, Some(0), world, threads).iter().map(|w| sh(w)).collect();
+        let line = argv.join(" ");
+        if s.tasks == 1 {
+            let _ = writeln!(out, "   {line}");
+        } else {
+            let _ = writeln!(out, "   {} (--rank 0 to {})", line.replace("--rank 0", "--rank R"), s.tasks - 1);
+        }
+    }
+    out
+}
+
 pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
     let plan = match load_for_tasks(&args.config, args.tasks) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    let steps = runner::plan_steps(&plan, args.tasks)?;
     let cwd = std::env::current_dir()?;
     let out = absolute(&args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("slurm")))?;
     let logs = out.join("logs");
@@ -288,15 +374,17 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
         Some(b) => absolute(b)?,
         None => std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?,
     };
-    let config = absolute(&args.config)?;
-    let incremental = if args.incremental { " --incremental" } else { "" };
-    let header = |name: &str, array: Option<usize>| {
-        let mut h = format!("#!/bin/bash\n#SBATCH --job-name=tokenmill-{name}\n");
-        if let Some(n) = array {
-            let _ = writeln!(h, "#SBATCH --array=0-{}", n - 1);
-            let _ = writeln!(h, "#SBATCH --output={}/{name}-%A_%a.log", logs.display());
+    let binary = binary.display().to_string();
+    let config = absolute(&args.config)?.display().to_string();
+    let mut scripts = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let array = step.tasks > 1;
+        let mut h = format!("#!/bin/bash\n#SBATCH --job-name=tokenmill-{}\n", step.name);
+        if array {
+            let _ = writeln!(h, "#SBATCH --array=0-{}", step.tasks - 1);
+            let _ = writeln!(h, "#SBATCH --output={}/{}-%A_%a.log", logs.display(), step.name);
         } else {
-            let _ = writeln!(h, "#SBATCH --output={}/{name}-%j.log", logs.display());
+            let _ = writeln!(h, "#SBATCH --output={}/{}-%j.log", logs.display(), step.name);
         }
         let _ = writeln!(h, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task={}", args.cpus_per_task);
         for (flag, v) in [("partition", &args.partition), ("account", &args.account), ("time", &args.time), ("mem", &args.mem)] {
@@ -305,54 +393,50 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
             }
         }
         let _ = write!(h, "set -euo pipefail\ncd {}\n", sh(&cwd.display().to_string()));
-        h
-    };
-    let run = format!(
-        "{} run {} -j {} --progress off --log-format json{incremental}",
-        sh(&binary.display().to_string()),
-        sh(&config.display().to_string()),
-        args.cpus_per_task
-    );
-    let map = format!(
-        "{}# Task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT: its share of the input files, into the work dir's ledger.\nexec {run} --array-task\n",
-        header("map", Some(args.tasks))
-    );
-    let fin = format!(
-        "{}# After every array task succeeded: replay their work into the outputs (same bytes as one process).\nexec {run} --metrics {}\n",
-        header("final", None),
-        sh(&out.join("metrics.prom").display().to_string())
-    );
-    let submit = format!(
-        "#!/bin/bash\n# Submits the array, then the final job once every task succeeded.\nset -euo pipefail\nmap=$(sbatch --parsable {map})\nmap=${{map%%;*}}\nfinal=$(sbatch --parsable --dependency=afterok:$map {fin})\necho \"map job $map, final job ${{final%%;*}}\"\n",
-        map = sh(&out.join("map.sbatch").display().to_string()),
-        fin = sh(&out.join("final.sbatch").display().to_string()),
-    );
-    for (name, text) in [("map.sbatch", &map), ("final.sbatch", &fin), ("submit.sh", &submit)] {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        let argv: Vec<String> =
+            task_argv(&binary, &config, step, (!array).then_some(0), args.tasks, Some(args.cpus_per_task)).iter().map(|w| sh(w)).collect();
+        let _ = write!(h, "# Step {} of {}: each task {}.\nexec {}\n", i + 1, steps.len(), step.what, argv.join(" "));
+        let name = format!("{:02}-{}.sbatch", i + 1, step.name);
+        let path = out.join(&name);
+        std::fs::write(&path, h).with_context(|| format!("cannot write {}", path.display()))?;
         set_executable(&path)?;
+        scripts.push((step, path));
     }
-    println!("wrote {}/{{map.sbatch,final.sbatch,submit.sh}} ({} array tasks, then one final task)", out.display(), args.tasks);
+    let mut submit =
+        String::from("#!/bin/bash\n# Submits every step, each after the one before it succeeded (afterok).\nset -euo pipefail\nafter=\n");
+    for (step, path) in &scripts {
+        let _ = write!(
+            submit,
+            "id=$(sbatch --parsable ${{after:+--dependency=afterok:$after}} {})\nafter=${{id%%;*}}\necho \"step {} job $after\"\n",
+            sh(&path.display().to_string()),
+            step.name
+        );
+    }
+    let submit_path = out.join("submit.sh");
+    std::fs::write(&submit_path, submit).with_context(|| format!("cannot write {}", submit_path.display()))?;
+    set_executable(&submit_path)?;
+    println!("wrote {} step scripts and submit.sh to {} ({} tasks per map step, then the merge)", scripts.len(), out.display(), args.tasks);
     if !args.submit {
-        println!("submit with: {}", out.join("submit.sh").display());
+        println!("submit with: {}", submit_path.display());
         return Ok(Exit::Ok);
     }
-    let sbatch = |extra: &[String], script: &Path| -> anyhow::Result<String> {
-        let o = std::process::Command::new("sbatch")
-            .arg("--parsable")
-            .args(extra)
-            .arg(script)
-            .output()
-            .context("cannot run sbatch (is Slurm installed and on PATH?)")?;
-        if !o.status.success() {
-            anyhow::bail!("sbatch {} failed: {}", script.display(), String::from_utf8_lossy(&o.stderr).trim());
+    let mut after: Option<String> = None;
+    let mut ids = Vec::new();
+    for (step, path) in &scripts {
+        let mut c = std::process::Command::new("sbatch");
+        c.arg("--parsable");
+        if let Some(a) = &after {
+            c.arg(format!("--dependency=afterok:{a}"));
         }
-        let id = String::from_utf8_lossy(&o.stdout);
-        Ok(id.trim().split(';').next().unwrap_or_default().to_string())
-    };
-    let map_id = sbatch(&[], &out.join("map.sbatch"))?;
-    let final_id = sbatch(&[format!("--dependency=afterok:{map_id}")], &out.join("final.sbatch"))?;
-    println!("submitted: map job {map_id} ({} tasks), final job {final_id} (after map succeeds)", args.tasks);
+        let o = c.arg(path).output().context("cannot run sbatch (is Slurm installed and on PATH?)")?;
+        if !o.status.success() {
+            anyhow::bail!("sbatch {} failed: {}", path.display(), String::from_utf8_lossy(&o.stderr).trim());
+        }
+        let id = String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap_or_default().to_string();
+        ids.push(format!("{} job {id}", step.name));
+        after = Some(id);
+    }
+    println!("submitted: {}", ids.join(", "));
     Ok(Exit::Ok)
 }
 
@@ -373,9 +457,9 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    let steps = runner::plan_steps(&plan, args.tasks)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("k8s"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let incremental = if args.incremental { ", \"--incremental\"" } else { "" };
     let config = args.config.display().to_string();
     let volume = match &args.pvc {
         Some(claim) => (
@@ -384,20 +468,30 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
         ),
         None => (String::new(), String::new()),
     };
-    let job = |suffix: &str, indexed: bool, extra: &str| {
+    let mut script = String::from(
+        "#!/bin/bash\n# Runs each step's Job in order, each once the one before it has completed.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\n",
+    );
+    let mut files = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let indexed = step.tasks > 1;
+        let argv = task_argv("tokenmill", &config, step, (!indexed).then_some(0), args.tasks, Some(args.cpus));
+        let command = serde_json::to_string(&argv)?.replace("\",\"", "\", \"");
+        let job = format!("{}-{}", args.name, step.name.to_lowercase().replace('_', "-"));
         let mut y = format!(
-            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}-{suffix}\n  labels:\n    app.kubernetes.io/name: tokenmill\nspec:\n",
-            name = args.name
+            "# Step {} of {}: each task {}.\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {job}\n  labels:\n    app.kubernetes.io/name: tokenmill\nspec:\n",
+            i + 1,
+            steps.len(),
+            step.what
         );
         if indexed {
             let _ =
-                write!(y, "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n", n = args.tasks);
+                write!(y, "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n", n = step.tasks);
         } else {
             y.push_str("  backoffLimit: 2\n");
         }
         let _ = write!(
             y,
-            "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: tokenmill\n          image: {image}\n          workingDir: {mount}\n          command: [\"tokenmill\", \"run\", {config:?}, \"-j\", \"{cpus}\", \"--progress\", \"off\", \"--log-format\", \"json\"{incremental}{extra}]\n          resources:\n            requests: {{cpu: \"{cpus}\", memory: \"{mem}\"}}\n            limits: {{memory: \"{mem}\"}}\n{mounts}{volumes}",
+            "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: tokenmill\n          image: {image}\n          workingDir: {mount}\n          command: {command}\n          resources:\n            requests: {{cpu: \"{cpus}\", memory: \"{mem}\"}}\n            limits: {{memory: \"{mem}\"}}\n{mounts}{volumes}",
             image = args.image,
             mount = args.mount,
             cpus = args.cpus,
@@ -405,24 +499,20 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
             mounts = volume.0,
             volumes = volume.1,
         );
-        y
-    };
-    let map = format!(
-        "# Indexed Job: pod $JOB_COMPLETION_INDEX of {n} processes its share of the inputs into the shared work dir.\n{}",
-        job("map", true, &format!(", \"--array-task\", \"--world-size\", \"{}\"", args.tasks)),
-        n = args.tasks
-    );
-    let fin =
-        format!("# Apply once {}-map has completed: writes the outputs from every task's work.\n{}", args.name, job("final", false, ""));
-    let script = format!(
-        "#!/bin/bash\n# Runs the map Job, waits for it, then the final Job.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\nkubectl apply -f map.yaml\nkubectl wait --for=condition=complete --timeout=-1s job/{name}-map\nkubectl apply -f final.yaml\nkubectl wait --for=condition=complete --timeout=-1s job/{name}-final\n",
-        name = args.name
-    );
-    std::fs::write(out.join("map.yaml"), map)?;
-    std::fs::write(out.join("final.yaml"), fin)?;
+        let name = format!("{:02}-{}.yaml", i + 1, step.name);
+        std::fs::write(out.join(&name), y)?;
+        let _ = write!(script, "kubectl apply -f {name}\nkubectl wait --for=condition=complete --timeout=-1s job/{job}\n");
+        files.push(name);
+    }
     std::fs::write(out.join("run.sh"), script)?;
     set_executable(&out.join("run.sh"))?;
-    println!("wrote {}/{{map.yaml,final.yaml,run.sh}} ({} indexed tasks, then one final Job)", out.display(), args.tasks);
+    println!(
+        "wrote {} Jobs ({}) and run.sh to {} ({} indexed tasks per map step)",
+        files.len(),
+        files.join(", "),
+        out.display(),
+        args.tasks
+    );
     Ok(Exit::Ok)
 }
 

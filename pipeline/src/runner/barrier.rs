@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokenmill_dedup::lines::{Boilerplate, LineCounter, LineDedupConfig, LineUnit};
 use tokenmill_dedup::phases::{DocSignature, Partition, RemoveSet, SignatureWriter, Signer, run_partition, run_phase3};
 use tokenmill_dedup::{DedupConfig, DedupIndex, DedupReport, KeepRule, MinHashConfig, NormalizeOptions};
 
 use crate::config::{FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec};
 use crate::document::{Document, Payload};
-use crate::sink::{JsonlSink, Output, Sink};
+use crate::sink::{JsonlSink, Naming, Output, Sink};
 
 /// Metadata key carrying a staged document's ordinal (removed on replay).
 pub(super) const ORDINAL: &str = "__tokenmill_ordinal";
@@ -45,7 +45,7 @@ pub(super) enum BarrierSpec {
 pub(super) struct DocDedup {
     pub(super) config: DedupConfig,
     score_field: Option<String>,
-    index: Option<PathBuf>,
+    pub(super) index: Option<PathBuf>,
     signer: Signer,
 }
 
@@ -181,35 +181,71 @@ enum KeyWriter {
 /// A barrier collecting documents during upstream passes (owned by the writer).
 #[derive(Debug)]
 pub(super) struct Collector {
-    dir: PathBuf,
+    at: StageAt,
     docs: Option<Box<JsonlSink>>,
     keys: Option<KeyWriter>,
     next: u64,
+}
+
+/// Where a collector stages what it receives, and how it numbers documents.
+#[derive(Debug, Clone)]
+pub(super) struct StageAt {
+    /// Its own directory: `docs/` (the staged documents), line counts.
+    pub(super) dir: PathBuf,
+    /// The dedup work dir its signatures go to (shared by the tasks of a job array).
+    pub(super) dedup: PathBuf,
+    /// Its signature split.
+    pub(super) split: u32,
+    /// The ordinal of its first document: ordinals grow in input order over all collectors of
+    /// a barrier (a job array's tasks take contiguous ranges of units, in rank order).
+    pub(super) base: u64,
+}
+
+/// What one collector staged, for the decision and the replay (recorded in a job array's step
+/// markers).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Staged {
+    /// Staged JSONL.zst files, in order.
+    pub(super) files: Vec<String>,
+    /// Documents staged.
+    pub(super) documents: u64,
+    /// The sorted unit counts of a `line_dedup` barrier.
+    pub(super) counts: Option<String>,
 }
 
 impl Collector {
     /// Starts collecting into `{work_dir}/barriers/{name}`, clearing an earlier run's state.
     pub(super) fn new(work_dir: &Path, name: &str, spec: &BarrierSpec) -> anyhow::Result<Self> {
         let dir = work_dir.join("barriers").join(name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        let at = StageAt { dedup: dir.join("dedup"), dir, split: 0, base: 0 };
+        Self::at(work_dir, name, spec, at)
+    }
+
+    /// Starts collecting at `at`, clearing what an earlier attempt left in its directory.
+    pub(super) fn at(work_dir: &Path, name: &str, spec: &BarrierSpec, at: StageAt) -> anyhow::Result<Self> {
+        if at.dir.exists() {
+            std::fs::remove_dir_all(&at.dir).with_context(|| format!("cannot clear {}", at.dir.display()))?;
         }
-        let out = Output::open(&dir.join("docs").display().to_string(), &Default::default(), work_dir, name)?;
-        let docs = JsonlSink::new(out, 256 << 20, false)?;
+        let out = Output::open(&at.dir.join("docs").display().to_string(), &Default::default(), work_dir, name)?;
+        let docs = JsonlSink::new(out, 256 << 20, false, &Naming::Whole)?;
         let keys = match spec {
-            BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(&dir.join("dedup"), 0, &d.config)?)),
+            BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(&at.dedup, at.split, &d.config)?)),
             BarrierSpec::Lines(c) => {
-                let scratch = dir.join("lines");
+                let scratch = at.dir.join("lines");
                 std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
                 KeyWriter::Lines(LineCounter::new(&scratch, *c)?)
             }
         };
-        Ok(Self { dir, docs: Some(Box::new(docs)), keys: Some(keys), next: 0 })
+        let next = at.base;
+        Ok(Self { at, docs: Some(Box::new(docs)), keys: Some(keys), next })
     }
 
     /// Stages a batch and its keys, numbering documents in arrival order.
     pub(super) fn add(&mut self, mut docs: Vec<Document>, keys: Keys) -> anyhow::Result<()> {
         let (Some(sink), Some(writer)) = (self.docs.as_mut(), self.keys.as_mut()) else { anyhow::bail!("barrier already closed") };
+        if self.next - self.at.base + docs.len() as u64 >= 1 << 32 {
+            anyhow::bail!("more than 2^32 documents reach this barrier in one task: use more tasks");
+        }
         match (writer, keys) {
             (KeyWriter::Signatures(w), Keys::Signatures(sigs)) => {
                 for (mut sig, n) in sigs.into_iter().zip(self.next..) {
@@ -231,26 +267,69 @@ impl Collector {
         sink.write(Payload::Docs(docs))
     }
 
-    /// Closes the staging files and makes the global decision; returns what the replay needs.
-    pub(super) fn finish(mut self, spec: &BarrierSpec) -> anyhow::Result<Replay> {
+    /// Closes the staging files (signatures, line counts) without deciding.
+    pub(super) fn close(mut self) -> anyhow::Result<Staged> {
         let sink = self.docs.take().ok_or_else(|| anyhow::anyhow!("barrier already closed"))?;
         let files = sink.finish()?.files;
-        let decision = match (self.keys.take(), spec) {
-            (Some(KeyWriter::Signatures(w)), BarrierSpec::Documents(d)) => {
+        let counts = match self.keys.take() {
+            Some(KeyWriter::Signatures(w)) => {
                 w.finish()?;
-                remove_duplicates(&self.dir.join("dedup"), d)?
+                None
             }
-            (Some(KeyWriter::Lines(counter)), BarrierSpec::Lines(c)) => {
-                let counts = self.dir.join("lines.counts");
-                let units = counter.finish(&counts)?;
-                let boilerplate = Boilerplate::from_counts_to(&[counts], *c, &self.dir.join("boilerplate.hashes"))?;
-                let report = LineReport { units, boilerplate: boilerplate.len() as u64 };
-                Decision::RemoveUnits { boilerplate: Arc::new(boilerplate), unit: c.unit, report }
+            Some(KeyWriter::Lines(counter)) => {
+                let counts = self.at.dir.join("lines.counts");
+                counter.finish(&counts)?;
+                Some(counts.display().to_string())
             }
-            _ => anyhow::bail!("barrier already closed"),
+            None => anyhow::bail!("barrier already closed"),
         };
-        Ok(Replay { files, decision, documents: self.next })
+        Ok(Staged { files, documents: self.next - self.at.base, counts })
     }
+
+    /// Closes the staging files and makes the global decision; returns what the replay needs.
+    pub(super) fn finish(self, spec: &BarrierSpec) -> anyhow::Result<Replay> {
+        let (dir, dedup) = (self.at.dir.clone(), self.at.dedup.clone());
+        let staged = self.close()?;
+        let decision = match spec {
+            BarrierSpec::Documents(d) => remove_duplicates(&dedup, d)?,
+            BarrierSpec::Lines(c) => {
+                let counts: Vec<PathBuf> = staged.counts.iter().map(PathBuf::from).collect();
+                decide_lines(&counts, *c, &dir.join("boilerplate.hashes"))?
+            }
+        };
+        Ok(Replay { files: staged.files, decision, documents: staged.documents })
+    }
+}
+
+/// Merges the line counts of every collector: the units in more than `max_occurrences`
+/// documents are boilerplate (written to `out`).
+pub(super) fn decide_lines(counts: &[PathBuf], config: LineDedupConfig, out: &Path) -> anyhow::Result<Decision> {
+    let (boilerplate, units) = Boilerplate::from_counts_counted(counts, config, out)?;
+    let report = LineReport { units, boilerplate: boilerplate.len() as u64 };
+    Ok(Decision::RemoveUnits { boilerplate: Arc::new(boilerplate), unit: config.unit, report })
+}
+
+/// The decision an earlier step made for a barrier, loaded by the tasks that replay it.
+pub(super) fn load_decision(
+    spec: &BarrierSpec,
+    dedup: &Path,
+    boilerplate: &Path,
+    report: Option<&serde_json::Value>,
+) -> anyhow::Result<Decision> {
+    Ok(match spec {
+        BarrierSpec::Documents(d) => {
+            let removed =
+                RemoveSet::open(dedup, &d.config).with_context(|| format!("cannot open the removal list in {}", dedup.display()))?;
+            let report = report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default();
+            Decision::RemoveDocuments { removed: Arc::new(removed), report, work: dedup.to_path_buf() }
+        }
+        BarrierSpec::Lines(c) => {
+            let b = Boilerplate::open(boilerplate, *c).with_context(|| format!("cannot open {}", boilerplate.display()))?;
+            let report =
+                report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or(LineReport { units: 0, boilerplate: b.len() as u64 });
+            Decision::RemoveUnits { boilerplate: Arc::new(b), unit: c.unit, report }
+        }
+    })
 }
 
 /// Phases 2 and 3 of document dedup over the collected signatures.
@@ -343,7 +422,7 @@ pub(super) enum Decision {
 }
 
 /// What a `line_dedup` barrier found (`report` in `stats.json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct LineReport {
     /// Distinct units (at least `min_length` long) in the collected documents.
     pub(super) units: u64,

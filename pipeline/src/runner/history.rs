@@ -21,11 +21,19 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::build::SourceInputs;
 use crate::storage::InputFile;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Seen {
-    url: String,
-    size: u64,
-    version: Option<String>,
+/// One input as the history records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Seen {
+    pub(super) url: String,
+    pub(super) size: u64,
+    pub(super) version: Option<String>,
+}
+
+impl Seen {
+    /// The identity of every listed input.
+    pub(super) fn of(inputs: &[SourceInputs]) -> Vec<Seen> {
+        inputs.iter().flat_map(|s| &s.files).map(|f| Seen { url: f.url.clone(), size: f.size, version: f.version.clone() }).collect()
+    }
 }
 
 fn identity(url: &str, size: u64, version: Option<&str>) -> u128 {
@@ -101,12 +109,16 @@ impl History {
     /// Records a completed run's inputs (less those it could not read): appended after an incremental run, replacing the
     /// history after a full one (whose outputs replaced the old ones).
     pub(super) fn record(&self, inputs: &[SourceInputs], append: bool, unread: &[String]) -> anyhow::Result<()> {
+        self.record_seen(&Seen::of(inputs), append, unread)
+    }
+
+    /// [`History::record`] of inputs given by identity.
+    pub(super) fn record_seen(&self, inputs: &[Seen], append: bool, unread: &[String]) -> anyhow::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut lines = Vec::new();
-        for f in inputs.iter().flat_map(|s| &s.files).filter(|f| !unread.contains(&f.url)) {
-            let seen = Seen { url: f.url.clone(), size: f.size, version: f.version.clone() };
-            serde_json::to_writer(&mut lines, &seen)?;
+        for seen in inputs.iter().filter(|f| !unread.contains(&f.url)) {
+            serde_json::to_writer(&mut lines, seen)?;
             lines.push(b'\n');
         }
         if append {

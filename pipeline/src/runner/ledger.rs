@@ -10,8 +10,8 @@
 //! time): a changed input is processed again. `ledger/run.json` records the config hash; a
 //! changed config starts over. The ledger is removed when a run completes.
 //!
-//! The same files let a job array share a run: each task (`--rank R --world-size N`) finishes
-//! its share of the units, and a final run replays them all into the outputs.
+//! The tasks of a job array's steps share the ledger of their work dir: a task killed mid-step
+//! and run again replays the units of its share that it finished (see `steps`).
 //!
 //! A [`RunLock`] (an advisory `flock` held for the life of the run) keeps two runs from writing
 //! one work dir or one output; the kernel releases it when a process dies, so a lock file left

@@ -21,9 +21,11 @@ mod exec;
 mod history;
 mod ledger;
 mod spool;
+mod steps;
 mod writer;
 
 pub use ledger::{RunLock, hostname};
+pub use steps::{Step, StepKind, StepTask, plan_steps};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,24 +57,14 @@ pub struct RunOptions {
     pub cancel: Arc<AtomicBool>,
     /// Where to write `stats.json`; default `{work_dir}/stats.json`.
     pub stats_path: Option<std::path::PathBuf>,
-    /// Run as one task of a job array: finish this task's share of the first pass's work units
-    /// in the ledger and write no outputs; a later run without a task replays them all.
-    pub task: Option<Task>,
+    /// Run one task of one step of a job array ([`plan_steps`]) instead of the whole job.
+    pub step: Option<StepTask>,
     /// Ignore (and discard) the ledger of an interrupted run instead of resuming it.
     pub restart: bool,
     /// Process only inputs that no earlier complete run processed, and append to the outputs.
     pub incremental: bool,
     /// Process exactly these inputs (per source) instead of listing the sources' paths.
     pub inputs: Option<Vec<SourceInputs>>,
-}
-
-/// One task of a job array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Task {
-    /// This task's index, from 0.
-    pub rank: usize,
-    /// Number of tasks.
-    pub world_size: usize,
 }
 
 impl Default for RunOptions {
@@ -82,7 +74,7 @@ impl Default for RunOptions {
             progress: ProgressMode::Off,
             cancel: Arc::default(),
             stats_path: None,
-            task: None,
+            step: None,
             restart: false,
             incremental: false,
             inputs: None,
@@ -101,6 +93,9 @@ pub fn default_threads() -> usize {
 /// Pre-flight failures (a tokenizer does not load, an output cannot be created). Failures
 /// during the run are reported in the returned stats' status, after outputs were cleaned up.
 pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
+    if let Some(task) = &opts.step {
+        return steps::run_step(plan, opts, task);
+    }
     let started = Instant::now();
     let mut inputs = match &opts.inputs {
         Some(i) => i.clone(),
@@ -115,7 +110,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     }
     let work_dir = Path::new(&plan.spec.run.work_dir);
     std::fs::create_dir_all(work_dir).map_err(|e| anyhow::anyhow!("cannot create work dir {}: {e}", work_dir.display()))?;
-    let _locks = locks(plan, opts.task)?;
+    let _locks = locks(plan)?;
     if opts.restart {
         let _ = std::fs::remove_dir_all(work_dir.join("ledger"));
     }
@@ -136,32 +131,34 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     let ops = build::operators(plan)?;
     let wheres = build::where_filters(plan)?;
     let barriers = barrier::barriers(plan)?;
-    let ledger = match (plan.spec.run.ledger, opts.task) {
-        (true, _) => Ledger::open(work_dir, &plan.config_hash)?,
-        (false, None) => Ledger::disabled(work_dir),
-        (false, Some(_)) => anyhow::bail!("job-array tasks hand their work to the final run through the ledger: remove `ledger = false`"),
+    let ledger = match plan.spec.run.ledger {
+        true => Ledger::open(work_dir, &plan.config_hash)?,
+        false => Ledger::disabled(work_dir),
     };
-    if opts.task.is_none() && ledger.finished_count() > 0 {
+    if ledger.finished_count() > 0 {
         tracing::info!(units = ledger.finished_count(), "resuming: finished work units in the ledger are replayed, not processed again");
     }
-    let sinks = match opts.task {
-        Some(_) => plan.spec.sinks.iter().map(|_| None).collect(),
-        None => build::sinks(plan, &ops, &inputs, opts.incremental)?.into_iter().map(Some).collect(),
-    };
+    let sinks = build::sinks(plan, &ops, &inputs, opts.incremental, &crate::sink::Naming::Whole)?.into_iter().map(Some).collect();
     let exec = Exec::new(plan, ops, wheres, barriers);
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
     let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(|f| f.size).sum();
     let progress = Progress::new(opts.progress, total_bytes);
-    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), opts.task.is_none())?;
+    let mut collectors = HashMap::new();
+    for (id, b) in exec.barriers.iter().enumerate() {
+        if let Some(spec) = b {
+            collectors.insert(id, barrier::Collector::new(work_dir, &plan.nodes[id].name, spec)?);
+        }
+    }
+    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), collectors)?;
     let mut replays: HashMap<usize, barrier::Replay> = HashMap::new();
     for (pass, entries) in plan.passes.iter().enumerate() {
-        if writer.stopped() || (pass > 0 && opts.task.is_some()) {
+        if writer.stopped() {
             break;
         }
-        let work = PassWork::new(plan, pass, entries, &inputs, &replays, opts.task);
+        let work = PassWork::new(plan, pass, entries, &inputs, &replays);
         run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &opts.cancel, &ledger);
-        if writer.stopped() || opts.task.is_some() {
+        if writer.stopped() {
             break;
         }
         // Barriers whose inputs are now complete decide.
@@ -176,7 +173,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     }
     let mut stats = writer.finish(plan, threads, &inputs);
     stats.seen_inputs_skipped = skipped;
-    if opts.task.is_none() && stats.status == crate::stats::RunStatus::Complete {
+    if stats.status == crate::stats::RunStatus::Complete {
         // The outputs are committed: now the dedup indexes and the input history may learn
         // this run's documents, and the ledger has served.
         for (b, replay) in &replays {
@@ -193,11 +190,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         }
     }
     stats.elapsed_secs = secs(started.elapsed());
-    let default_stats = match opts.task {
-        Some(t) => work_dir.join(format!("stats-task{}.json", t.rank)),
-        None => work_dir.join("stats.json"),
-    };
-    let stats_path = opts.stats_path.clone().unwrap_or(default_stats);
+    let stats_path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
     write_stats(&stats_path, &stats)?;
     Ok(stats)
 }
@@ -216,13 +209,10 @@ fn manifest_dirs(plan: &Plan) -> Vec<std::path::PathBuf> {
 
 /// Locks the work dir (per task for job arrays) and every local output, so that two runs never
 /// write the same files.
-fn locks(plan: &Plan, task: Option<Task>) -> anyhow::Result<Vec<RunLock>> {
+fn locks(plan: &Plan) -> anyhow::Result<Vec<RunLock>> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
-    let mut locks = vec![match task {
-        Some(t) => RunLock::acquire(work_dir, &format!("tokenmill-task{}.lock", t.rank), "work dir")?,
-        None => RunLock::acquire(work_dir, "tokenmill.lock", "work dir")?,
-    }];
-    if task.is_none() {
+    let mut locks = vec![RunLock::acquire(work_dir, "tokenmill.lock", "work dir")?];
+    {
         for sink in &plan.spec.sinks {
             let path = sink.path();
             if storage::is_url(path) && !path.starts_with("file://") {
@@ -252,18 +242,15 @@ fn write_stats(path: &Path, stats: &RunStats) -> anyhow::Result<()> {
 struct PassWork {
     pass: usize,
     items: Vec<(usize, Vec<InputFile>, Vec<source::InputError>, bool)>,
-    task: Option<Task>,
+    /// A job-array task's share: the indexes (over the files of every entry, in order) of
+    /// the units it does; `None` for all of them.
+    share: Option<std::ops::Range<usize>>,
+    /// Whether listing errors are counted here (by one task of a job array: rank 0).
+    errors_here: bool,
 }
 
 impl PassWork {
-    fn new(
-        plan: &Plan,
-        pass: usize,
-        entries: &[usize],
-        inputs: &[SourceInputs],
-        replays: &HashMap<usize, barrier::Replay>,
-        task: Option<Task>,
-    ) -> Self {
+    fn new(plan: &Plan, pass: usize, entries: &[usize], inputs: &[SourceInputs], replays: &HashMap<usize, barrier::Replay>) -> Self {
         let items = entries
             .iter()
             .map(|&e| {
@@ -276,13 +263,17 @@ impl PassWork {
                 }
             })
             .collect();
-        Self { pass, items, task }
+        Self { pass, items, share: None, errors_here: true }
     }
 
-    /// Whether this run (or job-array task) does the `index`-th unit of the pass: units are
-    /// dealt round-robin over the tasks, in listing order.
+    /// Whether this run (or job-array task) does the `index`-th unit of the pass.
     fn mine(&self, index: usize) -> bool {
-        self.task.is_none_or(|t| index % t.world_size == t.rank)
+        self.share.as_ref().is_none_or(|r| r.contains(&index))
+    }
+
+    /// The size of every unit, in order (for dealing them over tasks).
+    fn sizes(&self) -> Vec<u64> {
+        self.items.iter().flat_map(|(_, files, _, _)| files.iter().map(|f| f.size)).collect()
     }
 }
 
@@ -404,7 +395,7 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<I
     let mut index = 0usize;
     for (entry, files, errors, parquet) in &work.items {
         let name = &plan.nodes[*entry].name;
-        if !errors.is_empty() && work.task.is_none() {
+        if !errors.is_empty() && work.errors_here {
             let chunk = Chunk {
                 source: *entry,
                 file: name.as_str().into(),

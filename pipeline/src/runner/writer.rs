@@ -2,7 +2,6 @@
 //! permits. It owns every output, so a failure or an interrupt can clean them all up.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -50,22 +49,13 @@ impl Writer {
         progress: Progress,
         cancel: Arc<AtomicBool>,
         ledger: Ledger,
-        collect: bool,
+        collectors: HashMap<usize, Collector>,
     ) -> anyhow::Result<Self> {
         let mut stats: Vec<NodeStats> =
             plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect();
         // A tokenize node reports which encoder ran its tokenizer (fast path or reference, and why).
         for (node, path) in exec.encode_paths() {
             stats[node].report = Some(serde_json::json!({"encode_path": path.name(), "encode_detail": path.detail()}));
-        }
-        let work_dir = Path::new(&plan.spec.run.work_dir);
-        let mut collectors = HashMap::new();
-        for (id, b) in exec.barriers.iter().enumerate() {
-            if let Some(spec) = b
-                && collect
-            {
-                collectors.insert(id, Collector::new(work_dir, &plan.nodes[id].name, spec)?);
-            }
         }
         Ok(Self {
             sinks,
@@ -191,6 +181,12 @@ impl Writer {
         Ok(())
     }
 
+    /// Closes every barrier's collection without deciding (a job-array task: the decision is a
+    /// later step's), by barrier node.
+    pub(super) fn close_collectors(&mut self) -> anyhow::Result<BTreeMap<usize, super::barrier::Staged>> {
+        std::mem::take(&mut self.collectors).into_iter().map(|(b, c)| Ok((b, c.close()?))).collect()
+    }
+
     /// Closes a barrier's collection and runs its global phases.
     pub(super) fn close_barrier(&mut self, node: usize, exec: &Exec<'_>) -> anyhow::Result<Replay> {
         let collector = self.collectors.remove(&node).ok_or_else(|| anyhow::anyhow!("not a barrier"))?;
@@ -251,6 +247,7 @@ impl Writer {
             units: self.units,
             seen_inputs_skipped: 0,
             inputs_to_retry: self.retry,
+            steps: Vec::new(),
         }
     }
 }

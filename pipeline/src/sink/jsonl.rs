@@ -17,6 +17,8 @@ pub struct JsonlSink {
     max_file_bytes: u64,
     /// Number of the first part this run writes (after the parts of earlier runs when appending).
     first_part: usize,
+    /// File names: `{stem}-{n:05}{ext}`.
+    stem: String,
     current: Option<(zstd::Encoder<'static, AtomicFile>, String, u64)>,
     report: SinkReport,
 }
@@ -33,9 +35,10 @@ impl JsonlSink {
     ///
     /// # Errors
     /// The output cannot be prepared.
-    pub fn new(out: Output, max_file_bytes: u64, append: bool) -> anyhow::Result<Self> {
-        let first_part = super::first_part(&out, ".jsonl.zst", append)?;
-        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, current: None, report: SinkReport::default() })
+    pub fn new(out: Output, max_file_bytes: u64, append: bool, naming: &super::Naming) -> anyhow::Result<Self> {
+        let first_part = super::first_part(&out, ".jsonl.zst", append, naming)?;
+        let stem = naming.doc_stem();
+        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, stem, current: None, report: SinkReport::default() })
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -74,7 +77,7 @@ impl Sink for JsonlSink {
         let mut line = Vec::with_capacity(4096);
         for doc in &docs {
             if self.current.is_none() {
-                let name = format!("part-{:05}.jsonl.zst", self.first_part + self.report.files.len());
+                let name = format!("{}-{:05}.jsonl.zst", self.stem, self.first_part + self.report.files.len());
                 let file = AtomicFile::create(self.out.dir(), &name)?;
                 let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
                 self.current = Some((encoder, name, 0));

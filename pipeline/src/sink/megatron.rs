@@ -52,6 +52,8 @@ pub struct MegatronSink {
     report: SinkReport,
     /// The dataset this run appends to (incremental runs).
     previous: Option<Manifest>,
+    /// A job-array task's part: no manifest in the output (the merge step writes it).
+    part: bool,
 }
 
 impl MegatronSink {
@@ -72,7 +74,35 @@ impl MegatronSink {
         inputs: Vec<String>,
         shuffle: Option<ShuffleSpec>,
         append: bool,
+        naming: &super::Naming,
     ) -> anyhow::Result<Self> {
+        if let super::Naming::Part(tag) = naming {
+            if shuffle.is_some() || append {
+                anyhow::bail!(
+                    "a job array cannot shuffle or append to a megatron output: run `tokenmill shuffle` (or `merge`) on the dataset the array wrote"
+                );
+            }
+            // Only this part's shards: other tasks write beside it, and the merge step removes
+            // files that no task of the run wrote.
+            let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
+            let prefix = format!("{prefix}_{tag}");
+            let writer = ShardSetWriter::new(out.dir(), &prefix, dtype, target)?;
+            return Ok(Self {
+                out,
+                prefix,
+                target,
+                shuffle: None,
+                writer: Some(writer),
+                published: 0,
+                dtype,
+                tokens,
+                config_hash,
+                inputs,
+                report: SinkReport::default(),
+                previous: None,
+                part: true,
+            });
+        }
         let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
         let previous = if append && out.fetch(tokenmill_shards::MANIFEST_FILE)? {
             let m = Manifest::read(out.dir())?;
@@ -126,6 +156,7 @@ impl MegatronSink {
             inputs,
             report: SinkReport::default(),
             previous,
+            part: false,
         })
     }
 
@@ -178,6 +209,20 @@ impl Sink for MegatronSink {
             tokens: self.report.tokens,
             shards,
         };
+        if self.part {
+            self.publish_completed(&manifest.shards)?;
+            self.report.bytes = manifest.shards.iter().map(|s| s.bin_bytes).sum();
+            if !self.out.is_remote() {
+                let opts = VerifyOptions { vocab_size: Some(self.tokens.vocab_size), eos_id: self.tokens.eos_id, check_checksums: true };
+                let report = tokenmill_shards::verify_shards(self.out.dir(), &manifest, &opts);
+                if !report.is_ok() {
+                    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+                    anyhow::bail!("shards failed verification after writing:\n{}", problems.join("\n"));
+                }
+            }
+            self.report.part = Some(manifest);
+            return Ok(std::mem::take(&mut self.report));
+        }
         let first = self.previous.as_ref().map_or(0, |m| m.shards.len());
         let mut manifest = match self.shuffle.clone() {
             None => manifest,

@@ -21,6 +21,8 @@ pub struct ParquetSink {
     out: Output,
     max_file_bytes: u64,
     first_part: usize,
+    /// File names: `{stem}-{n:05}{ext}`.
+    stem: String,
     schema: SchemaRef,
     current: Option<(ArrowWriter<AtomicFile>, String, u64)>,
     report: SinkReport,
@@ -32,15 +34,16 @@ impl ParquetSink {
     ///
     /// # Errors
     /// The output cannot be prepared.
-    pub fn new(out: Output, max_file_bytes: u64, append: bool) -> anyhow::Result<Self> {
-        let first_part = super::first_part(&out, ".parquet", append)?;
+    pub fn new(out: Output, max_file_bytes: u64, append: bool, naming: &super::Naming) -> anyhow::Result<Self> {
+        let first_part = super::first_part(&out, ".parquet", append, naming)?;
+        let stem = naming.doc_stem();
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
             Field::new("text", DataType::Utf8, false),
             Field::new("metadata", DataType::Utf8, false),
             Field::new("drop_reason", DataType::Utf8, true),
         ]));
-        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, schema, current: None, report: SinkReport::default() })
+        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, stem, schema, current: None, report: SinkReport::default() })
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -61,7 +64,7 @@ impl Sink for ParquetSink {
             return Ok(());
         }
         if self.current.is_none() {
-            let name = format!("part-{:05}.parquet", self.first_part + self.report.files.len());
+            let name = format!("{}-{:05}.parquet", self.stem, self.first_part + self.report.files.len());
             let file = AtomicFile::create(self.out.dir(), &name)?;
             let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
             let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props)).context("cannot start parquet writer")?;

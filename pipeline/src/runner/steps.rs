@@ -1,0 +1,714 @@
+//! A job as the steps of a job array: every pass, every barrier phase and the final merge.
+//!
+//! ```text
+//!  map-0 (N tasks) ─► {dedup}-buckets (N) ─► {dedup}-clusters (1) ─► map-1 (N) ─► … ─► merge (1)
+//!                     {lines}-count (1) ──────────────────────────┘
+//! ```
+//! - **map-P**: the units of pass P (input files; for P > 0 the files the barriers staged) are
+//!   dealt over the tasks in contiguous ranges balanced by bytes. A task runs its range through
+//!   the pipeline exactly as one process would, writes the sinks' files under names tagged with
+//!   its pass and rank (`shard_p1-00002_00000.bin`, `part-p0-00002-00000.jsonl.zst`: the output
+//!   read in name order is the dataset in order) and stages what reaches a later barrier, with
+//!   ordinals that grow in input order over all tasks (`pass << 56 | rank << 32 | n`).
+//! - **{barrier}-buckets** (N tasks): phase 2 of document dedup, the band partitions dealt over
+//!   the tasks. **{barrier}-clusters** (1 task): phase 3, connected components over the edges
+//!   only (its memory is bounded by the barrier's `memory`, its work by the duplicate edges).
+//!   **{barrier}-count** (1 task) for `line_dedup`: merges the tasks' sorted unit counts,
+//!   streaming (its memory is the number of tasks' read buffers).
+//! - **merge** (1 task): the manifest of each megatron sink (the tasks' shard lists, in order),
+//!   `stats.json` (every task's counters summed, each task's cost), the input history and the
+//!   dedup indexes. It reads no shard bytes.
+//!
+//! Each task writes a completion marker last, `{work_dir}/steps/w{N}/{step}/task-{rank}.json`,
+//! holding what later steps need (its counters, the shards it wrote, what it staged). A step
+//! starts only when every task of the step before it has a marker of the same config; a task
+//! whose marker exists is done, and running it again does nothing. A task that dies leaves no
+//! marker, and its rerun rewrites the same files with the same bytes (outputs are deterministic
+//! and named by pass and rank), so two attempts of one task cannot mix their outputs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokenmill_dedup::DedupIndex;
+use tokenmill_dedup::phases::{run_phase2, run_phase3};
+
+use super::barrier::{self, BarrierSpec, Collector, Replay, StageAt, Staged};
+use super::exec::Exec;
+use super::history::{History, Seen};
+use super::ledger::{Ledger, RunLock};
+use super::writer::Writer;
+use super::{PassWork, RunOptions, manifest_dirs, run_pass, write_stats};
+use crate::build;
+use crate::config::{Plan, SinkSpec};
+use crate::progress::Progress;
+use crate::sink::{Naming, Output, SinkReport};
+use crate::stats::{NodeStats, RunStats, RunStatus, StepReport, TaskCost, UnitCounts, cpu_secs, secs};
+
+/// One task of one step: `tokenmill run CONFIG --step NAME --rank R --world-size N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepTask {
+    /// The step's name, as [`plan_steps`] gives it.
+    pub step: String,
+    /// This task's rank in the step, from 0.
+    pub rank: usize,
+    /// The job array's size (the task count of the map and bucket steps).
+    pub world_size: usize,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// Pass `pass` over its units, dealt over the tasks.
+    Map {
+        /// The pass.
+        pass: usize,
+    },
+    /// Phase 2 of a document-dedup barrier (band partitions dealt over the tasks).
+    Buckets {
+        /// The barrier's node id.
+        barrier: usize,
+    },
+    /// Phase 3 of a document-dedup barrier: clusters over the edges, on one task.
+    Clusters {
+        /// The barrier's node id.
+        barrier: usize,
+    },
+    /// The decision of a `line_dedup` barrier: the tasks' unit counts merged, on one task.
+    Count {
+        /// The barrier's node id.
+        barrier: usize,
+    },
+    /// Manifests, statistics, history: on one task, reading no shard bytes.
+    Merge,
+}
+
+/// One step of a job: `tasks` tasks that can run at once, after every earlier step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its name (`map-0`, `dedup-buckets`, `merge`).
+    pub name: String,
+    /// How many tasks it has.
+    pub tasks: usize,
+    /// What it does.
+    pub kind: StepKind,
+    /// One line on what each task does.
+    pub what: String,
+}
+
+/// The steps of a job run as a job array of `world` tasks, in the order they must run.
+///
+/// # Errors
+/// A barrier stage is invalid.
+pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
+    anyhow::ensure!(world > 0, "the world size must be at least 1");
+    let barriers = barrier::barriers(plan)?;
+    let mut steps = Vec::new();
+    for (pass, entries) in plan.passes.iter().enumerate() {
+        let names: Vec<&str> = entries.iter().map(|&e| plan.nodes[e].name.as_str()).collect();
+        let what = if pass == 0 {
+            format!(
+                "reads its share of the inputs of {} (a contiguous range of files, balanced by bytes) through the pipeline",
+                names.join(", ")
+            )
+        } else {
+            format!("replays its share of what {} kept through the rest of the pipeline", names.join(", "))
+        };
+        steps.push(Step { name: format!("map-{pass}"), tasks: world, kind: StepKind::Map { pass }, what });
+        for &b in plan.passes.get(pass + 1).into_iter().flatten() {
+            let name = &plan.nodes[b].name;
+            match &barriers[b] {
+                Some(BarrierSpec::Documents(_)) => {
+                    steps.push(Step {
+                        name: format!("{name}-buckets"),
+                        tasks: world,
+                        kind: StepKind::Buckets { barrier: b },
+                        what: format!("`{name}` phase 2: sorts its share of the band partitions, writes candidate edges"),
+                    });
+                    steps.push(Step {
+                        name: format!("{name}-clusters"),
+                        tasks: 1,
+                        kind: StepKind::Clusters { barrier: b },
+                        what: format!("`{name}` phase 3: clusters over the edges, lists the documents to remove"),
+                    });
+                }
+                Some(BarrierSpec::Lines(_)) => steps.push(Step {
+                    name: format!("{name}-count"),
+                    tasks: 1,
+                    kind: StepKind::Count { barrier: b },
+                    what: format!("`{name}`: merges the tasks' sorted unit counts, lists the boilerplate units"),
+                }),
+                None => {}
+            }
+        }
+    }
+    steps.push(Step {
+        name: "merge".into(),
+        tasks: 1,
+        kind: StepKind::Merge,
+        what: "writes the manifests and stats.json from the tasks' markers (reads no shard bytes)".into(),
+    });
+    Ok(steps)
+}
+
+/// A task's completion marker, written last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Marker {
+    config_hash: String,
+    tool_version: String,
+    step: String,
+    rank: usize,
+    world_size: usize,
+    host: String,
+    finished: String,
+    cost: TaskCost,
+    /// A map task's counters and sink reports (with the shards it wrote).
+    #[serde(default)]
+    stats: Option<RunStats>,
+    /// What a map task staged for each barrier, by barrier name.
+    #[serde(default)]
+    staged: BTreeMap<String, Staged>,
+    /// A barrier step's report.
+    #[serde(default)]
+    report: Option<serde_json::Value>,
+    /// Every input of the job (map-0, rank 0), for the manifests and the history.
+    #[serde(default)]
+    inputs: Vec<Seen>,
+}
+
+/// Where the steps of a job array of `world` tasks keep their state.
+struct Layout {
+    work: PathBuf,
+    world: usize,
+}
+
+impl Layout {
+    fn marker(&self, step: &str, rank: usize) -> PathBuf {
+        self.work.join("steps").join(format!("w{}", self.world)).join(step).join(format!("task-{rank:05}.json"))
+    }
+
+    fn barrier(&self, name: &str) -> PathBuf {
+        self.work.join("barriers").join(name).join(format!("w{}", self.world))
+    }
+
+    fn dedup(&self, name: &str) -> PathBuf {
+        self.barrier(name).join("dedup")
+    }
+
+    fn boilerplate(&self, name: &str) -> PathBuf {
+        self.barrier(name).join("boilerplate.hashes")
+    }
+}
+
+/// Runs one task of one step.
+pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyhow::Result<RunStats> {
+    let started = Instant::now();
+    let cpu_before = cpu_secs();
+    let steps = plan_steps(plan, task.world_size)?;
+    let Some(index) = steps.iter().position(|s| s.name == task.step) else {
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        anyhow::bail!("this pipeline has no step `{}`; its steps are {} (see `tokenmill plan`)", task.step, names.join(", "));
+    };
+    let step = &steps[index];
+    anyhow::ensure!(task.rank < step.tasks, "step `{}` has {} task(s): rank {} is out of range", step.name, step.tasks, task.rank);
+    if opts.incremental {
+        anyhow::bail!("--incremental runs as one process (or `tokenmill trigger`); a job array rewrites its outputs");
+    }
+    let work = PathBuf::from(&plan.spec.run.work_dir);
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create work dir {}", work.display()))?;
+    let layout = Layout { work: work.clone(), world: task.world_size };
+    let mine = layout.marker(&step.name, task.rank);
+    let _lock = RunLock::acquire(mine.parent().unwrap_or(&work), &format!("task-{:05}.lock", task.rank), "work dir")?;
+    if let Some(done) = read_marker(&mine).filter(|m| m.config_hash == plan.config_hash && m.tool_version == env!("CARGO_PKG_VERSION")) {
+        tracing::info!(step = step.name, rank = task.rank, marker = %mine.display(), "this task is already complete: nothing to do");
+        return Ok(done.stats.unwrap_or_else(|| empty_stats(plan, 0.0)));
+    }
+    if index > 0 {
+        markers(plan, &layout, &steps[index - 1])?;
+    }
+    let cost = |input_bytes: u64| TaskCost {
+        rank: task.rank,
+        cpu_secs: cpu_secs() - cpu_before,
+        elapsed_secs: secs(started.elapsed()),
+        peak_rss_bytes: crate::stats::peak_rss_bytes(),
+        input_bytes,
+    };
+    let marker = |cost: TaskCost| Marker {
+        config_hash: plan.config_hash.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        step: step.name.clone(),
+        rank: task.rank,
+        world_size: task.world_size,
+        host: super::hostname(),
+        finished: crate::stats::now_rfc3339(),
+        cost,
+        stats: None,
+        staged: BTreeMap::new(),
+        report: None,
+        inputs: Vec::new(),
+    };
+    let barriers = barrier::barriers(plan)?;
+    let spec_of = |b: usize| barriers[b].as_ref().ok_or_else(|| anyhow::anyhow!("`{}` is not a barrier", plan.nodes[b].name));
+    match step.kind {
+        StepKind::Map { pass } => map_task(plan, opts, &layout, &steps[..index], pass, task, started, cpu_before),
+        StepKind::Buckets { barrier } => {
+            let BarrierSpec::Documents(d) = spec_of(barrier)? else { anyhow::bail!("not a dedup barrier") };
+            let name = &plan.nodes[barrier].name;
+            let done = run_phase2(&layout.dedup(name), &d.config, task.rank, task.world_size)
+                .with_context(|| format!("`{name}` phase 2 in {}", layout.dedup(name).display()))?;
+            tracing::info!(step = step.name, rank = task.rank, partitions = done.len(), "band partitions sorted, edges written");
+            write_marker(&mine, &marker(cost(0)))?;
+            Ok(empty_stats(plan, secs(started.elapsed())))
+        }
+        StepKind::Clusters { barrier } => {
+            let BarrierSpec::Documents(d) = spec_of(barrier)? else { anyhow::bail!("not a dedup barrier") };
+            let name = &plan.nodes[barrier].name;
+            let index = match &d.index {
+                Some(dir) if std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_some()) => Some(DedupIndex::open(dir, &d.config)?),
+                _ => None,
+            };
+            let report = run_phase3(&layout.dedup(name), &d.config, index.as_ref())
+                .with_context(|| format!("`{name}` phase 3 in {}", layout.dedup(name).display()))?;
+            tracing::info!(
+                node = name,
+                clusters = report.clusters,
+                removed_exact = report.removed.exact,
+                removed_fuzzy = report.removed.fuzzy,
+                "deduplication done"
+            );
+            let mut m = marker(cost(0));
+            m.report = Some(serde_json::to_value(&report)?);
+            write_marker(&mine, &m)?;
+            Ok(empty_stats(plan, secs(started.elapsed())))
+        }
+        StepKind::Count { barrier } => {
+            let BarrierSpec::Lines(c) = spec_of(barrier)? else { anyhow::bail!("not a line_dedup barrier") };
+            let name = &plan.nodes[barrier].name;
+            let counts: Vec<PathBuf> = staged_by_map_tasks(plan, &layout, &steps[..index], barrier)?
+                .iter()
+                .filter_map(|s| s.counts.as_ref().map(PathBuf::from))
+                .collect();
+            let decision = barrier::decide_lines(&counts, *c, &layout.boilerplate(name))?;
+            let replay = Replay { files: vec![], decision, documents: 0 };
+            let mut m = marker(cost(0));
+            m.report = replay.report();
+            write_marker(&mine, &m)?;
+            Ok(empty_stats(plan, secs(started.elapsed())))
+        }
+        StepKind::Merge => merge(plan, opts, &layout, &steps, &barriers, started, cpu_before),
+    }
+}
+
+/// The marker at `path`, if there is a readable one.
+fn read_marker(path: &Path) -> Option<Marker> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn write_marker(path: &Path, marker: &Marker) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("task.json");
+    let mut file = crate::sink::AtomicFile::create(dir, name)?;
+    serde_json::to_writer_pretty(&mut file, marker)?;
+    file.commit()?;
+    Ok(())
+}
+
+/// The markers of every task of `step`, failing with what to run if one is missing.
+fn markers(plan: &Plan, layout: &Layout, step: &Step) -> anyhow::Result<Vec<Marker>> {
+    (0..step.tasks)
+        .map(|rank| {
+            let path = layout.marker(&step.name, rank);
+            let Some(m) = read_marker(&path) else {
+                anyhow::bail!(
+                    "step `{}` is not complete: task {rank} has no completion marker ({}); run it first (`tokenmill plan` prints its command)",
+                    step.name,
+                    path.display()
+                );
+            };
+            if m.config_hash != plan.config_hash || m.tool_version != env!("CARGO_PKG_VERSION") {
+                anyhow::bail!(
+                    "step `{}` task {rank} was run with another config or tokenmill version ({}); run the job's steps again from the first",
+                    step.name,
+                    path.display()
+                );
+            }
+            Ok(m)
+        })
+        .collect()
+}
+
+/// What every map task of `steps` staged for barrier `b`, in dataset order (pass, then rank).
+fn staged_by_map_tasks(plan: &Plan, layout: &Layout, steps: &[Step], b: usize) -> anyhow::Result<Vec<Staged>> {
+    let name = &plan.nodes[b].name;
+    let mut out = Vec::new();
+    for step in steps.iter().filter(|s| matches!(s.kind, StepKind::Map { .. })) {
+        for m in markers(plan, layout, step)? {
+            if let Some(s) = m.staged.get(name) {
+                out.push(s.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The contiguous range of units (by index) that task `rank` of `world` does: unit `i` goes to
+/// the task whose equal share of the total bytes holds the unit's middle, so ranges follow
+/// the listing order and balance bytes (a unit is never split).
+fn share(sizes: &[u64], rank: usize, world: usize) -> std::ops::Range<usize> {
+    let total: u128 = sizes.iter().map(|&s| u128::from(s.max(1))).sum();
+    let mut before = 0u128;
+    let owner: Vec<usize> = sizes
+        .iter()
+        .map(|&s| {
+            let s = u128::from(s.max(1));
+            let middle = 2 * before + s;
+            before += s;
+            usize::try_from(middle * world as u128 / (2 * total)).unwrap_or(usize::MAX).min(world - 1)
+        })
+        .collect();
+    let start = owner.partition_point(|&o| o < rank);
+    let end = owner.partition_point(|&o| o <= rank);
+    start..end
+}
+
+/// The tag of a map task's files: pass and rank, so names sort in dataset order.
+fn part_tag(pass: usize, rank: usize) -> String {
+    format!("p{pass}-{rank:05}")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn map_task(
+    plan: &Plan,
+    opts: &RunOptions,
+    layout: &Layout,
+    // The steps before this one.
+    steps: &[Step],
+    pass: usize,
+    task: &StepTask,
+    started: Instant,
+    cpu_before: f64,
+) -> anyhow::Result<RunStats> {
+    let work_dir = &layout.work;
+    let barriers = barrier::barriers(plan)?;
+    // The units of this pass, in the order one process would read them.
+    let mut replays: HashMap<usize, Replay> = HashMap::new();
+    let inputs = if pass == 0 {
+        let inputs = build::list_sources(plan);
+        let unlisted: Vec<String> = inputs
+            .iter()
+            .flat_map(|s| &s.errors)
+            .filter(|e| e.kind == crate::source::InputErrorKind::Unreadable)
+            .map(ToString::to_string)
+            .collect();
+        if !unlisted.is_empty() {
+            anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
+        }
+        inputs
+    } else {
+        for &b in &plan.passes[pass] {
+            let name = &plan.nodes[b].name;
+            let Some(spec) = &barriers[b] else { continue };
+            let staged = staged_by_map_tasks(plan, layout, steps, b)?;
+            let decided = steps
+                .iter()
+                .find(|s| matches!(s.kind, StepKind::Clusters { barrier } | StepKind::Count { barrier } if barrier == b))
+                .map(|s| markers(plan, layout, s))
+                .transpose()?;
+            let report = decided.as_ref().and_then(|m| m.first()).and_then(|m| m.report.as_ref());
+            let decision = barrier::load_decision(spec, &layout.dedup(name), &layout.boilerplate(name), report)?;
+            let files = staged.iter().flat_map(|s| s.files.iter().cloned()).collect();
+            replays.insert(b, Replay { files, decision, documents: staged.iter().map(|s| s.documents).sum() });
+        }
+        Vec::new()
+    };
+    let ops = build::operators(plan)?;
+    let wheres = build::where_filters(plan)?;
+    let naming = Naming::Part(part_tag(pass, task.rank));
+    let sinks = build::sinks(plan, &ops, &inputs, false, &naming)?.into_iter().map(Some).collect();
+    let exec = Exec::new(plan, ops, wheres, barriers);
+    let mut work = PassWork::new(plan, pass, &plan.passes[pass], &inputs, &replays);
+    let sizes = work.sizes();
+    let range = share(&sizes, task.rank, task.world_size);
+    let bytes: u64 = sizes[range.clone()].iter().sum();
+    // Files of each entry that are this task's (a source's file count is its share).
+    let mut first = 0;
+    let files_here: Vec<(usize, u64)> = work
+        .items
+        .iter()
+        .map(|(entry, files, _, _)| {
+            let mine = (first..first + files.len()).filter(|i| range.contains(i)).count() as u64;
+            first += files.len();
+            (*entry, mine)
+        })
+        .collect();
+    tracing::info!(
+        step = format!("map-{pass}"),
+        rank = task.rank,
+        units = range.len(),
+        first_unit = range.start,
+        bytes,
+        "task's share of the pass"
+    );
+    work.share = Some(range);
+    work.errors_here = task.rank == 0;
+    // Barriers fed in this pass or later stage what reaches them, numbered after every earlier
+    // task's documents.
+    let mut collectors = HashMap::new();
+    for (b, spec) in exec.barriers.iter().enumerate() {
+        let Some(spec) = spec else { continue };
+        if plan.passes.iter().position(|entries| entries.contains(&b)).is_some_and(|p| p > pass) {
+            let name = &plan.nodes[b].name;
+            let at = StageAt {
+                dir: layout.barrier(name).join(format!("part-{}", part_tag(pass, task.rank))),
+                dedup: layout.dedup(name),
+                split: u32::try_from(pass * task.world_size + task.rank).context("too many tasks")?,
+                base: ((pass as u64) << 56) | ((task.rank as u64) << 32),
+            };
+            collectors.insert(b, Collector::at(work_dir, name, spec, at)?);
+        }
+    }
+    let ledger = if plan.spec.run.ledger { Ledger::open(work_dir, &plan.config_hash)? } else { Ledger::disabled(work_dir) };
+    let threads = opts.threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
+    let progress = Progress::new(opts.progress, bytes);
+    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), collectors)?;
+    run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &opts.cancel, &ledger);
+    let staged = if writer.stopped() { BTreeMap::new() } else { writer.close_collectors()? };
+    let mut stats = writer.finish(plan, threads, &inputs);
+    stats.input_files = if pass == 0 { files_here.iter().map(|(_, n)| n).sum() } else { 0 };
+    for (entry, n) in files_here {
+        if pass == 0 {
+            stats.nodes[entry].files = n;
+        }
+    }
+    stats.elapsed_secs = secs(started.elapsed());
+    if let Some(path) = &opts.stats_path {
+        write_stats(path, &stats)?;
+    }
+    if stats.status != RunStatus::Complete {
+        return Ok(stats);
+    }
+    let step = format!("map-{pass}");
+    let marker = Marker {
+        config_hash: plan.config_hash.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        step: step.clone(),
+        rank: task.rank,
+        world_size: task.world_size,
+        host: super::hostname(),
+        finished: crate::stats::now_rfc3339(),
+        cost: TaskCost {
+            rank: task.rank,
+            cpu_secs: cpu_secs() - cpu_before,
+            elapsed_secs: stats.elapsed_secs,
+            peak_rss_bytes: stats.peak_rss_bytes,
+            input_bytes: bytes,
+        },
+        stats: Some(stats.clone()),
+        staged: staged.into_iter().map(|(b, s)| (plan.nodes[b].name.clone(), s)).collect(),
+        report: None,
+        inputs: if pass == 0 && task.rank == 0 { Seen::of(&inputs) } else { Vec::new() },
+    };
+    write_marker(&layout.marker(&step, task.rank), &marker)?;
+    Ok(stats)
+}
+
+/// The stats of a step that processes no documents.
+fn empty_stats(plan: &Plan, elapsed: f64) -> RunStats {
+    RunStats {
+        status: RunStatus::Complete,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        config_hash: plan.config_hash.clone(),
+        threads: 1,
+        elapsed_secs: elapsed,
+        input_files: 0,
+        input_bytes: 0,
+        decoded_bytes: 0,
+        peak_rss_bytes: crate::stats::peak_rss_bytes(),
+        nodes: plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect(),
+        sinks: BTreeMap::new(),
+        units: UnitCounts::default(),
+        seen_inputs_skipped: 0,
+        inputs_to_retry: Vec::new(),
+        steps: Vec::new(),
+    }
+}
+
+/// The last step: manifests, statistics, history, indexes, from the markers alone.
+fn merge(
+    plan: &Plan,
+    opts: &RunOptions,
+    layout: &Layout,
+    steps: &[Step],
+    barriers: &[Option<BarrierSpec>],
+    started: Instant,
+    cpu_before: f64,
+) -> anyhow::Result<RunStats> {
+    let mut all: Vec<(&Step, Vec<Marker>)> = Vec::new();
+    for step in steps.iter().filter(|s| s.kind != StepKind::Merge) {
+        all.push((step, markers(plan, layout, step)?));
+    }
+    let mut stats = empty_stats(plan, 0.0);
+    stats.peak_rss_bytes = None;
+    let mut inputs: Vec<Seen> = Vec::new();
+    let mut parts: BTreeMap<String, Vec<SinkReport>> = BTreeMap::new();
+    for (step, markers) in &all {
+        stats.steps.push(StepReport { name: step.name.clone(), tasks: markers.iter().map(|m| m.cost.clone()).collect() });
+        for m in markers {
+            if let StepKind::Clusters { barrier } | StepKind::Count { barrier } = step.kind {
+                stats.nodes[barrier].report.clone_from(&m.report);
+            }
+            if inputs.is_empty() {
+                inputs.clone_from(&m.inputs);
+            }
+            let Some(s) = &m.stats else { continue };
+            for ((node, st), barrier) in stats.nodes.iter_mut().zip(&s.nodes).zip(barriers) {
+                node.merge(st);
+                // Which encoder a tokenize node ran (barrier reports come from their steps).
+                if node.report.is_none() && barrier.is_none() {
+                    node.report.clone_from(&st.report);
+                }
+            }
+            stats.threads = stats.threads.max(s.threads);
+            stats.input_files += s.input_files;
+            stats.input_bytes += s.input_bytes;
+            stats.decoded_bytes += s.decoded_bytes;
+            stats.units.processed += s.units.processed;
+            stats.units.reused += s.units.reused;
+            stats.peak_rss_bytes = stats.peak_rss_bytes.max(s.peak_rss_bytes);
+            stats.inputs_to_retry.extend(s.inputs_to_retry.iter().cloned());
+            for (sink, report) in &s.sinks {
+                parts.entry(sink.clone()).or_default().push(report.clone());
+            }
+        }
+    }
+    let work_dir = &layout.work;
+    for (k, spec) in plan.spec.sinks.iter().enumerate() {
+        let node = plan.nodes.iter().position(|n| matches!(n.role, crate::config::Role::Sink(i) if i == k)).unwrap_or_default();
+        let reports = parts.remove(spec.name()).unwrap_or_default();
+        let out = Output::open(spec.path(), spec.storage(), work_dir, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
+        let report = merge_sink(spec, &out, &reports, &inputs)?;
+        stats.nodes[node].files = report.files.len() as u64;
+        stats.sinks.insert(spec.name().to_string(), report);
+    }
+    // The outputs are complete: the history and the dedup indexes learn this job's documents.
+    for (b, spec) in barriers.iter().enumerate() {
+        if let Some(BarrierSpec::Documents(d)) = spec
+            && let Some(dir) = &d.index
+        {
+            std::fs::create_dir_all(dir)?;
+            DedupIndex::update(dir, &layout.dedup(&plan.nodes[b].name), &d.config)
+                .with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
+        }
+    }
+    History::load(work_dir, &manifest_dirs(plan))?.record_seen(&inputs, false, &stats.inputs_to_retry)?;
+    if stats.inputs_to_retry.is_empty() && plan.spec.run.ledger {
+        Ledger::open(work_dir, &plan.config_hash)?.remove()?;
+    }
+    stats.elapsed_secs = secs(started.elapsed());
+    stats.steps.push(StepReport {
+        name: "merge".into(),
+        tasks: vec![TaskCost {
+            rank: 0,
+            cpu_secs: cpu_secs() - cpu_before,
+            elapsed_secs: stats.elapsed_secs,
+            peak_rss_bytes: crate::stats::peak_rss_bytes(),
+            input_bytes: 0,
+        }],
+    });
+    let path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
+    write_stats(&path, &stats)?;
+    let marker = Marker {
+        config_hash: plan.config_hash.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        step: "merge".into(),
+        rank: 0,
+        world_size: layout.world,
+        host: super::hostname(),
+        finished: crate::stats::now_rfc3339(),
+        cost: stats.steps.last().and_then(|s| s.tasks.first().cloned()).unwrap_or_default(),
+        stats: Some(stats.clone()),
+        staged: BTreeMap::new(),
+        report: None,
+        inputs: Vec::new(),
+    };
+    write_marker(&layout.marker("merge", 0), &marker)?;
+    Ok(stats)
+}
+
+/// One sink's output from its parts: a megatron sink's manifest lists every task's shards in
+/// order; files that no task of this job wrote (an earlier run's) are removed.
+fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[Seen]) -> anyhow::Result<SinkReport> {
+    let name_of = |url: &str| url.rsplit('/').next().unwrap_or_default().to_string();
+    let mut report = SinkReport::default();
+    for p in parts {
+        report.files.extend(p.files.iter().cloned());
+        report.documents += p.documents;
+        report.tokens += p.tokens;
+        report.bytes += p.bytes;
+    }
+    let written: BTreeSet<String> = report.files.iter().map(|u| name_of(u)).collect();
+    let present: BTreeSet<String> = out.existing(|n| written.contains(n))?.into_iter().collect();
+    if let Some(missing) = written.difference(&present).next() {
+        anyhow::bail!("{} was written by a task but is not in the output any more; run the job again", out.url_of(missing));
+    }
+    match spec {
+        SinkSpec::Megatron(s) => {
+            let manifest_name = tokenmill_shards::MANIFEST_FILE;
+            let stem = format!("{}_", s.prefix);
+            out.clear(|n| n == manifest_name)?;
+            out.clear(|n| n.starts_with(&stem) && !written.contains(n) && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e)))?;
+            let mut shards = Vec::new();
+            let mut header: Option<tokenmill_shards::Manifest> = None;
+            for p in parts {
+                let Some(m) = &p.part else { anyhow::bail!("a task of sink `{}` recorded no shard list", s.name) };
+                shards.extend(m.shards.iter().cloned());
+                if header.is_none() {
+                    header = Some(m.clone());
+                }
+            }
+            let Some(mut manifest) = header else {
+                anyhow::bail!("no task wrote sink `{}`", s.name);
+            };
+            manifest.inputs = inputs.iter().map(|i| i.url.clone()).collect();
+            manifest.documents = shards.iter().map(|s| s.documents).sum();
+            manifest.tokens = shards.iter().map(|s| s.tokens).sum();
+            manifest.shards = shards;
+            manifest.write(out.dir())?;
+            out.publish(manifest_name)?;
+            report.files.push(out.url_of(manifest_name));
+        }
+        SinkSpec::Jsonl(_) | SinkSpec::Parquet(_) => {
+            out.clear(|n| n.starts_with("part-") && !written.contains(n))?;
+        }
+        SinkSpec::Llmc(s) => anyhow::bail!("sink `{}`: an llmc file cannot be written by a job array", s.name),
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn shares_are_contiguous_cover_every_unit_and_balance_bytes() {
+        let sizes = [10, 10, 10, 10, 10, 10, 10, 10];
+        let ranges: Vec<_> = (0..4).map(|r| share(&sizes, r, 4)).collect();
+        assert_eq!(ranges, vec![0..2, 2..4, 4..6, 6..8]);
+        // Uneven units: ranges stay contiguous and ordered, and every unit is dealt once.
+        let sizes = [100, 1, 1, 1, 50, 50, 1, 0, 0, 7];
+        for world in 1..=12 {
+            let ranges: Vec<_> = (0..world).map(|r| share(&sizes, r, world)).collect();
+            assert_eq!(ranges.first().map(|r| r.start), Some(0));
+            assert_eq!(ranges.last().map(|r| r.end), Some(sizes.len()));
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].end, w[1].start, "{ranges:?}");
+            }
+        }
+        // More tasks than units: some tasks get nothing, none gets a unit twice.
+        assert_eq!((0..5).map(|r| share(&[3, 3], r, 5).len()).sum::<usize>(), 2);
+    }
+}
