@@ -25,7 +25,8 @@ fn bench(c: &mut Criterion) {
     let path = input();
     let raw = std::fs::read(&path).expect("bench input");
     let plain = zstd::decode_all(&raw[..]).expect("zstd input");
-    let file = InputFile { url: path.display().to_string(), size: raw.len() as u64, place: Place::Local(path.clone()), version: None };
+    let file =
+        InputFile { url: path.display().to_string(), size: raw.len() as u64, place: Place::Local(path.clone()), version: None, span: None };
     let spec = FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new("bench", vec![]) };
     let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
     let mut group = c.benchmark_group("read_jsonl_zst");

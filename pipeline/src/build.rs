@@ -21,7 +21,7 @@ use crate::sink::{FlatSink, JsonlSink, MegatronSink, Naming, Output, ParquetSink
 use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
 use crate::stage::{C4Quality, Length, Operator, PerplexityFilter, QualityModel, TokenizeStage, UrlField};
-use crate::storage::{self, InputFile, StorageError};
+use crate::storage::{self, InputFile, Span, StorageError};
 
 /// The inputs of one source: files found, and paths that failed to list.
 #[derive(Debug, Default, Clone)]
@@ -140,6 +140,45 @@ pub fn is_parquet(spec: &SourceSpec) -> bool {
     matches!(spec, SourceSpec::Parquet(_))
 }
 
+/// Cuts inputs larger than `run.unit_bytes` into work units: uncompressed JSONL into byte
+/// ranges (a line belongs to the range holding its first byte), Parquet into runs of row
+/// groups. Compressed JSONL cannot be entered mid-stream and stays one unit.
+pub fn split_units(plan: &Plan, inputs: &mut [SourceInputs]) {
+    let unit = plan.spec.run.unit_bytes.0.max(1);
+    for (s, src) in inputs.iter_mut().enumerate() {
+        let parquet = plan.spec.sources.get(s).is_some_and(is_parquet);
+        let mut out = Vec::with_capacity(src.files.len());
+        for f in src.files.drain(..) {
+            if f.size <= unit || f.span.is_some() {
+                out.push(f);
+            } else if parquet {
+                match crate::source::parquet::row_group_units(&f, unit) {
+                    Ok(units) if units.len() > 1 => out.extend(
+                        units
+                            .into_iter()
+                            .map(|(r, bytes)| InputFile { span: Some(Span::RowGroups { start: r.start, end: r.end, bytes }), ..f.clone() }),
+                    ),
+                    Ok(_) => out.push(f),
+                    Err(e) => {
+                        // Read whole: the reader reports what is wrong with the file.
+                        tracing::debug!(file = f.url, "cannot read the row groups to split the file: {e}");
+                        out.push(f);
+                    }
+                }
+            } else if crate::source::jsonl::Compression::from_name(&f.url) == crate::source::jsonl::Compression::None {
+                let size = f.size;
+                out.extend(
+                    (0..size.div_ceil(unit))
+                        .map(|k| InputFile { span: Some(Span::Bytes { start: k * unit, end: ((k + 1) * unit).min(size) }), ..f.clone() }),
+                );
+            } else {
+                out.push(f);
+            }
+        }
+        src.files = out;
+    }
+}
+
 /// Opens every sink, in spec order.
 ///
 /// # Errors
@@ -152,7 +191,9 @@ pub fn sinks(
     naming: &Naming,
 ) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
-    let input_urls: Vec<String> = inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
+    let mut input_urls: Vec<String> = inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
+    // A file cut into several units is one input.
+    input_urls.dedup();
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
     for (id, node) in plan.nodes.iter().enumerate() {
         let Role::Sink(i) = node.role else { continue };

@@ -65,6 +65,42 @@ pub struct InputFile {
     /// file's modification time in nanoseconds. Part of the identity runs record for resuming
     /// and incremental processing.
     pub version: Option<String>,
+    /// The part of a large input that is a work unit of its own; `None` for the whole file.
+    pub span: Option<Span>,
+}
+
+/// A part of a large input, read as a work unit of its own (`run.unit_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Span {
+    /// The lines of an uncompressed JSONL file that start in `start..end` (bytes): a line
+    /// belongs to the range holding its first byte.
+    Bytes {
+        /// First byte.
+        start: u64,
+        /// One past the last byte.
+        end: u64,
+    },
+    /// Row groups `start..end` of a Parquet file.
+    RowGroups {
+        /// First row group.
+        start: usize,
+        /// One past the last row group.
+        end: usize,
+        /// Their stored (compressed) size.
+        bytes: u64,
+    },
+}
+
+impl InputFile {
+    /// The stored bytes of this unit: the file, or its part.
+    pub fn unit_bytes(&self) -> u64 {
+        match self.span {
+            None => self.size,
+            Some(Span::Bytes { start, end }) => end - start,
+            Some(Span::RowGroups { bytes, .. }) => bytes,
+        }
+    }
 }
 
 /// Where an input lives.
@@ -225,7 +261,13 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
             _ => io_err(&base, e),
         })?;
         if meta.is_file() {
-            return Ok(vec![InputFile { url: pattern.into(), size: meta.len(), place: Place::Local(base), version: mtime(&meta) }]);
+            return Ok(vec![InputFile {
+                url: pattern.into(),
+                size: meta.len(),
+                place: Place::Local(base),
+                version: mtime(&meta),
+                span: None,
+            }]);
         }
     }
     let mut out = Vec::new();
@@ -258,6 +300,7 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
                     size: meta.as_ref().map_or(0, |m| m.len()),
                     version: meta.as_ref().and_then(mtime),
                     place: Place::Local(path),
+                    span: None,
                 });
             }
         }
@@ -303,6 +346,7 @@ fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResu
                     size: meta.size,
                     version: object_version(&meta),
                     place: Place::Object(store, path),
+                    span: None,
                 }]);
             }
             Err(object_store::Error::NotFound { .. }) => {} // maybe a prefix; list below
@@ -326,6 +370,7 @@ fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResu
             size: m.size,
             version: object_version(&m),
             place: Place::Object(store.clone(), m.location),
+            span: None,
         })
         .collect();
     if files.is_empty() && matcher.is_none() {
@@ -338,13 +383,39 @@ fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResu
 ///
 /// # Errors
 /// The file or object cannot be opened.
+///
+/// For a [`Span::Bytes`] unit the stream starts one byte before the span (so that its reader
+/// can tell whether the span starts a line) and, for an object, ends `max_record` bytes after
+/// it (the last line the span holds ends there at the latest).
 pub fn open_raw(file: &InputFile) -> StorageResult<Box<dyn Read + Send>> {
+    open_span(file, u64::MAX)
+}
+
+/// [`open_raw`], reading at most `max_record` bytes past the end of a byte-range unit.
+///
+/// # Errors
+/// The file or object cannot be opened.
+pub fn open_span(file: &InputFile, max_record: u64) -> StorageResult<Box<dyn Read + Send>> {
+    let (from, to) = match file.span {
+        Some(Span::Bytes { start, end }) => (start.saturating_sub(1), end.saturating_add(max_record).saturating_add(1).min(file.size)),
+        _ => (0, file.size),
+    };
     match &file.place {
         Place::Local(p) => {
-            let f = std::fs::File::open(p).map_err(|source| StorageError::Io { url: file.url.clone(), source })?;
+            let io = |source| StorageError::Io { url: file.url.clone(), source };
+            let mut f = std::fs::File::open(p).map_err(io)?;
+            if from > 0 {
+                io::Seek::seek(&mut f, io::SeekFrom::Start(from)).map_err(io)?;
+            }
             Ok(Box::new(f))
         }
-        Place::Object(store, path) => Ok(Box::new(ObjectReader::open(store.clone(), path.clone(), &file.url)?)),
+        Place::Object(store, path) => {
+            let range = match file.span {
+                Some(Span::Bytes { .. }) => Some(object_store::GetRange::Bounded(from..to)),
+                _ => None,
+            };
+            Ok(Box::new(ObjectReader::open(store.clone(), path.clone(), &file.url, range)?))
+        }
     }
 }
 
@@ -356,8 +427,9 @@ struct ObjectReader {
 }
 
 impl ObjectReader {
-    fn open(store: Arc<dyn ObjectStore>, path: ObjectPath, url: &str) -> StorageResult<Self> {
-        let got = runtime().block_on(store.get(&path)).map_err(|e| match e {
+    fn open(store: Arc<dyn ObjectStore>, path: ObjectPath, url: &str, range: Option<object_store::GetRange>) -> StorageResult<Self> {
+        let options = object_store::GetOptions { range, ..Default::default() };
+        let got = runtime().block_on(store.get_opts(&path, options)).map_err(|e| match e {
             object_store::Error::NotFound { .. } => StorageError::NotFound { url: url.into() },
             e => StorageError::Io { url: url.into(), source: io::Error::other(e) },
         })?;

@@ -36,6 +36,10 @@ pub struct RunSpec {
     /// job-array tasks can share a run. `false` saves writing each unit's output twice, at the
     /// price of starting over after a crash.
     pub ledger: bool,
+    /// Larger inputs are cut into work units of about this size: uncompressed JSONL at line
+    /// boundaries, Parquet by row groups (compressed streams stay one unit). Units are what
+    /// job-array tasks share out and what a resumed run skips.
+    pub unit_bytes: ByteSize,
 }
 
 impl Default for RunSpec {
@@ -48,6 +52,7 @@ impl Default for RunSpec {
             max_doc_bytes: ByteSize(64 << 20),
             seed: 42,
             ledger: true,
+            unit_bytes: ByteSize(256 << 20),
         }
     }
 }

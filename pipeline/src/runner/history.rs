@@ -32,7 +32,11 @@ pub(super) struct Seen {
 impl Seen {
     /// The identity of every listed input.
     pub(super) fn of(inputs: &[SourceInputs]) -> Vec<Seen> {
-        inputs.iter().flat_map(|s| &s.files).map(|f| Seen { url: f.url.clone(), size: f.size, version: f.version.clone() }).collect()
+        let mut seen: Vec<Seen> =
+            inputs.iter().flat_map(|s| &s.files).map(|f| Seen { url: f.url.clone(), size: f.size, version: f.version.clone() }).collect();
+        // A file cut into several units is one input.
+        seen.dedup_by(|a, b| a.url == b.url);
+        seen
     }
 }
 

@@ -39,11 +39,14 @@ pub(super) struct UnitId {
     pub(super) url: String,
     pub(super) size: u64,
     pub(super) version: Option<String>,
+    /// The part of the file, when it is cut into several units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) span: Option<crate::storage::Span>,
 }
 
 impl UnitId {
     pub(super) fn new(pass: usize, node: &str, file: &InputFile) -> Self {
-        Self { pass, node: node.to_string(), url: file.url.clone(), size: file.size, version: file.version.clone() }
+        Self { pass, node: node.to_string(), url: file.url.clone(), size: file.size, version: file.version.clone(), span: file.span }
     }
 }
 

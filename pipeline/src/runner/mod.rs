@@ -127,6 +127,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
             return Ok(stats);
         }
     }
+    build::split_units(plan, &mut inputs);
     // Built only now: an incremental run with nothing new never loads a tokenizer or a model.
     let ops = build::operators(plan)?;
     let wheres = build::where_filters(plan)?;
@@ -142,7 +143,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     let exec = Exec::new(plan, ops, wheres, barriers);
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
-    let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(|f| f.size).sum();
+    let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(InputFile::unit_bytes).sum();
     let progress = Progress::new(opts.progress, total_bytes);
     let mut collectors = HashMap::new();
     for (id, b) in exec.barriers.iter().enumerate() {
@@ -273,7 +274,7 @@ impl PassWork {
 
     /// The size of every unit, in order (for dealing them over tasks).
     fn sizes(&self) -> Vec<u64> {
-        self.items.iter().flat_map(|(_, files, _, _)| files.iter().map(|f| f.size)).collect()
+        self.items.iter().flat_map(|(_, files, _, _)| files.iter().map(InputFile::unit_bytes)).collect()
     }
 }
 
@@ -297,7 +298,13 @@ struct Item {
 
 fn local_file(path: &str) -> InputFile {
     let meta = std::fs::metadata(path).ok();
-    InputFile { url: path.to_string(), size: meta.as_ref().map_or(0, |m| m.len()), version: None, place: Place::Local(path.into()) }
+    InputFile {
+        url: path.to_string(),
+        size: meta.as_ref().map_or(0, |m| m.len()),
+        version: None,
+        place: Place::Local(path.into()),
+        span: None,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -406,6 +406,8 @@ fn map_task(
         if !unlisted.is_empty() {
             anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
         }
+        let mut inputs = inputs;
+        build::split_units(plan, &mut inputs);
         inputs
     } else {
         for &b in &plan.passes[pass] {
@@ -439,7 +441,8 @@ fn map_task(
         .items
         .iter()
         .map(|(entry, files, _, _)| {
-            let mine = (first..first + files.len()).filter(|i| range.contains(i)).count() as u64;
+            let mine =
+                files.iter().enumerate().filter(|(i, f)| range.contains(&(first + i)) && super::writer::is_first_unit(f)).count() as u64;
             first += files.len();
             (*entry, mine)
         })

@@ -222,7 +222,7 @@ impl Writer {
             }
         }
         for (s, i) in inputs.iter().enumerate() {
-            self.stats[s].files = i.files.len() as u64;
+            self.stats[s].files = files_of(i);
         }
         let docs = reports.values().map(|r| r.documents).sum();
         let tokens = reports.values().map(|r| r.tokens).sum();
@@ -238,7 +238,7 @@ impl Writer {
             config_hash: plan.config_hash.clone(),
             threads,
             elapsed_secs: 0.0,
-            input_files: inputs.iter().map(|s| s.files.len() as u64).sum(),
+            input_files: inputs.iter().map(files_of).sum(),
             input_bytes: self.bytes_read,
             decoded_bytes: self.bytes_decoded,
             peak_rss_bytes: crate::stats::peak_rss_bytes(),
@@ -249,5 +249,19 @@ impl Writer {
             inputs_to_retry: self.retry,
             steps: Vec::new(),
         }
+    }
+}
+
+/// The files of a source: a file cut into several units counts once (by its first unit).
+pub(super) fn files_of(inputs: &SourceInputs) -> u64 {
+    inputs.files.iter().filter(|f| is_first_unit(f)).count() as u64
+}
+
+/// Whether a unit is the whole file or its first part.
+pub(super) fn is_first_unit(f: &crate::storage::InputFile) -> bool {
+    match f.span {
+        None => true,
+        Some(crate::storage::Span::Bytes { start, .. }) => start == 0,
+        Some(crate::storage::Span::RowGroups { start, .. }) => start == 0,
     }
 }

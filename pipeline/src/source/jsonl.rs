@@ -67,18 +67,23 @@ pub fn decompress<'a>(raw: Box<dyn Read + Send + 'a>, compression: Compression) 
     })
 }
 
+/// Reads JSON lines into chunks. With `span` (an uncompressed file's byte range, `raw`
+/// starting one byte before it), only the lines that start in the range are read; their
+/// errors name the byte offset in the file (line numbers are unknown past the first range).
 pub(super) fn read(
     source: usize,
     raw: Box<dyn Read + Send>,
     file: Arc<str>,
     size: u64,
+    span: Option<(u64, u64)>,
     limits: ChunkLimits,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) {
     let counter = Arc::new(AtomicU64::new(0));
     let counted = Box::new(Counting { inner: raw, count: counter.clone() });
+    let cap = span.map_or(u64::MAX, |(start, end)| end.saturating_sub(start));
     let mut cut =
-        Cutter { source, file: file.clone(), limits, counter, reported: 0, data: Vec::new(), lines: Vec::new(), errors: Vec::new() };
+        Cutter { source, file: file.clone(), limits, counter, reported: 0, cap, data: Vec::new(), lines: Vec::new(), errors: Vec::new() };
     let compression = Compression::from_name(&file);
     let reader = match decompress(counted, compression) {
         Ok(r) => r,
@@ -90,20 +95,41 @@ pub(super) fn read(
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let (mut line_no, mut offset, mut records) = (0u64, 0u64, 0u64);
+    let (start, end) = span.unwrap_or((0, u64::MAX));
+    if start > 0 {
+        // The byte before the range: a newline means the range starts a line; otherwise the
+        // line under way belongs to the range before, and is skipped.
+        let mut skipped = Vec::new();
+        offset = match read_line(&mut reader, &mut skipped, 0) {
+            Ok(Line::Complete(n) | Line::TooLong(n)) => start - 1 + n,
+            Ok(Line::Eof) => end,
+            Err(e) => {
+                cut.error(InputErrorKind::Unreadable, None, Some(start), format!("cannot read from byte {start}: {e}"));
+                cut.flush(emit);
+                return;
+            }
+        };
+    }
+    // Line numbers are counted from the start of the file only.
+    let numbered = start == 0;
+    let number = |n: u64| numbered.then_some(n);
     loop {
+        if offset >= end {
+            break;
+        }
         line_no += 1;
         let start = cut.data.len();
         match read_line(&mut reader, &mut cut.data, limits.max_record) {
             Ok(Line::Eof) => break,
             Ok(Line::TooLong(len)) => {
                 let msg = format!("record of {len} bytes exceeds run.max_doc_bytes = {}", limits.max_record);
-                cut.error(InputErrorKind::TooLarge, Some(line_no), Some(offset), msg);
+                cut.error(InputErrorKind::TooLarge, number(line_no), Some(offset), msg);
                 offset += len;
             }
             Ok(Line::Complete(len)) => {
                 let end = trim_end(&cut.data, start);
                 if end > start {
-                    cut.lines.push(LineRef { start: start as u32, end: end as u32, line: line_no, offset });
+                    cut.lines.push(LineRef { start: start as u32, end: end as u32, line: number(line_no).unwrap_or(0), offset });
                     records += 1;
                 } else {
                     cut.data.truncate(start);
@@ -114,7 +140,7 @@ pub(super) fn read(
                 // The store failed mid-object (after its retries): the object is not at fault
                 // and is read again by the next run.
                 cut.data.truncate(start);
-                cut.error(InputErrorKind::Unreadable, Some(line_no), Some(offset), format!("reading failed: {e}"));
+                cut.error(InputErrorKind::Unreadable, number(line_no), Some(offset), format!("reading failed: {e}"));
                 break;
             }
             Err(e) => {
@@ -125,7 +151,7 @@ pub(super) fn read(
                 };
                 cut.error(
                     InputErrorKind::Truncated,
-                    Some(line_no),
+                    number(line_no),
                     Some(offset),
                     format!("{what}: {e}; records before this line were kept"),
                 );
@@ -136,8 +162,20 @@ pub(super) fn read(
             return;
         }
     }
-    if records == 0 && cut.errors.is_empty() {
+    if records == 0 && cut.errors.is_empty() && span.is_none() {
         cut.error(InputErrorKind::EmptyFile, None, None, format!("no records ({size} bytes)"));
+    }
+    if let Some((start, end)) = span {
+        // A range reads a little around itself (the line it starts in, the line it ends in);
+        // it counts its own bytes, so that the ranges of a file add up to the file.
+        let own = end.saturating_sub(start);
+        cut.counter.store(own.max(cut.reported), Ordering::Relaxed);
+        if cut.lines.is_empty() && cut.errors.is_empty() && own > cut.reported {
+            let rest = own - cut.reported;
+            cut.reported = own;
+            emit(Chunk { source, file, body: ChunkBody::Docs(vec![]), errors: vec![], raw_bytes: rest });
+            return;
+        }
     }
     cut.flush(emit);
 }
@@ -149,6 +187,8 @@ struct Cutter {
     limits: ChunkLimits,
     counter: Arc<AtomicU64>,
     reported: u64,
+    /// Most raw bytes to report (a byte range's own size).
+    cap: u64,
     data: Vec<u8>,
     lines: Vec<LineRef>,
     errors: Vec<InputError>,
@@ -164,7 +204,7 @@ impl Cutter {
         if self.lines.is_empty() && self.errors.is_empty() {
             return true;
         }
-        let total = self.counter.load(Ordering::Relaxed);
+        let total = self.counter.load(Ordering::Relaxed).min(self.cap);
         let data = std::mem::replace(&mut self.data, Vec::with_capacity(self.limits.bytes.min(16 << 20)));
         let chunk = Chunk {
             source: self.source,
@@ -243,7 +283,8 @@ pub(super) fn parse_lines(
     let mut docs = Vec::with_capacity(lines.len());
     for l in lines {
         let bytes = &data[l.start as usize..l.end as usize];
-        let error = |kind, message: String| InputError { kind, file: file.clone(), line: Some(l.line), offset: Some(l.offset), message };
+        let line = (l.line > 0).then_some(l.line);
+        let error = |kind, message: String| InputError { kind, file: file.clone(), line, offset: Some(l.offset), message };
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -254,7 +295,9 @@ pub(super) fn parse_lines(
         };
         match parse_record(spec, text) {
             Ok(Record { text: Ok(t), id, metadata }) => {
-                let id = id.unwrap_or_else(|| format!("{file}:{}", l.line));
+                // Without an id field: FILE:LINE, or FILE@BYTE past the first unit of a file cut
+                // into byte ranges (where line numbers are unknown).
+                let id = id.unwrap_or_else(|| if l.line > 0 { format!("{file}:{}", l.line) } else { format!("{file}@{}", l.offset) });
                 docs.push(Document { id, text: t, metadata, rejected: None, derived: Default::default() });
             }
             Ok(Record { text: Err(kind), .. }) => {
@@ -341,7 +384,7 @@ mod tests {
     fn run(bytes: Vec<u8>, name: &str, max_record: usize) -> (Vec<Document>, Vec<InputError>) {
         let limits = ChunkLimits { docs: 2, bytes: 1 << 20, max_record };
         let mut chunks = Vec::new();
-        read(0, Box::new(Cursor::new(bytes)), name.into(), 0, limits, &mut |c| {
+        read(0, Box::new(Cursor::new(bytes)), name.into(), 0, None, limits, &mut |c| {
             chunks.push(c);
             true
         });
@@ -352,6 +395,51 @@ mod tests {
             errors.extend(e);
         }
         (docs, errors)
+    }
+
+    /// The documents of `input` read as byte ranges of `unit` bytes (each reader given the
+    /// stream from one byte before its range, as `open_span` does).
+    fn run_ranges(input: &[u8], unit: u64) -> (Vec<Document>, Vec<InputError>, u64) {
+        let limits = ChunkLimits { docs: 2, bytes: 1 << 20, max_record: 1 << 20 };
+        let (mut docs, mut errors, mut raw) = (vec![], vec![], 0);
+        let size = input.len() as u64;
+        for k in 0..size.div_ceil(unit) {
+            let (start, end) = (k * unit, ((k + 1) * unit).min(size));
+            let from = usize::try_from(start.saturating_sub(1)).expect("small");
+            let mut chunks = Vec::new();
+            read(0, Box::new(Cursor::new(input[from..].to_vec())), "f.jsonl".into(), size, Some((start, end)), limits, &mut |c| {
+                chunks.push(c);
+                true
+            });
+            for c in chunks {
+                raw += c.raw_bytes;
+                let (d, e) = super::super::parse_chunk(&spec(), c);
+                docs.extend(d);
+                errors.extend(e);
+            }
+        }
+        (docs, errors, raw)
+    }
+
+    #[test]
+    fn byte_ranges_hold_each_line_once_whatever_the_cut() {
+        let mut input = Vec::new();
+        for i in 0..40 {
+            input.extend_from_slice(format!("{{\"id\":\"d{i}\",\"text\":\"{}\"}}\n", "x".repeat(i % 13)).as_bytes());
+            if i == 17 {
+                input.extend_from_slice(b"{broken\n\n");
+            }
+        }
+        let (whole, whole_errors) = run(input.clone(), "f.jsonl", 1 << 20);
+        for unit in [1, 2, 7, 29, 30, 31, 64, 1000] {
+            let (docs, errors, raw) = run_ranges(&input, unit);
+            let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+            let want: Vec<&str> = whole.iter().map(|d| d.id.as_str()).collect();
+            assert_eq!(ids, want, "unit {unit}");
+            assert_eq!(errors.len(), whole_errors.len(), "unit {unit}");
+            assert_eq!(errors[0].offset, whole_errors[0].offset, "unit {unit}: errors name the byte in the file");
+            assert_eq!(raw, input.len() as u64, "unit {unit}: the ranges' bytes add up to the file");
+        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub struct LineRef {
     pub start: u32,
     /// End (exclusive) in the chunk's data.
     pub end: u32,
-    /// 1-based line number in the file.
+    /// 1-based line number in the file; 0 when unknown (a byte range past the file's start).
     pub line: u64,
     /// Byte offset of the line in the (decompressed) file.
     pub offset: u64,
@@ -157,7 +157,7 @@ pub fn read_file(
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) {
     let name: Arc<str> = file.url.as_str().into();
-    let raw = match storage::open_raw(file) {
+    let raw = match storage::open_span(file, limits.max_record as u64) {
         Ok(r) => r,
         Err(e) => {
             let kind = match e {
@@ -172,7 +172,11 @@ pub fn read_file(
     if parquet {
         parquet::read(source, spec, file, name, limits, emit);
     } else {
-        jsonl::read(source, raw, name, file.size, limits, emit);
+        let span = match file.span {
+            Some(storage::Span::Bytes { start, end }) => Some((start, end)),
+            _ => None,
+        };
+        jsonl::read(source, raw, name, file.size, span, limits, emit);
     }
 }
 

@@ -8,7 +8,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 use futures::StreamExt;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderBuilder, ParquetRecordBatchReaderBuilder};
 // `ParquetObjectReader` is deprecated in favour of a hand-written `AsyncFileReader`; it still
 // reads ranges through object_store correctly, and replacing it is tracked as a follow-up.
 #[allow(deprecated)]
@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{Chunk, ChunkBody, ChunkLimits, InputError, InputErrorKind};
 use crate::config::FileSourceSpec;
 use crate::document::Document;
-use crate::storage::{InputFile, Place, runtime};
+use crate::storage::{InputFile, Place, Span, runtime};
 
 pub(super) fn read(
     source: usize,
@@ -32,6 +32,8 @@ pub(super) fn read(
     let fail = |emit: &mut dyn FnMut(Chunk) -> bool, e: InputError| {
         emit(Chunk { source, file: name.clone(), body: ChunkBody::Docs(vec![]), errors: vec![e], raw_bytes: file.size });
     };
+    // A unit of row groups: its first row's number, and its share of the stored bytes.
+    let mut start = (0u64, file.size);
     let mut batches: Box<dyn Iterator<Item = Result<RecordBatch, String>>> = match &file.place {
         Place::Local(path) => {
             let opened = std::fs::File::open(path)
@@ -39,6 +41,7 @@ pub(super) fn read(
                 .and_then(|f| {
                     ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
                 })
+                .map(|b| select_row_groups(b, file, &mut start))
                 .and_then(|b| b.with_batch_size(limits.docs).build().map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string())));
             match opened {
                 Ok(r) => Box::new(r.map(|b| b.map_err(|e| e.to_string()))),
@@ -48,8 +51,10 @@ pub(super) fn read(
         Place::Object(store, path) => {
             #[allow(deprecated)]
             let reader = ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
-            let built =
-                runtime().block_on(async { ParquetRecordBatchStreamBuilder::new(reader).await?.with_batch_size(limits.docs).build() });
+            let built = runtime().block_on(async {
+                let b = ParquetRecordBatchStreamBuilder::new(reader).await?;
+                select_row_groups(b, file, &mut start).with_batch_size(limits.docs).build()
+            });
             match built {
                 Ok(mut stream) => {
                     Box::new(std::iter::from_fn(move || runtime().block_on(stream.next()).map(|b| b.map_err(|e| e.to_string()))))
@@ -58,11 +63,11 @@ pub(super) fn read(
             }
         }
     };
-    let mut row = 0u64;
+    let mut row = start.0;
     let mut first = true;
     let mut rows_total = 0u64;
     for batch in batches.by_ref() {
-        let share = if first { file.size } else { 0 };
+        let share = if first { start.1 } else { 0 };
         first = false;
         let batch = match batch {
             Ok(b) => b,
@@ -85,6 +90,49 @@ pub(super) fn read(
     if rows_total == 0 {
         fail(emit, error(InputErrorKind::EmptyFile, None, "no rows".into()));
     }
+}
+
+/// Restricts a reader to a unit's row groups; sets `start` to the unit's first row number
+/// and stored bytes.
+fn select_row_groups<T>(b: ArrowReaderBuilder<T>, file: &InputFile, start: &mut (u64, u64)) -> ArrowReaderBuilder<T> {
+    let Some(Span::RowGroups { start: first, end, .. }) = file.span else { return b };
+    let groups = b.metadata().row_groups();
+    let end = end.min(groups.len());
+    let first = first.min(end);
+    let rows: i64 = groups[..first].iter().map(|g| g.num_rows()).sum();
+    let bytes: i64 = groups[first..end].iter().map(|g| g.compressed_size()).sum();
+    *start = (u64::try_from(rows).unwrap_or(0), u64::try_from(bytes).unwrap_or(0));
+    b.with_row_groups((first..end).collect())
+}
+
+/// The row groups of a Parquet file cut into units of about `unit_bytes` stored bytes each.
+pub(crate) fn row_group_units(file: &InputFile, unit_bytes: u64) -> Result<Vec<(std::ops::Range<usize>, u64)>, String> {
+    let metadata = match &file.place {
+        Place::Local(path) => {
+            let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?.metadata().clone()
+        }
+        Place::Object(store, path) => {
+            #[allow(deprecated)]
+            let reader = ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
+            runtime()
+                .block_on(async { ParquetRecordBatchStreamBuilder::new(reader).await.map(|b| b.metadata().clone()) })
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let mut units = Vec::new();
+    let (mut from, mut bytes) = (0usize, 0u64);
+    for (i, g) in metadata.row_groups().iter().enumerate() {
+        bytes += u64::try_from(g.compressed_size()).unwrap_or(0);
+        if bytes >= unit_bytes {
+            units.push((from..i + 1, bytes));
+            (from, bytes) = (i + 1, 0);
+        }
+    }
+    if from < metadata.num_row_groups() {
+        units.push((from..metadata.num_row_groups(), bytes));
+    }
+    Ok(units)
 }
 
 /// Converts one record batch; `Err` means the whole file is unusable (no text column).
