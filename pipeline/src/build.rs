@@ -198,7 +198,13 @@ pub fn sinks(
     for (id, node) in plan.nodes.iter().enumerate() {
         let Role::Sink(i) = node.role else { continue };
         let spec = &plan.spec.sinks[i];
-        let output = Output::open(spec.path(), spec.storage(), work_dir, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
+        // Object-store outputs stage their files in the work dir, per job-array task: tasks on
+        // one machine never share a staging directory.
+        let staging = match naming {
+            Naming::Whole => work_dir.to_path_buf(),
+            Naming::Part(tag) => work_dir.join("parts").join(tag),
+        };
+        let output = Output::open(spec.path(), spec.storage(), &staging, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
         let sink: Box<dyn Sink> = match spec {
             SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0, append, naming)?),
             SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0, append, naming)?),

@@ -67,3 +67,92 @@ fn quickstart_reads_and_writes_s3() {
     let staged: Vec<String> = listing(&work.join("out/work/staging/shards"));
     assert!(staged.is_empty(), "{staged:?}");
 }
+
+/// The concatenated `.bin` bytes of a dataset's shards, in manifest order, read with `get`.
+fn token_bytes(manifest: &serde_json::Value, get: impl Fn(&str) -> Vec<u8>) -> Vec<u8> {
+    let shards = manifest["shards"].as_array().expect("shards");
+    shards.iter().flat_map(|s| get(&format!("{}.bin", s["name"].as_str().expect("name")))).collect()
+}
+
+#[test]
+fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&tmp.path().join("seaweed"));
+    let opts = server.options();
+    let bucket = &server.env["TOKENMILL_TEST_S3_BUCKET"];
+    let data = tmp.path().join("data");
+    let glob = split_sample(&data, 6);
+    let local = standard_config(&[glob], "batch_docs = 64").replace(
+        "[[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"length\"]",
+        "[[stage]]\nname = \"fuzzy\"\ntype = \"minhash_dedup\"\ninputs = [\"length\"]\n\n[[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"fuzzy\"]",
+    );
+    assert!(local.contains("inputs = [\"fuzzy\"]"));
+    let local = local.replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 80000");
+    let remote = local
+        .replace("work_dir = \"out/work\"", &format!("work_dir = \"s3://{bucket}/job/work\""))
+        .replace("path = \"out/shards\"", &format!("path = \"s3://{bucket}/job/shards\""))
+        .replace("path = \"out/rejected\"", &format!("path = \"s3://{bucket}/job/rejected\""));
+    let work = tmp.path().join("run");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::write(work.join("local.toml"), &local).expect("write");
+    let array = tmp.path().join("array");
+    std::fs::create_dir_all(&array).expect("mkdir");
+    std::fs::write(array.join("remote.toml"), &remote).expect("write");
+    let (code, out, err) = outcome(&run_in(&work, &["run", "local.toml", "--progress", "off"]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, plan, err) = outcome(&run_in(&array, &["plan", "remote.toml", "--world-size", "3", "--format", "json", "-j", "1"]));
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
+    // Every task on a "machine" of its own: its own scratch directory, nothing shared but S3.
+    for step in plan["steps"].as_array().expect("steps") {
+        for task in step["tasks"].as_array().expect("tasks") {
+            let argv: Vec<&str> = task["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
+            let scratch = tmp.path().join(format!("machine-{}-{}", step["name"].as_str().expect("name"), task["rank"]));
+            let mut cmd = std::process::Command::new(argv[0]);
+            cmd.current_dir(&array).args(&argv[1..]).env("TOKENMILL_SCRATCH", &scratch);
+            for (k, v) in &server.env {
+                cmd.env(k, v);
+            }
+            let (code, out, err) = outcome(&cmd.output().expect("task"));
+            assert_eq!(code, 0, "{argv:?}\n{out}{err}");
+            assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
+            for dir in listing(&scratch) {
+                let left = listing(&scratch.join(&dir));
+                assert!(left.iter().all(|n| n.ends_with(".lock")), "a finished task leaves no scratch: {left:?}");
+            }
+        }
+    }
+    assert!(listing(&array) == ["remote.toml"], "nothing of the job is on local disk: {:?}", listing(&array));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/shards/manifest.json"), &opts)).expect("manifest");
+    let local_manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("out/shards/manifest.json")).expect("local manifest")).expect("json");
+    for key in ["documents", "tokens", "inputs", "tokenizer_hash", "dtype"] {
+        assert_eq!(manifest[key], local_manifest[key], "{key}");
+    }
+    let remote_tokens = token_bytes(&manifest, |n| fetch(&format!("s3://{bucket}/job/shards/{n}"), &opts));
+    let local_tokens = token_bytes(&local_manifest, |n| std::fs::read(work.join("out/shards").join(n)).expect("shard"));
+    assert!(remote_tokens == local_tokens, "token sequences differ");
+    let stats: serde_json::Value = serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/work/stats.json"), &opts)).expect("stats");
+    let local_stats = common::stats(&work);
+    assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
+    assert_eq!(node(&stats, "fuzzy")["dropped"], node(&local_stats, "fuzzy")["dropped"]);
+    assert_eq!(stats["steps"].as_array().map(Vec::len), Some(5), "map-0, buckets, clusters, map-1, merge");
+    // The markers and the history are objects.
+    fetch(&format!("s3://{bucket}/job/work/steps/w3/map-1/task-00002.json"), &opts);
+    fetch(&format!("s3://{bucket}/job/work/history/inputs.jsonl"), &opts);
+
+    // One process with its work dir on S3: its statistics land in the bucket.
+    let single = remote.replace("/job/", "/single/");
+    std::fs::write(work.join("single.toml"), &single).expect("write");
+    let mut cmd = tokenmill();
+    cmd.current_dir(&work).args(["run", "single.toml", "--progress", "off"]).env("TOKENMILL_SCRATCH", tmp.path().join("single"));
+    for (k, v) in &server.env {
+        cmd.env(k, v);
+    }
+    let (code, out, err) = outcome(&cmd.output().expect("run"));
+    assert_eq!(code, 0, "{out}{err}");
+    let stats: serde_json::Value = serde_json::from_slice(&fetch(&format!("s3://{bucket}/single/work/stats.json"), &opts)).expect("stats");
+    assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
+}

@@ -20,7 +20,8 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunSpec {
-    /// Directory for run state: `stats.json`, staged uploads. Local path.
+    /// Directory for run state: `stats.json`, the ledger, dedup artifacts, job-array markers. A
+    /// local path, or an object-store URL (`s3://bucket/prefix`) mirrored in local scratch.
     pub work_dir: String,
     /// Most documents in one batch.
     pub batch_docs: usize,
@@ -40,6 +41,8 @@ pub struct RunSpec {
     /// boundaries, Parquet by row groups (compressed streams stay one unit). Units are what
     /// job-array tasks share out and what a resumed run skips.
     pub unit_bytes: ByteSize,
+    /// Options of an object-store work dir (`work_dir = "s3://..."`), as a source's `storage`.
+    pub storage: BTreeMap<String, String>,
 }
 
 impl Default for RunSpec {
@@ -53,6 +56,7 @@ impl Default for RunSpec {
             seed: 42,
             ledger: true,
             unit_bytes: ByteSize(256 << 20),
+            storage: BTreeMap::new(),
         }
     }
 }

@@ -20,6 +20,7 @@ mod barrier;
 mod exec;
 mod history;
 mod ledger;
+mod remote;
 mod spool;
 mod steps;
 mod writer;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 
 use crate::build::{self, SourceInputs};
@@ -95,6 +97,22 @@ pub fn default_threads() -> usize {
 pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     if let Some(task) = &opts.step {
         return steps::run_step(plan, opts, task);
+    }
+    if let Some(remote) = remote::RemoteWork::of(&plan.spec.run.work_dir, &plan.spec.run.storage)? {
+        // One process with its work dir on object storage: it works in local scratch (kept,
+        // so that a rerun on this machine resumes), with the input history and the statistics
+        // kept in the store.
+        let scratch = remote.scratch("run");
+        std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create scratch dir {}", scratch.display()))?;
+        remote.download_dir("history", &scratch)?;
+        let mut local = plan.clone();
+        local.spec.run.work_dir = scratch.display().to_string();
+        let stats = run(&local, opts)?;
+        remote.upload_dir(&scratch, "history")?;
+        if opts.stats_path.is_none() {
+            remote.upload(&scratch, "stats.json")?;
+        }
+        return Ok(stats);
     }
     let started = Instant::now();
     let mut inputs = match &opts.inputs {
@@ -259,7 +277,8 @@ impl PassWork {
                     let parquet = build::is_parquet(&plan.spec.sources[e]);
                     (e, inputs[e].files.clone(), inputs[e].errors.clone(), parquet)
                 } else {
-                    let files = replays.get(&e).map(|r| r.files.iter().map(|f| local_file(f)).collect()).unwrap_or_default();
+                    let options = &plan.spec.run.storage;
+                    let files = replays.get(&e).map(|r| r.files.iter().map(|f| staged_file(f, options)).collect()).unwrap_or_default();
                     (e, files, vec![], false)
                 }
             })
@@ -294,6 +313,19 @@ struct Item {
     seq: u64,
     unit: Option<Arc<Unit>>,
     work: Work,
+}
+
+/// A staged file to replay: a local path, or (a work dir on object storage) an object's URL.
+/// One that cannot be found is read as such and reported by the reader.
+fn staged_file(path: &str, options: &std::collections::BTreeMap<String, String>) -> InputFile {
+    if storage::is_url(path) {
+        match storage::list_inputs(path, options) {
+            Ok(mut files) if files.len() == 1 => return files.remove(0),
+            Ok(_) => tracing::error!(file = path, "staged file is missing"),
+            Err(e) => tracing::error!(file = path, "cannot find a staged file: {e}"),
+        }
+    }
+    local_file(path)
 }
 
 fn local_file(path: &str) -> InputFile {

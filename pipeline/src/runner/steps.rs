@@ -39,6 +39,7 @@ use super::barrier::{self, BarrierSpec, Collector, Replay, StageAt, Staged};
 use super::exec::Exec;
 use super::history::{History, Seen};
 use super::ledger::{Ledger, RunLock};
+use super::remote::{RemoteWork, relative};
 use super::writer::Writer;
 use super::{PassWork, RunOptions, manifest_dirs, run_pass, write_stats};
 use crate::build;
@@ -178,19 +179,89 @@ struct Marker {
     inputs: Vec<Seen>,
 }
 
-/// Where the steps of a job array of `world` tasks keep their state.
+/// Where the steps of a job array of `world` tasks keep their state: `work` (a directory every
+/// task sees, or this task's local scratch when the work dir is on object storage).
 struct Layout {
     work: PathBuf,
     world: usize,
+    remote: Option<RemoteWork>,
 }
 
 impl Layout {
+    fn marker_rel(&self, step: &str, rank: usize) -> String {
+        format!("steps/w{}/{step}/task-{rank:05}.json", self.world)
+    }
+
     fn marker(&self, step: &str, rank: usize) -> PathBuf {
-        self.work.join("steps").join(format!("w{}", self.world)).join(step).join(format!("task-{rank:05}.json"))
+        self.work.join(self.marker_rel(step, rank))
+    }
+
+    /// Where a marker is, for messages.
+    fn marker_url(&self, step: &str, rank: usize) -> String {
+        match &self.remote {
+            Some(r) => r.url(&self.marker_rel(step, rank)),
+            None => self.marker(step, rank).display().to_string(),
+        }
+    }
+
+    /// A task's marker, if it has a readable one.
+    fn read_marker(&self, step: &str, rank: usize) -> anyhow::Result<Option<Marker>> {
+        let bytes = match &self.remote {
+            Some(r) => r.get(&self.marker_rel(step, rank))?,
+            None => std::fs::read(self.marker(step, rank)).ok(),
+        };
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Writes a marker (the last thing a task does).
+    fn write_marker(&self, marker: &Marker) -> anyhow::Result<()> {
+        let path = self.marker(&marker.step, marker.rank);
+        write_marker(&path, marker)?;
+        if let Some(r) = &self.remote {
+            r.upload(&self.work, &self.marker_rel(&marker.step, marker.rank))?;
+        }
+        Ok(())
+    }
+
+    /// The path of `path` (under `work`) relative to the work dir.
+    fn rel(&self, path: &Path) -> anyhow::Result<String> {
+        relative(&self.work, path)
+    }
+
+    /// Brings `rel` (a file, or with `dir` a directory) from the store into `work`.
+    fn fetch(&self, rel: &str, dir: bool) -> anyhow::Result<()> {
+        if let Some(r) = &self.remote {
+            if dir {
+                r.download_dir(rel, &self.work)?;
+            } else if !r.download(rel, &self.work)? {
+                anyhow::bail!("{} is missing", r.url(rel));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `rel` (a file, or with `dir` a directory) from `work` to the store.
+    fn push(&self, rel: &str, dir: bool) -> anyhow::Result<()> {
+        if let Some(r) = &self.remote {
+            if dir {
+                r.upload_dir(&self.work, rel)?;
+            } else {
+                r.upload(&self.work, rel)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn barrier_rel(&self, name: &str) -> String {
+        format!("barriers/{name}/w{}", self.world)
     }
 
     fn barrier(&self, name: &str) -> PathBuf {
-        self.work.join("barriers").join(name).join(format!("w{}", self.world))
+        self.work.join(self.barrier_rel(name))
+    }
+
+    fn dedup_rel(&self, name: &str) -> String {
+        format!("{}/dedup", self.barrier_rel(name))
     }
 
     fn dedup(&self, name: &str) -> PathBuf {
@@ -216,13 +287,45 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
     if opts.incremental {
         anyhow::bail!("--incremental runs as one process (or `tokenmill trigger`); a job array rewrites its outputs");
     }
-    let work = PathBuf::from(&plan.spec.run.work_dir);
+    // A work dir on object storage: this task works in a scratch directory of its own.
+    let remote = RemoteWork::of(&plan.spec.run.work_dir, &plan.spec.run.storage)?;
+    let task_dir = format!("{}-{}", step.name, task.rank);
+    // Two attempts of one task never run at once on one machine (nor, on a shared work dir,
+    // anywhere): the lock is held from before the scratch directory is cleared.
+    let lock_dir = match &remote {
+        Some(r) => r.scratch(""),
+        None => PathBuf::from(&plan.spec.run.work_dir).join(format!("steps/w{}/{}", task.world_size, step.name)),
+    };
+    let lock_name = match &remote {
+        Some(_) => format!("{task_dir}.lock"),
+        None => format!("task-{:05}.lock", task.rank),
+    };
+    let _lock = RunLock::acquire(&lock_dir, &lock_name, "work dir")?;
+    let work = match &remote {
+        Some(r) => {
+            let scratch = r.scratch(&task_dir);
+            if scratch.exists() {
+                std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear scratch dir {}", scratch.display()))?;
+            }
+            scratch
+        }
+        None => PathBuf::from(&plan.spec.run.work_dir),
+    };
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create work dir {}", work.display()))?;
-    let layout = Layout { work: work.clone(), world: task.world_size };
-    let mine = layout.marker(&step.name, task.rank);
-    let _lock = RunLock::acquire(mine.parent().unwrap_or(&work), &format!("task-{:05}.lock", task.rank), "work dir")?;
-    if let Some(done) = read_marker(&mine).filter(|m| m.config_hash == plan.config_hash && m.tool_version == env!("CARGO_PKG_VERSION")) {
-        tracing::info!(step = step.name, rank = task.rank, marker = %mine.display(), "this task is already complete: nothing to do");
+    let mut local = plan.clone();
+    local.spec.run.work_dir = work.display().to_string();
+    let plan = &local;
+    let layout = Layout { work: work.clone(), world: task.world_size, remote };
+    if let Some(done) = layout
+        .read_marker(&step.name, task.rank)?
+        .filter(|m| m.config_hash == plan.config_hash && m.tool_version == env!("CARGO_PKG_VERSION"))
+    {
+        tracing::info!(
+            step = step.name,
+            rank = task.rank,
+            marker = layout.marker_url(&step.name, task.rank),
+            "this task is already complete: nothing to do"
+        );
         return Ok(done.stats.unwrap_or_else(|| empty_stats(plan, 0.0)));
     }
     if index > 0 {
@@ -251,26 +354,33 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
     };
     let barriers = barrier::barriers(plan)?;
     let spec_of = |b: usize| barriers[b].as_ref().ok_or_else(|| anyhow::anyhow!("`{}` is not a barrier", plan.nodes[b].name));
-    match step.kind {
-        StepKind::Map { pass } => map_task(plan, opts, &layout, &steps[..index], pass, task, started, cpu_before),
+    let stats = match step.kind {
+        StepKind::Map { pass } => map_task(plan, opts, &layout, &steps[..index], pass, task, started, cpu_before)?,
         StepKind::Buckets { barrier } => {
             let BarrierSpec::Documents(d) = spec_of(barrier)? else { anyhow::bail!("not a dedup barrier") };
             let name = &plan.nodes[barrier].name;
+            let dedup = layout.dedup_rel(name);
+            layout.fetch(&format!("{dedup}/signatures"), true)?;
             let done = run_phase2(&layout.dedup(name), &d.config, task.rank, task.world_size)
                 .with_context(|| format!("`{name}` phase 2 in {}", layout.dedup(name).display()))?;
+            layout.push(&format!("{dedup}/edges"), true)?;
             tracing::info!(step = step.name, rank = task.rank, partitions = done.len(), "band partitions sorted, edges written");
-            write_marker(&mine, &marker(cost(0)))?;
-            Ok(empty_stats(plan, secs(started.elapsed())))
+            layout.write_marker(&marker(cost(0)))?;
+            empty_stats(plan, secs(started.elapsed()))
         }
         StepKind::Clusters { barrier } => {
             let BarrierSpec::Documents(d) = spec_of(barrier)? else { anyhow::bail!("not a dedup barrier") };
             let name = &plan.nodes[barrier].name;
+            let dedup = layout.dedup_rel(name);
+            layout.fetch(&format!("{dedup}/edges"), true)?;
+            layout.fetch(&format!("{dedup}/signatures"), true)?;
             let index = match &d.index {
                 Some(dir) if std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_some()) => Some(DedupIndex::open(dir, &d.config)?),
                 _ => None,
             };
             let report = run_phase3(&layout.dedup(name), &d.config, index.as_ref())
                 .with_context(|| format!("`{name}` phase 3 in {}", layout.dedup(name).display()))?;
+            layout.push(&format!("{dedup}/clusters"), true)?;
             tracing::info!(
                 node = name,
                 clusters = report.clusters,
@@ -280,30 +390,34 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
             );
             let mut m = marker(cost(0));
             m.report = Some(serde_json::to_value(&report)?);
-            write_marker(&mine, &m)?;
-            Ok(empty_stats(plan, secs(started.elapsed())))
+            layout.write_marker(&m)?;
+            empty_stats(plan, secs(started.elapsed()))
         }
         StepKind::Count { barrier } => {
             let BarrierSpec::Lines(c) = spec_of(barrier)? else { anyhow::bail!("not a line_dedup barrier") };
             let name = &plan.nodes[barrier].name;
-            let counts: Vec<PathBuf> = staged_by_map_tasks(plan, &layout, &steps[..index], barrier)?
-                .iter()
-                .filter_map(|s| s.counts.as_ref().map(PathBuf::from))
-                .collect();
+            let mut counts = Vec::new();
+            for s in staged_by_map_tasks(plan, &layout, &steps[..index], barrier)? {
+                if let Some(rel) = &s.counts {
+                    layout.fetch(rel, false)?;
+                    counts.push(layout.work.join(rel));
+                }
+            }
             let decision = barrier::decide_lines(&counts, *c, &layout.boilerplate(name))?;
+            layout.push(&layout.rel(&layout.boilerplate(name))?, false)?;
             let replay = Replay { files: vec![], decision, documents: 0 };
             let mut m = marker(cost(0));
             m.report = replay.report();
-            write_marker(&mine, &m)?;
-            Ok(empty_stats(plan, secs(started.elapsed())))
+            layout.write_marker(&m)?;
+            empty_stats(plan, secs(started.elapsed()))
         }
-        StepKind::Merge => merge(plan, opts, &layout, &steps, &barriers, started, cpu_before),
+        StepKind::Merge => merge(plan, opts, &layout, &steps, &barriers, started, cpu_before)?,
+    };
+    if layout.remote.is_some() && stats.status == RunStatus::Complete {
+        // The store holds everything later steps need.
+        let _ = std::fs::remove_dir_all(&layout.work);
     }
-}
-
-/// The marker at `path`, if there is a readable one.
-fn read_marker(path: &Path) -> Option<Marker> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    Ok(stats)
 }
 
 fn write_marker(path: &Path, marker: &Marker) -> anyhow::Result<()> {
@@ -320,19 +434,17 @@ fn write_marker(path: &Path, marker: &Marker) -> anyhow::Result<()> {
 fn markers(plan: &Plan, layout: &Layout, step: &Step) -> anyhow::Result<Vec<Marker>> {
     (0..step.tasks)
         .map(|rank| {
-            let path = layout.marker(&step.name, rank);
-            let Some(m) = read_marker(&path) else {
+            let path = layout.marker_url(&step.name, rank);
+            let Some(m) = layout.read_marker(&step.name, rank)? else {
                 anyhow::bail!(
-                    "step `{}` is not complete: task {rank} has no completion marker ({}); run it first (`tokenmill plan` prints its command)",
+                    "step `{}` is not complete: task {rank} has no completion marker ({path}); run it first (`tokenmill plan` prints its command)",
                     step.name,
-                    path.display()
                 );
             };
             if m.config_hash != plan.config_hash || m.tool_version != env!("CARGO_PKG_VERSION") {
                 anyhow::bail!(
-                    "step `{}` task {rank} was run with another config or tokenmill version ({}); run the job's steps again from the first",
+                    "step `{}` task {rank} was run with another config or tokenmill version ({path}); run the job's steps again from the first",
                     step.name,
-                    path.display()
                 );
             }
             Ok(m)
@@ -420,6 +532,13 @@ fn map_task(
                 .map(|s| markers(plan, layout, s))
                 .transpose()?;
             let report = decided.as_ref().and_then(|m| m.first()).and_then(|m| m.report.as_ref());
+            match spec {
+                BarrierSpec::Documents(_) => {
+                    let removed = tokenmill_dedup::phases::remove_path(&layout.dedup(name));
+                    layout.fetch(&layout.rel(&removed)?, false)?;
+                }
+                BarrierSpec::Lines(_) => layout.fetch(&layout.rel(&layout.boilerplate(name))?, false)?,
+            }
             let decision = barrier::load_decision(spec, &layout.dedup(name), &layout.boilerplate(name), report)?;
             let files = staged.iter().flat_map(|s| s.files.iter().cloned()).collect();
             replays.insert(b, Replay { files, decision, documents: staged.iter().map(|s| s.documents).sum() });
@@ -494,6 +613,29 @@ fn map_task(
     if stats.status != RunStatus::Complete {
         return Ok(stats);
     }
+    // What later steps read goes to the store (a shared work dir has it already): staged
+    // documents (read in place by the next map step), signatures, line counts.
+    let mut staged_here = BTreeMap::new();
+    for (b, mut s) in staged {
+        let name = plan.nodes[b].name.clone();
+        let mut files = Vec::with_capacity(s.files.len());
+        for f in &s.files {
+            let rel = layout.rel(Path::new(f))?;
+            layout.push(&rel, false)?;
+            files.push(layout.remote.as_ref().map_or_else(|| f.clone(), |r| r.url(&rel)));
+        }
+        s.files = files;
+        if let Some(counts) = &s.counts {
+            let rel = layout.rel(Path::new(counts))?;
+            layout.push(&rel, false)?;
+            s.counts = Some(rel);
+        }
+        if let Some(BarrierSpec::Documents(_)) = &exec.barriers[b] {
+            let split = u32::try_from(pass * task.world_size + task.rank)?;
+            layout.push(&layout.rel(&tokenmill_dedup::phases::signature_path(&layout.dedup(&name), split))?, false)?;
+        }
+        staged_here.insert(name, s);
+    }
     let step = format!("map-{pass}");
     let marker = Marker {
         config_hash: plan.config_hash.clone(),
@@ -511,11 +653,11 @@ fn map_task(
             input_bytes: bytes,
         },
         stats: Some(stats.clone()),
-        staged: staged.into_iter().map(|(b, s)| (plan.nodes[b].name.clone(), s)).collect(),
+        staged: staged_here,
         report: None,
         inputs: if pass == 0 && task.rank == 0 { Seen::of(&inputs) } else { Vec::new() },
     };
-    write_marker(&layout.marker(&step, task.rank), &marker)?;
+    layout.write_marker(&marker)?;
     Ok(stats)
 }
 
@@ -603,11 +745,14 @@ fn merge(
             && let Some(dir) = &d.index
         {
             std::fs::create_dir_all(dir)?;
+            layout.fetch(&format!("{}/signatures", layout.dedup_rel(&plan.nodes[b].name)), true)?;
             DedupIndex::update(dir, &layout.dedup(&plan.nodes[b].name), &d.config)
                 .with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
         }
     }
+    layout.fetch("history", true)?;
     History::load(work_dir, &manifest_dirs(plan))?.record_seen(&inputs, false, &stats.inputs_to_retry)?;
+    layout.push("history", true)?;
     if stats.inputs_to_retry.is_empty() && plan.spec.run.ledger {
         Ledger::open(work_dir, &plan.config_hash)?.remove()?;
     }
@@ -622,8 +767,13 @@ fn merge(
             input_bytes: 0,
         }],
     });
-    let path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
-    write_stats(&path, &stats)?;
+    match &opts.stats_path {
+        Some(path) => write_stats(path, &stats)?,
+        None => {
+            write_stats(&work_dir.join("stats.json"), &stats)?;
+            layout.push("stats.json", false)?;
+        }
+    }
     let marker = Marker {
         config_hash: plan.config_hash.clone(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -638,7 +788,7 @@ fn merge(
         report: None,
         inputs: Vec::new(),
     };
-    write_marker(&layout.marker("merge", 0), &marker)?;
+    layout.write_marker(&marker)?;
     Ok(stats)
 }
 
