@@ -59,6 +59,10 @@ pub enum ArtifactKind {
     LineCounts,
     /// Line dedup: sorted hashes of the boilerplate units.
     Boilerplate,
+    /// Phase 1 `(band key, id)` records of one band, one key shard and one split.
+    BandKeys,
+    /// Phase 1 `(exact hash, id)` records of one key shard and one split.
+    ExactKeys,
 }
 
 impl ArtifactKind {
@@ -74,6 +78,8 @@ impl ArtifactKind {
             ArtifactKind::IndexBands => b"TMDDIXB\0",
             ArtifactKind::LineCounts => b"TMDDLIN\0",
             ArtifactKind::Boilerplate => b"TMDDBLP\0",
+            ArtifactKind::BandKeys => b"TMDDBKY\0",
+            ArtifactKind::ExactKeys => b"TMDDXKY\0",
         }
     }
 }

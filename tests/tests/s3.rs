@@ -77,7 +77,8 @@ fn token_bytes(manifest: &serde_json::Value, get: impl Fn(&str) -> Vec<u8>) -> V
 #[test]
 fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&tmp.path().join("seaweed"));
+    // Slot 1: the other test of this binary runs at the same time on slot 0.
+    let server = Server::start_in_slot(&tmp.path().join("seaweed"), 1);
     let opts = server.options();
     let bucket = &server.env["TOKENMILL_TEST_S3_BUCKET"];
     let data = tmp.path().join("data");

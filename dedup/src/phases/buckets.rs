@@ -144,7 +144,7 @@ fn for_each_record(work_dir: &Path, config: &DedupConfig, mut f: impl FnMut(&Sig
 }
 
 /// Walks a sorted `(key, id)` stream, calling `f(is_first_of_key, id, summary)`.
-fn for_each_group<K: Eq + Copy, R>(
+pub(super) fn for_each_group<K: Eq + Copy, R>(
     sorted: impl Iterator<Item = Result<R>>,
     summary: &mut PartitionSummary,
     mut f: impl FnMut(bool, u64, &mut PartitionSummary) -> Result<()>,
@@ -177,7 +177,7 @@ where
 /// member is compared with up to `max_bucket_compare` earlier members (the "anchors") and
 /// linked to every one whose estimated Jaccard reaches the threshold; signatures are loaded
 /// lazily, so singleton buckets (the vast majority) cost no lookup.
-struct BandLinker {
+pub(super) struct BandLinker {
     store: SignatureStore,
     verify: bool,
     threshold: f64,
@@ -187,7 +187,7 @@ struct BandLinker {
 }
 
 impl BandLinker {
-    fn new(work_dir: &Path, config: &DedupConfig) -> Result<Self> {
+    pub(super) fn new(work_dir: &Path, config: &DedupConfig) -> Result<Self> {
         Ok(BandLinker {
             store: SignatureStore::open(work_dir, config)?,
             verify: config.verify,
@@ -211,7 +211,7 @@ impl BandLinker {
     }
 
     /// The earlier members `id` links to.
-    fn link(&mut self, group_start: bool, id: u64, summary: &mut PartitionSummary) -> Result<Vec<u64>> {
+    pub(super) fn link(&mut self, group_start: bool, id: u64, summary: &mut PartitionSummary) -> Result<Vec<u64>> {
         if group_start {
             self.anchors.clear();
             self.anchors.push((id, None));

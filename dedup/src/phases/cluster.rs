@@ -128,15 +128,18 @@ pub(super) fn tally(report: &mut DedupReport, size: u64, old: bool) {
 /// exact removals, one per exact edge) into `report` from the headers.
 fn count_edges(work_dir: &Path, config: &DedupConfig, report: &mut DedupReport) -> Result<()> {
     for part in Partition::all(config) {
-        let path = part.edge_path(work_dir);
-        if !path.exists() {
+        let files = super::keys::edge_files(work_dir, part);
+        if files.is_empty() {
+            let path = part.edge_path(work_dir);
             return Err(Error::Mismatch { path, message: format!("missing: run phase 2 for partition {part:?} first") });
         }
-        let r = ArtifactReader::open(&path, ArtifactKind::Edges, Some(16))?;
-        check_fingerprint(&path, r.header().param, config)?;
-        report.edges += r.header().count;
-        if part == Partition::Exact {
-            report.removed.exact += r.header().count;
+        for path in files {
+            let r = ArtifactReader::open(&path, ArtifactKind::Edges, Some(16))?;
+            check_fingerprint(&path, r.header().param, config)?;
+            report.edges += r.header().count;
+            if part == Partition::Exact {
+                report.removed.exact += r.header().count;
+            }
         }
     }
     Ok(())
@@ -147,13 +150,14 @@ fn count_edges(work_dir: &Path, config: &DedupConfig, report: &mut DedupReport) 
 pub(super) fn for_each_edge(work_dir: &Path, config: &DedupConfig, mut f: impl FnMut(u64, u64) -> Result<bool>) -> Result<bool> {
     let mut rec = [0u8; 16];
     for part in Partition::all(config) {
-        let path = part.edge_path(work_dir);
-        let mut r = ArtifactReader::open(&path, ArtifactKind::Edges, Some(16))?;
-        check_fingerprint(&path, r.header().param, config)?;
-        while r.next_record(&mut rec)? {
-            let (a, b) = <(u64, u64)>::decode(&rec);
-            if !f(a, b)? {
-                return Ok(false);
+        for path in super::keys::edge_files(work_dir, part) {
+            let mut r = ArtifactReader::open(&path, ArtifactKind::Edges, Some(16))?;
+            check_fingerprint(&path, r.header().param, config)?;
+            while r.next_record(&mut rec)? {
+                let (a, b) = <(u64, u64)>::decode(&rec);
+                if !f(a, b)? {
+                    return Ok(false);
+                }
             }
         }
     }

@@ -47,6 +47,7 @@ mod cluster;
 mod cluster_spill;
 mod components;
 mod filter;
+mod keys;
 mod signatures;
 mod store;
 
@@ -58,6 +59,7 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use buckets::{Partition, PartitionSummary, run_partition, run_phase2};
 pub use cluster::run_phase3;
 pub use filter::{RemoveCursor, RemoveSet};
+pub use keys::{KeyShardWriter, run_partition_shard};
 pub use signatures::{DocSignature, SignatureWriter, Signer};
 
 use crate::error::{Error, Result};

@@ -196,3 +196,42 @@ proptest! {
         prop_assert_eq!(rc.removed.total, 0);
     }
 }
+
+/// Phases 1-3 with band keys routed to `shards` key shards, phase 2 run shard by shard.
+fn dedup_sharded(work: &Path, docs: &[String], config: &DedupConfig, splits: usize, shards: usize) -> Result<crate::DedupReport> {
+    let per = docs.len().div_ceil(splits.max(1)).max(1);
+    for (s, chunk) in docs.chunks(per).enumerate() {
+        let mut w = SignatureWriter::create(work, s as u32, config)?;
+        let mut keys = KeyShardWriter::create(work, s as u32, config, shards)?;
+        for (i, text) in chunk.iter().enumerate() {
+            let sig = w.signer().sign((s * per + i) as u64, text, Some(text.len() as f64));
+            w.write(&sig)?;
+            keys.write(&sig)?;
+        }
+        w.finish()?;
+        keys.finish()?;
+    }
+    for p in Partition::all(config) {
+        for shard in 0..shards {
+            run_partition_shard(work, config, p, shard)?;
+        }
+    }
+    run_phase3(work, config, None)
+}
+
+#[test]
+fn phase_two_over_key_shards_finds_the_same_duplicates() {
+    let mut docs = corpus();
+    for i in 0..16 {
+        docs.push(format!("{BASE} variant {} {}", i % 7, i % 3));
+        docs.push(format!("document number {i} about something else entirely, with its own words"));
+    }
+    for shards in [1, 2, 5] {
+        let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config = small_config();
+        let expected = dedup(one.path(), &docs, &config, 3, 1).unwrap();
+        let got = dedup_sharded(many.path(), &docs, &config, 3, shards).unwrap();
+        assert_eq!(got, expected, "{shards} shards");
+        assert_eq!(RemoveSet::open(many.path(), &config).unwrap().ids(), RemoveSet::open(one.path(), &config).unwrap().ids());
+    }
+}

@@ -21,7 +21,7 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenmill_dedup::lines::{Boilerplate, LineCounter, LineDedupConfig, LineUnit};
-use tokenmill_dedup::phases::{DocSignature, Partition, RemoveSet, SignatureWriter, Signer, run_partition, run_phase3};
+use tokenmill_dedup::phases::{DocSignature, KeyShardWriter, Partition, RemoveSet, SignatureWriter, Signer, run_partition, run_phase3};
 use tokenmill_dedup::{DedupConfig, DedupIndex, DedupReport, KeepRule, MinHashConfig, NormalizeOptions};
 
 use crate::config::{FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec};
@@ -184,6 +184,8 @@ pub(super) struct Collector {
     at: StageAt,
     docs: Option<Box<JsonlSink>>,
     keys: Option<KeyWriter>,
+    /// Band keys routed by key shard (job arrays: phase 2 spread over the tasks).
+    shards: Option<KeyShardWriter>,
     next: u64,
 }
 
@@ -199,6 +201,8 @@ pub(super) struct StageAt {
     /// The ordinal of its first document: ordinals grow in input order over all collectors of
     /// a barrier (a job array's tasks take contiguous ranges of units, in rank order).
     pub(super) base: u64,
+    /// Also route band keys to this many key shards (a job array's phase 2 tasks).
+    pub(super) key_shards: Option<usize>,
 }
 
 /// What one collector staged, for the decision and the replay (recorded in a job array's step
@@ -217,7 +221,7 @@ impl Collector {
     /// Starts collecting into `{work_dir}/barriers/{name}`, clearing an earlier run's state.
     pub(super) fn new(work_dir: &Path, name: &str, spec: &BarrierSpec) -> anyhow::Result<Self> {
         let dir = work_dir.join("barriers").join(name);
-        let at = StageAt { dedup: dir.join("dedup"), dir, split: 0, base: 0 };
+        let at = StageAt { dedup: dir.join("dedup"), dir, split: 0, base: 0, key_shards: None };
         Self::at(work_dir, name, spec, at)
     }
 
@@ -236,8 +240,12 @@ impl Collector {
                 KeyWriter::Lines(LineCounter::new(&scratch, *c)?)
             }
         };
+        let shards = match (spec, at.key_shards) {
+            (BarrierSpec::Documents(d), Some(n)) => Some(KeyShardWriter::create(&at.dedup, at.split, &d.config, n)?),
+            _ => None,
+        };
         let next = at.base;
-        Ok(Self { at, docs: Some(Box::new(docs)), keys: Some(keys), next })
+        Ok(Self { at, docs: Some(Box::new(docs)), keys: Some(keys), shards, next })
     }
 
     /// Stages a batch and its keys, numbering documents in arrival order.
@@ -251,6 +259,9 @@ impl Collector {
                 for (mut sig, n) in sigs.into_iter().zip(self.next..) {
                     sig.id = n;
                     w.write(&sig)?;
+                    if let Some(k) = self.shards.as_mut() {
+                        k.write(&sig)?;
+                    }
                 }
             }
             (KeyWriter::Lines(c), Keys::Lines(hashes)) => {
@@ -274,6 +285,9 @@ impl Collector {
         let counts = match self.keys.take() {
             Some(KeyWriter::Signatures(w)) => {
                 w.finish()?;
+                if let Some(k) = self.shards.take() {
+                    k.finish()?;
+                }
                 None
             }
             Some(KeyWriter::Lines(counter)) => {

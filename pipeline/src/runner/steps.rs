@@ -31,9 +31,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenmill_dedup::DedupIndex;
-use tokenmill_dedup::phases::{run_phase2, run_phase3};
+use tokenmill_dedup::phases::{Partition, run_partition_shard, run_phase3};
 
 use super::barrier::{self, BarrierSpec, Collector, Replay, StageAt, Staged};
 use super::exec::Exec;
@@ -126,7 +127,7 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
                         name: format!("{name}-buckets"),
                         tasks: world,
                         kind: StepKind::Buckets { barrier: b },
-                        what: format!("`{name}` phase 2: sorts its share of the band partitions, writes candidate edges"),
+                        what: format!("`{name}` phase 2: sorts its key shard of every band partition, writes the verified duplicate edges"),
                     });
                     steps.push(Step {
                         name: format!("{name}-clusters"),
@@ -360,9 +361,21 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
             let BarrierSpec::Documents(d) = spec_of(barrier)? else { anyhow::bail!("not a dedup barrier") };
             let name = &plan.nodes[barrier].name;
             let dedup = layout.dedup_rel(name);
+            let dir = layout.dedup(name);
+            let partitions = Partition::all(&d.config);
+            // Signatures are read for the candidates only (verification); band keys of this
+            // task's key shard of every partition, all of them.
             layout.fetch(&format!("{dedup}/signatures"), true)?;
-            let done = run_phase2(&layout.dedup(name), &d.config, task.rank, task.world_size)
-                .with_context(|| format!("`{name}` phase 2 in {}", layout.dedup(name).display()))?;
+            for p in &partitions {
+                layout.fetch(&layout.rel(&p.keys_dir(&dir, task.rank))?, true)?;
+            }
+            // The partitions side by side on the task's cores (each sort within `memory`).
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.max(1)).build()?;
+            let done = pool
+                .install(|| {
+                    partitions.into_par_iter().map(|p| run_partition_shard(&dir, &d.config, p, task.rank)).collect::<Result<Vec<_>, _>>()
+                })
+                .with_context(|| format!("`{name}` phase 2 in {}", dir.display()))?;
             layout.push(&format!("{dedup}/edges"), true)?;
             tracing::info!(step = step.name, rank = task.rank, partitions = done.len(), "band partitions sorted, edges written");
             layout.write_marker(&marker(cost(0)))?;
@@ -588,6 +601,7 @@ fn map_task(
                 dedup: layout.dedup(name),
                 split: u32::try_from(pass * task.world_size + task.rank).context("too many tasks")?,
                 base: ((pass as u64) << 56) | ((task.rank as u64) << 32),
+                key_shards: Some(task.world_size),
             };
             collectors.insert(b, Collector::at(work_dir, name, spec, at)?);
         }
@@ -633,6 +647,7 @@ fn map_task(
         if let Some(BarrierSpec::Documents(_)) = &exec.barriers[b] {
             let split = u32::try_from(pass * task.world_size + task.rank)?;
             layout.push(&layout.rel(&tokenmill_dedup::phases::signature_path(&layout.dedup(&name), split))?, false)?;
+            layout.push(&format!("{}/keys", layout.dedup_rel(&name)), true)?;
         }
         staged_here.insert(name, s);
     }
