@@ -143,27 +143,46 @@ impl LineCounter {
     ///
     /// [`Error::Io`](crate::Error::Io) on write failure.
     pub fn finish(self, path: &Path) -> Result<u64> {
-        let mut w = ArtifactWriter::create(path, ArtifactKind::LineCounts, 16, 0)?;
+        self.finish_sharded(std::slice::from_ref(&path.to_path_buf()))
+    }
+
+    /// As [`finish`](Self::finish), the hashes cut into `paths.len()` contiguous ranges, one file
+    /// each (so that each range's counts can be merged by a task of its own); returns the number
+    /// of distinct units.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) on write failure.
+    pub fn finish_sharded(self, paths: &[PathBuf]) -> Result<u64> {
+        let mut writers = paths.iter().map(|p| ArtifactWriter::create(p, ArtifactKind::LineCounts, 16, 0)).collect::<Result<Vec<_>>>()?;
+        let shards = writers.len().max(1);
         let mut rec = [0u8; 16];
         let mut current: Option<(u64, u64)> = None;
+        let mut distinct = 0;
+        let mut emit = |c: (u64, u64), writers: &mut [ArtifactWriter]| {
+            distinct += 1;
+            c.encode(&mut rec);
+            writers[hash_shard(c.0, shards)].write_record(&rec)
+        };
         for h in self.sorter.finish()? {
             let h = h?;
             match &mut current {
                 Some((k, n)) if *k == h => *n += 1,
                 _ => {
                     if let Some(c) = current.take() {
-                        c.encode(&mut rec);
-                        w.write_record(&rec)?;
+                        emit(c, &mut writers)?;
                     }
                     current = Some((h, 1));
                 }
             }
         }
         if let Some(c) = current {
-            c.encode(&mut rec);
-            w.write_record(&rec)?;
+            emit(c, &mut writers)?;
         }
-        w.finish()
+        for w in writers {
+            w.finish()?;
+        }
+        Ok(distinct)
     }
 }
 
@@ -224,6 +243,24 @@ impl Boilerplate {
         Ok((Boilerplate { config, hashes: SortedIds::open(out, ArtifactKind::Boilerplate, |_| Ok(()))? }, distinct))
     }
 
+    /// The boilerplate of several artifacts (of disjoint hash ranges, e.g. one per key shard of
+    /// a job array), held in memory: 8 bytes per boilerplate unit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) or [`Error::Format`](crate::Error::Format) naming a file.
+    pub fn open_many(paths: &[PathBuf], config: LineDedupConfig) -> Result<Self> {
+        let mut hashes = Vec::new();
+        let mut rec = [0u8; 8];
+        for p in paths {
+            let mut r = ArtifactReader::open(p, ArtifactKind::Boilerplate, Some(8))?;
+            while r.next_record(&mut rec)? {
+                hashes.push(u64::from_le_bytes(rec));
+            }
+        }
+        Ok(Boilerplate { config, hashes: SortedIds::owned(hashes) })
+    }
+
     /// Opens the boilerplate artifact an earlier [`Boilerplate::from_counts_to`] wrote (memory-mapped),
     /// e.g. on every task of a job array that removes it.
     ///
@@ -272,6 +309,11 @@ impl Boilerplate {
 
 /// K-way merge of count files: hands `keep` every hash (ascending) whose total count is over
 /// `max_occurrences`.
+/// The range (of `shards` equal ranges of `u64`) a hash falls in.
+pub fn hash_shard(hash: u64, shards: usize) -> usize {
+    usize::try_from((u128::from(hash) * shards as u128) >> 64).unwrap_or(0)
+}
+
 /// Merges sorted count files, calling `keep` for each unit over the threshold; returns the number
 /// of distinct units.
 fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMut(u64) -> Result<()>) -> Result<u64> {

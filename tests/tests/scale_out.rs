@@ -188,7 +188,7 @@ fn every_step_of_a_job_array_at_world_sizes_1_3_4_equals_one_process() {
             ]
         );
         for (name, tasks) in &steps {
-            let n = if name.starts_with("map-") || name.ends_with("-buckets") { world } else { 1 };
+            let n = if name.ends_with("-clusters") || name == "merge" { 1 } else { world };
             assert_eq!(tasks.len(), n, "{name}");
             // Tasks of a step are independent: run them last rank first.
             for argv in tasks.iter().rev() {
@@ -369,7 +369,7 @@ fn kubernetes_jobs_of_every_step_run_as_pods_equal_one_process() {
             assert!(yaml.contains(needle), "{needle} missing:\n{yaml}");
         }
         let indexed = yaml.contains("completionMode: Indexed");
-        assert_eq!(indexed, job.contains("map-") || job.contains("-buckets"), "{job}");
+        assert_eq!(indexed, !(job.contains("-clusters") || job.contains("merge")), "{job}");
         if indexed {
             assert!(yaml.contains("completions: 4"), "{yaml}");
         }

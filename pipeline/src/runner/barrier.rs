@@ -213,8 +213,9 @@ pub(super) struct Staged {
     pub(super) files: Vec<String>,
     /// Documents staged.
     pub(super) documents: u64,
-    /// The sorted unit counts of a `line_dedup` barrier.
-    pub(super) counts: Option<String>,
+    /// The sorted unit counts of a `line_dedup` barrier: one file, or one per key shard.
+    #[serde(default)]
+    pub(super) counts: Vec<String>,
 }
 
 impl Collector {
@@ -288,12 +289,15 @@ impl Collector {
                 if let Some(k) = self.shards.take() {
                     k.finish()?;
                 }
-                None
+                Vec::new()
             }
             Some(KeyWriter::Lines(counter)) => {
-                let counts = self.at.dir.join("lines.counts");
-                counter.finish(&counts)?;
-                Some(counts.display().to_string())
+                let paths: Vec<PathBuf> = match self.at.key_shards {
+                    Some(n) => (0..n).map(|s| self.at.dir.join(format!("lines-s{s:05}.counts"))).collect(),
+                    None => vec![self.at.dir.join("lines.counts")],
+                };
+                counter.finish_sharded(&paths)?;
+                paths.iter().map(|p| p.display().to_string()).collect()
             }
             None => anyhow::bail!("barrier already closed"),
         };
@@ -327,7 +331,7 @@ pub(super) fn decide_lines(counts: &[PathBuf], config: LineDedupConfig, out: &Pa
 pub(super) fn load_decision(
     spec: &BarrierSpec,
     dedup: &Path,
-    boilerplate: &Path,
+    boilerplate: &[PathBuf],
     report: Option<&serde_json::Value>,
 ) -> anyhow::Result<Decision> {
     Ok(match spec {
@@ -338,7 +342,7 @@ pub(super) fn load_decision(
             Decision::RemoveDocuments { removed: Arc::new(removed), report, work: dedup.to_path_buf() }
         }
         BarrierSpec::Lines(c) => {
-            let b = Boilerplate::open(boilerplate, *c).with_context(|| format!("cannot open {}", boilerplate.display()))?;
+            let b = Boilerplate::open_many(boilerplate, *c).with_context(|| format!("cannot open {}", boilerplate[0].display()))?;
             let report =
                 report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or(LineReport { units: 0, boilerplate: b.len() as u64 });
             Decision::RemoveUnits { boilerplate: Arc::new(b), unit: c.unit, report }

@@ -138,9 +138,9 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
                 }
                 Some(BarrierSpec::Lines(_)) => steps.push(Step {
                     name: format!("{name}-count"),
-                    tasks: 1,
+                    tasks: world,
                     kind: StepKind::Count { barrier: b },
-                    what: format!("`{name}`: merges the tasks' sorted unit counts, lists the boilerplate units"),
+                    what: format!("`{name}`: merges its key shard of every task's sorted unit counts, lists the boilerplate units"),
                 }),
                 None => {}
             }
@@ -269,8 +269,9 @@ impl Layout {
         self.barrier(name).join("dedup")
     }
 
-    fn boilerplate(&self, name: &str) -> PathBuf {
-        self.barrier(name).join("boilerplate.hashes")
+    /// The boilerplate units of key shard `shard` of a `line_dedup` barrier.
+    fn boilerplate(&self, name: &str, shard: usize) -> PathBuf {
+        self.barrier(name).join(format!("boilerplate-s{shard:05}.hashes"))
     }
 }
 
@@ -409,15 +410,18 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
         StepKind::Count { barrier } => {
             let BarrierSpec::Lines(c) = spec_of(barrier)? else { anyhow::bail!("not a line_dedup barrier") };
             let name = &plan.nodes[barrier].name;
+            // Key shard `rank` of every map task's counts.
             let mut counts = Vec::new();
             for s in staged_by_map_tasks(plan, &layout, &steps[..index], barrier)? {
-                if let Some(rel) = &s.counts {
-                    layout.fetch(rel, false)?;
-                    counts.push(layout.work.join(rel));
-                }
+                let Some(rel) = s.counts.get(task.rank) else {
+                    anyhow::bail!("a map task staged no line counts for key shard {}", task.rank)
+                };
+                layout.fetch(rel, false)?;
+                counts.push(layout.work.join(rel));
             }
-            let decision = barrier::decide_lines(&counts, *c, &layout.boilerplate(name))?;
-            layout.push(&layout.rel(&layout.boilerplate(name))?, false)?;
+            let out = layout.boilerplate(name, task.rank);
+            let decision = barrier::decide_lines(&counts, *c, &out)?;
+            layout.push(&layout.rel(&out)?, false)?;
             let replay = Replay { files: vec![], decision, documents: 0 };
             let mut m = marker(cost(0));
             m.report = replay.report();
@@ -544,15 +548,20 @@ fn map_task(
                 .find(|s| matches!(s.kind, StepKind::Clusters { barrier } | StepKind::Count { barrier } if barrier == b))
                 .map(|s| markers(plan, layout, s))
                 .transpose()?;
-            let report = decided.as_ref().and_then(|m| m.first()).and_then(|m| m.report.as_ref());
+            let report = decided.as_deref().and_then(combined_report);
             match spec {
                 BarrierSpec::Documents(_) => {
                     let removed = tokenmill_dedup::phases::remove_path(&layout.dedup(name));
                     layout.fetch(&layout.rel(&removed)?, false)?;
                 }
-                BarrierSpec::Lines(_) => layout.fetch(&layout.rel(&layout.boilerplate(name))?, false)?,
+                BarrierSpec::Lines(_) => {
+                    for shard in 0..layout.world {
+                        layout.fetch(&layout.rel(&layout.boilerplate(name, shard))?, false)?;
+                    }
+                }
             }
-            let decision = barrier::load_decision(spec, &layout.dedup(name), &layout.boilerplate(name), report)?;
+            let boilerplate: Vec<PathBuf> = (0..layout.world).map(|s| layout.boilerplate(name, s)).collect();
+            let decision = barrier::load_decision(spec, &layout.dedup(name), &boilerplate, report.as_ref())?;
             let files = staged.iter().flat_map(|s| s.files.iter().cloned()).collect();
             replays.insert(b, Replay { files, decision, documents: staged.iter().map(|s| s.documents).sum() });
         }
@@ -639,11 +648,13 @@ fn map_task(
             files.push(layout.remote.as_ref().map_or_else(|| f.clone(), |r| r.url(&rel)));
         }
         s.files = files;
-        if let Some(counts) = &s.counts {
-            let rel = layout.rel(Path::new(counts))?;
+        let mut counts = Vec::with_capacity(s.counts.len());
+        for c in &s.counts {
+            let rel = layout.rel(Path::new(c))?;
             layout.push(&rel, false)?;
-            s.counts = Some(rel);
+            counts.push(rel);
         }
+        s.counts = counts;
         if let Some(BarrierSpec::Documents(_)) = &exec.barriers[b] {
             let split = u32::try_from(pass * task.world_size + task.rank)?;
             layout.push(&layout.rel(&tokenmill_dedup::phases::signature_path(&layout.dedup(&name), split))?, false)?;
@@ -674,6 +685,23 @@ fn map_task(
     };
     layout.write_marker(&marker)?;
     Ok(stats)
+}
+
+/// The report of a barrier's decision step: its one task's, or (key shards) the sum of its
+/// tasks' counters.
+fn combined_report(markers: &[Marker]) -> Option<serde_json::Value> {
+    let mut reports = markers.iter().filter_map(|m| m.report.as_ref());
+    let mut total = reports.next()?.clone();
+    for r in reports {
+        if let (Some(t), Some(r)) = (total.as_object_mut(), r.as_object()) {
+            for (k, v) in r {
+                if let (Some(a), Some(b)) = (t.get(k).and_then(serde_json::Value::as_u64), v.as_u64()) {
+                    t.insert(k.clone(), serde_json::Value::from(a + b));
+                }
+            }
+        }
+    }
+    Some(total)
 }
 
 /// The stats of a step that processes no documents.
@@ -716,11 +744,11 @@ fn merge(
     let mut inputs: Vec<Seen> = Vec::new();
     let mut parts: BTreeMap<String, Vec<SinkReport>> = BTreeMap::new();
     for (step, markers) in &all {
+        if let StepKind::Clusters { barrier } | StepKind::Count { barrier } = step.kind {
+            stats.nodes[barrier].report = combined_report(markers);
+        }
         stats.steps.push(StepReport { name: step.name.clone(), tasks: markers.iter().map(|m| m.cost.clone()).collect() });
         for m in markers {
-            if let StepKind::Clusters { barrier } | StepKind::Count { barrier } = step.kind {
-                stats.nodes[barrier].report.clone_from(&m.report);
-            }
             if inputs.is_empty() {
                 inputs.clone_from(&m.inputs);
             }
