@@ -102,6 +102,10 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let (code, out, err) = outcome(&run_in(&work, &["run", "local.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{out}{err}");
 
+    // A shard of an earlier run in the output: the merge removes what no task of this job wrote.
+    let stale = format!("s3://{bucket}/job/shards/train_00000.bin");
+    let (store, path) = storage::store_for(&stale, &opts).expect("store");
+    storage::put_object(&store, &path, &stale, bytes::Bytes::from_static(b"old")).expect("put");
     let (code, plan, err) = outcome(&run_in(&array, &["plan", "remote.toml", "--world-size", "3", "--format", "json", "-j", "1"]));
     assert_eq!(code, 0, "{err}");
     let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
@@ -140,6 +144,9 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
     assert_eq!(node(&stats, "fuzzy")["dropped"], node(&local_stats, "fuzzy")["dropped"]);
     assert_eq!(stats["steps"].as_array().map(Vec::len), Some(5), "map-0, buckets, clusters, map-1, merge");
+    let left = storage::list_inputs(&format!("s3://{bucket}/job/shards/"), &opts).expect("list");
+    assert!(left.iter().all(|f| !f.url.ends_with("/train_00000.bin")), "the earlier run's shard is removed");
+    assert_eq!(left.len(), 1 + 2 * manifest["shards"].as_array().map_or(0, Vec::len), "the manifest and its shards, nothing else");
     // The markers and the history are objects.
     fetch(&format!("s3://{bucket}/job/work/steps/w3/map-1/task-00002.json"), &opts);
     fetch(&format!("s3://{bucket}/job/work/history/inputs.jsonl"), &opts);

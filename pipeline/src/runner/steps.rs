@@ -855,8 +855,10 @@ fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[See
         SinkSpec::Megatron(s) => {
             let manifest_name = tokenmill_shards::MANIFEST_FILE;
             let stem = format!("{}_", s.prefix);
-            out.clear(|n| n == manifest_name)?;
-            out.clear(|n| n.starts_with(&stem) && !written.contains(n) && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e)))?;
+            out.remove_everywhere(|n| n == manifest_name)?;
+            out.remove_everywhere(|n| {
+                n.starts_with(&stem) && !written.contains(n) && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e))
+            })?;
             let mut shards = Vec::new();
             let mut header: Option<tokenmill_shards::Manifest> = None;
             for p in parts {
@@ -878,7 +880,7 @@ fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[See
             report.files.push(out.url_of(manifest_name));
         }
         SinkSpec::Jsonl(_) | SinkSpec::Parquet(_) => {
-            out.clear(|n| n.starts_with("part-") && !written.contains(n))?;
+            out.remove_everywhere(|n| n.starts_with("part-") && !written.contains(n))?;
         }
         SinkSpec::Llmc(s) => anyhow::bail!("sink `{}`: an llmc file cannot be written by a job array", s.name),
     }

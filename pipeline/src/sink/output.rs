@@ -84,6 +84,21 @@ impl Output {
         Ok(removed)
     }
 
+    /// Removes the files that `is_ours` recognizes, from object storage too (a job array's
+    /// merge step removing files that no task of the job wrote).
+    ///
+    /// # Errors
+    /// The output cannot be listed or a file cannot be removed.
+    pub fn remove_everywhere(&self, is_ours: impl Fn(&str) -> bool) -> anyhow::Result<usize> {
+        let Some((store, prefix)) = &self.remote else { return self.clear(is_ours) };
+        let names = self.existing(is_ours)?;
+        for name in &names {
+            let path = prefix.clone().join(name.as_str());
+            storage::runtime().block_on(store.delete(&path)).with_context(|| format!("cannot remove {}", self.url_of(name)))?;
+        }
+        Ok(names.len())
+    }
+
     /// Names of the files already in the output that `is_ours` recognizes, sorted (for
     /// appending after them).
     ///
