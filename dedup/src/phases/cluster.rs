@@ -45,12 +45,27 @@ pub(super) const SORTS_AT_ONCE: usize = 3;
 /// [`Error::Mismatch`] when an edge file is missing or from another config,
 /// [`Error::Format`] for a corrupt file, [`Error::Io`] on I/O failure.
 pub fn run_phase3(work_dir: &Path, config: &DedupConfig, index: Option<&DedupIndex>) -> Result<DedupReport> {
+    run_phase3_of(work_dir, config, index, None)
+}
+
+/// [`run_phase3`] told how many documents phase 1 signed (a job array's tasks counted them):
+/// with [`KeepRule::First`] and no index it then reads the edges only, not the signatures.
+///
+/// # Errors
+///
+/// As [`run_phase3`].
+pub fn run_phase3_of(work_dir: &Path, config: &DedupConfig, index: Option<&DedupIndex>, documents: Option<u64>) -> Result<DedupReport> {
     config.validate()?;
     let mut report = DedupReport::default();
     count_edges(work_dir, config, &mut report)?;
-    for path in signature_files(work_dir)? {
-        let r = RandomReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
-        report.documents += r.header().count;
+    match documents {
+        Some(n) => report.documents = n,
+        None => {
+            for path in signature_files(work_dir)? {
+                let r = RandomReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
+                report.documents += r.header().count;
+            }
+        }
     }
     let (matched, matched_count) = index_matches(work_dir, config, index)?;
     let room = config.memory_budget.saturating_sub(matched_count.saturating_mul(8)) / IN_MEMORY_BYTES_PER_DOC;

@@ -34,7 +34,7 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenmill_dedup::DedupIndex;
-use tokenmill_dedup::phases::{Partition, run_partition_shard, run_phase3};
+use tokenmill_dedup::phases::{Partition, run_partition_shard, run_phase3_of};
 
 use super::barrier::{self, BarrierSpec, Collector, Replay, StageAt, Staged};
 use super::exec::Exec;
@@ -387,12 +387,18 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
             let name = &plan.nodes[barrier].name;
             let dedup = layout.dedup_rel(name);
             layout.fetch(&format!("{dedup}/edges"), true)?;
-            layout.fetch(&format!("{dedup}/signatures"), true)?;
+            let documents: u64 = staged_by_map_tasks(plan, &layout, &steps[..index], barrier)?.iter().map(|s| s.documents).sum();
             let index = match &d.index {
                 Some(dir) if std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_some()) => Some(DedupIndex::open(dir, &d.config)?),
                 _ => None,
             };
-            let report = run_phase3(&layout.dedup(name), &d.config, index.as_ref())
+            // The map tasks counted the documents: keeping the first of each cluster against
+            // no index needs the edges only; other keep rules and an index read signatures.
+            let edges_only = d.config.keep == tokenmill_dedup::KeepRule::First && index.is_none();
+            if !edges_only {
+                layout.fetch(&format!("{dedup}/signatures"), true)?;
+            }
+            let report = run_phase3_of(&layout.dedup(name), &d.config, index.as_ref(), edges_only.then_some(documents))
                 .with_context(|| format!("`{name}` phase 3 in {}", layout.dedup(name).display()))?;
             layout.push(&format!("{dedup}/clusters"), true)?;
             tracing::info!(
