@@ -348,7 +348,11 @@ pub(super) fn plan_text(steps: &[runner::Step], binary: &str, config: &str, worl
         steps.len()
     );
     for (i, s) in steps.iter().enumerate() {
-        let _ = writeln!(out, "{}. {} ({} task{}): each {}", i + 1, s.name, s.tasks, if s.tasks == 1 { "" } else { "s" }, s.what);
+        match s.tasks {
+            1 => writeln!(out, "{}. {} (1 task): {}", i + 1, s.name, s.what),
+            n => writeln!(out, "{}. {} ({n} tasks): each task {}", i + 1, s.name, s.what),
+        }
+        .ok();
         let argv: Vec<String> = task_argv(binary, config, s, Some(0), world, threads).iter().map(|w| sh(w)).collect();
         let line = argv.join(" ");
         if s.tasks == 1 {

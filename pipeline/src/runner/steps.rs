@@ -112,7 +112,7 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
         let names: Vec<&str> = entries.iter().map(|&e| plan.nodes[e].name.as_str()).collect();
         let what = if pass == 0 {
             format!(
-                "reads its share of the inputs of {} (a contiguous range of files, balanced by bytes) through the pipeline",
+                "reads its share of the inputs of {} (a contiguous range of work units, balanced by bytes) through the pipeline",
                 names.join(", ")
             )
         } else {
@@ -127,20 +127,22 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
                         name: format!("{name}-buckets"),
                         tasks: world,
                         kind: StepKind::Buckets { barrier: b },
-                        what: format!("`{name}` phase 2: sorts its key shard of every band partition, writes the verified duplicate edges"),
+                        what: format!(
+                            "sorts its key shard of every band partition of `{name}` (dedup phase 2), writes the verified duplicate edges"
+                        ),
                     });
                     steps.push(Step {
                         name: format!("{name}-clusters"),
                         tasks: 1,
                         kind: StepKind::Clusters { barrier: b },
-                        what: format!("`{name}` phase 3: clusters over the edges, lists the documents to remove"),
+                        what: format!("clusters the duplicate edges of `{name}` (dedup phase 3), lists the documents to remove"),
                     });
                 }
                 Some(BarrierSpec::Lines(_)) => steps.push(Step {
                     name: format!("{name}-count"),
                     tasks: world,
                     kind: StepKind::Count { barrier: b },
-                    what: format!("`{name}`: merges its key shard of every task's sorted unit counts, lists the boilerplate units"),
+                    what: format!("merges its key shard of every map task's unit counts for `{name}`, lists the boilerplate units"),
                 }),
                 None => {}
             }
