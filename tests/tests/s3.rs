@@ -82,7 +82,7 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let opts = server.options();
     let bucket = &server.env["TOKENMILL_TEST_S3_BUCKET"];
     let data = tmp.path().join("data");
-    let glob = split_sample(&data, 6);
+    let glob = split_sample(&data, 12);
     let local = standard_config(&[glob], "batch_docs = 64").replace(
         "[[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"length\"]",
         "[[stage]]\nname = \"fuzzy\"\ntype = \"minhash_dedup\"\ninputs = [\"length\"]\n\n[[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"fuzzy\"]",
@@ -110,16 +110,41 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     assert_eq!(code, 0, "{err}");
     let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
     // Every task on a "machine" of its own: its own scratch directory, nothing shared but S3.
+    let task = |argv: &[&str], scratch: &std::path::Path| {
+        let mut cmd = std::process::Command::new(argv[0]);
+        cmd.current_dir(&array).args(&argv[1..]).env("TOKENMILL_SCRATCH", scratch);
+        for (k, v) in &server.env {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    let mut killed = false;
     for step in plan["steps"].as_array().expect("steps") {
-        for task in step["tasks"].as_array().expect("tasks") {
-            let argv: Vec<&str> = task["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
-            let scratch = tmp.path().join(format!("machine-{}-{}", step["name"].as_str().expect("name"), task["rank"]));
-            let mut cmd = std::process::Command::new(argv[0]);
-            cmd.current_dir(&array).args(&argv[1..]).env("TOKENMILL_SCRATCH", &scratch);
-            for (k, v) in &server.env {
-                cmd.env(k, v);
+        for t in step["tasks"].as_array().expect("tasks") {
+            let argv: Vec<&str> = t["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
+            let scratch = tmp.path().join(format!("machine-{}-{}", step["name"].as_str().expect("name"), t["rank"]));
+            if step["name"] == "map-0" && t["rank"] == 1 {
+                // This task's first attempt dies (SIGKILL) once it finished a unit; the retry
+                // runs on another machine and takes the finished units from the store.
+                let units = format!("s3://{bucket}/job/work/ledger/units/");
+                let finished = || storage::list_inputs(&units, &opts).map_or(0, |l| l.iter().filter(|f| f.url.contains("/p0-")).count());
+                let before = finished();
+                let mut child = task(&argv, &tmp.path().join("machine-dies"))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("spawn");
+                while child.try_wait().expect("wait").is_none() {
+                    if finished() > before {
+                        child.kill().expect("kill");
+                        killed = true;
+                        break;
+                    }
+                }
+                let _ = child.wait();
+                assert!(killed, "the first attempt finished before it could be killed");
             }
-            let (code, out, err) = outcome(&cmd.output().expect("task"));
+            let (code, out, err) = outcome(&task(&argv, &scratch).output().expect("task"));
             assert_eq!(code, 0, "{argv:?}\n{out}{err}");
             assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
             for dir in listing(&scratch) {
@@ -129,6 +154,13 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
         }
     }
     assert!(listing(&array) == ["remote.toml"], "nothing of the job is on local disk: {:?}", listing(&array));
+    let retried: serde_json::Value =
+        serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/work/steps/w3/map-0/task-00001.json"), &opts)).expect("marker");
+    assert!(retried["stats"]["units"]["reused"].as_u64() >= Some(1), "the retry reused the finished units: {}", retried["stats"]["units"]);
+    assert!(
+        storage::list_inputs(&format!("s3://{bucket}/job/work/ledger/"), &opts).map_or(true, |l| l.is_empty()),
+        "the merge removed the ledger"
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/shards/manifest.json"), &opts)).expect("manifest");
     let local_manifest: serde_json::Value =

@@ -72,6 +72,9 @@ pub(super) struct Ledger {
     units: PathBuf,
     root: PathBuf,
     enabled: bool,
+    /// A work dir on object storage: each finished unit's spool is also uploaded there (as
+    /// `ledger/units/{key}.spool`), so that a retried task on another machine finds it.
+    mirror: Option<(super::remote::RemoteWork, PathBuf)>,
 }
 
 impl Ledger {
@@ -93,14 +96,40 @@ impl Ledger {
             std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?).with_context(|| format!("cannot write {}", tmp.display()))?;
             std::fs::rename(&tmp, root.join("run.json")).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
         }
-        Ok(Self { units, root, enabled: true })
+        Ok(Self { units, root, enabled: true, mirror: None })
+    }
+
+    /// Mirrors this ledger to the object-storage work dir whose local scratch is `scratch`:
+    /// downloads the finished spools of `keys` recorded there by an earlier attempt (of this
+    /// config and tool version), and uploads each spool this run finishes.
+    pub(super) fn mirrored(mut self, remote: &super::remote::RemoteWork, scratch: &Path, keys: &[String]) -> anyhow::Result<Self> {
+        if !self.enabled {
+            return Ok(self);
+        }
+        let ours: Option<RunRecord> = std::fs::read(self.root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let theirs: Option<RunRecord> = remote.get("ledger/run.json")?.and_then(|b| serde_json::from_slice(&b).ok());
+        if ours.is_some() && ours == theirs {
+            let mut found = 0;
+            for key in keys {
+                if remote.download(&format!("ledger/units/{key}.spool"), scratch)? {
+                    found += 1;
+                }
+            }
+            if found > 0 {
+                tracing::info!(units = found, "resuming: an earlier attempt of this task finished these units");
+            }
+        } else {
+            remote.upload(scratch, "ledger/run.json")?;
+        }
+        self.mirror = Some((remote.clone(), scratch.to_path_buf()));
+        Ok(self)
     }
 
     /// A ledger that records nothing (`ledger = false`): every unit is processed, nothing is
     /// written, an existing ledger is left alone.
     pub(super) fn disabled(work_dir: &Path) -> Self {
         let root = work_dir.join("ledger");
-        Self { units: root.join("units"), root, enabled: false }
+        Self { units: root.join("units"), root, enabled: false, mirror: None }
     }
 
     /// Whether units are recorded.
@@ -130,7 +159,7 @@ impl Ledger {
         file.write_all(MAGIC)?;
         file.write_all(&(header.len() as u64).to_le_bytes())?;
         file.write_all(&header)?;
-        Ok(SpoolWriter { file })
+        Ok(SpoolWriter { file, mirror: self.mirror.clone() })
     }
 
     /// Number of finished units.
@@ -156,6 +185,7 @@ impl Ledger {
 #[derive(Debug)]
 pub(super) struct SpoolWriter {
     file: AtomicFile,
+    mirror: Option<(super::remote::RemoteWork, PathBuf)>,
 }
 
 impl SpoolWriter {
@@ -166,9 +196,13 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Makes the unit finished (fsync, rename).
+    /// Makes the unit finished (fsync, rename; then the upload to a mirror).
     pub(super) fn commit(self) -> anyhow::Result<()> {
-        self.file.commit().map(|_| ())
+        let path = self.file.commit()?;
+        if let Some((remote, scratch)) = &self.mirror {
+            remote.upload(scratch, &super::remote::relative(scratch, &path)?)?;
+        }
+        Ok(())
     }
 }
 

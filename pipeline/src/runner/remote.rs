@@ -130,6 +130,24 @@ impl RemoteWork {
     }
 }
 
+impl RemoteWork {
+    /// Removes every object under `rel/`.
+    pub(super) fn delete_dir(&self, rel: &str) -> anyhow::Result<usize> {
+        let prefix = self.path(rel);
+        runtime()
+            .block_on(async {
+                let mut n = 0;
+                let mut stream = self.store.list(Some(&prefix));
+                while let Some(m) = stream.next().await {
+                    self.store.delete(&m?.location).await?;
+                    n += 1;
+                }
+                Ok::<_, object_store::Error>(n)
+            })
+            .with_context(|| format!("cannot remove {}", self.url(rel)))
+    }
+}
+
 /// `path` relative to `root`, with `/` separators (how the work dir's files are named).
 pub(super) fn relative(root: &Path, path: &Path) -> anyhow::Result<String> {
     let rel = path.strip_prefix(root).with_context(|| format!("{} is not in {}", path.display(), root.display()))?;

@@ -623,7 +623,21 @@ fn map_task(
             collectors.insert(b, Collector::at(work_dir, name, spec, at)?);
         }
     }
-    let ledger = if plan.spec.run.ledger { Ledger::open(work_dir, &plan.config_hash)? } else { Ledger::disabled(work_dir) };
+    let mut ledger = if plan.spec.run.ledger { Ledger::open(work_dir, &plan.config_hash)? } else { Ledger::disabled(work_dir) };
+    if let Some(remote) = &layout.remote {
+        // The units an earlier attempt of this task finished are in the store.
+        let mut keys = Vec::new();
+        let mut index = 0;
+        for (entry, files, _, _) in &work.items {
+            for i in 0..files.len() {
+                if work.mine(index) {
+                    keys.push(Ledger::key(pass, &plan.nodes[*entry].name, i));
+                }
+                index += 1;
+            }
+        }
+        ledger = ledger.mirrored(remote, work_dir, &keys)?;
+    }
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
     let progress = Progress::new(opts.progress, bytes);
@@ -805,6 +819,9 @@ fn merge(
     History::load(work_dir, &manifest_dirs(plan))?.record_seen(&inputs, false, &stats.inputs_to_retry)?;
     layout.push("history", true)?;
     if stats.inputs_to_retry.is_empty() && plan.spec.run.ledger {
+        if let Some(r) = &layout.remote {
+            r.delete_dir("ledger")?;
+        }
         Ledger::open(work_dir, &plan.config_hash)?.remove()?;
     }
     stats.elapsed_secs = secs(started.elapsed());
