@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -32,32 +33,46 @@ def main():
     ap.add_argument("--binary", default="target/release/tokenmill")
     ap.add_argument("-j", "--threads", type=int, default=os.cpu_count())
     ap.add_argument("--skip-single", action="store_true", help="do not run the single-process baseline")
+    ap.add_argument("--repeat", type=int, default=1, help="run both this many times; report each task's median")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
 
     single = None
     if not args.skip_single:
-        shutil.rmtree("out", ignore_errors=True)
-        before, t0 = children_cpu(), time.time()
-        subprocess.run([args.binary, "run", args.config, "-j", str(args.threads), "--progress", "off"], check=True,
-                       stdout=subprocess.DEVNULL)
-        single = {"cpu_secs": children_cpu() - before, "wall_secs": time.time() - t0}
+        cpus, walls = [], []
+        for _ in range(args.repeat):
+            shutil.rmtree("out", ignore_errors=True)
+            before, t0 = children_cpu(), time.time()
+            subprocess.run([args.binary, "run", args.config, "-j", str(args.threads), "--progress", "off"], check=True,
+                           stdout=subprocess.DEVNULL)
+            cpus.append(children_cpu() - before)
+            walls.append(time.time() - t0)
+        single = {"cpu_secs": statistics.median(cpus), "wall_secs": statistics.median(walls), "runs_cpu_secs": cpus}
         with open("out/work/stats.json") as f:
             s = json.load(f)
         single["documents"] = sum(v["documents"] for v in s["sinks"].values())
         single["tokens"] = sum(v["tokens"] for v in s["sinks"].values())
         single["input_bytes"] = s["input_bytes"]
 
-    shutil.rmtree("out", ignore_errors=True)
     plan = json.loads(subprocess.run([args.binary, "plan", args.config, "--world-size", str(args.world_size), "--format", "json",
                                       "-j", str(args.threads)], check=True, capture_output=True, text=True).stdout)
-    before, t0 = children_cpu(), time.time()
-    for step in plan["steps"]:
-        for task in step["tasks"]:
-            subprocess.run(task["argv"], check=True, stdout=subprocess.DEVNULL)
-    array_cpu, array_wall = children_cpu() - before, time.time() - t0
-    with open("out/work/stats.json") as f:
-        stats = json.load(f)
+    runs, array_cpus, array_walls = [], [], []
+    for _ in range(args.repeat):
+        shutil.rmtree("out", ignore_errors=True)
+        before, t0 = children_cpu(), time.time()
+        for step in plan["steps"]:
+            for task in step["tasks"]:
+                subprocess.run(task["argv"], check=True, stdout=subprocess.DEVNULL)
+        array_cpus.append(children_cpu() - before)
+        array_walls.append(time.time() - t0)
+        with open("out/work/stats.json") as f:
+            runs.append(json.load(f))
+    array_cpu, array_wall = statistics.median(array_cpus), statistics.median(array_walls)
+    stats = runs[-1]
+    # Each task's CPU seconds: the median over the runs.
+    for i, s in enumerate(stats["steps"]):
+        for j, t in enumerate(s["tasks"]):
+            t["cpu_secs"] = statistics.median(r["steps"][i]["tasks"][j]["cpu_secs"] for r in runs)
 
     total = sum(t["cpu_secs"] for s in stats["steps"] for t in s["tasks"])
     rows = []

@@ -119,6 +119,7 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
         cmd
     };
     let mut killed = false;
+    let mut fetched = 0;
     for step in plan["steps"].as_array().expect("steps") {
         for t in step["tasks"].as_array().expect("tasks") {
             let argv: Vec<&str> = t["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
@@ -145,6 +146,10 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
                 assert!(killed, "the first attempt finished before it could be killed");
             }
             let (code, out, err) = outcome(&task(&argv, &scratch).output().expect("task"));
+            // Phase 2 reads only the candidates' signature records from the store.
+            if let Some(n) = err.split("\"records\":").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()) {
+                fetched += n.parse::<u64>().unwrap_or(0);
+            }
             assert_eq!(code, 0, "{argv:?}\n{out}{err}");
             assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
             for dir in listing(&scratch) {
@@ -153,6 +158,7 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
             }
         }
     }
+    assert!(fetched > 0, "the buckets tasks fetched candidates' signatures");
     assert!(listing(&array) == ["remote.toml"], "nothing of the job is on local disk: {:?}", listing(&array));
     let retried: serde_json::Value =
         serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/work/steps/w3/map-0/task-00001.json"), &opts)).expect("marker");

@@ -124,12 +124,7 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
     let scratch = work_dir.join("tmp");
     let mut summary = PartitionSummary { partition, documents: 0, buckets: 0, candidates: 0, edges: 0 };
     let mut out = ArtifactWriter::create(&partition.shard_edge_path(work_dir, shard), ArtifactKind::Edges, 16, config.fingerprint())?;
-    let dir = partition.keys_dir(work_dir, shard);
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(d) => d.filter_map(std::result::Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "keys")).collect(),
-        Err(_) => Vec::new(),
-    };
-    files.sort();
+    let files = key_files(&partition.keys_dir(work_dir, shard));
     let mut edge = [0u8; 16];
     match partition {
         Partition::Band(_) => {
@@ -176,6 +171,57 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
     }
     summary.edges = out.finish()?;
     Ok(summary)
+}
+
+/// The ids of the documents whose signatures [`run_partition_shard`] may read for key shard
+/// `shard` of `partition` (those sharing a band key with another document), ascending: what a
+/// task without the signature files must fetch first. Empty for the exact partition.
+///
+/// # Errors
+/// As [`run_partition_shard`].
+pub fn shard_candidates(work_dir: &Path, config: &DedupConfig, partition: Partition, shard: usize) -> Result<Vec<u64>> {
+    if partition == Partition::Exact || !config.verify {
+        return Ok(Vec::new());
+    }
+    let mut sorter = ExternalSorter::<(u64, u64)>::new(&work_dir.join("tmp"), config.memory_budget)?;
+    let mut rec = [0u8; 16];
+    for path in key_files(&partition.keys_dir(work_dir, shard)) {
+        let mut r = ArtifactReader::open(&path, ArtifactKind::BandKeys, Some(16))?;
+        check_fingerprint(&path, r.header().param, config)?;
+        while r.next_record(&mut rec)? {
+            sorter.push(<(u64, u64)>::decode(&rec))?;
+        }
+    }
+    let mut ids = Vec::new();
+    let mut group: Vec<u64> = Vec::new();
+    let mut current = None;
+    for r in sorter.finish()? {
+        let (key, id) = r?;
+        if current != Some(key) {
+            if group.len() > 1 {
+                ids.append(&mut group);
+            }
+            group.clear();
+            current = Some(key);
+        }
+        group.push(id);
+    }
+    if group.len() > 1 {
+        ids.append(&mut group);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The key files of a key shard directory, in name order.
+fn key_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(d) => d.filter_map(std::result::Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "keys")).collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files
 }
 
 /// The edge files of partition `partition`: its single file, or the files of its key shards.

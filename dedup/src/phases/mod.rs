@@ -59,7 +59,7 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use buckets::{Partition, PartitionSummary, run_partition, run_phase2};
 pub use cluster::{run_phase3, run_phase3_of};
 pub use filter::{RemoveCursor, RemoveSet};
-pub use keys::{KeyShardWriter, run_partition_shard};
+pub use keys::{KeyShardWriter, run_partition_shard, shard_candidates};
 pub use signatures::{DocSignature, SignatureWriter, Signer};
 
 use crate::error::{Error, Result};

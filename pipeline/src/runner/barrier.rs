@@ -203,6 +203,8 @@ pub(super) struct StageAt {
     pub(super) base: u64,
     /// Also route band keys to this many key shards (a job array's phase 2 tasks).
     pub(super) key_shards: Option<usize>,
+    /// Text bytes per staged file (the next pass's work units).
+    pub(super) file_bytes: u64,
 }
 
 /// What one collector staged, for the decision and the replay (recorded in a job array's step
@@ -222,7 +224,7 @@ impl Collector {
     /// Starts collecting into `{work_dir}/barriers/{name}`, clearing an earlier run's state.
     pub(super) fn new(work_dir: &Path, name: &str, spec: &BarrierSpec) -> anyhow::Result<Self> {
         let dir = work_dir.join("barriers").join(name);
-        let at = StageAt { dedup: dir.join("dedup"), dir, split: 0, base: 0, key_shards: None };
+        let at = StageAt { dedup: dir.join("dedup"), dir, split: 0, base: 0, key_shards: None, file_bytes: 256 << 20 };
         Self::at(work_dir, name, spec, at)
     }
 
@@ -232,7 +234,7 @@ impl Collector {
             std::fs::remove_dir_all(&at.dir).with_context(|| format!("cannot clear {}", at.dir.display()))?;
         }
         let out = Output::open(&at.dir.join("docs").display().to_string(), &Default::default(), work_dir, name)?;
-        let docs = JsonlSink::new(out, 256 << 20, false, &Naming::Whole)?;
+        let docs = JsonlSink::new(out, at.file_bytes, false, &Naming::Whole)?;
         let keys = match spec {
             BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(&at.dedup, at.split, &d.config)?)),
             BarrierSpec::Lines(c) => {

@@ -131,6 +131,12 @@ impl RemoteWork {
 }
 
 impl RemoteWork {
+    /// The bytes of `ranges` of the object `rel` (adjacent ranges fetched together).
+    pub(super) fn get_ranges(&self, rel: &str, ranges: &[std::ops::Range<u64>]) -> anyhow::Result<Vec<bytes::Bytes>> {
+        let path = self.path(rel);
+        runtime().block_on(self.store.get_ranges(&path, ranges)).with_context(|| format!("cannot read {}", self.url(rel)))
+    }
+
     /// Removes every object under `rel/`.
     pub(super) fn delete_dir(&self, rel: &str) -> anyhow::Result<usize> {
         let prefix = self.path(rel);

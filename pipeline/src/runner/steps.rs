@@ -366,11 +366,18 @@ pub(super) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyho
             let dedup = layout.dedup_rel(name);
             let dir = layout.dedup(name);
             let partitions = Partition::all(&d.config);
-            // Signatures are read for the candidates only (verification); band keys of this
-            // task's key shard of every partition, all of them.
-            layout.fetch(&format!("{dedup}/signatures"), true)?;
+            // Band keys of this task's key shard of every partition, all of them; signatures
+            // only for verifying candidates (on object storage: just their records).
             for p in &partitions {
                 layout.fetch(&layout.rel(&p.keys_dir(&dir, task.rank))?, true)?;
+            }
+            if let Some(remote) = &layout.remote {
+                let needed = partitions
+                    .iter()
+                    .map(|&p| tokenmill_dedup::phases::shard_candidates(&dir, &d.config, p, task.rank))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat();
+                fetch_signature_records(remote, &layout, name, &d.config, needed, task.world_size)?;
             }
             // The partitions side by side on the task's cores (each sort within `memory`).
             let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.max(1)).build()?;
@@ -619,6 +626,8 @@ fn map_task(
                 split: u32::try_from(pass * task.world_size + task.rank).context("too many tasks")?,
                 base: ((pass as u64) << 56) | ((task.rank as u64) << 32),
                 key_shards: Some(task.world_size),
+                // Small enough for the next map step to deal them out evenly.
+                file_bytes: (plan.spec.run.unit_bytes.0 / 4).max(1 << 20),
             };
             collectors.insert(b, Collector::at(work_dir, name, spec, at)?);
         }
@@ -724,6 +733,42 @@ fn combined_report(markers: &[Marker]) -> Option<serde_json::Value> {
         }
     }
     Some(total)
+}
+
+/// Writes, for every split holding some of `ids`, a signature file of just their records,
+/// fetched with ranged reads (a split's records are in id order, one per staged document, so a
+/// record's offset follows from its id: `pass << 56 | rank << 32 | n`).
+fn fetch_signature_records(
+    remote: &RemoteWork,
+    layout: &Layout,
+    name: &str,
+    config: &tokenmill_dedup::DedupConfig,
+    mut ids: Vec<u64>,
+    world: usize,
+) -> anyhow::Result<()> {
+    use tokenmill_dedup::format::{ArtifactKind, ArtifactWriter, HEADER_LEN};
+    ids.sort_unstable();
+    ids.dedup();
+    tracing::info!(records = ids.len(), "fetching the signatures of the candidates");
+    let len = config.record_len() as u64;
+    let dir = layout.dedup(name);
+    for group in ids.chunk_by(|a, b| a >> 32 == b >> 32) {
+        let (pass, rank) = (usize::try_from(group[0] >> 56)?, usize::try_from((group[0] >> 32) & 0xff_ffff)?);
+        let split = u32::try_from(pass * world + rank)?;
+        let local = tokenmill_dedup::phases::signature_path(&dir, split);
+        let rel = layout.rel(&local)?;
+        let ranges: Vec<std::ops::Range<u64>> =
+            group.iter().map(|id| HEADER_LEN + (id & 0xffff_ffff) * len..HEADER_LEN + ((id & 0xffff_ffff) + 1) * len).collect();
+        let mut out = ArtifactWriter::create(&local, ArtifactKind::Signatures, config.record_len(), config.fingerprint())?;
+        for (id, bytes) in group.iter().zip(remote.get_ranges(&rel, &ranges)?) {
+            if bytes.len() != config.record_len() || bytes[..8] != id.to_le_bytes() {
+                anyhow::bail!("{}: the record of document {id} is not where its id says", remote.url(&rel));
+            }
+            out.write_record(&bytes)?;
+        }
+        out.finish()?;
+    }
+    Ok(())
 }
 
 /// The stats of a step that processes no documents.
