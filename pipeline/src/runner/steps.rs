@@ -667,6 +667,15 @@ fn map_task(
     if stats.status != RunStatus::Complete {
         return Ok(stats);
     }
+    if !stats.inputs_to_retry.is_empty() {
+        // Not complete until every input was read: the task exits non-zero (4) and its rerun
+        // reads what failed, replaying the units it finished.
+        tracing::warn!(
+            inputs = stats.inputs_to_retry.len(),
+            "some inputs could not be read: this task is not marked complete; run it again"
+        );
+        return Ok(stats);
+    }
     // What later steps read goes to the store (a shared work dir has it already): staged
     // documents (read in place by the next map step), signatures, line counts.
     let mut staged_here = BTreeMap::new();
