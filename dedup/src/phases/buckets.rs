@@ -99,35 +99,52 @@ pub fn run_partition(work_dir: &Path, config: &DedupConfig, partition: Partition
                 }
                 Ok(())
             })?;
-            let mut linker = BandLinker::new(work_dir, config)?;
-            let mut edge = [0u8; 16];
-            for_each_group(sorter.finish()?, &mut summary, |group_start, id, summary| {
-                for other in linker.link(group_start, id, summary)? {
-                    (other, id).encode(&mut edge);
-                    out.write_record(&edge)?;
-                }
-                Ok(())
-            })?;
+            band_edges(work_dir, config, sorter, &mut summary, &mut out)?;
         }
         Partition::Exact => {
             let mut sorter = ExternalSorter::<(u128, u64)>::new(&scratch, config.memory_budget)?;
             for_each_record(work_dir, config, |f, _| sorter.push((f.exact, f.id)))?;
-            let mut first = 0;
-            let mut edge = [0u8; 16];
-            for_each_group(sorter.finish()?, &mut summary, |group_start, id, summary| {
-                if group_start {
-                    first = id;
-                } else {
-                    summary.candidates += 1;
-                    (first, id).encode(&mut edge);
-                    out.write_record(&edge)?;
-                }
-                Ok(())
-            })?;
+            exact_edges(sorter, &mut summary, &mut out)?;
         }
     }
     summary.edges = out.finish()?;
     Ok(summary)
+}
+
+/// Links the documents sharing a band key (sorted `(key, id)`), verified against their
+/// signatures, into edges.
+pub(super) fn band_edges(
+    work_dir: &Path,
+    config: &DedupConfig,
+    sorter: ExternalSorter<(u64, u64)>,
+    summary: &mut PartitionSummary,
+    out: &mut ArtifactWriter,
+) -> Result<()> {
+    let mut linker = BandLinker::new(work_dir, config)?;
+    let mut edge = [0u8; 16];
+    for_each_group(sorter.finish()?, summary, |group_start, id, summary| {
+        for other in linker.link(group_start, id, summary)? {
+            (other, id).encode(&mut edge);
+            out.write_record(&edge)?;
+        }
+        Ok(())
+    })
+}
+
+/// Links each document sharing an exact hash (sorted `(hash, id)`) to the first with it.
+pub(super) fn exact_edges(sorter: ExternalSorter<(u128, u64)>, summary: &mut PartitionSummary, out: &mut ArtifactWriter) -> Result<()> {
+    let mut first = 0;
+    let mut edge = [0u8; 16];
+    for_each_group(sorter.finish()?, summary, |group_start, id, summary| {
+        if group_start {
+            first = id;
+        } else {
+            summary.candidates += 1;
+            (first, id).encode(&mut edge);
+            out.write_record(&edge)?;
+        }
+        Ok(())
+    })
 }
 
 /// Calls `f` with every signature record of every split, in split then id order.

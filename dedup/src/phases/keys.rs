@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::buckets::{BandLinker, for_each_group};
+use super::buckets::{band_edges, exact_edges};
 use super::{DedupConfig, DocSignature, Partition, PartitionSummary, check_fingerprint};
 use crate::error::Result;
 use crate::external::{ExternalSorter, SortRecord};
@@ -125,7 +125,6 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
     let mut summary = PartitionSummary { partition, documents: 0, buckets: 0, candidates: 0, edges: 0 };
     let mut out = ArtifactWriter::create(&partition.shard_edge_path(work_dir, shard), ArtifactKind::Edges, 16, config.fingerprint())?;
     let files = key_files(&partition.keys_dir(work_dir, shard));
-    let mut edge = [0u8; 16];
     match partition {
         Partition::Band(_) => {
             let mut sorter = ExternalSorter::<(u64, u64)>::new(&scratch, config.memory_budget)?;
@@ -137,14 +136,7 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
                     sorter.push(<(u64, u64)>::decode(&rec))?;
                 }
             }
-            let mut linker = BandLinker::new(work_dir, config)?;
-            for_each_group(sorter.finish()?, &mut summary, |group_start, id, summary| {
-                for other in linker.link(group_start, id, summary)? {
-                    (other, id).encode(&mut edge);
-                    out.write_record(&edge)?;
-                }
-                Ok(())
-            })?;
+            band_edges(work_dir, config, sorter, &mut summary, &mut out)?;
         }
         Partition::Exact => {
             let mut sorter = ExternalSorter::<(u128, u64)>::new(&scratch, config.memory_budget)?;
@@ -156,17 +148,7 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
                     sorter.push(<(u128, u64)>::decode(&rec))?;
                 }
             }
-            let mut first = 0;
-            for_each_group(sorter.finish()?, &mut summary, |group_start, id, summary| {
-                if group_start {
-                    first = id;
-                } else {
-                    summary.candidates += 1;
-                    (first, id).encode(&mut edge);
-                    out.write_record(&edge)?;
-                }
-                Ok(())
-            })?;
+            exact_edges(sorter, &mut summary, &mut out)?;
         }
     }
     summary.edges = out.finish()?;

@@ -76,34 +76,53 @@ impl MegatronSink {
         append: bool,
         naming: &super::Naming,
     ) -> anyhow::Result<Self> {
-        if let super::Naming::Part(tag) = naming {
-            if shuffle.is_some() || append {
-                anyhow::bail!(
-                    "a job array cannot shuffle or append to a megatron output: run `tokenmill shuffle` (or `merge`) on the dataset the array wrote"
-                );
-            }
-            // Only this part's shards: other tasks write beside it, and the merge step removes
-            // files that no task of the run wrote.
-            let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
-            let prefix = format!("{prefix}_{tag}");
-            let writer = ShardSetWriter::new(out.dir(), &prefix, dtype, target)?;
-            return Ok(Self {
-                out,
-                prefix,
-                target,
-                shuffle: None,
-                writer: Some(writer),
-                published: 0,
-                dtype,
-                tokens,
-                config_hash,
-                inputs,
-                report: SinkReport::default(),
-                previous: None,
-                part: true,
-            });
-        }
         let dtype = DType::for_vocab(usize::try_from(tokens.vocab_size).unwrap_or(usize::MAX));
+        let (prefix, writer, previous) = match naming {
+            super::Naming::Part(tag) => {
+                if shuffle.is_some() || append {
+                    anyhow::bail!(
+                        "a job array cannot shuffle or append to a megatron output: run `tokenmill shuffle` (or `merge`) on the dataset the array wrote"
+                    );
+                }
+                // Only this part's shards: other tasks write beside it, and the merge step
+                // removes files that no task of the job wrote.
+                let prefix = format!("{prefix}_{tag}");
+                let writer = ShardSetWriter::new(out.dir(), &prefix, dtype, target)?;
+                (prefix, writer, None)
+            }
+            super::Naming::Whole => {
+                let (writer, previous) = Self::whole(&out, prefix, dtype, target, &tokens, shuffle.as_ref(), append)?;
+                (prefix.to_string(), writer, previous)
+            }
+        };
+        Ok(Self {
+            out,
+            prefix,
+            target,
+            shuffle,
+            writer: Some(writer),
+            published: 0,
+            dtype,
+            tokens,
+            config_hash,
+            inputs,
+            report: SinkReport::default(),
+            previous,
+            part: matches!(naming, super::Naming::Part(_)),
+        })
+    }
+
+    /// The writer of a whole dataset: an earlier run's shards removed first, or (appending)
+    /// the dataset appended to, checked to be tokenized the same way.
+    fn whole(
+        out: &Output,
+        prefix: &str,
+        dtype: DType,
+        target: ShardTarget,
+        tokens: &TokenSpec,
+        shuffle: Option<&ShuffleSpec>,
+        append: bool,
+    ) -> anyhow::Result<(ShardSetWriter, Option<Manifest>)> {
         let previous = if append && out.fetch(tokenmill_shards::MANIFEST_FILE)? {
             let m = Manifest::read(out.dir())?;
             let same = m.dtype == dtype.name() && m.vocab_size == tokens.vocab_size && m.tokenizer_hash == tokens.tokenizer_hash;
@@ -131,7 +150,7 @@ impl MegatronSink {
             }
         }
         let first = previous.as_ref().map_or(0, |m| m.shards.len());
-        let dir = match &shuffle {
+        let dir = match shuffle {
             Some(s) => {
                 if s.staging.exists() {
                     std::fs::remove_dir_all(&s.staging)?;
@@ -143,21 +162,7 @@ impl MegatronSink {
         // Unshuffled shards are renamed when moved into place; only direct writes continue the
         // numbering.
         let writer = ShardSetWriter::new(&dir, prefix, dtype, target)?.with_first_index(if shuffle.is_some() { 0 } else { first });
-        Ok(Self {
-            out,
-            prefix: prefix.into(),
-            target,
-            shuffle,
-            writer: Some(writer),
-            published: 0,
-            dtype,
-            tokens,
-            config_hash,
-            inputs,
-            report: SinkReport::default(),
-            previous,
-            part: false,
-        })
+        Ok((writer, previous))
     }
 
     fn publish_completed(&mut self, shards: &[tokenmill_shards::ShardInfo]) -> anyhow::Result<()> {
