@@ -77,6 +77,12 @@ fn a_jsonl_file_cut_into_byte_ranges_reads_as_one_file() {
     // A job array deals the ranges of the one file over its tasks.
     let array = tempfile::tempdir().expect("tempdir");
     std::fs::write(array.path().join("p.toml"), config(&path, "jsonl", "64KiB")).expect("write");
+    // The dry run says which ranges each task of the first step reads.
+    let (code, out, err) = outcome(&run_in(array.path(), &["run", "p.toml", "--dry-run", "--world-size", "3"]));
+    assert_eq!(code, 0, "{err}");
+    let units = size.div_ceil(64 << 10);
+    assert!(out.contains(&format!("task 0: units 0..")) && out.contains(&format!("all.jsonl [bytes 0..{}]", 64 << 10)), "{out}");
+    assert!(out.contains(&format!("..{units} (")), "the last task ends at the last unit: {out}");
     let (code, out, err) = outcome(&run_in(array.path(), &["plan", "p.toml", "--world-size", "3", "--format", "json"]));
     assert_eq!(code, 0, "{err}");
     let plan: Value = serde_json::from_str(&out).expect("json");

@@ -343,6 +343,19 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         let binary = std::env::current_exe().map_or_else(|_| "tokenmill".into(), |p| p.display().to_string());
         let config = std::fs::canonicalize(&args.config).unwrap_or_else(|_| args.config.clone()).display().to_string();
         print!("as a job array (`tokenmill plan`, `slurm`, `k8s`): {}", ops::plan_text(&steps, &binary, &config, world, args.threads));
+        println!("map-0, task by task:");
+        for s in runner::first_shares(&plan, world) {
+            match &s.span {
+                Some((first, last)) => println!(
+                    "  task {}: units {}..{} ({:.1} MB), from {first} to {last}",
+                    s.rank,
+                    s.units.start,
+                    s.units.end,
+                    s.bytes as f64 / 1e6
+                ),
+                None => println!("  task {}: nothing (fewer work units than tasks)", s.rank),
+            }
+        }
         println!("dry run: nothing was read or written");
         return Ok(Exit::Ok);
     }

@@ -26,7 +26,7 @@ mod steps;
 mod writer;
 
 pub use ledger::{RunLock, hostname};
-pub use steps::{Step, StepKind, StepTask, plan_steps};
+pub use steps::{FirstShare, Step, StepKind, StepTask, first_shares, plan_steps};
 
 use std::collections::HashMap;
 use std::path::Path;

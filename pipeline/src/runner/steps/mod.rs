@@ -158,6 +158,39 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
     Ok(steps)
 }
 
+/// What one task of the first map step will read (`run --dry-run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstShare {
+    /// The task's rank.
+    pub rank: usize,
+    /// Its work units, by index over every source's units in listing order.
+    pub units: std::ops::Range<usize>,
+    /// Their stored bytes.
+    pub bytes: u64,
+    /// The first and the last of them (a file, or `FILE [bytes A..B]` for part of one).
+    pub span: Option<(String, String)>,
+}
+
+/// How the first map step deals the sources' work units over `world` tasks.
+pub fn first_shares(plan: &Plan, world: usize) -> Vec<FirstShare> {
+    let mut inputs = crate::build::list_sources(plan);
+    crate::build::split_units(plan, &mut inputs);
+    let files: Vec<&crate::storage::InputFile> = inputs.iter().flat_map(|s| &s.files).collect();
+    let sizes: Vec<u64> = files.iter().map(|f| f.unit_bytes()).collect();
+    let name = |f: &crate::storage::InputFile| match f.span {
+        Some(crate::storage::Span::Bytes { start, end }) => format!("{} [bytes {start}..{end}]", f.url),
+        Some(crate::storage::Span::RowGroups { start, end, .. }) => format!("{} [row groups {start}..{end}]", f.url),
+        None => f.url.clone(),
+    };
+    (0..world.max(1))
+        .map(|rank| {
+            let units = share(&sizes, rank, world.max(1));
+            let span = (!units.is_empty()).then(|| (name(files[units.start]), name(files[units.end - 1])));
+            FirstShare { rank, bytes: sizes[units.clone()].iter().sum(), units, span }
+        })
+        .collect()
+}
+
 /// One task of one step, as it runs.
 struct Ctx<'a> {
     /// The plan, its work dir this task's: the shared one, or the scratch of an object-store
