@@ -443,6 +443,27 @@ mod tests {
     }
 
     #[test]
+    fn byte_ranges_cut_inside_chinese_characters_lose_nothing() {
+        // Three-byte characters and full-width punctuation: most cuts land inside a character;
+        // a line still belongs to the range holding its first byte, whole.
+        let mut input = Vec::new();
+        let texts = ["中文网页正文，没有空格。", "第二段：赌博和色情垃圾要过滤！", "机器学习？", "短"];
+        for i in 0..30 {
+            let text = texts[i % texts.len()].repeat(1 + i % 5);
+            input.extend_from_slice(format!("{{\"id\":\"z{i}\",\"text\":\"{text}\"}}\n").as_bytes());
+        }
+        let (whole, _) = run(input.clone(), "f.jsonl", 1 << 20);
+        for unit in [1, 2, 3, 5, 7, 11, 64, 100, 257] {
+            let (docs, errors, raw) = run_ranges(&input, unit);
+            assert!(errors.is_empty(), "unit {unit}: {errors:?}");
+            let got: Vec<(&str, &str)> = docs.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+            let want: Vec<(&str, &str)> = whole.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+            assert_eq!(got, want, "unit {unit}");
+            assert_eq!(raw, input.len() as u64);
+        }
+    }
+
+    #[test]
     fn parses_good_and_reports_bad_lines_with_positions() {
         let input = b"{\"id\":\"a\",\"text\":\"hi\",\"lang\":\"en\"}\n\n{bad\n{\"id\":7,\"text\":3}\n{\"text\":\"x\xff\"}\n{\"id\":\"b\"}\n{\"text\":\"ok\"}\r\n".to_vec();
         let (docs, errors) = run(input, "f.jsonl", 1 << 20);
