@@ -85,9 +85,12 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let glob = split_sample(&data, 12);
     let local = standard_config(&[glob], "batch_docs = 64").replace(
         "[[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"length\"]",
-        "[[stage]]\nname = \"fuzzy\"\ntype = \"minhash_dedup\"\ninputs = [\"length\"]\n\n[[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"fuzzy\"]",
+        "[[stage]]\nname = \"lines\"\ntype = \"line_dedup\"\ninputs = [\"length\"]\nmax_occurrences = 2\n\n\
+         [[stage]]\nname = \"fuzzy\"\ntype = \"minhash_dedup\"\ninputs = [\"lines\"]\n\n\
+         [[stage]]\nname = \"exact\"\ntype = \"exact_dedup\"\ninputs = [\"fuzzy\"]\n\n\
+         [[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"exact\"]",
     );
-    assert!(local.contains("inputs = [\"fuzzy\"]"));
+    assert!(local.contains("inputs = [\"exact\"]"));
     let local = local.replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 80000");
     let remote = local
         .replace("work_dir = \"out/work\"", &format!("work_dir = \"s3://{bucket}/job/work\""))
@@ -181,7 +184,39 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let local_stats = common::stats(&work);
     assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
     assert_eq!(node(&stats, "fuzzy")["dropped"], node(&local_stats, "fuzzy")["dropped"]);
-    assert_eq!(stats["steps"].as_array().map(Vec::len), Some(5), "map-0, buckets, clusters, map-1, merge");
+    assert_eq!(stats["steps"].as_array().map(Vec::len), Some(10), "4 map steps, 2 x buckets and clusters, count, merge");
+    assert_eq!(node(&stats, "lines")["report"], node(&local_stats, "lines")["report"]);
+    assert_eq!(node(&stats, "exact")["dropped"], node(&local_stats, "exact")["dropped"]);
+
+    // World sizes 1 and 4 on S3 too.
+    for world in [1, 4] {
+        let prefix = format!("job-w{world}");
+        let dir = tmp.path().join(&prefix);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("remote.toml"), remote.replace("/job/", &format!("/{prefix}/"))).expect("write");
+        let (code, plan, err) =
+            outcome(&run_in(&dir, &["plan", "remote.toml", "--world-size", &world.to_string(), "--format", "json", "-j", "1"]));
+        assert_eq!(code, 0, "{err}");
+        let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
+        for step in plan["steps"].as_array().expect("steps") {
+            for t in step["tasks"].as_array().expect("tasks") {
+                let argv: Vec<&str> = t["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
+                let scratch = tmp.path().join(format!("{prefix}-{}-{}", step["name"].as_str().expect("name"), t["rank"]));
+                let mut cmd = std::process::Command::new(argv[0]);
+                cmd.current_dir(&dir).args(&argv[1..]).env("TOKENMILL_SCRATCH", &scratch);
+                for (k, v) in &server.env {
+                    cmd.env(k, v);
+                }
+                let (code, out, err) = outcome(&cmd.output().expect("task"));
+                assert_eq!(code, 0, "{argv:?}\n{out}{err}");
+            }
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fetch(&format!("s3://{bucket}/{prefix}/shards/manifest.json"), &opts)).expect("manifest");
+        let tokens = token_bytes(&manifest, |n| fetch(&format!("s3://{bucket}/{prefix}/shards/{n}"), &opts));
+        assert!(tokens == local_tokens, "world size {world}: token sequences differ");
+        assert_eq!(manifest["documents"], local_manifest["documents"], "world size {world}");
+    }
     let left = storage::list_inputs(&format!("s3://{bucket}/job/shards/"), &opts).expect("list");
     assert!(left.iter().all(|f| !f.url.ends_with("/train_00000.bin")), "the earlier run's shard is removed");
     assert_eq!(left.len(), 1 + 2 * manifest["shards"].as_array().map_or(0, Vec::len), "the manifest and its shards, nothing else");
