@@ -23,7 +23,7 @@ use crate::config::{self, Plan};
 use crate::progress::ProgressMode;
 use crate::runner::{self, RunOptions};
 use crate::stats::RunStatus;
-pub use ops::parse_duration;
+pub use crate::storage::parse_duration;
 
 /// tokenmill turns raw text corpora into training-ready token shards.
 ///

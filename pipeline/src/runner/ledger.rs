@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::sink::AtomicFile;
 use crate::storage::InputFile;
 
-/// Version 2: collected batches carry a keys tag (line hashes besides signatures). A spool of
-/// another version is not reused: its unit is processed again.
+/// The spool format's magic and version (3: collected batches carry a keys tag, line hashes
+/// besides signatures). A spool of another version is not reused: its unit is processed again.
 const MAGIC: &[u8; 8] = b"TMSPOOL3";
 
 /// What identifies a unit's input: a unit is reused only if all of it matches.
