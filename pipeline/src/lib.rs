@@ -20,6 +20,7 @@ pub mod build;
 pub mod cli;
 pub mod config;
 pub mod document;
+pub mod duration;
 pub mod filters;
 pub mod lm;
 pub mod progress;

@@ -214,7 +214,7 @@ fn retry_policy(options: &BTreeMap<String, String>) -> Result<(object_store::Ret
         retry.max_retries = v.trim().parse().map_err(|_| format!("storage option max_retries = `{v}` is not a number"))?;
     }
     if let Some(v) = rest.remove("retry_timeout") {
-        retry.retry_timeout = parse_duration(&v).map_err(|e| format!("storage option retry_timeout: {e}"))?;
+        retry.retry_timeout = crate::duration::parse_duration(&v).map_err(|e| format!("storage option retry_timeout: {e}"))?;
     }
     Ok((retry, rest))
 }
@@ -502,25 +502,6 @@ pub fn upload_file(local: &Path, store: &Arc<dyn ObjectStore>, path: &ObjectPath
     })
 }
 
-/// Parses `90s`, `5m`, `2h`, `500ms`, or a number of seconds.
-///
-/// # Errors
-/// Not a number with one of those units.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 5m, 1h)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("unknown unit `{other}` in `{s}` (use ms, s, m or h)")),
-    };
-    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
-}
-
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -537,17 +518,6 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(std::time::Duration::from_secs(300)));
-        assert_eq!(parse_duration("2h"), Ok(std::time::Duration::from_secs(7200)));
-        assert_eq!(parse_duration("250ms"), Ok(std::time::Duration::from_millis(250)));
-        assert_eq!(parse_duration("3"), Ok(std::time::Duration::from_secs(3)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("soon").is_err());
-    }
 
     #[test]
     fn urls_and_paths() {

@@ -20,10 +20,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Plan};
+pub use crate::duration::parse_duration;
 use crate::progress::ProgressMode;
 use crate::runner::{self, RunOptions};
 use crate::stats::RunStatus;
-pub use crate::storage::parse_duration;
 
 /// tokenmill turns raw text corpora into training-ready token shards.
 ///

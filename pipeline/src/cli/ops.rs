@@ -10,11 +10,12 @@ use clap::Args;
 use super::{Exit, execute_run, exit_of, interrupt_flag, load};
 use crate::build::SourceInputs;
 use crate::config::Plan;
+use crate::duration::parse_duration;
 use crate::progress::ProgressMode;
 use crate::runner::{self, RunOptions};
 use crate::source::{InputError, InputErrorKind};
 use crate::stats::RunStatus;
-use crate::storage::{self, StorageError, parse_duration};
+use crate::storage::{self, StorageError};
 
 /// What `trigger` and `watch` share: an incremental run of a pipeline.
 #[derive(Debug, Args)]
