@@ -127,27 +127,11 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
     let files = key_files(&partition.keys_dir(work_dir, shard));
     match partition {
         Partition::Band(_) => {
-            let mut sorter = ExternalSorter::<(u64, u64)>::new(&scratch, config.memory_budget)?;
-            let mut rec = [0u8; 16];
-            for path in &files {
-                let mut r = ArtifactReader::open(path, ArtifactKind::BandKeys, Some(16))?;
-                check_fingerprint(path, r.header().param, config)?;
-                while r.next_record(&mut rec)? {
-                    sorter.push(<(u64, u64)>::decode(&rec))?;
-                }
-            }
+            let sorter = sort_keys::<(u64, u64)>(&files, ArtifactKind::BandKeys, config, &scratch)?;
             band_edges(work_dir, config, sorter, &mut summary, &mut out)?;
         }
         Partition::Exact => {
-            let mut sorter = ExternalSorter::<(u128, u64)>::new(&scratch, config.memory_budget)?;
-            let mut rec = [0u8; 24];
-            for path in &files {
-                let mut r = ArtifactReader::open(path, ArtifactKind::ExactKeys, Some(24))?;
-                check_fingerprint(path, r.header().param, config)?;
-                while r.next_record(&mut rec)? {
-                    sorter.push(<(u128, u64)>::decode(&rec))?;
-                }
-            }
+            let sorter = sort_keys::<(u128, u64)>(&files, ArtifactKind::ExactKeys, config, &scratch)?;
             exact_edges(sorter, &mut summary, &mut out)?;
         }
     }
@@ -165,15 +149,8 @@ pub fn shard_candidates(work_dir: &Path, config: &DedupConfig, partition: Partit
     if partition == Partition::Exact || !config.verify {
         return Ok(Vec::new());
     }
-    let mut sorter = ExternalSorter::<(u64, u64)>::new(&work_dir.join("tmp"), config.memory_budget)?;
-    let mut rec = [0u8; 16];
-    for path in key_files(&partition.keys_dir(work_dir, shard)) {
-        let mut r = ArtifactReader::open(&path, ArtifactKind::BandKeys, Some(16))?;
-        check_fingerprint(&path, r.header().param, config)?;
-        while r.next_record(&mut rec)? {
-            sorter.push(<(u64, u64)>::decode(&rec))?;
-        }
-    }
+    let files = key_files(&partition.keys_dir(work_dir, shard));
+    let sorter = sort_keys::<(u64, u64)>(&files, ArtifactKind::BandKeys, config, &work_dir.join("tmp"))?;
     let mut ids = Vec::new();
     let mut group: Vec<u64> = Vec::new();
     let mut current = None;
@@ -194,6 +171,20 @@ pub fn shard_candidates(work_dir: &Path, config: &DedupConfig, partition: Partit
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)
+}
+
+/// The records of key files of `kind` (written with `config`), pushed into an external sort.
+fn sort_keys<R: SortRecord>(files: &[PathBuf], kind: ArtifactKind, config: &DedupConfig, scratch: &Path) -> Result<ExternalSorter<R>> {
+    let mut sorter = ExternalSorter::<R>::new(scratch, config.memory_budget)?;
+    let mut rec = vec![0u8; R::SIZE];
+    for path in files {
+        let mut r = ArtifactReader::open(path, kind, Some(R::SIZE))?;
+        check_fingerprint(path, r.header().param, config)?;
+        while r.next_record(&mut rec)? {
+            sorter.push(R::decode(&rec))?;
+        }
+    }
+    Ok(sorter)
 }
 
 /// The key files of a key shard directory, in name order.
