@@ -37,12 +37,12 @@ build() { # cargo build of both binaries; sets TEST_BIN and BENCH_BIN
     local target=${CARGO_TARGET_DIR:-target}
     if [ -n "$SMOKE" ]; then
         # The dev profile, which CI has built already (the engine is optimised in it).
-        cargo test -p tokenmill-engine --test cuda --no-run "$@" &&
-            cargo test -p tokenmill-engine --bench gpu --no-run "$@" || return 1
+        cargo test -p tokenmill-engine --features emulator --test cuda --no-run "$@" &&
+            cargo test -p tokenmill-engine --features emulator --bench gpu --no-run "$@" || return 1
         find_bins "$target/debug"
     else
-        cargo test -p tokenmill-engine --release --test cuda --no-run "$@" &&
-            cargo bench -p tokenmill-engine --bench gpu --no-run "$@" || return 1
+        cargo test -p tokenmill-engine --features emulator --release --test cuda --no-run "$@" &&
+            cargo bench -p tokenmill-engine --features emulator --bench gpu --no-run "$@" || return 1
         find_bins "$target/release"
     fi
     [ -n "$TEST_BIN" ] && [ -n "$BENCH_BIN" ]

@@ -60,7 +60,7 @@ mod error;
 pub mod exact;
 pub mod external;
 pub mod format;
-pub mod index;
+
 pub mod lines;
 pub mod lsh;
 pub mod minhash;
@@ -71,8 +71,8 @@ pub mod unionfind;
 
 pub use error::{Error, Result};
 pub use exact::{ExactHasher, exact_hash};
-pub use index::DedupIndex;
 pub use minhash::{MinHashConfig, MinHasher, jaccard_estimate};
 pub use normalize::NormalizeOptions;
+pub use phases::index::{self, DedupIndex};
 pub use phases::{DedupConfig, KeepRule};
 pub use report::DedupReport;

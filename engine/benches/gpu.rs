@@ -11,7 +11,9 @@
 
 use std::time::Instant;
 
-use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, EmulatedCuda, probe_cuda};
+#[cfg(all(feature = "emulator", target_os = "linux"))]
+use tokenmill_engine::backend::EmulatedCuda;
+use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
 use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig};
 use tokenmill_engine::rng::Rng;
@@ -163,8 +165,13 @@ fn run<B: Backend>(gpu: &B, device: &str, sizes: Sizes) {
 
 fn main() {
     if std::env::var("TOKENMILL_GPU_BENCH").is_ok_and(|v| v == "smoke") {
-        let emulated = EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"));
-        return run(&emulated, "CUDA emulator (smoke run, figures meaningless)", SMOKE);
+        #[cfg(all(feature = "emulator", target_os = "linux"))]
+        {
+            let emulated = EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"));
+            return run(&emulated, "CUDA emulator (smoke run, figures meaningless)", SMOKE);
+        }
+        #[cfg(not(all(feature = "emulator", target_os = "linux")))]
+        panic!("the smoke run needs the CUDA emulator: build with `--features emulator` (Linux)");
     }
     match probe_cuda(0) {
         Ok(_) => {

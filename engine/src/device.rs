@@ -70,32 +70,6 @@ impl FromStr for DeviceRequest {
     }
 }
 
-impl DeviceRequest {
-    /// The device to use and a one-line reason for the choice (for the caller to log).
-    ///
-    /// Probing a GPU loads the CUDA libraries and creates a context (tens to hundreds of
-    /// milliseconds); call this once per run.
-    ///
-    /// # Errors
-    /// [`Error::Device`] for `cuda[:N]` when that GPU or a CUDA library it needs is not usable;
-    /// the message says what is missing.
-    pub fn resolve(self) -> Result<(Device, String)> {
-        match self {
-            Self::Cpu => Ok((Device::Cpu, "CPU requested".into())),
-            Self::Auto => match crate::backend::probe_cuda(0) {
-                Ok(gpu) => Ok((Device::Cuda(0), format!("auto: using cuda:0 ({gpu})"))),
-                Err(why) => Ok((Device::Cpu, format!("auto: using the CPU because no usable GPU was found: {why}"))),
-            },
-            Self::Cuda(n) => match crate::backend::probe_cuda(n) {
-                Ok(gpu) => Ok((Device::Cuda(n), format!("cuda:{n} requested ({gpu})"))),
-                Err(why) => {
-                    Err(Error::Device { request: format!("cuda:{n}"), reason: format!("{why}; use the device `cpu` or `auto` instead") })
-                }
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

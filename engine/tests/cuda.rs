@@ -10,14 +10,17 @@
 //!
 //! Every check runs twice. `on_gpu::*` uses the GPU; without a usable one (no driver, no device,
 //! no NVRTC or cuBLAS) it prints `SKIPPED` with the reason to stderr and passes (run with
-//! `--nocapture` to see it). `emulated::*` runs on every machine: the same kernels.cu, launched
-//! with the same grids and arguments, on the CPU emulator ([`EmulatedCuda`]; needs a C++20
-//! compiler), which also fails a kernel that writes outside its buffers.
+//! `--nocapture` to see it). `emulated::*` runs on every Linux machine with the `emulator`
+//! feature (on in the workspace's tests): the same kernels.cu, launched with the same grids and
+//! arguments, on the CPU emulator (`EmulatedCuda`; needs a C++20 compiler, and skips saying so
+//! without one), which also fails a kernel that writes outside its buffers.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use tokenmill_engine::backend::{AdamWStep, Backend, CpuBackend, CudaBackend, EmulatedCuda, probe_cuda};
+#[cfg(all(feature = "emulator", target_os = "linux"))]
+use tokenmill_engine::backend::EmulatedCuda;
+use tokenmill_engine::backend::{AdamWStep, Backend, CpuBackend, CudaBackend, probe_cuda};
 use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling};
 use tokenmill_engine::optim::AdamWConfig;
@@ -46,10 +49,21 @@ fn gpu(test: &str) -> Option<MutexGuard<'static, CudaBackend>> {
     }
 }
 
-/// The CUDA emulator, built once per test binary; it must build (it needs a C++20 compiler).
-fn emulated() -> &'static EmulatedCuda {
-    static EMULATED: OnceLock<EmulatedCuda> = OnceLock::new();
-    EMULATED.get_or_init(|| EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}")))
+/// The CUDA emulator, built once per test binary: it must build where there is a C++ compiler;
+/// where there is none, `None` after printing why the test skips.
+#[cfg(all(feature = "emulator", target_os = "linux"))]
+fn emulated(test: &str) -> Option<&'static EmulatedCuda> {
+    static EMULATED: OnceLock<Result<EmulatedCuda, String>> = OnceLock::new();
+    let emulated = EMULATED.get_or_init(|| {
+        EmulatedCuda::compiler().map(|_| EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}")))
+    });
+    match emulated {
+        Ok(e) => Some(e),
+        Err(why) => {
+            eprintln!("SKIPPED {test}: no C++ compiler for the CUDA emulator: {why}");
+            None
+        }
+    }
 }
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
@@ -363,10 +377,13 @@ macro_rules! on_gpu_and_emulated {
                 }
             })*
         }
+        #[cfg(all(feature = "emulator", target_os = "linux"))]
         mod emulated {
             $(#[test]
             fn $name() {
-                super::$name(super::emulated());
+                if let Some(e) = super::emulated(stringify!($name)) {
+                    super::$name(e);
+                }
             })*
         }
     };

@@ -9,18 +9,10 @@ use anyhow::Context;
 use tokenmill_shards::ShardTarget;
 
 use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, SourceSpec, StageSpec};
-use crate::filters::c4::C4LineCleaner;
-use crate::filters::fineweb::FineWebQuality;
-use crate::filters::gopher_quality::GopherQuality;
-use crate::filters::gopher_repetition::GopherRepetition;
-use crate::filters::language::LanguageFilter;
-use crate::filters::normalize::Normalize;
-use crate::filters::pii::Pii;
-use crate::filters::url_filter::UrlFilter;
 use crate::sink::{FlatSink, JsonlSink, MegatronSink, Naming, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
-use crate::source::sql::SqlFilter;
 use crate::source::{InputError, InputErrorKind};
-use crate::stage::{C4Quality, Length, Operator, PerplexityFilter, QualityModel, TokenizeStage, UrlField};
+use crate::sql::SqlFilter;
+use crate::stage::{BuildOperator, Operator};
 use crate::storage::{self, InputFile, Span, StorageError};
 
 /// The inputs of one source: files found, and paths that failed to list.
@@ -61,7 +53,7 @@ fn listing_error(pattern: &str, kind: InputErrorKind, message: String) -> InputE
     InputError { kind, file: pattern.into(), line: None, offset: None, message }
 }
 
-/// Builds the operator of every stage node (`None` for sources and sinks).
+/// Builds the operator of every stage node (`None` for sources, sinks and barriers).
 ///
 /// # Errors
 /// A tokenizer, classifier, language model or block list cannot be loaded, or a filter option
@@ -70,55 +62,30 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
     plan.nodes
         .iter()
         .map(|n| match n.role {
-            Role::Stage(i) if plan.spec.stages[i].is_barrier() => Ok(None),
-            Role::Stage(i) => Ok(Some(match &plan.spec.stages[i] {
-                StageSpec::Length(s) => Operator::Filter(Box::new(Length::new(s))),
-                StageSpec::Tokenize(s) => Operator::Tokenize(TokenizeStage::new(s).with_context(|| format!("stage `{}`", s.name))?),
-                StageSpec::QualityModel(s) => {
-                    Operator::Quality(Box::new(QualityModel::new(s).with_context(|| format!("stage `{}`", s.name))?))
-                }
-                StageSpec::Perplexity(s) => {
-                    Operator::Transform(Box::new(PerplexityFilter::new(s).with_context(|| format!("stage `{}`", s.name))?))
-                }
-                StageSpec::Where(s) => Operator::Sql(SqlFilter::new(&s.sql).map_err(|e| anyhow::anyhow!("stage `{}`: {e}", s.name))?),
-                StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) | StageSpec::LineDedup(_) => {
-                    unreachable!("barriers have no per-batch operator")
-                }
-                text => text_operator(text).with_context(|| format!("stage `{}`", text.name()))?,
-            })),
+            Role::Stage(i) => stage_operator(&plan.spec.stages[i]),
             _ => Ok(None),
         })
         .collect()
 }
 
-/// Builds the operator of a text filter stage ([`crate::filters`]): reads model and block-list
-/// files and validates thresholds.
-///
-/// # Errors
-/// An option is out of range, or a file named by the spec cannot be read or parsed.
-pub fn text_operator(spec: &StageSpec) -> Result<Operator, crate::filters::Error> {
-    Ok(match spec {
-        StageSpec::Normalize(s) => Operator::Transform(Box::new(Normalize::new(s.config())?)),
-        StageSpec::C4Lines(s) => Operator::Transform(Box::new(C4LineCleaner::new(s.config())?)),
-        StageSpec::C4Quality(s) => Operator::Filter(Box::new(C4Quality(C4LineCleaner::new(s.config())?))),
-        StageSpec::GopherQuality(s) => Operator::Filter(Box::new(GopherQuality::new(s.config())?)),
-        StageSpec::GopherRepetition(s) => Operator::Filter(Box::new(GopherRepetition::new(s.config())?)),
-        StageSpec::FinewebQuality(s) => Operator::Filter(Box::new(FineWebQuality::new(s.config())?)),
-        StageSpec::Language(s) => Operator::Transform(Box::new(LanguageFilter::new(s.config())?)),
-        StageSpec::Pii(s) => Operator::Transform(Box::new(Pii::new(s.config())?)),
-        StageSpec::UrlFilter(s) => Operator::Filter(Box::new(UrlField(UrlFilter::new(s.config())?))),
-        StageSpec::Length(_)
-        | StageSpec::Where(_)
-        | StageSpec::Tokenize(_)
-        | StageSpec::QualityModel(_)
-        | StageSpec::Perplexity(_)
-        | StageSpec::ExactDedup(_)
-        | StageSpec::MinhashDedup(_)
-        | StageSpec::LineDedup(_) => {
-            unreachable!("`{}` is not a text filter stage", spec.kind())
+macro_rules! define_stage_operator {
+    ($($(#[$doc:meta])* $variant:ident($spec:ty) = $label:literal, $kind:ident;)*) => {
+        /// Builds one stage's operator (`None` for a barrier, which the runner runs over all of
+        /// its input).
+        ///
+        /// # Errors
+        /// An option is out of range, or a file the spec names cannot be read or parsed; the
+        /// message names the stage.
+        pub fn stage_operator(spec: &StageSpec) -> anyhow::Result<Option<Operator>> {
+            let built = match spec {
+                $(StageSpec::$variant(s) => BuildOperator::operator(s),)*
+            };
+            built.with_context(|| format!("stage `{}`", spec.name()))
         }
-    })
+    };
 }
+
+crate::config::for_each_stage!(define_stage_operator);
 
 /// Builds the `where` filter of every source.
 ///

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
-use crate::filters::words::{Script, WordMode, WordSpans, Words};
+use tokenmill_filters::words::{Script, WordMode, WordSpans, Words};
 
 /// One document: text plus identity and metadata.
 #[derive(Debug, Clone, PartialEq)]

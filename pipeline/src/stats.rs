@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::failure::{Failure, FailureKind};
 use crate::sink::SinkReport;
 
 /// Counters of one node.
@@ -81,14 +82,27 @@ impl NodeStats {
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+#[serde(rename_all = "snake_case", tag = "status")]
 pub enum RunStatus {
     /// Every input was processed and every output completed.
     Complete,
     /// Stopped by Ctrl-C / SIGTERM; nothing incomplete was left looking complete.
     Interrupted,
     /// Stopped by an error.
-    Failed(String),
+    Failed {
+        /// What kind of failure (decides the exit code).
+        #[serde(default)]
+        kind: FailureKind,
+        /// What failed, where, and what to do.
+        reason: String,
+    },
+}
+
+impl RunStatus {
+    /// A failed run.
+    pub fn failed(f: Failure) -> Self {
+        Self::Failed { kind: f.kind, reason: f.message }
+    }
 }
 
 /// Everything `stats.json` holds.
@@ -198,7 +212,7 @@ impl RunStats {
         let status = match &self.status {
             RunStatus::Complete => "complete".to_string(),
             RunStatus::Interrupted => "interrupted (outputs not completed were removed)".to_string(),
-            RunStatus::Failed(e) => format!("FAILED: {e}"),
+            RunStatus::Failed { reason, .. } => format!("FAILED: {reason}"),
         };
         let secs = self.elapsed_secs.max(1e-9);
         let _ = writeln!(
@@ -273,19 +287,14 @@ pub fn now_rfc3339() -> String {
 
 /// Seconds since the epoch as RFC 3339 UTC.
 pub fn rfc3339(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Days to civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let t = i64::try_from(secs).ok().and_then(|s| chrono::DateTime::from_timestamp(s, 0)).unwrap_or_default();
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A label value as the Prometheus text format writes it: backslash, double quote and line feed
+/// escaped.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Writes the run's counters in the Prometheus text exposition format (atomically, as
@@ -313,13 +322,13 @@ pub fn metrics_text(stats: &RunStats) -> String {
         }
     };
     let label = |pairs: &[(&str, &str)]| {
-        let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+        let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
         format!("{{{}}}", inner.join(","))
     };
     let status = match &stats.status {
         RunStatus::Complete => "complete",
         RunStatus::Interrupted => "interrupted",
-        RunStatus::Failed(_) => "failed",
+        RunStatus::Failed { .. } => "failed",
     };
     let states: Vec<(String, f64)> =
         ["complete", "interrupted", "failed"].iter().map(|st| (label(&[("status", st)]), f64::from(u8::from(*st == status)))).collect();
@@ -359,6 +368,11 @@ pub fn metrics_text(stats: &RunStats) -> String {
 
 #[cfg(test)]
 mod time_tests {
+    #[test]
+    fn prometheus_label_values_are_escaped() {
+        assert_eq!(super::escape_label("a\\b \"c\"\nd"), "a\\\\b \\\"c\\\"\\nd");
+    }
+
     #[test]
     fn rfc3339_dates() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

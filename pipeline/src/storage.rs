@@ -271,38 +271,44 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
         }
     }
     let mut out = Vec::new();
-    let mut stack = vec![base.clone()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && matcher.is_some() => continue,
-            Err(e) => return Err(io_err(&dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| io_err(&dir, e))?;
-            let path = entry.path();
-            // A file whose metadata cannot be read (a dangling link, a permission problem) is
-            // still listed: reading it then fails with an error that names it, and the rest of
-            // the listing goes on.
-            let meta = std::fs::metadata(&path).ok();
-            if meta.as_ref().is_some_and(|m| m.is_dir()) {
-                stack.push(path);
+    // Links are followed (a corpus directory of links is common); walkdir reports a link that
+    // points back at its own ancestor instead of walking it forever.
+    for entry in walkdir::WalkDir::new(&base).follow_links(true) {
+        let (path, meta) = match entry {
+            Ok(e) if e.file_type().is_dir() => continue,
+            Ok(e) => {
+                let meta = e.metadata().ok();
+                (e.into_path(), meta)
+            }
+            Err(e) if e.loop_ancestor().is_some() => {
+                tracing::warn!("{}: a link loop, not followed: {e}", e.path().map_or(String::new(), |p| p.display().to_string()));
                 continue;
             }
-            let shown = path.to_string_lossy().trim_start_matches("./").to_string();
-            let keep = match &matcher {
-                Some(m) => m.is_match(&shown) || m.is_match(&path),
-                None => !is_hidden(&path),
-            };
-            if keep {
-                out.push(InputFile {
-                    url: shown,
-                    size: meta.as_ref().map_or(0, |m| m.len()),
-                    version: meta.as_ref().and_then(mtime),
-                    place: Place::Local(path),
-                    span: None,
-                });
+            Err(e) => {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| base.clone());
+                match e.io_error().map(io::Error::kind) {
+                    // The base of a glob that matches nothing is an empty listing.
+                    Some(io::ErrorKind::NotFound) if e.depth() == 0 && matcher.is_some() => continue,
+                    // A dangling link is still listed: reading it then fails with an error that
+                    // names it, and the rest of the listing goes on.
+                    Some(io::ErrorKind::NotFound) if e.depth() > 0 => (path, None),
+                    _ => return Err(io_err(&path, e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")))),
+                }
             }
+        };
+        let shown = path.to_string_lossy().trim_start_matches("./").to_string();
+        let keep = match &matcher {
+            Some(m) => m.is_match(&shown) || m.is_match(&path),
+            None => !is_hidden(&path),
+        };
+        if keep {
+            out.push(InputFile {
+                url: shown,
+                size: meta.as_ref().map_or(0, |m| m.len()),
+                version: meta.as_ref().and_then(mtime),
+                place: Place::Local(path),
+                span: None,
+            });
         }
     }
     Ok(out)
@@ -561,6 +567,21 @@ mod tests {
         assert_eq!(names, ["a.jsonl", "b.jsonl", "d.jsonl"]);
         let missing = list_inputs(&format!("{}/nope.jsonl", dir.path().display()), &BTreeMap::new());
         assert!(matches!(missing, Err(StorageError::NotFound { .. })));
+    }
+
+    /// A link back to an ancestor directory is not walked forever; a dangling link is listed
+    /// (reading it fails later, naming it) and the rest of the listing goes on.
+    #[cfg(unix)]
+    #[test]
+    fn local_listing_survives_link_loops_and_dangling_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/a.jsonl"), "{}\n").expect("write");
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/loop")).expect("link");
+        std::os::unix::fs::symlink(dir.path().join("gone.jsonl"), dir.path().join("dangling.jsonl")).expect("link");
+        let files = list_inputs(&dir.path().display().to_string(), &BTreeMap::new()).expect("list");
+        let names: Vec<&str> = files.iter().map(|f| f.url.rsplit('/').next().unwrap_or("")).collect();
+        assert_eq!(names, ["dangling.jsonl", "a.jsonl"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! * `examples/filters.toml` end to end, drops by rule in `stats.json`.
 //!
 //! Filters are built the way the runner builds them: a stage spec (`type`-tagged, as in the
-//! pipeline file) through `tokenmill::build::text_operator`.
+//! pipeline file) through `tokenmill::build::stage_operator`.
 
 mod common;
 
@@ -19,8 +19,8 @@ use common::*;
 use serde_json::{Value, json};
 use tokenmill::config::StageSpec;
 use tokenmill::document::Document;
-use tokenmill::filters::language::{LanguageConfig, LanguageFilter};
 use tokenmill::stage::{Operator, Verdict};
+use tokenmill_filters::language::{LanguageConfig, LanguageFilter};
 
 fn fixture(name: &str) -> Vec<Value> {
     read_jsonl_zst(&root().join("tests/fixtures/filters").join(name))
@@ -41,7 +41,7 @@ impl Stage {
             s.extend(o.clone());
         }
         let spec: StageSpec = serde_json::from_value(spec).expect("valid stage spec");
-        Stage(tokenmill::build::text_operator(&spec).expect("stage builds"))
+        Stage(tokenmill::build::stage_operator(&spec).expect("stage builds").expect("a per-batch stage"))
     }
 
     fn judge(&self, text: &str) -> Verdict {

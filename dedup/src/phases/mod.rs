@@ -47,6 +47,7 @@ mod cluster;
 mod cluster_spill;
 mod components;
 mod filter;
+pub mod index;
 mod keys;
 mod signatures;
 mod store;

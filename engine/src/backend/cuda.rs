@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 
 mod blas;
 mod driver;
+#[cfg(all(feature = "emulator", target_os = "linux"))]
 mod emulator;
 mod kernels;
 #[cfg(test)]
@@ -36,6 +37,7 @@ mod tests;
 
 use blas::{Gemm, attention_backward_gemms, attention_forward_gemms};
 use driver::{CudaDriver, Driver};
+#[cfg(all(feature = "emulator", target_os = "linux"))]
 use emulator::Emulator;
 use kernels::{BLOCK, col_chunks, elementwise, warp_rows};
 
@@ -101,7 +103,7 @@ fn int(x: usize, op: &'static str) -> Result<i32> {
 }
 
 /// The CUDA kernels of `kernels.cu` and cuBLAS-style products on a [`Driver`]: a GPU
-/// ([`CudaBackend`]) or the CPU emulation of the same kernels ([`EmulatedCuda`], for tests).
+/// ([`CudaBackend`]) or the CPU emulation of the same kernels (`EmulatedCuda`, for tests).
 pub struct KernelBackend<D: Driver> {
     driver: D,
 }
@@ -111,7 +113,9 @@ pub type CudaBackend = KernelBackend<CudaDriver>;
 
 /// The CUDA backend with its kernels compiled for the CPU by the system C++ compiler (CUDA's
 /// threads as fibers, a reference BLAS for cuBLAS, canaries around every buffer): slow, for
-/// testing the backend's launches and kernels on machines without a GPU.
+/// testing the backend's launches and kernels on machines without a GPU. Behind the `emulator`
+/// feature, on Linux.
+#[cfg(all(feature = "emulator", target_os = "linux"))]
 pub type EmulatedCuda = KernelBackend<Emulator>;
 
 impl<D: Driver> fmt::Debug for KernelBackend<D> {
@@ -137,6 +141,7 @@ impl CudaBackend {
     }
 }
 
+#[cfg(all(feature = "emulator", target_os = "linux"))]
 impl EmulatedCuda {
     /// Compiles `kernels.cu` for the CPU with the system C++ compiler (`$CXX`, else `c++`; a
     /// few seconds, cached by source) and loads it.
@@ -145,6 +150,15 @@ impl EmulatedCuda {
     /// [`Error::Device`] when there is no C++20 compiler or the build fails.
     pub fn new() -> Result<Self> {
         Ok(Self { driver: Emulator::new()? })
+    }
+
+    /// The C++ compiler the emulator would use and its version line, or why there is none: a
+    /// test without a compiler skips, saying this, instead of failing.
+    ///
+    /// # Errors
+    /// Why the compiler (`$CXX`, else `c++`) cannot run.
+    pub fn compiler() -> std::result::Result<String, String> {
+        emulator::compiler().map(|(cxx, version)| format!("{cxx}: {}", version.lines().next().unwrap_or("")))
     }
 }
 

@@ -10,9 +10,9 @@
 //! - [`CudaBackend`] (through `cudarc`, loaded at run time, so the crate builds and runs without
 //!   CUDA) keeps buffers in GPU memory; its kernels are CUDA C compiled once with NVRTC, matrix
 //!   products go to cuBLAS.
-//! - [`EmulatedCuda`] is the same backend code over the same kernels compiled for the CPU (by the
-//!   system C++ compiler, CUDA's threads as fibers) and a reference BLAS: slow, for testing the
-//!   CUDA backend on machines without a GPU.
+//! - `EmulatedCuda` (feature `emulator`, Linux) is the same backend code over the same kernels
+//!   compiled for the CPU (by the system C++ compiler, CUDA's threads as fibers) and a reference
+//!   BLAS: slow, for testing the CUDA backend on machines without a GPU.
 //!
 //! What runs where: [`crate::gpt::Gpt::train_with`] runs a whole training step (forward,
 //! backward, gradient norm and AdamW) on any backend, and
@@ -34,11 +34,14 @@ mod cpu;
 mod cuda;
 
 pub use cpu::CpuBackend;
-pub use cuda::{CudaBackend, EmulatedCuda, probe_cuda};
+#[cfg(all(feature = "emulator", target_os = "linux"))]
+pub use cuda::EmulatedCuda;
+pub use cuda::{CudaBackend, probe_cuda};
 
 use std::fmt::Debug;
 
-use crate::error::Result;
+use crate::device::{Device, DeviceRequest};
+use crate::error::{Error, Result};
 use crate::optim::AdamWConfig;
 
 /// One AdamW update's scalars: the hyper-parameters, the step number (from 1, for the bias
@@ -249,4 +252,32 @@ pub trait Backend: Debug {
     fn sum_squares_acc(&self, acc: &mut Self::Buf, x: &Self::Buf) -> Result<()>;
     /// One AdamW update of `params` (whole buffer) with moments `m`, `v`.
     fn adamw_step(&self, params: &mut Self::Buf, grads: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, step: &AdamWStep) -> Result<()>;
+}
+
+// Resolving a request probes the GPU, so it lives with the backends (the device types stay
+// below them).
+impl DeviceRequest {
+    /// The device to use and a one-line reason for the choice (for the caller to log).
+    ///
+    /// Probing a GPU loads the CUDA libraries and creates a context (tens to hundreds of
+    /// milliseconds); call this once per run.
+    ///
+    /// # Errors
+    /// [`Error::Device`] for `cuda[:N]` when that GPU or a CUDA library it needs is not usable;
+    /// the message says what is missing.
+    pub fn resolve(self) -> Result<(Device, String)> {
+        match self {
+            Self::Cpu => Ok((Device::Cpu, "CPU requested".into())),
+            Self::Auto => match probe_cuda(0) {
+                Ok(gpu) => Ok((Device::Cuda(0), format!("auto: using cuda:0 ({gpu})"))),
+                Err(why) => Ok((Device::Cpu, format!("auto: using the CPU because no usable GPU was found: {why}"))),
+            },
+            Self::Cuda(n) => match probe_cuda(n) {
+                Ok(gpu) => Ok((Device::Cuda(n), format!("cuda:{n} requested ({gpu})"))),
+                Err(why) => {
+                    Err(Error::Device { request: format!("cuda:{n}"), reason: format!("{why}; use the device `cpu` or `auto` instead") })
+                }
+            },
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod datasets;
 mod dedup;
 mod inspect;
 mod ops;
+mod ranks;
 mod train;
 mod train_lm;
 mod train_verify;
@@ -21,6 +22,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Plan};
 pub use crate::duration::parse_duration;
+use crate::failure::{self, FailureKind};
 use crate::progress::ProgressMode;
 use crate::runner::{self, RunOptions};
 use crate::stats::RunStatus;
@@ -204,6 +206,16 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+impl From<FailureKind> for Exit {
+    fn from(kind: FailureKind) -> Self {
+        match kind {
+            FailureKind::BadInput => Exit::Input,
+            FailureKind::Config => Exit::Config,
+            FailureKind::Io | FailureKind::Stage | FailureKind::Sink | FailureKind::Other => Exit::Failed,
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e as u8)
@@ -219,7 +231,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            Exit::Failed.into()
+            failure::kind_of(&e).map_or(Exit::Failed, Exit::from).into()
         }
     }
 }
@@ -411,8 +423,7 @@ pub(crate) fn exit_of(stats: &crate::stats::RunStats) -> Exit {
         RunStatus::Complete if !stats.inputs_to_retry.is_empty() => Exit::Partial,
         RunStatus::Complete => Exit::Ok,
         RunStatus::Interrupted => Exit::Interrupted,
-        RunStatus::Failed(reason) if reason.starts_with("bad input") => Exit::Input,
-        RunStatus::Failed(_) => Exit::Failed,
+        RunStatus::Failed { kind, .. } => Exit::from(*kind),
     }
 }
 
@@ -424,7 +435,7 @@ fn task_of(args: &RunArgs) -> anyhow::Result<Option<runner::StepTask>> {
         if std::env::var_os("SLURM_ARRAY_TASK_ID").is_none() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
             anyhow::bail!("--array-task: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set");
         }
-        dedup::Ranks::resolve(&dedup::RankArgs { rank: None, world_size: Some(world_size) })?.rank
+        ranks::Ranks::resolve(&ranks::RankArgs { rank: None, world_size: Some(world_size) })?.rank
     } else {
         args.rank.unwrap_or(0)
     };
@@ -442,7 +453,7 @@ fn bench(path: &Path, threads: Option<usize>) -> anyhow::Result<Exit> {
     let opts =
         RunOptions { threads: threads.unwrap_or_else(runner::default_threads), progress: ProgressMode::Off, ..RunOptions::default() };
     let stats = runner::run(&plan, &opts)?;
-    if let RunStatus::Failed(reason) = &stats.status {
+    if let RunStatus::Failed { reason, .. } = &stats.status {
         anyhow::bail!("the benchmarked run failed: {reason}");
     }
     let secs = stats.elapsed_secs.max(1e-9);

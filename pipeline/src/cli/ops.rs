@@ -231,7 +231,7 @@ pub(super) fn watch(args: WatchArgs) -> anyhow::Result<Exit> {
                     crate::stats::write_metrics(path, &stats)?;
                 }
                 last = exit_of(&stats);
-                if let RunStatus::Failed(reason) = &stats.status {
+                if let RunStatus::Failed { reason, .. } = &stats.status {
                     tracing::error!("run failed, retrying at the next poll: {reason}");
                 }
             }

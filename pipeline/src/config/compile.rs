@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::diagnostic::Diagnostics;
 use super::parse::{Reporter, SpecLocations, parse_partial};
-use super::spec::{PipelineSpec, SinkSpec, StageSpec};
+use super::spec::{PipelineSpec, SinkSpec, StageKind, StageSpec};
 
 /// Index of a node in [`Plan::nodes`].
 pub type NodeId = usize;
@@ -171,24 +171,9 @@ fn location(locs: &SpecLocations, role: Role) -> usize {
 fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
     match role {
         Role::Source(_) => Some((EdgeKind::Docs, false)),
-        Role::Stage(i) => Some(match spec.stages[i] {
-            StageSpec::Length(_)
-            | StageSpec::Where(_)
-            | StageSpec::QualityModel(_)
-            | StageSpec::Perplexity(_)
-            | StageSpec::ExactDedup(_)
-            | StageSpec::MinhashDedup(_)
-            | StageSpec::LineDedup(_)
-            | StageSpec::Normalize(_)
-            | StageSpec::C4Lines(_)
-            | StageSpec::C4Quality(_)
-            | StageSpec::GopherQuality(_)
-            | StageSpec::GopherRepetition(_)
-            | StageSpec::FinewebQuality(_)
-            | StageSpec::Language(_)
-            | StageSpec::Pii(_)
-            | StageSpec::UrlFilter(_) => (EdgeKind::Docs, true),
-            StageSpec::Tokenize(_) => (EdgeKind::Tokens, false),
+        Role::Stage(i) => Some(match spec.stages[i].stage_kind() {
+            StageKind::Docs | StageKind::Barrier => (EdgeKind::Docs, true),
+            StageKind::Tokens => (EdgeKind::Tokens, false),
         }),
         Role::Sink(_) => None,
     }
@@ -213,6 +198,38 @@ fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep
     for (i, s) in spec.sinks.iter().enumerate() {
         nodes.push(Node { name: s.name().into(), role: Role::Sink(i), kind: s.kind(), inputs: vec![] });
     }
+    let by_name = check_names(&nodes, locs, rep);
+    let graph = Graph { spec, nodes: &nodes, by_name: &by_name, broken };
+    let mut resolved = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let written: &[String] = match n.role {
+            Role::Source(_) => &[],
+            Role::Stage(i) => spec.stages[i].inputs(),
+            Role::Sink(i) => spec.sinks[i].inputs(),
+        };
+        let at = rep.key_or_table(location(locs, n.role), "inputs");
+        if written.is_empty() && !matches!(n.role, Role::Source(_)) {
+            rep.error(Some(at), format!("`{}` has no inputs: list upstream nodes in `inputs`", n.name));
+        }
+        let mut edges: Vec<super::Edge> = Vec::new();
+        for input in written {
+            match graph.edge(n, input) {
+                Ok(Some(e)) if edges.contains(&e) => rep.error(Some(at), format!("`{}`: input `{input}` is listed twice", n.name)),
+                Ok(Some(e)) => edges.push(e),
+                Ok(None) => {}
+                Err(message) => rep.error(Some(at), message),
+            }
+        }
+        resolved.push(edges);
+    }
+    for (n, edges) in nodes.iter_mut().zip(resolved) {
+        n.inputs = edges;
+    }
+    nodes
+}
+
+/// Reports invalid and duplicate node names; returns each name's node.
+fn check_names<'n>(nodes: &'n [Node], locs: &SpecLocations, rep: &mut Reporter<'_>) -> HashMap<&'n str, NodeId> {
     let mut by_name: HashMap<&str, NodeId> = HashMap::new();
     for (id, n) in nodes.iter().enumerate() {
         let at = location(locs, n.role);
@@ -226,72 +243,55 @@ fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep
             by_name.insert(&n.name, id);
         }
     }
-    let mut resolved = Vec::with_capacity(nodes.len());
-    for n in &nodes {
-        let written: &[String] = match n.role {
-            Role::Source(_) => &[],
-            Role::Stage(i) => spec.stages[i].inputs(),
-            Role::Sink(i) => spec.sinks[i].inputs(),
+    by_name
+}
+
+/// The nodes by name, for resolving inputs.
+struct Graph<'a> {
+    spec: &'a PipelineSpec,
+    nodes: &'a [Node],
+    by_name: &'a HashMap<&'a str, NodeId>,
+    /// Nodes that failed to parse: inputs naming them were reported where they are defined.
+    broken: &'a [String],
+}
+
+impl Graph<'_> {
+    /// The edge an input as written (`node` or `node.rejected`) makes into `n`: `Ok(None)` for
+    /// a node already reported broken, `Err` with the message when it is not a valid input.
+    fn edge(&self, n: &Node, input: &str) -> Result<Option<super::Edge>, String> {
+        let (target, port) = match input.split_once('.') {
+            Some((t, "rejected")) => (t, Port::Rejected),
+            Some((_, p)) => return Err(format!("`{}`: unknown port `{p}` in input `{input}` (the only port is `rejected`)", n.name)),
+            None => (input, Port::Main),
         };
-        let at = rep.key_or_table(location(locs, n.role), "inputs");
-        if written.is_empty() && !matches!(n.role, Role::Source(_)) {
-            rep.error(Some(at), format!("`{}` has no inputs: list upstream nodes in `inputs`", n.name));
+        let Some(&from) = self.by_name.get(target) else {
+            if self.broken.iter().any(|b| b == target) {
+                return Ok(None);
+            }
+            let hint = closest(target, self.by_name.keys().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+            return Err(format!("`{}`: unknown input node `{target}`{hint}", n.name));
+        };
+        let Some((kind, has_rejects)) = output(self.spec, self.nodes[from].role) else {
+            return Err(format!("`{}`: input `{target}` is a sink; sinks have no output", n.name));
+        };
+        if port == Port::Rejected && !has_rejects {
+            return Err(format!("`{}`: `{target}` ({}) drops nothing, so it has no `rejected` port", n.name, self.nodes[from].kind));
         }
-        let mut edges = Vec::new();
-        for input in written {
-            let (target, port) = match input.split_once('.') {
-                Some((t, "rejected")) => (t, Port::Rejected),
-                Some((_, p)) => {
-                    rep.error(Some(at), format!("`{}`: unknown port `{p}` in input `{input}` (the only port is `rejected`)", n.name));
-                    continue;
-                }
-                None => (input.as_str(), Port::Main),
-            };
-            let Some(&from) = by_name.get(target) else {
-                if broken.iter().any(|b| b == target) {
-                    continue; // already reported where it is defined
-                }
-                let hint = closest(target, by_name.keys().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
-                rep.error(Some(at), format!("`{}`: unknown input node `{target}`{hint}", n.name));
-                continue;
-            };
-            let Some((kind, has_rejects)) = output(spec, nodes[from].role) else {
-                rep.error(Some(at), format!("`{}`: input `{target}` is a sink; sinks have no output", n.name));
-                continue;
-            };
-            if port == Port::Rejected && !has_rejects {
-                rep.error(Some(at), format!("`{}`: `{target}` ({}) drops nothing, so it has no `rejected` port", n.name, nodes[from].kind));
-                continue;
-            }
-            let kind = if port == Port::Rejected { EdgeKind::Docs } else { kind };
-            let want = accepts(spec, n.role);
-            if kind != want {
-                rep.error(
-                    Some(at),
-                    format!(
-                        "`{}` ({}) takes {}, but `{input}` ({}) gives {}{}",
-                        n.name,
-                        n.kind,
-                        want.describe(),
-                        nodes[from].kind,
-                        kind.describe(),
-                        if want == EdgeKind::Tokens { ": put a `tokenize` stage in between" } else { "" }
-                    ),
-                );
-                continue;
-            }
-            if edges.iter().any(|e: &super::Edge| e.from == from && e.port == port) {
-                rep.error(Some(at), format!("`{}`: input `{input}` is listed twice", n.name));
-                continue;
-            }
-            edges.push(super::Edge { from, port });
+        let kind = if port == Port::Rejected { EdgeKind::Docs } else { kind };
+        let want = accepts(self.spec, n.role);
+        if kind != want {
+            let hint = if want == EdgeKind::Tokens { ": put a `tokenize` stage in between" } else { "" };
+            return Err(format!(
+                "`{}` ({}) takes {}, but `{input}` ({}) gives {}{hint}",
+                n.name,
+                n.kind,
+                want.describe(),
+                self.nodes[from].kind,
+                kind.describe(),
+            ));
         }
-        resolved.push(edges);
+        Ok(Some(super::Edge { from, port }))
     }
-    for (n, edges) in nodes.iter_mut().zip(resolved) {
-        n.inputs = edges;
-    }
-    nodes
 }
 
 /// Topological order per entry and the passes; reports cycles by printing one.
@@ -416,7 +416,7 @@ fn check_sinks(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>
 fn check_sql(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) {
     for (i, s) in spec.stages.iter().enumerate() {
         if let StageSpec::Where(w) = s
-            && let Err(e) = crate::source::sql::check_syntax(&w.sql)
+            && let Err(e) = crate::sql::check_syntax(&w.sql)
         {
             let at = rep.key_or_table(locs.stages[i], "sql");
             rep.error(Some(at), format!("stage `{}`: invalid `sql` expression: {e}", w.name));
@@ -424,7 +424,7 @@ fn check_sql(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) 
     }
     for (i, s) in spec.sources.iter().enumerate() {
         if let Some(sql) = &s.file().where_sql
-            && let Err(e) = crate::source::sql::check_syntax(sql)
+            && let Err(e) = crate::sql::check_syntax(sql)
         {
             let at = rep.key_or_table(locs.sources[i], "where");
             rep.error(Some(at), format!("source `{}`: invalid `where` expression: {e}", s.name()));

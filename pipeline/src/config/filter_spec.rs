@@ -1,4 +1,4 @@
-//! Specs of the text filter stages ([`crate::filters`]): `normalize`, `c4_lines`, `c4_quality`,
+//! Specs of the text filter stages ([`tokenmill_filters`]): `normalize`, `c4_lines`, `c4_quality`,
 //! `gopher_quality`, `gopher_repetition`, `fineweb_quality`, `language`, `pii`, `url_filter`.
 //!
 //! Each spec is its node's `name` and `inputs` plus the filter's options as top-level keys of
@@ -15,15 +15,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::filters::c4::C4Config;
-use crate::filters::fineweb::FineWebQualityConfig;
-use crate::filters::gopher_quality::GopherQualityConfig;
-use crate::filters::gopher_repetition::GopherRepetitionConfig;
-use crate::filters::language::LanguageConfig;
-use crate::filters::normalize::{Form, NormalizeConfig};
-use crate::filters::pii::PiiConfig;
-use crate::filters::url_filter::UrlFilterConfig;
-use crate::filters::words::WordMode;
+use tokenmill_filters::c4::C4Config;
+use tokenmill_filters::fineweb::FineWebQualityConfig;
+use tokenmill_filters::gopher_quality::GopherQualityConfig;
+use tokenmill_filters::gopher_repetition::GopherRepetitionConfig;
+use tokenmill_filters::language::LanguageConfig;
+use tokenmill_filters::normalize::{Form, NormalizeConfig};
+use tokenmill_filters::pii::PiiConfig;
+use tokenmill_filters::url_filter::UrlFilterConfig;
+use tokenmill_filters::words::WordMode;
 
 /// Declares a stage spec: `name`, `inputs`, and the given options of the filter config `$config`.
 macro_rules! filter_spec {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
 pub use super::filter_spec::*;
 pub use super::model_spec::{PerplexitySpec, QualityModelSpec};
+pub use super::stages::{StageKind, StageSpec};
 
 /// The current pipeline file format version.
 pub const VERSION: u32 = 1;
@@ -149,128 +150,6 @@ impl FileSourceSpec {
 
 fn default_text_field() -> String {
     "text".into()
-}
-
-/// A processing stage. Each names its inputs: a node name, or `node.rejected` for what a
-/// filtering stage dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StageSpec {
-    /// Keeps documents whose text length lies within bounds.
-    Length(LengthSpec),
-    /// Turns text into token ids with a Hugging Face `tokenizer.json`.
-    Tokenize(TokenizeSpec),
-    /// Scores documents with a trained classifier (`tokenmill train-classifier`) and keeps
-    /// those whose score lies in range.
-    QualityModel(QualityModelSpec),
-    /// Perplexity under a small language model (`tokenmill train-lm`) as a filter.
-    Perplexity(PerplexitySpec),
-    /// Keeps documents for which a SQL boolean expression over `id`, `text` and the metadata
-    /// fields is true (DataFusion; the same rules as a source's `where`).
-    Where(WhereSpec),
-    /// Removes exact duplicates (equal after normalization) across everything it receives.
-    /// A barrier: sees all its input before passing anything on.
-    ExactDedup(ExactDedupSpec),
-    /// Removes near duplicates (MinHash-LSH) and exact duplicates across everything it
-    /// receives. A barrier: sees all its input before passing anything on.
-    MinhashDedup(MinhashDedupSpec),
-    /// Removes lines or paragraphs repeated across documents (boilerplate) from every document
-    /// it receives. A barrier: sees all its input before passing anything on.
-    LineDedup(LineDedupSpec),
-    /// Normalizes Unicode, line endings, control characters and whitespace.
-    Normalize(TextNormalizeSpec),
-    /// C4's line cleaning: removes boilerplate lines, may drop the document.
-    C4Lines(C4LinesSpec),
-    /// C4's document-level decision, text unchanged.
-    C4Quality(C4QualitySpec),
-    /// Gopher's quality rules.
-    GopherQuality(GopherQualitySpec),
-    /// Gopher's repetition rules.
-    GopherRepetition(GopherRepetitionSpec),
-    /// FineWeb's quality rules.
-    FinewebQuality(FineWebQualitySpec),
-    /// Language identification into metadata; keeps the configured languages.
-    Language(LanguageSpec),
-    /// Redacts e-mail and IP addresses.
-    Pii(PiiSpec),
-    /// Block lists over the `url` metadata field.
-    UrlFilter(UrlFilterSpec),
-}
-
-impl StageSpec {
-    /// The node name.
-    pub fn name(&self) -> &str {
-        match self {
-            StageSpec::Length(s) => &s.name,
-            StageSpec::Tokenize(s) => &s.name,
-            StageSpec::QualityModel(s) => &s.name,
-            StageSpec::Perplexity(s) => &s.name,
-            StageSpec::Where(s) => &s.name,
-            StageSpec::ExactDedup(s) => &s.name,
-            StageSpec::MinhashDedup(s) => &s.name,
-            StageSpec::LineDedup(s) => &s.name,
-            StageSpec::Normalize(s) => &s.name,
-            StageSpec::C4Lines(s) => &s.name,
-            StageSpec::C4Quality(s) => &s.name,
-            StageSpec::GopherQuality(s) => &s.name,
-            StageSpec::GopherRepetition(s) => &s.name,
-            StageSpec::FinewebQuality(s) => &s.name,
-            StageSpec::Language(s) => &s.name,
-            StageSpec::Pii(s) => &s.name,
-            StageSpec::UrlFilter(s) => &s.name,
-        }
-    }
-
-    /// The node's inputs as written.
-    pub fn inputs(&self) -> &[String] {
-        match self {
-            StageSpec::Length(s) => &s.inputs,
-            StageSpec::Tokenize(s) => &s.inputs,
-            StageSpec::QualityModel(s) => &s.inputs,
-            StageSpec::Perplexity(s) => &s.inputs,
-            StageSpec::Where(s) => &s.inputs,
-            StageSpec::ExactDedup(s) => &s.inputs,
-            StageSpec::MinhashDedup(s) => &s.inputs,
-            StageSpec::LineDedup(s) => &s.inputs,
-            StageSpec::Normalize(s) => &s.inputs,
-            StageSpec::C4Lines(s) => &s.inputs,
-            StageSpec::C4Quality(s) => &s.inputs,
-            StageSpec::GopherQuality(s) => &s.inputs,
-            StageSpec::GopherRepetition(s) => &s.inputs,
-            StageSpec::FinewebQuality(s) => &s.inputs,
-            StageSpec::Language(s) => &s.inputs,
-            StageSpec::Pii(s) => &s.inputs,
-            StageSpec::UrlFilter(s) => &s.inputs,
-        }
-    }
-
-    /// The `type` label.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StageSpec::Length(_) => "length",
-            StageSpec::Tokenize(_) => "tokenize",
-            StageSpec::QualityModel(_) => "quality_model",
-            StageSpec::Perplexity(_) => "perplexity",
-            StageSpec::Where(_) => "where",
-            StageSpec::ExactDedup(_) => "exact_dedup",
-            StageSpec::MinhashDedup(_) => "minhash_dedup",
-            StageSpec::LineDedup(_) => "line_dedup",
-            StageSpec::Normalize(_) => "normalize",
-            StageSpec::C4Lines(_) => "c4_lines",
-            StageSpec::C4Quality(_) => "c4_quality",
-            StageSpec::GopherQuality(_) => "gopher_quality",
-            StageSpec::GopherRepetition(_) => "gopher_repetition",
-            StageSpec::FinewebQuality(_) => "fineweb_quality",
-            StageSpec::Language(_) => "language",
-            StageSpec::Pii(_) => "pii",
-            StageSpec::UrlFilter(_) => "url_filter",
-        }
-    }
-
-    /// Whether the stage is a barrier (needs all of its input before emitting).
-    pub fn is_barrier(&self) -> bool {
-        matches!(self, StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) | StageSpec::LineDedup(_))
-    }
 }
 
 /// `type = "length"`: bounds on text length.

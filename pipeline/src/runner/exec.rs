@@ -11,8 +11,9 @@ use super::barrier::{BarrierSpec, Decision, Keys, ORDINAL, Replay};
 use super::ledger::Unit;
 use crate::config::{Plan, Port, Role};
 use crate::document::{Document, Payload, Rejection, text_bytes};
-use crate::source::sql::SqlFilter;
+use crate::failure::{Failure, FailureKind};
 use crate::source::{self, Chunk, InputError, InputErrorKind};
+use crate::sql::SqlFilter;
 use crate::stage::{Operator, Outcome, Verdict};
 use crate::stats::{NodeStats, secs};
 
@@ -41,7 +42,7 @@ pub(super) struct BatchOut {
     pub(super) errors: Vec<InputError>,
     pub(super) raw_bytes: u64,
     pub(super) decoded_bytes: u64,
-    pub(super) failure: Option<String>,
+    pub(super) failure: Option<Failure>,
     /// The work unit the chunk belongs to, and whether it was the unit's end marker.
     pub(super) unit: Option<(Arc<Unit>, bool)>,
     /// This output encoded for the unit's spool (units being processed, not replayed).
@@ -115,90 +116,87 @@ impl<'a> Exec<'a> {
         };
         let mut stats = vec![NodeStats::default(); plan.nodes.len()];
         let mut out = BatchOut { raw_bytes, decoded_bytes, ..BatchOut::empty(seq, entry) };
-        let mut ports: HashMap<(usize, Port), (Payload, usize)> = HashMap::new();
+        let mut ports: Ports = HashMap::new();
         let started = Instant::now();
-        match plan.nodes[entry].role {
-            Role::Source(s) => {
-                let docs = self.read_source(s, chunk, &mut stats[entry], &mut out.errors);
-                self.offer(&mut ports, entry, Port::Main, Payload::Docs(docs));
-            }
-            _ => {
-                let spec = super::barrier::staged_spec(&plan.nodes[entry].name);
-                let (docs, errors) = source::parse_chunk(&spec, chunk);
-                out.errors = errors;
-                let mut docs = docs;
-                let verdicts = replay(&mut docs, replays.get(&entry), &mut stats[entry]);
-                let (main, rejected) = self.split(entry, docs, verdicts, &mut stats[entry]);
-                self.offer(&mut ports, entry, Port::Main, main);
-                if let Some(r) = rejected {
-                    self.offer(&mut ports, entry, Port::Rejected, Payload::Docs(r));
-                }
-            }
-        }
+        self.enter(chunk, replays, &mut ports, &mut stats[entry], &mut out);
         stats[entry].compute_secs = secs(started.elapsed());
         for &id in &plan.reachable[entry] {
-            let node = &plan.nodes[id];
-            let mut input: Option<Payload> = None;
-            for e in &node.inputs {
-                if let Some(p) = take(&mut ports, e.from, e.port) {
-                    input = Some(match (input, p) {
-                        (None, p) => p,
-                        (Some(Payload::Docs(mut a)), Payload::Docs(b)) => {
-                            a.extend(b);
-                            Payload::Docs(a)
-                        }
-                        (Some(Payload::Tokens(mut a)), Payload::Tokens(b)) => {
-                            a.extend(b);
-                            Payload::Tokens(a)
-                        }
-                        (Some(a), _) => a,
-                    });
-                }
-            }
-            let Some(input) = input else { continue };
-            let st = &mut stats[id];
-            st.docs_in = input.len() as u64;
-            if let Payload::Docs(d) = &input {
-                st.bytes_in = text_bytes(d);
-            }
+            let Some(input) = gather(&mut ports, &plan.nodes[id].inputs) else { continue };
             let t0 = Instant::now();
-            if let Some(barrier) = &self.barriers[id] {
-                // A barrier downstream of the entry collects the batch.
-                if let Payload::Docs(mut docs) = input {
-                    let keys = barrier.keys(&docs);
-                    forget_derived(&mut docs);
-                    out.collected.push((id, docs, keys));
-                }
-            } else if let Some(op) = &self.ops[id] {
-                match self.apply(id, op, input, st) {
-                    Ok((main, rejected)) => {
-                        self.offer(&mut ports, id, Port::Main, main);
-                        if let Some(r) = rejected {
-                            self.offer(&mut ports, id, Port::Rejected, Payload::Docs(r));
-                        }
-                    }
-                    Err(e) => {
-                        out.failure = Some(format!("stage `{}`: {e}", node.name));
-                        break;
-                    }
-                }
-            } else {
-                if let Payload::Tokens(t) = &input {
-                    st.tokens_out = t.iter().map(|d| d.tokens.len() as u64).sum();
-                }
-                st.docs_out = st.docs_in;
-                let sink =
-                    self.sink_nodes.iter().position(|&n| n == id).unwrap_or_else(|| unreachable!("nodes without operators are sinks"));
-                let mut input = input;
-                if let Payload::Docs(d) = &mut input {
-                    forget_derived(d);
-                }
-                out.writes.push((sink, input));
-            }
+            let done = self.run_node(id, input, &mut ports, &mut stats[id], &mut out);
             stats[id].compute_secs += secs(t0.elapsed());
+            if done.is_err() {
+                break;
+            }
         }
         out.stats = stats;
         out
+    }
+
+    /// Puts a chunk into the graph at its entry: a source parses and filters it; a barrier's
+    /// staged output is parsed and replayed (its decisions applied).
+    fn enter(&self, chunk: Chunk, replays: &HashMap<usize, Replay>, ports: &mut Ports, st: &mut NodeStats, out: &mut BatchOut) {
+        let entry = chunk.source;
+        match self.plan.nodes[entry].role {
+            Role::Source(s) => {
+                let docs = self.read_source(s, chunk, st, &mut out.errors);
+                self.offer(ports, entry, Port::Main, Payload::Docs(docs));
+            }
+            _ => {
+                let spec = super::barrier::staged_spec(&self.plan.nodes[entry].name);
+                let (mut docs, errors) = source::parse_chunk(&spec, chunk);
+                out.errors = errors;
+                let verdicts = replay(&mut docs, replays.get(&entry), st);
+                let (main, rejected) = self.split(entry, docs, verdicts, st);
+                self.offer(ports, entry, Port::Main, main);
+                if let Some(r) = rejected {
+                    self.offer(ports, entry, Port::Rejected, Payload::Docs(r));
+                }
+            }
+        }
+    }
+
+    /// Runs node `id` on its input: a barrier collects it, a stage applies its operator, a sink
+    /// gets it to write. `Err` when a stage failed (recorded in `out.failure`).
+    fn run_node(&self, id: usize, input: Payload, ports: &mut Ports, st: &mut NodeStats, out: &mut BatchOut) -> Result<(), ()> {
+        st.docs_in = input.len() as u64;
+        if let Payload::Docs(d) = &input {
+            st.bytes_in = text_bytes(d);
+        }
+        if let Some(barrier) = &self.barriers[id] {
+            // A barrier downstream of the entry collects the batch.
+            if let Payload::Docs(mut docs) = input {
+                let keys = barrier.keys(&docs);
+                forget_derived(&mut docs);
+                out.collected.push((id, docs, keys));
+            }
+        } else if let Some(op) = &self.ops[id] {
+            match self.apply(id, op, input, st) {
+                Ok((main, rejected)) => {
+                    self.offer(ports, id, Port::Main, main);
+                    if let Some(r) = rejected {
+                        self.offer(ports, id, Port::Rejected, Payload::Docs(r));
+                    }
+                }
+                Err(e) => {
+                    let name = &self.plan.nodes[id].name;
+                    out.failure = Some(Failure::new(FailureKind::Stage, format!("stage `{name}`: {e}")));
+                    return Err(());
+                }
+            }
+        } else {
+            if let Payload::Tokens(t) = &input {
+                st.tokens_out = t.iter().map(|d| d.tokens.len() as u64).sum();
+            }
+            st.docs_out = st.docs_in;
+            let sink = self.sink_nodes.iter().position(|&n| n == id).unwrap_or_else(|| unreachable!("nodes without operators are sinks"));
+            let mut input = input;
+            if let Payload::Docs(d) = &mut input {
+                forget_derived(d);
+            }
+            out.writes.push((sink, input));
+        }
+        Ok(())
     }
 
     /// Parses a source chunk and applies the source's `where`.
@@ -233,7 +231,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Makes a port's payload available to its readers (dropped at once if nobody reads it).
-    fn offer(&self, ports: &mut HashMap<(usize, Port), (Payload, usize)>, node: usize, port: Port, payload: Payload) {
+    fn offer(&self, ports: &mut Ports, node: usize, port: Port, payload: Payload) {
         if let Some(&n) = self.uses.get(&(node, port)) {
             ports.insert((node, port), (payload, n));
         }
@@ -372,7 +370,32 @@ fn tally(outcomes: Vec<Outcome>, st: &mut NodeStats) -> Vec<Option<&'static str>
 }
 
 /// Takes a port's payload for one reader: moved to the last one, cloned for the others.
-fn take(ports: &mut HashMap<(usize, Port), (Payload, usize)>, node: usize, port: Port) -> Option<Payload> {
+/// What each node's ports hold within one batch: the payload and how many consumers are left.
+type Ports = HashMap<(usize, Port), (Payload, usize)>;
+
+/// A node's input: what its input edges offer, concatenated in edge order.
+fn gather(ports: &mut Ports, inputs: &[crate::config::Edge]) -> Option<Payload> {
+    let mut input: Option<Payload> = None;
+    for e in inputs {
+        if let Some(p) = take(ports, e.from, e.port) {
+            input = Some(match (input, p) {
+                (None, p) => p,
+                (Some(Payload::Docs(mut a)), Payload::Docs(b)) => {
+                    a.extend(b);
+                    Payload::Docs(a)
+                }
+                (Some(Payload::Tokens(mut a)), Payload::Tokens(b)) => {
+                    a.extend(b);
+                    Payload::Tokens(a)
+                }
+                (Some(a), _) => a,
+            });
+        }
+    }
+    input
+}
+
+fn take(ports: &mut Ports, node: usize, port: Port) -> Option<Payload> {
     let (payload, left) = ports.get_mut(&(node, port))?;
     *left -= 1;
     if *left == 0 { ports.remove(&(node, port)).map(|(p, _)| p) } else { Some(payload.clone()) }

@@ -39,6 +39,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 
 use crate::build::{self, SourceInputs};
 use crate::config::Plan;
+use crate::failure::{Failure, FailureKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::source::{self, Chunk, ChunkLimits};
 use crate::stats::{RunStats, secs};
@@ -98,22 +99,31 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     if let Some(task) = &opts.step {
         return steps::run_step(plan, opts, task);
     }
-    if let Some(remote) = remote::RemoteWork::of(&plan.spec.run.work_dir, &plan.spec.run.storage)? {
-        // One process with its work dir on object storage: it works in local scratch (kept,
-        // so that a rerun on this machine resumes), with the input history and the statistics
-        // kept in the store.
-        let scratch = remote.scratch("run");
-        std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create scratch dir {}", scratch.display()))?;
-        remote.download_dir("history", &scratch)?;
-        let mut local = plan.clone();
-        local.spec.run.work_dir = scratch.display().to_string();
-        let stats = run(&local, opts)?;
-        remote.upload_dir(&scratch, "history")?;
-        if opts.stats_path.is_none() {
-            remote.upload(&scratch, "stats.json")?;
-        }
-        return Ok(stats);
+    match remote::RemoteWork::of(&plan.spec.run.work_dir, &plan.spec.run.storage)? {
+        Some(remote) => run_in_scratch(plan, opts, &remote),
+        None => run_local(plan, opts),
     }
+}
+
+/// One process with its work dir on object storage: it works in local scratch (kept, so that a
+/// rerun on this machine resumes), with the input history and the statistics kept in the store.
+fn run_in_scratch(plan: &Plan, opts: &RunOptions, remote: &remote::RemoteWork) -> anyhow::Result<RunStats> {
+    let scratch = remote.scratch("run");
+    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create scratch dir {}", scratch.display()))?;
+    remote.download_dir("history", &scratch)?;
+    let mut local = plan.clone();
+    local.spec.run.work_dir = scratch.display().to_string();
+    let stats = run_local(&local, opts)?;
+    remote.upload_dir(&scratch, "history")?;
+    if opts.stats_path.is_none() {
+        remote.upload(&scratch, "stats.json")?;
+    }
+    Ok(stats)
+}
+
+/// A whole run in one process with a local work dir: inputs, locks, history, the passes, then
+/// the commit of what the outputs now hold.
+fn run_local(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     let started = Instant::now();
     let mut inputs = match &opts.inputs {
         Some(i) => i.clone(),
@@ -132,6 +142,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     if opts.restart {
         let _ = std::fs::remove_dir_all(work_dir.join("ledger"));
     }
+    let stats_path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
     let history = History::load(work_dir, &manifest_dirs(plan))?;
     let mut skipped = 0;
     if opts.incremental {
@@ -141,56 +152,16 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         if new == 0 && inputs.iter().all(|s| s.errors.is_empty()) {
             // Nothing new: the outputs stay as they are, not even their manifests are rewritten.
             let stats = RunStats::nothing_new(plan, opts.threads.max(1), skipped, secs(started.elapsed()));
-            write_stats(&opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json")), &stats)?;
+            write_stats(&stats_path, &stats)?;
             return Ok(stats);
         }
     }
     build::split_units(plan, &mut inputs);
-    // Built only now: an incremental run with nothing new never loads a tokenizer or a model.
-    let ops = build::operators(plan)?;
-    let wheres = build::where_filters(plan)?;
-    let barriers = barrier::barriers(plan)?;
     let ledger = match plan.spec.run.ledger {
         true => Ledger::open(work_dir, &plan.config_hash)?,
         false => Ledger::disabled(work_dir),
     };
-    if ledger.finished_count() > 0 {
-        tracing::info!(units = ledger.finished_count(), "resuming: finished work units in the ledger are replayed, not processed again");
-    }
-    let sinks = build::sinks(plan, &ops, &inputs, opts.incremental, &crate::sink::Naming::Whole)?.into_iter().map(Some).collect();
-    let exec = Exec::new(plan, ops, wheres, barriers);
-    let threads = opts.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
-    let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(InputFile::unit_bytes).sum();
-    let progress = Progress::new(opts.progress, total_bytes);
-    let mut collectors = HashMap::new();
-    for (id, b) in exec.barriers.iter().enumerate() {
-        if let Some(spec) = b {
-            collectors.insert(id, barrier::Collector::new(work_dir, &plan.nodes[id].name, spec)?);
-        }
-    }
-    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), collectors)?;
-    let mut replays: HashMap<usize, barrier::Replay> = HashMap::new();
-    for (pass, entries) in plan.passes.iter().enumerate() {
-        if writer.stopped() {
-            break;
-        }
-        let work = PassWork::new(plan, pass, entries, &inputs, &replays);
-        run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &opts.cancel, &ledger);
-        if writer.stopped() {
-            break;
-        }
-        // Barriers whose inputs are now complete decide.
-        for &b in plan.passes.get(pass + 1).into_iter().flatten() {
-            match writer.close_barrier(b, &exec) {
-                Ok(r) => {
-                    replays.insert(b, r);
-                }
-                Err(e) => writer.fail(format!("barrier `{}`: {e:#}", plan.nodes[b].name)),
-            }
-        }
-    }
-    let mut stats = writer.finish(plan, threads, &inputs);
+    let (mut stats, exec, replays) = run_passes(plan, opts, &inputs, &ledger)?;
     stats.seen_inputs_skipped = skipped;
     if stats.status == crate::stats::RunStatus::Complete {
         // The outputs are committed: now the dedup indexes and the input history may learn
@@ -209,9 +180,60 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
         }
     }
     stats.elapsed_secs = secs(started.elapsed());
-    let stats_path = opts.stats_path.clone().unwrap_or_else(|| work_dir.join("stats.json"));
     write_stats(&stats_path, &stats)?;
     Ok(stats)
+}
+
+/// Builds the operators, barriers and sinks (only now: an incremental run with nothing new never
+/// loads a tokenizer or a model), runs every pass and closes the barriers between them.
+fn run_passes<'p>(
+    plan: &'p Plan,
+    opts: &RunOptions,
+    inputs: &[SourceInputs],
+    ledger: &Ledger,
+) -> anyhow::Result<(RunStats, Exec<'p>, HashMap<usize, barrier::Replay>)> {
+    let work_dir = Path::new(&plan.spec.run.work_dir);
+    let ops = build::operators(plan)?;
+    let wheres = build::where_filters(plan)?;
+    let barriers = barrier::barriers(plan)?;
+    if ledger.finished_count() > 0 {
+        tracing::info!(units = ledger.finished_count(), "resuming: finished work units in the ledger are replayed, not processed again");
+    }
+    let sinks = build::sinks(plan, &ops, inputs, opts.incremental, &crate::sink::Naming::Whole)?.into_iter().map(Some).collect();
+    let exec = Exec::new(plan, ops, wheres, barriers);
+    let threads = opts.threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
+    let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(InputFile::unit_bytes).sum();
+    let progress = Progress::new(opts.progress, total_bytes);
+    let mut collectors = HashMap::new();
+    for (id, b) in exec.barriers.iter().enumerate() {
+        if let Some(spec) = b {
+            collectors.insert(id, barrier::Collector::new(work_dir, &plan.nodes[id].name, spec)?);
+        }
+    }
+    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), collectors)?;
+    let mut replays: HashMap<usize, barrier::Replay> = HashMap::new();
+    for (pass, entries) in plan.passes.iter().enumerate() {
+        if writer.stopped() {
+            break;
+        }
+        let work = PassWork::new(plan, pass, entries, inputs, &replays);
+        run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &opts.cancel, ledger);
+        if writer.stopped() {
+            break;
+        }
+        // Barriers whose inputs are now complete decide.
+        for &b in plan.passes.get(pass + 1).into_iter().flatten() {
+            match writer.close_barrier(b, &exec) {
+                Ok(r) => {
+                    replays.insert(b, r);
+                }
+                Err(e) => writer.fail(Failure::new(FailureKind::Io, format!("barrier `{}`: {e:#}", plan.nodes[b].name))),
+            }
+        }
+    }
+    let stats = writer.finish(plan, threads, inputs);
+    Ok((stats, exec, replays))
 }
 
 /// Local Megatron outputs, whose manifests list the inputs they hold.
@@ -387,7 +409,7 @@ fn work_on(exec: &Exec<'_>, item: Item, replays: &HashMap<usize, barrier::Replay
             if out.failure.is_none() && unit.as_ref().is_some_and(|u| !u.replay) {
                 match spool::encode(&out) {
                     Ok(bytes) => out.spooled = Some(bytes),
-                    Err(e) => out.failure = Some(format!("cannot record work unit: {e:#}")),
+                    Err(e) => out.failure = Some(Failure::new(FailureKind::Io, format!("cannot record work unit: {e:#}"))),
                 }
             }
             out
@@ -402,7 +424,7 @@ fn work_on(exec: &Exec<'_>, item: Item, replays: &HashMap<usize, barrier::Replay
 fn broken(seq: u64, unit: Option<&Unit>, message: &str) -> BatchOut {
     let name = unit.map_or("?", |u| u.key.as_str());
     let mut out = BatchOut::empty(seq, 0);
-    out.failure = Some(format!("ledger unit {name}: {message}; rerun with --restart to discard the ledger"));
+    out.failure = Some(Failure::new(FailureKind::Io, format!("ledger unit {name}: {message}; rerun with --restart to discard the ledger")));
     out
 }
 

@@ -12,6 +12,7 @@ use super::exec::{BatchOut, Exec};
 use super::ledger::{Ledger, SpoolWriter};
 use crate::build::SourceInputs;
 use crate::config::{OnError, Plan};
+use crate::failure::{Failure, FailureKind};
 use crate::progress::Progress;
 use crate::sink::Sink;
 use crate::source::InputErrorKind;
@@ -28,7 +29,7 @@ pub(super) struct Writer {
     on_error: OnError,
     progress: Progress,
     cancel: Arc<AtomicBool>,
-    failure: Option<String>,
+    failure: Option<Failure>,
     bytes_read: u64,
     bytes_decoded: u64,
     logged: HashMap<InputErrorKind, u64>,
@@ -94,10 +95,10 @@ impl Writer {
         }
     }
 
-    pub(super) fn fail(&mut self, message: String) {
+    pub(super) fn fail(&mut self, failure: Failure) {
         if self.failure.is_none() {
-            tracing::error!("{message}");
-            self.failure = Some(message);
+            tracing::error!(kind = failure.kind.label(), "{}", failure.message);
+            self.failure = Some(failure);
         }
         self.cancel.store(true, Ordering::Relaxed);
     }
@@ -127,24 +128,24 @@ impl Writer {
         if self.on_error == OnError::Fail
             && let Some(e) = out.errors.first()
         {
-            return self.fail(format!("bad input with on_error = \"fail\": {e}"));
+            return self.fail(Failure::new(FailureKind::BadInput, format!("bad input with on_error = \"fail\": {e}")));
         }
         for (barrier, docs, sigs) in std::mem::take(&mut out.collected) {
             if let Some(c) = self.collectors.get_mut(&barrier)
                 && let Err(e) = c.add(docs, sigs)
             {
-                return self.fail(format!("barrier #{barrier}: {e:#}"));
+                return self.fail(Failure::new(FailureKind::Io, format!("barrier #{barrier}: {e:#}")));
             }
         }
         for (sink, payload) in std::mem::take(&mut out.writes) {
             if let Some(s) = self.sinks[sink].as_mut()
                 && let Err(e) = s.write(payload)
             {
-                return self.fail(format!("sink #{sink}: {e:#}"));
+                return self.fail(Failure::new(FailureKind::Sink, format!("sink #{sink}: {e:#}")));
             }
         }
         if let Err(e) = self.record(&out) {
-            return self.fail(format!("cannot record finished work in the ledger: {e:#}"));
+            return self.fail(Failure::new(FailureKind::Io, format!("cannot record finished work in the ledger: {e:#}")));
         }
         let (docs, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| (d + self.stats[id].docs_in, t + self.stats[id].tokens_out));
         self.progress.update(self.bytes_read, docs, tokens);
@@ -217,7 +218,7 @@ impl Writer {
                 Err(e) => {
                     let msg = format!("sink `{name}`: {e:#}");
                     tracing::error!("{msg}");
-                    self.failure.get_or_insert(msg);
+                    self.failure.get_or_insert(Failure::new(FailureKind::Sink, msg));
                 }
             }
         }
@@ -228,7 +229,7 @@ impl Writer {
         let tokens = reports.values().map(|r| r.tokens).sum();
         self.progress.finish(self.bytes_read, docs, tokens);
         let status = match (self.failure, interrupted) {
-            (Some(f), _) => RunStatus::Failed(f),
+            (Some(f), _) => RunStatus::failed(f),
             (None, true) => RunStatus::Interrupted,
             (None, false) => RunStatus::Complete,
         };

@@ -19,13 +19,14 @@ pub struct JsonlSink {
     first_part: usize,
     /// File names: `{stem}-{n:05}{ext}`.
     stem: String,
-    current: Option<(zstd::Encoder<'static, AtomicFile>, String, u64)>,
+    /// The part being written and the text bytes in it.
+    current: Option<(JsonlPart, u64)>,
     report: SinkReport,
 }
 
 impl std::fmt::Debug for JsonlSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonlSink").field("out", &self.out).field("part", &self.current.as_ref().map(|c| &c.1)).finish()
+        f.debug_struct("JsonlSink").field("out", &self.out).field("part", &self.current.as_ref().map(|c| &c.0.name)).finish()
     }
 }
 
@@ -42,30 +43,65 @@ impl JsonlSink {
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
-        if let Some((encoder, name, _)) = self.current.take() {
-            let file = encoder.finish().with_context(|| format!("cannot finish {name}"))?;
-            file.commit()?;
-            self.out.publish(&name)?;
+        if let Some((part, _)) = self.current.take() {
+            let name = part.finish(&self.out)?;
             self.report.files.push(self.out.url_of(&name));
         }
         Ok(())
     }
 }
 
-/// Serializes a document as one JSON object, in a fixed key order.
-pub(crate) struct Record<'a>(pub(crate) &'a Document);
+/// One zstd-compressed JSON Lines file, visible under its name only once finished: the part
+/// writer of this sink and of `tokenmill dedup filter`, so both write the same lines.
+pub(crate) struct JsonlPart {
+    name: String,
+    encoder: zstd::Encoder<'static, AtomicFile>,
+    line: Vec<u8>,
+}
+
+impl JsonlPart {
+    /// Starts `name` in the output's directory (as a temporary file).
+    pub(crate) fn create(out: &Output, name: &str) -> anyhow::Result<Self> {
+        let file = AtomicFile::create(out.dir(), name)?;
+        let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
+        Ok(Self { name: name.to_string(), encoder, line: Vec::with_capacity(4096) })
+    }
+
+    /// Appends one document, with `drop_reason` when it was rejected.
+    pub(crate) fn write(&mut self, doc: &Document, drop_reason: Option<&str>) -> anyhow::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &Record { doc, drop_reason })?;
+        self.line.push(b'\n');
+        self.encoder.write_all(&self.line).with_context(|| format!("cannot write {}", self.name))
+    }
+
+    /// Finishes the file, renames it into place and publishes it; returns its name.
+    pub(crate) fn finish(self, out: &Output) -> anyhow::Result<String> {
+        let file = self.encoder.finish().with_context(|| format!("cannot finish {}", self.name))?;
+        file.commit()?;
+        out.publish(&self.name)?;
+        Ok(self.name)
+    }
+}
+
+/// A document as one JSON object, in a fixed key order: `id`, `text`, metadata, then
+/// `drop_reason` when given.
+struct Record<'a> {
+    doc: &'a Document,
+    drop_reason: Option<&'a str>,
+}
 
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let d = self.0;
+        let d = self.doc;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", &d.id)?;
         map.serialize_entry("text", &d.text)?;
         for (k, v) in d.metadata.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "text" | "drop_reason")) {
             map.serialize_entry(k, v)?;
         }
-        if let Some(r) = &d.rejected {
-            map.serialize_entry("drop_reason", &r.to_string())?;
+        if let Some(r) = self.drop_reason {
+            map.serialize_entry("drop_reason", r)?;
         }
         map.end()
     }
@@ -74,19 +110,14 @@ impl Serialize for Record<'_> {
 impl Sink for JsonlSink {
     fn write(&mut self, payload: Payload) -> anyhow::Result<()> {
         let Payload::Docs(docs) = payload else { anyhow::bail!("jsonl sink received tokens") };
-        let mut line = Vec::with_capacity(4096);
         for doc in &docs {
             if self.current.is_none() {
                 let name = format!("{}-{:05}.jsonl.zst", self.stem, self.first_part + self.report.files.len());
-                let file = AtomicFile::create(self.out.dir(), &name)?;
-                let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
-                self.current = Some((encoder, name, 0));
+                self.current = Some((JsonlPart::create(&self.out, &name)?, 0));
             }
-            line.clear();
-            serde_json::to_writer(&mut line, &Record(doc))?;
-            line.push(b'\n');
-            if let Some((encoder, name, bytes)) = &mut self.current {
-                encoder.write_all(&line).with_context(|| format!("cannot write {name}"))?;
+            if let Some((part, bytes)) = &mut self.current {
+                let reason = doc.rejected.as_ref().map(ToString::to_string);
+                part.write(doc, reason.as_deref())?;
                 *bytes += doc.text.len() as u64;
                 self.report.documents += 1;
                 self.report.bytes += doc.text.len() as u64;
@@ -105,5 +136,23 @@ impl Sink for JsonlSink {
 
     fn abort(self: Box<Self>) {
         // Dropping the encoder drops the AtomicFile, which removes its temporary file.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout every JSONL output shares (the sink's and `dedup filter`'s): `id`, `text`,
+    /// metadata in order, then `drop_reason`; metadata named like those keys is not repeated.
+    #[test]
+    fn records_keep_their_layout() {
+        let mut doc = Document::new("d1", "hello");
+        doc.metadata.insert("lang".into(), serde_json::json!("en"));
+        doc.metadata.insert("text".into(), serde_json::json!("shadowed"));
+        let line = serde_json::to_string(&Record { doc: &doc, drop_reason: Some("dedup:duplicate") }).unwrap_or_default();
+        assert_eq!(line, r#"{"id":"d1","text":"hello","lang":"en","drop_reason":"dedup:duplicate"}"#);
+        let kept = serde_json::to_string(&Record { doc: &doc, drop_reason: None }).unwrap_or_default();
+        assert_eq!(kept, r#"{"id":"d1","text":"hello","lang":"en"}"#);
     }
 }

@@ -10,7 +10,6 @@
 
 pub mod jsonl;
 pub mod parquet;
-pub mod sql;
 
 use std::sync::Arc;
 

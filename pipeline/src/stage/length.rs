@@ -37,6 +37,12 @@ impl Filter for Length {
     }
 }
 
+impl super::BuildOperator for LengthSpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        Ok(Some(super::Operator::Filter(Box::new(Length::new(self)))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,21 +22,7 @@ use std::fmt::Debug;
 
 use crate::document::Document;
 
-/// A filter's decision about one document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Pass it on.
-    Keep,
-    /// Drop it; the label names the rule (stable snake_case, a metric key).
-    Drop(&'static str),
-}
-
-impl Verdict {
-    /// True for [`Verdict::Keep`].
-    pub fn is_keep(&self) -> bool {
-        matches!(self, Verdict::Keep)
-    }
-}
+pub use tokenmill_filters::Verdict;
 
 /// A stateless per-document check.
 ///
@@ -88,6 +74,35 @@ pub trait Transform: Send + Sync + Debug {
     fn apply(&self, doc: &mut Document) -> Outcome;
 }
 
+/// How a stage's spec builds its operator; each spec type implements it next to its stage, and
+/// `build::stage_operator` dispatches over every type listed in `config::for_each_stage!`.
+pub trait BuildOperator {
+    /// Builds the operator: loads models and lists, validates thresholds. `None` for a barrier
+    /// (the runner runs it over all of its input, not per batch).
+    ///
+    /// # Errors
+    /// An option is out of range, or a file the spec names cannot be read or parsed.
+    fn operator(&self) -> anyhow::Result<Option<Operator>>;
+}
+
+impl BuildOperator for crate::config::WhereSpec {
+    fn operator(&self) -> anyhow::Result<Option<Operator>> {
+        Ok(Some(Operator::Sql(crate::sql::SqlFilter::new(&self.sql).map_err(|e| anyhow::anyhow!(e))?)))
+    }
+}
+
+/// The dedup barriers are run by the runner over all of their input (`runner::barrier`).
+macro_rules! barrier {
+    ($($spec:ty),*) => {
+        $(impl BuildOperator for $spec {
+            fn operator(&self) -> anyhow::Result<Option<Operator>> {
+                Ok(None)
+            }
+        })*
+    };
+}
+barrier!(crate::config::ExactDedupSpec, crate::config::MinhashDedupSpec, crate::config::LineDedupSpec);
+
 /// A built stage, ready to run.
 #[derive(Debug)]
 pub enum Operator {
@@ -100,5 +115,5 @@ pub enum Operator {
     /// Scores documents into their metadata, then keeps or drops them by score.
     Quality(Box<QualityModel>),
     /// Keeps documents for which a SQL expression holds (evaluated a batch at a time).
-    Sql(crate::source::sql::SqlFilter),
+    Sql(crate::sql::SqlFilter),
 }

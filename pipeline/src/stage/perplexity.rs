@@ -105,3 +105,9 @@ impl Transform for PerplexityFilter {
         }
     }
 }
+
+impl super::BuildOperator for PerplexitySpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        Ok(Some(super::Operator::Transform(Box::new(PerplexityFilter::new(self)?))))
+    }
+}

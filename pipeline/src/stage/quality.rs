@@ -155,11 +155,18 @@ fn prefix(text: &str, max_chars: usize) -> &str {
     text.char_indices().nth(max_chars).map_or(text, |(i, _)| &text[..i])
 }
 
+impl super::BuildOperator for QualityModelSpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        Ok(Some(super::Operator::Quality(Box::new(QualityModel::new(self)?))))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
 
+    #[cfg(all(feature = "emulator", target_os = "linux"))]
     use tokenmill_engine::backend::EmulatedCuda;
     use tokenmill_engine::classifier::ClassifierConfig;
 
@@ -169,8 +176,13 @@ mod tests {
     /// time, probabilities cut per document) on the CUDA emulator, batches arriving from several
     /// workers at once: the same documents kept, and the same scores within float rounding, as
     /// on the CPU.
+    #[cfg(all(feature = "emulator", target_os = "linux"))]
     #[test]
     fn the_device_path_keeps_what_the_cpu_keeps() {
+        if let Err(why) = EmulatedCuda::compiler() {
+            eprintln!("SKIPPED: no C++ compiler for the CUDA emulator: {why}");
+            return;
+        }
         let data = [("install the package with apt", 0), ("the moon over the quiet sea", 1), ("run make install", 0), ("a rose", 1)];
         let config = ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
         let model = Classifier::train(&config, vec!["doc".into(), "other".into()], &data).unwrap();

@@ -1,4 +1,4 @@
-//! The text filters of [`crate::filters`] as stages: `normalize`, `c4_lines`, `c4_quality`,
+//! The text filters of [`tokenmill_filters`] as stages: `normalize`, `c4_lines`, `c4_quality`,
 //! `gopher_quality`, `gopher_repetition`, `fineweb_quality`, `language`, `pii`, `url_filter`.
 //!
 //! The filters are pure functions of a `&str`; this module only maps them onto documents:
@@ -12,14 +12,14 @@ use serde_json::Value;
 
 use super::{Filter, Outcome, Transform, Verdict};
 use crate::document::Document;
-use crate::filters::c4::C4LineCleaner;
-use crate::filters::fineweb::FineWebQuality;
-use crate::filters::gopher_quality::GopherQuality;
-use crate::filters::gopher_repetition::GopherRepetition;
-use crate::filters::language::LanguageFilter;
-use crate::filters::normalize::Normalize;
-use crate::filters::pii::Pii;
-use crate::filters::url_filter::UrlFilter;
+use tokenmill_filters::c4::C4LineCleaner;
+use tokenmill_filters::fineweb::FineWebQuality;
+use tokenmill_filters::gopher_quality::GopherQuality;
+use tokenmill_filters::gopher_repetition::GopherRepetition;
+use tokenmill_filters::language::LanguageFilter;
+use tokenmill_filters::normalize::Normalize;
+use tokenmill_filters::pii::Pii;
+use tokenmill_filters::url_filter::UrlFilter;
 
 /// Metadata field the `language` stage writes the best guess to (ISO 639-1 where one exists;
 /// `und` when the identifier has no guess, e.g. for text without letters).
@@ -142,14 +142,39 @@ impl Transform for LanguageFilter {
     }
 }
 
+// Each text filter spec builds its filter from its config; a bad option or an unreadable
+// model or list is an error of the filters crate.
+macro_rules! build_text_stage {
+    ($($spec:ident => |$c:ident| $op:expr;)*) => {
+        $(impl super::BuildOperator for crate::config::$spec {
+            fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+                let $c = self.config();
+                Ok(Some($op))
+            }
+        })*
+    };
+}
+
+build_text_stage! {
+    TextNormalizeSpec => |c| super::Operator::Transform(Box::new(Normalize::new(c)?));
+    C4LinesSpec => |c| super::Operator::Transform(Box::new(C4LineCleaner::new(c)?));
+    C4QualitySpec => |c| super::Operator::Filter(Box::new(C4Quality(C4LineCleaner::new(c)?)));
+    GopherQualitySpec => |c| super::Operator::Filter(Box::new(GopherQuality::new(c)?));
+    GopherRepetitionSpec => |c| super::Operator::Filter(Box::new(GopherRepetition::new(c)?));
+    FineWebQualitySpec => |c| super::Operator::Filter(Box::new(FineWebQuality::new(c)?));
+    LanguageSpec => |c| super::Operator::Transform(Box::new(LanguageFilter::new(c)?));
+    PiiSpec => |c| super::Operator::Transform(Box::new(Pii::new(c)?));
+    UrlFilterSpec => |c| super::Operator::Filter(Box::new(UrlField(UrlFilter::new(c)?)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filters::c4::C4Config;
-    use crate::filters::language::LanguageConfig;
-    use crate::filters::normalize::NormalizeConfig;
-    use crate::filters::pii::PiiConfig;
-    use crate::filters::url_filter::UrlFilterConfig;
+    use tokenmill_filters::c4::C4Config;
+    use tokenmill_filters::language::LanguageConfig;
+    use tokenmill_filters::normalize::NormalizeConfig;
+    use tokenmill_filters::pii::PiiConfig;
+    use tokenmill_filters::url_filter::UrlFilterConfig;
 
     const PROSE: &str = "The committee published its annual report on Tuesday. It described how the new policy \
                          had affected schools and hospitals across the region.";

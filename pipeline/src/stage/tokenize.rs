@@ -96,3 +96,9 @@ pub fn load_tokenizer(path: &str) -> anyhow::Result<Tokenizer> {
 pub fn tokenizer_cache_dir() -> Option<std::path::PathBuf> {
     tokenmill_engine::cache_dir("tokenizers")
 }
+
+impl super::BuildOperator for TokenizeSpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        Ok(Some(super::Operator::Tokenize(TokenizeStage::new(self)?)))
+    }
+}

@@ -107,3 +107,48 @@ pub enum BlasCall {
     Single(GemmConfig<f32>),
     Batched(StridedBatchedConfig<f32>),
 }
+
+/// `sgemm` as BLAS defines it, column-major: `C = alpha * op(A) @ op(B) + beta * C` with `op(A)`
+/// `[m, k]`, `op(B)` `[k, n]`, `C` `[m, n]`; `C` is not read when `beta` is 0. Refuses, as
+/// cuBLAS does, leading dimensions below the rows stored, and any access beyond a slice.
+///
+/// # Errors
+/// Which rule the call breaks.
+#[cfg_attr(not(all(feature = "emulator", target_os = "linux")), allow(dead_code))] // the emulator's cuBLAS, and the tests'
+pub(super) fn reference_sgemm(cfg: &GemmConfig<f32>, a: &[f32], b: &[f32], c: &mut [f32]) -> std::result::Result<(), String> {
+    let dims = [cfg.m, cfg.n, cfg.k, cfg.lda, cfg.ldb, cfg.ldc];
+    if dims.iter().any(|&d| d < 0) {
+        return Err(format!("negative dimension in {dims:?}"));
+    }
+    let [m, n, k, lda, ldb, ldc] = dims.map(|d| d as usize);
+    let ta = cfg.transa == cublasOperation_t::CUBLAS_OP_T;
+    let tb = cfg.transb == cublasOperation_t::CUBLAS_OP_T;
+    let (a_rows, a_cols) = if ta { (k, m) } else { (m, k) };
+    let (b_rows, b_cols) = if tb { (n, k) } else { (k, n) };
+    if lda < a_rows.max(1) || ldb < b_rows.max(1) || ldc < m.max(1) {
+        return Err(format!("leading dimensions (lda {lda}, ldb {ldb}, ldc {ldc}) below the rows stored ({a_rows}, {b_rows}, {m})"));
+    }
+    // Elements a column-major [rows, cols] matrix with leading dimension ld spans.
+    let extent = |rows: usize, cols: usize, ld: usize| if rows == 0 || cols == 0 { 0 } else { (cols - 1) * ld + rows };
+    for (name, need, have) in [("A", extent(a_rows, a_cols, lda), a.len()), ("B", extent(b_rows, b_cols, ldb), b.len())] {
+        if need > have {
+            return Err(format!("{name} spans {need} elements but has {have}"));
+        }
+    }
+    if extent(m, n, ldc) > c.len() {
+        return Err(format!("C spans {} elements but has {}", extent(m, n, ldc), c.len()));
+    }
+    for j in 0..n {
+        for i in 0..m {
+            let mut dot = 0.0f32;
+            for l in 0..k {
+                let x = if ta { a[l + i * lda] } else { a[i + l * lda] };
+                let y = if tb { b[j + l * ldb] } else { b[l + j * ldb] };
+                dot += x * y;
+            }
+            let out = &mut c[i + j * ldc];
+            *out = if cfg.beta == 0.0 { cfg.alpha * dot } else { cfg.alpha * dot + cfg.beta * *out };
+        }
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! system C++ compiler together with `emulator.h` (CUDA's thread indices, `__syncthreads`, warp
 //! shuffles and `atomicAdd`; a block's CUDA threads are fibers taking turns on one OS thread), and
 //! the backend's launches call it through a generated entry point per kernel, with the very grids
-//! and arguments they give the GPU. cuBLAS calls run on [`reference_sgemm`], written from the
+//! and arguments they give the GPU. cuBLAS calls run on `blas::reference_sgemm`, written from the
 //! BLAS definition. So everything of the CUDA backend except the driver, NVRTC's code generation
 //! and cuBLAS itself can be tested here against the CPU backend.
 //!
@@ -21,12 +21,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cudarc::cublas::GemmConfig;
-use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::driver::LaunchConfig;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::blas::BlasCall;
+use super::blas::{BlasCall, reference_sgemm};
 use super::driver::{Arg, Driver, Kernel};
 use super::kernels::{KERNEL_NAMES, KERNELS, declared_kernels};
 use crate::device::Device;
@@ -168,6 +166,16 @@ fn unique_stem(key: u64) -> String {
     format!("kernels-{key:016x}-{}-{}", std::process::id(), BUILDS.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The C++ compiler (`$CXX`, else `c++`) and its `--version` output, or why it cannot run.
+pub(super) fn compiler() -> std::result::Result<(String, String), String> {
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    match Command::new(&cxx).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok((cxx, String::from_utf8_lossy(&out.stdout).into_owned())),
+        Ok(out) => Err(format!("the C++ compiler `{cxx} --version` exited with {} (set CXX to choose another)", out.status)),
+        Err(e) => Err(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}")),
+    }
+}
+
 /// Compiles [`source`] into a shared library and returns its path: once per source, compiler,
 /// compiler version and flags in the cache directory (written under a unique name, then renamed
 /// into place, so that concurrent builders never load a half-written file), else in a private
@@ -177,13 +185,9 @@ fn unique_stem(key: u64) -> String {
 /// loaded.
 pub(super) fn build(cached: Option<PathBuf>) -> Result<(PathBuf, bool)> {
     let fail = |reason: String| Error::Device { request: "the CUDA emulator".into(), reason };
-    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let version = Command::new(&cxx)
-        .arg("--version")
-        .output()
-        .map_err(|e| fail(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}")))?;
+    let (cxx, version) = compiler().map_err(fail)?;
     let src = source();
-    let key = xxh3_64(format!("{cxx}\n{}\n{CXX_FLAGS:?}\n{src}", String::from_utf8_lossy(&version.stdout)).as_bytes());
+    let key = xxh3_64(format!("{cxx}\n{version}\n{CXX_FLAGS:?}\n{src}").as_bytes());
     let dir = match &cached {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(unique_stem(key)),
@@ -351,48 +355,4 @@ impl Driver for Emulator {
         }
         Ok(())
     }
-}
-
-/// `sgemm` as BLAS defines it, column-major: `C = alpha * op(A) @ op(B) + beta * C` with `op(A)`
-/// `[m, k]`, `op(B)` `[k, n]`, `C` `[m, n]`; `C` is not read when `beta` is 0. Refuses, as
-/// cuBLAS does, leading dimensions below the rows stored, and any access beyond a slice.
-///
-/// # Errors
-/// Which rule the call breaks.
-pub(super) fn reference_sgemm(cfg: &GemmConfig<f32>, a: &[f32], b: &[f32], c: &mut [f32]) -> std::result::Result<(), String> {
-    let dims = [cfg.m, cfg.n, cfg.k, cfg.lda, cfg.ldb, cfg.ldc];
-    if dims.iter().any(|&d| d < 0) {
-        return Err(format!("negative dimension in {dims:?}"));
-    }
-    let [m, n, k, lda, ldb, ldc] = dims.map(|d| d as usize);
-    let ta = cfg.transa == cublasOperation_t::CUBLAS_OP_T;
-    let tb = cfg.transb == cublasOperation_t::CUBLAS_OP_T;
-    let (a_rows, a_cols) = if ta { (k, m) } else { (m, k) };
-    let (b_rows, b_cols) = if tb { (n, k) } else { (k, n) };
-    if lda < a_rows.max(1) || ldb < b_rows.max(1) || ldc < m.max(1) {
-        return Err(format!("leading dimensions (lda {lda}, ldb {ldb}, ldc {ldc}) below the rows stored ({a_rows}, {b_rows}, {m})"));
-    }
-    // Elements a column-major [rows, cols] matrix with leading dimension ld spans.
-    let extent = |rows: usize, cols: usize, ld: usize| if rows == 0 || cols == 0 { 0 } else { (cols - 1) * ld + rows };
-    for (name, need, have) in [("A", extent(a_rows, a_cols, lda), a.len()), ("B", extent(b_rows, b_cols, ldb), b.len())] {
-        if need > have {
-            return Err(format!("{name} spans {need} elements but has {have}"));
-        }
-    }
-    if extent(m, n, ldc) > c.len() {
-        return Err(format!("C spans {} elements but has {}", extent(m, n, ldc), c.len()));
-    }
-    for j in 0..n {
-        for i in 0..m {
-            let mut dot = 0.0f32;
-            for l in 0..k {
-                let x = if ta { a[l + i * lda] } else { a[i + l * lda] };
-                let y = if tb { b[j + l * ldb] } else { b[l + j * ldb] };
-                dot += x * y;
-            }
-            let out = &mut c[i + j * ldc];
-            *out = if cfg.beta == 0.0 { cfg.alpha * dot } else { cfg.alpha * dot + cfg.beta * *out };
-        }
-    }
-    Ok(())
 }

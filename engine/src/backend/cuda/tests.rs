@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
+use super::blas::reference_sgemm;
 use super::blas::{BlasCall, Gemm, attention_backward_gemms, attention_forward_gemms};
-use super::emulator::reference_sgemm;
 use super::kernels::{KERNELS, SUPPORTED_ARCHS, compile_kernels, declared_kernels, launch_signatures, nvrtc_arch};
 use crate::ops::{attention, matmul};
 use crate::rng::Rng;
@@ -278,6 +278,7 @@ fn empty_matrices_keep_blas_leading_dimensions_valid() {
     }
 }
 
+#[cfg(all(feature = "emulator", target_os = "linux"))]
 #[test]
 fn concurrent_emulator_builds_share_one_complete_library() {
     use super::emulator::{Emulator, build};

@@ -1,21 +1,18 @@
 //! Phase 4: re-read the inputs and write the documents that are kept (and, if asked, those
 //! that are not), one output file per input file.
 
-use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
 use rayon::prelude::*;
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
 use tokenmill_dedup::format::{ArtifactKind, RandomReader};
 use tokenmill_dedup::phases::{self, RemoveSet};
 
 use super::input::{self, doc_id};
 use super::settings::WorkConfig;
 use super::{OutputArgs, WorkArgs};
-use crate::document::Document;
-use crate::sink::{AtomicFile, Output};
+use crate::sink::{AtomicFile, JsonlPart, Output};
 use crate::storage::InputFile;
 
 /// The reason written on removed documents.
@@ -115,14 +112,14 @@ fn filter_file(
     let path = phases::signature_path(&work.work_dir, i as u32);
     let signed = RandomReader::open(&path, ArtifactKind::Signatures, None)?.header().count;
     let name = format!("part-{i:05}.jsonl.zst");
-    let mut kept = PartWriter::create(kept_out, &name)?;
-    let mut rejected = rejects_out.map(|o| PartWriter::create(o, &name)).transpose()?;
+    let mut kept = JsonlPart::create(kept_out, &name)?;
+    let mut rejected = rejects_out.map(|o| JsonlPart::create(o, &name).map(|p| (p, o))).transpose()?;
     let mut stats = FilterStats::default();
     let counts = input::read_documents(&stored.source_spec(), file, |first, docs| {
         for (k, doc) in docs.iter().enumerate() {
             if remove.is_duplicate(doc_id(i, first + k as u64)) {
                 stats.removed += 1;
-                if let Some(r) = &mut rejected {
+                if let Some((r, _)) = &mut rejected {
                     r.write(doc, Some(DROP_REASON))?;
                 }
             } else {
@@ -139,64 +136,13 @@ fn filter_file(
         counts.documents,
         path.display()
     );
-    kept.finish()?;
-    if let Some(r) = rejected {
-        r.finish()?;
+    kept.finish(kept_out)?;
+    if let Some((r, out)) = rejected {
+        r.finish(out)?;
     }
     stats.documents = counts.documents;
     stats.bad_records = counts.bad_records;
     Ok(stats)
-}
-
-/// One zstd-compressed JSON Lines output file, made visible on [`PartWriter::finish`].
-struct PartWriter<'a> {
-    out: &'a Output,
-    name: String,
-    encoder: zstd::Encoder<'static, AtomicFile>,
-    line: Vec<u8>,
-}
-
-impl<'a> PartWriter<'a> {
-    fn create(out: &'a Output, name: &str) -> anyhow::Result<Self> {
-        let file = AtomicFile::create(out.dir(), name)?;
-        let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
-        Ok(Self { out, name: name.to_string(), encoder, line: Vec::with_capacity(4096) })
-    }
-
-    fn write(&mut self, doc: &Document, drop_reason: Option<&str>) -> anyhow::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, &Line { doc, drop_reason })?;
-        self.line.push(b'\n');
-        self.encoder.write_all(&self.line).with_context(|| format!("cannot write {}", self.name))
-    }
-
-    fn finish(self) -> anyhow::Result<()> {
-        let file = self.encoder.finish().with_context(|| format!("cannot finish {}", self.name))?;
-        file.commit()?;
-        self.out.publish(&self.name)
-    }
-}
-
-/// A document as the `jsonl` sink writes it: `id`, `text`, metadata, then `drop_reason`.
-struct Line<'a> {
-    doc: &'a Document,
-    drop_reason: Option<&'a str>,
-}
-
-impl Serialize for Line<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let d = self.doc;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("id", &d.id)?;
-        map.serialize_entry("text", &d.text)?;
-        for (k, v) in d.metadata.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "text" | "drop_reason")) {
-            map.serialize_entry(k, v)?;
-        }
-        if let Some(r) = self.drop_reason {
-            map.serialize_entry("drop_reason", r)?;
-        }
-        map.end()
-    }
 }
 
 #[cfg(test)]
@@ -209,13 +155,5 @@ mod tests {
         assert_eq!(part_index("part-00003.jsonl.zst.tmp"), Some(3));
         assert_eq!(part_index("stats.json"), None);
         assert_eq!(part_index("part-x.jsonl.zst"), None);
-    }
-
-    #[test]
-    fn lines_keep_the_jsonl_sink_layout() {
-        let mut doc = Document::new("d1", "hello");
-        doc.metadata.insert("lang".into(), serde_json::json!("en"));
-        let line = serde_json::to_string(&Line { doc: &doc, drop_reason: Some(DROP_REASON) }).unwrap_or_default();
-        assert_eq!(line, r#"{"id":"d1","text":"hello","lang":"en","drop_reason":"dedup:duplicate"}"#);
     }
 }

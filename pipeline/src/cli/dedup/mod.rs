@@ -42,8 +42,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::Exit;
-pub(crate) use settings::Ranks;
-use settings::UsageError;
+use super::ranks::{RankArgs, Ranks};
 
 /// `tokenmill dedup` arguments.
 #[derive(Debug, Args)]
@@ -160,18 +159,6 @@ pub struct WorkArgs {
     pub threads: Option<usize>,
 }
 
-/// Which share of the work this process does.
-#[derive(Debug, Args)]
-pub struct RankArgs {
-    /// This worker's rank, from 0 [default: $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, or
-    /// $JOB_COMPLETION_INDEX, or 0].
-    #[arg(long)]
-    pub rank: Option<usize>,
-    /// Number of workers [default: $SLURM_ARRAY_TASK_COUNT, or 1; required with --rank or $JOB_COMPLETION_INDEX].
-    #[arg(long)]
-    pub world_size: Option<usize>,
-}
-
 /// Options of phase 3.
 #[derive(Debug, Args)]
 pub struct ClusterOpts {
@@ -266,16 +253,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// # Errors
 /// A phase failed (I/O, a corrupt or missing artifact, an input that changed between phases).
 pub(super) fn dedup(args: DedupArgs) -> anyhow::Result<Exit> {
-    match run_phase(args.phase) {
-        Ok(()) => Ok(Exit::Ok),
-        Err(e) => match e.downcast_ref::<UsageError>() {
-            Some(usage) => {
-                eprintln!("error: {usage}");
-                Ok(Exit::Config)
-            }
-            None => Err(e),
-        },
-    }
+    run_phase(args.phase).map(|()| Exit::Ok)
 }
 
 fn run_phase(phase: Phase) -> anyhow::Result<()> {

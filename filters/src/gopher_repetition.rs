@@ -11,7 +11,7 @@
 //!    separator, as datatrove does) seen before, skipping past each duplicate.
 //!
 //! Per script: for Chinese/Japanese documents a word is one Han/Kana character (see
-//! [`crate::filters::words`]), so rules 3-4 look at character n-grams there; rules 1-2 are script-free.
+//! [`crate::words`]), so rules 3-4 look at character n-grams there; rules 1-2 are script-free.
 //!
 //! Known difference from datatrove: n-grams are compared as word sequences, so two different
 //! sequences with the same concatenation (`ab c` vs `a bc`) count as distinct here for rule 4.
@@ -21,9 +21,9 @@ use std::hash::Hasher;
 use rustc_hash::{FxHashSet, FxHasher};
 use serde::Deserialize;
 
-use crate::filters::Verdict;
-use crate::filters::error::{Result, check_ratio, invalid};
-use crate::filters::words::{WordMode, Words, char_len, py_strip};
+use crate::Verdict;
+use crate::error::{Result, check_ratio, invalid};
+use crate::words::{WordMode, Words, char_len, py_strip};
 
 /// Config of [`GopherRepetition`]; `None` disables a rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -19,8 +19,8 @@ use std::borrow::Cow;
 use icu_normalizer::ComposingNormalizerBorrowed;
 use serde::{Deserialize, Serialize};
 
-use crate::filters::Transformed;
-use crate::filters::error::Result;
+use crate::Transformed;
+use crate::error::Result;
 
 /// The Unicode normalization form to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

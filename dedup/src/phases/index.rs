@@ -17,11 +17,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::{DedupConfig, SigFields, check_fingerprint, decode_sig, signature_files};
 use crate::error::Result;
 use crate::external::{ExternalSorter, SortRecord};
 use crate::format::{ArtifactKind, ArtifactReader, ArtifactWriter, RandomReader};
 use crate::lsh::band_key;
-use crate::phases::{DedupConfig, SigFields, check_fingerprint, decode_sig, signature_files};
 
 /// Sorted unique records, in memory or on disk.
 #[derive(Debug)]

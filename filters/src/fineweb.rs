@@ -12,17 +12,17 @@
 //!
 //! Per script: terminal punctuation is datatrove's multi-script list (`。！？` included), so
 //! rule 1 works for CJK as is; rule 4 counts one word per Han/Kana character in Chinese and
-//! Japanese documents (see [`crate::filters::words`]); for rule 2 a Han/Kana character counts as
+//! Japanese documents (see [`crate::words`]); for rule 2 a Han/Kana character counts as
 //! `cjk_char_weight` characters (default 3: a Chinese word of ~1.5 characters carries what an
 //! English word of ~5 letters and a space does), so a 30-character English line and a
 //! 10-character Chinese line are equally "short".
 
 use serde::Deserialize;
 
-use crate::filters::Verdict;
-use crate::filters::error::{Result, check_ratio};
-use crate::filters::gopher_repetition::find_duplicates;
-use crate::filters::words::{Script, WordMode, Words, char_len, is_cjk, py_strip};
+use crate::Verdict;
+use crate::error::{Result, check_ratio};
+use crate::gopher_repetition::find_duplicates;
+use crate::words::{Script, WordMode, Words, char_len, is_cjk, py_strip};
 
 /// Config of [`FineWebQuality`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -80,10 +80,10 @@ impl FineWebQuality {
         check_ratio(F, "short_line_thr", Some(cfg.short_line_thr))?;
         check_ratio(F, "char_duplicates_ratio", Some(cfg.char_duplicates_ratio))?;
         if cfg.cjk_char_weight.is_nan() || cfg.cjk_char_weight <= 0.0 {
-            return Err(crate::filters::error::invalid(F, "cjk_char_weight", "must be > 0"));
+            return Err(crate::error::invalid(F, "cjk_char_weight", "must be > 0"));
         }
         if cfg.new_line_ratio.is_nan() || cfg.new_line_ratio < 0.0 {
-            return Err(crate::filters::error::invalid(F, "new_line_ratio", "must be >= 0"));
+            return Err(crate::error::invalid(F, "new_line_ratio", "must be >= 0"));
         }
         Ok(Self { cfg })
     }

@@ -16,8 +16,8 @@ use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashSet;
 use serde::Deserialize;
 
-use crate::filters::Verdict;
-use crate::filters::error::{Error, Result, invalid};
+use crate::Verdict;
+use crate::error::{Error, Result, invalid};
 
 /// Config of [`UrlFilter`].
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

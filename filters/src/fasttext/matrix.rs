@@ -1,7 +1,7 @@
 //! Dense and product-quantized matrices of a fastText model (read-only).
 
 use super::Reader;
-use crate::filters::error::Result;
+use crate::error::Result;
 
 /// fastText's product quantizer: `nsubq` sub-vectors, each coded by one byte into 256
 /// centroids of `dsub` floats (the last sub-vector has `lastdsub`).

@@ -1,5 +1,6 @@
-//! The `where` option of a source: a SQL boolean expression evaluated by DataFusion over a
-//! batch of documents viewed as a table.
+//! SQL boolean expressions over documents, evaluated by DataFusion over a batch viewed as a
+//! table: the `where` option of a source and the `where` stage. Below the config (which checks
+//! the syntax) and the stages and sources (which run it).
 //!
 //! The table has `id` and `text` (strings) and one column per metadata field the expression
 //! mentions. JSON metadata has no declared schema, so each column's type is taken from the

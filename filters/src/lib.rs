@@ -1,7 +1,8 @@
 //! Text cleaning and heuristic quality filters, as pure functions of a `&str` and a config.
 //!
-//! This module knows nothing about documents, batches or the DAG: the stages in
-//! [`crate::stage`] wrap each filter, and the runner applies them to a batch in parallel.
+//! This crate knows nothing about documents, batches, config files or I/O beyond reading the
+//! model or list a filter is built from: the `tokenmill` pipeline's stages wrap each filter, and
+//! its runner applies them to a batch in parallel.
 //!
 //! * checks — [`gopher_quality`], [`gopher_repetition`], [`c4`] (document-level part),
 //!   [`fineweb`], [`language`], [`url_filter`] — return a [`Verdict`];
@@ -13,13 +14,16 @@
 //! Japanese. Building a filter can fail ([`Error`]); checking a document never does.
 //!
 //! ```
-//! use tokenmill::filters::gopher_quality::{GopherQuality, GopherQualityConfig};
-//! use tokenmill::stage::Verdict;
+//! use tokenmill_filters::Verdict;
+//! use tokenmill_filters::gopher_quality::{GopherQuality, GopherQualityConfig};
 //! let f = GopherQuality::new(GopherQualityConfig::default()).expect("defaults are valid");
 //! assert_eq!(f.check("too short"), Verdict::Drop("gopher_short_doc"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod c4;
+mod chars;
 mod en_tokenizer;
 pub mod error;
 pub mod fasttext;
@@ -34,8 +38,23 @@ pub mod words;
 
 use std::borrow::Cow;
 
-pub use crate::stage::Verdict;
 pub use error::{Error, Result};
+
+/// A filter's decision about one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it on.
+    Keep,
+    /// Drop it; the label names the rule (stable snake_case, a metric key).
+    Drop(&'static str),
+}
+
+impl Verdict {
+    /// True for [`Verdict::Keep`].
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Verdict::Keep)
+    }
+}
 
 /// The output of a text transform.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
 
-use crate::filters::Transformed;
-use crate::filters::error::Result;
+use crate::Transformed;
+use crate::error::Result;
 
 /// Config of [`Pii`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]

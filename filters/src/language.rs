@@ -2,7 +2,7 @@
 //!
 //! Two identifiers:
 //! * a user-supplied **fastText** model (`model = "lid.176.ftz"` or `.bin`), read by
-//!   [`crate::filters::fasttext`] in pure Rust; newlines are replaced by spaces as fastText predicts one
+//!   [`crate::fasttext`] in pure Rust; newlines are replaced by spaces as fastText predicts one
 //!   line at a time;
 //! * **whatlang** (default, no model file): trigram profiles of 69 languages, built in.
 //!
@@ -17,9 +17,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::filters::Verdict;
-use crate::filters::error::{Result, check_ratio};
-use crate::filters::fasttext::FastText;
+use crate::Verdict;
+use crate::error::{Result, check_ratio};
+use crate::fasttext::FastText;
 
 /// Config of [`LanguageFilter`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn fasttext_model() -> anyhow::Result<()> {
-        let path = PathBuf::from(crate::filters::LID176_FIXTURE);
+        let path = PathBuf::from(crate::LID176_FIXTURE);
         let f = LanguageFilter::new(LanguageConfig { model: Some(path), languages: vec!["de".into()], ..Default::default() })?;
         assert_eq!(f.identify(DE)[0].0, "de");
         assert_eq!(f.check(DE), Verdict::Keep);

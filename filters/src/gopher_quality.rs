@@ -13,16 +13,16 @@
 //! 6. `gopher_below_alpha_threshold`: share of tokens with a letter below the minimum;
 //! 7. `gopher_enough_stop_words`: fewer distinct stop words than `min_stop_words`.
 //!
-//! Per script (see [`crate::filters::words`]): for Chinese/Japanese documents a word is one Han/Kana
+//! Per script (see [`crate::words`]): for Chinese/Japanese documents a word is one Han/Kana
 //! character, rule 2 is skipped (a character is not a word length), and rule 7 looks for
 //! `cjk_stop_words` (common particles: 的 了 是 の は を ...) instead of the English list.
 
 use rustc_hash::FxHashSet;
 use serde::Deserialize;
 
-use crate::filters::Verdict;
-use crate::filters::error::{Result, check_ratio, invalid};
-use crate::filters::words::{Script, WordMode, Words, char_len, is_py_alpha, py_splitlines};
+use crate::Verdict;
+use crate::error::{Result, check_ratio, invalid};
+use crate::words::{Script, WordMode, Words, char_len, is_py_alpha, py_splitlines};
 
 /// Config of [`GopherQuality`]; `None` disables a rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -16,7 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::filters::en_tokenizer;
+pub use crate::chars::{is_cjk, is_py_alpha};
+use crate::en_tokenizer;
 
 /// Han/Kana share of letters from which a document is treated as Chinese/Japanese.
 pub const CJK_MIN_SHARE: f64 = 0.3;
@@ -40,12 +41,6 @@ pub enum Script {
     Spaced,
     /// Chinese or Japanese: words are not delimited.
     Cjk,
-}
-
-/// Han ideographs and Japanese kana (Hangul is excluded: Korean separates words by spaces).
-pub fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF | 0x31F0..=0x31FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F | 0x20000..=0x3134F)
 }
 
 /// Classifies `text` by the share of Han/Kana among its letters (first 4 KiB are enough).
@@ -95,7 +90,7 @@ impl<'a> Words<'a> {
 
 /// A document's words as byte spans, with a fingerprint of the text they were split from: kept
 /// on the document so that the next word-based stage reuses them while the text is unchanged
-/// (see [`crate::document::Document::words`]).
+/// (the pipeline's `Document::words`).
 #[derive(Debug)]
 pub struct WordSpans {
     fingerprint: (usize, u64),
@@ -213,12 +208,6 @@ pub fn count_sentences(line: &str, script: Script) -> usize {
 /// Python's `str.isspace` for one character (Rust's `is_whitespace` plus U+001C..U+001F).
 pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// Python's `str.isalpha` approximated by Rust's `is_alphabetic` (which also accepts combining
-/// vowel signs of Indic scripts; identical on Latin text).
-pub fn is_py_alpha(c: char) -> bool {
-    if c.is_ascii() { c.is_ascii_alphabetic() } else { is_cjk(c) || c.is_alphabetic() }
 }
 
 /// Python's `str.strip()`.

@@ -12,7 +12,7 @@
 //! After all lines: fewer than `min_num_sentences` sentences in kept lines →
 //! `too_few_sentences`.
 //!
-//! Per script: in Chinese/Japanese documents (see [`crate::filters::words`]) a line's words are its
+//! Per script: in Chinese/Japanese documents (see [`crate::words`]) a line's words are its
 //! Han/Kana characters plus its spaced words, long-word checks skip CJK runs, and `。！？`
 //! count as terminal punctuation. Sentences are counted with spaCy's sentencizer rules on
 //! every script.
@@ -25,9 +25,9 @@ use std::borrow::Cow;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 
-use crate::filters::error::{Error, Result};
-use crate::filters::words::{Script, WordMode, char_len, count_sentences, is_cjk, py_splitlines, py_strip};
-use crate::filters::{Transformed, Verdict};
+use crate::error::{Error, Result};
+use crate::words::{Script, WordMode, char_len, count_sentences, is_cjk, py_splitlines, py_strip};
+use crate::{Transformed, Verdict};
 
 /// Phrases that mark cookie/terms boilerplate lines.
 pub const POLICY_SUBSTRINGS: &[&str] =
@@ -213,7 +213,7 @@ impl C4LineCleaner {
 fn line_words(line: &str, script: Script, max: Option<usize>) -> (usize, bool) {
     let mut n = 0;
     let mut too_long = false;
-    for w in line.split(crate::filters::words::is_py_space).filter(|w| !w.is_empty()) {
+    for w in line.split(crate::words::is_py_space).filter(|w| !w.is_empty()) {
         if script == Script::Cjk && w.chars().any(is_cjk) {
             let cjk = w.chars().filter(|&c| is_cjk(c)).count();
             let rest = w.split(is_cjk).filter(|r| !r.is_empty()).count();

@@ -103,13 +103,12 @@ pub(super) fn needs_infix_scan(s: &str) -> bool {
 /// Characters spaCy's ALPHA_LOWER and ALPHA_UPPER both list: Han/Kana, and the CJK symbol and
 /// punctuation blocks (U+3000-U+303F `。「」`, U+2E80-U+2FDF, U+31C0-U+33FF, U+FE30-U+FE4F).
 fn spacy_caseless(c: char) -> bool {
-    crate::filters::words::is_cjk(c)
-        || matches!(c as u32, 0x3000..=0x303F | 0x2E80..=0x2FDF | 0x31C0..=0x31EF | 0x3200..=0x33FF | 0xFE30..=0xFE4F)
+    crate::chars::is_cjk(c) || matches!(c as u32, 0x3000..=0x303F | 0x2E80..=0x2FDF | 0x31C0..=0x31EF | 0x3200..=0x33FF | 0xFE30..=0xFE4F)
 }
 
 /// spaCy's ALPHA: letters plus [`spacy_caseless`].
 fn spacy_alpha(c: char) -> bool {
-    crate::filters::words::is_py_alpha(c) || spacy_caseless(c)
+    crate::chars::is_py_alpha(c) || spacy_caseless(c)
 }
 
 /// Splits on spaCy's infix patterns (non-overlapping, leftmost first; a match at 0 is skipped).

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
 
-use crate::filters::error::{Error, Result};
+use crate::error::{Error, Result};
 
 mod hash;
 mod matrix;
@@ -218,47 +218,9 @@ impl FastText {
         let nlabels = r.i32()?;
         r.i64()?; // ntokens
         let prune_size = r.i64()?;
-        let mut word_ids = FxHashMap::default();
-        let mut labels = Vec::new();
-        let mut label_counts = Vec::new();
-        for i in 0..r.usize_of(size.into(), "dictionary size")? {
-            let end = r.buf[r.pos..].iter().position(|&b| b == 0).ok_or_else(|| r.err("unterminated word"))?;
-            let word = String::from_utf8_lossy(r.bytes(end)?).into_owned();
-            r.bytes(1)?;
-            let count = r.i64()?;
-            match r.u8()? {
-                0 => {
-                    word_ids.insert(word, i);
-                }
-                1 => {
-                    labels.push(word);
-                    label_counts.push(count);
-                }
-                t => return Err(r.err(format!("bad entry type {t}"))),
-            }
-        }
-        if labels.len() != nlabels as usize || word_ids.len() != nwords as usize {
-            return Err(r.err("dictionary counts do not match its header"));
-        }
-        if word_ids.values().any(|&id| id >= nwords as usize) {
-            return Err(r.err("word id beyond nwords"));
-        }
+        let (word_ids, labels, label_counts) = read_dictionary(&mut r, size, nwords, nlabels)?;
         let vocab = Vocab::new(word_ids);
-        let prune = if prune_size >= 0 {
-            let mut bits = vec![0u64; (bucket.max(0) as usize).div_ceil(64)];
-            let mut rows = FxHashMap::default();
-            for _ in 0..prune_size {
-                let (k, v) = (r.i32()?, r.i32()?);
-                if !(0..bucket).contains(&k) || v < 0 {
-                    return Err(r.err(format!("prune index entry {k} -> {v} outside the {bucket} buckets")));
-                }
-                bits[k as usize / 64] |= 1 << (k % 64);
-                rows.insert(k as u32, v as u32);
-            }
-            Some((bits, rows))
-        } else {
-            None
-        };
+        let prune = if prune_size >= 0 { Some(read_prune_index(&mut r, prune_size, bucket)?) } else { None };
         let qin = r.u8()? != 0;
         let input = Matrix::load(&mut r, qin)?;
         let qout = r.u8()? != 0;
@@ -529,6 +491,55 @@ fn build_tree(counts: &[i64]) -> Vec<(usize, usize)> {
     children
 }
 
+/// A model's dictionary: word ids by word, then the labels and their counts.
+type Dictionary = (FxHashMap<String, usize>, Vec<String>, Vec<i64>);
+
+/// Reads the model's dictionary section.
+fn read_dictionary(r: &mut Reader<'_>, size: i32, nwords: i32, nlabels: i32) -> Result<Dictionary> {
+    let mut word_ids = FxHashMap::default();
+    let mut labels = Vec::new();
+    let mut label_counts = Vec::new();
+    for i in 0..r.usize_of(size.into(), "dictionary size")? {
+        let end = r.buf[r.pos..].iter().position(|&b| b == 0).ok_or_else(|| r.err("unterminated word"))?;
+        let word = String::from_utf8_lossy(r.bytes(end)?).into_owned();
+        r.bytes(1)?;
+        let count = r.i64()?;
+        match r.u8()? {
+            0 => {
+                word_ids.insert(word, i);
+            }
+            1 => {
+                labels.push(word);
+                label_counts.push(count);
+            }
+            t => return Err(r.err(format!("bad entry type {t}"))),
+        }
+    }
+    if labels.len() != nlabels as usize || word_ids.len() != nwords as usize {
+        return Err(r.err("dictionary counts do not match its header"));
+    }
+    if word_ids.values().any(|&id| id >= nwords as usize) {
+        return Err(r.err("word id beyond nwords"));
+    }
+    Ok((word_ids, labels, label_counts))
+}
+
+/// A pruned (quantized) model's bucket index: which buckets were kept (a bit set) and the row
+/// each maps to.
+fn read_prune_index(r: &mut Reader<'_>, prune_size: i64, bucket: i32) -> Result<(Vec<u64>, FxHashMap<u32, u32>)> {
+    let mut bits = vec![0u64; (bucket.max(0) as usize).div_ceil(64)];
+    let mut rows = FxHashMap::default();
+    for _ in 0..prune_size {
+        let (k, v) = (r.i32()?, r.i32()?);
+        if !(0..bucket).contains(&k) || v < 0 {
+            return Err(r.err(format!("prune index entry {k} -> {v} outside the {bucket} buckets")));
+        }
+        bits[k as usize / 64] |= 1 << (k % 64);
+        rows.insert(k as u32, v as u32);
+    }
+    Ok((bits, rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,7 +553,7 @@ mod tests {
 
     #[test]
     fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
-        let m = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
+        let m = FastText::load(Path::new(crate::LID176_FIXTURE))?;
         let long = "x".repeat(OOV_CACHE_MAX_BYTES + 5);
         let line = format!("Zorblatt quxified the flurbs, zorblatt again; {long} {long} naïve Übergrößenträger");
         let first = m.predict(&line, 3); // computes and caches the unknown words
@@ -554,7 +565,7 @@ mod tests {
         }
         assert_eq!(m.predict(&line, 3), first, "after the cache was cleared");
         // Another model on the same thread does not see this one's sums.
-        let other = FastText::load(Path::new(crate::filters::LID176_FIXTURE))?;
+        let other = FastText::load(Path::new(crate::LID176_FIXTURE))?;
         assert_eq!(other.predict(&line, 3), first);
         Ok(())
     }
@@ -568,7 +579,7 @@ mod tests {
 
     #[test]
     fn lid176() -> anyhow::Result<()> {
-        let path = Path::new(crate::filters::LID176_FIXTURE);
+        let path = Path::new(crate::LID176_FIXTURE);
         let m = FastText::load(path)?;
         assert_eq!(m.labels().len(), 176);
         let top = m.predict("The quick brown fox jumps over the lazy dog", 1);
