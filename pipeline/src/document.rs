@@ -1,8 +1,8 @@
 //! The unit of data that flows through the DAG.
 //!
 //! A [`Document`] is one record of a source (a JSONL line, a Parquet row): its text, an id and
-//! whatever metadata the source maps in. Stages see documents a [`Batch`] at a time; batches
-//! carry a sequence number so the writers can restore input order whatever the thread count.
+//! whatever metadata the source maps in. Stages see documents a batch (a [`Payload`]) at a time;
+//! the runner numbers batches so that the writers restore input order whatever the thread count.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
