@@ -26,6 +26,7 @@ pub mod lm;
 pub mod progress;
 pub mod runner;
 pub mod sink;
+pub mod size;
 pub mod source;
 pub mod sql;
 pub mod stage;

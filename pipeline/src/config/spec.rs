@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-pub use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
-pub use super::filter_spec::*;
-pub use super::model_spec::{PerplexitySpec, QualityModelSpec};
-pub use super::stages::{StageKind, StageSpec};
+pub use crate::size::ByteSize;
+pub use crate::stage::dedup_spec::*;
+pub use crate::stage::text_spec::*;
+pub use crate::stage::{LengthSpec, PerplexitySpec, QualityModelSpec, StageKind, StageSpec, TokenizeSpec, WhereSpec};
 
 /// The current pipeline file format version.
 pub const VERSION: u32 = 1;
@@ -150,63 +150,6 @@ impl FileSourceSpec {
 
 fn default_text_field() -> String {
     "text".into()
-}
-
-/// `type = "length"`: bounds on text length.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LengthSpec {
-    /// Node name.
-    pub name: String,
-    /// Upstream nodes.
-    pub inputs: Vec<String>,
-    /// Fewest characters (Unicode scalar values) a kept document has.
-    #[serde(default)]
-    pub min_chars: Option<usize>,
-    /// Most characters a kept document has.
-    #[serde(default)]
-    pub max_chars: Option<usize>,
-}
-
-/// `type = "where"`: a SQL filter over metadata fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WhereSpec {
-    /// Node name.
-    pub name: String,
-    /// Upstream nodes.
-    pub inputs: Vec<String>,
-    /// The expression, e.g. `language = 'en' AND quality_score > 0.5`.
-    pub sql: String,
-}
-
-/// `type = "tokenize"`: text to token ids.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenizeSpec {
-    /// Node name.
-    pub name: String,
-    /// Upstream nodes.
-    pub inputs: Vec<String>,
-    /// Path or URL of a Hugging Face `tokenizer.json` (relative paths resolve against the
-    /// working directory, like every path in the file).
-    pub tokenizer: String,
-    /// Append the end-of-document token (Megatron's convention).
-    #[serde(default = "yes")]
-    pub eos: bool,
-    /// Prepend the beginning-of-document token.
-    #[serde(default)]
-    pub bos: bool,
-    /// EOS token string; default: detected (`<|endoftext|>`, `</s>`, ...).
-    #[serde(default)]
-    pub eos_token: Option<String>,
-    /// BOS token string; default: detected (`<s>`, `<|begin_of_text|>`, ...).
-    #[serde(default)]
-    pub bos_token: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Where documents or tokens end up.
@@ -353,50 +296,6 @@ fn default_prefix() -> String {
     "train".into()
 }
 
-/// A byte count, written as an integer or a string with a unit (`"512KiB"`, `"8MiB"`, `"1GB"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct ByteSize(pub u64);
-
-impl ByteSize {
-    /// Parses `"123"`, `"8MiB"`, `"1.5 GB"`, ...
-    pub fn parse(s: &str) -> Option<ByteSize> {
-        let s = s.trim();
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let num: f64 = num.parse().ok()?;
-        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" => 1_000,
-            "kib" => 1 << 10,
-            "m" | "mb" => 1_000_000,
-            "mib" => 1 << 20,
-            "g" | "gb" => 1_000_000_000,
-            "gib" => 1 << 30,
-            "t" | "tb" => 1_000_000_000_000,
-            "tib" => 1 << 40,
-            _ => return None,
-        };
-        (num >= 0.0).then_some(ByteSize((num * mult as f64) as u64))
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(ByteSize(n)),
-            Raw::Str(s) => ByteSize::parse(&s)
-                .ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?}: write e.g. 1048576, \"512KiB\" or \"8MiB\""))),
-        }
-    }
-}
-
 /// The whole pipeline file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineSpec {
@@ -410,18 +309,4 @@ pub struct PipelineSpec {
     pub stages: Vec<StageSpec>,
     /// `[[sink]]` tables, in file order.
     pub sinks: Vec<SinkSpec>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes_parse_with_units() {
-        assert_eq!(ByteSize::parse("8MiB"), Some(ByteSize(8 << 20)));
-        assert_eq!(ByteSize::parse("1.5 KB"), Some(ByteSize(1500)));
-        assert_eq!(ByteSize::parse("42"), Some(ByteSize(42)));
-        assert_eq!(ByteSize::parse("3 parsecs"), None);
-        assert_eq!(ByteSize::parse("-1"), None);
-    }
 }

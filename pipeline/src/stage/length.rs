@@ -1,8 +1,25 @@
 //! `type = "length"`: keep documents whose length in characters lies within bounds.
 
 use super::{Filter, Verdict};
-use crate::config::LengthSpec;
+use serde::{Deserialize, Serialize};
+
 use crate::document::Document;
+
+/// `type = "length"`: bounds on text length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LengthSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// Fewest characters (Unicode scalar values) a kept document has.
+    #[serde(default)]
+    pub min_chars: Option<usize>,
+    /// Most characters a kept document has.
+    #[serde(default)]
+    pub max_chars: Option<usize>,
+}
 
 /// Bounds on text length in Unicode scalar values.
 #[derive(Debug, Clone)]

@@ -5,20 +5,32 @@
 //! metadata) and count what it did; a tokenizer turns documents into token ids. Stages are
 //! synchronous and see one batch at a time; the runner owns parallelism (documents of a batch
 //! are checked in parallel on its rayon pool) and order (output order is input order).
+//!
+//! Each stage type is one module here: its spec (the `[[stage]]` table it parses from) and its
+//! operator, built through [`BuildOperator`]; [`registry`](StageSpec) lists every type once.
 
+pub mod dedup_spec;
 mod length;
+mod model_spec;
 mod perplexity;
 mod quality;
+mod registry;
 mod text;
+pub mod text_spec;
 mod tokenize;
 
-pub use length::Length;
+pub use length::{Length, LengthSpec};
+pub use model_spec::{PerplexitySpec, QualityModelSpec};
 pub use perplexity::PerplexityFilter;
 pub use quality::QualityModel;
+pub(crate) use registry::for_each_stage;
+pub use registry::{StageKind, StageSpec};
 pub use text::{C4Quality, UrlField};
-pub use tokenize::TokenizeStage;
+pub use tokenize::{TokenizeSpec, TokenizeStage};
 
 use std::fmt::Debug;
+
+use serde::{Deserialize, Serialize};
 
 use crate::document::Document;
 
@@ -85,7 +97,19 @@ pub trait BuildOperator {
     fn operator(&self) -> anyhow::Result<Option<Operator>>;
 }
 
-impl BuildOperator for crate::config::WhereSpec {
+/// `type = "where"`: a SQL filter over metadata fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhereSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// The expression, e.g. `language = 'en' AND quality_score > 0.5`.
+    pub sql: String,
+}
+
+impl BuildOperator for WhereSpec {
     fn operator(&self) -> anyhow::Result<Option<Operator>> {
         Ok(Some(Operator::Sql(crate::sql::SqlFilter::new(&self.sql).map_err(|e| anyhow::anyhow!(e))?)))
     }
@@ -101,7 +125,7 @@ macro_rules! barrier {
         })*
     };
 }
-barrier!(crate::config::ExactDedupSpec, crate::config::MinhashDedupSpec, crate::config::LineDedupSpec);
+barrier!(dedup_spec::ExactDedupSpec, dedup_spec::MinhashDedupSpec, dedup_spec::LineDedupSpec);
 
 /// A built stage, ready to run.
 #[derive(Debug)]

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use tokenmill_tokenize::Tokenizer;
 
+use super::PerplexitySpec;
 use super::{Outcome, Transform};
-use crate::config::PerplexitySpec;
 use crate::document::Document;
 use crate::lm::LanguageModel;
 

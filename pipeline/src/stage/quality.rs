@@ -15,7 +15,7 @@ use tokenmill_engine::backend::{Backend, CudaBackend};
 use tokenmill_engine::classifier::{Classifier, OwnedScorer, features_batch};
 use tokenmill_engine::device::{Device, DeviceRequest};
 
-use crate::config::QualityModelSpec;
+use super::QualityModelSpec;
 use crate::document::Document;
 
 /// A classifier resident on a device, scoring hashed features: an [`OwnedScorer`] on the CUDA

@@ -146,7 +146,7 @@ impl Transform for LanguageFilter {
 // model or list is an error of the filters crate.
 macro_rules! build_text_stage {
     ($($spec:ident => |$c:ident| $op:expr;)*) => {
-        $(impl super::BuildOperator for crate::config::$spec {
+        $(impl super::BuildOperator for super::text_spec::$spec {
             fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
                 let $c = self.config();
                 Ok(Some($op))

@@ -5,8 +5,37 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use tokenmill_tokenize::{EncodeOptions, EncodePath, Tokenizer};
 
-use crate::config::TokenizeSpec;
 use crate::document::{Document, TokenDoc};
+use serde::{Deserialize, Serialize};
+
+/// `type = "tokenize"`: text to token ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizeSpec {
+    /// Node name.
+    pub name: String,
+    /// Upstream nodes.
+    pub inputs: Vec<String>,
+    /// Path or URL of a Hugging Face `tokenizer.json` (relative paths resolve against the
+    /// working directory, like every path in the file).
+    pub tokenizer: String,
+    /// Append the end-of-document token (Megatron's convention).
+    #[serde(default = "yes")]
+    pub eos: bool,
+    /// Prepend the beginning-of-document token.
+    #[serde(default)]
+    pub bos: bool,
+    /// EOS token string; default: detected (`<|endoftext|>`, `</s>`, ...).
+    #[serde(default)]
+    pub eos_token: Option<String>,
+    /// BOS token string; default: detected (`<s>`, `<|begin_of_text|>`, ...).
+    #[serde(default)]
+    pub bos_token: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// A loaded tokenizer and the special tokens to add.
 #[derive(Debug, Clone)]

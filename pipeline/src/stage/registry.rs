@@ -1,12 +1,12 @@
 //! Every stage type, declared once.
 //!
-//! [`for_each_stage!`] holds the one list of stage types: the enum variant, its spec type, its
+//! `for_each_stage!` holds the one list of stage types: the enum variant, its spec type, its
 //! `type` label and what it does to documents. Everything that has to know every stage type is
 //! generated from it: the [`StageSpec`] enum that the pipeline file parses into (below), the
-//! graph's edge kinds (`compile`), and the operator each stage runs (`build`, through
-//! [`crate::stage::BuildOperator`], which each spec type implements next to its stage). So a new
-//! stage is one module (its spec, with `name` and `inputs` fields, and its operator) plus one
-//! line here.
+//! graph's edge kinds (`config::compile`), and the operator each stage runs
+//! (`build::stage_operator`, through [`super::BuildOperator`], which each spec type implements
+//! next to its stage). So a new stage is one module in `stage/` (its spec, with `name` and
+//! `inputs` fields, and its operator) plus one line here.
 //!
 //! The kinds: `docs` takes documents and passes the kept ones on, with a `rejected` port for
 //! the others; `tokens` turns documents into token ids (no `rejected` port); `barrier` is a
@@ -15,11 +15,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::{LengthSpec, TokenizeSpec, WhereSpec};
-use super::{
-    C4LinesSpec, C4QualitySpec, ExactDedupSpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec, LanguageSpec, LineDedupSpec,
-    MinhashDedupSpec, PerplexitySpec, PiiSpec, QualityModelSpec, TextNormalizeSpec, UrlFilterSpec,
+use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
+use super::text_spec::{
+    C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec, LanguageSpec, PiiSpec, TextNormalizeSpec,
+    UrlFilterSpec,
 };
+use super::{LengthSpec, PerplexitySpec, QualityModelSpec, TokenizeSpec, WhereSpec};
 
 /// Calls `$callback!` with the list of stage types: `Variant(SpecType) = "label", kind;` each
 /// with its doc comment.

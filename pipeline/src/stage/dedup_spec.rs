@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::ByteSize;
+use crate::size::ByteSize;
 
 fn yes() -> bool {
     true
