@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("tokenmill_read_and_parse", |b| {
         b.iter(|| {
             let mut docs = 0usize;
-            source::read_file(0, &spec, false, &file, limits, &mut |chunk| {
+            source::read_file(0, &spec, source::Format::Jsonl, &file, limits, &mut |chunk| {
                 let (d, _) = source::parse_chunk(&spec, chunk);
                 docs += d.len();
                 true

@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::Context;
 use tokenmill_shards::ShardTarget;
 
-use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, SourceSpec, StageSpec};
+use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, StageSpec};
 use crate::sink::{FlatSink, JsonlSink, MegatronSink, Naming, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
-use crate::source::{InputError, InputErrorKind};
+use crate::source::{Format, InputError, InputErrorKind};
 use crate::sql::SqlFilter;
 use crate::stage::{BuildOperator, Operator};
 use crate::storage::{self, InputFile, Span, StorageError};
@@ -102,23 +102,19 @@ pub fn where_filters(plan: &Plan) -> anyhow::Result<Vec<Option<SqlFilter>>> {
         .collect()
 }
 
-/// Whether a source reads Parquet.
-pub fn is_parquet(spec: &SourceSpec) -> bool {
-    matches!(spec, SourceSpec::Parquet(_))
-}
-
 /// Cuts inputs larger than `run.unit_bytes` into work units: uncompressed JSONL into byte
 /// ranges (a line belongs to the range holding its first byte), Parquet into runs of row
-/// groups. Compressed JSONL cannot be entered mid-stream and stays one unit.
+/// groups. Compressed JSONL and web files (WARC records are found by reading from the start)
+/// stay one unit.
 pub fn split_units(plan: &Plan, inputs: &mut [SourceInputs]) {
     let unit = plan.spec.run.unit_bytes.0.max(1);
     for (s, src) in inputs.iter_mut().enumerate() {
-        let parquet = plan.spec.sources.get(s).is_some_and(is_parquet);
+        let format = plan.spec.sources.get(s).map(Format::of);
         let mut out = Vec::with_capacity(src.files.len());
         for f in src.files.drain(..) {
-            if f.size <= unit || f.span.is_some() {
+            if f.size <= unit || f.span.is_some() || matches!(format, Some(Format::Web(_))) {
                 out.push(f);
-            } else if parquet {
+            } else if format == Some(Format::Parquet) {
                 match crate::source::parquet::row_group_units(&f, unit) {
                     Ok(units) if units.len() > 1 => out.extend(
                         units

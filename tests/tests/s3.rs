@@ -237,3 +237,39 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let stats: serde_json::Value = serde_json::from_slice(&fetch(&format!("s3://{bucket}/single/work/stats.json"), &opts)).expect("stats");
     assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
 }
+
+/// A WARC file streamed from the bucket gives the same documents as from local disk.
+#[test]
+fn warc_files_stream_from_s3() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&tmp.path().join("seaweed"));
+    let opts = server.options();
+    let bucket = &server.env["TOKENMILL_TEST_S3_BUCKET"];
+    let sample = root().join("data/web/commoncrawl-sample.warc.gz");
+    let url = format!("s3://{bucket}/crawl/sample.warc.gz");
+    let (store, path) = storage::store_for(&url, &opts).expect("store");
+    storage::upload_file(&sample, &store, &path, &url).expect("upload");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let config = |paths: &str, out: &str| {
+        format!(
+            "version = 1\n[run]\nwork_dir = \"out/work-{out}\"\n[[source]]\nname = \"crawl\"\ntype = \"warc\"\npaths = [\"{paths}\"]\n\
+             [[stage]]\nname = \"extract\"\ntype = \"html_extract\"\ninputs = [\"crawl\"]\n\
+             [[sink]]\nname = \"pages\"\ntype = \"jsonl\"\ninputs = [\"extract\"]\npath = \"out/{out}\"\n"
+        )
+    };
+    std::fs::write(work.join("local.toml"), config(&sample.display().to_string(), "local")).expect("write");
+    std::fs::write(work.join("remote.toml"), config(&format!("s3://{bucket}/crawl/*.warc.gz"), "remote")).expect("write");
+    for file in ["local.toml", "remote.toml"] {
+        let mut cmd = tokenmill();
+        cmd.current_dir(&work).args(["run", file, "--progress", "off"]);
+        for (k, v) in &server.env {
+            cmd.env(k, v);
+        }
+        let (code, out, err) = outcome(&cmd.output().expect("run"));
+        assert_eq!(code, 0, "{file}: {out}{err}");
+    }
+    let local = read_parts(&work.join("out/local"));
+    assert!(local.len() >= 10, "{} pages", local.len());
+    assert_eq!(read_parts(&work.join("out/remote")), local);
+}

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokenmill_web::warc::{WarcOptions, WarcReader, open_warc_reader};
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/commoncrawl-sample.warc.gz");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/web/commoncrawl-sample.warc.gz");
 const TARGET_BYTES: usize = 50 << 20;
 
 /// The decompressed sample's records, each as its own byte string.

@@ -11,7 +11,7 @@ use tokenmill_web::encoding::decode_html_with_url;
 use tokenmill_web::extract::{ExtractOptions, Extractor, html_to_text};
 use tokenmill_web::warc::{WarcOptions, open_warc};
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/commoncrawl-sample.warc.gz");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/web/commoncrawl-sample.warc.gz");
 
 fn main() -> tokenmill_web::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -4,7 +4,7 @@ use tokenmill_web::encoding::{EncodingSource, decode_html_with_url};
 use tokenmill_web::extract::{ExtractOptions, Extractor, html_to_text};
 use tokenmill_web::warc::{Record, RecordKind, WarcOptions, open_warc};
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/commoncrawl-sample.warc.gz");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/web/commoncrawl-sample.warc.gz");
 
 /// Pages whose text is Chinese: (URL prefix, encoding, where the encoding came from).
 const CHINESE: &[(&str, &str, EncodingSource)] = &[

@@ -9,7 +9,7 @@ use tokenmill_web::encoding::decode_html;
 use tokenmill_web::extract::{ExtractOptions, Extractor};
 use tokenmill_web::warc::{WarcOptions, WarcReader, open_warc_reader};
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/commoncrawl-sample.warc.gz");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/web/commoncrawl-sample.warc.gz");
 
 fn sample_gz() -> Vec<u8> {
     static GZ: OnceLock<Vec<u8>> = OnceLock::new();

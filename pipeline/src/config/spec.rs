@@ -81,6 +81,16 @@ pub enum SourceSpec {
     Jsonl(FileSourceSpec),
     /// Apache Parquet files.
     Parquet(FileSourceSpec),
+    /// WARC files of a web crawl (`.warc`, `.warc.gz` with a gzip member per record, `.warc.zst`):
+    /// each HTML `response` record is a document whose text is the page decoded to UTF-8 (put an
+    /// `html_extract` stage after it); `url`, `date`, `content_type`, `warc_record_id` and
+    /// `encoding` go into metadata.
+    Warc(FileSourceSpec),
+    /// WET files (Common Crawl's extracted text): each `conversion` record is a document.
+    Wet(FileSourceSpec),
+    /// HTML pages, one per file (plain, `.gz` or `.zst`); the id is the file name without its
+    /// extensions.
+    Html(FileSourceSpec),
 }
 
 impl SourceSpec {
@@ -92,7 +102,7 @@ impl SourceSpec {
     /// The fields common to all file sources.
     pub fn file(&self) -> &FileSourceSpec {
         match self {
-            SourceSpec::Jsonl(f) | SourceSpec::Parquet(f) => f,
+            SourceSpec::Jsonl(f) | SourceSpec::Parquet(f) | SourceSpec::Warc(f) | SourceSpec::Wet(f) | SourceSpec::Html(f) => f,
         }
     }
 
@@ -101,6 +111,9 @@ impl SourceSpec {
         match self {
             SourceSpec::Jsonl(_) => "jsonl",
             SourceSpec::Parquet(_) => "parquet",
+            SourceSpec::Warc(_) => "warc",
+            SourceSpec::Wet(_) => "wet",
+            SourceSpec::Html(_) => "html",
         }
     }
 }
@@ -130,6 +143,10 @@ pub struct FileSourceSpec {
     /// Object-store options (e.g. `aws_endpoint`, `aws_region`), merged over the environment.
     #[serde(default)]
     pub storage: BTreeMap<String, String>,
+    /// `warc` and `wet` sources only: the WARC record types to read, e.g. `["response",
+    /// "resource"]`. Default: `["response"]` for `warc`, `["conversion"]` for `wet`.
+    #[serde(default)]
+    pub records: Option<Vec<String>>,
 }
 
 impl FileSourceSpec {
@@ -144,6 +161,7 @@ impl FileSourceSpec {
             metadata_fields: None,
             where_sql: None,
             storage: BTreeMap::new(),
+            records: None,
         }
     }
 }

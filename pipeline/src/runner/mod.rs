@@ -282,7 +282,7 @@ fn write_stats(path: &Path, stats: &RunStats) -> anyhow::Result<()> {
 /// What one pass reads: for each entry, its files (or the listing errors of a source).
 struct PassWork {
     pass: usize,
-    items: Vec<(usize, Vec<InputFile>, Vec<source::InputError>, bool)>,
+    items: Vec<(usize, Vec<InputFile>, Vec<source::InputError>, source::Format)>,
     /// A job-array task's share: the indexes (over the files of every entry, in order) of
     /// the units it does; `None` for all of them.
     share: Option<std::ops::Range<usize>>,
@@ -296,12 +296,12 @@ impl PassWork {
             .iter()
             .map(|&e| {
                 if pass == 0 {
-                    let parquet = build::is_parquet(&plan.spec.sources[e]);
-                    (e, inputs[e].files.clone(), inputs[e].errors.clone(), parquet)
+                    let format = source::Format::of(&plan.spec.sources[e]);
+                    (e, inputs[e].files.clone(), inputs[e].errors.clone(), format)
                 } else {
                     let options = &plan.spec.run.storage;
                     let files = replays.get(&e).map(|r| r.files.iter().map(|f| staged_file(f, options)).collect()).unwrap_or_default();
-                    (e, files, vec![], false)
+                    (e, files, vec![], source::Format::Jsonl)
                 }
             })
             .collect();
@@ -454,7 +454,7 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<I
         ok
     };
     let mut index = 0usize;
-    for (entry, files, errors, parquet) in &work.items {
+    for (entry, files, errors, format) in &work.items {
         let name = &plan.nodes[*entry].name;
         if !errors.is_empty() && work.errors_here {
             let chunk = Chunk {
@@ -485,7 +485,7 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<I
                 Some(path) => replay_unit(&path, &unit, &mut emit),
                 None => {
                     let mut going = true;
-                    source::read_file(*entry, &spec, *parquet, file, limits, &mut |c| {
+                    source::read_file(*entry, &spec, *format, file, limits, &mut |c| {
                         going = emit(&unit, Work::Chunk(c));
                         going
                     });

@@ -42,9 +42,9 @@ impl Compression {
 }
 
 /// Counts bytes read from the underlying (compressed) stream.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
+pub(super) struct Counting<R> {
+    pub(super) inner: R,
+    pub(super) count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {

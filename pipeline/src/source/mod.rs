@@ -10,6 +10,7 @@
 
 pub mod jsonl;
 pub mod parquet;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -43,6 +44,10 @@ pub enum InputErrorKind {
     BadParquet,
     /// The `where` expression failed on this batch.
     WhereFailed,
+    /// A WARC record whose header or HTTP message cannot be parsed.
+    MalformedRecord,
+    /// A WARC response whose payload is not HTML (an image, a PDF, ...).
+    NotHtml,
 }
 
 impl InputErrorKind {
@@ -60,6 +65,8 @@ impl InputErrorKind {
             Self::Unreadable => "unreadable",
             Self::BadParquet => "bad_parquet",
             Self::WhereFailed => "where_failed",
+            Self::MalformedRecord => "malformed_record",
+            Self::NotHtml => "not_html",
         }
     }
 }
@@ -145,12 +152,54 @@ pub struct ChunkLimits {
     pub max_record: usize,
 }
 
+/// What a source's files hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JSON Lines.
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+    /// Web crawl records or pages.
+    Web(web::WebFormat),
+}
+
+impl Format {
+    /// The format of a source.
+    pub fn of(spec: &crate::config::SourceSpec) -> Self {
+        use crate::config::SourceSpec;
+        match spec {
+            SourceSpec::Jsonl(_) => Format::Jsonl,
+            SourceSpec::Parquet(_) => Format::Parquet,
+            SourceSpec::Warc(_) => Format::Web(web::WebFormat::Warc),
+            SourceSpec::Wet(_) => Format::Web(web::WebFormat::Wet),
+            SourceSpec::Html(_) => Format::Web(web::WebFormat::Html),
+        }
+    }
+
+    /// The format a file name suggests (`.parquet`, `.warc*`, `.wet*`, `.html`/`.htm`, else
+    /// JSON Lines), for commands that read files without a pipeline file.
+    pub fn from_name(url: &str) -> Self {
+        let name = url.rsplit('/').next().unwrap_or(url);
+        if name.ends_with(".parquet") {
+            Format::Parquet
+        } else if name.contains(".warc") {
+            Format::Web(web::WebFormat::Warc)
+        } else if name.contains(".wet") {
+            Format::Web(web::WebFormat::Wet)
+        } else if name.contains(".html") || name.contains(".htm") {
+            Format::Web(web::WebFormat::Html)
+        } else {
+            Format::Jsonl
+        }
+    }
+}
+
 /// Reads one input file of a source, handing each chunk to `emit`; stops early when `emit`
 /// returns `false`. Never fails: problems become [`InputError`]s in the emitted chunks.
 pub fn read_file(
     source: usize,
     spec: &FileSourceSpec,
-    parquet: bool,
+    format: Format,
     file: &InputFile,
     limits: ChunkLimits,
     emit: &mut dyn FnMut(Chunk) -> bool,
@@ -168,14 +217,16 @@ pub fn read_file(
             return;
         }
     };
-    if parquet {
-        parquet::read(source, spec, file, name, limits, emit);
-    } else {
-        let span = match file.span {
-            Some(storage::Span::Bytes { start, end }) => Some((start, end)),
-            _ => None,
-        };
-        jsonl::read(source, raw, name, file.size, span, limits, emit);
+    match format {
+        Format::Parquet => parquet::read(source, spec, file, name, limits, emit),
+        Format::Jsonl => {
+            let span = match file.span {
+                Some(storage::Span::Bytes { start, end }) => Some((start, end)),
+                _ => None,
+            };
+            jsonl::read(source, raw, name, file.size, span, limits, emit);
+        }
+        Format::Web(web) => web::read(source, spec, web, raw, name, limits, emit),
     }
 }
 
@@ -200,9 +251,8 @@ pub fn for_each_document(spec: &FileSourceSpec, mut f: impl FnMut(Document) -> b
     let mut errors = 0u64;
     for pattern in &spec.paths {
         for file in storage::list_inputs(pattern, &spec.storage)? {
-            let parquet = file.url.ends_with(".parquet");
             let mut going = true;
-            read_file(0, spec, parquet, &file, limits, &mut |chunk| {
+            read_file(0, spec, Format::from_name(&file.url), &file, limits, &mut |chunk| {
                 let (docs, errs) = parse_chunk(spec, chunk);
                 for e in &errs {
                     tracing::warn!("bad input: {e}");

@@ -66,6 +66,8 @@ macro_rules! for_each_stage {
             Pii(PiiSpec) = "pii", docs;
             /// Block lists over the `url` metadata field.
             UrlFilter(UrlFilterSpec) = "url_filter", docs;
+            /// A page's main content as text (HTML in, text out).
+            HtmlExtract(super::html_extract::HtmlExtractSpec) = "html_extract", docs;
         }
     };
 }

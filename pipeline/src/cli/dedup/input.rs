@@ -64,11 +64,11 @@ pub(super) fn read_documents(
     file: &InputFile,
     mut f: impl FnMut(u64, Vec<Document>) -> anyhow::Result<()>,
 ) -> anyhow::Result<ReadCounts> {
-    let parquet = file.url.ends_with(".parquet");
+    let format = source::Format::from_name(&file.url);
     let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
     let mut counts = ReadCounts::default();
     let mut failure = None;
-    source::read_file(0, spec, parquet, file, limits, &mut |chunk| {
+    source::read_file(0, spec, format, file, limits, &mut |chunk| {
         let (docs, errors) = source::parse_chunk(spec, chunk);
         for e in &errors {
             if matches!(e.kind, InputErrorKind::NotFound | InputErrorKind::Unreadable) {
