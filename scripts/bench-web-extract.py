@@ -104,7 +104,7 @@ def main():
     print(f"trafilatura {trafilatura.__version__}; {len(pages)} pages; first half = {half} pages; "
           f"expected tokens = {sum(len(e.split()) for _, _, e in pages)}")
     configs = {
-        "brief (favor_precision=False)": dict(include_comments=False, include_tables=True, favor_precision=False),
+        "defaults (favor_precision=False)": dict(include_comments=False, include_tables=True, favor_precision=False),
         "FineWeb/datatrove (favor_precision=True, deduplicate=True)": dict(
             include_comments=False, include_tables=True, favor_precision=True, deduplicate=True),
     }
