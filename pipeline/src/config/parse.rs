@@ -41,13 +41,14 @@ const TOP_KEYS: &[&str] = &["version", "run", "source", "stage", "sink"];
 /// A diagnostics builder bound to one file.
 pub(crate) struct Reporter<'a> {
     pub(crate) file: &'a Path,
+    pub(crate) text: &'a str,
     pub(crate) lines: LineIndex<'a>,
     pub(crate) out: Vec<Diagnostic>,
 }
 
 impl<'a> Reporter<'a> {
     pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
-        Self { file, lines: LineIndex::new(text), out: Vec::new() }
+        Self { file, text, lines: LineIndex::new(text), out: Vec::new() }
     }
 
     pub(crate) fn at(&mut self, severity: Severity, offset: Option<usize>, message: String) {
@@ -130,8 +131,8 @@ pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnost
     let run = match spans.run {
         None => RunSpec::default(),
         Some(t) => {
-            let start = t.span().start;
-            node::<RunSpec>(&mut rep, start, t.into_inner(), "[run]").unwrap_or_default()
+            let span = t.span();
+            node::<RunSpec>(&mut rep, span, t.into_inner(), "[run]").unwrap_or_default()
         }
     };
     let mut locs = SpecLocations::default();
@@ -151,14 +152,15 @@ fn nodes<T: DeserializeOwned>(
 ) -> Vec<T> {
     let mut out = Vec::new();
     for (i, t) in tables.into_iter().enumerate() {
-        let start = t.span().start;
+        let span = t.span();
+        let start = span.start;
         let table = t.into_inner();
         let label = match table.get("name").and_then(|n| n.as_str()) {
             Some(name) => format!("{what} `{name}`"),
             None => format!("{what} #{}", i + 1),
         };
         let name = table.get("name").and_then(|n| n.as_str()).map(str::to_string);
-        if let Some(spec) = node::<T>(rep, start, table, &label) {
+        if let Some(spec) = node::<T>(rep, span, table, &label) {
             out.push(spec);
             locs.push(start);
         } else if let Some(name) = name {
@@ -168,19 +170,56 @@ fn nodes<T: DeserializeOwned>(
     out
 }
 
-fn node<T: DeserializeOwned>(rep: &mut Reporter<'_>, start: usize, table: toml::Table, label: &str) -> Option<T> {
+fn node<T: DeserializeOwned>(rep: &mut Reporter<'_>, span: std::ops::Range<usize>, table: toml::Table, label: &str) -> Option<T> {
     match toml::Value::Table(table).try_into::<T>() {
         Ok(v) => Some(v),
         Err(e) => {
             let msg = e.message().to_string();
-            // Point at the key the message names, e.g. "unknown field `min_char`".
-            let key = if msg.contains("unknown variant") { Some("type") } else { backticked(&msg) };
-            let at = key.map_or(start, |key| rep.key_or_table(start, key));
+            let at = error_offset::<T>(rep, span, &msg);
             let hint = if msg.contains("missing field `type`") { " (every node needs a `type`, e.g. type = \"jsonl\")" } else { "" };
             rep.error(Some(at), format!("{label}: {msg}{hint}"));
             None
         }
     }
+}
+
+/// Where a node's error is: deserialized again from the table's own text, toml's span points at
+/// the offending key or value (line and column); failing that, the line of the key the message
+/// names (e.g. "unknown field `min_char`"), else the table's header. `header` is the span toml
+/// gives the table: its `[[stage]]` header.
+fn error_offset<T: DeserializeOwned>(rep: &Reporter<'_>, header: std::ops::Range<usize>, msg: &str) -> usize {
+    let (from, to) = table_body(rep.text, header.start);
+    if let Some(body) = rep.text.get(from..to)
+        && let Err(e) = toml::from_str::<T>(body)
+        && e.message() == msg
+        && let Some(at) = e.span()
+    {
+        return from + at.start;
+    }
+    let key = if msg.contains("unknown variant") { Some("type") } else { backticked(msg) };
+    key.map_or(header.start, |key| rep.key_or_table(header.start, key))
+}
+
+/// The byte range of a table's body: from the line after its header at `start` to the next
+/// table header line (or the end of the text).
+fn table_body(text: &str, start: usize) -> (usize, usize) {
+    let from = text[start..].find('\n').map_or(text.len(), |n| start + n + 1);
+    let mut at = from;
+    for line in text[from..].split_inclusive('\n') {
+        if is_header(line) {
+            break;
+        }
+        at += line.len();
+    }
+    (from, at)
+}
+
+/// `[name]` or `[[name]]` alone on a line (a comment may follow); not a line of a multi-line array.
+fn is_header(line: &str) -> bool {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let inner =
+        line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")).or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')));
+    inner.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' ')))
 }
 
 fn backticked(msg: &str) -> Option<&str> {
@@ -207,7 +246,15 @@ mod tests {
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert!(errs[0].starts_with("p.toml:2:1: error: unknown key `bogus`"), "{}", errs[0]);
         assert!(errs[1].starts_with("p.toml:7:1: error: source `a`: unknown field `foo`"), "{}", errs[1]);
-        assert!(errs[2].contains("p.toml:11:1: error: stage `s`: unknown variant `nope`"), "{}", errs[2]);
+        // The column points at the offending value.
+        assert!(errs[2].contains("p.toml:11:8: error: stage `s`: unknown variant `nope`"), "{}", errs[2]);
+    }
+
+    #[test]
+    fn mistyped_values_have_their_column() {
+        let errs = errors("version = 1\n[run]\nseed = 1\nbatch_docs = \"many\"\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("p.toml:4:14: error: [run]: invalid type"), "{}", errs[0]);
     }
 
     #[test]
