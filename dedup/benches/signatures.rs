@@ -23,9 +23,10 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 fn corpus() -> Vec<String> {
     // NEARDUP_DOCS overrides the path (to run a prebuilt bench binary elsewhere).
-    let path = std::env::var_os("NEARDUP_DOCS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/neardup/docs.jsonl.zst"));
+    let path =
+        std::env::var_os("NEARDUP_DOCS").map(std::path::PathBuf::from).unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/neardup/docs.jsonl.zst")
+        });
     let file = std::fs::File::open(path).expect("fixture");
     let reader = std::io::BufReader::new(zstd::Decoder::new(file).expect("zstd"));
     let mut docs = Vec::new();
@@ -57,7 +58,10 @@ impl MersenneBaseline {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             s >> 3
         };
-        MersenneBaseline { a: (0..k).map(|_| next() % (MERSENNE - 1) + 1).collect(), b: (0..k).map(|_| next() % MERSENNE).collect() }
+        MersenneBaseline {
+            a: (0..k).map(|_| next() % (MERSENNE - 1) + 1).collect(),
+            b: (0..k).map(|_| next() % MERSENNE).collect(),
+        }
     }
 
     fn signature(&self, text: &str) -> Vec<u64> {
@@ -72,7 +76,8 @@ impl MersenneBaseline {
             }
             let x = xxh3_64_with_seed(&bytes, 5) & MERSENNE;
             for ((s, &a), &b) in sig.iter_mut().zip(&self.a).zip(&self.b) {
-                let v = ((u128::from(a) * u128::from(x) + u128::from(b)) % u128::from(MERSENNE)) as u64;
+                let v =
+                    ((u128::from(a) * u128::from(x) + u128::from(b)) % u128::from(MERSENNE)) as u64;
                 *s = (*s).min(v);
             }
         }
@@ -88,13 +93,21 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     for k in [1usize, 112, 256] {
         let (bands, rows) = if k == 1 { (1, 1) } else { (14, 8) };
-        let h = MinHasher::new(MinHashConfig { num_perm: k, bands, rows, ..MinHashConfig::default() }).expect("config");
-        g.bench_function(format!("minhash/{k}"), |b| b.iter(|| docs.iter().map(|d| h.signature(d)[0]).fold(0, u64::wrapping_add)));
+        let h =
+            MinHasher::new(MinHashConfig { num_perm: k, bands, rows, ..MinHashConfig::default() })
+                .expect("config");
+        g.bench_function(format!("minhash/{k}"), |b| {
+            b.iter(|| docs.iter().map(|d| h.signature(d)[0]).fold(0, u64::wrapping_add))
+        });
     }
     let base = MersenneBaseline::new(112);
-    g.bench_function("mersenne_baseline/112", |b| b.iter(|| docs.iter().map(|d| base.signature(d)[0]).fold(0, u64::wrapping_add)));
+    g.bench_function("mersenne_baseline/112", |b| {
+        b.iter(|| docs.iter().map(|d| base.signature(d)[0]).fold(0, u64::wrapping_add))
+    });
     let mut ex = ExactHasher::new(NormalizeOptions::default());
-    g.bench_function("exact_hash", |b| b.iter(|| docs.iter().map(|d| ex.hash(black_box(d))).fold(0, u128::wrapping_add)));
+    g.bench_function("exact_hash", |b| {
+        b.iter(|| docs.iter().map(|d| ex.hash(black_box(d))).fold(0, u128::wrapping_add))
+    });
     g.finish();
 }
 

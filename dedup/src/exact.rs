@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn golden_hash_is_plain_xxh3_128_of_normalized_bytes() {
         // Pinned so that persistent indexes stay valid across releases.
-        assert_eq!(exact_hash(" hello   world ", &NormalizeOptions::default()), xxh3_128(b"hello world"));
+        assert_eq!(
+            exact_hash(" hello   world ", &NormalizeOptions::default()),
+            xxh3_128(b"hello world")
+        );
         assert_eq!(xxh3_128(b""), 0x99aa_06d3_0147_98d8_6001_c324_468d_497f);
     }
 }

@@ -91,10 +91,19 @@ impl<R: SortRecord> ExternalSorter<R> {
     /// [`Error::Io`] when the scratch directory cannot be created.
     pub fn new(work_dir: &Path, budget: usize) -> Result<Self> {
         std::fs::create_dir_all(work_dir).map_err(Error::io("create directory", work_dir))?;
-        let scratch =
-            tempfile::Builder::new().prefix("sort-").tempdir_in(work_dir).map_err(Error::io("create scratch directory in", work_dir))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("sort-")
+            .tempdir_in(work_dir)
+            .map_err(Error::io("create scratch directory in", work_dir))?;
         let capacity = (budget / std::mem::size_of::<R>().max(1)).max(1);
-        Ok(ExternalSorter { scratch, budget, capacity, buffer: Vec::new(), runs: Vec::new(), next_run: 0 })
+        Ok(ExternalSorter {
+            scratch,
+            budget,
+            capacity,
+            buffer: Vec::new(),
+            runs: Vec::new(),
+            next_run: 0,
+        })
     }
 
     /// Adds a record, spilling a sorted run when the buffer is full.
@@ -183,9 +192,18 @@ struct Merge<R: SortRecord> {
 
 impl<R: SortRecord> Merge<R> {
     fn open(paths: &[PathBuf], buffer: usize) -> Result<Self> {
-        let mut m = Merge { readers: Vec::with_capacity(paths.len()), heap: BinaryHeap::new(), buf: vec![0; R::SIZE] };
+        let mut m = Merge {
+            readers: Vec::with_capacity(paths.len()),
+            heap: BinaryHeap::new(),
+            buf: vec![0; R::SIZE],
+        };
         for p in paths {
-            m.readers.push(ArtifactReader::open_with_buffer(p, ArtifactKind::SortRun, Some(R::SIZE), buffer)?);
+            m.readers.push(ArtifactReader::open_with_buffer(
+                p,
+                ArtifactKind::SortRun,
+                Some(R::SIZE),
+                buffer,
+            )?);
         }
         for i in 0..m.readers.len() {
             m.refill(i)?;
@@ -264,7 +282,8 @@ mod tests {
 
     #[test]
     fn tiny_budget_spills_and_merges_in_passes() {
-        let records: Vec<(u64, u64)> = (0..2000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 97, i)).collect();
+        let records: Vec<(u64, u64)> =
+            (0..2000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 97, i)).collect();
         let (out, spilled) = sort_with_budget(&records, 64);
         assert!(spilled > 256, "{spilled}");
         let mut expect = records;

@@ -118,7 +118,11 @@ impl SortedIds {
     ///
     /// # Errors
     /// As [`ArtifactReader`], plus [`Error::IdOrder`] for records out of order.
-    pub fn open(path: &Path, kind: ArtifactKind, check: impl FnOnce(u64) -> Result<()>) -> Result<Self> {
+    pub fn open(
+        path: &Path,
+        kind: ArtifactKind,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<Self> {
         let mut r = ArtifactReader::open(path, kind, Some(8))?;
         check(r.header().param)?;
         let mut rec = [0u8; 8];
@@ -141,7 +145,11 @@ impl SortedIds {
         let file = File::open(path).map_err(Error::io("open", path))?;
         let map = map_file(&file).map_err(Error::io("map", path))?;
         if map.len() < HEADER_LEN as usize + 8 * len {
-            return Err(Error::format(path, map.len() as u64, "the file changed while being opened"));
+            return Err(Error::format(
+                path,
+                map.len() as u64,
+                "the file changed while being opened",
+            ));
         }
         Ok(SortedIds(Ids::Mapped { map, len }))
     }
@@ -302,7 +310,11 @@ impl ArtifactWriter {
         self.put(&count.to_le_bytes())?;
         let sum = self.hasher.digest();
         self.out.write_all(&sum.to_le_bytes()).map_err(Error::io("write", &self.tmp))?;
-        let file = self.out.into_inner().map_err(|e| Error::Io { action: "flush", path: self.tmp.clone(), source: e.into_error() })?;
+        let file = self.out.into_inner().map_err(|e| Error::Io {
+            action: "flush",
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
         if durable {
             file.sync_all().map_err(Error::io("sync", &self.tmp))?;
         }
@@ -323,23 +335,44 @@ pub struct Header {
 }
 
 /// Reads and checks the header and footer of `file`: magic, version, record length, size.
-fn read_header(file: &mut File, path: &Path, kind: ArtifactKind, record_len: Option<usize>) -> Result<Header> {
+fn read_header(
+    file: &mut File,
+    path: &Path,
+    kind: ArtifactKind,
+    record_len: Option<usize>,
+) -> Result<Header> {
     let len = file.metadata().map_err(Error::io("stat", path))?.len();
     if len < HEADER_LEN + FOOTER_LEN {
-        return Err(Error::format(path, len, format!("file is {len} bytes, shorter than header and footer (40); truncated?")));
+        return Err(Error::format(
+            path,
+            len,
+            format!("file is {len} bytes, shorter than header and footer (40); truncated?"),
+        ));
     }
     let mut h = [0u8; HEADER_LEN as usize];
     file.read_exact(&mut h).map_err(Error::io("read", path))?;
     if h[..8] != kind.magic() {
-        return Err(Error::format(path, 0, format!("bad magic {:?}, expected {:?} ({kind:?})", &h[..8], kind.magic())));
+        return Err(Error::format(
+            path,
+            0,
+            format!("bad magic {:?}, expected {:?} ({kind:?})", &h[..8], kind.magic()),
+        ));
     }
     let version = u32::from_le_bytes(h[8..12].try_into().unwrap_or_default());
     if version != FORMAT_VERSION {
-        return Err(Error::format(path, 8, format!("format version {version}, this build reads {FORMAT_VERSION}")));
+        return Err(Error::format(
+            path,
+            8,
+            format!("format version {version}, this build reads {FORMAT_VERSION}"),
+        ));
     }
     let rl = u32::from_le_bytes(h[12..16].try_into().unwrap_or_default()) as usize;
     if rl == 0 || record_len.is_some_and(|want| want != rl) {
-        return Err(Error::format(path, 12, format!("record length {rl}, expected {record_len:?}")));
+        return Err(Error::format(
+            path,
+            12,
+            format!("record length {rl}, expected {record_len:?}"),
+        ));
     }
     let param = u64::from_le_bytes(h[16..24].try_into().unwrap_or_default());
     file.seek(SeekFrom::Start(len - FOOTER_LEN)).map_err(Error::io("seek", path))?;
@@ -351,7 +384,9 @@ fn read_header(file: &mut File, path: &Path, kind: ArtifactKind, record_len: Opt
         return Err(Error::format(
             path,
             len - FOOTER_LEN,
-            format!("{count} records of {rl} bytes need {expect} bytes, file has {len}; truncated?"),
+            format!(
+                "{count} records of {rl} bytes need {expect} bytes, file has {len}; truncated?"
+            ),
         ));
     }
     file.seek(SeekFrom::Start(HEADER_LEN)).map_err(Error::io("seek", path))?;
@@ -386,7 +421,12 @@ impl ArtifactReader {
     /// # Errors
     ///
     /// As [`open`](Self::open).
-    pub fn open_with_buffer(path: &Path, kind: ArtifactKind, record_len: Option<usize>, buffer: usize) -> Result<Self> {
+    pub fn open_with_buffer(
+        path: &Path,
+        kind: ArtifactKind,
+        record_len: Option<usize>,
+        buffer: usize,
+    ) -> Result<Self> {
         let mut file = File::open(path).map_err(Error::io("open", path))?;
         let header = read_header(&mut file, path, kind, record_len)?;
         let mut hasher = Checksum(Xxh3::new());
@@ -431,7 +471,9 @@ impl ArtifactReader {
             return Ok(false);
         }
         let offset = HEADER_LEN + self.read * self.header.record_len as u64;
-        self.input.read_exact(buf).map_err(|e| Error::format(&self.path, offset, format!("cannot read record: {e}")))?;
+        self.input
+            .read_exact(buf)
+            .map_err(|e| Error::format(&self.path, offset, format!("cannot read record: {e}")))?;
         self.hasher.update(buf);
         self.read += 1;
         Ok(true)
@@ -440,7 +482,9 @@ impl ArtifactReader {
     fn finish_checksum(&mut self) -> Result<()> {
         let mut footer = [0u8; 16];
         let offset = HEADER_LEN + self.read * self.header.record_len as u64;
-        self.input.read_exact(&mut footer).map_err(|e| Error::format(&self.path, offset, format!("cannot read footer: {e}")))?;
+        self.input
+            .read_exact(&mut footer)
+            .map_err(|e| Error::format(&self.path, offset, format!("cannot read footer: {e}")))?;
         self.hasher.update(&footer[..8]);
         let stored = u64::from_le_bytes(footer[8..].try_into().unwrap_or_default());
         let actual = self.hasher.digest();
@@ -448,7 +492,9 @@ impl ArtifactReader {
             return Err(Error::format(
                 &self.path,
                 offset + 8,
-                format!("checksum mismatch: stored {stored:016x}, computed {actual:016x}; the file is corrupt"),
+                format!(
+                    "checksum mismatch: stored {stored:016x}, computed {actual:016x}; the file is corrupt"
+                ),
             ));
         }
         Ok(())
@@ -511,72 +557,4 @@ pub(crate) fn u128_at(rec: &[u8], at: usize) -> u128 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use xxhash_rust::xxh3::xxh3_64;
-
-    fn edge_file(dir: &Path) -> PathBuf {
-        let p = dir.join("e.edges");
-        let mut w = ArtifactWriter::create(&p, ArtifactKind::Edges, 16, 0).unwrap();
-        let mut rec = [0u8; 16];
-        rec[..8].copy_from_slice(&1u64.to_le_bytes());
-        rec[8..].copy_from_slice(&2u64.to_le_bytes());
-        w.write_record(&rec).unwrap();
-        assert_eq!(w.finish().unwrap(), 1);
-        p
-    }
-
-    #[test]
-    fn golden_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let bytes = fs::read(edge_file(dir.path())).unwrap();
-        let mut expect = Vec::new();
-        expect.extend_from_slice(b"TMDDEDG\0");
-        expect.extend_from_slice(&[1, 0, 0, 0, 16, 0, 0, 0]);
-        expect.extend_from_slice(&[0; 8]);
-        expect.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
-        expect.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
-        let sum = xxh3_64(&expect);
-        expect.extend_from_slice(&sum.to_le_bytes());
-        assert_eq!(bytes, expect);
-        assert_eq!(bytes.len(), 56);
-    }
-
-    #[test]
-    fn round_trip_and_random_access() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = edge_file(dir.path());
-        let mut r = ArtifactReader::open(&p, ArtifactKind::Edges, Some(16)).unwrap();
-        let mut buf = [0u8; 16];
-        assert!(r.next_record(&mut buf).unwrap());
-        assert_eq!((u64_at(&buf, 0), u64_at(&buf, 8)), (1, 2));
-        assert!(!r.next_record(&mut buf).unwrap());
-        assert!(!r.next_record(&mut buf).unwrap());
-        let mut rr = RandomReader::open(&p, ArtifactKind::Edges, None).unwrap();
-        let mut b8 = [0u8; 8];
-        rr.read_at(0, &mut b8).unwrap();
-        assert_eq!(u64::from_le_bytes(b8), 1);
-    }
-
-    #[test]
-    fn corruption_and_truncation_name_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = edge_file(dir.path());
-        let mut bytes = fs::read(&p).unwrap();
-        bytes[30] ^= 1;
-        fs::write(&p, &bytes).unwrap();
-        let mut r = ArtifactReader::open(&p, ArtifactKind::Edges, Some(16)).unwrap();
-        let mut buf = [0u8; 16];
-        r.next_record(&mut buf).unwrap();
-        let e = r.next_record(&mut buf).unwrap_err().to_string();
-        assert!(e.contains("e.edges") && e.contains("checksum"), "{e}");
-
-        fs::write(&p, &bytes[..50]).unwrap();
-        let e = ArtifactReader::open(&p, ArtifactKind::Edges, Some(16)).unwrap_err().to_string();
-        assert!(e.contains("e.edges") && e.contains("truncated"), "{e}");
-
-        let e = ArtifactReader::open(&p, ArtifactKind::Removed, None).unwrap_err().to_string();
-        assert!(e.contains("bad magic"), "{e}");
-        assert!(!dir.path().join("e.edges.tmp").exists());
-    }
-}
+mod tests;

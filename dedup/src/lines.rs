@@ -81,7 +81,10 @@ impl LineDedupConfig {
     pub fn unit_hashes(&self, text: &str) -> Vec<u64> {
         let mut buf = String::new();
         let mut seen = HashSet::new();
-        text.split(self.separator()).filter_map(|unit| self.unit_hash(unit, &mut buf)).filter(|h| seen.insert(*h)).collect()
+        text.split(self.separator())
+            .filter_map(|unit| self.unit_hash(unit, &mut buf))
+            .filter(|h| seen.insert(*h))
+            .collect()
     }
 }
 
@@ -101,7 +104,12 @@ impl LineCounter {
     ///
     /// [`Error::Io`](crate::Error::Io) when the scratch directory cannot be created.
     pub fn new(work_dir: &Path, config: LineDedupConfig) -> Result<Self> {
-        Ok(LineCounter { config, sorter: ExternalSorter::new(work_dir, config.memory_budget)?, seen: HashSet::new(), buf: String::new() })
+        Ok(LineCounter {
+            config,
+            sorter: ExternalSorter::new(work_dir, config.memory_budget)?,
+            seen: HashSet::new(),
+            buf: String::new(),
+        })
     }
 
     /// Counts the distinct units of one document.
@@ -154,7 +162,10 @@ impl LineCounter {
     ///
     /// [`Error::Io`](crate::Error::Io) on write failure.
     pub fn finish_sharded(self, paths: &[PathBuf]) -> Result<u64> {
-        let mut writers = paths.iter().map(|p| ArtifactWriter::create(p, ArtifactKind::LineCounts, 16, 0)).collect::<Result<Vec<_>>>()?;
+        let mut writers = paths
+            .iter()
+            .map(|p| ArtifactWriter::create(p, ArtifactKind::LineCounts, 16, 0))
+            .collect::<Result<Vec<_>>>()?;
         let shards = writers.len().max(1);
         let mut rec = [0u8; 16];
         let mut current: Option<(u64, u64)> = None;
@@ -236,11 +247,21 @@ impl Boilerplate {
     /// # Errors
     ///
     /// As [`Boilerplate::from_counts_to`].
-    pub fn from_counts_counted(paths: &[PathBuf], config: LineDedupConfig, out: &Path) -> Result<(Self, u64)> {
+    pub fn from_counts_counted(
+        paths: &[PathBuf],
+        config: LineDedupConfig,
+        out: &Path,
+    ) -> Result<(Self, u64)> {
         let mut w = ArtifactWriter::create(out, ArtifactKind::Boilerplate, 8, 0)?;
         let distinct = merge_counts(paths, &config, |h| w.write_record(&h.to_le_bytes()))?;
         w.finish()?;
-        Ok((Boilerplate { config, hashes: SortedIds::open(out, ArtifactKind::Boilerplate, |_| Ok(()))? }, distinct))
+        Ok((
+            Boilerplate {
+                config,
+                hashes: SortedIds::open(out, ArtifactKind::Boilerplate, |_| Ok(()))?,
+            },
+            distinct,
+        ))
     }
 
     /// The boilerplate of several artifacts (of disjoint hash ranges, e.g. one per key shard of
@@ -268,7 +289,10 @@ impl Boilerplate {
     ///
     /// [`Error::Io`](crate::Error::Io) or [`Error::Format`](crate::Error::Format) naming the file.
     pub fn open(path: &Path, config: LineDedupConfig) -> Result<Self> {
-        Ok(Boilerplate { config, hashes: SortedIds::open(path, ArtifactKind::Boilerplate, |_| Ok(()))? })
+        Ok(Boilerplate {
+            config,
+            hashes: SortedIds::open(path, ArtifactKind::Boilerplate, |_| Ok(()))?,
+        })
     }
 
     /// Number of boilerplate units.
@@ -289,7 +313,8 @@ impl Boilerplate {
         let (mut removed_units, mut removed_bytes) = (0, 0);
         let mut first = true;
         for unit in text.split(sep) {
-            let boiler = self.config.unit_hash(unit, &mut buf).is_some_and(|h| self.hashes.contains(h));
+            let boiler =
+                self.config.unit_hash(unit, &mut buf).is_some_and(|h| self.hashes.contains(h));
             if boiler {
                 removed_units += 1;
                 removed_bytes += unit.len() + sep.len();
@@ -316,7 +341,11 @@ pub fn hash_shard(hash: u64, shards: usize) -> usize {
 
 /// Merges sorted count files, calling `keep` for each unit over the threshold; returns the number
 /// of distinct units.
-fn merge_counts(paths: &[PathBuf], config: &LineDedupConfig, mut keep: impl FnMut(u64) -> Result<()>) -> Result<u64> {
+fn merge_counts(
+    paths: &[PathBuf],
+    config: &LineDedupConfig,
+    mut keep: impl FnMut(u64) -> Result<()>,
+) -> Result<u64> {
     let mut readers = Vec::new();
     for p in paths {
         readers.push(ArtifactReader::open(p, ArtifactKind::LineCounts, Some(16))?);
@@ -361,7 +390,12 @@ mod tests {
     #[test]
     fn removes_lines_repeated_across_documents_in_any_partition() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = LineDedupConfig { min_chars: 10, max_occurrences: 2, memory_budget: 32, ..LineDedupConfig::default() };
+        let cfg = LineDedupConfig {
+            min_chars: 10,
+            max_occurrences: 2,
+            memory_budget: 32,
+            ..LineDedupConfig::default()
+        };
         let docs = [
             "Subscribe to our newsletter!\nThe first real sentence here.\nshort",
             "subscribe to our   NEWSLETTER\nA second real sentence.\nshort",
@@ -387,7 +421,9 @@ mod tests {
         assert_eq!(b.filter(docs[2]).text, "Yet another real sentence.");
         assert_eq!(b.filter(docs[3]).text, docs[3]);
         // The same set through a mapped file.
-        let mapped = Boilerplate::from_counts_to(&paths, cfg, &dir.path().join("boilerplate.hashes")).unwrap();
+        let mapped =
+            Boilerplate::from_counts_to(&paths, cfg, &dir.path().join("boilerplate.hashes"))
+                .unwrap();
         assert_eq!(mapped.len(), 1);
         for d in docs {
             assert_eq!(mapped.filter(d).text, b.filter(d).text);
@@ -399,8 +435,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = LineDedupConfig { min_chars: 3, ..LineDedupConfig::default() };
         let docs = ["abc def\nABC DEF!\nxyz 1\nxyz 2", "xyz 9\nother line", "ab\nabc def"];
-        assert_eq!(cfg.unit_hashes(docs[0]).len(), 2, "normalized duplicates within a document count once");
-        let (mut by_text, mut by_hash) = (LineCounter::new(dir.path(), cfg).unwrap(), LineCounter::new(dir.path(), cfg).unwrap());
+        assert_eq!(
+            cfg.unit_hashes(docs[0]).len(),
+            2,
+            "normalized duplicates within a document count once"
+        );
+        let (mut by_text, mut by_hash) = (
+            LineCounter::new(dir.path(), cfg).unwrap(),
+            LineCounter::new(dir.path(), cfg).unwrap(),
+        );
         for d in docs {
             by_text.add(d).unwrap();
             by_hash.add_hashes(&cfg.unit_hashes(d)).unwrap();
@@ -414,7 +457,12 @@ mod tests {
     #[test]
     fn paragraphs() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = LineDedupConfig { unit: LineUnit::Paragraph, min_chars: 5, max_occurrences: 1, ..LineDedupConfig::default() };
+        let cfg = LineDedupConfig {
+            unit: LineUnit::Paragraph,
+            min_chars: 5,
+            max_occurrences: 1,
+            ..LineDedupConfig::default()
+        };
         let mut c = LineCounter::new(dir.path(), cfg).unwrap();
         c.add("Cookie notice here.\n\nBody one.").unwrap();
         c.add("Cookie notice here.\n\nBody two.").unwrap();

@@ -58,7 +58,9 @@ impl MinHashConfig {
     /// [`Error::Config`] when `threshold` is not in (0, 1) or `num_perm` is 0.
     pub fn from_threshold(threshold: f64, num_perm: usize) -> Result<Self> {
         if !(threshold > 0.0 && threshold < 1.0) || num_perm == 0 {
-            return Err(Error::Config(format!("threshold {threshold} must be in (0, 1) and num_perm {num_perm} > 0")));
+            return Err(Error::Config(format!(
+                "threshold {threshold} must be in (0, 1) and num_perm {num_perm} > 0"
+            )));
         }
         let mut best = (f64::INFINITY, 1, 1);
         for b in 1..=num_perm {
@@ -101,7 +103,14 @@ impl MinHashConfig {
     /// A hash of every field: artifacts record it so that phases refuse to mix configs.
     pub fn fingerprint(&self) -> u64 {
         let mut b = Vec::with_capacity(48);
-        for v in [self.num_perm as u64, self.bands as u64, self.rows as u64, self.ngram as u64, self.char_ngrams as u64, self.seed] {
+        for v in [
+            self.num_perm as u64,
+            self.bands as u64,
+            self.rows as u64,
+            self.ngram as u64,
+            self.char_ngrams as u64,
+            self.seed,
+        ] {
             b.extend_from_slice(&v.to_le_bytes());
         }
         xxh3_64(&b)
@@ -252,7 +261,10 @@ mod tests {
         let h2 = MinHasher::new(MinHashConfig::default()).unwrap();
         assert_eq!(a, h2.signature("The quick brown fox jumps over the lazy dog again and again"));
         let other = MinHasher::new(MinHashConfig { seed: 2, ..MinHashConfig::default() }).unwrap();
-        assert_ne!(a, other.signature("The quick brown fox jumps over the lazy dog again and again"));
+        assert_ne!(
+            a,
+            other.signature("The quick brown fox jumps over the lazy dog again and again")
+        );
     }
 
     #[test]
@@ -264,7 +276,10 @@ mod tests {
         assert_eq!(s, again);
         let mut state = 1u64;
         let a0 = splitmix64(&mut state) | 1;
-        let w: Vec<u64> = ["one", "two", "three", "four", "five", "six"].iter().map(|w| xxh3_64(w.as_bytes())).collect();
+        let w: Vec<u64> = ["one", "two", "three", "four", "five", "six"]
+            .iter()
+            .map(|w| xxh3_64(w.as_bytes()))
+            .collect();
         let sh = |ws: &[u64]| {
             let b: Vec<u8> = ws.iter().flat_map(|x| x.to_le_bytes()).collect();
             xxh3_64_with_seed(&b, 5)
@@ -272,7 +287,8 @@ mod tests {
         let mut state = 1u64;
         let _ = (0..112).map(|_| splitmix64(&mut state)).count();
         let b0 = splitmix64(&mut state);
-        let expect = (a0.wrapping_mul(sh(&w[0..5])).wrapping_add(b0)).min(a0.wrapping_mul(sh(&w[1..6])).wrapping_add(b0));
+        let expect = (a0.wrapping_mul(sh(&w[0..5])).wrapping_add(b0))
+            .min(a0.wrapping_mul(sh(&w[1..6])).wrapping_add(b0));
         assert_eq!(s[0], expect);
         // The literal value, so that a change to any step above fails loudly.
         assert_eq!(s[0], GOLDEN_SLOT0, "{:#x}", s[0]);
@@ -312,7 +328,14 @@ mod tests {
 
     #[test]
     fn char_ngrams_see_cjk_edits() {
-        let cfg = MinHashConfig { char_ngrams: true, ngram: 3, num_perm: 256, bands: 16, rows: 16, ..MinHashConfig::default() };
+        let cfg = MinHashConfig {
+            char_ngrams: true,
+            ngram: 3,
+            num_perm: 256,
+            bands: 16,
+            rows: 16,
+            ..MinHashConfig::default()
+        };
         let h = MinHasher::new(cfg).unwrap();
         let a = "床前明月光疑是地上霜举头望明月低头思故乡春眠不觉晓处处闻啼鸟夜来风雨声花落知多少";
         let b = "床前明月光疑是地上霜举头望明月低头思故乡春眠不觉晓处处闻啼鸟夜来风雨声花落知多";
@@ -323,10 +346,17 @@ mod tests {
     #[test]
     fn estimate_tracks_true_jaccard() {
         // Overlapping windows of a long pseudo-random word stream have known Jaccard.
-        let h = MinHasher::new(MinHashConfig { num_perm: 512, bands: 32, rows: 16, ..MinHashConfig::default() }).unwrap();
+        let h = MinHasher::new(MinHashConfig {
+            num_perm: 512,
+            bands: 32,
+            rows: 16,
+            ..MinHashConfig::default()
+        })
+        .unwrap();
         let mut state = 7u64;
         let vocab: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
-        let stream: Vec<&str> = (0..4000).map(|_| vocab[(splitmix64(&mut state) % 5000) as usize].as_str()).collect();
+        let stream: Vec<&str> =
+            (0..4000).map(|_| vocab[(splitmix64(&mut state) % 5000) as usize].as_str()).collect();
         for (len, shift) in [(1000, 100), (1000, 300), (1000, 600), (2000, 200)] {
             let a = stream[..len].join(" ");
             let b = stream[shift..shift + len].join(" ");

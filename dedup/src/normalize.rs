@@ -28,7 +28,12 @@ pub struct NormalizeOptions {
 impl Default for NormalizeOptions {
     /// Whitespace-insensitive, otherwise exact.
     fn default() -> Self {
-        NormalizeOptions { lowercase: false, collapse_whitespace: true, strip_punctuation: false, digits_to_zero: false }
+        NormalizeOptions {
+            lowercase: false,
+            collapse_whitespace: true,
+            strip_punctuation: false,
+            digits_to_zero: false,
+        }
     }
 }
 
@@ -36,7 +41,12 @@ impl NormalizeOptions {
     /// Everything on: case, whitespace, punctuation and digits are ignored (CCNet's line
     /// normalization, without accent stripping).
     pub fn aggressive() -> Self {
-        NormalizeOptions { lowercase: true, collapse_whitespace: true, strip_punctuation: true, digits_to_zero: true }
+        NormalizeOptions {
+            lowercase: true,
+            collapse_whitespace: true,
+            strip_punctuation: true,
+            digits_to_zero: true,
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use tokenmill_dedup::lines::{Boilerplate, LineCounter, LineDedupConfig};
-use tokenmill_dedup::phases::{self, DedupConfig, Partition, RemoveCursor, RemoveSet, SignatureWriter};
+use tokenmill_dedup::phases::{
+    self, DedupConfig, Partition, RemoveCursor, RemoveSet, SignatureWriter,
+};
 use tokenmill_dedup::{DedupReport, Error};
 
 /// Phases 1-3 over `docs`, split into `splits` contiguous splits (some may be empty).
@@ -29,7 +31,8 @@ fn removed(work: &Path, config: &DedupConfig) -> Vec<u64> {
     RemoveSet::open(work, config).expect("remove set").ids().to_vec()
 }
 
-const TEXT: &str = "a document with enough words in it to make several five word shingles for minhash";
+const TEXT: &str =
+    "a document with enough words in it to make several five word shingles for minhash";
 
 #[test]
 fn empty_documents_are_duplicates_of_each_other_only() {
@@ -41,7 +44,10 @@ fn empty_documents_are_duplicates_of_each_other_only() {
         // documents have no shingles, so they never match the real text.
         assert_eq!(removed(dir.path(), &config), [2, 3, 4], "budget {budget}");
         assert_eq!((report.documents, report.kept, report.clusters), (5, 2, 2));
-        assert_eq!(report.removed.total, report.removed.exact + report.removed.fuzzy + report.removed.index);
+        assert_eq!(
+            report.removed.total,
+            report.removed.exact + report.removed.fuzzy + report.removed.index
+        );
     }
 }
 
@@ -86,7 +92,14 @@ fn a_single_twenty_megabyte_line() {
     let config = DedupConfig { memory_budget: 1 << 20, ..DedupConfig::default() };
     let dir = tempfile::tempdir().unwrap();
     let edited = format!("{line}and one more");
-    let docs = [line.as_str(), TEXT, line.as_str(), edited.as_str(), no_spaces.as_str(), no_spaces.as_str()];
+    let docs = [
+        line.as_str(),
+        TEXT,
+        line.as_str(),
+        edited.as_str(),
+        no_spaces.as_str(),
+        no_spaces.as_str(),
+    ];
     let report = dedup(dir.path(), &docs, &config, 2);
     // 2: exact copy; 3: a near copy (one word appended to millions); 5: copy of the one-token 4.
     assert_eq!(removed(dir.path(), &config), [2, 3, 5]);
@@ -166,7 +179,11 @@ fn a_signature_file_of_arbitrary_bytes_is_an_error_not_a_panic() {
     assert_names(&e, &path, 0);
     // Too short to hold a header.
     std::fs::write(&path, &NOT_UTF8[..5]).unwrap();
-    assert_names(&phases::run_partition(dir.path(), &config, Partition::Exact).unwrap_err(), &path, 5);
+    assert_names(
+        &phases::run_partition(dir.path(), &config, Partition::Exact).unwrap_err(),
+        &path,
+        5,
+    );
 }
 
 #[test]
@@ -179,17 +196,24 @@ fn a_corrupt_removal_list_or_line_count_file_names_the_file_and_offset() {
     assert_names(&RemoveSet::open(dir.path(), &config).unwrap_err(), &path, len - 8);
     let mut cursor = RemoveCursor::open(dir.path(), &config).unwrap();
     // The garbage record reads as a huge id; the checksum fails once the cursor is past it.
-    let e = (0..8).chain([u64::MAX]).map(|id| cursor.is_duplicate(id)).find_map(Result::err).unwrap();
+    let e =
+        (0..8).chain([u64::MAX]).map(|id| cursor.is_duplicate(id)).find_map(Result::err).unwrap();
     assert_names(&e, &path, len - 8);
     overwrite(&path, 0, &NOT_UTF8);
     assert_names(&RemoveSet::open(dir.path(), &config).unwrap_err(), &path, 0);
 
     let lines = LineDedupConfig::default();
     let mut counter = LineCounter::new(dir.path(), lines).unwrap();
-    counter.add("a line long enough to be counted as a unit\nand another line that is long enough").unwrap();
+    counter
+        .add("a line long enough to be counted as a unit\nand another line that is long enough")
+        .unwrap();
     let counts: PathBuf = dir.path().join("part.lines");
     counter.finish(&counts).unwrap();
     let len = std::fs::metadata(&counts).unwrap().len();
     overwrite(&counts, 30, &NOT_UTF8);
-    assert_names(&Boilerplate::from_counts(std::slice::from_ref(&counts), lines).unwrap_err(), &counts, len - 8);
+    assert_names(
+        &Boilerplate::from_counts(std::slice::from_ref(&counts), lines).unwrap_err(),
+        &counts,
+        len - 8,
+    );
 }

@@ -18,30 +18,42 @@ fn fixtures() -> PathBuf {
 }
 
 fn load_docs() -> Vec<(String, String)> {
-    let file = std::fs::File::open(fixtures().join("docs.jsonl.zst")).expect("fixture docs.jsonl.zst");
+    let file =
+        std::fs::File::open(fixtures().join("docs.jsonl.zst")).expect("fixture docs.jsonl.zst");
     let reader = std::io::BufReader::new(zstd::Decoder::new(file).expect("zstd"));
     reader
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(&l.expect("line")).expect("json");
-            (v["id"].as_str().expect("id").to_string(), v["text"].as_str().expect("text").to_string())
+            (
+                v["id"].as_str().expect("id").to_string(),
+                v["text"].as_str().expect("text").to_string(),
+            )
         })
         .collect()
 }
 
 fn load_pairs() -> HashMap<(String, String), f64> {
-    let text = std::fs::read_to_string(fixtures().join("pairs.jsonl")).expect("fixture pairs.jsonl");
+    let text =
+        std::fs::read_to_string(fixtures().join("pairs.jsonl")).expect("fixture pairs.jsonl");
     text.lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("json");
-            let (a, b) = (v["a"].as_str().expect("a").to_string(), v["b"].as_str().expect("b").to_string());
+            let (a, b) =
+                (v["a"].as_str().expect("a").to_string(), v["b"].as_str().expect("b").to_string());
             (if a < b { (a, b) } else { (b, a) }, v["jaccard_5gram"].as_f64().expect("jaccard"))
         })
         .collect()
 }
 
 /// Phases 1-3 over `docs` cut into `splits` splits, phase 2 as `world` ranks.
-fn run(work: &Path, docs: &[(String, String)], config: &DedupConfig, splits: usize, world: usize) -> tokenmill_dedup::DedupReport {
+fn run(
+    work: &Path,
+    docs: &[(String, String)],
+    config: &DedupConfig,
+    splits: usize,
+    world: usize,
+) -> tokenmill_dedup::DedupReport {
     let per = docs.len().div_ceil(splits);
     for (s, chunk) in docs.chunks(per).enumerate() {
         let mut w = SignatureWriter::create(work, s as u32, config).expect("create");
@@ -59,7 +71,8 @@ fn run(work: &Path, docs: &[(String, String)], config: &DedupConfig, splits: usi
 fn edges(work: &Path, config: &DedupConfig) -> HashSet<(u64, u64)> {
     let mut out = HashSet::new();
     for part in Partition::all(config) {
-        let mut r = ArtifactReader::open(&part.edge_path(work), ArtifactKind::Edges, Some(16)).expect("edges");
+        let mut r = ArtifactReader::open(&part.edge_path(work), ArtifactKind::Edges, Some(16))
+            .expect("edges");
         let mut rec = [0u8; 16];
         while r.next_record(&mut rec).expect("edge") {
             let a = u64::from_le_bytes(rec[..8].try_into().expect("8"));
@@ -71,7 +84,8 @@ fn edges(work: &Path, config: &DedupConfig) -> HashSet<(u64, u64)> {
 }
 
 fn artifacts(work: &Path, config: &DedupConfig) -> Vec<Vec<u8>> {
-    let mut paths: Vec<PathBuf> = Partition::all(config).iter().map(|p| p.edge_path(work)).collect();
+    let mut paths: Vec<PathBuf> =
+        Partition::all(config).iter().map(|p| p.edge_path(work)).collect();
     paths.push(phases::remove_path(work));
     paths.push(phases::report_path(work));
     paths.iter().map(|p| std::fs::read(p).expect("artifact")).collect()
@@ -93,7 +107,8 @@ fn neardup_quality_at_threshold_0_8() {
             if a < b { (a, b) } else { (b, a) }
         })
         .collect();
-    let positives: HashSet<&(String, String)> = truth.iter().filter(|(_, j)| **j >= 0.8).map(|(k, _)| k).collect();
+    let positives: HashSet<&(String, String)> =
+        truth.iter().filter(|(_, j)| **j >= 0.8).map(|(k, _)| k).collect();
     let tp = pred.iter().filter(|p| positives.contains(p)).count() as f64;
     let precision = tp / pred.len() as f64;
     let recall = tp / positives.len() as f64;
@@ -103,8 +118,12 @@ fn neardup_quality_at_threshold_0_8() {
 
     // Removal view (eval_dedup.py `eval_removed`): a pair is caught if one member is removed.
     let remove = RemoveSet::open(work.path(), &config).expect("remove set");
-    let removed: HashSet<&str> = remove.ids().iter().map(|&i| docs[i as usize].0.as_str()).collect();
-    let caught = positives.iter().filter(|(a, b)| removed.contains(a.as_str()) || removed.contains(b.as_str())).count() as f64;
+    let removed: HashSet<&str> =
+        remove.ids().iter().map(|&i| docs[i as usize].0.as_str()).collect();
+    let caught = positives
+        .iter()
+        .filter(|(a, b)| removed.contains(a.as_str()) || removed.contains(b.as_str()))
+        .count() as f64;
     eprintln!(
         "neardup t=0.8: predicted {} pairs, positives {}, precision {precision:.4}, recall {recall:.4}, F1 {f1:.4}, \
          recall(J>=0.9) {recall_high:.4} over {}; removed {} (exact {}, fuzzy {}), clusters {}, pair_recall(removal) {:.4}",

@@ -13,21 +13,35 @@ use tokenmill_dedup::{MinHashConfig, MinHasher};
 
 /// Nanoseconds this thread has spent on a CPU, if the kernel says.
 fn cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]
 #[ignore = "a measurement; run in release"]
 fn signature_throughput_per_cpu_second() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/neardup/docs.jsonl.zst");
-    let reader = std::io::BufReader::new(zstd::Decoder::new(std::fs::File::open(path).expect("fixture")).expect("zstd"));
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/neardup/docs.jsonl.zst");
+    let reader = std::io::BufReader::new(
+        zstd::Decoder::new(std::fs::File::open(path).expect("fixture")).expect("zstd"),
+    );
     let docs: Vec<String> = reader
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l.expect("line")).expect("json")["text"].as_str().expect("text").to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l.expect("line")).expect("json")["text"]
+                .as_str()
+                .expect("text")
+                .to_string()
+        })
         .collect();
     let bytes: usize = docs.iter().map(String::len).sum();
     for k in [112usize, 192, 256] {
-        let h = MinHasher::new(MinHashConfig { num_perm: k, ..MinHashConfig::default() }).expect("config");
+        let h = MinHasher::new(MinHashConfig { num_perm: k, ..MinHashConfig::default() })
+            .expect("config");
         let (cpu0, wall0) = (cpu_ns(), Instant::now());
         let mut acc = 0u64;
         for d in &docs {

@@ -22,14 +22,24 @@ use tokenmill_engine::rng::Rng;
 fn corpus(docs: usize) -> Vec<(String, u32)> {
     let mut rng = Rng::new(1);
     let vocab: Vec<Vec<String>> = (0..2)
-        .map(|l| (0..5000).map(|_| (0..2 + rng.below(9)).map(|_| (b'a' + (rng.below(13) + 13 * l) as u8) as char).collect()).collect())
+        .map(|l| {
+            (0..5000)
+                .map(|_| {
+                    (0..2 + rng.below(9))
+                        .map(|_| (b'a' + (rng.below(13) + 13 * l) as u8) as char)
+                        .collect()
+                })
+                .collect()
+        })
         .collect();
     (0..docs)
         .map(|_| {
             let label = rng.below(2);
             let mut text = String::new();
             while text.len() < 2000 {
-                text.push_str(&vocab[if rng.uniform() < 0.7 { label } else { 1 - label }][rng.below(5000)]);
+                text.push_str(
+                    &vocab[if rng.uniform() < 0.7 { label } else { 1 - label }][rng.below(5000)],
+                );
                 text.push(' ');
             }
             (text, label as u32)
@@ -62,8 +72,16 @@ struct Sizes {
     max_batch: usize,
 }
 
-const REAL: Sizes = Sizes { docs: 20_000, reps: 20, tokens: 200_000, steps: [(300, 20), (100, 2)], warmup: 10, max_batch: usize::MAX };
-const SMOKE: Sizes = Sizes { docs: 64, reps: 1, tokens: 5_000, steps: [(2, 1), (1, 1)], warmup: 1, max_batch: 1 };
+const REAL: Sizes = Sizes {
+    docs: 20_000,
+    reps: 20,
+    tokens: 200_000,
+    steps: [(300, 20), (100, 2)],
+    warmup: 10,
+    max_batch: usize::MAX,
+};
+const SMOKE: Sizes =
+    Sizes { docs: 64, reps: 1, tokens: 5_000, steps: [(2, 1), (1, 1)], warmup: 1, max_batch: 1 };
 
 fn classifier<B: Backend>(gpu: &B, sizes: Sizes) -> String {
     let data = corpus(sizes.docs);
@@ -86,7 +104,8 @@ fn classifier<B: Backend>(gpu: &B, sizes: Sizes) -> String {
         gpu.synchronize().unwrap();
         drop(probs);
     });
-    let with_copies_s = best_of(sizes.reps.div_ceil(2), || drop(scorer.score_features(&ids, &offsets).unwrap()));
+    let with_copies_s =
+        best_of(sizes.reps.div_ceil(2), || drop(scorer.score_features(&ids, &offsets).unwrap()));
     let cpu_s = best_of(sizes.reps.div_ceil(10), || drop(model.score_batch(&texts)));
     // Agreement check on the real batch, so a fast wrong kernel cannot pass unnoticed.
     let got = scorer.score_features(&ids, &offsets).unwrap();
@@ -118,7 +137,14 @@ fn tokens(vocab: usize, n: usize) -> Vec<u32> {
     (0..n).map(|_| rng.below(vocab) as u32).collect()
 }
 
-fn gpt<B: Backend>(gpu: &B, name: &str, cfg: GptConfig, batch_size: usize, (steps, cpu_steps): (usize, usize), sizes: Sizes) -> String {
+fn gpt<B: Backend>(
+    gpu: &B,
+    name: &str,
+    cfg: GptConfig,
+    batch_size: usize,
+    (steps, cpu_steps): (usize, usize),
+    sizes: Sizes,
+) -> String {
     let toks = tokens(cfg.vocab_size, sizes.tokens);
     let batch_size = batch_size.min(sizes.max_batch);
     let train = GptTrainConfig { steps, batch_size, ..GptTrainConfig::default() };
@@ -129,7 +155,9 @@ fn gpt<B: Backend>(gpu: &B, name: &str, cfg: GptConfig, batch_size: usize, (step
     let report = model.train_with(gpu, &toks, &train, |_| {}).unwrap();
     let gpu_tps = report.tokens as f64 / report.seconds;
     let mut cpu_model = Gpt::new(cfg).unwrap();
-    let cpu_report = cpu_model.train_with(&CpuBackend, &toks, &GptTrainConfig { steps: cpu_steps, ..train }, |_| {}).unwrap();
+    let cpu_report = cpu_model
+        .train_with(&CpuBackend, &toks, &GptTrainConfig { steps: cpu_steps, ..train }, |_| {})
+        .unwrap();
     let cpu_tps = cpu_report.tokens as f64 / cpu_report.seconds;
     format!(
         concat!(
@@ -155,19 +183,38 @@ fn gpt<B: Backend>(gpu: &B, name: &str, cfg: GptConfig, batch_size: usize, (step
 
 fn run<B: Backend>(gpu: &B, device: &str, sizes: Sizes) {
     let default_cfg = GptConfig::default();
-    let medium = GptConfig { vocab_size: 4096, context: 256, layers: 4, width: 256, heads: 8, ..GptConfig::default() };
+    let medium = GptConfig {
+        vocab_size: 4096,
+        context: 256,
+        layers: 4,
+        width: 256,
+        heads: 8,
+        ..GptConfig::default()
+    };
     let gpts = [
-        gpt(gpu, "default", default_cfg, GptTrainConfig::default().batch_size, sizes.steps[0], sizes),
+        gpt(
+            gpu,
+            "default",
+            default_cfg,
+            GptTrainConfig::default().batch_size,
+            sizes.steps[0],
+            sizes,
+        ),
         gpt(gpu, "medium", medium, 16, sizes.steps[1], sizes),
     ];
-    println!("{{\"device\":\"{device}\",\"classifier\":{},\"gpt\":[{}]}}", classifier(gpu, sizes), gpts.join(","));
+    println!(
+        "{{\"device\":\"{device}\",\"classifier\":{},\"gpt\":[{}]}}",
+        classifier(gpu, sizes),
+        gpts.join(",")
+    );
 }
 
 fn main() {
     if std::env::var("TOKENMILL_GPU_BENCH").is_ok_and(|v| v == "smoke") {
         #[cfg(all(feature = "emulator", target_os = "linux"))]
         {
-            let emulated = EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"));
+            let emulated = EmulatedCuda::new()
+                .unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"));
             return run(&emulated, "CUDA emulator (smoke run, figures meaningless)", SMOKE);
         }
         #[cfg(not(all(feature = "emulator", target_os = "linux")))]
@@ -175,7 +222,8 @@ fn main() {
     }
     match probe_cuda(0) {
         Ok(_) => {
-            let gpu = CudaBackend::new(0).unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}"));
+            let gpu = CudaBackend::new(0)
+                .unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}"));
             run(&gpu, gpu.description(), REAL);
         }
         Err(why) => println!("no GPU: {why}"),

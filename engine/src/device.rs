@@ -57,13 +57,16 @@ impl FromStr for DeviceRequest {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |reason: &str| Error::Device { request: s.to_string(), reason: reason.to_string() };
+        let bad =
+            |reason: &str| Error::Device { request: s.to_string(), reason: reason.to_string() };
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "cuda" | "gpu" => Ok(Self::Cuda(0)),
             other => match other.strip_prefix("cuda:") {
-                Some(n) => n.parse().map(Self::Cuda).map_err(|_| bad("the GPU ordinal after `cuda:` must be a number, as in cuda:0")),
+                Some(n) => n.parse().map(Self::Cuda).map_err(|_| {
+                    bad("the GPU ordinal after `cuda:` must be a number, as in cuda:0")
+                }),
                 None => Err(bad("expected auto, cpu, cuda or cuda:N")),
             },
         }

@@ -24,9 +24,12 @@ pub(crate) fn save(path: &Path, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; `parse`'s errors, with the path prefixed.
 pub(crate) fn load<T>(path: &Path, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path)
+        .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
     parse(&bytes).map_err(|e| match e {
-        Error::Format { context, reason } => Error::Format { context: format!("{}: {context}", path.display()), reason },
+        Error::Format { context, reason } => {
+            Error::Format { context: format!("{}: {context}", path.display()), reason }
+        }
         other => other,
     })
 }

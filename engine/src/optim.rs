@@ -55,13 +55,15 @@ impl AdamW {
         self.t += 1;
         let c = self.config;
         let (bc1, bc2) = (1.0 - c.beta1.powi(self.t as i32), 1.0 - c.beta2.powi(self.t as i32));
-        params.par_chunks_mut(4096).zip(grads.par_chunks(4096)).zip(self.m.par_chunks_mut(4096).zip(self.v.par_chunks_mut(4096))).for_each(
-            |((p, g), (m, v))| {
+        params
+            .par_chunks_mut(4096)
+            .zip(grads.par_chunks(4096))
+            .zip(self.m.par_chunks_mut(4096).zip(self.v.par_chunks_mut(4096)))
+            .for_each(|((p, g), (m, v))| {
                 for i in 0..p.len() {
                     update(&mut p[i], g[i], &mut m[i], &mut v[i], &c, bc1, bc2);
                 }
-            },
-        );
+            });
     }
 
     /// Lazy (sparse) update: only the rows `rows[j]` of a `[_, width]` table, with gradient row
@@ -73,7 +75,15 @@ impl AdamW {
         for (j, &r) in rows.iter().enumerate() {
             let base = r as usize * width;
             for i in 0..width {
-                update(&mut params[base + i], grads[j * width + i], &mut self.m[base + i], &mut self.v[base + i], &c, bc1, bc2);
+                update(
+                    &mut params[base + i],
+                    grads[j * width + i],
+                    &mut self.m[base + i],
+                    &mut self.v[base + i],
+                    &c,
+                    bc1,
+                    bc2,
+                );
             }
         }
     }
@@ -81,7 +91,15 @@ impl AdamW {
 
 /// One AdamW update of one parameter (`bc1`, `bc2`: the bias corrections `1 - beta^t`).
 #[inline]
-pub(crate) fn update(p: &mut f32, g: f32, m: &mut f32, v: &mut f32, c: &AdamWConfig, bc1: f32, bc2: f32) {
+pub(crate) fn update(
+    p: &mut f32,
+    g: f32,
+    m: &mut f32,
+    v: &mut f32,
+    c: &AdamWConfig,
+    bc1: f32,
+    bc2: f32,
+) {
     *m = c.beta1 * *m + (1.0 - c.beta1) * g;
     *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
     let (mh, vh) = (*m / bc1, *v / bc2);
@@ -102,12 +120,14 @@ mod tests {
     #[test]
     fn first_step_moves_each_parameter_by_lr() {
         // With bias correction the first Adam step is lr * sign(g) (eps aside).
-        let mut opt = AdamW::new(AdamWConfig { lr: 0.1, weight_decay: 0.0, ..Default::default() }, 3);
+        let mut opt =
+            AdamW::new(AdamWConfig { lr: 0.1, weight_decay: 0.0, ..Default::default() }, 3);
         let mut p = vec![1.0, 1.0, 1.0];
         opt.step(&mut p, &[2.0, -0.5, 0.0]);
         assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] - 1.1).abs() < 1e-6 && p[2] == 1.0);
         // Decoupled decay shrinks parameters even with zero gradient.
-        let mut opt = AdamW::new(AdamWConfig { lr: 0.1, weight_decay: 0.5, ..Default::default() }, 1);
+        let mut opt =
+            AdamW::new(AdamWConfig { lr: 0.1, weight_decay: 0.5, ..Default::default() }, 1);
         let mut p = vec![2.0];
         opt.step(&mut p, &[0.0]);
         assert!((p[0] - 1.9).abs() < 1e-6);
@@ -124,7 +144,8 @@ mod tests {
         }
         assert!(p.iter().zip(&target).all(|(p, t)| (p - t).abs() < 1e-2), "{p:?}");
 
-        let (mut dense, mut sparse) = (AdamW::new(AdamWConfig::default(), 6), AdamW::new(AdamWConfig::default(), 6));
+        let (mut dense, mut sparse) =
+            (AdamW::new(AdamWConfig::default(), 6), AdamW::new(AdamWConfig::default(), 6));
         let (mut pd, mut ps) = (vec![1.0f32; 6], vec![1.0f32; 6]);
         dense.step(&mut pd, &[0.0, 0.0, 1.0, 2.0, 0.0, 0.0]);
         sparse.step_rows(&mut ps, &[1.0, 2.0], &[1], 2);

@@ -91,7 +91,11 @@ impl Tensor {
                 crate::ops::matmul::matmul(&mut out.data, &self.data, &rhs.data, m, k, n);
                 Ok(out)
             }
-            (a, b) => Err(Error::Shape { op: "Tensor::matmul", expected: "[m, k] @ [k, n]".into(), got: format!("{a:?} @ {b:?}") }),
+            (a, b) => Err(Error::Shape {
+                op: "Tensor::matmul",
+                expected: "[m, k] @ [k, n]".into(),
+                got: format!("{a:?} @ {b:?}"),
+            }),
         }
     }
 

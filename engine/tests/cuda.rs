@@ -37,7 +37,10 @@ const PRODUCT: (f32, f32) = (1e-3, 1e-4);
 fn gpu(test: &str) -> Option<MutexGuard<'static, CudaBackend>> {
     static GPU: OnceLock<Result<Mutex<CudaBackend>, String>> = OnceLock::new();
     let gpu = GPU.get_or_init(|| match probe_cuda(0) {
-        Ok(_) => Ok(Mutex::new(CudaBackend::new(0).unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}")))),
+        Ok(_) => Ok(Mutex::new(
+            CudaBackend::new(0)
+                .unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}")),
+        )),
         Err(why) => Err(why),
     });
     match gpu {
@@ -55,7 +58,10 @@ fn gpu(test: &str) -> Option<MutexGuard<'static, CudaBackend>> {
 fn emulated(test: &str) -> Option<&'static EmulatedCuda> {
     static EMULATED: OnceLock<Result<EmulatedCuda, String>> = OnceLock::new();
     let emulated = EMULATED.get_or_init(|| {
-        EmulatedCuda::compiler().map(|_| EmulatedCuda::new().unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}")))
+        EmulatedCuda::compiler().map(|_| {
+            EmulatedCuda::new()
+                .unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"))
+        })
     });
     match emulated {
         Ok(e) => Some(e),
@@ -101,7 +107,8 @@ fn assert_close(name: &str, got: &[f32], want: &[f32], (rtol, atol): (f32, f32))
 
 fn matmuls_match<B: Backend>(g: &B) {
     for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (37, 19, 23), (130, 64, 70), (256, 384, 512)] {
-        let (a, b, bt, init) = (rand_vec(m * k, 1), rand_vec(k * n, 2), rand_vec(n * k, 3), rand_vec(m * n, 4));
+        let (a, b, bt, init) =
+            (rand_vec(m * k, 1), rand_vec(k * n, 2), rand_vec(n * k, 3), rand_vec(m * n, 4));
         let (bm, bk) = (rand_vec(m * n, 5), rand_vec(k * n, 6));
         // out = a @ bt^T
         let mut want = vec![0.0; m * n];
@@ -114,13 +121,24 @@ fn matmuls_match<B: Backend>(g: &B) {
         CPU.matmul_acc(&mut want, &a, &b, m, k, n).unwrap();
         let mut out = g.upload(&init).unwrap();
         g.matmul_acc(&mut out, &g.upload(&a).unwrap(), &g.upload(&b).unwrap(), m, k, n).unwrap();
-        assert_close(&format!("matmul_acc {m}x{k}x{n}"), &g.download(&out).unwrap(), &want, PRODUCT);
+        assert_close(
+            &format!("matmul_acc {m}x{k}x{n}"),
+            &g.download(&out).unwrap(),
+            &want,
+            PRODUCT,
+        );
         // out[k, n] += a^T @ bm
         let mut want = bk.clone();
         CPU.matmul_at_acc(&mut want, &a, &bm, m, k, n).unwrap();
         let mut out = g.upload(&bk).unwrap();
-        g.matmul_at_acc(&mut out, &g.upload(&a).unwrap(), &g.upload(&bm).unwrap(), m, k, n).unwrap();
-        assert_close(&format!("matmul_at_acc {m}x{k}x{n}"), &g.download(&out).unwrap(), &want, PRODUCT);
+        g.matmul_at_acc(&mut out, &g.upload(&a).unwrap(), &g.upload(&bm).unwrap(), m, k, n)
+            .unwrap();
+        assert_close(
+            &format!("matmul_at_acc {m}x{k}x{n}"),
+            &g.download(&out).unwrap(),
+            &want,
+            PRODUCT,
+        );
     }
 }
 
@@ -163,21 +181,42 @@ fn bias_axpy_and_gelu_match<B: Backend>(g: &B) {
 
 fn layernorm_matches<B: Backend>(g: &B) {
     for &(m, c) in &[(1, 5), (67, 100), (512, 768)] {
-        let (x, w, b, dout) = (rand_vec(m * c, 1), rand_vec(c, 2), rand_vec(c, 3), rand_vec(m * c, 4));
+        let (x, w, b, dout) =
+            (rand_vec(m * c, 1), rand_vec(c, 2), rand_vec(c, 3), rand_vec(m * c, 4));
         let up = |v: &[f32]| g.upload(v).unwrap();
         let (mut out, mut mean, mut rstd) = (vec![0.0; m * c], vec![0.0; m], vec![0.0; m]);
         CPU.layernorm_forward(&mut out, &mut mean, &mut rstd, &x, &w, &b, m, c).unwrap();
-        let (mut gout, mut gmean, mut grstd) = (g.zeros(m * c).unwrap(), g.zeros(m).unwrap(), g.zeros(m).unwrap());
-        g.layernorm_forward(&mut gout, &mut gmean, &mut grstd, &up(&x), &up(&w), &up(&b), m, c).unwrap();
-        assert_close(&format!("layernorm_forward out {m}x{c}"), &g.download(&gout).unwrap(), &out, REDUCTION);
+        let (mut gout, mut gmean, mut grstd) =
+            (g.zeros(m * c).unwrap(), g.zeros(m).unwrap(), g.zeros(m).unwrap());
+        g.layernorm_forward(&mut gout, &mut gmean, &mut grstd, &up(&x), &up(&w), &up(&b), m, c)
+            .unwrap();
+        assert_close(
+            &format!("layernorm_forward out {m}x{c}"),
+            &g.download(&gout).unwrap(),
+            &out,
+            REDUCTION,
+        );
         assert_close("layernorm_forward mean", &g.download(&gmean).unwrap(), &mean, REDUCTION);
         assert_close("layernorm_forward rstd", &g.download(&grstd).unwrap(), &rstd, REDUCTION);
 
         let (dx0, dw0, db0) = (rand_vec(m * c, 5), rand_vec(c, 6), rand_vec(c, 7));
         let (mut dx, mut dw, mut db) = (dx0.clone(), dw0.clone(), db0.clone());
-        CPU.layernorm_backward(&mut dx, &mut dw, &mut db, &dout, &x, &w, &mean, &rstd, m, c).unwrap();
+        CPU.layernorm_backward(&mut dx, &mut dw, &mut db, &dout, &x, &w, &mean, &rstd, m, c)
+            .unwrap();
         let (mut gdx, mut gdw, mut gdb) = (up(&dx0), up(&dw0), up(&db0));
-        g.layernorm_backward(&mut gdx, &mut gdw, &mut gdb, &up(&dout), &up(&x), &up(&w), &up(&mean), &up(&rstd), m, c).unwrap();
+        g.layernorm_backward(
+            &mut gdx,
+            &mut gdw,
+            &mut gdb,
+            &up(&dout),
+            &up(&x),
+            &up(&w),
+            &up(&mean),
+            &up(&rstd),
+            m,
+            c,
+        )
+        .unwrap();
         assert_close("layernorm_backward dx", &g.download(&gdx).unwrap(), &dx, REDUCTION);
         // Parameter gradients sum m rows: scale the absolute tolerance with sqrt(m).
         let sum_tol = (1e-4, 1e-5 * (m as f32).sqrt());
@@ -195,7 +234,9 @@ fn head_shuffles_match<B: Backend>(g: &B) {
     CPU.split_qkv(&mut q, &mut k, &mut v, &qkv, b, t, c, nh).unwrap();
     let (mut gq, mut gk, mut gv) = (g.zeros(n).unwrap(), g.zeros(n).unwrap(), g.zeros(n).unwrap());
     g.split_qkv(&mut gq, &mut gk, &mut gv, &up(&qkv), b, t, c, nh).unwrap();
-    for (name, gpu, cpu) in [("split_qkv q", &gq, &q), ("split_qkv k", &gk, &k), ("split_qkv v", &gv, &v)] {
+    for (name, gpu, cpu) in
+        [("split_qkv q", &gq, &q), ("split_qkv k", &gk, &k), ("split_qkv v", &gv, &v)]
+    {
         assert_close(name, &g.download(gpu).unwrap(), cpu, EXACT);
     }
     let init = rand_vec(3 * n, 2);
@@ -229,14 +270,33 @@ fn attention_matches<B: Backend>(g: &B) {
         let (gq, gk, gv) = (up(&q), up(&k), up(&v));
         let (mut gy, mut gatt) = (g.zeros(n).unwrap(), g.zeros(bh * t * t).unwrap());
         g.attention_forward(&mut gy, &mut gatt, &gq, &gk, &gv, bh, t, hs).unwrap();
-        assert_close(&format!("attention_forward y {bh}x{t}x{hs}"), &g.download(&gy).unwrap(), &y, PRODUCT);
+        assert_close(
+            &format!("attention_forward y {bh}x{t}x{hs}"),
+            &g.download(&gy).unwrap(),
+            &y,
+            PRODUCT,
+        );
         assert_close("attention_forward att", &g.download(&gatt).unwrap(), &att, PRODUCT);
 
         let init = rand_vec(n, 5);
         let (mut dq, mut dk, mut dv) = (init.clone(), init.clone(), init.clone());
-        CPU.attention_backward(&mut dq, &mut dk, &mut dv, &dy, &att, &q, &k, &v, bh, t, hs).unwrap();
+        CPU.attention_backward(&mut dq, &mut dk, &mut dv, &dy, &att, &q, &k, &v, bh, t, hs)
+            .unwrap();
         let (mut gdq, mut gdk, mut gdv) = (up(&init), up(&init), up(&init));
-        g.attention_backward(&mut gdq, &mut gdk, &mut gdv, &up(&dy), &up(&att), &gq, &gk, &gv, bh, t, hs).unwrap();
+        g.attention_backward(
+            &mut gdq,
+            &mut gdk,
+            &mut gdv,
+            &up(&dy),
+            &up(&att),
+            &gq,
+            &gk,
+            &gv,
+            bh,
+            t,
+            hs,
+        )
+        .unwrap();
         assert_close("attention_backward dq", &g.download(&gdq).unwrap(), &dq, PRODUCT);
         assert_close("attention_backward dk", &g.download(&gdk).unwrap(), &dk, PRODUCT);
         assert_close("attention_backward dv", &g.download(&gdv).unwrap(), &dv, PRODUCT);
@@ -260,7 +320,12 @@ fn softmax_and_cross_entropy_match<B: Backend>(g: &B) {
         let (mut gp, mut gloss) = (g.zeros(m * v).unwrap(), g.zeros(m).unwrap());
         g.cross_entropy_forward(&mut gp, &mut gloss, &gl, &gt, m, v).unwrap();
         assert_close("cross_entropy_forward probs", &g.download(&gp).unwrap(), &probs, REDUCTION);
-        assert_close("cross_entropy_forward losses", &g.download(&gloss).unwrap(), &losses, REDUCTION);
+        assert_close(
+            "cross_entropy_forward losses",
+            &g.download(&gloss).unwrap(),
+            &losses,
+            REDUCTION,
+        );
 
         let init = rand_vec(m * v, 3);
         let mut want = init.clone();
@@ -315,7 +380,12 @@ fn embeddings_match<B: Backend>(g: &B) {
 
 fn norm_and_adamw_match<B: Backend>(g: &B) {
     let n = 100_003;
-    let (p, grads, m, v) = (rand_vec(n, 1), rand_vec(n, 2), rand_vec(n, 3), rand_vec(n, 4).iter().map(|x| x * x).collect::<Vec<_>>());
+    let (p, grads, m, v) = (
+        rand_vec(n, 1),
+        rand_vec(n, 2),
+        rand_vec(n, 3),
+        rand_vec(n, 4).iter().map(|x| x * x).collect::<Vec<_>>(),
+    );
     let up = |x: &[f32]| g.upload(x).unwrap();
     let mut want = vec![1.5];
     CPU.sum_squares_acc(&mut want, &grads).unwrap();
@@ -323,7 +393,11 @@ fn norm_and_adamw_match<B: Backend>(g: &B) {
     g.sum_squares_acc(&mut got, &up(&grads)).unwrap();
     assert_close("sum_squares_acc", &g.download(&got).unwrap(), &want, REDUCTION);
 
-    let step = AdamWStep { config: AdamWConfig { lr: 1e-2, weight_decay: 0.1, ..AdamWConfig::default() }, t: 7, grad_scale: 0.3 };
+    let step = AdamWStep {
+        config: AdamWConfig { lr: 1e-2, weight_decay: 0.1, ..AdamWConfig::default() },
+        t: 7,
+        grad_scale: 0.3,
+    };
     let (mut cp, mut cm, mut cv) = (p.clone(), m.clone(), v.clone());
     CPU.adamw_step(&mut cp, &grads, &mut cm, &mut cv, &step).unwrap();
     let (mut gp, mut gm, mut gv) = (up(&p), up(&m), up(&v));
@@ -336,8 +410,21 @@ fn norm_and_adamw_match<B: Backend>(g: &B) {
 fn gpt_training_steps_match<B: Backend>(g: &B) {
     let tokens: Vec<u32> = (0..5000).map(|i| ((i * 7 + i / 5) % 61) as u32).collect();
     for tied in [true, false] {
-        let cfg = GptConfig { vocab_size: 61, context: 32, layers: 2, width: 64, heads: 4, tied_embeddings: tied, seed: 3 };
-        let train = GptTrainConfig { steps: 5, batch_size: 4, warmup_steps: 2, ..GptTrainConfig::default() };
+        let cfg = GptConfig {
+            vocab_size: 61,
+            context: 32,
+            layers: 2,
+            width: 64,
+            heads: 4,
+            tied_embeddings: tied,
+            seed: 3,
+        };
+        let train = GptTrainConfig {
+            steps: 5,
+            batch_size: 4,
+            warmup_steps: 2,
+            ..GptTrainConfig::default()
+        };
         let (mut on_cpu, mut on_gpu) = (Gpt::new(cfg).unwrap(), Gpt::new(cfg).unwrap());
         let want = on_cpu.train_with(&CPU, &tokens, &train, |_| {}).unwrap();
         let got = on_gpu.train_with(g, &tokens, &train, |_| {}).unwrap();
@@ -352,10 +439,18 @@ fn gpt_training_steps_match<B: Backend>(g: &B) {
 }
 
 fn classifier_scoring_matches<B: Backend>(g: &B) {
-    let data = [("the cat sat on the mat", 0), ("der hund lief nach hause", 1), ("the dog ran home", 0), ("die katze sass", 1)];
+    let data = [
+        ("the cat sat on the mat", 0),
+        ("der hund lief nach hause", 1),
+        ("the dog ran home", 0),
+        ("die katze sass", 1),
+    ];
     let config = ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
     let model = Classifier::train(&config, vec!["en".into(), "de".into()], &data).unwrap();
-    let texts: Vec<String> = (0..500).map(|i| format!("the cat {i} ran home die katze {}", i % 7)).chain([String::new()]).collect();
+    let texts: Vec<String> = (0..500)
+        .map(|i| format!("the cat {i} ran home die katze {}", i % 7))
+        .chain([String::new()])
+        .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let want: Vec<f32> = model.score_batch(&refs).concat();
     let got: Vec<f32> = model.scorer(g).unwrap().score_batch(&refs).unwrap().concat();
@@ -411,7 +506,10 @@ fn device_resolution_is_explicit() {
         Err(reason) => {
             let err = DeviceRequest::Cuda(0).resolve().unwrap_err().to_string();
             eprintln!("cuda:0 is an error here: {err}");
-            assert!(err.contains("cuda:0") && err.contains(&reason) && err.contains("`cpu` or `auto`"), "{err}");
+            assert!(
+                err.contains("cuda:0") && err.contains(&reason) && err.contains("`cpu` or `auto`"),
+                "{err}"
+            );
             assert_eq!(auto, Device::Cpu);
             assert!(why.contains("CPU") && why.contains(&reason), "{why}");
             assert!(CudaBackend::new(0).is_err());

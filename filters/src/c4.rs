@@ -30,8 +30,14 @@ use crate::words::{Script, WordMode, char_len, count_sentences, is_cjk, py_split
 use crate::{Transformed, Verdict};
 
 /// Phrases that mark cookie/terms boilerplate lines.
-pub const POLICY_SUBSTRINGS: &[&str] =
-    &["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"];
+pub const POLICY_SUBSTRINGS: &[&str] = &[
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+];
 
 /// Config of [`C4LineCleaner`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -158,7 +164,12 @@ impl C4LineCleaner {
 
     /// The line rules over `text`: what they counted, the rule that drops the document if one
     /// does, and the kept lines (into `kept`, when given).
-    fn run<'a>(&self, text: &'a str, script: Script, mut kept: Option<&mut Vec<Cow<'a, str>>>) -> (C4Counts, Option<&'static str>) {
+    fn run<'a>(
+        &self,
+        text: &'a str,
+        script: Script,
+        mut kept: Option<&mut Vec<Cow<'a, str>>>,
+    ) -> (C4Counts, Option<&'static str>) {
         let c = &self.cfg;
         let mut counts = C4Counts::default();
         for raw in py_splitlines(text) {
@@ -169,7 +180,8 @@ impl C4LineCleaner {
                 counts.too_long_word += 1;
                 continue;
             }
-            let line = if c.remove_citations { remove_citations(line) } else { Cow::Borrowed(line) };
+            let line =
+                if c.remove_citations { remove_citations(line) } else { Cow::Borrowed(line) };
             if c.filter_no_terminal_punct && !ends_terminal(&line, script) {
                 counts.no_terminal_punct += 1;
                 continue;
@@ -229,7 +241,8 @@ fn line_words(line: &str, script: Script, max: Option<usize>) -> (usize, bool) {
 
 /// Ends in `. ? ! " '` (plus `。！？` for CJK) and not in `...`.
 fn ends_terminal(line: &str, script: Script) -> bool {
-    let ok = line.ends_with(['.', '?', '!', '"', '\'']) || (script == Script::Cjk && line.ends_with(['。', '！', '？']));
+    let ok = line.ends_with(['.', '?', '!', '"', '\''])
+        || (script == Script::Cjk && line.ends_with(['。', '！', '？']));
     ok && !line.ends_with("...")
 }
 
@@ -243,7 +256,8 @@ fn remove_citations(line: &str) -> Cow<'_, str> {
     while let Some(i) = rest.find('[') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let digits: usize = after.chars().take_while(|c| is_unicode_digit(*c)).map(char::len_utf8).sum();
+        let digits: usize =
+            after.chars().take_while(|c| is_unicode_digit(*c)).map(char::len_utf8).sum();
         let skip = if after[digits..].starts_with(']') {
             Some(digits + 1)
         } else if after.starts_with("edit]") {
@@ -267,7 +281,9 @@ fn remove_citations(line: &str) -> Cow<'_, str> {
 
 /// Unicode decimal digits (category Nd) in the common blocks.
 fn is_unicode_digit(c: char) -> bool {
-    c.is_ascii_digit() || (c.is_numeric() && matches!(c as u32, 0x660..=0x669 | 0x6F0..=0x6F9 | 0x966..=0x96F | 0xFF10..=0xFF19))
+    c.is_ascii_digit()
+        || (c.is_numeric()
+            && matches!(c as u32, 0x660..=0x669 | 0x6F0..=0x6F9 | 0x966..=0x96F | 0xFF10..=0xFF19))
 }
 
 #[cfg(test)]
@@ -275,7 +291,8 @@ mod tests {
     use super::*;
 
     fn c4(terminal: bool) -> C4LineCleaner {
-        C4LineCleaner::new(C4Config { filter_no_terminal_punct: terminal, ..Default::default() }).expect("valid")
+        C4LineCleaner::new(C4Config { filter_no_terminal_punct: terminal, ..Default::default() })
+            .expect("valid")
     }
 
     #[test]
@@ -284,8 +301,14 @@ mod tests {
                     Enable JavaScript to view this page.\nThird sentence here[1]. Fourth one here. Fifth one here.";
         let t = c4(true).apply(text);
         assert_eq!(t.dropped, None);
-        assert_eq!(t.text, "First real sentence is here. Second one too.\nThird sentence here. Fourth one here. Fifth one here.");
-        assert_eq!((t.counts.policy, t.counts.javascript, t.counts.no_terminal_punct, t.counts.sentences), (1, 1, 1, 5));
+        assert_eq!(
+            t.text,
+            "First real sentence is here. Second one too.\nThird sentence here. Fourth one here. Fifth one here."
+        );
+        assert_eq!(
+            (t.counts.policy, t.counts.javascript, t.counts.no_terminal_punct, t.counts.sentences),
+            (1, 1, 1, 5)
+        );
     }
 
     #[test]
@@ -301,7 +324,9 @@ mod tests {
     fn chinese_lines_count_characters() {
         let zh = "今天天气很好。我们去公园散步。\n孩子们在草地上玩耍！老人们在聊天。\n这是一个美好的周末。";
         assert_eq!(c4(true).check(zh), Verdict::Keep);
-        let english = C4LineCleaner::new(C4Config { words: WordMode::English, ..Default::default() }).expect("valid");
+        let english =
+            C4LineCleaner::new(C4Config { words: WordMode::English, ..Default::default() })
+                .expect("valid");
         assert_eq!(english.check(zh), Verdict::Drop("too_few_sentences"));
     }
 

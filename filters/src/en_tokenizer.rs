@@ -186,7 +186,8 @@ pub(crate) fn is_punct_token(t: &str) -> bool {
 /// Unicode general category P* (Pc, Pd, Ps, Pe, Pi, Pf, Po), for the ranges that occur in text.
 pub(crate) fn is_unicode_punct(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_punctuation() && !matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~');
+        return c.is_ascii_punctuation()
+            && !matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~');
     }
     matches!(c,
         '¡' | '§' | '«' | '¶' | '·' | '»' | '¿' | ';' | '\u{387}' | '՚'..='՟' | '։' | '֊' | '־' | '׀' | '׃' | '׆' | '׳' | '״'
@@ -212,7 +213,9 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     }
     // ... and neither do words of letters in any script (`café`, `слово`, `中文`): no affix or
     // infix pattern starts with a letter (circled letters are letters and icons: excluded) ...
-    if !b.is_ascii() && chunk.chars().all(|c| is_common_letter(c) || (c.is_alphabetic() && !is_icon(c))) {
+    if !b.is_ascii()
+        && chunk.chars().all(|c| is_common_letter(c) || (c.is_alphabetic() && !is_icon(c)))
+    {
         match special_split(chunk) {
             Some(split) => push_split(chunk, split, out),
             None => out.push(chunk),
@@ -234,10 +237,13 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     if b.len() >= 2 {
         let (first, last) = (b[0], b[b.len() - 1]);
         let split = if b[..b.len() - 1].iter().all(u8::is_ascii_alphabetic) {
-            let trailing = matches!(last, b',' | b':' | b';' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\'')
-                || (last == b'.' && b[b.len() - 2].is_ascii_lowercase());
+            let trailing = matches!(
+                last,
+                b',' | b':' | b';' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\''
+            ) || (last == b'.' && b[b.len() - 2].is_ascii_lowercase());
             trailing.then_some(b.len() - 1)
-        } else if b[1..].iter().all(u8::is_ascii_alphabetic) && matches!(first, b'(' | b'[' | b'"') {
+        } else if b[1..].iter().all(u8::is_ascii_alphabetic) && matches!(first, b'(' | b'[' | b'"')
+        {
             Some(1)
         } else {
             None
@@ -421,21 +427,37 @@ mod tests {
     fn splits_like_spacy() {
         assert_eq!(toks("Hello, world!"), ["Hello", ",", "world", "!"]);
         assert_eq!(toks("(see fig. 3)."), ["(", "see", "fig", ".", "3", ")", "."]);
-        assert_eq!(toks("I don't know John's dog."), ["I", "do", "n't", "know", "John", "'s", "dog", "."]);
+        assert_eq!(
+            toks("I don't know John's dog."),
+            ["I", "do", "n't", "know", "John", "'s", "dog", "."]
+        );
         assert_eq!(
             toks("Mr. Smith paid $10.50 for 5km, e.g. this..."),
             ["Mr.", "Smith", "paid", "$", "10.50", "for", "5", "km", ",", "e.g.", "this", "..."]
         );
-        assert_eq!(toks("well-known a/b end.Next"), ["well", "-", "known", "a", "/", "b", "end", ".", "Next"]);
+        assert_eq!(
+            toks("well-known a/b end.Next"),
+            ["well", "-", "known", "a", "/", "b", "end", ".", "Next"]
+        );
         assert_eq!(toks("see https://example.com/a/b."), ["see", "https://example.com/a/b", "."]);
-        assert_eq!(toks("fn foo(s: &str) -> i32 {"), ["fn", "foo(s", ":", "&", "str", ")", "-", ">", "i32", "{"]);
+        assert_eq!(
+            toks("fn foo(s: &str) -> i32 {"),
+            ["fn", "foo(s", ":", "&", "str", ")", "-", ">", "i32", "{"]
+        );
     }
 
     #[test]
     fn every_space_starts_with_a_flagged_byte() {
-        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|&c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)) {
+        for c in (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|&c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+        {
             let mut buf = [0u8; 4];
-            assert!(MAY_BE_SPACE[c.encode_utf8(&mut buf).as_bytes()[0] as usize], "U+{:04X}", c as u32);
+            assert!(
+                MAY_BE_SPACE[c.encode_utf8(&mut buf).as_bytes()[0] as usize],
+                "U+{:04X}",
+                c as u32
+            );
         }
     }
 
@@ -484,8 +506,15 @@ mod tests {
         }
     }
 
-    const COMMON_LETTERS: [(u32, u32); 7] =
-        [(0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x17F), (0x400, 0x45F), (0x3041, 0x3096), (0x30A1, 0x30FA), (0x4E00, 0x9FEF)];
+    const COMMON_LETTERS: [(u32, u32); 7] = [
+        (0xC0, 0xD6),
+        (0xD8, 0xF6),
+        (0xF8, 0x17F),
+        (0x400, 0x45F),
+        (0x3041, 0x3096),
+        (0x30A1, 0x30FA),
+        (0x4E00, 0x9FEF),
+    ];
 
     #[test]
     fn common_letters_are_letters_and_not_icons() {

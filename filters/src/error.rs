@@ -41,14 +41,20 @@ pub enum Error {
 }
 
 /// Shorthand for [`Error::InvalidConfig`].
-pub(crate) fn invalid(filter: &'static str, field: &'static str, problem: impl Into<String>) -> Error {
+pub(crate) fn invalid(
+    filter: &'static str,
+    field: &'static str,
+    problem: impl Into<String>,
+) -> Error {
     Error::InvalidConfig { filter, field, problem: problem.into() }
 }
 
 /// Checks that a ratio lies in `[0, 1]`.
 pub(crate) fn check_ratio(filter: &'static str, field: &'static str, v: Option<f64>) -> Result<()> {
     match v {
-        Some(x) if !(0.0..=1.0).contains(&x) => Err(invalid(filter, field, format!("is {x}, must be within 0..=1"))),
+        Some(x) if !(0.0..=1.0).contains(&x) => {
+            Err(invalid(filter, field, format!("is {x}, must be within 0..=1")))
+        }
         _ => Ok(()),
     }
 }

@@ -147,7 +147,11 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn err(&self, problem: impl Into<String>) -> Error {
-        Error::BadModel { path: self.path.to_path_buf(), offset: self.pos as u64, problem: problem.into() }
+        Error::BadModel {
+            path: self.path.to_path_buf(),
+            offset: self.pos as u64,
+            problem: problem.into(),
+        }
     }
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
@@ -195,7 +199,11 @@ impl FastText {
     /// # Errors
     /// The file cannot be read, or is not a fastText supervised model.
     pub fn load(path: &Path) -> Result<Self> {
-        let buf = std::fs::read(path).map_err(|source| Error::Io { what: "fastText model", path: path.to_path_buf(), source })?;
+        let buf = std::fs::read(path).map_err(|source| Error::Io {
+            what: "fastText model",
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut r = Reader { buf: &buf, pos: 0, path };
         if r.i32()? != MAGIC {
             return Err(r.err("not a fastText model (bad magic number)"));
@@ -220,7 +228,11 @@ impl FastText {
         let prune_size = r.i64()?;
         let (word_ids, labels, label_counts) = read_dictionary(&mut r, size, nwords, nlabels)?;
         let vocab = Vocab::new(word_ids);
-        let prune = if prune_size >= 0 { Some(read_prune_index(&mut r, prune_size, bucket)?) } else { None };
+        let prune = if prune_size >= 0 {
+            Some(read_prune_index(&mut r, prune_size, bucket)?)
+        } else {
+            None
+        };
         let qin = r.u8()? != 0;
         let input = Matrix::load(&mut r, qin)?;
         let qout = r.u8()? != 0;
@@ -230,7 +242,8 @@ impl FastText {
             return Err(r.err("matrix width differs from dim"));
         }
         let tree = (loss == 1).then(|| build_tree(&label_counts));
-        let expected_rows = if tree.is_some() { labels.len().saturating_sub(1) } else { labels.len() };
+        let expected_rows =
+            if tree.is_some() { labels.len().saturating_sub(1) } else { labels.len() };
         if output.rows() < expected_rows {
             return Err(r.err("output matrix has fewer rows than labels"));
         }
@@ -309,7 +322,8 @@ impl FastText {
     /// Sum of the input rows of an in-vocabulary word (its id and its character n-grams) and
     /// how many rows that is: computed once at load, so known words cost one lookup.
     fn precompute_words(&mut self) {
-        let words: Vec<(&String, usize)> = self.vocab.words.iter().enumerate().map(|(id, w)| (w, id)).collect();
+        let words: Vec<(&String, usize)> =
+            self.vocab.words.iter().enumerate().map(|(id, w)| (w, id)).collect();
         let mut vecs = vec![0f32; self.nwords * self.dim];
         let mut counts = vec![0u32; self.nwords];
         let mut ids = Vec::new();
@@ -329,7 +343,14 @@ impl FastText {
 
     /// The row sum of an out-of-vocabulary word (its character n-grams) and how many rows that
     /// is, from the thread's cache or computed and cached.
-    fn oov_sum<'c>(&self, cache: &'c mut OovCache, word: &str, hash: u64, ids: &mut Vec<usize>, buf: &mut String) -> (&'c [f32], u32) {
+    fn oov_sum<'c>(
+        &self,
+        cache: &'c mut OovCache,
+        word: &str,
+        hash: u64,
+        ids: &mut Vec<usize>,
+        buf: &mut String,
+    ) -> (&'c [f32], u32) {
         let d = self.dim;
         let cacheable = word.len() <= OOV_CACHE_MAX_BYTES;
         let mut slot = None;
@@ -338,12 +359,16 @@ impl FastText {
                 Some(&s) => {
                     let (a, b) = cache.spans[s as usize];
                     if &cache.text[a as usize..b as usize] == word {
-                        return (&cache.sums[s as usize * d..(s as usize + 1) * d], cache.rows[s as usize]);
+                        return (
+                            &cache.sums[s as usize * d..(s as usize + 1) * d],
+                            cache.rows[s as usize],
+                        );
                     }
                     // Another word with the same hash holds the slot: computed, not cached.
                 }
                 None => {
-                    if cache.index.len() >= OOV_CACHE_WORDS.min(OOV_CACHE_FLOATS / d.max(1)).max(1) {
+                    if cache.index.len() >= OOV_CACHE_WORDS.min(OOV_CACHE_FLOATS / d.max(1)).max(1)
+                    {
                         cache.index.clear();
                         cache.text.clear();
                         cache.spans.clear();
@@ -393,7 +418,9 @@ impl FastText {
                 // One hash finds a known word and, failing that, the word's cached sum.
                 let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
                 let (sum, n) = match self.vocab.id(word, h) {
-                    Some(id) => (&self.word_vecs[id * self.dim..(id + 1) * self.dim], self.word_rows[id]),
+                    Some(id) => {
+                        (&self.word_vecs[id * self.dim..(id + 1) * self.dim], self.word_rows[id])
+                    }
                     None => self.oov_sum(cache, word, h, &mut ids, &mut buf),
                 };
                 hidden.iter_mut().zip(sum).for_each(|(h, v)| *h += v);
@@ -435,14 +462,23 @@ impl FastText {
     }
 
     fn softmax(&self, hidden: &[f32]) -> Vec<(f32, usize)> {
-        let logits: Vec<f32> = (0..self.labels.len()).map(|i| self.output.dot_row(hidden, i)).collect();
+        let logits: Vec<f32> =
+            (0..self.labels.len()).map(|i| self.output.dot_row(hidden, i)).collect();
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let z: f32 = logits.iter().map(|l| (l - max).exp()).sum();
         logits.iter().enumerate().map(|(i, l)| (((l - max).exp() / z + 1e-5).ln(), i)).collect()
     }
 
     /// Best-first search of the Huffman tree, pruned once `k` leaves beat a branch.
-    fn dfs(&self, tree: &[(usize, usize)], node: usize, score: f32, hidden: &[f32], k: usize, out: &mut Vec<(f32, usize)>) {
+    fn dfs(
+        &self,
+        tree: &[(usize, usize)],
+        node: usize,
+        score: f32,
+        hidden: &[f32],
+        k: usize,
+        out: &mut Vec<(f32, usize)>,
+    ) {
         let osz = self.labels.len();
         // fastText prunes below log(threshold + 1e-5); Python's default threshold is 0.
         if score < 1e-5f32.ln() {
@@ -500,7 +536,10 @@ fn read_dictionary(r: &mut Reader<'_>, size: i32, nwords: i32, nlabels: i32) -> 
     let mut labels = Vec::new();
     let mut label_counts = Vec::new();
     for i in 0..r.usize_of(size.into(), "dictionary size")? {
-        let end = r.buf[r.pos..].iter().position(|&b| b == 0).ok_or_else(|| r.err("unterminated word"))?;
+        let end = r.buf[r.pos..]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| r.err("unterminated word"))?;
         let word = String::from_utf8_lossy(r.bytes(end)?).into_owned();
         r.bytes(1)?;
         let count = r.i64()?;
@@ -526,7 +565,11 @@ fn read_dictionary(r: &mut Reader<'_>, size: i32, nwords: i32, nlabels: i32) -> 
 
 /// A pruned (quantized) model's bucket index: which buckets were kept (a bit set) and the row
 /// each maps to.
-fn read_prune_index(r: &mut Reader<'_>, prune_size: i64, bucket: i32) -> Result<(Vec<u64>, FxHashMap<u32, u32>)> {
+fn read_prune_index(
+    r: &mut Reader<'_>,
+    prune_size: i64,
+    bucket: i32,
+) -> Result<(Vec<u64>, FxHashMap<u32, u32>)> {
     let mut bits = vec![0u64; (bucket.max(0) as usize).div_ceil(64)];
     let mut rows = FxHashMap::default();
     for _ in 0..prune_size {
@@ -541,51 +584,4 @@ fn read_prune_index(r: &mut Reader<'_>, prune_size: i64, bucket: i32) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_split_on_fasttext_separators() {
-        let w: Vec<&str> = words(" a\tbé\n\r\u{b}c\u{c}d\0e\u{a0}f  ").collect();
-        assert_eq!(w, ["a", "bé", "c", "d", "e\u{a0}f"]);
-        assert_eq!(words("").count(), 0);
-    }
-
-    #[test]
-    fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
-        let m = FastText::load(Path::new(crate::LID176_FIXTURE))?;
-        let long = "x".repeat(OOV_CACHE_MAX_BYTES + 5);
-        let line = format!("Zorblatt quxified the flurbs, zorblatt again; {long} {long} naïve Übergrößenträger");
-        let first = m.predict(&line, 3); // computes and caches the unknown words
-        assert_eq!(m.predict(&line, 3), first, "served from the cache");
-        // Fill the cache past its bound: it is cleared, and the words are computed again.
-        for chunk in (0..OOV_CACHE_WORDS + 1000).collect::<Vec<_>>().chunks(5000) {
-            let words: Vec<String> = chunk.iter().map(|i| format!("w{i}q")).collect();
-            m.predict(&words.join(" "), 1);
-        }
-        assert_eq!(m.predict(&line, 3), first, "after the cache was cleared");
-        // Another model on the same thread does not see this one's sums.
-        let other = FastText::load(Path::new(crate::LID176_FIXTURE))?;
-        assert_eq!(other.predict(&line, 3), first);
-        Ok(())
-    }
-
-    #[test]
-    fn huffman_tree_shape() {
-        // Three labels: the two rarest merge first; the merged node (6) is then taken before the leaf (10).
-        let t = build_tree(&[10, 5, 1]);
-        assert_eq!(t, vec![(2, 1), (3, 0)]);
-    }
-
-    #[test]
-    fn lid176() -> anyhow::Result<()> {
-        let path = Path::new(crate::LID176_FIXTURE);
-        let m = FastText::load(path)?;
-        assert_eq!(m.labels().len(), 176);
-        let top = m.predict("The quick brown fox jumps over the lazy dog", 1);
-        assert_eq!(top[0].0, "__label__en");
-        assert_eq!(m.predict("Der schnelle braune Fuchs springt über den faulen Hund", 1)[0].0, "__label__de");
-        assert_eq!(m.predict("我们今天在公园里散步", 1)[0].0, "__label__zh");
-        Ok(())
-    }
-}
+mod tests;

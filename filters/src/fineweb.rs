@@ -90,7 +90,9 @@ impl FineWebQuality {
 
     /// Keeps or drops one document.
     pub fn check(&self, text: &str) -> Verdict {
-        self.check_with(text, self.cfg.words.script(text), || Words::new(text, self.cfg.words).tokens.len())
+        self.check_with(text, self.cfg.words.script(text), || {
+            Words::new(text, self.cfg.words).tokens.len()
+        })
     }
 
     /// How this filter splits words.
@@ -101,14 +103,22 @@ impl FineWebQuality {
     /// [`Self::check`] with the document's script and a count of its words (called only when
     /// the rule that needs it is reached), shared between filters: they must be what
     /// `self.word_mode()` gives for `text` (its `script`, and `Words::new(..).tokens.len()`).
-    pub fn check_with(&self, text: &str, script: Script, n_words: impl FnOnce() -> usize) -> Verdict {
+    pub fn check_with(
+        &self,
+        text: &str,
+        script: Script,
+        n_words: impl FnOnce() -> usize,
+    ) -> Verdict {
         let c = &self.cfg;
         let lines: Vec<&str> = text.split('\n').filter(|l| !py_strip(l).is_empty()).collect();
         if lines.is_empty() {
             return Verdict::Drop("empty");
         }
         let n = lines.len() as f64;
-        let punct = lines.iter().filter(|l| l.chars().next_back().is_some_and(is_terminal_punct)).count() as f64 / n;
+        let punct =
+            lines.iter().filter(|l| l.chars().next_back().is_some_and(is_terminal_punct)).count()
+                as f64
+                / n;
         if punct < c.line_punct_thr && !(punct == 0.0 && c.line_punct_exclude_zero) {
             return Verdict::Drop("line_punct_ratio");
         }
@@ -119,7 +129,8 @@ impl FineWebQuality {
                 char_len(l) as f64
             }
         };
-        let short = lines.iter().filter(|l| line_len(l) <= c.short_line_length as f64).count() as f64 / n;
+        let short =
+            lines.iter().filter(|l| line_len(l) <= c.short_line_length as f64).count() as f64 / n;
         if short > c.short_line_thr {
             return Verdict::Drop("short_line_ratio");
         }
@@ -234,11 +245,18 @@ mod tests {
                      It guarantees thread safety through its ownership model and borrow checker rules.";
         assert_eq!(f().check(prose), Verdict::Keep);
         assert_eq!(f().check("\n \n"), Verdict::Drop("empty"));
-        assert_eq!(f().check("Home\nAbout us\nContact\nProducts"), Verdict::Drop("line_punct_ratio"));
-        assert_eq!(f().check("Short.\nAlso short.\nTiny.\nA long enough line that ends with a period."), Verdict::Drop("short_line_ratio"));
+        assert_eq!(
+            f().check("Home\nAbout us\nContact\nProducts"),
+            Verdict::Drop("line_punct_ratio")
+        );
+        assert_eq!(
+            f().check("Short.\nAlso short.\nTiny.\nA long enough line that ends with a period."),
+            Verdict::Drop("short_line_ratio")
+        );
         let dup = format!("{prose}\n{prose}");
         assert_eq!(f().check(&dup), Verdict::Drop("char_dup_ratio"));
-        let list = "A list item that is long enough to pass the short line rule.\n".to_string() + "B:\nC!\nD.\nE.\n";
+        let list = "A list item that is long enough to pass the short line rule.\n".to_string()
+            + "B:\nC!\nD.\nE.\n";
         assert_ne!(f().check(&list), Verdict::Keep);
     }
 

@@ -66,8 +66,14 @@ impl Default for GopherQualityConfig {
             max_ellipsis_lines_ratio: Some(0.3),
             max_non_alpha_words_ratio: Some(0.8),
             min_stop_words: Some(2),
-            stop_words: ["the", "be", "to", "of", "and", "that", "have", "with"].map(String::from).to_vec(),
-            cjk_stop_words: ["的", "了", "是", "在", "和", "不", "这", "の", "に", "は", "を", "が", "で", "た"].map(String::from).to_vec(),
+            stop_words: ["the", "be", "to", "of", "and", "that", "have", "with"]
+                .map(String::from)
+                .to_vec(),
+            cjk_stop_words: [
+                "的", "了", "是", "在", "和", "不", "这", "の", "に", "は", "を", "が", "で", "た",
+            ]
+            .map(String::from)
+            .to_vec(),
             words: WordMode::Auto,
         }
     }
@@ -146,8 +152,8 @@ impl GopherQuality {
             if memchr::memchr_iter(b'#', text.as_bytes()).count() as f64 / nw > max {
                 return Verdict::Drop("gopher_too_many_hashes");
             }
-            let ellipses =
-                memchr::memmem::find_iter(text.as_bytes(), "...").count() + memchr::memmem::find_iter(text.as_bytes(), "…").count();
+            let ellipses = memchr::memmem::find_iter(text.as_bytes(), "...").count()
+                + memchr::memmem::find_iter(text.as_bytes(), "…").count();
             if ellipses as f64 / nw > max {
                 return Verdict::Drop("gopher_too_many_ellipsis");
             }
@@ -161,7 +167,10 @@ impl GopherQuality {
             }
         }
         if let Some(max) = c.max_ellipsis_lines_ratio {
-            let ends = lines.iter().filter(|l| l.trim_end().ends_with("...") || l.trim_end().ends_with('…')).count();
+            let ends = lines
+                .iter()
+                .filter(|l| l.trim_end().ends_with("...") || l.trim_end().ends_with('…'))
+                .count();
             if ends as f64 / nl > max {
                 return Verdict::Drop("gopher_too_many_end_ellipsis");
             }
@@ -338,7 +347,10 @@ mod tests {
         let zh = "我们今天在公园里散步，天气非常好。孩子们在草地上玩耍，老人们坐在长椅上聊天。\
                   这是一个美好的周末，大家都很开心。我们决定下次再来这里，和朋友们一起野餐。";
         assert_eq!(f().check(zh), Verdict::Keep);
-        let english_mode = GopherQuality::new(GopherQualityConfig { words: WordMode::English, ..Default::default() });
+        let english_mode = GopherQuality::new(GopherQualityConfig {
+            words: WordMode::English,
+            ..Default::default()
+        });
         assert_eq!(english_mode.expect("valid").check(zh), Verdict::Drop("gopher_short_doc"));
         let junk = "购买 价格 优惠 购买 价格 优惠 ".repeat(3);
         assert_ne!(f().check(&junk), Verdict::Keep);

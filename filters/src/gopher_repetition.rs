@@ -100,12 +100,17 @@ impl GopherRepetition {
         }
         for &(n, r) in cfg.top_n_grams.iter().chain(&cfg.dup_n_grams) {
             if n == 0 {
-                return Err(invalid(F, "top_n_grams/dup_n_grams", "has n = 0; n-gram sizes start at 1"));
+                return Err(invalid(
+                    F,
+                    "top_n_grams/dup_n_grams",
+                    "has n = 0; n-gram sizes start at 1",
+                ));
             }
             check_ratio(F, "top_n_grams/dup_n_grams", Some(r))?;
         }
         let top_labels = cfg.top_n_grams.iter().map(|&(n, _)| label("top_", n, "_gram")).collect();
-        let dup_labels = cfg.dup_n_grams.iter().map(|&(n, _)| label("duplicated_", n, "_n_grams")).collect();
+        let dup_labels =
+            cfg.dup_n_grams.iter().map(|&(n, _)| label("duplicated_", n, "_n_grams")).collect();
         Ok(Self { cfg, top_labels, dup_labels })
     }
 
@@ -186,7 +191,8 @@ fn split_newline_runs(text: &str, min: usize) -> Vec<&str> {
 
 /// (number of elements equal to an earlier one, their total length in code points).
 pub(crate) fn find_duplicates(items: &[&str]) -> (usize, usize) {
-    let mut seen: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(items.len(), Default::default());
+    let mut seen: FxHashSet<&str> =
+        FxHashSet::with_capacity_and_hasher(items.len(), Default::default());
     let (mut n, mut chars) = (0, 0);
     for it in items {
         if !seen.insert(it) {
@@ -293,7 +299,9 @@ impl<'g> Counter<'g> {
         let p = BASE.wrapping_pow(n as u32);
         self.table.reset();
         let ((best_count, best_first), repeated) = match Self::candidates(&self.repeats, n) {
-            Some(c) => count_at(&mut self.table, g, n, p, c.iter().copied().take_while(|&i| i <= last)),
+            Some(c) => {
+                count_at(&mut self.table, g, n, p, c.iter().copied().take_while(|&i| i <= last))
+            }
             None => count_at(&mut self.table, g, n, p, 0..=last),
         };
         self.repeats.push((n, repeated));
@@ -346,7 +354,13 @@ impl<'g> Counter<'g> {
 /// Counts the n-grams at `positions` (in order) into the empty `table`: the most frequent one's
 /// count and first position (count 1 and position 0 when none repeats), and the positions whose
 /// n-gram occurs at least twice.
-fn count_at(table: &mut CountTable, g: &NGrams, n: usize, p: u64, positions: impl Iterator<Item = u32> + Clone) -> ((u32, u32), Vec<u32>) {
+fn count_at(
+    table: &mut CountTable,
+    g: &NGrams,
+    n: usize,
+    p: u64,
+    positions: impl Iterator<Item = u32> + Clone,
+) -> ((u32, u32), Vec<u32>) {
     let mut slots: Vec<u32> = Vec::with_capacity(positions.size_hint().1.unwrap_or(0));
     let (mut best_count, mut best_first) = (1u32, 0u32);
     for i in positions.clone() {
@@ -356,7 +370,11 @@ fn count_at(table: &mut CountTable, g: &NGrams, n: usize, p: u64, positions: imp
             (best_count, best_first) = (count, first);
         }
     }
-    let repeated = positions.zip(&slots).filter(|&(_, &slot)| table.count(slot as usize) >= 2).map(|(i, _)| i).collect();
+    let repeated = positions
+        .zip(&slots)
+        .filter(|&(_, &slot)| table.count(slot as usize) >= 2)
+        .map(|(i, _)| i)
+        .collect();
     ((best_count, best_first), repeated)
 }
 
@@ -381,7 +399,11 @@ struct Slot {
 impl CountTable {
     fn with_capacity(n: usize) -> Self {
         let size = (2 * n.max(8)).next_power_of_two();
-        Self { slots: vec![Slot::default(); size], used: Vec::new(), shift: 64 - size.trailing_zeros() }
+        Self {
+            slots: vec![Slot::default(); size],
+            used: Vec::new(),
+            shift: 64 - size.trailing_zeros(),
+        }
     }
 
     fn reset(&mut self) {
@@ -432,7 +454,10 @@ mod tests {
     #[test]
     fn drops_repetition() {
         assert_eq!(f().check(""), Verdict::Drop("empty"));
-        assert_eq!(f().check("same line\nsame line\nsame line\nother"), Verdict::Drop("dup_line_frac"));
+        assert_eq!(
+            f().check("same line\nsame line\nsame line\nother"),
+            Verdict::Drop("dup_line_frac")
+        );
         let rep = "buy cheap pills now ".repeat(20);
         assert_ne!(f().check(&rep), Verdict::Keep);
         let prose = "Rust is a language empowering everyone to build reliable and efficient software. \

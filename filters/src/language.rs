@@ -39,7 +39,13 @@ pub struct LanguageConfig {
 
 impl Default for LanguageConfig {
     fn default() -> Self {
-        Self { languages: vec!["en".into()], min_score: 0.65, model: None, max_chars: 10_000, top_k: 3 }
+        Self {
+            languages: vec!["en".into()],
+            min_score: 0.65,
+            model: None,
+            max_chars: 10_000,
+            top_k: 3,
+        }
     }
 }
 
@@ -76,9 +82,9 @@ impl LanguageFilter {
                     .map(|(l, p)| (l.trim_start_matches("__label__").to_string(), f64::from(p)))
                     .collect()
             }
-            None => {
-                whatlang::detect(text).map(|info| vec![(iso639_1(info.lang().code()).to_string(), info.confidence())]).unwrap_or_default()
-            }
+            None => whatlang::detect(text)
+                .map(|info| vec![(iso639_1(info.lang().code()).to_string(), info.confidence())])
+                .unwrap_or_default(),
         }
     }
 
@@ -90,7 +96,8 @@ impl LanguageFilter {
     /// Keeps or drops a document given its guesses from [`LanguageFilter::identify`] (so that a
     /// caller can also record the best guess without identifying twice).
     pub fn decide(&self, guesses: &[(String, f64)]) -> Verdict {
-        let wanted = |l: &str| self.cfg.languages.is_empty() || self.cfg.languages.iter().any(|w| w == l);
+        let wanted =
+            |l: &str| self.cfg.languages.is_empty() || self.cfg.languages.iter().any(|w| w == l);
         if guesses.iter().any(|(l, s)| wanted(l) && *s >= self.cfg.min_score) {
             return Verdict::Keep;
         }
@@ -200,7 +207,11 @@ mod tests {
     #[test]
     fn fasttext_model() -> anyhow::Result<()> {
         let path = PathBuf::from(crate::LID176_FIXTURE);
-        let f = LanguageFilter::new(LanguageConfig { model: Some(path), languages: vec!["de".into()], ..Default::default() })?;
+        let f = LanguageFilter::new(LanguageConfig {
+            model: Some(path),
+            languages: vec!["de".into()],
+            ..Default::default()
+        })?;
         assert_eq!(f.identify(DE)[0].0, "de");
         assert_eq!(f.check(DE), Verdict::Keep);
         assert_eq!(f.check(EN), Verdict::Drop("unwanted_language"));
@@ -209,8 +220,11 @@ mod tests {
 
     #[test]
     fn bad_inputs() {
-        assert!(LanguageFilter::new(LanguageConfig { min_score: 2.0, ..Default::default() }).is_err());
-        let missing = LanguageConfig { model: Some("/nonexistent/model.ftz".into()), ..Default::default() };
+        assert!(
+            LanguageFilter::new(LanguageConfig { min_score: 2.0, ..Default::default() }).is_err()
+        );
+        let missing =
+            LanguageConfig { model: Some("/nonexistent/model.ftz".into()), ..Default::default() };
         assert!(LanguageFilter::new(missing).is_err());
     }
 }

@@ -69,4 +69,5 @@ pub struct Transformed<'a, C> {
 
 /// fastText's `lid.176.ftz` (938 KB, CC BY-SA 3.0), a fixture shared with the scenario tests.
 #[cfg(test)]
-pub(crate) const LID176_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/models/lid.176.ftz");
+pub(crate) const LID176_FIXTURE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/models/lid.176.ftz");

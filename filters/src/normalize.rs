@@ -51,7 +51,12 @@ pub struct NormalizeConfig {
 
 impl Default for NormalizeConfig {
     fn default() -> Self {
-        Self { form: Form::Nfc, remove_control: true, normalize_whitespace: true, max_blank_lines: 2 }
+        Self {
+            form: Form::Nfc,
+            remove_control: true,
+            normalize_whitespace: true,
+            max_blank_lines: 2,
+        }
     }
 }
 
@@ -142,7 +147,10 @@ impl Normalize {
                         Kind::Break
                     }
                     '\n' => Kind::Break,
-                    c if self.cfg.remove_control && (c.is_control() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')) => {
+                    c if self.cfg.remove_control
+                        && (c.is_control()
+                            || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')) =>
+                    {
                         counts.control_removed += 1;
                         Kind::Remove
                     }
@@ -169,7 +177,10 @@ impl Normalize {
                             }
                         } else {
                             if breaks > 0 {
-                                out.extend(std::iter::repeat_n('\n', 1 + (breaks - 1).min(self.cfg.max_blank_lines)));
+                                out.extend(std::iter::repeat_n(
+                                    '\n',
+                                    1 + (breaks - 1).min(self.cfg.max_blank_lines),
+                                ));
                             }
                             // A held-back space and this one are one space.
                             if space && x != b' ' {
@@ -247,7 +258,10 @@ impl Normalize {
                 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF => {
                     newlines = 0;
                     let c = text[i..].chars().next().unwrap_or(' ');
-                    if c.is_control() || c.is_whitespace() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}') {
+                    if c.is_control()
+                        || c.is_whitespace()
+                        || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
+                    {
                         return false;
                     }
                     i += c.len_utf8();
@@ -265,7 +279,8 @@ impl Normalize {
 /// whatever the setting (space and newline aside): printable ASCII, tab, and UTF-8 other than
 /// the lead bytes of the characters it may change.
 const fn starts_plain(x: u8) -> bool {
-    matches!(x, 0x21..=0x7e | b'\t') || (x >= 0x80 && !matches!(x, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF))
+    matches!(x, 0x21..=0x7e | b'\t')
+        || (x >= 0x80 && !matches!(x, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF))
 }
 
 /// [`starts_plain`] for every byte.
@@ -319,7 +334,8 @@ mod tests {
                     text.push('\n');
                 }
                 c if cfg.remove_control
-                    && (c.is_control() && c != '\n' && c != '\t' || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')) =>
+                    && (c.is_control() && c != '\n' && c != '\t'
+                        || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')) =>
                 {
                     controls += 1;
                 }
@@ -416,7 +432,17 @@ mod tests {
         let t = n.apply("A clean line.\n\nAnother one,\twith a tab.");
         assert!(matches!(t.text, Cow::Borrowed(_)));
         assert_eq!(t.counts, NormalizeCounts::default());
-        for dirty in ["a  b", "a \nb", " a", "a\n", "a\n\n\n\nb", "a\u{a0}b", "a\u{200b}b", "a\rb", "a\u{85}b"] {
+        for dirty in [
+            "a  b",
+            "a \nb",
+            " a",
+            "a\n",
+            "a\n\n\n\nb",
+            "a\u{a0}b",
+            "a\u{200b}b",
+            "a\rb",
+            "a\u{85}b",
+        ] {
             assert!(!n.is_clean(dirty), "{dirty:?}");
         }
     }
@@ -426,12 +452,17 @@ mod tests {
         let decomposed = "Cafe\u{301}";
         assert_eq!(norm(NormalizeConfig::default(), decomposed), "Café");
         assert_eq!(norm(NormalizeConfig::default(), "ｆｕｌｌ ﬁ"), "ｆｕｌｌ ﬁ");
-        assert_eq!(norm(NormalizeConfig { form: Form::Nfkc, ..Default::default() }, "ｆｕｌｌ ﬁ"), "full fi");
+        assert_eq!(
+            norm(NormalizeConfig { form: Form::Nfkc, ..Default::default() }, "ｆｕｌｌ ﬁ"),
+            "full fi"
+        );
     }
 
     #[test]
     fn control_and_whitespace() {
-        let t = Normalize::new(NormalizeConfig::default()).expect("valid").apply("  a\u{0}b\u{feff}  \u{a0} c \r\nd\r\re\n\n\n\n\nf\tg  ");
+        let t = Normalize::new(NormalizeConfig::default())
+            .expect("valid")
+            .apply("  a\u{0}b\u{feff}  \u{a0} c \r\nd\r\re\n\n\n\n\nf\tg  ");
         assert_eq!(t.text, "ab c\nd\n\ne\n\n\nf\tg");
         assert_eq!(t.counts.control_removed, 2);
         assert_eq!(t.counts.line_endings, 3);

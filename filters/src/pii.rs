@@ -157,7 +157,9 @@ fn find_ipv4(text: &str, spans: &mut Vec<(usize, usize, Kind)>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+        if !b[i].is_ascii_digit()
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
+        {
             i += 1;
             continue;
         }
@@ -170,7 +172,8 @@ fn find_ipv4(text: &str, spans: &mut Vec<(usize, usize, Kind)>) {
         if cand.ends_with('.') && !cand.ends_with("..") {
             cand = &cand[..cand.len() - 1];
         }
-        let followed_by_word = text[i + cand.len()..].bytes().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let followed_by_word =
+            text[i + cand.len()..].bytes().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !followed_by_word
             && let Ok(ip) = cand.parse::<Ipv4Addr>()
             && is_public_v4(ip)
@@ -212,7 +215,8 @@ fn find_ipv6(text: &str, spans: &mut Vec<(usize, usize, Kind)>) {
             e += 1;
         }
         last_end = e;
-        let bounded = (s == 0 || !b[s - 1].is_ascii_alphanumeric()) && (e == b.len() || !b[e].is_ascii_alphanumeric());
+        let bounded = (s == 0 || !b[s - 1].is_ascii_alphanumeric())
+            && (e == b.len() || !b[e].is_ascii_alphanumeric());
         let cand = text[s..e].trim_end_matches('.');
         let groups = cand.split(':').filter(|g| !g.is_empty()).count();
         if bounded
@@ -248,28 +252,41 @@ mod tests {
 
     #[test]
     fn emails() {
-        let t = pii().apply("Write to john.doe+x@mail.example.org. Or (a@b.co), not @user or x@localhost.");
-        assert_eq!(t.text, "Write to email@example.com. Or (email@example.com), not @user or x@localhost.");
+        let t = pii()
+            .apply("Write to john.doe+x@mail.example.org. Or (a@b.co), not @user or x@localhost.");
+        assert_eq!(
+            t.text,
+            "Write to email@example.com. Or (email@example.com), not @user or x@localhost."
+        );
         assert_eq!(t.counts.emails, 2);
     }
 
     #[test]
     fn public_ipv4_only() {
         let t = pii().apply("Server 8.8.8.8, router 192.168.1.1, local 127.0.0.1, version 1.2.3.4.5, ip 81.2.69.160.");
-        assert_eq!(t.text, "Server 22.214.171.124, router 192.168.1.1, local 127.0.0.1, version 1.2.3.4.5, ip 22.214.171.124.");
+        assert_eq!(
+            t.text,
+            "Server 22.214.171.124, router 192.168.1.1, local 127.0.0.1, version 1.2.3.4.5, ip 22.214.171.124."
+        );
         assert_eq!(t.counts.ipv4, 2);
     }
 
     #[test]
     fn ipv6() {
-        let t = pii().apply("v6 2a00:1450:4007:80e::200e and ::1 and fe80::1:2:3 and std::vec::Vec");
+        let t =
+            pii().apply("v6 2a00:1450:4007:80e::200e and ::1 and fe80::1:2:3 and std::vec::Vec");
         assert_eq!(t.text, "v6 2001:db8::1 and ::1 and fe80::1:2:3 and std::vec::Vec");
         assert_eq!(t.counts, PiiCounts { emails: 0, ipv4: 0, ipv6: 1 });
     }
 
     #[test]
     fn configurable_replacements() {
-        let p = Pii::new(PiiConfig { email_replacement: "<EMAIL>".into(), ips: false, ..Default::default() }).expect("valid");
+        let p = Pii::new(PiiConfig {
+            email_replacement: "<EMAIL>".into(),
+            ips: false,
+            ..Default::default()
+        })
+        .expect("valid");
         let t = p.apply("a@b.com 8.8.8.8");
         assert_eq!(t.text, "<EMAIL> 8.8.8.8");
     }

@@ -49,9 +49,14 @@ pub struct UrlFilter {
 }
 
 fn load(inline: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = inline.iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect();
+    let mut out: Vec<String> =
+        inline.iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect();
     for path in files {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { what: "block list", path: path.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            what: "block list",
+            path: path.clone(),
+            source,
+        })?;
         out.extend(parse_list(&text));
     }
     Ok(out)
@@ -59,7 +64,9 @@ fn load(inline: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
 
 /// Entries of a block-list file: trimmed, lowercased, comments and blank lines skipped.
 pub fn parse_list(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_lowercase()).filter(|l| !l.is_empty())
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_lowercase())
+        .filter(|l| !l.is_empty())
 }
 
 impl UrlFilter {
@@ -76,7 +83,10 @@ impl UrlFilter {
         let substrings = if subs.is_empty() {
             None
         } else {
-            Some(AhoCorasick::new(&subs).map_err(|e| invalid("url_filter", "url_substrings", e.to_string()))?)
+            Some(
+                AhoCorasick::new(&subs)
+                    .map_err(|e| invalid("url_filter", "url_substrings", e.to_string()))?,
+            )
         };
         let words = load(&cfg.words, &cfg.words_files)?.into_iter().collect();
         Ok(Self { domains, substrings, words, drop_missing: cfg.drop_missing_url })
@@ -96,7 +106,9 @@ impl UrlFilter {
                     return Verdict::Drop("blocked_domain");
                 }
                 match h.split_once('.') {
-                    Some((_, parent)) if parent.contains('.') || self.domains.contains(parent) => h = parent,
+                    Some((_, parent)) if parent.contains('.') || self.domains.contains(parent) => {
+                        h = parent
+                    }
                     _ => break,
                 }
             }
@@ -106,7 +118,9 @@ impl UrlFilter {
         {
             return Verdict::Drop("blocked_url_substring");
         }
-        if !self.words.is_empty() && lower.split(|c: char| !c.is_alphanumeric()).any(|w| self.words.contains(w)) {
+        if !self.words.is_empty()
+            && lower.split(|c: char| !c.is_alphanumeric()).any(|w| self.words.contains(w))
+        {
             return Verdict::Drop("blocked_url_word");
         }
         Verdict::Keep
@@ -128,7 +142,11 @@ pub fn host_of(url: &str) -> &str {
 
 /// Convenience for tests and tools: whether `path` exists and is a readable list.
 pub fn check_list_file(path: &Path) -> Result<usize> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { what: "block list", path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        what: "block list",
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(parse_list(&text).count())
 }
 
@@ -158,13 +176,19 @@ mod tests {
         assert_eq!(f.check(Some("https://www.bad.example/x")), Verdict::Drop("blocked_domain"));
         assert_eq!(f.check(Some("http://a.b.evil.org")), Verdict::Drop("blocked_domain"));
         assert_eq!(f.check(Some("http://notevil.org")), Verdict::Keep);
-        assert_eq!(f.check(Some("http://site.com/Casino/win")), Verdict::Drop("blocked_url_substring"));
+        assert_eq!(
+            f.check(Some("http://site.com/Casino/win")),
+            Verdict::Drop("blocked_url_substring")
+        );
         assert_eq!(f.check(Some("http://free-porn.com/")), Verdict::Drop("blocked_url_word"));
         assert_eq!(f.check(Some("http://pornography-history.edu/")), Verdict::Keep);
         assert_eq!(f.check(None), Verdict::Keep);
         assert_eq!(check_list_file(&file)?, 2);
         std::fs::remove_dir_all(&dir)?;
-        let missing = UrlFilter::new(UrlFilterConfig { domains_files: vec![dir.join("nope")], ..Default::default() });
+        let missing = UrlFilter::new(UrlFilterConfig {
+            domains_files: vec![dir.join("nope")],
+            ..Default::default()
+        });
         assert!(missing.is_err());
         Ok(())
     }

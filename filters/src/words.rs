@@ -56,7 +56,11 @@ pub fn detect_script(text: &str) -> Script {
             letters += 1;
         }
     }
-    if letters > 0 && cjk as f64 >= CJK_MIN_SHARE * letters as f64 { Script::Cjk } else { Script::Spaced }
+    if letters > 0 && cjk as f64 >= CJK_MIN_SHARE * letters as f64 {
+        Script::Cjk
+    } else {
+        Script::Spaced
+    }
 }
 
 impl WordMode {
@@ -141,7 +145,11 @@ impl WordSpans {
     /// The words as slices of `text` (which [`WordSpans::matches`]); `None` if a span does not
     /// fit it (a text with the same fingerprint but other content: a hash collision).
     pub fn words<'a>(&self, text: &'a str) -> Option<Words<'a>> {
-        let tokens = self.spans.iter().map(|&(s, e)| text.get(s as usize..e as usize)).collect::<Option<_>>()?;
+        let tokens = self
+            .spans
+            .iter()
+            .map(|&(s, e)| text.get(s as usize..e as usize))
+            .collect::<Option<_>>()?;
         Some(Words { script: self.script, tokens })
     }
 }
@@ -290,11 +298,18 @@ mod tests {
             let s = format!("a{c}b");
             let mut buf = [0u8; 4];
             if py_splitlines(&s).len() > 1 || c == '\r' {
-                assert!(MAY_BREAK[c.encode_utf8(&mut buf).as_bytes()[0] as usize], "U+{:04X}", c as u32);
+                assert!(
+                    MAY_BREAK[c.encode_utf8(&mut buf).as_bytes()[0] as usize],
+                    "U+{:04X}",
+                    c as u32
+                );
             }
         }
         // And the Python line boundaries all split.
-        for brk in ["\n", "\r", "\r\n", "\u{b}", "\u{c}", "\u{1c}", "\u{1d}", "\u{1e}", "\u{85}", "\u{2028}", "\u{2029}"] {
+        for brk in [
+            "\n", "\r", "\r\n", "\u{b}", "\u{c}", "\u{1c}", "\u{1d}", "\u{1e}", "\u{85}",
+            "\u{2028}", "\u{2029}",
+        ] {
             assert_eq!(py_splitlines(&format!("a{brk}b")), ["a", "b"], "{brk:?}");
         }
     }

@@ -25,16 +25,23 @@ fn bench(c: &mut Criterion) {
     let path = input();
     let raw = std::fs::read(&path).expect("bench input");
     let plain = zstd::decode_all(&raw[..]).expect("zstd input");
-    let file =
-        InputFile { url: path.display().to_string(), size: raw.len() as u64, place: Place::Local(path.clone()), version: None, span: None };
-    let spec = FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new("bench", vec![]) };
+    let file = InputFile {
+        url: path.display().to_string(),
+        size: raw.len() as u64,
+        place: Place::Local(path.clone()),
+        version: None,
+        span: None,
+    };
+    let spec =
+        FileSourceSpec { id_field: Some("id".into()), ..FileSourceSpec::new("bench", vec![]) };
     let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
     let mut group = c.benchmark_group("read_jsonl_zst");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(plain.len() as u64));
     group.bench_function("baseline_zstd_decompress_only", |b| {
         b.iter(|| {
-            let mut d = zstd::stream::read::Decoder::new(std::fs::File::open(&path).expect("open")).expect("decoder");
+            let mut d = zstd::stream::read::Decoder::new(std::fs::File::open(&path).expect("open"))
+                .expect("decoder");
             let mut buf = vec![0u8; 1 << 20];
             let mut n = 0usize;
             loop {

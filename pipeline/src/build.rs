@@ -9,7 +9,9 @@ use anyhow::Context;
 use tokenmill_shards::ShardTarget;
 
 use crate::config::{EdgeKind, Plan, Port, Role, SinkSpec, StageSpec};
-use crate::sink::{FlatSink, JsonlSink, MegatronSink, Naming, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec};
+use crate::sink::{
+    FlatSink, JsonlSink, MegatronSink, Naming, Output, ParquetSink, ShuffleSpec, Sink, TokenSpec,
+};
 use crate::source::{Format, InputError, InputErrorKind};
 use crate::sql::SqlFilter;
 use crate::stage::{BuildOperator, Operator};
@@ -34,14 +36,22 @@ pub fn list_sources(plan: &Plan) -> Vec<SourceInputs> {
             let mut inputs = SourceInputs::default();
             for pattern in &spec.paths {
                 match storage::list_inputs(pattern, &spec.storage) {
-                    Ok(files) if files.is_empty() => {
-                        inputs.errors.push(listing_error(pattern, InputErrorKind::NotFound, "no file matches".into()))
-                    }
+                    Ok(files) if files.is_empty() => inputs.errors.push(listing_error(
+                        pattern,
+                        InputErrorKind::NotFound,
+                        "no file matches".into(),
+                    )),
                     Ok(files) => inputs.files.extend(files),
-                    Err(StorageError::NotFound { .. }) => {
-                        inputs.errors.push(listing_error(pattern, InputErrorKind::NotFound, "no such file or object".into()))
-                    }
-                    Err(e) => inputs.errors.push(listing_error(pattern, InputErrorKind::Unreadable, e.to_string())),
+                    Err(StorageError::NotFound { .. }) => inputs.errors.push(listing_error(
+                        pattern,
+                        InputErrorKind::NotFound,
+                        "no such file or object".into(),
+                    )),
+                    Err(e) => inputs.errors.push(listing_error(
+                        pattern,
+                        InputErrorKind::Unreadable,
+                        e.to_string(),
+                    )),
                 }
             }
             inputs
@@ -96,7 +106,9 @@ pub fn where_filters(plan: &Plan) -> anyhow::Result<Vec<Option<SqlFilter>>> {
         .sources
         .iter()
         .map(|s| match &s.file().where_sql {
-            Some(sql) => SqlFilter::new(sql).map(Some).map_err(|e| anyhow::anyhow!("source `{}`: {e}", s.name())),
+            Some(sql) => SqlFilter::new(sql)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("source `{}`: {e}", s.name())),
             None => Ok(None),
         })
         .collect()
@@ -116,24 +128,30 @@ pub fn split_units(plan: &Plan, inputs: &mut [SourceInputs]) {
                 out.push(f);
             } else if format == Some(Format::Parquet) {
                 match crate::source::parquet::row_group_units(&f, unit) {
-                    Ok(units) if units.len() > 1 => out.extend(
-                        units
-                            .into_iter()
-                            .map(|(r, bytes)| InputFile { span: Some(Span::RowGroups { start: r.start, end: r.end, bytes }), ..f.clone() }),
-                    ),
+                    Ok(units) if units.len() > 1 => {
+                        out.extend(units.into_iter().map(|(r, bytes)| InputFile {
+                            span: Some(Span::RowGroups { start: r.start, end: r.end, bytes }),
+                            ..f.clone()
+                        }))
+                    }
                     Ok(_) => out.push(f),
                     Err(e) => {
                         // Read whole: the reader reports what is wrong with the file.
-                        tracing::debug!(file = f.url, "cannot read the row groups to split the file: {e}");
+                        tracing::debug!(
+                            file = f.url,
+                            "cannot read the row groups to split the file: {e}"
+                        );
                         out.push(f);
                     }
                 }
-            } else if crate::source::jsonl::Compression::from_name(&f.url) == crate::source::jsonl::Compression::None {
+            } else if crate::source::jsonl::Compression::from_name(&f.url)
+                == crate::source::jsonl::Compression::None
+            {
                 let size = f.size;
-                out.extend(
-                    (0..size.div_ceil(unit))
-                        .map(|k| InputFile { span: Some(Span::Bytes { start: k * unit, end: ((k + 1) * unit).min(size) }), ..f.clone() }),
-                );
+                out.extend((0..size.div_ceil(unit)).map(|k| InputFile {
+                    span: Some(Span::Bytes { start: k * unit, end: ((k + 1) * unit).min(size) }),
+                    ..f.clone()
+                }));
             } else {
                 out.push(f);
             }
@@ -154,7 +172,8 @@ pub fn sinks(
     naming: &Naming,
 ) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
-    let mut input_urls: Vec<String> = inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
+    let mut input_urls: Vec<String> =
+        inputs.iter().flat_map(|s| s.files.iter().map(|f| f.url.clone())).collect();
     // A file cut into several units is one input.
     input_urls.dedup();
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
@@ -167,16 +186,24 @@ pub fn sinks(
             Naming::Whole => work_dir.to_path_buf(),
             Naming::Part(tag) => work_dir.join("parts").join(tag),
         };
-        let output = Output::open(spec.path(), spec.storage(), &staging, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
+        let output = Output::open(spec.path(), spec.storage(), &staging, spec.name())
+            .with_context(|| format!("sink `{}`", spec.name()))?;
         let sink: Box<dyn Sink> = match spec {
-            SinkSpec::Jsonl(s) => Box::new(JsonlSink::new(output, s.max_file_bytes.0, append, naming)?),
-            SinkSpec::Parquet(s) => Box::new(ParquetSink::new(output, s.max_file_bytes.0, append, naming)?),
+            SinkSpec::Jsonl(s) => {
+                Box::new(JsonlSink::new(output, s.max_file_bytes.0, append, naming)?)
+            }
+            SinkSpec::Parquet(s) => {
+                Box::new(ParquetSink::new(output, s.max_file_bytes.0, append, naming)?)
+            }
             SinkSpec::Llmc(s) if *naming != Naming::Whole => anyhow::bail!(
                 "sink `{}`: an llmc file is one file written by one process; in a job array use a megatron sink (then `tokenmill export`)",
                 s.name
             ),
             SinkSpec::Llmc(s) if append => {
-                anyhow::bail!("sink `{}`: an llmc file cannot be appended to; use a megatron sink for incremental runs", s.name)
+                anyhow::bail!(
+                    "sink `{}`: an llmc file cannot be appended to; use a megatron sink for incremental runs",
+                    s.name
+                )
             }
             SinkSpec::Llmc(s) => {
                 let tokens = token_spec(plan, ops, id)?;
@@ -184,7 +211,10 @@ pub fn sinks(
             }
             SinkSpec::Megatron(s) => {
                 let tokens = token_spec(plan, ops, id)?;
-                let target = ShardTarget { max_tokens: s.shard_max_tokens, max_bytes: Some(s.shard_max_bytes.map_or(1 << 30, |b| b.0)) };
+                let target = ShardTarget {
+                    max_tokens: s.shard_max_tokens,
+                    max_bytes: Some(s.shard_max_bytes.map_or(1 << 30, |b| b.0)),
+                };
                 let shuffle = s.shuffle_seed.map(|seed| ShuffleSpec {
                     seed,
                     memory: s.shuffle_memory.0,

@@ -28,7 +28,13 @@ pub struct Document {
 impl Document {
     /// A document with no metadata.
     pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { id: id.into(), text: text.into(), metadata: Map::new(), rejected: None, derived: Derived::default() }
+        Self {
+            id: id.into(),
+            text: text.into(),
+            metadata: Map::new(),
+            rejected: None,
+            derived: Derived::default(),
+        }
     }
 
     /// The words of the text under `mode`. Split once and kept: the word-based filters of a
@@ -42,7 +48,9 @@ impl Document {
         {
             return words;
         }
-        let Some((spans, words)) = WordSpans::split(&self.text, mode) else { return Words::new(&self.text, mode) };
+        let Some((spans, words)) = WordSpans::split(&self.text, mode) else {
+            return Words::new(&self.text, mode);
+        };
         *slot = Some(spans);
         words
     }
@@ -155,7 +163,13 @@ mod tests {
     use super::*;
 
     fn spans(doc: &Document) -> Option<(usize, u64)> {
-        doc.derived.words.lock().ok()?.as_ref().and_then(|w| w.words(&doc.text)).map(|w| (w.tokens.len(), doc.text.len() as u64))
+        doc.derived
+            .words
+            .lock()
+            .ok()?
+            .as_ref()
+            .and_then(|w| w.words(&doc.text))
+            .map(|w| (w.tokens.len(), doc.text.len() as u64))
     }
 
     #[test]
@@ -166,12 +180,18 @@ mod tests {
         assert_eq!(first, Words::new(&doc.text, WordMode::Auto).tokens);
         assert!(spans(&doc).is_some(), "kept for the next stage");
         // Another mode is split again, not served from the other mode's words.
-        assert_eq!(doc.words(WordMode::English).tokens, Words::new(&doc.text, WordMode::English).tokens);
+        assert_eq!(
+            doc.words(WordMode::English).tokens,
+            Words::new(&doc.text, WordMode::English).tokens
+        );
         // A rewritten text is split again, also one of the same length.
         doc.words(WordMode::Auto);
         doc.text = "Hello. World. Its, fine!".into();
         assert_eq!(doc.text.len(), "Hello, world. It's fine.".len());
-        assert_eq!(doc.words(WordMode::Auto).tokens, ["Hello", ".", "World", ".", "Its", ",", "fine", "!"]);
+        assert_eq!(
+            doc.words(WordMode::Auto).tokens,
+            ["Hello", ".", "World", ".", "Its", ",", "fine", "!"]
+        );
         doc.text = "Howdy".into();
         assert_eq!(doc.words(WordMode::Auto).tokens, ["Howdy"]);
         // Clones start without derived data and compare equal.
@@ -185,12 +205,18 @@ mod tests {
         let mut doc = Document::new("a", "这是一个中文句子，包含 Rust 这个词。");
         // Before any split: detected, and counted by splitting.
         assert_eq!(doc.script(WordMode::Auto), Script::Cjk);
-        assert_eq!(doc.word_count(WordMode::Auto), Words::new(&doc.text, WordMode::Auto).tokens.len());
+        assert_eq!(
+            doc.word_count(WordMode::Auto),
+            Words::new(&doc.text, WordMode::Auto).tokens.len()
+        );
         assert!(spans(&doc).is_some());
         // From the kept words, per mode.
         assert_eq!(doc.script(WordMode::Auto), Script::Cjk);
         assert_eq!(doc.script(WordMode::English), Script::Spaced);
-        assert_eq!(doc.word_count(WordMode::English), Words::new(&doc.text, WordMode::English).tokens.len());
+        assert_eq!(
+            doc.word_count(WordMode::English),
+            Words::new(&doc.text, WordMode::English).tokens.len()
+        );
         // A rewritten text is not judged by the old words.
         doc.words(WordMode::Auto);
         doc.text = "Plain English words, seven of them.".into();

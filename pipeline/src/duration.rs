@@ -12,7 +12,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"));
     }
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration (e.g. 90s, 5m, 1h 30m, 500ms): {e}"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (e.g. 90s, 5m, 1h 30m, 500ms): {e}"))
 }
 
 #[cfg(test)]

@@ -66,10 +66,15 @@ mod tests {
 
     #[test]
     fn the_kind_survives_context() {
-        let e = anyhow::Error::from(Failure::new(FailureKind::BadInput, "x.jsonl line 3: not JSON")).context("reading inputs");
+        let e =
+            anyhow::Error::from(Failure::new(FailureKind::BadInput, "x.jsonl line 3: not JSON"))
+                .context("reading inputs");
         assert_eq!(kind_of(&e), Some(FailureKind::BadInput));
         assert_eq!(kind_of(&anyhow::anyhow!("plain")), None);
-        assert_eq!(serde_json::to_string(&FailureKind::BadInput).ok().as_deref(), Some("\"bad_input\""));
+        assert_eq!(
+            serde_json::to_string(&FailureKind::BadInput).ok().as_deref(),
+            Some("\"bad_input\"")
+        );
         assert_eq!(FailureKind::BadInput.label(), "bad_input");
     }
 }

@@ -92,7 +92,8 @@ impl LanguageModel {
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().and_then(|n| n.to_str()).context("the model path has no file name")?;
+        let name =
+            path.file_name().and_then(|n| n.to_str()).context("the model path has no file name")?;
         let mut file = crate::sink::AtomicFile::create(dir, name)?;
         std::io::Write::write_all(&mut file, &out)?;
         file.commit()?;
@@ -104,17 +105,23 @@ impl LanguageModel {
     /// # Errors
     /// The file cannot be read, or it is not a valid model (the error names the file and offset).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let bad = |at: usize, why: &str| anyhow::anyhow!("{}: byte {at}: {why}", path.display());
         if bytes.len() < 28 || &bytes[..8] != MAGIC {
-            bail!(bad(0, "not a tokenmill language model (bad magic); train one with `tokenmill train-lm`"));
+            bail!(bad(
+                0,
+                "not a tokenmill language model (bad magic); train one with `tokenmill train-lm`"
+            ));
         }
         let (body, tail) = bytes.split_at(bytes.len() - 8);
         if xxh3_64(body).to_le_bytes() != tail {
             bail!(bad(body.len(), "checksum mismatch: the file is truncated or corrupt"));
         }
         let u32_at = |at: usize| -> anyhow::Result<u32> {
-            body.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| bad(at, "truncated"))
+            body.get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| bad(at, "truncated"))
         };
         let version = u32_at(8)?;
         if version != VERSION {
@@ -122,7 +129,8 @@ impl LanguageModel {
         }
         let hash_len = u32_at(12)? as usize;
         let hash = body.get(16..16 + hash_len).ok_or_else(|| bad(16, "truncated"))?;
-        let tokenizer_hash = String::from_utf8(hash.to_vec()).map_err(|_| bad(16, "tokenizer hash is not UTF-8"))?;
+        let tokenizer_hash =
+            String::from_utf8(hash.to_vec()).map_err(|_| bad(16, "tokenizer hash is not UTF-8"))?;
         let mut at = 16 + hash_len;
         let kept = u32_at(at)? as usize;
         at += 4;
@@ -130,7 +138,14 @@ impl LanguageModel {
         at += 4 * kept;
         let gpt = Gpt::from_bytes(&body[at..]).map_err(|e| bad(at, &e.to_string()))?;
         if gpt.config().vocab_size != kept + 1 {
-            bail!(bad(at, &format!("the model reads {} ids, the compaction makes {}", gpt.config().vocab_size, kept + 1)));
+            bail!(bad(
+                at,
+                &format!(
+                    "the model reads {} ids, the compaction makes {}",
+                    gpt.config().vocab_size,
+                    kept + 1
+                )
+            ));
         }
         Ok(Self { tokenizer_hash, compaction: Compaction::from_kept(ids), gpt })
     }
@@ -152,8 +167,19 @@ mod tests {
     #[test]
     fn a_model_file_round_trips_and_rejects_damage() {
         let compaction = Compaction::fit(&[1, 2, 3, 4, 1, 2, 1], 4);
-        let cfg = GptConfig { vocab_size: compaction.size(), context: 8, layers: 1, width: 8, heads: 2, ..GptConfig::default() };
-        let lm = LanguageModel { tokenizer_hash: "abc".into(), compaction, gpt: Gpt::new(cfg).expect("gpt") };
+        let cfg = GptConfig {
+            vocab_size: compaction.size(),
+            context: 8,
+            layers: 1,
+            width: 8,
+            heads: 2,
+            ..GptConfig::default()
+        };
+        let lm = LanguageModel {
+            tokenizer_hash: "abc".into(),
+            compaction,
+            gpt: Gpt::new(cfg).expect("gpt"),
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("m.tmlm");
         lm.save(&path).expect("save");

@@ -40,8 +40,11 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::Int(n) => Ok(ByteSize(n)),
-            Raw::Str(s) => ByteSize::parse(&s)
-                .ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?}: write e.g. 1048576, \"512KiB\" or \"8MiB\""))),
+            Raw::Str(s) => ByteSize::parse(&s).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size {s:?}: write e.g. 1048576, \"512KiB\" or \"8MiB\""
+                ))
+            }),
         }
     }
 }

@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
@@ -61,7 +63,12 @@ impl SqlFilter {
     /// The expression does not parse.
     pub fn new(sql: &str) -> Result<Self, String> {
         check_syntax(sql)?;
-        Ok(Self { sql: sql.into(), columns: identifiers(sql), ctx: SessionContext::new(), compiled: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            sql: sql.into(),
+            columns: identifiers(sql),
+            ctx: SessionContext::new(),
+            compiled: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Which documents the expression keeps.
@@ -73,24 +80,38 @@ impl SqlFilter {
             return Ok(vec![]);
         }
         let (schema, arrays) = self.table(docs);
-        let key: SchemaKey = schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+        let key: SchemaKey =
+            schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
         let expr = {
             let mut cache = self.compiled.lock().map_err(|_| "where cache poisoned".to_string())?;
             match cache.get(&key) {
                 Some(e) => e.clone(),
                 None => {
-                    let df_schema = DFSchema::try_from(schema.clone()).map_err(|e| e.to_string())?;
-                    let logical = self.ctx.parse_sql_expr(&self.sql, &df_schema).map_err(|e| e.to_string())?;
-                    let physical = self.ctx.create_physical_expr(logical, &df_schema).map_err(|e| e.to_string())?;
+                    let df_schema =
+                        DFSchema::try_from(schema.clone()).map_err(|e| e.to_string())?;
+                    let logical = self
+                        .ctx
+                        .parse_sql_expr(&self.sql, &df_schema)
+                        .map_err(|e| e.to_string())?;
+                    let physical = self
+                        .ctx
+                        .create_physical_expr(logical, &df_schema)
+                        .map_err(|e| e.to_string())?;
                     cache.insert(key, physical.clone());
                     physical
                 }
             }
         };
         let batch = RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| e.to_string())?;
-        let result = expr.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows())).map_err(|e| e.to_string())?;
+        let result = expr
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+            .map_err(|e| e.to_string())?;
         let Some(bools) = result.as_boolean_opt() else {
-            return Err(format!("`where` must be a boolean expression, but gives {}", result.data_type()));
+            return Err(format!(
+                "`where` must be a boolean expression, but gives {}",
+                result.data_type()
+            ));
         };
         Ok((0..bools.len()).map(|i| bools.is_valid(i) && bools.value(i)).collect())
     }
@@ -101,7 +122,9 @@ impl SqlFilter {
         for name in &self.columns {
             let array: ArrayRef = match name.as_str() {
                 "id" => Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.id.as_str()))),
-                "text" => Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.text.as_str()))),
+                "text" => {
+                    Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.text.as_str())))
+                }
                 key => metadata_column(docs, key),
             };
             fields.push(Field::new(name, array.data_type().clone(), true));
@@ -112,19 +135,26 @@ impl SqlFilter {
 }
 
 fn metadata_column(docs: &[Document], key: &str) -> ArrayRef {
-    let values: Vec<Option<&Value>> = docs.iter().map(|d| d.metadata.get(key).filter(|v| !v.is_null())).collect();
+    let values: Vec<Option<&Value>> =
+        docs.iter().map(|d| d.metadata.get(key).filter(|v| !v.is_null())).collect();
     let present = || values.iter().flatten();
     if present().next().is_none() {
         return Arc::new(StringArray::from(vec![None::<&str>; docs.len()]));
     }
     if present().all(|v| v.is_boolean()) {
-        return Arc::new(BooleanArray::from(values.iter().map(|v| v.and_then(Value::as_bool)).collect::<Vec<_>>()));
+        return Arc::new(BooleanArray::from(
+            values.iter().map(|v| v.and_then(Value::as_bool)).collect::<Vec<_>>(),
+        ));
     }
     if present().all(|v| v.is_i64()) {
-        return Arc::new(Int64Array::from(values.iter().map(|v| v.and_then(Value::as_i64)).collect::<Vec<_>>()));
+        return Arc::new(Int64Array::from(
+            values.iter().map(|v| v.and_then(Value::as_i64)).collect::<Vec<_>>(),
+        ));
     }
     if present().all(|v| v.is_number()) {
-        return Arc::new(Float64Array::from(values.iter().map(|v| v.and_then(Value::as_f64)).collect::<Vec<_>>()));
+        return Arc::new(Float64Array::from(
+            values.iter().map(|v| v.and_then(Value::as_f64)).collect::<Vec<_>>(),
+        ));
     }
     let strings: Vec<Option<String>> = values
         .iter()
@@ -175,7 +205,10 @@ fn identifiers(sql: &str) -> Vec<String> {
                 out.push(sql[i..end].to_lowercase());
             }
             c if c.is_ascii_digit() => {
-                while chars.peek().is_some_and(|&(_, c)| c.is_alphanumeric() || c == '.' || c == '_') {
+                while chars
+                    .peek()
+                    .is_some_and(|&(_, c)| c.is_alphanumeric() || c == '.' || c == '_')
+                {
                     chars.next();
                 }
             }
@@ -200,8 +233,11 @@ mod tests {
 
     #[test]
     fn filters_on_metadata_and_text() {
-        let docs =
-            vec![doc("hello there", "en".into(), 0.9.into()), doc("bonjour", "fr".into(), 0.5.into()), doc("hi", "en".into(), Value::Null)];
+        let docs = vec![
+            doc("hello there", "en".into(), 0.9.into()),
+            doc("bonjour", "fr".into(), 0.5.into()),
+            doc("hi", "en".into(), Value::Null),
+        ];
         let f = SqlFilter::new("lang = 'en' AND length(text) > 3").expect("parses");
         assert_eq!(f.evaluate(&docs).expect("runs"), [true, false, false]);
         let f = SqlFilter::new("score >= 0.5").expect("parses");
@@ -219,6 +255,9 @@ mod tests {
 
     #[test]
     fn identifiers_skip_strings() {
-        assert_eq!(identifiers("Lang = 'text with words' AND \"Score\" > 1.5e3"), ["Score", "and", "lang"]);
+        assert_eq!(
+            identifiers("Lang = 'text with words' AND \"Score\" > 1.5e3"),
+            ["Score", "and", "lang"]
+        );
     }
 }

@@ -181,7 +181,12 @@ pub struct UnitCounts {
 
 impl RunStats {
     /// The stats of an incremental run that found no new input.
-    pub fn nothing_new(plan: &crate::config::Plan, threads: usize, skipped: u64, elapsed_secs: f64) -> Self {
+    pub fn nothing_new(
+        plan: &crate::config::Plan,
+        threads: usize,
+        skipped: u64,
+        elapsed_secs: f64,
+    ) -> Self {
         RunStats {
             status: RunStatus::Complete,
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -192,7 +197,15 @@ impl RunStats {
             input_bytes: 0,
             decoded_bytes: 0,
             peak_rss_bytes: peak_rss_bytes(),
-            nodes: plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect(),
+            nodes: plan
+                .nodes
+                .iter()
+                .map(|n| NodeStats {
+                    name: n.name.clone(),
+                    kind: n.kind.into(),
+                    ..NodeStats::default()
+                })
+                .collect(),
             sinks: BTreeMap::new(),
             units: UnitCounts::default(),
             seen_inputs_skipped: skipped,
@@ -211,7 +224,9 @@ impl RunStats {
         let mut s = String::new();
         let status = match &self.status {
             RunStatus::Complete => "complete".to_string(),
-            RunStatus::Interrupted => "interrupted (outputs not completed were removed)".to_string(),
+            RunStatus::Interrupted => {
+                "interrupted (outputs not completed were removed)".to_string()
+            }
             RunStatus::Failed { reason, .. } => format!("FAILED: {reason}"),
         };
         let secs = self.elapsed_secs.max(1e-9);
@@ -224,7 +239,10 @@ impl RunStats {
             self.decoded_bytes as f64 / 1e6,
             self.decoded_bytes as f64 / 1e6 / secs,
             self.threads,
-            self.peak_rss_bytes.map_or("unknown".to_string(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
+            self.peak_rss_bytes.map_or("unknown".to_string(), |b| format!(
+                "{:.0} MiB",
+                b as f64 / (1 << 20) as f64
+            )),
         );
         let _ = writeln!(
             s,
@@ -232,7 +250,8 @@ impl RunStats {
             "node", "type", "docs in", "docs out", "dropped", "tokens", "cpu s"
         );
         for n in &self.nodes {
-            let mut details: Vec<String> = n.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut details: Vec<String> =
+                n.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
             details.extend(n.transformed.iter().map(|(k, v)| format!("{k}:{v}")));
             details.extend(n.input_errors.iter().map(|(k, v)| format!("error:{k}={v}")));
             let _ = writeln!(
@@ -249,7 +268,13 @@ impl RunStats {
             );
         }
         for (name, r) in &self.sinks {
-            let _ = writeln!(s, "sink {name}: {} documents, {} tokens, {} files", r.documents, r.tokens, r.files.len());
+            let _ = writeln!(
+                s,
+                "sink {name}: {} documents, {} tokens, {} files",
+                r.documents,
+                r.tokens,
+                r.files.len()
+            );
         }
         s
     }
@@ -281,13 +306,18 @@ pub(crate) fn secs(d: Duration) -> f64 {
 
 /// The current time as RFC 3339 UTC (`2026-01-31T12:00:00Z`).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     rfc3339(secs)
 }
 
 /// Seconds since the epoch as RFC 3339 UTC.
 pub fn rfc3339(secs: u64) -> String {
-    let t = i64::try_from(secs).ok().and_then(|s| chrono::DateTime::from_timestamp(s, 0)).unwrap_or_default();
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .unwrap_or_default();
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -303,7 +333,8 @@ fn escape_label(v: &str) -> String {
 /// # Errors
 /// The file cannot be written.
 pub fn write_metrics(path: &std::path::Path, stats: &RunStats) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir =
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("tokenmill.prom");
     let mut file = crate::sink::AtomicFile::create(dir, name)?;
@@ -322,7 +353,8 @@ pub fn metrics_text(stats: &RunStats) -> String {
         }
     };
     let label = |pairs: &[(&str, &str)]| {
-        let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+        let inner: Vec<String> =
+            pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
         format!("{{{}}}", inner.join(","))
     };
     let status = match &stats.status {
@@ -330,38 +362,86 @@ pub fn metrics_text(stats: &RunStats) -> String {
         RunStatus::Interrupted => "interrupted",
         RunStatus::Failed { .. } => "failed",
     };
-    let states: Vec<(String, f64)> =
-        ["complete", "interrupted", "failed"].iter().map(|st| (label(&[("status", st)]), f64::from(u8::from(*st == status)))).collect();
+    let states: Vec<(String, f64)> = ["complete", "interrupted", "failed"]
+        .iter()
+        .map(|st| (label(&[("status", st)]), f64::from(u8::from(*st == status))))
+        .collect();
     metric("run_status", "How the last run ended (1 for its status).", "gauge", &states);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    metric("run_end_timestamp_seconds", "When the last run ended.", "gauge", &[(String::new(), now.floor())]);
-    metric("run_duration_seconds", "Wall time of the last run.", "gauge", &[(String::new(), stats.elapsed_secs)]);
-    metric("input_files", "Input files of the last run.", "gauge", &[(String::new(), stats.input_files as f64)]);
-    metric("input_bytes", "Bytes read from storage.", "gauge", &[(String::new(), stats.input_bytes as f64)]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metric(
+        "run_end_timestamp_seconds",
+        "When the last run ended.",
+        "gauge",
+        &[(String::new(), now.floor())],
+    );
+    metric(
+        "run_duration_seconds",
+        "Wall time of the last run.",
+        "gauge",
+        &[(String::new(), stats.elapsed_secs)],
+    );
+    metric(
+        "input_files",
+        "Input files of the last run.",
+        "gauge",
+        &[(String::new(), stats.input_files as f64)],
+    );
+    metric(
+        "input_bytes",
+        "Bytes read from storage.",
+        "gauge",
+        &[(String::new(), stats.input_bytes as f64)],
+    );
     metric(
         "seen_inputs_skipped",
         "Inputs skipped as already processed (incremental).",
         "gauge",
         &[(String::new(), stats.seen_inputs_skipped as f64)],
     );
-    let units = [(label(&[("how", "processed")]), stats.units.processed as f64), (label(&[("how", "reused")]), stats.units.reused as f64)];
-    metric("work_units", "Work units processed, or replayed from an interrupted run's ledger.", "gauge", &units);
+    let units = [
+        (label(&[("how", "processed")]), stats.units.processed as f64),
+        (label(&[("how", "reused")]), stats.units.reused as f64),
+    ];
+    metric(
+        "work_units",
+        "Work units processed, or replayed from an interrupted run's ledger.",
+        "gauge",
+        &units,
+    );
     let per_node = |f: &dyn Fn(&NodeStats) -> u64| -> Vec<(String, f64)> {
-        stats.nodes.iter().map(|n| (label(&[("node", &n.name), ("type", &n.kind)]), f(n) as f64)).collect()
+        stats
+            .nodes
+            .iter()
+            .map(|n| (label(&[("node", &n.name), ("type", &n.kind)]), f(n) as f64))
+            .collect()
     };
     metric("documents_in", "Documents into each node.", "gauge", &per_node(&|n| n.docs_in));
     metric("documents_out", "Documents out of each node.", "gauge", &per_node(&|n| n.docs_out));
     metric("bytes_in", "Text bytes into each node.", "gauge", &per_node(&|n| n.bytes_in));
-    metric("tokens_out", "Tokens produced or written by each node.", "gauge", &per_node(&|n| n.tokens_out));
+    metric(
+        "tokens_out",
+        "Tokens produced or written by each node.",
+        "gauge",
+        &per_node(&|n| n.tokens_out),
+    );
     let mut drops = Vec::new();
     let mut errors = Vec::new();
     for n in &stats.nodes {
-        drops.extend(n.dropped.iter().map(|(r, v)| (label(&[("node", &n.name), ("rule", r)]), *v as f64)));
-        errors.extend(n.input_errors.iter().map(|(k, v)| (label(&[("node", &n.name), ("kind", k)]), *v as f64)));
+        drops.extend(
+            n.dropped.iter().map(|(r, v)| (label(&[("node", &n.name), ("rule", r)]), *v as f64)),
+        );
+        errors.extend(
+            n.input_errors
+                .iter()
+                .map(|(k, v)| (label(&[("node", &n.name), ("kind", k)]), *v as f64)),
+        );
     }
     metric("documents_dropped", "Documents dropped, by node and rule.", "gauge", &drops);
     metric("input_errors", "Bad input records and files, by source and kind.", "gauge", &errors);
-    let sinks: Vec<(String, f64)> = stats.sinks.iter().map(|(k, r)| (label(&[("sink", k)]), r.tokens as f64)).collect();
+    let sinks: Vec<(String, f64)> =
+        stats.sinks.iter().map(|(k, r)| (label(&[("sink", k)]), r.tokens as f64)).collect();
     metric("sink_tokens", "Tokens written by each sink.", "gauge", &sinks);
     s
 }

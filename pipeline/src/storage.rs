@@ -133,48 +133,67 @@ pub fn memory_store() -> Arc<InMemory> {
 
 /// Whether `s` is a URL with a scheme (as opposed to a local path).
 pub fn is_url(s: &str) -> bool {
-    s.split_once("://").is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+    s.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// Builds the store for a URL and returns it with the object path inside it.
 ///
 /// # Errors
 /// Unknown scheme, malformed URL, or a store option it does not know.
-pub fn store_for(url_str: &str, options: &BTreeMap<String, String>) -> StorageResult<(Arc<dyn ObjectStore>, ObjectPath)> {
+pub fn store_for(
+    url_str: &str,
+    options: &BTreeMap<String, String>,
+) -> StorageResult<(Arc<dyn ObjectStore>, ObjectPath)> {
     let config = |message: String| StorageError::Config { url: url_str.to_string(), message };
     let (retry, options) = retry_policy(options).map_err(config)?;
     let options = &options;
     let url = url::Url::parse(url_str).map_err(|e| config(format!("invalid URL: {e}")))?;
-    let path = ObjectPath::from_url_path(url.path()).map_err(|e| config(format!("invalid object path: {e}")))?;
+    let path = ObjectPath::from_url_path(url.path())
+        .map_err(|e| config(format!("invalid object path: {e}")))?;
     let bucket_url = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "memory" => memory_store(),
         "file" => Arc::new(object_store::local::LocalFileSystem::new()),
         "s3" | "s3a" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url).with_retry(retry.clone());
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_url(bucket_url)
+                .with_retry(retry.clone());
             for (k, v) in options {
-                let key = k.parse().map_err(|_| config(format!("unknown S3 storage option `{k}`")))?;
+                let key =
+                    k.parse().map_err(|_| config(format!("unknown S3 storage option `{k}`")))?;
                 b = b.with_config(key, v);
             }
             Arc::new(b.build().map_err(|e| config(e.to_string()))?)
         }
         "gs" => {
-            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(bucket_url).with_retry(retry.clone());
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(bucket_url)
+                .with_retry(retry.clone());
             for (k, v) in options {
-                let key = k.parse().map_err(|_| config(format!("unknown GCS storage option `{k}`")))?;
+                let key =
+                    k.parse().map_err(|_| config(format!("unknown GCS storage option `{k}`")))?;
                 b = b.with_config(key, v);
             }
             Arc::new(b.build().map_err(|e| config(e.to_string()))?)
         }
         "az" | "abfs" | "abfss" | "azure" | "adl" => {
-            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url_str).with_retry(retry.clone());
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url_str)
+                .with_retry(retry.clone());
             for (k, v) in options {
-                let key = k.parse().map_err(|_| config(format!("unknown Azure storage option `{k}`")))?;
+                let key =
+                    k.parse().map_err(|_| config(format!("unknown Azure storage option `{k}`")))?;
                 b = b.with_config(key, v);
             }
             Arc::new(b.build().map_err(|e| config(e.to_string()))?)
         }
-        other => return Err(config(format!("unsupported scheme `{other}` (use a local path, file://, s3://, gs://, az:// or memory://)"))),
+        other => {
+            return Err(config(format!(
+                "unsupported scheme `{other}` (use a local path, file://, s3://, gs://, az:// or memory://)"
+            )));
+        }
     };
     Ok((store, path))
 }
@@ -207,14 +226,24 @@ pub fn pattern_matches(pattern: &str, url: &str) -> bool {
 /// Retries of object-store requests: `max_retries` (default 6) and `retry_timeout` (default
 /// `60s`, the longest a request is retried, with exponential backoff from 100 ms) from a
 /// source's or sink's `storage` options; returns the policy and the other options.
-fn retry_policy(options: &BTreeMap<String, String>) -> Result<(object_store::RetryConfig, BTreeMap<String, String>), String> {
+fn retry_policy(
+    options: &BTreeMap<String, String>,
+) -> Result<(object_store::RetryConfig, BTreeMap<String, String>), String> {
     let mut rest = options.clone();
-    let mut retry = object_store::RetryConfig { max_retries: 6, retry_timeout: Duration::from_secs(60), ..Default::default() };
+    let mut retry = object_store::RetryConfig {
+        max_retries: 6,
+        retry_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
     if let Some(v) = rest.remove("max_retries") {
-        retry.max_retries = v.trim().parse().map_err(|_| format!("storage option max_retries = `{v}` is not a number"))?;
+        retry.max_retries = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("storage option max_retries = `{v}` is not a number"))?;
     }
     if let Some(v) = rest.remove("retry_timeout") {
-        retry.retry_timeout = crate::duration::parse_duration(&v).map_err(|e| format!("storage option retry_timeout: {e}"))?;
+        retry.retry_timeout = crate::duration::parse_duration(&v)
+            .map_err(|e| format!("storage option retry_timeout: {e}"))?;
     }
     Ok((retry, rest))
 }
@@ -230,7 +259,10 @@ fn split_glob(path: &str) -> StorageResult<(String, Option<GlobMatcher>)> {
     }
     let first = path.find(['*', '?', '[', '{']).unwrap_or(path.len());
     let base = path[..first].rfind('/').map_or(String::new(), |i| path[..i].to_string());
-    let glob = Glob::new(path).map_err(|e| StorageError::Config { url: path.into(), message: format!("invalid glob: {e}") })?;
+    let glob = Glob::new(path).map_err(|e| StorageError::Config {
+        url: path.into(),
+        message: format!("invalid glob: {e}"),
+    })?;
     Ok((base, Some(glob.compile_matcher())))
 }
 
@@ -239,7 +271,10 @@ fn split_glob(path: &str) -> StorageResult<(String, Option<GlobMatcher>)> {
 ///
 /// # Errors
 /// [`StorageError::NotFound`] when a path without globs does not exist; listing failures.
-pub fn list_inputs(pattern: &str, options: &BTreeMap<String, String>) -> StorageResult<Vec<InputFile>> {
+pub fn list_inputs(
+    pattern: &str,
+    options: &BTreeMap<String, String>,
+) -> StorageResult<Vec<InputFile>> {
     let mut files = if let Some(local) = pattern.strip_prefix("file://") {
         list_local(local)?
     } else if is_url(pattern) {
@@ -252,7 +287,8 @@ pub fn list_inputs(pattern: &str, options: &BTreeMap<String, String>) -> Storage
 }
 
 fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
-    let io_err = |url: &Path, source: io::Error| StorageError::Io { url: url.display().to_string(), source };
+    let io_err =
+        |url: &Path, source: io::Error| StorageError::Io { url: url.display().to_string(), source };
     let (base, matcher) = split_glob(pattern)?;
     let base = if base.is_empty() { PathBuf::from(".") } else { PathBuf::from(&base) };
     if matcher.is_none() {
@@ -281,18 +317,28 @@ fn list_local(pattern: &str) -> StorageResult<Vec<InputFile>> {
                 (e.into_path(), meta)
             }
             Err(e) if e.loop_ancestor().is_some() => {
-                tracing::warn!("{}: a link loop, not followed: {e}", e.path().map_or(String::new(), |p| p.display().to_string()));
+                tracing::warn!(
+                    "{}: a link loop, not followed: {e}",
+                    e.path().map_or(String::new(), |p| p.display().to_string())
+                );
                 continue;
             }
             Err(e) => {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| base.clone());
                 match e.io_error().map(io::Error::kind) {
                     // The base of a glob that matches nothing is an empty listing.
-                    Some(io::ErrorKind::NotFound) if e.depth() == 0 && matcher.is_some() => continue,
+                    Some(io::ErrorKind::NotFound) if e.depth() == 0 && matcher.is_some() => {
+                        continue;
+                    }
                     // A dangling link is still listed: reading it then fails with an error that
                     // names it, and the rest of the listing goes on.
                     Some(io::ErrorKind::NotFound) if e.depth() > 0 => (path, None),
-                    _ => return Err(io_err(&path, e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")))),
+                    _ => {
+                        return Err(io_err(
+                            &path,
+                            e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")),
+                        ));
+                    }
                 }
             }
         };
@@ -324,12 +370,17 @@ pub fn mtime(meta: &std::fs::Metadata) -> Option<String> {
 fn object_version(meta: &object_store::ObjectMeta) -> Option<String> {
     match &meta.e_tag {
         Some(tag) => Some(format!("etag:{tag}")),
-        None => Some(format!("modified:{}", meta.last_modified.timestamp_nanos_opt().unwrap_or_default())),
+        None => Some(format!(
+            "modified:{}",
+            meta.last_modified.timestamp_nanos_opt().unwrap_or_default()
+        )),
     }
 }
 
 fn is_hidden(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
 }
 
 fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResult<Vec<InputFile>> {
@@ -342,7 +393,10 @@ fn list_remote(pattern: &str, options: &BTreeMap<String, String>) -> StorageResu
     };
     let (base, matcher) = split_glob(&key)?;
     let (store, _) = store_for(&format!("{scheme_host}/{base}"), options)?;
-    let io_err = |e: object_store::Error| StorageError::Io { url: pattern.into(), source: io::Error::other(e) };
+    let io_err = |e: object_store::Error| StorageError::Io {
+        url: pattern.into(),
+        source: io::Error::other(e),
+    };
     if matcher.is_none() && !key.ends_with('/') && !key.is_empty() {
         let path = ObjectPath::from(key.as_str());
         match runtime().block_on(store.head(&path)) {
@@ -403,7 +457,10 @@ pub fn open_raw(file: &InputFile) -> StorageResult<Box<dyn Read + Send>> {
 /// The file or object cannot be opened.
 pub fn open_span(file: &InputFile, max_record: u64) -> StorageResult<Box<dyn Read + Send>> {
     let (from, to) = match file.span {
-        Some(Span::Bytes { start, end }) => (start.saturating_sub(1), end.saturating_add(max_record).saturating_add(1).min(file.size)),
+        Some(Span::Bytes { start, end }) => (
+            start.saturating_sub(1),
+            end.saturating_add(max_record).saturating_add(1).min(file.size),
+        ),
         _ => (0, file.size),
     };
     match &file.place {
@@ -433,7 +490,12 @@ struct ObjectReader {
 }
 
 impl ObjectReader {
-    fn open(store: Arc<dyn ObjectStore>, path: ObjectPath, url: &str, range: Option<object_store::GetRange>) -> StorageResult<Self> {
+    fn open(
+        store: Arc<dyn ObjectStore>,
+        path: ObjectPath,
+        url: &str,
+        range: Option<object_store::GetRange>,
+    ) -> StorageResult<Self> {
         let options = object_store::GetOptions { range, ..Default::default() };
         let got = runtime().block_on(store.get_opts(&path, options)).map_err(|e| match e {
             object_store::Error::NotFound { .. } => StorageError::NotFound { url: url.into() },
@@ -478,7 +540,12 @@ pub fn is_transport_error(e: &io::Error) -> bool {
 ///
 /// # Errors
 /// The store refuses the write.
-pub fn put_object(store: &Arc<dyn ObjectStore>, path: &ObjectPath, url: &str, bytes: Bytes) -> StorageResult<()> {
+pub fn put_object(
+    store: &Arc<dyn ObjectStore>,
+    path: &ObjectPath,
+    url: &str,
+    bytes: Bytes,
+) -> StorageResult<()> {
     runtime()
         .block_on(store.put(path, bytes.into()))
         .map(|_| ())
@@ -489,12 +556,18 @@ pub fn put_object(store: &Arc<dyn ObjectStore>, path: &ObjectPath, url: &str, by
 ///
 /// # Errors
 /// Reading the file or the upload failed; a failed multipart upload is aborted by the store.
-pub fn upload_file(local: &Path, store: &Arc<dyn ObjectStore>, path: &ObjectPath, url: &str) -> StorageResult<()> {
+pub fn upload_file(
+    local: &Path,
+    store: &Arc<dyn ObjectStore>,
+    path: &ObjectPath,
+    url: &str,
+) -> StorageResult<()> {
     let io_err = |source: io::Error| StorageError::Io { url: url.into(), source };
     let mut file = std::fs::File::open(local).map_err(io_err)?;
     runtime().block_on(async {
         use tokio::io::AsyncWriteExt;
-        let mut w = object_store::buffered::BufWriter::with_capacity(store.clone(), path.clone(), 8 << 20);
+        let mut w =
+            object_store::buffered::BufWriter::with_capacity(store.clone(), path.clone(), 8 << 20);
         loop {
             let mut chunk = vec![0u8; 8 << 20];
             let n = read_full(&mut file, &mut chunk).map_err(io_err)?;
@@ -522,78 +595,4 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_and_paths() {
-        assert!(is_url("s3://b/k"));
-        assert!(is_url("memory:///x"));
-        assert!(!is_url("data/x.jsonl"));
-        assert!(!is_url("C:/x"));
-    }
-
-    #[test]
-    fn patterns_match_event_objects() {
-        assert!(pattern_matches("s3://corpus/raw/*.jsonl.zst", "s3://corpus/raw/a.jsonl.zst"));
-        assert!(!pattern_matches("s3://corpus/raw/*.jsonl.zst", "s3://corpus/raw/a.parquet"));
-        assert!(!pattern_matches("s3://corpus/raw/*.jsonl.zst", "s3://other/raw/a.jsonl.zst"));
-        assert!(pattern_matches("s3://corpus/raw/", "s3://corpus/raw/2026/a.jsonl"));
-        assert!(pattern_matches("s3://corpus/raw", "s3://corpus/raw/a.jsonl"));
-        assert!(!pattern_matches("s3://corpus/raw", "s3://corpus/rawer/a.jsonl"));
-        assert!(pattern_matches("s3a://corpus/x.jsonl", "s3://corpus/x.jsonl"));
-        assert!(!pattern_matches("gs://corpus/raw/", "s3://corpus/raw/a.jsonl"));
-    }
-
-    #[test]
-    fn glob_split() {
-        let (base, m) = split_glob("data/in/**/*.jsonl.zst").expect("glob");
-        assert_eq!(base, "data/in");
-        assert!(m.expect("matcher").is_match("data/in/a/b.jsonl.zst"));
-        assert_eq!(split_glob("a/b.jsonl").expect("plain").0, "a/b.jsonl");
-    }
-
-    #[test]
-    fn local_listing_is_sorted_and_globbed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for name in ["b.jsonl", "a.jsonl", "c.txt", "sub/d.jsonl"] {
-            let p = dir.path().join(name);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&p, "{}\n").expect("write");
-        }
-        let pat = format!("{}/**/*.jsonl", dir.path().display());
-        let files = list_inputs(&pat, &BTreeMap::new()).expect("list");
-        let names: Vec<String> = files.iter().map(|f| f.url.rsplit('/').next().unwrap_or("").to_string()).collect();
-        assert_eq!(names, ["a.jsonl", "b.jsonl", "d.jsonl"]);
-        let missing = list_inputs(&format!("{}/nope.jsonl", dir.path().display()), &BTreeMap::new());
-        assert!(matches!(missing, Err(StorageError::NotFound { .. })));
-    }
-
-    /// A link back to an ancestor directory is not walked forever; a dangling link is listed
-    /// (reading it fails later, naming it) and the rest of the listing goes on.
-    #[cfg(unix)]
-    #[test]
-    fn local_listing_survives_link_loops_and_dangling_links() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
-        std::fs::write(dir.path().join("sub/a.jsonl"), "{}\n").expect("write");
-        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/loop")).expect("link");
-        std::os::unix::fs::symlink(dir.path().join("gone.jsonl"), dir.path().join("dangling.jsonl")).expect("link");
-        let files = list_inputs(&dir.path().display().to_string(), &BTreeMap::new()).expect("list");
-        let names: Vec<&str> = files.iter().map(|f| f.url.rsplit('/').next().unwrap_or("")).collect();
-        assert_eq!(names, ["dangling.jsonl", "a.jsonl"]);
-    }
-
-    #[test]
-    fn memory_store_lists_and_reads() {
-        let store: Arc<dyn ObjectStore> = memory_store();
-        let path = ObjectPath::from("unit/x/a.jsonl");
-        put_object(&store, &path, "memory:///unit/x/a.jsonl", Bytes::from_static(b"hello\n")).expect("put");
-        let files = list_inputs("memory:///unit/x/*.jsonl", &BTreeMap::new()).expect("list");
-        assert_eq!(files.len(), 1);
-        assert_eq!(files[0].url, "memory:///unit/x/a.jsonl");
-        let mut s = String::new();
-        open_raw(&files[0]).expect("open").read_to_string(&mut s).expect("read");
-        assert_eq!(s, "hello\n");
-    }
-}
+mod tests;

@@ -28,7 +28,8 @@ pub struct EventObjects {
 /// # Errors
 /// The text is not JSON, or no record in it is of a known kind.
 pub fn parse_event(text: &str) -> anyhow::Result<EventObjects> {
-    let value: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("the event is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("the event is not JSON: {e}"))?;
     let mut out = EventObjects::default();
     let mut known = 0usize;
     walk(&value, &mut out, &mut known)?;
@@ -52,8 +53,14 @@ fn walk(v: &Value, out: &mut EventObjects, known: &mut usize) -> anyhow::Result<
                 return walk(records, out, known);
             }
             // SQS (`body`) and SNS (`Message`, or `Sns.Message` in Lambda) carry the S3 event as a string.
-            for wrapped in [map.get("body"), map.get("Message"), map.get("Sns").and_then(|s| s.get("Message"))].into_iter().flatten() {
-                if let Some(inner) = wrapped.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+            for wrapped in
+                [map.get("body"), map.get("Message"), map.get("Sns").and_then(|s| s.get("Message"))]
+                    .into_iter()
+                    .flatten()
+            {
+                if let Some(inner) =
+                    wrapped.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok())
+                {
                     return walk(&inner, out, known);
                 }
             }
@@ -63,27 +70,40 @@ fn walk(v: &Value, out: &mut EventObjects, known: &mut usize) -> anyhow::Result<
                 let bucket = s3.pointer("/bucket/name").and_then(Value::as_str);
                 let key = s3.pointer("/object/key").and_then(Value::as_str);
                 match (name.starts_with("ObjectCreated"), bucket, key) {
-                    (true, Some(b), Some(k)) => push(out, format!("s3://{b}/{}", decode_s3_key(k)?)),
+                    (true, Some(b), Some(k)) => {
+                        push(out, format!("s3://{b}/{}", decode_s3_key(k)?))
+                    }
                     _ => out.ignored += 1,
                 }
             } else if map.get("source").and_then(Value::as_str) == Some("aws.s3") {
                 *known += 1;
                 let kind = map.get("detail-type").and_then(Value::as_str).unwrap_or_default();
-                let bucket = map.get("detail").and_then(|d| d.pointer("/bucket/name")).and_then(Value::as_str);
-                let key = map.get("detail").and_then(|d| d.pointer("/object/key")).and_then(Value::as_str);
+                let bucket = map
+                    .get("detail")
+                    .and_then(|d| d.pointer("/bucket/name"))
+                    .and_then(Value::as_str);
+                let key = map
+                    .get("detail")
+                    .and_then(|d| d.pointer("/object/key"))
+                    .and_then(Value::as_str);
                 match (kind == "Object Created", bucket, key) {
                     (true, Some(b), Some(k)) => push(out, format!("s3://{b}/{k}")),
                     _ => out.ignored += 1,
                 }
             } else if let Some(message) = map.get("message") {
                 *known += 1;
-                let attr = |k: &str| message.pointer(&format!("/attributes/{k}")).and_then(Value::as_str);
+                let attr =
+                    |k: &str| message.pointer(&format!("/attributes/{k}")).and_then(Value::as_str);
                 match (attr("eventType"), attr("bucketId"), attr("objectId")) {
-                    (Some("OBJECT_FINALIZE"), Some(b), Some(o)) => push(out, format!("gs://{b}/{o}")),
+                    (Some("OBJECT_FINALIZE"), Some(b), Some(o)) => {
+                        push(out, format!("gs://{b}/{o}"))
+                    }
                     (None, _, _) => {
                         // No attributes: the payload may be the object resource, base64-encoded.
                         let data = message.get("data").and_then(Value::as_str).unwrap_or_default();
-                        let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(data)
+                            .unwrap_or_default();
                         match serde_json::from_slice::<Value>(&bytes) {
                             Ok(resource) => {
                                 *known -= 1;
@@ -96,7 +116,10 @@ fn walk(v: &Value, out: &mut EventObjects, known: &mut usize) -> anyhow::Result<
                 }
             } else if map.get("kind").and_then(Value::as_str) == Some("storage#object") {
                 *known += 1;
-                match (map.get("bucket").and_then(Value::as_str), map.get("name").and_then(Value::as_str)) {
+                match (
+                    map.get("bucket").and_then(Value::as_str),
+                    map.get("name").and_then(Value::as_str),
+                ) {
                     (Some(b), Some(n)) => push(out, format!("gs://{b}/{n}")),
                     _ => out.ignored += 1,
                 }
@@ -122,7 +145,9 @@ fn decode_s3_key(key: &str) -> anyhow::Result<String> {
         match raw[i] {
             b'+' => bytes.push(b' '),
             b'%' if i + 2 < raw.len() => {
-                let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&raw[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         bytes.push(b);
@@ -135,7 +160,8 @@ fn decode_s3_key(key: &str) -> anyhow::Result<String> {
         }
         i += 1;
     }
-    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("object key `{key}` is not UTF-8 once decoded"))
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("object key `{key}` is not UTF-8 once decoded"))
 }
 
 #[cfg(test)]
@@ -156,7 +182,8 @@ mod tests {
         assert_eq!(parsed.urls, ["s3://corpus/raw/a b+c.jsonl.zst", "s3://corpus/raw/b.jsonl"]);
         assert_eq!(parsed.ignored, 1);
         // The same event as SQS delivers it, and through SNS.
-        let sqs = serde_json::json!({ "Records": [{ "eventSource": "aws:sqs", "body": s3 }] }).to_string();
+        let sqs = serde_json::json!({ "Records": [{ "eventSource": "aws:sqs", "body": s3 }] })
+            .to_string();
         assert_eq!(urls(&sqs).len(), 2);
         let sns = serde_json::json!({ "Type": "Notification", "Message": s3 }).to_string();
         assert_eq!(urls(&sns).len(), 2);
@@ -168,8 +195,11 @@ mod tests {
         assert_eq!(urls(eb), ["s3://b/x/y.parquet"]);
         let push = r#"{"message":{"attributes":{"eventType":"OBJECT_FINALIZE","bucketId":"g","objectId":"in/z.jsonl"},"data":""},"subscription":"s"}"#;
         assert_eq!(urls(push), ["gs://g/in/z.jsonl"]);
-        let resource = base64::engine::general_purpose::STANDARD.encode(r#"{"kind":"storage#object","bucket":"g","name":"r.jsonl"}"#);
-        let pull = format!(r#"{{"receivedMessages":[{{"ackId":"1","message":{{"data":"{resource}"}}}}]}}"#);
+        let resource = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"kind":"storage#object","bucket":"g","name":"r.jsonl"}"#);
+        let pull = format!(
+            r#"{{"receivedMessages":[{{"ackId":"1","message":{{"data":"{resource}"}}}}]}}"#
+        );
         assert_eq!(urls(&pull), ["gs://g/r.jsonl"]);
         let delete = r#"{"message":{"attributes":{"eventType":"OBJECT_DELETE","bucketId":"g","objectId":"a"}}}"#;
         assert_eq!(parse_event(delete).expect("parses"), EventObjects { urls: vec![], ignored: 1 });

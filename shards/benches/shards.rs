@@ -13,7 +13,8 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokenmill_shards::{
-    DType, FORMAT_MEGATRON, FORMAT_VERSION, IndexedDataset, Manifest, ShardSetWriter, ShardTarget, SplitMix64, shuffle_dataset,
+    DType, FORMAT_MEGATRON, FORMAT_VERSION, IndexedDataset, Manifest, ShardSetWriter, ShardTarget,
+    SplitMix64, shuffle_dataset,
 };
 
 /// Tokens per benchmark run: 32 MiB of `uint16`.
@@ -117,13 +118,18 @@ fn bench_on(c: &mut Criterion, name: &str, root: &Path, docs: &[Vec<u32>]) {
             black_box(total)
         })
     });
-    for (id, budget) in [("shuffle_dataset_uint16_in_memory", BUDGET), ("shuffle_dataset_uint16_8_buckets", SPILL_BUDGET)] {
+    for (id, budget) in [
+        ("shuffle_dataset_uint16_in_memory", BUDGET),
+        ("shuffle_dataset_uint16_8_buckets", SPILL_BUDGET),
+    ] {
         group.bench_function(id, |b| {
             let mut seed = 0;
             b.iter(|| {
                 seed += 1;
                 let out = root.join("shuffled");
-                black_box(shuffle_dataset(&input, &out, "train", seed, budget, TARGET).expect("shuffle"));
+                black_box(
+                    shuffle_dataset(&input, &out, "train", seed, budget, TARGET).expect("shuffle"),
+                );
                 fs::remove_dir_all(&out).expect("clean");
             })
         });

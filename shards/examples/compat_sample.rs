@@ -10,8 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use tokenmill_shards::{
-    DType, FORMAT_MEGATRON, FORMAT_VERSION, Manifest, ShardSetWriter, ShardTarget, SplitMix64, merge_datasets, read_dataset_tokens,
-    shuffle_dataset,
+    DType, FORMAT_MEGATRON, FORMAT_VERSION, Manifest, ShardSetWriter, ShardTarget, SplitMix64,
+    merge_datasets, read_dataset_tokens, shuffle_dataset,
 };
 
 const TARGET: ShardTarget = ShardTarget { max_tokens: Some(4000), max_bytes: None };
@@ -23,7 +23,8 @@ fn documents(n: usize, vocab: u64, seed: u64) -> Vec<Vec<u32>> {
     (0..n)
         .map(|_| {
             let len = (rng.next_u64() % 301) as usize;
-            let mut doc: Vec<u32> = (0..len).map(|_| (rng.next_u64() % (vocab - 1)) as u32).collect();
+            let mut doc: Vec<u32> =
+                (0..len).map(|_| (rng.next_u64() % (vocab - 1)) as u32).collect();
             doc.push(eos);
             doc
         })

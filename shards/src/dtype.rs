@@ -41,7 +41,8 @@ pub enum DType {
 }
 
 /// All dtypes in code order.
-const ALL: [DType; 8] = [DType::U8, DType::I8, DType::I16, DType::I32, DType::I64, DType::F64, DType::F32, DType::U16];
+const ALL: [DType; 8] =
+    [DType::U8, DType::I8, DType::I16, DType::I32, DType::I64, DType::F64, DType::F32, DType::U16];
 
 impl DType {
     /// The dtype Megatron uses for a vocabulary: `uint16` below 65,500 tokens, else `int32`.
@@ -164,13 +165,20 @@ impl DType {
     ///
     /// The element index of the first value that is not a token id and why (see
     /// [`decode`](Self::decode)); `out` is then left as it was.
-    pub(crate) fn decode_all(self, bytes: &[u8], out: &mut Vec<u32>) -> Result<(), (usize, String)> {
+    pub(crate) fn decode_all(
+        self,
+        bytes: &[u8],
+        out: &mut Vec<u32>,
+    ) -> Result<(), (usize, String)> {
         let start = out.len();
         match self {
             DType::U8 => out.extend(bytes.iter().map(|&b| u32::from(b))),
-            DType::U16 => out.extend(bytes.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))),
+            DType::U16 => out
+                .extend(bytes.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))),
             DType::I32 => {
-                out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                out.extend(
+                    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
                 // Negative int32 values have the top bit set.
                 if let Some(k) = out[start..].iter().position(|&t| t > i32::MAX as u32) {
                     out.truncate(start);
@@ -288,7 +296,9 @@ mod tests {
         assert_eq!((k, out), (2, vec![9]));
         assert!(message.contains("-3"), "{message}");
         assert_eq!(DType::I32.check_all(&bytes).map_err(|e| e.0), Err(2));
-        let (k, _) = DType::F32.decode_all(&[0, 0, 0, 0, 0, 0, 0xc0, 0x3f], &mut Vec::new()).expect_err("1.5");
+        let (k, _) = DType::F32
+            .decode_all(&[0, 0, 0, 0, 0, 0, 0xc0, 0x3f], &mut Vec::new())
+            .expect_err("1.5");
         assert_eq!(k, 1);
     }
 

@@ -120,7 +120,10 @@ pub enum Error {
 
 impl Error {
     /// Builds a closure that wraps an [`io::Error`] with an action and a path, for `map_err`.
-    pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    pub(crate) fn io<'a>(
+        action: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(io::Error) -> Error + 'a {
         move |source| Error::Io { action, path: path.to_path_buf(), source }
     }
 }

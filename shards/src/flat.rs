@@ -75,7 +75,9 @@ impl FlatFormat {
     }
 
     fn from_header(magic: i32, version: i32) -> Option<FlatFormat> {
-        [FlatFormat::Gpt2, FlatFormat::Llama3].into_iter().find(|f| f.magic() == magic && f.version() == version)
+        [FlatFormat::Gpt2, FlatFormat::Llama3]
+            .into_iter()
+            .find(|f| f.magic() == magic && f.version() == version)
     }
 }
 
@@ -112,7 +114,14 @@ impl FlatWriter {
         let file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&header(format, 0)).map_err(Error::io("write", &tmp))?;
-        Ok(FlatWriter { path: path.to_path_buf(), tmp, format, out: Some(out), tokens: 0, scratch: Vec::new() })
+        Ok(FlatWriter {
+            path: path.to_path_buf(),
+            tmp,
+            format,
+            out: Some(out),
+            tokens: 0,
+            scratch: Vec::new(),
+        })
     }
 
     /// Appends tokens to the stream.
@@ -129,19 +138,25 @@ impl FlatWriter {
             // the bits are the same, so encode as uint32 directly.
             FlatFormat::Llama3 => DType::I32,
         };
-        let max = if self.format == FlatFormat::Gpt2 { u64::from(u16::MAX) } else { u64::from(u32::MAX) };
+        let max =
+            if self.format == FlatFormat::Gpt2 { u64::from(u16::MAX) } else { u64::from(u32::MAX) };
         if let Some(&token) = tokens.iter().find(|&&t| u64::from(t) > max) {
             let shard = self.path.display().to_string();
             return Err(Error::TokenOverflow { shard, document: 0, token, dtype, max });
         }
         if self.tokens + tokens.len() as u64 > i32::MAX as u64 {
-            let message =
-                format!("{}: more than {} tokens, the most an llm.c header can count; split the data", self.path.display(), i32::MAX);
+            let message = format!(
+                "{}: more than {} tokens, the most an llm.c header can count; split the data",
+                self.path.display(),
+                i32::MAX
+            );
             return Err(Error::InvalidArgument { message });
         }
         self.scratch.clear();
         dtype.encode_all(tokens, &mut self.scratch);
-        let out = self.out.as_mut().ok_or_else(|| Error::io("write", &self.tmp)(std::io::Error::other("flat writer already finished")))?;
+        let out = self.out.as_mut().ok_or_else(|| {
+            Error::io("write", &self.tmp)(std::io::Error::other("flat writer already finished"))
+        })?;
         out.write_all(&self.scratch).map_err(Error::io("write", &self.tmp))?;
         self.tokens += tokens.len() as u64;
         Ok(())
@@ -155,7 +170,9 @@ impl FlatWriter {
     /// [`Error::Io`] if writing, syncing or renaming fails (the temporary file is removed).
     pub fn finish(mut self) -> Result<u64> {
         let tmp = self.tmp.clone();
-        let out = self.out.take().ok_or_else(|| Error::io("finish", &tmp)(std::io::Error::other("flat writer already finished")))?;
+        let out = self.out.take().ok_or_else(|| {
+            Error::io("finish", &tmp)(std::io::Error::other("flat writer already finished"))
+        })?;
         let mut file = out.into_inner().map_err(|e| Error::io("write", &tmp)(e.into_error()))?;
         // add_tokens keeps the count at most i32::MAX.
         let n = self.tokens as i32;
@@ -163,7 +180,8 @@ impl FlatWriter {
         file.write_all(&header(self.format, n)).map_err(Error::io("write", &tmp))?;
         file.sync_all().map_err(Error::io("fsync", &tmp))?;
         fs::rename(&tmp, &self.path).map_err(Error::io("rename", &tmp))?;
-        let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent =
+            self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         sync_dir(parent)?;
         Ok(self.tokens)
     }
@@ -186,23 +204,43 @@ impl Drop for FlatWriter {
 /// `1024 + N·size`.
 pub fn read_flat(path: &Path) -> Result<(FlatFormat, Vec<u32>)> {
     let bytes = fs::read(path).map_err(Error::io("read", path))?;
-    let bad = |offset: usize, message: String| Error::Format { path: path.to_path_buf(), offset: offset as u64, message };
+    let bad = |offset: usize, message: String| Error::Format {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        message,
+    };
     if bytes.len() < FLAT_HEADER_LEN {
-        return Err(bad(bytes.len(), format!("truncated: {} bytes, shorter than the 1024-byte header", bytes.len())));
+        return Err(bad(
+            bytes.len(),
+            format!("truncated: {} bytes, shorter than the 1024-byte header", bytes.len()),
+        ));
     }
-    let int = |i: usize| i32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]);
+    let int = |i: usize| {
+        i32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+    };
     let (magic, version, n) = (int(0), int(1), int(2));
-    let format = FlatFormat::from_header(magic, version)
-        .ok_or_else(|| bad(0, format!("unknown magic {magic} / version {version}; expected 20240520/1 or 20240801/7")))?;
+    let format = FlatFormat::from_header(magic, version).ok_or_else(|| {
+        bad(
+            0,
+            format!("unknown magic {magic} / version {version}; expected 20240520/1 or 20240801/7"),
+        )
+    })?;
     let n = usize::try_from(n).map_err(|_| bad(8, format!("negative token count {n}")))?;
     let expected = FLAT_HEADER_LEN + n * format.token_size();
     if bytes.len() != expected {
-        return Err(bad(bytes.len().min(expected), format!("file has {} bytes, the header's {n} tokens need {expected}", bytes.len())));
+        return Err(bad(
+            bytes.len().min(expected),
+            format!("file has {} bytes, the header's {n} tokens need {expected}", bytes.len()),
+        ));
     }
     let body = &bytes[FLAT_HEADER_LEN..];
     let tokens = match format {
-        FlatFormat::Gpt2 => body.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        FlatFormat::Llama3 => body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        FlatFormat::Gpt2 => {
+            body.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect()
+        }
+        FlatFormat::Llama3 => {
+            body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
     };
     Ok((format, tokens))
 }
@@ -227,7 +265,11 @@ pub fn export_flat(dataset_dir: &Path, out_file: &Path) -> Result<u64> {
         return Err(Error::InvalidArgument { message });
     }
     if manifest.tokens > i32::MAX as u64 {
-        let message = format!("{}: {} tokens do not fit one llm.c file (< 2^31)", dataset_dir.display(), manifest.tokens);
+        let message = format!(
+            "{}: {} tokens do not fit one llm.c file (< 2^31)",
+            dataset_dir.display(),
+            manifest.tokens
+        );
         return Err(Error::InvalidArgument { message });
     }
     let (_, shards) = open_shards(dataset_dir, &manifest)?;
@@ -277,7 +319,10 @@ mod tests {
         w.finish().expect("finish");
         assert_eq!(read_flat(&path).expect("read"), (FlatFormat::Llama3, vec![128_000, u32::MAX]));
         let mut narrow = FlatWriter::create(&path, FlatFormat::Gpt2).expect("create");
-        assert!(matches!(narrow.add_tokens(&[70_000]), Err(Error::TokenOverflow { token: 70_000, .. })));
+        assert!(matches!(
+            narrow.add_tokens(&[70_000]),
+            Err(Error::TokenOverflow { token: 70_000, .. })
+        ));
     }
 
     #[test]

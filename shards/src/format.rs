@@ -117,7 +117,11 @@ pub(crate) struct Index<B = Vec<u8>> {
 impl<B> std::fmt::Debug for Index<B> {
     // Not derived: that would print every byte of the file.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index").field("dtype", &self.dtype).field("sequences", &self.s).field("doc_indices", &self.d).finish()
+        f.debug_struct("Index")
+            .field("dtype", &self.dtype)
+            .field("sequences", &self.s)
+            .field("doc_indices", &self.d)
+            .finish()
     }
 }
 
@@ -166,7 +170,10 @@ pub(crate) fn parse_idx<B: AsRef<[u8]>>(bytes: B) -> Result<Index<B>, Defect> {
     let b = bytes.as_ref();
     let n = b.len() as u64;
     if n < IDX_HEADER_LEN {
-        return Err(Defect::new(n, format!("truncated: {n} bytes, shorter than the {IDX_HEADER_LEN}-byte header")));
+        return Err(Defect::new(
+            n,
+            format!("truncated: {n} bytes, shorter than the {IDX_HEADER_LEN}-byte header"),
+        ));
     }
     if let Some(at) = (0..IDX_MAGIC.len()).find(|&i| b[i] != IDX_MAGIC[i]) {
         return Err(Defect::new(at as u64, "bad magic, expected \"MMIDIDX\\0\\0\""));
@@ -176,12 +183,20 @@ pub(crate) fn parse_idx<B: AsRef<[u8]>>(bytes: B) -> Result<Index<B>, Defect> {
         return Err(Defect::new(9, format!("unsupported version {version}, expected 1")));
     }
     let code = b[17];
-    let dtype = DType::from_code(code).ok_or_else(|| Defect::new(17, format!("unknown dtype code {code}")))?;
+    let dtype = DType::from_code(code)
+        .ok_or_else(|| Defect::new(17, format!("unknown dtype code {code}")))?;
     let (s, d) = (le_u64(b, 18), le_u64(b, 26));
     let expected = idx_len(s, d);
     if u128::from(n) != expected {
-        let (at, what) = if u128::from(n) < expected { (n, "truncated") } else { (expected as u64, "trailing bytes") };
-        return Err(Defect::new(at, format!("{what}: file has {n} bytes, header (S={s}, D={d}) needs {expected}")));
+        let (at, what) = if u128::from(n) < expected {
+            (n, "truncated")
+        } else {
+            (expected as u64, "trailing bytes")
+        };
+        return Err(Defect::new(
+            at,
+            format!("{what}: file has {n} bytes, header (S={s}, D={d}) needs {expected}"),
+        ));
     }
     // The size check bounds S and D by the file length, so these casts are lossless.
     Ok(Index { dtype, bytes, s: s as usize, d: d as usize })
@@ -261,7 +276,8 @@ impl<B: AsRef<[u8]>> Index<B> {
         let size = self.dtype.size() as i128;
         let mut defects = Vec::new();
         if let Some((i, n)) = first_bad(self.lengths().map(|len| len < 0)) {
-            let msg = format!("sequence {i} has negative length {}", self.length(i).unwrap_or_default());
+            let msg =
+                format!("sequence {i} has negative length {}", self.length(i).unwrap_or_default());
             defects.push(Defect::new(length_offset(i), msg + &more(n)));
         }
         let out_of_bounds = self.pointers().zip(self.lengths()).map(|(p, len)| {
@@ -284,7 +300,8 @@ impl<B: AsRef<[u8]>> Index<B> {
                     let msg = format!("first document index is {first}, expected 0");
                     defects.push(Defect::new(doc_index_offset(s, 0), msg));
                 }
-                let decreases = self.doc_indices().zip(self.doc_indices().skip(1)).map(|(a, b)| b < a);
+                let decreases =
+                    self.doc_indices().zip(self.doc_indices().skip(1)).map(|(a, b)| b < a);
                 if let Some((i, n)) = first_bad(decreases) {
                     let msg = format!("document indices decrease at entry {}", i + 1);
                     defects.push(Defect::new(doc_index_offset(s, i + 1), msg + &more(n)));
@@ -294,7 +311,10 @@ impl<B: AsRef<[u8]>> Index<B> {
                     defects.push(Defect::new(doc_index_offset(s, d - 1), msg));
                 }
             }
-            _ => defects.push(Defect::new(doc_index_offset(s, 0), "no document indices (D = 0); expected at least [0]")),
+            _ => defects.push(Defect::new(
+                doc_index_offset(s, 0),
+                "no document indices (D = 0); expected at least [0]",
+            )),
         }
         defects
     }
@@ -309,8 +329,13 @@ impl<B: AsRef<[u8]>> Index<B> {
         if d != s + 1 {
             let msg = format!("D = {d} document indices, expected S + 1 = {}", s + 1);
             defects.push(Defect::new(26, msg));
-        } else if let Some((i, n)) = first_bad(self.doc_indices().enumerate().map(|(i, doc)| doc != i as i64)) {
-            let msg = format!("document index {i} is {}, expected {i}", self.doc_index(i).unwrap_or_default());
+        } else if let Some((i, n)) =
+            first_bad(self.doc_indices().enumerate().map(|(i, doc)| doc != i as i64))
+        {
+            let msg = format!(
+                "document index {i} is {}, expected {i}",
+                self.doc_index(i).unwrap_or_default()
+            );
             defects.push(Defect::new(doc_index_offset(s, i), msg + &more(n)));
         }
         let mut expected = 0i64;
@@ -320,7 +345,10 @@ impl<B: AsRef<[u8]>> Index<B> {
             bad
         });
         if let Some((i, n)) = first_bad(wrong) {
-            let msg = format!("sequence pointer {i} is {}, not contiguous with the previous sequence", self.pointer(i).unwrap_or_default());
+            let msg = format!(
+                "sequence pointer {i} is {}, not contiguous with the previous sequence",
+                self.pointer(i).unwrap_or_default()
+            );
             defects.push(Defect::new(pointer_offset(s, i), msg + &more(n)));
         }
         defects
@@ -365,7 +393,10 @@ mod tests {
         assert_eq!(index.lengths().collect::<Vec<_>>(), [3, 1]);
         assert_eq!(index.pointers().collect::<Vec<_>>(), [0, 6]);
         assert_eq!(index.doc_indices().collect::<Vec<_>>(), [0, 1, 2]);
-        assert_eq!((index.length(1), index.pointer(1), index.doc_index(2)), (Some(1), Some(6), Some(2)));
+        assert_eq!(
+            (index.length(1), index.pointer(1), index.doc_index(2)),
+            (Some(1), Some(6), Some(2))
+        );
         assert_eq!((index.length(2), index.pointer(2), index.doc_index(3)), (None, None, None));
         assert!(index.check_general(8).is_empty());
         assert!(index.check_tokenmill().is_empty());

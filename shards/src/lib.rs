@@ -88,5 +88,7 @@ pub use merge::merge_datasets;
 pub use reader::{IndexedDataset, read_dataset_tokens};
 pub use set::{ShardSetWriter, ShardTarget};
 pub use shuffle::{SHUFFLE_TMP_DIR, SplitMix64, shuffle_dataset};
-pub use verify::{Problem, VerifyOptions, VerifyReport, verify_dir, verify_dir_from, verify_shards};
+pub use verify::{
+    Problem, VerifyOptions, VerifyReport, verify_dir, verify_dir_from, verify_shards,
+};
 pub use writer::{ShardInfo, ShardWriter};

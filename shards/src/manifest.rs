@@ -84,8 +84,11 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
         let path = dir.join(MANIFEST_FILE);
-        let mut json =
-            serde_json::to_vec_pretty(self).map_err(|e| Error::Io { action: "serialize", path: path.clone(), source: e.into() })?;
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| Error::Io {
+            action: "serialize",
+            path: path.clone(),
+            source: e.into(),
+        })?;
         json.push(b'\n');
         let result = (|| {
             let mut file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
@@ -122,7 +125,8 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
         let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|source| Error::ManifestJson { path: path.clone(), source })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|source| Error::ManifestJson { path: path.clone(), source })?;
         if manifest.format != FORMAT_MEGATRON {
             return Err(Error::UnsupportedManifest {
                 path,

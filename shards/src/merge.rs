@@ -38,7 +38,12 @@ use crate::writer::hex128;
 /// the first input's; those of [`Manifest::read`] and
 /// [`IndexedDataset::open`](crate::IndexedDataset::open) for the inputs, and of [`ShardSetWriter`] while writing.
 /// Unfinished shards are removed on error.
-pub fn merge_datasets(inputs: &[PathBuf], output: &Path, prefix: &str, target: ShardTarget) -> Result<Manifest> {
+pub fn merge_datasets(
+    inputs: &[PathBuf],
+    output: &Path,
+    prefix: &str,
+    target: ShardTarget,
+) -> Result<Manifest> {
     let manifests = inputs.iter().map(|dir| Manifest::read(dir)).collect::<Result<Vec<_>>>()?;
     let merged = combine(inputs, &manifests)?;
     if let Some(dir) = inputs.iter().find(|dir| same_dir(dir, output)) {
@@ -84,7 +89,9 @@ pub fn merge_datasets(inputs: &[PathBuf], output: &Path, prefix: &str, target: S
 /// Checks that the inputs can be merged and combines their provenance (shards left empty).
 fn combine(inputs: &[PathBuf], manifests: &[Manifest]) -> Result<Manifest> {
     let Some(first) = manifests.first() else {
-        return Err(Error::InvalidArgument { message: "merge needs at least one input dataset".to_string() });
+        return Err(Error::InvalidArgument {
+            message: "merge needs at least one input dataset".to_string(),
+        });
     };
     for (dir, m) in inputs.iter().zip(manifests).skip(1) {
         let differs = |what: &str, theirs: &str, ours: &str| Error::Incompatible {
@@ -155,7 +162,11 @@ mod tests {
         assert!(manifest.shards.iter().all(|s| s.tokens <= 256 && s.name.starts_with("merged_")));
         assert_eq!(manifest.inputs.len(), 3);
         assert_eq!((manifest.eos_id, manifest.config_hash.as_str()), (Some(0), "config"));
-        let report = verify_dir(&out, &VerifyOptions { vocab_size: Some(1000), eos_id: Some(0), check_checksums: true }).expect("verify");
+        let report = verify_dir(
+            &out,
+            &VerifyOptions { vocab_size: Some(1000), eos_id: Some(0), check_checksums: true },
+        )
+        .expect("verify");
         assert!(report.is_ok(), "{:?}", report.problems);
     }
 
@@ -167,10 +178,12 @@ mod tests {
         write_dataset(&b, DType::I32, &sample_docs(5), 100, "tok");
         write_dataset(&c, DType::U16, &sample_docs(5), 100, "other");
         let out = tmp.path().join("out");
-        let err = merge_datasets(&[a.clone(), b.clone()], &out, "m", TARGET).expect_err("dtype differs");
+        let err =
+            merge_datasets(&[a.clone(), b.clone()], &out, "m", TARGET).expect_err("dtype differs");
         assert!(matches!(&err, Error::Incompatible { path, .. } if path.starts_with(&b)), "{err}");
         assert!(err.to_string().contains("dtype \"int32\" differs from \"uint16\""), "{err}");
-        let err = merge_datasets(&[a.clone(), c.clone()], &out, "m", TARGET).expect_err("tokenizer differs");
+        let err = merge_datasets(&[a.clone(), c.clone()], &out, "m", TARGET)
+            .expect_err("tokenizer differs");
         assert!(err.to_string().contains("tokenizer_hash \"other\""), "{err}");
         assert!(!out.exists());
         let err = merge_datasets(&[], &out, "m", TARGET).expect_err("no inputs");
@@ -209,7 +222,10 @@ mod tests {
         let bin_len = index.num_tokens() * 4;
         assert!(index.check_general(bin_len).is_empty());
         assert!(index.check_tokenmill().is_empty());
-        assert!(!index.check_general(bin_len - 4).is_empty(), "the last sequence overruns a shorter .bin");
+        assert!(
+            !index.check_general(bin_len - 4).is_empty(),
+            "the last sequence overruns a shorter .bin"
+        );
     }
 
     proptest! {

@@ -63,8 +63,11 @@ impl IndexedDataset {
     /// byte offset if the index is malformed or does not fit the `.bin`.
     pub fn open(prefix_path: &Path) -> Result<Self> {
         let (idx_path, bin_path) = (with_ext(prefix_path, ".idx"), with_ext(prefix_path, ".bin"));
-        let index =
-            parse_idx(map(&idx_path)?).map_err(|d| Error::Format { path: idx_path.clone(), offset: d.offset, message: d.message })?;
+        let index = parse_idx(map(&idx_path)?).map_err(|d| Error::Format {
+            path: idx_path.clone(),
+            offset: d.offset,
+            message: d.message,
+        })?;
         let bin = map(&bin_path)?;
         if let Some(d) = index.check_general(bin.len() as u64).into_iter().next() {
             return Err(Error::Format { path: idx_path, offset: d.offset, message: d.message });
@@ -199,7 +202,11 @@ impl IndexedDataset {
         match (self.index.doc_index(j), next) {
             // `open` checked that the indices start at 0, never decrease and end at S.
             (Some(a), Some(b)) => Ok(a as usize..b as usize),
-            _ => Err(Error::IndexOutOfRange { path: self.prefix.clone(), index: j, len: self.num_documents() }),
+            _ => Err(Error::IndexOutOfRange {
+                path: self.prefix.clone(),
+                index: j,
+                len: self.num_documents(),
+            }),
         }
     }
 
@@ -283,8 +290,14 @@ mod tests {
         assert_eq!(ds.document_indices().collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(ds.sequence_lengths().collect::<Vec<_>>(), [3, 1]);
         assert_eq!(ds.sequence_pointers().collect::<Vec<_>>(), [0, 6]);
-        assert_eq!((ds.document_index(2), ds.sequence_length(1), ds.sequence_pointer(1)), (Some(2), Some(1), Some(6)));
-        assert_eq!((ds.document_index(3), ds.sequence_length(2), ds.sequence_pointer(2)), (None, None, None));
+        assert_eq!(
+            (ds.document_index(2), ds.sequence_length(1), ds.sequence_pointer(1)),
+            (Some(2), Some(1), Some(6))
+        );
+        assert_eq!(
+            (ds.document_index(3), ds.sequence_length(2), ds.sequence_pointer(2)),
+            (None, None, None)
+        );
         assert_eq!(ds.document_sequences(1).expect("document 1"), 1..2);
         assert!(matches!(ds.document_sequences(2), Err(Error::IndexOutOfRange { .. })));
         assert!(matches!(ds.document_sequences(usize::MAX), Err(Error::IndexOutOfRange { .. })));
@@ -363,12 +376,19 @@ mod tests {
     }
 
     fn dtype_and_docs() -> impl Strategy<Value = (DType, Vec<Vec<u32>>)> {
-        prop_oneof![Just(DType::U8), Just(DType::U16), Just(DType::I16), Just(DType::I32), Just(DType::I64), Just(DType::F32),]
-            .prop_flat_map(|dtype| {
-                let max = dtype.max_token().min(u64::from(u32::MAX)) as u32;
-                let doc = prop::collection::vec(0..=max, 0..40);
-                (Just(dtype), prop::collection::vec(doc, 0..20))
-            })
+        prop_oneof![
+            Just(DType::U8),
+            Just(DType::U16),
+            Just(DType::I16),
+            Just(DType::I32),
+            Just(DType::I64),
+            Just(DType::F32),
+        ]
+        .prop_flat_map(|dtype| {
+            let max = dtype.max_token().min(u64::from(u32::MAX)) as u32;
+            let doc = prop::collection::vec(0..=max, 0..40);
+            (Just(dtype), prop::collection::vec(doc, 0..20))
+        })
     }
 
     proptest! {

@@ -27,7 +27,9 @@ impl ShardTarget {
     /// Whether a shard already holding `tokens` tokens and `bytes` bytes would exceed the
     /// target after adding `add_tokens` tokens of `add_bytes` bytes.
     fn exceeded(&self, tokens: u64, bytes: u64, add_tokens: u64, add_bytes: u64) -> bool {
-        let over = |limit: Option<u64>, have: u64, add: u64| limit.is_some_and(|l| have.saturating_add(add) > l);
+        let over = |limit: Option<u64>, have: u64, add: u64| {
+            limit.is_some_and(|l| have.saturating_add(add) > l)
+        };
         over(self.max_tokens, tokens, add_tokens) || over(self.max_bytes, bytes, add_bytes)
     }
 }
@@ -137,12 +139,14 @@ impl ShardSetWriter {
 
     /// Documents added so far, over all shards.
     pub fn documents(&self) -> u64 {
-        self.done.iter().map(|s| s.documents).sum::<u64>() + self.current.as_ref().map_or(0, ShardWriter::documents)
+        self.done.iter().map(|s| s.documents).sum::<u64>()
+            + self.current.as_ref().map_or(0, ShardWriter::documents)
     }
 
     /// Tokens added so far, over all shards.
     pub fn tokens(&self) -> u64 {
-        self.done.iter().map(|s| s.tokens).sum::<u64>() + self.current.as_ref().map_or(0, ShardWriter::tokens)
+        self.done.iter().map(|s| s.tokens).sum::<u64>()
+            + self.current.as_ref().map_or(0, ShardWriter::tokens)
     }
 
     /// Shards completed so far (rolled over), in order; the one being written is not included.
@@ -190,8 +194,10 @@ mod tests {
     use super::*;
 
     fn files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            fs::read_dir(dir).expect("read test dir").map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("read test dir")
+            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -200,15 +206,26 @@ mod tests {
     fn rollover_by_tokens_is_deterministic() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let target = ShardTarget { max_tokens: Some(5), max_bytes: None };
-        let mut set = ShardSetWriter::new(tmp.path(), "train", DType::U16, target).expect("new set").with_first_index(3);
+        let mut set = ShardSetWriter::new(tmp.path(), "train", DType::U16, target)
+            .expect("new set")
+            .with_first_index(3);
         // 2+3 fill shard 3; 4 starts shard 4; 9 is oversized and gets shard 5; 1 starts 6.
         for doc in [&[1u32, 2][..], &[3, 4, 5], &[6, 7, 8, 9], &[0; 9], &[1]] {
             set.add_document(doc).expect("add");
         }
         assert_eq!((set.documents(), set.tokens()), (5, 19));
         let shards = set.finish().expect("finish");
-        let summary: Vec<(&str, u64, u64)> = shards.iter().map(|s| (s.name.as_str(), s.documents, s.tokens)).collect();
-        assert_eq!(summary, [("train_00003", 2, 5), ("train_00004", 1, 4), ("train_00005", 1, 9), ("train_00006", 1, 1)]);
+        let summary: Vec<(&str, u64, u64)> =
+            shards.iter().map(|s| (s.name.as_str(), s.documents, s.tokens)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("train_00003", 2, 5),
+                ("train_00004", 1, 4),
+                ("train_00005", 1, 9),
+                ("train_00006", 1, 1)
+            ]
+        );
         assert_eq!(shards[0].bin_bytes, 10);
         assert_eq!(files(tmp.path()).len(), 8);
     }
@@ -229,7 +246,8 @@ mod tests {
     #[test]
     fn encoded_documents_are_checked_and_counted() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut set = ShardSetWriter::new(tmp.path(), "e", DType::I32, ShardTarget::default()).expect("new");
+        let mut set =
+            ShardSetWriter::new(tmp.path(), "e", DType::I32, ShardTarget::default()).expect("new");
         set.add_encoded(&[1, 0, 0, 0, 2, 0, 0, 0]).expect("two tokens");
         let odd = set.add_encoded(&[1, 0, 0]).expect_err("not whole elements");
         assert!(matches!(odd, Error::Format { offset: 8, .. }), "{odd}");
@@ -243,7 +261,8 @@ mod tests {
     fn empty_set_writes_nothing() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("out");
-        let set = ShardSetWriter::new(&dir, "train", DType::U16, ShardTarget::default()).expect("new set");
+        let set = ShardSetWriter::new(&dir, "train", DType::U16, ShardTarget::default())
+            .expect("new set");
         assert_eq!(set.finish().expect("finish"), []);
         assert!(files(&dir).is_empty());
     }

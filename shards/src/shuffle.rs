@@ -107,12 +107,20 @@ fn key_of(seed: u64, doc: u64) -> u64 {
 /// is `input` or the budget would need more than 65,536 buckets; [`Error::Io`] and those of
 /// [`ShardSetWriter`] while writing. On error the temporary directory and unfinished
 /// shards are removed.
-pub fn shuffle_dataset(input: &Path, output: &Path, prefix: &str, seed: u64, memory_budget: u64, target: ShardTarget) -> Result<Manifest> {
+pub fn shuffle_dataset(
+    input: &Path,
+    output: &Path,
+    prefix: &str,
+    seed: u64,
+    memory_budget: u64,
+    target: ShardTarget,
+) -> Result<Manifest> {
     let manifest = Manifest::read(input)?;
     let (dtype, shards) = open_shards(input, &manifest)?;
     fs::create_dir_all(output).map_err(Error::io("create directory", output))?;
     if same_dir(input, output) {
-        let message = format!("shuffle output {} is the input directory; choose another", output.display());
+        let message =
+            format!("shuffle output {} is the input directory; choose another", output.display());
         return Err(Error::InvalidArgument { message });
     }
     let mut corpus = Corpus::new(&shards);
@@ -248,7 +256,11 @@ impl<'a> Corpus<'a> {
 
 /// Sorts `(key, document)` pairs (ties in input order) and writes the documents in that
 /// order to `set`.
-fn write_sorted(keyed: &mut [(u64, u64)], corpus: &mut Corpus<'_>, set: &mut ShardSetWriter) -> Result<()> {
+fn write_sorted(
+    keyed: &mut [(u64, u64)],
+    corpus: &mut Corpus<'_>,
+    set: &mut ShardSetWriter,
+) -> Result<()> {
     keyed.sort_unstable();
     for &(_, doc) in keyed.iter() {
         set.add_encoded(corpus.bytes(doc)?)?;
@@ -288,7 +300,11 @@ fn bucket_of(key: u64, buckets: usize) -> usize {
 /// buckets than open files allowed.
 fn append_to_bucket(dir: &Path, b: usize, bytes: &[u8]) -> Result<()> {
     let path = bucket_path(dir, b);
-    let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io("open", &path))?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(Error::io("open", &path))?;
     file.write_all(bytes).map_err(Error::io("write", &path))
 }
 
@@ -309,23 +325,31 @@ fn gather(
         Err(e) => return Err(Error::io("open", path)(e)),
     };
     keyed.clear();
-    parse_records(buf, corpus.len(), |doc| keyed.push((key_of(seed, doc), doc))).map_err(|(offset, message)| Error::Format {
-        path: path.to_path_buf(),
-        offset,
-        message: message.to_string(),
-    })?;
+    parse_records(buf, corpus.len(), |doc| keyed.push((key_of(seed, doc), doc))).map_err(
+        |(offset, message)| Error::Format {
+            path: path.to_path_buf(),
+            offset,
+            message: message.to_string(),
+        },
+    )?;
     write_sorted(keyed, corpus, set)?;
     fs::remove_file(path).map_err(Error::io("remove", path))
 }
 
 /// Passes each document number of a bucket to `each`; the error is an offset and a reason.
-fn parse_records(bytes: &[u8], documents: u64, mut each: impl FnMut(u64)) -> std::result::Result<(), (u64, &'static str)> {
+fn parse_records(
+    bytes: &[u8],
+    documents: u64,
+    mut each: impl FnMut(u64),
+) -> std::result::Result<(), (u64, &'static str)> {
     let records = bytes.chunks_exact(RECORD_BYTES);
     if !records.remainder().is_empty() {
         return Err(((bytes.len() - records.remainder().len()) as u64, "truncated record"));
     }
     for (k, record) in records.enumerate() {
-        let doc = u64::from_le_bytes([record[0], record[1], record[2], record[3], record[4], record[5], record[6], record[7]]);
+        let doc = u64::from_le_bytes([
+            record[0], record[1], record[2], record[3], record[4], record[5], record[6], record[7],
+        ]);
         if doc >= documents {
             return Err(((k * RECORD_BYTES) as u64, "document number past the end of the dataset"));
         }
@@ -361,7 +385,10 @@ mod tests {
     fn splitmix64_matches_reference_stream() {
         // First outputs for seed 0 of the reference C implementation (Vigna's splitmix64.c).
         let mut rng = SplitMix64::new(0);
-        assert_eq!([rng.next_u64(), rng.next_u64()], [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4]);
+        assert_eq!(
+            [rng.next_u64(), rng.next_u64()],
+            [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4]
+        );
     }
 
     #[test]
@@ -380,7 +407,10 @@ mod tests {
         assert_eq!(a, b, "not a permutation");
         assert_eq!(got, expected_order(&docs, 7));
         assert_eq!((manifest.documents, manifest.tokens), (source.documents, source.tokens));
-        assert_eq!((&manifest.tokenizer_hash, &manifest.inputs, manifest.eos_id), (&source.tokenizer_hash, &source.inputs, Some(0)));
+        assert_eq!(
+            (&manifest.tokenizer_hash, &manifest.inputs, manifest.eos_id),
+            (&source.tokenizer_hash, &source.inputs, Some(0))
+        );
         assert_eq!(manifest.tool_version, env!("CARGO_PKG_VERSION"));
         assert!(manifest.shards.len() > 1);
         assert!(!out.join(SHUFFLE_TMP_DIR).exists());
@@ -478,7 +508,11 @@ mod tests {
         for shard in &in_memory.shards {
             for ext in [".bin", ".idx"] {
                 let name = format!("{}{ext}", shard.name);
-                assert_eq!(fs::read(a.join(&name)).expect("read a"), fs::read(b.join(&name)).expect("read b"), "{name}");
+                assert_eq!(
+                    fs::read(a.join(&name)).expect("read a"),
+                    fs::read(b.join(&name)).expect("read b"),
+                    "{name}"
+                );
             }
         }
         assert_eq!(read_dataset_tokens(&a).expect("read"), expected_order(&docs, 9));

@@ -6,7 +6,13 @@ use crate::{DType, FORMAT_MEGATRON, FORMAT_VERSION, Manifest, ShardSetWriter, Sh
 
 /// Writes `docs` into shards of at most `max_tokens` tokens under `dir`, plus a manifest whose
 /// tokenizer hash is `tokenizer_hash`, and returns the manifest.
-pub(crate) fn write_dataset(dir: &Path, dtype: DType, docs: &[Vec<u32>], max_tokens: u64, tokenizer_hash: &str) -> Manifest {
+pub(crate) fn write_dataset(
+    dir: &Path,
+    dtype: DType,
+    docs: &[Vec<u32>],
+    max_tokens: u64,
+    tokenizer_hash: &str,
+) -> Manifest {
     let target = ShardTarget { max_tokens: Some(max_tokens), max_bytes: None };
     let mut set = ShardSetWriter::new(dir, "train", dtype, target).expect("new shard set");
     for doc in docs {
@@ -39,7 +45,8 @@ pub(crate) fn sample_docs(n: usize) -> Vec<Vec<u32>> {
     (0..n)
         .map(|i| {
             let len = 1 + (i * 7919) % 40;
-            let mut doc: Vec<u32> = (0..len).map(|k| 1 + ((i * 31 + k * 17) % 998) as u32).collect();
+            let mut doc: Vec<u32> =
+                (0..len).map(|k| 1 + ((i * 31 + k * 17) % 998) as u32).collect();
             doc[0] = 1 + (i % 998) as u32;
             doc.push(0);
             doc

@@ -99,7 +99,11 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
 /// As [`verify_dir`].
 pub fn verify_dir_from(dir: &Path, opts: &VerifyOptions, first: usize) -> Result<VerifyReport> {
     let manifest = Manifest::read(dir)?;
-    let mut v = Verifier { dir, opts, report: VerifyReport { shards: manifest.shards.len(), ..VerifyReport::default() } };
+    let mut v = Verifier {
+        dir,
+        opts,
+        report: VerifyReport { shards: manifest.shards.len(), ..VerifyReport::default() },
+    };
     let manifest_path = dir.join(MANIFEST_FILE);
     let dtype = DType::from_name(&manifest.dtype);
     if dtype.is_none() {
@@ -119,8 +123,10 @@ pub fn verify_dir_from(dir: &Path, opts: &VerifyOptions, first: usize) -> Result
     let docs: u64 = manifest.shards.iter().map(|s| s.documents).sum();
     let tokens: u64 = manifest.shards.iter().map(|s| s.tokens).sum();
     if (docs, tokens) != (manifest.documents, manifest.tokens) {
-        let msg =
-            format!("totals say {} documents and {} tokens, the shards add up to {docs} and {tokens}", manifest.documents, manifest.tokens);
+        let msg = format!(
+            "totals say {} documents and {} tokens, the shards add up to {docs} and {tokens}",
+            manifest.documents, manifest.tokens
+        );
         v.problem(&manifest_path, None, msg);
     }
     v.check_stray_files(&names);
@@ -131,7 +137,11 @@ pub fn verify_dir_from(dir: &Path, opts: &VerifyOptions, first: usize) -> Result
 /// task of a job array, whose manifest is not in `dir`): headers, sizes, offsets, token ids,
 /// EOS, checksums and the totals. Other files in `dir` are not looked at.
 pub fn verify_shards(dir: &Path, manifest: &Manifest, opts: &VerifyOptions) -> VerifyReport {
-    let mut v = Verifier { dir, opts, report: VerifyReport { shards: manifest.shards.len(), ..VerifyReport::default() } };
+    let mut v = Verifier {
+        dir,
+        opts,
+        report: VerifyReport { shards: manifest.shards.len(), ..VerifyReport::default() },
+    };
     let dtype = DType::from_name(&manifest.dtype);
     let here = dir.join(MANIFEST_FILE);
     if dtype.is_none() {
@@ -146,7 +156,10 @@ pub fn verify_shards(dir: &Path, manifest: &Manifest, opts: &VerifyOptions) -> V
         v.problem(
             &here,
             None,
-            format!("totals say {} documents and {} tokens, the shards add up to {docs} and {tokens}", manifest.documents, manifest.tokens),
+            format!(
+                "totals say {} documents and {} tokens, the shards add up to {docs} and {tokens}",
+                manifest.documents, manifest.tokens
+            ),
         );
     }
     v.report
@@ -176,7 +189,11 @@ impl Tally {
 
 impl Verifier<'_> {
     fn problem(&mut self, file: &Path, offset: Option<u64>, message: impl Into<String>) {
-        self.report.problems.push(Problem { file: file.to_path_buf(), offset, message: message.into() });
+        self.report.problems.push(Problem {
+            file: file.to_path_buf(),
+            offset,
+            message: message.into(),
+        });
     }
 
     fn check_shard(&mut self, info: &ShardInfo, dtype: Option<DType>) {
@@ -315,7 +332,10 @@ impl Verifier<'_> {
             Ok(entries) => entries,
             Err(e) => return self.problem(self.dir, None, format!("cannot list: {e}")),
         };
-        let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for name in names {
             let path = self.dir.join(&name);

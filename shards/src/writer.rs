@@ -54,7 +54,11 @@ struct HashingFile {
 impl HashingFile {
     fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(Error::io("create", path))?;
-        Ok(HashingFile { out: BufWriter::with_capacity(BUF_SIZE, file), hasher: Xxh3::new(), bytes: 0 })
+        Ok(HashingFile {
+            out: BufWriter::with_capacity(BUF_SIZE, file),
+            hasher: Xxh3::new(),
+            bytes: 0,
+        })
     }
 
     /// Flushes and fsyncs; returns the byte count and the hex digest.
@@ -157,7 +161,13 @@ impl ShardWriter {
         if u64::from(tokens.iter().copied().max().unwrap_or(0)) > max
             && let Some(&token) = tokens.iter().find(|&&t| u64::from(t) > max)
         {
-            return Err(Error::TokenOverflow { shard: self.name.clone(), document, token, dtype: self.dtype, max });
+            return Err(Error::TokenOverflow {
+                shard: self.name.clone(),
+                document,
+                token,
+                dtype: self.dtype,
+                max,
+            });
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -183,7 +193,10 @@ impl ShardWriter {
             message: format!("document {}: {message}", self.lengths.len()),
         };
         if !bytes.len().is_multiple_of(size) {
-            return Err(bad(bytes.len() / size, format!("{} bytes are not whole {} elements", bytes.len(), self.dtype)));
+            return Err(bad(
+                bytes.len() / size,
+                format!("{} bytes are not whole {} elements", bytes.len(), self.dtype),
+            ));
         }
         self.dtype.check_all(bytes).map_err(|(k, message)| bad(k, message))?;
         self.append(bytes)

@@ -12,7 +12,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokenmill_shards::{DType, FORMAT_MEGATRON, FORMAT_VERSION, IndexedDataset, Manifest, ShardSetWriter, ShardTarget, shuffle_dataset};
+use tokenmill_shards::{
+    DType, FORMAT_MEGATRON, FORMAT_VERSION, IndexedDataset, Manifest, ShardSetWriter, ShardTarget,
+    shuffle_dataset,
+};
 
 /// Forwards to the system allocator and counts live and peak bytes.
 struct Counting;
@@ -102,7 +105,11 @@ fn write_dataset(dir: &Path, documents: usize) -> Manifest {
 }
 
 fn open_all(dir: &Path, manifest: &Manifest) -> Vec<IndexedDataset> {
-    manifest.shards.iter().map(|s| IndexedDataset::open(&dir.join(&s.name)).expect("open")).collect()
+    manifest
+        .shards
+        .iter()
+        .map(|s| IndexedDataset::open(&dir.join(&s.name)).expect("open"))
+        .collect()
 }
 
 #[test]
@@ -110,7 +117,8 @@ fn open_shards_hold_no_per_document_heap() {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().expect("tempdir");
     let (small, large) = (tmp.path().join("small"), tmp.path().join("large"));
-    let (small_manifest, large_manifest) = (write_dataset(&small, 1_000), write_dataset(&large, 200_000));
+    let (small_manifest, large_manifest) =
+        (write_dataset(&small, 1_000), write_dataset(&large, 200_000));
     assert_eq!((small_manifest.shards.len(), large_manifest.shards.len()), (4, 4));
 
     let (shards, small_live, small_peak) = measure(|| open_all(&small, &small_manifest));
@@ -121,7 +129,11 @@ fn open_shards_hold_no_per_document_heap() {
     );
     // A parsed `.idx` of 200,000 documents would be 4 MB (4 + 8 + 8 bytes per document).
     assert!(large_live < 8 << 10, "{} shards hold {large_live} bytes of heap", shards.len());
-    assert!(large_peak < 8 << 10, "opening {} shards peaked at {large_peak} bytes of heap", shards.len());
+    assert!(
+        large_peak < 8 << 10,
+        "opening {} shards peaked at {large_peak} bytes of heap",
+        shards.len()
+    );
     // 200 times the documents, the same heap: only the paths' lengths differ.
     assert!(large_live.abs_diff(small_live) < 256, "{large_live} vs {small_live} bytes");
     assert!(large_peak.abs_diff(small_peak) < 256, "{large_peak} vs {small_peak} bytes");
@@ -142,12 +154,17 @@ fn shuffle_heap_stays_within_the_budget_not_the_document_count() {
     // Output shards of at most 20,000 tokens: the writer keeps 4 bytes per document of the
     // shard being written.
     let target = ShardTarget { max_tokens: Some(20_000), max_bytes: None };
-    let (out, _, peak) = measure(|| shuffle_dataset(&input, &tmp.path().join("out"), "s", 7, budget, target).expect("shuffle"));
+    let (out, _, peak) = measure(|| {
+        shuffle_dataset(&input, &tmp.path().join("out"), "s", 7, budget, target).expect("shuffle")
+    });
     assert_eq!(out.documents, manifest.documents);
     eprintln!("shuffle of 200,000 documents, {budget}-byte budget: heap peak {peak} B");
     // Budget, the writer's 1 MiB buffer and its lengths (20,000 · 4 bytes at most), and 64 KiB
     // for paths, the manifest and small buffers. Loading the input's `.idx` files into memory
     // would add 4 MB.
     let allowed = budget as usize + (1 << 20) + 80_000 + (64 << 10);
-    assert!(peak <= allowed, "shuffling 200,000 documents peaked at {peak} bytes of heap, more than {allowed}");
+    assert!(
+        peak <= allowed,
+        "shuffling 200,000 documents peaked at {peak} bytes of heap, more than {allowed}"
+    );
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use tokenmill_shards::{
-    DType, Error, Manifest, Problem, ShardSetWriter, ShardTarget, ShardWriter, VerifyOptions, read_dataset_tokens, verify_dir,
+    DType, Error, Manifest, Problem, ShardSetWriter, ShardTarget, ShardWriter, VerifyOptions,
+    read_dataset_tokens, verify_dir,
 };
 
 const EOS: u32 = 0;
@@ -98,7 +99,10 @@ fn truncated_idx_is_reported_at_its_length() {
     let bytes = fs::read(&idx).expect("read");
     fs::write(&idx, &bytes[..bytes.len() - 1]).expect("truncate");
     let found = problems(tmp.path(), &opts());
-    assert!(found.iter().any(|p| p.file == idx && p.offset == Some(bytes.len() as u64 - 1)), "{found:?}");
+    assert!(
+        found.iter().any(|p| p.file == idx && p.offset == Some(bytes.len() as u64 - 1)),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -137,7 +141,8 @@ fn vocab_and_eos_violations_report_bin_offsets() {
     write_dataset(tmp.path(), DType::U16, &sample_docs());
     let strict = VerifyOptions { vocab_size: Some(999), eos_id: Some(12), check_checksums: false };
     let found = problems(tmp.path(), &strict);
-    let summary: Vec<(String, Option<u64>)> = found.iter().map(|p| (file_name(p), p.offset)).collect();
+    let summary: Vec<(String, Option<u64>)> =
+        found.iter().map(|p| (file_name(p), p.offset)).collect();
     assert_eq!(
         summary,
         [
@@ -187,7 +192,10 @@ fn token_overflow_names_token_and_dtype() {
     let mut w = ShardWriter::create(tmp.path(), "s", DType::U16).expect("create");
     w.add_document(&[1, 2]).expect("fits");
     let err = w.add_document(&[3, 65_536]).expect_err("overflow");
-    assert!(matches!(err, Error::TokenOverflow { token: 65_536, dtype: DType::U16, document: 1, .. }));
+    assert!(matches!(
+        err,
+        Error::TokenOverflow { token: 65_536, dtype: DType::U16, document: 1, .. }
+    ));
     assert!(err.to_string().contains("65536"), "{err}");
     assert_eq!((w.documents(), w.tokens(), w.bin_bytes()), (1, 2, 4));
     let mut w32 = ShardWriter::create(tmp.path(), "t", DType::I32).expect("create");

@@ -12,7 +12,9 @@ const GOOD: usize = 30;
 
 /// Writes `good.jsonl` with GOOD valid documents.
 fn good_file(dir: &Path) -> String {
-    let lines: Vec<String> = (0..GOOD).map(|i| doc_line(&format!("g{i}"), &format!("good document number {i} with enough text"))).collect();
+    let lines: Vec<String> = (0..GOOD)
+        .map(|i| doc_line(&format!("g{i}"), &format!("good document number {i} with enough text")))
+        .collect();
     std::fs::create_dir_all(dir.join("in")).expect("mkdir");
     std::fs::write(dir.join("in/good.jsonl"), lines.join("\n") + "\n").expect("write");
     dir.join("in/good.jsonl").display().to_string()
@@ -24,7 +26,9 @@ fn run_case(dir: &Path, bad: &str, on_error: &str) -> (i32, String, Option<serde
     let config = standard_config(&[good, bad.to_string()], &format!("on_error = {on_error:?}"));
     std::fs::write(dir.join("p.toml"), config).expect("write config");
     let (code, stdout, stderr) = outcome(&run_in(dir, &["run", "p.toml", "--progress", "off"]));
-    let stats = std::fs::read_to_string(dir.join("out/work/stats.json")).ok().map(|t| serde_json::from_str(&t).expect("stats json"));
+    let stats = std::fs::read_to_string(dir.join("out/work/stats.json"))
+        .ok()
+        .map(|t| serde_json::from_str(&t).expect("stats json"));
     (code, format!("{stdout}{stderr}"), stats)
 }
 
@@ -47,8 +51,14 @@ fn assert_fails(bad_name: &str, make: impl Fn(&Path) -> String) {
     let (code, log, stats) = run_case(dir.path(), &bad, "fail");
     assert_eq!(code, 3, "{bad_name}: {log}");
     assert!(log.contains("bad input"), "{log}");
-    assert!(!dir.path().join("out/shards/manifest.json").exists(), "{bad_name}: a failed run must not look complete");
-    let left: Vec<String> = listing(&dir.path().join("out/shards")).into_iter().filter(|n| n.ends_with(".tmp")).collect();
+    assert!(
+        !dir.path().join("out/shards/manifest.json").exists(),
+        "{bad_name}: a failed run must not look complete"
+    );
+    let left: Vec<String> = listing(&dir.path().join("out/shards"))
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(stats.expect("stats")["status"], "failed");
 }
@@ -78,10 +88,17 @@ fn malformed_json_line() {
 #[test]
 fn invalid_utf8() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut data = format!("{}\n", doc_line("a", "a valid document before the bad one")).into_bytes();
+    let mut data =
+        format!("{}\n", doc_line("a", "a valid document before the bad one")).into_bytes();
     data.extend_from_slice(b"{\"id\":\"b\",\"text\":\"caf\xe9 au lait, latin-1 bytes\"}\n");
     let bad = write(dir.path(), "latin1.jsonl", &data);
-    assert_skipped(dir.path(), &bad, "invalid_utf8", "latin1.jsonl:2 (byte 56): invalid_utf8: invalid UTF-8 at byte 77", 1);
+    assert_skipped(
+        dir.path(),
+        &bad,
+        "invalid_utf8",
+        "latin1.jsonl:2 (byte 56): invalid_utf8: invalid UTF-8 at byte 77",
+        1,
+    );
 }
 
 #[test]
@@ -105,8 +122,13 @@ fn truncated_zstd() {
     assert_eq!(code, 0, "{log}");
     assert_eq!(errors(&stats.expect("stats"), "in", "truncated"), 1);
     assert!(log.contains("cut.jsonl.zst:") && log.contains("truncated or corrupt"), "{log}");
-    let docs = tokenmill_shards::read_dataset_tokens(&dir.path().join("out/shards")).expect("shards");
-    assert!(docs.len() > GOOD && docs.len() < GOOD + 3000, "records before the cut are kept: {}", docs.len());
+    let docs =
+        tokenmill_shards::read_dataset_tokens(&dir.path().join("out/shards")).expect("shards");
+    assert!(
+        docs.len() > GOOD && docs.len() < GOOD + 3000,
+        "records before the cut are kept: {}",
+        docs.len()
+    );
 }
 
 #[test]
@@ -115,7 +137,8 @@ fn truncated_gzip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     for i in 0..2000 {
-        writeln!(enc, "{}", doc_line(&format!("z{i}"), &format!("gzip document {i} {}", i * 7919))).expect("write");
+        writeln!(enc, "{}", doc_line(&format!("z{i}"), &format!("gzip document {i} {}", i * 7919)))
+            .expect("write");
     }
     let full = enc.finish().expect("gzip");
     let bad = write(dir.path(), "cut.jsonl.gz", &full[..full.len() - 100]);
@@ -160,8 +183,16 @@ fn unreadable_object() {
     // A dangling link matched by a glob: listed, then unreadable (root ignores permission bits).
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("more")).expect("mkdir");
-    std::os::unix::fs::symlink(dir.path().join("gone.jsonl"), dir.path().join("more/dangling.jsonl")).expect("symlink");
-    std::fs::write(dir.path().join("more/ok.jsonl"), doc_line("ok", "a readable document beside it") + "\n").expect("write");
+    std::os::unix::fs::symlink(
+        dir.path().join("gone.jsonl"),
+        dir.path().join("more/dangling.jsonl"),
+    )
+    .expect("symlink");
+    std::fs::write(
+        dir.path().join("more/ok.jsonl"),
+        doc_line("ok", "a readable document beside it") + "\n",
+    )
+    .expect("write");
     let bad = format!("{}/more/*.jsonl", dir.path().display());
     assert_skipped(dir.path(), &bad, "unreadable", "dangling.jsonl: unreadable", 1);
 }
@@ -185,7 +216,9 @@ fn fifty_megabyte_document_streams_through() {
     assert_eq!(rejected[0]["text"].as_str().map(str::len), Some(big.len()));
     assert_eq!(rejected[0]["drop_reason"], "length:too_long");
     // Over run.max_doc_bytes it is skipped as bad input, without being held in memory.
-    let config = std::fs::read_to_string(dir.path().join("p.toml")).expect("read").replace("[run]\n", "[run]\nmax_doc_bytes = \"10MiB\"\n");
+    let config = std::fs::read_to_string(dir.path().join("p.toml"))
+        .expect("read")
+        .replace("[run]\n", "[run]\nmax_doc_bytes = \"10MiB\"\n");
     std::fs::write(dir.path().join("p.toml"), config).expect("write");
     let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{out}{err}");

@@ -24,22 +24,30 @@ fn shuffle_sink_option_merge_and_export() {
         assert_eq!(code, 0, "{out}{err}");
     }
     let a = tokenmill_shards::read_dataset_tokens(&dir.path().join("out/shards")).expect("plain");
-    let b = tokenmill_shards::read_dataset_tokens(&dir.path().join("out/shuffled")).expect("shuffled");
+    let b =
+        tokenmill_shards::read_dataset_tokens(&dir.path().join("out/shuffled")).expect("shuffled");
     assert_ne!(a, b, "order changed");
     assert_eq!(sorted(a.clone()), sorted(b.clone()), "same documents");
-    assert!(listing(&dir.path().join("out/shuffled")).iter().filter(|n| n.ends_with(".bin")).count() >= 3);
+    assert!(
+        listing(&dir.path().join("out/shuffled")).iter().filter(|n| n.ends_with(".bin")).count()
+            >= 3
+    );
     assert!(!dir.path().join("out/work/unshuffled").join("shards").exists());
     let (code, out, _) = outcome(&run_in(dir.path(), &["verify", "out/shuffled"]));
     assert_eq!(code, 0, "{out}");
 
     // The command gives the same permutation for the same seed, whatever the memory.
-    let (code, out, err) = outcome(&run_in(dir.path(), &["shuffle", "out/shards", "out/cmd", "--seed", "7", "--memory", "64KiB"]));
+    let (code, out, err) = outcome(&run_in(
+        dir.path(),
+        &["shuffle", "out/shards", "out/cmd", "--seed", "7", "--memory", "64KiB"],
+    ));
     assert_eq!(code, 0, "{out}{err}");
     let c = tokenmill_shards::read_dataset_tokens(&dir.path().join("out/cmd")).expect("cmd");
     assert_eq!(b, c);
 
     // Merge: documents of both inputs, in order.
-    let (code, out, err) = outcome(&run_in(dir.path(), &["merge", "out/shards", "out/cmd", "-o", "out/merged"]));
+    let (code, out, err) =
+        outcome(&run_in(dir.path(), &["merge", "out/shards", "out/cmd", "-o", "out/merged"]));
     assert_eq!(code, 0, "{out}{err}");
     let m = tokenmill_shards::read_dataset_tokens(&dir.path().join("out/merged")).expect("merged");
     assert_eq!(m, [a.clone(), c].concat());
@@ -56,6 +64,7 @@ fn shuffle_sink_option_merge_and_export() {
     std::fs::write(dir.path().join("both.toml"), both).expect("write");
     let (code, out, err) = outcome(&run_in(dir.path(), &["run", "both.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{out}{err}");
-    let (_, direct) = tokenmill_shards::read_flat(&dir.path().join("out/llmc/train.bin")).expect("llmc sink");
+    let (_, direct) =
+        tokenmill_shards::read_flat(&dir.path().join("out/llmc/train.bin")).expect("llmc sink");
     assert_eq!(direct, flat);
 }

@@ -15,7 +15,12 @@ use serde_json::Value;
 /// Runs `tokenmill dedup ARGS...` in `dir`, with no scheduler variables to pick ranks from.
 fn dedup(dir: &Path, args: &[&str]) -> Output {
     let mut c = tokenmill();
-    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX"] {
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_COUNT",
+        "JOB_COMPLETION_INDEX",
+    ] {
         c.env_remove(var);
     }
     c.current_dir(dir).arg("dedup").args(args).output().expect("tokenmill runs")
@@ -30,19 +35,28 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 
 /// The fixture's lines, cut into `in/docs-{0,1,2}.jsonl.zst` under `dir`.
 fn split_fixture(dir: &Path) -> Vec<String> {
-    let bytes =
-        zstd::decode_all(std::fs::File::open(root().join("tests/fixtures/neardup/docs.jsonl.zst")).expect("fixture")).expect("zstd");
-    let lines: Vec<String> = String::from_utf8(bytes).expect("utf8").lines().map(str::to_string).collect();
+    let bytes = zstd::decode_all(
+        std::fs::File::open(root().join("tests/fixtures/neardup/docs.jsonl.zst")).expect("fixture"),
+    )
+    .expect("zstd");
+    let lines: Vec<String> =
+        String::from_utf8(bytes).expect("utf8").lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 4000);
     std::fs::create_dir_all(dir.join("in")).expect("mkdir");
     for (i, chunk) in lines.chunks(1334).enumerate() {
-        write_zst(&dir.join(format!("in/docs-{i}.jsonl.zst")), (chunk.join("\n") + "\n").as_bytes());
+        write_zst(
+            &dir.join(format!("in/docs-{i}.jsonl.zst")),
+            (chunk.join("\n") + "\n").as_bytes(),
+        );
     }
     lines
 }
 
 fn report(dir: &Path, work: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join(work).join("clusters/report.json")).expect("report.json")).expect("json")
+    serde_json::from_slice(
+        &std::fs::read(dir.join(work).join("clusters/report.json")).expect("report.json"),
+    )
+    .expect("json")
 }
 
 fn texts(docs: &[Value]) -> HashSet<String> {
@@ -62,7 +76,8 @@ fn single_run_and_three_ranks_agree() {
     let removed = r1["removed"]["total"].as_u64().expect("total");
     assert!((1100..=1250).contains(&removed), "removed {removed}: {r1}");
     assert_eq!(r1["kept"].as_u64(), Some(4000 - removed));
-    let fuzzy_exact = r1["removed"]["exact"].as_u64().unwrap_or(0) + r1["removed"]["fuzzy"].as_u64().unwrap_or(0);
+    let fuzzy_exact =
+        r1["removed"]["exact"].as_u64().unwrap_or(0) + r1["removed"]["fuzzy"].as_u64().unwrap_or(0);
     assert_eq!(fuzzy_exact, removed);
     let kept1 = read_parts(&dir.join("out1"));
     assert_eq!(kept1.len() as u64, 4000 - removed);
@@ -72,12 +87,41 @@ fn single_run_and_three_ranks_agree() {
         ok(dir, &["signatures", "in", "--work-dir", "w2", "--rank", rank, "--world-size", "3"]);
     }
     for rank in ["0", "1", "2"] {
-        ok(dir, &["buckets", "--work-dir", "w2", "--rank", rank, "--world-size", "3", "--memory", "64KiB"]);
+        ok(
+            dir,
+            &[
+                "buckets",
+                "--work-dir",
+                "w2",
+                "--rank",
+                rank,
+                "--world-size",
+                "3",
+                "--memory",
+                "64KiB",
+            ],
+        );
     }
     let out = ok(dir, &["cluster", "--work-dir", "w2", "--dump-clusters"]);
     assert!(out.contains("cluster size"), "the histogram is printed: {out}");
     for rank in ["0", "1", "2"] {
-        ok(dir, &["filter", "in", "--work-dir", "w2", "--output", "out2", "--rejects", "rej2", "--rank", rank, "--world-size", "3"]);
+        ok(
+            dir,
+            &[
+                "filter",
+                "in",
+                "--work-dir",
+                "w2",
+                "--output",
+                "out2",
+                "--rejects",
+                "rej2",
+                "--rank",
+                rank,
+                "--world-size",
+                "3",
+            ],
+        );
     }
     assert_eq!(
         std::fs::read(dir.join("w1/clusters/report.json")).expect("report 1"),
@@ -86,14 +130,20 @@ fn single_run_and_three_ranks_agree() {
     );
     for i in 0..3 {
         let name = format!("part-{i:05}.jsonl.zst");
-        assert_eq!(std::fs::read(dir.join("out1").join(&name)).ok(), std::fs::read(dir.join("out2").join(&name)).ok(), "{name} differs");
+        assert_eq!(
+            std::fs::read(dir.join("out1").join(&name)).ok(),
+            std::fs::read(dir.join("out2").join(&name)).ok(),
+            "{name} differs"
+        );
     }
     let rejected = read_parts(&dir.join("rej2"));
     assert_eq!(rejected.len() as u64, removed);
     assert!(rejected.iter().all(|d| d["drop_reason"] == "dedup:duplicate"));
-    let ids: HashSet<&str> = kept1.iter().chain(&rejected).map(|d| d["id"].as_str().expect("id")).collect();
+    let ids: HashSet<&str> =
+        kept1.iter().chain(&rejected).map(|d| d["id"].as_str().expect("id")).collect();
     assert_eq!(ids.len(), 4000, "every document is kept or rejected, once");
-    let clusters = std::fs::read_to_string(dir.join("w2/clusters/clusters.jsonl")).expect("cluster dump");
+    let clusters =
+        std::fs::read_to_string(dir.join("w2/clusters/clusters.jsonl")).expect("cluster dump");
     assert_eq!(clusters.lines().count() as u64, r1["clusters"].as_u64().expect("clusters"));
 
     // Rerunning a phase keeps finished work.
@@ -101,10 +151,14 @@ fn single_run_and_three_ranks_agree() {
     assert!(out.contains("0 of 5 partitions run (5 already done)"), "{out}");
 
     // (c) Flags that disagree with the work dir, and a damaged signature file.
-    let (code, _, err) = outcome(&dedup(dir, &["cluster", "--work-dir", "w2", "--threshold", "0.5"]));
+    let (code, _, err) =
+        outcome(&dedup(dir, &["cluster", "--work-dir", "w2", "--threshold", "0.5"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("threshold") && err.contains("dedup-config.json"), "{err}");
-    let (code, _, err) = outcome(&dedup(dir, &["filter", "in/docs-0.jsonl.zst", "--work-dir", "w2", "--output", "o"]));
+    let (code, _, err) = outcome(&dedup(
+        dir,
+        &["filter", "in/docs-0.jsonl.zst", "--work-dir", "w2", "--output", "o"],
+    ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("inputs"), "{err}");
     let sig = dir.join("w2/signatures/split_00001.sig");
@@ -122,7 +176,10 @@ fn an_index_drops_what_earlier_runs_saw() {
     let lines = split_fixture(dir);
 
     // Run 1: file 0 alone.
-    ok(dir, &["run", "in/docs-0.jsonl.zst", "--work-dir", "wa", "--output", "oa", "--index", "idx"]);
+    ok(
+        dir,
+        &["run", "in/docs-0.jsonl.zst", "--work-dir", "wa", "--output", "oa", "--index", "idx"],
+    );
     assert_eq!(report(dir, "wa")["removed"]["index"].as_u64(), Some(0));
     let kept_a = read_parts(&dir.join("oa"));
 
@@ -138,15 +195,22 @@ fn an_index_drops_what_earlier_runs_saw() {
     let rb = report(dir, "wb");
     assert!(rb["removed"]["index"].as_u64().unwrap_or(0) >= 50, "{rb}");
     let kept_b = read_parts(&dir.join("ob"));
-    assert!(kept_b.iter().all(|d| !d["id"].as_str().unwrap_or("").starts_with("copy-")), "copies survived");
-    let run1: Vec<Value> = lines[..1334].iter().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert!(
+        kept_b.iter().all(|d| !d["id"].as_str().unwrap_or("").starts_with("copy-")),
+        "copies survived"
+    );
+    let run1: Vec<Value> =
+        lines[..1334].iter().map(|l| serde_json::from_str(l).expect("json")).collect();
     let seen = texts(&run1);
     assert!(texts(&kept_b).is_disjoint(&seen), "a text of run 1 was kept again");
 
     // Without the index, run 2 keeps the copies.
     ok(dir, &["run", "b", "--work-dir", "wc", "--output", "oc"]);
     let kept_c = read_parts(&dir.join("oc"));
-    assert_eq!(kept_c.iter().filter(|d| d["id"].as_str().unwrap_or("").starts_with("copy-")).count(), 50);
+    assert_eq!(
+        kept_c.iter().filter(|d| d["id"].as_str().unwrap_or("").starts_with("copy-")).count(),
+        50
+    );
 
     // Clustering run 2 again (a resumed run) reuses its clusters rather than finding all of
     // run 2 in the index it was folded into.

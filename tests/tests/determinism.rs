@@ -11,7 +11,8 @@ fn run_with_threads(threads: &str) -> (tempfile::TempDir, Vec<(String, Vec<u8>)>
     let config = standard_config(&paths, "batch_docs = 37\nbatch_bytes = \"64KiB\"")
         .replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 300000");
     std::fs::write(dir.path().join("p.toml"), config).expect("write config");
-    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["run", "p.toml", "-j", threads, "--progress", "off"]));
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "p.toml", "-j", threads, "--progress", "off"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let shard_dir = dir.path().join("out/shards");
     let files = listing(&shard_dir)

@@ -27,8 +27,15 @@ fn fixture(name: &str) -> Vec<Value> {
 }
 
 fn read_jsonl_zst(path: &std::path::Path) -> Vec<Value> {
-    let bytes = zstd::decode_all(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).expect("zstd");
-    String::from_utf8(bytes).expect("utf8").lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    let bytes = zstd::decode_all(
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("zstd");
+    String::from_utf8(bytes)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }
 
 /// A filter stage built from its spec (extra options as JSON), judging one text.
@@ -41,14 +48,20 @@ impl Stage {
             s.extend(o.clone());
         }
         let spec: StageSpec = serde_json::from_value(spec).expect("valid stage spec");
-        Stage(tokenmill::build::stage_operator(&spec).expect("stage builds").expect("a per-batch stage"))
+        Stage(
+            tokenmill::build::stage_operator(&spec)
+                .expect("stage builds")
+                .expect("a per-batch stage"),
+        )
     }
 
     fn judge(&self, text: &str) -> Verdict {
         let mut doc = Document::new("d", text);
         match &self.0 {
             Operator::Filter(f) => f.check(&doc),
-            Operator::Transform(t) => t.apply(&mut doc).dropped.map_or(Verdict::Keep, Verdict::Drop),
+            Operator::Transform(t) => {
+                t.apply(&mut doc).dropped.map_or(Verdict::Keep, Verdict::Drop)
+            }
             other => panic!("not a text filter: {other:?}"),
         }
     }
@@ -59,7 +72,10 @@ impl Stage {
 /// TOKENMILL_PARITY_DECISIONS=../shared/data/reference/datatrove_decisions_slice100.jsonl.zst`.
 #[test]
 fn english_decisions_agree_with_datatrove() {
-    let (docs, refs) = match (std::env::var_os("TOKENMILL_PARITY_CORPUS"), std::env::var_os("TOKENMILL_PARITY_DECISIONS")) {
+    let (docs, refs) = match (
+        std::env::var_os("TOKENMILL_PARITY_CORPUS"),
+        std::env::var_os("TOKENMILL_PARITY_DECISIONS"),
+    ) {
         // Relative to the repository root.
         (Some(c), Some(d)) => (read_jsonl_zst(&root().join(c)), read_jsonl_zst(&root().join(d))),
         _ => (fixture("corpus.jsonl.zst"), fixture("datatrove_decisions.jsonl.zst")),
@@ -71,7 +87,10 @@ fn english_decisions_agree_with_datatrove() {
     let stages = [
         ("gopher_quality", Stage::new("gopher_quality", english.clone())),
         ("gopher_repetition", Stage::new("gopher_repetition", english.clone())),
-        ("c4", Stage::new("c4_quality", json!({"words": "english", "filter_no_terminal_punct": true}))),
+        (
+            "c4",
+            Stage::new("c4_quality", json!({"words": "english", "filter_no_terminal_punct": true})),
+        ),
     ];
     let mut tally: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     for (d, r) in docs.iter().zip(&refs) {
@@ -111,7 +130,9 @@ fn keeps(stages: &[Stage], text: &str) -> Vec<bool> {
 }
 
 fn chain(words: &str) -> Vec<Stage> {
-    ["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"].map(|k| Stage::new(k, json!({"words": words}))).into()
+    ["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"]
+        .map(|k| Stage::new(k, json!({"words": words})))
+        .into()
 }
 
 #[test]
@@ -123,7 +144,9 @@ fn chinese_and_japanese_prose_is_kept_and_junk_is_dropped() {
         .iter()
         .filter(|d| {
             (d["lang"] == "zh" || d["lang"] == "ja")
-                && d["source"].as_str().is_some_and(|s| s.contains("libreoffice-help") || s.contains("manpages"))
+                && d["source"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("libreoffice-help") || s.contains("manpages"))
         })
         .map(|d| d["text"].as_str().expect("text"))
         .collect();
@@ -137,14 +160,25 @@ fn chinese_and_japanese_prose_is_kept_and_junk_is_dropped() {
             kept_english[i] += usize::from(k);
         }
     }
-    eprintln!("{} zh/ja prose docs kept (gq, gr, c4, fw): auto words {kept_auto:?}, English words {kept_english:?}", prose.len());
-    for (i, name) in ["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"].iter().enumerate() {
+    eprintln!(
+        "{} zh/ja prose docs kept (gq, gr, c4, fw): auto words {kept_auto:?}, English words {kept_english:?}",
+        prose.len()
+    );
+    for (i, name) in
+        ["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"].iter().enumerate()
+    {
         assert!(kept_auto[i] * 2 >= prose.len(), "{name} keeps {}/{}", kept_auto[i], prose.len());
     }
     // datatrove's English-only words make Gopher quality throw most of this prose away.
-    assert!(kept_auto[0] >= 2 * kept_english[0], "gopher_quality auto {} vs english {}", kept_auto[0], kept_english[0]);
+    assert!(
+        kept_auto[0] >= 2 * kept_english[0],
+        "gopher_quality auto {} vs english {}",
+        kept_auto[0],
+        kept_english[0]
+    );
 
-    let line = prose.iter().find_map(|t| t.lines().find(|l| l.chars().count() > 10)).expect("a line");
+    let line =
+        prose.iter().find_map(|t| t.lines().find(|l| l.chars().count() > 10)).expect("a line");
     let junk = [
         ("repeated line", format!("{line}\n").repeat(30)),
         ("keyword spam", "免费下载 最新电影 高清 在线观看 免费下载 最新电影\n".repeat(20)),
@@ -161,7 +195,11 @@ fn language_id_accuracy_on_the_labelled_fixture() {
     let docs = fixture("corpus.jsonl.zst");
     let model = root().join("tests/fixtures/models/lid.176.ftz");
     let identifiers = [
-        ("fastText lid.176.ftz", LanguageFilter::new(LanguageConfig { model: Some(model), ..Default::default() }).expect("model loads")),
+        (
+            "fastText lid.176.ftz",
+            LanguageFilter::new(LanguageConfig { model: Some(model), ..Default::default() })
+                .expect("model loads"),
+        ),
         ("whatlang", LanguageFilter::new(LanguageConfig::default()).expect("whatlang")),
     ];
     let mut overall = BTreeMap::new();
@@ -169,7 +207,12 @@ fn language_id_accuracy_on_the_labelled_fixture() {
         let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for d in &docs {
             let lang = d["lang"].as_str().expect("lang");
-            let guess = f.identify(d["text"].as_str().expect("text")).into_iter().next().map(|g| g.0).unwrap_or_default();
+            let guess = f
+                .identify(d["text"].as_str().expect("text"))
+                .into_iter()
+                .next()
+                .map(|g| g.0)
+                .unwrap_or_default();
             let e = per.entry(lang).or_default();
             e.0 += 1;
             e.1 += usize::from(guess == lang || (lang == "nb" && guess == "no"));
@@ -197,20 +240,31 @@ fn language_id_accuracy_on_the_labelled_fixture() {
 #[test]
 fn example_chain_counts_drops_per_filter() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(root().join("examples/filters.toml"), dir.path().join("filters.toml")).expect("copy config");
+    std::fs::copy(root().join("examples/filters.toml"), dir.path().join("filters.toml"))
+        .expect("copy config");
     for d in ["data", "tokenizers"] {
         std::os::unix::fs::symlink(root().join(d), dir.path().join(d)).expect("link");
     }
-    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["run", "filters.toml", "--progress", "off"]));
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "filters.toml", "--progress", "off"]));
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    let stats: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("out/filters/work/stats.json")).expect("stats.json")).expect("json");
+    let stats: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/filters/work/stats.json")).expect("stats.json"),
+    )
+    .expect("json");
     let nodes = stats["nodes"].as_array().expect("nodes");
-    let node = |name: &str| nodes.iter().find(|n| n["name"] == name).unwrap_or_else(|| panic!("no node {name}"));
+    let node = |name: &str| {
+        nodes.iter().find(|n| n["name"] == name).unwrap_or_else(|| panic!("no node {name}"))
+    };
     for n in nodes {
-        let dropped: u64 = n["dropped"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+        let dropped: u64 =
+            n["dropped"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
         if n["kind"] != "jsonl" && n["kind"] != "megatron" {
-            assert_eq!(n["docs_in"].as_u64(), Some(n["docs_out"].as_u64().unwrap_or(0) + dropped), "in = out + dropped: {n}");
+            assert_eq!(
+                n["docs_in"].as_u64(),
+                Some(n["docs_out"].as_u64().unwrap_or(0) + dropped),
+                "in = out + dropped: {n}"
+            );
         }
     }
     let rules = [
@@ -221,9 +275,17 @@ fn example_chain_counts_drops_per_filter() {
         ("fineweb", "short_line_ratio"),
     ];
     for (name, rule) in rules {
-        assert!(node(name)["dropped"][rule].as_u64().is_some_and(|n| n > 0), "{name}: no `{rule}` drops: {}", node(name));
+        assert!(
+            node(name)["dropped"][rule].as_u64().is_some_and(|n| n > 0),
+            "{name}: no `{rule}` drops: {}",
+            node(name)
+        );
     }
     assert!(node("normalize")["transformed"]["whitespace_bytes"].as_u64().is_some_and(|n| n > 0));
-    assert!(node("pii")["transformed"]["emails"].as_u64().is_some_and(|n| n > 0), "{}", node("pii"));
+    assert!(
+        node("pii")["transformed"]["emails"].as_u64().is_some_and(|n| n > 0),
+        "{}",
+        node("pii")
+    );
     assert!(node("shards")["docs_in"].as_u64().is_some_and(|n| n > 0));
 }

@@ -17,7 +17,9 @@ fn write_parquet(path: &std::path::Path) {
     ]));
     let n = 50;
     let ids: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
-    let texts: Vec<Option<String>> = (0..n).map(|i| if i == 7 { None } else { Some(format!("parquet document {i} says hello")) }).collect();
+    let texts: Vec<Option<String>> = (0..n)
+        .map(|i| if i == 7 { None } else { Some(format!("parquet document {i} says hello")) })
+        .collect();
     let langs: Vec<&str> = (0..n).map(|i| if i % 2 == 0 { "en" } else { "de" }).collect();
     let scores: Vec<f64> = (0..n).map(|i| i as f64 / n as f64).collect();
     let batch = RecordBatch::try_new(
@@ -72,15 +74,24 @@ path = "out/jsonl"
     assert_eq!(jsonl[0]["lang"], "en");
     assert_eq!(jsonl[0]["score"].as_f64(), Some(26.0 / 50.0));
 
-    let file = std::fs::File::open(dir.path().join("out/pq/part-00000.parquet")).expect("parquet part");
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("open").build().expect("reader");
+    let file =
+        std::fs::File::open(dir.path().join("out/pq/part-00000.parquet")).expect("parquet part");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("open")
+        .build()
+        .expect("reader");
     let mut got = Vec::new();
     for batch in reader {
         let batch = batch.expect("batch");
         let col = batch.column_by_name("id").expect("id column");
         let col = col.as_string::<i32>();
         got.extend((0..col.len()).map(|i| col.value(i).to_string()));
-        let meta = batch.column_by_name("metadata").expect("metadata").as_string::<i32>().value(0).to_string();
+        let meta = batch
+            .column_by_name("metadata")
+            .expect("metadata")
+            .as_string::<i32>()
+            .value(0)
+            .to_string();
         let meta: serde_json::Value = serde_json::from_str(&meta).expect("metadata json");
         assert_eq!(meta["lang"], "en");
     }
@@ -163,13 +174,29 @@ path = "out/other"
     assert_eq!(other.len(), 30);
     assert_eq!(other[0]["drop_reason"], "english:sql_false");
     // A bad expression is a config error with its line.
-    std::fs::write(dir.path().join("bad.toml"), config.replace("lang = 'en'", "lang = = 'en'")).expect("write");
+    std::fs::write(dir.path().join("bad.toml"), config.replace("lang = 'en'", "lang = = 'en'"))
+        .expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["validate", "bad.toml"]));
     assert_eq!(code, 2);
-    assert!(err.contains("bad.toml:13:1: error: stage `english`: invalid `sql` expression"), "{err}");
+    assert!(
+        err.contains("bad.toml:13:1: error: stage `english`: invalid `sql` expression"),
+        "{err}"
+    );
     // The configured source feeds tokenizer training.
-    let (code, out, err) =
-        outcome(&run_in(dir.path(), &["train-tokenizer", "--config", "p.toml", "--source", "in", "-o", "tok.json", "--vocab-size", "300"]));
+    let (code, out, err) = outcome(&run_in(
+        dir.path(),
+        &[
+            "train-tokenizer",
+            "--config",
+            "p.toml",
+            "--source",
+            "in",
+            "-o",
+            "tok.json",
+            "--vocab-size",
+            "300",
+        ],
+    ));
     assert_eq!(code, 0, "{out}{err}");
     assert!(dir.path().join("tok.json").exists());
 }
@@ -177,29 +204,64 @@ path = "out/other"
 #[test]
 fn train_tokenizer_takes_a_pattern_family_and_reports_held_out_compression() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let texts = ["The numbers 12345 and 678 are here.", "我们在北京吃了烤鸭，味道非常好。", "It's 2024: they're learning."];
-    let lines: Vec<String> =
-        (0..60).map(|i| serde_json::json!({"text": texts[i % 3], "lang": if i % 3 == 1 { "zh" } else { "en" }}).to_string()).collect();
+    let texts = [
+        "The numbers 12345 and 678 are here.",
+        "我们在北京吃了烤鸭，味道非常好。",
+        "It's 2024: they're learning.",
+    ];
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            serde_json::json!({"text": texts[i % 3], "lang": if i % 3 == 1 { "zh" } else { "en" }})
+                .to_string()
+        })
+        .collect();
     std::fs::write(dir.path().join("train.jsonl"), lines.join("\n")).expect("write");
     std::fs::write(dir.path().join("heldout.jsonl"), lines[..6].join("\n")).expect("write");
-    for (family, split) in [("qwen2", r"\p{N}|"), ("deepseek-v3", "[一-龥぀-ゟ゠-ヿ]+"), ("llama3", r"\p{N}{1,3}|")] {
+    for (family, split) in
+        [("qwen2", r"\p{N}|"), ("deepseek-v3", "[一-龥぀-ゟ゠-ヿ]+"), ("llama3", r"\p{N}{1,3}|")]
+    {
         let out = format!("{family}.json");
         let (code, stdout, stderr) = outcome(&run_in(
             dir.path(),
-            &["train-tokenizer", "train.jsonl", "-o", &out, "--vocab-size", "400", "--pattern", family, "--eval", "heldout.jsonl"],
+            &[
+                "train-tokenizer",
+                "train.jsonl",
+                "-o",
+                &out,
+                "--vocab-size",
+                "400",
+                "--pattern",
+                family,
+                "--eval",
+                "heldout.jsonl",
+            ],
         ));
         assert_eq!(code, 0, "{stdout}{stderr}");
         let json = std::fs::read_to_string(dir.path().join(&out)).expect("written");
-        assert!(json.contains(&split.replace('\\', "\\\\")), "{family}: the pattern is in the tokenizer");
+        assert!(
+            json.contains(&split.replace('\\', "\\\\")),
+            "{family}: the pattern is in the tokenizer"
+        );
         // Held-out compression per language and overall.
         for lang in ["all", "en", "zh"] {
             assert!(stdout.contains(&format!("held-out {lang}: ")), "{family}: {stdout}");
         }
         let tok = tokenmill_tokenize::Tokenizer::from_file(&dir.path().join(&out)).expect("loads");
         assert!(tok.has_fast_path(), "{family}: {}", tok.encode_path());
-        assert_eq!(tok.encode(texts[0]).expect("encodes"), tok.reference_encode(texts[0]).expect("encodes"));
+        assert_eq!(
+            tok.encode(texts[0]).expect("encodes"),
+            tok.reference_encode(texts[0]).expect("encodes")
+        );
     }
-    let (code, _, stderr) = outcome(&run_in(dir.path(), &["train-tokenizer", "train.jsonl", "-o", "x.json", "--pattern", "bert"]));
+    let (code, _, stderr) = outcome(&run_in(
+        dir.path(),
+        &["train-tokenizer", "train.jsonl", "-o", "x.json", "--pattern", "bert"],
+    ));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("unknown pattern family \"bert\"; one of gpt2, llama3, qwen2, deepseek-v3, o200k"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "unknown pattern family \"bert\"; one of gpt2, llama3, qwen2, deepseek-v3, o200k"
+        ),
+        "{stderr}"
+    );
 }

@@ -15,7 +15,11 @@ struct Tmpfs(std::path::PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path) -> Option<Tmpfs> {
         std::fs::create_dir_all(dir).expect("mkdir");
-        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"]).arg(dir).status().is_ok_and(|s| s.success());
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             assert!(
                 std::env::var("TOKENMILL_TEST_ROOT").as_deref() != Ok("required"),
@@ -38,7 +42,8 @@ impl Drop for Tmpfs {
 fn a_full_disk_fails_cleanly_and_a_rerun_completes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let paths = split_sample(dir.path(), 4);
-    let config = standard_config(&[paths], "").replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 100000");
+    let config = standard_config(&[paths], "")
+        .replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 100000");
     std::fs::write(dir.path().join("p.toml"), config).expect("write");
     let Some(_disk) = Tmpfs::mount(&dir.path().join("out/shards")) else { return };
     let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));

@@ -12,7 +12,10 @@ use common::*;
 fn parts() -> Vec<String> {
     let mut lines = Vec::new();
     for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
-        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
+        let bytes = zstd::decode_all(
+            std::fs::File::open(root().join("data/sample").join(name)).expect("sample"),
+        )
+        .expect("zstd");
         lines.extend(String::from_utf8(bytes).expect("utf8").lines().map(str::to_string));
     }
     lines.chunks(lines.len().div_ceil(16)).map(|c| c.join("\n") + "\n").collect()
@@ -28,7 +31,11 @@ fn config(dir: &Path) -> String {
 /// All tokens of a dataset, shard after shard.
 fn token_stream(shards: &Path) -> Vec<u8> {
     let manifest = tokenmill_shards::Manifest::read(shards).expect("manifest");
-    manifest.shards.iter().flat_map(|s| std::fs::read(shards.join(format!("{}.bin", s.name))).expect("bin")).collect()
+    manifest
+        .shards
+        .iter()
+        .flat_map(|s| std::fs::read(shards.join(format!("{}.bin", s.name))).expect("bin"))
+        .collect()
 }
 
 fn run(dir: &Path, extra: &[&str]) -> serde_json::Value {
@@ -45,7 +52,9 @@ fn arrivals_appended_incrementally_equal_one_full_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("in")).expect("mkdir");
     std::fs::write(dir.path().join("p.toml"), config(dir.path())).expect("write");
-    let put = |name: &str, text: &str| std::fs::write(dir.path().join("in").join(name), text).expect("write");
+    let put = |name: &str, text: &str| {
+        std::fs::write(dir.path().join("in").join(name), text).expect("write")
+    };
 
     // First arrival.
     for (i, p) in parts.iter().enumerate().take(8) {
@@ -61,7 +70,11 @@ fn arrivals_appended_incrementally_equal_one_full_run() {
         .filter(|n| n.ends_with(".bin") || n.ends_with(".idx"))
         .map(|n| {
             let p = shards.join(&n);
-            (n, std::fs::read(&p).expect("read"), std::fs::metadata(&p).expect("meta").modified().expect("mtime"))
+            (
+                n,
+                std::fs::read(&p).expect("read"),
+                std::fs::metadata(&p).expect("meta").modified().expect("mtime"),
+            )
         })
         .collect();
 
@@ -76,17 +89,31 @@ fn arrivals_appended_incrementally_equal_one_full_run() {
     // Every repeated document that passes the length filter (20 characters) was in the output.
     let repeated = parts[3]
         .lines()
-        .filter(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["text"].as_str().expect("text").chars().count() >= 20)
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["text"]
+                .as_str()
+                .expect("text")
+                .chars()
+                .count()
+                >= 20
+        })
         .count() as u64;
     let dropped = node(&second, "dedup")["dropped"]["duplicate"].as_u64().unwrap_or(0);
     // (The corpus has a few exact duplicates of its own, hence at least.)
-    assert!(dropped >= repeated, "documents seen by the first run are dropped as duplicates: {dropped} < {repeated}");
+    assert!(
+        dropped >= repeated,
+        "documents seen by the first run are dropped as duplicates: {dropped} < {repeated}"
+    );
 
     // Old shards untouched; the manifest lists old and new.
     for (name, bytes, mtime) in &old {
         let p = shards.join(name);
         assert_eq!(&std::fs::read(&p).expect("read"), bytes, "{name} was rewritten");
-        assert_eq!(std::fs::metadata(&p).expect("meta").modified().expect("mtime"), *mtime, "{name} was touched");
+        assert_eq!(
+            std::fs::metadata(&p).expect("meta").modified().expect("mtime"),
+            *mtime,
+            "{name} was touched"
+        );
     }
     let m2 = tokenmill_shards::Manifest::read(&shards).expect("manifest");
     assert_eq!(m2.shards[..m1.shards.len()], m1.shards[..]);
@@ -97,12 +124,19 @@ fn arrivals_appended_incrementally_equal_one_full_run() {
 
     // A full run over the same files gives the same documents, in the same order.
     let full = tempfile::tempdir().expect("tempdir");
-    std::fs::write(full.path().join("p.toml"), config(dir.path()).replace("out/", &format!("{}/out/", full.path().display())))
-        .expect("write");
+    std::fs::write(
+        full.path().join("p.toml"),
+        config(dir.path()).replace("out/", &format!("{}/out/", full.path().display())),
+    )
+    .expect("write");
     run(full.path(), &[]);
-    let full_manifest = tokenmill_shards::Manifest::read(&full.path().join("out/shards")).expect("manifest");
+    let full_manifest =
+        tokenmill_shards::Manifest::read(&full.path().join("out/shards")).expect("manifest");
     assert_eq!((m2.documents, m2.tokens), (full_manifest.documents, full_manifest.tokens));
-    assert!(token_stream(&shards) == token_stream(&full.path().join("out/shards")), "incremental and full token streams differ");
+    assert!(
+        token_stream(&shards) == token_stream(&full.path().join("out/shards")),
+        "incremental and full token streams differ"
+    );
 
     // Nothing new: nothing is read, nothing changes.
     let before = std::fs::read(shards.join("manifest.json")).expect("manifest");
@@ -113,14 +147,26 @@ fn arrivals_appended_incrementally_equal_one_full_run() {
     assert_eq!(std::fs::read(shards.join("manifest.json")).expect("manifest").len(), before.len());
 
     // A changed file is new input again.
-    put("part-00.jsonl", &(parts[0].clone() + &doc_line("late", &"a late correction to the first file. ".repeat(4)) + "\n"));
+    put(
+        "part-00.jsonl",
+        &(parts[0].clone()
+            + &doc_line("late", &"a late correction to the first file. ".repeat(4))
+            + "\n"),
+    );
     let fourth = run(dir.path(), &["--incremental"]);
     assert_eq!(fourth["input_files"], 1);
-    assert_eq!(node(&fourth, "shards")["docs_in"], 1, "only the new document survives dedup against the index");
+    assert_eq!(
+        node(&fourth, "shards")["docs_in"],
+        1,
+        "only the new document survives dedup against the index"
+    );
 
     let metrics = std::fs::read_to_string(dir.path().join("out/metrics.prom")).expect("metrics");
     assert!(metrics.contains("tokenmill_run_status{status=\"complete\"} 1"), "{metrics}");
-    assert!(metrics.contains("tokenmill_documents_dropped{node=\"dedup\",rule=\"duplicate\"}"), "{metrics}");
+    assert!(
+        metrics.contains("tokenmill_documents_dropped{node=\"dedup\",rule=\"duplicate\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("tokenmill_seen_inputs_skipped 8"), "{metrics}");
 }
 
@@ -135,12 +181,17 @@ fn appending_with_another_tokenizer_is_refused_and_changes_nothing() {
     let before = std::fs::read(dir.path().join("out/shards/manifest.json")).expect("manifest");
     std::fs::write(dir.path().join("in/b.jsonl"), &parts[1]).expect("write");
     let other = root().join("tests/fixtures/tokenizers/gpt2.json");
-    let text = config(dir.path()).replace(&tokenizer_path().display().to_string(), &other.display().to_string());
+    let text = config(dir.path())
+        .replace(&tokenizer_path().display().to_string(), &other.display().to_string());
     std::fs::write(dir.path().join("p.toml"), text).expect("write");
-    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--incremental", "--progress", "off"]));
+    let (code, _, err) =
+        outcome(&run_in(dir.path(), &["run", "p.toml", "--incremental", "--progress", "off"]));
     assert_ne!(code, 0);
     assert!(err.contains("cannot append to") && err.contains("tokenized differently"), "{err}");
-    assert_eq!(std::fs::read(dir.path().join("out/shards/manifest.json")).expect("manifest"), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/shards/manifest.json")).expect("manifest"),
+        before
+    );
 }
 
 /// Repeat runs load the tokenizer from its cached binary form (what keeps a small incremental
@@ -151,7 +202,9 @@ fn tokenizer_cache_is_written_once_and_changes_nothing() {
     let cache = tempfile::tempdir().expect("tempdir");
     let mut streams = Vec::new();
     let mut mtime = None;
-    for cache_dir in ["off".to_string(), cache.path().display().to_string(), cache.path().display().to_string()] {
+    for cache_dir in
+        ["off".to_string(), cache.path().display().to_string(), cache.path().display().to_string()]
+    {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("in")).expect("mkdir");
         std::fs::write(dir.path().join("in/part.jsonl"), parts[..4].concat()).expect("write");
@@ -171,7 +224,10 @@ fn tokenizer_cache_is_written_once_and_changes_nothing() {
         // The first cached run writes one file (under `tokenizers/`); the second reads it.
         let files = listing(&cache.path().join("tokenizers"));
         assert_eq!(files.len(), 1, "{files:?}");
-        let m = std::fs::metadata(cache.path().join("tokenizers").join(&files[0])).expect("meta").modified().expect("mtime");
+        let m = std::fs::metadata(cache.path().join("tokenizers").join(&files[0]))
+            .expect("meta")
+            .modified()
+            .expect("mtime");
         assert!(mtime.is_none_or(|t| t == m), "the second run rewrote the cache");
         mtime = Some(m);
     }

@@ -18,14 +18,18 @@ fn sigint_stops_cleanly_without_complete_looking_output() {
         for i in 0..20_000 {
             text.push_str(&doc_line(
                 &format!("d{f}-{i}"),
-                &format!("document {i} of file {f}: {}", "several plain words repeated here ".repeat(15)),
+                &format!(
+                    "document {i} of file {f}: {}",
+                    "several plain words repeated here ".repeat(15)
+                ),
             ));
             text.push('\n');
         }
         write_zst(&dir.path().join(format!("in/part{f}.jsonl.zst")), text.as_bytes());
     }
-    let config = standard_config(&[format!("{}/in/*.jsonl.zst", dir.path().display())], "batch_docs = 256")
-        .replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 50000");
+    let config =
+        standard_config(&[format!("{}/in/*.jsonl.zst", dir.path().display())], "batch_docs = 256")
+            .replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 50000");
     std::fs::write(dir.path().join("p.toml"), config).expect("write");
     let mut child = tokenmill()
         .current_dir(dir.path())
@@ -46,16 +50,26 @@ fn sigint_stops_cleanly_without_complete_looking_output() {
             break;
         }
     }
-    let shards_before = listing(&dir.path().join("out/shards")).into_iter().filter(|n| n.ends_with(".idx")).count();
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let shards_before =
+        listing(&dir.path().join("out/shards")).into_iter().filter(|n| n.ends_with(".idx")).count();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let code = child.wait().expect("wait").code();
     assert_eq!(code, Some(130), "{seen:?}\n{rest:?}");
-    assert!(shards_before >= 1, "the interrupt should come after some shards were committed: {seen:?}");
+    assert!(
+        shards_before >= 1,
+        "the interrupt should come after some shards were committed: {seen:?}"
+    );
     let left = listing(&dir.path().join("out/shards"));
     assert!(!left.iter().any(|n| n == "manifest.json"), "{left:?}");
-    assert!(!left.iter().any(|n| n.ends_with(".tmp") || n.ends_with(".idx") || n.ends_with(".bin")), "{left:?}");
+    assert!(
+        !left.iter().any(|n| n.ends_with(".tmp") || n.ends_with(".idx") || n.ends_with(".bin")),
+        "{left:?}"
+    );
     let stats = stats(dir.path());
     assert_eq!(stats["status"], "interrupted");
     assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");

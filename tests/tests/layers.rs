@@ -34,8 +34,14 @@ const PIPELINE_LAYERS: &[&[&str]] = &[
 ];
 
 /// The library crates: (directory, crate names of the workspace it may depend on).
-const LIBRARIES: &[(&str, &[&str])] =
-    &[("filters", &[]), ("web", &[]), ("tokenize", &[]), ("shards", &[]), ("dedup", &[]), ("engine", &[])];
+const LIBRARIES: &[(&str, &[&str])] = &[
+    ("filters", &[]),
+    ("web", &[]),
+    ("tokenize", &[]),
+    ("shards", &[]),
+    ("dedup", &[]),
+    ("engine", &[]),
+];
 
 const WORKSPACE_CRATES: &[&str] = &[
     "tokenmill",
@@ -55,7 +61,11 @@ fn workspace() -> PathBuf {
 /// Module path ("a::b", "" for the crate root) -> file, for every `.rs` file under `src/`.
 fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("readable source dir").flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("readable source dir")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
@@ -148,7 +158,11 @@ fn references(code: &str) -> Vec<String> {
 fn root_aliases(lib: &str) -> BTreeMap<String, String> {
     let mut refs = Vec::new();
     for line in code_of(lib).lines().filter(|l| l.trim_start().starts_with("pub use ")) {
-        let tree: String = line.trim_start()["pub use ".len()..].trim_end_matches(';').chars().filter(|c| !c.is_whitespace()).collect();
+        let tree: String = line.trim_start()["pub use ".len()..]
+            .trim_end_matches(';')
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         expand(&tree, "", &mut refs);
     }
     // The whole path: `resolve` takes its longest module prefix (the module itself for
@@ -163,7 +177,12 @@ fn root_aliases(lib: &str) -> BTreeMap<String, String> {
 }
 
 /// The module a reference from `from` lands in (the longest module prefix of its path).
-fn resolve(from: &str, path: &str, mods: &BTreeMap<String, PathBuf>, aliases: &BTreeMap<String, String>) -> Option<String> {
+fn resolve(
+    from: &str,
+    path: &str,
+    mods: &BTreeMap<String, PathBuf>,
+    aliases: &BTreeMap<String, String>,
+) -> Option<String> {
     let mut segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
     let mut base: Vec<String> = Vec::new();
     match segs.first().copied() {
@@ -195,7 +214,10 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 
 fn file_graph(src: &Path) -> Graph {
     let mods = modules(src);
-    let aliases = mods.get("").map(|lib| root_aliases(&std::fs::read_to_string(lib).expect("lib.rs"))).unwrap_or_default();
+    let aliases = mods
+        .get("")
+        .map(|lib| root_aliases(&std::fs::read_to_string(lib).expect("lib.rs")))
+        .unwrap_or_default();
     let mut g = Graph::new();
     for (m, file) in &mods {
         let code = code_of(&std::fs::read_to_string(file).expect("readable source"));
@@ -241,7 +263,13 @@ fn circles(g: &Graph) -> Vec<Vec<String>> {
             }
         }
     }
-    let mut s = State { g, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), out: Vec::new() };
+    let mut s = State {
+        g,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
     for v in g.keys() {
         if !s.index.contains_key(v.as_str()) {
             visit(&mut s, v);
@@ -274,7 +302,10 @@ fn check_crate(dir: &str) -> (Vec<String>, Graph) {
     }
     let c = collapsed(&g);
     for comp in circles(&c) {
-        errors.push(format!("{dir}: top-level modules import each other in a circle: {}", comp.join(", ")));
+        errors.push(format!(
+            "{dir}: top-level modules import each other in a circle: {}",
+            comp.join(", ")
+        ));
     }
     (errors, c)
 }
@@ -286,7 +317,10 @@ fn imports_go_one_way_in_every_crate() {
         let (errs, c) = check_crate(dir);
         errors.extend(errs);
         let edges: usize = c.values().map(BTreeSet::len).sum();
-        println!("{dir}: {} top-level modules, {edges} edges between them, no circle across modules", c.len());
+        println!(
+            "{dir}: {} top-level modules, {edges} edges between them, no circle across modules",
+            c.len()
+        );
         if dir == "pipeline" {
             errors.extend(check_layers(&c));
         }
@@ -304,7 +338,9 @@ fn check_layers(c: &Graph) -> Vec<String> {
         };
         for t in targets {
             match layer(t) {
-                Some(lt) if lt > la => errors.push(format!("pipeline: `{a}` (layer {la}) imports `{t}` (layer {lt}), a layer above it")),
+                Some(lt) if lt > la => errors.push(format!(
+                    "pipeline: `{a}` (layer {la}) imports `{t}` (layer {lt}), a layer above it"
+                )),
                 _ => {}
             }
         }
@@ -318,11 +354,14 @@ fn check_layers(c: &Graph) -> Vec<String> {
 #[test]
 fn libraries_depend_on_nothing_above_them() {
     for (dir, allowed) in LIBRARIES {
-        let manifest = std::fs::read_to_string(workspace().join(dir).join("Cargo.toml")).expect("manifest");
+        let manifest =
+            std::fs::read_to_string(workspace().join(dir).join("Cargo.toml")).expect("manifest");
         for line in manifest.lines() {
             let name = line.split('=').next().unwrap_or("").trim();
             if WORKSPACE_CRATES.contains(&name) && !allowed.contains(&name) {
-                panic!("{dir}/Cargo.toml depends on `{name}`: the library crates sit below the pipeline and beside each other");
+                panic!(
+                    "{dir}/Cargo.toml depends on `{name}`: the library crates sit below the pipeline and beside each other"
+                );
             }
         }
     }
@@ -337,12 +376,19 @@ fn the_check_sees_circles_and_upward_imports() {
     g.entry("c::d".into()).or_default().insert("c".into());
     let found = circles(&g);
     assert_eq!(found.len(), 2);
-    assert_eq!(circles(&collapsed(&g)).len(), 1, "a <-> b is a circle; c and its submodule are not");
+    assert_eq!(
+        circles(&collapsed(&g)).len(),
+        1,
+        "a <-> b is a circle; c and its submodule are not"
+    );
     let mut up = Graph::new();
     up.entry("storage".into()).or_default().insert("cli".into());
     assert_eq!(check_layers(&up).len(), 1);
     let mut refs = Vec::new();
     expand("crate::a::{b,c::{d,e}}", "", &mut refs);
     assert_eq!(refs, ["crate::a::b", "crate::a::c::d", "crate::a::c::e"]);
-    assert!(references("let x = crate::storage::open(y); use super::z;").contains(&"crate::storage::open".to_string()));
+    assert!(
+        references("let x = crate::storage::open(y); use super::z;")
+            .contains(&"crate::storage::open".to_string())
+    );
 }

@@ -15,13 +15,20 @@ fn link_repo(dir: &std::path::Path) {
 fn quality_model_stage_scores_and_filters_with_the_shipped_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     link_repo(dir.path());
-    let (code, out, err) =
-        outcome(&run_in(dir.path(), &["run", &root().join("examples/quality.toml").display().to_string(), "--progress", "off"]));
+    let (code, out, err) = outcome(&run_in(
+        dir.path(),
+        &["run", &root().join("examples/quality.toml").display().to_string(), "--progress", "off"],
+    ));
     assert_eq!(code, 0, "{out}{err}");
     let kept = read_parts(&dir.path().join("out/quality/kept"));
     let dropped = read_parts(&dir.path().join("out/quality/dropped"));
     assert_eq!(kept.len() + dropped.len(), 4785);
-    assert!(kept.len() > 500 && dropped.len() > 3000, "{} kept, {} dropped", kept.len(), dropped.len());
+    assert!(
+        kept.len() > 500 && dropped.len() > 3000,
+        "{} kept, {} dropped",
+        kept.len(),
+        dropped.len()
+    );
     for d in &kept {
         assert!(d["quality_score"].as_f64().expect("score") >= 0.5);
     }
@@ -30,7 +37,10 @@ fn quality_model_stage_scores_and_filters_with_the_shipped_model() {
         assert_eq!(d["drop_reason"], "docs_only:below_min_score");
     }
     // The model learned what it was trained for: Debian documentation scores high, poetry low.
-    let doc_share = kept.iter().filter(|d| d["source"].as_str().is_some_and(|s| s.contains("-doc") || s.contains("-help"))).count() as f64
+    let doc_share = kept
+        .iter()
+        .filter(|d| d["source"].as_str().is_some_and(|s| s.contains("-doc") || s.contains("-help")))
+        .count() as f64
         / kept.len() as f64;
     let poetry_kept = kept.iter().filter(|d| d["source"] == "npm:chinese-poetry").count();
     assert!(doc_share > 0.8, "share of documentation among kept: {doc_share}");
@@ -43,21 +53,42 @@ fn train_classifier_reports_held_out_metrics_and_saves_a_model_that_loads() {
     let mut lines = Vec::new();
     for i in 0..400 {
         let (label, text) = if i % 2 == 0 {
-            ("code", format!("fn main() {{ let x{i} = vec![1, 2, 3]; println!(\"{{:?}}\", x{i}); }}"))
+            (
+                "code",
+                format!("fn main() {{ let x{i} = vec![1, 2, 3]; println!(\"{{:?}}\", x{i}); }}"),
+            )
         } else {
-            ("prose", format!("The river wound slowly through the valley as evening number {i} fell over the quiet town."))
+            (
+                "prose",
+                format!(
+                    "The river wound slowly through the valley as evening number {i} fell over the quiet town."
+                ),
+            )
         };
         lines.push(serde_json::json!({"text": text, "kind": label}).to_string());
     }
     std::fs::write(dir.path().join("labelled.jsonl"), lines.join("\n")).expect("write");
     let (code, out, err) = outcome(&run_in(
         dir.path(),
-        &["train-classifier", "labelled.jsonl", "-o", "m.tmcls", "--label-field", "kind", "--holdout", "0.25"],
+        &[
+            "train-classifier",
+            "labelled.jsonl",
+            "-o",
+            "m.tmcls",
+            "--label-field",
+            "kind",
+            "--holdout",
+            "0.25",
+        ],
     ));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("held out:"), "{out}");
-    let accuracy: f64 =
-        out.split("accuracy ").nth(1).and_then(|s| s.split(',').next()).and_then(|s| s.parse().ok()).expect("accuracy printed");
+    let accuracy: f64 = out
+        .split("accuracy ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .expect("accuracy printed");
     assert!(accuracy > 0.95, "{out}");
     assert!(out.contains("2 labels: code, prose"), "{out}");
     // The model works in a pipeline.
@@ -86,35 +117,58 @@ path = "out/kept"
     assert_eq!(code, 0, "{out}{err}");
     let kept = read_parts(&dir.path().join("out/kept"));
     let prose = kept.iter().filter(|d| d["kind"] == "prose").count();
-    assert!(prose as f64 / kept.len() as f64 > 0.95 && kept.len() > 180, "{} kept, {prose} prose", kept.len());
+    assert!(
+        prose as f64 / kept.len() as f64 > 0.95 && kept.len() > 180,
+        "{} kept, {prose} prose",
+        kept.len()
+    );
     // On every device the same documents are kept with the same scores (within float rounding):
     // `auto` is the GPU where one is usable, else the CPU.
     for device in ["cpu", "auto"] {
-        std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", &format!("min_score = 0.5\ndevice = \"{device}\"")))
-            .expect("write");
-        let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off", "--restart"]));
+        std::fs::write(
+            dir.path().join("p.toml"),
+            config.replace("min_score = 0.5", &format!("min_score = 0.5\ndevice = \"{device}\"")),
+        )
+        .expect("write");
+        let (code, out, err) =
+            outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off", "--restart"]));
         assert_eq!(code, 0, "{device}: {out}{err}");
         let again = read_parts(&dir.path().join("out/kept"));
         assert_eq!(again.len(), kept.len(), "{device}");
         for (a, b) in again.iter().zip(&kept) {
-            let (sa, sb) = (a["quality_score"].as_f64().expect("score"), b["quality_score"].as_f64().expect("score"));
+            let (sa, sb) = (
+                a["quality_score"].as_f64().expect("score"),
+                b["quality_score"].as_f64().expect("score"),
+            );
             assert!(a["text"] == b["text"] && (sa - sb).abs() < 1e-4, "{device}: {sa} vs {sb}");
         }
     }
     // Not a device: an error in the pipeline file (exit 2, with its line); a device that is not
     // usable here: a pre-flight error naming the stage.
-    std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"tpu\"")).expect("write");
+    std::fs::write(
+        dir.path().join("p.toml"),
+        config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"tpu\""),
+    )
+    .expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("p.toml:") && err.contains("expected auto, cpu, cuda or cuda:N"), "{err}");
-    std::fs::write(dir.path().join("p.toml"), config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"cuda:7\"")).expect("write");
+    std::fs::write(
+        dir.path().join("p.toml"),
+        config.replace("min_score = 0.5", "min_score = 0.5\ndevice = \"cuda:7\""),
+    )
+    .expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
     if code != 0 {
         assert_eq!(code, 1);
         assert!(err.contains("stage `q`") && err.contains("cuda:7"), "{err}");
     }
     // An unknown label is a clear pre-flight error.
-    std::fs::write(dir.path().join("p.toml"), config.replace("label = \"prose\"", "label = \"poetry\"")).expect("write");
+    std::fs::write(
+        dir.path().join("p.toml"),
+        config.replace("label = \"prose\"", "label = \"poetry\""),
+    )
+    .expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
     assert_eq!(code, 1);
     assert!(err.contains("has no label `poetry` (labels: code, prose)"), "{err}");
@@ -133,7 +187,13 @@ fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path) {
     }
     let mut manifest = tokenmill_shards::Manifest::read(src).expect("manifest");
     let dtype = tokenmill_shards::DType::for_vocab(manifest.vocab_size as usize);
-    let mut w = tokenmill_shards::ShardSetWriter::new(dst, "train", dtype, tokenmill_shards::ShardTarget::default()).expect("writer");
+    let mut w = tokenmill_shards::ShardSetWriter::new(
+        dst,
+        "train",
+        dtype,
+        tokenmill_shards::ShardTarget::default(),
+    )
+    .expect("writer");
     let mut at = 0;
     for d in &docs {
         w.add_document(&all[at..at + d.len()]).expect("add");
@@ -148,30 +208,48 @@ fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path) {
 fn verify_train_passes_on_quickstart_shards_and_fails_on_shuffled_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     link_repo(dir.path());
-    let (code, out, err) =
-        outcome(&run_in(dir.path(), &["run", &root().join("examples/quickstart.toml").display().to_string(), "--progress", "off"]));
+    let (code, out, err) = outcome(&run_in(
+        dir.path(),
+        &[
+            "run",
+            &root().join("examples/quickstart.toml").display().to_string(),
+            "--progress",
+            "off",
+        ],
+    ));
     assert_eq!(code, 0, "{out}{err}");
     let tok = tokenizer_path().display().to_string();
-    let (code, out, err) = outcome(&run_in(dir.path(), &["verify", "out/shards", "--train", "--tokenizer", &tok, "--device", "auto"]));
+    let (code, out, err) = outcome(&run_in(
+        dir.path(),
+        &["verify", "out/shards", "--train", "--tokenizer", &tok, "--device", "auto"],
+    ));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("train check ok"), "{out}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/shards/verify-report/report.json")).expect("report"))
-            .expect("json");
-    assert!(report["heldout_loss"].as_f64().expect("loss") < 0.95 * report["unigram_entropy"].as_f64().expect("entropy"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/shards/verify-report/report.json"))
+            .expect("report"),
+    )
+    .expect("json");
+    assert!(
+        report["heldout_loss"].as_f64().expect("loss")
+            < 0.95 * report["unigram_entropy"].as_f64().expect("entropy")
+    );
     assert_eq!(report["losses"].as_array().map(Vec::len), Some(600));
     assert!(!report["generated"].as_str().expect("generated").is_empty());
-    let svg = std::fs::read_to_string(dir.path().join("out/shards/verify-report/loss.svg")).expect("svg");
+    let svg =
+        std::fs::read_to_string(dir.path().join("out/shards/verify-report/loss.svg")).expect("svg");
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 
     // The same check on shuffled tokens must fail: it can tell learnable data from noise.
     shuffled_copy(&dir.path().join("out/shards"), &dir.path().join("shuffled"));
-    let (code, out, err) = outcome(&run_in(dir.path(), &["verify", "shuffled", "--train", "--steps", "150"]));
+    let (code, out, err) =
+        outcome(&run_in(dir.path(), &["verify", "shuffled", "--train", "--steps", "150"]));
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("train check FAILED"), "{out}");
 
     // cuda without a GPU is a clear error.
-    let (code, _, err) = outcome(&run_in(dir.path(), &["verify", "out/shards", "--train", "--device", "cuda"]));
+    let (code, _, err) =
+        outcome(&run_in(dir.path(), &["verify", "out/shards", "--train", "--device", "cuda"]));
     if code != 0 {
         assert!(err.to_lowercase().contains("cuda"), "{err}");
     }
@@ -182,11 +260,15 @@ fn split_by_language(dir: &std::path::Path) {
     let (mut en, mut rest) = (String::new(), String::new());
     let mut n = 0;
     for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
-        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
+        let bytes = zstd::decode_all(
+            std::fs::File::open(root().join("data/sample").join(name)).expect("sample"),
+        )
+        .expect("zstd");
         for line in String::from_utf8(bytes).expect("utf8").lines() {
             let doc: serde_json::Value = serde_json::from_str(line).expect("json");
             let english = doc["lang"] == "en";
-            if english && n % 5 != 0 { &mut en } else { &mut rest }.push_str(&(line.to_string() + "\n"));
+            if english && n % 5 != 0 { &mut en } else { &mut rest }
+                .push_str(&(line.to_string() + "\n"));
             n += usize::from(english);
         }
     }
@@ -201,11 +283,26 @@ fn train_lm_then_the_perplexity_stage_prefers_text_like_the_reference() {
     let tok = tokenizer_path().display().to_string();
     let (code, out, err) = outcome(&run_in(
         dir.path(),
-        &["train-lm", "en.jsonl", "--tokenizer", &tok, "-o", "en.tmlm", "--steps", "300", "--layers", "1", "--width", "32", "--heads", "2"]
-            .iter()
-            .chain(&["--context", "32", "--vocab-cap", "1024", "--device", "cpu"])
-            .copied()
-            .collect::<Vec<_>>(),
+        &[
+            "train-lm",
+            "en.jsonl",
+            "--tokenizer",
+            &tok,
+            "-o",
+            "en.tmlm",
+            "--steps",
+            "300",
+            "--layers",
+            "1",
+            "--width",
+            "32",
+            "--heads",
+            "2",
+        ]
+        .iter()
+        .chain(&["--context", "32", "--vocab-cap", "1024", "--device", "cpu"])
+        .copied()
+        .collect::<Vec<_>>(),
     ));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("wrote en.tmlm"), "{out}");
@@ -219,7 +316,8 @@ fn train_lm_then_the_perplexity_stage_prefers_text_like_the_reference() {
     std::fs::write(dir.path().join("p.toml"), config("")).expect("write");
     let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{out}{err}");
-    let mut by_lang: std::collections::BTreeMap<String, Vec<f64>> = std::collections::BTreeMap::new();
+    let mut by_lang: std::collections::BTreeMap<String, Vec<f64>> =
+        std::collections::BTreeMap::new();
     for doc in read_parts(&dir.path().join("out/kept")) {
         if let Some(p) = doc["perplexity"].as_f64() {
             by_lang.entry(doc["lang"].as_str().unwrap_or("?").to_string()).or_default().push(p);
@@ -235,20 +333,29 @@ fn train_lm_then_the_perplexity_stage_prefers_text_like_the_reference() {
         assert!(en < m, "English (reference language) should score lower than {lang}: {en} vs {m}");
     }
     // As a filter: a threshold above most English keeps most English and little Chinese.
-    std::fs::write(dir.path().join("p.toml"), config(&format!("max_perplexity = {}", en * 2.0))).expect("write");
+    std::fs::write(dir.path().join("p.toml"), config(&format!("max_perplexity = {}", en * 2.0)))
+        .expect("write");
     std::fs::remove_dir_all(dir.path().join("out")).expect("clean");
     let (code, out, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{out}{err}");
     let stats = stats(dir.path());
     assert!(node(&stats, "ppl")["dropped"]["above_max_perplexity"].as_u64().unwrap_or(0) > 0);
     let kept = read_parts(&dir.path().join("out/kept"));
-    let share = |lang: &str, docs: &[serde_json::Value]| docs.iter().filter(|d| d["lang"] == lang).count();
+    let share =
+        |lang: &str, docs: &[serde_json::Value]| docs.iter().filter(|d| d["lang"] == lang).count();
     let kept_en = share("en", &kept) as f64 / by_lang["en"].len() as f64;
     let kept_zh = share("zh", &kept) as f64 / by_lang["zh"].len().max(1) as f64;
-    assert!(kept_en > 0.6 && kept_zh < 0.1, "kept {kept_en:.2} of English, {kept_zh:.2} of Chinese");
+    assert!(
+        kept_en > 0.6 && kept_zh < 0.1,
+        "kept {kept_en:.2} of English, {kept_zh:.2} of Chinese"
+    );
     // A model trained with another tokenizer is refused up front.
     let gpt2 = root().join("tests/fixtures/tokenizers/gpt2.json").display().to_string();
-    std::fs::write(dir.path().join("p.toml"), config("").replace(&format!("{tok:?}"), &format!("{gpt2:?}"))).expect("write");
+    std::fs::write(
+        dir.path().join("p.toml"),
+        config("").replace(&format!("{tok:?}"), &format!("{gpt2:?}")),
+    )
+    .expect("write");
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_ne!(code, 0);
     assert!(err.contains("trained with another tokenizer"), "{err}");

@@ -36,7 +36,8 @@ fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn reference(paths: &str, dedup: bool) -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("p.toml"), config(paths, dedup)).expect("write");
-    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "-j", "1", "--progress", "off"]));
+    let (code, _, err) =
+        outcome(&run_in(dir.path(), &["run", "p.toml", "-j", "1", "--progress", "off"]));
     assert_eq!(code, 0, "{err}");
     let units = &stats(dir.path())["units"];
     assert_eq!(units["reused"], 0);
@@ -69,7 +70,10 @@ fn kill_9_at_several_points_then_rerun_gives_identical_outputs() {
         assert!(kill_after(dir.path(), "p0-", at), "the run finished before the kill at {at}");
         let finished = finished_units(dir.path(), "p0-");
         assert!(finished >= at);
-        assert!(listing(&dir.path().join("out/shards")).iter().all(|n| n != "manifest.json"), "no manifest after a kill");
+        assert!(
+            listing(&dir.path().join("out/shards")).iter().all(|n| n != "manifest.json"),
+            "no manifest after a kill"
+        );
         let units = resume_and_compare(dir.path(), &expected);
         // Only the units not finished before the kill are done again.
         assert_eq!(units["reused"].as_u64(), Some(finished as u64), "{units}");
@@ -86,7 +90,10 @@ fn a_run_killed_twice_and_in_its_second_pass_still_resumes_exactly() {
     std::fs::write(dir.path().join("p.toml"), config(&paths, true)).expect("write");
     // First kill in the first pass, second kill in the pass after the dedup barrier.
     assert!(kill_after(dir.path(), "p0-", FILES / 2));
-    assert!(kill_after(dir.path(), "p1-", 1), "the resumed run finished before reaching its second pass");
+    assert!(
+        kill_after(dir.path(), "p1-", 1),
+        "the resumed run finished before reaching its second pass"
+    );
     let p0 = finished_units(dir.path(), "p0-");
     assert_eq!(p0, FILES, "the second run finished the first pass before the kill");
     let p1 = finished_units(dir.path(), "p1-");
@@ -115,8 +122,17 @@ fn a_second_run_on_the_same_work_dir_is_refused_and_a_stale_lock_is_taken_over()
     drop(lock);
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("(pid 4242 on node-7, started 2026-01-01T00:00:00Z) stopped without finishing"), "{err}");
-    assert_eq!(std::fs::read_to_string(&lock_path).expect("lock file"), "", "a finished run leaves the lock released");
+    assert!(
+        err.contains(
+            "(pid 4242 on node-7, started 2026-01-01T00:00:00Z) stopped without finishing"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).expect("lock file"),
+        "",
+        "a finished run leaves the lock released"
+    );
 }
 
 #[test]
@@ -133,7 +149,8 @@ fn a_changed_input_is_processed_again_and_restart_discards_the_ledger() {
     text.push_str(&doc_line("added", &"a new document that was not there before. ".repeat(5)));
     text.push('\n');
     std::fs::write(&first, text).expect("write");
-    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "-j", "1", "--progress", "off"]));
+    let (code, _, err) =
+        outcome(&run_in(dir.path(), &["run", "p.toml", "-j", "1", "--progress", "off"]));
     assert_eq!(code, 0, "{err}");
     let units = stats(dir.path())["units"].clone();
     assert_eq!(units["reused"].as_u64(), Some(finished as u64 - 1), "{units}");
@@ -141,7 +158,8 @@ fn a_changed_input_is_processed_again_and_restart_discards_the_ledger() {
     assert_eq!(outputs(dir.path()), expected);
     // --restart ignores a ledger.
     assert!(kill_after(dir.path(), "p0-", 4));
-    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--restart", "--progress", "off"]));
+    let (code, _, err) =
+        outcome(&run_in(dir.path(), &["run", "p.toml", "--restart", "--progress", "off"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(stats(dir.path())["units"]["reused"], 0);
     assert_eq!(outputs(dir.path()), expected);
@@ -153,15 +171,25 @@ fn without_a_ledger_a_run_records_nothing_and_writes_the_same_outputs() {
     let paths = corpus(data.path());
     let (_ref_dir, expected) = reference(&paths, false);
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("p.toml"), config(&paths, false).replace("batch_docs = 16", "batch_docs = 16\nledger = false"))
-        .expect("write");
-    assert!(!kill_after(dir.path(), "p0-", 1), "no unit is ever recorded, so the run is never killed");
+    std::fs::write(
+        dir.path().join("p.toml"),
+        config(&paths, false).replace("batch_docs = 16", "batch_docs = 16\nledger = false"),
+    )
+    .expect("write");
+    assert!(
+        !kill_after(dir.path(), "p0-", 1),
+        "no unit is ever recorded, so the run is never killed"
+    );
     assert!(!dir.path().join("out/work/ledger").exists());
     // The same files; the manifests differ only in the config hash (the config differs).
     let mut got = outputs(dir.path());
     let mut expected = expected;
-    let manifests = (got.remove("out/shards/manifest.json"), expected.remove("out/shards/manifest.json"));
+    let manifests =
+        (got.remove("out/shards/manifest.json"), expected.remove("out/shards/manifest.json"));
     assert!(got == expected, "outputs differ with the ledger off");
-    let shards = |m: Option<Vec<u8>>| serde_json::from_slice::<serde_json::Value>(&m.expect("manifest")).expect("json")["shards"].clone();
+    let shards = |m: Option<Vec<u8>>| {
+        serde_json::from_slice::<serde_json::Value>(&m.expect("manifest")).expect("json")["shards"]
+            .clone()
+    };
     assert_eq!(shards(manifests.0), shards(manifests.1));
 }

@@ -19,16 +19,21 @@ fn quickstart_reads_and_writes_s3() {
     for name in listing(&root().join("data/sample")) {
         let url = format!("s3://{bucket}/raw/{name}");
         let (store, path) = storage::store_for(&url, &opts).expect("store");
-        storage::upload_file(&root().join("data/sample").join(&name), &store, &path, &url).expect("upload");
+        storage::upload_file(&root().join("data/sample").join(&name), &store, &path, &url)
+            .expect("upload");
     }
 
     // The same pipeline twice: on S3 and on local disk.
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&work).expect("mkdir");
-    let local = standard_config(&[root().join("data/sample/*.jsonl.zst").display().to_string()], "");
+    let local =
+        standard_config(&[root().join("data/sample/*.jsonl.zst").display().to_string()], "");
     std::fs::write(work.join("local.toml"), &local).expect("write");
     let remote = local
-        .replace(&root().join("data/sample/*.jsonl.zst").display().to_string(), &format!("s3://{bucket}/raw/*.jsonl.zst"))
+        .replace(
+            &root().join("data/sample/*.jsonl.zst").display().to_string(),
+            &format!("s3://{bucket}/raw/*.jsonl.zst"),
+        )
         .replace("path = \"out/shards\"", &format!("path = \"s3://{bucket}/out/shards\""))
         .replace("path = \"out/rejected\"", &format!("path = \"s3://{bucket}/out/rejected\""));
     std::fs::write(work.join("remote.toml"), &remote).expect("write");
@@ -55,8 +60,10 @@ fn quickstart_reads_and_writes_s3() {
         assert!(remote == local, "{name} differs between S3 and local disk");
     }
     let manifest: serde_json::Value =
-        serde_json::from_slice(&fetch(&format!("s3://{bucket}/out/shards/manifest.json"), &opts)).expect("manifest");
-    let local_manifest = tokenmill_shards::Manifest::read(&work.join("out/shards")).expect("local manifest");
+        serde_json::from_slice(&fetch(&format!("s3://{bucket}/out/shards/manifest.json"), &opts))
+            .expect("manifest");
+    let local_manifest =
+        tokenmill_shards::Manifest::read(&work.join("out/shards")).expect("local manifest");
     assert_eq!(manifest["tokens"].as_u64(), Some(local_manifest.tokens));
     assert_eq!(manifest["shards"].as_array().map(Vec::len), Some(local_manifest.shards.len()));
     assert!(manifest["inputs"][0].as_str().expect("input").starts_with("s3://"));
@@ -91,7 +98,8 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
          [[stage]]\nname = \"tokens\"\ntype = \"tokenize\"\ninputs = [\"exact\"]",
     );
     assert!(local.contains("inputs = [\"exact\"]"));
-    let local = local.replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 80000");
+    let local =
+        local.replace("path = \"out/shards\"", "path = \"out/shards\"\nshard_max_tokens = 80000");
     let remote = local
         .replace("work_dir = \"out/work\"", &format!("work_dir = \"s3://{bucket}/job/work\""))
         .replace("path = \"out/shards\"", &format!("path = \"s3://{bucket}/job/shards\""))
@@ -109,7 +117,10 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let stale = format!("s3://{bucket}/job/shards/train_00000.bin");
     let (store, path) = storage::store_for(&stale, &opts).expect("store");
     storage::put_object(&store, &path, &stale, bytes::Bytes::from_static(b"old")).expect("put");
-    let (code, plan, err) = outcome(&run_in(&array, &["plan", "remote.toml", "--world-size", "3", "--format", "json", "-j", "1"]));
+    let (code, plan, err) = outcome(&run_in(
+        &array,
+        &["plan", "remote.toml", "--world-size", "3", "--format", "json", "-j", "1"],
+    ));
     assert_eq!(code, 0, "{err}");
     let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
     // Every task on a "machine" of its own: its own scratch directory, nothing shared but S3.
@@ -125,13 +136,25 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let mut fetched = 0;
     for step in plan["steps"].as_array().expect("steps") {
         for t in step["tasks"].as_array().expect("tasks") {
-            let argv: Vec<&str> = t["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
-            let scratch = tmp.path().join(format!("machine-{}-{}", step["name"].as_str().expect("name"), t["rank"]));
+            let argv: Vec<&str> = t["argv"]
+                .as_array()
+                .expect("argv")
+                .iter()
+                .map(|a| a.as_str().expect("word"))
+                .collect();
+            let scratch = tmp.path().join(format!(
+                "machine-{}-{}",
+                step["name"].as_str().expect("name"),
+                t["rank"]
+            ));
             if step["name"] == "map-0" && t["rank"] == 1 {
                 // This task's first attempt dies (SIGKILL) once it finished a unit; the retry
                 // runs on another machine and takes the finished units from the store.
                 let units = format!("s3://{bucket}/job/work/ledger/units/");
-                let finished = || storage::list_inputs(&units, &opts).map_or(0, |l| l.iter().filter(|f| f.url.contains("/p0-")).count());
+                let finished = || {
+                    storage::list_inputs(&units, &opts)
+                        .map_or(0, |l| l.iter().filter(|f| f.url.contains("/p0-")).count())
+                };
                 let before = finished();
                 let mut child = task(&argv, &tmp.path().join("machine-dies"))
                     .stdout(std::process::Stdio::null())
@@ -150,41 +173,72 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
             }
             let (code, out, err) = outcome(&task(&argv, &scratch).output().expect("task"));
             // Phase 2 reads only the candidates' signature records from the store.
-            if let Some(n) = err.split("\"records\":").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()) {
+            if let Some(n) = err
+                .split("\"records\":")
+                .nth(1)
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            {
                 fetched += n.parse::<u64>().unwrap_or(0);
             }
             assert_eq!(code, 0, "{argv:?}\n{out}{err}");
             assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
             for dir in listing(&scratch) {
                 let left = listing(&scratch.join(&dir));
-                assert!(left.iter().all(|n| n.ends_with(".lock")), "a finished task leaves no scratch: {left:?}");
+                assert!(
+                    left.iter().all(|n| n.ends_with(".lock")),
+                    "a finished task leaves no scratch: {left:?}"
+                );
             }
         }
     }
     assert!(fetched > 0, "the buckets tasks fetched candidates' signatures");
-    assert!(listing(&array) == ["remote.toml"], "nothing of the job is on local disk: {:?}", listing(&array));
-    let retried: serde_json::Value =
-        serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/work/steps/w3/map-0/task-00001.json"), &opts)).expect("marker");
-    assert!(retried["stats"]["units"]["reused"].as_u64() >= Some(1), "the retry reused the finished units: {}", retried["stats"]["units"]);
     assert!(
-        storage::list_inputs(&format!("s3://{bucket}/job/work/ledger/"), &opts).map_or(true, |l| l.is_empty()),
+        listing(&array) == ["remote.toml"],
+        "nothing of the job is on local disk: {:?}",
+        listing(&array)
+    );
+    let retried: serde_json::Value = serde_json::from_slice(&fetch(
+        &format!("s3://{bucket}/job/work/steps/w3/map-0/task-00001.json"),
+        &opts,
+    ))
+    .expect("marker");
+    assert!(
+        retried["stats"]["units"]["reused"].as_u64() >= Some(1),
+        "the retry reused the finished units: {}",
+        retried["stats"]["units"]
+    );
+    assert!(
+        storage::list_inputs(&format!("s3://{bucket}/job/work/ledger/"), &opts)
+            .map_or(true, |l| l.is_empty()),
         "the merge removed the ledger"
     );
     let manifest: serde_json::Value =
-        serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/shards/manifest.json"), &opts)).expect("manifest");
-    let local_manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.join("out/shards/manifest.json")).expect("local manifest")).expect("json");
+        serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/shards/manifest.json"), &opts))
+            .expect("manifest");
+    let local_manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.join("out/shards/manifest.json")).expect("local manifest"),
+    )
+    .expect("json");
     for key in ["documents", "tokens", "inputs", "tokenizer_hash", "dtype"] {
         assert_eq!(manifest[key], local_manifest[key], "{key}");
     }
-    let remote_tokens = token_bytes(&manifest, |n| fetch(&format!("s3://{bucket}/job/shards/{n}"), &opts));
-    let local_tokens = token_bytes(&local_manifest, |n| std::fs::read(work.join("out/shards").join(n)).expect("shard"));
+    let remote_tokens =
+        token_bytes(&manifest, |n| fetch(&format!("s3://{bucket}/job/shards/{n}"), &opts));
+    let local_tokens = token_bytes(&local_manifest, |n| {
+        std::fs::read(work.join("out/shards").join(n)).expect("shard")
+    });
     assert!(remote_tokens == local_tokens, "token sequences differ");
-    let stats: serde_json::Value = serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/work/stats.json"), &opts)).expect("stats");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&fetch(&format!("s3://{bucket}/job/work/stats.json"), &opts))
+            .expect("stats");
     let local_stats = common::stats(&work);
     assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
     assert_eq!(node(&stats, "fuzzy")["dropped"], node(&local_stats, "fuzzy")["dropped"]);
-    assert_eq!(stats["steps"].as_array().map(Vec::len), Some(10), "4 map steps, 2 x buckets and clusters, count, merge");
+    assert_eq!(
+        stats["steps"].as_array().map(Vec::len),
+        Some(10),
+        "4 map steps, 2 x buckets and clusters, count, merge"
+    );
     assert_eq!(node(&stats, "lines")["report"], node(&local_stats, "lines")["report"]);
     assert_eq!(node(&stats, "exact")["dropped"], node(&local_stats, "exact")["dropped"]);
 
@@ -193,15 +247,36 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
         let prefix = format!("job-w{world}");
         let dir = tmp.path().join(&prefix);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("remote.toml"), remote.replace("/job/", &format!("/{prefix}/"))).expect("write");
-        let (code, plan, err) =
-            outcome(&run_in(&dir, &["plan", "remote.toml", "--world-size", &world.to_string(), "--format", "json", "-j", "1"]));
+        std::fs::write(dir.join("remote.toml"), remote.replace("/job/", &format!("/{prefix}/")))
+            .expect("write");
+        let (code, plan, err) = outcome(&run_in(
+            &dir,
+            &[
+                "plan",
+                "remote.toml",
+                "--world-size",
+                &world.to_string(),
+                "--format",
+                "json",
+                "-j",
+                "1",
+            ],
+        ));
         assert_eq!(code, 0, "{err}");
         let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
         for step in plan["steps"].as_array().expect("steps") {
             for t in step["tasks"].as_array().expect("tasks") {
-                let argv: Vec<&str> = t["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
-                let scratch = tmp.path().join(format!("{prefix}-{}-{}", step["name"].as_str().expect("name"), t["rank"]));
+                let argv: Vec<&str> = t["argv"]
+                    .as_array()
+                    .expect("argv")
+                    .iter()
+                    .map(|a| a.as_str().expect("word"))
+                    .collect();
+                let scratch = tmp.path().join(format!(
+                    "{prefix}-{}-{}",
+                    step["name"].as_str().expect("name"),
+                    t["rank"]
+                ));
                 let mut cmd = std::process::Command::new(argv[0]);
                 cmd.current_dir(&dir).args(&argv[1..]).env("TOKENMILL_SCRATCH", &scratch);
                 for (k, v) in &server.env {
@@ -211,15 +286,26 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
                 assert_eq!(code, 0, "{argv:?}\n{out}{err}");
             }
         }
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&fetch(&format!("s3://{bucket}/{prefix}/shards/manifest.json"), &opts)).expect("manifest");
-        let tokens = token_bytes(&manifest, |n| fetch(&format!("s3://{bucket}/{prefix}/shards/{n}"), &opts));
+        let manifest: serde_json::Value = serde_json::from_slice(&fetch(
+            &format!("s3://{bucket}/{prefix}/shards/manifest.json"),
+            &opts,
+        ))
+        .expect("manifest");
+        let tokens =
+            token_bytes(&manifest, |n| fetch(&format!("s3://{bucket}/{prefix}/shards/{n}"), &opts));
         assert!(tokens == local_tokens, "world size {world}: token sequences differ");
         assert_eq!(manifest["documents"], local_manifest["documents"], "world size {world}");
     }
     let left = storage::list_inputs(&format!("s3://{bucket}/job/shards/"), &opts).expect("list");
-    assert!(left.iter().all(|f| !f.url.ends_with("/train_00000.bin")), "the earlier run's shard is removed");
-    assert_eq!(left.len(), 1 + 2 * manifest["shards"].as_array().map_or(0, Vec::len), "the manifest and its shards, nothing else");
+    assert!(
+        left.iter().all(|f| !f.url.ends_with("/train_00000.bin")),
+        "the earlier run's shard is removed"
+    );
+    assert_eq!(
+        left.len(),
+        1 + 2 * manifest["shards"].as_array().map_or(0, Vec::len),
+        "the manifest and its shards, nothing else"
+    );
     // The markers and the history are objects.
     fetch(&format!("s3://{bucket}/job/work/steps/w3/map-1/task-00002.json"), &opts);
     fetch(&format!("s3://{bucket}/job/work/history/inputs.jsonl"), &opts);
@@ -228,13 +314,17 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let single = remote.replace("/job/", "/single/");
     std::fs::write(work.join("single.toml"), &single).expect("write");
     let mut cmd = tokenmill();
-    cmd.current_dir(&work).args(["run", "single.toml", "--progress", "off"]).env("TOKENMILL_SCRATCH", tmp.path().join("single"));
+    cmd.current_dir(&work)
+        .args(["run", "single.toml", "--progress", "off"])
+        .env("TOKENMILL_SCRATCH", tmp.path().join("single"));
     for (k, v) in &server.env {
         cmd.env(k, v);
     }
     let (code, out, err) = outcome(&cmd.output().expect("run"));
     assert_eq!(code, 0, "{out}{err}");
-    let stats: serde_json::Value = serde_json::from_slice(&fetch(&format!("s3://{bucket}/single/work/stats.json"), &opts)).expect("stats");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&fetch(&format!("s3://{bucket}/single/work/stats.json"), &opts))
+            .expect("stats");
     assert_eq!(node(&stats, "fuzzy")["report"], node(&local_stats, "fuzzy")["report"]);
 }
 
@@ -258,8 +348,13 @@ fn warc_files_stream_from_s3() {
              [[sink]]\nname = \"pages\"\ntype = \"jsonl\"\ninputs = [\"extract\"]\npath = \"out/{out}\"\n"
         )
     };
-    std::fs::write(work.join("local.toml"), config(&sample.display().to_string(), "local")).expect("write");
-    std::fs::write(work.join("remote.toml"), config(&format!("s3://{bucket}/crawl/*.warc.gz"), "remote")).expect("write");
+    std::fs::write(work.join("local.toml"), config(&sample.display().to_string(), "local"))
+        .expect("write");
+    std::fs::write(
+        work.join("remote.toml"),
+        config(&format!("s3://{bucket}/crawl/*.warc.gz"), "remote"),
+    )
+    .expect("write");
     for file in ["local.toml", "remote.toml"] {
         let mut cmd = tokenmill();
         cmd.current_dir(&work).args(["run", file, "--progress", "off"]);

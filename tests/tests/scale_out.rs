@@ -21,7 +21,8 @@ const FILES: usize = 12;
 fn setup(dir: &Path) -> String {
     let glob = split_sample(dir, FILES);
     let first = std::fs::read_to_string(dir.join("in/part-00.jsonl")).expect("read");
-    let repeated: Vec<String> = first.lines().take(150).map(|l| l.replace("\"id\":\"", "\"id\":\"again-")).collect();
+    let repeated: Vec<String> =
+        first.lines().take(150).map(|l| l.replace("\"id\":\"", "\"id\":\"again-")).collect();
     std::fs::write(dir.join("in/part-99.jsonl"), repeated.join("\n") + "\n").expect("write");
     format!(
         r#"version = 1
@@ -95,14 +96,21 @@ struct Dataset {
 
 fn dataset(dir: &Path) -> Dataset {
     let shards = dir.join("out/shards");
-    let docs = tokenmill_shards::read_dataset_tokens(&shards).expect("a complete, readable dataset");
-    let report = tokenmill_shards::verify_dir(&shards, &tokenmill_shards::VerifyOptions::default()).expect("verify");
+    let docs =
+        tokenmill_shards::read_dataset_tokens(&shards).expect("a complete, readable dataset");
+    let report = tokenmill_shards::verify_dir(&shards, &tokenmill_shards::VerifyOptions::default())
+        .expect("verify");
     assert!(report.is_ok(), "{:?}", report.problems);
-    let mut manifest: Value = serde_json::from_slice(&std::fs::read(shards.join("manifest.json")).expect("manifest")).expect("json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(shards.join("manifest.json")).expect("manifest"))
+            .expect("json");
     manifest.as_object_mut().expect("object").remove("shards");
     let mut rejected = Vec::new();
     for name in listing(&dir.join("out/rejected")) {
-        let bytes = zstd::decode_all(std::fs::File::open(dir.join("out/rejected").join(name)).expect("part")).expect("zstd");
+        let bytes = zstd::decode_all(
+            std::fs::File::open(dir.join("out/rejected").join(name)).expect("part"),
+        )
+        .expect("zstd");
         rejected.extend(String::from_utf8(bytes).expect("utf8").lines().map(str::to_string));
     }
     let stats = stats(dir);
@@ -131,7 +139,10 @@ fn reference(config: &str) -> Dataset {
 
 /// `tokenmill plan --format json`: the steps, each with every task's argv.
 fn plan(dir: &Path, world: usize) -> Vec<(String, Vec<Vec<String>>)> {
-    let (code, out, err) = outcome(&run_in(dir, &["plan", "p.toml", "--world-size", &world.to_string(), "--format", "json", "-j", "1"]));
+    let (code, out, err) = outcome(&run_in(
+        dir,
+        &["plan", "p.toml", "--world-size", &world.to_string(), "--format", "json", "-j", "1"],
+    ));
     assert_eq!(code, 0, "{err}");
     let plan: Value = serde_json::from_str(&out).expect("json");
     plan["steps"]
@@ -146,7 +157,12 @@ fn plan(dir: &Path, world: usize) -> Vec<(String, Vec<Vec<String>>)> {
                 .enumerate()
                 .map(|(i, t)| {
                     assert_eq!(t["rank"].as_u64(), Some(i as u64));
-                    t["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word").to_string()).collect()
+                    t["argv"]
+                        .as_array()
+                        .expect("argv")
+                        .iter()
+                        .map(|a| a.as_str().expect("word").to_string())
+                        .collect()
                 })
                 .collect();
             (s["name"].as_str().expect("name").to_string(), tasks)
@@ -166,7 +182,10 @@ fn every_step_of_a_job_array_at_world_sizes_1_3_4_equals_one_process() {
     let data = tempfile::tempdir().expect("tempdir");
     let config = setup(data.path());
     let expected = reference(&config);
-    assert!(expected.rejected.iter().any(|r| r.contains("\"drop_reason\":\"fuzzy:duplicate\"")), "the chain removes duplicates");
+    assert!(
+        expected.rejected.iter().any(|r| r.contains("\"drop_reason\":\"fuzzy:duplicate\"")),
+        "the chain removes duplicates"
+    );
     for world in [1, 3, 4] {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("p.toml"), &config).expect("write");
@@ -202,9 +221,16 @@ fn every_step_of_a_job_array_at_world_sizes_1_3_4_equals_one_process() {
         assert_eq!(got.counters, expected.counters, "world size {world}");
         // Each task wrote its own shards; names sort in dataset order; the merge read none.
         let shards = listing(&dir.path().join("out/shards"));
-        let tasks_with_shards: std::collections::BTreeSet<&str> =
-            shards.iter().filter(|n| n.ends_with(".bin")).map(|n| &n[..n.rfind('_').expect("index")]).collect();
-        assert_eq!(tasks_with_shards.len(), world, "one shard set per task of the last pass: {shards:?}");
+        let tasks_with_shards: std::collections::BTreeSet<&str> = shards
+            .iter()
+            .filter(|n| n.ends_with(".bin"))
+            .map(|n| &n[..n.rfind('_').expect("index")])
+            .collect();
+        assert_eq!(
+            tasks_with_shards.len(),
+            world,
+            "one shard set per task of the last pass: {shards:?}"
+        );
         let stats = stats(dir.path());
         let costs = stats["steps"].as_array().expect("steps");
         assert_eq!(costs.len(), steps.len());
@@ -251,12 +277,19 @@ fn a_task_killed_mid_step_and_run_again_gives_the_same_dataset() {
     assert!(killed, "the task finished before it could be killed");
     assert!(!marker.exists(), "a killed task leaves no completion marker");
     // The next step refuses to start, and says which task to run.
-    let (code, _, err) = outcome(&Command::new(&steps[1].1[0][0]).current_dir(dir.path()).args(&steps[1].1[0][1..]).output().expect("run"));
+    let (code, _, err) = outcome(
+        &Command::new(&steps[1].1[0][0])
+            .current_dir(dir.path())
+            .args(&steps[1].1[0][1..])
+            .output()
+            .expect("run"),
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("step `map-0` is not complete: task 1 has no completion marker"), "{err}");
     // Run only that task again: it resumes from the units it finished, and the job goes on.
     run_task(dir.path(), &map0[1]);
-    let done: Value = serde_json::from_slice(&std::fs::read(&marker).expect("marker")).expect("json");
+    let done: Value =
+        serde_json::from_slice(&std::fs::read(&marker).expect("marker")).expect("json");
     assert!(done["stats"]["units"]["reused"].as_u64() >= Some(1), "{}", done["stats"]["units"]);
     // A task that already finished does nothing when run again (a requeued or retried task).
     let err = run_task(dir.path(), &map0[1]);
@@ -286,12 +319,21 @@ impl Slurm {
                 std::env::var("TOKENMILL_TEST_ROOT").as_deref() != Ok("required"),
                 "Slurm is required but cannot be started (scripts/slurm-local.sh install needs root)"
             );
-            eprintln!("skipped: Slurm is not installed here (scripts/slurm-local.sh install, as root)");
+            eprintln!(
+                "skipped: Slurm is not installed here (scripts/slurm-local.sh install, as root)"
+            );
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(&script).args(["start", &dir.path().display().to_string()]).output().expect("start");
-        assert!(out.status.success(), "slurm did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&script)
+            .args(["start", &dir.path().display().to_string()])
+            .output()
+            .expect("start");
+        assert!(
+            out.status.success(),
+            "slurm did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let conf = dir.path().join("slurm.conf").display().to_string();
         Some(Slurm { dir, conf })
     }
@@ -299,7 +341,9 @@ impl Slurm {
 
 impl Drop for Slurm {
     fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/slurm-local.sh")).args(["stop", &self.dir.path().display().to_string()]).status();
+        let _ = Command::new(root().join("scripts/slurm-local.sh"))
+            .args(["stop", &self.dir.path().display().to_string()])
+            .status();
     }
 }
 
@@ -319,31 +363,51 @@ fn the_whole_chain_submitted_to_slurm_equals_one_process() {
     let (code, stdout, err) = outcome(&out);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(stdout.contains("map-0 job ") && stdout.contains("fuzzy-clusters job "), "{stdout}");
-    let merge_id = stdout.split("merge job ").nth(1).and_then(|s| s.split_whitespace().next()).expect("merge job id").to_string();
+    let merge_id = stdout
+        .split("merge job ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("merge job id")
+        .to_string();
     let logs = dir.path().join("out/work/slurm/logs");
-    let all_logs = || -> String { listing(&logs).iter().map(|n| std::fs::read_to_string(logs.join(n)).unwrap_or_default()).collect() };
+    let all_logs = || -> String {
+        listing(&logs)
+            .iter()
+            .map(|n| std::fs::read_to_string(logs.join(n)).unwrap_or_default())
+            .collect()
+    };
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let q = Command::new("squeue").env("SLURM_CONF", &slurm.conf).args(["-h", "-o", "%i %T %r"]).output().expect("squeue");
+        let q = Command::new("squeue")
+            .env("SLURM_CONF", &slurm.conf)
+            .args(["-h", "-o", "%i %T %r"])
+            .output()
+            .expect("squeue");
         let queue = String::from_utf8_lossy(&q.stdout).into_owned();
         if queue.trim().is_empty() {
             break;
         }
-        assert!(!queue.contains("DependencyNeverSatisfied"), "a step failed:\n{queue}\n{}", all_logs());
+        assert!(
+            !queue.contains("DependencyNeverSatisfied"),
+            "a step failed:\n{queue}\n{}",
+            all_logs()
+        );
         assert!(Instant::now() < deadline, "jobs still queued: {queue}");
         std::thread::sleep(Duration::from_millis(500));
     }
     let names = listing(&logs);
     assert_eq!(names.iter().filter(|n| n.starts_with("map-0-")).count(), 3, "{names:?}");
     assert_eq!(names.iter().filter(|n| n.starts_with("fuzzy-buckets-")).count(), 3, "{names:?}");
-    let merge_log = std::fs::read_to_string(logs.join(format!("merge-{merge_id}.log"))).expect("merge log");
+    let merge_log =
+        std::fs::read_to_string(logs.join(format!("merge-{merge_id}.log"))).expect("merge log");
     assert!(merge_log.contains("sink shards:"), "{merge_log}");
     assert_eq!(dataset(dir.path()), expected, "{}", all_logs());
 }
 
 /// The `command:` array of a generated manifest.
 fn command_of(yaml: &str) -> Vec<String> {
-    let line = yaml.lines().find_map(|l| l.trim().strip_prefix("command: ")).expect("a command line");
+    let line =
+        yaml.lines().find_map(|l| l.trim().strip_prefix("command: ")).expect("a command line");
     serde_json::from_str(line).expect("the command is a JSON-style array")
 }
 
@@ -355,14 +419,33 @@ fn kubernetes_jobs_of_every_step_run_as_pods_equal_one_process() {
     std::fs::write(dir.path().join("p.toml"), &config).expect("write");
     let (code, out, err) = outcome(&run_in(
         dir.path(),
-        &["k8s", "p.toml", "--tasks", "4", "--image", "registry.example/tokenmill:1", "--pvc", "corpus", "--cpus", "1"],
+        &[
+            "k8s",
+            "p.toml",
+            "--tasks",
+            "4",
+            "--image",
+            "registry.example/tokenmill:1",
+            "--pvc",
+            "corpus",
+            "--cpus",
+            "1",
+        ],
     ));
     assert_eq!(code, 0, "{out}{err}");
     let k8s = dir.path().join("out/work/k8s");
     let script = std::fs::read_to_string(k8s.join("run.sh")).expect("run.sh");
-    let jobs: Vec<String> = script.lines().filter_map(|l| l.strip_prefix("kubectl apply -f ")).map(str::to_string).collect();
+    let jobs: Vec<String> = script
+        .lines()
+        .filter_map(|l| l.strip_prefix("kubectl apply -f "))
+        .map(str::to_string)
+        .collect();
     assert_eq!(jobs.len(), 10, "{script}");
-    assert_eq!(script.matches("kubectl wait --for=condition=complete").count(), 10, "each Job waits for the one before");
+    assert_eq!(
+        script.matches("kubectl wait --for=condition=complete").count(),
+        10,
+        "each Job waits for the one before"
+    );
     for job in &jobs {
         let yaml = std::fs::read_to_string(k8s.join(job)).expect("job");
         for needle in ["claimName: corpus", "image: registry.example/tokenmill:1"] {
@@ -376,7 +459,8 @@ fn kubernetes_jobs_of_every_step_run_as_pods_equal_one_process() {
         // Run each pod's command as Kubernetes would: the index in $JOB_COMPLETION_INDEX.
         let cmd = command_of(&yaml);
         assert_eq!(cmd[0], "tokenmill");
-        let pods: Vec<Option<usize>> = if indexed { (0..4).rev().map(Some).collect() } else { vec![None] };
+        let pods: Vec<Option<usize>> =
+            if indexed { (0..4).rev().map(Some).collect() } else { vec![None] };
         for index in pods {
             let mut c = tokenmill();
             c.current_dir(dir.path()).args(&cmd[1..]);

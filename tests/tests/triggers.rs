@@ -30,7 +30,12 @@ fn s3_event(records: &[(&str, &str, &str)]) -> String {
     serde_json::json!({ "Records": records }).to_string()
 }
 
-fn run_with(server: &Server, dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+fn run_with(
+    server: &Server,
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
     let mut cmd = tokenmill();
     cmd.current_dir(dir).args(args);
     for (k, v) in &server.env {
@@ -40,7 +45,9 @@ fn run_with(server: &Server, dir: &Path, args: &[&str], stdin: Option<&str>) -> 
         None => cmd.output().expect("run"),
         Some(text) => {
             use std::io::Write;
-            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
             let mut child = cmd.spawn().expect("spawn");
             child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
             child.wait_with_output().expect("wait")
@@ -48,7 +55,10 @@ fn run_with(server: &Server, dir: &Path, args: &[&str], stdin: Option<&str>) -> 
     };
     let (code, stdout, stderr) = outcome(&out);
     let secret = &server.env["AWS_SECRET_ACCESS_KEY"];
-    assert!(!stdout.contains(secret.as_str()) && !stderr.contains(secret.as_str()), "credentials leaked into the output");
+    assert!(
+        !stdout.contains(secret.as_str()) && !stderr.contains(secret.as_str()),
+        "credentials leaked into the output"
+    );
     (code, stdout, stderr)
 }
 
@@ -64,7 +74,12 @@ fn events_watch_and_outages() {
     let data = tmp.path().join("data");
     split_sample(&data, 6);
     for i in 0..4 {
-        upload(&server, &bucket, &format!("raw/part-{i:02}.jsonl"), &data.join(format!("in/part-{i:02}.jsonl")));
+        upload(
+            &server,
+            &bucket,
+            &format!("raw/part-{i:02}.jsonl"),
+            &data.join(format!("in/part-{i:02}.jsonl")),
+        );
     }
     upload(&server, &bucket, "elsewhere/x.jsonl", &data.join("in/part-05.jsonl"));
     let dir = tmp.path().join("work");
@@ -80,14 +95,19 @@ fn events_watch_and_outages() {
         ("ObjectCreated:Put", &bucket, "elsewhere/x.jsonl"),
     ]);
     std::fs::write(dir.join("event.json"), &event).expect("write");
-    let (code, out, err) = run_with(&server, &dir, &["trigger", "p.toml", "--event", "event.json"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["trigger", "p.toml", "--event", "event.json"], None);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(stats(&dir)["input_files"], 2);
-    assert_eq!(manifest_inputs(&dir), [format!("s3://{bucket}/raw/part-00.jsonl"), format!("s3://{bucket}/raw/part-01.jsonl")]);
+    assert_eq!(
+        manifest_inputs(&dir),
+        [format!("s3://{bucket}/raw/part-00.jsonl"), format!("s3://{bucket}/raw/part-01.jsonl")]
+    );
     let manifest = std::fs::read(dir.join("out/shards/manifest.json")).expect("manifest");
 
     // The same event delivered again does nothing.
-    let (code, out, err) = run_with(&server, &dir, &["trigger", "p.toml", "--event", "event.json"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["trigger", "p.toml", "--event", "event.json"], None);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(stats(&dir)["input_files"], 0);
     assert_eq!(stats(&dir)["seen_inputs_skipped"], 2);
@@ -95,12 +115,14 @@ fn events_watch_and_outages() {
 
     // An SQS delivery on standard input appends the third object.
     let sqs = serde_json::json!({ "Records": [{ "eventSource": "aws:sqs", "body": s3_event(&[("ObjectCreated:Put", &bucket, "raw/part-02.jsonl")]) }] });
-    let (code, out, err) = run_with(&server, &dir, &["trigger", "p.toml", "--event", "-"], Some(&sqs.to_string()));
+    let (code, out, err) =
+        run_with(&server, &dir, &["trigger", "p.toml", "--event", "-"], Some(&sqs.to_string()));
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(manifest_inputs(&dir).len(), 3);
 
     // `watch` lists the prefix and takes what no event announced (part-03), once.
-    let (code, out, err) = run_with(&server, &dir, &["watch", "p.toml", "--every", "200ms", "--polls", "2"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["watch", "p.toml", "--every", "200ms", "--polls", "2"], None);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(manifest_inputs(&dir).len(), 4);
     assert_eq!(stats(&dir)["input_files"], 0, "the second poll found nothing new");
@@ -112,9 +134,17 @@ fn events_watch_and_outages() {
     let local = tmp.path().join("local");
     std::fs::create_dir_all(local.join("in")).expect("mkdir");
     for i in 0..4 {
-        std::fs::copy(data.join(format!("in/part-{i:02}.jsonl")), local.join(format!("in/part-{i:02}.jsonl"))).expect("copy");
+        std::fs::copy(
+            data.join(format!("in/part-{i:02}.jsonl")),
+            local.join(format!("in/part-{i:02}.jsonl")),
+        )
+        .expect("copy");
     }
-    std::fs::write(local.join("p.toml"), standard_config(&[format!("{}/in/*.jsonl", local.display())], "")).expect("write");
+    std::fs::write(
+        local.join("p.toml"),
+        standard_config(&[format!("{}/in/*.jsonl", local.display())], ""),
+    )
+    .expect("write");
     let (code, _, err) = outcome(&run_in(&local, &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{err}");
     let full = tokenmill_shards::Manifest::read(&local.join("out/shards")).expect("manifest");
@@ -129,22 +159,37 @@ fn events_watch_and_outages() {
     );
     std::fs::write(dir.join("p.toml"), &short).expect("write");
     let started = std::time::Instant::now();
-    let (code, out, err) = run_with(&server, &dir, &["run", "p.toml", "--incremental", "--progress", "off"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["run", "p.toml", "--incremental", "--progress", "off"], None);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains(&format!("s3://{bucket}/raw/*.jsonl")) && err.contains("cannot list"), "{err}");
+    assert!(
+        err.contains(&format!("s3://{bucket}/raw/*.jsonl")) && err.contains("cannot list"),
+        "{err}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "retries are bounded");
-    assert_eq!(tokenmill_shards::Manifest::read(&dir.join("out/shards")).expect("manifest still there").shards, m.shards);
+    assert_eq!(
+        tokenmill_shards::Manifest::read(&dir.join("out/shards"))
+            .expect("manifest still there")
+            .shards,
+        m.shards
+    );
     // An event for an object while the store is down fails naming the object (so the queue
     // redelivers the event) and records nothing.
     let event = s3_event(&[("ObjectCreated:Put", &bucket, "raw/part-04.jsonl")]);
     std::fs::write(dir.join("event2.json"), &event).expect("write");
-    let (code, out, err) = run_with(&server, &dir, &["trigger", "p.toml", "--event", "event2.json"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["trigger", "p.toml", "--event", "event2.json"], None);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains(&format!("s3://{bucket}/raw/part-04.jsonl")) && err.contains("after 3 retries"), "{err}");
+    assert!(
+        err.contains(&format!("s3://{bucket}/raw/part-04.jsonl"))
+            && err.contains("after 3 retries"),
+        "{err}"
+    );
     // Back up: the redelivered event processes the object.
     let server = Server::start_in_slot(&tmp.path().join("seaweed"), 1);
     upload(&server, &bucket, "raw/part-04.jsonl", &data.join("in/part-04.jsonl"));
-    let (code, out, err) = run_with(&server, &dir, &["trigger", "p.toml", "--event", "event2.json"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["trigger", "p.toml", "--event", "event2.json"], None);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(manifest_inputs(&dir).len(), 5);
 }
@@ -157,16 +202,25 @@ fn a_server_that_stops_answering_mid_run_costs_only_the_unread_objects() {
     let data = tmp.path().join("data");
     split_sample(&data, 8);
     for i in 0..8 {
-        upload(&server, &bucket, &format!("raw/part-{i:02}.jsonl"), &data.join(format!("in/part-{i:02}.jsonl")));
+        upload(
+            &server,
+            &bucket,
+            &format!("raw/part-{i:02}.jsonl"),
+            &data.join(format!("in/part-{i:02}.jsonl")),
+        );
     }
     // The reference: the same run with the server answering throughout.
     let storage = "storage = { timeout = \"1s\", max_retries = \"1\", retry_timeout = \"1s\" }";
     let config = standard_config(&[format!("s3://{bucket}/raw/*.jsonl")], "batch_docs = 16")
-        .replace(&format!("paths = [\"s3://{bucket}/raw/*.jsonl\"]"), &format!("paths = [\"s3://{bucket}/raw/*.jsonl\"]\n{storage}"));
+        .replace(
+            &format!("paths = [\"s3://{bucket}/raw/*.jsonl\"]"),
+            &format!("paths = [\"s3://{bucket}/raw/*.jsonl\"]\n{storage}"),
+        );
     let reference = tmp.path().join("reference");
     std::fs::create_dir_all(&reference).expect("mkdir");
     std::fs::write(reference.join("p.toml"), &config).expect("write");
-    let (code, out, err) = run_with(&server, &reference, &["run", "p.toml", "-j", "1", "--progress", "off"], None);
+    let (code, out, err) =
+        run_with(&server, &reference, &["run", "p.toml", "-j", "1", "--progress", "off"], None);
     assert_eq!(code, 0, "{out}{err}");
     let expected = tree_bytes(&reference, &["out/shards", "out/rejected"]);
 
@@ -191,17 +245,25 @@ fn a_server_that_stops_answering_mid_run_costs_only_the_unread_objects() {
     server.signal("CONT");
     let (code, stdout, stderr) = outcome(&out);
     let done = finished_units(&dir, "");
-    assert!(done < 8, "the run finished every object before the server froze; cannot test the outage");
+    assert!(
+        done < 8,
+        "the run finished every object before the server froze; cannot test the outage"
+    );
     // Done, but partial: the unread objects are named, counted, and left for the next run.
     assert_eq!(code, 4, "{stdout}{stderr}");
     let st = stats(&dir);
     let unread = st["inputs_to_retry"].as_array().expect("inputs to retry").len();
     assert_eq!(unread, 8 - done, "{st}");
-    assert!(stderr.contains(&format!("s3://{bucket}/raw/part-07.jsonl")) && stderr.contains("unreadable"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("s3://{bucket}/raw/part-07.jsonl"))
+            && stderr.contains("unreadable"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(server.env["AWS_SECRET_ACCESS_KEY"].as_str()));
 
     // The server is back: the same command replays what was read and reads the rest.
-    let (code, out, err) = run_with(&server, &dir, &["run", "p.toml", "-j", "1", "--progress", "off"], None);
+    let (code, out, err) =
+        run_with(&server, &dir, &["run", "p.toml", "-j", "1", "--progress", "off"], None);
     assert_eq!(code, 0, "{out}{err}");
     let st = stats(&dir);
     assert_eq!(st["units"]["reused"].as_u64(), Some(done as u64), "{st}");

@@ -15,7 +15,10 @@ use serde_json::Value;
 fn big_jsonl(dir: &Path) -> (String, usize) {
     let mut lines = Vec::new();
     for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
-        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
+        let bytes = zstd::decode_all(
+            std::fs::File::open(root().join("data/sample").join(name)).expect("sample"),
+        )
+        .expect("zstd");
         lines.extend(String::from_utf8(bytes).expect("utf8").lines().map(str::to_string));
     }
     let docs = lines.len();
@@ -62,7 +65,10 @@ fn a_jsonl_file_cut_into_byte_ranges_reads_as_one_file() {
     let cut_stats = run(cut.path(), &config(&path, "jsonl", "64KiB"));
     let size = std::fs::metadata(&path).expect("size").len();
     assert_eq!(cut_stats["units"]["processed"].as_u64(), Some(size.div_ceil(64 << 10)));
-    assert!(tokens(cut.path()) == tokens(whole.path()), "the ranges hold every document once, in order");
+    assert!(
+        tokens(cut.path()) == tokens(whole.path()),
+        "the ranges hold every document once, in order"
+    );
     assert_eq!(node(&whole_stats, "in")["docs_in"].as_u64(), Some(docs as u64));
     for key in ["input_files", "input_bytes", "decoded_bytes"] {
         assert_eq!(cut_stats[key], whole_stats[key], "{key}");
@@ -70,33 +76,58 @@ fn a_jsonl_file_cut_into_byte_ranges_reads_as_one_file() {
     assert_eq!(counters(&cut_stats, "in"), counters(&whole_stats, "in"));
     assert_eq!(errors(&cut_stats, "in", "malformed_json"), 1, "the broken line is reported once");
     // The error names the file and the byte offset of the line.
-    let broken = std::fs::read_to_string(&path).expect("read").find("{\"id\": \"broken\"").expect("broken line");
-    let (code, _, err) = outcome(&run_in(cut.path(), &["run", "p.toml", "--progress", "off", "--restart"]));
+    let broken = std::fs::read_to_string(&path)
+        .expect("read")
+        .find("{\"id\": \"broken\"")
+        .expect("broken line");
+    let (code, _, err) =
+        outcome(&run_in(cut.path(), &["run", "p.toml", "--progress", "off", "--restart"]));
     assert_eq!(code, 0);
     assert!(err.contains(&format!("{path} (byte {broken}): malformed_json")), "{err}");
     // A job array deals the ranges of the one file over its tasks.
     let array = tempfile::tempdir().expect("tempdir");
     std::fs::write(array.path().join("p.toml"), config(&path, "jsonl", "64KiB")).expect("write");
     // The dry run says which ranges each task of the first step reads.
-    let (code, out, err) = outcome(&run_in(array.path(), &["run", "p.toml", "--dry-run", "--world-size", "3"]));
+    let (code, out, err) =
+        outcome(&run_in(array.path(), &["run", "p.toml", "--dry-run", "--world-size", "3"]));
     assert_eq!(code, 0, "{err}");
     let units = size.div_ceil(64 << 10);
-    assert!(out.contains("task 0: units 0..") && out.contains(&format!("all.jsonl [bytes 0..{}]", 64 << 10)), "{out}");
+    assert!(
+        out.contains("task 0: units 0..")
+            && out.contains(&format!("all.jsonl [bytes 0..{}]", 64 << 10)),
+        "{out}"
+    );
     assert!(out.contains(&format!("..{units} (")), "the last task ends at the last unit: {out}");
-    let (code, out, err) = outcome(&run_in(array.path(), &["plan", "p.toml", "--world-size", "3", "--format", "json"]));
+    let (code, out, err) = outcome(&run_in(
+        array.path(),
+        &["plan", "p.toml", "--world-size", "3", "--format", "json"],
+    ));
     assert_eq!(code, 0, "{err}");
     let plan: Value = serde_json::from_str(&out).expect("json");
     for step in plan["steps"].as_array().expect("steps") {
         for task in step["tasks"].as_array().expect("tasks") {
-            let argv: Vec<&str> = task["argv"].as_array().expect("argv").iter().map(|a| a.as_str().expect("word")).collect();
-            let o = std::process::Command::new(argv[0]).current_dir(array.path()).args(&argv[1..]).output().expect("task");
+            let argv: Vec<&str> = task["argv"]
+                .as_array()
+                .expect("argv")
+                .iter()
+                .map(|a| a.as_str().expect("word"))
+                .collect();
+            let o = std::process::Command::new(argv[0])
+                .current_dir(array.path())
+                .args(&argv[1..])
+                .output()
+                .expect("task");
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         }
     }
     assert!(tokens(array.path()) == tokens(whole.path()));
     let merged = stats(array.path());
-    let shares: Vec<u64> =
-        merged["steps"][0]["tasks"].as_array().expect("tasks").iter().map(|t| t["input_bytes"].as_u64().expect("bytes")).collect();
+    let shares: Vec<u64> = merged["steps"][0]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["input_bytes"].as_u64().expect("bytes"))
+        .collect();
     assert_eq!(shares.iter().sum::<u64>(), size);
     assert!(shares.iter().all(|&s| s > size / 4), "balanced by bytes: {shares:?}");
     assert_eq!(merged["input_files"].as_u64(), Some(1));
@@ -106,14 +137,26 @@ fn a_jsonl_file_cut_into_byte_ranges_reads_as_one_file() {
 fn parquet_file(path: &Path, rows: usize, group: usize) {
     use arrow::array::{ArrayRef, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false), Field::new("text", DataType::Utf8, true)]));
-    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(group)).build();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, true),
+    ]));
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(group))
+        .build();
     let file = std::fs::File::create(path).expect("create");
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).expect("writer");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).expect("writer");
     let ids: Vec<String> = (0..rows).map(|i| format!("d{i}")).collect();
-    let texts: Vec<Option<String>> =
-        (0..rows).map(|i| (i != 333).then(|| format!("parquet document {i}: {}", "some words to tokenize ".repeat(1 + i % 7)))).collect();
-    let columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(ids)), Arc::new(StringArray::from(texts))];
+    let texts: Vec<Option<String>> = (0..rows)
+        .map(|i| {
+            (i != 333).then(|| {
+                format!("parquet document {i}: {}", "some words to tokenize ".repeat(1 + i % 7))
+            })
+        })
+        .collect();
+    let columns: Vec<ArrayRef> =
+        vec![Arc::new(StringArray::from(ids)), Arc::new(StringArray::from(texts))];
     w.write(&arrow::array::RecordBatch::try_new(schema, columns).expect("batch")).expect("write");
     w.close().expect("close");
 }

@@ -16,30 +16,51 @@ fn link_data(dir: &Path) {
 }
 
 fn stats(dir: &Path, work: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join(work).join("stats.json")).expect("stats.json")).expect("json")
+    serde_json::from_slice(&std::fs::read(dir.join(work).join("stats.json")).expect("stats.json"))
+        .expect("json")
 }
 
 fn node<'a>(stats: &'a Value, name: &str) -> &'a Value {
-    stats["nodes"].as_array().and_then(|n| n.iter().find(|n| n["name"] == name)).unwrap_or_else(|| panic!("no node {name}"))
+    stats["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("no node {name}"))
 }
 
 #[test]
 fn common_crawl_example_runs_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     link_data(dir.path());
-    std::fs::copy(root().join("examples/common-crawl.toml"), dir.path().join("cc.toml")).expect("copy");
-    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["run", "cc.toml", "--progress", "off"]));
+    std::fs::copy(root().join("examples/common-crawl.toml"), dir.path().join("cc.toml"))
+        .expect("copy");
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "cc.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let stats = stats(dir.path(), "out/common-crawl/work");
-    assert_eq!(node(&stats, "crawl")["docs_out"].as_u64(), Some(16), "the sample's 16 HTML responses");
+    assert_eq!(
+        node(&stats, "crawl")["docs_out"].as_u64(),
+        Some(16),
+        "the sample's 16 HTML responses"
+    );
     assert!(node(&stats, "shards")["tokens_out"].as_u64().is_some_and(|t| t > 0));
     let kept = read_parts(&dir.path().join("out/common-crawl/kept"));
     assert!(!kept.is_empty());
     for doc in &kept {
-        for key in ["url", "date", "content_type", "warc_record_id", "encoding", "encoding_source", "language"] {
+        for key in [
+            "url",
+            "date",
+            "content_type",
+            "warc_record_id",
+            "encoding",
+            "encoding_source",
+            "language",
+        ] {
             assert!(doc[key].is_string(), "`{key}` missing: {doc}");
         }
-        assert!(!doc["text"].as_str().unwrap_or("<").contains('<'), "markup left in the text: {doc}");
+        assert!(
+            !doc["text"].as_str().unwrap_or("<").contains('<'),
+            "markup left in the text: {doc}"
+        );
     }
 }
 
@@ -69,7 +90,8 @@ inputs = ["extract"]
 path = "out/pages"
 "#;
     std::fs::write(dir.path().join("p.toml"), config).expect("write");
-    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let pages = read_parts(&dir.path().join("out/pages"));
     assert_eq!(pages.len(), 16);
@@ -82,7 +104,11 @@ path = "out/pages"
         let han = letters.iter().filter(|&&c| ('\u{4E00}'..='\u{9FFF}').contains(&c)).count();
         if han * 2 > letters.len() {
             chinese += 1;
-            chinese_encodings.insert(format!("{}/{}", p["encoding"].as_str().unwrap_or(""), p["encoding_source"].as_str().unwrap_or("")));
+            chinese_encodings.insert(format!(
+                "{}/{}",
+                p["encoding"].as_str().unwrap_or(""),
+                p["encoding_source"].as_str().unwrap_or("")
+            ));
         }
     }
     assert!(chinese >= 8, "only {chinese} pages read as Chinese");
@@ -113,7 +139,11 @@ fn response(uri: &str, content_type: &str, body: &str) -> Vec<u8> {
 #[test]
 fn damaged_warc_records_are_counted_and_skipped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let page = |n: u32| format!("<html><body><p>Page {n} has a paragraph of text that is long enough.</p></body></html>");
+    let page = |n: u32| {
+        format!(
+            "<html><body><p>Page {n} has a paragraph of text that is long enough.</p></body></html>"
+        )
+    };
     let mut warc = member(&response("http://a.example/1", "text/html", &page(1)));
     let mut broken = member(&response("http://a.example/x", "text/html", &page(9)));
     broken[12] ^= 0xff;
@@ -132,16 +162,28 @@ fn damaged_warc_records_are_counted_and_skipped() {
         )
     };
     std::fs::write(dir.path().join("skip.toml"), config("skip")).expect("write");
-    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["run", "skip.toml", "--progress", "off"]));
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "skip.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let urls: Vec<String> = read_parts(&dir.path().join("out/docs")).iter().map(|d| d["url"].as_str().unwrap_or("").to_string()).collect();
+    let urls: Vec<String> = read_parts(&dir.path().join("out/docs"))
+        .iter()
+        .map(|d| d["url"].as_str().unwrap_or("").to_string())
+        .collect();
     assert_eq!(urls, ["http://a.example/1", "http://a.example/2"]);
     let s = stats(dir.path(), "out/work");
     assert_eq!(errors(&s, "in", "not_html"), 1, "{}", node(&s, "in"));
-    assert!(errors(&s, "in", "truncated") >= 2, "the corrupt member and the cut record: {}", node(&s, "in"));
-    assert!(stderr.contains("crawl.warc.gz") && stderr.contains("byte"), "errors name the file and offset: {stderr}");
+    assert!(
+        errors(&s, "in", "truncated") >= 2,
+        "the corrupt member and the cut record: {}",
+        node(&s, "in")
+    );
+    assert!(
+        stderr.contains("crawl.warc.gz") && stderr.contains("byte"),
+        "errors name the file and offset: {stderr}"
+    );
     std::fs::write(dir.path().join("fail.toml"), config("fail")).expect("write");
-    let (code, _, stderr) = outcome(&run_in(dir.path(), &["run", "fail.toml", "--progress", "off"]));
+    let (code, _, stderr) =
+        outcome(&run_in(dir.path(), &["run", "fail.toml", "--progress", "off"]));
     assert_eq!(code, 3, "{stderr}");
 }
 
@@ -159,11 +201,15 @@ fn wet_records_and_html_pages_are_sources() {
     };
     let info = "WARC/1.0\r\nWARC-Type: warcinfo\r\nContent-Length: 4\r\n\r\ninfo\r\n\r\n";
     std::fs::create_dir_all(dir.path().join("in/pages")).expect("mkdir");
-    std::fs::write(dir.path().join("in/x.warc.wet"), format!("{info}{}{}", conversion("http://b/1"), conversion("http://b/2")))
-        .expect("write");
+    std::fs::write(
+        dir.path().join("in/x.warc.wet"),
+        format!("{info}{}{}", conversion("http://b/1"), conversion("http://b/2")),
+    )
+    .expect("write");
     for name in ["arxiv", "bbc-1"] {
         let from = root().join(format!("web/tests/fixtures/readability/{name}.source.html.gz"));
-        std::fs::copy(from, dir.path().join(format!("in/pages/{name}.html.gz"))).expect("copy page");
+        std::fs::copy(from, dir.path().join(format!("in/pages/{name}.html.gz")))
+            .expect("copy page");
     }
     let config = r#"version = 1
 [run]
@@ -192,7 +238,8 @@ inputs = ["extract"]
 path = "out/articles"
 "#;
     std::fs::write(dir.path().join("w.toml"), config).expect("write");
-    let (code, stdout, stderr) = outcome(&run_in(dir.path(), &["run", "w.toml", "--progress", "off"]));
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "w.toml", "--progress", "off"]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let wet = read_parts(&dir.path().join("out/text"));
     assert_eq!(wet.len(), 2);
@@ -201,5 +248,10 @@ path = "out/articles"
     let articles = read_parts(&dir.path().join("out/articles"));
     let ids: Vec<&str> = articles.iter().filter_map(|a| a["id"].as_str()).collect();
     assert_eq!(ids, ["arxiv", "bbc-1"]);
-    assert!(articles.iter().all(|a| a["text"].as_str().is_some_and(|t| t.len() > 500 && !t.contains('<'))), "{articles:?}");
+    assert!(
+        articles
+            .iter()
+            .all(|a| a["text"].as_str().is_some_and(|t| t.len() > 500 && !t.contains('<'))),
+        "{articles:?}"
+    );
 }

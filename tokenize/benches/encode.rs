@@ -60,10 +60,13 @@ fn documents_where(limit: usize, keep: impl Fn(&serde_json::Value) -> bool) -> V
     let mut bytes = 0;
     for path in corpus_files() {
         let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let reader = BufReader::new(zstd::Decoder::new(file).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        let reader = BufReader::new(
+            zstd::Decoder::new(file).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        );
         for line in reader.lines() {
             let line = line.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let Some(text) = value["text"].as_str().filter(|_| keep(&value)) else { continue };
             bytes += text.len();
             docs.push(text.to_owned());
@@ -85,7 +88,8 @@ fn encode_all(docs: &[String], encode: impl Fn(&str) -> Vec<u32>) -> usize {
 }
 
 fn corpus(c: &mut Criterion) {
-    let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mb: usize =
+        std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let docs = documents(mb * 1_000_000);
     let bytes: usize = docs.iter().map(String::len).sum();
     let tok = gpt2();
@@ -94,24 +98,38 @@ fn corpus(c: &mut Criterion) {
     let reference = |t: &str| tok.reference_encode(t).unwrap_or_else(|e| panic!("{e}"));
     let tokens = encode_all(&docs, fast);
     assert_eq!(tokens, encode_all(&docs, reference), "same ids, so same count");
-    eprintln!("corpus: {} docs, {bytes} bytes, {tokens} tokens, {:.4} tokens/byte", docs.len(), tokens as f64 / bytes as f64);
+    eprintln!(
+        "corpus: {} docs, {bytes} bytes, {tokens} tokens, {:.4} tokens/byte",
+        docs.len(),
+        tokens as f64 / bytes as f64
+    );
 
     let mut group = c.benchmark_group("corpus");
-    group.throughput(Throughput::Bytes(bytes as u64)).sample_size(10).warm_up_time(Duration::from_secs(1));
+    group
+        .throughput(Throughput::Bytes(bytes as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("fast", |b| b.iter(|| black_box(encode_all(&docs, fast))));
     group.bench_function("reference", |b| b.iter(|| black_box(encode_all(&docs, reference))));
     group.finish();
 
     // The reference batch goes through `tokenizers` one text at a time on the same pool.
     let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-    let batches = |encode: &(dyn Fn(&[&str]) -> usize + Sync)| refs.chunks(1000).map(encode).sum::<usize>();
-    let fast_batch = |chunk: &[&str]| tok.encode_batch(chunk).unwrap_or_else(|e| panic!("{e}")).iter().map(Vec::len).sum();
+    let batches =
+        |encode: &(dyn Fn(&[&str]) -> usize + Sync)| refs.chunks(1000).map(encode).sum::<usize>();
+    let fast_batch = |chunk: &[&str]| {
+        tok.encode_batch(chunk).unwrap_or_else(|e| panic!("{e}")).iter().map(Vec::len).sum()
+    };
     let reference_batch = |chunk: &[&str]| {
         use rayon::prelude::*;
         chunk.par_iter().map(|t| reference(t).len()).sum()
     };
-    let mut group = c.benchmark_group(format!("corpus_all_threads/{}", rayon::current_num_threads()));
-    group.throughput(Throughput::Bytes(bytes as u64)).sample_size(10).warm_up_time(Duration::from_secs(1));
+    let mut group =
+        c.benchmark_group(format!("corpus_all_threads/{}", rayon::current_num_threads()));
+    group
+        .throughput(Throughput::Bytes(bytes as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("fast", |b| b.iter(|| black_box(batches(&fast_batch))));
     group.bench_function("reference", |b| b.iter(|| black_box(batches(&reference_batch))));
     group.finish();
@@ -119,23 +137,32 @@ fn corpus(c: &mut Criterion) {
 
 /// Ten MB that are one GPT-2 pre-token each (Chinese), or many short ones (minified code).
 fn long(c: &mut Criterion) {
-    let chinese: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(LONG_BYTES / 3).collect();
-    let minified = "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];".repeat(LONG_BYTES / 71);
+    let chinese: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です"
+        .chars()
+        .cycle()
+        .take(LONG_BYTES / 3)
+        .collect();
+    let minified = "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];"
+        .repeat(LONG_BYTES / 71);
     let tok = gpt2();
     let mut group = c.benchmark_group("long_no_spaces");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
     for (name, text) in [("chinese_10MB", &chinese), ("minified_10MB", &minified)] {
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_function(format!("{name}/fast"), |b| b.iter(|| black_box(tok.encode(text).map(|ids| ids.len()))));
+        group.bench_function(format!("{name}/fast"), |b| {
+            b.iter(|| black_box(tok.encode(text).map(|ids| ids.len())))
+        });
     }
     group.finish();
 }
 
 /// The modern tokenizers available here: Qwen3 (fixture) and Llama 3 (`../shared`, if there).
 fn modern_tokenizers() -> Vec<(&'static str, Tokenizer)> {
-    let qwen3 =
-        zstd::decode_all(File::open(Path::new(ROOT).join("tests/fixtures/tokenizers/qwen3.json.zst")).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let qwen3 = zstd::decode_all(
+        File::open(Path::new(ROOT).join("tests/fixtures/tokenizers/qwen3.json.zst"))
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut all = vec![("qwen3", Tokenizer::from_bytes(&qwen3).unwrap_or_else(|e| panic!("{e}")))];
     let llama3 = Path::new(ROOT).join("../shared/data/tokenizers/llama3.json");
     if llama3.exists() {
@@ -145,11 +172,16 @@ fn modern_tokenizers() -> Vec<(&'static str, Tokenizer)> {
 }
 
 fn modern(c: &mut Criterion) {
-    let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mb: usize =
+        std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let all = documents(mb * 1_000_000);
     let en = documents_where(mb * 1_000_000 / 4, |value| value["lang"].as_str() == Some("en"));
     let zh = documents_where(mb * 1_000_000 / 4, |value| value["lang"].as_str() == Some("zh"));
-    let long_zh: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(LONG_BYTES / 3).collect();
+    let long_zh: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です"
+        .chars()
+        .cycle()
+        .take(LONG_BYTES / 3)
+        .collect();
     let long_zh_1mb: String = long_zh.chars().take(LONG_BYTES / 30).collect();
     for (name, tok) in modern_tokenizers() {
         eprintln!("{name}: {}", tok.encode_path());
@@ -159,7 +191,11 @@ fn modern(c: &mut Criterion) {
         for (set, docs) in [("all", &all), ("en", &en), ("zh", &zh)] {
             let bytes: usize = docs.iter().map(String::len).sum();
             let tokens = encode_all(docs, fast);
-            eprintln!("{name}/{set}: {} docs, {bytes} bytes, {tokens} tokens, {:.3} bytes/token", docs.len(), bytes as f64 / tokens as f64);
+            eprintln!(
+                "{name}/{set}: {} docs, {bytes} bytes, {tokens} tokens, {:.3} bytes/token",
+                docs.len(),
+                bytes as f64 / tokens as f64
+            );
             group.throughput(Throughput::Bytes(bytes as u64));
             group.bench_function(set, |b| b.iter(|| black_box(encode_all(docs, fast))));
         }
@@ -179,7 +215,10 @@ fn unigram_tokenizer() -> Tokenizer {
     use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
     let mut trainer: TrainerWrapper = UnigramTrainerBuilder::default()
         .vocab_size(8_000)
-        .special_tokens(vec![tokenizers::AddedToken::from("<unk>", true), tokenizers::AddedToken::from("</s>", true)])
+        .special_tokens(vec![
+            tokenizers::AddedToken::from("<unk>", true),
+            tokenizers::AddedToken::from("</s>", true),
+        ])
         .unk_token(Some("<unk>".into()))
         .show_progress(false)
         .build()
@@ -189,15 +228,20 @@ fn unigram_tokenizer() -> Tokenizer {
     inner.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Always, true)));
     let sample: Vec<String> = documents(5_000_000);
     inner.train(&mut trainer, sample.into_iter()).unwrap_or_else(|e| panic!("{e}"));
-    Tokenizer::from_bytes(inner.to_string(false).unwrap_or_else(|e| panic!("{e}")).as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+    Tokenizer::from_bytes(inner.to_string(false).unwrap_or_else(|e| panic!("{e}")).as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn unigram(c: &mut Criterion) {
-    let mb: usize = std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mb: usize =
+        std::env::var("TOKENMILL_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let docs = documents(mb * 1_000_000);
     let bytes: usize = docs.iter().map(String::len).sum();
     let mut group = c.benchmark_group("unigram");
-    group.throughput(Throughput::Bytes(bytes as u64)).sample_size(10).warm_up_time(Duration::from_secs(1));
+    group
+        .throughput(Throughput::Bytes(bytes as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1));
     // Trained only when this bench is selected (criterion filters calls, not setup).
     let mut tok: Option<Tokenizer> = None;
     group.bench_function("reference", |b| {
@@ -206,7 +250,9 @@ fn unigram(c: &mut Criterion) {
             eprintln!("unigram: {}", tok.encode_path());
             tok
         });
-        b.iter(|| black_box(encode_all(&docs, |t| tok.encode(t).unwrap_or_else(|e| panic!("{e}")))));
+        b.iter(|| {
+            black_box(encode_all(&docs, |t| tok.encode(t).unwrap_or_else(|e| panic!("{e}"))))
+        });
     });
     group.finish();
 }

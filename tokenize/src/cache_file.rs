@@ -62,8 +62,14 @@ const FORMAT_VERSION: u32 = 3;
 pub(crate) const PRODUCER: &str = "tokenizers 0.23.2";
 /// Who wrote a file: [`PRODUCER`], this crate's version and the special-token candidates.
 fn producer() -> String {
-    let specials = [crate::info::EOS_CANDIDATES, crate::info::BOS_CANDIDATES].map(|c| c.join("\u{0}")).join("\u{1}");
-    format!("{PRODUCER}; tokenmill-tokenize {}; specials {:016x}", env!("CARGO_PKG_VERSION"), xxh3_64(specials.as_bytes()))
+    let specials = [crate::info::EOS_CANDIDATES, crate::info::BOS_CANDIDATES]
+        .map(|c| c.join("\u{0}"))
+        .join("\u{1}");
+    format!(
+        "{PRODUCER}; tokenmill-tokenize {}; specials {:016x}",
+        env!("CARGO_PKG_VERSION"),
+        xxh3_64(specials.as_bytes())
+    )
 }
 
 /// A cache file's extension.
@@ -83,8 +89,20 @@ pub(crate) struct CacheFile {
 impl CacheFile {
     /// The file's bytes (format above).
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words, atoms } = &self.tables;
-        let mut out = Vec::with_capacity(1_200 + 16 * merges.len() + added.iter().map(|a| 9 + a.content.len()).sum::<usize>());
+        let Tables {
+            byte_ids,
+            chars,
+            merges,
+            added,
+            normalizers,
+            stages,
+            ignore_merges,
+            words,
+            atoms,
+        } = &self.tables;
+        let mut out = Vec::with_capacity(
+            1_200 + 16 * merges.len() + added.iter().map(|a| 9 + a.content.len()).sum::<usize>(),
+        );
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&self.key.to_le_bytes());
@@ -173,15 +191,30 @@ impl CacheFile {
         if producer != self::producer() {
             return Err(format!("written for {producer:?}, this build is {:?}", self::producer()));
         }
-        let vocab_size = usize::try_from(r.u64()?).map_err(|_| "vocab_size does not fit usize".to_owned())?;
-        let info = TokenizerInfo { vocab_size, hash: r.string()?, eos_id: r.opt()?, bos_id: r.opt()?, kind: r.string()? };
+        let vocab_size =
+            usize::try_from(r.u64()?).map_err(|_| "vocab_size does not fit usize".to_owned())?;
+        let info = TokenizerInfo {
+            vocab_size,
+            hash: r.string()?,
+            eos_id: r.opt()?,
+            bos_id: r.opt()?,
+            kind: r.string()?,
+        };
         let mut byte_ids = [0; 256];
         for id in &mut byte_ids {
             *id = r.u32()?;
         }
-        let merges = (0..r.count(16)?).map(|_| Ok::<_, String>([r.u32()?, r.u32()?, r.u32()?, r.u32()?])).collect::<Result<_, String>>()?;
+        let merges = (0..r.count(16)?)
+            .map(|_| Ok::<_, String>([r.u32()?, r.u32()?, r.u32()?, r.u32()?]))
+            .collect::<Result<_, String>>()?;
         let added = (0..r.count(9)?)
-            .map(|_| Ok::<_, String>(AddedEntry { id: r.u32()?, normalized: r.flag()?, content: r.string()? }))
+            .map(|_| {
+                Ok::<_, String>(AddedEntry {
+                    id: r.u32()?,
+                    normalized: r.flag()?,
+                    content: r.string()?,
+                })
+            })
             .collect::<Result<_, String>>()?;
         let normalizers = (0..r.count(1)?)
             .map(|_| match r.u8()? {
@@ -191,9 +224,14 @@ impl CacheFile {
                 tag => Err(format!("unknown normalizer step {tag}")),
             })
             .collect::<Result<_, String>>()?;
-        let char_of = |code: u32| char::from_u32(code).ok_or_else(|| format!("{code:#x} is not a char"));
+        let char_of =
+            |code: u32| char::from_u32(code).ok_or_else(|| format!("{code:#x} is not a char"));
         let chars = if r.flag()? {
-            Some((0..r.count(8)?).map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?))).collect::<Result<_, String>>()?)
+            Some(
+                (0..r.count(8)?)
+                    .map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?)))
+                    .collect::<Result<_, String>>()?,
+            )
         } else {
             None
         };
@@ -207,13 +245,31 @@ impl CacheFile {
             .collect::<Result<_, String>>()?;
         let ignore_merges = r.flag()?;
         let words = (0..r.count(8)?)
-            .map(|_| Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id)))
+            .map(|_| {
+                Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id))
+            })
             .collect::<Result<_, String>>()?;
-        let atoms = (0..r.count(8)?).map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?))).collect::<Result<_, String>>()?;
+        let atoms = (0..r.count(8)?)
+            .map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?)))
+            .collect::<Result<_, String>>()?;
         if r.pos != body.len() {
             return Err(format!("{} unread bytes before the checksum", body.len() - r.pos));
         }
-        let file = Self { key, info, tables: Tables { byte_ids, chars, merges, added, normalizers, stages, ignore_merges, words, atoms } };
+        let file = Self {
+            key,
+            info,
+            tables: Tables {
+                byte_ids,
+                chars,
+                merges,
+                added,
+                normalizers,
+                stages,
+                ignore_merges,
+                words,
+                atoms,
+            },
+        };
         file.check_values()?;
         Ok(file)
     }
@@ -224,11 +280,23 @@ impl CacheFile {
     fn check_values(&self) -> Result<(), String> {
         let vocab = self.info.vocab_size;
         let t = &self.tables;
-        let words =
-            t.words.iter().map(|(_, id)| id).chain(t.chars.iter().flatten().map(|(_, id)| id)).chain(t.atoms.iter().map(|(_, id)| id));
-        let ids =
-            t.byte_ids.iter().chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n])).chain(t.added.iter().map(|a| &a.id)).chain(words);
-        if let Some(id) = ids.chain(self.info.eos_id.iter()).chain(self.info.bos_id.iter()).find(|&&id| id as usize >= vocab) {
+        let words = t
+            .words
+            .iter()
+            .map(|(_, id)| id)
+            .chain(t.chars.iter().flatten().map(|(_, id)| id))
+            .chain(t.atoms.iter().map(|(_, id)| id));
+        let ids = t
+            .byte_ids
+            .iter()
+            .chain(t.merges.iter().flat_map(|[l, r, _, n]| [l, r, n]))
+            .chain(t.added.iter().map(|a| &a.id))
+            .chain(words);
+        if let Some(id) = ids
+            .chain(self.info.eos_id.iter())
+            .chain(self.info.bos_id.iter())
+            .find(|&&id| id as usize >= vocab)
+        {
             return Err(format!("id {id} is outside the vocabulary of {vocab}"));
         }
         if t.merges.windows(2).any(|w| w[0][2] >= w[1][2]) {
@@ -311,7 +379,9 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
-        let end = end.ok_or_else(|| format!("needs {n} bytes at offset {}, has {}", self.pos, self.bytes.len() - self.pos))?;
+        let end = end.ok_or_else(|| {
+            format!("needs {n} bytes at offset {}, has {}", self.pos, self.bytes.len() - self.pos)
+        })?;
         let taken = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(taken)
@@ -356,7 +426,8 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self) -> Result<String, String> {
         let at = self.pos;
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| format!("the string at offset {at} is not UTF-8"))
+        String::from_utf8(self.bytes()?.to_vec())
+            .map_err(|_| format!("the string at offset {at} is not UTF-8"))
     }
 
     /// A count of items at least `min_size` bytes each, checked against what is left, so a
@@ -365,7 +436,9 @@ impl<'a> Reader<'a> {
         let count = self.u32()? as usize;
         let left = self.bytes.len() - self.pos;
         if count.saturating_mul(min_size) > left {
-            return Err(format!("{count} items of at least {min_size} bytes do not fit in the {left} bytes left"));
+            return Err(format!(
+                "{count} items of at least {min_size} bytes do not fit in the {left} bytes left"
+            ));
         }
         Ok(count)
     }

@@ -9,7 +9,13 @@ fn sample() -> CacheFile {
     }
     CacheFile {
         key: 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
-        info: TokenizerInfo { vocab_size: 300, hash: "ab".repeat(16), eos_id: Some(299), bos_id: None, kind: "BPE".into() },
+        info: TokenizerInfo {
+            vocab_size: 300,
+            hash: "ab".repeat(16),
+            eos_id: Some(299),
+            bos_id: None,
+            kind: "BPE".into(),
+        },
         tables: Tables {
             byte_ids,
             chars: Some(vec![('a', 256)]),
@@ -18,8 +24,16 @@ fn sample() -> CacheFile {
                 AddedEntry { id: 298, normalized: true, content: "<n>".into() },
                 AddedEntry { id: 299, normalized: false, content: "<|e|>".into() },
             ],
-            normalizers: vec![NormSpec::Nfc, NormSpec::Prepend("▁".into()), NormSpec::Replace(" ".into(), "▁".into())],
-            stages: vec![StageSpec::Split(r"\p{N}".into()), StageSpec::PrefixSpace, StageSpec::Gpt2],
+            normalizers: vec![
+                NormSpec::Nfc,
+                NormSpec::Prepend("▁".into()),
+                NormSpec::Replace(" ".into(), "▁".into()),
+            ],
+            stages: vec![
+                StageSpec::Split(r"\p{N}".into()),
+                StageSpec::PrefixSpace,
+                StageSpec::Gpt2,
+            ],
             ignore_merges: true,
             words: vec![(b"ab".to_vec(), 257)],
             atoms: vec![('é', 258)],
@@ -33,7 +47,10 @@ fn bytes_are_pinned() {
     let mut want = Vec::new();
     want.extend_from_slice(b"TMBPETAB");
     want.extend_from_slice(&[3, 0, 0, 0]);
-    want.extend_from_slice(&[0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01]);
+    want.extend_from_slice(&[
+        0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23,
+        0x01,
+    ]);
     let who = producer();
     assert!(who.starts_with("tokenizers 0.23.2; tokenmill-tokenize "), "{who}");
     want.extend_from_slice(&(who.len() as u32).to_le_bytes());
@@ -88,7 +105,10 @@ fn every_truncation_is_rejected() {
     let file = sample();
     let bytes = file.to_bytes();
     for len in 0..bytes.len() {
-        assert!(CacheFile::from_bytes(&bytes[..len], file.key).is_err(), "truncated to {len} bytes");
+        assert!(
+            CacheFile::from_bytes(&bytes[..len], file.key).is_err(),
+            "truncated to {len} bytes"
+        );
     }
 }
 
@@ -154,13 +174,18 @@ fn a_huge_count_is_rejected_without_allocating() {
 
 #[test]
 fn producer_is_the_locked_tokenizers_version() {
-    let lock = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).expect("Cargo.lock");
+    let lock = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+        .expect("Cargo.lock");
     let version = lock
         .split("[[package]]")
         .find_map(|package| package.strip_prefix("\nname = \"tokenizers\"\nversion = \""))
         .and_then(|rest| rest.split('"').next())
         .expect("tokenizers is locked");
-    assert_eq!(PRODUCER, format!("tokenizers {version}"), "`tokenizers` changed: update PRODUCER, which invalidates old caches");
+    assert_eq!(
+        PRODUCER,
+        format!("tokenizers {version}"),
+        "`tokenizers` changed: update PRODUCER, which invalidates old caches"
+    );
 }
 
 #[test]
@@ -170,7 +195,8 @@ fn write_then_read_leaves_one_file() {
     let file = sample();
     write(&nested, &file).expect("writes");
     write(&nested, &file).expect("overwrites");
-    let names: Vec<_> = fs::read_dir(&nested).expect("lists").map(|e| e.expect("entry").file_name()).collect();
+    let names: Vec<_> =
+        fs::read_dir(&nested).expect("lists").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(names, [format!("{:032x}.tmbpe", file.key).as_str()]);
     assert_eq!(read(&nested, file.key), Some(file.clone()));
     assert_eq!(read(&nested, file.key + 1), None);

@@ -138,7 +138,10 @@ mod tests {
 
     #[test]
     fn messages_name_the_context() {
-        let err = Error::Read { path: PathBuf::from("/nope/tokenizer.json"), source: io::Error::new(io::ErrorKind::NotFound, "gone") };
+        let err = Error::Read {
+            path: PathBuf::from("/nope/tokenizer.json"),
+            source: io::Error::new(io::ErrorKind::NotFound, "gone"),
+        };
         assert!(err.to_string().contains("/nope/tokenizer.json"));
 
         let err = Error::NoEosToken { candidates: "</s>".into() };

@@ -45,7 +45,10 @@ impl Hf {
                 other => other.to_string(),
             })
         });
-        parsed.as_ref().map_err(|reason| Error::Parse { origin: self.origin.clone(), source: reason.clone().into() })
+        parsed.as_ref().map_err(|reason| Error::Parse {
+            origin: self.origin.clone(),
+            source: reason.clone().into(),
+        })
     }
 
     /// The tokenizer if it is parsed already; never parses.
@@ -66,7 +69,8 @@ impl Hf {
 ///
 /// [`Error::Parse`] (naming `origin`) if the bytes are not a valid `tokenizer.json`.
 pub(crate) fn open(bytes: &[u8], origin: &str) -> Result<HfTokenizer> {
-    let mut inner = HfTokenizer::from_bytes(bytes).map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
+    let mut inner = HfTokenizer::from_bytes(bytes)
+        .map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
     prepare(&mut inner, origin)?;
     Ok(inner)
 }
@@ -79,6 +83,8 @@ pub(crate) fn open(bytes: &[u8], origin: &str) -> Result<HfTokenizer> {
 /// [`Error::Parse`] if `tokenizers` refuses (it does not, for `None`).
 pub(crate) fn prepare(inner: &mut HfTokenizer, origin: &str) -> Result<()> {
     inner.with_padding(None);
-    inner.with_truncation(None).map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
+    inner
+        .with_truncation(None)
+        .map_err(|source| Error::Parse { origin: origin.to_owned(), source })?;
     Ok(())
 }

@@ -9,12 +9,12 @@ use std::fmt;
 use std::str::FromStr;
 
 /// GPT-2's pattern (built into `ByteLevel` with `use_regex`).
-pub const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+pub const GPT2: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 /// cl100k_base's pattern, also Llama 3's: case-insensitive contractions, a punctuation or space
 /// char joined to the word after it, numbers in groups of up to three digits.
-pub const CL100K: &str =
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub const CL100K: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Qwen2 / Qwen2.5 / Qwen3's pattern: cl100k's with single digits (used with an NFC normalizer).
 pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -62,7 +62,8 @@ pub enum PatternFamily {
 
 impl PatternFamily {
     /// Every family, in the order `--help` lists them.
-    pub const ALL: [Self; 5] = [Self::Gpt2, Self::Llama3, Self::Qwen2, Self::DeepseekV3, Self::O200k];
+    pub const ALL: [Self; 5] =
+        [Self::Gpt2, Self::Llama3, Self::Qwen2, Self::DeepseekV3, Self::O200k];
 
     /// The family's name on the command line.
     pub fn name(self) -> &'static str {
@@ -111,7 +112,10 @@ impl FromStr for PatternFamily {
             "qwen2" | "qwen" | "qwen3" => Ok(Self::Qwen2),
             "deepseek-v3" | "deepseek" | "deepseekv3" => Ok(Self::DeepseekV3),
             "o200k" | "gpt-4o" | "gpt4o" => Ok(Self::O200k),
-            other => Err(format!("unknown pattern family {other:?}; one of {}", Self::ALL.map(Self::name).join(", "))),
+            other => Err(format!(
+                "unknown pattern family {other:?}; one of {}",
+                Self::ALL.map(Self::name).join(", ")
+            )),
         }
     }
 }

@@ -89,7 +89,10 @@ impl fmt::Display for EncodePath {
 impl fmt::Debug for Tokenizer {
     /// The vocabulary is far too large to print; the info identifies the tokenizer.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tokenizer").field("info", &self.info).field("fast_path", &self.fast.is_some()).finish_non_exhaustive()
+        f.debug_struct("Tokenizer")
+            .field("info", &self.info)
+            .field("fast_path", &self.fast.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +104,8 @@ impl Tokenizer {
     /// [`Error::Read`] if the file cannot be read, [`Error::Parse`] (naming the path) if it is
     /// not a valid `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bytes = fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let bytes =
+            fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         Self::parse(&bytes, &path.display().to_string())
     }
 
@@ -153,7 +157,8 @@ impl Tokenizer {
     ///
     /// As for [`Tokenizer::from_file`].
     pub fn from_file_cached(path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
-        let bytes = fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let bytes =
+            fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         let origin = path.display().to_string();
         match cache_dir {
             None => Self::parse(&bytes, &origin),
@@ -184,7 +189,12 @@ impl Tokenizer {
             // Tables that do not rebuild are as good as a corrupt file: a miss.
             if let Ok(fast) = FastBpe::from_tables(cached.tables) {
                 let hf = Arc::new(Hf::lazy(bytes, origin));
-                return Ok(Self { hf, info: cached.info, fast: Some(Arc::new(fast)), reference_reason: None });
+                return Ok(Self {
+                    hf,
+                    info: cached.info,
+                    fast: Some(Arc::new(fast)),
+                    reference_reason: None,
+                });
             }
         }
         let tokenizer = Self::parse(&bytes, &origin)?;
@@ -351,7 +361,12 @@ impl Tokenizer {
 
     /// Encodes `text` into a vector that has room for `extra` more ids and starts with
     /// whatever `prefix` pushes, so a document is copied exactly once.
-    fn encode_with(&self, text: &str, extra: usize, prefix: impl FnOnce(&mut Vec<u32>)) -> Result<Vec<u32>> {
+    fn encode_with(
+        &self,
+        text: &str,
+        extra: usize,
+        prefix: impl FnOnce(&mut Vec<u32>),
+    ) -> Result<Vec<u32>> {
         let Some(fast) = &self.fast else {
             return self.reference_encode_with(text, extra, prefix);
         };
@@ -362,9 +377,18 @@ impl Tokenizer {
         Ok(ids)
     }
 
-    fn reference_encode_with(&self, text: &str, extra: usize, prefix: impl FnOnce(&mut Vec<u32>)) -> Result<Vec<u32>> {
+    fn reference_encode_with(
+        &self,
+        text: &str,
+        extra: usize,
+        prefix: impl FnOnce(&mut Vec<u32>),
+    ) -> Result<Vec<u32>> {
         // `encode_fast` skips offset tracking, which shards never need.
-        let encoding = self.hf.get()?.encode_fast(text, false).map_err(|source| Error::Encode { text_bytes: text.len(), source })?;
+        let encoding = self
+            .hf
+            .get()?
+            .encode_fast(text, false)
+            .map_err(|source| Error::Encode { text_bytes: text.len(), source })?;
         let body = encoding.get_ids();
         let mut ids = Vec::with_capacity(body.len() + extra);
         prefix(&mut ids);
@@ -432,7 +456,9 @@ impl Tokenizer {
 
 /// `<path>.tmp`, next to `path` so the rename stays on one file system.
 fn tmp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
     let mut tmp_name = name.to_os_string();
     tmp_name.push(".tmp");
     Ok(path.with_file_name(tmp_name))

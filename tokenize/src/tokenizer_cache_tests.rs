@@ -6,8 +6,12 @@ use std::time::Instant;
 use super::*;
 use crate::EncodeOptions;
 
-const GPT2_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/gpt2.json");
-const BERT_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/bert-base-uncased-wordpiece.json");
+const GPT2_JSON: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/gpt2.json");
+const BERT_JSON: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/tokenizers/bert-base-uncased-wordpiece.json"
+);
 
 fn gpt2_path() -> &'static Path {
     Path::new(GPT2_JSON)
@@ -34,7 +38,8 @@ fn texts() -> Vec<String> {
 /// The files in `dir`, sorted; none if it does not exist.
 fn files_in(dir: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
-    let mut names: Vec<String> = entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -53,12 +58,18 @@ fn assert_same(got: &Tokenizer, want: &Tokenizer) {
     assert_eq!(got.has_fast_path(), want.has_fast_path());
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    assert_eq!(got.encode_batch(&refs).expect("encodes"), want.encode_batch(&refs).expect("encodes"));
+    assert_eq!(
+        got.encode_batch(&refs).expect("encodes"),
+        want.encode_batch(&refs).expect("encodes")
+    );
     for text in &texts {
         let ids = want.encode(text).expect("encodes");
         assert_eq!(got.encode(text).expect("encodes"), ids, "{text:?}");
         for opts in [EncodeOptions::default(), EncodeOptions { bos: false, eos: false }] {
-            assert_eq!(got.encode_document(text, opts).expect("encodes"), want.encode_document(text, opts).expect("encodes"));
+            assert_eq!(
+                got.encode_document(text, opts).expect("encodes"),
+                want.encode_document(text, opts).expect("encodes")
+            );
         }
         assert_eq!(got.decode(&ids).expect("decodes"), want.decode(&ids).expect("decodes"));
         assert_eq!(got.reference_encode(text).expect("encodes"), ids, "{text:?}");
@@ -86,7 +97,8 @@ fn a_cached_load_is_a_plain_load_without_the_parse() {
     let text = texts().concat();
     assert_eq!(cached.encode(&text).expect("encodes"), plain.encode(&text).expect("encodes"));
     assert_eq!(cached.token_to_id("<|endoftext|>"), Some(50_256));
-    let with_eos = cached.clone().with_special_ids(Some("<|endoftext|>"), None).expect("an added token");
+    let with_eos =
+        cached.clone().with_special_ids(Some("<|endoftext|>"), None).expect("an added token");
     assert_eq!(with_eos.info(), plain.info());
     assert!(!cached.hf_is_parsed(), "encoding and added-token lookups need no parse");
 
@@ -124,7 +136,8 @@ fn a_damaged_cache_file_is_ignored_and_rewritten() {
     let truncated = good[..good.len() - 100].to_vec();
     for (what, damaged) in [("flipped", flipped), ("truncated", truncated), ("empty", Vec::new())] {
         fs::write(&file, &damaged).expect("damages");
-        let tok = Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("a damaged cache is no error");
+        let tok = Tokenizer::from_file_cached(gpt2_path(), Some(dir.path()))
+            .expect("a damaged cache is no error");
         assert!(tok.hf_is_parsed(), "{what}: a damaged file is a miss");
         assert_eq!(fs::read(&file).expect("reads"), good, "{what}: rewritten");
         assert_same(&tok, &plain);
@@ -143,14 +156,19 @@ fn a_cache_file_of_other_bytes_is_not_trusted() {
     let bytes = fs::read_to_string(gpt2_path()).expect("reads").replace("<|endoftext|>", "<|end|>");
     let key = xxh3_128(bytes.as_bytes());
     fs::copy(&gpt2_file, cache_file::path(dir.path(), key)).expect("copies");
-    let tok = Tokenizer::from_bytes_cached(bytes.as_bytes(), "renamed-eos", Some(dir.path())).expect("loads");
+    let tok = Tokenizer::from_bytes_cached(bytes.as_bytes(), "renamed-eos", Some(dir.path()))
+        .expect("loads");
     assert!(tok.hf_is_parsed(), "a file holding another key is a miss");
     assert_eq!(tok.token_to_id("<|end|>"), Some(50_256));
     assert_eq!(tok.info().eos_id, None);
-    let cached = Tokenizer::from_bytes_cached(bytes.as_bytes(), "renamed-eos", Some(dir.path())).expect("loads");
+    let cached = Tokenizer::from_bytes_cached(bytes.as_bytes(), "renamed-eos", Some(dir.path()))
+        .expect("loads");
     assert!(!cached.hf_is_parsed());
     assert_eq!(cached.info(), tok.info());
-    assert_eq!(cached.encode("a<|end|>b<|endoftext|>").expect("encodes"), tok.encode("a<|end|>b<|endoftext|>").expect("encodes"));
+    assert_eq!(
+        cached.encode("a<|end|>b<|endoftext|>").expect("encodes"),
+        tok.encode("a<|end|>b<|endoftext|>").expect("encodes")
+    );
 }
 
 #[test]
@@ -172,7 +190,8 @@ fn an_unwritable_cache_dir_is_not_an_error() {
     fs::write(&blocker, b"a file, not a directory").expect("writes");
     let plain = Tokenizer::from_file(gpt2_path()).expect("loads");
     for cache in [blocker.join("cache"), blocker.clone()] {
-        let tok = Tokenizer::from_file_cached(gpt2_path(), Some(&cache)).expect("loads without a cache");
+        let tok =
+            Tokenizer::from_file_cached(gpt2_path(), Some(&cache)).expect("loads without a cache");
         assert_eq!(tok.info(), plain.info());
         assert_eq!(tok.encode("Hello world").expect("encodes"), [15_496, 995]);
     }
@@ -185,12 +204,19 @@ fn no_cache_dir_is_a_plain_load() {
     let tok = Tokenizer::from_file_cached(gpt2_path(), None).expect("loads");
     assert!(tok.hf_is_parsed());
     assert_eq!(tok.info(), plain.info());
-    let err = Tokenizer::from_bytes_cached(b"{not json", "s3://bucket/tokenizer.json", None).expect_err("bad json");
+    let err = Tokenizer::from_bytes_cached(b"{not json", "s3://bucket/tokenizer.json", None)
+        .expect_err("bad json");
     assert!(err.to_string().contains("s3://bucket/tokenizer.json"), "{err}");
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = Tokenizer::from_bytes_cached(b"{not json", "s3://bucket/tokenizer.json", Some(dir.path())).expect_err("bad json");
-    assert!(matches!(&err, Error::Parse { origin, .. } if origin == "s3://bucket/tokenizer.json"), "{err}");
-    let err = Tokenizer::from_file_cached(Path::new("/definitely/not/here.json"), Some(dir.path())).expect_err("missing");
+    let err =
+        Tokenizer::from_bytes_cached(b"{not json", "s3://bucket/tokenizer.json", Some(dir.path()))
+            .expect_err("bad json");
+    assert!(
+        matches!(&err, Error::Parse { origin, .. } if origin == "s3://bucket/tokenizer.json"),
+        "{err}"
+    );
+    let err = Tokenizer::from_file_cached(Path::new("/definitely/not/here.json"), Some(dir.path()))
+        .expect_err("missing");
     assert!(matches!(err, Error::Read { .. }));
     assert_eq!(files_in(dir.path()), Vec::<String>::new());
 }
@@ -201,13 +227,16 @@ fn a_failed_lazy_parse_is_a_parse_error() {
     Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("loads");
     let cached = Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("loads");
     // Cannot happen through the API (the bytes parsed when the cache was written); forced here.
-    let broken = Tokenizer { hf: Arc::new(Hf::lazy(b"{broken".to_vec(), "broken.json".into())), ..cached };
+    let broken =
+        Tokenizer { hf: Arc::new(Hf::lazy(b"{broken".to_vec(), "broken.json".into())), ..cached };
     assert_eq!(broken.encode("Hello world").expect("the fast path needs no parse"), [15_496, 995]);
     assert_eq!(broken.token_to_id("<|endoftext|>"), Some(50_256));
     assert_eq!(broken.token_to_id("Hello"), None);
-    for err in
-        [broken.decode(&[15_496]).expect_err("decode"), broken.to_json().expect_err("json"), broken.reference_encode("x").expect_err("ref")]
-    {
+    for err in [
+        broken.decode(&[15_496]).expect_err("decode"),
+        broken.to_json().expect_err("json"),
+        broken.reference_encode("x").expect_err("ref"),
+    ] {
         assert!(matches!(&err, Error::Parse { origin, .. } if origin == "broken.json"), "{err}");
     }
 }
@@ -236,12 +265,15 @@ fn load_times() {
     let start = Instant::now();
     Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("loads");
     let cold = start.elapsed().as_secs_f64() * 1e3;
-    let warm = median_ms(&|| Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("loads"));
+    let warm =
+        median_ms(&|| Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("loads"));
     let cached = Tokenizer::from_file_cached(gpt2_path(), Some(dir.path())).expect("loads");
     let start = Instant::now();
     cached.decode(&[15_496]).expect("decodes");
     let lazy = start.elapsed().as_secs_f64() * 1e3;
     let size = fs::metadata(the_cache_file(dir.path())).expect("stat").len();
-    println!("gpt2.json load, median of {RUNS}: from_file {plain:.1} ms; from_file_cached: cold (writes) {cold:.1} ms, warm {warm:.2} ms");
+    println!(
+        "gpt2.json load, median of {RUNS}: from_file {plain:.1} ms; from_file_cached: cold (writes) {cold:.1} ms, warm {warm:.2} ms"
+    );
     println!("first decode after a warm load (lazy parse) {lazy:.1} ms; cache file {size} bytes");
 }

@@ -67,7 +67,10 @@ fn encode_document_adds_requested_specials() {
     assert_eq!(doc(true, true).expect("ok"), [5, 2, 3, 4]);
     assert_eq!(doc(true, false).expect("ok"), [5, 2, 3]);
     assert_eq!(doc(false, false).expect("ok"), [2, 3]);
-    assert_eq!(tok.encode_document("hello world", EncodeOptions::default()).expect("ok"), [2, 3, 4]);
+    assert_eq!(
+        tok.encode_document("hello world", EncodeOptions::default()).expect("ok"),
+        [2, 3, 4]
+    );
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn special_ids_can_be_overridden() {
     assert_eq!((tok.info().eos_id, tok.info().bos_id), (Some(6), Some(0)));
 
     let err = tiny().with_special_ids(Some("<|nope|>"), None).expect_err("unknown token");
-    assert!(matches!(&err, Error::UnknownToken { role: "eos", token } if token == "<|nope|>"), "{err}");
+    assert!(
+        matches!(&err, Error::UnknownToken { role: "eos", token } if token == "<|nope|>"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,7 +144,8 @@ fn save_round_trips_and_leaves_no_temp_file() {
     let path = dir.path().join("tokenizer.json");
     tok.save(&path).expect("saves");
     tok.save(&path).expect("overwrites");
-    let names: Vec<_> = fs::read_dir(dir.path()).expect("lists").map(|e| e.expect("entry").file_name()).collect();
+    let names: Vec<_> =
+        fs::read_dir(dir.path()).expect("lists").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(names, ["tokenizer.json"]);
 
     let back = Tokenizer::from_file(&path).expect("loads");

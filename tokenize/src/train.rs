@@ -120,7 +120,8 @@ where
     I: Iterator<Item = String> + Send,
 {
     cfg.validate()?;
-    let special_tokens: Vec<AddedToken> = cfg.special_tokens.iter().map(|t| AddedToken::from(t.as_str(), true)).collect();
+    let special_tokens: Vec<AddedToken> =
+        cfg.special_tokens.iter().map(|t| AddedToken::from(t.as_str(), true)).collect();
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
         .vocab_size(cfg.vocab_size)
         .min_frequency(cfg.min_frequency)
@@ -142,7 +143,9 @@ where
         .with_decoder(Some(ByteLevelDecoder::default()));
 
     let max = cfg.max_doc_bytes;
-    inner.train(&mut trainer, texts.map(move |text| truncate_at_char(text, max))).map_err(|source| Error::Train { source })?;
+    inner
+        .train(&mut trainer, texts.map(move |text| truncate_at_char(text, max)))
+        .map_err(|source| Error::Train { source })?;
     Tokenizer::from_hf(inner, "<trained byte-level BPE>")
 }
 
@@ -155,8 +158,12 @@ fn pre_tokenizer(family: PatternFamily) -> Result<PreTokenizerWrapper> {
     }
     let mut steps = Vec::with_capacity(family.splits().len() + 1);
     for pattern in family.splits() {
-        let split = Split::new(SplitPattern::Regex((*pattern).to_owned()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(|err| Error::InvalidConfig { reason: format!("pattern {family}: {err}") })?;
+        let split = Split::new(
+            SplitPattern::Regex((*pattern).to_owned()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|err| Error::InvalidConfig { reason: format!("pattern {family}: {err}") })?;
         steps.push(PreTokenizerWrapper::Split(split));
     }
     steps.push(ByteLevel::new(false, false, false).into());

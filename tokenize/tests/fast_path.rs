@@ -15,35 +15,61 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::LazyLock;
 
-use common::{BERT_JSON, GPT2, LLAMA3, QWEN3, SENTENCEPIECE_LIKE, multilingual_texts, qwen3_variant, sample_texts, splits_then_byte_level};
+use common::{
+    BERT_JSON, GPT2, LLAMA3, QWEN3, SENTENCEPIECE_LIKE, multilingual_texts, qwen3_variant,
+    sample_texts, splits_then_byte_level,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tokenmill_tokenize::patterns::{CL100K, DEEPSEEK_V3, O200K, TEKKEN};
 use tokenmill_tokenize::{EncodePath, Tokenizer};
 
 /// The byte-level BPE tokenizer tokenmill ships (16,384 ids).
-const TOKENMILL_16K_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenizers/tokenmill-16k.json");
+const TOKENMILL_16K_JSON: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenizers/tokenmill-16k.json");
 
-static TOKENMILL_16K: LazyLock<Tokenizer> =
-    LazyLock::new(|| Tokenizer::from_file(Path::new(TOKENMILL_16K_JSON)).expect("tokenmill-16k loads"));
+static TOKENMILL_16K: LazyLock<Tokenizer> = LazyLock::new(|| {
+    Tokenizer::from_file(Path::new(TOKENMILL_16K_JSON)).expect("tokenmill-16k loads")
+});
 
 /// Qwen3's vocabulary with Llama 3's pre-tokenizer and `ignore_merges`.
-static LLAMA3_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| qwen3_variant(Value::Null, splits_then_byte_level(&[CL100K]), true));
+static LLAMA3_LIKE: LazyLock<Tokenizer> =
+    LazyLock::new(|| qwen3_variant(Value::Null, splits_then_byte_level(&[CL100K]), true));
 /// ... with DeepSeek V3's three splits and an empty normalizer sequence.
-static DEEPSEEK_LIKE: LazyLock<Tokenizer> =
-    LazyLock::new(|| qwen3_variant(json!({"type": "Sequence", "normalizers": []}), splits_then_byte_level(&DEEPSEEK_V3), false));
+static DEEPSEEK_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| {
+    qwen3_variant(
+        json!({"type": "Sequence", "normalizers": []}),
+        splits_then_byte_level(&DEEPSEEK_V3),
+        false,
+    )
+});
 /// ... with GPT-4o's pattern.
-static O200K_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| qwen3_variant(Value::Null, splits_then_byte_level(&[O200K]), false));
+static O200K_LIKE: LazyLock<Tokenizer> =
+    LazyLock::new(|| qwen3_variant(Value::Null, splits_then_byte_level(&[O200K]), false));
 /// ... with Mistral Tekken's pattern.
-static TEKKEN_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| qwen3_variant(Value::Null, splits_then_byte_level(&[TEKKEN]), false));
+static TEKKEN_LIKE: LazyLock<Tokenizer> =
+    LazyLock::new(|| qwen3_variant(Value::Null, splits_then_byte_level(&[TEKKEN]), false));
 /// ... with RoBERTa's pre-tokenizer: GPT-2's regex after a prefix space.
 static ROBERTA_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| {
-    qwen3_variant(Value::Null, json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}), false)
+    qwen3_variant(
+        Value::Null,
+        json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
+        false,
+    )
 });
 
 fn tokenizers() -> Vec<&'static Tokenizer> {
-    let mut all: Vec<&'static Tokenizer> =
-        vec![&GPT2, &TOKENMILL_16K, &QWEN3, &LLAMA3_LIKE, &DEEPSEEK_LIKE, &O200K_LIKE, &TEKKEN_LIKE, &ROBERTA_LIKE, &SENTENCEPIECE_LIKE];
+    let mut all: Vec<&'static Tokenizer> = vec![
+        &GPT2,
+        &TOKENMILL_16K,
+        &QWEN3,
+        &LLAMA3_LIKE,
+        &DEEPSEEK_LIKE,
+        &O200K_LIKE,
+        &TEKKEN_LIKE,
+        &ROBERTA_LIKE,
+        &SENTENCEPIECE_LIKE,
+    ];
     all.extend(LLAMA3.as_ref());
     all
 }
@@ -53,7 +79,11 @@ fn assert_same_ids(tok: &Tokenizer, text: &str, what: &str) {
     let fast = tok.encode(text).expect("fast path encodes");
     let reference = tok.reference_encode(text).expect("reference encodes");
     if fast != reference {
-        let at = fast.iter().zip(&reference).position(|(a, b)| a != b).unwrap_or(fast.len().min(reference.len()));
+        let at = fast
+            .iter()
+            .zip(&reference)
+            .position(|(a, b)| a != b)
+            .unwrap_or(fast.len().min(reference.len()));
         let lo = at.saturating_sub(3);
         panic!(
             "{what}: fast and reference differ at id {at} (of {} / {}): fast {:?} reference {:?}; decoded context {:?}",
@@ -72,25 +102,42 @@ fn byte_level_bpe_tokenizers_take_the_fast_path_others_do_not() {
     assert!(TOKENMILL_16K.has_fast_path());
     let bert = Tokenizer::from_file(Path::new(BERT_JSON)).expect("loads");
     assert!(!bert.has_fast_path(), "WordPiece stays on the reference");
-    assert_eq!(bert.encode("Hello world").expect("encodes"), bert.reference_encode("Hello world").expect("encodes"));
+    assert_eq!(
+        bert.encode("Hello world").expect("encodes"),
+        bert.reference_encode("Hello world").expect("encodes")
+    );
 }
 
 #[test]
 fn every_family_names_its_path_and_unsupported_pipelines_say_why() {
     let fast = |tok: &Tokenizer| match tok.encode_path() {
         EncodePath::Fast(detail) => detail,
-        EncodePath::Reference(reason) => panic!("expected the fast path, got the reference: {reason}"),
+        EncodePath::Reference(reason) => {
+            panic!("expected the fast path, got the reference: {reason}")
+        }
     };
     assert_eq!(fast(&GPT2), "gpt2 regex (hand-written), byte-level BPE");
     assert_eq!(fast(&QWEN3), "NFC, qwen2 split (hand-written), byte-level BPE");
-    assert_eq!(fast(&LLAMA3_LIKE), "cl100k/llama3 split (hand-written), byte-level BPE, ignore_merges");
+    assert_eq!(
+        fast(&LLAMA3_LIKE),
+        "cl100k/llama3 split (hand-written), byte-level BPE, ignore_merges"
+    );
     if let Some(llama3) = LLAMA3.as_ref() {
-        assert_eq!(fast(llama3), "cl100k/llama3 split (hand-written), byte-level BPE, ignore_merges");
+        assert_eq!(
+            fast(llama3),
+            "cl100k/llama3 split (hand-written), byte-level BPE, ignore_merges"
+        );
     }
-    assert_eq!(fast(&DEEPSEEK_LIKE), "split regex (DFA), split regex (DFA), split regex (DFA), byte-level BPE");
+    assert_eq!(
+        fast(&DEEPSEEK_LIKE),
+        "split regex (DFA), split regex (DFA), split regex (DFA), byte-level BPE"
+    );
     assert_eq!(fast(&O200K_LIKE), "split regex (DFA), byte-level BPE");
     assert_eq!(fast(&ROBERTA_LIKE), "prefix space, gpt2 regex (hand-written), byte-level BPE");
-    assert_eq!(fast(&SENTENCEPIECE_LIKE), r#"prepend "▁", replace " " by "▁", char-level BPE with byte fallback"#);
+    assert_eq!(
+        fast(&SENTENCEPIECE_LIKE),
+        r#"prepend "▁", replace " " by "▁", char-level BPE with byte fallback"#
+    );
 
     let reference = |tok: &Tokenizer| match tok.encode_path() {
         EncodePath::Reference(reason) => reason,
@@ -98,8 +145,13 @@ fn every_family_names_its_path_and_unsupported_pipelines_say_why() {
     };
     let bert = Tokenizer::from_file(Path::new(BERT_JSON)).expect("loads");
     assert_eq!(reference(&bert), "the model is not BPE");
-    let lookbehind = qwen3_variant(Value::Null, splits_then_byte_level(&[r"(?<=\s)\w+|\s+|."]), false);
-    assert!(reference(&lookbehind).contains(r"the split pattern `(?<=\s)\w+|\s+|.`"), "{}", reference(&lookbehind));
+    let lookbehind =
+        qwen3_variant(Value::Null, splits_then_byte_level(&[r"(?<=\s)\w+|\s+|."]), false);
+    assert!(
+        reference(&lookbehind).contains(r"the split pattern `(?<=\s)\w+|\s+|.`"),
+        "{}",
+        reference(&lookbehind)
+    );
     let nfkc = qwen3_variant(json!({"type": "NFKC"}), splits_then_byte_level(&[CL100K]), false);
     assert_eq!(reference(&nfkc), "the normalizer NFKC is not on the fast path");
     let merged = qwen3_variant(
@@ -109,11 +161,17 @@ fn every_family_names_its_path_and_unsupported_pipelines_say_why() {
             {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
         false,
     );
-    assert_eq!(reference(&merged), "a Split pre-tokenizer has behavior MergedWithPrevious, not Isolated");
+    assert_eq!(
+        reference(&merged),
+        "a Split pre-tokenizer has behavior MergedWithPrevious, not Isolated"
+    );
     // Whatever path they take, every one of them gives the reference's ids.
     for tok in [&bert, &lookbehind, &nfkc, &merged] {
         let text = "Hello world, 你好 12345 it's\n\n";
-        assert_eq!(tok.encode(text).expect("encodes"), tok.reference_encode(text).expect("encodes"));
+        assert_eq!(
+            tok.encode(text).expect("encodes"),
+            tok.reference_encode(text).expect("encodes")
+        );
     }
 }
 
@@ -204,12 +262,22 @@ fn fast_path_matches_reference_on_the_sample_corpus() {
 
 #[test]
 fn fast_path_matches_reference_on_long_inputs_without_spaces() {
-    let chinese: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です".chars().cycle().take(350_000).collect();
-    let minified = "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];".repeat(14_000);
+    let chinese: String = "我们在北京吃了烤鸭味道非常好東京タワーは日本の電波塔です"
+        .chars()
+        .cycle()
+        .take(350_000)
+        .collect();
+    let minified =
+        "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];".repeat(14_000);
     let letters = "abcdefghijklmnopqrstuvwxyz".repeat(40_000);
     let spaces = " ".repeat(100_000) + "x";
     for tok in tokenizers() {
-        for (what, text) in [("chinese", &chinese), ("minified", &minified), ("letters", &letters), ("spaces", &spaces)] {
+        for (what, text) in [
+            ("chinese", &chinese),
+            ("minified", &minified),
+            ("letters", &letters),
+            ("spaces", &spaces),
+        ] {
             assert!(text.len() >= 100_000);
             assert_same_ids(tok, text, what);
         }
@@ -222,7 +290,8 @@ fn batch_on_the_fast_path_keeps_order() {
     let refs: Vec<&str> = texts.iter().cycle().take(120).map(String::as_str).collect();
     for tok in tokenizers() {
         let batch = tok.encode_batch(&refs).expect("encodes");
-        let reference: Vec<Vec<u32>> = refs.iter().map(|t| tok.reference_encode(t).expect("encodes")).collect();
+        let reference: Vec<Vec<u32>> =
+            refs.iter().map(|t| tok.reference_encode(t).expect("encodes")).collect();
         assert_eq!(batch, reference);
     }
 }
@@ -235,7 +304,9 @@ fn batch_on_the_fast_path_keeps_order() {
 fn fast_path_matches_reference_on_a_whole_corpus() {
     use rayon::prelude::*;
     let Some(path) = std::env::var_os("TOKENMILL_SLICE") else {
-        eprintln!("skipping the whole-corpus comparison: set TOKENMILL_SLICE to a JSONL(.zst) corpus");
+        eprintln!(
+            "skipping the whole-corpus comparison: set TOKENMILL_SLICE to a JSONL(.zst) corpus"
+        );
         return;
     };
     let file = File::open(&path).expect("the corpus opens");
@@ -247,7 +318,8 @@ fn fast_path_matches_reference_on_a_whole_corpus() {
     let docs: Vec<String> = reader
         .lines()
         .map(|line| {
-            let value: serde_json::Value = serde_json::from_str(&line.expect("reads")).expect("json line");
+            let value: serde_json::Value =
+                serde_json::from_str(&line.expect("reads")).expect("json line");
             value["text"].as_str().expect("a text field").to_owned()
         })
         .collect();
@@ -258,7 +330,9 @@ fn fast_path_matches_reference_on_a_whole_corpus() {
         let differ: Vec<usize> = docs
             .par_iter()
             .enumerate()
-            .filter(|(_, doc)| tok.encode(doc).expect("fast") != tok.reference_encode(doc).expect("reference"))
+            .filter(|(_, doc)| {
+                tok.encode(doc).expect("fast") != tok.reference_encode(doc).expect("reference")
+            })
             .map(|(i, _)| i)
             .collect();
         eprintln!("{name}: {} of {} documents ({bytes} bytes) differ", differ.len(), docs.len());
@@ -276,12 +350,19 @@ fn every_family_round_trips_through_the_tokenizer_cache() {
     for (i, tok) in tokenizers().into_iter().enumerate() {
         let path = dir.path().join(format!("t{i}.json"));
         std::fs::write(&path, tok.to_json().expect("serializes")).expect("writes");
-        let first = Tokenizer::from_file_cached(&path, Some(&cache)).expect("loads and writes the cache");
-        let cached = Tokenizer::from_file_cached(&path, Some(&cache)).expect("loads from the cache");
+        let first =
+            Tokenizer::from_file_cached(&path, Some(&cache)).expect("loads and writes the cache");
+        let cached =
+            Tokenizer::from_file_cached(&path, Some(&cache)).expect("loads from the cache");
         assert_eq!(cached.encode_path(), tok.encode_path());
         assert_eq!(cached.info(), first.info());
         for text in &texts {
-            assert_eq!(cached.encode(text).expect("encodes"), tok.reference_encode(text).expect("encodes"), "{:?}", tok.encode_path());
+            assert_eq!(
+                cached.encode(text).expect("encodes"),
+                tok.reference_encode(text).expect("encodes"),
+                "{:?}",
+                tok.encode_path()
+            );
         }
     }
     let files = std::fs::read_dir(&cache).expect("the cache has files").count();

@@ -91,7 +91,10 @@ fn bert_loads_without_padding_or_truncation() {
 
 #[test]
 fn bert_special_ids_can_be_overridden() {
-    let bert = Tokenizer::from_file(Path::new(BERT_JSON)).expect("loads").with_special_ids(Some("[PAD]"), None).expect("[PAD] is known");
+    let bert = Tokenizer::from_file(Path::new(BERT_JSON))
+        .expect("loads")
+        .with_special_ids(Some("[PAD]"), None)
+        .expect("[PAD] is known");
     assert_eq!(bert.info().eos_id, Some(0));
     assert_eq!(bert.info().bos_id, Some(101));
 }

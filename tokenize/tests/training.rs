@@ -82,7 +82,10 @@ fn trained_tokenizer_round_trips_unseen_text() {
 
 #[test]
 fn special_tokens_take_the_first_ids_in_order() {
-    let cfg = BpeTrainingConfig { special_tokens: vec!["<|endoftext|>".into(), "<pad>".into(), "<s>".into()], ..config() };
+    let cfg = BpeTrainingConfig {
+        special_tokens: vec!["<|endoftext|>".into(), "<pad>".into(), "<s>".into()],
+        ..config()
+    };
     let tok = train(&cfg);
     assert_eq!(tok.token_to_id("<|endoftext|>"), Some(0));
     assert_eq!(tok.token_to_id("<pad>"), Some(1));
@@ -108,7 +111,13 @@ fn save_and_reload_gives_identical_ids() {
 #[test]
 fn training_is_deterministic_across_runs_and_thread_counts() {
     let cfg = config();
-    let in_pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool").install(|| train(&cfg));
+    let in_pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(|| train(&cfg))
+    };
     let first = train(&cfg).to_json().expect("json");
     assert_eq!(train(&cfg).to_json().expect("json"), first);
     assert_eq!(in_pool(1).to_json().expect("json"), first);

@@ -41,10 +41,17 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("extract");
     group.sample_size(10);
     group.throughput(Throughput::Elements(pages.len() as u64));
-    group.bench_function("fixture_pages", |b| b.iter(|| pages.iter().filter_map(|p| extractor.extract(black_box(p), None)).count()));
+    group.bench_function("fixture_pages", |b| {
+        b.iter(|| pages.iter().filter_map(|p| extractor.extract(black_box(p), None)).count())
+    });
     group.throughput(Throughput::Bytes(bytes as u64));
     group.bench_function("decode_html_fixture_pages", |b| {
-        b.iter(|| pages.iter().map(|p| decode_html(black_box(p.as_bytes()), None).text.len()).sum::<usize>())
+        b.iter(|| {
+            pages
+                .iter()
+                .map(|p| decode_html(black_box(p.as_bytes()), None).text.len())
+                .sum::<usize>()
+        })
     });
     group.finish();
 }

@@ -20,9 +20,16 @@ fn sample_records() -> Vec<Vec<u8>> {
     let raw = std::fs::read(SAMPLE).expect("sample present");
     let mut plain = Vec::new();
     flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut plain).expect("gunzip");
-    let starts: Vec<usize> =
-        (0..plain.len()).filter(|&i| plain[i..].starts_with(b"WARC/1.0\r\n") && (i == 0 || plain[..i].ends_with(b"\r\n\r\n"))).collect();
-    starts.iter().zip(starts.iter().skip(1).chain([&plain.len()])).map(|(&a, &b)| plain[a..b].to_vec()).collect()
+    let starts: Vec<usize> = (0..plain.len())
+        .filter(|&i| {
+            plain[i..].starts_with(b"WARC/1.0\r\n") && (i == 0 || plain[..i].ends_with(b"\r\n\r\n"))
+        })
+        .collect();
+    starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&plain.len()]))
+        .map(|(&a, &b)| plain[a..b].to_vec())
+        .collect()
 }
 
 fn build() -> (Vec<u8>, Vec<u8>) {
@@ -39,7 +46,9 @@ fn build() -> (Vec<u8>, Vec<u8>) {
     (plain, gz)
 }
 
-fn count(reader: impl Iterator<Item = tokenmill_web::Result<tokenmill_web::warc::Record>>) -> usize {
+fn count(
+    reader: impl Iterator<Item = tokenmill_web::Result<tokenmill_web::warc::Record>>,
+) -> usize {
     reader.map(|r| r.map_or(0, |r| r.payload.len())).sum()
 }
 
@@ -70,7 +79,9 @@ fn bench(c: &mut Criterion) {
             black_box(std::io::copy(&mut decoder, &mut std::io::sink()).expect("gunzip"))
         })
     });
-    group.bench_function("plain/all_records", |b| b.iter(|| black_box(count(WarcReader::new(&plain[..], WarcOptions::all())))));
+    group.bench_function("plain/all_records", |b| {
+        b.iter(|| black_box(count(WarcReader::new(&plain[..], WarcOptions::all()))))
+    });
     group.finish();
 }
 

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use tokenmill_web::extract::{ExtractOptions, Extractor, html_to_text};
 
-const DEFAULT_PAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/web/readability-pages");
+const DEFAULT_PAGES: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/web/readability-pages");
 
 /// Precision, recall and F1 of `got` against `expected`, as bags of whitespace tokens.
 fn score(got: Option<&str>, expected: &str) -> [f64; 3] {
@@ -53,7 +54,12 @@ fn mean(scores: &[[f64; 3]], i: usize) -> f64 {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "--verbose");
-    let repeat: usize = args.iter().position(|a| a == "--repeat").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let dir = args
         .iter()
         .enumerate()
@@ -85,7 +91,8 @@ fn main() -> std::io::Result<()> {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let scores: Vec<[f64; 3]> = outputs.iter().zip(&pages).map(|(out, page)| score(out.as_deref(), &page.2)).collect();
+    let scores: Vec<[f64; 3]> =
+        outputs.iter().zip(&pages).map(|(out, page)| score(out.as_deref(), &page.2)).collect();
     if verbose {
         for ((name, ..), s) in pages.iter().zip(&scores) {
             println!("  {name:40} P {:.3} R {:.3} F1 {:.3}", s[0], s[1], s[2]);
@@ -93,11 +100,24 @@ fn main() -> std::io::Result<()> {
     }
     let half = pages.len() / 2;
     let expected_tokens: usize = pages.iter().map(|p| p.2.split_whitespace().count()).sum();
-    println!("tokenmill-web; {} pages; first half = {half} pages; expected tokens = {expected_tokens}", pages.len());
-    for (part, subset) in [("all", &scores[..]), ("first half", &scores[..half]), ("second half", &scores[half..])] {
-        println!("  {part:12} P {:.4}  R {:.4}  F1 {:.4}", mean(subset, 0), mean(subset, 1), mean(subset, 2));
+    println!(
+        "tokenmill-web; {} pages; first half = {half} pages; expected tokens = {expected_tokens}",
+        pages.len()
+    );
+    for (part, subset) in
+        [("all", &scores[..]), ("first half", &scores[..half]), ("second half", &scores[half..])]
+    {
+        println!(
+            "  {part:12} P {:.4}  R {:.4}  F1 {:.4}",
+            mean(subset, 0),
+            mean(subset, 1),
+            mean(subset, 2)
+        );
     }
     let pages_done = (pages.len() * repeat) as f64;
-    println!("  speed: {:.1} pages/s ({elapsed:.2} s for {pages_done} pages)", pages_done / elapsed);
+    println!(
+        "  speed: {:.1} pages/s ({elapsed:.2} s for {pages_done} pages)",
+        pages_done / elapsed
+    );
     Ok(())
 }

@@ -92,7 +92,11 @@ pub fn decode_html_with_url(body: &[u8], http_charset: Option<&str>, url: Option
         return first;
     }
     let second = decode_as(body, detected, EncodingSource::Detected);
-    if count_replacements(&second.text) * 10 <= count_replacements(&first.text) { second } else { first }
+    if count_replacements(&second.text) * 10 <= count_replacements(&first.text) {
+        second
+    } else {
+        first
+    }
 }
 
 fn decode_as(body: &[u8], encoding: &'static Encoding, source: EncodingSource) -> Decoded {
@@ -125,7 +129,8 @@ fn tld_of(url: &str) -> Option<String> {
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let host = host.split(':').next()?;
     let tld = host.trim_end_matches('.').rsplit('.').next()?;
-    (!tld.is_empty() && tld.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then(|| tld.to_ascii_lowercase())
+    (!tld.is_empty() && tld.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .then(|| tld.to_ascii_lowercase())
 }
 
 /// Finds a charset declared by a `<meta>` tag in the first [`PRESCAN_BYTES`] bytes.
@@ -174,7 +179,9 @@ fn meta_charset(head: &[u8], mut i: usize) -> (Option<&'static Encoding>, usize)
             break;
         }
         let name_start = i;
-        while i < head.len() && !matches!(head[i], b'=' | b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/') {
+        while i < head.len()
+            && !matches!(head[i], b'=' | b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')
+        {
             i += 1;
         }
         let name = head[name_start..i].to_ascii_lowercase();
@@ -204,7 +211,9 @@ fn meta_charset(head: &[u8], mut i: usize) -> (Option<&'static Encoding>, usize)
         match name.as_slice() {
             b"charset" => charset = charset.or_else(|| Encoding::for_label(value.trim_ascii())),
             b"content" => content = content.or(Some(value)),
-            b"http-equiv" => http_equiv_ct |= value.trim_ascii().eq_ignore_ascii_case(b"content-type"),
+            b"http-equiv" => {
+                http_equiv_ct |= value.trim_ascii().eq_ignore_ascii_case(b"content-type")
+            }
             _ => {}
         }
     }
@@ -219,7 +228,8 @@ fn charset_from_content(content: &[u8]) -> Option<&'static Encoding> {
     let rest = content[at..].trim_ascii_start();
     let rest = rest.strip_prefix(b"=")?.trim_ascii_start();
     let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
-    let end = rest.iter().position(|b| matches!(b, b';' | b'"' | b'\'' | b' ')).unwrap_or(rest.len());
+    let end =
+        rest.iter().position(|b| matches!(b, b';' | b'"' | b'\'' | b' ')).unwrap_or(rest.len());
     Encoding::for_label(&rest[..end])
 }
 
@@ -259,7 +269,8 @@ mod tests {
 
     #[test]
     fn declared_utf8_but_gbk_bytes() {
-        let gbk = encoding_rs::GBK.encode("<p>这是一个用简体中文写的段落，用来测试编码检测。</p>").0;
+        let gbk =
+            encoding_rs::GBK.encode("<p>这是一个用简体中文写的段落，用来测试编码检测。</p>").0;
         let d = decode_html(&gbk, Some("utf-8"));
         assert_eq!((d.encoding, d.source), ("GBK", EncodingSource::Detected));
         assert!(d.text.contains("简体中文"));

@@ -58,7 +58,9 @@ pub enum Error {
         reason: String,
     },
     /// The stream ended inside a record; nothing follows this error.
-    #[error("truncated record {record} at byte {offset}: expected {expected} block bytes, got {got}")]
+    #[error(
+        "truncated record {record} at byte {offset}: expected {expected} block bytes, got {got}"
+    )]
     Truncated {
         /// Byte offset of the record.
         offset: u64,

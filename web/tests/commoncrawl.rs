@@ -72,7 +72,10 @@ fn decoded_text(record: &Record) -> (String, &'static str, EncodingSource) {
 fn chinese_pages_decode_to_han() {
     let records = responses();
     for &(prefix, encoding, source) in CHINESE {
-        let record = records.iter().find(|r| r.target_uri.as_deref().is_some_and(|u| u.starts_with(prefix))).expect("page present");
+        let record = records
+            .iter()
+            .find(|r| r.target_uri.as_deref().is_some_and(|u| u.starts_with(prefix)))
+            .expect("page present");
         let (text, got_encoding, got_source) = decoded_text(record);
         assert_eq!((got_encoding, got_source), (encoding, source), "{prefix}");
         let letters = text.chars().filter(|c| c.is_alphabetic()).count();
@@ -87,7 +90,10 @@ fn chinese_pages_decode_to_han() {
 #[test]
 fn russian_page_decodes_to_cyrillic() {
     let records = responses();
-    let record = records.iter().find(|r| r.target_uri.as_deref() == Some("http://01spb.ru/company/")).expect("page present");
+    let record = records
+        .iter()
+        .find(|r| r.target_uri.as_deref() == Some("http://01spb.ru/company/"))
+        .expect("page present");
     let (text, encoding, source) = decoded_text(record);
     assert_eq!((encoding, source), ("windows-1251", EncodingSource::Http));
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();

@@ -22,7 +22,9 @@ fn sample_plain() -> Vec<u8> {
     PLAIN
         .get_or_init(|| {
             let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&sample_gz()[..]).read_to_end(&mut out).expect("gunzip");
+            flate2::read::MultiGzDecoder::new(&sample_gz()[..])
+                .read_to_end(&mut out)
+                .expect("gunzip");
             out
         })
         .clone()
@@ -111,7 +113,8 @@ proptest! {
 fn check_html(body: &[u8]) {
     let decoded = decode_html(body, None);
     assert!(decoded.text.len() <= body.len() * 3 + 3);
-    let extractor = Extractor::new(ExtractOptions { min_text_chars: 0, ..ExtractOptions::default() });
+    let extractor =
+        Extractor::new(ExtractOptions { min_text_chars: 0, ..ExtractOptions::default() });
     if let Some(page) = extractor.extract(&decoded.text, Some("http://example.cn/")) {
         assert!(page.text.chars().count() <= decoded.text.chars().count());
         assert!(!page.text.contains("\n\n"));

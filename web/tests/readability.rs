@@ -11,7 +11,8 @@ use std::path::Path;
 use tokenmill_web::extract::{ExtractOptions, Extractor, html_to_text};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/readability");
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/web/readability-pages");
+const SHARED: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/web/readability-pages");
 
 fn f1(got: Option<&str>, expected: &str) -> f64 {
     let mut want: HashMap<&str, i64> = HashMap::new();
@@ -83,10 +84,15 @@ fn fixture_pages_keep_their_f1() {
 fn full_page_set_keeps_its_f1() {
     let dir = std::env::var("TOKENMILL_READABILITY_DIR").unwrap_or_else(|_| SHARED.to_string());
     let Ok(entries) = std::fs::read_dir(&dir) else { return };
-    let mut dirs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<_> =
+        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).expect("page reads")).into_owned();
-    let pages: Vec<(String, String)> = dirs.iter().map(|d| (read(&d.join("source.html")), read(&d.join("expected.html")))).collect();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).expect("page reads")).into_owned();
+    let pages: Vec<(String, String)> = dirs
+        .iter()
+        .map(|d| (read(&d.join("source.html")), read(&d.join("expected.html"))))
+        .collect();
     let score = mean_f1(&pages);
     // Measured 0.9748 on the 91 pages when this test was written.
     assert!(score > 0.96, "mean F1 fell to {score:.4}");

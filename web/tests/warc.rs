@@ -39,7 +39,10 @@ fn uris(results: &[Result<tokenmill_web::warc::Record, Error>]) -> Vec<String> {
         .collect()
 }
 
-fn read_plain(data: &[u8], options: WarcOptions) -> Vec<Result<tokenmill_web::warc::Record, Error>> {
+fn read_plain(
+    data: &[u8],
+    options: WarcOptions,
+) -> Vec<Result<tokenmill_web::warc::Record, Error>> {
     WarcReader::new(data, options).collect()
 }
 
@@ -63,8 +66,10 @@ fn truncated_final_record() {
 
 #[test]
 fn corrupt_gzip_member_is_skipped() {
-    let members: Vec<Vec<u8>> =
-        ["a", "b", "c"].iter().map(|u| gzip(&html_response(u, &format!("<p>page {u} {}</p>", "text ".repeat(200))))).collect();
+    let members: Vec<Vec<u8>> = ["a", "b", "c"]
+        .iter()
+        .map(|u| gzip(&html_response(u, &format!("<p>page {u} {}</p>", "text ".repeat(200)))))
+        .collect();
     let mut bad = members[1].clone();
     let mid = bad.len() / 2;
     for b in &mut bad[mid..mid + 8] {
@@ -88,7 +93,12 @@ fn corrupt_gzip_member_is_skipped() {
 
 #[test]
 fn garbage_between_gzip_members() {
-    let data = [gzip(&html_response("a", "<p>x</p>")), b"junk\x1f\x8b".to_vec(), gzip(&html_response("b", "<p>y</p>"))].concat();
+    let data = [
+        gzip(&html_response("a", "<p>x</p>")),
+        b"junk\x1f\x8b".to_vec(),
+        gzip(&html_response("b", "<p>y</p>")),
+    ]
+    .concat();
     let reader = open_warc_reader(std::io::Cursor::new(data), "x.warc.gz", WarcOptions::default());
     let got = uris(&reader.expect("open").collect::<Vec<_>>());
     assert_eq!(got.first().map(String::as_str), Some("a"));
@@ -99,7 +109,8 @@ fn garbage_between_gzip_members() {
 #[test]
 fn oversized_record_skipped() {
     let big = html_response("big", &"x".repeat(5000));
-    let big_len = (big.len() - 4 - big.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) - 4) as u64;
+    let big_len =
+        (big.len() - 4 - big.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) - 4) as u64;
     let data = [big, html_response("small", "<p>ok</p>")].concat();
     let options = WarcOptions { max_record_bytes: 1000, ..WarcOptions::default() };
     let results = read_plain(&data, options);
@@ -115,10 +126,12 @@ fn oversized_record_skipped() {
 
 #[test]
 fn non_html_payload_skipped() {
-    let png = record("response", "img", b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n\x89PNG");
+    let png =
+        record("response", "img", b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n\x89PNG");
     let data = [png, html_response("page", "<p>ok</p>")].concat();
     let results = read_plain(&data, WarcOptions::default());
-    let Err(Error::Skipped { reason: SkipReason::NotHtml { content_type }, .. }) = &results[0] else {
+    let Err(Error::Skipped { reason: SkipReason::NotHtml { content_type }, .. }) = &results[0]
+    else {
         panic!("expected a skip, got {:?}", results[0]);
     };
     assert_eq!(content_type, "image/png");
@@ -131,9 +144,14 @@ fn non_html_payload_skipped() {
 #[test]
 fn wet_conversion_records() {
     let text = "这是纯文本。\nPlain text line.";
-    let data = [record("warcinfo", "", b"software: test"), record("conversion", "http://example.cn/", text.as_bytes())].concat();
+    let data = [
+        record("warcinfo", "", b"software: test"),
+        record("conversion", "http://example.cn/", text.as_bytes()),
+    ]
+    .concat();
     let members = gzip(&data);
-    let reader = open_warc_reader(std::io::Cursor::new(members), "CC-x.warc.wet.gz", WarcOptions::wet());
+    let reader =
+        open_warc_reader(std::io::Cursor::new(members), "CC-x.warc.wet.gz", WarcOptions::wet());
     let records: Vec<_> = reader.expect("open").collect::<Result<_, _>>().expect("reads");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].kind, RecordKind::Conversion);
@@ -147,7 +165,8 @@ fn zstd_multi_frame() {
         zstd::encode_all(&html_response("b", "<p>2</p>")[..], 3).expect("zstd"),
     ]
     .concat();
-    let reader = open_warc_reader(std::io::Cursor::new(frames), "x.warc.zst", WarcOptions::default());
+    let reader =
+        open_warc_reader(std::io::Cursor::new(frames), "x.warc.zst", WarcOptions::default());
     assert_eq!(uris(&reader.expect("open").collect::<Vec<_>>()), ["a", "b"]);
 }
 
@@ -173,7 +192,8 @@ fn odd_header_case_whitespace_and_bare_newlines() {
 
 #[test]
 fn missing_content_length_resyncs() {
-    let mut data = b"WARC/1.0\r\nWARC-Type: response\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody\r\n\r\n".to_vec();
+    let mut data =
+        b"WARC/1.0\r\nWARC-Type: response\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody\r\n\r\n".to_vec();
     data.extend(html_response("next", "<p>ok</p>"));
     let results = read_plain(&data, WarcOptions::default());
     assert!(matches!(&results[0], Err(Error::MalformedHeader { offset: 0, record: 0, .. })));

@@ -64,7 +64,12 @@ pub struct PartitionSummary {
 /// # Errors
 ///
 /// [`Error::Config`] for a bad config or `rank >= world`; otherwise as [`run_partition`].
-pub fn run_phase2(work_dir: &Path, config: &DedupConfig, rank: usize, world: usize) -> Result<Vec<PartitionSummary>> {
+pub fn run_phase2(
+    work_dir: &Path,
+    config: &DedupConfig,
+    rank: usize,
+    world: usize,
+) -> Result<Vec<PartitionSummary>> {
     config.validate()?;
     if world == 0 || rank >= world {
         return Err(Error::Config(format!("rank {rank} must be below world size {world}")));
@@ -83,10 +88,20 @@ pub fn run_phase2(work_dir: &Path, config: &DedupConfig, rank: usize, world: usi
 ///
 /// [`Error::Format`] for a corrupt signature file, [`Error::Mismatch`] for one written with
 /// another config, [`Error::Io`] on I/O failure.
-pub fn run_partition(work_dir: &Path, config: &DedupConfig, partition: Partition) -> Result<PartitionSummary> {
+pub fn run_partition(
+    work_dir: &Path,
+    config: &DedupConfig,
+    partition: Partition,
+) -> Result<PartitionSummary> {
     let scratch = work_dir.join("tmp");
-    let mut summary = PartitionSummary { partition, documents: 0, buckets: 0, candidates: 0, edges: 0 };
-    let mut out = ArtifactWriter::create(&partition.edge_path(work_dir), ArtifactKind::Edges, 16, config.fingerprint())?;
+    let mut summary =
+        PartitionSummary { partition, documents: 0, buckets: 0, candidates: 0, edges: 0 };
+    let mut out = ArtifactWriter::create(
+        &partition.edge_path(work_dir),
+        ArtifactKind::Edges,
+        16,
+        config.fingerprint(),
+    )?;
     match partition {
         Partition::Band(band) => {
             let rows = config.minhash.rows;
@@ -132,7 +147,11 @@ pub(super) fn band_edges(
 }
 
 /// Links each document sharing an exact hash (sorted `(hash, id)`) to the first with it.
-pub(super) fn exact_edges(sorter: ExternalSorter<(u128, u64)>, summary: &mut PartitionSummary, out: &mut ArtifactWriter) -> Result<()> {
+pub(super) fn exact_edges(
+    sorter: ExternalSorter<(u128, u64)>,
+    summary: &mut PartitionSummary,
+    out: &mut ArtifactWriter,
+) -> Result<()> {
     let mut first = 0;
     let mut edge = [0u8; 16];
     for_each_group(sorter.finish()?, summary, |group_start, id, summary| {
@@ -148,10 +167,15 @@ pub(super) fn exact_edges(sorter: ExternalSorter<(u128, u64)>, summary: &mut Par
 }
 
 /// Calls `f` with every signature record of every split, in split then id order.
-fn for_each_record(work_dir: &Path, config: &DedupConfig, mut f: impl FnMut(&SigFields, &[u8]) -> Result<()>) -> Result<()> {
+fn for_each_record(
+    work_dir: &Path,
+    config: &DedupConfig,
+    mut f: impl FnMut(&SigFields, &[u8]) -> Result<()>,
+) -> Result<()> {
     let mut rec = vec![0u8; config.record_len()];
     for path in signature_files(work_dir)? {
-        let mut r = ArtifactReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
+        let mut r =
+            ArtifactReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
         check_fingerprint(&path, r.header().param, config)?;
         while r.next_record(&mut rec)? {
             f(&SigFields::decode(&rec), &rec)?;
@@ -228,7 +252,12 @@ impl BandLinker {
     }
 
     /// The earlier members `id` links to.
-    pub(super) fn link(&mut self, group_start: bool, id: u64, summary: &mut PartitionSummary) -> Result<Vec<u64>> {
+    pub(super) fn link(
+        &mut self,
+        group_start: bool,
+        id: u64,
+        summary: &mut PartitionSummary,
+    ) -> Result<Vec<u64>> {
         if group_start {
             self.anchors.clear();
             self.anchors.push((id, None));

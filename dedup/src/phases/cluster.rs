@@ -11,7 +11,10 @@ use std::path::Path;
 use super::buckets::Partition;
 use super::cluster_spill;
 use super::store::SignatureStore;
-use super::{DedupConfig, KeepRule, SigFields, check_fingerprint, clusters_path, remove_path, report_path, signature_files};
+use super::{
+    DedupConfig, KeepRule, SigFields, check_fingerprint, clusters_path, remove_path, report_path,
+    signature_files,
+};
 use crate::error::{Error, Result};
 use crate::external::{ExternalSorter, SortRecord, SortedStream};
 use crate::format::{ArtifactKind, ArtifactReader, ArtifactWriter, RandomReader};
@@ -44,7 +47,11 @@ pub(super) const SORTS_AT_ONCE: usize = 3;
 ///
 /// [`Error::Mismatch`] when an edge file is missing or from another config,
 /// [`Error::Format`] for a corrupt file, [`Error::Io`] on I/O failure.
-pub fn run_phase3(work_dir: &Path, config: &DedupConfig, index: Option<&DedupIndex>) -> Result<DedupReport> {
+pub fn run_phase3(
+    work_dir: &Path,
+    config: &DedupConfig,
+    index: Option<&DedupIndex>,
+) -> Result<DedupReport> {
     run_phase3_of(work_dir, config, index, None)
 }
 
@@ -54,7 +61,12 @@ pub fn run_phase3(work_dir: &Path, config: &DedupConfig, index: Option<&DedupInd
 /// # Errors
 ///
 /// As [`run_phase3`].
-pub fn run_phase3_of(work_dir: &Path, config: &DedupConfig, index: Option<&DedupIndex>, documents: Option<u64>) -> Result<DedupReport> {
+pub fn run_phase3_of(
+    work_dir: &Path,
+    config: &DedupConfig,
+    index: Option<&DedupIndex>,
+    documents: Option<u64>,
+) -> Result<DedupReport> {
     config.validate()?;
     let mut report = DedupReport::default();
     count_edges(work_dir, config, &mut report)?;
@@ -62,13 +74,15 @@ pub fn run_phase3_of(work_dir: &Path, config: &DedupConfig, index: Option<&Dedup
         Some(n) => report.documents = n,
         None => {
             for path in signature_files(work_dir)? {
-                let r = RandomReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
+                let r =
+                    RandomReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
                 report.documents += r.header().count;
             }
         }
     }
     let (matched, matched_count) = index_matches(work_dir, config, index)?;
-    let room = config.memory_budget.saturating_sub(matched_count.saturating_mul(8)) / IN_MEMORY_BYTES_PER_DOC;
+    let room = config.memory_budget.saturating_sub(matched_count.saturating_mul(8))
+        / IN_MEMORY_BYTES_PER_DOC;
     let cluster_removed = match union_edges(work_dir, config, room)? {
         Some((ids, uf)) => {
             let matched = matched.collect::<Result<Vec<u64>>>()?;
@@ -94,7 +108,11 @@ fn cluster_in_memory(
 ) -> Result<u64> {
     let clusters = components(ids, &mut uf);
     drop(uf);
-    let mut store = if config.keep == KeepRule::First { None } else { Some(SignatureStore::open(work_dir, config)?) };
+    let mut store = if config.keep == KeepRule::First {
+        None
+    } else {
+        Some(SignatureStore::open(work_dir, config)?)
+    };
     let mut removed = Vec::new();
     let mut dump = Vec::new();
     let mut cluster_removed = 0;
@@ -122,10 +140,17 @@ fn cluster_in_memory(
     }
     removed.sort_unstable();
     let records = removed.iter().map(|&m| Ok((m, 0)));
-    report.removed.total = write_ids(&remove_path(work_dir), ArtifactKind::Removed, config, records, 8)?;
+    report.removed.total =
+        write_ids(&remove_path(work_dir), ArtifactKind::Removed, config, records, 8)?;
     if config.dump_clusters {
         dump.sort_unstable();
-        write_ids(&clusters_path(work_dir), ArtifactKind::Clusters, config, dump.into_iter().map(Ok), 16)?;
+        write_ids(
+            &clusters_path(work_dir),
+            ArtifactKind::Clusters,
+            config,
+            dump.into_iter().map(Ok),
+            16,
+        )?;
     }
     Ok(cluster_removed)
 }
@@ -146,7 +171,10 @@ fn count_edges(work_dir: &Path, config: &DedupConfig, report: &mut DedupReport) 
         let files = super::keys::edge_files(work_dir, part);
         if files.is_empty() {
             let path = part.edge_path(work_dir);
-            return Err(Error::Mismatch { path, message: format!("missing: run phase 2 for partition {part:?} first") });
+            return Err(Error::Mismatch {
+                path,
+                message: format!("missing: run phase 2 for partition {part:?} first"),
+            });
         }
         for path in files {
             let r = ArtifactReader::open(&path, ArtifactKind::Edges, Some(16))?;
@@ -162,7 +190,11 @@ fn count_edges(work_dir: &Path, config: &DedupConfig, report: &mut DedupReport) 
 
 /// Calls `f` on every edge of every partition until it returns `false`; returns whether
 /// every edge was read (and so every file's checksum verified).
-pub(super) fn for_each_edge(work_dir: &Path, config: &DedupConfig, mut f: impl FnMut(u64, u64) -> Result<bool>) -> Result<bool> {
+pub(super) fn for_each_edge(
+    work_dir: &Path,
+    config: &DedupConfig,
+    mut f: impl FnMut(u64, u64) -> Result<bool>,
+) -> Result<bool> {
     let mut rec = [0u8; 16];
     for part in Partition::all(config) {
         for path in super::keys::edge_files(work_dir, part) {
@@ -181,7 +213,11 @@ pub(super) fn for_each_edge(work_dir: &Path, config: &DedupConfig, mut f: impl F
 
 /// Unions every edge of every partition, or `None` once more than `room` documents have
 /// edges.
-fn union_edges(work_dir: &Path, config: &DedupConfig, room: usize) -> Result<Option<(CompactIds, UnionFind)>> {
+fn union_edges(
+    work_dir: &Path,
+    config: &DedupConfig,
+    room: usize,
+) -> Result<Option<(CompactIds, UnionFind)>> {
     let mut ids = CompactIds::default();
     let mut uf = UnionFind::default();
     let all = for_each_edge(work_dir, config, |a, b| {
@@ -195,7 +231,8 @@ fn union_edges(work_dir: &Path, config: &DedupConfig, room: usize) -> Result<Opt
 
 /// The clusters (members ascending), ordered by their smallest member.
 fn components(ids: &CompactIds, uf: &mut UnionFind) -> Vec<Vec<u64>> {
-    let mut pairs: Vec<(u32, u64)> = (0..ids.len() as u32).map(|i| (uf.find(i), ids.id(i))).collect();
+    let mut pairs: Vec<(u32, u64)> =
+        (0..ids.len() as u32).map(|i| (uf.find(i), ids.id(i))).collect();
     pairs.sort_unstable();
     let mut clusters: Vec<Vec<u64>> = Vec::new();
     let mut last_root = None;
@@ -216,7 +253,11 @@ fn components(ids: &CompactIds, uf: &mut UnionFind) -> Vec<Vec<u64>> {
 }
 
 /// The member kept by `rule`; ties go to the smallest id (members are ascending).
-fn representative(members: &[u64], rule: KeepRule, store: Option<&mut SignatureStore>) -> Result<u64> {
+fn representative(
+    members: &[u64],
+    rule: KeepRule,
+    store: Option<&mut SignatureStore>,
+) -> Result<u64> {
     let Some(store) = store else { return Ok(members[0]) };
     let mut best = None;
     let mut rec = Vec::new();
@@ -236,9 +277,17 @@ pub(super) fn better(best: Option<(f64, u64)>, value: f64, m: u64) -> Option<(f6
 }
 
 /// How much `rule` prefers member `m` (greater is better); `rec` is a reusable buffer.
-pub(super) fn keep_value(rule: KeepRule, store: &mut SignatureStore, m: u64, rec: &mut Vec<u8>) -> Result<f64> {
+pub(super) fn keep_value(
+    rule: KeepRule,
+    store: &mut SignatureStore,
+    m: u64,
+    rec: &mut Vec<u8>,
+) -> Result<f64> {
     if !store.get(m, rec)? {
-        return Err(Error::Mismatch { path: "signatures".into(), message: format!("document {m} has edges but no signature record") });
+        return Err(Error::Mismatch {
+            path: "signatures".into(),
+            message: format!("document {m} has edges but no signature record"),
+        });
     }
     let f = SigFields::decode(rec);
     Ok(match rule {
@@ -250,14 +299,20 @@ pub(super) fn keep_value(rule: KeepRule, store: &mut SignatureStore, m: u64, rec
 }
 
 /// Ids of this run's documents that match the index, ascending, and how many there are.
-fn index_matches(work_dir: &Path, config: &DedupConfig, index: Option<&DedupIndex>) -> Result<(SortedStream<u64>, usize)> {
-    let mut out = ExternalSorter::new(&work_dir.join("clusters"), config.memory_budget / SORTS_AT_ONCE)?;
+fn index_matches(
+    work_dir: &Path,
+    config: &DedupConfig,
+    index: Option<&DedupIndex>,
+) -> Result<(SortedStream<u64>, usize)> {
+    let mut out =
+        ExternalSorter::new(&work_dir.join("clusters"), config.memory_budget / SORTS_AT_ONCE)?;
     let mut count = 0;
     let Some(index) = index else { return Ok((out.finish()?, count)) };
     let mut rec = vec![0u8; config.record_len()];
     let mut sig = Vec::new();
     for path in signature_files(work_dir)? {
-        let mut r = ArtifactReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
+        let mut r =
+            ArtifactReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
         check_fingerprint(&path, r.header().param, config)?;
         while r.next_record(&mut rec)? {
             let f = SigFields::decode(&rec);
@@ -289,8 +344,11 @@ pub(super) fn write_ids(
 }
 
 fn write_report(path: &Path, report: &DedupReport) -> Result<()> {
-    let json =
-        serde_json::to_vec_pretty(report).map_err(|e| Error::Io { action: "serialize", path: path.to_path_buf(), source: e.into() })?;
+    let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Io {
+        action: "serialize",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, json).map_err(Error::io("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::io("rename", &tmp))

@@ -28,19 +28,30 @@ use crate::report::DedupReport;
 
 /// Clusters out of core; writes the removal list and dump, sets `report.removed.total` and
 /// returns the number of documents removed for being in a cluster.
-pub(super) fn run(work_dir: &Path, config: &DedupConfig, matched: SortedStream<u64>, report: &mut DedupReport) -> Result<u64> {
+pub(super) fn run(
+    work_dir: &Path,
+    config: &DedupConfig,
+    matched: SortedStream<u64>,
+    report: &mut DedupReport,
+) -> Result<u64> {
     let budget = config.memory_budget / SORTS_AT_ONCE;
     let dir = work_dir.join("clusters");
     let mut builder = ComponentsBuilder::new(&dir, budget)?;
     for_each_edge(work_dir, config, |a, b| builder.add_edge(a, b).map(|()| true))?;
     let comps = builder.finish()?;
-    let scratch = tempfile::Builder::new().prefix("phase3-").tempdir_in(&dir).map_err(Error::io("create scratch directory in", &dir))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("phase3-")
+        .tempdir_in(&dir)
+        .map_err(Error::io("create scratch directory in", &dir))?;
     let old = scratch.path().join("old_labels");
     let reps = scratch.path().join("representatives");
     let mut removed = ExternalSorter::<u64>::new(scratch.path(), budget)?;
     old_labels(&comps, matched, &old, budget, &mut removed, report)?;
     let cluster_removed = representatives(work_dir, config, &comps, &old, &reps, report)?;
-    let mut dump = config.dump_clusters.then(|| ExternalSorter::<(u64, u64)>::new(scratch.path(), budget)).transpose()?;
+    let mut dump = config
+        .dump_clusters
+        .then(|| ExternalSorter::<(u64, u64)>::new(scratch.path(), budget))
+        .transpose()?;
     let mut members = PairReader::open(&comps.by_label)?;
     let mut reps = PairReader::open(&reps)?;
     let mut old = LabelSet::open(&old)?;
@@ -55,7 +66,8 @@ pub(super) fn run(work_dir: &Path, config: &DedupConfig, matched: SortedStream<u
         }
     }
     let records = removed.finish()?.map(|m| m.map(|m| (m, 0)));
-    report.removed.total = write_ids(&remove_path(work_dir), ArtifactKind::Removed, config, records, 8)?;
+    report.removed.total =
+        write_ids(&remove_path(work_dir), ArtifactKind::Removed, config, records, 8)?;
     if let Some(dump) = dump {
         write_ids(&clusters_path(work_dir), ArtifactKind::Clusters, config, dump.finish()?, 16)?;
     }
@@ -112,7 +124,11 @@ fn representatives(
     out: &Path,
     report: &mut DedupReport,
 ) -> Result<u64> {
-    let mut store = if config.keep == KeepRule::First { None } else { Some(SignatureStore::open(work_dir, config)?) };
+    let mut store = if config.keep == KeepRule::First {
+        None
+    } else {
+        Some(SignatureStore::open(work_dir, config)?)
+    };
     let mut old = LabelSet::open(old)?;
     let mut members = PairReader::open(&comps.by_label)?;
     let mut w = ArtifactWriter::create(out, ArtifactKind::SortRun, 16, 0)?;
@@ -163,7 +179,10 @@ struct LabelSet {
 
 impl LabelSet {
     fn open(path: &Path) -> Result<Self> {
-        let mut set = LabelSet { reader: ArtifactReader::open(path, ArtifactKind::SortRun, Some(8))?, next: None };
+        let mut set = LabelSet {
+            reader: ArtifactReader::open(path, ArtifactKind::SortRun, Some(8))?,
+            next: None,
+        };
         set.advance()?;
         Ok(set)
     }

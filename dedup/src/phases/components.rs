@@ -53,8 +53,10 @@ impl ComponentsBuilder {
     /// (at most two are held at once).
     pub(crate) fn new(dir: &Path, budget: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-        let scratch =
-            tempfile::Builder::new().prefix("components-").tempdir_in(dir).map_err(Error::io("create scratch directory in", dir))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("components-")
+            .tempdir_in(dir)
+            .map_err(Error::io("create scratch directory in", dir))?;
         let adjacency = ExternalSorter::new(scratch.path(), budget)?;
         Ok(ComponentsBuilder { scratch, budget, adjacency })
     }
@@ -202,7 +204,12 @@ pub(crate) struct PairReader {
 
 impl PairReader {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        Ok(PairReader { reader: ArtifactReader::open(path, ArtifactKind::SortRun, Some(16))?, rec: [0; 16], read: 0, found: None })
+        Ok(PairReader {
+            reader: ArtifactReader::open(path, ArtifactKind::SortRun, Some(16))?,
+            rec: [0; 16],
+            read: 0,
+            found: None,
+        })
     }
 
     /// The next pair, `None` at the end (after the checksum is verified).
@@ -233,7 +240,11 @@ impl PairReader {
                 Some((k, _)) if k < key => {}
                 _ => {
                     let offset = HEADER_LEN + self.read.saturating_sub(1) * 16;
-                    return Err(Error::format(self.reader.path(), offset, format!("node {key} missing from a sorted scratch file")));
+                    return Err(Error::format(
+                        self.reader.path(),
+                        offset,
+                        format!("node {key} missing from a sorted scratch file"),
+                    ));
                 }
             }
         }
@@ -284,7 +295,8 @@ mod tests {
             let m = min.entry(uf.find(i)).or_insert(u64::MAX);
             *m = (*m).min(ids.id(i));
         }
-        let mut out: Vec<(u64, u64)> = (0..ids.len() as u32).map(|i| (ids.id(i), min[&uf.find(i)])).collect();
+        let mut out: Vec<(u64, u64)> =
+            (0..ids.len() as u32).map(|i| (ids.id(i), min[&uf.find(i)])).collect();
         out.sort_unstable();
         out
     }

@@ -30,7 +30,9 @@ impl RemoveSet {
     /// for another config.
     pub fn open(work_dir: &Path, config: &DedupConfig) -> Result<Self> {
         let path = remove_path(work_dir);
-        let ids = SortedIds::open(&path, ArtifactKind::Removed, |param| check_fingerprint(&path, param, config))?;
+        let ids = SortedIds::open(&path, ArtifactKind::Removed, |param| {
+            check_fingerprint(&path, param, config)
+        })?;
         Ok(RemoveSet { ids })
     }
 
@@ -128,7 +130,8 @@ mod tests {
 
     fn write_removed(work: &Path, config: &DedupConfig, ids: &[u64]) {
         let path = remove_path(work);
-        let mut w = ArtifactWriter::create(&path, ArtifactKind::Removed, 8, config.fingerprint()).unwrap();
+        let mut w =
+            ArtifactWriter::create(&path, ArtifactKind::Removed, 8, config.fingerprint()).unwrap();
         for id in ids {
             w.write_record(&id.to_le_bytes()).unwrap();
         }
@@ -160,8 +163,16 @@ mod tests {
         bytes[24 + 8..24 + 16].copy_from_slice(&[0xff, 0xfe, 0xfd, 0x80, 0xc3, 0x28, 0xa0, 0xa1]);
         std::fs::write(&path, &bytes).unwrap();
         let mut cursor = RemoveCursor::open(dir.path(), &config).unwrap();
-        let e = (0..10).chain([u64::MAX]).map(|id| cursor.is_duplicate(id)).find_map(Result::err).unwrap().to_string();
-        assert!(e.contains("remove.ids") && e.contains("at byte 56") && e.contains("checksum"), "{e}");
+        let e = (0..10)
+            .chain([u64::MAX])
+            .map(|id| cursor.is_duplicate(id))
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("remove.ids") && e.contains("at byte 56") && e.contains("checksum"),
+            "{e}"
+        );
         let e = RemoveSet::open(dir.path(), &config).unwrap_err().to_string();
         assert!(e.contains("remove.ids") && e.contains("at byte 56"), "{e}");
     }

@@ -45,7 +45,10 @@ impl<R: SortRecord> SortedTable<R> {
         }
         // Verify the checksum once, then search on disk.
         while r.next_record(&mut rec)? {}
-        Ok(SortedTable::Disk { reader: Mutex::new(RandomReader::open(path, kind, Some(R::SIZE))?), count })
+        Ok(SortedTable::Disk {
+            reader: Mutex::new(RandomReader::open(path, kind, Some(R::SIZE))?),
+            count,
+        })
     }
 
     fn len(&self) -> u64 {
@@ -110,14 +113,21 @@ impl DedupIndex {
     /// built with another config.
     pub fn open(dir: &Path, config: &DedupConfig) -> Result<Self> {
         let budget = config.memory_budget / 2;
-        let exact = if config.exact { Some(SortedTable::open(&exact_path(dir), ArtifactKind::IndexExact, config, budget)?) } else { None };
+        let exact = if config.exact {
+            Some(SortedTable::open(&exact_path(dir), ArtifactKind::IndexExact, config, budget)?)
+        } else {
+            None
+        };
         let bands = SortedTable::open(&bands_path(dir), ArtifactKind::IndexBands, config, budget)?;
         Ok(DedupIndex { exact, bands })
     }
 
     /// Numbers of exact hashes and band keys held.
     pub fn stats(&self) -> IndexStats {
-        IndexStats { exact: self.exact.as_ref().map_or(0, SortedTable::len), bands: self.bands.len() }
+        IndexStats {
+            exact: self.exact.as_ref().map_or(0, SortedTable::len),
+            bands: self.bands.len(),
+        }
     }
 
     /// Whether an exact hash is in the index (false when exact dedup is off).
@@ -176,7 +186,8 @@ impl DedupIndex {
         let mut rec = vec![0u8; config.record_len()];
         let mut sig = Vec::new();
         for path in signature_files(work_dir)? {
-            let mut r = ArtifactReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
+            let mut r =
+                ArtifactReader::open(&path, ArtifactKind::Signatures, Some(config.record_len()))?;
             check_fingerprint(&path, r.header().param, config)?;
             while r.next_record(&mut rec)? {
                 let f = SigFields::decode(&rec);
@@ -191,13 +202,22 @@ impl DedupIndex {
                 }
             }
         }
-        let n_exact = if config.exact { write_unique(&exact_path(dir), ArtifactKind::IndexExact, config, exact)? } else { 0 };
+        let n_exact = if config.exact {
+            write_unique(&exact_path(dir), ArtifactKind::IndexExact, config, exact)?
+        } else {
+            0
+        };
         let n_bands = write_unique(&bands_path(dir), ArtifactKind::IndexBands, config, bands)?;
         Ok(IndexStats { exact: n_exact, bands: n_bands })
     }
 }
 
-fn copy_into<R: SortRecord>(path: &Path, kind: ArtifactKind, config: &DedupConfig, sorter: &mut ExternalSorter<R>) -> Result<()> {
+fn copy_into<R: SortRecord>(
+    path: &Path,
+    kind: ArtifactKind,
+    config: &DedupConfig,
+    sorter: &mut ExternalSorter<R>,
+) -> Result<()> {
     let mut r = ArtifactReader::open(path, kind, Some(R::SIZE))?;
     check_fingerprint(path, r.header().param, config)?;
     let mut rec = vec![0u8; R::SIZE];
@@ -207,7 +227,12 @@ fn copy_into<R: SortRecord>(path: &Path, kind: ArtifactKind, config: &DedupConfi
     Ok(())
 }
 
-fn write_unique<R: SortRecord>(path: &Path, kind: ArtifactKind, config: &DedupConfig, sorter: ExternalSorter<R>) -> Result<u64> {
+fn write_unique<R: SortRecord>(
+    path: &Path,
+    kind: ArtifactKind,
+    config: &DedupConfig,
+    sorter: ExternalSorter<R>,
+) -> Result<u64> {
     let mut w = ArtifactWriter::create(path, kind, R::SIZE, config.fingerprint())?;
     let mut rec = vec![0u8; R::SIZE];
     let mut last: Option<R> = None;

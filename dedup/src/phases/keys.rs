@@ -57,7 +57,12 @@ impl KeyShardWriter {
     ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) creating the files.
-    pub fn create(work_dir: &Path, split: u32, config: &DedupConfig, shards: usize) -> Result<Self> {
+    pub fn create(
+        work_dir: &Path,
+        split: u32,
+        config: &DedupConfig,
+        shards: usize,
+    ) -> Result<Self> {
         let shards = shards.max(1);
         let partitions = Partition::all(config);
         let mut writers = Vec::with_capacity(partitions.len() * shards);
@@ -88,7 +93,8 @@ impl KeyShardWriter {
                     }
                     let key = band_key(&sig.signature, b, self.rows);
                     (key, sig.id).encode(&mut rec[..16]);
-                    self.writers[i * self.shards + shard_of(key, self.shards)].write_record(&rec[..16])?;
+                    self.writers[i * self.shards + shard_of(key, self.shards)]
+                        .write_record(&rec[..16])?;
                 }
                 Partition::Exact => {
                     (sig.exact, sig.id).encode(&mut rec);
@@ -119,11 +125,22 @@ impl KeyShardWriter {
 /// # Errors
 /// As [`run_partition`](super::run_partition); [`Error::Mismatch`](crate::Error::Mismatch) for
 /// key files of another config.
-pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Partition, shard: usize) -> Result<PartitionSummary> {
+pub fn run_partition_shard(
+    work_dir: &Path,
+    config: &DedupConfig,
+    partition: Partition,
+    shard: usize,
+) -> Result<PartitionSummary> {
     config.validate()?;
     let scratch = work_dir.join("tmp");
-    let mut summary = PartitionSummary { partition, documents: 0, buckets: 0, candidates: 0, edges: 0 };
-    let mut out = ArtifactWriter::create(&partition.shard_edge_path(work_dir, shard), ArtifactKind::Edges, 16, config.fingerprint())?;
+    let mut summary =
+        PartitionSummary { partition, documents: 0, buckets: 0, candidates: 0, edges: 0 };
+    let mut out = ArtifactWriter::create(
+        &partition.shard_edge_path(work_dir, shard),
+        ArtifactKind::Edges,
+        16,
+        config.fingerprint(),
+    )?;
     let files = key_files(&partition.keys_dir(work_dir, shard));
     match partition {
         Partition::Band(_) => {
@@ -131,7 +148,8 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
             band_edges(work_dir, config, sorter, &mut summary, &mut out)?;
         }
         Partition::Exact => {
-            let sorter = sort_keys::<(u128, u64)>(&files, ArtifactKind::ExactKeys, config, &scratch)?;
+            let sorter =
+                sort_keys::<(u128, u64)>(&files, ArtifactKind::ExactKeys, config, &scratch)?;
             exact_edges(sorter, &mut summary, &mut out)?;
         }
     }
@@ -145,12 +163,18 @@ pub fn run_partition_shard(work_dir: &Path, config: &DedupConfig, partition: Par
 ///
 /// # Errors
 /// As [`run_partition_shard`].
-pub fn shard_candidates(work_dir: &Path, config: &DedupConfig, partition: Partition, shard: usize) -> Result<Vec<u64>> {
+pub fn shard_candidates(
+    work_dir: &Path,
+    config: &DedupConfig,
+    partition: Partition,
+    shard: usize,
+) -> Result<Vec<u64>> {
     if partition == Partition::Exact || !config.verify {
         return Ok(Vec::new());
     }
     let files = key_files(&partition.keys_dir(work_dir, shard));
-    let sorter = sort_keys::<(u64, u64)>(&files, ArtifactKind::BandKeys, config, &work_dir.join("tmp"))?;
+    let sorter =
+        sort_keys::<(u64, u64)>(&files, ArtifactKind::BandKeys, config, &work_dir.join("tmp"))?;
     let mut ids = Vec::new();
     let mut group: Vec<u64> = Vec::new();
     let mut current = None;
@@ -174,7 +198,12 @@ pub fn shard_candidates(work_dir: &Path, config: &DedupConfig, partition: Partit
 }
 
 /// The records of key files of `kind` (written with `config`), pushed into an external sort.
-fn sort_keys<R: SortRecord>(files: &[PathBuf], kind: ArtifactKind, config: &DedupConfig, scratch: &Path) -> Result<ExternalSorter<R>> {
+fn sort_keys<R: SortRecord>(
+    files: &[PathBuf],
+    kind: ArtifactKind,
+    config: &DedupConfig,
+    scratch: &Path,
+) -> Result<ExternalSorter<R>> {
     let mut sorter = ExternalSorter::<R>::new(scratch, config.memory_budget)?;
     let mut rec = vec![0u8; R::SIZE];
     for path in files {
@@ -190,7 +219,11 @@ fn sort_keys<R: SortRecord>(files: &[PathBuf], kind: ArtifactKind, config: &Dedu
 /// The key files of a key shard directory, in name order.
 fn key_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(d) => d.filter_map(std::result::Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "keys")).collect(),
+        Ok(d) => d
+            .filter_map(std::result::Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "keys"))
+            .collect(),
         Err(_) => Vec::new(),
     };
     files.sort();
@@ -207,7 +240,11 @@ pub(super) fn edge_files(work_dir: &Path, partition: Partition) -> Vec<PathBuf> 
     let mut files: Vec<PathBuf> = match std::fs::read_dir(work_dir.join("edges")) {
         Ok(d) => d
             .filter_map(std::result::Result::ok)
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".edges")))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".edges"))
+            })
             .map(|e| e.path())
             .collect(),
         Err(_) => Vec::new(),

@@ -143,7 +143,9 @@ impl DedupConfig {
             return Err(Error::Config("at least one of fuzzy and exact must be on".into()));
         }
         if self.max_bucket_compare == 0 || self.index_min_bands == 0 {
-            return Err(Error::Config("max_bucket_compare and index_min_bands must be at least 1".into()));
+            return Err(Error::Config(
+                "max_bucket_compare and index_min_bands must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -153,7 +155,10 @@ impl DedupConfig {
     pub fn fingerprint(&self) -> u64 {
         let n = &self.normalize;
         let mut b = self.minhash.fingerprint().to_le_bytes().to_vec();
-        b.extend([n.lowercase, n.collapse_whitespace, n.strip_punctuation, n.digits_to_zero, self.fuzzy].map(u8::from));
+        b.extend(
+            [n.lowercase, n.collapse_whitespace, n.strip_punctuation, n.digits_to_zero, self.fuzzy]
+                .map(u8::from),
+        );
         xxh3_64(&b)
     }
 

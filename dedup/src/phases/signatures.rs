@@ -62,8 +62,10 @@ impl Signer {
     /// Signs one document.
     pub fn sign(&self, id: u64, text: &str, score: Option<f64>) -> DocSignature {
         let mut signature = vec![u64::MAX; self.config.minhash.num_perm];
-        let shingles = if self.config.fuzzy { self.minhash.signature_into(text, &mut signature) } else { 0 };
-        let exact = if self.config.exact { ExactHasher::new(self.config.normalize).hash(text) } else { 0 };
+        let shingles =
+            if self.config.fuzzy { self.minhash.signature_into(text, &mut signature) } else { 0 };
+        let exact =
+            if self.config.exact { ExactHasher::new(self.config.normalize).hash(text) } else { 0 };
         DocSignature { id, len: text.len() as u64, score, exact, shingles, signature }
     }
 }
@@ -87,8 +89,19 @@ impl SignatureWriter {
     pub fn create(work_dir: &Path, split: u32, config: &DedupConfig) -> Result<Self> {
         let signer = Signer::new(config)?;
         let path = signature_path(work_dir, split);
-        let out = ArtifactWriter::create(&path, ArtifactKind::Signatures, config.record_len(), config.fingerprint())?;
-        Ok(SignatureWriter { path, out, signer, last: None, rec: Vec::with_capacity(config.record_len()) })
+        let out = ArtifactWriter::create(
+            &path,
+            ArtifactKind::Signatures,
+            config.record_len(),
+            config.fingerprint(),
+        )?;
+        Ok(SignatureWriter {
+            path,
+            out,
+            signer,
+            last: None,
+            rec: Vec::with_capacity(config.record_len()),
+        })
     }
 
     /// The signer, to sign documents on other threads and [`write`](Self::write) them here.
@@ -147,7 +160,14 @@ mod tests {
 
     #[test]
     fn golden_record_bytes() {
-        let sig = DocSignature { id: 7, len: 300, score: Some(0.5), exact: 1 << 64 | 2, shingles: 3, signature: vec![9, u64::MAX] };
+        let sig = DocSignature {
+            id: 7,
+            len: 300,
+            score: Some(0.5),
+            exact: 1 << 64 | 2,
+            shingles: 3,
+            signature: vec![9, u64::MAX],
+        };
         let mut rec = Vec::new();
         sig.encode(&mut rec);
         let mut expect = vec![7, 0, 0, 0, 0, 0, 0, 0, 0x2c, 1, 0, 0, 0, 0, 0, 0];
@@ -171,7 +191,8 @@ mod tests {
         let path = signature_path(dir.path(), 3);
         let len = std::fs::metadata(&path).unwrap().len();
         assert_eq!(len, HEADER_LEN + 16 + cfg.record_len() as u64);
-        let mut r = ArtifactReader::open(&path, ArtifactKind::Signatures, Some(cfg.record_len())).unwrap();
+        let mut r =
+            ArtifactReader::open(&path, ArtifactKind::Signatures, Some(cfg.record_len())).unwrap();
         assert_eq!(r.header().param, cfg.fingerprint());
         let mut buf = vec![0; cfg.record_len()];
         assert!(r.next_record(&mut buf).unwrap());

@@ -17,12 +17,22 @@ fn small_config() -> DedupConfig {
 }
 
 /// Phases 1-3 with `splits` contiguous splits and `world` ranks for phase 2.
-pub(super) fn dedup(work: &Path, docs: &[String], config: &DedupConfig, splits: usize, world: usize) -> Result<crate::DedupReport> {
+pub(super) fn dedup(
+    work: &Path,
+    docs: &[String],
+    config: &DedupConfig,
+    splits: usize,
+    world: usize,
+) -> Result<crate::DedupReport> {
     let per = docs.len().div_ceil(splits.max(1)).max(1);
     for (s, chunk) in docs.chunks(per).enumerate() {
         let mut w = SignatureWriter::create(work, s as u32, config)?;
         for (i, text) in chunk.iter().enumerate() {
-            w.add((s * per + i) as u64, text, Some(text.len() as f64 * if i % 2 == 0 { 1.0 } else { -1.0 }))?;
+            w.add(
+                (s * per + i) as u64,
+                text,
+                Some(text.len() as f64 * if i % 2 == 0 { 1.0 } else { -1.0 }),
+            )?;
         }
         w.finish()?;
     }
@@ -58,7 +68,8 @@ fn keep_first_removes_later_members() {
     assert_eq!(clusters.len(), 3);
     assert_eq!((clusters[0].representative, clusters[0].members.clone()), (0, vec![0, 2, 3]));
     // The report is also on disk.
-    let json: crate::DedupReport = serde_json::from_slice(&std::fs::read(report_path(dir.path())).unwrap()).unwrap();
+    let json: crate::DedupReport =
+        serde_json::from_slice(&std::fs::read(report_path(dir.path())).unwrap()).unwrap();
     assert_eq!(json.removed.total, 4);
 }
 
@@ -109,7 +120,8 @@ fn phases_refuse_mixed_configs_and_missing_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_config();
     dedup(dir.path(), &corpus(), &config, 1, 1).unwrap();
-    let other = DedupConfig { minhash: crate::MinHashConfig { seed: 9, ..config.minhash }, ..config };
+    let other =
+        DedupConfig { minhash: crate::MinHashConfig { seed: 9, ..config.minhash }, ..config };
     let e = run_partition(dir.path(), &other, Partition::Band(0)).unwrap_err().to_string();
     assert!(e.contains("split_00000.sig") && e.contains("fingerprint"), "{e}");
     std::fs::remove_file(Partition::Band(3).edge_path(dir.path())).unwrap();
@@ -120,7 +132,8 @@ fn phases_refuse_mixed_configs_and_missing_inputs() {
 
 #[test]
 fn incremental_index_drops_what_earlier_runs_saw() {
-    let (index_dir, run1, run2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (index_dir, run1, run2) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let config = small_config();
     dedup(run1.path(), &corpus()[..2], &config, 1, 1).unwrap();
     let stats = DedupIndex::update(index_dir.path(), run1.path(), &config).unwrap();
@@ -148,7 +161,8 @@ fn incremental_index_drops_what_earlier_runs_saw() {
     // Folding run 2 in grows the index; on-disk lookups (budget 0) agree with in-memory ones.
     let stats = DedupIndex::update(index_dir.path(), run2.path(), &config).unwrap();
     assert_eq!(stats.exact, 4);
-    let on_disk = DedupIndex::open(index_dir.path(), &DedupConfig { memory_budget: 0, ..config }).unwrap();
+    let on_disk =
+        DedupIndex::open(index_dir.path(), &DedupConfig { memory_budget: 0, ..config }).unwrap();
     let h = crate::exact_hash(&docs[0], &config.normalize);
     assert!(on_disk.contains_exact(h).unwrap());
     assert!(!on_disk.contains_exact(h ^ 1).unwrap());
@@ -156,8 +170,15 @@ fn incremental_index_drops_what_earlier_runs_saw() {
 
 /// Small corpora with exact and near duplicates.
 pub(super) fn corpus_strategy() -> impl Strategy<Value = Vec<String>> {
-    let words = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"];
-    prop::collection::vec((0usize..4, prop::collection::vec(0usize..12, 12..30), 0usize..40, 0usize..12), 1..24).prop_map(move |specs| {
+    let words = [
+        "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa",
+        "lambda", "mu",
+    ];
+    prop::collection::vec(
+        (0usize..4, prop::collection::vec(0usize..12, 12..30), 0usize..40, 0usize..12),
+        1..24,
+    )
+    .prop_map(move |specs| {
         let mut docs: Vec<String> = Vec::new();
         for (kind, ws, pick, word) in specs {
             let fresh = ws.iter().map(|&w| words[w]).collect::<Vec<_>>().join(" ");
@@ -198,7 +219,13 @@ proptest! {
 }
 
 /// Phases 1-3 with band keys routed to `shards` key shards, phase 2 run shard by shard.
-fn dedup_sharded(work: &Path, docs: &[String], config: &DedupConfig, splits: usize, shards: usize) -> Result<crate::DedupReport> {
+fn dedup_sharded(
+    work: &Path,
+    docs: &[String],
+    config: &DedupConfig,
+    splits: usize,
+    shards: usize,
+) -> Result<crate::DedupReport> {
     let per = docs.len().div_ceil(splits.max(1)).max(1);
     for (s, chunk) in docs.chunks(per).enumerate() {
         let mut w = SignatureWriter::create(work, s as u32, config)?;
@@ -232,6 +259,9 @@ fn phase_two_over_key_shards_finds_the_same_duplicates() {
         let expected = dedup(one.path(), &docs, &config, 3, 1).unwrap();
         let got = dedup_sharded(many.path(), &docs, &config, 3, shards).unwrap();
         assert_eq!(got, expected, "{shards} shards");
-        assert_eq!(RemoveSet::open(many.path(), &config).unwrap().ids(), RemoveSet::open(one.path(), &config).unwrap().ids());
+        assert_eq!(
+            RemoveSet::open(many.path(), &config).unwrap().ids(),
+            RemoveSet::open(one.path(), &config).unwrap().ids()
+        );
     }
 }

@@ -18,14 +18,24 @@ const LARGE: usize = 1 << 30;
 type Outputs = (Vec<u8>, Vec<u8>, Vec<u8>);
 
 /// Runs phase 3 with `budget` and returns its outputs; checks no scratch file is left.
-fn phase3(work: &Path, config: &DedupConfig, budget: usize, index: Option<&DedupIndex>) -> (Outputs, DedupReport) {
+fn phase3(
+    work: &Path,
+    config: &DedupConfig,
+    budget: usize,
+    index: Option<&DedupIndex>,
+) -> (Outputs, DedupReport) {
     let config = DedupConfig { memory_budget: budget, ..*config };
     let report = run_phase3(work, &config, index).unwrap();
-    let mut left: Vec<String> =
-        std::fs::read_dir(work.join("clusters")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut left: Vec<String> = std::fs::read_dir(work.join("clusters"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     left.sort();
-    let expect: &[&str] =
-        if config.dump_clusters { &["clusters.bin", "remove.ids", "report.json"] } else { &["remove.ids", "report.json"] };
+    let expect: &[&str] = if config.dump_clusters {
+        &["clusters.bin", "remove.ids", "report.json"]
+    } else {
+        &["remove.ids", "report.json"]
+    };
     assert_eq!(left, expect, "scratch files left behind");
     let read = |p: PathBuf| std::fs::read(p).unwrap_or_default();
     ((read(remove_path(work)), read(clusters_path(work)), read(report_path(work))), report)
@@ -77,7 +87,8 @@ fn tiny_budgets_match_the_in_memory_result_under_every_keep_rule() {
     let docs = clustered_corpus(80);
     for keep in [KeepRule::First, KeepRule::Longest, KeepRule::HighestScore] {
         let dir = tempfile::tempdir().unwrap();
-        let config = DedupConfig { keep, dump_clusters: true, threshold: 0.7, ..DedupConfig::default() };
+        let config =
+            DedupConfig { keep, dump_clusters: true, threshold: 0.7, ..DedupConfig::default() };
         let (large, report) = {
             dedup(dir.path(), &docs, &config, 3, 2).unwrap();
             phase3(dir.path(), &config, LARGE, None)
@@ -100,10 +111,12 @@ fn tiny_budget_matches_with_a_persistent_index() {
     let docs = clustered_corpus(60);
     let (half, rest) = docs.split_at(docs.len() / 2);
     let config = DedupConfig { dump_clusters: true, threshold: 0.7, ..DedupConfig::default() };
-    let (index_dir, old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (index_dir, old, new) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     dedup(old.path(), half, &config, 1, 1).unwrap();
     DedupIndex::update(index_dir.path(), old.path(), &config).unwrap();
-    let index = DedupIndex::open(index_dir.path(), &DedupConfig { memory_budget: LARGE, ..config }).unwrap();
+    let index = DedupIndex::open(index_dir.path(), &DedupConfig { memory_budget: LARGE, ..config })
+        .unwrap();
     // Phase 3 of `dedup` runs without the index; the runs below use it.
     dedup(new.path(), rest, &config, 2, 1).unwrap();
     let (large, report) = phase3(new.path(), &config, LARGE, Some(&index));

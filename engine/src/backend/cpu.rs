@@ -45,15 +45,39 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn matmul_bt(&self, out: &mut Vec<f32>, a: &Vec<f32>, b: &Vec<f32>, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_bt(
+        &self,
+        out: &mut Vec<f32>,
+        a: &Vec<f32>,
+        b: &Vec<f32>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
         matmul::matmul_bt(out, a, b, m, k, n);
         Ok(())
     }
-    fn matmul_acc(&self, out: &mut Vec<f32>, a: &Vec<f32>, b: &Vec<f32>, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_acc(
+        &self,
+        out: &mut Vec<f32>,
+        a: &Vec<f32>,
+        b: &Vec<f32>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
         matmul::matmul_acc(out, a, b, m, k, n);
         Ok(())
     }
-    fn matmul_at_acc(&self, out: &mut Vec<f32>, a: &Vec<f32>, b: &Vec<f32>, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_at_acc(
+        &self,
+        out: &mut Vec<f32>,
+        a: &Vec<f32>,
+        b: &Vec<f32>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
         matmul::matmul_at_acc(out, a, b, m, k, n);
         Ok(())
     }
@@ -61,7 +85,13 @@ impl Backend for CpuBackend {
         matmul::bias_forward(out, &bias[..n], m, n);
         Ok(())
     }
-    fn bias_backward(&self, dbias: &mut Vec<f32>, dout: &Vec<f32>, m: usize, n: usize) -> Result<()> {
+    fn bias_backward(
+        &self,
+        dbias: &mut Vec<f32>,
+        dout: &Vec<f32>,
+        m: usize,
+        n: usize,
+    ) -> Result<()> {
         matmul::bias_backward(&mut dbias[..n], dout, m, n);
         Ok(())
     }
@@ -74,7 +104,13 @@ impl Backend for CpuBackend {
         activation::gelu_forward(&mut out[..n], &x[..n]);
         Ok(())
     }
-    fn gelu_backward(&self, dx: &mut Vec<f32>, x: &Vec<f32>, dout: &Vec<f32>, n: usize) -> Result<()> {
+    fn gelu_backward(
+        &self,
+        dx: &mut Vec<f32>,
+        x: &Vec<f32>,
+        dout: &Vec<f32>,
+        n: usize,
+    ) -> Result<()> {
         activation::gelu_backward(&mut dx[..n], &x[..n], &dout[..n]);
         Ok(())
     }
@@ -138,11 +174,27 @@ impl Backend for CpuBackend {
         attention::split_qkv_backward(dqkv, dq, dk, dv, b, t, c, nh);
         Ok(())
     }
-    fn merge_heads(&self, out: &mut Vec<f32>, y: &Vec<f32>, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
+    fn merge_heads(
+        &self,
+        out: &mut Vec<f32>,
+        y: &Vec<f32>,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    ) -> Result<()> {
         attention::merge_heads(out, y, b, t, c, nh);
         Ok(())
     }
-    fn merge_heads_backward(&self, dy: &mut Vec<f32>, dout: &Vec<f32>, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
+    fn merge_heads_backward(
+        &self,
+        dy: &mut Vec<f32>,
+        dout: &Vec<f32>,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    ) -> Result<()> {
         attention::merge_heads_backward(dy, dout, b, t, c, nh);
         Ok(())
     }
@@ -207,11 +259,25 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn embedding_forward(&self, out: &mut Vec<f32>, ids: &Vec<u32>, table: &Vec<f32>, n: usize, c: usize) -> Result<()> {
+    fn embedding_forward(
+        &self,
+        out: &mut Vec<f32>,
+        ids: &Vec<u32>,
+        table: &Vec<f32>,
+        n: usize,
+        c: usize,
+    ) -> Result<()> {
         embedding::embedding_forward(&mut out[..n * c], &ids[..n], table, c);
         Ok(())
     }
-    fn embedding_backward(&self, dtable: &mut Vec<f32>, dout: &Vec<f32>, ids: &Vec<u32>, n: usize, c: usize) -> Result<()> {
+    fn embedding_backward(
+        &self,
+        dtable: &mut Vec<f32>,
+        dout: &Vec<f32>,
+        ids: &Vec<u32>,
+        n: usize,
+        c: usize,
+    ) -> Result<()> {
         embedding::embedding_backward(dtable, &dout[..n * c], &ids[..n], c);
         Ok(())
     }
@@ -247,17 +313,26 @@ impl Backend for CpuBackend {
         acc[0] += s as f32;
         Ok(())
     }
-    fn adamw_step(&self, params: &mut Vec<f32>, grads: &Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, step: &AdamWStep) -> Result<()> {
+    fn adamw_step(
+        &self,
+        params: &mut Vec<f32>,
+        grads: &Vec<f32>,
+        m: &mut Vec<f32>,
+        v: &mut Vec<f32>,
+        step: &AdamWStep,
+    ) -> Result<()> {
         let c = step.config;
         let (bc1, bc2) = (1.0 - c.beta1.powi(step.t as i32), 1.0 - c.beta2.powi(step.t as i32));
         let s = step.grad_scale;
-        params.par_chunks_mut(4096).zip(grads.par_chunks(4096)).zip(m.par_chunks_mut(4096).zip(v.par_chunks_mut(4096))).for_each(
-            |((p, g), (m, v))| {
+        params
+            .par_chunks_mut(4096)
+            .zip(grads.par_chunks(4096))
+            .zip(m.par_chunks_mut(4096).zip(v.par_chunks_mut(4096)))
+            .for_each(|((p, g), (m, v))| {
                 for i in 0..p.len() {
                     crate::optim::update(&mut p[i], g[i] * s, &mut m[i], &mut v[i], &c, bc1, bc2);
                 }
-            },
-        );
+            });
         Ok(())
     }
 }

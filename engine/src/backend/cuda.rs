@@ -17,6 +17,9 @@
 //! against the CPU backend, on the GPU where there is one and on the emulator everywhere.
 // Kernel launches, cuBLAS calls and the library probes are `unsafe` in cudarc; each use checks
 // buffer lengths first (shape errors, never out-of-bounds launches).
+// Over 600 lines on purpose: it is the `Backend` trait's one implementation for kernels, each
+// method a length check and a launch, read side by side with `kernels.cu`; split by operation
+// it would scatter the checks from the launches they guard.
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -51,12 +54,16 @@ pub fn probe_cuda(ordinal: usize) -> std::result::Result<String, String> {
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return Err("libcuda (the NVIDIA driver library) was not found: no NVIDIA driver is installed on this machine".into());
     }
-    let count = CudaContext::device_count().map_err(|e| format!("the CUDA driver failed to initialise: {e}"))?;
+    let count = CudaContext::device_count()
+        .map_err(|e| format!("the CUDA driver failed to initialise: {e}"))?;
     if count <= 0 {
         return Err("the NVIDIA driver reports no GPU".into());
     }
     if ordinal >= count as usize {
-        return Err(format!("there is no GPU {ordinal}: the driver reports {count} (cuda:0 to cuda:{})", count - 1));
+        return Err(format!(
+            "there is no GPU {ordinal}: the driver reports {count} (cuda:0 to cuda:{})",
+            count - 1
+        ));
     }
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(
@@ -67,7 +74,8 @@ pub fn probe_cuda(ordinal: usize) -> std::result::Result<String, String> {
     if !unsafe { cudarc::cublas::sys::is_culib_present() } {
         return Err("libcublas was not found: install the CUDA toolkit or put its lib directory on LD_LIBRARY_PATH".into());
     }
-    let ctx = CudaContext::new(ordinal).map_err(|e| format!("creating a context on GPU {ordinal} failed: {e}"))?;
+    let ctx = CudaContext::new(ordinal)
+        .map_err(|e| format!("creating a context on GPU {ordinal} failed: {e}"))?;
     let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
     let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
     Ok(format!("{name}, compute capability {major}.{minor}, {count} GPU(s) visible"))
@@ -82,7 +90,11 @@ fn cuda_err<E: fmt::Display>(op: &str) -> impl FnOnce(E) -> Error + '_ {
 fn check(op: &'static str, lens: &[(usize, usize)]) -> Result<()> {
     for (i, &(have, need)) in lens.iter().enumerate() {
         if have < need {
-            return Err(Error::Shape { op, expected: format!("buffer {i} with at least {need} elements"), got: have.to_string() });
+            return Err(Error::Shape {
+                op,
+                expected: format!("buffer {i} with at least {need} elements"),
+                got: have.to_string(),
+            });
         }
     }
     Ok(())
@@ -93,13 +105,21 @@ fn check(op: &'static str, lens: &[(usize, usize)]) -> Result<()> {
 /// callers pad (see the classifier's scorer).
 fn not_empty(op: &'static str, n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::Shape { op, expected: "at least one element (a GPU buffer cannot be empty)".into(), got: "0".into() });
+        return Err(Error::Shape {
+            op,
+            expected: "at least one element (a GPU buffer cannot be empty)".into(),
+            got: "0".into(),
+        });
     }
     Ok(())
 }
 
 fn int(x: usize, op: &'static str) -> Result<i32> {
-    i32::try_from(x).map_err(|_| Error::Shape { op, expected: "a dimension below 2^31".into(), got: x.to_string() })
+    i32::try_from(x).map_err(|_| Error::Shape {
+        op,
+        expected: "a dimension below 2^31".into(),
+        got: x.to_string(),
+    })
 }
 
 /// The CUDA kernels of `kernels.cu` and cuBLAS-style products on a [`Driver`]: a GPU
@@ -158,7 +178,8 @@ impl EmulatedCuda {
     /// # Errors
     /// Why the compiler (`$CXX`, else `c++`) cannot run.
     pub fn compiler() -> std::result::Result<String, String> {
-        emulator::compiler().map(|(cxx, version)| format!("{cxx}: {}", version.lines().next().unwrap_or("")))
+        emulator::compiler()
+            .map(|(cxx, version)| format!("{cxx}: {}", version.lines().next().unwrap_or("")))
     }
 }
 
@@ -172,7 +193,14 @@ impl<D: Driver> KernelBackend<D> {
         }
         let last = |stride: usize, size: usize| (batch - 1) * stride + size;
         let (la, lb, lo) = (D::len(a), D::len(b), D::len(out));
-        check(OP, &[(la, last(g.strides.0, m * k)), (lb, last(g.strides.1, k * n)), (lo, last(g.strides.2, m * n))])?;
+        check(
+            OP,
+            &[
+                (la, last(g.strides.0, m * k)),
+                (lb, last(g.strides.1, k * n)),
+                (lo, last(g.strides.2, m * n)),
+            ],
+        )?;
         if m == 0 || n == 0 {
             return Ok(());
         }
@@ -202,7 +230,11 @@ impl<D: Driver> Backend for KernelBackend<D> {
     }
     fn write_ids(&self, dst: &mut D::U32s, ids: &[u32]) -> Result<()> {
         if D::ids_len(dst) != ids.len() {
-            return Err(Error::Shape { op: "write_ids", expected: format!("{} ids", D::ids_len(dst)), got: ids.len().to_string() });
+            return Err(Error::Shape {
+                op: "write_ids",
+                expected: format!("{} ids", D::ids_len(dst)),
+                got: ids.len().to_string(),
+            });
         }
         self.driver.write_ids(dst, ids)
     }
@@ -219,13 +251,37 @@ impl<D: Driver> Backend for KernelBackend<D> {
         self.driver.synchronize()
     }
 
-    fn matmul_bt(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_bt(
+        &self,
+        out: &mut D::F32s,
+        a: &D::F32s,
+        b: &D::F32s,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_bt(m, k, n))
     }
-    fn matmul_acc(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_acc(
+        &self,
+        out: &mut D::F32s,
+        a: &D::F32s,
+        b: &D::F32s,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_acc(m, k, n))
     }
-    fn matmul_at_acc(&self, out: &mut D::F32s, a: &D::F32s, b: &D::F32s, m: usize, k: usize, n: usize) -> Result<()> {
+    fn matmul_at_acc(
+        &self,
+        out: &mut D::F32s,
+        a: &D::F32s,
+        b: &D::F32s,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_at_acc(m, k, n))
     }
     fn bias_forward(&self, out: &mut D::F32s, bias: &D::F32s, m: usize, n: usize) -> Result<()> {
@@ -265,9 +321,26 @@ impl<D: Driver> Backend for KernelBackend<D> {
         const OP: &str = "layernorm_forward";
         check(
             OP,
-            &[(D::len(out), m * c), (D::len(mean), m), (D::len(rstd), m), (D::len(x), m * c), (D::len(weight), c), (D::len(bias), c)],
+            &[
+                (D::len(out), m * c),
+                (D::len(mean), m),
+                (D::len(rstd), m),
+                (D::len(x), m * c),
+                (D::len(weight), c),
+                (D::len(bias), c),
+            ],
         )?;
-        self.layernorm_forward(warp_rows(m), out, mean, rstd, x, weight, bias, int(m, OP)?, int(c, OP)?)
+        self.layernorm_forward(
+            warp_rows(m),
+            out,
+            mean,
+            rstd,
+            x,
+            weight,
+            bias,
+            int(m, OP)?,
+            int(c, OP)?,
+        )
     }
     fn layernorm_backward(
         &self,
@@ -335,14 +408,30 @@ impl<D: Driver> Backend for KernelBackend<D> {
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
         self.split_qkv_backward(elementwise(3 * n), dqkv, dq, dk, dv, d[0], d[1], d[2], d[3])
     }
-    fn merge_heads(&self, out: &mut D::F32s, y: &D::F32s, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
+    fn merge_heads(
+        &self,
+        out: &mut D::F32s,
+        y: &D::F32s,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    ) -> Result<()> {
         const OP: &str = "merge_heads";
         let n = b * t * c;
         check(OP, &[(D::len(out), n), (D::len(y), n)])?;
         let d = [int(b, OP)?, int(t, OP)?, int(c, OP)?, int(nh, OP)?];
         self.merge_heads(elementwise(n), out, y, d[0], d[1], d[2], d[3])
     }
-    fn merge_heads_backward(&self, dy: &mut D::F32s, dout: &D::F32s, b: usize, t: usize, c: usize, nh: usize) -> Result<()> {
+    fn merge_heads_backward(
+        &self,
+        dy: &mut D::F32s,
+        dout: &D::F32s,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    ) -> Result<()> {
         const OP: &str = "merge_heads_backward";
         let n = b * t * c;
         check(OP, &[(D::len(dy), n), (D::len(dout), n)])?;
@@ -363,11 +452,22 @@ impl<D: Driver> Backend for KernelBackend<D> {
         let (n, tt) = (t * hs, t * t);
         check(
             "attention_forward",
-            &[(D::len(y), bh * n), (D::len(att), bh * tt), (D::len(q), bh * n), (D::len(k), bh * n), (D::len(v), bh * n)],
+            &[
+                (D::len(y), bh * n),
+                (D::len(att), bh * tt),
+                (D::len(q), bh * n),
+                (D::len(k), bh * n),
+                (D::len(v), bh * n),
+            ],
         )?;
         let [scores, mix] = attention_forward_gemms(bh, t, hs);
         self.gemm(att, q, k, scores)?;
-        self.causal_softmax(warp_rows(bh * t), &mut *att, (bh * t) as i64, int(t, "attention_forward")?)?;
+        self.causal_softmax(
+            warp_rows(bh * t),
+            &mut *att,
+            (bh * t) as i64,
+            int(t, "attention_forward")?,
+        )?;
         self.gemm(y, att, v, mix)
     }
     fn attention_backward(
@@ -387,15 +487,31 @@ impl<D: Driver> Backend for KernelBackend<D> {
         let (n, tt) = (t * hs, t * t);
         check(
             "attention_backward",
-            &[(D::len(dq), bh * n), (D::len(dk), bh * n), (D::len(dv), bh * n), (D::len(dy), bh * n), (D::len(att), bh * tt)],
+            &[
+                (D::len(dq), bh * n),
+                (D::len(dk), bh * n),
+                (D::len(dv), bh * n),
+                (D::len(dy), bh * n),
+                (D::len(att), bh * tt),
+            ],
         )?;
-        check("attention_backward", &[(D::len(q), bh * n), (D::len(k), bh * n), (D::len(v), bh * n)])?;
+        check(
+            "attention_backward",
+            &[(D::len(q), bh * n), (D::len(k), bh * n), (D::len(v), bh * n)],
+        )?;
         let scale = 1.0 / (hs as f32).sqrt();
         let mut datt = self.driver.scratch(bh * tt)?;
         let [d_att, d_v, d_q, d_k] = attention_backward_gemms(bh, t, hs);
         self.gemm(&mut datt, dy, v, d_att)?;
         self.gemm(dv, att, dy, d_v)?;
-        self.causal_softmax_backward(warp_rows(bh * t), &mut datt, att, (bh * t) as i64, int(t, "attention_backward")?, scale)?;
+        self.causal_softmax_backward(
+            warp_rows(bh * t),
+            &mut datt,
+            att,
+            (bh * t) as i64,
+            int(t, "attention_backward")?,
+            scale,
+        )?;
         self.gemm(dq, &datt, k, d_q)?;
         self.gemm(dk, &datt, q, d_k)
     }
@@ -405,7 +521,11 @@ impl<D: Driver> Backend for KernelBackend<D> {
         if m == 0 {
             return Ok(());
         }
-        let cfg = LaunchConfig { grid_dim: (int(m, "softmax")? as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (int(m, "softmax")? as u32, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
         self.softmax_forward(cfg, probs, logits, int(v, "softmax")?)
     }
     fn cross_entropy_forward(
@@ -418,11 +538,23 @@ impl<D: Driver> Backend for KernelBackend<D> {
         v: usize,
     ) -> Result<()> {
         const OP: &str = "cross_entropy_forward";
-        check(OP, &[(D::len(probs), m * v), (D::len(losses), m), (D::len(logits), m * v), (D::ids_len(targets), m)])?;
+        check(
+            OP,
+            &[
+                (D::len(probs), m * v),
+                (D::len(losses), m),
+                (D::len(logits), m * v),
+                (D::ids_len(targets), m),
+            ],
+        )?;
         if m == 0 {
             return Ok(());
         }
-        let cfg = LaunchConfig { grid_dim: (int(m, OP)? as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (int(m, OP)? as u32, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
         self.softmax_xent_forward(cfg, probs, losses, logits, targets, int(v, OP)?)
     }
     fn cross_entropy_backward(
@@ -436,16 +568,52 @@ impl<D: Driver> Backend for KernelBackend<D> {
     ) -> Result<()> {
         const OP: &str = "cross_entropy_backward";
         check(OP, &[(D::len(dlogits), m * v), (D::len(probs), m * v), (D::ids_len(targets), m)])?;
-        self.cross_entropy_backward(elementwise(m * v), dlogits, probs, targets, dloss, m as i64, int(v, OP)?)
+        self.cross_entropy_backward(
+            elementwise(m * v),
+            dlogits,
+            probs,
+            targets,
+            dloss,
+            m as i64,
+            int(v, OP)?,
+        )
     }
 
-    fn embedding_forward(&self, out: &mut D::F32s, ids: &D::U32s, table: &D::F32s, n: usize, c: usize) -> Result<()> {
+    fn embedding_forward(
+        &self,
+        out: &mut D::F32s,
+        ids: &D::U32s,
+        table: &D::F32s,
+        n: usize,
+        c: usize,
+    ) -> Result<()> {
         check("embedding_forward", &[(D::len(out), n * c), (D::ids_len(ids), n)])?;
-        self.embedding_forward(elementwise(n * c), out, ids, table, n as i64, int(c, "embedding_forward")?)
+        self.embedding_forward(
+            elementwise(n * c),
+            out,
+            ids,
+            table,
+            n as i64,
+            int(c, "embedding_forward")?,
+        )
     }
-    fn embedding_backward(&self, dtable: &mut D::F32s, dout: &D::F32s, ids: &D::U32s, n: usize, c: usize) -> Result<()> {
+    fn embedding_backward(
+        &self,
+        dtable: &mut D::F32s,
+        dout: &D::F32s,
+        ids: &D::U32s,
+        n: usize,
+        c: usize,
+    ) -> Result<()> {
         check("embedding_backward", &[(D::len(dout), n * c), (D::ids_len(ids), n)])?;
-        self.embedding_backward(elementwise(n * c), dtable, dout, ids, n as i64, int(c, "embedding_backward")?)
+        self.embedding_backward(
+            elementwise(n * c),
+            dtable,
+            dout,
+            ids,
+            n as i64,
+            int(c, "embedding_backward")?,
+        )
     }
     fn embedding_bag_mean_forward(
         &self,
@@ -458,7 +626,15 @@ impl<D: Driver> Backend for KernelBackend<D> {
     ) -> Result<()> {
         const OP: &str = "embedding_bag_mean_forward";
         check(OP, &[(D::len(out), bags * c), (D::ids_len(offsets), bags + 1)])?;
-        self.embedding_bag_mean_forward(warp_rows(bags), out, ids, offsets, table, int(bags, OP)?, int(c, OP)?)
+        self.embedding_bag_mean_forward(
+            warp_rows(bags),
+            out,
+            ids,
+            offsets,
+            table,
+            int(bags, OP)?,
+            int(c, OP)?,
+        )
     }
     fn embedding_bag_mean_backward(
         &self,
@@ -471,7 +647,15 @@ impl<D: Driver> Backend for KernelBackend<D> {
     ) -> Result<()> {
         const OP: &str = "embedding_bag_mean_backward";
         check(OP, &[(D::len(dout), bags * c), (D::ids_len(offsets), bags + 1)])?;
-        self.embedding_bag_mean_backward(warp_rows(bags), dtable, dout, ids, offsets, int(bags, OP)?, int(c, OP)?)
+        self.embedding_bag_mean_backward(
+            warp_rows(bags),
+            dtable,
+            dout,
+            ids,
+            offsets,
+            int(bags, OP)?,
+            int(c, OP)?,
+        )
     }
 
     fn sum_squares_acc(&self, acc: &mut D::F32s, x: &D::F32s) -> Result<()> {
@@ -479,15 +663,41 @@ impl<D: Driver> Backend for KernelBackend<D> {
         let n = D::len(x);
         // Few blocks, each reducing many elements, so the atomics on `acc` stay rare.
         let blocks = n.div_ceil(BLOCK as usize * 16).clamp(1, 1024) as u32;
-        let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
         self.sum_squares_acc(cfg, acc, x, n as i64)
     }
-    fn adamw_step(&self, params: &mut D::F32s, grads: &D::F32s, m: &mut D::F32s, v: &mut D::F32s, step: &AdamWStep) -> Result<()> {
+    fn adamw_step(
+        &self,
+        params: &mut D::F32s,
+        grads: &D::F32s,
+        m: &mut D::F32s,
+        v: &mut D::F32s,
+        step: &AdamWStep,
+    ) -> Result<()> {
         let n = D::len(params);
         check("adamw_step", &[(D::len(grads), n), (D::len(m), n), (D::len(v), n)])?;
         let c = step.config;
         let (bc1, bc2) = (1.0 - c.beta1.powi(step.t as i32), 1.0 - c.beta2.powi(step.t as i32));
         let s = [c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, bc1, bc2, step.grad_scale];
-        self.adamw(elementwise(n), params, grads, m, v, n as i64, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
+        self.adamw(
+            elementwise(n),
+            params,
+            grads,
+            m,
+            v,
+            n as i64,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            s[5],
+            s[6],
+            s[7],
+        )
     }
 }

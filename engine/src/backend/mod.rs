@@ -89,22 +89,59 @@ pub trait Backend: Debug {
     fn synchronize(&self) -> Result<()>;
 
     /// `out[m, n] = a[m, k] @ b[n, k]^T` (a linear layer's forward, weights `[out, in]`).
-    fn matmul_bt(&self, out: &mut Self::Buf, a: &Self::Buf, b: &Self::Buf, m: usize, k: usize, n: usize) -> Result<()>;
+    fn matmul_bt(
+        &self,
+        out: &mut Self::Buf,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()>;
     /// `out[m, n] += a[m, k] @ b[k, n]` (a linear layer's input gradient).
-    fn matmul_acc(&self, out: &mut Self::Buf, a: &Self::Buf, b: &Self::Buf, m: usize, k: usize, n: usize) -> Result<()>;
+    fn matmul_acc(
+        &self,
+        out: &mut Self::Buf,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()>;
     /// `out[k, n] += a[m, k]^T @ b[m, n]` (a linear layer's weight gradient).
-    fn matmul_at_acc(&self, out: &mut Self::Buf, a: &Self::Buf, b: &Self::Buf, m: usize, k: usize, n: usize) -> Result<()>;
+    fn matmul_at_acc(
+        &self,
+        out: &mut Self::Buf,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()>;
     /// `out[m, n] += bias[n]` on every row (also adds position embeddings: `n = t * c`).
-    fn bias_forward(&self, out: &mut Self::Buf, bias: &Self::Buf, m: usize, n: usize) -> Result<()>;
+    fn bias_forward(&self, out: &mut Self::Buf, bias: &Self::Buf, m: usize, n: usize)
+    -> Result<()>;
     /// `dbias[n] += sum over the m rows of dout[m, n]`.
-    fn bias_backward(&self, dbias: &mut Self::Buf, dout: &Self::Buf, m: usize, n: usize) -> Result<()>;
+    fn bias_backward(
+        &self,
+        dbias: &mut Self::Buf,
+        dout: &Self::Buf,
+        m: usize,
+        n: usize,
+    ) -> Result<()>;
     /// `y[..n] += alpha * x[..n]` (residual connections).
     fn axpy(&self, y: &mut Self::Buf, alpha: f32, x: &Self::Buf, n: usize) -> Result<()>;
 
     /// `out = gelu(x)` on the first `n` elements (tanh approximation).
     fn gelu_forward(&self, out: &mut Self::Buf, x: &Self::Buf, n: usize) -> Result<()>;
     /// `dx += gelu'(x) * dout` on the first `n` elements.
-    fn gelu_backward(&self, dx: &mut Self::Buf, x: &Self::Buf, dout: &Self::Buf, n: usize) -> Result<()>;
+    fn gelu_backward(
+        &self,
+        dx: &mut Self::Buf,
+        x: &Self::Buf,
+        dout: &Self::Buf,
+        n: usize,
+    ) -> Result<()>;
 
     /// Layer norm of `x[m, c]` rows, saving `mean[m]` and `rstd[m]`.
     #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
@@ -162,9 +199,25 @@ pub trait Backend: Debug {
         nh: usize,
     ) -> Result<()>;
     /// Merges head-major `y[b, nh, t, hs]` into `out[b, t, c]`.
-    fn merge_heads(&self, out: &mut Self::Buf, y: &Self::Buf, b: usize, t: usize, c: usize, nh: usize) -> Result<()>;
+    fn merge_heads(
+        &self,
+        out: &mut Self::Buf,
+        y: &Self::Buf,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    ) -> Result<()>;
     /// Gradient of [`Backend::merge_heads`] (overwrites `dy`).
-    fn merge_heads_backward(&self, dy: &mut Self::Buf, dout: &Self::Buf, b: usize, t: usize, c: usize, nh: usize) -> Result<()>;
+    fn merge_heads_backward(
+        &self,
+        dy: &mut Self::Buf,
+        dout: &Self::Buf,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    ) -> Result<()>;
     /// Causal attention per head over `bh` heads of `[t, hs]`; saves `att[bh, t, t]` (zero above
     /// the diagonal).
     #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
@@ -222,9 +275,23 @@ pub trait Backend: Debug {
     ) -> Result<()>;
 
     /// `out[i, :] = table[ids[i], :]` for `n` ids, rows of width `c`.
-    fn embedding_forward(&self, out: &mut Self::Buf, ids: &Self::Ids, table: &Self::Buf, n: usize, c: usize) -> Result<()>;
+    fn embedding_forward(
+        &self,
+        out: &mut Self::Buf,
+        ids: &Self::Ids,
+        table: &Self::Buf,
+        n: usize,
+        c: usize,
+    ) -> Result<()>;
     /// `dtable[ids[i], :] += dout[i, :]`.
-    fn embedding_backward(&self, dtable: &mut Self::Buf, dout: &Self::Buf, ids: &Self::Ids, n: usize, c: usize) -> Result<()>;
+    fn embedding_backward(
+        &self,
+        dtable: &mut Self::Buf,
+        dout: &Self::Buf,
+        ids: &Self::Ids,
+        n: usize,
+        c: usize,
+    ) -> Result<()>;
     /// Mean of the table rows of each of `bags` bags; bag `j` is `ids[offsets[j]..offsets[j + 1]]`.
     #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
     fn embedding_bag_mean_forward(
@@ -251,7 +318,14 @@ pub trait Backend: Debug {
     /// `acc[0] += sum(x^2)` (for the global gradient norm without a copy to the host).
     fn sum_squares_acc(&self, acc: &mut Self::Buf, x: &Self::Buf) -> Result<()>;
     /// One AdamW update of `params` (whole buffer) with moments `m`, `v`.
-    fn adamw_step(&self, params: &mut Self::Buf, grads: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, step: &AdamWStep) -> Result<()>;
+    fn adamw_step(
+        &self,
+        params: &mut Self::Buf,
+        grads: &Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        step: &AdamWStep,
+    ) -> Result<()>;
 }
 
 // Resolving a request probes the GPU, so it lives with the backends (the device types stay
@@ -270,13 +344,17 @@ impl DeviceRequest {
             Self::Cpu => Ok((Device::Cpu, "CPU requested".into())),
             Self::Auto => match probe_cuda(0) {
                 Ok(gpu) => Ok((Device::Cuda(0), format!("auto: using cuda:0 ({gpu})"))),
-                Err(why) => Ok((Device::Cpu, format!("auto: using the CPU because no usable GPU was found: {why}"))),
+                Err(why) => Ok((
+                    Device::Cpu,
+                    format!("auto: using the CPU because no usable GPU was found: {why}"),
+                )),
             },
             Self::Cuda(n) => match probe_cuda(n) {
                 Ok(gpu) => Ok((Device::Cuda(n), format!("cuda:{n} requested ({gpu})"))),
-                Err(why) => {
-                    Err(Error::Device { request: format!("cuda:{n}"), reason: format!("{why}; use the device `cpu` or `auto` instead") })
-                }
+                Err(why) => Err(Error::Device {
+                    request: format!("cuda:{n}"),
+                    reason: format!("{why}; use the device `cpu` or `auto` instead"),
+                }),
             },
         }
     }

@@ -26,7 +26,11 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 /// [`Error::Input`] if the batch has 2^32 features or more (offsets are `u32`).
-pub fn features_batch(texts: &[&str], buckets: u32, word_ngrams: u32) -> Result<(Vec<u32>, Vec<u32>)> {
+pub fn features_batch(
+    texts: &[&str],
+    buckets: u32,
+    word_ngrams: u32,
+) -> Result<(Vec<u32>, Vec<u32>)> {
     let per_text: Vec<Vec<u32>> = texts
         .par_iter()
         .with_min_len(16)
@@ -38,7 +42,9 @@ pub fn features_batch(texts: &[&str], buckets: u32, word_ngrams: u32) -> Result<
         .collect();
     let total: usize = per_text.iter().map(Vec::len).sum();
     if u32::try_from(total).is_err() {
-        return Err(Error::Input(format!("a scoring batch of {total} features is too large; split it")));
+        return Err(Error::Input(format!(
+            "a scoring batch of {total} features is too large; split it"
+        )));
     }
     let mut offsets = Vec::with_capacity(texts.len() + 1);
     let mut ids = Vec::with_capacity(total);
@@ -188,7 +194,11 @@ impl<B: Backend> Resident<B> {
             return bad("offsets must start at 0 and never decrease".into());
         }
         if offsets[offsets.len() - 1] as usize != ids.len() {
-            return bad(format!("the last offset is {} but there are {} ids", offsets[offsets.len() - 1], ids.len()));
+            return bad(format!(
+                "the last offset is {} but there are {} ids",
+                offsets[offsets.len() - 1],
+                ids.len()
+            ));
         }
         if let Some(id) = ids.iter().find(|&&id| id >= self.buckets) {
             return bad(format!("feature {id} is outside the model's {} buckets", self.buckets));
@@ -204,7 +214,13 @@ impl<B: Backend> Resident<B> {
         be.download(&probs)
     }
 
-    fn score_uploaded(&self, be: &B, ids: &B::Ids, offsets: &B::Ids, bags: usize) -> Result<B::Buf> {
+    fn score_uploaded(
+        &self,
+        be: &B,
+        ids: &B::Ids,
+        offsets: &B::Ids,
+        bags: usize,
+    ) -> Result<B::Buf> {
         let (d, nl) = (self.dim, self.labels);
         let mut hidden = be.zeros(bags * d)?;
         be.embedding_bag_mean_forward(&mut hidden, ids, offsets, &self.embeddings, bags, d)?;
@@ -225,8 +241,14 @@ mod tests {
 
     #[test]
     fn backend_scoring_matches_score_batch_and_checks_input() {
-        let data = [("the cat sat on the mat", 0), ("der hund lief nach hause", 1), ("the dog ran home", 0), ("die katze sass", 1)];
-        let config = ClassifierConfig { buckets: 1 << 10, epochs: 10, ..ClassifierConfig::default() };
+        let data = [
+            ("the cat sat on the mat", 0),
+            ("der hund lief nach hause", 1),
+            ("the dog ran home", 0),
+            ("die katze sass", 1),
+        ];
+        let config =
+            ClassifierConfig { buckets: 1 << 10, epochs: 10, ..ClassifierConfig::default() };
         let model = Classifier::train(&config, vec!["en".into(), "de".into()], &data).unwrap();
         let texts = ["the cat ran home", "", "die hund", "a b c d e f"];
         let want = model.score_batch(&texts);
@@ -243,6 +265,9 @@ mod tests {
         let owned = model.into_scorer(CpuBackend).unwrap();
         assert_eq!(owned.score_batch(&texts).unwrap(), got);
         let (ids, offsets) = owned.features(&texts).unwrap();
-        assert_eq!(owned.score_features(&ids, &offsets).unwrap().len(), texts.len() * owned.labels());
+        assert_eq!(
+            owned.score_features(&ids, &offsets).unwrap().len(),
+            texts.len() * owned.labels()
+        );
     }
 }

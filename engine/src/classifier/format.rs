@@ -39,7 +39,14 @@ impl Classifier {
             + 4 * (self.embeddings.len() + self.weights.len() + self.bias.len());
         let mut out = Vec::with_capacity(n);
         out.extend_from_slice(&MAGIC);
-        for v in [FORMAT_VERSION, DTYPE_F32, self.dim as u32, self.buckets, self.word_ngrams, self.labels.len() as u32] {
+        for v in [
+            FORMAT_VERSION,
+            DTYPE_F32,
+            self.dim as u32,
+            self.buckets,
+            self.word_ngrams,
+            self.labels.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         for l in &self.labels {
@@ -60,33 +67,60 @@ impl Classifier {
     /// [`Error::Format`] for a wrong magic, unknown version or dtype, bad dimensions, wrong
     /// length (truncation) or checksum mismatch.
     pub fn from_bytes(bytes: &[u8]) -> Result<Classifier> {
-        let err = |offset: usize, reason: String| Error::Format { context: format!("bytes at offset {offset}"), reason };
+        let err = |offset: usize, reason: String| Error::Format {
+            context: format!("bytes at offset {offset}"),
+            reason,
+        };
         if bytes.len() < 40 || bytes[..8] != MAGIC {
-            return Err(err(0, "not a tokenmill classifier (bad magic or shorter than the header)".into()));
+            return Err(err(
+                0,
+                "not a tokenmill classifier (bad magic or shorter than the header)".into(),
+            ));
         }
         let (body, tail) = bytes.split_at(bytes.len() - 8);
         let mut r = Reader { bytes: body, pos: 8 };
         let (version, dtype) = (r.u32()?, r.u32()?);
         if version != FORMAT_VERSION || dtype != DTYPE_F32 {
-            return Err(err(8, format!("version {version} dtype {dtype}; this build reads version {FORMAT_VERSION} with f32")));
+            return Err(err(
+                8,
+                format!(
+                    "version {version} dtype {dtype}; this build reads version {FORMAT_VERSION} with f32"
+                ),
+            ));
         }
-        let stored = u64::from_le_bytes(tail.try_into().map_err(|_| err(body.len(), "no checksum".into()))?);
+        let stored =
+            u64::from_le_bytes(tail.try_into().map_err(|_| err(body.len(), "no checksum".into()))?);
         if xxh3_64(body) != stored {
-            return Err(err(body.len(), "checksum mismatch: the file is truncated or corrupt".into()));
+            return Err(err(
+                body.len(),
+                "checksum mismatch: the file is truncated or corrupt".into(),
+            ));
         }
-        let (dim, buckets, word_ngrams, nl) = (r.u32()? as usize, r.u32()?, r.u32()?, r.u32()? as usize);
+        let (dim, buckets, word_ngrams, nl) =
+            (r.u32()? as usize, r.u32()?, r.u32()?, r.u32()? as usize);
         if dim == 0 || buckets == 0 || nl == 0 || !(1..=2).contains(&word_ngrams) {
-            return Err(err(16, format!("bad dimensions dim={dim} buckets={buckets} word_ngrams={word_ngrams} labels={nl}")));
+            return Err(err(
+                16,
+                format!(
+                    "bad dimensions dim={dim} buckets={buckets} word_ngrams={word_ngrams} labels={nl}"
+                ),
+            ));
         }
         let mut labels = Vec::with_capacity(nl.min(1 << 16));
         for _ in 0..nl {
             let (at, len) = (r.pos, r.u32()? as usize);
             let raw = r.take(len)?;
-            labels.push(String::from_utf8(raw.to_vec()).map_err(|_| err(at, "label is not UTF-8".into()))?);
+            labels.push(
+                String::from_utf8(raw.to_vec())
+                    .map_err(|_| err(at, "label is not UTF-8".into()))?,
+            );
         }
         let want = 4 * (buckets as usize * dim + nl * dim + nl);
         if body.len() - r.pos != want {
-            return Err(err(r.pos, format!("expected {want} bytes of parameters, found {}", body.len() - r.pos)));
+            return Err(err(
+                r.pos,
+                format!("expected {want} bytes of parameters, found {}", body.len() - r.pos),
+            ));
         }
         let embeddings = r.f32s(buckets as usize * dim)?;
         let weights = r.f32s(nl * dim)?;
@@ -120,7 +154,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| Error::Format { context: format!("bytes at offset {}", self.pos), reason: "truncated".into() })?;
+        let end = end.ok_or_else(|| Error::Format {
+            context: format!("bytes at offset {}", self.pos),
+            reason: "truncated".into(),
+        })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -132,6 +169,10 @@ impl<'a> Reader<'a> {
     }
 
     fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
-        Ok(self.take(4 * n)?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(self
+            .take(4 * n)?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 }

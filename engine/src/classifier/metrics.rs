@@ -30,7 +30,8 @@ pub struct Metrics {
 
 /// Computes [`Metrics`] from predicted and actual label indices (`< labels`).
 pub fn metrics(predicted: &[u32], actual: &[u32], labels: usize) -> Metrics {
-    let (mut tp, mut pred, mut act) = (vec![0usize; labels], vec![0usize; labels], vec![0usize; labels]);
+    let (mut tp, mut pred, mut act) =
+        (vec![0usize; labels], vec![0usize; labels], vec![0usize; labels]);
     for (&p, &a) in predicted.iter().zip(actual) {
         pred[p as usize] += 1;
         act[a as usize] += 1;
@@ -42,15 +43,24 @@ pub fn metrics(predicted: &[u32], actual: &[u32], labels: usize) -> Metrics {
     let per_label: Vec<LabelMetrics> = (0..labels)
         .map(|l| {
             let (precision, recall) = (ratio(tp[l], pred[l]), ratio(tp[l], act[l]));
-            let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
             LabelMetrics { precision, recall, f1, support: act[l] }
         })
         .collect();
-    let present: Vec<f64> = (0..labels).filter(|&l| pred[l] + act[l] > 0).map(|l| per_label[l].f1).collect();
+    let present: Vec<f64> =
+        (0..labels).filter(|&l| pred[l] + act[l] > 0).map(|l| per_label[l].f1).collect();
     Metrics {
         examples: actual.len(),
         accuracy: ratio(tp.iter().sum(), actual.len()),
-        macro_f1: if present.is_empty() { 0.0 } else { present.iter().sum::<f64>() / present.len() as f64 },
+        macro_f1: if present.is_empty() {
+            0.0
+        } else {
+            present.iter().sum::<f64>() / present.len() as f64
+        },
         per_label,
     }
 }

@@ -146,7 +146,9 @@ fn softmax_in_place(x: &mut [f32]) {
 
 /// Index and value of the largest element (first on ties).
 fn argmax(p: &[f32]) -> (u32, f32) {
-    p.iter().enumerate().fold((0u32, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i as u32, v) } else { best })
+    p.iter().enumerate().fold((0u32, f32::NEG_INFINITY), |best, (i, &v)| {
+        if v > best.1 { (i as u32, v) } else { best }
+    })
 }
 
 #[cfg(test)]

@@ -7,10 +7,16 @@ use crate::rng::Rng;
 /// Two synthetic "languages" with disjoint alphabets plus a pool of shared words.
 fn corpus(n: usize, seed: u64) -> Vec<(String, u32)> {
     let mut rng = Rng::new(0);
-    let word =
-        |rng: &mut Rng, alphabet: &[u8]| -> String { (0..2 + rng.below(6)).map(|_| alphabet[rng.below(alphabet.len())] as char).collect() };
-    let vocab = |rng: &mut Rng, a: &[u8]| -> Vec<String> { (0..300).map(|_| word(rng, a)).collect() };
-    let (a, b, shared) = (vocab(&mut rng, b"abcdefghijklm"), vocab(&mut rng, b"nopqrstuvwxyz"), vocab(&mut rng, b"0123456789"));
+    let word = |rng: &mut Rng, alphabet: &[u8]| -> String {
+        (0..2 + rng.below(6)).map(|_| alphabet[rng.below(alphabet.len())] as char).collect()
+    };
+    let vocab =
+        |rng: &mut Rng, a: &[u8]| -> Vec<String> { (0..300).map(|_| word(rng, a)).collect() };
+    let (a, b, shared) = (
+        vocab(&mut rng, b"abcdefghijklm"),
+        vocab(&mut rng, b"nopqrstuvwxyz"),
+        vocab(&mut rng, b"0123456789"),
+    );
     let mut rng = Rng::new(seed);
     (0..n)
         .map(|_| {
@@ -18,8 +24,12 @@ fn corpus(n: usize, seed: u64) -> Vec<(String, u32)> {
             let own = if label == 0 { &a } else { &b };
             let len = 6 + rng.below(12);
             // 40% shared words make single words weak evidence; the mean still separates.
-            let words: Vec<&str> =
-                (0..len).map(|_| if rng.uniform() < 0.4 { &shared[rng.below(300)] } else { &own[rng.below(300)] }.as_str()).collect();
+            let words: Vec<&str> = (0..len)
+                .map(|_| {
+                    if rng.uniform() < 0.4 { &shared[rng.below(300)] } else { &own[rng.below(300)] }
+                        .as_str()
+                })
+                .collect();
             (words.join(" "), label)
         })
         .collect()
@@ -42,7 +52,13 @@ fn separable_languages_reach_high_accuracy_with_sgd_and_adamw() {
     let m = model.evaluate(&test).unwrap();
     assert!(m.accuracy > 0.97 && m.macro_f1 > 0.97, "sgd {m:?}");
 
-    let adam = ClassifierConfig { optimizer: ClassifierOptimizer::AdamW, lr: 0.01, batch_size: 16, epochs: 5, ..sgd };
+    let adam = ClassifierConfig {
+        optimizer: ClassifierOptimizer::AdamW,
+        lr: 0.01,
+        batch_size: 16,
+        epochs: 5,
+        ..sgd
+    };
     let m = Classifier::train(&adam, labels(), &train).unwrap().evaluate(&test).unwrap();
     assert!(m.accuracy > 0.97 && m.macro_f1 > 0.97, "adamw {m:?}");
 }
@@ -50,9 +66,12 @@ fn separable_languages_reach_high_accuracy_with_sgd_and_adamw() {
 #[test]
 fn scoring_matches_the_reference_ops_and_batches() {
     let data = corpus(200, 3);
-    let model =
-        Classifier::train(&ClassifierConfig { buckets: 1 << 10, dim: 8, epochs: 2, ..Default::default() }, labels(), &as_refs(&data))
-            .unwrap();
+    let model = Classifier::train(
+        &ClassifierConfig { buckets: 1 << 10, dim: 8, epochs: 2, ..Default::default() },
+        labels(),
+        &as_refs(&data),
+    )
+    .unwrap();
     let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).chain(["", "   "]).collect();
     let batch = model.score_batch(&texts);
     for (text, probs) in texts.iter().zip(&batch) {
@@ -70,7 +89,14 @@ fn scoring_matches_the_reference_ops_and_batches() {
 #[test]
 fn config_and_input_errors() {
     let data = [("x y", 0u32)];
-    assert!(Classifier::train(&ClassifierConfig { word_ngrams: 3, ..Default::default() }, labels(), &data).is_err());
+    assert!(
+        Classifier::train(
+            &ClassifierConfig { word_ngrams: 3, ..Default::default() },
+            labels(),
+            &data
+        )
+        .is_err()
+    );
     assert!(Classifier::train(&ClassifierConfig::default(), labels(), &[("x", 2)]).is_err());
     assert!(Classifier::train(&ClassifierConfig::default(), vec![], &data).is_err());
 }
@@ -129,7 +155,10 @@ fn save_load_round_trip_and_corruption() {
         bad[flip] ^= 1;
         assert!(Classifier::from_bytes(&bad).is_err(), "flipped byte {flip}");
     }
-    assert!(matches!(Classifier::load(Path::new("/nonexistent/model.bin")), Err(crate::Error::Io { .. })));
+    assert!(matches!(
+        Classifier::load(Path::new("/nonexistent/model.bin")),
+        Err(crate::Error::Io { .. })
+    ));
 }
 
 use std::path::Path;

@@ -45,7 +45,16 @@ pub struct ClassifierConfig {
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        Self { dim: 32, buckets: 1 << 18, word_ngrams: 2, epochs: 5, lr: 0.5, batch_size: 1, optimizer: ClassifierOptimizer::Sgd, seed: 42 }
+        Self {
+            dim: 32,
+            buckets: 1 << 18,
+            word_ngrams: 2,
+            epochs: 5,
+            lr: 0.5,
+            batch_size: 1,
+            optimizer: ClassifierOptimizer::Sgd,
+            seed: 42,
+        }
     }
 }
 
@@ -69,7 +78,10 @@ impl ClassifierConfig {
 /// Checks that every label is `< labels`.
 pub(crate) fn check_labels(data: &[(&str, u32)], labels: usize) -> Result<()> {
     match data.iter().position(|(_, l)| *l as usize >= labels) {
-        Some(i) => Err(Error::Input(format!("example {i} has label {} but there are only {labels} labels", data[i].1))),
+        Some(i) => Err(Error::Input(format!(
+            "example {i} has label {} but there are only {labels} labels",
+            data[i].1
+        ))),
         None => Ok(()),
     }
 }
@@ -89,16 +101,24 @@ impl Classifier {
     /// # Errors
     /// [`Error::Config`] for out-of-range settings; [`Error::Input`] for no labels, no data or a
     /// label index out of range.
-    pub fn train(config: &ClassifierConfig, labels: Vec<String>, data: &[(&str, u32)]) -> Result<Classifier> {
+    pub fn train(
+        config: &ClassifierConfig,
+        labels: Vec<String>,
+        data: &[(&str, u32)],
+    ) -> Result<Classifier> {
         config.validate()?;
         if labels.is_empty() || data.is_empty() {
-            return Err(Error::Input("classifier training needs at least one label and one example".into()));
+            return Err(Error::Input(
+                "classifier training needs at least one label and one example".into(),
+            ));
         }
         check_labels(data, labels.len())?;
         let (d, nl) = (config.dim, labels.len());
         let mut rng = Rng::new(config.seed);
         // fastText's initialisation: uniform embeddings in +-1/dim, zero output layer.
-        let embeddings = (0..config.buckets as usize * d).map(|_| (rng.uniform() * 2.0 - 1.0) / d as f32).collect();
+        let embeddings = (0..config.buckets as usize * d)
+            .map(|_| (rng.uniform() * 2.0 - 1.0) / d as f32)
+            .collect();
         let mut model = Classifier {
             dim: d,
             buckets: config.buckets,
@@ -111,10 +131,18 @@ impl Classifier {
         let mut order: Vec<usize> = (0..data.len()).collect();
         let total = (config.epochs * data.len().div_ceil(config.batch_size)) as f32;
         let dense_cfg = AdamWConfig { lr: config.lr, ..AdamWConfig::default() };
-        let (mut adam_w, mut adam_b, mut adam_e) =
-            (AdamW::new(dense_cfg, nl * d), AdamW::new(dense_cfg, nl), AdamW::new(dense_cfg, model.embeddings.len()));
-        let mut g =
-            Grads { weights: vec![0.0; nl * d], bias: vec![0.0; nl], rows: Vec::new(), row_grads: Vec::new(), slot: HashMap::new() };
+        let (mut adam_w, mut adam_b, mut adam_e) = (
+            AdamW::new(dense_cfg, nl * d),
+            AdamW::new(dense_cfg, nl),
+            AdamW::new(dense_cfg, model.embeddings.len()),
+        );
+        let mut g = Grads {
+            weights: vec![0.0; nl * d],
+            bias: vec![0.0; nl],
+            rows: Vec::new(),
+            row_grads: Vec::new(),
+            slot: HashMap::new(),
+        };
         let mut step = 0usize;
         for _ in 0..config.epochs {
             rng.shuffle(&mut order);
@@ -127,7 +155,11 @@ impl Classifier {
                         sgd_step(&mut model.weights, &g.weights, lr);
                         sgd_step(&mut model.bias, &g.bias, lr);
                         for (j, &r) in g.rows.iter().enumerate() {
-                            sgd_step(&mut model.embeddings[r as usize * d..][..d], &g.row_grads[j * d..][..d], lr);
+                            sgd_step(
+                                &mut model.embeddings[r as usize * d..][..d],
+                                &g.row_grads[j * d..][..d],
+                                lr,
+                            );
                         }
                     }
                     ClassifierOptimizer::AdamW => {

@@ -80,7 +80,8 @@ struct DeviceModel<B: Backend> {
 
 impl<B: Backend> DeviceModel<B> {
     fn upload(be: &B, cfg: &GptConfig, flat: &[f32]) -> Result<Self> {
-        let (mut params, mut grads, mut m, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut params, mut grads, mut m, mut v) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut off = 0;
         for n in piece_sizes(cfg) {
             params.push(be.upload(&flat[off..off + n])?);
@@ -259,21 +260,48 @@ fn forward<B: Backend>(
         let (done, rest) = a.layers.split_at_mut(l);
         let input = if l == 0 { &a.encoded } else { &done[l - 1].res3 };
         let la = &mut rest[0];
-        be.layernorm_forward(&mut la.ln1, &mut la.ln1_mean, &mut la.ln1_rstd, input, at(LN1W, l), at(LN1B, l), n, c)?;
+        be.layernorm_forward(
+            &mut la.ln1,
+            &mut la.ln1_mean,
+            &mut la.ln1_rstd,
+            input,
+            at(LN1W, l),
+            at(LN1B, l),
+            n,
+            c,
+        )?;
         linear(be, &mut la.qkv, &la.ln1, at(QKVW, l), Some(at(QKVB, l)), n, c, 3 * c)?;
         be.split_qkv(&mut la.q, &mut la.k, &mut la.v, &la.qkv, b, t, c, nh)?;
         be.attention_forward(&mut la.atty, &mut la.att, &la.q, &la.k, &la.v, b * nh, t, c / nh)?;
         be.merge_heads(&mut la.attm, &la.atty, b, t, c, nh)?;
         linear(be, &mut la.res2, &la.attm, at(ATTPROJW, l), Some(at(ATTPROJB, l)), n, c, c)?;
         be.axpy(&mut la.res2, 1.0, input, n * c)?;
-        be.layernorm_forward(&mut la.ln2, &mut la.ln2_mean, &mut la.ln2_rstd, &la.res2, at(LN2W, l), at(LN2B, l), n, c)?;
+        be.layernorm_forward(
+            &mut la.ln2,
+            &mut la.ln2_mean,
+            &mut la.ln2_rstd,
+            &la.res2,
+            at(LN2W, l),
+            at(LN2B, l),
+            n,
+            c,
+        )?;
         linear(be, &mut la.fch, &la.ln2, at(FCW, l), Some(at(FCB, l)), n, c, 4 * c)?;
         be.gelu_forward(&mut la.fch_gelu, &la.fch, n * 4 * c)?;
         linear(be, &mut la.res3, &la.fch_gelu, at(FCPROJW, l), Some(at(FCPROJB, l)), n, 4 * c, c)?;
         be.axpy(&mut la.res3, 1.0, &la.res2, n * c)?;
     }
     let last = a.layers.last().map_or(&a.encoded, |la| &la.res3);
-    be.layernorm_forward(&mut a.lnf, &mut a.lnf_mean, &mut a.lnf_rstd, last, at(LNFW, 0), at(LNFB, 0), n, c)?;
+    be.layernorm_forward(
+        &mut a.lnf,
+        &mut a.lnf_mean,
+        &mut a.lnf_rstd,
+        last,
+        at(LNFW, 0),
+        at(LNFB, 0),
+        n,
+        c,
+    )?;
     let head = if cfg.tied_embeddings { at(WTE, 0) } else { at(HEAD, 0) };
     linear(be, &mut a.logits, &a.lnf, head, None, n, c, v)?;
     be.cross_entropy_forward(&mut a.probs, &mut a.losses, &a.logits, targets, n, v)
@@ -300,25 +328,69 @@ fn backward<B: Backend>(
     be.cross_entropy_backward(&mut a.dlogits, &a.probs, targets, 1.0 / n as f32, n, v)?;
     let head = if cfg.tied_embeddings { WTE } else { HEAD };
     be.fill_zero(&mut a.dlnf)?;
-    linear_back(be, &mut a.dlnf, &mut g[ix(head, 0)], None, &a.dlogits, &a.lnf, at(head, 0), n, c, v)?;
+    linear_back(
+        be,
+        &mut a.dlnf,
+        &mut g[ix(head, 0)],
+        None,
+        &a.dlogits,
+        &a.lnf,
+        at(head, 0),
+        n,
+        c,
+        v,
+    )?;
     let last = a.layers.last().map_or(&a.encoded, |la| &la.res3);
     be.fill_zero(&mut a.dres)?;
     let (dw, db) = pair_mut(g, ix(LNFW, 0), ix(LNFB, 0));
-    be.layernorm_backward(&mut a.dres, dw, db, &a.dlnf, last, at(LNFW, 0), &a.lnf_mean, &a.lnf_rstd, n, c)?;
+    be.layernorm_backward(
+        &mut a.dres,
+        dw,
+        db,
+        &a.dlnf,
+        last,
+        at(LNFW, 0),
+        &a.lnf_mean,
+        &a.lnf_rstd,
+        n,
+        c,
+    )?;
     for l in (0..nl).rev() {
         let la = &a.layers[l];
         let input = if l == 0 { &a.encoded } else { &a.layers[l - 1].res3 };
         // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))).
         be.fill_zero(&mut a.dbig)?;
         let (dw, db) = pair_mut(g, ix(FCPROJW, l), ix(FCPROJB, l));
-        linear_back(be, &mut a.dbig, dw, Some(db), &a.dres, &la.fch_gelu, at(FCPROJW, l), n, 4 * c, c)?;
+        linear_back(
+            be,
+            &mut a.dbig,
+            dw,
+            Some(db),
+            &a.dres,
+            &la.fch_gelu,
+            at(FCPROJW, l),
+            n,
+            4 * c,
+            c,
+        )?;
         be.fill_zero(&mut a.dbig2)?;
         be.gelu_backward(&mut a.dbig2, &la.fch, &a.dbig, n * 4 * c)?;
         be.fill_zero(&mut a.dc)?;
         let (dw, db) = pair_mut(g, ix(FCW, l), ix(FCB, l));
         linear_back(be, &mut a.dc, dw, Some(db), &a.dbig2, &la.ln2, at(FCW, l), n, c, 4 * c)?;
         let (dw, db) = pair_mut(g, ix(LN2W, l), ix(LN2B, l));
-        be.layernorm_backward(&mut a.dres, dw, db, &a.dc, &la.res2, at(LN2W, l), &la.ln2_mean, &la.ln2_rstd, n, c)?;
+        be.layernorm_backward(
+            &mut a.dres,
+            dw,
+            db,
+            &a.dc,
+            &la.res2,
+            at(LN2W, l),
+            &la.ln2_mean,
+            &la.ln2_rstd,
+            n,
+            c,
+        )?;
         // Attention: res2 = input + attproj(attn(qkv(ln1(input)))).
         be.fill_zero(&mut a.dc)?;
         let (dw, db) = pair_mut(g, ix(ATTPROJW, l), ix(ATTPROJB, l));
@@ -327,13 +399,36 @@ fn backward<B: Backend>(
         for d in [&mut a.dq, &mut a.dk, &mut a.dv, &mut a.dqkv] {
             be.fill_zero(d)?;
         }
-        be.attention_backward(&mut a.dq, &mut a.dk, &mut a.dv, &a.dc2, &la.att, &la.q, &la.k, &la.v, b * nh, t, c / nh)?;
+        be.attention_backward(
+            &mut a.dq,
+            &mut a.dk,
+            &mut a.dv,
+            &a.dc2,
+            &la.att,
+            &la.q,
+            &la.k,
+            &la.v,
+            b * nh,
+            t,
+            c / nh,
+        )?;
         be.split_qkv_backward(&mut a.dqkv, &a.dq, &a.dk, &a.dv, b, t, c, nh)?;
         be.fill_zero(&mut a.dc)?;
         let (dw, db) = pair_mut(g, ix(QKVW, l), ix(QKVB, l));
         linear_back(be, &mut a.dc, dw, Some(db), &a.dqkv, &la.ln1, at(QKVW, l), n, c, 3 * c)?;
         let (dw, db) = pair_mut(g, ix(LN1W, l), ix(LN1B, l));
-        be.layernorm_backward(&mut a.dres, dw, db, &a.dc, input, at(LN1W, l), &la.ln1_mean, &la.ln1_rstd, n, c)?;
+        be.layernorm_backward(
+            &mut a.dres,
+            dw,
+            db,
+            &a.dc,
+            input,
+            at(LN1W, l),
+            &la.ln1_mean,
+            &la.ln1_rstd,
+            n,
+            c,
+        )?;
     }
     be.embedding_backward(&mut g[ix(WTE, 0)], &a.dres, tokens, n, c)?;
     be.bias_backward(&mut g[ix(WPE, 0)], &a.dres, b, t * c)
@@ -355,7 +450,9 @@ impl Gpt {
     ) -> Result<TrainReport> {
         match device {
             crate::Device::Cpu => self.train(tokens, config, on_step),
-            crate::Device::Cuda(n) => self.train_with(&crate::backend::CudaBackend::new(n)?, tokens, config, on_step),
+            crate::Device::Cuda(n) => {
+                self.train_with(&crate::backend::CudaBackend::new(n)?, tokens, config, on_step)
+            }
         }
     }
 
@@ -378,7 +475,9 @@ impl Gpt {
             return Err(Error::Input("training needs at least 2 tokens".into()));
         }
         if config.steps == 0 || config.batch_size == 0 {
-            return Err(Error::Config("gpt training: steps and batch_size must be positive".into()));
+            return Err(Error::Config(
+                "gpt training: steps and batch_size must be positive".into(),
+            ));
         }
         let cfg = self.config;
         let (b, t) = (config.batch_size, cfg.context.min(tokens.len() - 1));
@@ -387,7 +486,11 @@ impl Gpt {
         let (mut inputs, mut targets) = (vec![0u32; b * t], vec![0u32; b * t]);
         let (mut d_inputs, mut d_targets) = (be.upload_ids(&inputs)?, be.upload_ids(&targets)?);
         let mut norm = be.zeros(1)?;
-        let mut adam = AdamWConfig { lr: config.lr, weight_decay: config.weight_decay, ..AdamWConfig::default() };
+        let mut adam = AdamWConfig {
+            lr: config.lr,
+            weight_decay: config.weight_decay,
+            ..AdamWConfig::default()
+        };
         let mut rng = Rng::new(config.seed);
         let start = Instant::now();
         let mut losses = Vec::with_capacity(config.steps);
@@ -403,21 +506,44 @@ impl Gpt {
             for g in &mut model.grads {
                 be.fill_zero(g)?;
             }
-            backward(be, &cfg, &model.params, &mut model.grads, &mut acts, &d_inputs, &d_targets, b, t)?;
+            backward(
+                be,
+                &cfg,
+                &model.params,
+                &mut model.grads,
+                &mut acts,
+                &d_inputs,
+                &d_targets,
+                b,
+                t,
+            )?;
             be.fill_zero(&mut norm)?;
             for g in &model.grads {
                 be.sum_squares_acc(&mut norm, g)?;
             }
             let grad_norm = be.download(&norm)?[0].sqrt();
-            let loss = (be.download(&acts.losses)?.iter().map(|&x| x as f64).sum::<f64>() / (b * t) as f64) as f32;
-            let grad_scale = if config.grad_clip > 0.0 && grad_norm > config.grad_clip { config.grad_clip / grad_norm } else { 1.0 };
+            let loss = (be.download(&acts.losses)?.iter().map(|&x| x as f64).sum::<f64>()
+                / (b * t) as f64) as f32;
+            let grad_scale = if config.grad_clip > 0.0 && grad_norm > config.grad_clip {
+                config.grad_clip / grad_norm
+            } else {
+                1.0
+            };
             adam.lr = lr_at(config, step);
             let adam_step = AdamWStep { config: adam, t: step as u32 + 1, grad_scale };
-            for (((p, g), m), v) in model.params.iter_mut().zip(&model.grads).zip(&mut model.m).zip(&mut model.v) {
+            for (((p, g), m), v) in
+                model.params.iter_mut().zip(&model.grads).zip(&mut model.m).zip(&mut model.v)
+            {
                 be.adamw_step(p, g, m, v, &adam_step)?;
             }
             losses.push(loss);
-            on_step(&StepLog { step, loss, lr: adam.lr, grad_norm, elapsed_s: start.elapsed().as_secs_f64() });
+            on_step(&StepLog {
+                step,
+                loss,
+                lr: adam.lr,
+                grad_norm,
+                elapsed_s: start.elapsed().as_secs_f64(),
+            });
         }
         model.download(be, &mut self.params)?;
         let tail = &losses[losses.len() - (losses.len() / 10).max(1)..];
@@ -431,36 +557,4 @@ impl Gpt {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::CpuBackend;
-
-    #[test]
-    fn pieces_cover_the_flat_buffer_and_indices_match() {
-        for tied in [true, false] {
-            let cfg = GptConfig { vocab_size: 11, context: 8, layers: 3, width: 8, heads: 2, tied_embeddings: tied, seed: 1 };
-            let pieces = piece_sizes(&cfg);
-            assert_eq!(pieces.iter().sum::<usize>(), super::super::params::count(&cfg));
-            assert_eq!(pieces.len(), 2 + 12 * 3 + 2 + usize::from(!tied));
-            assert_eq!(pieces[idx(3, QKVW, 2)], 3 * 8 * 8);
-            assert_eq!(pieces[idx(3, LNFB, 0)], 8);
-        }
-    }
-
-    #[test]
-    fn backend_training_on_cpu_matches_the_reference_trainer() {
-        let tokens: Vec<u32> = (0..600).map(|i| ((i * 7 + i / 5) % 13) as u32).collect();
-        for tied in [true, false] {
-            let cfg = GptConfig { vocab_size: 13, context: 12, layers: 2, width: 16, heads: 2, tied_embeddings: tied, seed: 3 };
-            let train = GptTrainConfig { steps: 12, batch_size: 3, warmup_steps: 3, weight_decay: 0.01, ..GptTrainConfig::default() };
-            let (mut reference, mut generic) = (Gpt::new(cfg).unwrap(), Gpt::new(cfg).unwrap());
-            let want = reference.train(&tokens, &train, |_| {}).unwrap();
-            let got = generic.train_with(&CpuBackend, &tokens, &train, |_| {}).unwrap();
-            for (a, b) in want.losses.iter().zip(&got.losses) {
-                assert!((a - b).abs() < 1e-4, "losses differ: {:?} vs {:?}", want.losses, got.losses);
-            }
-            let diff = reference.params.iter().zip(&generic.params).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(diff < 1e-4, "parameters differ by {diff}");
-        }
-    }
-}
+mod tests;

@@ -31,9 +31,15 @@ impl Gpt {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&DTYPE_F32.to_le_bytes());
-        for v in
-            [c.vocab_size as u64, c.context as u64, c.layers as u64, c.width as u64, c.heads as u64, u64::from(c.tied_embeddings), c.seed]
-        {
+        for v in [
+            c.vocab_size as u64,
+            c.context as u64,
+            c.layers as u64,
+            c.width as u64,
+            c.heads as u64,
+            u64::from(c.tied_embeddings),
+            c.seed,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&(self.params.len() as u64).to_le_bytes());
@@ -51,22 +57,41 @@ impl Gpt {
     /// [`Error::Format`] for a wrong magic, version or dtype, a shape that does not make a
     /// model, a parameter count that does not match the shape, truncation or a bad checksum.
     pub fn from_bytes(bytes: &[u8]) -> Result<Gpt> {
-        let err = |offset: usize, reason: String| Error::Format { context: format!("bytes at offset {offset}"), reason };
+        let err = |offset: usize, reason: String| Error::Format {
+            context: format!("bytes at offset {offset}"),
+            reason,
+        };
         if bytes.len() < HEADER + 8 || bytes[..8] != MAGIC {
-            return Err(err(0, "not a tokenmill GPT model (bad magic or shorter than the header)".into()));
+            return Err(err(
+                0,
+                "not a tokenmill GPT model (bad magic or shorter than the header)".into(),
+            ));
         }
         let (body, tail) = bytes.split_at(bytes.len() - 8);
-        let u32_at = |at: usize| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+        let u32_at =
+            |at: usize| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
         let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap_or([0; 8]));
         let (version, dtype) = (u32_at(8), u32_at(12));
         if version != FORMAT_VERSION || dtype != DTYPE_F32 {
-            return Err(err(8, format!("version {version} dtype {dtype}; this build reads version {FORMAT_VERSION} with f32")));
+            return Err(err(
+                8,
+                format!(
+                    "version {version} dtype {dtype}; this build reads version {FORMAT_VERSION} with f32"
+                ),
+            ));
         }
-        let stored = u64::from_le_bytes(tail.try_into().map_err(|_| err(body.len(), "no checksum".into()))?);
+        let stored =
+            u64::from_le_bytes(tail.try_into().map_err(|_| err(body.len(), "no checksum".into()))?);
         if xxh3_64(body) != stored {
-            return Err(err(body.len(), "checksum mismatch: the file is truncated or corrupt".into()));
+            return Err(err(
+                body.len(),
+                "checksum mismatch: the file is truncated or corrupt".into(),
+            ));
         }
-        let field = |i: usize| usize::try_from(u64_at(16 + 8 * i)).map_err(|_| err(16 + 8 * i, "value too large".into()));
+        let field = |i: usize| {
+            usize::try_from(u64_at(16 + 8 * i))
+                .map_err(|_| err(16 + 8 * i, "value too large".into()))
+        };
         let config = GptConfig {
             vocab_size: field(0)?,
             context: field(1)?,
@@ -77,11 +102,16 @@ impl Gpt {
             seed: u64_at(64),
         };
         let mut gpt = Gpt::new(config).map_err(|e| err(16, e.to_string()))?;
-        let count = usize::try_from(u64_at(72)).map_err(|_| err(72, "parameter count too large".into()))?;
+        let count =
+            usize::try_from(u64_at(72)).map_err(|_| err(72, "parameter count too large".into()))?;
         if count != params::count(&config) || body.len() != HEADER + 4 * count {
             return Err(err(
                 72,
-                format!("{count} parameters in {} bytes; the shape needs {}", body.len() - HEADER, params::count(&config)),
+                format!(
+                    "{count} parameters in {} bytes; the shape needs {}",
+                    body.len() - HEADER,
+                    params::count(&config)
+                ),
             ));
         }
         for (p, raw) in gpt.params.iter_mut().zip(body[HEADER..].chunks_exact(4)) {
@@ -113,7 +143,14 @@ mod tests {
 
     #[test]
     fn a_model_survives_the_round_trip_and_damage_is_reported() {
-        let cfg = GptConfig { vocab_size: 50, context: 8, layers: 1, width: 16, heads: 2, ..GptConfig::default() };
+        let cfg = GptConfig {
+            vocab_size: 50,
+            context: 8,
+            layers: 1,
+            width: 16,
+            heads: 2,
+            ..GptConfig::default()
+        };
         let gpt = Gpt::new(cfg).expect("model");
         let bytes = gpt.to_bytes();
         let back = Gpt::from_bytes(&bytes).expect("parses");

@@ -4,7 +4,10 @@
 use super::GptConfig;
 use super::params::{layer, layer_mut, split, split_mut};
 use crate::ops::activation::{gelu_backward, gelu_forward};
-use crate::ops::attention::{attention_backward, attention_forward, merge_heads, merge_heads_backward, split_qkv, split_qkv_backward};
+use crate::ops::attention::{
+    attention_backward, attention_forward, merge_heads, merge_heads_backward, split_qkv,
+    split_qkv_backward,
+};
 use crate::ops::embedding::{embedding_backward, embedding_forward};
 use crate::ops::loss::{cross_entropy_backward, cross_entropy_forward};
 use crate::ops::matmul::{axpy, linear_backward, linear_forward};
@@ -92,7 +95,13 @@ impl Activations {
 
 /// Forward pass of `tokens[b, t]`; with `targets[b, t]`, also per-position losses. Returns the
 /// mean loss (0 without targets). Token ids must be `< vocab_size` and `t <= context`.
-pub(crate) fn forward(cfg: &GptConfig, params: &[f32], acts: &mut Activations, tokens: &[u32], targets: Option<&[u32]>) -> f32 {
+pub(crate) fn forward(
+    cfg: &GptConfig,
+    params: &[f32],
+    acts: &mut Activations,
+    tokens: &[u32],
+    targets: Option<&[u32]>,
+) -> f32 {
     let p = split(cfg, params);
     let (b, t, c, nh, nl, v) = (acts.b, acts.t, cfg.width, cfg.heads, cfg.layers, cfg.vocab_size);
     let n = b * t;
@@ -104,21 +113,80 @@ pub(crate) fn forward(cfg: &GptConfig, params: &[f32], acts: &mut Activations, t
         let (done, rest) = acts.layers.split_at_mut(l);
         let input = if l == 0 { &acts.encoded } else { &done[l - 1].res3 };
         let a = &mut rest[0];
-        layernorm_forward(&mut a.ln1, &mut a.ln1_mean, &mut a.ln1_rstd, input, layer(p.ln1w, l, nl), layer(p.ln1b, l, nl), n, c);
-        linear_forward(&mut a.qkv, &a.ln1, layer(p.qkvw, l, nl), Some(layer(p.qkvb, l, nl)), n, c, 3 * c);
+        layernorm_forward(
+            &mut a.ln1,
+            &mut a.ln1_mean,
+            &mut a.ln1_rstd,
+            input,
+            layer(p.ln1w, l, nl),
+            layer(p.ln1b, l, nl),
+            n,
+            c,
+        );
+        linear_forward(
+            &mut a.qkv,
+            &a.ln1,
+            layer(p.qkvw, l, nl),
+            Some(layer(p.qkvb, l, nl)),
+            n,
+            c,
+            3 * c,
+        );
         split_qkv(&mut a.q, &mut a.k, &mut a.v, &a.qkv, b, t, c, nh);
         attention_forward(&mut a.atty, &mut a.att, &a.q, &a.k, &a.v, b * nh, t, c / nh);
         merge_heads(&mut a.attm, &a.atty, b, t, c, nh);
-        linear_forward(&mut a.res2, &a.attm, layer(p.attprojw, l, nl), Some(layer(p.attprojb, l, nl)), n, c, c);
+        linear_forward(
+            &mut a.res2,
+            &a.attm,
+            layer(p.attprojw, l, nl),
+            Some(layer(p.attprojb, l, nl)),
+            n,
+            c,
+            c,
+        );
         axpy(&mut a.res2, 1.0, input);
-        layernorm_forward(&mut a.ln2, &mut a.ln2_mean, &mut a.ln2_rstd, &a.res2, layer(p.ln2w, l, nl), layer(p.ln2b, l, nl), n, c);
-        linear_forward(&mut a.fch, &a.ln2, layer(p.fcw, l, nl), Some(layer(p.fcb, l, nl)), n, c, 4 * c);
+        layernorm_forward(
+            &mut a.ln2,
+            &mut a.ln2_mean,
+            &mut a.ln2_rstd,
+            &a.res2,
+            layer(p.ln2w, l, nl),
+            layer(p.ln2b, l, nl),
+            n,
+            c,
+        );
+        linear_forward(
+            &mut a.fch,
+            &a.ln2,
+            layer(p.fcw, l, nl),
+            Some(layer(p.fcb, l, nl)),
+            n,
+            c,
+            4 * c,
+        );
         gelu_forward(&mut a.fch_gelu, &a.fch);
-        linear_forward(&mut a.res3, &a.fch_gelu, layer(p.fcprojw, l, nl), Some(layer(p.fcprojb, l, nl)), n, 4 * c, c);
+        linear_forward(
+            &mut a.res3,
+            &a.fch_gelu,
+            layer(p.fcprojw, l, nl),
+            Some(layer(p.fcprojb, l, nl)),
+            n,
+            4 * c,
+            c,
+        );
         axpy(&mut a.res3, 1.0, &a.res2);
     }
     let last = acts.layers.last().map_or(&acts.encoded, |a| &a.res3);
-    layernorm_forward(&mut acts.lnf, &mut acts.lnf_mean, &mut acts.lnf_rstd, last, p.lnfw, p.lnfb, n, c);
+    layernorm_forward(
+        &mut acts.lnf,
+        &mut acts.lnf_mean,
+        &mut acts.lnf_rstd,
+        last,
+        p.lnfw,
+        p.lnfb,
+        n,
+        c,
+    );
     let head = if cfg.tied_embeddings { p.wte } else { p.head };
     linear_forward(&mut acts.logits, &acts.lnf, head, None, n, c, v);
     match targets {
@@ -184,12 +252,24 @@ pub(crate) fn backward(
     let zero = |x: &mut Vec<f32>| x.fill(0.0);
     zero(&mut s.dlogits);
     cross_entropy_backward(&mut s.dlogits, &acts.probs, targets, &vec![1.0 / n as f32; n], n, v);
-    let (head, dhead) = if cfg.tied_embeddings { (p.wte, &mut *g.wte) } else { (p.head, &mut *g.head) };
+    let (head, dhead) =
+        if cfg.tied_embeddings { (p.wte, &mut *g.wte) } else { (p.head, &mut *g.head) };
     zero(&mut s.dlnf);
     linear_backward(&mut s.dlnf, dhead, None, &s.dlogits, &acts.lnf, head, n, c, v);
     let last = acts.layers.last().map_or(&acts.encoded, |a| &a.res3);
     zero(&mut s.dres);
-    layernorm_backward(&mut s.dres, g.lnfw, g.lnfb, &s.dlnf, last, p.lnfw, &acts.lnf_mean, &acts.lnf_rstd, n, c);
+    layernorm_backward(
+        &mut s.dres,
+        g.lnfw,
+        g.lnfb,
+        &s.dlnf,
+        last,
+        p.lnfw,
+        &acts.lnf_mean,
+        &acts.lnf_rstd,
+        n,
+        c,
+    );
     for l in (0..nl).rev() {
         let a = &acts.layers[l];
         let input = if l == 0 { &acts.encoded } else { &acts.layers[l - 1].res3 };
@@ -249,7 +329,19 @@ pub(crate) fn backward(
         for d in [&mut s.dq, &mut s.dk, &mut s.dv, &mut s.dqkv] {
             zero(d);
         }
-        attention_backward(&mut s.dq, &mut s.dk, &mut s.dv, &s.dc2, &a.att, &a.q, &a.k, &a.v, b * nh, t, c / nh);
+        attention_backward(
+            &mut s.dq,
+            &mut s.dk,
+            &mut s.dv,
+            &s.dc2,
+            &a.att,
+            &a.q,
+            &a.k,
+            &a.v,
+            b * nh,
+            t,
+            c / nh,
+        );
         split_qkv_backward(&mut s.dqkv, &s.dq, &s.dk, &s.dv, b, t, c, nh);
         zero(&mut s.dc);
         linear_backward(

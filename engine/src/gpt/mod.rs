@@ -55,7 +55,15 @@ pub struct GptConfig {
 impl Default for GptConfig {
     /// Small enough to train for a few hundred steps on two CPU cores in about a minute.
     fn default() -> Self {
-        Self { vocab_size: 256, context: 64, layers: 2, width: 64, heads: 4, tied_embeddings: true, seed: 42 }
+        Self {
+            vocab_size: 256,
+            context: 64,
+            layers: 2,
+            width: 64,
+            heads: 4,
+            tied_embeddings: true,
+            seed: 42,
+        }
     }
 }
 
@@ -83,16 +91,26 @@ impl Gpt {
     /// [`Error::Config`] if a dimension is zero or `heads` does not divide `width`.
     pub fn new(config: GptConfig) -> Result<Self> {
         let c = &config;
-        if [c.vocab_size, c.context, c.layers, c.width, c.heads].contains(&0) || !c.width.is_multiple_of(c.heads) {
-            return Err(Error::Config(format!("gpt: all dimensions must be positive and heads must divide width: {c:?}")));
+        if [c.vocab_size, c.context, c.layers, c.width, c.heads].contains(&0)
+            || !c.width.is_multiple_of(c.heads)
+        {
+            return Err(Error::Config(format!(
+                "gpt: all dimensions must be positive and heads must divide width: {c:?}"
+            )));
         }
         let mut params = vec![0.0; params::count(c)];
         let mut rng = Rng::new(c.seed);
         let p = params::split_mut(c, &mut params);
         let proj_std = 0.02 / (2.0 * c.layers as f32).sqrt();
-        for (w, std) in
-            [(p.wte, 0.02), (p.wpe, 0.01), (p.qkvw, 0.02), (p.fcw, 0.02), (p.head, 0.02), (p.attprojw, proj_std), (p.fcprojw, proj_std)]
-        {
+        for (w, std) in [
+            (p.wte, 0.02),
+            (p.wpe, 0.01),
+            (p.qkvw, 0.02),
+            (p.fcw, 0.02),
+            (p.head, 0.02),
+            (p.attprojw, proj_std),
+            (p.fcprojw, proj_std),
+        ] {
             w.iter_mut().for_each(|x| *x = rng.normal() * std);
         }
         for w in [p.ln1w, p.ln2w, p.lnfw] {
@@ -114,9 +132,10 @@ impl Gpt {
     /// Checks that every token is in the vocabulary.
     fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
         match tokens.iter().position(|&t| t as usize >= self.config.vocab_size) {
-            Some(i) => {
-                Err(Error::Input(format!("token {} at index {i} is outside the vocabulary of {}", tokens[i], self.config.vocab_size)))
-            }
+            Some(i) => Err(Error::Input(format!(
+                "token {} at index {i} is outside the vocabulary of {}",
+                tokens[i], self.config.vocab_size
+            ))),
             None => Ok(()),
         }
     }
@@ -127,7 +146,13 @@ impl Gpt {
     /// # Errors
     /// [`Error::Input`] for an empty prompt or a token outside the vocabulary;
     /// [`Error::Config`] for a non-positive temperature.
-    pub fn generate(&self, prompt: &[u32], max_new_tokens: usize, sampling: Sampling, seed: u64) -> Result<Vec<u32>> {
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_new_tokens: usize,
+        sampling: Sampling,
+        seed: u64,
+    ) -> Result<Vec<u32>> {
         self.check_tokens(prompt)?;
         if prompt.is_empty() {
             return Err(Error::Input("generation needs a non-empty prompt".into()));
@@ -147,7 +172,13 @@ impl Gpt {
             forward(&self.config, &self.params, &mut acts, window, None);
             let logits = &acts.logits[(window.len() - 1) * v..];
             let next = match sampling {
-                Sampling::Greedy => logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0,
+                Sampling::Greedy => {
+                    logits
+                        .iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+                        .0
+                }
                 Sampling::Temperature(temp) => {
                     let scaled: Vec<f32> = logits.iter().map(|x| x / temp).collect();
                     softmax_row(&mut probs, &scaled);
@@ -176,7 +207,10 @@ impl Gpt {
     pub fn document_loss(&self, doc: &[u32]) -> Result<f64> {
         self.check_tokens(doc)?;
         if doc.len() < 2 {
-            return Err(Error::Input(format!("a document needs at least 2 tokens to score, got {}", doc.len())));
+            return Err(Error::Input(format!(
+                "a document needs at least 2 tokens to score, got {}",
+                doc.len()
+            )));
         }
         let ctx = self.config.context;
         let (mut total, mut count) = (0.0f64, 0usize);
@@ -185,7 +219,13 @@ impl Gpt {
             let end = (start + ctx + 1).min(doc.len());
             let t = end - start - 1;
             let mut acts = Activations::new(&self.config, 1, t);
-            forward(&self.config, &self.params, &mut acts, &doc[start..end - 1], Some(&doc[start + 1..end]));
+            forward(
+                &self.config,
+                &self.params,
+                &mut acts,
+                &doc[start..end - 1],
+                Some(&doc[start + 1..end]),
+            );
             total += acts.losses.iter().map(|&x| x as f64).sum::<f64>();
             count += t;
             start += ctx;

@@ -4,8 +4,14 @@ use super::*;
 /// A stream of fixed "words" (token patterns) chosen at random: low conditional entropy, high
 /// unigram entropy.
 fn pattern_stream(n: usize, seed: u64) -> Vec<u32> {
-    let words: [&[u32]; 6] =
-        [&[1, 2, 3, 4, 5], &[6, 7, 8, 9, 10, 11], &[12, 13, 3, 14], &[15, 1, 9, 2, 7, 4, 0], &[5, 5, 6, 13], &[11, 10, 15, 12, 14]];
+    let words: [&[u32]; 6] = [
+        &[1, 2, 3, 4, 5],
+        &[6, 7, 8, 9, 10, 11],
+        &[12, 13, 3, 14],
+        &[15, 1, 9, 2, 7, 4, 0],
+        &[5, 5, 6, 13],
+        &[11, 10, 15, 12, 14],
+    ];
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(n + 8);
     while out.len() < n {
@@ -16,7 +22,15 @@ fn pattern_stream(n: usize, seed: u64) -> Vec<u32> {
 }
 
 fn model_gradient_check(tied: bool) {
-    let cfg = GptConfig { vocab_size: 7, context: 4, layers: 2, width: 8, heads: 2, tied_embeddings: tied, seed: 3 };
+    let cfg = GptConfig {
+        vocab_size: 7,
+        context: 4,
+        layers: 2,
+        width: 8,
+        heads: 2,
+        tied_embeddings: tied,
+        seed: 3,
+    };
     let mut model = Gpt::new(cfg).unwrap();
     // Larger weights than the real initialisation, so gradients are well above rounding noise.
     let mut rng = Rng::new(9);
@@ -32,7 +46,15 @@ fn model_gradient_check(tied: bool) {
     let mut acts = Activations::new(&cfg, b, t);
     forward(&cfg, &model.params, &mut acts, &tokens, Some(&targets));
     let mut grads = vec![0.0; model.params.len()];
-    backward(&cfg, &model.params, &mut grads, &acts, &mut Scratch::new(&cfg, b, t), &tokens, &targets);
+    backward(
+        &cfg,
+        &model.params,
+        &mut grads,
+        &acts,
+        &mut Scratch::new(&cfg, b, t),
+        &tokens,
+        &targets,
+    );
     let eps = 1e-2f32;
     let mut p = model.params.clone();
     let mut worst = 0.0f64;
@@ -60,14 +82,31 @@ fn whole_model_gradients_match_finite_differences() {
 #[test]
 fn trains_well_below_unigram_entropy_and_generates_and_scores() {
     let (train, held_out) = (pattern_stream(20_000, 1), pattern_stream(3_000, 2));
-    let cfg = GptConfig { vocab_size: 16, context: 32, layers: 2, width: 32, heads: 2, ..GptConfig::default() };
+    let cfg = GptConfig {
+        vocab_size: 16,
+        context: 32,
+        layers: 2,
+        width: 32,
+        heads: 2,
+        ..GptConfig::default()
+    };
     let mut model = Gpt::new(cfg).unwrap();
     let mut seen = 0;
-    let report = model.train(&train, &GptTrainConfig { steps: 300, batch_size: 8, lr: 5e-3, ..Default::default() }, |_| seen += 1).unwrap();
+    let report = model
+        .train(
+            &train,
+            &GptTrainConfig { steps: 300, batch_size: 8, lr: 5e-3, ..Default::default() },
+            |_| seen += 1,
+        )
+        .unwrap();
     assert_eq!(seen, 300);
     let entropy = unigram_entropy(&held_out);
     let eval = model.eval_loss(&held_out, 50).unwrap();
-    assert!(eval < 0.5 * entropy, "held-out loss {eval} vs unigram entropy {entropy}; train {}", report.final_loss);
+    assert!(
+        eval < 0.5 * entropy,
+        "held-out loss {eval} vs unigram entropy {entropy}; train {}",
+        report.final_loss
+    );
     assert!(report.final_loss < report.losses[0] * 0.5);
 
     // After "6 7 8" the pattern continues "9 10 11".
@@ -78,7 +117,8 @@ fn trains_well_below_unigram_entropy_and_generates_and_scores() {
 
     let mut shuffled = held_out[..500].to_vec();
     Rng::new(5).shuffle(&mut shuffled);
-    let (good, bad) = (model.perplexity(&held_out[..500]).unwrap(), model.perplexity(&shuffled).unwrap());
+    let (good, bad) =
+        (model.perplexity(&held_out[..500]).unwrap(), model.perplexity(&shuffled).unwrap());
     assert!(good < 2.0 && bad > 2.0 * good, "perplexity in-distribution {good}, shuffled {bad}");
     let both = model.perplexities(&[&held_out[..100], &shuffled[..100]]).unwrap();
     assert!(both[0] < both[1]);
@@ -94,7 +134,15 @@ fn unigram_entropy_by_hand() {
 #[test]
 fn errors_are_reported() {
     assert!(Gpt::new(GptConfig { heads: 3, ..GptConfig::default() }).is_err());
-    let model = Gpt::new(GptConfig { vocab_size: 8, context: 4, layers: 1, width: 8, heads: 2, ..GptConfig::default() }).unwrap();
+    let model = Gpt::new(GptConfig {
+        vocab_size: 8,
+        context: 4,
+        layers: 1,
+        width: 8,
+        heads: 2,
+        ..GptConfig::default()
+    })
+    .unwrap();
     assert!(model.generate(&[9], 1, Sampling::Greedy, 0).is_err());
     assert!(model.generate(&[], 1, Sampling::Greedy, 0).is_err());
     assert!(model.generate(&[1], 1, Sampling::Temperature(0.0), 0).is_err());

@@ -35,7 +35,16 @@ pub struct GptTrainConfig {
 
 impl Default for GptTrainConfig {
     fn default() -> Self {
-        Self { steps: 600, batch_size: 8, lr: 3e-3, warmup_steps: 20, min_lr_ratio: 0.1, weight_decay: 0.0, grad_clip: 1.0, seed: 42 }
+        Self {
+            steps: 600,
+            batch_size: 8,
+            lr: 3e-3,
+            warmup_steps: 20,
+            min_lr_ratio: 0.1,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            seed: 42,
+        }
     }
 }
 
@@ -84,21 +93,34 @@ impl Gpt {
     /// # Errors
     /// [`Error::Input`] if `tokens` has fewer than two tokens or one outside the vocabulary;
     /// [`Error::Config`] for zero steps or batch size.
-    pub fn train(&mut self, tokens: &[u32], config: &GptTrainConfig, mut on_step: impl FnMut(&StepLog)) -> Result<TrainReport> {
+    pub fn train(
+        &mut self,
+        tokens: &[u32],
+        config: &GptTrainConfig,
+        mut on_step: impl FnMut(&StepLog),
+    ) -> Result<TrainReport> {
         self.check_tokens(tokens)?;
         if tokens.len() < 2 {
             return Err(Error::Input("training needs at least 2 tokens".into()));
         }
         if config.steps == 0 || config.batch_size == 0 {
-            return Err(Error::Config("gpt training: steps and batch_size must be positive".into()));
+            return Err(Error::Config(
+                "gpt training: steps and batch_size must be positive".into(),
+            ));
         }
         let cfg = self.config;
         let (b, t) = (config.batch_size, cfg.context.min(tokens.len() - 1));
         let mut acts = Activations::new(&cfg, b, t);
         let mut scratch = Scratch::new(&cfg, b, t);
         let mut grads = vec![0.0f32; self.params.len()];
-        let mut opt =
-            AdamW::new(AdamWConfig { lr: config.lr, weight_decay: config.weight_decay, ..AdamWConfig::default() }, self.params.len());
+        let mut opt = AdamW::new(
+            AdamWConfig {
+                lr: config.lr,
+                weight_decay: config.weight_decay,
+                ..AdamWConfig::default()
+            },
+            self.params.len(),
+        );
         let (mut inputs, mut targets) = (vec![0u32; b * t], vec![0u32; b * t]);
         let mut rng = Rng::new(config.seed);
         let start = Instant::now();
@@ -112,7 +134,8 @@ impl Gpt {
             let loss = forward(&cfg, &self.params, &mut acts, &inputs, Some(&targets));
             grads.fill(0.0);
             backward(&cfg, &self.params, &mut grads, &acts, &mut scratch, &inputs, &targets);
-            let grad_norm = grads.iter().map(|g| (*g as f64) * (*g as f64)).sum::<f64>().sqrt() as f32;
+            let grad_norm =
+                grads.iter().map(|g| (*g as f64) * (*g as f64)).sum::<f64>().sqrt() as f32;
             if config.grad_clip > 0.0 && grad_norm > config.grad_clip {
                 let s = config.grad_clip / grad_norm;
                 grads.iter_mut().for_each(|g| *g *= s);
@@ -120,7 +143,13 @@ impl Gpt {
             opt.config.lr = lr_at(config, step);
             opt.step(&mut self.params, &grads);
             losses.push(loss);
-            on_step(&StepLog { step, loss, lr: opt.config.lr, grad_norm, elapsed_s: start.elapsed().as_secs_f64() });
+            on_step(&StepLog {
+                step,
+                loss,
+                lr: opt.config.lr,
+                grad_norm,
+                elapsed_s: start.elapsed().as_secs_f64(),
+            });
         }
         let tail = &losses[losses.len() - (losses.len() / 10).max(1)..];
         Ok(TrainReport {

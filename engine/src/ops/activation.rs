@@ -17,15 +17,18 @@ pub fn gelu_forward(out: &mut [f32], x: &[f32]) {
 
 /// `dx += gelu'(x) * dout` elementwise.
 pub fn gelu_backward(dx: &mut [f32], x: &[f32], dout: &[f32]) {
-    dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((dx, x), d)| {
-        for ((dx, &x), &d) in dx.iter_mut().zip(x).zip(d) {
-            let u = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
-            let t = u.tanh();
-            let sech2 = 1.0 - t * t;
-            let local = 0.5 * (1.0 + t) + 0.5 * x * sech2 * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044_715 * x * x);
-            *dx += local * d;
-        }
-    });
+    dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(
+        |((dx, x), d)| {
+            for ((dx, &x), &d) in dx.iter_mut().zip(x).zip(d) {
+                let u = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
+                let t = u.tanh();
+                let sech2 = 1.0 - t * t;
+                let local = 0.5 * (1.0 + t)
+                    + 0.5 * x * sech2 * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044_715 * x * x);
+                *dx += local * d;
+            }
+        },
+    );
 }
 
 #[cfg(test)]

@@ -11,7 +11,16 @@ use crate::ops::matmul::{axpy, dot};
 
 #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
 /// Splits `qkv[b, t, 3c]` into head-major `q`, `k`, `v`, each `[b, nh, t, c / nh]`.
-pub fn split_qkv(q: &mut [f32], k: &mut [f32], v: &mut [f32], qkv: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+pub fn split_qkv(
+    q: &mut [f32],
+    k: &mut [f32],
+    v: &mut [f32],
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
     let hs = c / nh;
     for bi in 0..b {
         for ti in 0..t {
@@ -28,7 +37,16 @@ pub fn split_qkv(q: &mut [f32], k: &mut [f32], v: &mut [f32], qkv: &[f32], b: us
 
 #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
 /// Gradient of [`split_qkv`]: `dqkv += interleave(dq, dk, dv)`.
-pub fn split_qkv_backward(dqkv: &mut [f32], dq: &[f32], dk: &[f32], dv: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+pub fn split_qkv_backward(
+    dqkv: &mut [f32],
+    dq: &[f32],
+    dk: &[f32],
+    dv: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
     let hs = c / nh;
     for bi in 0..b {
         for ti in 0..t {
@@ -72,32 +90,49 @@ pub fn merge_heads_backward(dy: &mut [f32], dout: &[f32], b: usize, t: usize, c:
 #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
 /// Causal attention per head: `y = softmax(q k^T / sqrt(hs), masked) v`; saves the attention
 /// weights `att[bh, t, t]` (zero above the diagonal) for the backward pass.
-pub fn attention_forward(y: &mut [f32], att: &mut [f32], q: &[f32], k: &[f32], v: &[f32], bh: usize, t: usize, hs: usize) {
+pub fn attention_forward(
+    y: &mut [f32],
+    att: &mut [f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    bh: usize,
+    t: usize,
+    hs: usize,
+) {
     let scale = 1.0 / (hs as f32).sqrt();
-    y[..bh * t * hs].par_chunks_mut(t * hs).zip(att[..bh * t * t].par_chunks_mut(t * t)).enumerate().for_each(|(i, (y, att))| {
-        let (q, k, v) = (&q[i * t * hs..][..t * hs], &k[i * t * hs..][..t * hs], &v[i * t * hs..][..t * hs]);
-        for ti in 0..t {
-            let row = &mut att[ti * t..(ti + 1) * t];
-            let qt = &q[ti * hs..(ti + 1) * hs];
-            let mut max = f32::NEG_INFINITY;
-            for t2 in 0..=ti {
-                row[t2] = dot(qt, &k[t2 * hs..(t2 + 1) * hs]) * scale;
-                max = max.max(row[t2]);
+    y[..bh * t * hs]
+        .par_chunks_mut(t * hs)
+        .zip(att[..bh * t * t].par_chunks_mut(t * t))
+        .enumerate()
+        .for_each(|(i, (y, att))| {
+            let (q, k, v) = (
+                &q[i * t * hs..][..t * hs],
+                &k[i * t * hs..][..t * hs],
+                &v[i * t * hs..][..t * hs],
+            );
+            for ti in 0..t {
+                let row = &mut att[ti * t..(ti + 1) * t];
+                let qt = &q[ti * hs..(ti + 1) * hs];
+                let mut max = f32::NEG_INFINITY;
+                for t2 in 0..=ti {
+                    row[t2] = dot(qt, &k[t2 * hs..(t2 + 1) * hs]) * scale;
+                    max = max.max(row[t2]);
+                }
+                let mut sum = 0.0;
+                for r in &mut row[..=ti] {
+                    *r = (*r - max).exp();
+                    sum += *r;
+                }
+                row[ti + 1..].fill(0.0);
+                let yt = &mut y[ti * hs..(ti + 1) * hs];
+                yt.fill(0.0);
+                for t2 in 0..=ti {
+                    row[t2] /= sum;
+                    axpy(yt, row[t2], &v[t2 * hs..(t2 + 1) * hs]);
+                }
             }
-            let mut sum = 0.0;
-            for r in &mut row[..=ti] {
-                *r = (*r - max).exp();
-                sum += *r;
-            }
-            row[ti + 1..].fill(0.0);
-            let yt = &mut y[ti * hs..(ti + 1) * hs];
-            yt.fill(0.0);
-            for t2 in 0..=ti {
-                row[t2] /= sum;
-                axpy(yt, row[t2], &v[t2 * hs..(t2 + 1) * hs]);
-            }
-        }
-    });
+        });
 }
 
 /// Gradients of [`attention_forward`], accumulated into `dq`, `dk`, `dv`.
@@ -117,9 +152,19 @@ pub fn attention_backward(
 ) {
     let scale = 1.0 / (hs as f32).sqrt();
     let n = t * hs;
-    dq[..bh * n].par_chunks_mut(n).zip(dk[..bh * n].par_chunks_mut(n)).zip(dv[..bh * n].par_chunks_mut(n)).enumerate().for_each(
-        |(i, ((dq, dk), dv))| {
-            let (q, k, v, dy, att) = (&q[i * n..][..n], &k[i * n..][..n], &v[i * n..][..n], &dy[i * n..][..n], &att[i * t * t..][..t * t]);
+    dq[..bh * n]
+        .par_chunks_mut(n)
+        .zip(dk[..bh * n].par_chunks_mut(n))
+        .zip(dv[..bh * n].par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(i, ((dq, dk), dv))| {
+            let (q, k, v, dy, att) = (
+                &q[i * n..][..n],
+                &k[i * n..][..n],
+                &v[i * n..][..n],
+                &dy[i * n..][..n],
+                &att[i * t * t..][..t * t],
+            );
             let mut datt = vec![0.0f32; t];
             for ti in 0..t {
                 let (row, dyt) = (&att[ti * t..ti * t + ti + 1], &dy[ti * hs..(ti + 1) * hs]);
@@ -135,8 +180,7 @@ pub fn attention_backward(
                     axpy(&mut dk[t2 * hs..(t2 + 1) * hs], dpre, &q[ti * hs..(ti + 1) * hs]);
                 }
             }
-        },
-    );
+        });
 }
 
 #[cfg(test)]
@@ -152,7 +196,8 @@ mod tests {
         let r = rand_vec(b * t * c, 2);
         let run = |qkv: &[f32]| {
             let n = b * t * c;
-            let (mut q, mut k, mut v, mut y) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            let (mut q, mut k, mut v, mut y) =
+                (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
             let mut att = vec![0.0; b * nh * t * t];
             split_qkv(&mut q, &mut k, &mut v, qkv, b, t, c, nh);
             attention_forward(&mut y, &mut att, &q, &k, &v, b * nh, t, hs);
@@ -160,7 +205,9 @@ mod tests {
             merge_heads(&mut out, &y, b, t, c, nh);
             (out, att, q, k, v)
         };
-        let loss = |qkv: &[f32]| run(qkv).0.iter().zip(&r).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>();
+        let loss = |qkv: &[f32]| {
+            run(qkv).0.iter().zip(&r).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>()
+        };
 
         let (out, att, q, k, v) = run(&qkv);
         // Changing the last position must not change any earlier output.

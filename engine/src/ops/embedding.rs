@@ -19,7 +19,13 @@ pub fn embedding_backward(dtable: &mut [f32], dout: &[f32], ids: &[u32], c: usiz
 
 /// Mean of the table rows of each bag: bag `j` holds `ids[offsets[j]..offsets[j + 1]]`
 /// (`offsets.len()` is bags + 1). An empty bag gives a zero row.
-pub fn embedding_bag_mean_forward(out: &mut [f32], ids: &[u32], offsets: &[usize], table: &[f32], c: usize) {
+pub fn embedding_bag_mean_forward(
+    out: &mut [f32],
+    ids: &[u32],
+    offsets: &[usize],
+    table: &[f32],
+    c: usize,
+) {
     for (j, o) in out.chunks_exact_mut(c).enumerate().take(offsets.len().saturating_sub(1)) {
         o.fill(0.0);
         let bag = &ids[offsets[j]..offsets[j + 1]];
@@ -36,7 +42,13 @@ pub fn embedding_bag_mean_forward(out: &mut [f32], ids: &[u32], offsets: &[usize
 }
 
 /// Gradient of [`embedding_bag_mean_forward`]: each id of bag `j` gets `dout[j] / len(bag)`.
-pub fn embedding_bag_mean_backward(dtable: &mut [f32], dout: &[f32], ids: &[u32], offsets: &[usize], c: usize) {
+pub fn embedding_bag_mean_backward(
+    dtable: &mut [f32],
+    dout: &[f32],
+    ids: &[u32],
+    offsets: &[usize],
+    c: usize,
+) {
     for (j, d) in dout.chunks_exact(c).enumerate().take(offsets.len().saturating_sub(1)) {
         let bag = &ids[offsets[j]..offsets[j + 1]];
         let inv = 1.0 / bag.len().max(1) as f32;

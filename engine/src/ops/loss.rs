@@ -4,7 +4,10 @@ use rayon::prelude::*;
 
 /// Row-wise softmax of `logits[m, v]` into `probs` (max-subtracted, so it never overflows).
 pub fn softmax(probs: &mut [f32], logits: &[f32], m: usize, v: usize) {
-    probs[..m * v].par_chunks_mut(v).zip(logits[..m * v].par_chunks(v)).for_each(|(p, l)| softmax_row(p, l));
+    probs[..m * v]
+        .par_chunks_mut(v)
+        .zip(logits[..m * v].par_chunks(v))
+        .for_each(|(p, l)| softmax_row(p, l));
 }
 
 /// Softmax of one row. The normaliser is summed in `f64`: summed in order in `f32`, a row of a
@@ -23,9 +26,19 @@ pub fn softmax_row(p: &mut [f32], l: &[f32]) {
 
 /// Cross-entropy of `softmax(logits[m, v])` against `targets[m]`: writes `probs` (kept for the
 /// backward pass) and per-row `losses` in nats. Targets must be `< v`.
-pub fn cross_entropy_forward(probs: &mut [f32], losses: &mut [f32], logits: &[f32], targets: &[u32], m: usize, v: usize) {
-    probs[..m * v].par_chunks_mut(v).zip(logits[..m * v].par_chunks(v)).zip(losses[..m].par_iter_mut().zip(&targets[..m])).for_each(
-        |((p, l), (loss, &tgt))| {
+pub fn cross_entropy_forward(
+    probs: &mut [f32],
+    losses: &mut [f32],
+    logits: &[f32],
+    targets: &[u32],
+    m: usize,
+    v: usize,
+) {
+    probs[..m * v]
+        .par_chunks_mut(v)
+        .zip(logits[..m * v].par_chunks(v))
+        .zip(losses[..m].par_iter_mut().zip(&targets[..m]))
+        .for_each(|((p, l), (loss, &tgt))| {
             // log-softmax directly, so a tiny probability does not become -inf.
             let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let sum: f64 = l.iter().map(|x| f64::from((x - max).exp())).sum();
@@ -34,13 +47,19 @@ pub fn cross_entropy_forward(probs: &mut [f32], losses: &mut [f32], logits: &[f3
             for (p, &x) in p.iter_mut().zip(l) {
                 *p = (x - log_z).exp();
             }
-        },
-    );
+        });
 }
 
 /// Gradient of [`cross_entropy_forward`] for a loss `sum_i dloss[i] * losses[i]`:
 /// `dlogits[i] += (probs[i] - onehot(targets[i])) * dloss[i]`.
-pub fn cross_entropy_backward(dlogits: &mut [f32], probs: &[f32], targets: &[u32], dloss: &[f32], m: usize, v: usize) {
+pub fn cross_entropy_backward(
+    dlogits: &mut [f32],
+    probs: &[f32],
+    targets: &[u32],
+    dloss: &[f32],
+    m: usize,
+    v: usize,
+) {
     dlogits[..m * v].par_chunks_mut(v).enumerate().for_each(|(i, d)| {
         let p = &probs[i * v..(i + 1) * v];
         for (d, &p) in d.iter_mut().zip(p) {

@@ -45,15 +45,17 @@ pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
 pub fn matmul_acc(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
     debug_assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
     let rows = rows_per_task(k, n);
-    out[..m * n].par_chunks_mut(rows * n).zip(a[..m * k].par_chunks(rows * k)).for_each(|(o, a)| {
-        for (orow, arow) in o.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
-            for (kk, &av) in arow.iter().enumerate() {
-                if av != 0.0 {
-                    axpy(orow, av, &b[kk * n..(kk + 1) * n]);
+    out[..m * n].par_chunks_mut(rows * n).zip(a[..m * k].par_chunks(rows * k)).for_each(
+        |(o, a)| {
+            for (orow, arow) in o.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
+                for (kk, &av) in arow.iter().enumerate() {
+                    if av != 0.0 {
+                        axpy(orow, av, &b[kk * n..(kk + 1) * n]);
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 /// `out[m, n] = a[m, k] @ b[k, n]`.
@@ -67,15 +69,17 @@ pub fn matmul_bt(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: u
     debug_assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= n * k);
     // Small row blocks so a block of `a` stays in L1 while all of `b` streams past it.
     let rows = rows_per_task(k, n).min(16);
-    out[..m * n].par_chunks_mut(rows * n).zip(a[..m * k].par_chunks(rows * k)).for_each(|(o, a)| {
-        let r = o.len() / n;
-        for j in 0..n {
-            let bj = &b[j * k..(j + 1) * k];
-            for i in 0..r {
-                o[i * n + j] = dot(&a[i * k..(i + 1) * k], bj);
+    out[..m * n].par_chunks_mut(rows * n).zip(a[..m * k].par_chunks(rows * k)).for_each(
+        |(o, a)| {
+            let r = o.len() / n;
+            for j in 0..n {
+                let bj = &b[j * k..(j + 1) * k];
+                for i in 0..r {
+                    o[i * n + j] = dot(&a[i * k..(i + 1) * k], bj);
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// `out[k, n] += a[m, k]^T @ b[m, n]` (weight gradients): parallel over blocks of output rows.
@@ -116,7 +120,15 @@ pub fn bias_backward(dbias: &mut [f32], dout: &[f32], m: usize, n: usize) {
 }
 
 /// Linear layer: `out[m, oc] = x[m, c] @ w[oc, c]^T + bias[oc]`.
-pub fn linear_forward(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, m: usize, c: usize, oc: usize) {
+pub fn linear_forward(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    m: usize,
+    c: usize,
+    oc: usize,
+) {
     matmul_bt(out, x, w, m, c, oc);
     if let Some(b) = bias {
         bias_forward(out, b, m, oc);
@@ -153,7 +165,9 @@ mod tests {
         let mut out = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                out[i * n + j] = (0..k).map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64).sum::<f64>() as f32;
+                out[i * n + j] = (0..k)
+                    .map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64)
+                    .sum::<f64>() as f32;
             }
         }
         out
@@ -179,10 +193,16 @@ mod tests {
             matmul(&mut out, &a, &b, m, k, n);
             assert!(out.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-4), "matmul {m}x{k}x{n}");
             matmul_bt(&mut out, &a, &transpose(&b, k, n), m, k, n);
-            assert!(out.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-4), "matmul_bt {m}x{k}x{n}");
+            assert!(
+                out.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-4),
+                "matmul_bt {m}x{k}x{n}"
+            );
             let mut out2 = vec![0.0; m * n];
             matmul_at_acc(&mut out2, &transpose(&a, m, k), &b, k, m, n);
-            assert!(out2.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-4), "matmul_at {m}x{k}x{n}");
+            assert!(
+                out2.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-4),
+                "matmul_at {m}x{k}x{n}"
+            );
         }
     }
 

@@ -7,9 +7,21 @@ const EPS: f32 = 1e-5;
 /// `out[m, c] = (x - mean) * rstd * weight + bias` per row; saves `mean[m]` and `rstd[m]` for
 /// the backward pass.
 #[allow(clippy::too_many_arguments)] // Explicit buffers, llm.c style.
-pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f32], weight: &[f32], bias: &[f32], m: usize, c: usize) {
-    out[..m * c].par_chunks_mut(c).zip(x[..m * c].par_chunks(c)).zip(mean[..m].par_iter_mut().zip(rstd[..m].par_iter_mut())).for_each(
-        |((o, x), (mu, rs))| {
+pub fn layernorm_forward(
+    out: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    m: usize,
+    c: usize,
+) {
+    out[..m * c]
+        .par_chunks_mut(c)
+        .zip(x[..m * c].par_chunks(c))
+        .zip(mean[..m].par_iter_mut().zip(rstd[..m].par_iter_mut()))
+        .for_each(|((o, x), (mu, rs))| {
             let mean = x.iter().sum::<f32>() / c as f32;
             let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
             let r = 1.0 / (var + EPS).sqrt();
@@ -18,8 +30,7 @@ pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x:
             }
             *mu = mean;
             *rs = r;
-        },
-    );
+        });
 }
 
 /// Gradients of [`layernorm_forward`], accumulated into `dx`, `dweight`, `dbias`.
@@ -37,7 +48,8 @@ pub fn layernorm_backward(
     c: usize,
 ) {
     dx[..m * c].par_chunks_mut(c).enumerate().for_each(|(row, dx)| {
-        let (d, x, mu, rs) = (&dout[row * c..(row + 1) * c], &x[row * c..(row + 1) * c], mean[row], rstd[row]);
+        let (d, x, mu, rs) =
+            (&dout[row * c..(row + 1) * c], &x[row * c..(row + 1) * c], mean[row], rstd[row]);
         let (mut dnorm_mean, mut dnorm_norm_mean) = (0.0f32, 0.0f32);
         for i in 0..c {
             let dnorm = weight[i] * d[i];

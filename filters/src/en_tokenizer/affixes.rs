@@ -55,7 +55,13 @@ pub(super) fn find_suffix(s: &str) -> usize {
     let prev2 = p2.map(|x| x.1);
     let single = match last {
         '.' => match prev {
-            Some(p) if p.is_ascii_digit() || is_lower_like(p) || matches!(p, '%' | '²' | '-' | '+' | '|') => true,
+            Some(p)
+                if p.is_ascii_digit()
+                    || is_lower_like(p)
+                    || matches!(p, '%' | '²' | '-' | '+' | '|') =>
+            {
+                true
+            }
             Some(p) if rules::is_list_punct(p) || is_quote(p) => true,
             Some(p) if is_upper_like(p) && prev2.is_some_and(is_upper_like) => true,
             Some('F' | 'f' | 'C' | 'c' | 'K' | 'k') => prev2 == Some('°'),
@@ -84,7 +90,9 @@ pub(super) fn is_lower_like(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_lowercase();
     }
-    spacy_caseless(c) || c.is_lowercase() || (c as u32 >= 0x0590 && c.is_alphabetic() && !c.is_uppercase())
+    spacy_caseless(c)
+        || c.is_lowercase()
+        || (c as u32 >= 0x0590 && c.is_alphabetic() && !c.is_uppercase())
 }
 
 /// spaCy's ALPHA_UPPER: uppercase letters plus letters of scripts without case.
@@ -92,18 +100,26 @@ pub(super) fn is_upper_like(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_uppercase();
     }
-    spacy_caseless(c) || c.is_uppercase() || (c as u32 >= 0x0590 && c.is_alphabetic() && !c.is_lowercase())
+    spacy_caseless(c)
+        || c.is_uppercase()
+        || (c as u32 >= 0x0590 && c.is_alphabetic() && !c.is_lowercase())
 }
 
 /// Whether `s` has a character any infix pattern could start with.
 pub(super) fn needs_infix_scan(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b'.' | b',' | b'-' | b'~' | b':' | b'<' | b'>' | b'=' | b'/' | b'+' | b'*' | b'^') || b >= 0x80)
+    s.bytes().any(|b| {
+        matches!(
+            b,
+            b'.' | b',' | b'-' | b'~' | b':' | b'<' | b'>' | b'=' | b'/' | b'+' | b'*' | b'^'
+        ) || b >= 0x80
+    })
 }
 
 /// Characters spaCy's ALPHA_LOWER and ALPHA_UPPER both list: Han/Kana, and the CJK symbol and
 /// punctuation blocks (U+3000-U+303F `。「」`, U+2E80-U+2FDF, U+31C0-U+33FF, U+FE30-U+FE4F).
 fn spacy_caseless(c: char) -> bool {
-    crate::chars::is_cjk(c) || matches!(c as u32, 0x3000..=0x303F | 0x2E80..=0x2FDF | 0x31C0..=0x31EF | 0x3200..=0x33FF | 0xFE30..=0xFE4F)
+    crate::chars::is_cjk(c)
+        || matches!(c as u32, 0x3000..=0x303F | 0x2E80..=0x2FDF | 0x31C0..=0x31EF | 0x3200..=0x33FF | 0xFE30..=0xFE4F)
 }
 
 /// spaCy's ALPHA: letters plus [`spacy_caseless`].
@@ -144,7 +160,9 @@ pub(super) fn split_infixes<'a>(s: &'a str, out: &mut Vec<&'a str>) {
             || (matches!(c, '+' | '-' | '*' | '^')
                 && prev.is_some_and(|p| p.is_ascii_digit())
                 && next.is_some_and(|x| x.is_ascii_digit() || x == '-'))
-            || (c == '.' && prev.is_some_and(|p| is_lower_like(p) || is_quote(p)) && next.is_some_and(|x| is_upper_like(x) || is_quote(x)))
+            || (c == '.'
+                && prev.is_some_and(|p| is_lower_like(p) || is_quote(p))
+                && next.is_some_and(|x| is_upper_like(x) || is_quote(x)))
             || (c == ',' && alpha(prev) && alpha(next));
         let mlen = if c == '.' && next == Some('.') {
             chars[k..].iter().take_while(|x| x.1 == '.').count()
@@ -178,7 +196,8 @@ pub(super) fn split_infixes<'a>(s: &'a str, out: &mut Vec<&'a str>) {
 fn hyphen_len(rest: &[(usize, char)]) -> usize {
     let c = |k: usize| rest.get(k).map(|x| x.1);
     let alpha_at = |k: usize| c(k).is_some_and(spacy_alpha);
-    for (pat, len) in [("-", 1), ("–", 1), ("—", 1), ("--", 2), ("---", 3), ("——", 2), ("~", 1)] {
+    for (pat, len) in [("-", 1), ("–", 1), ("—", 1), ("--", 2), ("---", 3), ("——", 2), ("~", 1)]
+    {
         let matches = pat.chars().enumerate().all(|(i, p)| c(i) == Some(p));
         if matches && alpha_at(len) {
             return len;

@@ -103,8 +103,9 @@ pub(crate) fn is_icon(c: char) -> bool {
 
 /// Suffixes split off after a digit (`(?<=[0-9])(?:units|currency)$`), longest first.
 pub(crate) const UNITS_AND_CURRENCIES: &[&str] = &[
-    "km/h", "km²", "km³", "m/s", "mbar", "dm²", "dm³", "cm²", "cm³", "mm²", "mm³", "US$", "kmh", "mph", "hPa", "km", "m²", "m³", "dm",
-    "cm", "mm", "ha", "µm", "nm", "yd", "in", "ft", "kg", "mg", "µg", "lb", "oz", "Pa", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB",
-    "C$", "A$", "m", "g", "t", "T", "G", "M", "K", "%", "$", "£", "€", "¥", "฿", "₽", "₹", "₩", "₪", "₫", "₺", "₴", "₦", "₱", "км", "м",
-    "см", "мм", "кг", "г",
+    "km/h", "km²", "km³", "m/s", "mbar", "dm²", "dm³", "cm²", "cm³", "mm²", "mm³", "US$", "kmh",
+    "mph", "hPa", "km", "m²", "m³", "dm", "cm", "mm", "ha", "µm", "nm", "yd", "in", "ft", "kg",
+    "mg", "µg", "lb", "oz", "Pa", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "C$", "A$", "m",
+    "g", "t", "T", "G", "M", "K", "%", "$", "£", "€", "¥", "฿", "₽", "₹", "₩", "₪", "₫", "₺", "₴",
+    "₦", "₱", "км", "м", "см", "мм", "кг", "г",
 ];

@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 
-pub(crate) use super::chars::{UNITS_AND_CURRENCIES, is_icon, is_list_punct, is_prefix_punct, is_quote};
+pub(crate) use super::chars::{
+    UNITS_AND_CURRENCIES, is_icon, is_list_punct, is_prefix_punct, is_quote,
+};
 
 /// Abbreviations kept whole with their period(s) (titles, months, US states, Latin, letters).
 const ABBREVIATIONS: &[&str] = &[
@@ -318,8 +320,8 @@ const ABBREVIATIONS: &[&str] = &[
 
 /// Bases that take `n't` (`nt` without apostrophe), as spaCy spells them (`ca` for can...).
 const NT_BASES: &[&str] = &[
-    "do", "does", "did", "has", "have", "had", "is", "are", "was", "were", "could", "would", "should", "might", "must", "need", "ought",
-    "may", "dare", "ca", "wo", "sha", "ai",
+    "do", "does", "did", "has", "have", "had", "is", "are", "was", "were", "could", "would",
+    "should", "might", "must", "need", "ought", "may", "dare", "ca", "wo", "sha", "ai",
 ];
 
 const D: u16 = 1;
@@ -374,7 +376,8 @@ const CLITICS: &[(u16, &str, &str)] = &[
 ];
 
 /// Apostrophe-less spellings spaCy skips because they are ordinary words.
-const NO_APOSTROPHE_WORDS: &[&str] = &["ill", "well", "were", "hell", "shed", "shell", "its", "whore", "thiss"];
+const NO_APOSTROPHE_WORDS: &[&str] =
+    &["ill", "well", "were", "hell", "shed", "shell", "its", "whore", "thiss"];
 
 /// All special cases except times, built once: chunk text -> split points (byte offsets).
 static SPECIALS: LazyLock<Specials> = LazyLock::new(|| {
@@ -415,7 +418,8 @@ fn build_specials() -> FxHashMap<String, Vec<usize>> {
         m.insert((*a).to_string(), Vec::new());
     }
     // (lowercase form with ' as apostrophe, split points in that form)
-    let mut forms: Vec<(String, Vec<usize>)> = vec![("cannot".into(), vec![3]), ("gonna".into(), vec![3]), ("gotta".into(), vec![3])];
+    let mut forms: Vec<(String, Vec<usize>)> =
+        vec![("cannot".into(), vec![3]), ("gonna".into(), vec![3]), ("gotta".into(), vec![3])];
     for base in NT_BASES {
         let b = base.len();
         forms.push((format!("{base}n't"), vec![b]));
@@ -442,7 +446,10 @@ fn build_specials() -> FxHashMap<String, Vec<usize>> {
                 if ch == '\'' { spelled.push_str(apos) } else { spelled.push(ch) }
             }
             map.push(spelled.len());
-            if apos.is_empty() && (NO_APOSTROPHE_WORDS.contains(&spelled.as_str()) || spelled == form && form.contains('\'')) {
+            if apos.is_empty()
+                && (NO_APOSTROPHE_WORDS.contains(&spelled.as_str())
+                    || spelled == form && form.contains('\''))
+            {
                 continue;
             }
             let pts: Vec<usize> = splits.iter().map(|&p| map[p]).collect();
@@ -481,7 +488,11 @@ fn time_split(s: &str) -> Option<&'static [usize]> {
     if !(1..=12).contains(&hour) || digits > 2 {
         return None;
     }
-    matches!(&s[digits..], "am" | "pm" | "a.m." | "p.m.").then_some(if digits == 1 { &[1] } else { &[2] })
+    matches!(&s[digits..], "am" | "pm" | "a.m." | "p.m.").then_some(if digits == 1 {
+        &[1]
+    } else {
+        &[2]
+    })
 }
 
 /// spaCy's `URL_MATCH`: optional scheme, optional user info, a host with a lowercase TLD or a
@@ -495,7 +506,9 @@ pub(crate) fn is_url(s: &str) -> bool {
     let b = rest.as_bytes();
     if let Some(i) = memchr::memchr_iter(b':', b).find(|&i| b[i + 1..].starts_with(b"//")) {
         let scheme = &rest[..i];
-        if scheme.chars().count() >= 2 && scheme.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')) {
+        if scheme.chars().count() >= 2
+            && scheme.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
+        {
             rest = &rest[i + 3..];
         }
     }
@@ -511,7 +524,8 @@ fn host_port_path(s: &str) -> bool {
     let (host, tail) = s.split_at(end);
     let tail_ok = if let Some(port_rest) = tail.strip_prefix(':') {
         let d = port_rest.bytes().take_while(u8::is_ascii_digit).count();
-        (2..=5).contains(&d) && (port_rest.len() == d || port_rest[d..].starts_with(['/', '?', '#']))
+        (2..=5).contains(&d)
+            && (port_rest.len() == d || port_rest[d..].starts_with(['/', '?', '#']))
     } else {
         true
     };
@@ -538,7 +552,11 @@ fn is_hostname(host: &str) -> bool {
 
 fn is_public_ipv4(host: &str) -> bool {
     let parts: Vec<&str> = host.split('.').collect();
-    if parts.len() != 4 || parts.iter().any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() != 4
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return false;
     }
     let v: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
@@ -552,33 +570,4 @@ fn is_public_ipv4(host: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contractions() {
-        assert_eq!(special_split("don't"), Some(&[2][..]));
-        assert_eq!(special_split("Can’t"), Some(&[2][..]));
-        assert_eq!(special_split("couldn't've"), Some(&[5, 8][..]));
-        assert_eq!(special_split("dont"), Some(&[2][..]));
-        assert_eq!(special_split("I'm"), Some(&[1][..]));
-        assert_eq!(special_split("we'll"), Some(&[2][..]));
-        assert_eq!(special_split("well"), None);
-        assert_eq!(special_split("its"), None);
-        assert_eq!(special_split("hes"), Some(&[2][..]));
-        assert_eq!(special_split("Mr."), Some(&[][..]));
-        assert_eq!(special_split("10am"), Some(&[2][..]));
-        assert_eq!(special_split("DON'T"), None);
-    }
-
-    #[test]
-    fn urls() {
-        assert!(is_url("https://example.com/a?b=c"));
-        assert!(is_url("www.rust-lang.org"));
-        assert!(is_url("user@example.org"));
-        assert!(!is_url("foo.bar()"));
-        assert!(!is_url("Example.COM"));
-        assert!(is_url("8.8.8.8"));
-        assert!(!is_url("192.168.1.1"));
-    }
-}
+mod tests;

@@ -22,7 +22,9 @@ impl ProductQuantizer {
         let dsub = r.count32("PQ dsub")?;
         let lastdsub = r.count32("PQ lastdsub")?;
         if nsubq == 0 || (nsubq - 1) * dsub + lastdsub != dim {
-            return Err(r.err(format!("inconsistent PQ shape: dim {dim}, nsubq {nsubq}, dsub {dsub}, lastdsub {lastdsub}")));
+            return Err(r.err(format!(
+                "inconsistent PQ shape: dim {dim}, nsubq {nsubq}, dsub {dsub}, lastdsub {lastdsub}"
+            )));
         }
         let centroids = r.f32s(dim * KSUB)?;
         Ok(Self { nsubq, dsub, lastdsub, centroids })
@@ -43,8 +45,18 @@ impl ProductQuantizer {
 /// A model matrix.
 #[derive(Debug)]
 pub(crate) enum Matrix {
-    Dense { m: usize, n: usize, data: Vec<f32> },
-    Quant { m: usize, n: usize, codes: Vec<u8>, pq: ProductQuantizer, norms: Option<(Vec<u8>, ProductQuantizer)> },
+    Dense {
+        m: usize,
+        n: usize,
+        data: Vec<f32>,
+    },
+    Quant {
+        m: usize,
+        n: usize,
+        codes: Vec<u8>,
+        pq: ProductQuantizer,
+        norms: Option<(Vec<u8>, ProductQuantizer)>,
+    },
 }
 
 impl Matrix {
@@ -101,7 +113,9 @@ impl Matrix {
                 let code = &codes[i * pq.nsubq..(i + 1) * pq.nsubq];
                 if pq.dsub == 2 && pq.lastdsub == 2 && x.len() == 2 * pq.nsubq {
                     // The usual shape (lid.176: 8 sub-vectors of 2): one pair per code byte.
-                    for ((pair, &c), block) in x.chunks_exact_mut(2).zip(code).zip(pq.centroids.chunks_exact(2 * KSUB)) {
+                    for ((pair, &c), block) in
+                        x.chunks_exact_mut(2).zip(code).zip(pq.centroids.chunks_exact(2 * KSUB))
+                    {
                         let cent = &block[2 * c as usize..2 * c as usize + 2];
                         pair[0] += alpha * cent[0];
                         pair[1] += alpha * cent[1];
@@ -111,7 +125,10 @@ impl Matrix {
                 for (s, &c) in code.iter().enumerate() {
                     let cent = pq.centroid(s, c);
                     let off = s * pq.dsub;
-                    x[off..off + cent.len()].iter_mut().zip(cent).for_each(|(a, b)| *a += alpha * b);
+                    x[off..off + cent.len()]
+                        .iter_mut()
+                        .zip(cent)
+                        .for_each(|(a, b)| *a += alpha * b);
                 }
             }
         }

@@ -19,7 +19,8 @@ impl Vocab {
         let mut by_hash = FxHashMap::default();
         let mut collided = false;
         for (w, &id) in &ids {
-            collided |= by_hash.insert(xxhash_rust::xxh3::xxh3_64(w.as_bytes()), id as u32).is_some();
+            collided |=
+                by_hash.insert(xxhash_rust::xxh3::xxh3_64(w.as_bytes()), id as u32).is_some();
             words[id] = w.clone();
         }
         Self { words, by_hash, by_text: collided.then_some(ids) }
@@ -42,10 +43,14 @@ mod tests {
     #[test]
     fn vocab_finds_words_by_hash_or_text() {
         let h = |w: &str| xxhash_rust::xxh3::xxh3_64(w.as_bytes());
-        let ids: FxHashMap<String, usize> = [("the".to_string(), 0), ("of".to_string(), 1)].into_iter().collect();
+        let ids: FxHashMap<String, usize> =
+            [("the".to_string(), 0), ("of".to_string(), 1)].into_iter().collect();
         let v = Vocab::new(ids.clone());
         assert!(v.by_text.is_none());
-        assert_eq!((v.id("the", h("the")), v.id("of", h("of")), v.id("and", h("and"))), (Some(0), Some(1), None));
+        assert_eq!(
+            (v.id("the", h("the")), v.id("of", h("of")), v.id("and", h("and"))),
+            (Some(0), Some(1), None)
+        );
         // A word that is not the model's, under a model word's hash, is not that word.
         assert_eq!(v.id("and", h("the")), None);
         // Found by text when two words of the model share a hash.

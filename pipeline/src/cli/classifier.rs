@@ -61,14 +61,27 @@ pub(super) fn train(args: TrainClassifierArgs) -> anyhow::Result<Exit> {
     let errors = source::for_each_document(&spec, |d| {
         match d.metadata.get(&args.label_field) {
             None | Some(serde_json::Value::Null) => unlabelled += 1,
-            Some(serde_json::Value::String(s)) => examples.push((cut(d.text, args.max_chars), s.clone())),
+            Some(serde_json::Value::String(s)) => {
+                examples.push((cut(d.text, args.max_chars), s.clone()))
+            }
             Some(other) => examples.push((cut(d.text, args.max_chars), other.to_string())),
         }
         true
     })?;
-    anyhow::ensure!(!examples.is_empty(), "no labelled documents (field `{}`) in {}", args.label_field, args.inputs.join(", "));
-    let labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let index: BTreeMap<&str, u32> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "no labelled documents (field `{}`) in {}",
+        args.label_field,
+        args.inputs.join(", ")
+    );
+    let labels: Vec<String> = examples
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let index: BTreeMap<&str, u32> =
+        labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
     let cutoff = (args.holdout * u64::MAX as f64) as u64;
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for (text, label) in &examples {
@@ -94,9 +107,15 @@ pub(super) fn train(args: TrainClassifierArgs) -> anyhow::Result<Exit> {
     let model = Classifier::train(&config, labels.clone(), &train)?;
     if !test.is_empty() {
         let m = model.evaluate(&test)?;
-        println!("held out: {} documents, accuracy {:.4}, macro F1 {:.4}", m.examples, m.accuracy, m.macro_f1);
+        println!(
+            "held out: {} documents, accuracy {:.4}, macro F1 {:.4}",
+            m.examples, m.accuracy, m.macro_f1
+        );
         for (label, l) in labels.iter().zip(&m.per_label) {
-            println!("  {label:<24} precision {:.4} recall {:.4} F1 {:.4} support {}", l.precision, l.recall, l.f1, l.support);
+            println!(
+                "  {label:<24} precision {:.4} recall {:.4} F1 {:.4} support {}",
+                l.precision, l.recall, l.f1, l.support
+            );
         }
     }
     model.save(&args.output)?;

@@ -30,7 +30,9 @@ impl ShardSizeArgs {
 
 /// Parses a size such as `512MiB`.
 pub(super) fn parse_size(s: &str) -> Result<u64, String> {
-    ByteSize::parse(s).map(|b| b.0).ok_or_else(|| format!("invalid size {s:?}: write e.g. 1048576, 512MiB or 1GiB"))
+    ByteSize::parse(s)
+        .map(|b| b.0)
+        .ok_or_else(|| format!("invalid size {s:?}: write e.g. 1048576, 512MiB or 1GiB"))
 }
 
 /// `tokenmill shuffle` arguments.
@@ -75,8 +77,22 @@ pub struct ExportArgs {
 }
 
 pub(super) fn shuffle(args: ShuffleArgs) -> anyhow::Result<Exit> {
-    let m = shuffle_dataset(&args.input, &args.output, &args.size.prefix, args.seed, args.memory, args.size.target())?;
-    println!("{}: {} documents, {} tokens in {} shards (seed {})", args.output.display(), m.documents, m.tokens, m.shards.len(), args.seed);
+    let m = shuffle_dataset(
+        &args.input,
+        &args.output,
+        &args.size.prefix,
+        args.seed,
+        args.memory,
+        args.size.target(),
+    )?;
+    println!(
+        "{}: {} documents, {} tokens in {} shards (seed {})",
+        args.output.display(),
+        m.documents,
+        m.tokens,
+        m.shards.len(),
+        args.seed
+    );
     Ok(Exit::Ok)
 }
 

@@ -25,11 +25,15 @@ pub struct InspectArgs {
 
 pub(super) fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
     let manifest = Manifest::read(&args.dir)?;
-    let tokenizer = args.tokenizer.as_deref().map(tokenmill_tokenize::Tokenizer::from_file).transpose()?;
+    let tokenizer =
+        args.tokenizer.as_deref().map(tokenmill_tokenize::Tokenizer::from_file).transpose()?;
     if let Some(t) = &tokenizer
         && t.info().hash != manifest.tokenizer_hash
     {
-        eprintln!("warning: this tokenizer's hash differs from the manifest's ({}): decoding may be wrong", manifest.tokenizer_hash);
+        eprintln!(
+            "warning: this tokenizer's hash differs from the manifest's ({}): decoding may be wrong",
+            manifest.tokenizer_hash
+        );
     }
     println!(
         "{}: {} shards, {} documents, {} tokens, dtype {}, vocab {}",
@@ -40,7 +44,11 @@ pub(super) fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
         manifest.dtype,
         manifest.vocab_size
     );
-    println!("tokenizer {}: {}", manifest.tokenizer_hash, manifest.tokenizer_encode_path.as_deref().unwrap_or("encode path not recorded"));
+    println!(
+        "tokenizer {}: {}",
+        manifest.tokenizer_hash,
+        manifest.tokenizer_encode_path.as_deref().unwrap_or("encode path not recorded")
+    );
     let mut counts = vec![0u64; usize::try_from(manifest.vocab_size).unwrap_or(0)];
     let mut histogram = [0u64; 33];
     let (mut seen, mut shown) = (0u64, false);
@@ -73,11 +81,16 @@ pub(super) fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
         let lo = if bits == 0 { 0 } else { 1u64 << (bits - 1) };
         println!("  {:>10} - {:<10} {n}", lo, (1u64 << bits) - 1);
     }
-    let mut top: Vec<(usize, u64)> = counts.iter().copied().enumerate().filter(|(_, c)| *c > 0).collect();
+    let mut top: Vec<(usize, u64)> =
+        counts.iter().copied().enumerate().filter(|(_, c)| *c > 0).collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     println!("most frequent tokens:");
     for (id, c) in top.into_iter().take(args.top) {
-        let text = tokenizer.as_ref().and_then(|t| t.decode(&[id as u32]).ok()).map(|s| format!(" {s:?}")).unwrap_or_default();
+        let text = tokenizer
+            .as_ref()
+            .and_then(|t| t.decode(&[id as u32]).ok())
+            .map(|s| format!(" {s:?}"))
+            .unwrap_or_default();
         println!("  {id:>8}{text}: {c}");
     }
     Ok(Exit::Ok)

@@ -3,6 +3,7 @@
 mod classifier;
 mod datasets;
 mod dedup;
+mod events;
 mod inspect;
 mod ops;
 mod ranks;
@@ -115,9 +116,9 @@ pub enum Command {
     /// Process the objects named by an object-storage event notification (S3 via SQS, SNS,
     /// EventBridge or Lambda; GCS via Pub/Sub), incrementally: an event delivered twice does
     /// nothing the second time.
-    Trigger(ops::TriggerArgs),
+    Trigger(events::TriggerArgs),
     /// Poll the sources for new inputs and process them incrementally, every interval.
-    Watch(ops::WatchArgs),
+    Watch(events::WatchArgs),
     /// Print the steps that run a pipeline as a job array of N tasks (every pass, every dedup
     /// phase, the merge) with each task's command line: text, or JSON for any scheduler.
     Plan(ops::PlanArgs),
@@ -211,7 +212,9 @@ impl From<FailureKind> for Exit {
         match kind {
             FailureKind::BadInput => Exit::Input,
             FailureKind::Config => Exit::Config,
-            FailureKind::Io | FailureKind::Stage | FailureKind::Sink | FailureKind::Other => Exit::Failed,
+            FailureKind::Io | FailureKind::Stage | FailureKind::Sink | FailureKind::Other => {
+                Exit::Failed
+            }
         }
     }
 }
@@ -244,7 +247,8 @@ pub fn init_logging(args: &GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -276,8 +280,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Merge(args) => datasets::merge(args),
         Command::Export(args) => datasets::export(args),
         Command::Plan(args) => ops::plan(args),
-        Command::Trigger(args) => ops::trigger(args),
-        Command::Watch(args) => ops::watch(args),
+        Command::Trigger(args) => events::trigger(args),
+        Command::Watch(args) => events::watch(args),
         Command::Slurm(args) => ops::slurm(args),
         Command::K8s(args) => ops::k8s(args),
     }
@@ -322,7 +326,13 @@ fn preflight(plan: &Plan) -> anyhow::Result<()> {
     crate::build::where_filters(plan)?;
     for (s, src) in plan.spec.sources.iter().enumerate() {
         let bytes: u64 = inputs[s].files.iter().map(|f| f.size).sum();
-        println!("source {} ({}): {} files, {:.1} MB", src.name(), src.kind(), inputs[s].files.len(), bytes as f64 / 1e6);
+        println!(
+            "source {} ({}): {} files, {:.1} MB",
+            src.name(),
+            src.kind(),
+            inputs[s].files.len(),
+            bytes as f64 / 1e6
+        );
         for e in &inputs[s].errors {
             println!("  warning: {e}");
         }
@@ -352,9 +362,16 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         preflight(&plan)?;
         let world = args.world_size.unwrap_or(1);
         let steps = runner::plan_steps(&plan, world)?;
-        let binary = std::env::current_exe().map_or_else(|_| "tokenmill".into(), |p| p.display().to_string());
-        let config = std::fs::canonicalize(&args.config).unwrap_or_else(|_| args.config.clone()).display().to_string();
-        print!("as a job array (`tokenmill plan`, `slurm`, `k8s`): {}", ops::plan_text(&steps, &binary, &config, world, args.threads));
+        let binary = std::env::current_exe()
+            .map_or_else(|_| "tokenmill".into(), |p| p.display().to_string());
+        let config = std::fs::canonicalize(&args.config)
+            .unwrap_or_else(|_| args.config.clone())
+            .display()
+            .to_string();
+        print!(
+            "as a job array (`tokenmill plan`, `slurm`, `k8s`): {}",
+            ops::plan_text(&steps, &binary, &config, world, args.threads)
+        );
         println!("map-0, task by task:");
         for s in runner::first_shares(&plan, world) {
             match &s.span {
@@ -408,7 +425,11 @@ pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// Runs a plan, prints the summary, writes the metrics file, maps the outcome to an exit code.
-pub(crate) fn execute_run(plan: &Plan, opts: &RunOptions, metrics: Option<&Path>) -> anyhow::Result<Exit> {
+pub(crate) fn execute_run(
+    plan: &Plan,
+    opts: &RunOptions,
+    metrics: Option<&Path>,
+) -> anyhow::Result<Exit> {
     let stats = runner::run(plan, opts)?;
     print!("{}", stats.summary());
     if let Some(path) = metrics {
@@ -432,8 +453,12 @@ fn task_of(args: &RunArgs) -> anyhow::Result<Option<runner::StepTask>> {
     let Some(step) = &args.step else { return Ok(None) };
     let Some(world_size) = args.world_size else { anyhow::bail!("--step needs --world-size") };
     let rank = if args.array_task {
-        if std::env::var_os("SLURM_ARRAY_TASK_ID").is_none() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
-            anyhow::bail!("--array-task: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set");
+        if std::env::var_os("SLURM_ARRAY_TASK_ID").is_none()
+            && std::env::var_os("JOB_COMPLETION_INDEX").is_none()
+        {
+            anyhow::bail!(
+                "--array-task: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set"
+            );
         }
         ranks::Ranks::resolve(&ranks::RankArgs { rank: None, world_size: Some(world_size) })?.rank
     } else {
@@ -450,8 +475,11 @@ fn bench(path: &Path, threads: Option<usize>) -> anyhow::Result<Exit> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let opts =
-        RunOptions { threads: threads.unwrap_or_else(runner::default_threads), progress: ProgressMode::Off, ..RunOptions::default() };
+    let opts = RunOptions {
+        threads: threads.unwrap_or_else(runner::default_threads),
+        progress: ProgressMode::Off,
+        ..RunOptions::default()
+    };
     let stats = runner::run(&plan, &opts)?;
     if let RunStatus::Failed { reason, .. } = &stats.status {
         anyhow::bail!("the benchmarked run failed: {reason}");
@@ -480,7 +508,11 @@ fn init(path: &Path, force: bool) -> anyhow::Result<Exit> {
         eprintln!("error: {} exists; pass --force to overwrite it", path.display());
         return Ok(Exit::Config);
     }
-    std::fs::write(path, crate::EXAMPLE_CONFIG).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {}: edit the paths, then `tokenmill validate {0}` and `tokenmill run {0}`", path.display());
+    std::fs::write(path, crate::EXAMPLE_CONFIG)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "wrote {}: edit the paths, then `tokenmill validate {0}` and `tokenmill run {0}`",
+        path.display()
+    );
     Ok(Exit::Ok)
 }

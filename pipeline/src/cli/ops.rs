@@ -1,59 +1,13 @@
-//! Operations: object-storage triggers, polling, and job-array scripts for Slurm and Kubernetes.
+//! Job arrays: `plan`, and the scripts for Slurm and manifests for Kubernetes.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{Exit, execute_run, exit_of, interrupt_flag, load};
-use crate::build::SourceInputs;
-use crate::config::Plan;
-use crate::duration::parse_duration;
-use crate::progress::ProgressMode;
-use crate::runner::{self, RunOptions};
-use crate::source::{InputError, InputErrorKind};
-use crate::stats::RunStatus;
-use crate::storage::{self, StorageError};
-
-/// What `trigger` and `watch` share: an incremental run of a pipeline.
-#[derive(Debug, Args)]
-pub struct IncrementalArgs {
-    /// The pipeline file.
-    pub config: PathBuf,
-    /// Worker threads [default: all cores].
-    #[arg(short = 'j', long)]
-    pub threads: Option<usize>,
-    /// Write each run's counters in Prometheus text format to this file.
-    #[arg(long, value_name = "FILE")]
-    pub metrics: Option<PathBuf>,
-}
-
-/// `tokenmill trigger`.
-#[derive(Debug, Args)]
-pub struct TriggerArgs {
-    /// The pipeline and how to run it.
-    #[command(flatten)]
-    pub run: IncrementalArgs,
-    /// The event notification (JSON), or `-` for standard input.
-    #[arg(long, value_name = "FILE")]
-    pub event: PathBuf,
-}
-
-/// `tokenmill watch`.
-#[derive(Debug, Args)]
-pub struct WatchArgs {
-    /// The pipeline and how to run it.
-    #[command(flatten)]
-    pub run: IncrementalArgs,
-    /// Time between polls: `90s`, `5m`, `1h`, or seconds.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub every: Duration,
-    /// Stop after this many polls [default: run until interrupted].
-    #[arg(long)]
-    pub polls: Option<u64>,
-}
+use super::{Exit, load};
+use crate::runner;
 
 /// `tokenmill plan`.
 #[derive(Debug, Args)]
@@ -148,117 +102,11 @@ pub struct K8sArgs {
     pub out: Option<PathBuf>,
 }
 
-pub(super) fn trigger(args: TriggerArgs) -> anyhow::Result<Exit> {
-    let plan = match load(&args.run.config) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
-    let text = if args.event.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("cannot read the event from standard input")?
-    } else {
-        std::fs::read_to_string(&args.event).with_context(|| format!("cannot read {}", args.event.display()))?
-    };
-    let objects = match crate::trigger::parse_event(&text) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {}: {e:#}", args.event.display());
-            return Ok(Exit::Input);
-        }
-    };
-    if objects.ignored > 0 {
-        tracing::info!(records = objects.ignored, "event records that are not object creations were ignored");
-    }
-    let inputs = event_inputs(&plan, &objects.urls);
-    if inputs.iter().all(|s| s.files.is_empty() && s.errors.is_empty()) {
-        println!("nothing to do: the event names no object that a source of {} reads", args.run.config.display());
-        return Ok(Exit::Ok);
-    }
-    let opts = RunOptions {
-        threads: args.run.threads.unwrap_or_else(runner::default_threads),
-        progress: ProgressMode::Off,
-        cancel: interrupt_flag()?,
-        incremental: true,
-        inputs: Some(inputs),
-        ..RunOptions::default()
-    };
-    execute_run(&plan, &opts, args.run.metrics.as_deref())
-}
-
-/// The inputs an event's objects make, per source: each object goes to the first source
-/// whose paths name it; an object that is gone by now is a `not_found` input error.
-fn event_inputs(plan: &Plan, urls: &[String]) -> Vec<SourceInputs> {
-    let mut inputs: Vec<SourceInputs> = plan.spec.sources.iter().map(|_| SourceInputs::default()).collect();
-    for url in urls {
-        let source = plan.spec.sources.iter().position(|s| s.file().paths.iter().any(|p| storage::pattern_matches(p, url)));
-        let Some(s) = source else {
-            tracing::warn!(object = url.as_str(), "the object matches no source's paths; ignored");
-            continue;
-        };
-        let error = |kind, message: String| InputError { kind, file: url.as_str().into(), line: None, offset: None, message };
-        match storage::list_inputs(url, &plan.spec.sources[s].file().storage) {
-            Ok(files) => inputs[s].files.extend(files.into_iter().filter(|f| f.url == *url)),
-            Err(StorageError::NotFound { .. }) => inputs[s].errors.push(error(InputErrorKind::NotFound, "no such object".into())),
-            Err(e) => inputs[s].errors.push(error(InputErrorKind::Unreadable, e.to_string())),
-        }
-    }
-    inputs
-}
-
-pub(super) fn watch(args: WatchArgs) -> anyhow::Result<Exit> {
-    let plan = match load(&args.run.config) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
-    let cancel = interrupt_flag()?;
-    let mut last;
-    let mut polls = 0u64;
-    tracing::info!(every = ?args.every, "watching the sources for new inputs");
-    loop {
-        let started = Instant::now();
-        let opts = RunOptions {
-            threads: args.run.threads.unwrap_or_else(runner::default_threads),
-            progress: ProgressMode::Off,
-            cancel: cancel.clone(),
-            incremental: true,
-            ..RunOptions::default()
-        };
-        match runner::run(&plan, &opts) {
-            Ok(stats) => {
-                if stats.input_files > 0 || !matches!(stats.status, RunStatus::Complete) {
-                    print!("{}", stats.summary());
-                }
-                if let Some(path) = &args.run.metrics {
-                    crate::stats::write_metrics(path, &stats)?;
-                }
-                last = exit_of(&stats);
-                if let RunStatus::Failed { reason, .. } = &stats.status {
-                    tracing::error!("run failed, retrying at the next poll: {reason}");
-                }
-            }
-            Err(e) => {
-                tracing::error!("run could not start, retrying at the next poll: {e:#}");
-                last = Exit::Failed;
-            }
-        }
-        polls += 1;
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(Exit::Interrupted);
-        }
-        if args.polls.is_some_and(|n| polls >= n) {
-            return Ok(last);
-        }
-        while started.elapsed() < args.every {
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                return Ok(Exit::Interrupted);
-            }
-            std::thread::sleep(Duration::from_millis(100).min(args.every));
-        }
-    }
-}
-
 /// Quotes a word for a POSIX shell.
 fn sh(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c)) {
+    if !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c))
+    {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
@@ -280,8 +128,16 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The command line of one task of a step.
-fn task_argv(binary: &str, config: &str, step: &runner::Step, rank: Option<usize>, world: usize, threads: Option<usize>) -> Vec<String> {
-    let mut argv: Vec<String> = vec![binary.into(), "run".into(), config.into(), "--step".into(), step.name.clone()];
+fn task_argv(
+    binary: &str,
+    config: &str,
+    step: &runner::Step,
+    rank: Option<usize>,
+    world: usize,
+    threads: Option<usize>,
+) -> Vec<String> {
+    let mut argv: Vec<String> =
+        vec![binary.into(), "run".into(), config.into(), "--step".into(), step.name.clone()];
     match rank {
         Some(r) => argv.extend(["--rank".into(), r.to_string()]),
         None => argv.push("--array-task".into()),
@@ -302,7 +158,10 @@ pub(super) fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     let steps = runner::plan_steps(&plan, args.world_size)?;
     let binary = match &args.binary {
         Some(b) => b.display().to_string(),
-        None => std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?.display().to_string(),
+        None => std::env::current_exe()
+            .context("cannot locate this tokenmill binary; pass --binary")?
+            .display()
+            .to_string(),
     };
     let config = absolute(&args.config)?.display().to_string();
     match args.format {
@@ -316,15 +175,28 @@ pub(super) fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                     serde_json::json!({"name": s.name, "what": s.what, "tasks": tasks})
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"world_size": args.world_size, "steps": steps}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"world_size": args.world_size, "steps": steps})
+                )?
+            );
         }
-        PlanFormat::Text => print!("{}", plan_text(&steps, &binary, &config, args.world_size, args.threads)),
+        PlanFormat::Text => {
+            print!("{}", plan_text(&steps, &binary, &config, args.world_size, args.threads))
+        }
     }
     Ok(Exit::Ok)
 }
 
 /// The steps as text: what each does and its tasks' commands.
-pub(super) fn plan_text(steps: &[runner::Step], binary: &str, config: &str, world: usize, threads: Option<usize>) -> String {
+pub(super) fn plan_text(
+    steps: &[runner::Step],
+    binary: &str,
+    config: &str,
+    world: usize,
+    threads: Option<usize>,
+) -> String {
     let mut out = format!(
         "{} steps for a job array of {world} task(s); run them in order, each after every task of the one before succeeded:\n",
         steps.len()
@@ -335,12 +207,18 @@ pub(super) fn plan_text(steps: &[runner::Step], binary: &str, config: &str, worl
             n => writeln!(out, "{}. {} ({n} tasks): each task {}", i + 1, s.name, s.what),
         }
         .ok();
-        let argv: Vec<String> = task_argv(binary, config, s, Some(0), world, threads).iter().map(|w| sh(w)).collect();
+        let argv: Vec<String> =
+            task_argv(binary, config, s, Some(0), world, threads).iter().map(|w| sh(w)).collect();
         let line = argv.join(" ");
         if s.tasks == 1 {
             let _ = writeln!(out, "   {line}");
         } else {
-            let _ = writeln!(out, "   {} (--rank 0 to {})", line.replace("--rank 0", "--rank R"), s.tasks - 1);
+            let _ = writeln!(
+                out,
+                "   {} (--rank 0 to {})",
+                line.replace("--rank 0", "--rank R"),
+                s.tasks - 1
+            );
         }
     }
     out
@@ -353,12 +231,16 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
     };
     let steps = runner::plan_steps(&plan, args.tasks)?;
     let cwd = std::env::current_dir()?;
-    let out = absolute(&args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("slurm")))?;
+    let out = absolute(
+        &args.out.clone().unwrap_or_else(|| Path::new(&plan.spec.run.work_dir).join("slurm")),
+    )?;
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let binary = match &args.binary {
         Some(b) => absolute(b)?,
-        None => std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?,
+        None => {
+            std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?
+        }
     };
     let binary = binary.display().to_string();
     let config = absolute(&args.config)?.display().to_string();
@@ -373,23 +255,45 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
             let _ = writeln!(h, "#SBATCH --output={}/{}-%j.log", logs.display(), step.name);
         }
         let _ = writeln!(h, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task={}", args.cpus_per_task);
-        for (flag, v) in [("partition", &args.partition), ("account", &args.account), ("time", &args.time), ("mem", &args.mem)] {
+        for (flag, v) in [
+            ("partition", &args.partition),
+            ("account", &args.account),
+            ("time", &args.time),
+            ("mem", &args.mem),
+        ] {
             if let Some(v) = v {
                 let _ = writeln!(h, "#SBATCH --{flag}={v}");
             }
         }
         let _ = write!(h, "set -euo pipefail\ncd {}\n", sh(&cwd.display().to_string()));
-        let argv: Vec<String> =
-            task_argv(&binary, &config, step, (!array).then_some(0), args.tasks, Some(args.cpus_per_task)).iter().map(|w| sh(w)).collect();
-        let _ = write!(h, "# Step {} of {}: each task {}.\nexec {}\n", i + 1, steps.len(), step.what, argv.join(" "));
+        let argv: Vec<String> = task_argv(
+            &binary,
+            &config,
+            step,
+            (!array).then_some(0),
+            args.tasks,
+            Some(args.cpus_per_task),
+        )
+        .iter()
+        .map(|w| sh(w))
+        .collect();
+        let _ = write!(
+            h,
+            "# Step {} of {}: each task {}.\nexec {}\n",
+            i + 1,
+            steps.len(),
+            step.what,
+            argv.join(" ")
+        );
         let name = format!("{:02}-{}.sbatch", i + 1, step.name);
         let path = out.join(&name);
         std::fs::write(&path, h).with_context(|| format!("cannot write {}", path.display()))?;
         set_executable(&path)?;
         scripts.push((step, path));
     }
-    let mut submit =
-        String::from("#!/bin/bash\n# Submits every step, each after the one before it succeeded (afterok).\nset -euo pipefail\nafter=\n");
+    let mut submit = String::from(
+        "#!/bin/bash\n# Submits every step, each after the one before it succeeded (afterok).\nset -euo pipefail\nafter=\n",
+    );
     for (step, path) in &scripts {
         let _ = write!(
             submit,
@@ -399,9 +303,15 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
         );
     }
     let submit_path = out.join("submit.sh");
-    std::fs::write(&submit_path, submit).with_context(|| format!("cannot write {}", submit_path.display()))?;
+    std::fs::write(&submit_path, submit)
+        .with_context(|| format!("cannot write {}", submit_path.display()))?;
     set_executable(&submit_path)?;
-    println!("wrote {} step scripts and submit.sh to {} ({} tasks per map step, then the merge)", scripts.len(), out.display(), args.tasks);
+    println!(
+        "wrote {} step scripts and submit.sh to {} ({} tasks per map step, then the merge)",
+        scripts.len(),
+        out.display(),
+        args.tasks
+    );
     if !args.submit {
         println!("submit with: {}", submit_path.display());
         return Ok(Exit::Ok);
@@ -414,11 +324,21 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
         if let Some(a) = &after {
             c.arg(format!("--dependency=afterok:{a}"));
         }
-        let o = c.arg(path).output().context("cannot run sbatch (is Slurm installed and on PATH?)")?;
+        let o =
+            c.arg(path).output().context("cannot run sbatch (is Slurm installed and on PATH?)")?;
         if !o.status.success() {
-            anyhow::bail!("sbatch {} failed: {}", path.display(), String::from_utf8_lossy(&o.stderr).trim());
+            anyhow::bail!(
+                "sbatch {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
         }
-        let id = String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap_or_default().to_string();
+        let id = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         ids.push(format!("{} job {id}", step.name));
         after = Some(id);
     }
@@ -449,8 +369,13 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
     let config = args.config.display().to_string();
     let volume = match &args.pvc {
         Some(claim) => (
-            format!("          volumeMounts:\n            - name: data\n              mountPath: {}\n", args.mount),
-            format!("      volumes:\n        - name: data\n          persistentVolumeClaim:\n            claimName: {claim}\n"),
+            format!(
+                "          volumeMounts:\n            - name: data\n              mountPath: {}\n",
+                args.mount
+            ),
+            format!(
+                "      volumes:\n        - name: data\n          persistentVolumeClaim:\n            claimName: {claim}\n"
+            ),
         ),
         None => (String::new(), String::new()),
     };
@@ -460,7 +385,14 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
     let mut files = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let indexed = step.tasks > 1;
-        let argv = task_argv("tokenmill", &config, step, (!indexed).then_some(0), args.tasks, Some(args.cpus));
+        let argv = task_argv(
+            "tokenmill",
+            &config,
+            step,
+            (!indexed).then_some(0),
+            args.tasks,
+            Some(args.cpus),
+        );
         let command = serde_json::to_string(&argv)?.replace("\",\"", "\", \"");
         let job = format!("{}-{}", args.name, step.name.to_lowercase().replace('_', "-"));
         let mut y = format!(
@@ -470,8 +402,11 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
             step.what
         );
         if indexed {
-            let _ =
-                write!(y, "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n", n = step.tasks);
+            let _ = write!(
+                y,
+                "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n",
+                n = step.tasks
+            );
         } else {
             y.push_str("  backoffLimit: 2\n");
         }
@@ -487,7 +422,10 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
         );
         let name = format!("{:02}-{}.yaml", i + 1, step.name);
         std::fs::write(out.join(&name), y)?;
-        let _ = write!(script, "kubectl apply -f {name}\nkubectl wait --for=condition=complete --timeout=-1s job/{job}\n");
+        let _ = write!(
+            script,
+            "kubectl apply -f {name}\nkubectl wait --for=condition=complete --timeout=-1s job/{job}\n"
+        );
         files.push(name);
     }
     std::fs::write(out.join("run.sh"), script)?;

@@ -65,9 +65,17 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
             let plan = crate::config::load(config).map_err(|d| anyhow::anyhow!("{d}"))?;
             let source = plan.spec.sources.iter().find(|s| s.name() == name).ok_or_else(|| {
                 let names: Vec<&str> = plan.spec.sources.iter().map(|s| s.name()).collect();
-                anyhow::anyhow!("{} has no source `{name}` (sources: {})", config.display(), names.join(", "))
+                anyhow::anyhow!(
+                    "{} has no source `{name}` (sources: {})",
+                    config.display(),
+                    names.join(", ")
+                )
             })?;
-            FileSourceSpec { metadata_fields: Some(vec![]), where_sql: None, ..source.file().clone() }
+            FileSourceSpec {
+                metadata_fields: Some(vec![]),
+                where_sql: None,
+                ..source.file().clone()
+            }
         }
         _ => FileSourceSpec {
             text_field: args.text_field.clone(),
@@ -101,7 +109,13 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
     let tokenizer = train_byte_level_bpe(texts.into_iter(), &cfg)?;
     tokenizer.save(&args.output)?;
     let info = tokenizer.info();
-    println!("wrote {}: vocab {}, eos {:?}, hash {}", args.output.display(), info.vocab_size, info.eos_id, info.hash);
+    println!(
+        "wrote {}: vocab {}, eos {:?}, hash {}",
+        args.output.display(),
+        info.vocab_size,
+        info.eos_id,
+        info.hash
+    );
     if !args.eval.is_empty() {
         for line in compression(&tokenizer, &args.eval, &args.text_field)? {
             println!("{line}");
@@ -112,8 +126,16 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Exit> {
 
 /// Bytes of text per token of `tokenizer` on the documents of `inputs`, per `lang` value
 /// (documents without one count as `all` only), as printable lines.
-fn compression(tokenizer: &Tokenizer, inputs: &[String], text_field: &str) -> anyhow::Result<Vec<String>> {
-    let spec = FileSourceSpec { text_field: text_field.to_owned(), metadata_fields: None, ..FileSourceSpec::new("eval", inputs.to_vec()) };
+fn compression(
+    tokenizer: &Tokenizer,
+    inputs: &[String],
+    text_field: &str,
+) -> anyhow::Result<Vec<String>> {
+    let spec = FileSourceSpec {
+        text_field: text_field.to_owned(),
+        metadata_fields: None,
+        ..FileSourceSpec::new("eval", inputs.to_vec())
+    };
     let mut by_lang: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
     let mut failure = None;
     source::for_each_document(&spec, |d| {

@@ -41,7 +41,10 @@ pub struct TrainLmArgs {
 
 pub(super) fn train(args: TrainLmArgs) -> anyhow::Result<Exit> {
     let tokenizer = tokenmill_tokenize::Tokenizer::from_file(&args.tokenizer)?;
-    let spec = FileSourceSpec { text_field: args.text_field.clone(), ..FileSourceSpec::new("train", args.inputs.clone()) };
+    let spec = FileSourceSpec {
+        text_field: args.text_field.clone(),
+        ..FileSourceSpec::new("train", args.inputs.clone())
+    };
     let (mut train, mut heldout) = (Vec::new(), Vec::new());
     let mut docs = 0u64;
     let mut failure = None;

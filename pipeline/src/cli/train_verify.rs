@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 use tokenmill_engine::device::{Device, DeviceRequest};
-use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling, TrainReport, unigram_entropy};
+use tokenmill_engine::gpt::{
+    Gpt, GptConfig, GptTrainConfig, Sampling, TrainReport, unigram_entropy,
+};
 use tokenmill_shards::{IndexedDataset, Manifest};
 
 use crate::lm::Compaction;
@@ -68,7 +70,12 @@ impl LmArgs {
 
     /// The training run.
     pub fn train_config(&self) -> GptTrainConfig {
-        GptTrainConfig { steps: self.steps, batch_size: self.batch, lr: self.lr, ..GptTrainConfig::default() }
+        GptTrainConfig {
+            steps: self.steps,
+            batch_size: self.batch,
+            lr: self.lr,
+            ..GptTrainConfig::default()
+        }
     }
 
     /// A new model of this shape for `vocab` compacted ids, trained on `tokens` on `device`,
@@ -76,7 +83,12 @@ impl LmArgs {
     ///
     /// # Errors
     /// A bad shape, tokens outside the vocabulary, device errors.
-    pub fn train(&self, vocab: usize, device: Device, tokens: &[u32]) -> anyhow::Result<(Gpt, TrainReport)> {
+    pub fn train(
+        &self,
+        vocab: usize,
+        device: Device,
+        tokens: &[u32],
+    ) -> anyhow::Result<(Gpt, TrainReport)> {
         let mut gpt = Gpt::new(self.config(vocab))?;
         let every = (self.steps / 10).max(1);
         let report = gpt.train_on(device, tokens, &self.train_config(), |s| {
@@ -152,7 +164,8 @@ pub(super) fn train_check(dir: &Path, args: &TrainCheckArgs) -> anyhow::Result<b
     let passed = heldout_loss <= args.pass_ratio * entropy;
     let prompt_c: Vec<u32> = heldout_c.iter().copied().take(16).collect();
     let generated_c = gpt.generate(&prompt_c, 48, Sampling::Temperature(0.8), 42)?;
-    let tokenizer = args.tokenizer.as_deref().map(tokenmill_tokenize::Tokenizer::from_file).transpose()?;
+    let tokenizer =
+        args.tokenizer.as_deref().map(tokenmill_tokenize::Tokenizer::from_file).transpose()?;
     let decode = |ids: &[u32]| -> anyhow::Result<String> {
         let original = map.invert(ids);
         Ok(match &tokenizer {
@@ -190,12 +203,20 @@ pub(super) fn train_check(dir: &Path, args: &TrainCheckArgs) -> anyhow::Result<b
     );
     println!("prompt:    {}", r.prompt.replace('\n', "\\n"));
     println!("generated: {}", r.generated.replace('\n', "\\n"));
-    println!("report: {} and {}", out.join("report.json").display(), out.join("loss.svg").display());
+    println!(
+        "report: {} and {}",
+        out.join("report.json").display(),
+        out.join("loss.svg").display()
+    );
     Ok(passed)
 }
 
 /// Reads up to `max_tokens`; every tenth document goes to the held-out split.
-fn read_split(dir: &Path, manifest: &Manifest, max_tokens: usize) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
+fn read_split(
+    dir: &Path,
+    manifest: &Manifest,
+    max_tokens: usize,
+) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
     let (mut train, mut heldout) = (Vec::new(), Vec::new());
     let mut n = 0usize;
     'shards: for shard in &manifest.shards {
@@ -222,21 +243,47 @@ fn loss_svg(losses: &[f32], entropy: f64, heldout: f64) -> String {
     let top = losses.iter().map(|&l| f64::from(l)).fold(entropy, f64::max) * 1.05;
     let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (losses.len().max(2) - 1) as f64;
     let y = |v: f64| h - pad - (h - 2.0 * pad) * (v / top);
-    let mut s =
-        format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n");
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    );
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(s, "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", h - pad, w - pad, h - pad);
-    let _ = writeln!(s, "<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>", h - pad);
-    let points: Vec<String> = losses.iter().enumerate().map(|(i, &l)| format!("{:.1},{:.1}", x(i), y(f64::from(l)))).collect();
-    let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"steelblue\" stroke-width=\"1.5\" points=\"{}\"/>", points.join(" "));
-    for (v, color, label) in [(entropy, "firebrick", "unigram entropy"), (heldout, "seagreen", "held-out loss")] {
+    let _ = writeln!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        h - pad,
+        w - pad,
+        h - pad
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>",
+        h - pad
+    );
+    let points: Vec<String> = losses
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| format!("{:.1},{:.1}", x(i), y(f64::from(l))))
+        .collect();
+    let _ = writeln!(
+        s,
+        "<polyline fill=\"none\" stroke=\"steelblue\" stroke-width=\"1.5\" points=\"{}\"/>",
+        points.join(" ")
+    );
+    for (v, color, label) in
+        [(entropy, "firebrick", "unigram entropy"), (heldout, "seagreen", "held-out loss")]
+    {
         let _ = writeln!(
             s,
             "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"{color}\" stroke-dasharray=\"6 4\"/>",
             y(v),
             w - pad
         );
-        let _ = writeln!(s, "<text x=\"{}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"end\">{label} {v:.3}</text>", w - pad, y(v) - 4.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"end\">{label} {v:.3}</text>",
+            w - pad,
+            y(v) - 4.0
+        );
     }
     let _ = writeln!(
         s,

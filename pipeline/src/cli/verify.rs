@@ -29,7 +29,11 @@ pub struct VerifyArgs {
 
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
     let manifest = Manifest::read(&args.dir)?;
-    let opts = VerifyOptions { vocab_size: Some(manifest.vocab_size), eos_id: manifest.eos_id, check_checksums: !args.no_checksums };
+    let opts = VerifyOptions {
+        vocab_size: Some(manifest.vocab_size),
+        eos_id: manifest.eos_id,
+        check_checksums: !args.no_checksums,
+    };
     let report = verify_dir(&args.dir, &opts)?;
     for p in &report.problems {
         println!("FAIL {p}");

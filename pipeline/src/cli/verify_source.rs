@@ -32,10 +32,16 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
     let plan = config::load(config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
     let sink_id = find_sink(&plan, dir)?;
     let Role::Sink(k) = plan.nodes[sink_id].role else { unreachable!("find_sink returns sinks") };
-    let SinkSpec::Megatron(mspec) = &plan.spec.sinks[k] else { unreachable!("find_sink returns megatron sinks") };
+    let SinkSpec::Megatron(mspec) = &plan.spec.sinks[k] else {
+        unreachable!("find_sink returns megatron sinks")
+    };
     let tok_ids: Vec<usize> = plan.nodes[sink_id].inputs.iter().map(|e| e.from).collect();
-    let Role::Stage(t0) = plan.nodes[tok_ids[0]].role else { anyhow::bail!("the sink's input is not a stage") };
-    let StageSpec::Tokenize(tspec) = &plan.spec.stages[t0] else { anyhow::bail!("the sink's input is not a tokenize stage") };
+    let Role::Stage(t0) = plan.nodes[tok_ids[0]].role else {
+        anyhow::bail!("the sink's input is not a stage")
+    };
+    let StageSpec::Tokenize(tspec) = &plan.spec.stages[t0] else {
+        anyhow::bail!("the sink's input is not a tokenize stage")
+    };
     let stage = TokenizeStage::new(tspec)?;
     // Upstream of the tokenize stages, with one document sink in place of every sink.
     let scratch = tempfile::Builder::new().prefix("tokenmill-verify-").tempdir()?;
@@ -50,7 +56,13 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
         version: config::VERSION,
         run: &run_spec,
         source: &plan.spec.sources,
-        stage: plan.spec.stages.iter().filter(|s| !matches!(s, StageSpec::Tokenize(_))).cloned().collect(),
+        stage: plan
+            .spec
+            .stages
+            .iter()
+            .filter(|s| !matches!(s, StageSpec::Tokenize(_)))
+            .cloned()
+            .collect(),
         sink: vec![SinkSpec::Jsonl(DocSinkSpec {
             name: "verify_source".into(),
             inputs,
@@ -61,25 +73,47 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
     };
     let text = toml::to_string(&file).context("cannot write the check's pipeline")?;
     let check_plan = config::compile(&text, config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let stats = run(&check_plan, &RunOptions { progress: crate::progress::ProgressMode::Off, ..RunOptions::default() })?;
-    anyhow::ensure!(stats.status == crate::stats::RunStatus::Complete, "re-running the pipeline failed: {:?}", stats.status);
+    let stats = run(
+        &check_plan,
+        &RunOptions { progress: crate::progress::ProgressMode::Off, ..RunOptions::default() },
+    )?;
+    anyhow::ensure!(
+        stats.status == crate::stats::RunStatus::Complete,
+        "re-running the pipeline failed: {:?}",
+        stats.status
+    );
     let kept = read_texts(&scratch.path().join("kept"))?;
     let shards = tokenmill_shards::read_dataset_tokens(dir)?;
     let mut problems = Vec::new();
     if kept.len() != shards.len() {
-        problems.push(format!("the pipeline keeps {} documents, the shards hold {}", kept.len(), shards.len()));
+        problems.push(format!(
+            "the pipeline keeps {} documents, the shards hold {}",
+            kept.len(),
+            shards.len()
+        ));
     }
     let shuffled = mspec.shuffle_seed.is_some();
-    let present: HashSet<u128> = shards.iter().map(|d| xxh3_128(bytemuck_u32(d).as_slice())).collect();
+    let present: HashSet<u128> =
+        shards.iter().map(|d| xxh3_128(bytemuck_u32(d).as_slice())).collect();
     let n = kept.len().max(1);
-    let picks: Vec<usize> =
-        if kept.is_empty() { vec![] } else { (0..sample.min(n)).map(|i| i * n / sample.min(n).max(1)).chain([n - 1]).collect() };
+    let picks: Vec<usize> = if kept.is_empty() {
+        vec![]
+    } else {
+        (0..sample.min(n)).map(|i| i * n / sample.min(n).max(1)).chain([n - 1]).collect()
+    };
     let mut checked = 0usize;
     for &i in &picks {
         let (id, text) = &kept[i];
-        let want = stage.run(&[crate::document::Document::new(id.clone(), text.clone())])?.remove(0).tokens;
+        let want = stage
+            .run(&[crate::document::Document::new(id.clone(), text.clone())])?
+            .remove(0)
+            .tokens;
         checked += 1;
-        let found = if shuffled { present.contains(&xxh3_128(bytemuck_u32(&want).as_slice())) } else { shards.get(i) == Some(&want) };
+        let found = if shuffled {
+            present.contains(&xxh3_128(bytemuck_u32(&want).as_slice()))
+        } else {
+            shards.get(i) == Some(&want)
+        };
         if !found {
             problems.push(format!(
                 "document {i} ({id}): its tokens are not {}",
@@ -132,14 +166,18 @@ fn find_sink(plan: &config::Plan, dir: &Path) -> anyhow::Result<usize> {
 }
 
 fn read_texts(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
     names.sort();
     let mut out = Vec::new();
     for p in names.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
         let bytes = zstd::decode_all(std::fs::File::open(p)?)?;
         for line in String::from_utf8(bytes)?.lines() {
             let v: serde_json::Value = serde_json::from_str(line)?;
-            out.push((v["id"].as_str().unwrap_or_default().to_string(), v["text"].as_str().unwrap_or_default().to_string()));
+            out.push((
+                v["id"].as_str().unwrap_or_default().to_string(),
+                v["text"].as_str().unwrap_or_default().to_string(),
+            ));
         }
     }
     Ok(out)

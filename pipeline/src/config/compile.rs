@@ -106,7 +106,11 @@ impl Plan {
 
     /// Nodes that read `from`'s `port`.
     pub fn consumers(&self, from: NodeId, port: Port) -> impl Iterator<Item = NodeId> + '_ {
-        self.nodes.iter().enumerate().filter(move |(_, n)| n.inputs.iter().any(|e| e.from == from && e.port == port)).map(|(i, _)| i)
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(move |(_, n)| n.inputs.iter().any(|e| e.from == from && e.port == port))
+            .map(|(i, _)| i)
     }
 }
 
@@ -140,7 +144,10 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     }
     check_sinks(&spec, &locs, &mut rep);
     check_sql(&spec, &locs, &mut rep);
-    let barriers: Vec<bool> = nodes.iter().map(|n| matches!(n.role, Role::Stage(i) if spec.stages[i].is_barrier())).collect();
+    let barriers: Vec<bool> = nodes
+        .iter()
+        .map(|n| matches!(n.role, Role::Stage(i) if spec.stages[i].is_barrier()))
+        .collect();
     let (reachable, passes) = order(&nodes, &barriers, &locs, &mut rep);
     check_unused(&nodes, &locs, &mut rep);
     rep.out.sort_by_key(|d| (d.line, d.column));
@@ -182,21 +189,43 @@ fn output(spec: &PipelineSpec, role: Role) -> Option<(EdgeKind, bool)> {
 /// What a node accepts.
 fn accepts(spec: &PipelineSpec, role: Role) -> EdgeKind {
     match role {
-        Role::Sink(i) if matches!(spec.sinks[i], SinkSpec::Megatron(_) | SinkSpec::Llmc(_)) => EdgeKind::Tokens,
+        Role::Sink(i) if matches!(spec.sinks[i], SinkSpec::Megatron(_) | SinkSpec::Llmc(_)) => {
+            EdgeKind::Tokens
+        }
         _ => EdgeKind::Docs,
     }
 }
 
-fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep: &mut Reporter<'_>) -> Vec<Node> {
+fn build_nodes(
+    spec: &PipelineSpec,
+    locs: &SpecLocations,
+    broken: &[String],
+    rep: &mut Reporter<'_>,
+) -> Vec<Node> {
     let mut nodes = Vec::new();
     for (i, s) in spec.sources.iter().enumerate() {
-        nodes.push(Node { name: s.name().into(), role: Role::Source(i), kind: s.kind(), inputs: vec![] });
+        nodes.push(Node {
+            name: s.name().into(),
+            role: Role::Source(i),
+            kind: s.kind(),
+            inputs: vec![],
+        });
     }
     for (i, s) in spec.stages.iter().enumerate() {
-        nodes.push(Node { name: s.name().into(), role: Role::Stage(i), kind: s.kind(), inputs: vec![] });
+        nodes.push(Node {
+            name: s.name().into(),
+            role: Role::Stage(i),
+            kind: s.kind(),
+            inputs: vec![],
+        });
     }
     for (i, s) in spec.sinks.iter().enumerate() {
-        nodes.push(Node { name: s.name().into(), role: Role::Sink(i), kind: s.kind(), inputs: vec![] });
+        nodes.push(Node {
+            name: s.name().into(),
+            role: Role::Sink(i),
+            kind: s.kind(),
+            inputs: vec![],
+        });
     }
     let by_name = check_names(&nodes, locs, rep);
     let graph = Graph { spec, nodes: &nodes, by_name: &by_name, broken };
@@ -209,12 +238,17 @@ fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep
         };
         let at = rep.key_or_table(location(locs, n.role), "inputs");
         if written.is_empty() && !matches!(n.role, Role::Source(_)) {
-            rep.error(Some(at), format!("`{}` has no inputs: list upstream nodes in `inputs`", n.name));
+            rep.error(
+                Some(at),
+                format!("`{}` has no inputs: list upstream nodes in `inputs`", n.name),
+            );
         }
         let mut edges: Vec<super::Edge> = Vec::new();
         for input in written {
             match graph.edge(n, input) {
-                Ok(Some(e)) if edges.contains(&e) => rep.error(Some(at), format!("`{}`: input `{input}` is listed twice", n.name)),
+                Ok(Some(e)) if edges.contains(&e) => {
+                    rep.error(Some(at), format!("`{}`: input `{input}` is listed twice", n.name))
+                }
                 Ok(Some(e)) => edges.push(e),
                 Ok(None) => {}
                 Err(message) => rep.error(Some(at), message),
@@ -229,16 +263,26 @@ fn build_nodes(spec: &PipelineSpec, locs: &SpecLocations, broken: &[String], rep
 }
 
 /// Reports invalid and duplicate node names; returns each name's node.
-fn check_names<'n>(nodes: &'n [Node], locs: &SpecLocations, rep: &mut Reporter<'_>) -> HashMap<&'n str, NodeId> {
+fn check_names<'n>(
+    nodes: &'n [Node],
+    locs: &SpecLocations,
+    rep: &mut Reporter<'_>,
+) -> HashMap<&'n str, NodeId> {
     let mut by_name: HashMap<&str, NodeId> = HashMap::new();
     for (id, n) in nodes.iter().enumerate() {
         let at = location(locs, n.role);
         if n.name.is_empty() || n.name.contains(['.', '/', ' ']) {
-            rep.error(Some(rep.key_or_table(at, "name")), format!("invalid node name {:?}: use letters, digits, `_` or `-`", n.name));
+            rep.error(
+                Some(rep.key_or_table(at, "name")),
+                format!("invalid node name {:?}: use letters, digits, `_` or `-`", n.name),
+            );
         }
         if let Some(&first) = by_name.get(n.name.as_str()) {
             let (line, _) = rep.lines.position(location(locs, nodes[first].role));
-            rep.error(Some(rep.key_or_table(at, "name")), format!("duplicate node name `{}` (first defined on line {line})", n.name));
+            rep.error(
+                Some(rep.key_or_table(at, "name")),
+                format!("duplicate node name `{}` (first defined on line {line})", n.name),
+            );
         } else {
             by_name.insert(&n.name, id);
         }
@@ -261,26 +305,37 @@ impl Graph<'_> {
     fn edge(&self, n: &Node, input: &str) -> Result<Option<super::Edge>, String> {
         let (target, port) = match input.split_once('.') {
             Some((t, "rejected")) => (t, Port::Rejected),
-            Some((_, p)) => return Err(format!("`{}`: unknown port `{p}` in input `{input}` (the only port is `rejected`)", n.name)),
+            Some((_, p)) => {
+                return Err(format!(
+                    "`{}`: unknown port `{p}` in input `{input}` (the only port is `rejected`)",
+                    n.name
+                ));
+            }
             None => (input, Port::Main),
         };
         let Some(&from) = self.by_name.get(target) else {
             if self.broken.iter().any(|b| b == target) {
                 return Ok(None);
             }
-            let hint = closest(target, self.by_name.keys().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+            let hint = closest(target, self.by_name.keys().copied())
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
             return Err(format!("`{}`: unknown input node `{target}`{hint}", n.name));
         };
         let Some((kind, has_rejects)) = output(self.spec, self.nodes[from].role) else {
             return Err(format!("`{}`: input `{target}` is a sink; sinks have no output", n.name));
         };
         if port == Port::Rejected && !has_rejects {
-            return Err(format!("`{}`: `{target}` ({}) drops nothing, so it has no `rejected` port", n.name, self.nodes[from].kind));
+            return Err(format!(
+                "`{}`: `{target}` ({}) drops nothing, so it has no `rejected` port",
+                n.name, self.nodes[from].kind
+            ));
         }
         let kind = if port == Port::Rejected { EdgeKind::Docs } else { kind };
         let want = accepts(self.spec, n.role);
         if kind != want {
-            let hint = if want == EdgeKind::Tokens { ": put a `tokenize` stage in between" } else { "" };
+            let hint =
+                if want == EdgeKind::Tokens { ": put a `tokenize` stage in between" } else { "" };
             return Err(format!(
                 "`{}` ({}) takes {}, but `{input}` ({}) gives {}{hint}",
                 n.name,
@@ -295,7 +350,12 @@ impl Graph<'_> {
 }
 
 /// Topological order per entry and the passes; reports cycles by printing one.
-fn order(nodes: &[Node], barriers: &[bool], locs: &SpecLocations, rep: &mut Reporter<'_>) -> (Vec<Vec<NodeId>>, Vec<Vec<NodeId>>) {
+fn order(
+    nodes: &[Node],
+    barriers: &[bool],
+    locs: &SpecLocations,
+    rep: &mut Reporter<'_>,
+) -> (Vec<Vec<NodeId>>, Vec<Vec<NodeId>>) {
     let mut indegree: Vec<usize> = nodes.iter().map(|n| n.inputs.len()).collect();
     let mut ready: Vec<NodeId> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
     let mut topo = Vec::new();
@@ -325,23 +385,36 @@ fn order(nodes: &[Node], barriers: &[bool], locs: &SpecLocations, rep: &mut Repo
     let mut barrier_depth = vec![0usize; nodes.len()];
     for &n in &topo {
         depth[n] = nodes[n].inputs.iter().map(|e| depth[e.from] + 1).max().unwrap_or(0);
-        barrier_depth[n] = nodes[n].inputs.iter().map(|e| barrier_depth[e.from] + usize::from(barriers[e.from])).max().unwrap_or(0);
+        barrier_depth[n] = nodes[n]
+            .inputs
+            .iter()
+            .map(|e| barrier_depth[e.from] + usize::from(barriers[e.from]))
+            .max()
+            .unwrap_or(0);
     }
     topo.sort_by_key(|&id| (depth[id], id));
-    let entries: Vec<NodeId> = (0..nodes.len()).filter(|&i| matches!(nodes[i].role, Role::Source(_)) || barriers[i]).collect();
+    let entries: Vec<NodeId> = (0..nodes.len())
+        .filter(|&i| matches!(nodes[i].role, Role::Source(_)) || barriers[i])
+        .collect();
     let mut reachable = vec![Vec::new(); nodes.len()];
     for &entry in &entries {
         let mut reach = vec![false; nodes.len()];
         reach[entry] = true;
         for &id in &topo {
             // A batch stops at a barrier (which collects it), except at the entry itself.
-            if id != entry && nodes[id].inputs.iter().any(|e| reach[e.from] && !(barriers[e.from] && e.from != entry)) {
+            if id != entry
+                && nodes[id]
+                    .inputs
+                    .iter()
+                    .any(|e| reach[e.from] && !(barriers[e.from] && e.from != entry))
+            {
                 reach[id] = true;
                 reachable[entry].push(id);
             }
         }
     }
-    let mut passes: Vec<Vec<NodeId>> = vec![entries.iter().copied().filter(|&e| !barriers[e]).collect()];
+    let mut passes: Vec<Vec<NodeId>> =
+        vec![entries.iter().copied().filter(|&e| !barriers[e]).collect()];
     for &e in entries.iter().filter(|&&e| barriers[e]) {
         let pass = barrier_depth[e] + 1;
         if passes.len() <= pass {
@@ -358,7 +431,9 @@ fn find_cycle(nodes: &[Node], indegree: &[usize]) -> Vec<NodeId> {
     let mut path = vec![start];
     let mut cur = start;
     loop {
-        let Some(next) = nodes[cur].inputs.iter().map(|e| e.from).find(|&f| indegree[f] > 0) else { return path };
+        let Some(next) = nodes[cur].inputs.iter().map(|e| e.from).find(|&f| indegree[f] > 0) else {
+            return path;
+        };
         if let Some(pos) = path.iter().position(|&p| p == next) {
             let mut cycle: Vec<NodeId> = path[pos..].to_vec();
             cycle.reverse();
@@ -395,7 +470,14 @@ fn check_sinks(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>
         if s.path().trim().is_empty() {
             rep.error(Some(at), format!("sink `{}`: `path` is empty", s.name()));
         } else if let Some(other) = seen.get(&key) {
-            rep.error(Some(at), format!("sinks `{other}` and `{}` both write to `{}`: give each its own path", s.name(), s.path()));
+            rep.error(
+                Some(at),
+                format!(
+                    "sinks `{other}` and `{}` both write to `{}`: give each its own path",
+                    s.name(),
+                    s.path()
+                ),
+            );
         } else {
             seen.insert(key, s.name());
         }
@@ -437,9 +519,13 @@ fn check_unused(nodes: &[Node], locs: &SpecLocations, rep: &mut Reporter<'_>) {
         if matches!(n.role, Role::Sink(_)) {
             continue;
         }
-        let used = nodes.iter().any(|m| m.inputs.iter().any(|e| e.from == id && e.port == Port::Main));
+        let used =
+            nodes.iter().any(|m| m.inputs.iter().any(|e| e.from == id && e.port == Port::Main));
         if !used {
-            rep.warning(Some(location(locs, n.role)), format!("the output of `{}` goes nowhere: no node lists it in `inputs`", n.name));
+            rep.warning(
+                Some(location(locs, n.role)),
+                format!("the output of `{}` goes nowhere: no node lists it in `inputs`", n.name),
+            );
         }
     }
 }

@@ -36,7 +36,14 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             write!(f, "{}: {level}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}:{}:{}: {level}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {level}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
         }
     }
 }
@@ -95,7 +102,8 @@ impl<'a> LineIndex<'a> {
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
-        let column = self.text.get(start..offset.min(self.text.len())).map_or(1, |s| s.chars().count() + 1);
+        let column =
+            self.text.get(start..offset.min(self.text.len())).map_or(1, |s| s.chars().count() + 1);
         (line, column)
     }
 

@@ -53,7 +53,13 @@ impl<'a> Reporter<'a> {
 
     pub(crate) fn at(&mut self, severity: Severity, offset: Option<usize>, message: String) {
         let (line, column) = offset.map_or((0, 0), |o| self.lines.position(o));
-        self.out.push(Diagnostic { severity, file: self.file.to_path_buf(), line, column, message });
+        self.out.push(Diagnostic {
+            severity,
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message,
+        });
     }
 
     pub(crate) fn error(&mut self, offset: Option<usize>, message: String) {
@@ -108,7 +114,10 @@ pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnost
         Ok(s) => s,
         Err(e) => {
             let offset = e.span().map(|s| s.start);
-            rep.error(offset, format!("`run`, `source`, `stage` and `sink` must be tables: {}", e.message()));
+            rep.error(
+                offset,
+                format!("`run`, `source`, `stage` and `sink` must be tables: {}", e.message()),
+            );
             return Err(Diagnostics(rep.out));
         }
     };
@@ -124,7 +133,10 @@ pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnost
         Some(toml::Value::Integer(v)) if *v == i64::from(VERSION) => VERSION,
         Some(other) => {
             let at = rep.lines.find_top_key("version");
-            rep.error(at, format!("unsupported version {other}: this tokenmill reads version {VERSION}"));
+            rep.error(
+                at,
+                format!("unsupported version {other}: this tokenmill reads version {VERSION}"),
+            );
             VERSION
         }
     };
@@ -137,10 +149,16 @@ pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnost
     };
     let mut locs = SpecLocations::default();
     let mut broken = Vec::new();
-    let sources = nodes::<SourceSpec>(&mut rep, spans.source, "source", &mut locs.sources, &mut broken);
+    let sources =
+        nodes::<SourceSpec>(&mut rep, spans.source, "source", &mut locs.sources, &mut broken);
     let stages = nodes::<StageSpec>(&mut rep, spans.stage, "stage", &mut locs.stages, &mut broken);
     let sinks = nodes::<SinkSpec>(&mut rep, spans.sink, "sink", &mut locs.sinks, &mut broken);
-    Ok(Partial { spec: PipelineSpec { version, run, sources, stages, sinks }, locations: locs, diagnostics: rep.out, broken })
+    Ok(Partial {
+        spec: PipelineSpec { version, run, sources, stages, sinks },
+        locations: locs,
+        diagnostics: rep.out,
+        broken,
+    })
 }
 
 fn nodes<T: DeserializeOwned>(
@@ -170,13 +188,22 @@ fn nodes<T: DeserializeOwned>(
     out
 }
 
-fn node<T: DeserializeOwned>(rep: &mut Reporter<'_>, span: std::ops::Range<usize>, table: toml::Table, label: &str) -> Option<T> {
+fn node<T: DeserializeOwned>(
+    rep: &mut Reporter<'_>,
+    span: std::ops::Range<usize>,
+    table: toml::Table,
+    label: &str,
+) -> Option<T> {
     match toml::Value::Table(table).try_into::<T>() {
         Ok(v) => Some(v),
         Err(e) => {
             let msg = e.message().to_string();
             let at = error_offset::<T>(rep, span, &msg);
-            let hint = if msg.contains("missing field `type`") { " (every node needs a `type`, e.g. type = \"jsonl\")" } else { "" };
+            let hint = if msg.contains("missing field `type`") {
+                " (every node needs a `type`, e.g. type = \"jsonl\")"
+            } else {
+                ""
+            };
             rep.error(Some(at), format!("{label}: {msg}{hint}"));
             None
         }
@@ -187,7 +214,11 @@ fn node<T: DeserializeOwned>(rep: &mut Reporter<'_>, span: std::ops::Range<usize
 /// the offending key or value (line and column); failing that, the line of the key the message
 /// names (e.g. "unknown field `min_char`"), else the table's header. `header` is the span toml
 /// gives the table: its `[[stage]]` header.
-fn error_offset<T: DeserializeOwned>(rep: &Reporter<'_>, header: std::ops::Range<usize>, msg: &str) -> usize {
+fn error_offset<T: DeserializeOwned>(
+    rep: &Reporter<'_>,
+    header: std::ops::Range<usize>,
+    msg: &str,
+) -> usize {
     let (from, to) = table_body(rep.text, header.start);
     if let Some(body) = rep.text.get(from..to)
         && let Err(e) = toml::from_str::<T>(body)
@@ -217,9 +248,14 @@ fn table_body(text: &str, start: usize) -> (usize, usize) {
 /// `[name]` or `[[name]]` alone on a line (a comment may follow); not a line of a multi-line array.
 fn is_header(line: &str) -> bool {
     let line = line.split('#').next().unwrap_or("").trim();
-    let inner =
-        line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")).or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')));
-    inner.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' ')))
+    let inner = line
+        .strip_prefix("[[")
+        .and_then(|l| l.strip_suffix("]]"))
+        .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')));
+    inner.is_some_and(|n| {
+        !n.is_empty()
+            && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' '))
+    })
 }
 
 fn backticked(msg: &str) -> Option<&str> {
@@ -245,9 +281,17 @@ mod tests {
         let errs = errors(text);
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert!(errs[0].starts_with("p.toml:2:1: error: unknown key `bogus`"), "{}", errs[0]);
-        assert!(errs[1].starts_with("p.toml:7:1: error: source `a`: unknown field `foo`"), "{}", errs[1]);
+        assert!(
+            errs[1].starts_with("p.toml:7:1: error: source `a`: unknown field `foo`"),
+            "{}",
+            errs[1]
+        );
         // The column points at the offending value.
-        assert!(errs[2].contains("p.toml:11:8: error: stage `s`: unknown variant `nope`"), "{}", errs[2]);
+        assert!(
+            errs[2].contains("p.toml:11:8: error: stage `s`: unknown variant `nope`"),
+            "{}",
+            errs[2]
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::size::ByteSize;
 pub use crate::stage::dedup_spec::*;
 pub use crate::stage::text_spec::*;
-pub use crate::stage::{LengthSpec, PerplexitySpec, QualityModelSpec, StageKind, StageSpec, TokenizeSpec, WhereSpec};
+pub use crate::stage::{
+    LengthSpec, PerplexitySpec, QualityModelSpec, StageKind, StageSpec, TokenizeSpec, WhereSpec,
+};
 
 /// The current pipeline file format version.
 pub const VERSION: u32 = 1;
@@ -102,7 +104,11 @@ impl SourceSpec {
     /// The fields common to all file sources.
     pub fn file(&self) -> &FileSourceSpec {
         match self {
-            SourceSpec::Jsonl(f) | SourceSpec::Parquet(f) | SourceSpec::Warc(f) | SourceSpec::Wet(f) | SourceSpec::Html(f) => f,
+            SourceSpec::Jsonl(f)
+            | SourceSpec::Parquet(f)
+            | SourceSpec::Warc(f)
+            | SourceSpec::Wet(f)
+            | SourceSpec::Html(f) => f,
         }
     }
 

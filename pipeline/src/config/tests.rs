@@ -2,14 +2,16 @@ use std::path::Path;
 
 use super::*;
 
-const HEAD: &str = "version = 1\n[[source]]\nname = \"web\"\ntype = \"jsonl\"\npaths = [\"in/*.jsonl\"]\n";
+const HEAD: &str =
+    "version = 1\n[[source]]\nname = \"web\"\ntype = \"jsonl\"\npaths = [\"in/*.jsonl\"]\n";
 
 fn compile_str(body: &str) -> Result<Plan, Vec<String>> {
     let text = format!("{HEAD}{body}");
     compile(&text, Path::new("p.toml")).map_err(|d| d.errors().map(|e| e.to_string()).collect())
 }
 
-const TOK: &str = "[[stage]]\nname = \"tok\"\ntype = \"tokenize\"\ninputs = [\"web\"]\ntokenizer = \"t.json\"\n";
+const TOK: &str =
+    "[[stage]]\nname = \"tok\"\ntype = \"tokenize\"\ninputs = [\"web\"]\ntokenizer = \"t.json\"\n";
 
 #[test]
 fn a_linear_pipeline_compiles_in_order() {
@@ -34,8 +36,15 @@ fn every_error_is_reported_at_once() {
     ))
     .expect_err("must fail");
     assert_eq!(errs.len(), 4, "{errs:#?}");
-    assert!(errs.iter().any(|e| e.contains("unknown input node `tokk`; did you mean `tok`?")), "{errs:#?}");
-    assert!(errs.iter().any(|e| e.contains("`b` (jsonl) takes documents, but `tok` (tokenize) gives tokens")), "{errs:#?}");
+    assert!(
+        errs.iter().any(|e| e.contains("unknown input node `tokk`; did you mean `tok`?")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("`b` (jsonl) takes documents, but `tok` (tokenize) gives tokens")),
+        "{errs:#?}"
+    );
     assert!(errs.iter().any(|e| e.contains("sinks `a` and `b` both write to `o/`")), "{errs:#?}");
     assert!(errs.iter().any(|e| e.contains("put a `tokenize` stage in between")), "{errs:#?}");
     // Errors point at the `inputs` line of the offending node.
@@ -51,7 +60,11 @@ fn cycles_are_printed() {
     )
     .expect_err("cycle");
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("cycle in the pipeline: a -> b -> a") || errs[0].contains("cycle in the pipeline: b -> a -> b"), "{errs:?}");
+    assert!(
+        errs[0].contains("cycle in the pipeline: a -> b -> a")
+            || errs[0].contains("cycle in the pipeline: b -> a -> b"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -76,7 +89,9 @@ fn fan_in_and_fan_out() {
         [[sink]]\nname = \"y\"\ntype = \"parquet\"\ninputs = [\"len\", \"a\"]\npath = \"y\"\n";
     let plan = compile(text, Path::new("p.toml")).expect("compiles");
     assert_eq!(plan.passes, vec![vec![0, 1]]);
-    let names = |s: usize| plan.reachable[s].iter().map(|&i| plan.nodes[i].name.clone()).collect::<Vec<_>>();
+    let names = |s: usize| {
+        plan.reachable[s].iter().map(|&i| plan.nodes[i].name.clone()).collect::<Vec<_>>()
+    };
     assert_eq!(names(0), ["len", "x", "y"]);
     assert_eq!(names(1), ["len", "x", "y"]);
 }
@@ -87,7 +102,10 @@ fn bad_sql_is_a_compile_error() {
         [[sink]]\nname = \"x\"\ntype = \"jsonl\"\ninputs = [\"web\"]\npath = \"x\"\n";
     let errs = compile(text, Path::new("p.toml")).expect_err("bad sql");
     let first = errs.errors().next().expect("one error").to_string();
-    assert!(first.starts_with("p.toml:6:1: error: source `web`: invalid `where` expression"), "{first}");
+    assert!(
+        first.starts_with("p.toml:6:1: error: source `web`: invalid `where` expression"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -109,7 +127,9 @@ fn barriers_split_the_run_into_passes() {
     .expect("compiles");
     let id = |n: &str| plan.node_id(n).expect("node");
     assert_eq!(plan.passes, vec![vec![id("web")], vec![id("exact")], vec![id("fuzzy")]]);
-    let names = |e: usize| plan.reachable[e].iter().map(|&i| plan.nodes[i].name.clone()).collect::<Vec<_>>();
+    let names = |e: usize| {
+        plan.reachable[e].iter().map(|&i| plan.nodes[i].name.clone()).collect::<Vec<_>>()
+    };
     // A batch stops at the first barrier it meets; the sink is fed from two passes.
     assert_eq!(names(id("web")), ["len", "exact", "out"]);
     assert_eq!(names(id("exact")), ["fuzzy"]);
@@ -124,10 +144,18 @@ fn text_filter_stages_compile_with_published_defaults() {
          [[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"lang\", \"gq.rejected\"]\npath = \"o\"\n",
     )
     .expect("compiles");
-    let StageSpec::GopherQuality(gq) = &plan.spec.stages[0] else { panic!("{:?}", plan.spec.stages[0]) };
-    assert_eq!((gq.min_doc_words, gq.max_doc_words, gq.min_stop_words), (Some(10), Some(100_000), Some(2)));
-    let StageSpec::Language(lang) = &plan.spec.stages[1] else { panic!("{:?}", plan.spec.stages[1]) };
+    let StageSpec::GopherQuality(gq) = &plan.spec.stages[0] else {
+        panic!("{:?}", plan.spec.stages[0])
+    };
+    assert_eq!(
+        (gq.min_doc_words, gq.max_doc_words, gq.min_stop_words),
+        (Some(10), Some(100_000), Some(2))
+    );
+    let StageSpec::Language(lang) = &plan.spec.stages[1] else {
+        panic!("{:?}", plan.spec.stages[1])
+    };
     assert_eq!((lang.min_score, lang.model.as_ref()), (0.65, None));
-    let errs = compile_str("[[stage]]\ntype = \"pii\"\ninputs = [\"web\"]\nemail = \"x\"\n").expect_err("must fail");
+    let errs = compile_str("[[stage]]\ntype = \"pii\"\ninputs = [\"web\"]\nemail = \"x\"\n")
+        .expect_err("must fail");
     assert!(errs.iter().any(|e| e.contains("unknown field `email`")), "{errs:#?}");
 }

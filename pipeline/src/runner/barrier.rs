@@ -21,10 +21,17 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenmill_dedup::lines::{Boilerplate, LineCounter, LineDedupConfig, LineUnit};
-use tokenmill_dedup::phases::{DocSignature, KeyShardWriter, Partition, RemoveSet, SignatureWriter, Signer, run_partition, run_phase3};
-use tokenmill_dedup::{DedupConfig, DedupIndex, DedupReport, KeepRule, MinHashConfig, NormalizeOptions};
+use tokenmill_dedup::phases::{
+    DocSignature, KeyShardWriter, Partition, RemoveSet, SignatureWriter, Signer, run_partition,
+    run_phase3,
+};
+use tokenmill_dedup::{
+    DedupConfig, DedupIndex, DedupReport, KeepRule, MinHashConfig, NormalizeOptions,
+};
 
-use crate::config::{FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec};
+use crate::config::{
+    FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec,
+};
 use crate::document::{Document, Payload};
 use crate::sink::{JsonlSink, Naming, Output, Sink};
 
@@ -87,12 +94,26 @@ impl BarrierSpec {
             ),
             StageSpec::MinhashDedup(s) => {
                 let minhash = match (s.bands, s.rows) {
-                    (Some(bands), Some(rows)) => MinHashConfig { num_perm: s.num_perm, bands, rows, ..MinHashConfig::default() },
-                    (None, None) if s.num_perm == MinHashConfig::default().num_perm => MinHashConfig::default(),
+                    (Some(bands), Some(rows)) => MinHashConfig {
+                        num_perm: s.num_perm,
+                        bands,
+                        rows,
+                        ..MinHashConfig::default()
+                    },
+                    (None, None) if s.num_perm == MinHashConfig::default().num_perm => {
+                        MinHashConfig::default()
+                    }
                     (None, None) => MinHashConfig::from_threshold(s.threshold, s.num_perm)?,
-                    _ => anyhow::bail!("stage `{}`: set both `bands` and `rows`, or neither", s.name),
+                    _ => {
+                        anyhow::bail!("stage `{}`: set both `bands` and `rows`, or neither", s.name)
+                    }
                 };
-                let minhash = MinHashConfig { ngram: s.ngram, char_ngrams: s.char_ngrams, seed: s.seed, ..minhash };
+                let minhash = MinHashConfig {
+                    ngram: s.ngram,
+                    char_ngrams: s.char_ngrams,
+                    seed: s.seed,
+                    ..minhash
+                };
                 (
                     DedupConfig {
                         minhash,
@@ -127,12 +148,18 @@ impl BarrierSpec {
             BarrierSpec::Documents(d) => Keys::Signatures(
                 docs.par_iter()
                     .map(|doc| {
-                        let score = d.score_field.as_ref().and_then(|f| doc.metadata.get(f)).and_then(serde_json::Value::as_f64);
+                        let score = d
+                            .score_field
+                            .as_ref()
+                            .and_then(|f| doc.metadata.get(f))
+                            .and_then(serde_json::Value::as_f64);
                         d.signer.sign(0, &doc.text, score)
                     })
                     .collect(),
             ),
-            BarrierSpec::Lines(c) => Keys::Lines(docs.par_iter().map(|doc| c.unit_hashes(&doc.text)).collect()),
+            BarrierSpec::Lines(c) => {
+                Keys::Lines(docs.par_iter().map(|doc| c.unit_hashes(&doc.text)).collect())
+            }
         }
     }
 }
@@ -140,7 +167,10 @@ impl BarrierSpec {
 /// The library config of a `line_dedup` stage.
 fn line_config(s: &LineDedupSpec) -> anyhow::Result<LineDedupConfig> {
     if s.max_occurrences == 0 {
-        anyhow::bail!("stage `{}`: `max_occurrences` must be at least 1 (a unit in more documents than that is removed)", s.name);
+        anyhow::bail!(
+            "stage `{}`: `max_occurrences` must be at least 1 (a unit in more documents than that is removed)",
+            s.name
+        );
     }
     let n = &s.normalize;
     Ok(LineDedupConfig {
@@ -224,27 +254,50 @@ impl Collector {
     /// Starts collecting into `{work_dir}/barriers/{name}`, clearing an earlier run's state.
     pub(super) fn new(work_dir: &Path, name: &str, spec: &BarrierSpec) -> anyhow::Result<Self> {
         let dir = work_dir.join("barriers").join(name);
-        let at = StageAt { dedup: dir.join("dedup"), dir, split: 0, base: 0, key_shards: None, file_bytes: 256 << 20 };
+        let at = StageAt {
+            dedup: dir.join("dedup"),
+            dir,
+            split: 0,
+            base: 0,
+            key_shards: None,
+            file_bytes: 256 << 20,
+        };
         Self::at(work_dir, name, spec, at)
     }
 
     /// Starts collecting at `at`, clearing what an earlier attempt left in its directory.
-    pub(super) fn at(work_dir: &Path, name: &str, spec: &BarrierSpec, at: StageAt) -> anyhow::Result<Self> {
+    pub(super) fn at(
+        work_dir: &Path,
+        name: &str,
+        spec: &BarrierSpec,
+        at: StageAt,
+    ) -> anyhow::Result<Self> {
         if at.dir.exists() {
-            std::fs::remove_dir_all(&at.dir).with_context(|| format!("cannot clear {}", at.dir.display()))?;
+            std::fs::remove_dir_all(&at.dir)
+                .with_context(|| format!("cannot clear {}", at.dir.display()))?;
         }
-        let out = Output::open(&at.dir.join("docs").display().to_string(), &Default::default(), work_dir, name)?;
+        let out = Output::open(
+            &at.dir.join("docs").display().to_string(),
+            &Default::default(),
+            work_dir,
+            name,
+        )?;
         let docs = JsonlSink::new(out, at.file_bytes, false, &Naming::Whole)?;
         let keys = match spec {
-            BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(&at.dedup, at.split, &d.config)?)),
+            BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(
+                &at.dedup, at.split, &d.config,
+            )?)),
             BarrierSpec::Lines(c) => {
                 let scratch = at.dir.join("lines");
-                std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+                std::fs::create_dir_all(&scratch)
+                    .with_context(|| format!("cannot create {}", scratch.display()))?;
                 KeyWriter::Lines(LineCounter::new(&scratch, *c)?)
             }
         };
         let shards = match (spec, at.key_shards) {
-            (BarrierSpec::Documents(d), Some(n)) => Some(KeyShardWriter::create(&at.dedup, at.split, &d.config, n)?),
+            (BarrierSpec::Documents(d), Some(n)) => {
+                Some(KeyShardWriter::create(&at.dedup, at.split, &d.config, n)?)
+            }
             _ => None,
         };
         let next = at.base;
@@ -253,9 +306,13 @@ impl Collector {
 
     /// Stages a batch and its keys, numbering documents in arrival order.
     pub(super) fn add(&mut self, mut docs: Vec<Document>, keys: Keys) -> anyhow::Result<()> {
-        let (Some(sink), Some(writer)) = (self.docs.as_mut(), self.keys.as_mut()) else { anyhow::bail!("barrier already closed") };
+        let (Some(sink), Some(writer)) = (self.docs.as_mut(), self.keys.as_mut()) else {
+            anyhow::bail!("barrier already closed")
+        };
         if self.next - self.at.base + docs.len() as u64 >= 1 << 32 {
-            anyhow::bail!("more than 2^32 documents reach this barrier in one task: use more tasks");
+            anyhow::bail!(
+                "more than 2^32 documents reach this barrier in one task: use more tasks"
+            );
         }
         match (writer, keys) {
             (KeyWriter::Signatures(w), Keys::Signatures(sigs)) => {
@@ -295,7 +352,9 @@ impl Collector {
             }
             Some(KeyWriter::Lines(counter)) => {
                 let paths: Vec<PathBuf> = match self.at.key_shards {
-                    Some(n) => (0..n).map(|s| self.at.dir.join(format!("lines-s{s:05}.counts"))).collect(),
+                    Some(n) => {
+                        (0..n).map(|s| self.at.dir.join(format!("lines-s{s:05}.counts"))).collect()
+                    }
                     None => vec![self.at.dir.join("lines.counts")],
                 };
                 counter.finish_sharded(&paths)?;
@@ -323,7 +382,11 @@ impl Collector {
 
 /// Merges the line counts of every collector: the units in more than `max_occurrences`
 /// documents are boilerplate (written to `out`).
-pub(super) fn decide_lines(counts: &[PathBuf], config: LineDedupConfig, out: &Path) -> anyhow::Result<Decision> {
+pub(super) fn decide_lines(
+    counts: &[PathBuf],
+    config: LineDedupConfig,
+    out: &Path,
+) -> anyhow::Result<Decision> {
     let (boilerplate, units) = Boilerplate::from_counts_counted(counts, config, out)?;
     let report = LineReport { units, boilerplate: boilerplate.len() as u64 };
     Ok(Decision::RemoveUnits { boilerplate: Arc::new(boilerplate), unit: config.unit, report })
@@ -338,15 +401,22 @@ pub(super) fn load_decision(
 ) -> anyhow::Result<Decision> {
     Ok(match spec {
         BarrierSpec::Documents(d) => {
-            let removed =
-                RemoveSet::open(dedup, &d.config).with_context(|| format!("cannot open the removal list in {}", dedup.display()))?;
-            let report = report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default();
-            Decision::RemoveDocuments { removed: Arc::new(removed), report, work: dedup.to_path_buf() }
+            let removed = RemoveSet::open(dedup, &d.config)
+                .with_context(|| format!("cannot open the removal list in {}", dedup.display()))?;
+            let report =
+                report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default();
+            Decision::RemoveDocuments {
+                removed: Arc::new(removed),
+                report,
+                work: dedup.to_path_buf(),
+            }
         }
         BarrierSpec::Lines(c) => {
-            let b = Boilerplate::open_many(boilerplate, *c).with_context(|| format!("cannot open {}", boilerplate[0].display()))?;
-            let report =
-                report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or(LineReport { units: 0, boilerplate: b.len() as u64 });
+            let b = Boilerplate::open_many(boilerplate, *c)
+                .with_context(|| format!("cannot open {}", boilerplate[0].display()))?;
+            let report = report
+                .and_then(|r| serde_json::from_value(r.clone()).ok())
+                .unwrap_or(LineReport { units: 0, boilerplate: b.len() as u64 });
             Decision::RemoveUnits { boilerplate: Arc::new(b), unit: c.unit, report }
         }
     })
@@ -356,10 +426,16 @@ pub(super) fn load_decision(
 fn remove_duplicates(work: &Path, spec: &DocDedup) -> anyhow::Result<Decision> {
     let cfg = &spec.config;
     // Phase 2: one partition per band (plus exact hashes), in parallel.
-    Partition::all(cfg).into_par_iter().map(|p| run_partition(work, cfg, p).map(|_| ())).collect::<Result<Vec<()>, _>>()?;
+    Partition::all(cfg)
+        .into_par_iter()
+        .map(|p| run_partition(work, cfg, p).map(|_| ()))
+        .collect::<Result<Vec<()>, _>>()?;
     // Phase 3, against the persistent index when there is one.
     let index = match &spec.index {
-        Some(dir) if dir.join(".").exists() && std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => {
+        Some(dir)
+            if dir.join(".").exists()
+                && std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) =>
+        {
             Some(DedupIndex::open(dir, cfg)?)
         }
         _ => None,
@@ -375,11 +451,13 @@ impl Replay {
     /// the run's outputs are committed: a run that dies before that must not find its own
     /// documents in the index when it resumes.
     pub(super) fn update_index(&self, spec: &BarrierSpec) -> anyhow::Result<()> {
-        if let (BarrierSpec::Documents(d), Decision::RemoveDocuments { work, .. }) = (spec, &self.decision)
+        if let (BarrierSpec::Documents(d), Decision::RemoveDocuments { work, .. }) =
+            (spec, &self.decision)
             && let Some(dir) = &d.index
         {
             std::fs::create_dir_all(dir)?;
-            DedupIndex::update(dir, work, &d.config).with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
+            DedupIndex::update(dir, work, &d.config)
+                .with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
         }
         Ok(())
     }
@@ -467,15 +545,23 @@ mod tests {
             unit: LineUnitSpec::Paragraph,
             max_occurrences,
             min_length: 7,
-            normalize: LineNormalizeSpec { strip_punctuation: false, ..LineNormalizeSpec::default() },
+            normalize: LineNormalizeSpec {
+                strip_punctuation: false,
+                ..LineNormalizeSpec::default()
+            },
             memory: ByteSize(1 << 20),
         })
     }
 
     #[test]
     fn line_dedup_stage_maps_to_the_library_config() {
-        let Ok(Some(BarrierSpec::Lines(c))) = BarrierSpec::of(&spec(4)) else { panic!("a line barrier") };
-        assert_eq!((c.unit, c.max_occurrences, c.min_chars, c.memory_budget), (LineUnit::Paragraph, 4, 7, 1 << 20));
+        let Ok(Some(BarrierSpec::Lines(c))) = BarrierSpec::of(&spec(4)) else {
+            panic!("a line barrier")
+        };
+        assert_eq!(
+            (c.unit, c.max_occurrences, c.min_chars, c.memory_budget),
+            (LineUnit::Paragraph, 4, 7, 1 << 20)
+        );
         assert!(c.normalize.lowercase && !c.normalize.strip_punctuation);
         let err = BarrierSpec::of(&spec(0)).expect_err("0 removes everything");
         assert!(err.to_string().contains("`max_occurrences` must be at least 1"), "{err}");

@@ -98,20 +98,33 @@ impl<'a> Exec<'a> {
             wheres,
             barriers,
             uses,
-            sink_nodes: plan.nodes.iter().enumerate().filter(|(_, n)| matches!(n.role, Role::Sink(_))).map(|(i, _)| i).collect(),
+            sink_nodes: plan
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| matches!(n.role, Role::Sink(_)))
+                .map(|(i, _)| i)
+                .collect(),
             names: plan.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect(),
         }
     }
 
     /// Runs one chunk from entry `chunk.source` through every node it reaches.
-    pub(super) fn process(&self, seq: u64, chunk: Chunk, replays: &HashMap<usize, Replay>) -> BatchOut {
+    pub(super) fn process(
+        &self,
+        seq: u64,
+        chunk: Chunk,
+        replays: &HashMap<usize, Replay>,
+    ) -> BatchOut {
         let plan = self.plan;
         let entry = chunk.source;
         let is_source = matches!(plan.nodes[entry].role, Role::Source(_));
         let raw_bytes = if is_source { chunk.raw_bytes } else { 0 };
         let decoded_bytes = match (&chunk.body, is_source) {
             (_, false) => 0,
-            (source::ChunkBody::JsonLines { data, lines }, true) => (data.len() + lines.len()) as u64,
+            (source::ChunkBody::JsonLines { data, lines }, true) => {
+                (data.len() + lines.len()) as u64
+            }
             (source::ChunkBody::Docs(d), true) => text_bytes(d),
         };
         let mut stats = vec![NodeStats::default(); plan.nodes.len()];
@@ -135,7 +148,14 @@ impl<'a> Exec<'a> {
 
     /// Puts a chunk into the graph at its entry: a source parses and filters it; a barrier's
     /// staged output is parsed and replayed (its decisions applied).
-    fn enter(&self, chunk: Chunk, replays: &HashMap<usize, Replay>, ports: &mut Ports, st: &mut NodeStats, out: &mut BatchOut) {
+    fn enter(
+        &self,
+        chunk: Chunk,
+        replays: &HashMap<usize, Replay>,
+        ports: &mut Ports,
+        st: &mut NodeStats,
+        out: &mut BatchOut,
+    ) {
         let entry = chunk.source;
         match self.plan.nodes[entry].role {
             Role::Source(s) => {
@@ -158,7 +178,14 @@ impl<'a> Exec<'a> {
 
     /// Runs node `id` on its input: a barrier collects it, a stage applies its operator, a sink
     /// gets it to write. `Err` when a stage failed (recorded in `out.failure`).
-    fn run_node(&self, id: usize, input: Payload, ports: &mut Ports, st: &mut NodeStats, out: &mut BatchOut) -> Result<(), ()> {
+    fn run_node(
+        &self,
+        id: usize,
+        input: Payload,
+        ports: &mut Ports,
+        st: &mut NodeStats,
+        out: &mut BatchOut,
+    ) -> Result<(), ()> {
         st.docs_in = input.len() as u64;
         if let Payload::Docs(d) = &input {
             st.bytes_in = text_bytes(d);
@@ -180,7 +207,8 @@ impl<'a> Exec<'a> {
                 }
                 Err(e) => {
                     let name = &self.plan.nodes[id].name;
-                    out.failure = Some(Failure::new(FailureKind::Stage, format!("stage `{name}`: {e}")));
+                    out.failure =
+                        Some(Failure::new(FailureKind::Stage, format!("stage `{name}`: {e}")));
                     return Err(());
                 }
             }
@@ -189,7 +217,11 @@ impl<'a> Exec<'a> {
                 st.tokens_out = t.iter().map(|d| d.tokens.len() as u64).sum();
             }
             st.docs_out = st.docs_in;
-            let sink = self.sink_nodes.iter().position(|&n| n == id).unwrap_or_else(|| unreachable!("nodes without operators are sinks"));
+            let sink = self
+                .sink_nodes
+                .iter()
+                .position(|&n| n == id)
+                .unwrap_or_else(|| unreachable!("nodes without operators are sinks"));
             let mut input = input;
             if let Payload::Docs(d) = &mut input {
                 forget_derived(d);
@@ -200,7 +232,13 @@ impl<'a> Exec<'a> {
     }
 
     /// Parses a source chunk and applies the source's `where`.
-    fn read_source(&self, s: usize, chunk: Chunk, st: &mut NodeStats, errors: &mut Vec<InputError>) -> Vec<Document> {
+    fn read_source(
+        &self,
+        s: usize,
+        chunk: Chunk,
+        st: &mut NodeStats,
+        errors: &mut Vec<InputError>,
+    ) -> Vec<Document> {
         let file = chunk.file.clone();
         let (mut docs, errs) = source::parse_chunk(self.plan.spec.sources[s].file(), chunk);
         *errors = errs;
@@ -218,7 +256,13 @@ impl<'a> Exec<'a> {
                 }
                 Err(e) => {
                     let message = format!("{} documents skipped: {e}", docs.len());
-                    errors.push(InputError { kind: InputErrorKind::WhereFailed, file, line: None, offset: None, message });
+                    errors.push(InputError {
+                        kind: InputErrorKind::WhereFailed,
+                        file,
+                        line: None,
+                        offset: None,
+                        message,
+                    });
                     st.docs_in = 0;
                     st.bytes_in = 0;
                     docs.clear();
@@ -237,7 +281,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn apply(&self, id: usize, op: &Operator, input: Payload, st: &mut NodeStats) -> anyhow::Result<(Payload, Option<Vec<Document>>)> {
+    fn apply(
+        &self,
+        id: usize,
+        op: &Operator,
+        input: Payload,
+        st: &mut NodeStats,
+    ) -> anyhow::Result<(Payload, Option<Vec<Document>>)> {
         let Payload::Docs(docs) = input else { anyhow::bail!("received tokens") };
         match op {
             Operator::Filter(f) => {
@@ -309,10 +359,15 @@ impl<'a> Exec<'a> {
 
 /// Applies a barrier's decision to the documents it replays (and removes their ordinals):
 /// returns which are dropped; rewritten ones are changed in place, counted in `st`.
-fn replay(docs: &mut [Document], replay: Option<&Replay>, st: &mut NodeStats) -> Vec<Option<&'static str>> {
+fn replay(
+    docs: &mut [Document],
+    replay: Option<&Replay>,
+    st: &mut NodeStats,
+) -> Vec<Option<&'static str>> {
     let verdicts = match replay.map(|r| &r.decision) {
         Some(Decision::RemoveUnits { boilerplate, unit, .. }) => {
-            let outcomes: Vec<Outcome> = docs.par_iter_mut().map(|d| remove_boilerplate(boilerplate, *unit, d)).collect();
+            let outcomes: Vec<Outcome> =
+                docs.par_iter_mut().map(|d| remove_boilerplate(boilerplate, *unit, d)).collect();
             tally(outcomes, st)
         }
         decision => docs
@@ -320,7 +375,11 @@ fn replay(docs: &mut [Document], replay: Option<&Replay>, st: &mut NodeStats) ->
             .map(|d| {
                 let ordinal = d.metadata.get(ORDINAL).and_then(serde_json::Value::as_u64);
                 match (ordinal, decision) {
-                    (Some(o), Some(Decision::RemoveDocuments { removed, .. })) if removed.is_duplicate(o) => Some("duplicate"),
+                    (Some(o), Some(Decision::RemoveDocuments { removed, .. }))
+                        if removed.is_duplicate(o) =>
+                    {
+                        Some("duplicate")
+                    }
                     (None, _) => Some("lost_ordinal"),
                     _ => None,
                 }

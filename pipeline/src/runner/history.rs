@@ -32,8 +32,11 @@ pub(super) struct Seen {
 impl Seen {
     /// The identity of every listed input.
     pub(super) fn of(inputs: &[SourceInputs]) -> Vec<Seen> {
-        let mut seen: Vec<Seen> =
-            inputs.iter().flat_map(|s| &s.files).map(|f| Seen { url: f.url.clone(), size: f.size, version: f.version.clone() }).collect();
+        let mut seen: Vec<Seen> = inputs
+            .iter()
+            .flat_map(|s| &s.files)
+            .map(|f| Seen { url: f.url.clone(), size: f.size, version: f.version.clone() })
+            .collect();
         // A file cut into several units is one input.
         seen.dedup_by(|a, b| a.url == b.url);
         seen
@@ -60,7 +63,8 @@ impl History {
     /// manifests at `manifests`.
     pub(super) fn load(work_dir: &Path, manifests: &[PathBuf]) -> anyhow::Result<Self> {
         let path = work_dir.join("history").join("inputs.jsonl");
-        let mut h = Self { path, seen: HashSet::new(), urls: HashSet::new(), committed: HashSet::new() };
+        let mut h =
+            Self { path, seen: HashSet::new(), urls: HashSet::new(), committed: HashSet::new() };
         match std::fs::File::open(&h.path) {
             Ok(f) => {
                 for (n, line) in BufReader::new(f).lines().enumerate() {
@@ -96,7 +100,8 @@ impl History {
 
     /// Whether an earlier run processed this input as it is now.
     pub(super) fn contains(&self, f: &InputFile) -> bool {
-        self.seen.contains(&identity(&f.url, f.size, f.version.as_deref())) || self.committed.contains(&xxh3_128(f.url.as_bytes()))
+        self.seen.contains(&identity(&f.url, f.size, f.version.as_deref()))
+            || self.committed.contains(&xxh3_128(f.url.as_bytes()))
     }
 
     /// Keeps only inputs not seen before; returns how many were left out.
@@ -112,12 +117,22 @@ impl History {
 
     /// Records a completed run's inputs (less those it could not read): appended after an incremental run, replacing the
     /// history after a full one (whose outputs replaced the old ones).
-    pub(super) fn record(&self, inputs: &[SourceInputs], append: bool, unread: &[String]) -> anyhow::Result<()> {
+    pub(super) fn record(
+        &self,
+        inputs: &[SourceInputs],
+        append: bool,
+        unread: &[String],
+    ) -> anyhow::Result<()> {
         self.record_seen(&Seen::of(inputs), append, unread)
     }
 
     /// [`History::record`] of inputs given by identity.
-    pub(super) fn record_seen(&self, inputs: &[Seen], append: bool, unread: &[String]) -> anyhow::Result<()> {
+    pub(super) fn record_seen(
+        &self,
+        inputs: &[Seen],
+        append: bool,
+        unread: &[String],
+    ) -> anyhow::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut lines = Vec::new();

@@ -46,7 +46,14 @@ pub(super) struct UnitId {
 
 impl UnitId {
     pub(super) fn new(pass: usize, node: &str, file: &InputFile) -> Self {
-        Self { pass, node: node.to_string(), url: file.url.clone(), size: file.size, version: file.version.clone(), span: file.span }
+        Self {
+            pass,
+            node: node.to_string(),
+            url: file.url.clone(),
+            size: file.size,
+            version: file.version.clone(),
+            span: file.span,
+        }
     }
 }
 
@@ -83,18 +90,26 @@ impl Ledger {
     pub(super) fn open(work_dir: &Path, config_hash: &str) -> anyhow::Result<Self> {
         let root = work_dir.join("ledger");
         let units = root.join("units");
-        let record = RunRecord { config_hash: config_hash.into(), tool_version: env!("CARGO_PKG_VERSION").into() };
-        let existing: Option<RunRecord> = std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let record = RunRecord {
+            config_hash: config_hash.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let existing: Option<RunRecord> =
+            std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
         if existing.as_ref().is_some_and(|e| *e != record) && units.exists() {
             tracing::info!(ledger = %root.display(), "the config or tool version changed since the ledger was written: starting over");
-            std::fs::remove_dir_all(&units).with_context(|| format!("cannot clear {}", units.display()))?;
+            std::fs::remove_dir_all(&units)
+                .with_context(|| format!("cannot clear {}", units.display()))?;
         }
-        std::fs::create_dir_all(&units).with_context(|| format!("cannot create {}", units.display()))?;
+        std::fs::create_dir_all(&units)
+            .with_context(|| format!("cannot create {}", units.display()))?;
         if existing.as_ref() != Some(&record) {
             // Job-array tasks may write this at the same moment: each through its own temporary.
             let tmp = root.join(format!("run.json.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?).with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, root.join("run.json")).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, root.join("run.json"))
+                .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
         }
         Ok(Self { units, root, enabled: true, mirror: None })
     }
@@ -102,12 +117,20 @@ impl Ledger {
     /// Mirrors this ledger to the object-storage work dir whose local scratch is `scratch`:
     /// downloads the finished spools of `keys` recorded there by an earlier attempt (of this
     /// config and tool version), and uploads each spool this run finishes.
-    pub(super) fn mirrored(mut self, remote: &super::remote::RemoteWork, scratch: &Path, keys: &[String]) -> anyhow::Result<Self> {
+    pub(super) fn mirrored(
+        mut self,
+        remote: &super::remote::RemoteWork,
+        scratch: &Path,
+        keys: &[String],
+    ) -> anyhow::Result<Self> {
         if !self.enabled {
             return Ok(self);
         }
-        let ours: Option<RunRecord> = std::fs::read(self.root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let theirs: Option<RunRecord> = remote.get("ledger/run.json")?.and_then(|b| serde_json::from_slice(&b).ok());
+        let ours: Option<RunRecord> = std::fs::read(self.root.join("run.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let theirs: Option<RunRecord> =
+            remote.get("ledger/run.json")?.and_then(|b| serde_json::from_slice(&b).ok());
         if ours.is_some() && ours == theirs {
             let mut found = 0;
             for key in keys {
@@ -116,7 +139,10 @@ impl Ledger {
                 }
             }
             if found > 0 {
-                tracing::info!(units = found, "resuming: an earlier attempt of this task finished these units");
+                tracing::info!(
+                    units = found,
+                    "resuming: an earlier attempt of this task finished these units"
+                );
             }
         } else {
             remote.upload(scratch, "ledger/run.json")?;
@@ -168,7 +194,11 @@ impl Ledger {
             return 0;
         }
         std::fs::read_dir(&self.units)
-            .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".spool")).count())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".spool"))
+                    .count()
+            })
             .unwrap_or(0)
     }
 
@@ -177,7 +207,8 @@ impl Ledger {
         if !self.enabled || !self.root.exists() {
             return Ok(());
         }
-        std::fs::remove_dir_all(&self.root).with_context(|| format!("cannot remove {}", self.root.display()))
+        std::fs::remove_dir_all(&self.root)
+            .with_context(|| format!("cannot remove {}", self.root.display()))
     }
 }
 
@@ -225,7 +256,8 @@ impl SpoolReader {
         if &magic != MAGIC {
             bail!("{} is not a spool file", self.path.display());
         }
-        let header = self.next_raw()?.with_context(|| format!("{}: no header", self.path.display()))?;
+        let header =
+            self.next_raw()?.with_context(|| format!("{}: no header", self.path.display()))?;
         Ok(serde_json::from_slice(&header)?)
     }
 
@@ -235,11 +267,15 @@ impl SpoolReader {
         match self.file.read_exact(&mut len) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.path.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
+            }
         }
         let len = usize::try_from(u64::from_le_bytes(len))?;
         let mut buf = vec![0u8; len];
-        self.file.read_exact(&mut buf).with_context(|| format!("{}: truncated record", self.path.display()))?;
+        self.file
+            .read_exact(&mut buf)
+            .with_context(|| format!("{}: truncated record", self.path.display()))?;
         Ok(Some(buf))
     }
 }
@@ -284,7 +320,12 @@ impl RunLock {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let who = holder.map_or_else(
                     || "another process".to_string(),
-                    |h| format!("pid {} on {}, started {} (`{}`)", h.pid, h.host, h.started, h.command),
+                    |h| {
+                        format!(
+                            "pid {} on {}, started {} (`{}`)",
+                            h.pid, h.host, h.started, h.command
+                        )
+                    },
                 );
                 bail!(
                     "{what} {} is in use by a running tokenmill ({who}); wait for it to finish or stop it (lock file {})",
@@ -292,7 +333,9 @@ impl RunLock {
                     path.display()
                 );
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
         }
         // One warning per run is enough: the work dir's lock speaks for the outputs' too.
         if let Some(h) = holder.filter(|_| what == "work dir") {

@@ -107,9 +107,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
 
 /// One process with its work dir on object storage: it works in local scratch (kept, so that a
 /// rerun on this machine resumes), with the input history and the statistics kept in the store.
-fn run_in_scratch(plan: &Plan, opts: &RunOptions, remote: &remote::RemoteWork) -> anyhow::Result<RunStats> {
+fn run_in_scratch(
+    plan: &Plan,
+    opts: &RunOptions,
+    remote: &remote::RemoteWork,
+) -> anyhow::Result<RunStats> {
     let scratch = remote.scratch("run");
-    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create scratch dir {}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create scratch dir {}", scratch.display()))?;
     remote.download_dir("history", &scratch)?;
     let mut local = plan.clone();
     local.spec.run.work_dir = scratch.display().to_string();
@@ -131,13 +136,18 @@ fn run_local(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     };
     // A source that cannot be listed (the store is down, access denied) fails the run: going
     // on would report success having read nothing. A pattern matching nothing is only counted.
-    let unlisted: Vec<String> =
-        inputs.iter().flat_map(|s| &s.errors).filter(|e| e.kind == source::InputErrorKind::Unreadable).map(ToString::to_string).collect();
+    let unlisted: Vec<String> = inputs
+        .iter()
+        .flat_map(|s| &s.errors)
+        .filter(|e| e.kind == source::InputErrorKind::Unreadable)
+        .map(ToString::to_string)
+        .collect();
     if !unlisted.is_empty() {
         anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
     }
     let work_dir = Path::new(&plan.spec.run.work_dir);
-    std::fs::create_dir_all(work_dir).map_err(|e| anyhow::anyhow!("cannot create work dir {}: {e}", work_dir.display()))?;
+    std::fs::create_dir_all(work_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create work dir {}: {e}", work_dir.display()))?;
     let _locks = locks(plan)?;
     if opts.restart {
         let _ = std::fs::remove_dir_all(work_dir.join("ledger"));
@@ -148,10 +158,15 @@ fn run_local(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     if opts.incremental {
         skipped = history.keep_new(&mut inputs);
         let new = inputs.iter().map(|s| s.files.len()).sum::<usize>();
-        tracing::info!(new_inputs = new, seen_inputs = skipped, "incremental run: only inputs that no earlier run processed");
+        tracing::info!(
+            new_inputs = new,
+            seen_inputs = skipped,
+            "incremental run: only inputs that no earlier run processed"
+        );
         if new == 0 && inputs.iter().all(|s| s.errors.is_empty()) {
             // Nothing new: the outputs stay as they are, not even their manifests are rewritten.
-            let stats = RunStats::nothing_new(plan, opts.threads.max(1), skipped, secs(started.elapsed()));
+            let stats =
+                RunStats::nothing_new(plan, opts.threads.max(1), skipped, secs(started.elapsed()));
             write_stats(&stats_path, &stats)?;
             return Ok(stats);
         }
@@ -176,7 +191,10 @@ fn run_local(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
             ledger.remove()?;
         } else {
             // Kept: the rerun that reads the missing inputs replays everything else.
-            tracing::warn!(inputs = stats.inputs_to_retry.len(), "some inputs could not be read; run again to complete the outputs");
+            tracing::warn!(
+                inputs = stats.inputs_to_retry.len(),
+                "some inputs could not be read; run again to complete the outputs"
+            );
         }
     }
     stats.elapsed_secs = secs(started.elapsed());
@@ -197,13 +215,23 @@ fn run_passes<'p>(
     let wheres = build::where_filters(plan)?;
     let barriers = barrier::barriers(plan)?;
     if ledger.finished_count() > 0 {
-        tracing::info!(units = ledger.finished_count(), "resuming: finished work units in the ledger are replayed, not processed again");
+        tracing::info!(
+            units = ledger.finished_count(),
+            "resuming: finished work units in the ledger are replayed, not processed again"
+        );
     }
-    let sinks = build::sinks(plan, &ops, inputs, opts.incremental, &crate::sink::Naming::Whole)?.into_iter().map(Some).collect();
+    let sinks = build::sinks(plan, &ops, inputs, opts.incremental, &crate::sink::Naming::Whole)?
+        .into_iter()
+        .map(Some)
+        .collect();
     let exec = Exec::new(plan, ops, wheres, barriers);
     let threads = opts.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
-    let total_bytes: u64 = inputs.iter().flat_map(|s| s.files.iter()).map(InputFile::unit_bytes).sum();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tokenmill-worker-{i}"))
+        .build()?;
+    let total_bytes: u64 =
+        inputs.iter().flat_map(|s| s.files.iter()).map(InputFile::unit_bytes).sum();
     let progress = Progress::new(opts.progress, total_bytes);
     let mut collectors = HashMap::new();
     for (id, b) in exec.barriers.iter().enumerate() {
@@ -211,7 +239,8 @@ fn run_passes<'p>(
             collectors.insert(id, barrier::Collector::new(work_dir, &plan.nodes[id].name, spec)?);
         }
     }
-    let mut writer = Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), collectors)?;
+    let mut writer =
+        Writer::new(plan, &exec, sinks, progress, opts.cancel.clone(), ledger.clone(), collectors)?;
     let mut replays: HashMap<usize, barrier::Replay> = HashMap::new();
     for (pass, entries) in plan.passes.iter().enumerate() {
         if writer.stopped() {
@@ -228,7 +257,10 @@ fn run_passes<'p>(
                 Ok(r) => {
                     replays.insert(b, r);
                 }
-                Err(e) => writer.fail(Failure::new(FailureKind::Io, format!("barrier `{}`: {e:#}", plan.nodes[b].name))),
+                Err(e) => writer.fail(Failure::new(
+                    FailureKind::Io,
+                    format!("barrier `{}`: {e:#}", plan.nodes[b].name),
+                )),
             }
         }
     }
@@ -261,8 +293,11 @@ fn locks(plan: &Plan) -> anyhow::Result<Vec<RunLock>> {
             }
             // The lock sits beside the output directory, not in it, so outputs hold only data.
             let out = Path::new(path.strip_prefix("file://").unwrap_or(path));
-            let name = out.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-            let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let name = out
+                .file_name()
+                .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+            let parent =
+                out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             locks.push(RunLock::acquire(parent, &format!(".{name}.tokenmill.lock"), "output")?);
         }
     }
@@ -291,7 +326,13 @@ struct PassWork {
 }
 
 impl PassWork {
-    fn new(plan: &Plan, pass: usize, entries: &[usize], inputs: &[SourceInputs], replays: &HashMap<usize, barrier::Replay>) -> Self {
+    fn new(
+        plan: &Plan,
+        pass: usize,
+        entries: &[usize],
+        inputs: &[SourceInputs],
+        replays: &HashMap<usize, barrier::Replay>,
+    ) -> Self {
         let items = entries
             .iter()
             .map(|&e| {
@@ -300,7 +341,10 @@ impl PassWork {
                     (e, inputs[e].files.clone(), inputs[e].errors.clone(), format)
                 } else {
                     let options = &plan.spec.run.storage;
-                    let files = replays.get(&e).map(|r| r.files.iter().map(|f| staged_file(f, options)).collect()).unwrap_or_default();
+                    let files = replays
+                        .get(&e)
+                        .map(|r| r.files.iter().map(|f| staged_file(f, options)).collect())
+                        .unwrap_or_default();
                     (e, files, vec![], source::Format::Jsonl)
                 }
             })
@@ -315,7 +359,10 @@ impl PassWork {
 
     /// The size of every unit, in order (for dealing them over tasks).
     fn sizes(&self) -> Vec<u64> {
-        self.items.iter().flat_map(|(_, files, _, _)| files.iter().map(InputFile::unit_bytes)).collect()
+        self.items
+            .iter()
+            .flat_map(|(_, files, _, _)| files.iter().map(InputFile::unit_bytes))
+            .collect()
     }
 }
 
@@ -409,12 +456,18 @@ fn work_on(exec: &Exec<'_>, item: Item, replays: &HashMap<usize, barrier::Replay
             if out.failure.is_none() && unit.as_ref().is_some_and(|u| !u.replay) {
                 match spool::encode(&out) {
                     Ok(bytes) => out.spooled = Some(bytes),
-                    Err(e) => out.failure = Some(Failure::new(FailureKind::Io, format!("cannot record work unit: {e:#}"))),
+                    Err(e) => {
+                        out.failure = Some(Failure::new(
+                            FailureKind::Io,
+                            format!("cannot record work unit: {e:#}"),
+                        ))
+                    }
                 }
             }
             out
         }
-        Work::Spooled(bytes) => spool::decode(&bytes, seq).unwrap_or_else(|e| broken(seq, unit.as_deref(), &format!("{e:#}"))),
+        Work::Spooled(bytes) => spool::decode(&bytes, seq)
+            .unwrap_or_else(|e| broken(seq, unit.as_deref(), &format!("{e:#}"))),
         Work::Broken(message) => broken(seq, unit.as_deref(), &message),
         Work::UnitEnd(entry) => BatchOut::empty(seq, entry),
     };
@@ -424,13 +477,23 @@ fn work_on(exec: &Exec<'_>, item: Item, replays: &HashMap<usize, barrier::Replay
 fn broken(seq: u64, unit: Option<&Unit>, message: &str) -> BatchOut {
     let name = unit.map_or("?", |u| u.key.as_str());
     let mut out = BatchOut::empty(seq, 0);
-    out.failure = Some(Failure::new(FailureKind::Io, format!("ledger unit {name}: {message}; rerun with --restart to discard the ledger")));
+    out.failure = Some(Failure::new(
+        FailureKind::Io,
+        format!("ledger unit {name}: {message}; rerun with --restart to discard the ledger"),
+    ));
     out
 }
 
 /// The reader thread of a pass: every file of every entry, in order, cut into numbered chunks;
 /// a file that is a finished unit in the ledger is replayed from its spool instead.
-fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<Item>, cancel: &AtomicBool, ledger: &Ledger) {
+fn read_pass(
+    plan: &Plan,
+    work: &PassWork,
+    permits: &Receiver<()>,
+    out: Sender<Item>,
+    cancel: &AtomicBool,
+    ledger: &Ledger,
+) {
     let run = &plan.spec.run;
     let limits = ChunkLimits {
         docs: run.batch_docs,
@@ -480,7 +543,8 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<I
             let key = Ledger::key(work.pass, name, i);
             let id = UnitId::new(work.pass, name, file);
             let spool = ledger.finished(&key, &id);
-            let unit = ledger.enabled().then(|| Arc::new(Unit { key, id, replay: spool.is_some() }));
+            let unit =
+                ledger.enabled().then(|| Arc::new(Unit { key, id, replay: spool.is_some() }));
             let going = match spool {
                 Some(path) => replay_unit(&path, &unit, &mut emit),
                 None => {
@@ -500,7 +564,11 @@ fn read_pass(plan: &Plan, work: &PassWork, permits: &Receiver<()>, out: Sender<I
 }
 
 /// Hands a finished unit's recorded outputs to the workers, in order.
-fn replay_unit(path: &Path, unit: &Option<Arc<Unit>>, emit: &mut impl FnMut(&Option<Arc<Unit>>, Work) -> bool) -> bool {
+fn replay_unit(
+    path: &Path,
+    unit: &Option<Arc<Unit>>,
+    emit: &mut impl FnMut(&Option<Arc<Unit>>, Work) -> bool,
+) -> bool {
     let mut reader = match SpoolReader::open(path) {
         Ok(r) => r,
         Err(e) => return emit(unit, Work::Broken(format!("{e:#}"))),

@@ -33,19 +33,25 @@ impl RemoteWork {
     ///
     /// # Errors
     /// The URL's store cannot be configured.
-    pub(super) fn of(work_dir: &str, options: &BTreeMap<String, String>) -> anyhow::Result<Option<Self>> {
+    pub(super) fn of(
+        work_dir: &str,
+        options: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Option<Self>> {
         if !storage::is_url(work_dir) || work_dir.starts_with("file://") {
             return Ok(None);
         }
         let url = work_dir.trim_end_matches('/').to_string();
-        let (store, prefix) = storage::store_for(&url, options).with_context(|| format!("work dir {url}"))?;
+        let (store, prefix) =
+            storage::store_for(&url, options).with_context(|| format!("work dir {url}"))?;
         Ok(Some(Self { url, store, prefix }))
     }
 
     /// The local scratch directory mirroring this work dir, under `name`.
     pub(super) fn scratch(&self, name: &str) -> PathBuf {
-        let base = std::env::var_os("TOKENMILL_SCRATCH").map_or_else(std::env::temp_dir, PathBuf::from);
-        base.join(format!("tokenmill-{:016x}", xxhash_rust::xxh3::xxh3_64(self.url.as_bytes()))).join(name)
+        let base =
+            std::env::var_os("TOKENMILL_SCRATCH").map_or_else(std::env::temp_dir, PathBuf::from);
+        base.join(format!("tokenmill-{:016x}", xxhash_rust::xxh3::xxh3_64(self.url.as_bytes())))
+            .join(name)
     }
 
     fn path(&self, rel: &str) -> ObjectPath {
@@ -73,7 +79,8 @@ impl RemoteWork {
 
     /// Uploads `root/rel` to `rel`.
     pub(super) fn upload(&self, root: &Path, rel: &str) -> anyhow::Result<()> {
-        storage::upload_file(&root.join(rel), &self.store, &self.path(rel), &self.url(rel)).map_err(Into::into)
+        storage::upload_file(&root.join(rel), &self.store, &self.path(rel), &self.url(rel))
+            .map_err(Into::into)
     }
 
     /// Uploads every file under `root/rel` (a directory; nothing if it does not exist).
@@ -98,9 +105,11 @@ impl RemoteWork {
         let Some(bytes) = self.get(rel)? else { return Ok(false) };
         let local = root.join(rel);
         if let Some(dir) = local.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(&local, bytes).with_context(|| format!("cannot write {}", local.display()))?;
+        std::fs::write(&local, bytes)
+            .with_context(|| format!("cannot write {}", local.display()))?;
         Ok(true)
     }
 
@@ -132,9 +141,15 @@ impl RemoteWork {
 
 impl RemoteWork {
     /// The bytes of `ranges` of the object `rel` (adjacent ranges fetched together).
-    pub(super) fn get_ranges(&self, rel: &str, ranges: &[std::ops::Range<u64>]) -> anyhow::Result<Vec<bytes::Bytes>> {
+    pub(super) fn get_ranges(
+        &self,
+        rel: &str,
+        ranges: &[std::ops::Range<u64>],
+    ) -> anyhow::Result<Vec<bytes::Bytes>> {
         let path = self.path(rel);
-        runtime().block_on(self.store.get_ranges(&path, ranges)).with_context(|| format!("cannot read {}", self.url(rel)))
+        runtime()
+            .block_on(self.store.get_ranges(&path, ranges))
+            .with_context(|| format!("cannot read {}", self.url(rel)))
     }
 
     /// Removes every object under `rel/`.
@@ -156,6 +171,12 @@ impl RemoteWork {
 
 /// `path` relative to `root`, with `/` separators (how the work dir's files are named).
 pub(super) fn relative(root: &Path, path: &Path) -> anyhow::Result<String> {
-    let rel = path.strip_prefix(root).with_context(|| format!("{} is not in {}", path.display(), root.display()))?;
-    Ok(rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"))
+    let rel = path
+        .strip_prefix(root)
+        .with_context(|| format!("{} is not in {}", path.display(), root.display()))?;
+    Ok(rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/"))
 }

@@ -130,8 +130,14 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
                     let width = usize::from(d.u8()?);
                     let raw = d.take(len.checked_mul(width).context("corrupt spool record")?)?;
                     let tokens = match width {
-                        2 => raw.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
-                        4 => raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                        2 => raw
+                            .chunks_exact(2)
+                            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+                            .collect(),
+                        4 => raw
+                            .chunks_exact(4)
+                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect(),
                         w => bail!("corrupt spool record: token width {w}"),
                     };
                     docs.push(TokenDoc { tokens, text_bytes });
@@ -164,7 +170,15 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
     if d.at != raw.len() {
         bail!("corrupt spool record: {} trailing bytes", raw.len() - d.at);
     }
-    Ok(BatchOut { writes, collected, stats, errors, raw_bytes, decoded_bytes, ..BatchOut::empty(seq, entry) })
+    Ok(BatchOut {
+        writes,
+        collected,
+        stats,
+        errors,
+        raw_bytes,
+        decoded_bytes,
+        ..BatchOut::empty(seq, entry)
+    })
 }
 
 fn stats_from_json(json: &str) -> anyhow::Result<Vec<NodeStats>> {
@@ -190,13 +204,17 @@ fn error_code(kind: InputErrorKind) -> u8 {
 }
 
 fn error_kind(code: u8) -> anyhow::Result<InputErrorKind> {
-    ERROR_KINDS.get(usize::from(code)).copied().with_context(|| format!("corrupt spool record: error kind {code}"))
+    ERROR_KINDS
+        .get(usize::from(code))
+        .copied()
+        .with_context(|| format!("corrupt spool record: error kind {code}"))
 }
 
 /// Rule labels are `&'static str` in memory; decoded ones are interned (there are a few dozen).
 fn intern(rule: &str) -> &'static str {
     static RULES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut set = RULES.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut set =
+        RULES.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(r) = set.get(rule) {
         return r;
     }
@@ -261,7 +279,11 @@ struct Dec<'a> {
 
 impl<'a> Dec<'a> {
     fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).context("corrupt spool record: truncated")?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .context("corrupt spool record: truncated")?;
         let s = &self.buf[self.at..end];
         self.at = end;
         Ok(s)
@@ -281,7 +303,9 @@ impl<'a> Dec<'a> {
 
     fn str(&mut self) -> anyhow::Result<String> {
         let n = self.usize()?;
-        Ok(std::str::from_utf8(self.take(n)?).context("corrupt spool record: not UTF-8")?.to_string())
+        Ok(std::str::from_utf8(self.take(n)?)
+            .context("corrupt spool record: not UTF-8")?
+            .to_string())
     }
 
     fn opt(&mut self) -> anyhow::Result<Option<u64>> {
@@ -315,7 +339,8 @@ impl<'a> Dec<'a> {
             let id = self.str()?;
             let text = self.str()?;
             let meta = self.str()?;
-            let metadata: Map<String, Value> = if meta.is_empty() { Map::new() } else { serde_json::from_str(&meta)? };
+            let metadata: Map<String, Value> =
+                if meta.is_empty() { Map::new() } else { serde_json::from_str(&meta)? };
             let rejected = match self.u8()? {
                 0 => None,
                 _ => {
@@ -340,8 +365,20 @@ mod tests {
         doc.metadata.insert("score".into(), serde_json::json!(0.25));
         let mut rejected = Document::new("a:2", "");
         rejected.rejected = Some(Rejection { node: "gopher".into(), rule: "too_short" });
-        let stats = vec![NodeStats { name: "src".into(), docs_in: 3, dropped: [("x".to_string(), 1)].into(), ..NodeStats::default() }];
-        let sig = DocSignature { id: 7, len: 11, score: None, exact: u128::MAX - 3, shingles: 2, signature: vec![1, u64::MAX, 3] };
+        let stats = vec![NodeStats {
+            name: "src".into(),
+            docs_in: 3,
+            dropped: [("x".to_string(), 1)].into(),
+            ..NodeStats::default()
+        }];
+        let sig = DocSignature {
+            id: 7,
+            len: 11,
+            score: None,
+            exact: u128::MAX - 3,
+            shingles: 2,
+            signature: vec![1, u64::MAX, 3],
+        };
         let out = BatchOut {
             entry: 2,
             writes: vec![
@@ -382,7 +419,10 @@ mod tests {
 
     #[test]
     fn a_damaged_record_is_an_error_not_a_panic() {
-        let out = BatchOut { writes: vec![(0, Payload::Docs(vec![Document::new("a", "b")]))], ..BatchOut::empty(0, 0) };
+        let out = BatchOut {
+            writes: vec![(0, Payload::Docs(vec![Document::new("a", "b")]))],
+            ..BatchOut::empty(0, 0)
+        };
         let raw = zstd::stream::decode_all(&encode(&out).expect("encodes")[..]).expect("zstd");
         let cut = zstd::bulk::compress(&raw[..raw.len() - 3], 1).expect("zstd");
         assert!(decode(&cut, 0).is_err());

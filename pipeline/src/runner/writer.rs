@@ -52,11 +52,20 @@ impl Writer {
         ledger: Ledger,
         collectors: HashMap<usize, Collector>,
     ) -> anyhow::Result<Self> {
-        let mut stats: Vec<NodeStats> =
-            plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect();
+        let mut stats: Vec<NodeStats> = plan
+            .nodes
+            .iter()
+            .map(|n| NodeStats {
+                name: n.name.clone(),
+                kind: n.kind.into(),
+                ..NodeStats::default()
+            })
+            .collect();
         // A tokenize node reports which encoder ran its tokenizer (fast path or reference, and why).
         for (node, path) in exec.encode_paths() {
-            stats[node].report = Some(serde_json::json!({"encode_path": path.name(), "encode_detail": path.detail()}));
+            stats[node].report = Some(
+                serde_json::json!({"encode_path": path.name(), "encode_detail": path.detail()}),
+            );
         }
         Ok(Self {
             sinks,
@@ -119,7 +128,11 @@ impl Writer {
             if *seen <= LOGGED_PER_KIND {
                 tracing::warn!(kind = e.kind.label(), "bad input: {e}");
             } else if *seen == LOGGED_PER_KIND + 1 {
-                tracing::warn!(kind = e.kind.label(), "more `{}` errors: counted in the summary, not logged", e.kind.label());
+                tracing::warn!(
+                    kind = e.kind.label(),
+                    "more `{}` errors: counted in the summary, not logged",
+                    e.kind.label()
+                );
             }
         }
         if let Some(f) = out.failure {
@@ -128,13 +141,17 @@ impl Writer {
         if self.on_error == OnError::Fail
             && let Some(e) = out.errors.first()
         {
-            return self.fail(Failure::new(FailureKind::BadInput, format!("bad input with on_error = \"fail\": {e}")));
+            return self.fail(Failure::new(
+                FailureKind::BadInput,
+                format!("bad input with on_error = \"fail\": {e}"),
+            ));
         }
         for (barrier, docs, sigs) in std::mem::take(&mut out.collected) {
             if let Some(c) = self.collectors.get_mut(&barrier)
                 && let Err(e) = c.add(docs, sigs)
             {
-                return self.fail(Failure::new(FailureKind::Io, format!("barrier #{barrier}: {e:#}")));
+                return self
+                    .fail(Failure::new(FailureKind::Io, format!("barrier #{barrier}: {e:#}")));
             }
         }
         for (sink, payload) in std::mem::take(&mut out.writes) {
@@ -145,9 +162,14 @@ impl Writer {
             }
         }
         if let Err(e) = self.record(&out) {
-            return self.fail(Failure::new(FailureKind::Io, format!("cannot record finished work in the ledger: {e:#}")));
+            return self.fail(Failure::new(
+                FailureKind::Io,
+                format!("cannot record finished work in the ledger: {e:#}"),
+            ));
         }
-        let (docs, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| (d + self.stats[id].docs_in, t + self.stats[id].tokens_out));
+        let (docs, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| {
+            (d + self.stats[id].docs_in, t + self.stats[id].tokens_out)
+        });
         self.progress.update(self.bytes_read, docs, tokens);
     }
 
@@ -164,7 +186,10 @@ impl Writer {
             self.spool = Some((unit.key.clone(), self.ledger.start(&unit.key, &unit.id)?, false));
         }
         let Some((_, spool, transient)) = self.spool.as_mut() else { unreachable!("just set") };
-        *transient |= out.errors.iter().any(|e| matches!(e.kind, InputErrorKind::Unreadable | InputErrorKind::NotFound));
+        *transient |= out
+            .errors
+            .iter()
+            .any(|e| matches!(e.kind, InputErrorKind::Unreadable | InputErrorKind::NotFound));
         if let Some(bytes) = &out.spooled {
             spool.append(bytes)?;
         }
@@ -172,7 +197,10 @@ impl Writer {
             self.units.processed += 1;
             if let Some((key, spool, transient)) = self.spool.take() {
                 if transient {
-                    tracing::info!(unit = key, "input could not be read: the next run tries this unit again");
+                    tracing::info!(
+                        unit = key,
+                        "input could not be read: the next run tries this unit again"
+                    );
                     self.retry.push(unit.id.url.clone());
                 } else {
                     spool.commit()?;
@@ -184,13 +212,16 @@ impl Writer {
 
     /// Closes every barrier's collection without deciding (a job-array task: the decision is a
     /// later step's), by barrier node.
-    pub(super) fn close_collectors(&mut self) -> anyhow::Result<BTreeMap<usize, super::barrier::Staged>> {
+    pub(super) fn close_collectors(
+        &mut self,
+    ) -> anyhow::Result<BTreeMap<usize, super::barrier::Staged>> {
         std::mem::take(&mut self.collectors).into_iter().map(|(b, c)| Ok((b, c.close()?))).collect()
     }
 
     /// Closes a barrier's collection and runs its global phases.
     pub(super) fn close_barrier(&mut self, node: usize, exec: &Exec<'_>) -> anyhow::Result<Replay> {
-        let collector = self.collectors.remove(&node).ok_or_else(|| anyhow::anyhow!("not a barrier"))?;
+        let collector =
+            self.collectors.remove(&node).ok_or_else(|| anyhow::anyhow!("not a barrier"))?;
         let Some(spec) = &exec.barriers[node] else { anyhow::bail!("not a barrier") };
         tracing::info!(node = exec.plan.nodes[node].name, "deduplicating collected documents");
         let replay = collector.finish(spec)?;
@@ -199,7 +230,12 @@ impl Writer {
         Ok(replay)
     }
 
-    pub(super) fn finish(mut self, plan: &Plan, threads: usize, inputs: &[SourceInputs]) -> RunStats {
+    pub(super) fn finish(
+        mut self,
+        plan: &Plan,
+        threads: usize,
+        inputs: &[SourceInputs],
+    ) -> RunStats {
         let interrupted = self.cancel.load(Ordering::Relaxed) && self.failure.is_none();
         let mut reports = BTreeMap::new();
         let sink_ids = self.sink_ids.clone();

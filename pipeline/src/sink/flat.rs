@@ -42,7 +42,8 @@ impl Sink for FlatSink {
     fn finish(mut self: Box<Self>) -> anyhow::Result<SinkReport> {
         let Some(w) = self.writer.take() else { anyhow::bail!("llmc sink already finished") };
         w.finish()?;
-        self.report.bytes = std::fs::metadata(self.out.dir().join(&self.file)).map_or(0, |m| m.len());
+        self.report.bytes =
+            std::fs::metadata(self.out.dir().join(&self.file)).map_or(0, |m| m.len());
         self.out.publish(&self.file)?;
         self.report.files.push(self.out.url_of(&self.file));
         Ok(std::mem::take(&mut self.report))

@@ -26,7 +26,10 @@ pub struct JsonlSink {
 
 impl std::fmt::Debug for JsonlSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonlSink").field("out", &self.out).field("part", &self.current.as_ref().map(|c| &c.0.name)).finish()
+        f.debug_struct("JsonlSink")
+            .field("out", &self.out)
+            .field("part", &self.current.as_ref().map(|c| &c.0.name))
+            .finish()
     }
 }
 
@@ -36,10 +39,22 @@ impl JsonlSink {
     ///
     /// # Errors
     /// The output cannot be prepared.
-    pub fn new(out: Output, max_file_bytes: u64, append: bool, naming: &super::Naming) -> anyhow::Result<Self> {
+    pub fn new(
+        out: Output,
+        max_file_bytes: u64,
+        append: bool,
+        naming: &super::Naming,
+    ) -> anyhow::Result<Self> {
         let first_part = super::first_part(&out, ".jsonl.zst", append, naming)?;
         let stem = naming.doc_stem();
-        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, stem, current: None, report: SinkReport::default() })
+        Ok(Self {
+            out,
+            max_file_bytes: max_file_bytes.max(1),
+            first_part,
+            stem,
+            current: None,
+            report: SinkReport::default(),
+        })
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -68,7 +83,11 @@ impl JsonlPart {
     }
 
     /// Appends one document, with `drop_reason` when it was rejected.
-    pub(crate) fn write(&mut self, doc: &Document, drop_reason: Option<&str>) -> anyhow::Result<()> {
+    pub(crate) fn write(
+        &mut self,
+        doc: &Document,
+        drop_reason: Option<&str>,
+    ) -> anyhow::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, &Record { doc, drop_reason })?;
         self.line.push(b'\n');
@@ -97,7 +116,9 @@ impl Serialize for Record<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", &d.id)?;
         map.serialize_entry("text", &d.text)?;
-        for (k, v) in d.metadata.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "text" | "drop_reason")) {
+        for (k, v) in
+            d.metadata.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "text" | "drop_reason"))
+        {
             map.serialize_entry(k, v)?;
         }
         if let Some(r) = self.drop_reason {
@@ -112,7 +133,11 @@ impl Sink for JsonlSink {
         let Payload::Docs(docs) = payload else { anyhow::bail!("jsonl sink received tokens") };
         for doc in &docs {
             if self.current.is_none() {
-                let name = format!("{}-{:05}.jsonl.zst", self.stem, self.first_part + self.report.files.len());
+                let name = format!(
+                    "{}-{:05}.jsonl.zst",
+                    self.stem,
+                    self.first_part + self.report.files.len()
+                );
                 self.current = Some((JsonlPart::create(&self.out, &name)?, 0));
             }
             if let Some((part, bytes)) = &mut self.current {
@@ -150,9 +175,15 @@ mod tests {
         let mut doc = Document::new("d1", "hello");
         doc.metadata.insert("lang".into(), serde_json::json!("en"));
         doc.metadata.insert("text".into(), serde_json::json!("shadowed"));
-        let line = serde_json::to_string(&Record { doc: &doc, drop_reason: Some("dedup:duplicate") }).unwrap_or_default();
-        assert_eq!(line, r#"{"id":"d1","text":"hello","lang":"en","drop_reason":"dedup:duplicate"}"#);
-        let kept = serde_json::to_string(&Record { doc: &doc, drop_reason: None }).unwrap_or_default();
+        let line =
+            serde_json::to_string(&Record { doc: &doc, drop_reason: Some("dedup:duplicate") })
+                .unwrap_or_default();
+        assert_eq!(
+            line,
+            r#"{"id":"d1","text":"hello","lang":"en","drop_reason":"dedup:duplicate"}"#
+        );
+        let kept =
+            serde_json::to_string(&Record { doc: &doc, drop_reason: None }).unwrap_or_default();
         assert_eq!(kept, r#"{"id":"d1","text":"hello","lang":"en"}"#);
     }
 }

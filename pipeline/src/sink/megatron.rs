@@ -91,7 +91,8 @@ impl MegatronSink {
                 (prefix, writer, None)
             }
             super::Naming::Whole => {
-                let (writer, previous) = Self::whole(&out, prefix, dtype, target, &tokens, shuffle.as_ref(), append)?;
+                let (writer, previous) =
+                    Self::whole(&out, prefix, dtype, target, &tokens, shuffle.as_ref(), append)?;
                 (prefix.to_string(), writer, previous)
             }
         };
@@ -125,7 +126,9 @@ impl MegatronSink {
     ) -> anyhow::Result<(ShardSetWriter, Option<Manifest>)> {
         let previous = if append && out.fetch(tokenmill_shards::MANIFEST_FILE)? {
             let m = Manifest::read(out.dir())?;
-            let same = m.dtype == dtype.name() && m.vocab_size == tokens.vocab_size && m.tokenizer_hash == tokens.tokenizer_hash;
+            let same = m.dtype == dtype.name()
+                && m.vocab_size == tokens.vocab_size
+                && m.tokenizer_hash == tokens.tokenizer_hash;
             if !same || m.eos_id != tokens.eos_id || m.bos_id != tokens.bos_id {
                 anyhow::bail!(
                     "cannot append to {}: its shards were tokenized differently (tokenizer, vocabulary or EOS/BOS differ); write to a new output",
@@ -140,13 +143,23 @@ impl MegatronSink {
         match &previous {
             None => {
                 out.clear(|n| n == tokenmill_shards::MANIFEST_FILE)?;
-                out.clear(|n| n.starts_with(&stem) && (n.ends_with(".bin") || n.ends_with(".idx") || n.ends_with(".tmp")))?;
+                out.clear(|n| {
+                    n.starts_with(&stem)
+                        && (n.ends_with(".bin") || n.ends_with(".idx") || n.ends_with(".tmp"))
+                })?;
             }
             Some(m) => {
                 // Shards of an append that did not complete are not in the manifest: remove them.
-                let listed: std::collections::HashSet<String> =
-                    m.shards.iter().flat_map(|s| [format!("{}.bin", s.name), format!("{}.idx", s.name)]).collect();
-                out.clear(|n| n.starts_with(&stem) && !listed.contains(n) && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e)))?;
+                let listed: std::collections::HashSet<String> = m
+                    .shards
+                    .iter()
+                    .flat_map(|s| [format!("{}.bin", s.name), format!("{}.idx", s.name)])
+                    .collect();
+                out.clear(|n| {
+                    n.starts_with(&stem)
+                        && !listed.contains(n)
+                        && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e))
+                })?;
             }
         }
         let first = previous.as_ref().map_or(0, |m| m.shards.len());
@@ -161,7 +174,8 @@ impl MegatronSink {
         };
         // Unshuffled shards are renamed when moved into place; only direct writes continue the
         // numbering.
-        let writer = ShardSetWriter::new(&dir, prefix, dtype, target)?.with_first_index(if shuffle.is_some() { 0 } else { first });
+        let writer = ShardSetWriter::new(&dir, prefix, dtype, target)?
+            .with_first_index(if shuffle.is_some() { 0 } else { first });
         Ok((writer, previous))
     }
 
@@ -181,8 +195,12 @@ impl MegatronSink {
 
 impl Sink for MegatronSink {
     fn write(&mut self, payload: Payload) -> anyhow::Result<()> {
-        let Payload::Tokens(docs) = payload else { anyhow::bail!("megatron sink received documents") };
-        let Some(writer) = self.writer.as_mut() else { anyhow::bail!("megatron sink already finished") };
+        let Payload::Tokens(docs) = payload else {
+            anyhow::bail!("megatron sink received documents")
+        };
+        let Some(writer) = self.writer.as_mut() else {
+            anyhow::bail!("megatron sink already finished")
+        };
         for doc in &docs {
             writer.add_document(&doc.tokens)?;
             self.report.documents += 1;
@@ -196,7 +214,9 @@ impl Sink for MegatronSink {
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<SinkReport> {
-        let Some(writer) = self.writer.take() else { anyhow::bail!("megatron sink already finished") };
+        let Some(writer) = self.writer.take() else {
+            anyhow::bail!("megatron sink already finished")
+        };
         let shards = writer.finish()?;
         let manifest = Manifest {
             format: tokenmill_shards::FORMAT_MEGATRON.into(),
@@ -218,11 +238,19 @@ impl Sink for MegatronSink {
             self.publish_completed(&manifest.shards)?;
             self.report.bytes = manifest.shards.iter().map(|s| s.bin_bytes).sum();
             if !self.out.is_remote() {
-                let opts = VerifyOptions { vocab_size: Some(self.tokens.vocab_size), eos_id: self.tokens.eos_id, check_checksums: true };
+                let opts = VerifyOptions {
+                    vocab_size: Some(self.tokens.vocab_size),
+                    eos_id: self.tokens.eos_id,
+                    check_checksums: true,
+                };
                 let report = tokenmill_shards::verify_shards(self.out.dir(), &manifest, &opts);
                 if !report.is_ok() {
-                    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
-                    anyhow::bail!("shards failed verification after writing:\n{}", problems.join("\n"));
+                    let problems: Vec<String> =
+                        report.problems.iter().map(ToString::to_string).collect();
+                    anyhow::bail!(
+                        "shards failed verification after writing:\n{}",
+                        problems.join("\n")
+                    );
                 }
             }
             self.report.part = Some(manifest);
@@ -235,14 +263,28 @@ impl Sink for MegatronSink {
                 // The unshuffled dataset is complete in staging; shuffle it into the output
                 // (through a side directory when appending, to number the shards after the old).
                 manifest.write(&s.staging)?;
-                let target = if first > 0 { s.staging.with_extension("shuffled") } else { self.out.dir().to_path_buf() };
-                let mut shuffled = tokenmill_shards::shuffle_dataset(&s.staging, &target, &self.prefix, s.seed, s.memory, self.target)?;
+                let target = if first > 0 {
+                    s.staging.with_extension("shuffled")
+                } else {
+                    self.out.dir().to_path_buf()
+                };
+                let mut shuffled = tokenmill_shards::shuffle_dataset(
+                    &s.staging,
+                    &target,
+                    &self.prefix,
+                    s.seed,
+                    s.memory,
+                    self.target,
+                )?;
                 std::fs::remove_dir_all(&s.staging)?;
                 if first > 0 {
                     for (i, shard) in shuffled.shards.iter_mut().enumerate() {
                         let name = format!("{}_{:05}", self.prefix, first + i);
                         for ext in ["bin", "idx"] {
-                            std::fs::rename(target.join(format!("{}.{ext}", shard.name)), self.out.dir().join(format!("{name}.{ext}")))?;
+                            std::fs::rename(
+                                target.join(format!("{}.{ext}", shard.name)),
+                                self.out.dir().join(format!("{name}.{ext}")),
+                            )?;
                         }
                         shard.name = name;
                     }
@@ -268,7 +310,11 @@ impl Sink for MegatronSink {
             let manifest_path = self.out.dir().join(tokenmill_shards::MANIFEST_FILE);
             let old = if first > 0 { std::fs::read(&manifest_path).ok() } else { None };
             manifest.write(self.out.dir())?;
-            let opts = VerifyOptions { vocab_size: Some(self.tokens.vocab_size), eos_id: self.tokens.eos_id, check_checksums: true };
+            let opts = VerifyOptions {
+                vocab_size: Some(self.tokens.vocab_size),
+                eos_id: self.tokens.eos_id,
+                check_checksums: true,
+            };
             let report = tokenmill_shards::verify_dir_from(self.out.dir(), &opts, first)?;
             if !report.is_ok() {
                 // The dataset goes back to what it was: the old manifest, or none.
@@ -276,7 +322,8 @@ impl Sink for MegatronSink {
                     Some(bytes) => std::fs::write(&manifest_path, bytes),
                     None => std::fs::remove_file(&manifest_path),
                 };
-                let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+                let problems: Vec<String> =
+                    report.problems.iter().map(ToString::to_string).collect();
                 anyhow::bail!("shards failed verification after writing:\n{}", problems.join("\n"));
             }
         } else {

@@ -31,19 +31,27 @@ impl Output {
     ///
     /// # Errors
     /// The directory cannot be created or the URL's store configured.
-    pub fn open(path: &str, options: &BTreeMap<String, String>, work_dir: &Path, sink: &str) -> anyhow::Result<Self> {
+    pub fn open(
+        path: &str,
+        options: &BTreeMap<String, String>,
+        work_dir: &Path,
+        sink: &str,
+    ) -> anyhow::Result<Self> {
         let url = path.trim_end_matches('/').to_string();
         if storage::is_url(path) && !path.starts_with("file://") {
             let (store, prefix) = storage::store_for(&url, options)?;
             let local = work_dir.join("staging").join(sink);
             if local.exists() {
-                std::fs::remove_dir_all(&local).with_context(|| format!("cannot clear staging dir {}", local.display()))?;
+                std::fs::remove_dir_all(&local)
+                    .with_context(|| format!("cannot clear staging dir {}", local.display()))?;
             }
-            std::fs::create_dir_all(&local).with_context(|| format!("cannot create staging dir {}", local.display()))?;
+            std::fs::create_dir_all(&local)
+                .with_context(|| format!("cannot create staging dir {}", local.display()))?;
             Ok(Self { url, local, remote: Some((store, prefix)), options: options.clone() })
         } else {
             let local = PathBuf::from(path.strip_prefix("file://").unwrap_or(path));
-            std::fs::create_dir_all(&local).with_context(|| format!("cannot create output dir {}", local.display()))?;
+            std::fs::create_dir_all(&local)
+                .with_context(|| format!("cannot create output dir {}", local.display()))?;
             Ok(Self { url, local, remote: None, options: options.clone() })
         }
     }
@@ -73,11 +81,14 @@ impl Output {
             return Ok(0);
         }
         let mut removed = 0;
-        for entry in std::fs::read_dir(&self.local).with_context(|| format!("cannot list {}", self.local.display()))? {
+        for entry in std::fs::read_dir(&self.local)
+            .with_context(|| format!("cannot list {}", self.local.display()))?
+        {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_ours(&name) {
-                std::fs::remove_file(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
                 removed += 1;
             }
         }
@@ -94,7 +105,9 @@ impl Output {
         let names = self.existing(is_ours)?;
         for name in &names {
             let path = prefix.clone().join(name.as_str());
-            storage::runtime().block_on(store.delete(&path)).with_context(|| format!("cannot remove {}", self.url_of(name)))?;
+            storage::runtime()
+                .block_on(store.delete(&path))
+                .with_context(|| format!("cannot remove {}", self.url_of(name)))?;
         }
         Ok(names.len())
     }
@@ -108,13 +121,15 @@ impl Output {
         let mut names = Vec::new();
         match &self.remote {
             None => {
-                for entry in std::fs::read_dir(&self.local).with_context(|| format!("cannot list {}", self.local.display()))? {
+                for entry in std::fs::read_dir(&self.local)
+                    .with_context(|| format!("cannot list {}", self.local.display()))?
+                {
                     names.push(entry?.file_name().to_string_lossy().into_owned());
                 }
             }
             Some(_) => {
-                for f in
-                    storage::list_inputs(&format!("{}/", self.url), &self.options).with_context(|| format!("cannot list {}", self.url))?
+                for f in storage::list_inputs(&format!("{}/", self.url), &self.options)
+                    .with_context(|| format!("cannot list {}", self.url))?
                 {
                     names.push(f.url.rsplit('/').next().unwrap_or_default().to_string());
                 }
@@ -136,8 +151,11 @@ impl Output {
         let path = prefix.clone().join(name);
         match storage::runtime().block_on(store.get(&path)) {
             Ok(got) => {
-                let bytes = storage::runtime().block_on(got.bytes()).with_context(|| format!("cannot read {}", self.url_of(name)))?;
-                std::fs::write(&local, &bytes).with_context(|| format!("cannot write {}", local.display()))?;
+                let bytes = storage::runtime()
+                    .block_on(got.bytes())
+                    .with_context(|| format!("cannot read {}", self.url_of(name)))?;
+                std::fs::write(&local, &bytes)
+                    .with_context(|| format!("cannot write {}", local.display()))?;
                 Ok(true)
             }
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -155,7 +173,8 @@ impl Output {
             let local = self.local.join(name);
             let target = prefix.clone().join(name);
             storage::upload_file(&local, store, &target, &self.url_of(name))?;
-            std::fs::remove_file(&local).with_context(|| format!("cannot remove staged {}", local.display()))?;
+            std::fs::remove_file(&local)
+                .with_context(|| format!("cannot remove staged {}", local.display()))?;
         }
         Ok(())
     }
@@ -178,7 +197,8 @@ impl AtomicFile {
     pub fn create(dir: &Path, name: &str) -> anyhow::Result<Self> {
         let path = dir.join(name);
         let tmp = dir.join(format!("{name}.tmp"));
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(Self { tmp, path, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
     }
 
@@ -201,9 +221,13 @@ impl AtomicFile {
     }
 
     fn persist(writer: BufWriter<File>, tmp: &Path, path: &Path) -> anyhow::Result<()> {
-        let file = writer.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         file.sync_all().with_context(|| format!("cannot fsync {}", tmp.display()))?;
-        std::fs::rename(tmp, path).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+        std::fs::rename(tmp, path)
+            .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
         if let Some(dir) = path.parent() {
             // Best effort: some filesystems refuse fsync on directories.
             let _ = File::open(dir).and_then(|d| d.sync_all());

@@ -34,7 +34,12 @@ impl ParquetSink {
     ///
     /// # Errors
     /// The output cannot be prepared.
-    pub fn new(out: Output, max_file_bytes: u64, append: bool, naming: &super::Naming) -> anyhow::Result<Self> {
+    pub fn new(
+        out: Output,
+        max_file_bytes: u64,
+        append: bool,
+        naming: &super::Naming,
+    ) -> anyhow::Result<Self> {
         let first_part = super::first_part(&out, ".parquet", append, naming)?;
         let stem = naming.doc_stem();
         let schema = Arc::new(Schema::new(vec![
@@ -43,7 +48,15 @@ impl ParquetSink {
             Field::new("metadata", DataType::Utf8, false),
             Field::new("drop_reason", DataType::Utf8, true),
         ]));
-        Ok(Self { out, max_file_bytes: max_file_bytes.max(1), first_part, stem, schema, current: None, report: SinkReport::default() })
+        Ok(Self {
+            out,
+            max_file_bytes: max_file_bytes.max(1),
+            first_part,
+            stem,
+            schema,
+            current: None,
+            report: SinkReport::default(),
+        })
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -64,17 +77,25 @@ impl Sink for ParquetSink {
             return Ok(());
         }
         if self.current.is_none() {
-            let name = format!("{}-{:05}.parquet", self.stem, self.first_part + self.report.files.len());
+            let name =
+                format!("{}-{:05}.parquet", self.stem, self.first_part + self.report.files.len());
             let file = AtomicFile::create(self.out.dir(), &name)?;
-            let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
-            let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props)).context("cannot start parquet writer")?;
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props))
+                .context("cannot start parquet writer")?;
             self.current = Some((writer, name, 0));
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.id.as_str()))),
             Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.text.as_str()))),
-            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| serde_json::Value::Object(d.metadata.clone()).to_string()))),
-            Arc::new(StringArray::from(docs.iter().map(|d| d.rejected.as_ref().map(|r| r.to_string())).collect::<Vec<_>>())),
+            Arc::new(StringArray::from_iter_values(
+                docs.iter().map(|d| serde_json::Value::Object(d.metadata.clone()).to_string()),
+            )),
+            Arc::new(StringArray::from(
+                docs.iter().map(|d| d.rejected.as_ref().map(|r| r.to_string())).collect::<Vec<_>>(),
+            )),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         let text_bytes = crate::document::text_bytes(&docs);

@@ -212,8 +212,20 @@ pub fn read_file(
                 storage::StorageError::NotFound { .. } => InputErrorKind::NotFound,
                 _ => InputErrorKind::Unreadable,
             };
-            let error = InputError { kind, file: name.clone(), line: None, offset: None, message: e.to_string() };
-            emit(Chunk { source, file: name, body: ChunkBody::Docs(vec![]), errors: vec![error], raw_bytes: file.size });
+            let error = InputError {
+                kind,
+                file: name.clone(),
+                line: None,
+                offset: None,
+                message: e.to_string(),
+            };
+            emit(Chunk {
+                source,
+                file: name,
+                body: ChunkBody::Docs(vec![]),
+                errors: vec![error],
+                raw_bytes: file.size,
+            });
             return;
         }
     };
@@ -235,7 +247,9 @@ pub fn parse_chunk(spec: &FileSourceSpec, chunk: Chunk) -> (Vec<Document>, Vec<I
     let mut errors = chunk.errors;
     let docs = match chunk.body {
         ChunkBody::Docs(d) => d,
-        ChunkBody::JsonLines { data, lines } => jsonl::parse_lines(spec, &chunk.file, &data, &lines, &mut errors),
+        ChunkBody::JsonLines { data, lines } => {
+            jsonl::parse_lines(spec, &chunk.file, &data, &lines, &mut errors)
+        }
     };
     (docs, errors)
 }
@@ -246,7 +260,10 @@ pub fn parse_chunk(spec: &FileSourceSpec, chunk: Chunk) -> (Vec<Document>, Vec<I
 ///
 /// # Errors
 /// A path cannot be listed.
-pub fn for_each_document(spec: &FileSourceSpec, mut f: impl FnMut(Document) -> bool) -> Result<u64, storage::StorageError> {
+pub fn for_each_document(
+    spec: &FileSourceSpec,
+    mut f: impl FnMut(Document) -> bool,
+) -> Result<u64, storage::StorageError> {
     let limits = ChunkLimits { docs: 1024, bytes: 8 << 20, max_record: 64 << 20 };
     let mut errors = 0u64;
     for pattern in &spec.paths {

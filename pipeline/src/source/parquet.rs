@@ -28,9 +28,21 @@ pub(super) fn read(
     limits: ChunkLimits,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) {
-    let error = |kind, line, message: String| InputError { kind, file: name.clone(), line, offset: None, message };
+    let error = |kind, line, message: String| InputError {
+        kind,
+        file: name.clone(),
+        line,
+        offset: None,
+        message,
+    };
     let fail = |emit: &mut dyn FnMut(Chunk) -> bool, e: InputError| {
-        emit(Chunk { source, file: name.clone(), body: ChunkBody::Docs(vec![]), errors: vec![e], raw_bytes: file.size });
+        emit(Chunk {
+            source,
+            file: name.clone(),
+            body: ChunkBody::Docs(vec![]),
+            errors: vec![e],
+            raw_bytes: file.size,
+        });
     };
     // A unit of row groups: its first row's number, and its share of the stored bytes.
     let mut start = (0u64, file.size);
@@ -39,10 +51,15 @@ pub(super) fn read(
             let opened = std::fs::File::open(path)
                 .map_err(|e| error(InputErrorKind::Unreadable, None, e.to_string()))
                 .and_then(|f| {
-                    ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
+                    ParquetRecordBatchReaderBuilder::try_new(f)
+                        .map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
                 })
                 .map(|b| select_row_groups(b, file, &mut start))
-                .and_then(|b| b.with_batch_size(limits.docs).build().map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string())));
+                .and_then(|b| {
+                    b.with_batch_size(limits.docs)
+                        .build()
+                        .map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
+                });
             match opened {
                 Ok(r) => Box::new(r.map(|b| b.map_err(|e| e.to_string()))),
                 Err(e) => return fail(emit, e),
@@ -50,16 +67,19 @@ pub(super) fn read(
         }
         Place::Object(store, path) => {
             #[allow(deprecated)]
-            let reader = ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
+            let reader =
+                ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
             let built = runtime().block_on(async {
                 let b = ParquetRecordBatchStreamBuilder::new(reader).await?;
                 select_row_groups(b, file, &mut start).with_batch_size(limits.docs).build()
             });
             match built {
-                Ok(mut stream) => {
-                    Box::new(std::iter::from_fn(move || runtime().block_on(stream.next()).map(|b| b.map_err(|e| e.to_string()))))
+                Ok(mut stream) => Box::new(std::iter::from_fn(move || {
+                    runtime().block_on(stream.next()).map(|b| b.map_err(|e| e.to_string()))
+                })),
+                Err(e) => {
+                    return fail(emit, error(InputErrorKind::BadParquet, None, e.to_string()));
                 }
-                Err(e) => return fail(emit, error(InputErrorKind::BadParquet, None, e.to_string())),
             }
         }
     };
@@ -72,7 +92,14 @@ pub(super) fn read(
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
-                fail(emit, error(InputErrorKind::BadParquet, Some(row + 1), format!("cannot decode rows after row {row}: {e}")));
+                fail(
+                    emit,
+                    error(
+                        InputErrorKind::BadParquet,
+                        Some(row + 1),
+                        format!("cannot decode rows after row {row}: {e}"),
+                    ),
+                );
                 return;
             }
         };
@@ -83,7 +110,13 @@ pub(super) fn read(
         };
         row += batch.num_rows() as u64;
         rows_total += batch.num_rows() as u64;
-        if !emit(Chunk { source, file: name.clone(), body: ChunkBody::Docs(docs), errors, raw_bytes: share }) {
+        if !emit(Chunk {
+            source,
+            file: name.clone(),
+            body: ChunkBody::Docs(docs),
+            errors,
+            raw_bytes: share,
+        }) {
             return;
         }
     }
@@ -94,7 +127,11 @@ pub(super) fn read(
 
 /// Restricts a reader to a unit's row groups; sets `start` to the unit's first row number
 /// and stored bytes.
-fn select_row_groups<T>(b: ArrowReaderBuilder<T>, file: &InputFile, start: &mut (u64, u64)) -> ArrowReaderBuilder<T> {
+fn select_row_groups<T>(
+    b: ArrowReaderBuilder<T>,
+    file: &InputFile,
+    start: &mut (u64, u64),
+) -> ArrowReaderBuilder<T> {
     let Some(Span::RowGroups { start: first, end, .. }) = file.span else { return b };
     let groups = b.metadata().row_groups();
     let end = end.min(groups.len());
@@ -106,17 +143,26 @@ fn select_row_groups<T>(b: ArrowReaderBuilder<T>, file: &InputFile, start: &mut 
 }
 
 /// The row groups of a Parquet file cut into units of about `unit_bytes` stored bytes each.
-pub(crate) fn row_group_units(file: &InputFile, unit_bytes: u64) -> Result<Vec<(std::ops::Range<usize>, u64)>, String> {
+pub(crate) fn row_group_units(
+    file: &InputFile,
+    unit_bytes: u64,
+) -> Result<Vec<(std::ops::Range<usize>, u64)>, String> {
     let metadata = match &file.place {
         Place::Local(path) => {
             let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?.metadata().clone()
+            ParquetRecordBatchReaderBuilder::try_new(f)
+                .map_err(|e| e.to_string())?
+                .metadata()
+                .clone()
         }
         Place::Object(store, path) => {
             #[allow(deprecated)]
-            let reader = ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
+            let reader =
+                ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
             runtime()
-                .block_on(async { ParquetRecordBatchStreamBuilder::new(reader).await.map(|b| b.metadata().clone()) })
+                .block_on(async {
+                    ParquetRecordBatchStreamBuilder::new(reader).await.map(|b| b.metadata().clone())
+                })
                 .map_err(|e| e.to_string())?
         }
     };
@@ -148,12 +194,16 @@ fn to_documents(
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         format!("no column `{}` (columns: {})", spec.text_field, names.join(", "))
     })?;
-    let text = arrow::compute::cast(text, &DataType::Utf8)
-        .map_err(|_| format!("column `{}` is {}, not a string", spec.text_field, text.data_type()))?;
+    let text = arrow::compute::cast(text, &DataType::Utf8).map_err(|_| {
+        format!("column `{}` is {}, not a string", spec.text_field, text.data_type())
+    })?;
     let text = text.as_string::<i32>();
     let id = match &spec.id_field {
         Some(f) => match batch.column_by_name(f) {
-            Some(c) => Some(arrow::compute::cast(c, &DataType::Utf8).map_err(|e| format!("id column `{f}`: {e}"))?),
+            Some(c) => Some(
+                arrow::compute::cast(c, &DataType::Utf8)
+                    .map_err(|e| format!("id column `{f}`: {e}"))?,
+            ),
             None => return Err(format!("no id column `{f}`")),
         },
         None => None,
@@ -162,8 +212,12 @@ fn to_documents(
     let mut meta: Vec<(String, ArrayRef)> = Vec::new();
     for (i, field) in schema.fields().iter().enumerate() {
         let name = field.name();
-        let wanted =
-            spec.metadata_fields.as_ref().map_or(*name != spec.text_field && Some(name) != spec.id_field.as_ref(), |m| m.contains(name));
+        let wanted = spec
+            .metadata_fields
+            .as_ref()
+            .map_or(*name != spec.text_field && Some(name) != spec.id_field.as_ref(), |m| {
+                m.contains(name)
+            });
         if wanted {
             meta.push((name.clone(), normalize(batch.column(i))));
         }
@@ -189,7 +243,13 @@ fn to_documents(
         for (name, col) in &meta {
             metadata.insert(name.clone(), cell(col, r));
         }
-        docs.push(Document { id: doc_id, text: text.value(r).to_string(), metadata, rejected: None, derived: Default::default() });
+        docs.push(Document {
+            id: doc_id,
+            text: text.value(r).to_string(),
+            metadata,
+            rejected: None,
+            derived: Default::default(),
+        });
     }
     Ok(docs)
 }
@@ -197,12 +257,25 @@ fn to_documents(
 /// Casts a column to one of the types [`cell`] reads.
 fn normalize(col: &ArrayRef) -> ArrayRef {
     let target = match col.data_type() {
-        DataType::Boolean | DataType::Int64 | DataType::UInt64 | DataType::Float64 | DataType::Utf8 => return col.clone(),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => DataType::Int64,
-        DataType::Float16 | DataType::Float32 | DataType::Decimal128(..) | DataType::Decimal256(..) => DataType::Float64,
+        DataType::Boolean
+        | DataType::Int64
+        | DataType::UInt64
+        | DataType::Float64
+        | DataType::Utf8 => return col.clone(),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => DataType::Int64,
+        DataType::Float16
+        | DataType::Float32
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => DataType::Float64,
         _ => DataType::Utf8,
     };
-    arrow::compute::cast(col, &target).unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Utf8, col.len()))
+    arrow::compute::cast(col, &target)
+        .unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Utf8, col.len()))
 }
 
 fn cell(col: &ArrayRef, r: usize) -> Value {
@@ -213,7 +286,10 @@ fn cell(col: &ArrayRef, r: usize) -> Value {
         DataType::Boolean => Value::Bool(col.as_boolean().value(r)),
         DataType::Int64 => Value::from(col.as_primitive::<Int64Type>().value(r)),
         DataType::UInt64 => Value::from(col.as_primitive::<UInt64Type>().value(r)),
-        DataType::Float64 => serde_json::Number::from_f64(col.as_primitive::<Float64Type>().value(r)).map_or(Value::Null, Value::Number),
+        DataType::Float64 => {
+            serde_json::Number::from_f64(col.as_primitive::<Float64Type>().value(r))
+                .map_or(Value::Null, Value::Number)
+        }
         DataType::Utf8 => Value::from(col.as_string::<i32>().value(r)),
         _ => Value::Null,
     }

@@ -56,7 +56,11 @@ impl Chunker<'_> {
     fn push(&mut self, doc: Document) -> bool {
         self.bytes += doc.text.len();
         self.docs.push(doc);
-        if self.docs.len() >= self.limits.docs || self.bytes >= self.limits.bytes { self.flush() } else { true }
+        if self.docs.len() >= self.limits.docs || self.bytes >= self.limits.bytes {
+            self.flush()
+        } else {
+            true
+        }
     }
 
     fn flush(&mut self) -> bool {
@@ -86,7 +90,17 @@ pub(super) fn read(
 ) {
     let consumed = Arc::new(AtomicU64::new(0));
     let raw: Box<dyn Read + Send> = Box::new(Counting { inner: raw, count: consumed.clone() });
-    let mut out = Chunker { source, name, limits, consumed, reported: 0, docs: Vec::new(), bytes: 0, errors: Vec::new(), emit };
+    let mut out = Chunker {
+        source,
+        name,
+        limits,
+        consumed,
+        reported: 0,
+        docs: Vec::new(),
+        bytes: 0,
+        errors: Vec::new(),
+        emit,
+    };
     let going = match format {
         WebFormat::Html => read_page(raw, &mut out),
         WebFormat::Warc | WebFormat::Wet => read_records(spec, format, raw, &mut out),
@@ -103,11 +117,24 @@ fn options(spec: &FileSourceSpec, format: WebFormat, limits: ChunkLimits) -> War
         (None, WebFormat::Wet) => vec![RecordKind::Conversion],
         (None, _) => vec![RecordKind::Response],
     };
-    WarcOptions { kinds, max_record_bytes: limits.max_record as u64, html_only: format == WebFormat::Warc }
+    WarcOptions {
+        kinds,
+        max_record_bytes: limits.max_record as u64,
+        html_only: format == WebFormat::Warc,
+    }
 }
 
-fn read_records(spec: &FileSourceSpec, format: WebFormat, raw: Box<dyn Read + Send>, out: &mut Chunker<'_>) -> bool {
-    let reader = match open_warc_reader(BufReader::with_capacity(1 << 16, raw), &out.name, options(spec, format, out.limits)) {
+fn read_records(
+    spec: &FileSourceSpec,
+    format: WebFormat,
+    raw: Box<dyn Read + Send>,
+    out: &mut Chunker<'_>,
+) -> bool {
+    let reader = match open_warc_reader(
+        BufReader::with_capacity(1 << 16, raw),
+        &out.name,
+        options(spec, format, out.limits),
+    ) {
         Ok(r) => r,
         Err(e) => {
             out.error(InputErrorKind::Unreadable, None, e.to_string());
@@ -147,11 +174,19 @@ fn error_kind(e: &WebError) -> (InputErrorKind, Option<u64>) {
     match e {
         WebError::Io { offset, .. } => (InputErrorKind::Unreadable, Some(*offset)),
         WebError::Open { .. } => (InputErrorKind::Unreadable, None),
-        WebError::MalformedHeader { offset, .. } => (InputErrorKind::MalformedRecord, Some(*offset)),
+        WebError::MalformedHeader { offset, .. } => {
+            (InputErrorKind::MalformedRecord, Some(*offset))
+        }
         WebError::Truncated { offset, .. } => (InputErrorKind::Truncated, Some(*offset)),
-        WebError::CorruptGzip { compressed_offset, .. } => (InputErrorKind::Truncated, Some(*compressed_offset)),
-        WebError::Skipped { offset, reason: SkipReason::TooLarge { .. }, .. } => (InputErrorKind::TooLarge, Some(*offset)),
-        WebError::Skipped { offset, reason: SkipReason::NotHtml { .. }, .. } => (InputErrorKind::NotHtml, Some(*offset)),
+        WebError::CorruptGzip { compressed_offset, .. } => {
+            (InputErrorKind::Truncated, Some(*compressed_offset))
+        }
+        WebError::Skipped { offset, reason: SkipReason::TooLarge { .. }, .. } => {
+            (InputErrorKind::TooLarge, Some(*offset))
+        }
+        WebError::Skipped { offset, reason: SkipReason::NotHtml { .. }, .. } => {
+            (InputErrorKind::NotHtml, Some(*offset))
+        }
         WebError::Skipped { offset, .. } => (InputErrorKind::MalformedRecord, Some(*offset)),
         WebError::Http { .. } => (InputErrorKind::MalformedRecord, None),
     }
@@ -225,13 +260,18 @@ fn text_document(record: &Record) -> Result<Document, (InputErrorKind, String)> 
 fn read_page(raw: Box<dyn Read + Send>, out: &mut Chunker<'_>) -> bool {
     let name = out.name.to_string();
     let mut body = Vec::new();
-    let read = decompress(raw, Compression::from_name(&name)).and_then(|r| r.take(out.limits.max_record as u64 + 1).read_to_end(&mut body));
+    let read = decompress(raw, Compression::from_name(&name))
+        .and_then(|r| r.take(out.limits.max_record as u64 + 1).read_to_end(&mut body));
     if let Err(e) = read {
         out.error(InputErrorKind::Truncated, None, format!("cannot read the page: {e}"));
         return true;
     }
     if body.len() > out.limits.max_record {
-        out.error(InputErrorKind::TooLarge, None, format!("page over run.max_doc_bytes ({} bytes)", out.limits.max_record));
+        out.error(
+            InputErrorKind::TooLarge,
+            None,
+            format!("page over run.max_doc_bytes ({} bytes)", out.limits.max_record),
+        );
         return true;
     }
     let mut decoded = decode_html(&body, None);

@@ -24,7 +24,12 @@ pub struct NormalizeSpec {
 
 impl Default for NormalizeSpec {
     fn default() -> Self {
-        Self { lowercase: false, collapse_whitespace: true, strip_punctuation: false, digits_to_zero: false }
+        Self {
+            lowercase: false,
+            collapse_whitespace: true,
+            strip_punctuation: false,
+            digits_to_zero: false,
+        }
     }
 }
 
@@ -201,7 +206,12 @@ pub struct LineNormalizeSpec {
 
 impl Default for LineNormalizeSpec {
     fn default() -> Self {
-        Self { lowercase: true, collapse_whitespace: true, strip_punctuation: true, digits_to_zero: true }
+        Self {
+            lowercase: true,
+            collapse_whitespace: true,
+            strip_punctuation: true,
+            digits_to_zero: true,
+        }
     }
 }
 
@@ -219,11 +229,15 @@ mod tests {
 
     use crate::config::{StageSpec, compile};
 
-    const HEAD: &str = "version = 1\n[[source]]\nname = \"web\"\ntype = \"jsonl\"\npaths = [\"in/*.jsonl\"]\n";
-    const SINK: &str = "[[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"lines\"]\npath = \"o\"\n";
+    const HEAD: &str =
+        "version = 1\n[[source]]\nname = \"web\"\ntype = \"jsonl\"\npaths = [\"in/*.jsonl\"]\n";
+    const SINK: &str =
+        "[[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"lines\"]\npath = \"o\"\n";
 
     fn compile_stage(options: &str) -> Result<crate::config::Plan, Vec<String>> {
-        let text = format!("{HEAD}[[stage]]\nname = \"lines\"\ntype = \"line_dedup\"\ninputs = [\"web\"]\n{options}{SINK}");
+        let text = format!(
+            "{HEAD}[[stage]]\nname = \"lines\"\ntype = \"line_dedup\"\ninputs = [\"web\"]\n{options}{SINK}"
+        );
         compile(&text, Path::new("p.toml")).map_err(|d| d.errors().map(|e| e.to_string()).collect())
     }
 
@@ -238,9 +252,17 @@ mod tests {
     fn line_dedup_defaults_and_is_a_barrier() {
         let plan = compile_stage("").expect("compiles");
         let s = line_spec(&plan);
-        assert_eq!((s.unit, s.max_occurrences, s.min_length, s.memory.0), (super::LineUnitSpec::Line, 1, 20, 512 << 20));
+        assert_eq!(
+            (s.unit, s.max_occurrences, s.min_length, s.memory.0),
+            (super::LineUnitSpec::Line, 1, 20, 512 << 20)
+        );
         assert_eq!(s.normalize, super::LineNormalizeSpec::default());
-        assert!(s.normalize.lowercase && s.normalize.collapse_whitespace && s.normalize.strip_punctuation && s.normalize.digits_to_zero);
+        assert!(
+            s.normalize.lowercase
+                && s.normalize.collapse_whitespace
+                && s.normalize.strip_punctuation
+                && s.normalize.digits_to_zero
+        );
         assert!(plan.spec.stages[0].is_barrier());
         assert_eq!(plan.spec.stages[0].kind(), "line_dedup");
         let id = |n: &str| plan.node_id(n).expect("node");
@@ -254,11 +276,19 @@ mod tests {
         )
         .expect("compiles");
         let s = line_spec(&plan);
-        assert_eq!((s.unit, s.max_occurrences, s.min_length, s.memory.0), (super::LineUnitSpec::Paragraph, 3, 5, 1 << 20));
+        assert_eq!(
+            (s.unit, s.max_occurrences, s.min_length, s.memory.0),
+            (super::LineUnitSpec::Paragraph, 3, 5, 1 << 20)
+        );
         // A partial table turns off only what it names.
         assert_eq!(
             s.normalize,
-            super::LineNormalizeSpec { lowercase: true, collapse_whitespace: true, strip_punctuation: true, digits_to_zero: false }
+            super::LineNormalizeSpec {
+                lowercase: true,
+                collapse_whitespace: true,
+                strip_punctuation: true,
+                digits_to_zero: false
+            }
         );
     }
 
@@ -266,7 +296,8 @@ mod tests {
     fn line_dedup_rejects_unknown_keys_and_values() {
         let errs = compile_stage("min_len = 5\n").expect_err("unknown key");
         assert!(errs.iter().any(|e| e.contains("unknown field `min_len`")), "{errs:#?}");
-        let errs = compile_stage("normalize = { case = false }\n").expect_err("unknown normalize key");
+        let errs =
+            compile_stage("normalize = { case = false }\n").expect_err("unknown normalize key");
         assert!(errs.iter().any(|e| e.contains("unknown field `case`")), "{errs:#?}");
         let errs = compile_stage("unit = \"sentence\"\n").expect_err("unknown unit");
         assert!(errs.iter().any(|e| e.contains("unknown variant `sentence`")), "{errs:#?}");

@@ -57,8 +57,11 @@ impl Transform for HtmlExtract {
 
 impl BuildOperator for HtmlExtractSpec {
     fn operator(&self) -> anyhow::Result<Option<Operator>> {
-        let options =
-            ExtractOptions { include_title: self.include_title, min_text_chars: self.min_text_chars, ..ExtractOptions::default() };
+        let options = ExtractOptions {
+            include_title: self.include_title,
+            min_text_chars: self.min_text_chars,
+            ..ExtractOptions::default()
+        };
         Ok(Some(Operator::Transform(Box::new(HtmlExtract { extractor: Extractor::new(options) }))))
     }
 }
@@ -68,7 +71,8 @@ mod tests {
     use super::*;
 
     fn stage(toml: &str) -> Operator {
-        let spec: HtmlExtractSpec = toml::from_str(&format!("name = \"x\"\ninputs = [\"in\"]\n{toml}")).expect("spec");
+        let spec: HtmlExtractSpec =
+            toml::from_str(&format!("name = \"x\"\ninputs = [\"in\"]\n{toml}")).expect("spec");
         spec.operator().expect("builds").expect("per batch")
     }
 
@@ -82,7 +86,11 @@ mod tests {
         assert_eq!(t.apply(&mut doc), Outcome::keep());
         assert_eq!(doc.metadata.get("title").and_then(Value::as_str), Some("新闻标题"));
         assert!(doc.text.starts_with("新闻标题\n"), "{}", doc.text);
-        assert!(doc.text.contains("记者走访了多个地铁站") && doc.text.contains("通勤时间明显缩短"), "{}", doc.text);
+        assert!(
+            doc.text.contains("记者走访了多个地铁站") && doc.text.contains("通勤时间明显缩短"),
+            "{}",
+            doc.text
+        );
         assert!(!doc.text.contains("打开APP") && !doc.text.contains("版权所有"), "{}", doc.text);
         let mut empty = Document::new("e", "<html><body><nav>首页</nav></body></html>");
         assert_eq!(t.apply(&mut empty).dropped, Some("no_main_content"));

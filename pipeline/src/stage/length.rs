@@ -66,7 +66,12 @@ mod tests {
 
     #[test]
     fn bounds_count_characters_not_bytes() {
-        let f = Length::new(&LengthSpec { name: "l".into(), inputs: vec![], min_chars: Some(3), max_chars: Some(4) });
+        let f = Length::new(&LengthSpec {
+            name: "l".into(),
+            inputs: vec![],
+            min_chars: Some(3),
+            max_chars: Some(4),
+        });
         assert_eq!(f.check(&Document::new("a", "ab")), Verdict::Drop("too_short"));
         assert_eq!(f.check(&Document::new("a", "日本語")), Verdict::Keep);
         assert_eq!(f.check(&Document::new("a", "日本語です")), Verdict::Drop("too_long"));

@@ -112,7 +112,9 @@ pub struct WhereSpec {
 
 impl BuildOperator for WhereSpec {
     fn operator(&self) -> anyhow::Result<Option<Operator>> {
-        Ok(Some(Operator::Sql(crate::sql::SqlFilter::new(&self.sql).map_err(|e| anyhow::anyhow!(e))?)))
+        Ok(Some(Operator::Sql(
+            crate::sql::SqlFilter::new(&self.sql).map_err(|e| anyhow::anyhow!(e))?,
+        )))
     }
 }
 

@@ -78,7 +78,8 @@ impl PerplexityFilter {
         let compact = self.lm.compaction.apply(&ids);
         let rare = (self.lm.compaction.size() - 1) as u32;
         let rare_targets = compact[1..].iter().filter(|&&c| c == rare).count();
-        let loss = self.lm.gpt.document_loss(&compact)? + rare_targets as f64 / (compact.len() - 1) as f64 * self.rare_cost;
+        let loss = self.lm.gpt.document_loss(&compact)?
+            + rare_targets as f64 / (compact.len() - 1) as f64 * self.rare_cost;
         Ok(Some(loss.exp()))
     }
 }

@@ -47,7 +47,11 @@ struct Gpu {
 
 impl Gpu {
     fn new(model: &Classifier, scorer: impl Resident + 'static) -> Self {
-        Self { scorer: Mutex::new(Box::new(scorer)), buckets: model.buckets(), word_ngrams: model.word_ngrams() }
+        Self {
+            scorer: Mutex::new(Box::new(scorer)),
+            buckets: model.buckets(),
+            word_ngrams: model.word_ngrams(),
+        }
     }
 }
 
@@ -71,14 +75,17 @@ impl QualityModel {
     /// # Errors
     /// The model cannot be read, or it has no such label.
     pub fn new(spec: &QualityModelSpec) -> anyhow::Result<Self> {
-        let model = Classifier::load(std::path::Path::new(&spec.model)).map_err(|e| anyhow::anyhow!("model {}: {e}", spec.model))?;
+        let model = Classifier::load(std::path::Path::new(&spec.model))
+            .map_err(|e| anyhow::anyhow!("model {}: {e}", spec.model))?;
         let label = match &spec.label {
             None => 0,
-            Some(l) => model
-                .labels()
-                .iter()
-                .position(|m| m == l)
-                .ok_or_else(|| anyhow::anyhow!("model {} has no label `{l}` (labels: {})", spec.model, model.labels().join(", ")))?,
+            Some(l) => model.labels().iter().position(|m| m == l).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "model {} has no label `{l}` (labels: {})",
+                    spec.model,
+                    model.labels().join(", ")
+                )
+            })?,
         };
         let request = spec.device.parse::<DeviceRequest>()?;
         let (mut device, why) = request.resolve()?;
@@ -183,8 +190,14 @@ mod tests {
             eprintln!("SKIPPED: no C++ compiler for the CUDA emulator: {why}");
             return;
         }
-        let data = [("install the package with apt", 0), ("the moon over the quiet sea", 1), ("run make install", 0), ("a rose", 1)];
-        let config = ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
+        let data = [
+            ("install the package with apt", 0),
+            ("the moon over the quiet sea", 1),
+            ("run make install", 0),
+            ("a rose", 1),
+        ];
+        let config =
+            ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
         let model = Classifier::train(&config, vec!["doc".into(), "other".into()], &data).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.tmcls");
@@ -209,7 +222,8 @@ mod tests {
                 _ => "ünïcödé ".repeat(i % 7),
             })
             .collect();
-        let mut batches: Vec<Vec<Document>> = texts.chunks(37).map(|c| c.iter().map(|t| Document::new("id", t)).collect()).collect();
+        let mut batches: Vec<Vec<Document>> =
+            texts.chunks(37).map(|c| c.iter().map(|t| Document::new("id", t)).collect()).collect();
         // A batch of empty documents has no features at all: the device path must pad it.
         batches.push((0..5).map(|_| Document::new("id", "")).collect());
         let workers: Vec<_> = batches
@@ -225,15 +239,22 @@ mod tests {
         let mut kept = 0;
         for worker in workers {
             let (gpu_docs, gpu_verdicts) = worker.join().unwrap();
-            let mut cpu_docs: Vec<Document> = gpu_docs.iter().map(|d| Document::new("id", &d.text)).collect();
+            let mut cpu_docs: Vec<Document> =
+                gpu_docs.iter().map(|d| Document::new("id", &d.text)).collect();
             let cpu_verdicts = on_cpu.run(&mut cpu_docs).unwrap();
             assert_eq!(gpu_verdicts, cpu_verdicts);
             kept += gpu_verdicts.iter().filter(|v| v.is_none()).count();
             for (g, c) in gpu_docs.iter().zip(&cpu_docs) {
-                let (g, c) = (g.metadata["quality_score"].as_f64().unwrap(), c.metadata["quality_score"].as_f64().unwrap());
+                let (g, c) = (
+                    g.metadata["quality_score"].as_f64().unwrap(),
+                    c.metadata["quality_score"].as_f64().unwrap(),
+                );
                 assert!((g - c).abs() < 1e-5, "{g} on the emulated GPU, {c} on the CPU");
             }
         }
-        assert!(kept > 0 && kept < texts.len(), "the threshold should split the documents (kept {kept})");
+        assert!(
+            kept > 0 && kept < texts.len(),
+            "the threshold should split the documents (kept {kept})"
+        );
     }
 }

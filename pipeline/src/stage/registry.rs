@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
 use super::text_spec::{
-    C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec, LanguageSpec, PiiSpec, TextNormalizeSpec,
-    UrlFilterSpec,
+    C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec,
+    LanguageSpec, PiiSpec, TextNormalizeSpec, UrlFilterSpec,
 };
 use super::{LengthSpec, PerplexitySpec, QualityModelSpec, TokenizeSpec, WhereSpec};
 

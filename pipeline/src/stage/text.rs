@@ -220,7 +220,10 @@ mod tests {
 
     #[test]
     fn url_filter_reads_the_url_field() -> anyhow::Result<()> {
-        let f = UrlField(UrlFilter::new(UrlFilterConfig { domains: vec!["bad.example".into()], ..Default::default() })?);
+        let f = UrlField(UrlFilter::new(UrlFilterConfig {
+            domains: vec!["bad.example".into()],
+            ..Default::default()
+        })?);
         let mut doc = Document::new("a", PROSE);
         assert_eq!(f.check(&doc), Verdict::Keep);
         doc.metadata.insert("url".into(), Value::from("https://www.bad.example/page"));

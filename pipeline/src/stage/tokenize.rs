@@ -55,7 +55,9 @@ impl TokenizeStage {
             .map_err(|e| anyhow::anyhow!("tokenizer {}: {e}", spec.tokenizer))?;
         let options = EncodeOptions { bos: spec.bos, eos: spec.eos };
         // Fail now, not after hours of reading, when EOS/BOS are wanted but unknown.
-        tokenizer.encode_document("", options).map_err(|e| anyhow::anyhow!("tokenize stage `{}`: {e}", spec.name))?;
+        tokenizer
+            .encode_document("", options)
+            .map_err(|e| anyhow::anyhow!("tokenize stage `{}`: {e}", spec.name))?;
         match tokenizer.encode_path() {
             EncodePath::Fast(detail) => {
                 tracing::info!(stage = %spec.name, tokenizer = %spec.tokenizer, "tokenizer on the fast path: {detail}")
@@ -91,8 +93,10 @@ impl TokenizeStage {
     pub fn run(&self, docs: &[Document]) -> anyhow::Result<Vec<TokenDoc>> {
         docs.par_iter()
             .map(|d| {
-                let tokens =
-                    self.tokenizer.encode_document(&d.text, self.options).map_err(|e| anyhow::anyhow!("document {}: {e}", d.id))?;
+                let tokens = self
+                    .tokenizer
+                    .encode_document(&d.text, self.options)
+                    .map_err(|e| anyhow::anyhow!("document {}: {e}", d.id))?;
                 Ok(TokenDoc { tokens, text_bytes: d.text.len() as u64 })
             })
             .collect()
@@ -111,7 +115,8 @@ pub fn load_tokenizer(path: &str) -> anyhow::Result<Tokenizer> {
         let file = files.first().ok_or_else(|| anyhow::anyhow!("{path}: not found"))?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut crate::storage::open_raw(file)?, &mut bytes)?;
-        Ok(Tokenizer::from_bytes_cached(&bytes, path, cache.as_deref()).map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
+        Ok(Tokenizer::from_bytes_cached(&bytes, path, cache.as_deref())
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
     } else {
         Ok(Tokenizer::from_file_cached(std::path::Path::new(path), cache.as_deref())?)
     }

@@ -34,7 +34,11 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
 
 /// Exit code, stdout and stderr as strings.
 pub fn outcome(o: &Output) -> (i32, String, String) {
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// A pipeline file with one JSONL source over `paths`, a length filter, a tokenizer, a Megatron
@@ -90,7 +94,12 @@ pub fn stats(dir: &Path) -> Value {
 
 /// The stats of node `name`.
 pub fn node<'a>(stats: &'a Value, name: &str) -> &'a Value {
-    stats["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == name).expect("node present")
+    stats["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == name)
+        .expect("node present")
 }
 
 /// Input error count of kind `kind` at node `name`.
@@ -100,7 +109,8 @@ pub fn errors(stats: &Value, name: &str, kind: &str) -> u64 {
 
 /// Reads every line of every `part-*.jsonl.zst` in `dir`.
 pub fn read_parts(dir: &Path) -> Vec<Value> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+    let mut names: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
     names.sort();
     let mut out = Vec::new();
     for p in names.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
@@ -125,7 +135,9 @@ pub fn doc_line(id: &str, text: &str) -> String {
 /// Files in `dir` (names only), sorted.
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => {
+            rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()
+        }
         Err(_) => vec![],
     };
     v.sort();
@@ -136,13 +148,17 @@ pub fn listing(dir: &Path) -> Vec<String> {
 pub fn split_sample(dir: &Path, n: usize) -> String {
     let mut lines = Vec::new();
     for name in ["sample-00.jsonl.zst", "sample-01.jsonl.zst"] {
-        let bytes = zstd::decode_all(std::fs::File::open(root().join("data/sample").join(name)).expect("sample")).expect("zstd");
+        let bytes = zstd::decode_all(
+            std::fs::File::open(root().join("data/sample").join(name)).expect("sample"),
+        )
+        .expect("zstd");
         lines.extend(String::from_utf8(bytes).expect("utf8").lines().map(str::to_string));
     }
     let per = lines.len().div_ceil(n);
     std::fs::create_dir_all(dir.join("in")).expect("mkdir");
     for (i, part) in lines.chunks(per).enumerate() {
-        std::fs::write(dir.join(format!("in/part-{i:02}.jsonl")), part.join("\n") + "\n").expect("write");
+        std::fs::write(dir.join(format!("in/part-{i:02}.jsonl")), part.join("\n") + "\n")
+            .expect("write");
     }
     assert_eq!(lines.chunks(per).count(), n);
     format!("{}/in/*.jsonl", dir.display())
@@ -153,7 +169,10 @@ pub fn tree_bytes(dir: &Path, subdirs: &[&str]) -> std::collections::BTreeMap<St
     let mut out = std::collections::BTreeMap::new();
     for sub in subdirs {
         for name in listing(&dir.join(sub)) {
-            out.insert(format!("{sub}/{name}"), std::fs::read(dir.join(sub).join(&name)).expect("read"));
+            out.insert(
+                format!("{sub}/{name}"),
+                std::fs::read(dir.join(sub).join(&name)).expect("read"),
+            );
         }
     }
     out
@@ -161,7 +180,10 @@ pub fn tree_bytes(dir: &Path, subdirs: &[&str]) -> std::collections::BTreeMap<St
 
 /// Work units finished in the ledger of `dir/out/work` whose key starts with `prefix`.
 pub fn finished_units(dir: &Path, prefix: &str) -> usize {
-    listing(&dir.join("out/work/ledger/units")).iter().filter(|n| n.starts_with(prefix) && n.ends_with(".spool")).count()
+    listing(&dir.join("out/work/ledger/units"))
+        .iter()
+        .filter(|n| n.starts_with(prefix) && n.ends_with(".spool"))
+        .count()
 }
 
 /// Starts `tokenmill run p.toml -j 1` in `dir` and SIGKILLs it once `at` units with `prefix`

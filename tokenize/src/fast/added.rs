@@ -49,9 +49,16 @@ impl AddedTokens {
         let mut entries = Vec::with_capacity(tokens.len());
         for (&id, token) in tokens {
             if token.single_word || token.lstrip || token.rstrip {
-                return Err(format!("added token {:?} uses single_word, lstrip or rstrip", token.content));
+                return Err(format!(
+                    "added token {:?} uses single_word, lstrip or rstrip",
+                    token.content
+                ));
             }
-            entries.push(AddedEntry { id, normalized: token.normalized, content: token.content.clone() });
+            entries.push(AddedEntry {
+                id,
+                normalized: token.normalized,
+                content: token.content.clone(),
+            });
         }
         Self::new(entries)
     }
@@ -99,7 +106,9 @@ impl AddedTokens {
 }
 
 impl Matcher {
-    fn new<'a>(entries: impl Iterator<Item = &'a AddedEntry> + Clone) -> Result<Option<Self>, String> {
+    fn new<'a>(
+        entries: impl Iterator<Item = &'a AddedEntry> + Clone,
+    ) -> Result<Option<Self>, String> {
         if entries.clone().next().is_none() {
             return Ok(None);
         }
@@ -111,7 +120,12 @@ impl Matcher {
     }
 }
 
-fn split_with<'t>(matcher: Option<&Matcher>, text: &'t str, out: &mut Vec<u32>, segment: &mut dyn FnMut(&'t str, &mut Vec<u32>)) {
+fn split_with<'t>(
+    matcher: Option<&Matcher>,
+    text: &'t str,
+    out: &mut Vec<u32>,
+    segment: &mut dyn FnMut(&'t str, &mut Vec<u32>),
+) {
     let Some(matcher) = matcher else {
         segment(text, out);
         return;

@@ -48,9 +48,16 @@ impl Atoms {
 
     /// Every atom, in id order.
     pub(crate) fn entries(&self) -> Vec<(char, u32)> {
-        let bmp = self.bmp.iter().enumerate().filter(|&(_, &id)| id != NO_ATOM).map(|(cp, &id)| (cp as u32, id));
-        let mut entries: Vec<(char, u32)> =
-            bmp.chain(self.other.iter().map(|(&cp, &id)| (cp, id))).filter_map(|(cp, id)| char::from_u32(cp).map(|ch| (ch, id))).collect();
+        let bmp = self
+            .bmp
+            .iter()
+            .enumerate()
+            .filter(|&(_, &id)| id != NO_ATOM)
+            .map(|(cp, &id)| (cp as u32, id));
+        let mut entries: Vec<(char, u32)> = bmp
+            .chain(self.other.iter().map(|(&cp, &id)| (cp, id)))
+            .filter_map(|(cp, id)| char::from_u32(cp).map(|ch| (ch, id)))
+            .collect();
         entries.sort_unstable_by_key(|&(_, id)| id);
         entries
     }
@@ -105,7 +112,11 @@ impl Atoms {
 
 /// The atoms among `tokens` (a char's bytes and the token they merge into alone), per the rule
 /// in the module documentation.
-pub(crate) fn find(tokens: impl Iterator<Item = (char, u32)>, merges: &Merges, byte_ids: &[u32; 256]) -> Vec<(char, u32)> {
+pub(crate) fn find(
+    tokens: impl Iterator<Item = (char, u32)>,
+    merges: &Merges,
+    byte_ids: &[u32; 256],
+) -> Vec<(char, u32)> {
     // The lowest rank of a merge with each token on its left / right.
     let mut lowest_as_left: FxHashMap<u32, u32> = FxHashMap::default();
     let mut lowest_as_right: FxHashMap<u32, u32> = FxHashMap::default();
@@ -119,7 +130,8 @@ pub(crate) fn find(tokens: impl Iterator<Item = (char, u32)>, merges: &Merges, b
         .filter(|&(ch, id)| {
             let mut buf = [0; 4];
             let bytes = ch.encode_utf8(&mut buf).as_bytes();
-            bytes.len() > 1 && is_atom(bytes, id, merges, byte_ids, &lowest_as_left, &lowest_as_right)
+            bytes.len() > 1
+                && is_atom(bytes, id, merges, byte_ids, &lowest_as_left, &lowest_as_right)
         })
         .collect();
     atoms.sort_unstable_by_key(|&(_, id)| id);
@@ -137,12 +149,17 @@ fn is_atom(
     as_right: &FxHashMap<u32, u32>,
 ) -> bool {
     // (token, first byte, end byte) of each symbol; merged by lowest rank, leftmost first.
-    let mut symbols: Vec<(u32, usize, usize)> = bytes.iter().enumerate().map(|(i, &b)| (byte_ids[usize::from(b)], i, i + 1)).collect();
+    let mut symbols: Vec<(u32, usize, usize)> =
+        bytes.iter().enumerate().map(|(i, &b)| (byte_ids[usize::from(b)], i, i + 1)).collect();
     let mut left_edge = vec![symbols[0].0];
     let mut right_edge = vec![symbols[symbols.len() - 1].0];
     let mut highest = 0;
     loop {
-        let best = symbols.windows(2).enumerate().filter_map(|(i, w)| merges.pair(w[0].0, w[1].0).map(|(rank, new)| (rank, i, new))).min();
+        let best = symbols
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, w)| merges.pair(w[0].0, w[1].0).map(|(rank, new)| (rank, i, new)))
+            .min();
         let Some((rank, i, new)) = best else { break };
         highest = highest.max(rank);
         let merged = (new, symbols[i].1, symbols[i + 1].2);

@@ -91,7 +91,18 @@ pub(crate) fn piece_hash(piece: &[u8]) -> u64 {
 /// where `==` calls `memcmp`, which costs more than the comparison itself at these sizes.
 #[inline]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let word = |s: &[u8], i: usize| u64::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7]]);
+    let word = |s: &[u8], i: usize| {
+        u64::from_le_bytes([
+            s[i],
+            s[i + 1],
+            s[i + 2],
+            s[i + 3],
+            s[i + 4],
+            s[i + 5],
+            s[i + 6],
+            s[i + 7],
+        ])
+    };
     let mut i = 0;
     while i + 8 <= a.len() {
         if word(a, i) != word(b, i) {
@@ -114,12 +125,16 @@ impl PieceCache {
     #[inline]
     pub(crate) fn extend_from(&self, piece: &[u8], hash: u64, out: &mut Vec<u32>) -> bool {
         let found = self.table.find(hash, |e| {
-            e.hash == hash && usize::from(e.key_len) == piece.len() && same_bytes(&self.keys[e.key_start as usize..][..piece.len()], piece)
+            e.hash == hash
+                && usize::from(e.key_len) == piece.len()
+                && same_bytes(&self.keys[e.key_start as usize..][..piece.len()], piece)
         });
         match found {
             // Most words are one token: skip the `memmove` call of a one-element copy.
             Some(e) if e.ids_len == 1 => out.push(self.ids[e.ids_start as usize]),
-            Some(e) => out.extend_from_slice(&self.ids[e.ids_start as usize..][..usize::from(e.ids_len)]),
+            Some(e) => {
+                out.extend_from_slice(&self.ids[e.ids_start as usize..][..usize::from(e.ids_len)])
+            }
             None => return false,
         }
         true

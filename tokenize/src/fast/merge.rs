@@ -144,8 +144,13 @@ impl Merges {
     /// Every merge in the table as `[left, right, rank, new_id]`, in rank order: inserting them
     /// in this order and calling [`Merges::finish`] rebuilds this table.
     pub(crate) fn entries(&self) -> Vec<[u32; 4]> {
-        let mut entries: Vec<[u32; 4]> =
-            self.map.iter().map(|(&pair, &pack)| [(pair >> 32) as u32, pair as u32, (pack >> 32) as u32, pack as u32]).collect();
+        let mut entries: Vec<[u32; 4]> = self
+            .map
+            .iter()
+            .map(|(&pair, &pack)| {
+                [(pair >> 32) as u32, pair as u32, (pack >> 32) as u32, pack as u32]
+            })
+            .collect();
         entries.sort_unstable_by_key(|entry| entry[2]);
         entries
     }
@@ -278,7 +283,9 @@ impl Merges {
         let Scratch { ids, next, prev, heap, .. } = scratch;
         let n32 = link(ids.len(), next, prev);
         heap.clear();
-        heap.extend(ids.windows(2).enumerate().filter_map(|(i, w)| entry(self.get(w[0], w[1]), i as u32)));
+        heap.extend(
+            ids.windows(2).enumerate().filter_map(|(i, w)| entry(self.get(w[0], w[1]), i as u32)),
+        );
         let mut queue = BinaryHeap::from(std::mem::take(heap));
 
         while let Some(Reverse(top)) = queue.pop() {
@@ -409,8 +416,14 @@ mod tests {
     #[test]
     fn short_and_long_agree_and_prefer_low_rank_then_left() {
         let m = toy();
-        let cases: [(&[u32], &[u32]); 6] =
-            [(&[], &[]), (&[3], &[3]), (&[0, 1, 2], &[7]), (&[1, 2, 0, 1], &[5, 4]), (&[0, 0, 0], &[6, 0]), (&[0, 0, 0, 0, 0], &[8, 0])];
+        let cases: [(&[u32], &[u32]); 6] = [
+            (&[], &[]),
+            (&[3], &[3]),
+            (&[0, 1, 2], &[7]),
+            (&[1, 2, 0, 1], &[5, 4]),
+            (&[0, 0, 0], &[6, 0]),
+            (&[0, 0, 0, 0, 0], &[8, 0]),
+        ];
         for (ids, want) in cases {
             for (algorithm, got) in all(&m, ids).into_iter().enumerate() {
                 assert_eq!(got, want, "algorithm {algorithm} on {ids:?}");
@@ -433,7 +446,11 @@ mod tests {
         let m = backwards();
         assert!(!m.monotone);
         for got in all(&m, &[0, 1, 2, 2]) {
-            assert_eq!(got, [5, 2], "a b (rank 1) goes first, then ab c (rank 0) before c c (rank 2)");
+            assert_eq!(
+                got,
+                [5, 2],
+                "a b (rank 1) goes first, then ab c (rank 0) before c c (rank 2)"
+            );
         }
     }
 

@@ -143,9 +143,14 @@ impl FastBpe {
     pub(crate) fn new(inner: &HfTokenizer, json: &str) -> Result<Self, String> {
         let model = check_model(inner.get_model())?;
         let added = AddedTokens::from_vocab(inner.get_added_vocabulary())?;
-        let parsed: Json<'_> = serde_json::from_str(json).map_err(|err| format!("cannot read the BPE model: {err}"))?;
+        let parsed: Json<'_> = serde_json::from_str(json)
+            .map_err(|err| format!("cannot read the BPE model: {err}"))?;
         let normalizers = normalize::parse(parsed.normalizer.as_ref())?;
-        if let Some(entry) = added.entries().iter().find(|e| e.normalized && normalize::apply(&normalizers, &e.content) != e.content) {
+        if let Some(entry) = added
+            .entries()
+            .iter()
+            .find(|e| e.normalized && normalize::apply(&normalizers, &e.content) != e.content)
+        {
             return Err(format!("added token {:?} changes under the normalizer", entry.content));
         }
         let vocab = parsed.model.vocab;
@@ -157,7 +162,9 @@ impl FastBpe {
             let mut byte_ids = [0; 256];
             for (byte, id) in byte_ids.iter_mut().enumerate() {
                 let token = format!("<0x{byte:02X}>");
-                *id = *vocab.get(token.as_str()).ok_or_else(|| format!("byte_fallback is on but the vocabulary lacks {token}"))?;
+                *id = *vocab.get(token.as_str()).ok_or_else(|| {
+                    format!("byte_fallback is on but the vocabulary lacks {token}")
+                })?;
             }
             let mut chars: Vec<(char, u32)> = vocab
                 .iter()
@@ -177,19 +184,28 @@ impl FastBpe {
             let mut byte_ids = [0; 256];
             for (byte, ch) in symbols.into_iter().enumerate() {
                 let mut buf = [0; 4];
-                byte_ids[byte] =
-                    *vocab.get(&*ch.encode_utf8(&mut buf)).ok_or_else(|| format!("the vocabulary lacks byte symbol {ch:?}"))?;
+                byte_ids[byte] = *vocab
+                    .get(&*ch.encode_utf8(&mut buf))
+                    .ok_or_else(|| format!("the vocabulary lacks byte symbol {ch:?}"))?;
             }
-            let byte_of: FxHashMap<char, u8> = symbols.iter().enumerate().map(|(byte, &ch)| (ch, byte as u8)).collect();
+            let byte_of: FxHashMap<char, u8> =
+                symbols.iter().enumerate().map(|(byte, &ch)| (ch, byte as u8)).collect();
             (stages, byte_ids, None, Some(byte_of))
         };
         let mut merges = Merges::default();
         for (rank, merge) in parsed.model.merges.iter().enumerate() {
             let (left, right) = match merge {
                 MergeJson::Pair(left, right) => (&**left, &**right),
-                MergeJson::Legacy(text) => text.split_once(' ').ok_or_else(|| format!("merge {text:?} is not two tokens"))?,
+                MergeJson::Legacy(text) => text
+                    .split_once(' ')
+                    .ok_or_else(|| format!("merge {text:?} is not two tokens"))?,
             };
-            let id = |token: &str| vocab.get(token).copied().ok_or_else(|| format!("merge token {token:?} is not in the vocabulary"));
+            let id = |token: &str| {
+                vocab
+                    .get(token)
+                    .copied()
+                    .ok_or_else(|| format!("merge token {token:?} is not in the vocabulary"))
+            };
             let rank = u32::try_from(rank).map_err(|_| "more than 2^32 merges".to_owned())?;
             merges.insert(id(left)?, id(right)?, rank, id(&format!("{left}{right}"))?);
         }
@@ -199,7 +215,11 @@ impl FastBpe {
         let mut words: Vec<(Vec<u8>, u32)> = vocab
             .iter()
             .filter_map(|(token, &id)| match &byte_of {
-                Some(byte_of) => token.chars().map(|ch| byte_of.get(&ch).copied()).collect::<Option<Vec<u8>>>().map(|bytes| (bytes, id)),
+                Some(byte_of) => token
+                    .chars()
+                    .map(|ch| byte_of.get(&ch).copied())
+                    .collect::<Option<Vec<u8>>>()
+                    .map(|bytes| (bytes, id)),
                 None => Some((token.as_bytes().to_vec(), id)),
             })
             .filter(|(bytes, _)| bytes.len() > 1)
@@ -293,7 +313,14 @@ impl FastBpe {
     pub(crate) fn describe(&self) -> String {
         let mut parts: Vec<String> = self.normalizers.iter().map(NormSpec::describe).collect();
         parts.extend(self.stages.iter().map(Stage::describe));
-        parts.push(if self.chars.is_some() { "char-level BPE with byte fallback" } else { "byte-level BPE" }.into());
+        parts.push(
+            if self.chars.is_some() {
+                "char-level BPE with byte fallback"
+            } else {
+                "byte-level BPE"
+            }
+            .into(),
+        );
         if self.ignore_merges {
             parts.push("ignore_merges".into());
         }
@@ -313,14 +340,22 @@ impl FastBpe {
                 |gap| normalize::apply(&self.normalizers, gap),
                 out,
                 |segment, out| {
-                    for_each_piece(&self.stages, segment, &mut |piece| self.encode_piece(piece, out, cache, scratch));
+                    for_each_piece(&self.stages, segment, &mut |piece| {
+                        self.encode_piece(piece, out, cache, scratch)
+                    });
                 },
             );
         });
     }
 
     #[inline]
-    fn encode_piece(&self, piece: &str, out: &mut Vec<u32>, cache: &mut PieceCache, scratch: &mut Scratch) {
+    fn encode_piece(
+        &self,
+        piece: &str,
+        out: &mut Vec<u32>,
+        cache: &mut PieceCache,
+        scratch: &mut Scratch,
+    ) {
         let bytes = piece.as_bytes();
         if let [byte] = bytes
             && self.chars.is_none()
@@ -330,7 +365,8 @@ impl FastBpe {
         }
         let cacheable = bytes.len() <= cache::MAX_PIECE;
         // One hash serves both tables; a piece too long for either is not hashed.
-        let hash = if cacheable || self.words.may_hold(bytes) { cache::piece_hash(bytes) } else { 0 };
+        let hash =
+            if cacheable || self.words.may_hold(bytes) { cache::piece_hash(bytes) } else { 0 };
         if let Some(id) = self.words.get_hashed(bytes, hash) {
             out.push(id);
             return;
@@ -362,13 +398,19 @@ impl FastBpe {
 
 /// The fast path's stages for the pre-tokenizer, or why it cannot run it.
 fn pre_tokenizer_stages(pre: Option<&Value>) -> Result<Vec<StageSpec>, String> {
-    let Some(pre) = pre else { return Err("there is no pre-tokenizer (the model is not byte-level)".into()) };
+    let Some(pre) = pre else {
+        return Err("there is no pre-tokenizer (the model is not byte-level)".into());
+    };
     let kind = |value: &Value| value.get("type").and_then(Value::as_str).unwrap_or("?").to_owned();
     let members = match kind(pre).as_str() {
-        "Sequence" => pre.get("pretokenizers").and_then(Value::as_array).map_or(&[][..], Vec::as_slice),
+        "Sequence" => {
+            pre.get("pretokenizers").and_then(Value::as_array).map_or(&[][..], Vec::as_slice)
+        }
         _ => std::slice::from_ref(pre),
     };
-    let Some((byte_level, splits)) = members.split_last().filter(|(last, _)| kind(last) == "ByteLevel") else {
+    let Some((byte_level, splits)) =
+        members.split_last().filter(|(last, _)| kind(last) == "ByteLevel")
+    else {
         return Err("the pre-tokenizer does not end with ByteLevel".into());
     };
     let mut stages = Vec::with_capacity(members.len() + 1);
@@ -456,8 +498,14 @@ impl Chars {
     }
 
     fn entries(&self) -> Vec<(char, u32)> {
-        let ascii = self.ascii.iter().enumerate().filter(|&(_, &id)| id != NO_ID).map(|(ch, &id)| (char::from(ch as u8), id));
-        let mut entries: Vec<(char, u32)> = ascii.chain(self.other.iter().map(|(&ch, &id)| (ch, id))).collect();
+        let ascii = self
+            .ascii
+            .iter()
+            .enumerate()
+            .filter(|&(_, &id)| id != NO_ID)
+            .map(|(ch, &id)| (char::from(ch as u8), id));
+        let mut entries: Vec<(char, u32)> =
+            ascii.chain(self.other.iter().map(|(&ch, &id)| (ch, id))).collect();
         entries.sort_unstable_by_key(|&(_, id)| id);
         entries
     }
@@ -468,9 +516,15 @@ impl Chars {
         let text = std::str::from_utf8(piece).unwrap_or_default();
         scratch.load_with(|ids| {
             for (at, ch) in text.char_indices() {
-                let id = if ch.is_ascii() { self.ascii[ch as usize] } else { self.other.get(&ch).copied().unwrap_or(NO_ID) };
+                let id = if ch.is_ascii() {
+                    self.ascii[ch as usize]
+                } else {
+                    self.other.get(&ch).copied().unwrap_or(NO_ID)
+                };
                 if id == NO_ID {
-                    ids.extend(piece[at..at + ch.len_utf8()].iter().map(|&b| fallback[usize::from(b)]));
+                    ids.extend(
+                        piece[at..at + ch.len_utf8()].iter().map(|&b| fallback[usize::from(b)]),
+                    );
                 } else {
                     ids.push(id);
                 }
@@ -498,48 +552,4 @@ fn byte_chars() -> [char; 256] {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_chars_match_gpt2() {
-        let chars = byte_chars();
-        assert_eq!(chars[usize::from(b' ')], 'Ġ');
-        assert_eq!(chars[usize::from(b'\n')], 'Ċ');
-        assert_eq!(chars[usize::from(b'a')], 'a');
-        assert_eq!(chars[0], 'Ā');
-        assert_eq!(chars[0xAD], 'Ń');
-        let distinct: std::collections::HashSet<char> = chars.into_iter().collect();
-        assert_eq!(distinct.len(), 256);
-    }
-
-    #[test]
-    fn shipped_tokenizers_have_monotone_merges() {
-        for name in ["tests/fixtures/tokenizers/gpt2.json", "tokenizers/tokenmill-16k.json"] {
-            let path = format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"));
-            let inner = HfTokenizer::from_file(&path).expect("loads");
-            let json = inner.to_string(false).expect("serializes");
-            let fast = FastBpe::new(&inner, &json).expect("eligible");
-            assert!(fast.merges.is_monotone(), "{name}: long pieces take the bucket path");
-        }
-    }
-
-    #[test]
-    fn tables_rebuild_the_same_encoder() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenizers/tokenmill-16k.json");
-        let inner = HfTokenizer::from_file(path).expect("loads");
-        let fast = FastBpe::new(&inner, &inner.to_string(false).expect("serializes")).expect("eligible");
-        let tables = fast.tables();
-        assert_eq!(tables.merges.len(), 16_384 - 256 - tables.added.len());
-        assert!(tables.merges.iter().enumerate().all(|(rank, merge)| merge[2] as usize == rank));
-        let rebuilt = FastBpe::from_tables(tables.clone()).expect("rebuilds");
-        assert_eq!(rebuilt.tables(), tables);
-        assert!(rebuilt.merges.is_monotone());
-        assert_ne!(rebuilt.cache_owner, fast.cache_owner, "the rebuilt encoder has its own piece cache entries");
-        let text = "Hello world<|endoftext|> 我们 🦀🦀 naïve\n\n    x".repeat(20);
-        let (mut want, mut got) = (Vec::new(), Vec::new());
-        fast.encode_into(&text, &mut want);
-        rebuilt.encode_into(&text, &mut got);
-        assert_eq!(got, want);
-    }
-}
+mod tests;

@@ -83,7 +83,9 @@ fn plainly_nfc(text: &str) -> bool {
         if !(0xE3..=0xEF).contains(&lead) || i + 3 > b.len() {
             return false;
         }
-        let cp = (u32::from(lead & 0x0F) << 12) | (u32::from(b[i + 1] & 0x3F) << 6) | u32::from(b[i + 2] & 0x3F);
+        let cp = (u32::from(lead & 0x0F) << 12)
+            | (u32::from(b[i + 1] & 0x3F) << 6)
+            | u32::from(b[i + 2] & 0x3F);
         if !is_plain(cp) {
             return false;
         }
@@ -111,16 +113,25 @@ fn push(normalizer: &Value, steps: &mut Vec<NormSpec>) -> Result<(), String> {
     let text = |key: &str| normalizer.get(key).and_then(Value::as_str);
     match normalizer.get("type").and_then(Value::as_str).unwrap_or("?") {
         "NFC" => steps.push(NormSpec::Nfc),
-        "Prepend" => steps.push(NormSpec::Prepend(text("prepend").ok_or("a Prepend normalizer has no string")?.to_owned())),
+        "Prepend" => steps.push(NormSpec::Prepend(
+            text("prepend").ok_or("a Prepend normalizer has no string")?.to_owned(),
+        )),
         "Replace" => {
-            let pattern = normalizer.get("pattern").and_then(|p| p.get("String")).and_then(Value::as_str);
+            let pattern =
+                normalizer.get("pattern").and_then(|p| p.get("String")).and_then(Value::as_str);
             let (Some(from), Some(to)) = (pattern, text("content")) else {
-                return Err("a Replace normalizer with a regex pattern is not on the fast path".into());
+                return Err(
+                    "a Replace normalizer with a regex pattern is not on the fast path".into()
+                );
             };
             steps.push(NormSpec::Replace(from.to_owned(), to.to_owned()));
         }
         "Sequence" => {
-            for member in normalizer.get("normalizers").and_then(Value::as_array).map_or(&[][..], Vec::as_slice) {
+            for member in normalizer
+                .get("normalizers")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice)
+            {
                 push(member, steps)?;
             }
         }
@@ -165,11 +176,15 @@ mod tests {
         let json: Value = serde_json::json!({"type": "Sequence", "normalizers": [
             {"type": "Prepend", "prepend": "▁"},
             {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]});
-        assert_eq!(parse(Some(&json)), Ok(vec![NormSpec::Prepend("▁".into()), NormSpec::Replace(" ".into(), "▁".into())]));
+        assert_eq!(
+            parse(Some(&json)),
+            Ok(vec![NormSpec::Prepend("▁".into()), NormSpec::Replace(" ".into(), "▁".into())])
+        );
         assert_eq!(parse(None), Ok(vec![]));
         let nfkc = serde_json::json!({"type": "NFKC"});
         assert_eq!(parse(Some(&nfkc)), Err("the normalizer NFKC is not on the fast path".into()));
-        let regex = serde_json::json!({"type": "Replace", "pattern": {"Regex": " +"}, "content": " "});
+        let regex =
+            serde_json::json!({"type": "Replace", "pattern": {"Regex": " +"}, "content": " "});
         assert!(parse(Some(&regex)).expect_err("refused").contains("regex"));
     }
 }

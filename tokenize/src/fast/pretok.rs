@@ -89,7 +89,11 @@ impl CharClasses {
         while i < b.len() {
             // ASCII stretches byte by byte from the small table, the rest through the leaves.
             let byte = b[i];
-            let (c, len) = if byte < 0x80 { (self.ascii[usize::from(byte)], 1) } else { self.class_at_multibyte(b, i) };
+            let (c, len) = if byte < 0x80 {
+                (self.ascii[usize::from(byte)], 1)
+            } else {
+                self.class_at_multibyte(b, i)
+            };
             if c != class {
                 break;
             }
@@ -153,9 +157,12 @@ fn contraction_len(rest: &[u8]) -> Option<usize> {
 /// them.
 fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
     // The patterns are constants known to parse to a Unicode class; anything else is a bug.
-    let hir = regex_syntax::parse(pattern).unwrap_or_else(|err| panic!("{pattern} must parse: {err}"));
+    let hir =
+        regex_syntax::parse(pattern).unwrap_or_else(|err| panic!("{pattern} must parse: {err}"));
     match hir.kind() {
-        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end()))).collect(),
+        HirKind::Class(Class::Unicode(class)) => {
+            class.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end()))).collect()
+        }
         other => panic!("{pattern} must be a Unicode class, got {other:?}"),
     }
 }

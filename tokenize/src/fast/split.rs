@@ -102,7 +102,9 @@ pub(crate) fn for_each_piece<F: FnMut(&str)>(stages: &[Stage], text: &str, f: &m
     match stages {
         [] => f(text),
         [only] => only.split(text, f),
-        [first, rest @ ..] => first.split(text, &mut |piece: &str| for_each_piece_dyn(rest, piece, f)),
+        [first, rest @ ..] => {
+            first.split(text, &mut |piece: &str| for_each_piece_dyn(rest, piece, f))
+        }
     }
 }
 
@@ -280,9 +282,12 @@ impl RegexSplit {
     pub(crate) fn new(pattern: &str) -> Result<Self, String> {
         let marked = pattern.replace(LOOKAHEAD, &format!("(?P<{MARKER_NAME}>)"));
         let lookaheads = pattern.matches(LOOKAHEAD).count();
-        let ast = ast::parse::Parser::new()
-            .parse(&marked)
-            .map_err(|err| format!("the split pattern `{pattern}` uses syntax the DFA matcher does not run: {}", err.kind()))?;
+        let ast = ast::parse::Parser::new().parse(&marked).map_err(|err| {
+            format!(
+                "the split pattern `{pattern}` uses syntax the DFA matcher does not run: {}",
+                err.kind()
+            )
+        })?;
         let branches: Vec<&Ast> = match &ast {
             Ast::Alternation(alt) => alt.asts.iter().collect(),
             other => vec![other],
@@ -293,32 +298,49 @@ impl RegexSplit {
         for branch in branches {
             let text = &marked[branch.span().start.offset..branch.span().end.offset];
             if has_flags(branch) {
-                return Err(format!("the split pattern `{pattern}` sets flags for the rest of the pattern"));
+                return Err(format!(
+                    "the split pattern `{pattern}` sets flags for the rest of the pattern"
+                ));
             }
             if text.contains(MARKER_NAME) {
                 if text != format!(r"\s+(?P<{MARKER_NAME}>)") {
-                    return Err(format!("the split pattern `{pattern}` has a look-around other than a `\\s+(?!\\S)` branch"));
+                    return Err(format!(
+                        "the split pattern `{pattern}` has a look-around other than a `\\s+(?!\\S)` branch"
+                    ));
                 }
                 seen += 1;
                 texts.push(LOOKAHEAD_BRANCH.to_owned());
                 lookahead.push(true);
             } else {
-                let hir = regex_syntax::parse(text)
-                    .map_err(|err| format!("the split pattern `{pattern}` does not compile for the DFA matcher: {err}"))?;
+                let hir = regex_syntax::parse(text).map_err(|err| {
+                    format!(
+                        "the split pattern `{pattern}` does not compile for the DFA matcher: {err}"
+                    )
+                })?;
                 if hir.properties().minimum_len() == Some(0) {
-                    return Err(format!("the split pattern `{pattern}` has a branch that can match the empty string ({text:?})"));
+                    return Err(format!(
+                        "the split pattern `{pattern}` has a branch that can match the empty string ({text:?})"
+                    ));
                 }
                 texts.push(text.to_owned());
                 lookahead.push(false);
             }
         }
         if seen != lookaheads {
-            return Err(format!("the split pattern `{pattern}` has a look-around other than a `\\s+(?!\\S)` branch"));
+            return Err(format!(
+                "the split pattern `{pattern}` has a look-around other than a `\\s+(?!\\S)` branch"
+            ));
         }
         let regex = Regex::builder()
-            .configure(Regex::config().match_kind(regex_automata::MatchKind::LeftmostFirst).utf8_empty(true))
+            .configure(
+                Regex::config()
+                    .match_kind(regex_automata::MatchKind::LeftmostFirst)
+                    .utf8_empty(true),
+            )
             .build_many(&texts)
-            .map_err(|err| format!("the split pattern `{pattern}` does not compile for the DFA matcher: {err}"))?;
+            .map_err(|err| {
+                format!("the split pattern `{pattern}` does not compile for the DFA matcher: {err}")
+            })?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self { regex, lookahead, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) })
     }
@@ -331,8 +353,12 @@ impl RegexSplit {
         while start < text.len() {
             let (piece_start, piece_end) = self.with_cache(|regex, cache| {
                 let anchored = Input::new(text).range(start..).anchored(Anchored::Yes);
-                let found = regex.search_with(cache, &anchored).or_else(|| regex.search_with(cache, &Input::new(text).range(start..)));
-                found.map_or((text.len(), text.len()), |m| (m.start(), self.end_of(text, m.end(), m.pattern().as_usize())))
+                let found = regex
+                    .search_with(cache, &anchored)
+                    .or_else(|| regex.search_with(cache, &Input::new(text).range(start..)));
+                found.map_or((text.len(), text.len()), |m| {
+                    (m.start(), self.end_of(text, m.end(), m.pattern().as_usize()))
+                })
             });
             if piece_start > start {
                 f(&text[start..piece_start]);
@@ -347,7 +373,11 @@ impl RegexSplit {
     /// The end of a match of branch `branch` that ends at `end`: the emulated look-ahead gives
     /// back the whitespace char it matched unless the run reached the end of the text.
     fn end_of(&self, text: &str, end: usize, branch: usize) -> usize {
-        if self.lookahead[branch] && end < text.len() { text[..end].char_indices().next_back().map_or(end, |(i, _)| i) } else { end }
+        if self.lookahead[branch] && end < text.len() {
+            text[..end].char_indices().next_back().map_or(end, |(i, _)| i)
+        } else {
+            end
+        }
     }
 
     fn with_cache<R>(&self, f: impl FnOnce(&Regex, &mut meta::Cache) -> R) -> R {

@@ -4,16 +4,19 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use proptest::prelude::*;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
+use tokenizers::{
+    OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior,
+};
 
 use super::*;
 use crate::patterns::{DEEPSEEK_V3, GPT2, O200K, TEKKEN};
 
 /// Chars that exercise every branch and class boundary of the patterns above.
 const ALPHABET: &[&str] = &[
-    " ", " ", " ", "\t", "\n", "\r", "\r\n", "\u{3000}", "\u{a0}", "\u{85}", "\u{200b}", "a", "Z", "é", "ſ", "'", "s", "S", "t", "re",
-    "VE", "ll", "M", "d", "1", "22", "٣", "½", "Ⅻ", "中", "文字", "の", "カ", "한", "🦀", "\u{301}", "\u{345}", "!", ".", "/", "-", "_",
-    "\"", "Σ", "ǅ", "ʰ", "Ab", "ﬁ", "\u{ff01}", "。", "…", "$", "+", "©", "\u{0}",
+    " ", " ", " ", "\t", "\n", "\r", "\r\n", "\u{3000}", "\u{a0}", "\u{85}", "\u{200b}", "a", "Z",
+    "é", "ſ", "'", "s", "S", "t", "re", "VE", "ll", "M", "d", "1", "22", "٣", "½", "Ⅻ", "中",
+    "文字", "の", "カ", "한", "🦀", "\u{301}", "\u{345}", "!", ".", "/", "-", "_", "\"", "Σ", "ǅ",
+    "ʰ", "Ab", "ﬁ", "\u{ff01}", "。", "…", "$", "+", "©", "\u{0}",
 ];
 
 fn text_strategy() -> impl Strategy<Value = String> {
@@ -32,7 +35,12 @@ fn reference_pieces(pattern: &str, text: &str) -> Vec<String> {
         match splits.iter().find(|(p, _)| p == pattern) {
             Some((_, split)) => Arc::clone(split),
             None => {
-                let split = Split::new(SplitPattern::Regex(pattern.into()), SplitDelimiterBehavior::Isolated, false).expect("compiles");
+                let split = Split::new(
+                    SplitPattern::Regex(pattern.into()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .expect("compiles");
                 splits.push((pattern.to_owned(), Arc::new(split)));
                 Arc::clone(&splits[splits.len() - 1].1)
             }
@@ -40,7 +48,10 @@ fn reference_pieces(pattern: &str, text: &str) -> Vec<String> {
     };
     let mut pre = PreTokenizedString::from(text);
     split.pre_tokenize(&mut pre).expect("splits");
-    pre.get_splits(OffsetReferential::Original, OffsetType::Byte).into_iter().map(|(piece, _, _)| piece.to_owned()).collect()
+    pre.get_splits(OffsetReferential::Original, OffsetType::Byte)
+        .into_iter()
+        .map(|(piece, _, _)| piece.to_owned())
+        .collect()
 }
 
 fn reference_sequence(patterns: &[&str], text: &str) -> Vec<String> {
@@ -57,10 +68,15 @@ fn dfa(pattern: &str) -> Vec<Stage> {
 }
 
 /// The stages under test, compiled once.
-static DFAS: LazyLock<Vec<(&str, Vec<Stage>)>> =
-    LazyLock::new(|| [CL100K, QWEN2, O200K, TEKKEN, GPT2].into_iter().map(|pattern| (pattern, dfa(pattern))).collect());
-static DEEPSEEK: LazyLock<Vec<Stage>> =
-    LazyLock::new(|| DEEPSEEK_V3.iter().map(|p| Stage::Regex(RegexSplit::new(p).expect("compiles"))).collect());
+static DFAS: LazyLock<Vec<(&str, Vec<Stage>)>> = LazyLock::new(|| {
+    [CL100K, QWEN2, O200K, TEKKEN, GPT2]
+        .into_iter()
+        .map(|pattern| (pattern, dfa(pattern)))
+        .collect()
+});
+static DEEPSEEK: LazyLock<Vec<Stage>> = LazyLock::new(|| {
+    DEEPSEEK_V3.iter().map(|p| Stage::Regex(RegexSplit::new(p).expect("compiles"))).collect()
+});
 
 fn compiled(pattern: &str) -> &'static [Stage] {
     &DFAS.iter().find(|(p, _)| *p == pattern).expect("a pattern under test").1
@@ -71,7 +87,10 @@ fn the_cl100k_family_is_recognized_and_other_patterns_run_on_the_dfa() {
     assert!(matches!(Stage::compile(&StageSpec::Split(CL100K.into())), Ok(Stage::Cl100k(3))));
     assert!(matches!(Stage::compile(&StageSpec::Split(QWEN2.into())), Ok(Stage::Cl100k(1))));
     for pattern in [O200K, TEKKEN, GPT2, DEEPSEEK_V3[0], DEEPSEEK_V3[1], DEEPSEEK_V3[2]] {
-        assert!(matches!(Stage::compile(&StageSpec::Split(pattern.into())), Ok(Stage::Regex(_))), "{pattern}");
+        assert!(
+            matches!(Stage::compile(&StageSpec::Split(pattern.into())), Ok(Stage::Regex(_))),
+            "{pattern}"
+        );
     }
 }
 
@@ -97,18 +116,32 @@ fn contractions_fold_case_as_the_regex_does() {
     // `(?i:X)` for each letter of the contractions, per `regex-syntax` (the reference's tables).
     for letter in ["s", "t", "m", "d", "r", "e", "v", "l"] {
         let hir = regex_syntax::parse(&format!("(?i:{letter})")).expect("parses");
-        let regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(class)) = hir.kind() else { panic!("{letter}: a class") };
+        let regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(class)) =
+            hir.kind()
+        else {
+            panic!("{letter}: a class")
+        };
         let folded: Vec<char> = class.ranges().iter().flat_map(|r| r.start()..=r.end()).collect();
-        let mut want = vec![letter.chars().next().expect("a char"), letter.to_ascii_uppercase().chars().next().expect("a char")];
+        let mut want = vec![
+            letter.chars().next().expect("a char"),
+            letter.to_ascii_uppercase().chars().next().expect("a char"),
+        ];
         if letter == "s" {
             want.push('ſ');
         }
         want.sort_unstable();
         assert_eq!(folded, want, "{letter}");
     }
-    for (text, len) in
-        [("s", Some(1)), ("ſx", Some(2)), ("Re", Some(2)), ("rE", Some(2)), ("LL", Some(2)), ("l", None), ("x", None), ("", None)]
-    {
+    for (text, len) in [
+        ("s", Some(1)),
+        ("ſx", Some(2)),
+        ("Re", Some(2)),
+        ("rE", Some(2)),
+        ("LL", Some(2)),
+        ("l", None),
+        ("x", None),
+        ("", None),
+    ] {
         assert_eq!(contraction_len(text.as_bytes()), len, "{text:?}");
     }
 }

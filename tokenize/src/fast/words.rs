@@ -40,7 +40,10 @@ impl Words {
             if this.get(bytes).is_some() {
                 continue;
             }
-            let (Ok(start), Ok(len)) = (u32::try_from(this.keys.len()), u32::try_from(bytes.len())) else { break };
+            let (Ok(start), Ok(len)) = (u32::try_from(this.keys.len()), u32::try_from(bytes.len()))
+            else {
+                break;
+            };
             let entry = Entry { hash: piece_hash(bytes), start, len, id: *id };
             this.keys.extend_from_slice(bytes);
             this.max_len = this.max_len.max(bytes.len());
@@ -68,15 +71,20 @@ impl Words {
         }
         self.table
             .find(hash, |e| {
-                e.hash == hash && e.len as usize == piece.len() && same_bytes(&self.keys[e.start as usize..][..piece.len()], piece)
+                e.hash == hash
+                    && e.len as usize == piece.len()
+                    && same_bytes(&self.keys[e.start as usize..][..piece.len()], piece)
             })
             .map(|e| e.id)
     }
 
     /// Every `(bytes, id)` pair, in id order.
     pub(crate) fn entries(&self) -> Vec<(Vec<u8>, u32)> {
-        let mut words: Vec<(Vec<u8>, u32)> =
-            self.table.iter().map(|e| (self.keys[e.start as usize..][..e.len as usize].to_vec(), e.id)).collect();
+        let mut words: Vec<(Vec<u8>, u32)> = self
+            .table
+            .iter()
+            .map(|e| (self.keys[e.start as usize..][..e.len as usize].to_vec(), e.id))
+            .collect();
         words.sort_unstable_by_key(|&(_, id)| id);
         words
     }
@@ -88,7 +96,12 @@ mod tests {
 
     #[test]
     fn finds_whole_pieces_only_and_keeps_the_first_of_duplicates() {
-        let words = Words::new(&[(b"the".to_vec(), 7), (b" the".to_vec(), 9), (b"the".to_vec(), 8), (Vec::new(), 1)]);
+        let words = Words::new(&[
+            (b"the".to_vec(), 7),
+            (b" the".to_vec(), 9),
+            (b"the".to_vec(), 8),
+            (Vec::new(), 1),
+        ]);
         assert_eq!(words.get(b"the"), Some(7));
         assert_eq!(words.get(b" the"), Some(9));
         assert_eq!(words.get(b"th"), None);

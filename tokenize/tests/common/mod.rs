@@ -9,18 +9,24 @@ use std::sync::LazyLock;
 use tokenmill_tokenize::Tokenizer;
 
 /// GPT-2's `tokenizer.json` (byte-level BPE, 50,257 ids).
-pub const GPT2_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/gpt2.json");
+pub const GPT2_JSON: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/gpt2.json");
 
 /// bert-base-uncased's `tokenizer.json` (WordPiece), saved with padding and truncation to 128.
-pub const BERT_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/bert-base-uncased-wordpiece.json");
+pub const BERT_JSON: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/tokenizers/bert-base-uncased-wordpiece.json"
+);
 
 /// Qwen3's `tokenizer.json` (byte-level BPE, 151,669 ids, NFC, single-digit pattern), zstd-compressed.
-pub const QWEN3_JSON_ZST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/qwen3.json.zst");
+pub const QWEN3_JSON_ZST: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tokenizers/qwen3.json.zst");
 
 /// Qwen3's `tokenizer.json` as JSON, for tests that build variants of it.
 pub static QWEN3_VALUE: LazyLock<serde_json::Value> = LazyLock::new(|| {
     let bytes =
-        zstd::decode_all(std::fs::File::open(QWEN3_JSON_ZST).expect("the Qwen3 fixture opens")).expect("the Qwen3 fixture decompresses");
+        zstd::decode_all(std::fs::File::open(QWEN3_JSON_ZST).expect("the Qwen3 fixture opens"))
+            .expect("the Qwen3 fixture decompresses");
     serde_json::from_slice(&bytes).expect("the Qwen3 fixture is JSON")
 });
 
@@ -33,7 +39,9 @@ pub static QWEN3: LazyLock<Tokenizer> = LazyLock::new(|| from_value(&QWEN3_VALUE
 pub static LLAMA3: LazyLock<Option<Tokenizer>> = LazyLock::new(|| {
     let path = std::env::var_os("TOKENMILL_LLAMA3_JSON")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tokenizers/llama3.json"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tokenizers/llama3.json")
+        });
     if !path.exists() {
         eprintln!("skipping Llama 3: {} is not there (set TOKENMILL_LLAMA3_JSON)", path.display());
         return None;
@@ -48,7 +56,11 @@ pub fn from_value(value: &serde_json::Value) -> Tokenizer {
 
 /// Qwen3's vocabulary and merges with another normalizer, pre-tokenizer and `ignore_merges`:
 /// the shape of Llama 3, DeepSeek V3, GPT-4o and RoBERTa-style tokenizers, without their files.
-pub fn qwen3_variant(normalizer: serde_json::Value, pre_tokenizer: serde_json::Value, ignore_merges: bool) -> Tokenizer {
+pub fn qwen3_variant(
+    normalizer: serde_json::Value,
+    pre_tokenizer: serde_json::Value,
+    ignore_merges: bool,
+) -> Tokenizer {
     let mut value = QWEN3_VALUE.clone();
     value["normalizer"] = normalizer;
     value["pre_tokenizer"] = pre_tokenizer;
@@ -67,7 +79,8 @@ pub fn splits_then_byte_level(patterns: &[&str]) -> serde_json::Value {
 }
 
 /// GPT-2, loaded once per test binary (parsing 3.5 MB of JSON is slow in debug builds).
-pub static GPT2: LazyLock<Tokenizer> = LazyLock::new(|| Tokenizer::from_file(Path::new(GPT2_JSON)).expect("GPT-2 fixture loads"));
+pub static GPT2: LazyLock<Tokenizer> =
+    LazyLock::new(|| Tokenizer::from_file(Path::new(GPT2_JSON)).expect("GPT-2 fixture loads"));
 
 /// A handful of texts covering several scripts, emoji, code, odd whitespace and long words.
 pub fn multilingual_texts() -> Vec<String> {
@@ -111,13 +124,17 @@ pub static SENTENCEPIECE_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| {
         .build()
         .into();
     let mut inner = HfTokenizer::new(BPE::default());
-    let normalizer = Sequence::new(vec![Prepend::new("▁".into()).into(), Replace::new(" ", "▁").expect("a literal").into()]);
+    let normalizer = Sequence::new(vec![
+        Prepend::new("▁".into()).into(),
+        Replace::new(" ", "▁").expect("a literal").into(),
+    ]);
     inner.with_normalizer(Some(normalizer)).expect("sets the normalizer");
     // Trained on ▁-words, as SentencePiece does; encoded, as converted Llama 2 files are, without
     // a pre-tokenizer.
     inner.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Never, true)));
     inner.train(&mut trainer, texts.into_iter()).expect("trains");
-    let mut value: serde_json::Value = serde_json::from_str(&inner.to_string(false).expect("serializes")).expect("JSON");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&inner.to_string(false).expect("serializes")).expect("JSON");
     value["pre_tokenizer"] = serde_json::Value::Null;
     let model = &mut value["model"];
     model["byte_fallback"] = serde_json::Value::Bool(true);
@@ -135,14 +152,20 @@ pub static SENTENCEPIECE_LIKE: LazyLock<Tokenizer> = LazyLock::new(|| {
 pub fn sample_texts(limit: usize) -> Vec<String> {
     use std::io::BufRead;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
-    let mut paths: Vec<_> = std::fs::read_dir(dir).expect("data/sample exists").map(|e| e.expect("entry").path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("data/sample exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
     paths.sort();
     let mut docs = Vec::new();
     let mut bytes = 0;
     for path in paths.iter().filter(|p| p.to_string_lossy().ends_with(".jsonl.zst")) {
-        let reader = std::io::BufReader::new(zstd::Decoder::new(std::fs::File::open(path).expect("opens")).expect("zstd"));
+        let reader = std::io::BufReader::new(
+            zstd::Decoder::new(std::fs::File::open(path).expect("opens")).expect("zstd"),
+        );
         for line in reader.lines() {
-            let value: serde_json::Value = serde_json::from_str(&line.expect("reads")).expect("json line");
+            let value: serde_json::Value =
+                serde_json::from_str(&line.expect("reads")).expect("json line");
             let text = value["text"].as_str().expect("a text field").to_owned();
             bytes += text.len();
             docs.push(text);

@@ -25,7 +25,14 @@ enum Scope {
 
 /// Parses `html` into a DOM.
 pub(crate) fn build(html: &str) -> Dom<'_> {
-    let mut b = Builder { nodes: vec![new_node(NodeData::Document)], stack: Vec::new(), html: None, head: None, body: None, quirks: true };
+    let mut b = Builder {
+        nodes: vec![new_node(NodeData::Document)],
+        stack: Vec::new(),
+        html: None,
+        head: None,
+        body: None,
+        quirks: true,
+    };
     let mut tokens = Tokenizer::new(html);
     let mut first = true;
     while let Some(token) = tokens.next_token() {
@@ -57,7 +64,9 @@ fn is_quirks_doctype(text: &str) -> bool {
     let system_id = d.contains("http://") || d.contains("https://");
     let legacy = ["-//w3c//dtd html 4.0 transitional", "-//w3c//dtd html 3", "-//ietf//dtd html"];
     legacy.iter().any(|l| d.contains(l))
-        || (!system_id && (d.contains("-//w3c//dtd html 4.01 transitional") || d.contains("-//w3c//dtd html 4.01 frameset")))
+        || (!system_id
+            && (d.contains("-//w3c//dtd html 4.01 transitional")
+                || d.contains("-//w3c//dtd html 4.01 frameset")))
 }
 
 struct Builder<'a> {
@@ -84,7 +93,18 @@ impl<'a> Builder<'a> {
 
     /// Whether HTML content may go inside foreign element `id` (an integration point).
     fn integration_point(&self, id: NodeId) -> bool {
-        matches!(self.tag(id), "foreignobject" | "desc" | "title" | "mi" | "mo" | "mn" | "ms" | "mtext" | "annotation-xml")
+        matches!(
+            self.tag(id),
+            "foreignobject"
+                | "desc"
+                | "title"
+                | "mi"
+                | "mo"
+                | "mn"
+                | "ms"
+                | "mtext"
+                | "annotation-xml"
+        )
     }
 
     fn current(&self) -> NodeId {
@@ -103,7 +123,8 @@ impl<'a> Builder<'a> {
     }
 
     fn create(&mut self, parent: NodeId, name: Cow<'a, str>, attrs: Vec<Attr<'a>>) -> NodeId {
-        let foreign = matches!(&*name, "svg" | "math") || (self.foreign(parent) && !self.integration_point(parent));
+        let foreign = matches!(&*name, "svg" | "math")
+            || (self.foreign(parent) && !self.integration_point(parent));
         self.nodes.push(new_node(NodeData::Element { name, attrs, foreign }));
         let id = self.nodes.len() - 1;
         self.append(parent, id);
@@ -166,7 +187,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Handles a start tag; returns the raw-text mode the tokenizer must switch to, if any.
-    fn start_tag(&mut self, name: Cow<'a, str>, attrs: Vec<Attr<'a>>, self_closing: bool) -> Option<(&'static str, bool)> {
+    fn start_tag(
+        &mut self,
+        name: Cow<'a, str>,
+        attrs: Vec<Attr<'a>>,
+        self_closing: bool,
+    ) -> Option<(&'static str, bool)> {
         match &*name {
             "html" => {
                 self.ensure_html();
@@ -261,8 +287,18 @@ impl<'a> Builder<'a> {
                 match scope {
                     Scope::Table => matches!(tag, "html" | "table" | "template"),
                     _ => {
-                        matches!(tag, "applet" | "caption" | "html" | "table" | "td" | "th" | "marquee" | "object" | "template")
-                            || (scope == Scope::Button && tag == "button")
+                        matches!(
+                            tag,
+                            "applet"
+                                | "caption"
+                                | "html"
+                                | "table"
+                                | "td"
+                                | "th"
+                                | "marquee"
+                                | "object"
+                                | "template"
+                        ) || (scope == Scope::Button && tag == "button")
                             || (scope == Scope::ListItem && matches!(tag, "ol" | "ul"))
                     }
                 }

@@ -6,12 +6,14 @@ use super::score::Stats;
 
 /// Elements never part of the main text.
 const ALWAYS_REMOVED: &[&str] = &[
-    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "button", "input", "select", "textarea",
-    "option", "form", "nav", "aside", "footer", "menu", "dialog", "head", "link", "meta", "audio", "video", "map", "applet",
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas",
+    "button", "input", "select", "textarea", "option", "form", "nav", "aside", "footer", "menu",
+    "dialog", "head", "link", "meta", "audio", "video", "map", "applet",
 ];
 
 /// ARIA roles of page chrome.
-const CHROME_ROLES: &[&str] = &["menu", "menubar", "complementary", "navigation", "alert", "alertdialog", "dialog"];
+const CHROME_ROLES: &[&str] =
+    &["menu", "menubar", "complementary", "navigation", "alert", "alertdialog", "dialog"];
 
 /// Class/id fragments of containers that are rarely content (ads, comments, share bars, ...).
 const UNLIKELY: &[&str] = &[
@@ -51,7 +53,8 @@ const UNLIKELY: &[&str] = &[
 ];
 
 /// Class/id fragments that rescue an unlikely-looking container.
-const MAYBE: &[&str] = &["and", "article", "body", "column", "content", "main", "mathjax", "shadow"];
+const MAYBE: &[&str] =
+    &["and", "article", "body", "column", "content", "main", "mathjax", "shadow"];
 
 /// Class/id fragments of content containers, English and Chinese sites (`artibody`, `zhengwen`
 /// = "main text", `neirong` = "content").
@@ -160,7 +163,8 @@ fn is_hidden(dom: &Dom<'_>, id: NodeId) -> bool {
         return true;
     }
     dom.attr(id, "style").is_some_and(|style| {
-        let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let compact: String =
+            style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         compact.contains("display:none") || compact.contains("visibility:hidden")
     })
 }
@@ -257,7 +261,13 @@ fn duplicates_title(dom: &Dom<'_>, id: NodeId, title: &str) -> bool {
 
 /// Readability's "clean conditionally": whether a container inside the article looks like
 /// chrome (mostly links, images without text, lists longer than their prose, forms).
-pub(crate) fn is_fishy(dom: &Dom<'_>, id: NodeId, stats: &Stats, weight: f32, data_table: bool) -> bool {
+pub(crate) fn is_fishy(
+    dom: &Dom<'_>,
+    id: NodeId,
+    stats: &Stats,
+    weight: f32,
+    data_table: bool,
+) -> bool {
     let tag = dom.tag(id).unwrap_or("");
     if data_table {
         return false;

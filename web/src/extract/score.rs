@@ -98,7 +98,17 @@ impl Stats {
 
 /// Markers of copyright and licence lines (page footers): "©", "copyright", "all rights
 /// reserved", "版权所有" (all rights reserved), "ICP备" / "ICP证" (Chinese site licence numbers).
-const LEGAL: &[&str] = &["©", "&copy", "opyright", "OPYRIGHT", "ights reserved", "ights Reserved", "版权所有", "ICP备", "ICP证"];
+const LEGAL: &[&str] = &[
+    "©",
+    "&copy",
+    "opyright",
+    "OPYRIGHT",
+    "ights reserved",
+    "ights Reserved",
+    "版权所有",
+    "ICP备",
+    "ICP证",
+];
 
 /// Short paragraphs with a [`LEGAL`] marker are footers, not content, and score nothing.
 const LEGAL_MAX_CHARS: u32 = 400;
@@ -220,7 +230,12 @@ impl Scores {
 }
 
 /// Scores every paragraph-like element of the document into its ancestors.
-pub(crate) fn score_paragraphs(dom: &Dom<'_>, order: &[NodeId], stats: &[Stats], flags: Flags) -> Scores {
+pub(crate) fn score_paragraphs(
+    dom: &Dom<'_>,
+    order: &[NodeId],
+    stats: &[Stats],
+    flags: Flags,
+) -> Scores {
     let mut scores = Scores { score: vec![None; dom.nodes.len()] };
     for &id in order {
         let Some(tag) = dom.tag(id) else { continue };

@@ -11,7 +11,12 @@ const TOP_CANDIDATES: usize = 5;
 const MIN_SHARING: usize = 3;
 
 /// The article's root elements, in document order, or `None` when the page has no body.
-pub(crate) fn select(dom: &Dom<'_>, order: &[NodeId], stats: &[Stats], scores: &Scores) -> Option<(NodeId, Vec<NodeId>)> {
+pub(crate) fn select(
+    dom: &Dom<'_>,
+    order: &[NodeId],
+    stats: &[Stats],
+    scores: &Scores,
+) -> Option<(NodeId, Vec<NodeId>)> {
     let body = order.iter().copied().find(|&id| dom.tag(id) == Some("body"))?;
     let mut final_score: Vec<Option<f32>> = scores.score.clone();
     let mut ranked: Vec<(f32, NodeId)> = Vec::new();
@@ -41,9 +46,18 @@ pub(crate) fn select(dom: &Dom<'_>, order: &[NodeId], stats: &[Stats], scores: &
 }
 
 /// When several strong candidates sit under one ancestor of the top one, that ancestor.
-fn shared_ancestor(dom: &Dom<'_>, body: NodeId, top: NodeId, top_score: f32, ranked: &[(f32, NodeId)]) -> Option<NodeId> {
-    let alternatives: Vec<Vec<NodeId>> =
-        ranked[1..].iter().filter(|(score, _)| *score / top_score >= 0.75).map(|&(_, id)| ancestors(dom, id)).collect();
+fn shared_ancestor(
+    dom: &Dom<'_>,
+    body: NodeId,
+    top: NodeId,
+    top_score: f32,
+    ranked: &[(f32, NodeId)],
+) -> Option<NodeId> {
+    let alternatives: Vec<Vec<NodeId>> = ranked[1..]
+        .iter()
+        .filter(|(score, _)| *score / top_score >= 0.75)
+        .map(|&(_, id)| ancestors(dom, id))
+        .collect();
     if alternatives.len() < MIN_SHARING {
         return None;
     }
@@ -92,7 +106,13 @@ fn climb_scores(dom: &Dom<'_>, body: NodeId, mut top: NodeId, scores: &[Option<f
 }
 
 /// The top candidate plus those of its siblings that belong to the article.
-fn siblings(dom: &Dom<'_>, top: NodeId, top_score: f32, stats: &[Stats], scores: &[Option<f32>]) -> Vec<NodeId> {
+fn siblings(
+    dom: &Dom<'_>,
+    top: NodeId,
+    top_score: f32,
+    stats: &[Stats],
+    scores: &[Option<f32>],
+) -> Vec<NodeId> {
     let Some(parent) = dom.nodes[top].parent else { return vec![top] };
     let threshold = (top_score * 0.2).max(10.0);
     let top_class = dom.attr(top, "class").unwrap_or("");
@@ -111,7 +131,8 @@ fn siblings(dom: &Dom<'_>, top: NodeId, top_score: f32, stats: &[Stats], scores:
             continue;
         }
         let s = &stats[sibling];
-        let paragraph_like = dom.tag(sibling) == Some("p") || (dom.tag(sibling) == Some("div") && !s.has_block);
+        let paragraph_like =
+            dom.tag(sibling) == Some("p") || (dom.tag(sibling) == Some("div") && !s.has_block);
         if paragraph_like && s.chars > 0 {
             let density = s.link_density();
             let ends_sentence = || {
@@ -119,7 +140,9 @@ fn siblings(dom: &Dom<'_>, top: NodeId, top_score: f32, stats: &[Stats], scores:
                 let text = text.trim_end();
                 text.ends_with('.') || text.ends_with('。') || text.contains(". ")
             };
-            if (s.chars > 80 && density < 0.25) || (s.chars <= 80 && density == 0.0 && ends_sentence()) {
+            if (s.chars > 80 && density < 0.25)
+                || (s.chars <= 80 && density == 0.0 && ends_sentence())
+            {
                 out.push(sibling);
             }
         }

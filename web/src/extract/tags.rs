@@ -111,7 +111,20 @@ pub(crate) fn is_special(tag: &str) -> bool {
 
 /// Elements that belong in `<head>` when they come before the body.
 pub(crate) fn is_head_tag(tag: &str) -> bool {
-    matches!(tag, "title" | "meta" | "link" | "style" | "script" | "base" | "noscript" | "noframes" | "template" | "basefont" | "bgsound")
+    matches!(
+        tag,
+        "title"
+            | "meta"
+            | "link"
+            | "style"
+            | "script"
+            | "base"
+            | "noscript"
+            | "noframes"
+            | "template"
+            | "basefont"
+            | "bgsound"
+    )
 }
 
 /// HTML tags that end `<svg>`/`<math>` content when they appear inside it.

@@ -96,8 +96,10 @@ pub(crate) fn write_text(dom: &Dom<'_>, root: NodeId, removed: &[bool], out: &mu
 
 /// The document's `<title>`, whitespace collapsed.
 pub(crate) fn title(dom: &Dom<'_>) -> Option<String> {
-    let id = (0..dom.nodes.len())
-        .find(|&id| dom.tag(id) == Some("title") && matches!(&dom.nodes[id].data, NodeData::Element { foreign: false, .. }))?;
+    let id = (0..dom.nodes.len()).find(|&id| {
+        dom.tag(id) == Some("title")
+            && matches!(&dom.nodes[id].data, NodeData::Element { foreign: false, .. })
+    })?;
     let mut out = TextBuilder::default();
     for child in dom.children(id) {
         if let NodeData::Text(text) = &dom.nodes[child].data {
@@ -113,7 +115,8 @@ const NOT_TEXT: &[&str] = &["script", "style", "noscript", "template", "head"];
 
 /// All text of a document, blocks on their own lines (no content selection).
 pub(crate) fn document_text(dom: &Dom<'_>) -> String {
-    let removed: Vec<bool> = (0..dom.nodes.len()).map(|id| dom.tag(id).is_some_and(|t| NOT_TEXT.contains(&t))).collect();
+    let removed: Vec<bool> =
+        (0..dom.nodes.len()).map(|id| dom.tag(id).is_some_and(|t| NOT_TEXT.contains(&t))).collect();
     let mut out = TextBuilder::default();
     write_text(dom, 0, &removed, &mut out);
     out.finish()
@@ -141,7 +144,8 @@ mod tests {
 
     #[test]
     fn scripts_and_head_skipped() {
-        let html = "<head><title>T</title><style>p{}</style></head><body><script>x()</script>Hi</body>";
+        let html =
+            "<head><title>T</title><style>p{}</style></head><body><script>x()</script>Hi</body>";
         assert_eq!(text(html), "Hi");
         assert_eq!(title(&Dom::parse(html)).as_deref(), Some("T"));
     }

@@ -11,7 +11,8 @@ use markup5ever::data::{C1_REPLACEMENTS, NAMED_ENTITIES};
 use memchr::{memchr, memmem};
 
 /// The attributes the extractor reads; all others are skipped while tokenizing.
-const KEPT_ATTRS: &[&str] = &["class", "id", "style", "hidden", "aria-hidden", "role", "rel", "itemprop", "summary"];
+const KEPT_ATTRS: &[&str] =
+    &["class", "id", "style", "hidden", "aria-hidden", "role", "rel", "itemprop", "summary"];
 
 /// An attribute: one of [`KEPT_ATTRS`] and its decoded value.
 pub(crate) type Attr<'a> = (&'static str, Cow<'a, str>);
@@ -75,7 +76,8 @@ impl<'a> Tokenizer<'a> {
             };
             let Some(at) = markup else {
                 self.pos = bytes.len();
-                return (bytes.len() > start).then(|| Token::Text(decode(&self.src[start..], false)));
+                return (bytes.len() > start)
+                    .then(|| Token::Text(decode(&self.src[start..], false)));
             };
             if at > start {
                 self.pos = at;
@@ -120,7 +122,8 @@ impl<'a> Tokenizer<'a> {
             b'!' => {
                 let end = self.skip_past(b'>', at + 2);
                 let body = self.src.get(at + 2..end.saturating_sub(1)).unwrap_or("");
-                let doctype = body.as_bytes().get(..7).is_some_and(|d| d.eq_ignore_ascii_case(b"doctype"));
+                let doctype =
+                    body.as_bytes().get(..7).is_some_and(|d| d.eq_ignore_ascii_case(b"doctype"));
                 doctype.then(|| Token::Doctype(body.get(7..).unwrap_or_default()))
             }
             b'?' => {
@@ -257,7 +260,11 @@ fn is_space(b: u8) -> bool {
 
 /// ASCII-lowercases a name, borrowing when it already is.
 fn lower(name: &str) -> Cow<'_, str> {
-    if name.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) }
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// Decodes character references (`&amp;`, `&#20013;`, `&#x4e2d;`); borrows when there are none.
@@ -269,7 +276,11 @@ pub(crate) fn decode(text: &str, in_attribute: bool) -> Cow<'_, str> {
     while let Some(amp) = memchr(b'&', rest.as_bytes()) {
         out.push_str(&rest[..amp]);
         rest = &rest[amp + 1..];
-        let used = if rest.starts_with('#') { numeric_reference(rest, &mut out) } else { named_reference(rest, in_attribute, &mut out) };
+        let used = if rest.starts_with('#') {
+            numeric_reference(rest, &mut out)
+        } else {
+            named_reference(rest, in_attribute, &mut out)
+        };
         if used == 0 {
             out.push('&');
         }
@@ -298,7 +309,8 @@ fn numeric_reference(rest: &str, out: &mut String) -> usize {
         end += 1;
     }
     let c = match value {
-        0x80..=0x9f => C1_REPLACEMENTS[(value - 0x80) as usize].unwrap_or_else(|| char::from_u32(value).unwrap_or('\u{fffd}')),
+        0x80..=0x9f => C1_REPLACEMENTS[(value - 0x80) as usize]
+            .unwrap_or_else(|| char::from_u32(value).unwrap_or('\u{fffd}')),
         0 => '\u{fffd}',
         _ => char::from_u32(value).unwrap_or('\u{fffd}'),
     };
@@ -345,14 +357,18 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(decode("a &amp; b &lt;&#20013;&#x6587;&notit; &nbsp", false), "a & b <中文¬it; \u{a0}");
+        assert_eq!(
+            decode("a &amp; b &lt;&#20013;&#x6587;&notit; &nbsp", false),
+            "a & b <中文¬it; \u{a0}"
+        );
         assert_eq!(decode("?a=1&copy=2", true), "?a=1&copy=2");
         assert_eq!(decode("&#128;&#0;&bogus;", false), "€\u{fffd}&bogus;");
     }
 
     #[test]
     fn tags_and_text() {
-        let mut t = Tokenizer::new("<!DOCTYPE html><P Class='x' data-y=1 id=z>a<!-- c -->b</p \n><br/>");
+        let mut t =
+            Tokenizer::new("<!DOCTYPE html><P Class='x' data-y=1 id=z>a<!-- c -->b</p \n><br/>");
         assert!(matches!(t.next_token(), Some(Token::Doctype(" html"))));
         let Some(Token::Start { name, attrs, .. }) = t.next_token() else { panic!() };
         assert_eq!(name, "p");

@@ -83,7 +83,13 @@ fn parse_head(message: &[u8]) -> Result<Head<'_>> {
     let bad = |reason: &str| Error::Http { reason: reason.to_string() };
     let mut rest = message;
     let mut status = None;
-    let mut head = Head { status: 0, content_type: None, transfer_encoding: None, content_encoding: None, body: &[] };
+    let mut head = Head {
+        status: 0,
+        content_type: None,
+        transfer_encoding: None,
+        content_encoding: None,
+        body: &[],
+    };
     loop {
         if message.len() - rest.len() > MAX_HEAD {
             return Err(bad("header section too long"));
@@ -168,9 +174,13 @@ fn decode_content(body: &[u8], coding: &str, max: usize) -> Result<Option<Vec<u8
     let limit = max as u64 + 1;
     let mut out = Vec::new();
     let result = match coding.as_str() {
-        "gzip" | "x-gzip" if body.starts_with(&[0x1f, 0x8b]) => flate2::read::MultiGzDecoder::new(body).take(limit).read_to_end(&mut out),
+        "gzip" | "x-gzip" if body.starts_with(&[0x1f, 0x8b]) => {
+            flate2::read::MultiGzDecoder::new(body).take(limit).read_to_end(&mut out)
+        }
         // "deflate" is meant to be zlib-wrapped but servers often send raw deflate.
-        "deflate" if body.first().is_some_and(|b| b & 0x0f == 8) => flate2::read::ZlibDecoder::new(body).take(limit).read_to_end(&mut out),
+        "deflate" if body.first().is_some_and(|b| b & 0x0f == 8) => {
+            flate2::read::ZlibDecoder::new(body).take(limit).read_to_end(&mut out)
+        }
         "deflate" => flate2::read::DeflateDecoder::new(body).take(limit).read_to_end(&mut out),
         _ => return Ok(None),
     };
@@ -198,7 +208,8 @@ mod tests {
     #[test]
     fn lenient_codings() {
         // Declared chunked/gzip but stored decoded, as Common Crawl does: kept as stored.
-        let msg = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n<p>";
+        let msg =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n<p>";
         let r = parse_http_response(msg, 1024).expect("parses");
         assert_eq!(&*r.body, b"<p>");
         assert!(matches!(r.body, Cow::Borrowed(_)));

@@ -116,7 +116,11 @@ pub struct WarcOptions {
 
 impl Default for WarcOptions {
     fn default() -> Self {
-        WarcOptions { kinds: vec![RecordKind::Response], max_record_bytes: 16 << 20, html_only: true }
+        WarcOptions {
+            kinds: vec![RecordKind::Response],
+            max_record_bytes: 16 << 20,
+            html_only: true,
+        }
     }
 }
 

@@ -56,7 +56,10 @@ impl Compression {
 /// # Errors
 /// [`Error::Open`] when the file cannot be opened, [`Error::Io`] when its first bytes cannot
 /// be read.
-pub fn open_warc(path: impl AsRef<Path>, options: WarcOptions) -> Result<WarcReader<Box<dyn BufRead + Send>>> {
+pub fn open_warc(
+    path: impl AsRef<Path>,
+    options: WarcOptions,
+) -> Result<WarcReader<Box<dyn BufRead + Send>>> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|source| Error::Open { path: path.into(), source })?;
     open_warc_reader(file, &path.to_string_lossy(), options)
@@ -78,12 +81,15 @@ pub fn open_warc_reader<R: Read + Send + 'static>(
     let mut buffered = BufReader::with_capacity(BUF_SIZE, reader);
     let compression = match Compression::from_name(name) {
         Some(c) => c,
-        None => Compression::sniff(buffered.fill_buf().map_err(|e| Error::Io { offset: 0, source: e })?),
+        None => {
+            Compression::sniff(buffered.fill_buf().map_err(|e| Error::Io { offset: 0, source: e })?)
+        }
     };
     Ok(match compression {
         Compression::None => WarcReader::new(Box::new(buffered), options),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| Error::Io { offset: 0, source: e })?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
+                .map_err(|e| Error::Io { offset: 0, source: e })?;
             WarcReader::new(Box::new(BufReader::with_capacity(BUF_SIZE, decoder)), options)
         }
         Compression::Gzip => {
@@ -105,7 +111,8 @@ pub(crate) struct MemberPosition {
 impl MemberPosition {
     /// The compressed offset of the member starting at decompressed offset `start`, if one does.
     pub(crate) fn compressed_offset_at(&self, start: u64) -> Option<u64> {
-        (self.decompressed.load(Ordering::Relaxed) == start).then(|| self.compressed.load(Ordering::Relaxed))
+        (self.decompressed.load(Ordering::Relaxed) == start)
+            .then(|| self.compressed.load(Ordering::Relaxed))
     }
 }
 
@@ -308,7 +315,10 @@ impl<R: BufRead> GzMembers<R> {
 
 /// Whether a decoder error means bad data (skippable) rather than a failing device.
 fn is_corruption(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof)
+    matches!(
+        err.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+    )
 }
 
 impl<R: BufRead> Read for GzMembers<R> {

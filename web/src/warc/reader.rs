@@ -42,7 +42,11 @@ pub struct WarcReader<R> {
 
 impl<R> std::fmt::Debug for WarcReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WarcReader").field("options", &self.options).field("pos", &self.pos).field("record_no", &self.record_no).finish()
+        f.debug_struct("WarcReader")
+            .field("options", &self.options)
+            .field("pos", &self.pos)
+            .field("record_no", &self.record_no)
+            .finish()
     }
 }
 
@@ -67,7 +71,16 @@ struct Header {
 impl<R: BufRead> WarcReader<R> {
     /// Creates a reader over a decompressed WARC stream.
     pub fn new(inner: R, options: WarcOptions) -> Self {
-        WarcReader { inner, options, pos: 0, record_no: 0, done: false, resync: false, members: None, line: Vec::new() }
+        WarcReader {
+            inner,
+            options,
+            pos: 0,
+            record_no: 0,
+            done: false,
+            resync: false,
+            members: None,
+            line: Vec::new(),
+        }
     }
 
     pub(crate) fn with_members(mut self, members: Arc<MemberPosition>) -> Self {
@@ -125,7 +138,8 @@ impl<R: BufRead> WarcReader<R> {
         let record = self.record_no;
         self.record_no += 1;
         let header = self.read_header(start, record)?;
-        let Some(length) = header.content_length.as_deref().and_then(|v| v.trim().parse().ok()) else {
+        let Some(length) = header.content_length.as_deref().and_then(|v| v.trim().parse().ok())
+        else {
             self.resync = true;
             let reason = "missing or invalid Content-Length".to_string();
             return Err(Error::MalformedHeader { offset, record, reason });
@@ -277,7 +291,10 @@ impl<R: BufRead> WarcReader<R> {
     fn io_error(&mut self, err: io::Error) -> Error {
         if let Some(corrupt) = err.get_ref().and_then(|e| e.downcast_ref::<CorruptMember>()) {
             self.resync = true;
-            return Error::CorruptGzip { compressed_offset: corrupt.compressed_offset, message: corrupt.message.clone() };
+            return Error::CorruptGzip {
+                compressed_offset: corrupt.compressed_offset,
+                message: corrupt.message.clone(),
+            };
         }
         Error::Io { offset: self.pos, source: err }
     }

@@ -48,7 +48,9 @@ impl Gemm {
     /// `out[m, n] = op(a) @ op(b)` is computed as `out^T[n, m] = op(b)^T[n, k] @ op(a)^T[k, m]`.
     pub(super) fn blas_call(&self) -> Result<BlasCall> {
         const OP: &str = "gemm";
-        let op = |t: bool| if t { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N };
+        let op = |t: bool| {
+            if t { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N }
+        };
         // Leading dimensions are at least 1 even for empty matrices, as BLAS requires.
         let ld = |x: usize| int(x.max(1), OP);
         let cfg = GemmConfig {
@@ -82,7 +84,12 @@ pub(super) fn attention_forward_gemms(bh: usize, t: usize, hs: usize) -> [Gemm; 
     let (n, tt) = (t * hs, t * t);
     let scale = 1.0 / (hs as f32).sqrt();
     [
-        Gemm { alpha: scale, batch: bh, strides: (n, n, tt), ..Gemm::plain(false, true, t, hs, t, 0.0) },
+        Gemm {
+            alpha: scale,
+            batch: bh,
+            strides: (n, n, tt),
+            ..Gemm::plain(false, true, t, hs, t, 0.0)
+        },
         Gemm { batch: bh, strides: (tt, n, n), ..Gemm::plain(false, false, t, t, hs, 0.0) },
     ]
 }
@@ -92,7 +99,11 @@ pub(super) fn attention_forward_gemms(bh: usize, t: usize, hs: usize) -> [Gemm; 
 /// `dk += dpre^T @ q`.
 pub(super) fn attention_backward_gemms(bh: usize, t: usize, hs: usize) -> [Gemm; 4] {
     let (n, tt) = (t * hs, t * t);
-    let batched = |ta, tb, m, k, n, beta, strides| Gemm { batch: bh, strides, ..Gemm::plain(ta, tb, m, k, n, beta) };
+    let batched = |ta, tb, m, k, n, beta, strides| Gemm {
+        batch: bh,
+        strides,
+        ..Gemm::plain(ta, tb, m, k, n, beta)
+    };
     [
         batched(false, true, t, hs, t, 0.0, (n, n, tt)),
         batched(true, false, t, t, hs, 1.0, (tt, n, n)),
@@ -115,7 +126,12 @@ pub enum BlasCall {
 /// # Errors
 /// Which rule the call breaks.
 #[cfg_attr(not(all(feature = "emulator", target_os = "linux")), allow(dead_code))] // the emulator's cuBLAS, and the tests'
-pub(super) fn reference_sgemm(cfg: &GemmConfig<f32>, a: &[f32], b: &[f32], c: &mut [f32]) -> std::result::Result<(), String> {
+pub(super) fn reference_sgemm(
+    cfg: &GemmConfig<f32>,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) -> std::result::Result<(), String> {
     let dims = [cfg.m, cfg.n, cfg.k, cfg.lda, cfg.ldb, cfg.ldc];
     if dims.iter().any(|&d| d < 0) {
         return Err(format!("negative dimension in {dims:?}"));
@@ -126,11 +142,17 @@ pub(super) fn reference_sgemm(cfg: &GemmConfig<f32>, a: &[f32], b: &[f32], c: &m
     let (a_rows, a_cols) = if ta { (k, m) } else { (m, k) };
     let (b_rows, b_cols) = if tb { (n, k) } else { (k, n) };
     if lda < a_rows.max(1) || ldb < b_rows.max(1) || ldc < m.max(1) {
-        return Err(format!("leading dimensions (lda {lda}, ldb {ldb}, ldc {ldc}) below the rows stored ({a_rows}, {b_rows}, {m})"));
+        return Err(format!(
+            "leading dimensions (lda {lda}, ldb {ldb}, ldc {ldc}) below the rows stored ({a_rows}, {b_rows}, {m})"
+        ));
     }
     // Elements a column-major [rows, cols] matrix with leading dimension ld spans.
-    let extent = |rows: usize, cols: usize, ld: usize| if rows == 0 || cols == 0 { 0 } else { (cols - 1) * ld + rows };
-    for (name, need, have) in [("A", extent(a_rows, a_cols, lda), a.len()), ("B", extent(b_rows, b_cols, ldb), b.len())] {
+    let extent = |rows: usize, cols: usize, ld: usize| {
+        if rows == 0 || cols == 0 { 0 } else { (cols - 1) * ld + rows }
+    };
+    for (name, need, have) in
+        [("A", extent(a_rows, a_cols, lda), a.len()), ("B", extent(b_rows, b_cols, ldb), b.len())]
+    {
         if need > have {
             return Err(format!("{name} spans {need} elements but has {have}"));
         }
@@ -147,7 +169,8 @@ pub(super) fn reference_sgemm(cfg: &GemmConfig<f32>, a: &[f32], b: &[f32], c: &m
                 dot += x * y;
             }
             let out = &mut c[i + j * ldc];
-            *out = if cfg.beta == 0.0 { cfg.alpha * dot } else { cfg.alpha * dot + cfg.beta * *out };
+            *out =
+                if cfg.beta == 0.0 { cfg.alpha * dot } else { cfg.alpha * dot + cfg.beta * *out };
         }
     }
     Ok(())

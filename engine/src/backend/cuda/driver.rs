@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use cudarc::cublas::{CudaBlas, Gemm as _};
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
 
 use super::blas::BlasCall;
 use super::kernels::{KERNEL_NAMES, compile_kernels, nvrtc_arch};
@@ -68,7 +70,13 @@ pub trait Driver: fmt::Debug + Sized {
     /// Waits for all queued work.
     fn synchronize(&self) -> Result<()>;
     /// Runs one cuBLAS-style call whose matrices are `a`, `b` and `c` in cuBLAS's naming.
-    fn gemm(&self, call: &BlasCall, a: &Self::F32s, b: &Self::F32s, c: &mut Self::F32s) -> Result<()>;
+    fn gemm(
+        &self,
+        call: &BlasCall,
+        a: &Self::F32s,
+        b: &Self::F32s,
+        c: &mut Self::F32s,
+    ) -> Result<()>;
     /// Launches `kernel` with `args`, which the caller built from the kernel's declaration and
     /// checked against the dimensions it passes.
     fn launch(&self, kernel: Kernel, cfg: LaunchConfig, args: &mut [Arg<'_, Self>]) -> Result<()>;
@@ -87,7 +95,10 @@ pub struct CudaDriver {
 
 impl fmt::Debug for CudaDriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CudaDriver").field("ordinal", &self.ordinal).field("description", &self.description).finish_non_exhaustive()
+        f.debug_struct("CudaDriver")
+            .field("ordinal", &self.ordinal)
+            .field("description", &self.description)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,9 +112,14 @@ impl CudaDriver {
         let ctx = CudaContext::new(ordinal).map_err(cuda_err("context"))?;
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(cuda_err("cublas init"))?;
-        let ptx = compile_kernels(nvrtc_arch(ctx.compute_capability().map_err(cuda_err("compute capability"))?))?;
+        let ptx = compile_kernels(nvrtc_arch(
+            ctx.compute_capability().map_err(cuda_err("compute capability"))?,
+        ))?;
         let module = ctx.load_module(ptx).map_err(cuda_err("load module"))?;
-        let functions = KERNEL_NAMES.iter().map(|&name| module.load_function(name).map_err(cuda_err(name))).collect::<Result<Vec<_>>>()?;
+        let functions = KERNEL_NAMES
+            .iter()
+            .map(|&name| module.load_function(name).map_err(cuda_err(name)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self { ordinal, description, stream, blas, functions })
     }
 }
@@ -146,7 +162,13 @@ impl Driver for CudaDriver {
     fn synchronize(&self) -> Result<()> {
         self.stream.synchronize().map_err(cuda_err("synchronize"))
     }
-    fn gemm(&self, call: &BlasCall, a: &CudaSlice<f32>, b: &CudaSlice<f32>, c: &mut CudaSlice<f32>) -> Result<()> {
+    fn gemm(
+        &self,
+        call: &BlasCall,
+        a: &CudaSlice<f32>,
+        b: &CudaSlice<f32>,
+        c: &mut CudaSlice<f32>,
+    ) -> Result<()> {
         // SAFETY: the backend checked the buffers' lengths against every batch's extent, and
         // `blas_call`'s leading dimensions and strides are those extents (tested against a
         // reference BLAS in tests.rs).

@@ -42,7 +42,12 @@ const U32_CANARY: u32 = 0xdead_beef;
 
 /// A kernel's entry point in the compiled library: grid, block, a pointer to each argument, and
 /// where to put the reason when a CUDA thread fails (status 3; a static C string).
-type Entry = unsafe extern "C" fn(grid: *const u32, block: *const u32, args: *const *mut c_void, error: *mut *const c_char) -> i32;
+type Entry = unsafe extern "C" fn(
+    grid: *const u32,
+    block: *const u32,
+    args: *const *mut c_void,
+    error: *mut *const c_char,
+) -> i32;
 
 /// The emulator's buffers: host memory between two canaries.
 #[derive(Clone)]
@@ -107,10 +112,19 @@ impl<T: Element> EmuBuf<T> {
     /// Fails when something wrote over a canary.
     fn check_canaries(&self, op: &str) -> Result<()> {
         let (n, total) = (self.len(), self.data.len());
-        let before = self.data[..PAD].iter().rposition(|x| !x.is_canary()).map(|i| format!("{} elements before", PAD - i));
-        let after = self.data[total - PAD..].iter().position(|x| !x.is_canary()).map(|i| format!("element {}", n + i));
+        let before = self.data[..PAD]
+            .iter()
+            .rposition(|x| !x.is_canary())
+            .map(|i| format!("{} elements before", PAD - i));
+        let after = self.data[total - PAD..]
+            .iter()
+            .position(|x| !x.is_canary())
+            .map(|i| format!("element {}", n + i));
         match before.or(after) {
-            Some(at) => Err(Error::Cuda { op: op.to_string(), reason: format!("wrote outside its buffer of {n} elements, at {at}") }),
+            Some(at) => Err(Error::Cuda {
+                op: op.to_string(),
+                reason: format!("wrote outside its buffer of {n} elements, at {at}"),
+            }),
             None => Ok(()),
         }
     }
@@ -147,7 +161,8 @@ impl fmt::Debug for Emulator {
 fn source() -> String {
     let mut src = format!("{SHIM}\n#line 1 \"kernels.cu\"\n{KERNELS}\n");
     for (name, params) in declared_kernels(KERNELS) {
-        let args: Vec<String> = params.iter().enumerate().map(|(i, ty)| format!("*({ty}*)a[{i}]")).collect();
+        let args: Vec<String> =
+            params.iter().enumerate().map(|(i, ty)| format!("*({ty}*)a[{i}]")).collect();
         src.push_str(&format!(
             "extern \"C\" int tm_emu_{name}(const unsigned* g, const unsigned* b, void** a, const char** e) {{\n    \
              return emu::launch(g, b, e, [=] {{ {name}({}); }});\n}}\n",
@@ -170,8 +185,13 @@ fn unique_stem(key: u64) -> String {
 pub(super) fn compiler() -> std::result::Result<(String, String), String> {
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     match Command::new(&cxx).arg("--version").output() {
-        Ok(out) if out.status.success() => Ok((cxx, String::from_utf8_lossy(&out.stdout).into_owned())),
-        Ok(out) => Err(format!("the C++ compiler `{cxx} --version` exited with {} (set CXX to choose another)", out.status)),
+        Ok(out) if out.status.success() => {
+            Ok((cxx, String::from_utf8_lossy(&out.stdout).into_owned()))
+        }
+        Ok(out) => Err(format!(
+            "the C++ compiler `{cxx} --version` exited with {} (set CXX to choose another)",
+            out.status
+        )),
         Err(e) => Err(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}")),
     }
 }
@@ -196,21 +216,25 @@ pub(super) fn build(cached: Option<PathBuf>) -> Result<(PathBuf, bool)> {
     if cached.is_some() && lib.is_file() {
         return Ok((lib, false));
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
     let stem = unique_stem(key);
     let (cpp, tmp) = (dir.join(format!("{stem}.cpp")), dir.join(format!("{stem}.so")));
     std::fs::write(&cpp, &src).map_err(|e| fail(format!("writing {}: {e}", cpp.display())))?;
-    let out = Command::new(&cxx)
-        .args(CXX_FLAGS)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&cpp)
-        .output()
-        .map_err(|e| fail(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}")))?;
+    let out =
+        Command::new(&cxx).args(CXX_FLAGS).arg("-o").arg(&tmp).arg(&cpp).output().map_err(|e| {
+            fail(format!("running the C++ compiler `{cxx}` (set CXX to choose another): {e}"))
+        })?;
     let _ = std::fs::remove_file(&cpp);
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
-        return Err(fail(format!("`{cxx}` failed on the kernels:\n{}", log.chars().take(4000).collect::<String>())));
+        return Err(fail(format!(
+            "`{cxx}` failed on the kernels:\n{}",
+            log.chars().take(4000).collect::<String>()
+        )));
     }
     // Another builder may have put the same library in place first: either copy will do.
     if let Err(e) = std::fs::rename(&tmp, &lib) {
@@ -242,13 +266,14 @@ impl Emulator {
         let fail = |reason: String| Error::Device { request: "the CUDA emulator".into(), reason };
         // SAFETY: the library is ours, built just now from kernels.cu and emulator.h; loading it
         // runs no initialisers beyond the C++ runtime's.
-        let library = unsafe { libloading::Library::new(&path) }.map_err(|e| fail(format!("loading {}: {e}", path.display())))?;
+        let library = unsafe { libloading::Library::new(&path) }
+            .map_err(|e| fail(format!("loading {}: {e}", path.display())))?;
         let mut entries = Vec::with_capacity(KERNEL_NAMES.len());
         for name in KERNEL_NAMES {
             let symbol = format!("tm_emu_{name}");
             // SAFETY: every tm_emu_* function is generated by `source` with the `Entry` signature.
-            let entry =
-                unsafe { library.get::<Entry>(symbol.as_bytes()) }.map_err(|e| fail(format!("kernels.cu has no kernel `{name}` ({e})")))?;
+            let entry = unsafe { library.get::<Entry>(symbol.as_bytes()) }
+                .map_err(|e| fail(format!("kernels.cu has no kernel `{name}` ({e})")))?;
             entries.push(*entry);
         }
         Ok(Self { _library: library, entries, path })
@@ -295,17 +320,27 @@ impl Driver for Emulator {
     fn synchronize(&self) -> Result<()> {
         Ok(())
     }
-    fn gemm(&self, call: &BlasCall, a: &EmuBuf<f32>, b: &EmuBuf<f32>, c: &mut EmuBuf<f32>) -> Result<()> {
+    fn gemm(
+        &self,
+        call: &BlasCall,
+        a: &EmuBuf<f32>,
+        b: &EmuBuf<f32>,
+        c: &mut EmuBuf<f32>,
+    ) -> Result<()> {
         let bad = |reason: String| Error::Cuda { op: "gemm".into(), reason };
         match *call {
-            BlasCall::Single(cfg) => reference_sgemm(&cfg, a.values(), b.values(), c.values_mut()).map_err(bad)?,
+            BlasCall::Single(cfg) => {
+                reference_sgemm(&cfg, a.values(), b.values(), c.values_mut()).map_err(bad)?
+            }
             BlasCall::Batched(s) => {
                 for i in 0..s.batch_size.max(0) as usize {
                     let from = |stride: i64| i * stride as usize;
                     let (fa, fb, fc) = (from(s.stride_a), from(s.stride_b), from(s.stride_c));
-                    let (a, b) = (a.values().get(fa..).unwrap_or(&[]), b.values().get(fb..).unwrap_or(&[]));
+                    let (a, b) =
+                        (a.values().get(fa..).unwrap_or(&[]), b.values().get(fb..).unwrap_or(&[]));
                     let c = c.values_mut().get_mut(fc..).unwrap_or(&mut []);
-                    reference_sgemm(&s.gemm, a, b, c).map_err(|e| bad(format!("batch {i}: {e}")))?;
+                    reference_sgemm(&s.gemm, a, b, c)
+                        .map_err(|e| bad(format!("batch {i}: {e}")))?;
                 }
             }
         }
@@ -327,7 +362,8 @@ impl Driver for Emulator {
                 Arg::F32(v) => Slot::new(&v.to_ne_bytes()),
             })
             .collect();
-        let pointers: Vec<*mut c_void> = slots.iter_mut().map(|slot| (slot as *mut Slot).cast()).collect();
+        let pointers: Vec<*mut c_void> =
+            slots.iter_mut().map(|slot| (slot as *mut Slot).cast()).collect();
         let grid = [cfg.grid_dim.0, cfg.grid_dim.1, cfg.grid_dim.2];
         let block = [cfg.block_dim.0, cfg.block_dim.1, cfg.block_dim.2];
         // SAFETY: the entry point reads one slot per parameter of the kernel as that parameter's
@@ -336,10 +372,21 @@ impl Driver for Emulator {
         // where the kernel writes), and the backend checked their lengths against the
         // dimensions passed. Writes beyond them land in the canaries, checked below.
         let mut error: *const c_char = std::ptr::null();
-        let status = unsafe { (self.entries[kernel.index])(grid.as_ptr(), block.as_ptr(), pointers.as_ptr(), &raw mut error) };
+        let status = unsafe {
+            (self.entries[kernel.index])(
+                grid.as_ptr(),
+                block.as_ptr(),
+                pointers.as_ptr(),
+                &raw mut error,
+            )
+        };
         match status {
             0 => {}
-            1 => return Err(bad(format!("block {block:?}: only 1-D blocks of 1 to 1024 threads are launched"))),
+            1 => {
+                return Err(bad(format!(
+                    "block {block:?}: only 1-D blocks of 1 to 1024 threads are launched"
+                )));
+            }
             2 => return Err(bad(format!("grid {grid:?} is outside CUDA's limits"))),
             _ if error.is_null() => return Err(bad(format!("failed with status {status}"))),
             // SAFETY: a non-null `error` points to one of emulator.h's static, NUL-terminated messages.

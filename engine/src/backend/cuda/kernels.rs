@@ -203,6 +203,10 @@ pub(super) const SUPPORTED_ARCHS: [((i32, i32), &str); 7] = [
 
 /// Compiles `kernels.cu` to PTX with NVRTC (needs libnvrtc only, no GPU).
 pub(super) fn compile_kernels(arch: Option<&'static str>) -> Result<cudarc::nvrtc::Ptx> {
-    let opts = CompileOptions { arch, name: Some("tokenmill_kernels.cu".into()), ..CompileOptions::default() };
+    let opts = CompileOptions {
+        arch,
+        name: Some("tokenmill_kernels.cu".into()),
+        ..CompileOptions::default()
+    };
     compile_ptx_with_opts(KERNELS, opts).map_err(cuda_err("NVRTC compile of kernels.cu"))
 }

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 
 use super::blas::reference_sgemm;
 use super::blas::{BlasCall, Gemm, attention_backward_gemms, attention_forward_gemms};
-use super::kernels::{KERNELS, SUPPORTED_ARCHS, compile_kernels, declared_kernels, launch_signatures, nvrtc_arch};
+use super::kernels::{
+    KERNELS, SUPPORTED_ARCHS, compile_kernels, declared_kernels, launch_signatures, nvrtc_arch,
+};
 use crate::ops::{attention, matmul};
 use crate::rng::Rng;
 
@@ -24,15 +26,24 @@ fn every_launch_matches_its_kernel_declaration() {
     let declared = declared_kernels(KERNELS);
     let launched = launch_signatures();
     assert!(declared.len() >= 20, "the parser found only {} kernels in kernels.cu", declared.len());
-    let by_name: BTreeMap<&str, &Vec<String>> = declared.iter().map(|(n, p)| (n.as_str(), p)).collect();
+    let by_name: BTreeMap<&str, &Vec<String>> =
+        declared.iter().map(|(n, p)| (n.as_str(), p)).collect();
     assert_eq!(by_name.len(), declared.len(), "a kernel is declared twice in kernels.cu");
     let launched_names: Vec<&str> = launched.iter().map(|&(n, _)| n).collect();
     for (name, _) in &declared {
-        assert!(launched_names.contains(&name.as_str()), "kernels.cu declares `{name}` but the backend never loads it");
+        assert!(
+            launched_names.contains(&name.as_str()),
+            "kernels.cu declares `{name}` but the backend never loads it"
+        );
     }
     for (name, params) in &launched {
-        let Some(declared) = by_name.get(name) else { panic!("the backend launches `{name}`, which kernels.cu does not declare") };
-        assert_eq!(params, *declared, "`{name}`: the launch passes {params:?}, the kernel takes {declared:?}");
+        let Some(declared) = by_name.get(name) else {
+            panic!("the backend launches `{name}`, which kernels.cu does not declare")
+        };
+        assert_eq!(
+            params, *declared,
+            "`{name}`: the launch passes {params:?}, the kernel takes {declared:?}"
+        );
     }
 }
 
@@ -43,7 +54,18 @@ fn declarations_are_parsed_as_written() {
                extern \"C\" __global__ void h(int m) {}";
     let got = declared_kernels(src);
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0], ("f".to_string(), vec!["float*".into(), "const float*".into(), "long long".into(), "const unsigned*".into()]));
+    assert_eq!(
+        got[0],
+        (
+            "f".to_string(),
+            vec![
+                "float*".into(),
+                "const float*".into(),
+                "long long".into(),
+                "const unsigned*".into()
+            ]
+        )
+    );
     assert_eq!(got[1], ("h".to_string(), vec!["int".into()]));
 }
 
@@ -63,7 +85,13 @@ fn ptx_entry_params(ptx: &str, name: &str) -> Option<Vec<String>> {
     let head = format!(".entry {name}(");
     let at = ptx.find(&head)? + head.len();
     let close = ptx[at..].find(')')?;
-    Some(ptx[at..at + close].lines().filter_map(|l| l.split_whitespace().skip_while(|w| *w != ".param").nth(1)).map(String::from).collect())
+    Some(
+        ptx[at..at + close]
+            .lines()
+            .filter_map(|l| l.split_whitespace().skip_while(|w| *w != ".param").nth(1))
+            .map(String::from)
+            .collect(),
+    )
 }
 
 #[test]
@@ -77,24 +105,48 @@ fn nvrtc_compiles_every_kernel_for_every_named_architecture() {
             "TOKENMILL_REQUIRE_NVRTC is set but libnvrtc cannot be loaded (LD_LIBRARY_PATH={:?})",
             std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
         );
-        eprintln!("SKIPPED nvrtc_compiles_every_kernel_for_every_named_architecture: libnvrtc cannot be loaded");
+        eprintln!(
+            "SKIPPED nvrtc_compiles_every_kernel_for_every_named_architecture: libnvrtc cannot be loaded"
+        );
         return;
     }
     let archs = SUPPORTED_ARCHS.iter().map(|&(_, arch)| Some(arch)).chain([None]);
     for arch in archs {
-        let ptx = compile_kernels(arch).unwrap_or_else(|e| panic!("NVRTC for {arch:?}: {e}")).to_src();
-        let target = ptx.lines().find(|l| l.starts_with(".target")).unwrap_or_else(|| panic!("{arch:?}: PTX without .target"));
+        let ptx =
+            compile_kernels(arch).unwrap_or_else(|e| panic!("NVRTC for {arch:?}: {e}")).to_src();
+        let target = ptx
+            .lines()
+            .find(|l| l.starts_with(".target"))
+            .unwrap_or_else(|| panic!("{arch:?}: PTX without .target"));
         if let Some(arch) = arch {
-            assert_eq!(target, format!(".target {}", arch.replace("compute_", "sm_")), "PTX for {arch}");
+            assert_eq!(
+                target,
+                format!(".target {}", arch.replace("compute_", "sm_")),
+                "PTX for {arch}"
+            );
         }
         for (name, params) in launch_signatures() {
-            let got = ptx_entry_params(&ptx, name).unwrap_or_else(|| panic!("{arch:?}: no PTX entry for `{name}`"));
-            assert_eq!(got.len(), params.len(), "{arch:?}: `{name}` has {} PTX parameters, the launch passes {}", got.len(), params.len());
+            let got = ptx_entry_params(&ptx, name)
+                .unwrap_or_else(|| panic!("{arch:?}: no PTX entry for `{name}`"));
+            assert_eq!(
+                got.len(),
+                params.len(),
+                "{arch:?}: `{name}` has {} PTX parameters, the launch passes {}",
+                got.len(),
+                params.len()
+            );
             for (i, (ptx_ty, c_ty)) in got.iter().zip(&params).enumerate() {
-                assert!(ptx_param(c_ty).contains(&ptx_ty.as_str()), "{arch:?}: `{name}` parameter {i}: PTX {ptx_ty} for C {c_ty}");
+                assert!(
+                    ptx_param(c_ty).contains(&ptx_ty.as_str()),
+                    "{arch:?}: `{name}` parameter {i}: PTX {ptx_ty} for C {c_ty}"
+                );
             }
         }
-        eprintln!("ok NVRTC {arch:?}: {} kernels, {} bytes of PTX for {target}", launch_signatures().len(), ptx.len());
+        eprintln!(
+            "ok NVRTC {arch:?}: {} kernels, {} bytes of PTX for {target}",
+            launch_signatures().len(),
+            ptx.len()
+        );
     }
 }
 
@@ -107,8 +159,11 @@ fn run_gemm(g: Gemm, out: &mut [f32], a: &[f32], b: &[f32]) {
         BlasCall::Single(cfg) => reference_sgemm(&cfg, b, a, out).unwrap(),
         BlasCall::Batched(s) => {
             for i in 0..s.batch_size as usize {
-                let part = |x: &[f32], stride: i64| -> std::ops::Range<usize> { (i * stride as usize)..x.len() };
-                let (ra, rb, rc) = (part(b, s.stride_a), part(a, s.stride_b), part(out, s.stride_c));
+                let part = |x: &[f32], stride: i64| -> std::ops::Range<usize> {
+                    (i * stride as usize)..x.len()
+                };
+                let (ra, rb, rc) =
+                    (part(b, s.stride_a), part(a, s.stride_b), part(out, s.stride_c));
                 reference_sgemm(&s.gemm, &b[ra], &a[rb], &mut out[rc]).unwrap();
             }
         }
@@ -132,8 +187,12 @@ fn naive(ta: bool, tb: bool, a: &[f32], b: &[f32], m: usize, k: usize, n: usize)
     let mut out = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
-            out[i * n + j] =
-                (0..k).map(|l| (if ta { a[l * m + i] } else { a[i * k + l] }) * (if tb { b[j * k + l] } else { b[l * n + j] })).sum();
+            out[i * n + j] = (0..k)
+                .map(|l| {
+                    (if ta { a[l * m + i] } else { a[i * k + l] })
+                        * (if tb { b[j * k + l] } else { b[l * n + j] })
+                })
+                .sum();
         }
     }
     out
@@ -145,14 +204,20 @@ fn every_transpose_and_scale_is_the_row_major_product() {
     for (m, k, n) in [(1, 1, 1), (3, 5, 2), (4, 1, 7), (2, 6, 6), (5, 0, 3), (1, 9, 1)] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             for (alpha, beta) in [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)] {
-                let (a, b, start) = (random(m * k, &mut rng), random(k * n, &mut rng), random(m * n, &mut rng));
-                let mut want: Vec<f32> = naive(ta, tb, &a, &b, m, k, n).iter().map(|p| alpha * p).collect();
+                let (a, b, start) =
+                    (random(m * k, &mut rng), random(k * n, &mut rng), random(m * n, &mut rng));
+                let mut want: Vec<f32> =
+                    naive(ta, tb, &a, &b, m, k, n).iter().map(|p| alpha * p).collect();
                 for (w, s) in want.iter_mut().zip(&start) {
                     *w += beta * s;
                 }
                 let mut got = start.clone();
                 run_gemm(Gemm { alpha, ..Gemm::plain(ta, tb, m, k, n, beta) }, &mut got, &a, &b);
-                assert_close(&format!("{m}x{k}x{n} ta={ta} tb={tb} alpha={alpha} beta={beta}"), &got, &want);
+                assert_close(
+                    &format!("{m}x{k}x{n} ta={ta} tb={tb} alpha={alpha} beta={beta}"),
+                    &got,
+                    &want,
+                );
             }
         }
     }
@@ -168,14 +233,28 @@ fn batched_products_use_each_operands_stride() {
     let (batch, m, k, n) = (3, 4, 5, 2);
     // Strides larger than the matrices: gaps between batches must be skipped, not read.
     let strides = (m * k + 3, k * n + 1, m * n + 2);
-    let (a, b) = (random((batch - 1) * strides.0 + m * k, &mut rng), random((batch - 1) * strides.1 + k * n, &mut rng));
+    let (a, b) = (
+        random((batch - 1) * strides.0 + m * k, &mut rng),
+        random((batch - 1) * strides.1 + k * n, &mut rng),
+    );
     let mut out = vec![0.0; (batch - 1) * strides.2 + m * n];
     run_gemm(Gemm { batch, strides, ..Gemm::plain(false, false, m, k, n, 0.0) }, &mut out, &a, &b);
     for i in 0..batch {
-        let want = naive(false, false, &a[i * strides.0..][..m * k], &b[i * strides.1..][..k * n], m, k, n);
+        let want = naive(
+            false,
+            false,
+            &a[i * strides.0..][..m * k],
+            &b[i * strides.1..][..k * n],
+            m,
+            k,
+            n,
+        );
         assert_close(&format!("batch {i}"), &out[i * strides.2..][..m * n], &want);
         if i + 1 < batch {
-            assert!(out[i * strides.2 + m * n..(i + 1) * strides.2].iter().all(|&x| x == 0.0), "batch {i} wrote into a gap");
+            assert!(
+                out[i * strides.2 + m * n..(i + 1) * strides.2].iter().all(|&x| x == 0.0),
+                "batch {i} wrote into a gap"
+            );
         }
     }
 }
@@ -262,7 +341,19 @@ fn attention_products_with_the_softmax_kernels_match_the_cpu_ops() {
     run_gemm(d_q, &mut dq, &datt, &k);
     run_gemm(d_k, &mut dk, &datt, &q);
     let [mut want_dq, mut want_dk, mut want_dv] = start;
-    attention::attention_backward(&mut want_dq, &mut want_dk, &mut want_dv, &dy, &want_att, &q, &k, &v, bh, t, hs);
+    attention::attention_backward(
+        &mut want_dq,
+        &mut want_dk,
+        &mut want_dv,
+        &dy,
+        &want_att,
+        &q,
+        &k,
+        &v,
+        bh,
+        t,
+        hs,
+    );
     assert_close("dq", &dq, &want_dq);
     assert_close("dk", &dk, &want_dk);
     assert_close("dv", &dv, &want_dv);
@@ -282,10 +373,12 @@ fn empty_matrices_keep_blas_leading_dimensions_valid() {
 #[test]
 fn concurrent_emulator_builds_share_one_complete_library() {
     use super::emulator::{Emulator, build};
-    let dir = std::env::temp_dir().join(format!("tokenmill-emulator-build-test-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("tokenmill-emulator-build-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let built: Vec<(std::path::PathBuf, bool)> = std::thread::scope(|s| {
-        let builders: Vec<_> = (0..4).map(|_| s.spawn(|| build(Some(dir.clone())).unwrap())).collect();
+        let builders: Vec<_> =
+            (0..4).map(|_| s.spawn(|| build(Some(dir.clone())).unwrap())).collect();
         builders.into_iter().map(|b| b.join().unwrap()).collect()
     });
     assert!(built.iter().all(|b| *b == built[0] && !b.1), "{built:?}");

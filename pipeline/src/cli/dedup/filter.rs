@@ -50,11 +50,22 @@ pub(super) fn filter(
 ) -> anyhow::Result<()> {
     let config = stored.runtime(work, false);
     let start = Instant::now();
-    let remove = RemoveSet::open(&work.work_dir, &config)
-        .with_context(|| "cannot load the removal list: run `tokenmill dedup cluster` (phase 3) first")?;
-    let kept_out = Output::open(&out.output, &Default::default(), &work.work_dir, &format!("dedup-output-{rank:05}"))?;
+    let remove = RemoveSet::open(&work.work_dir, &config).with_context(
+        || "cannot load the removal list: run `tokenmill dedup cluster` (phase 3) first",
+    )?;
+    let kept_out = Output::open(
+        &out.output,
+        &Default::default(),
+        &work.work_dir,
+        &format!("dedup-output-{rank:05}"),
+    )?;
     let rejects_out = match &out.rejects {
-        Some(r) => Some(Output::open(r, &Default::default(), &work.work_dir, &format!("dedup-rejects-{rank:05}"))?),
+        Some(r) => Some(Output::open(
+            r,
+            &Default::default(),
+            &work.work_dir,
+            &format!("dedup-rejects-{rank:05}"),
+        )?),
         None => None,
     };
     if rank == 0 {
@@ -67,7 +78,8 @@ pub(super) fn filter(
         .par_iter()
         .map(|&i| filter_file(stored, &files[i], i, work, &remove, &kept_out, rejects_out.as_ref()))
         .collect::<anyhow::Result<_>>()?;
-    let mut stats = FilterStats { rank, world_size: world, files: mine.len() as u64, ..FilterStats::default() };
+    let mut stats =
+        FilterStats { rank, world_size: world, files: mine.len() as u64, ..FilterStats::default() };
     for s in &per_file {
         stats.documents += s.documents;
         stats.kept += s.kept;
@@ -113,7 +125,8 @@ fn filter_file(
     let signed = RandomReader::open(&path, ArtifactKind::Signatures, None)?.header().count;
     let name = format!("part-{i:05}.jsonl.zst");
     let mut kept = JsonlPart::create(kept_out, &name)?;
-    let mut rejected = rejects_out.map(|o| JsonlPart::create(o, &name).map(|p| (p, o))).transpose()?;
+    let mut rejected =
+        rejects_out.map(|o| JsonlPart::create(o, &name).map(|p| (p, o))).transpose()?;
     let mut stats = FilterStats::default();
     let counts = input::read_documents(&stored.source_spec(), file, |first, docs| {
         for (k, doc) in docs.iter().enumerate() {

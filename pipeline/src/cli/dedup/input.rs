@@ -81,7 +81,10 @@ pub(super) fn read_documents(
         let first = counts.documents;
         counts.documents += docs.len() as u64;
         if counts.documents > u64::from(u32::MAX) {
-            failure = Some(anyhow::anyhow!("{}: more than 2^32 documents in one file; split it", file.url));
+            failure = Some(anyhow::anyhow!(
+                "{}: more than 2^32 documents in one file; split it",
+                file.url
+            ));
             return false;
         }
         match f(first, docs) {

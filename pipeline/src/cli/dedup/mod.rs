@@ -46,14 +46,16 @@ use super::ranks::{RankArgs, Ranks};
 
 /// `tokenmill dedup` arguments.
 #[derive(Debug, Args)]
-#[command(after_long_help = "Single machine: tokenmill dedup run 'data/*.jsonl.zst' --work-dir dedup-work --output deduped
+#[command(
+    after_long_help = "Single machine: tokenmill dedup run 'data/*.jsonl.zst' --work-dir dedup-work --output deduped
 
 On N machines (e.g. a Slurm array, where --rank/--world-size default from the environment),
 wait for every rank of a phase before the next:
   tokenmill dedup signatures 'data/*.jsonl.zst' --work-dir W --rank R --world-size N
   tokenmill dedup buckets --work-dir W --rank R --world-size N
   tokenmill dedup cluster --work-dir W
-  tokenmill dedup filter 'data/*.jsonl.zst' --work-dir W --output OUT --rank R --world-size N")]
+  tokenmill dedup filter 'data/*.jsonl.zst' --work-dir W --output OUT --rank R --world-size N"
+)]
 pub struct DedupArgs {
     /// The phase to run.
     #[command(subcommand)]
@@ -244,7 +246,9 @@ pub enum Keep {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    crate::config::ByteSize::parse(s).map(|b| b.0).ok_or_else(|| format!("`{s}` is not a size such as 512MiB or 2GiB"))
+    crate::config::ByteSize::parse(s)
+        .map(|b| b.0)
+        .ok_or_else(|| format!("`{s}` is not a size such as 512MiB or 2GiB"))
 }
 
 /// Runs `tokenmill dedup`. Bad flags, and flags that disagree with the work dir, exit with
@@ -266,7 +270,10 @@ fn run_phase(phase: Phase) -> anyhow::Result<()> {
         Phase::Synth(_) => None,
     };
     let threads = threads.unwrap_or_else(crate::runner::default_threads).max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-dedup-{i}")).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tokenmill-dedup-{i}"))
+        .build()?;
     pool.install(|| match phase {
         Phase::Signatures(a) => {
             let Ranks { rank, world } = Ranks::resolve(&a.rank)?;

@@ -19,7 +19,13 @@ use crate::storage::InputFile;
 
 /// Phase 1: signs input file `i` into split `i` for every `i % world == rank`, files in
 /// parallel, the documents of a chunk in parallel, written in input order.
-pub(super) fn signatures(stored: &WorkConfig, files: &[InputFile], work: &WorkArgs, rank: usize, world: usize) -> anyhow::Result<()> {
+pub(super) fn signatures(
+    stored: &WorkConfig,
+    files: &[InputFile],
+    work: &WorkArgs,
+    rank: usize,
+    world: usize,
+) -> anyhow::Result<()> {
     let config = stored.runtime(work, false);
     let spec = stored.source_spec();
     let start = Instant::now();
@@ -72,7 +78,8 @@ fn score(doc: &crate::document::Document, field: Option<&str>) -> Option<f64> {
 /// complete; the size and header are checked, the checksum by the phase that reads it).
 fn is_complete(path: &Path, kind: ArtifactKind, config: &DedupConfig) -> bool {
     let record_len = (kind == ArtifactKind::Signatures).then(|| config.record_len());
-    RandomReader::open(path, kind, record_len).is_ok_and(|r| r.header().param == config.fingerprint())
+    RandomReader::open(path, kind, record_len)
+        .is_ok_and(|r| r.header().param == config.fingerprint())
 }
 
 /// Checks that phase 1 finished: exactly one intact signature file per input file.
@@ -100,11 +107,22 @@ fn check_splits(stored: &WorkConfig, work_dir: &Path, config: &DedupConfig) -> a
 
 /// Phase 2: the partitions `p % world == rank`, in parallel; each gets an equal share of
 /// the memory budget. Edge files that exist already are kept.
-pub(super) fn buckets(stored: &WorkConfig, work: &WorkArgs, rank: usize, world: usize, threads: usize) -> anyhow::Result<()> {
+pub(super) fn buckets(
+    stored: &WorkConfig,
+    work: &WorkArgs,
+    rank: usize,
+    world: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
     let config = stored.runtime(work, false);
     check_splits(stored, &work.work_dir, &config)?;
     let start = Instant::now();
-    let mine: Vec<Partition> = Partition::all(&config).into_iter().enumerate().filter(|(p, _)| p % world == rank).map(|(_, p)| p).collect();
+    let mine: Vec<Partition> = Partition::all(&config)
+        .into_iter()
+        .enumerate()
+        .filter(|(p, _)| p % world == rank)
+        .map(|(_, p)| p)
+        .collect();
     let parallel = mine.len().clamp(1, threads);
     let share = DedupConfig { memory_budget: config.memory_budget / parallel, ..config };
     let summaries: Vec<_> = mine
@@ -134,27 +152,44 @@ pub(super) fn buckets(stored: &WorkConfig, work: &WorkArgs, rank: usize, world: 
 const INDEX_MARKER: &str = "index-update.json";
 
 /// Phase 3: clusters, the report, and (with `--index`) the persistent index.
-pub(super) fn cluster(stored: &WorkConfig, work: &WorkArgs, opts: &ClusterOpts) -> anyhow::Result<DedupReport> {
+pub(super) fn cluster(
+    stored: &WorkConfig,
+    work: &WorkArgs,
+    opts: &ClusterOpts,
+) -> anyhow::Result<DedupReport> {
     let config = stored.runtime(work, opts.dump_clusters);
     let work_dir = &work.work_dir;
     check_splits(stored, work_dir, &config)?;
     let marker = work_dir.join("clusters").join(INDEX_MARKER);
-    let index_name = opts.index.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()).display().to_string());
-    let folded = std::fs::read_to_string(&marker).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-    let report = if index_name.is_some() && folded.as_ref().is_some_and(|v| v["index"].as_str() == index_name.as_deref()) {
+    let index_name = opts
+        .index
+        .as_ref()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()).display().to_string());
+    let folded = std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let report = if index_name.is_some()
+        && folded.as_ref().is_some_and(|v| v["index"].as_str() == index_name.as_deref())
+    {
         // The index holds this run already: clustering again would find every document in it.
         let path = phases::report_path(work_dir);
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("{} says this run is in the index, but {} is missing; use a new --work-dir", marker.display(), path.display())
+            format!(
+                "{} says this run is in the index, but {} is missing; use a new --work-dir",
+                marker.display(),
+                path.display()
+            )
         })?;
         tracing::info!(
             index = index_name.as_deref(),
             "this work dir was clustered and folded into the index already; reusing its clusters"
         );
-        serde_json::from_str(&text).with_context(|| format!("{} is not a dedup report", path.display()))?
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a dedup report", path.display()))?
     } else {
         if marker.exists() {
-            std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
+            std::fs::remove_file(&marker)
+                .with_context(|| format!("cannot remove {}", marker.display()))?;
         }
         let index = match &opts.index {
             Some(dir) => open_index(dir, &config)?,
@@ -187,7 +222,9 @@ fn open_index(dir: &Path, config: &DedupConfig) -> anyhow::Result<Option<DedupIn
             tracing::info!(index = %dir.display(), exact_hashes = s.exact, band_keys = s.bands, "dropping documents seen by earlier runs");
             Ok(Some(index))
         }
-        Err(tokenmill_dedup::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(tokenmill_dedup::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             tracing::info!(index = %dir.display(), "no index yet: this run starts it");
             Ok(None)
         }
@@ -204,14 +241,22 @@ fn dump_clusters(stored: &WorkConfig, work_dir: &Path) -> anyhow::Result<()> {
     };
     let path = work_dir.join("clusters").join("clusters.jsonl");
     let tmp = path.with_extension("jsonl.tmp");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
     for c in read_clusters(&phases::clusters_path(work_dir))? {
         let members: Vec<String> = c.members.iter().map(|&m| name(m)).collect();
-        let line = ClusterLine { size: members.len(), representative: name(c.representative), members };
-        writeln!(out, "{}", serde_json::to_string(&line)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let line =
+            ClusterLine { size: members.len(), representative: name(c.representative), members };
+        writeln!(out, "{}", serde_json::to_string(&line)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
     }
-    out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
     println!("clusters: {}", path.display());
     Ok(())
 }

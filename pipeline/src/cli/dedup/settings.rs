@@ -42,7 +42,11 @@ pub(super) struct WorkConfig {
 impl WorkConfig {
     /// The library configuration for one invocation.
     pub(super) fn runtime(&self, work: &WorkArgs, dump_clusters: bool) -> DedupConfig {
-        DedupConfig { memory_budget: usize::try_from(work.memory).unwrap_or(usize::MAX), dump_clusters, ..self.dedup }
+        DedupConfig {
+            memory_budget: usize::try_from(work.memory).unwrap_or(usize::MAX),
+            dump_clusters,
+            ..self.dedup
+        }
     }
 
     /// How input files are read.
@@ -60,7 +64,11 @@ impl WorkConfig {
         if urls == self.inputs {
             return Ok(());
         }
-        let first = urls.iter().zip(&self.inputs).position(|(a, b)| a != b).unwrap_or(urls.len().min(self.inputs.len()));
+        let first = urls
+            .iter()
+            .zip(&self.inputs)
+            .position(|(a, b)| a != b)
+            .unwrap_or(urls.len().min(self.inputs.len()));
         Err(usage(format!(
             "the inputs ({} files) are not those `dedup signatures` listed ({} files, in {CONFIG_FILE}); first difference at \
              file {first}: {} vs {}. Pass the same inputs to every phase",
@@ -101,9 +109,12 @@ impl ConfigArgs {
             (Some(b), Some(r)) => (b, r),
             (Some(b), None) => (b, num_perm / b.max(1)),
             (None, Some(r)) => (num_perm / r.max(1), r),
-            (None, None) if num_perm == defaults.minhash.num_perm => (defaults.minhash.bands, defaults.minhash.rows),
+            (None, None) if num_perm == defaults.minhash.num_perm => {
+                (defaults.minhash.bands, defaults.minhash.rows)
+            }
             (None, None) => {
-                let m = MinHashConfig::from_threshold(threshold, num_perm).map_err(|e| usage(e.to_string()))?;
+                let m = MinHashConfig::from_threshold(threshold, num_perm)
+                    .map_err(|e| usage(e.to_string()))?;
                 (m.bands, m.rows)
             }
         };
@@ -123,8 +134,15 @@ impl ConfigArgs {
         if keep == KeepRule::HighestScore && self.score_field.is_none() {
             return Err(usage("--keep highest-score needs --score-field NAME"));
         }
-        let dedup =
-            DedupConfig { minhash, fuzzy: !self.exact_only, exact: !self.no_exact, verify: !self.no_verify, threshold, keep, ..defaults };
+        let dedup = DedupConfig {
+            minhash,
+            fuzzy: !self.exact_only,
+            exact: !self.no_exact,
+            verify: !self.no_verify,
+            threshold,
+            keep,
+            ..defaults
+        };
         dedup.validate().map_err(|e| usage(e.to_string()))?;
         Ok(WorkConfig {
             version: 1,
@@ -148,26 +166,39 @@ fn read_stored(work_dir: &Path) -> anyhow::Result<Option<WorkConfig>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let stored: WorkConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a dedup configuration", path.display()))?;
-    anyhow::ensure!(stored.version == 1, "{}: version {} is not supported (expected 1)", path.display(), stored.version);
+    let stored: WorkConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a dedup configuration", path.display()))?;
+    anyhow::ensure!(
+        stored.version == 1,
+        "{}: version {} is not supported (expected 1)",
+        path.display(),
+        stored.version
+    );
     Ok(Some(stored))
 }
 
 /// Phase 1: the configuration of `args` for `files`, stored in the work dir; if one is stored
 /// already (another rank, or an earlier run), they must agree.
-pub(super) fn establish(work_dir: &Path, files: &[InputFile], args: &ConfigArgs) -> anyhow::Result<WorkConfig> {
+pub(super) fn establish(
+    work_dir: &Path,
+    files: &[InputFile],
+    args: &ConfigArgs,
+) -> anyhow::Result<WorkConfig> {
     let fresh = args.build(files.iter().map(|f| f.url.clone()).collect())?;
     if let Some(stored) = read_stored(work_dir)? {
         stored.check_inputs(files)?;
         compare(work_dir, &stored, &fresh)?;
         return Ok(stored);
     }
-    std::fs::create_dir_all(work_dir).with_context(|| format!("cannot create work dir {}", work_dir.display()))?;
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("cannot create work dir {}", work_dir.display()))?;
     let path = config_path(work_dir);
     // Ranks may race to write it: each writes its own temporary file; the contents are equal.
     let tmp = work_dir.join(format!("{CONFIG_FILE}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&fresh)?).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&fresh)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
     Ok(fresh)
 }
 

@@ -61,7 +61,9 @@ impl Stream {
     }
 }
 
-const SYLLABLES: [&str; 16] = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "da", "pe", "gu", "zo", "fi", "ha", "ju", "we"];
+const SYLLABLES: [&str; 16] = [
+    "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "da", "pe", "gu", "zo", "fi", "ha", "ju", "we",
+];
 
 /// Word `w` of the vocabulary: 2 or 3 syllables.
 fn word(w: u64, out: &mut String) {
@@ -138,8 +140,12 @@ fn text(args: &SynthArgs, i: u64, words: &mut Vec<u64>, out: &mut String) {
 
 pub(super) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.files > 0 && args.docs > 0, "--docs and --files must be positive");
-    anyhow::ensure!(args.exact >= 0.0 && args.near >= 0.0 && args.exact + args.near < 1.0, "--exact + --near must be below 1");
-    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    anyhow::ensure!(
+        args.exact >= 0.0 && args.near >= 0.0 && args.exact + args.near < 1.0,
+        "--exact + --near must be below 1"
+    );
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
     let started = std::time::Instant::now();
     let per = args.docs.div_ceil(args.files);
     let counts: Vec<(u64, u64, u64)> = (0..args.files)
@@ -159,7 +165,10 @@ pub(super) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
                     Kind::Original => {}
                 }
                 line.clear();
-                serde_json::to_writer(&mut line, &serde_json::json!({ "id": format!("d{i}"), "text": out }))?;
+                serde_json::to_writer(
+                    &mut line,
+                    &serde_json::json!({ "id": format!("d{i}"), "text": out }),
+                )?;
                 line.push(b'\n');
                 enc.write_all(&line)?;
                 bytes += out.len() as u64;
@@ -207,7 +216,8 @@ mod tests {
                 Kind::Near(j) => {
                     text(&a, i, &mut w, &mut t);
                     text(&a, j, &mut w, &mut o);
-                    let (x, y): (Vec<&str>, Vec<&str>) = (t.split_whitespace().collect(), o.split_whitespace().collect());
+                    let (x, y): (Vec<&str>, Vec<&str>) =
+                        (t.split_whitespace().collect(), o.split_whitespace().collect());
                     assert_eq!(x.len(), y.len());
                     let same = x.iter().zip(&y).filter(|(p, q)| p == q).count();
                     assert!(same * 10 >= x.len() * 8, "near copy {i} of {j} keeps most words");

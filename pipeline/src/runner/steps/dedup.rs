@@ -26,16 +26,30 @@ pub(super) fn buckets(ctx: &Ctx<'_>, b: usize, d: &DocDedup) -> anyhow::Result<R
         layout.fetch(&layout.rel(&p.keys_dir(&dir, rank))?, true)?;
     }
     if let Some(remote) = &layout.remote {
-        let needed = partitions.iter().map(|&p| shard_candidates(&dir, &d.config, p, rank)).collect::<Result<Vec<_>, _>>()?.concat();
+        let needed = partitions
+            .iter()
+            .map(|&p| shard_candidates(&dir, &d.config, p, rank))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
         fetch_signature_records(remote, layout, name, &d.config, needed, ctx.task.world_size)?;
     }
     // The partitions side by side on the task's cores (each sort within `memory`).
     let pool = rayon::ThreadPoolBuilder::new().num_threads(ctx.opts.threads.max(1)).build()?;
     let done = pool
-        .install(|| partitions.into_par_iter().map(|p| run_partition_shard(&dir, &d.config, p, rank)).collect::<Result<Vec<_>, _>>())
+        .install(|| {
+            partitions
+                .into_par_iter()
+                .map(|p| run_partition_shard(&dir, &d.config, p, rank))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .with_context(|| format!("`{name}` phase 2 in {}", dir.display()))?;
     layout.push(&format!("{}/edges", layout.dedup_rel(name)), true)?;
-    tracing::info!(step = ctx.step().name, rank, partitions = done.len(), "band partitions sorted, edges written");
+    tracing::info!(
+        step = ctx.step().name,
+        rank,
+        partitions = done.len(),
+        "band partitions sorted, edges written"
+    );
     layout.write_marker(&ctx.marker(ctx.cost(0)))?;
     Ok(ctx.done())
 }
@@ -46,9 +60,12 @@ pub(super) fn clusters(ctx: &Ctx<'_>, b: usize, d: &DocDedup) -> anyhow::Result<
     let name = &ctx.plan.nodes[b].name;
     let dedup = layout.dedup_rel(name);
     layout.fetch(&format!("{dedup}/edges"), true)?;
-    let documents: u64 = staged_by_map_tasks(&ctx.plan, layout, ctx.earlier(), b)?.iter().map(|s| s.documents).sum();
+    let documents: u64 =
+        staged_by_map_tasks(&ctx.plan, layout, ctx.earlier(), b)?.iter().map(|s| s.documents).sum();
     let index = match &d.index {
-        Some(dir) if std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_some()) => Some(DedupIndex::open(dir, &d.config)?),
+        Some(dir) if std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_some()) => {
+            Some(DedupIndex::open(dir, &d.config)?)
+        }
         _ => None,
     };
     // The map tasks counted the documents: keeping the first of each cluster against no index
@@ -57,8 +74,13 @@ pub(super) fn clusters(ctx: &Ctx<'_>, b: usize, d: &DocDedup) -> anyhow::Result<
     if !edges_only {
         layout.fetch(&format!("{dedup}/signatures"), true)?;
     }
-    let report = run_phase3_of(&layout.dedup(name), &d.config, index.as_ref(), edges_only.then_some(documents))
-        .with_context(|| format!("`{name}` phase 3 in {}", layout.dedup(name).display()))?;
+    let report = run_phase3_of(
+        &layout.dedup(name),
+        &d.config,
+        index.as_ref(),
+        edges_only.then_some(documents),
+    )
+    .with_context(|| format!("`{name}` phase 3 in {}", layout.dedup(name).display()))?;
     layout.push(&format!("{dedup}/clusters"), true)?;
     tracing::info!(
         node = name,
@@ -80,7 +102,9 @@ pub(super) fn count(ctx: &Ctx<'_>, b: usize, config: LineDedupConfig) -> anyhow:
     let name = &ctx.plan.nodes[b].name;
     let mut counts = Vec::new();
     for s in staged_by_map_tasks(&ctx.plan, layout, ctx.earlier(), b)? {
-        let Some(rel) = s.counts.get(rank) else { anyhow::bail!("a map task staged no line counts for key shard {rank}") };
+        let Some(rel) = s.counts.get(rank) else {
+            anyhow::bail!("a map task staged no line counts for key shard {rank}")
+        };
         layout.fetch(rel, false)?;
         counts.push(layout.work.join(rel));
     }
@@ -112,16 +136,29 @@ fn fetch_signature_records(
     let len = config.record_len() as u64;
     let dir = layout.dedup(name);
     for group in ids.chunk_by(|a, b| a >> 32 == b >> 32) {
-        let (pass, rank) = (usize::try_from(group[0] >> 56)?, usize::try_from((group[0] >> 32) & 0xff_ffff)?);
+        let (pass, rank) =
+            (usize::try_from(group[0] >> 56)?, usize::try_from((group[0] >> 32) & 0xff_ffff)?);
         let split = u32::try_from(pass * world + rank)?;
         let local = tokenmill_dedup::phases::signature_path(&dir, split);
         let rel = layout.rel(&local)?;
-        let ranges: Vec<std::ops::Range<u64>> =
-            group.iter().map(|id| HEADER_LEN + (id & 0xffff_ffff) * len..HEADER_LEN + ((id & 0xffff_ffff) + 1) * len).collect();
-        let mut out = ArtifactWriter::create(&local, ArtifactKind::Signatures, config.record_len(), config.fingerprint())?;
+        let ranges: Vec<std::ops::Range<u64>> = group
+            .iter()
+            .map(|id| {
+                HEADER_LEN + (id & 0xffff_ffff) * len..HEADER_LEN + ((id & 0xffff_ffff) + 1) * len
+            })
+            .collect();
+        let mut out = ArtifactWriter::create(
+            &local,
+            ArtifactKind::Signatures,
+            config.record_len(),
+            config.fingerprint(),
+        )?;
         for (id, bytes) in group.iter().zip(remote.get_ranges(&rel, &ranges)?) {
             if bytes.len() != config.record_len() || bytes[..8] != id.to_le_bytes() {
-                anyhow::bail!("{}: the record of document {id} is not where its id says", remote.url(&rel));
+                anyhow::bail!(
+                    "{}: the record of document {id} is not where its id says",
+                    remote.url(&rel)
+                );
             }
             out.write_record(&bytes)?;
         }

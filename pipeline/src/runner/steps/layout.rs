@@ -166,7 +166,12 @@ pub(super) fn markers(plan: &Plan, layout: &Layout, step: &Step) -> anyhow::Resu
 }
 
 /// What every map task of `steps` staged for barrier `b`, in dataset order (pass, then rank).
-pub(super) fn staged_by_map_tasks(plan: &Plan, layout: &Layout, steps: &[Step], b: usize) -> anyhow::Result<Vec<Staged>> {
+pub(super) fn staged_by_map_tasks(
+    plan: &Plan,
+    layout: &Layout,
+    steps: &[Step],
+    b: usize,
+) -> anyhow::Result<Vec<Staged>> {
     let name = &plan.nodes[b].name;
     let mut out = Vec::new();
     for step in steps.iter().filter(|s| matches!(s.kind, StepKind::Map { .. })) {
@@ -187,7 +192,9 @@ pub(super) fn combined_report(markers: &[Marker]) -> Option<serde_json::Value> {
     for r in reports {
         if let (Some(t), Some(r)) = (total.as_object_mut(), r.as_object()) {
             for (k, v) in r {
-                if let (Some(a), Some(b)) = (t.get(k).and_then(serde_json::Value::as_u64), v.as_u64()) {
+                if let (Some(a), Some(b)) =
+                    (t.get(k).and_then(serde_json::Value::as_u64), v.as_u64())
+                {
                     t.insert(k.clone(), serde_json::Value::from(a + b));
                 }
             }

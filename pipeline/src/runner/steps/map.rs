@@ -25,7 +25,10 @@ pub(super) fn map_task(ctx: &Ctx<'_>, pass: usize) -> anyhow::Result<RunStats> {
     let (inputs, replays) = pass_inputs(ctx, pass, &barriers)?;
     let ops = build::operators(plan)?;
     let wheres = build::where_filters(plan)?;
-    let sinks = build::sinks(plan, &ops, &inputs, false, &Naming::Part(part_tag(pass, task.rank)))?.into_iter().map(Some).collect();
+    let sinks = build::sinks(plan, &ops, &inputs, false, &Naming::Part(part_tag(pass, task.rank)))?
+        .into_iter()
+        .map(Some)
+        .collect();
     let exec = Exec::new(plan, ops, wheres, barriers);
     let mut work = PassWork::new(plan, pass, &plan.passes[pass], &inputs, &replays);
     let sizes = work.sizes();
@@ -33,15 +36,33 @@ pub(super) fn map_task(ctx: &Ctx<'_>, pass: usize) -> anyhow::Result<RunStats> {
     let bytes: u64 = sizes[range.clone()].iter().sum();
     let files_here = files_here(&work, &range);
     let step = format!("map-{pass}");
-    tracing::info!(step, rank = task.rank, units = range.len(), first_unit = range.start, bytes, "task's share of the pass");
+    tracing::info!(
+        step,
+        rank = task.rank,
+        units = range.len(),
+        first_unit = range.start,
+        bytes,
+        "task's share of the pass"
+    );
     work.share = Some(range);
     work.errors_here = task.rank == 0;
     let collectors = collectors(ctx, pass, &exec)?;
     let ledger = ledger(ctx, pass, &work)?;
     let threads = ctx.opts.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("tokenmill-worker-{i}")).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tokenmill-worker-{i}"))
+        .build()?;
     let progress = Progress::new(ctx.opts.progress, bytes);
-    let mut writer = Writer::new(plan, &exec, sinks, progress, ctx.opts.cancel.clone(), ledger.clone(), collectors)?;
+    let mut writer = Writer::new(
+        plan,
+        &exec,
+        sinks,
+        progress,
+        ctx.opts.cancel.clone(),
+        ledger.clone(),
+        collectors,
+    )?;
     run_pass(plan, &exec, &pool, &mut writer, &work, &replays, threads, &ctx.opts.cancel, &ledger);
     let staged = if writer.stopped() { BTreeMap::new() } else { writer.close_collectors()? };
     let mut stats = writer.finish(plan, threads, &inputs);
@@ -111,18 +132,26 @@ fn pass_inputs(
             .map(|s| markers(plan, layout, s))
             .transpose()?;
         let report = decided.as_deref().and_then(combined_report);
-        let boilerplate: Vec<PathBuf> = (0..layout.world).map(|s| layout.boilerplate(name, s)).collect();
+        let boilerplate: Vec<PathBuf> =
+            (0..layout.world).map(|s| layout.boilerplate(name, s)).collect();
         match spec {
-            BarrierSpec::Documents(_) => layout.fetch(&layout.rel(&tokenmill_dedup::phases::remove_path(&layout.dedup(name)))?, false)?,
+            BarrierSpec::Documents(_) => layout.fetch(
+                &layout.rel(&tokenmill_dedup::phases::remove_path(&layout.dedup(name)))?,
+                false,
+            )?,
             BarrierSpec::Lines(_) => {
                 for path in &boilerplate {
                     layout.fetch(&layout.rel(path)?, false)?;
                 }
             }
         }
-        let decision = barrier::load_decision(spec, &layout.dedup(name), &boilerplate, report.as_ref())?;
+        let decision =
+            barrier::load_decision(spec, &layout.dedup(name), &boilerplate, report.as_ref())?;
         let files = staged.iter().flat_map(|s| s.files.iter().cloned()).collect();
-        replays.insert(b, Replay { files, decision, documents: staged.iter().map(|s| s.documents).sum() });
+        replays.insert(
+            b,
+            Replay { files, decision, documents: staged.iter().map(|s| s.documents).sum() },
+        );
     }
     Ok((Vec::new(), replays))
 }
@@ -133,7 +162,11 @@ fn files_here(work: &PassWork, range: &std::ops::Range<usize>) -> Vec<(usize, u6
     work.items
         .iter()
         .map(|(entry, files, _, _)| {
-            let mine = files.iter().enumerate().filter(|(i, f)| range.contains(&(first + i)) && is_first_unit(f)).count() as u64;
+            let mine = files
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| range.contains(&(first + i)) && is_first_unit(f))
+                .count() as u64;
             first += files.len();
             (*entry, mine)
         })
@@ -143,7 +176,11 @@ fn files_here(work: &PassWork, range: &std::ops::Range<usize>) -> Vec<(usize, u6
 /// Collectors for the barriers fed in this pass or later: what reaches them is staged with
 /// ordinals after every earlier task's, and their band keys (or unit counts) are routed to
 /// the key shards of the next step.
-fn collectors(ctx: &Ctx<'_>, pass: usize, exec: &Exec<'_>) -> anyhow::Result<HashMap<usize, Collector>> {
+fn collectors(
+    ctx: &Ctx<'_>,
+    pass: usize,
+    exec: &Exec<'_>,
+) -> anyhow::Result<HashMap<usize, Collector>> {
     let (plan, task, layout) = (&ctx.plan, ctx.task, &ctx.layout);
     let mut collectors = HashMap::new();
     for (b, spec) in exec.barriers.iter().enumerate() {
@@ -153,7 +190,8 @@ fn collectors(ctx: &Ctx<'_>, pass: usize, exec: &Exec<'_>) -> anyhow::Result<Has
             let at = StageAt {
                 dir: layout.barrier(name).join(format!("part-{}", part_tag(pass, task.rank))),
                 dedup: layout.dedup(name),
-                split: u32::try_from(pass * task.world_size + task.rank).context("too many tasks")?,
+                split: u32::try_from(pass * task.world_size + task.rank)
+                    .context("too many tasks")?,
                 base: ((pass as u64) << 56) | ((task.rank as u64) << 32),
                 key_shards: Some(task.world_size),
                 // Small enough for the next map step to deal them out evenly.
@@ -169,7 +207,11 @@ fn collectors(ctx: &Ctx<'_>, pass: usize, exec: &Exec<'_>) -> anyhow::Result<Has
 /// units an earlier attempt finished come back from the store).
 fn ledger(ctx: &Ctx<'_>, pass: usize, work: &PassWork) -> anyhow::Result<Ledger> {
     let (plan, work_dir) = (&ctx.plan, &ctx.layout.work);
-    let ledger = if plan.spec.run.ledger { Ledger::open(work_dir, &plan.config_hash)? } else { Ledger::disabled(work_dir) };
+    let ledger = if plan.spec.run.ledger {
+        Ledger::open(work_dir, &plan.config_hash)?
+    } else {
+        Ledger::disabled(work_dir)
+    };
     let Some(remote) = &ctx.layout.remote else { return Ok(ledger) };
     let mut keys = Vec::new();
     let mut index = 0;
@@ -213,7 +255,11 @@ fn publish_staged(
         s.counts = counts;
         if let Some(BarrierSpec::Documents(_)) = &exec.barriers[b] {
             let split = u32::try_from(pass * ctx.task.world_size + ctx.task.rank)?;
-            layout.push(&layout.rel(&tokenmill_dedup::phases::signature_path(&layout.dedup(&name), split))?, false)?;
+            layout.push(
+                &layout
+                    .rel(&tokenmill_dedup::phases::signature_path(&layout.dedup(&name), split))?,
+                false,
+            )?;
             layout.push(&format!("{}/keys", layout.dedup_rel(&name)), true)?;
         }
         out.insert(name, s);

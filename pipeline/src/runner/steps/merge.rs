@@ -22,9 +22,14 @@ pub(super) fn merge(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::
     let (mut stats, inputs, mut parts) = summed(ctx, barriers)?;
     let work_dir = &layout.work;
     for (k, spec) in plan.spec.sinks.iter().enumerate() {
-        let node = plan.nodes.iter().position(|n| matches!(n.role, crate::config::Role::Sink(i) if i == k)).unwrap_or_default();
+        let node = plan
+            .nodes
+            .iter()
+            .position(|n| matches!(n.role, crate::config::Role::Sink(i) if i == k))
+            .unwrap_or_default();
         let reports = parts.remove(spec.name()).unwrap_or_default();
-        let out = Output::open(spec.path(), spec.storage(), work_dir, spec.name()).with_context(|| format!("sink `{}`", spec.name()))?;
+        let out = Output::open(spec.path(), spec.storage(), work_dir, spec.name())
+            .with_context(|| format!("sink `{}`", spec.name()))?;
         let report = merge_sink(spec, &out, &reports, &inputs)?;
         stats.nodes[node].files = report.files.len() as u64;
         stats.sinks.insert(spec.name().to_string(), report);
@@ -41,7 +46,11 @@ pub(super) fn merge(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::
         }
     }
     layout.fetch("history", true)?;
-    History::load(work_dir, &manifest_dirs(plan))?.record_seen(&inputs, false, &stats.inputs_to_retry)?;
+    History::load(work_dir, &manifest_dirs(plan))?.record_seen(
+        &inputs,
+        false,
+        &stats.inputs_to_retry,
+    )?;
     layout.push("history", true)?;
     if stats.inputs_to_retry.is_empty() && plan.spec.run.ledger {
         if let Some(r) = &layout.remote {
@@ -67,7 +76,8 @@ pub(super) fn merge(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::
             layout.push("stats.json", false)?;
         }
     }
-    let mut marker = ctx.marker(stats.steps.last().and_then(|s| s.tasks.first().cloned()).unwrap_or_default());
+    let mut marker =
+        ctx.marker(stats.steps.last().and_then(|s| s.tasks.first().cloned()).unwrap_or_default());
     marker.stats = Some(stats.clone());
     layout.write_marker(&marker)?;
     Ok(stats)
@@ -76,7 +86,10 @@ pub(super) fn merge(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::
 /// Every task's counters summed into one `stats.json`, the barrier reports of the decision
 /// steps, each task's cost; the job's inputs; each sink's parts, in dataset order.
 #[allow(clippy::type_complexity)]
-fn summed(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::Result<(RunStats, Vec<Seen>, BTreeMap<String, Vec<SinkReport>>)> {
+fn summed(
+    ctx: &Ctx<'_>,
+    barriers: &[Option<BarrierSpec>],
+) -> anyhow::Result<(RunStats, Vec<Seen>, BTreeMap<String, Vec<SinkReport>>)> {
     let (plan, layout, steps) = (&ctx.plan, &ctx.layout, &ctx.steps[..]);
     let mut all: Vec<(&Step, Vec<Marker>)> = Vec::new();
     for step in steps.iter().filter(|s| s.kind != StepKind::Merge) {
@@ -90,7 +103,10 @@ fn summed(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::Result<(Ru
         if let StepKind::Clusters { barrier } | StepKind::Count { barrier } = step.kind {
             stats.nodes[barrier].report = combined_report(markers);
         }
-        stats.steps.push(StepReport { name: step.name.clone(), tasks: markers.iter().map(|m| m.cost.clone()).collect() });
+        stats.steps.push(StepReport {
+            name: step.name.clone(),
+            tasks: markers.iter().map(|m| m.cost.clone()).collect(),
+        });
         for m in markers {
             if inputs.is_empty() {
                 inputs.clone_from(&m.inputs);
@@ -121,7 +137,12 @@ fn summed(ctx: &Ctx<'_>, barriers: &[Option<BarrierSpec>]) -> anyhow::Result<(Ru
 
 /// One sink's output from its parts: a megatron sink's manifest lists every task's shards in
 /// order; files that no task of this job wrote (an earlier run's) are removed.
-fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[Seen]) -> anyhow::Result<SinkReport> {
+fn merge_sink(
+    spec: &SinkSpec,
+    out: &Output,
+    parts: &[SinkReport],
+    inputs: &[Seen],
+) -> anyhow::Result<SinkReport> {
     let name_of = |url: &str| url.rsplit('/').next().unwrap_or_default().to_string();
     let mut report = SinkReport::default();
     for p in parts {
@@ -133,7 +154,10 @@ fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[See
     let written: BTreeSet<String> = report.files.iter().map(|u| name_of(u)).collect();
     let present: BTreeSet<String> = out.existing(|n| written.contains(n))?.into_iter().collect();
     if let Some(missing) = written.difference(&present).next() {
-        anyhow::bail!("{} was written by a task but is not in the output any more; run the job again", out.url_of(missing));
+        anyhow::bail!(
+            "{} was written by a task but is not in the output any more; run the job again",
+            out.url_of(missing)
+        );
     }
     match spec {
         SinkSpec::Megatron(s) => {
@@ -141,12 +165,16 @@ fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[See
             let stem = format!("{}_", s.prefix);
             out.remove_everywhere(|n| n == manifest_name)?;
             out.remove_everywhere(|n| {
-                n.starts_with(&stem) && !written.contains(n) && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e))
+                n.starts_with(&stem)
+                    && !written.contains(n)
+                    && [".bin", ".idx", ".tmp"].iter().any(|e| n.ends_with(e))
             })?;
             let mut shards = Vec::new();
             let mut header: Option<tokenmill_shards::Manifest> = None;
             for p in parts {
-                let Some(m) = &p.part else { anyhow::bail!("a task of sink `{}` recorded no shard list", s.name) };
+                let Some(m) = &p.part else {
+                    anyhow::bail!("a task of sink `{}` recorded no shard list", s.name)
+                };
                 shards.extend(m.shards.iter().cloned());
                 if header.is_none() {
                     header = Some(m.clone());
@@ -166,7 +194,9 @@ fn merge_sink(spec: &SinkSpec, out: &Output, parts: &[SinkReport], inputs: &[See
         SinkSpec::Jsonl(_) | SinkSpec::Parquet(_) => {
             out.remove_everywhere(|n| n.starts_with("part-") && !written.contains(n))?;
         }
-        SinkSpec::Llmc(s) => anyhow::bail!("sink `{}`: an llmc file cannot be written by a job array", s.name),
+        SinkSpec::Llmc(s) => {
+            anyhow::bail!("sink `{}`: an llmc file cannot be written by a job array", s.name)
+        }
     }
     Ok(report)
 }

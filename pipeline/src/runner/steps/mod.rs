@@ -117,9 +117,17 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
                 names.join(", ")
             )
         } else {
-            format!("replays its share of what {} kept through the rest of the pipeline", names.join(", "))
+            format!(
+                "replays its share of what {} kept through the rest of the pipeline",
+                names.join(", ")
+            )
         };
-        steps.push(Step { name: format!("map-{pass}"), tasks: world, kind: StepKind::Map { pass }, what });
+        steps.push(Step {
+            name: format!("map-{pass}"),
+            tasks: world,
+            kind: StepKind::Map { pass },
+            what,
+        });
         for &b in plan.passes.get(pass + 1).into_iter().flatten() {
             let name = &plan.nodes[b].name;
             match &barriers[b] {
@@ -153,7 +161,8 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
         name: "merge".into(),
         tasks: 1,
         kind: StepKind::Merge,
-        what: "writes the manifests and stats.json from the tasks' markers (reads no shard bytes)".into(),
+        what: "writes the manifests and stats.json from the tasks' markers (reads no shard bytes)"
+            .into(),
     });
     Ok(steps)
 }
@@ -178,14 +187,19 @@ pub fn first_shares(plan: &Plan, world: usize) -> Vec<FirstShare> {
     let files: Vec<&crate::storage::InputFile> = inputs.iter().flat_map(|s| &s.files).collect();
     let sizes: Vec<u64> = files.iter().map(|f| f.unit_bytes()).collect();
     let name = |f: &crate::storage::InputFile| match f.span {
-        Some(crate::storage::Span::Bytes { start, end }) => format!("{} [bytes {start}..{end}]", f.url),
-        Some(crate::storage::Span::RowGroups { start, end, .. }) => format!("{} [row groups {start}..{end}]", f.url),
+        Some(crate::storage::Span::Bytes { start, end }) => {
+            format!("{} [bytes {start}..{end}]", f.url)
+        }
+        Some(crate::storage::Span::RowGroups { start, end, .. }) => {
+            format!("{} [row groups {start}..{end}]", f.url)
+        }
         None => f.url.clone(),
     };
     (0..world.max(1))
         .map(|rank| {
             let units = share(&sizes, rank, world.max(1));
-            let span = (!units.is_empty()).then(|| (name(files[units.start]), name(files[units.end - 1])));
+            let span =
+                (!units.is_empty()).then(|| (name(files[units.start]), name(files[units.end - 1])));
             FirstShare { rank, bytes: sizes[units.clone()].iter().sum(), units, span }
         })
         .collect()
@@ -252,13 +266,21 @@ impl Ctx<'_> {
 }
 
 /// Runs one task of one step.
-pub(in crate::runner) fn run_step(plan: &Plan, opts: &RunOptions, task: &StepTask) -> anyhow::Result<RunStats> {
+pub(in crate::runner) fn run_step(
+    plan: &Plan,
+    opts: &RunOptions,
+    task: &StepTask,
+) -> anyhow::Result<RunStats> {
     let (ctx, _lock) = match open(plan, opts, task)? {
         Opened::Done(stats) => return Ok(*stats),
         Opened::Ready(ctx, lock) => (ctx, lock),
     };
     let barriers = barrier::barriers(&ctx.plan)?;
-    let spec_of = |b: usize| barriers[b].as_ref().ok_or_else(|| anyhow::anyhow!("`{}` is not a barrier", ctx.plan.nodes[b].name));
+    let spec_of = |b: usize| {
+        barriers[b]
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("`{}` is not a barrier", ctx.plan.nodes[b].name))
+    };
     let stats = match ctx.step().kind {
         StepKind::Map { pass } => map::map_task(&ctx, pass)?,
         StepKind::Buckets { barrier } => match spec_of(barrier)? {
@@ -296,12 +318,24 @@ fn open<'a>(plan: &Plan, opts: &'a RunOptions, task: &'a StepTask) -> anyhow::Re
     let steps = plan_steps(plan, task.world_size)?;
     let Some(index) = steps.iter().position(|s| s.name == task.step) else {
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        anyhow::bail!("this pipeline has no step `{}`; its steps are {} (see `tokenmill plan`)", task.step, names.join(", "));
+        anyhow::bail!(
+            "this pipeline has no step `{}`; its steps are {} (see `tokenmill plan`)",
+            task.step,
+            names.join(", ")
+        );
     };
     let step = &steps[index];
-    anyhow::ensure!(task.rank < step.tasks, "step `{}` has {} task(s): rank {} is out of range", step.name, step.tasks, task.rank);
+    anyhow::ensure!(
+        task.rank < step.tasks,
+        "step `{}` has {} task(s): rank {} is out of range",
+        step.name,
+        step.tasks,
+        task.rank
+    );
     if opts.incremental {
-        anyhow::bail!("--incremental runs as one process (or `tokenmill trigger`); a job array rewrites its outputs");
+        anyhow::bail!(
+            "--incremental runs as one process (or `tokenmill trigger`); a job array rewrites its outputs"
+        );
     }
     // A work dir on object storage: this task works in a scratch directory of its own.
     let remote = RemoteWork::of(&plan.spec.run.work_dir, &plan.spec.run.storage)?;
@@ -311,7 +345,8 @@ fn open<'a>(plan: &Plan, opts: &'a RunOptions, task: &'a StepTask) -> anyhow::Re
     let lock = match &remote {
         Some(r) => RunLock::acquire(&r.scratch(""), &format!("{task_dir}.lock"), "work dir")?,
         None => {
-            let dir = PathBuf::from(&plan.spec.run.work_dir).join(format!("steps/w{}/{}", task.world_size, step.name));
+            let dir = PathBuf::from(&plan.spec.run.work_dir)
+                .join(format!("steps/w{}/{}", task.world_size, step.name));
             RunLock::acquire(&dir, &format!("task-{:05}.lock", task.rank), "work dir")?
         }
     };
@@ -319,28 +354,38 @@ fn open<'a>(plan: &Plan, opts: &'a RunOptions, task: &'a StepTask) -> anyhow::Re
         Some(r) => {
             let scratch = r.scratch(&task_dir);
             if scratch.exists() {
-                std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear scratch dir {}", scratch.display()))?;
+                std::fs::remove_dir_all(&scratch)
+                    .with_context(|| format!("cannot clear scratch dir {}", scratch.display()))?;
             }
             scratch
         }
         None => PathBuf::from(&plan.spec.run.work_dir),
     };
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create work dir {}", work.display()))?;
+    std::fs::create_dir_all(&work)
+        .with_context(|| format!("cannot create work dir {}", work.display()))?;
     let mut local = plan.clone();
     local.spec.run.work_dir = work.display().to_string();
     let layout = Layout { work, world: task.world_size, remote };
-    let done = layout
-        .read_marker(&step.name, task.rank)?
-        .filter(|m| m.config_hash == local.config_hash && m.tool_version == env!("CARGO_PKG_VERSION"));
+    let done = layout.read_marker(&step.name, task.rank)?.filter(|m| {
+        m.config_hash == local.config_hash && m.tool_version == env!("CARGO_PKG_VERSION")
+    });
     if let Some(done) = done {
         let marker = layout.marker_url(&step.name, task.rank);
-        tracing::info!(step = step.name, rank = task.rank, marker, "this task is already complete: nothing to do");
+        tracing::info!(
+            step = step.name,
+            rank = task.rank,
+            marker,
+            "this task is already complete: nothing to do"
+        );
         return Ok(Opened::Done(Box::new(done.stats.unwrap_or_else(|| empty_stats(&local, 0.0)))));
     }
     if index > 0 {
         markers(&local, &layout, &steps[index - 1])?;
     }
-    Ok(Opened::Ready(Box::new(Ctx { plan: local, opts, task, layout, steps, index, started, cpu_before }), lock))
+    Ok(Opened::Ready(
+        Box::new(Ctx { plan: local, opts, task, layout, steps, index, started, cpu_before }),
+        lock,
+    ))
 }
 
 /// The contiguous range of units (by index) that task `rank` of `world` does: unit `i` goes to
@@ -355,7 +400,9 @@ fn share(sizes: &[u64], rank: usize, world: usize) -> std::ops::Range<usize> {
             let s = u128::from(s.max(1));
             let middle = 2 * before + s;
             before += s;
-            usize::try_from(middle * world as u128 / (2 * total)).unwrap_or(usize::MAX).min(world - 1)
+            usize::try_from(middle * world as u128 / (2 * total))
+                .unwrap_or(usize::MAX)
+                .min(world - 1)
         })
         .collect();
     let start = owner.partition_point(|&o| o < rank);
@@ -380,7 +427,15 @@ fn empty_stats(plan: &Plan, elapsed: f64) -> RunStats {
         input_bytes: 0,
         decoded_bytes: 0,
         peak_rss_bytes: crate::stats::peak_rss_bytes(),
-        nodes: plan.nodes.iter().map(|n| NodeStats { name: n.name.clone(), kind: n.kind.into(), ..NodeStats::default() }).collect(),
+        nodes: plan
+            .nodes
+            .iter()
+            .map(|n| NodeStats {
+                name: n.name.clone(),
+                kind: n.kind.into(),
+                ..NodeStats::default()
+            })
+            .collect(),
         sinks: BTreeMap::new(),
         units: UnitCounts::default(),
         seen_inputs_skipped: 0,
