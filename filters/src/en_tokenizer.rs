@@ -15,7 +15,8 @@
 //!    [`tokenize_with_spaces`].
 //!
 //! Differences that remain (parity on the 11,592 English reference documents: 1 decision in
-//! 34,776 differs, see `examples/parity.rs`):
+//! 34,776 differs; `english_decisions_agree_with_datatrove` in `tests/tests/filters.rs`, with
+//! `TOKENMILL_PARITY_CORPUS` set, runs the whole reference):
 //! * character classes use Rust's Unicode properties (`is_lowercase`, `is_alphabetic`) where
 //!   spaCy lists code-point ranges, and the "icon" class (So) is approximated by blocks;
 //! * special cases are generated from spaCy's categories (contractions, titles, months, US

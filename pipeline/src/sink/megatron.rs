@@ -57,6 +57,60 @@ pub struct MegatronSink {
 }
 
 impl MegatronSink {
+    /// Shuffles the dataset complete in staging into the output; when appending, through a side
+    /// directory, so that the new shards are numbered after the `first` old ones.
+    fn shuffle_into_output(
+        &self,
+        s: &ShuffleSpec,
+        manifest: &Manifest,
+        first: usize,
+    ) -> anyhow::Result<Manifest> {
+        manifest.write(&s.staging)?;
+        let target = if first > 0 {
+            s.staging.with_extension("shuffled")
+        } else {
+            self.out.dir().to_path_buf()
+        };
+        let mut shuffled = tokenmill_shards::shuffle_dataset(
+            &s.staging,
+            &target,
+            &self.prefix,
+            s.seed,
+            s.memory,
+            self.target,
+        )?;
+        std::fs::remove_dir_all(&s.staging)?;
+        if first > 0 {
+            for (i, shard) in shuffled.shards.iter_mut().enumerate() {
+                let name = format!("{}_{:05}", self.prefix, first + i);
+                for ext in ["bin", "idx"] {
+                    std::fs::rename(
+                        target.join(format!("{}.{ext}", shard.name)),
+                        self.out.dir().join(format!("{name}.{ext}")),
+                    )?;
+                }
+                shard.name = name;
+            }
+            std::fs::remove_dir_all(&target)?;
+        }
+        Ok(shuffled)
+    }
+
+    /// Reads a part's shards back (checksums, token range, EOS) before reporting them done.
+    fn verify_part(&self, manifest: &Manifest) -> anyhow::Result<()> {
+        let opts = VerifyOptions {
+            vocab_size: Some(self.tokens.vocab_size),
+            eos_id: self.tokens.eos_id,
+            check_checksums: true,
+        };
+        let report = tokenmill_shards::verify_shards(self.out.dir(), manifest, &opts);
+        if !report.is_ok() {
+            let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+            anyhow::bail!("shards failed verification after writing:\n{}", problems.join("\n"));
+        }
+        Ok(())
+    }
+
     /// Opens the output, removing the manifest and shards of an earlier run first (manifest
     /// first, so a dataset never has a manifest describing other shards). With `append`, an
     /// existing dataset is kept: new shards are numbered after its shards and the manifest
@@ -238,20 +292,7 @@ impl Sink for MegatronSink {
             self.publish_completed(&manifest.shards)?;
             self.report.bytes = manifest.shards.iter().map(|s| s.bin_bytes).sum();
             if !self.out.is_remote() {
-                let opts = VerifyOptions {
-                    vocab_size: Some(self.tokens.vocab_size),
-                    eos_id: self.tokens.eos_id,
-                    check_checksums: true,
-                };
-                let report = tokenmill_shards::verify_shards(self.out.dir(), &manifest, &opts);
-                if !report.is_ok() {
-                    let problems: Vec<String> =
-                        report.problems.iter().map(ToString::to_string).collect();
-                    anyhow::bail!(
-                        "shards failed verification after writing:\n{}",
-                        problems.join("\n")
-                    );
-                }
+                self.verify_part(&manifest)?;
             }
             self.report.part = Some(manifest);
             return Ok(std::mem::take(&mut self.report));
@@ -259,39 +300,7 @@ impl Sink for MegatronSink {
         let first = self.previous.as_ref().map_or(0, |m| m.shards.len());
         let mut manifest = match self.shuffle.clone() {
             None => manifest,
-            Some(s) => {
-                // The unshuffled dataset is complete in staging; shuffle it into the output
-                // (through a side directory when appending, to number the shards after the old).
-                manifest.write(&s.staging)?;
-                let target = if first > 0 {
-                    s.staging.with_extension("shuffled")
-                } else {
-                    self.out.dir().to_path_buf()
-                };
-                let mut shuffled = tokenmill_shards::shuffle_dataset(
-                    &s.staging,
-                    &target,
-                    &self.prefix,
-                    s.seed,
-                    s.memory,
-                    self.target,
-                )?;
-                std::fs::remove_dir_all(&s.staging)?;
-                if first > 0 {
-                    for (i, shard) in shuffled.shards.iter_mut().enumerate() {
-                        let name = format!("{}_{:05}", self.prefix, first + i);
-                        for ext in ["bin", "idx"] {
-                            std::fs::rename(
-                                target.join(format!("{}.{ext}", shard.name)),
-                                self.out.dir().join(format!("{name}.{ext}")),
-                            )?;
-                        }
-                        shard.name = name;
-                    }
-                    std::fs::remove_dir_all(&target)?;
-                }
-                shuffled
-            }
+            Some(s) => self.shuffle_into_output(&s, &manifest, first)?,
         };
         self.publish_completed(&manifest.shards)?;
         self.report.bytes = manifest.shards.iter().map(|s| s.bin_bytes).sum();

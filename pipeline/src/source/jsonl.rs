@@ -72,6 +72,30 @@ pub fn decompress<'a>(
     })
 }
 
+/// Positions a byte-range unit's reader, which starts at the byte before the range: a newline
+/// there means the range starts a line; otherwise the line under way belongs to the range
+/// before and is skipped. Returns the file offset of the first line of the range.
+fn enter_span(reader: &mut impl BufRead, start: u64, end: u64) -> io::Result<u64> {
+    let mut skipped = Vec::new();
+    Ok(match read_line(reader, &mut skipped, 0)? {
+        Line::Complete(n) | Line::TooLong(n) => start - 1 + n,
+        Line::Eof => end,
+    })
+}
+
+/// What a failed read means: the store failing mid-object (after its retries) is not the
+/// object's fault and it is read again by the next run; anything else is a damaged stream.
+fn read_failure(e: &io::Error, compression: Compression) -> (InputErrorKind, String) {
+    if crate::storage::is_transport_error(e) {
+        return (InputErrorKind::Unreadable, format!("reading failed: {e}"));
+    }
+    let what = match compression {
+        Compression::None => "read failed",
+        _ => "compressed stream is truncated or corrupt",
+    };
+    (InputErrorKind::Truncated, format!("{what}: {e}; records before this line were kept"))
+}
+
 /// Reads JSON lines into chunks. With `span` (an uncompressed file's byte range, `raw`
 /// starting one byte before it), only the lines that start in the range are read; their
 /// errors name the byte offset in the file (line numbers are unknown past the first range).
@@ -116,19 +140,11 @@ pub(super) fn read(
     let (mut line_no, mut offset, mut records) = (0u64, 0u64, 0u64);
     let (start, end) = span.unwrap_or((0, u64::MAX));
     if start > 0 {
-        // The byte before the range: a newline means the range starts a line; otherwise the
-        // line under way belongs to the range before, and is skipped.
-        let mut skipped = Vec::new();
-        offset = match read_line(&mut reader, &mut skipped, 0) {
-            Ok(Line::Complete(n) | Line::TooLong(n)) => start - 1 + n,
-            Ok(Line::Eof) => end,
+        offset = match enter_span(&mut reader, start, end) {
+            Ok(o) => o,
             Err(e) => {
-                cut.error(
-                    InputErrorKind::Unreadable,
-                    None,
-                    Some(start),
-                    format!("cannot read from byte {start}: {e}"),
-                );
+                let msg = format!("cannot read from byte {start}: {e}");
+                cut.error(InputErrorKind::Unreadable, None, Some(start), msg);
                 cut.flush(emit);
                 return;
             }
@@ -168,30 +184,10 @@ pub(super) fn read(
                 }
                 offset += len;
             }
-            Err(e) if crate::storage::is_transport_error(&e) => {
-                // The store failed mid-object (after its retries): the object is not at fault
-                // and is read again by the next run.
-                cut.data.truncate(start);
-                cut.error(
-                    InputErrorKind::Unreadable,
-                    number(line_no),
-                    Some(offset),
-                    format!("reading failed: {e}"),
-                );
-                break;
-            }
             Err(e) => {
                 cut.data.truncate(start);
-                let what = match compression {
-                    Compression::None => "read failed",
-                    _ => "compressed stream is truncated or corrupt",
-                };
-                cut.error(
-                    InputErrorKind::Truncated,
-                    number(line_no),
-                    Some(offset),
-                    format!("{what}: {e}; records before this line were kept"),
-                );
+                let (kind, msg) = read_failure(&e, compression);
+                cut.error(kind, number(line_no), Some(offset), msg);
                 break;
             }
         }

@@ -123,6 +123,55 @@ enum MergeJson<'a> {
     Legacy(#[serde(borrow)] Cow<'a, str>),
 }
 
+/// The merge list as ranked pairs of token ids.
+fn read_merges(
+    list: &[MergeJson<'_>],
+    vocab: &HashMap<Cow<'_, str>, u32>,
+) -> Result<Merges, String> {
+    let mut merges = Merges::default();
+    for (rank, merge) in list.iter().enumerate() {
+        let (left, right) = match merge {
+            MergeJson::Pair(left, right) => (&**left, &**right),
+            MergeJson::Legacy(text) => {
+                text.split_once(' ').ok_or_else(|| format!("merge {text:?} is not two tokens"))?
+            }
+        };
+        let id = |token: &str| {
+            vocab
+                .get(token)
+                .copied()
+                .ok_or_else(|| format!("merge token {token:?} is not in the vocabulary"))
+        };
+        let rank = u32::try_from(rank).map_err(|_| "more than 2^32 merges".to_owned())?;
+        merges.insert(id(left)?, id(right)?, rank, id(&format!("{left}{right}"))?);
+    }
+    merges.finish();
+    Ok(merges)
+}
+
+/// Every token of more than one byte as its bytes, by id: byte-level tokens map their symbols
+/// back to bytes (a token with a char that is no byte symbol can never equal a piece);
+/// char-level tokens are text.
+fn piece_words(
+    vocab: &HashMap<Cow<'_, str>, u32>,
+    byte_of: Option<&FxHashMap<char, u8>>,
+) -> Vec<(Vec<u8>, u32)> {
+    let mut words: Vec<(Vec<u8>, u32)> = vocab
+        .iter()
+        .filter_map(|(token, &id)| match byte_of {
+            Some(byte_of) => token
+                .chars()
+                .map(|ch| byte_of.get(&ch).copied())
+                .collect::<Option<Vec<u8>>>()
+                .map(|bytes| (bytes, id)),
+            None => Some((token.as_bytes().to_vec(), id)),
+        })
+        .filter(|(bytes, _)| bytes.len() > 1)
+        .collect();
+    words.sort_unstable_by_key(|&(_, id)| id);
+    words
+}
+
 impl FastBpe {
     /// Builds the fast path for `inner`, whose compact JSON is `json`, or says why it cannot.
     ///
@@ -192,39 +241,8 @@ impl FastBpe {
                 symbols.iter().enumerate().map(|(byte, &ch)| (ch, byte as u8)).collect();
             (stages, byte_ids, None, Some(byte_of))
         };
-        let mut merges = Merges::default();
-        for (rank, merge) in parsed.model.merges.iter().enumerate() {
-            let (left, right) = match merge {
-                MergeJson::Pair(left, right) => (&**left, &**right),
-                MergeJson::Legacy(text) => text
-                    .split_once(' ')
-                    .ok_or_else(|| format!("merge {text:?} is not two tokens"))?,
-            };
-            let id = |token: &str| {
-                vocab
-                    .get(token)
-                    .copied()
-                    .ok_or_else(|| format!("merge token {token:?} is not in the vocabulary"))
-            };
-            let rank = u32::try_from(rank).map_err(|_| "more than 2^32 merges".to_owned())?;
-            merges.insert(id(left)?, id(right)?, rank, id(&format!("{left}{right}"))?);
-        }
-        merges.finish();
-        // A piece's bytes: byte-level tokens map their symbols back to bytes (a token with a
-        // char that is no byte symbol can never equal a piece); char-level tokens are text.
-        let mut words: Vec<(Vec<u8>, u32)> = vocab
-            .iter()
-            .filter_map(|(token, &id)| match &byte_of {
-                Some(byte_of) => token
-                    .chars()
-                    .map(|ch| byte_of.get(&ch).copied())
-                    .collect::<Option<Vec<u8>>>()
-                    .map(|bytes| (bytes, id)),
-                None => Some((token.as_bytes().to_vec(), id)),
-            })
-            .filter(|(bytes, _)| bytes.len() > 1)
-            .collect();
-        words.sort_unstable_by_key(|&(_, id)| id);
+        let merges = read_merges(&parsed.model.merges, &vocab)?;
+        let mut words = piece_words(&vocab, byte_of.as_ref());
         let tables = Tables {
             byte_ids,
             chars,
