@@ -13,8 +13,9 @@
 //! `too_few_sentences`.
 //!
 //! Per script: in Chinese/Japanese documents (see [`crate::words`]) a line's words are its
-//! Han/Kana characters plus its spaced words, long-word checks skip CJK runs, and `。！？`
-//! count as terminal punctuation. Sentences are counted with spaCy's sentencizer rules on
+//! jieba words when the `words` mode segments the document with jieba (Chinese under `auto`,
+//! everything under `jieba`), else its Han/Kana characters plus its spaced words; long-word
+//! checks skip CJK runs, and `。！？` count as terminal punctuation. Sentences are counted with spaCy's sentencizer rules on
 //! every script.
 //!
 //! Default differs from datatrove in one place: `filter_no_terminal_punct` is off, as in
@@ -26,7 +27,10 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::words::{Script, WordMode, char_len, count_sentences, is_cjk, py_splitlines, py_strip};
+use crate::words::{
+    Script, Segmenter, WordMode, char_len, count_sentences, is_cjk, py_splitlines, py_strip,
+    segment,
+};
 use crate::{Transformed, Verdict};
 
 /// Phrases that mark cookie/terms boilerplate lines.
@@ -172,10 +176,23 @@ impl C4LineCleaner {
     ) -> (C4Counts, Option<&'static str>) {
         let c = &self.cfg;
         let mut counts = C4Counts::default();
+        // The segmenter follows from the script the caller shares, except that a CJK document
+        // under `auto` may be Japanese (characters) or Chinese (jieba): only then is it looked up.
+        let jieba = match (self.cfg.words, script) {
+            (WordMode::Jieba, _) => true,
+            (WordMode::Auto, Script::Cjk) => self.cfg.words.segmenter(text).1 == Segmenter::Jieba,
+            _ => false,
+        };
+        let mut buf = Vec::new();
         for raw in py_splitlines(text) {
             counts.lines += 1;
             let line = py_strip(raw);
-            let (n_words, too_long) = line_words(line, script, c.max_word_length);
+            let (mut n_words, too_long) = line_words(line, script, c.max_word_length);
+            if jieba && c.min_words_per_line.is_some() {
+                buf.clear();
+                segment(line, Segmenter::Jieba, &mut buf);
+                n_words = buf.len();
+            }
             if too_long {
                 counts.too_long_word += 1;
                 continue;

@@ -13,9 +13,10 @@
 //! 6. `gopher_below_alpha_threshold`: share of tokens with a letter below the minimum;
 //! 7. `gopher_enough_stop_words`: fewer distinct stop words than `min_stop_words`.
 //!
-//! Per script (see [`crate::words`]): for Chinese/Japanese documents a word is one Han/Kana
-//! character, rule 2 is skipped (a character is not a word length), and rule 7 looks for
-//! `cjk_stop_words` (common particles: 的 了 是 の は を ...) instead of the English list.
+//! Per script (see [`crate::words`]): for Chinese documents a word is a jieba word, for
+//! Japanese ones one Han/Kana character; for both rule 2 is skipped (the thresholds are for
+//! spaced words), and rule 7 looks for `cjk_stop_words` (common particles: 的 了 是 の は を
+//! ..., words of their own for jieba too) instead of the English list.
 
 use rustc_hash::FxHashSet;
 use serde::Deserialize;
@@ -343,9 +344,13 @@ mod tests {
     }
 
     #[test]
-    fn chinese_prose_is_judged_by_characters() {
-        let zh = "我们今天在公园里散步，天气非常好。孩子们在草地上玩耍，老人们坐在长椅上聊天。\
+    fn chinese_prose_is_judged_by_jieba_words() {
+        let short = "我们今天在公园里散步，天气非常好。孩子们在草地上玩耍，老人们坐在长椅上聊天。\
                   这是一个美好的周末，大家都很开心。我们决定下次再来这里，和朋友们一起野餐。";
+        // 72 characters but 41 words that are not punctuation (Python jieba agrees): short.
+        assert_eq!(f().check(short), Verdict::Drop("gopher_short_doc"));
+        let zh = format!("{short}回家的路上，我们还买了一些水果和面包，准备明天早上吃。");
+        let zh = zh.as_str();
         assert_eq!(f().check(zh), Verdict::Keep);
         let english_mode = GopherQuality::new(GopherQualityConfig {
             words: WordMode::English,

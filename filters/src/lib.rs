@@ -10,8 +10,8 @@
 //!   text with counters, and may drop the document.
 //!
 //! Word-based rules go through [`words`], which reproduces datatrove 0.10.1's English word
-//! tokenizer (spaCy's rules) for space-delimited scripts and counts characters for Chinese and
-//! Japanese. Building a filter can fail ([`Error`]); checking a document never does.
+//! tokenizer (spaCy's rules) for space-delimited scripts, segments Chinese like Python jieba's
+//! default mode and counts characters for Japanese. Building a filter can fail ([`Error`]); checking a document never does.
 //!
 //! ```
 //! use tokenmill_filters::Verdict;
@@ -35,6 +35,9 @@ pub mod normalize;
 pub mod pii;
 pub mod url_filter;
 pub mod words;
+#[cfg(test)]
+mod zh_rules_tests;
+mod zh_words;
 
 use std::borrow::Cow;
 

@@ -10,6 +10,16 @@
 //! * **IPv6**: runs of hex digits, `:` and `.` that parse as an address with at least three
 //!   non-empty groups (so `a::b` in code is not taken), again public ones only (not loopback,
 //!   unique-local, link-local, multicast or 2001:db8::/32).
+//! * **Chinese PII** ([`ChinesePiiConfig`], all on by default): mainland mobile numbers,
+//!   18-digit resident IDs (GB 11643 checksum), bank card numbers (16-19 digits, Luhn), QQ
+//!   numbers and WeChat ids after a context word (`QQ`, `qq号`, `微信`, `WeChat`, `wx`); the
+//!   exact rules are in the `zh` submodule's docs. They are a separate config so that
+//!   [`PiiConfig`] keeps its fields: [`Pii::new`] uses the defaults, [`Pii::with_chinese`]
+//!   takes one.
+//!
+//! Where two finds overlap, the one that starts first wins; at the same start, the kinds rank
+//! e-mail, IPv4, IPv6, resident ID, bank card, mobile, QQ, WeChat (a number after `微信：` that
+//! is a mobile is counted as a mobile).
 
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -18,6 +28,8 @@ use serde::Deserialize;
 
 use crate::Transformed;
 use crate::error::Result;
+
+mod zh;
 
 /// Config of [`Pii`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -47,6 +59,54 @@ impl Default for PiiConfig {
     }
 }
 
+/// Which Chinese PII [`Pii`] redacts, and with what (each find is replaced by a fixed,
+/// well-formed but fake value, like the e-mail and IP replacements).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChinesePiiConfig {
+    /// Redact mainland mobile numbers (`1[3-9]` + 9 digits, optionally after `+86`/`86`).
+    pub mobiles: bool,
+    /// Redact 18-digit resident ID numbers that pass the GB 11643 checksum.
+    pub resident_ids: bool,
+    /// Redact 16-19 digit bank card numbers that pass the Luhn check.
+    pub bank_cards: bool,
+    /// Redact QQ numbers after a QQ context word.
+    pub qq: bool,
+    /// Redact WeChat ids after a WeChat context word.
+    pub wechat: bool,
+    /// Text that replaces a mobile number (with its country code).
+    pub mobile_replacement: String,
+    /// Text that replaces a resident ID number.
+    pub resident_id_replacement: String,
+    /// Text that replaces a bank card number.
+    pub bank_card_replacement: String,
+    /// Text that replaces a QQ number (the context word stays).
+    pub qq_replacement: String,
+    /// Text that replaces a WeChat id (the context word stays).
+    pub wechat_replacement: String,
+}
+
+impl Default for ChinesePiiConfig {
+    fn default() -> Self {
+        Self {
+            mobiles: true,
+            resident_ids: true,
+            bank_cards: true,
+            qq: true,
+            wechat: true,
+            // China Mobile's service number, the customary example number.
+            mobile_replacement: "13800138000".into(),
+            // Beijing Dongcheng, born 1900-01-01, with a valid check digit.
+            resident_id_replacement: "110101190001011009".into(),
+            // UnionPay prefix, zeros, valid Luhn.
+            bank_card_replacement: "6200000000000000000".into(),
+            // Tencent's own customer-service account.
+            qq_replacement: "10000".into(),
+            wechat_replacement: "wxid_example".into(),
+        }
+    }
+}
+
 /// Replacements made in one document.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PiiCounts {
@@ -56,28 +116,55 @@ pub struct PiiCounts {
     pub ipv4: usize,
     /// IPv6 addresses replaced.
     pub ipv6: usize,
+    /// Mainland mobile numbers replaced.
+    pub cn_mobiles: usize,
+    /// Resident ID numbers replaced.
+    pub cn_resident_ids: usize,
+    /// Bank card numbers replaced.
+    pub bank_cards: usize,
+    /// QQ numbers replaced.
+    pub qq: usize,
+    /// WeChat ids replaced.
+    pub wechat: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a span is; the declaration order is the rank among finds that start together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Email,
     V4,
     V6,
+    CnId,
+    BankCard,
+    CnMobile,
+    Qq,
+    WeChat,
 }
 
 /// The PII redactor.
 #[derive(Debug, Clone)]
 pub struct Pii {
     cfg: PiiConfig,
+    zh: ChinesePiiConfig,
+    /// The QQ/WeChat context words.
+    contexts: aho_corasick::AhoCorasick,
 }
 
 impl Pii {
-    /// Builds the redactor.
+    /// Builds the redactor, with the default [`ChinesePiiConfig`].
     ///
     /// # Errors
-    /// None at present; kept fallible like every filter constructor.
+    /// As [`Pii::with_chinese`].
     pub fn new(cfg: PiiConfig) -> Result<Self> {
-        Ok(Self { cfg })
+        Self::with_chinese(cfg, ChinesePiiConfig::default())
+    }
+
+    /// Builds the redactor with explicit Chinese PII options.
+    ///
+    /// # Errors
+    /// Only if the fixed QQ/WeChat context matcher cannot be built (it always can).
+    pub fn with_chinese(cfg: PiiConfig, zh: ChinesePiiConfig) -> Result<Self> {
+        Ok(Self { cfg, zh, contexts: zh::context_matcher()? })
     }
 
     /// Redacts one document (never drops it).
@@ -90,11 +177,12 @@ impl Pii {
             find_ipv4(text, &mut spans);
             find_ipv6(text, &mut spans);
         }
+        self.find_chinese(text, &mut spans);
         let mut counts = PiiCounts::default();
         if spans.is_empty() {
             return Transformed { text: Cow::Borrowed(text), dropped: None, counts };
         }
-        spans.sort_unstable_by_key(|s| s.0);
+        spans.sort_unstable_by_key(|s| (s.0, s.2));
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
         for (s, e, kind) in spans {
@@ -106,6 +194,11 @@ impl Pii {
                 Kind::Email => (&self.cfg.email_replacement, &mut counts.emails),
                 Kind::V4 => (&self.cfg.ipv4_replacement, &mut counts.ipv4),
                 Kind::V6 => (&self.cfg.ipv6_replacement, &mut counts.ipv6),
+                Kind::CnId => (&self.zh.resident_id_replacement, &mut counts.cn_resident_ids),
+                Kind::BankCard => (&self.zh.bank_card_replacement, &mut counts.bank_cards),
+                Kind::CnMobile => (&self.zh.mobile_replacement, &mut counts.cn_mobiles),
+                Kind::Qq => (&self.zh.qq_replacement, &mut counts.qq),
+                Kind::WeChat => (&self.zh.wechat_replacement, &mut counts.wechat),
             };
             out.push_str(rep);
             *n += 1;
@@ -113,6 +206,18 @@ impl Pii {
         }
         out.push_str(&text[at..]);
         Transformed { text: Cow::Owned(out), dropped: None, counts }
+    }
+
+    fn find_chinese(&self, text: &str, spans: &mut Vec<(usize, usize, Kind)>) {
+        let z = &self.zh;
+        let kinds =
+            zh::NumberKinds { mobiles: z.mobiles, ids: z.resident_ids, cards: z.bank_cards };
+        if kinds.mobiles || kinds.ids || kinds.cards {
+            zh::find_numbers(text, kinds, spans);
+        }
+        if z.qq || z.wechat {
+            zh::find_contextual(text, &self.contexts, z.qq, z.wechat, spans);
+        }
     }
 }
 
@@ -276,7 +381,72 @@ mod tests {
         let t =
             pii().apply("v6 2a00:1450:4007:80e::200e and ::1 and fe80::1:2:3 and std::vec::Vec");
         assert_eq!(t.text, "v6 2001:db8::1 and ::1 and fe80::1:2:3 and std::vec::Vec");
-        assert_eq!(t.counts, PiiCounts { emails: 0, ipv4: 0, ipv6: 1 });
+        assert_eq!(t.counts, PiiCounts { ipv6: 1, ..Default::default() });
+    }
+
+    #[test]
+    fn chinese_mobiles() {
+        let t = pii().apply(
+            "手机：13812345678，或 +86 139-1234-5678，或8615912345678。\
+             订单号2023061513812345678901，版本 0.13812345678，编号a13812345678。",
+        );
+        assert_eq!(
+            t.text,
+            "手机：13800138000，或 13800138000，或13800138000。\
+             订单号2023061513812345678901，版本 0.13812345678，编号a13812345678。"
+        );
+        assert_eq!(t.counts, PiiCounts { cn_mobiles: 3, ..Default::default() });
+    }
+
+    #[test]
+    fn resident_ids_need_the_checksum() {
+        let t = pii()
+            .apply("身份证号：11010519491231002X；错号 110105194912310021；440524188001010014");
+        assert_eq!(
+            t.text,
+            "身份证号：110101190001011009；错号 110105194912310021；110101190001011009"
+        );
+        assert_eq!(t.counts, PiiCounts { cn_resident_ids: 2, ..Default::default() });
+    }
+
+    #[test]
+    fn bank_cards_need_luhn() {
+        let t = pii().apply(
+            "卡号 6222021234567890128 或 6222 0212 3456 7890 128，4111-1111-1111-1111；\
+             订单 6222021234567890123，流水 4111 1111 1111 1111 1111。",
+        );
+        assert_eq!(
+            t.text,
+            "卡号 6200000000000000000 或 6200000000000000000，6200000000000000000；\
+             订单 6222021234567890123，流水 4111 1111 1111 1111 1111。"
+        );
+        assert_eq!(t.counts, PiiCounts { bank_cards: 3, ..Default::default() });
+    }
+
+    #[test]
+    fn qq_and_wechat_only_in_context() {
+        let t = pii().apply(
+            "QQ：123456789，qq号 87654321，加微信: wxid_abc123 或 WeChat zhang_san88，wx：abcdefg。\
+             我的号码是123456789，QQ群：12345678，WeChat account，微信支付。",
+        );
+        assert_eq!(
+            t.text,
+            "QQ：10000，qq号 10000，加微信: wxid_example 或 WeChat wxid_example，wx：wxid_example。\
+             我的号码是123456789，QQ群：12345678，WeChat account，微信支付。"
+        );
+        assert_eq!(t.counts, PiiCounts { qq: 2, wechat: 3, ..Default::default() });
+    }
+
+    #[test]
+    fn chinese_kinds_can_be_switched_off() {
+        let zh = ChinesePiiConfig { mobiles: false, qq: false, ..Default::default() };
+        let p = Pii::with_chinese(PiiConfig::default(), zh).expect("valid");
+        let text = "电话 13812345678 QQ 123456";
+        assert_eq!(p.apply(text).text, text);
+        // E-mail and IP counting is unaffected by the Chinese kinds.
+        let t = pii().apply("a@b.com 8.8.8.8 13812345678");
+        assert_eq!(t.text, "email@example.com 22.214.171.124 13800138000");
+        assert_eq!(t.counts, PiiCounts { emails: 1, ipv4: 1, cn_mobiles: 1, ..Default::default() });
     }
 
     #[test]

@@ -6,32 +6,59 @@
 //!   tokens of datatrove's English tokenizer (spaCy's rules, see `en_tokenizer`): punctuation
 //!   splits off (`end.` is two tokens), contractions split (`don't` → `do n't`), URLs stay whole.
 //! * **Chinese and Japanese** (documents where Han/Kana are at least [`CJK_MIN_SHARE`] of the
-//!   letters, in [`WordMode::Auto`]): there are no spaces, so every Han or Kana character is one
-//!   word; runs of other characters inside are tokenized as above. Rules whose thresholds only
-//!   make sense for spaced words (mean word length) are skipped for such documents, and
-//!   sentence/line rules also accept the CJK terminal marks `。！？`; each filter documents what
-//!   it does per script.
+//!   letters, in [`WordMode::Auto`]): there are no spaces. Chinese documents are segmented like
+//!   Python jieba 0.42.1's `jieba.lcut` (default mode, HMM on), less its whitespace tokens.
+//!   Japanese documents (kana at least [`KANA_MIN_SHARE`] of the Han/Kana characters: jieba's
+//!   dictionary is Chinese and would split kana runs arbitrarily) keep one word per Han or Kana
+//!   character, runs of other characters inside tokenized as above. Rules whose thresholds only
+//!   make sense for spaced words (mean word length) are skipped for both, and sentence/line
+//!   rules also accept the CJK terminal marks `。！？`; each filter documents what it does per
+//!   script.
 //! * [`WordMode::English`] applies the English tokenizer to every document, as datatrove does
 //!   (which is why datatrove drops most Chinese: a whole line is one "word").
+//! * [`WordMode::Jieba`] segments every document with jieba, whatever its script (what a Python
+//!   pipeline calling `jieba.lcut` would count); the rules still adapt to the detected script.
+//!
+//! Sentence counting ([`count_sentences`]) does not depend on the segmenter: it only looks for
+//! terminal marks, which every segmenter keeps as tokens of their own.
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::chars::{is_cjk, is_py_alpha};
 use crate::en_tokenizer;
+pub use crate::zh_words::jieba_lcut;
+use crate::zh_words::split_jieba;
 
 /// Han/Kana share of letters from which a document is treated as Chinese/Japanese.
 pub const CJK_MIN_SHARE: f64 = 0.3;
+
+/// Kana share of the Han/Kana characters from which a CJK document is treated as Japanese
+/// (written Japanese is typically 30-60% kana, Chinese has none).
+pub const KANA_MIN_SHARE: f64 = 0.1;
 
 /// How word-based rules find words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WordMode {
-    /// English tokenizer for space-delimited scripts, one word per character for Chinese and
-    /// Japanese documents.
+    /// English tokenizer for space-delimited scripts, jieba for Chinese documents, one word per
+    /// character for Japanese documents.
     #[default]
     Auto,
     /// datatrove's behaviour: the English tokenizer for every document, whatever its script.
     English,
+    /// jieba (Python jieba's default mode) for every document, whatever its script.
+    Jieba,
+}
+
+/// Which word splitter a document gets, chosen by [`WordMode::segmenter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segmenter {
+    /// datatrove's English tokenizer (spaCy's rules).
+    English,
+    /// One word per Han/Kana character, other runs through the English tokenizer.
+    CjkChars,
+    /// jieba's default mode, whitespace tokens dropped.
+    Jieba,
 }
 
 /// The writing system class of a document, as far as word splitting is concerned.
@@ -45,22 +72,34 @@ pub enum Script {
 
 /// Classifies `text` by the share of Han/Kana among its letters (first 4 KiB are enough).
 pub fn detect_script(text: &str) -> Script {
-    let (mut cjk, mut letters) = (0usize, 0usize);
+    classify(text).0
+}
+
+/// The script of `text`, and whether it is Japanese rather than Chinese (meaningful for
+/// [`Script::Cjk`] only), in one pass over the first 4096 characters.
+fn classify(text: &str) -> (Script, bool) {
+    let (mut cjk, mut kana, mut letters) = (0usize, 0usize, 0usize);
     for c in text.chars().take(4096) {
         if c.is_ascii() {
             letters += usize::from(c.is_ascii_alphabetic());
         } else if is_cjk(c) {
             cjk += 1;
+            kana += usize::from(is_kana(c));
             letters += 1;
         } else if c.is_alphabetic() {
             letters += 1;
         }
     }
     if letters > 0 && cjk as f64 >= CJK_MIN_SHARE * letters as f64 {
-        Script::Cjk
+        (Script::Cjk, kana as f64 >= KANA_MIN_SHARE * cjk as f64)
     } else {
-        Script::Spaced
+        (Script::Spaced, false)
     }
+}
+
+/// Hiragana, katakana (with its phonetic extensions) and half-width katakana.
+fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F)
 }
 
 impl WordMode {
@@ -68,7 +107,20 @@ impl WordMode {
     pub fn script(self, text: &str) -> Script {
         match self {
             WordMode::English => Script::Spaced,
-            WordMode::Auto => detect_script(text),
+            WordMode::Auto | WordMode::Jieba => detect_script(text),
+        }
+    }
+
+    /// The script rules should assume for `text`, and the splitter its words come from.
+    pub fn segmenter(self, text: &str) -> (Script, Segmenter) {
+        match self {
+            WordMode::English => (Script::Spaced, Segmenter::English),
+            WordMode::Jieba => (detect_script(text), Segmenter::Jieba),
+            WordMode::Auto => match classify(text) {
+                (Script::Spaced, _) => (Script::Spaced, Segmenter::English),
+                (Script::Cjk, true) => (Script::Cjk, Segmenter::CjkChars),
+                (Script::Cjk, false) => (Script::Cjk, Segmenter::Jieba),
+            },
         }
     }
 }
@@ -85,9 +137,9 @@ pub struct Words<'a> {
 impl<'a> Words<'a> {
     /// Splits `text` under `mode`.
     pub fn new(text: &'a str, mode: WordMode) -> Self {
-        let script = mode.script(text);
+        let (script, segmenter) = mode.segmenter(text);
         let mut tokens = Vec::with_capacity(text.len() / 5);
-        split_words(text, script, &mut tokens);
+        segment(text, segmenter, &mut tokens);
         Self { script, tokens }
     }
 }
@@ -159,18 +211,29 @@ fn fingerprint(text: &str) -> (usize, u64) {
     (text.len(), xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
 }
 
-/// Splits `text` into words for `script`, appending to `out` (tokens are never empty and never
-/// contain whitespace).
+/// Splits `text` into words for `script` without jieba (the English tokenizer, or one word per
+/// Han/Kana character for [`Script::Cjk`]), appending to `out` (tokens are never empty and never
+/// contain whitespace). [`Words::new`] chooses the splitter by [`WordMode`] instead.
 pub fn split_words<'a>(text: &'a str, script: Script, out: &mut Vec<&'a str>) {
     match script {
-        Script::Spaced => en_tokenizer::tokenize(text, out),
-        Script::Cjk => {
+        Script::Spaced => segment(text, Segmenter::English, out),
+        Script::Cjk => segment(text, Segmenter::CjkChars, out),
+    }
+}
+
+/// Splits `text` into words with `segmenter`, appending to `out` (tokens are never empty and
+/// never contain whitespace).
+pub fn segment<'a>(text: &'a str, segmenter: Segmenter, out: &mut Vec<&'a str>) {
+    match segmenter {
+        Segmenter::English => en_tokenizer::tokenize(text, out),
+        Segmenter::CjkChars => {
             let mut tmp = Vec::new();
             en_tokenizer::tokenize(text, &mut tmp);
             for t in tmp {
                 split_cjk_chars(t, out);
             }
         }
+        Segmenter::Jieba => split_jieba(text, out),
     }
 }
 
@@ -320,6 +383,52 @@ mod tests {
         assert_eq!(detect_script("这是一个中文句子，包含 Rust 这个词。"), Script::Cjk);
         assert_eq!(detect_script("これは日本語の文です。"), Script::Cjk);
         assert_eq!(detect_script("한국어 문장입니다."), Script::Spaced);
+    }
+
+    #[test]
+    fn auto_picks_jieba_for_chinese_english_for_english_characters_for_japanese() {
+        // `deb:libreoffice-help-zh-cn` in the shared corpus.
+        let zh = "测试数字或字符串表达式是否可以转换为「日期」变量。";
+        assert_eq!(WordMode::Auto.segmenter(zh), (Script::Cjk, Segmenter::Jieba));
+        assert_eq!(
+            Words::new(zh, WordMode::Auto).tokens,
+            [
+                "测试",
+                "数字",
+                "或",
+                "字符串",
+                "表达式",
+                "是否",
+                "可以",
+                "转换",
+                "为",
+                "「",
+                "日期",
+                "」",
+                "变量",
+                "。"
+            ]
+        );
+        assert_eq!(Words::new(zh, WordMode::Jieba).tokens, Words::new(zh, WordMode::Auto).tokens);
+        let en = "Don't panic. It's fine.";
+        assert_eq!(WordMode::Auto.segmenter(en), (Script::Spaced, Segmenter::English));
+        assert_eq!(Words::new(en, WordMode::Auto).tokens, Words::new(en, WordMode::English).tokens);
+        // `words = "jieba"` segments English with jieba too (no contraction splitting rules).
+        assert_eq!(
+            Words::new(en, WordMode::Jieba).tokens,
+            ["Don", "'", "t", "panic", ".", "It", "'", "s", "fine", "."]
+        );
+        let ja = "これは日本語の文です。";
+        assert_eq!(WordMode::Auto.segmenter(ja), (Script::Cjk, Segmenter::CjkChars));
+        assert_eq!(Words::new(ja, WordMode::Auto).tokens.len(), 11);
+    }
+
+    #[test]
+    fn word_spans_cache_jieba_words() {
+        let text = "使用「侧边栏」的「样式」窗格 for styles.";
+        let (spans, words) = WordSpans::split(text, WordMode::Auto).expect("short text");
+        assert!(spans.matches(text, WordMode::Auto) && !spans.matches(text, WordMode::Jieba));
+        assert_eq!(spans.words(text).map(|w| w.tokens), Some(words.tokens));
     }
 
     #[test]
