@@ -12,3 +12,8 @@ pub fn is_cjk(c: char) -> bool {
 pub fn is_py_alpha(c: char) -> bool {
     if c.is_ascii() { c.is_ascii_alphabetic() } else { is_cjk(c) || c.is_alphabetic() }
 }
+
+/// Python's `str.isspace` for one character (Rust's `is_whitespace` plus U+001C..U+001F).
+pub fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}

@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Transformed;
 use crate::error::Result;
@@ -45,6 +45,8 @@ pub struct PiiConfig {
     pub ipv4_replacement: String,
     /// Text that replaces an IPv6 address.
     pub ipv6_replacement: String,
+    /// Chinese PII: mobile numbers, resident IDs, bank cards, QQ and WeChat ids.
+    pub chinese: ChinesePiiConfig,
 }
 
 impl Default for PiiConfig {
@@ -55,13 +57,14 @@ impl Default for PiiConfig {
             email_replacement: "email@example.com".into(),
             ipv4_replacement: "22.214.171.124".into(),
             ipv6_replacement: "2001:db8::1".into(),
+            chinese: ChinesePiiConfig::default(),
         }
     }
 }
 
 /// Which Chinese PII [`Pii`] redacts, and with what (each find is replaced by a fixed,
 /// well-formed but fake value, like the e-mail and IP replacements).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChinesePiiConfig {
     /// Redact mainland mobile numbers (`1[3-9]` + 9 digits, optionally after `+86`/`86`).
@@ -156,14 +159,7 @@ impl Pii {
     /// # Errors
     /// As [`Pii::with_chinese`].
     pub fn new(cfg: PiiConfig) -> Result<Self> {
-        Self::with_chinese(cfg, ChinesePiiConfig::default())
-    }
-
-    /// Builds the redactor with explicit Chinese PII options.
-    ///
-    /// # Errors
-    /// Only if the fixed QQ/WeChat context matcher cannot be built (it always can).
-    pub fn with_chinese(cfg: PiiConfig, zh: ChinesePiiConfig) -> Result<Self> {
+        let zh = cfg.chinese.clone();
         Ok(Self { cfg, zh, contexts: zh::context_matcher()? })
     }
 
@@ -439,8 +435,8 @@ mod tests {
 
     #[test]
     fn chinese_kinds_can_be_switched_off() {
-        let zh = ChinesePiiConfig { mobiles: false, qq: false, ..Default::default() };
-        let p = Pii::with_chinese(PiiConfig::default(), zh).expect("valid");
+        let chinese = ChinesePiiConfig { mobiles: false, qq: false, ..Default::default() };
+        let p = Pii::new(PiiConfig { chinese, ..PiiConfig::default() }).expect("valid");
         let text = "电话 13812345678 QQ 123456";
         assert_eq!(p.apply(text).text, text);
         // E-mail and IP counting is unaffected by the Chinese kinds.

@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::chars::{is_cjk, is_py_alpha};
+pub use crate::chars::{is_cjk, is_py_alpha, is_py_space};
 use crate::en_tokenizer;
 pub use crate::zh_words::jieba_lcut;
 use crate::zh_words::split_jieba;
@@ -274,11 +274,6 @@ pub fn count_sentences(line: &str, script: Script) -> usize {
         }
     }
     en_tokenizer::count_sentences_in(&toks)
-}
-
-/// Python's `str.isspace` for one character (Rust's `is_whitespace` plus U+001C..U+001F).
-pub fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// Python's `str.strip()`.

@@ -3,14 +3,14 @@
 //!
 //! jieba emits every whitespace character (and `\r\n`) as a token of its own; the rules count
 //! words the way `str.split()` would, so those tokens are dropped here and the contract of
-//! [`crate::words::split_words`] holds: tokens are never empty and never contain whitespace.
+//! `words::split_words` holds: tokens are never empty and never contain whitespace.
 //! Punctuation (`，`, `。`, `"`) stays a token, as it does with the English tokenizer.
 
 use std::sync::LazyLock;
 
 use jieba_rs::Jieba;
 
-use crate::words::is_py_space;
+use crate::chars::is_py_space;
 
 /// One dictionary for the whole process: building it parses ~350k entries (tens of ms), far too
 /// slow per document or per filter.

@@ -122,6 +122,11 @@ impl Transform for Pii {
         out.count("emails", t.counts.emails);
         out.count("ipv4", t.counts.ipv4);
         out.count("ipv6", t.counts.ipv6);
+        out.count("cn_mobiles", t.counts.cn_mobiles);
+        out.count("cn_resident_ids", t.counts.cn_resident_ids);
+        out.count("bank_cards", t.counts.bank_cards);
+        out.count("qq", t.counts.qq);
+        out.count("wechat", t.counts.wechat);
         if let Some(text) = changed(t.text) {
             doc.text = text;
         }

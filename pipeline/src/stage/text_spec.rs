@@ -21,7 +21,7 @@ use tokenmill_filters::gopher_quality::GopherQualityConfig;
 use tokenmill_filters::gopher_repetition::GopherRepetitionConfig;
 use tokenmill_filters::language::LanguageConfig;
 use tokenmill_filters::normalize::{Form, NormalizeConfig};
-use tokenmill_filters::pii::PiiConfig;
+use tokenmill_filters::pii::{ChinesePiiConfig, PiiConfig};
 use tokenmill_filters::url_filter::UrlFilterConfig;
 use tokenmill_filters::words::WordMode;
 
@@ -204,7 +204,7 @@ filter_spec! {
 }
 
 filter_spec! {
-    /// `type = "pii"`: replaces e-mail addresses and public IP addresses (a transform; counts
+    /// `type = "pii"`: replaces e-mail addresses, public IP addresses and Chinese PII (a transform; counts
     /// replacements in the node's `transformed` counters).
     PiiSpec => PiiConfig {
         /// Redact e-mail addresses.
@@ -217,6 +217,10 @@ filter_spec! {
         ipv4_replacement: String,
         /// Text that replaces an IPv6 address.
         ipv6_replacement: String,
+        /// Chinese PII, e.g. `chinese = { qq = false, mobile_replacement = "<PHONE>" }`:
+        /// `mobiles`, `resident_ids` (GB 11643 checksum), `bank_cards` (Luhn), `qq`, `wechat`
+        /// (ids after their context words), each on by default, and a `*_replacement` each.
+        chinese: ChinesePiiConfig,
     }
 }
 
