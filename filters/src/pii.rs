@@ -11,11 +11,10 @@
 //!   non-empty groups (so `a::b` in code is not taken), again public ones only (not loopback,
 //!   unique-local, link-local, multicast or 2001:db8::/32).
 //! * **Chinese PII** ([`ChinesePiiConfig`], all on by default): mainland mobile numbers,
-//!   18-digit resident IDs (GB 11643 checksum), bank card numbers (16-19 digits, Luhn), QQ
-//!   numbers and WeChat ids after a context word (`QQ`, `qq号`, `微信`, `WeChat`, `wx`); the
-//!   exact rules are in the `zh` submodule's docs. They are a separate config so that
-//!   [`PiiConfig`] keeps its fields: [`Pii::new`] uses the defaults, [`Pii::with_chinese`]
-//!   takes one.
+//!   18-digit resident IDs (GB 11643 checksum), bank card numbers (16-19 digits, Luhn, an
+//!   issuer prefix, not inside a URL), QQ numbers and WeChat ids after a context word (`QQ`,
+//!   `qq号`, `微信`, `WeChat`, `wx`); the exact rules are in the `zh` submodule's docs. They
+//!   are [`PiiConfig::chinese`].
 //!
 //! Where two finds overlap, the one that starts first wins; at the same start, the kinds rank
 //! e-mail, IPv4, IPv6, resident ID, bank card, mobile, QQ, WeChat (a number after `微信：` that
@@ -154,10 +153,10 @@ pub struct Pii {
 }
 
 impl Pii {
-    /// Builds the redactor, with the default [`ChinesePiiConfig`].
+    /// Builds the redactor.
     ///
     /// # Errors
-    /// As [`Pii::with_chinese`].
+    /// Only if the fixed QQ/WeChat context matcher cannot be built (it always can).
     pub fn new(cfg: PiiConfig) -> Result<Self> {
         let zh = cfg.chinese.clone();
         Ok(Self { cfg, zh, contexts: zh::context_matcher()? })
@@ -431,6 +430,25 @@ mod tests {
              我的号码是123456789，QQ群：12345678，WeChat account，微信支付。"
         );
         assert_eq!(t.counts, PiiCounts { qq: 2, wechat: 3, ..Default::default() });
+    }
+
+    /// Years, table rows, ids in URLs and order numbers stay: cards need an issuer prefix and
+    /// no URL around them, space-grouped mobiles a country code.
+    #[test]
+    fn ordinary_numbers_are_not_chinese_pii() {
+        for text in [
+            "2017 2018 2019 2020 年度报告",
+            "1954 1955 1956 1957",
+            "行 150 1000 2000 合计",
+            "https://weibo.com/status/4716350000000000009",
+            "订单 id=4716350000000000009",
+        ] {
+            let t = pii().apply(text);
+            assert_eq!(t.text, text, "{text}");
+        }
+        // A long list of short numbers (lottery draws, tables) is scanned in one pass.
+        let draws = "03 15 22 ".repeat(200_000);
+        assert_eq!(pii().apply(&draws).text, draws);
     }
 
     #[test]

@@ -59,6 +59,9 @@ fn run_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The most runs a chain of digit groups may have to be judged.
+const MAX_RUNS: usize = 6;
+
 /// Finds resident IDs, bank cards and mobiles, appending `(start, end, kind)` spans.
 ///
 /// Chains are joined only from runs of at most 4 digits (the groups of a card or a mobile).
@@ -89,12 +92,20 @@ pub(super) fn find_numbers(text: &str, kinds: NumberKinds, spans: &mut Vec<(usiz
             runs.push((e + 1, run_end(b, e + 1)));
         }
         let (start, end) = (runs[0].0, runs[runs.len() - 1].1);
+        i = end;
+        // No PII number has more than five groups (plus a leading country code): a longer
+        // chain is a table or a list of numbers, skipped whole (also keeps the scan linear).
+        if runs.len() > MAX_RUNS {
+            continue;
+        }
         let found = bounded(b, start, end) && judge_chain(b, &runs, kinds, spans);
         let first_len = runs[0].1 - runs[0].0;
-        // A leading run that cannot open a group pattern (`+86 139 1234 5678`, `第 2 6222 ...`)
-        // is not part of the number: judge the chain again from the next run. A chain that
-        // opens like a card or a 3-4-4 mobile is judged whole, never in parts.
-        i = if !found && runs.len() > 1 && !(3..=4).contains(&first_len) { runs[1].0 } else { end };
+        // A leading run that cannot open a group pattern (`+86 139-1234-5678`, `第 2 6222 ...`)
+        // is not part of the number: the scan goes on from the next run (at most MAX_RUNS
+        // times per chain). A chain that opens like a card or a 3-4-4 mobile is judged whole.
+        if !found && runs.len() > 1 && !(3..=4).contains(&first_len) {
+            i = runs[1].0;
+        }
     }
 }
 
@@ -140,7 +151,7 @@ fn judge_chain_into(
         }
         if kinds.ids && digits.len() == 18 && is_resident_id(digits) {
             spans.push((start, end, Kind::CnId));
-        } else if kinds.cards && (16..=19).contains(&digits.len()) && luhn(digits) {
+        } else if kinds.cards && is_card(b, start, digits) {
             spans.push((start, end, Kind::BankCard));
         } else if kinds.mobiles {
             find_mobile(b, start, end, spans);
@@ -154,10 +165,16 @@ fn judge_chain_into(
     let digits: Vec<u8> = runs.iter().flat_map(|r| b[r.0..r.1].iter().copied()).collect();
     let (last, head) = lens.split_last().unwrap_or((&0, &[]));
     let grouped_card = head.iter().all(|&l| l == 4) && (1..=4).contains(last);
-    if kinds.cards && grouped_card && (16..=19).contains(&digits.len()) && luhn(&digits) {
+    if kinds.cards && grouped_card && is_card(b, start, &digits) {
         spans.push((start, end, Kind::BankCard));
     } else if kinds.mobiles && lens == [3, 4, 4] && is_mobile(&digits) {
-        spans.push((prefix_start(b, start), end, Kind::CnMobile));
+        // Space-grouped, `150 1000 2000` is as likely a row of a table: only with `-`
+        // (`138-1234-5678`) or after a country code (`+86 138 1234 5678`).
+        let hyphens = b.get(runs[0].1) == Some(&b'-');
+        let prefixed = prefix_start(b, start) != start;
+        if hyphens || prefixed {
+            spans.push((prefix_start(b, start), end, Kind::CnMobile));
+        }
     }
 }
 
@@ -211,6 +228,17 @@ fn is_resident_id(id: &[u8]) -> bool {
     }
     let sum: u32 = id[..17].iter().zip(WEIGHTS).map(|(&c, w)| u32::from(c - b'0') * w).sum();
     CHECK[(sum % 11) as usize] == id[17].to_ascii_uppercase()
+}
+
+/// A bank card number: 16-19 digits passing Luhn, opening with an issuer prefix of the card
+/// networks used in China (UnionPay 62, Visa 4, Mastercard 51-55, Amex 34/37, JCB 35, Discover
+/// 60/65), and not part of a URL or an id (`/status/...`, `id=...`).
+fn is_card(b: &[u8], start: usize, digits: &[u8]) -> bool {
+    let issuer =
+        matches!(digits, [b'6', b'2' | b'0' | b'5', ..] | [b'4', ..] | [b'5', b'1'..=b'5', ..])
+            || matches!(digits, [b'3', b'4' | b'5' | b'7', ..]);
+    let in_url = start > 0 && matches!(b[start - 1], b'/' | b'=' | b'?' | b'&' | b'#' | b'_');
+    (16..=19).contains(&digits.len()) && issuer && !in_url && luhn(digits)
 }
 
 /// The Luhn check over ASCII digits.

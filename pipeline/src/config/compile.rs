@@ -492,7 +492,29 @@ fn check_sinks(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>
             let at = rep.key_or_table(locs.sources[i], "paths");
             rep.error(Some(at), format!("source `{}`: `paths` is empty", s.name()));
         }
+        if let Some(records) = &s.file().records {
+            let at = Some(rep.key_or_table(locs.sources[i], "records"));
+            if let Some(problem) = records_problem(s, records) {
+                rep.error(at, format!("source `{}`: `records` {problem}", s.name()));
+            }
+        }
     }
+}
+
+/// What is wrong with a source's `records` list, if anything.
+fn records_problem(source: &super::spec::SourceSpec, records: &[String]) -> Option<String> {
+    const KINDS: [&str; 7] =
+        ["response", "resource", "conversion", "request", "metadata", "warcinfo", "revisit"];
+    if !matches!(source.kind(), "warc" | "wet") {
+        return Some(format!("applies to `warc` and `wet` sources, not `{}`", source.kind()));
+    }
+    if records.is_empty() {
+        return Some("is empty: list the WARC record types to read, e.g. [\"response\"]".into());
+    }
+    records
+        .iter()
+        .find(|r| !KINDS.contains(&r.to_ascii_lowercase().as_str()))
+        .map(|r| format!("has an unknown record type `{r}` (known: {})", KINDS.join(", ")))
 }
 
 fn check_sql(spec: &PipelineSpec, locs: &SpecLocations, rep: &mut Reporter<'_>) {

@@ -159,3 +159,29 @@ fn text_filter_stages_compile_with_published_defaults() {
         .expect_err("must fail");
     assert!(errs.iter().any(|e| e.contains("unknown field `email`")), "{errs:#?}");
 }
+
+#[test]
+fn warc_record_types_are_checked() {
+    let compile_source = |source: &str| {
+        let text = format!(
+            "version = 1\n[[source]]\nname = \"crawl\"\n{source}\n\
+             [[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"crawl\"]\npath = \"o\"\n"
+        );
+        compile(&text, Path::new("p.toml")).map(drop).map_err(|d| d.to_string())
+    };
+    assert!(
+        compile_source(
+            "type = \"warc\"\npaths = [\"a.warc.gz\"]\nrecords = [\"response\", \"resource\"]"
+        )
+        .is_ok()
+    );
+    let typo = compile_source("type = \"warc\"\npaths = [\"a.warc.gz\"]\nrecords = [\"respnse\"]")
+        .expect_err("typo");
+    assert!(typo.contains("p.toml:6:") && typo.contains("unknown record type `respnse`"), "{typo}");
+    let empty =
+        compile_source("type = \"wet\"\npaths = [\"a.wet\"]\nrecords = []").expect_err("empty");
+    assert!(empty.contains("`records` is empty"), "{empty}");
+    let jsonl = compile_source("type = \"jsonl\"\npaths = [\"a.jsonl\"]\nrecords = [\"response\"]")
+        .expect_err("jsonl");
+    assert!(jsonl.contains("applies to `warc` and `wet` sources"), "{jsonl}");
+}

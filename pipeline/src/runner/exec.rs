@@ -208,7 +208,7 @@ impl<'a> Exec<'a> {
                 Err(e) => {
                     let name = &self.plan.nodes[id].name;
                     out.failure =
-                        Some(Failure::new(FailureKind::Stage, format!("stage `{name}`: {e}")));
+                        Some(Failure::new(FailureKind::Stage, format!("stage `{name}`: {e:#}")));
                     return Err(());
                 }
             }

@@ -185,7 +185,9 @@ fn stats_from_json(json: &str) -> anyhow::Result<Vec<NodeStats>> {
     Ok(serde_json::from_str(json)?)
 }
 
-const ERROR_KINDS: [InputErrorKind; 11] = [
+/// Spool codes of the input error kinds: append new kinds at the end, never renumber (spools
+/// of earlier runs are replayed by their code).
+const ERROR_KINDS: [InputErrorKind; 13] = [
     InputErrorKind::MalformedJson,
     InputErrorKind::InvalidUtf8,
     InputErrorKind::MissingText,
@@ -197,9 +199,27 @@ const ERROR_KINDS: [InputErrorKind; 11] = [
     InputErrorKind::Unreadable,
     InputErrorKind::BadParquet,
     InputErrorKind::WhereFailed,
+    InputErrorKind::MalformedRecord,
+    InputErrorKind::NotHtml,
 ];
 
 fn error_code(kind: InputErrorKind) -> u8 {
+    // Exhaustive, so that a new kind does not compile until it has a code above.
+    match kind {
+        InputErrorKind::MalformedJson
+        | InputErrorKind::InvalidUtf8
+        | InputErrorKind::MissingText
+        | InputErrorKind::TextNotString
+        | InputErrorKind::TooLarge
+        | InputErrorKind::Truncated
+        | InputErrorKind::EmptyFile
+        | InputErrorKind::NotFound
+        | InputErrorKind::Unreadable
+        | InputErrorKind::BadParquet
+        | InputErrorKind::WhereFailed
+        | InputErrorKind::MalformedRecord
+        | InputErrorKind::NotHtml => {}
+    }
     ERROR_KINDS.iter().position(|k| *k == kind).map_or(u8::MAX, |i| i as u8)
 }
 
@@ -357,6 +377,22 @@ impl<'a> Dec<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind a source reports has a spool code (a WARC run's `not_html` errors once had
+    /// none, and its resume failed on them).
+    #[test]
+    fn every_input_error_kind_round_trips() {
+        for kind in [
+            InputErrorKind::NotHtml,
+            InputErrorKind::MalformedRecord,
+            InputErrorKind::MalformedJson,
+        ] {
+            assert_eq!(error_kind(error_code(kind)).ok(), Some(kind));
+        }
+        for kind in ERROR_KINDS {
+            assert_eq!(error_kind(error_code(kind)).ok(), Some(kind));
+        }
+    }
 
     #[test]
     fn a_batch_survives_the_round_trip() {

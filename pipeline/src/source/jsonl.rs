@@ -85,7 +85,7 @@ fn enter_span(reader: &mut impl BufRead, start: u64, end: u64) -> io::Result<u64
 
 /// What a failed read means: the store failing mid-object (after its retries) is not the
 /// object's fault and it is read again by the next run; anything else is a damaged stream.
-fn read_failure(e: &io::Error, compression: Compression) -> (InputErrorKind, String) {
+pub(super) fn read_failure(e: &io::Error, compression: Compression) -> (InputErrorKind, String) {
     if crate::storage::is_transport_error(e) {
         return (InputErrorKind::Unreadable, format!("reading failed: {e}"));
     }

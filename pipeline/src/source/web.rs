@@ -8,13 +8,13 @@
 //! header, a corrupt gzip member, a truncated file), payloads that are not HTML and records over
 //! `run.max_doc_bytes` are bad input: counted, logged with the record's byte offset, skipped.
 
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 use tokenmill_web::encoding::{Decoded, EncodingSource, decode_html, decode_html_with_url};
-use tokenmill_web::warc::{Record, RecordKind, WarcOptions, open_warc_reader};
+use tokenmill_web::warc::{Record, RecordKind, WarcOptions, open_warc_reader, parse_http_response};
 use tokenmill_web::{Error as WebError, SkipReason};
 
 use super::jsonl::{Compression, Counting, decompress};
@@ -105,7 +105,8 @@ pub(super) fn read(
         WebFormat::Html => read_page(raw, &mut out),
         WebFormat::Warc | WebFormat::Wet => read_records(spec, format, raw, &mut out),
     };
-    if going && (!out.docs.is_empty() || !out.errors.is_empty() || out.reported == 0) {
+    if going {
+        // Always, so that every byte read is reported (records after the last full chunk).
         out.flush();
     }
 }
@@ -130,11 +131,8 @@ fn read_records(
     raw: Box<dyn Read + Send>,
     out: &mut Chunker<'_>,
 ) -> bool {
-    let reader = match open_warc_reader(
-        BufReader::with_capacity(1 << 16, raw),
-        &out.name,
-        options(spec, format, out.limits),
-    ) {
+    // open_warc_reader buffers the stream itself.
+    let reader = match open_warc_reader(raw, &out.name, options(spec, format, out.limits)) {
         Ok(r) => r,
         Err(e) => {
             out.error(InputErrorKind::Unreadable, None, e.to_string());
@@ -155,7 +153,7 @@ fn read_records(
         };
         let doc = match record.kind {
             RecordKind::Conversion => text_document(&record),
-            _ => html_document(&record),
+            _ => html_document(&record, out.limits.max_record),
         };
         match doc {
             Ok(doc) => {
@@ -172,7 +170,11 @@ fn read_records(
 /// The input error kind of a reader error, and the record's offset when it has one.
 fn error_kind(e: &WebError) -> (InputErrorKind, Option<u64>) {
     match e {
-        WebError::Io { offset, .. } => (InputErrorKind::Unreadable, Some(*offset)),
+        // A store failing mid-object is read again by the next run; a damaged stream is not.
+        WebError::Io { offset, source } if crate::storage::is_transport_error(source) => {
+            (InputErrorKind::Unreadable, Some(*offset))
+        }
+        WebError::Io { offset, .. } => (InputErrorKind::Truncated, Some(*offset)),
         WebError::Open { .. } => (InputErrorKind::Unreadable, None),
         WebError::MalformedHeader { offset, .. } => {
             (InputErrorKind::MalformedRecord, Some(*offset))
@@ -195,7 +197,8 @@ fn error_kind(e: &WebError) -> (InputErrorKind, Option<u64>) {
 fn id_of(record: &Record) -> String {
     match &record.record_id {
         Some(id) => id.trim_start_matches('<').trim_end_matches('>').to_string(),
-        None => format!("offset-{}", record.offset),
+        // Unique within the file; the URL tells files apart.
+        None => format!("{}@{}", record.target_uri.as_deref().unwrap_or("record"), record.offset),
     }
 }
 
@@ -225,10 +228,16 @@ fn encoding_metadata(m: &mut Map<String, Value>, decoded: &Decoded) {
 }
 
 /// A `response` (HTTP) or `resource` record's page, decoded to UTF-8.
-fn html_document(record: &Record) -> Result<Document, (InputErrorKind, String)> {
+fn html_document(record: &Record, max_body: usize) -> Result<Document, (InputErrorKind, String)> {
     let mut metadata = base_metadata(record);
     let decoded = if record.kind == RecordKind::Response {
-        let http = record.http().map_err(|e| (InputErrorKind::MalformedRecord, e.to_string()))?;
+        // Decoded (gzip, chunked) bodies are held to the same limit as records.
+        let http = parse_http_response(&record.payload, max_body).map_err(|e| match e {
+            WebError::Http { reason } if reason.starts_with("decoded body larger") => {
+                (InputErrorKind::TooLarge, format!("record {}: {reason}", id_of(record)))
+            }
+            e => (InputErrorKind::MalformedRecord, format!("record {}: {e}", id_of(record))),
+        })?;
         if let Some(ct) = &http.content_type {
             metadata.insert("content_type".into(), Value::String(ct.clone()));
         }
@@ -260,10 +269,12 @@ fn text_document(record: &Record) -> Result<Document, (InputErrorKind, String)> 
 fn read_page(raw: Box<dyn Read + Send>, out: &mut Chunker<'_>) -> bool {
     let name = out.name.to_string();
     let mut body = Vec::new();
-    let read = decompress(raw, Compression::from_name(&name))
-        .and_then(|r| r.take(out.limits.max_record as u64 + 1).read_to_end(&mut body));
+    let read = decompress(raw, Compression::from_name(&name)).and_then(|r| {
+        r.take((out.limits.max_record as u64).saturating_add(1)).read_to_end(&mut body)
+    });
     if let Err(e) = read {
-        out.error(InputErrorKind::Truncated, None, format!("cannot read the page: {e}"));
+        let (kind, message) = super::jsonl::read_failure(&e, Compression::from_name(&name));
+        out.error(kind, None, message);
         return true;
     }
     if body.len() > out.limits.max_record {

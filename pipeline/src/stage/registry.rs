@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
+use super::html_extract::HtmlExtractSpec;
 use super::text_spec::{
     C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec,
     LanguageSpec, PiiSpec, TextNormalizeSpec, UrlFilterSpec,
@@ -62,12 +63,12 @@ macro_rules! for_each_stage {
             FinewebQuality(FineWebQualitySpec) = "fineweb_quality", docs;
             /// Language identification into metadata; keeps the configured languages.
             Language(LanguageSpec) = "language", docs;
-            /// Redacts e-mail and IP addresses.
+            /// Redacts e-mail and IP addresses and Chinese PII.
             Pii(PiiSpec) = "pii", docs;
             /// Block lists over the `url` metadata field.
             UrlFilter(UrlFilterSpec) = "url_filter", docs;
             /// A page's main content as text (HTML in, text out).
-            HtmlExtract(super::html_extract::HtmlExtractSpec) = "html_extract", docs;
+            HtmlExtract(HtmlExtractSpec) = "html_extract", docs;
         }
     };
 }

@@ -264,7 +264,11 @@ impl<R: BufRead> WarcReader<R> {
         let mut payload = Vec::with_capacity(length.min(1 << 20) as usize);
         let got = match (&mut self.inner).take(length).read_to_end(&mut payload) {
             Ok(got) => got as u64,
-            Err(e) => return Err(self.io_error(e)),
+            Err(e) => {
+                // The bytes read before the error were consumed: later offsets stay right.
+                self.pos += payload.len() as u64;
+                return Err(self.io_error(e));
+            }
         };
         self.pos += got;
         if got < length {
