@@ -24,7 +24,7 @@ pub(crate) fn split_jieba<'a>(text: &'a str, out: &mut Vec<&'a str>) {
 }
 
 /// All of jieba's tokens of `text`, whitespace included: exactly what `jieba.lcut(text)` returns
-/// (for comparing with Python jieba; the rules use [`split_jieba`]).
+/// (for comparing with Python jieba; the rules use `split_jieba`).
 pub fn jieba_lcut(text: &str) -> Vec<&str> {
     JIEBA.cut(text, true).into_iter().map(|t| t.word).collect()
 }
