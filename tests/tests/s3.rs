@@ -42,9 +42,7 @@ fn quickstart_reads_and_writes_s3() {
     assert_eq!(code, 0, "{out}{err}");
     let mut cmd = tokenmill();
     cmd.current_dir(&work).args(["run", "remote.toml", "--progress", "off"]);
-    for (k, v) in &server.env {
-        cmd.env(k, v);
-    }
+    with_env(&mut cmd, &server);
     let (code, out, err) = outcome(&cmd.output().expect("run"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
@@ -76,6 +74,28 @@ fn quickstart_reads_and_writes_s3() {
 }
 
 /// The concatenated `.bin` bytes of a dataset's shards, in manifest order, read with `get`.
+/// Every task of a `tokenmill plan --format json`: (step name, rank, argv), in plan order.
+fn plan_tasks(plan: &serde_json::Value) -> Vec<(String, u64, Vec<String>)> {
+    let mut out = Vec::new();
+    for step in plan["steps"].as_array().expect("steps") {
+        for t in step["tasks"].as_array().expect("tasks") {
+            let argv = t["argv"].as_array().expect("argv");
+            let argv = argv.iter().map(|a| a.as_str().expect("word").to_string()).collect();
+            let name = step["name"].as_str().expect("name").to_string();
+            out.push((name, t["rank"].as_u64().expect("rank"), argv));
+        }
+    }
+    out
+}
+
+/// `cmd` with the S3 server's credentials and endpoint in its environment.
+fn with_env<'c>(
+    cmd: &'c mut std::process::Command,
+    server: &Server,
+) -> &'c mut std::process::Command {
+    cmd.envs(&server.env)
+}
+
 fn token_bytes(manifest: &serde_json::Value, get: impl Fn(&str) -> Vec<u8>) -> Vec<u8> {
     let shards = manifest["shards"].as_array().expect("shards");
     shards.iter().flat_map(|s| get(&format!("{}.bin", s["name"].as_str().expect("name")))).collect()
@@ -127,68 +147,55 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     let task = |argv: &[&str], scratch: &std::path::Path| {
         let mut cmd = std::process::Command::new(argv[0]);
         cmd.current_dir(&array).args(&argv[1..]).env("TOKENMILL_SCRATCH", scratch);
-        for (k, v) in &server.env {
-            cmd.env(k, v);
-        }
+        with_env(&mut cmd, &server);
         cmd
     };
     let mut killed = false;
     let mut fetched = 0;
-    for step in plan["steps"].as_array().expect("steps") {
-        for t in step["tasks"].as_array().expect("tasks") {
-            let argv: Vec<&str> = t["argv"]
-                .as_array()
-                .expect("argv")
-                .iter()
-                .map(|a| a.as_str().expect("word"))
-                .collect();
-            let scratch = tmp.path().join(format!(
-                "machine-{}-{}",
-                step["name"].as_str().expect("name"),
-                t["rank"]
-            ));
-            if step["name"] == "map-0" && t["rank"] == 1 {
-                // This task's first attempt dies (SIGKILL) once it finished a unit; the retry
-                // runs on another machine and takes the finished units from the store.
-                let units = format!("s3://{bucket}/job/work/ledger/units/");
-                let finished = || {
-                    storage::list_inputs(&units, &opts)
-                        .map_or(0, |l| l.iter().filter(|f| f.url.contains("/p0-")).count())
-                };
-                let before = finished();
-                let mut child = task(&argv, &tmp.path().join("machine-dies"))
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .expect("spawn");
-                while child.try_wait().expect("wait").is_none() {
-                    if finished() > before {
-                        child.kill().expect("kill");
-                        killed = true;
-                        break;
-                    }
+    for (step, rank, argv) in plan_tasks(&plan) {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let scratch = tmp.path().join(format!("machine-{step}-{rank}"));
+        if step == "map-0" && rank == 1 {
+            // This task's first attempt dies (SIGKILL) once it finished a unit; the retry
+            // runs on another machine and takes the finished units from the store.
+            let units = format!("s3://{bucket}/job/work/ledger/units/");
+            let finished = || {
+                storage::list_inputs(&units, &opts)
+                    .map_or(0, |l| l.iter().filter(|f| f.url.contains("/p0-")).count())
+            };
+            let before = finished();
+            let mut child = task(&argv, &tmp.path().join("machine-dies"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn");
+            while child.try_wait().expect("wait").is_none() {
+                if finished() > before {
+                    child.kill().expect("kill");
+                    killed = true;
+                    break;
                 }
-                let _ = child.wait();
-                assert!(killed, "the first attempt finished before it could be killed");
             }
-            let (code, out, err) = outcome(&task(&argv, &scratch).output().expect("task"));
-            // Phase 2 reads only the candidates' signature records from the store.
-            if let Some(n) = err
-                .split("\"records\":")
-                .nth(1)
-                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-            {
-                fetched += n.parse::<u64>().unwrap_or(0);
-            }
-            assert_eq!(code, 0, "{argv:?}\n{out}{err}");
-            assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
-            for dir in listing(&scratch) {
-                let left = listing(&scratch.join(&dir));
-                assert!(
-                    left.iter().all(|n| n.ends_with(".lock")),
-                    "a finished task leaves no scratch: {left:?}"
-                );
-            }
+            let _ = child.wait();
+            assert!(killed, "the first attempt finished before it could be killed");
+        }
+        let (code, out, err) = outcome(&task(&argv, &scratch).output().expect("task"));
+        // Phase 2 reads only the candidates' signature records from the store.
+        if let Some(n) = err
+            .split("\"records\":")
+            .nth(1)
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        {
+            fetched += n.parse::<u64>().unwrap_or(0);
+        }
+        assert_eq!(code, 0, "{argv:?}\n{out}{err}");
+        assert!(!err.contains("tokenmill-secret"), "credentials must never be logged");
+        for dir in listing(&scratch) {
+            let left = listing(&scratch.join(&dir));
+            assert!(
+                left.iter().all(|n| n.ends_with(".lock")),
+                "a finished task leaves no scratch: {left:?}"
+            );
         }
     }
     assert!(fetched > 0, "the buckets tasks fetched candidates' signatures");
@@ -264,27 +271,12 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
         ));
         assert_eq!(code, 0, "{err}");
         let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
-        for step in plan["steps"].as_array().expect("steps") {
-            for t in step["tasks"].as_array().expect("tasks") {
-                let argv: Vec<&str> = t["argv"]
-                    .as_array()
-                    .expect("argv")
-                    .iter()
-                    .map(|a| a.as_str().expect("word"))
-                    .collect();
-                let scratch = tmp.path().join(format!(
-                    "{prefix}-{}-{}",
-                    step["name"].as_str().expect("name"),
-                    t["rank"]
-                ));
-                let mut cmd = std::process::Command::new(argv[0]);
-                cmd.current_dir(&dir).args(&argv[1..]).env("TOKENMILL_SCRATCH", &scratch);
-                for (k, v) in &server.env {
-                    cmd.env(k, v);
-                }
-                let (code, out, err) = outcome(&cmd.output().expect("task"));
-                assert_eq!(code, 0, "{argv:?}\n{out}{err}");
-            }
+        for (step, rank, argv) in plan_tasks(&plan) {
+            let scratch = tmp.path().join(format!("{prefix}-{step}-{rank}"));
+            let mut cmd = std::process::Command::new(&argv[0]);
+            cmd.current_dir(&dir).args(&argv[1..]).env("TOKENMILL_SCRATCH", &scratch);
+            let (code, out, err) = outcome(&with_env(&mut cmd, &server).output().expect("task"));
+            assert_eq!(code, 0, "{argv:?}\n{out}{err}");
         }
         let manifest: serde_json::Value = serde_json::from_slice(&fetch(
             &format!("s3://{bucket}/{prefix}/shards/manifest.json"),
@@ -317,9 +309,7 @@ fn a_job_array_with_its_work_dir_and_outputs_on_s3_equals_one_process() {
     cmd.current_dir(&work)
         .args(["run", "single.toml", "--progress", "off"])
         .env("TOKENMILL_SCRATCH", tmp.path().join("single"));
-    for (k, v) in &server.env {
-        cmd.env(k, v);
-    }
+    with_env(&mut cmd, &server);
     let (code, out, err) = outcome(&cmd.output().expect("run"));
     assert_eq!(code, 0, "{out}{err}");
     let stats: serde_json::Value =
@@ -358,9 +348,7 @@ fn warc_files_stream_from_s3() {
     for file in ["local.toml", "remote.toml"] {
         let mut cmd = tokenmill();
         cmd.current_dir(&work).args(["run", file, "--progress", "off"]);
-        for (k, v) in &server.env {
-            cmd.env(k, v);
-        }
+        with_env(&mut cmd, &server);
         let (code, out, err) = outcome(&cmd.output().expect("run"));
         assert_eq!(code, 0, "{file}: {out}{err}");
     }
