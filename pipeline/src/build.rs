@@ -78,6 +78,36 @@ pub fn operators(plan: &Plan) -> anyhow::Result<Vec<Option<Operator>>> {
         .collect()
 }
 
+/// Refuses sources whose paths match no file at all (unless `allow_empty`): a mistyped glob
+/// would otherwise give an empty dataset and exit 0.
+///
+/// # Errors
+/// A [`Failure`](crate::failure::Failure) of kind `config` (exit 2) naming each such source and
+/// its paths.
+pub fn check_sources_not_empty(plan: &Plan, inputs: &[SourceInputs]) -> anyhow::Result<()> {
+    let empty: Vec<String> = plan
+        .spec
+        .sources
+        .iter()
+        .zip(inputs)
+        .filter(|(s, i)| i.files.is_empty() && !s.file().allow_empty)
+        .map(|(s, _)| {
+            format!("source `{}`: {} matches no file", s.name(), s.file().paths.join(", "))
+        })
+        .collect();
+    if empty.is_empty() {
+        return Ok(());
+    }
+    Err(crate::failure::Failure::new(
+        crate::failure::FailureKind::Config,
+        format!(
+            "{} (check the paths; set `allow_empty = true` on a source that may have no input)",
+            empty.join("; ")
+        ),
+    )
+    .into())
+}
+
 macro_rules! define_stage_operator {
     ($($(#[$doc:meta])* $variant:ident($spec:ty) = $label:literal, $kind:ident;)*) => {
         /// Builds one stage's operator (`None` for a barrier, which the runner runs over all of

@@ -34,5 +34,13 @@ pub mod stats;
 pub mod storage;
 pub mod trigger;
 
+/// The release and the git commit the binary was built from, as `--version` prints it and
+/// `stats.json` and the shard manifests record it: `0.2.0 (commit 0123456789ab, 2026-12-07)`.
+pub const LONG_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("TOKENMILL_VERSION_DETAIL"), ")");
+
+/// The git commit the binary was built from (12 hex digits), or `unknown` outside a checkout.
+pub const GIT_COMMIT: &str = env!("TOKENMILL_GIT_COMMIT");
+
 /// The commented example pipeline that `tokenmill init` writes (also `examples/quickstart.toml`).
 pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/quickstart.toml");

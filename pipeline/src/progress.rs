@@ -1,6 +1,7 @@
 //! Progress reporting: an indicatif bar on a terminal, JSON lines otherwise.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,6 +18,34 @@ pub enum ProgressMode {
     Jsonl,
     /// Nothing.
     Off,
+}
+
+/// The bar on screen, if any: log lines are written with it suspended (see [`LogWriter`]).
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Stderr for log lines that leaves the progress bar whole: while a bar is on screen, each line
+/// is written with the bar cleared, and the bar is drawn again below it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ACTIVE_BAR.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
+            None => std::io::stderr().write_all(buf).map(|()| buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+fn set_active(bar: Option<ProgressBar>) {
+    if let Ok(mut active) = ACTIVE_BAR.lock() {
+        *active = bar;
+    }
 }
 
 /// Progress of a run, fed by the writer thread.
@@ -41,11 +70,12 @@ impl Progress {
         let bar = (mode == ProgressMode::Bar).then(|| {
             let bar = ProgressBar::new(total_bytes);
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {decimal_bytes}/{decimal_total_bytes} ({decimal_bytes_per_sec}, eta {eta}) {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
+            set_active(Some(bar.clone()));
             bar
         });
         let now = Instant::now();
@@ -57,13 +87,17 @@ impl Progress {
         Self { mode, bar, total_bytes, started: now, last_line: now, interval }
     }
 
-    /// Reports bytes read so far and documents and tokens written.
-    pub fn update(&mut self, bytes: u64, docs: u64, tokens: u64) {
+    /// Reports input bytes read so far, documents read from the sources, documents written
+    /// by the sinks and tokens written.
+    pub fn update(&mut self, bytes: u64, docs: Docs, tokens: u64) {
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(bytes);
-                    bar.set_message(format!("{docs} docs, {tokens} tokens"));
+                    bar.set_message(format!(
+                        "{} docs read, {} written, {tokens} tokens",
+                        docs.read, docs.written
+                    ));
                 }
             }
             ProgressMode::Jsonl if self.last_line.elapsed() >= self.interval => {
@@ -75,25 +109,44 @@ impl Progress {
     }
 
     /// Ends reporting.
-    pub fn finish(&mut self, bytes: u64, docs: u64, tokens: u64) {
+    pub fn finish(&mut self, bytes: u64, docs: Docs, tokens: u64) {
         if let Some(bar) = self.bar.take() {
             bar.set_position(bytes);
             bar.finish_and_clear();
+            set_active(None);
         }
         if self.mode == ProgressMode::Jsonl {
             self.line("done", bytes, docs, tokens);
         }
     }
 
-    fn line(&self, event: &str, bytes: u64, docs: u64, tokens: u64) {
+    fn line(&self, event: &str, bytes: u64, docs: Docs, tokens: u64) {
         let line = serde_json::json!({
             "event": event,
             "bytes": bytes,
             "total_bytes": self.total_bytes,
-            "docs": docs,
+            "docs": docs.written,
+            "docs_read": docs.read,
             "tokens": tokens,
             "elapsed_secs": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         });
         eprintln!("{line}");
+    }
+}
+
+/// Document counts of a progress update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Docs {
+    /// Read from the sources.
+    pub read: u64,
+    /// Written by the sinks.
+    pub written: u64,
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.bar.take().is_some() {
+            set_active(None);
+        }
     }
 }

@@ -23,11 +23,12 @@ pub struct NodeStats {
     pub kind: String,
     /// Documents received (for sources: records parsed).
     pub docs_in: u64,
-    /// Text bytes received.
+    /// Text bytes received (UTF-8 bytes of the documents' text; on a token edge, of the text the
+    /// tokens came from).
     pub bytes_in: u64,
     /// Documents passed on (for sinks: written).
     pub docs_out: u64,
-    /// Text bytes passed on.
+    /// Text bytes passed on (for sinks: written).
     pub bytes_out: u64,
     /// Tokens produced or written.
     pub tokens_out: u64,
@@ -189,7 +190,7 @@ impl RunStats {
     ) -> Self {
         RunStats {
             status: RunStatus::Complete,
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::LONG_VERSION.into(),
             config_hash: plan.config_hash.clone(),
             threads,
             elapsed_secs,
@@ -227,7 +228,7 @@ impl RunStats {
             RunStatus::Interrupted => {
                 "interrupted (outputs not completed were removed)".to_string()
             }
-            RunStatus::Failed { reason, .. } => format!("FAILED: {reason}"),
+            RunStatus::Failed { .. } => "FAILED".to_string(),
         };
         let secs = self.elapsed_secs.max(1e-9);
         let _ = writeln!(
@@ -275,6 +276,9 @@ impl RunStats {
                 r.tokens,
                 r.files.len()
             );
+        }
+        if let RunStatus::Failed { reason, .. } = &self.status {
+            let _ = writeln!(s, "error: {reason}");
         }
         s
     }

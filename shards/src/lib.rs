@@ -91,4 +91,4 @@ pub use shuffle::{SHUFFLE_TMP_DIR, SplitMix64, shuffle_dataset};
 pub use verify::{
     Problem, VerifyOptions, VerifyReport, verify_dir, verify_dir_from, verify_shards,
 };
-pub use writer::{ShardInfo, ShardWriter};
+pub use writer::{CHECKSUM_BLOCK_BYTES, ShardInfo, ShardWriter};

@@ -174,6 +174,7 @@ pub(crate) mod tests {
                 idx_bytes: 82,
                 bin_xxh3: "0".repeat(32),
                 idx_xxh3: "f".repeat(32),
+                bin_blocks_xxh3: vec!["0123456789abcdef".into()],
             }],
         }
     }

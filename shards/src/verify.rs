@@ -17,7 +17,7 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::format::{Index, parse_idx};
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::writer::{ShardInfo, hex128, with_suffix};
+use crate::writer::{BlockHasher, CHECKSUM_BLOCK_BYTES, ShardInfo, hex128, with_suffix};
 
 /// What [`verify_dir`] checks beyond the format itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +284,9 @@ impl Verifier<'_> {
         };
         let mut tokens = index.map(|index| TokenChecker::new(index, self.opts));
         let mut hasher = Xxh3::new();
+        // Block digests locate damage; only the first differing block is reported.
+        let check_blocks = self.opts.check_checksums && !info.bin_blocks_xxh3.is_empty();
+        let (mut blocks, mut compared, mut damaged) = (BlockHasher::default(), 0usize, false);
         let size = index.map_or(1, |i| i.dtype.size());
         let mut buf = vec![0u8; 1 << 20];
         let (mut filled, mut base) = (0usize, 0u64);
@@ -293,6 +296,17 @@ impl Verifier<'_> {
                 Err(e) => return self.problem(path, Some(base), format!("read failed: {e}")),
             };
             hasher.update(&buf[filled..filled + n]);
+            if check_blocks && !damaged {
+                let done = blocks.update(&buf[filled..filled + n]);
+                if let Some(k) = first_mismatch(
+                    &blocks.digests()[compared..done],
+                    &info.bin_blocks_xxh3[compared..],
+                ) {
+                    self.damaged_block(path, info, compared + k);
+                    damaged = true;
+                }
+                compared = done;
+            }
             filled += n;
             if n != 0 && filled < buf.len() {
                 continue;
@@ -321,9 +335,34 @@ impl Verifier<'_> {
                 self.problem(path, Some(offset), message + &more);
             }
         }
-        if self.opts.check_checksums {
+        if check_blocks && !damaged {
+            let all = blocks.finish();
+            if let Some(k) = first_mismatch(&all[compared..], &info.bin_blocks_xxh3[compared..]) {
+                self.damaged_block(path, info, compared + k);
+                damaged = true;
+            } else if all.len() != info.bin_blocks_xxh3.len() {
+                let msg = format!(
+                    "{} checksum blocks, the manifest lists {}",
+                    all.len(),
+                    info.bin_blocks_xxh3.len()
+                );
+                self.problem(path, None, msg);
+            }
+        }
+        // A damaged block was reported with its range; the whole file's checksum adds nothing.
+        if self.opts.check_checksums && !damaged {
             self.compare_checksum(path, &info.bin_xxh3, hex128(hasher.digest128()));
         }
+    }
+
+    /// Reports block `k` of a `.bin` as damaged, by its byte range.
+    fn damaged_block(&mut self, path: &Path, info: &ShardInfo, k: usize) {
+        let start = k as u64 * CHECKSUM_BLOCK_BYTES;
+        let end = (start + CHECKSUM_BLOCK_BYTES).min(info.bin_bytes);
+        let msg = format!(
+            "checksum mismatch in bytes {start}..{end}: the XXH3-64 of that block differs from the manifest's (damaged after it was written)"
+        );
+        self.problem(path, Some(start), msg);
     }
 
     /// Reports `*.tmp` files and shard files the manifest does not list.
@@ -417,4 +456,10 @@ impl TokenChecker {
     fn into_tallies(self) -> [Tally; 3] {
         [self.invalid, self.over_vocab, self.eos]
     }
+}
+
+/// The position of the first digest of `got` that differs from `want`'s (a missing one counts
+/// as different).
+fn first_mismatch(got: &[String], want: &[String]) -> Option<usize> {
+    got.iter().enumerate().position(|(k, g)| want.get(k) != Some(g))
 }

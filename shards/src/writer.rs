@@ -19,6 +19,10 @@ use crate::format::write_idx;
 /// Buffer size for shard files: large sequential writes.
 const BUF_SIZE: usize = 1 << 20;
 
+/// Size of the `.bin` blocks whose XXH3-64 the manifest lists (the last block may be shorter),
+/// so that `verify` names the byte range of a damaged block.
+pub const CHECKSUM_BLOCK_BYTES: u64 = 16 << 20;
+
 /// A finished shard, as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardInfo {
@@ -37,6 +41,11 @@ pub struct ShardInfo {
     pub bin_xxh3: String,
     /// XXH3-128 of the `.idx` file, 32 lowercase hex digits.
     pub idx_xxh3: String,
+    /// XXH3-64 of each [`CHECKSUM_BLOCK_BYTES`] block of the `.bin`, 16 lowercase hex digits
+    /// each: `verify` reports a damaged block by its byte range. Empty in manifests written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bin_blocks_xxh3: Vec<String>,
 }
 
 /// Formats an XXH3-128 digest the way manifests store it.
@@ -44,11 +53,53 @@ pub(crate) fn hex128(digest: u128) -> String {
     format!("{digest:032x}")
 }
 
-/// A buffered file writer that hashes and counts what passes through it.
+/// A buffered file writer that hashes and counts what passes through it, the whole file and
+/// each [`CHECKSUM_BLOCK_BYTES`] block.
 struct HashingFile {
     out: BufWriter<File>,
     hasher: Xxh3,
     bytes: u64,
+    blocks: BlockHasher,
+}
+
+/// XXH3-64 of consecutive fixed-size blocks of a byte stream.
+#[derive(Default)]
+pub(crate) struct BlockHasher {
+    block: Xxh3,
+    in_block: u64,
+    digests: Vec<String>,
+}
+
+impl BlockHasher {
+    /// Feeds the next bytes of the stream; returns the number of blocks completed so far.
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) -> usize {
+        while !bytes.is_empty() {
+            let room = usize::try_from(CHECKSUM_BLOCK_BYTES - self.in_block).unwrap_or(usize::MAX);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.block.update(now);
+            self.in_block += now.len() as u64;
+            if self.in_block == CHECKSUM_BLOCK_BYTES {
+                self.digests.push(format!("{:016x}", self.block.digest()));
+                self.block = Xxh3::new();
+                self.in_block = 0;
+            }
+            bytes = rest;
+        }
+        self.digests.len()
+    }
+
+    /// The digests of every complete block, then the partial last one (if any bytes).
+    pub(crate) fn finish(mut self) -> Vec<String> {
+        if self.in_block > 0 {
+            self.digests.push(format!("{:016x}", self.block.digest()));
+        }
+        self.digests
+    }
+
+    /// The digests of the blocks completed so far.
+    pub(crate) fn digests(&self) -> &[String] {
+        &self.digests
+    }
 }
 
 impl HashingFile {
@@ -58,14 +109,15 @@ impl HashingFile {
             out: BufWriter::with_capacity(BUF_SIZE, file),
             hasher: Xxh3::new(),
             bytes: 0,
+            blocks: BlockHasher::default(),
         })
     }
 
-    /// Flushes and fsyncs; returns the byte count and the hex digest.
-    fn finish(mut self, path: &Path) -> Result<(u64, String)> {
+    /// Flushes and fsyncs; returns the byte count, the hex digest and the block digests.
+    fn finish(mut self, path: &Path) -> Result<(u64, String, Vec<String>)> {
         self.out.flush().map_err(Error::io("write", path))?;
         self.out.get_ref().sync_all().map_err(Error::io("fsync", path))?;
-        Ok((self.bytes, hex128(self.hasher.digest128())))
+        Ok((self.bytes, hex128(self.hasher.digest128()), self.blocks.finish()))
     }
 }
 
@@ -73,6 +125,7 @@ impl Write for HashingFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.out.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.blocks.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
@@ -265,10 +318,10 @@ impl ShardWriter {
             path: bin_tmp.clone(),
             source: std::io::Error::other("shard writer already finished"),
         })?;
-        let (bin_bytes, bin_xxh3) = bin.finish(&bin_tmp)?;
+        let (bin_bytes, bin_xxh3, bin_blocks_xxh3) = bin.finish(&bin_tmp)?;
         let mut idx = HashingFile::create(&idx_tmp)?;
         write_idx(&mut idx, self.dtype, &self.lengths).map_err(Error::io("write", &idx_tmp))?;
-        let (idx_bytes, idx_xxh3) = idx.finish(&idx_tmp)?;
+        let (idx_bytes, idx_xxh3, _) = idx.finish(&idx_tmp)?;
         for ext in [".bin", ".idx"] {
             let (from, to) = (self.tmp_path(&format!("{ext}.tmp")), self.tmp_path(ext));
             fs::rename(&from, &to).map_err(Error::io("rename", &from))?;
@@ -283,6 +336,7 @@ impl ShardWriter {
             idx_bytes,
             bin_xxh3,
             idx_xxh3,
+            bin_blocks_xxh3,
         })
     }
 

@@ -122,6 +122,48 @@ fn flipped_bit_in_bin_fails_the_checksum() {
 }
 
 #[test]
+fn flipped_bit_in_a_large_bin_is_located_by_block() {
+    // 2.5 checksum blocks of u32 tokens; a flip in the second block is reported at its start.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let block = tokenmill_shards::CHECKSUM_BLOCK_BYTES;
+    let tokens = usize::try_from(block * 5 / 2 / 4).expect("fits");
+    let doc: Vec<u32> = (0..tokens as u32).map(|i| 1 + i % 900).collect();
+    let target = ShardTarget { max_tokens: None, max_bytes: None };
+    let mut set = ShardSetWriter::new(tmp.path(), "train", DType::I32, target).expect("new set");
+    set.add_document(&doc).expect("add");
+    let shards = set.finish().expect("finish");
+    assert_eq!(shards[0].bin_blocks_xxh3.len(), 3, "two full blocks and a partial one");
+    let manifest = Manifest {
+        format: "megatron".into(),
+        format_version: 1,
+        tool_version: "test".into(),
+        dtype: DType::I32.name().into(),
+        vocab_size: 1000,
+        eos_id: None,
+        bos_id: None,
+        tokenizer_hash: "tok".into(),
+        tokenizer_encode_path: None,
+        config_hash: "cfg".into(),
+        inputs: vec!["a.jsonl".into()],
+        documents: 1,
+        tokens: shards[0].tokens,
+        shards,
+    };
+    manifest.write(tmp.path()).expect("manifest");
+    let bin = shard_file(tmp.path(), "train_00000.bin");
+    let mut bytes = fs::read(&bin).expect("read");
+    let at = usize::try_from(block + 12_345).expect("fits");
+    bytes[at] ^= 0x01; // a token that stays in range: only a checksum can tell
+    fs::write(&bin, &bytes).expect("flip");
+    let opts = VerifyOptions { vocab_size: Some(1000), eos_id: None, check_checksums: true };
+    let found = problems(tmp.path(), &opts);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].offset, Some(block), "{}", found[0]);
+    let end = (2 * block).to_string();
+    assert!(found[0].message.contains(&format!("bytes {block}..{end}")), "{}", found[0]);
+}
+
+#[test]
 fn flipped_bit_in_idx_is_located() {
     let tmp = tempfile::tempdir().expect("tempdir");
     write_dataset(tmp.path(), DType::U16, &sample_docs());

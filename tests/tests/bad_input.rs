@@ -60,7 +60,15 @@ fn assert_fails(bad_name: &str, make: impl Fn(&Path) -> String) {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert_eq!(stats.expect("stats")["status"], "failed");
+    let stats = stats.expect("stats");
+    assert_eq!(stats["status"], "failed");
+    // Nothing counts as written by a sink whose files were discarded, and the summary line does
+    // not carry the error text: it gets a line of its own.
+    let shards = common::node(&stats, "shards");
+    assert_eq!((shards["docs_out"].as_u64(), shards["tokens_out"].as_u64()), (Some(0), Some(0)));
+    let summary = log.lines().find(|l| l.starts_with("run FAILED in ")).expect("summary line");
+    assert!(!summary.contains("bad input"), "{summary}");
+    assert!(log.lines().any(|l| l.starts_with("error: bad input")), "{log}");
 }
 
 fn write(dir: &Path, name: &str, data: &[u8]) -> String {

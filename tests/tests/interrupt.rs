@@ -41,12 +41,16 @@ fn sigint_stops_cleanly_without_complete_looking_output() {
         .expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
-    // Wait until shards have been written (progress reports tokens), then interrupt.
+    // Wait until a shard has been committed (its `.idx` is in place: progress lines come while
+    // the run goes, and the first may come before the first shard is full), then interrupt.
     let mut seen = Vec::new();
+    let committed = |dir: &std::path::Path| {
+        listing(&dir.join("out/shards")).iter().any(|n| n.ends_with(".idx"))
+    };
     for line in lines.by_ref() {
         let line = line.expect("line");
         seen.push(line.clone());
-        if line.contains("\"event\":\"progress\"") && !line.contains("\"tokens\":0") {
+        if line.contains("\"event\":\"progress\"") && committed(dir.path()) {
             break;
         }
     }

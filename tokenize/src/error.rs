@@ -14,7 +14,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[non_exhaustive]
 pub enum Error {
     /// The tokenizer file could not be read.
-    #[error("cannot read tokenizer file {}: {source}", path.display())]
+    #[error("cannot read tokenizer file {}", path.display())]
     Read {
         /// The file that was being read.
         path: PathBuf,

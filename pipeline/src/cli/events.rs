@@ -21,6 +21,7 @@ use crate::storage::{self, StorageError};
 #[derive(Debug, Args)]
 pub struct IncrementalArgs {
     /// The pipeline file.
+    #[arg(default_value = "tokenmill.toml")]
     pub config: PathBuf,
     /// Worker threads [default: all cores].
     #[arg(short = 'j', long)]

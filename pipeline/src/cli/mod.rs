@@ -4,9 +4,11 @@ mod classifier;
 mod datasets;
 mod dedup;
 mod events;
+mod init;
 mod inspect;
 mod ops;
 mod ranks;
+mod shell;
 mod train;
 mod train_lm;
 mod train_verify;
@@ -42,7 +44,13 @@ use crate::stats::RunStatus;
 /// cached in binary form under its `tokenizers/` for fast loading; default
 /// `$XDG_CACHE_HOME/tokenmill` or `~/.cache/tokenmill`; `off` disables).
 #[derive(Debug, Parser)]
-#[command(name = "tokenmill", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "tokenmill",
+    version = crate::LONG_VERSION,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Options for every command.
     #[command(flatten)]
@@ -83,6 +91,7 @@ pub enum Command {
     /// Check a pipeline file: report every error with its line, list inputs, load tokenizers.
     Validate {
         /// The pipeline file.
+        #[arg(default_value = "tokenmill.toml")]
         config: PathBuf,
     },
     /// Write a commented example pipeline file to start from.
@@ -131,17 +140,30 @@ pub enum Command {
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
     Bench {
         /// The pipeline file.
+        #[arg(default_value = "tokenmill.toml")]
         config: PathBuf,
         /// Worker threads [default: all cores].
         #[arg(short = 'j', long)]
         threads: Option<usize>,
     },
+    /// Print a shell completion script (bash, zsh, fish, PowerShell, Elvish).
+    Completions(shell::CompletionsArgs),
+    /// Print the man page, or write one page per subcommand into a directory.
+    Man(shell::ManArgs),
 }
 
 /// `tokenmill run`.
 #[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  tokenmill run                                   # ./tokenmill.toml
+  tokenmill run examples/quickstart.toml          # the sample corpus to verified shards
+  tokenmill run p.toml --dry-run                  # check inputs and tokenizer, print the plan
+  tokenmill run p.toml -j 8 --progress json       # 8 workers, progress as JSON lines
+  tokenmill run p.toml --incremental              # cron: only new or changed inputs
+  tokenmill run p.toml --step map-0 --world-size 16 --array-task   # one task of a job array")]
 pub struct RunArgs {
     /// The pipeline file.
+    #[arg(default_value = "tokenmill.toml")]
     pub config: PathBuf,
     /// Compile, list inputs and load tokenizers, print the plan, but read and write nothing.
     #[arg(long)]
@@ -228,15 +250,45 @@ impl From<Exit> for ExitCode {
 /// The whole program: parse arguments, set up logging, run the command, map the outcome to an
 /// exit code.
 pub fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(&cli.global);
     match execute(cli) {
         Ok(code) => code.into(),
+        Err(e) if is_broken_pipe(&e) => Exit::Ok.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
             failure::kind_of(&e).map_or(Exit::Failed, Exit::from).into()
         }
     }
+}
+
+/// Ends the process quietly with exit code 0 when stdout is closed early (`tokenmill inspect
+/// DIR | head`), as ripgrep does, instead of panicking on the broken pipe: the standard
+/// library's `print!` panics with "failed printing to stdout: Broken pipe".
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(Exit::Ok as i32);
+        }
+        default(info);
+    }));
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone (see
+/// [`quiet_on_closed_stdout`]).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Sets up `tracing` on stderr.
@@ -251,7 +303,7 @@ pub fn init_logging(args: &GlobalArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::LogWriter)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match args.log_format {
@@ -268,7 +320,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Validate { config } => validate(&config),
-        Command::Init { path, force } => init(&path, force),
+        Command::Init { path, force } => init::init(&path, force),
         Command::TrainTokenizer(args) => train::train(args),
         Command::Verify(args) => verify::verify(args),
         Command::Bench { config, threads } => bench(&config, threads),
@@ -284,6 +336,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => events::watch(args),
         Command::Slurm(args) => ops::slurm(args),
         Command::K8s(args) => ops::k8s(args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     }
 }
 
@@ -310,20 +364,54 @@ fn validate(path: &Path) -> anyhow::Result<Exit> {
     match preflight(&plan) {
         Ok(()) => {
             println!("{}: ok ({} nodes)", path.display(), plan.nodes.len());
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if config::resolves_paths_against_the_file(plan.spec.version) {
+                println!(
+                    "relative paths: against {} (version {})",
+                    dir.display(),
+                    plan.spec.version
+                );
+            } else {
+                println!(
+                    "relative paths: against the directory tokenmill runs from (version {}; `version = 2` resolves them against the file's directory)",
+                    plan.spec.version
+                );
+            }
             Ok(Exit::Ok)
         }
         Err(e) => {
-            eprintln!("{}: error: {e:#}", path.display());
+            eprintln!("error: {e:#}");
             Ok(Exit::Config)
         }
     }
 }
 
+/// The line (from 1) of the `name = "NAME"` key of node `name` in a pipeline file.
+fn node_line(text: &str, name: &str) -> Option<usize> {
+    let quoted = [format!("\"{name}\""), format!("'{name}'")];
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix("name").is_some_and(|rest| {
+                let rest = rest.trim_start();
+                rest.starts_with('=')
+                    && quoted.iter().any(|q| rest[1..].trim_start().starts_with(q))
+            })
+        })
+        .map(|i| i + 1)
+}
+
 /// Lists inputs and loads tokenizers; prints the plan.
 fn preflight(plan: &Plan) -> anyhow::Result<()> {
     let inputs = crate::build::list_sources(plan);
-    crate::build::operators(plan)?;
-    crate::build::where_filters(plan)?;
+    let text = std::fs::read_to_string(&plan.config_path).unwrap_or_default();
+    for spec in &plan.spec.stages {
+        if let Err(e) = crate::build::stage_operator(spec) {
+            let line = node_line(&text, spec.name()).map_or(String::new(), |l| format!(":{l}"));
+            return Err(e.context(format!("{}{line}", plan.config_path.display())));
+        }
+    }
+    crate::build::where_filters(plan).with_context(|| format!("{}", plan.config_path.display()))?;
     for (s, src) in plan.spec.sources.iter().enumerate() {
         let bytes: u64 = inputs[s].files.iter().map(|f| f.size).sum();
         println!(
@@ -337,6 +425,7 @@ fn preflight(plan: &Plan) -> anyhow::Result<()> {
             println!("  warning: {e}");
         }
     }
+    crate::build::check_sources_not_empty(plan, &inputs)?;
     for n in &plan.nodes {
         let inputs: Vec<String> = n
             .inputs
@@ -500,19 +589,5 @@ fn bench(path: &Path, threads: Option<usize>) -> anyhow::Result<Exit> {
         "peak_rss_mib": stats.peak_rss_bytes.map(|b| b as f64 / f64::from(1 << 20)),
     });
     println!("{line}");
-    Ok(Exit::Ok)
-}
-
-fn init(path: &Path, force: bool) -> anyhow::Result<Exit> {
-    if path.exists() && !force {
-        eprintln!("error: {} exists; pass --force to overwrite it", path.display());
-        return Ok(Exit::Config);
-    }
-    std::fs::write(path, crate::EXAMPLE_CONFIG)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
-        "wrote {}: edit the paths, then `tokenmill validate {0}` and `tokenmill run {0}`",
-        path.display()
-    );
     Ok(Exit::Ok)
 }

@@ -13,6 +13,7 @@ use crate::runner;
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The pipeline file.
+    #[arg(default_value = "tokenmill.toml")]
     pub config: PathBuf,
     /// Number of tasks of the job array (of each map and bucket step).
     #[arg(long, default_value_t = 1)]
@@ -41,6 +42,7 @@ pub enum PlanFormat {
 #[derive(Debug, Args)]
 pub struct SlurmArgs {
     /// The pipeline file (its work dir must be on storage every node shares).
+    #[arg(default_value = "tokenmill.toml")]
     pub config: PathBuf,
     /// Number of tasks of each map and bucket step (array size).
     #[arg(long)]
@@ -75,6 +77,7 @@ pub struct SlurmArgs {
 #[derive(Debug, Args)]
 pub struct K8sArgs {
     /// The pipeline file, as the pods see it (on the mounted volume).
+    #[arg(default_value = "tokenmill.toml")]
     pub config: PathBuf,
     /// Number of indexed tasks of each map and bucket step.
     #[arg(long)]
@@ -158,10 +161,7 @@ pub(super) fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     let steps = runner::plan_steps(&plan, args.world_size)?;
     let binary = match &args.binary {
         Some(b) => b.display().to_string(),
-        None => std::env::current_exe()
-            .context("cannot locate this tokenmill binary; pass --binary")?
-            .display()
-            .to_string(),
+        None => this_binary()?,
     };
     let config = absolute(&args.config)?.display().to_string();
     match args.format {
@@ -237,12 +237,9 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let binary = match &args.binary {
-        Some(b) => absolute(b)?,
-        None => {
-            std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?
-        }
+        Some(b) => absolute(b)?.display().to_string(),
+        None => this_binary()?,
     };
-    let binary = binary.display().to_string();
     let config = absolute(&args.config)?.display().to_string();
     let mut scripts = Vec::new();
     for (i, step) in steps.iter().enumerate() {
@@ -438,6 +435,21 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
         args.tasks
     );
     Ok(Exit::Ok)
+}
+
+/// This binary's path, for the commands of a job; warns when it is a debug build (`cargo run`),
+/// which runs many times slower than `cargo install --locked --path pipeline` gives.
+fn this_binary() -> anyhow::Result<String> {
+    let path =
+        std::env::current_exe().context("cannot locate this tokenmill binary; pass --binary")?;
+    if cfg!(debug_assertions) {
+        tracing::warn!(
+            binary = %path.display(),
+            "the jobs will run this debug build, which is many times slower than a release build: \
+             `cargo install --locked --path pipeline` (then ~/.cargo/bin/tokenmill), or pass --binary"
+        );
+    }
+    Ok(path.display().to_string())
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct TrainLmArgs {
     pub model: LmArgs,
     /// `auto` (a GPU if there is one), `cpu`, or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceRequest,
 }
 
 pub(super) fn train(args: TrainLmArgs) -> anyhow::Result<Exit> {
@@ -75,7 +75,7 @@ pub(super) fn train(args: TrainLmArgs) -> anyhow::Result<Exit> {
     );
     let compaction = Compaction::fit(&train, args.model.vocab_cap);
     let (train_c, heldout_c) = (compaction.apply(&train), compaction.apply(&heldout));
-    let (device, why) = args.device.parse::<DeviceRequest>()?.resolve()?;
+    let (device, why) = args.device.resolve()?;
     tracing::info!(%device, documents = docs, train_tokens = train.len(), skipped, "train-lm: {why}");
     let (gpt, report) = args.model.train(compaction.size(), device, &train_c)?;
     let loss = gpt.eval_loss(&heldout_c, 64)?;

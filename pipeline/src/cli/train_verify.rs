@@ -122,7 +122,7 @@ pub struct TrainCheckArgs {
     pub report: Option<PathBuf>,
     /// Compute device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceRequest,
 }
 
 /// What `report.json` holds.
@@ -146,7 +146,7 @@ struct Report {
 
 /// Runs the training check; returns whether it passed.
 pub(super) fn train_check(dir: &Path, args: &TrainCheckArgs) -> anyhow::Result<bool> {
-    let (device, why) = args.device.parse::<DeviceRequest>()?.resolve()?;
+    let (device, why) = args.device.resolve()?;
     tracing::info!(%device, "verify --train: {why}");
     let manifest = Manifest::read(dir)?;
     let (train, heldout) = read_split(dir, &manifest, args.model.max_tokens)?;

@@ -99,7 +99,9 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
     let picks: Vec<usize> = if kept.is_empty() {
         vec![]
     } else {
-        (0..sample.min(n)).map(|i| i * n / sample.min(n).max(1)).chain([n - 1]).collect()
+        // `sample` documents (or all), evenly spread, the first and the last among them.
+        let m = sample.min(n);
+        (0..m).map(|k| if m == 1 { n - 1 } else { k * (n - 1) / (m - 1) }).collect()
     };
     let mut checked = 0usize;
     for &i in &picks {

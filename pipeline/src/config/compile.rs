@@ -149,7 +149,11 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         .map(|n| matches!(n.role, Role::Stage(i) if spec.stages[i].is_barrier()))
         .collect();
     let (reachable, passes) = order(&nodes, &barriers, &locs, &mut rep);
-    check_unused(&nodes, &locs, &mut rep);
+    // A node that failed to parse lists no inputs here: the outputs it reads would be reported
+    // as going nowhere, falsely.
+    if partial.broken.is_empty() {
+        check_unused(&nodes, &locs, &mut rep);
+    }
     rep.out.sort_by_key(|d| (d.line, d.column));
     if rep.out.iter().any(|d| d.severity == super::Severity::Error) {
         return Err(Diagnostics(rep.out));

@@ -11,7 +11,10 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, Diagnostics, LineIndex, Severity};
-use super::spec::{PipelineSpec, RunSpec, SinkSpec, SourceSpec, StageSpec, VERSION};
+use super::spec::{
+    PipelineSpec, RunSpec, SinkSpec, SourceSpec, StageSpec, VERSION, VERSIONS,
+    resolves_paths_against_the_file,
+};
 
 /// Where each node table starts in the file, for later diagnostics.
 #[derive(Debug, Clone, Default)]
@@ -130,29 +133,47 @@ pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnost
             rep.error(Some(0), format!("missing `version = {VERSION}` at the top of the file"));
             VERSION
         }
-        Some(toml::Value::Integer(v)) if *v == i64::from(VERSION) => VERSION,
+        Some(toml::Value::Integer(v)) if VERSIONS.iter().any(|&known| i64::from(known) == *v) => {
+            u32::try_from(*v).unwrap_or(VERSION)
+        }
         Some(other) => {
             let at = rep.lines.find_top_key("version");
+            let known: Vec<String> = VERSIONS.iter().map(u32::to_string).collect();
             rep.error(
                 at,
-                format!("unsupported version {other}: this tokenmill reads version {VERSION}"),
+                format!(
+                    "unsupported version {other}: this tokenmill reads versions {}",
+                    known.join(" and ")
+                ),
             );
             VERSION
         }
     };
+    // Version 2: relative paths are the file's, wherever tokenmill runs from.
+    let base = resolves_paths_against_the_file(version)
+        .then(|| file.parent().unwrap_or(Path::new("")).to_path_buf());
+    let base = base.as_deref();
     let run = match spans.run {
         None => RunSpec::default(),
         Some(t) => {
             let span = t.span();
-            node::<RunSpec>(&mut rep, span, t.into_inner(), "[run]").unwrap_or_default()
+            let table = with_resolved_paths(t.into_inner(), base);
+            node::<RunSpec>(&mut rep, span, table, "[run]").unwrap_or_default()
         }
     };
     let mut locs = SpecLocations::default();
     let mut broken = Vec::new();
-    let sources =
-        nodes::<SourceSpec>(&mut rep, spans.source, "source", &mut locs.sources, &mut broken);
-    let stages = nodes::<StageSpec>(&mut rep, spans.stage, "stage", &mut locs.stages, &mut broken);
-    let sinks = nodes::<SinkSpec>(&mut rep, spans.sink, "sink", &mut locs.sinks, &mut broken);
+    let sources = nodes::<SourceSpec>(
+        &mut rep,
+        spans.source,
+        ("source", base),
+        &mut locs.sources,
+        &mut broken,
+    );
+    let stages =
+        nodes::<StageSpec>(&mut rep, spans.stage, ("stage", base), &mut locs.stages, &mut broken);
+    let sinks =
+        nodes::<SinkSpec>(&mut rep, spans.sink, ("sink", base), &mut locs.sinks, &mut broken);
     Ok(Partial {
         spec: PipelineSpec { version, run, sources, stages, sinks },
         locations: locs,
@@ -161,10 +182,11 @@ pub(crate) fn parse_partial(text: &str, file: &Path) -> Result<Partial, Diagnost
     })
 }
 
+/// `what` names the node kind; a `base` directory resolves relative paths (version 2).
 fn nodes<T: DeserializeOwned>(
     rep: &mut Reporter<'_>,
     tables: Vec<Spanned<toml::Table>>,
-    what: &str,
+    (what, base): (&str, Option<&Path>),
     locs: &mut Vec<usize>,
     broken: &mut Vec<String>,
 ) -> Vec<T> {
@@ -172,7 +194,7 @@ fn nodes<T: DeserializeOwned>(
     for (i, t) in tables.into_iter().enumerate() {
         let span = t.span();
         let start = span.start;
-        let table = t.into_inner();
+        let table = with_resolved_paths(t.into_inner(), base);
         let label = match table.get("name").and_then(|n| n.as_str()) {
             Some(name) => format!("{what} `{name}`"),
             None => format!("{what} #{}", i + 1),
@@ -186,6 +208,38 @@ fn nodes<T: DeserializeOwned>(
         }
     }
     out
+}
+
+/// Whether the values of `key` are file or directory paths: resolved against the pipeline
+/// file's directory under version 2 when relative (URLs and absolute paths are left alone).
+pub(crate) fn is_path_key(key: &str) -> bool {
+    matches!(key, "path" | "paths" | "tokenizer" | "model" | "work_dir" | "index" | "files")
+        || ["_file", "_files", "_dir", "_path", "_paths"].iter().any(|s| key.ends_with(s))
+}
+
+/// `table` with every relative path (see [`is_path_key`]) joined to `base`.
+fn with_resolved_paths(mut table: toml::Table, base: Option<&Path>) -> toml::Table {
+    if let Some(base) = base.filter(|b| !b.as_os_str().is_empty()) {
+        for (key, value) in &mut table {
+            resolve(value, base, is_path_key(key));
+        }
+    }
+    table
+}
+
+fn resolve(value: &mut toml::Value, base: &Path, is_path: bool) {
+    match value {
+        toml::Value::String(s) if is_path && !s.contains("://") && !Path::new(s).is_absolute() => {
+            *s = base.join(s.as_str()).display().to_string();
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(|v| resolve(v, base, is_path)),
+        toml::Value::Table(t) => {
+            for (key, v) in t.iter_mut() {
+                resolve(v, base, is_path_key(key));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn node<T: DeserializeOwned>(
@@ -311,6 +365,34 @@ mod tests {
     #[test]
     fn missing_version_is_an_error() {
         let errs = errors("[run]\nseed = 1\n");
-        assert!(errs[0].contains("missing `version = 1`"), "{errs:?}");
+        assert!(errs[0].contains("missing `version = 2`"), "{errs:?}");
+        let errs = errors("version = 3\n");
+        assert!(errs[0].contains("reads versions 1 and 2"), "{errs:?}");
+    }
+
+    fn parsed(version: u32, file: &str) -> PipelineSpec {
+        let text = format!(
+            "version = {version}\n[run]\nwork_dir = \"out/work\"\n\
+             [[source]]\nname = \"a\"\ntype = \"jsonl\"\npaths = [\"data/*.jsonl\", \"/abs/x.jsonl\", \"s3://b/k\"]\n\
+             text_field = \"body\"\n\
+             [[stage]]\nname = \"t\"\ntype = \"tokenize\"\ninputs = [\"a\"]\ntokenizer = \"tok.json\"\n\
+             [[sink]]\nname = \"o\"\ntype = \"megatron\"\ninputs = [\"t\"]\npath = \"out/shards\"\n"
+        );
+        parse_partial(&text, Path::new(file)).expect("parses").spec
+    }
+
+    #[test]
+    fn version_2_resolves_relative_paths_against_the_file() {
+        let spec = parsed(2, "jobs/p.toml");
+        assert_eq!(spec.run.work_dir, "jobs/out/work");
+        assert_eq!(spec.sources[0].file().paths, ["jobs/data/*.jsonl", "/abs/x.jsonl", "s3://b/k"]);
+        assert_eq!(spec.sources[0].file().text_field, "body", "not a path");
+        let StageSpec::Tokenize(t) = &spec.stages[0] else { panic!("tokenize") };
+        assert_eq!(t.tokenizer, "jobs/tok.json");
+        assert_eq!(spec.sinks[0].path(), "jobs/out/shards");
+        // Version 1 keeps them relative to where tokenmill runs.
+        let spec = parsed(1, "jobs/p.toml");
+        assert_eq!(spec.run.work_dir, "out/work");
+        assert_eq!(spec.sources[0].file().paths[0], "data/*.jsonl");
     }
 }

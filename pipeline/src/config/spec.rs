@@ -16,8 +16,18 @@ pub use crate::stage::{
     LengthSpec, PerplexitySpec, QualityModelSpec, StageKind, StageSpec, TokenizeSpec, WhereSpec,
 };
 
-/// The current pipeline file format version.
-pub const VERSION: u32 = 1;
+/// The current pipeline file format version. Version 2 resolves relative paths against the
+/// pipeline file's directory (see [`resolves_paths_against_the_file`]); version 1, still read,
+/// against the directory tokenmill runs from.
+pub const VERSION: u32 = 2;
+
+/// The versions this tokenmill reads.
+pub const VERSIONS: [u32; 2] = [1, 2];
+
+/// Whether pipeline files of `version` resolve relative paths against their own directory.
+pub fn resolves_paths_against_the_file(version: u32) -> bool {
+    version >= 2
+}
 
 /// Settings that apply to the whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +163,11 @@ pub struct FileSourceSpec {
     /// "resource"]`. Default: `["response"]` for `warc`, `["conversion"]` for `wet`.
     #[serde(default)]
     pub records: Option<Vec<String>>,
+    /// Accept a source whose paths match no file (e.g. a directory that fills over time); by
+    /// default `run` and `validate` refuse it (exit 2), since a mistyped glob would otherwise
+    /// give an empty dataset. Incremental runs (`--incremental`, `watch`, `trigger`) accept it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
 }
 
 impl FileSourceSpec {
@@ -168,6 +183,7 @@ impl FileSourceSpec {
             where_sql: None,
             storage: BTreeMap::new(),
             records: None,
+            allow_empty: false,
         }
     }
 }
@@ -323,7 +339,7 @@ fn default_prefix() -> String {
 /// The whole pipeline file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineSpec {
-    /// File format version; must be [`VERSION`].
+    /// File format version, one of [`VERSIONS`].
     pub version: u32,
     /// Run-wide settings.
     pub run: RunSpec,

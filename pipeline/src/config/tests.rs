@@ -185,3 +185,14 @@ fn warc_record_types_are_checked() {
         .expect_err("jsonl");
     assert!(jsonl.contains("applies to `warc` and `wet` sources"), "{jsonl}");
 }
+
+#[test]
+fn a_broken_node_does_not_make_its_inputs_look_unused() {
+    let text = format!(
+        "{HEAD}[[stage]]\nname = \"len\"\ntype = \"length\"\ninputs = [\"web\"]\nmin_chars = \"x\"\n\
+         [[sink]]\nname = \"out\"\ntype = \"jsonl\"\ninputs = [\"len\"]\npath = \"o\"\n"
+    );
+    let all = compile(&text, Path::new("p.toml")).expect_err("min_chars is mistyped").to_string();
+    assert!(all.contains("stage `len`"), "{all}");
+    assert!(!all.contains("goes nowhere"), "a false warning: {all}");
+}

@@ -187,9 +187,12 @@ impl<'a> Exec<'a> {
         out: &mut BatchOut,
     ) -> Result<(), ()> {
         st.docs_in = input.len() as u64;
-        if let Payload::Docs(d) = &input {
-            st.bytes_in = text_bytes(d);
-        }
+        // `bytes_in`/`bytes_out` are text bytes on every edge, token edges included (the text
+        // the tokens came from), so the columns add up from the sources to the sinks.
+        st.bytes_in = match &input {
+            Payload::Docs(d) => text_bytes(d),
+            Payload::Tokens(t) => t.iter().map(|d| d.text_bytes).sum(),
+        };
         if let Some(barrier) = &self.barriers[id] {
             // A barrier downstream of the entry collects the batch.
             if let Payload::Docs(mut docs) = input {
@@ -217,6 +220,7 @@ impl<'a> Exec<'a> {
                 st.tokens_out = t.iter().map(|d| d.tokens.len() as u64).sum();
             }
             st.docs_out = st.docs_in;
+            st.bytes_out = st.bytes_in;
             let sink = self
                 .sink_nodes
                 .iter()

@@ -145,6 +145,9 @@ fn run_local(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunStats> {
     if !unlisted.is_empty() {
         anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
     }
+    if !opts.incremental {
+        build::check_sources_not_empty(plan, &inputs)?;
+    }
     let work_dir = Path::new(&plan.spec.run.work_dir);
     std::fs::create_dir_all(work_dir)
         .map_err(|e| anyhow::anyhow!("cannot create work dir {}: {e}", work_dir.display()))?;

@@ -13,7 +13,7 @@ use super::ledger::{Ledger, SpoolWriter};
 use crate::build::SourceInputs;
 use crate::config::{OnError, Plan};
 use crate::failure::{Failure, FailureKind};
-use crate::progress::Progress;
+use crate::progress::{Docs, Progress};
 use crate::sink::Sink;
 use crate::source::InputErrorKind;
 use crate::stats::{NodeStats, RunStats, RunStatus, UnitCounts};
@@ -24,6 +24,8 @@ const LOGGED_PER_KIND: u64 = 20;
 pub(super) struct Writer {
     sinks: Vec<Option<Box<dyn Sink>>>,
     sink_ids: Vec<usize>,
+    /// Nodes `..source_count` are the sources.
+    source_count: usize,
     collectors: HashMap<usize, Collector>,
     stats: Vec<NodeStats>,
     on_error: OnError,
@@ -70,6 +72,7 @@ impl Writer {
         Ok(Self {
             sinks,
             sink_ids: exec.sink_nodes.clone(),
+            source_count: plan.spec.sources.len(),
             collectors,
             stats,
             on_error: plan.spec.run.on_error,
@@ -167,10 +170,17 @@ impl Writer {
                 format!("cannot record finished work in the ledger: {e:#}"),
             ));
         }
-        let (docs, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| {
+        let (docs, tokens) = self.progress_counts();
+        self.progress.update(self.bytes_read, docs, tokens);
+    }
+
+    /// Documents read from the sources and written by the sinks so far, and tokens written.
+    fn progress_counts(&self) -> (Docs, u64) {
+        let read = self.stats[..self.source_count].iter().map(|n| n.docs_out).sum();
+        let (written, tokens) = self.sink_ids.iter().fold((0, 0), |(d, t), &id| {
             (d + self.stats[id].docs_in, t + self.stats[id].tokens_out)
         });
-        self.progress.update(self.bytes_read, docs, tokens);
+        (Docs { read, written }, tokens)
     }
 
     /// Appends a processed chunk to its unit's spool; at the unit's end, marks it finished.
@@ -244,6 +254,15 @@ impl Writer {
             let name = plan.nodes[sink_ids[k]].name.clone();
             if interrupted || self.failure.is_some() {
                 sink.abort();
+                // What reached the sink was discarded with its incomplete files: counted as
+                // dropped, not as written.
+                let st = &mut self.stats[sink_ids[k]];
+                let reason =
+                    if interrupted { "not_written_interrupted" } else { "not_written_failed" };
+                if st.docs_out > 0 {
+                    st.dropped.insert(reason.into(), st.docs_out);
+                }
+                (st.docs_out, st.bytes_out, st.tokens_out) = (0, 0, 0);
                 continue;
             }
             match sink.finish() {
@@ -261,9 +280,10 @@ impl Writer {
         for (s, i) in inputs.iter().enumerate() {
             self.stats[s].files = files_of(i);
         }
-        let docs = reports.values().map(|r| r.documents).sum();
+        let written = reports.values().map(|r| r.documents).sum();
         let tokens = reports.values().map(|r| r.tokens).sum();
-        self.progress.finish(self.bytes_read, docs, tokens);
+        let read = self.progress_counts().0.read;
+        self.progress.finish(self.bytes_read, Docs { read, written }, tokens);
         let status = match (self.failure, interrupted) {
             (Some(f), _) => RunStatus::failed(f),
             (None, true) => RunStatus::Interrupted,
@@ -271,7 +291,7 @@ impl Writer {
         };
         RunStats {
             status,
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::LONG_VERSION.into(),
             config_hash: plan.config_hash.clone(),
             threads,
             elapsed_secs: 0.0,

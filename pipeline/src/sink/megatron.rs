@@ -275,7 +275,7 @@ impl Sink for MegatronSink {
         let manifest = Manifest {
             format: tokenmill_shards::FORMAT_MEGATRON.into(),
             format_version: tokenmill_shards::FORMAT_VERSION,
-            tool_version: format!("tokenmill {}", env!("CARGO_PKG_VERSION")),
+            tool_version: format!("tokenmill {}", crate::LONG_VERSION),
             dtype: self.dtype.name().into(),
             vocab_size: self.tokens.vocab_size,
             eos_id: self.tokens.eos_id,

@@ -110,7 +110,11 @@ impl TokenizeStage {
 /// It cannot be read or parsed.
 pub fn load_tokenizer(path: &str) -> anyhow::Result<Tokenizer> {
     let cache = tokenizer_cache_dir();
-    if crate::storage::is_url(path) {
+    if crate::storage::is_web_url(path) {
+        let bytes = crate::storage::fetch_web(path)?;
+        Ok(Tokenizer::from_bytes_cached(&bytes, path, cache.as_deref())
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
+    } else if crate::storage::is_url(path) {
         let files = crate::storage::list_inputs(path, &Default::default())?;
         let file = files.first().ok_or_else(|| anyhow::anyhow!("{path}: not found"))?;
         let mut bytes = Vec::new();

@@ -118,6 +118,9 @@ fn pass_inputs(
         if !unlisted.is_empty() {
             anyhow::bail!("cannot list the inputs:\n  {}", unlisted.join("\n  "));
         }
+        if !ctx.opts.incremental {
+            build::check_sources_not_empty(plan, &inputs)?;
+        }
         build::split_units(plan, &mut inputs);
         return Ok((inputs, replays));
     }

@@ -419,7 +419,7 @@ fn part_tag(pass: usize, rank: usize) -> String {
 fn empty_stats(plan: &Plan, elapsed: f64) -> RunStats {
     RunStats {
         status: RunStatus::Complete,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+        tool_version: crate::LONG_VERSION.into(),
         config_hash: plan.config_hash.clone(),
         threads: 1,
         elapsed_secs: elapsed,
