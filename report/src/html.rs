@@ -62,7 +62,7 @@ fn header(s: &mut String, r: &RunReport) {
         (num(sources), "documents read".to_string()),
     ];
     if !r.shards.is_empty() {
-        cards.push((num(tokens), format!("tokens in {} shards", r.shards.len())));
+        cards.push((num(tokens), format!("tokens in {}", plural(r.shards.len(), "shard"))));
     }
     let rss = r.peak_rss_bytes.map_or("unknown".to_string(), bytes);
     cards.push((rss, "peak memory (max RSS)".to_string()));
@@ -172,47 +172,70 @@ fn lengths(s: &mut String, before: Option<&Log2Histogram>, after: Option<&Log2Hi
     }
     let empty = Log2Histogram::default();
     let (b, a) = (before.unwrap_or(&empty), after.unwrap_or(&empty));
+    let count = |h: &Log2Histogram, i: usize| h.buckets.get(i).copied().unwrap_or(0);
     let n = b.buckets.len().max(a.buckets.len());
-    let first = (0..n)
-        .find(|&i| {
-            b.buckets.get(i).copied().unwrap_or(0) > 0 || a.buckets.get(i).copied().unwrap_or(0) > 0
-        })
-        .unwrap_or(0);
-    let labels: Vec<String> = (first..n).map(bucket_label).collect();
-    let values =
-        |h: &Log2Histogram| (first..n).map(|i| h.buckets.get(i).copied().unwrap_or(0)).collect();
+    let first = (0..n).find(|&i| count(b, i) > 0 || count(a, i) > 0).unwrap_or(0);
+    // Axis ticks name each bucket's lower bound; the table gives both bounds.
+    let labels: Vec<String> = (first..n).map(|i| short(Log2Histogram::bounds(i).0)).collect();
+    // Shares, so that the few documents left after filtering compare with the many read.
+    let shares = |h: &Log2Histogram| -> Vec<f64> {
+        let total = h.total().max(1) as f64;
+        (first..n).map(|i| count(h, i) as f64 * 100.0 / total).collect()
+    };
     s.push_str("<h2 id=\"lengths\">Document length (characters)</h2>");
     let _ = write!(
         s,
-        "<p class=\"note\">Power-of-two buckets. Before: {} documents as read; after: {} documents \
-         after the last filter (as tokenized or written).</p>",
+        "<p class=\"note\">Share of documents per power-of-two bucket of length (each bucket \
+         from the length it is labelled with to just under twice that). Before: {} \
+         documents as read; after: {} documents after the last filter (as tokenized or \
+         written).</p>",
         num(b.total()),
         num(a.total())
     );
     let series = [
-        Series { name: "before filtering", color: "#9aa5b4", values: values(b) },
-        Series { name: "after filtering", color: "#3a8f5c", values: values(a) },
+        Series { name: "before filtering", color: "#9aa5b4", values: shares(b) },
+        Series { name: "after filtering", color: "#3a8f5c", values: shares(a) },
     ];
-    s.push_str(&svg::columns(&labels, &series));
+    s.push_str(&svg::columns(&labels, &series, |v| format!("{v:.1}%")));
     s.push_str(
         "<table id=\"lengths-table\"><tr><th>characters</th><th>before</th><th>after</th></tr>",
     );
-    for (k, label) in labels.iter().enumerate() {
+    for i in first..n {
         let _ = write!(
             s,
-            "<tr><td>{label}</td><td>{}</td><td>{}</td></tr>",
-            num(series[0].values[k]),
-            num(series[1].values[k])
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            bucket_label(i, |v| v.to_string()),
+            num(count(b, i)),
+            num(count(a, i))
         );
     }
     s.push_str("</table>");
 }
 
-/// A log2 bucket's range as text: `0`, `1`, `2-3`, `1024-2047`.
-fn bucket_label(i: usize) -> String {
+/// `1 shard`, `2 shards`.
+fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{} {noun}s", num(n as u64)),
+    }
+}
+
+/// A log2 bucket's range as text, its bounds written by `show`: `0`, `1`, `2-3`, `1024-2047`.
+fn bucket_label(i: usize, show: fn(u64) -> String) -> String {
     match Log2Histogram::bounds(i) {
-        (lo, hi) if lo == hi => lo.to_string(),
-        (lo, hi) => format!("{lo}-{hi}"),
+        (lo, hi) if lo == hi => show(lo),
+        (lo, hi) => format!("{}-{}", show(lo), show(hi)),
+    }
+}
+
+/// A bucket bound for a chart axis: `511`, `1k`, `64k`, `2M` (binary multiples; an upper bound
+/// from 1023 on is rounded up, 2047 is `2k`).
+fn short(n: u64) -> String {
+    let n = if (1023..u64::MAX).contains(&n) && (n + 1).is_power_of_two() { n + 1 } else { n };
+    match n {
+        0..1024 => n.to_string(),
+        1024..1_048_576 => format!("{}k", n >> 10),
+        _ => format!("{}M", n >> 20),
     }
 }
 
@@ -221,15 +244,17 @@ fn dedup(s: &mut String, r: &RunReport) {
         let _ = write!(
             s,
             "<h2 id=\"dedup-{id}\">Deduplication: {name}</h2><p>{removed} of {docs} documents \
-             removed (<b>{share}</b>), {clusters} clusters of near-duplicates, the largest of \
-             {largest} documents.</p>",
+             removed (<b>{share}</b>), {clusters} clusters of near-duplicates{largest}.</p>",
             id = escape(&d.name),
             name = escape(&d.name),
             removed = num(d.removed),
             docs = num(d.documents),
             share = pct(d.removed, d.documents),
             clusters = num(d.clusters),
-            largest = num(d.largest_cluster),
+            largest = match d.clusters {
+                0 => String::new(),
+                _ => format!(", the largest of {} documents", num(d.largest_cluster)),
+            },
         );
         if !d.cluster_sizes.is_empty() {
             let bars: Vec<Bar> = d
@@ -258,24 +283,25 @@ fn shards(s: &mut String, r: &RunReport) {
     let docs: u64 = r.shards.iter().map(|x| x.documents).sum();
     let _ = write!(
         s,
-        "<h2 id=\"shards\">Tokens per shard</h2><p>{} tokens and {} documents in {} shards \
+        "<h2 id=\"shards\">Tokens per shard</h2><p>{} tokens and {} documents in {} \
          (smallest {}, largest {} tokens).</p>",
         num(total),
         num(docs),
-        r.shards.len(),
+        plural(r.shards.len(), "shard"),
         num(min),
         num(max)
     );
     let labels: Vec<String> = r.shards.iter().map(|x| x.name.clone()).collect();
-    let series = [Series { name: "tokens", color: "#d08c2e", values: tokens }];
-    s.push_str(&svg::columns(&labels, &series));
+    let values = tokens.iter().map(|&t| t as f64).collect();
+    let series = [Series { name: "tokens", color: "#d08c2e", values }];
+    s.push_str(&svg::columns(&labels, &series, |v| num(v.round() as u64)));
 }
 
 fn throughput(s: &mut String, r: &RunReport) {
     let bars: Vec<Bar> = r
         .nodes
         .iter()
-        .filter(|n| n.compute_secs > 0.0 && n.docs_in > 0)
+        .filter(|n| n.compute_secs > 0.0 && n.docs_in > 0 && !n.is_sink)
         .map(|n| {
             let secs = n.compute_secs.max(1e-9);
             let mb = n.bytes_in as f64 / 1e6 / secs;
@@ -283,8 +309,8 @@ fn throughput(s: &mut String, r: &RunReport) {
                 label: n.name.clone(),
                 value: mb,
                 text: format!(
-                    "{mb:.1} MB/s, {:.0} docs/s, {:.2} s",
-                    n.docs_in as f64 / secs,
+                    "{mb:.1} MB/s, {} docs/s, {:.2} s",
+                    num((n.docs_in as f64 / secs).round() as u64),
                     n.compute_secs
                 ),
             }
@@ -326,4 +352,21 @@ fn loss(s: &mut String, r: &RunReport) {
         marks.push(Mark { value: h, color: "#3a8f5c", name: "held-out loss" });
     }
     s.push_str(&svg::line(&l.losses, &marks, "training step (logged); loss in nats"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_labels_are_short_and_tables_exact() {
+        assert_eq!(short(Log2Histogram::bounds(11).0), "1k");
+        assert_eq!(bucket_label(11, short), "1k-2k");
+        assert_eq!(bucket_label(11, |v| v.to_string()), "1024-2047");
+        assert_eq!(bucket_label(0, short), "0");
+        assert_eq!(bucket_label(2, short), "2-3");
+        assert_eq!(bucket_label(10, short), "512-1k");
+        assert_eq!(bucket_label(21, short), "1M-2M");
+        assert_eq!(short(u64::MAX), format!("{}M", u64::MAX >> 20));
+    }
 }

@@ -97,6 +97,15 @@ mod tests {
                     compute_secs: 0.02,
                     ..NodeRow::default()
                 },
+                NodeRow {
+                    name: "out".into(),
+                    kind: "megatron".into(),
+                    is_sink: true,
+                    docs_in: 3,
+                    docs_out: 3,
+                    compute_secs: 0.0001,
+                    ..NodeRow::default()
+                },
             ],
             languages: vec![("zh".into(), 4), ("en".into(), 2)],
             lengths_before: Some(before),
@@ -148,6 +157,14 @@ mod tests {
         assert!(html.contains("200.0 MiB"), "peak memory");
         assert!(html.contains("held-out loss 5.400"));
         assert!(html.contains("work &lt;dir&gt;"), "the title is escaped");
+    }
+
+    #[test]
+    fn throughput_leaves_out_sinks() {
+        let html = render(&sample());
+        let start = html.find("id=\"throughput\"").expect("throughput section");
+        let section = &html[start..html[start..].find("<h2").map_or(html.len(), |i| start + i)];
+        assert!(section.contains(">quality<") && !section.contains(">out<"), "{section}");
     }
 
     #[test]

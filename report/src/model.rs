@@ -46,6 +46,9 @@ pub struct NodeRow {
     pub kind: String,
     /// Whether it is a source (its input counts as the documents read).
     pub is_source: bool,
+    /// Whether it is a sink (its compute time leaves out the writing, so it shows no
+    /// throughput).
+    pub is_sink: bool,
     /// Documents received (sources: records parsed).
     pub docs_in: u64,
     /// Documents passed on (sinks: written).

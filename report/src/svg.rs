@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::fmt::{escape, num};
+use crate::fmt::escape;
 
 /// Chart width in pixels; the page scales charts down on narrow screens.
 const WIDTH: f64 = 760.0;
@@ -19,7 +19,7 @@ pub(crate) struct Bar {
 /// Horizontal bars, one per row, scaled to the largest value.
 pub(crate) fn hbars(bars: &[Bar], color: &str) -> String {
     let row = 22.0;
-    let (label_w, text_w) = (170.0, 190.0);
+    let (label_w, text_w) = (250.0, 230.0);
     let bar_w = WIDTH - label_w - text_w;
     let height = row * bars.len() as f64 + 8.0;
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
@@ -89,16 +89,17 @@ pub(crate) fn funnel(rows: &[FunnelRow], show: fn(u64) -> String) -> String {
 pub(crate) struct Series<'a> {
     pub(crate) name: &'a str,
     pub(crate) color: &'a str,
-    pub(crate) values: Vec<u64>,
+    pub(crate) values: Vec<f64>,
 }
 
 /// Grouped columns: one group per category label, one column per series; a legend on top and
-/// the largest value on the y axis.
-pub(crate) fn columns(labels: &[String], series: &[Series<'_>]) -> String {
+/// the largest value (formatted by `show`) on the y axis.
+pub(crate) fn columns(labels: &[String], series: &[Series<'_>], show: fn(f64) -> String) -> String {
     let (left, top, bottom, height) = (60.0, 26.0, 46.0, 240.0);
     let plot_w = WIDTH - left - 10.0;
     let plot_h = height - top - bottom;
-    let max = series.iter().flat_map(|s| s.values.iter().copied()).max().unwrap_or(0).max(1);
+    let max = series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
     let group = plot_w / labels.len().max(1) as f64;
     let col = (group * 0.8 / series.len().max(1) as f64).max(1.0);
     let mut s = open(height);
@@ -120,14 +121,14 @@ pub(crate) fn columns(labels: &[String], series: &[Series<'_>]) -> String {
         r = left + plot_w,
         tx = left - 4.0,
         ty = top + 10.0,
-        m = num(max),
+        m = show(max),
     );
     let step = (labels.len() / 16).max(1);
     for (i, label) in labels.iter().enumerate() {
         let gx = left + group * i as f64 + group * 0.1;
         for (k, se) in series.iter().enumerate() {
-            let v = se.values.get(i).copied().unwrap_or(0);
-            let h = v as f64 / max as f64 * plot_h;
+            let v = se.values.get(i).copied().unwrap_or(0.0);
+            let h = v / max * plot_h;
             let _ = write!(
                 s,
                 r#"<rect x="{x:.1}" y="{y:.1}" width="{col:.1}" height="{h:.1}" fill="{c}"><title>{n} {label}: {v}</title></rect>"#,
@@ -136,7 +137,7 @@ pub(crate) fn columns(labels: &[String], series: &[Series<'_>]) -> String {
                 c = se.color,
                 n = escape(se.name),
                 label = escape(label),
-                v = num(v),
+                v = show(v),
             );
         }
         if i % step == 0 {
@@ -224,6 +225,7 @@ fn open(height: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fmt::num;
 
     #[test]
     fn funnel_writes_kept_and_dropped_counts() {
@@ -245,13 +247,14 @@ mod tests {
             Bar { label: "b".into(), value: 5.0, text: "5".into() },
         ];
         let svg = hbars(&bars, "red");
-        assert!(svg.contains(r#"width="400.0""#), "{svg}");
-        assert!(svg.contains(r#"width="200.0""#), "{svg}");
+        assert!(svg.contains(r#"width="280.0""#), "{svg}");
+        assert!(svg.contains(r#"width="140.0""#), "{svg}");
     }
 
     #[test]
     fn columns_and_lines_survive_empty_and_flat_data() {
-        let svg = columns(&[], &[Series { name: "x", color: "red", values: vec![] }]);
+        let svg =
+            columns(&[], &[Series { name: "x", color: "red", values: vec![] }], |v| format!("{v}"));
         assert!(svg.ends_with("</svg>"));
         let svg = line(&[2.0, 2.0], &[], "step");
         assert!(!svg.contains("NaN"), "{svg}");

@@ -96,7 +96,7 @@ pub(super) fn trigger(args: TriggerArgs) -> anyhow::Result<Exit> {
         inputs: Some(inputs),
         ..RunOptions::default()
     };
-    execute_run(&plan, &opts, args.run.metrics.as_deref())
+    execute_run(&plan, &opts, args.run.metrics.as_deref(), true)
 }
 
 /// The inputs an event's objects make, per source: each object goes to the first source

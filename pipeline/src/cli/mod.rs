@@ -7,6 +7,7 @@ mod events;
 mod inspect;
 mod ops;
 mod ranks;
+mod report;
 mod train;
 mod train_lm;
 mod train_verify;
@@ -128,6 +129,11 @@ pub enum Command {
     /// Write one Kubernetes Job per step of the plan (Indexed Jobs for the map and bucket
     /// steps) and a script that applies them in order.
     K8s(ops::K8sArgs),
+    /// Write a run's report: one self-contained HTML page with the funnel of documents and bytes
+    /// through every node, drops by rule, languages, length histograms, dedup clusters, tokens
+    /// per shard, throughput, peak memory and the training check's loss curve (`run` writes it
+    /// to WORK_DIR/report.html at its end).
+    Report(report::ReportArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
     Bench {
         /// The pipeline file.
@@ -165,6 +171,10 @@ pub struct RunArgs {
     /// textfile collector): documents, bytes, tokens, drops, errors, duration, status.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Do not write WORK_DIR/report.html at the end of the run (`tokenmill report WORK_DIR`
+    /// writes it later from stats.json).
+    #[arg(long)]
+    pub no_report: bool,
     /// Discard the ledger of an interrupted run and start over (by default a rerun of the same
     /// config resumes: finished work units are replayed, not processed again).
     #[arg(long)]
@@ -284,6 +294,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => events::watch(args),
         Command::Slurm(args) => ops::slurm(args),
         Command::K8s(args) => ops::k8s(args),
+        Command::Report(args) => report::report(args),
     }
 }
 
@@ -406,7 +417,7 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         incremental: args.incremental,
         inputs: None,
     };
-    execute_run(&plan, &opts, args.metrics.as_deref())
+    execute_run(&plan, &opts, args.metrics.as_deref(), !args.no_report)
 }
 
 /// A flag set by Ctrl-C (SIGINT) or SIGTERM; a second one exits at once.
@@ -424,16 +435,36 @@ pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(cancel)
 }
 
-/// Runs a plan, prints the summary, writes the metrics file, maps the outcome to an exit code.
+/// Runs a plan, prints the summary, writes the metrics file and (with `report`) the report page,
+/// maps the outcome to an exit code.
 pub(crate) fn execute_run(
     plan: &Plan,
     opts: &RunOptions,
     metrics: Option<&Path>,
+    report: bool,
 ) -> anyhow::Result<Exit> {
     let stats = runner::run(plan, opts)?;
     print!("{}", stats.summary());
     if let Some(path) = metrics {
         crate::stats::write_metrics(path, &stats)?;
+    }
+    // One task of a job array has only its share of the counters: the merge step reports.
+    let whole_run = opts.step.as_ref().is_none_or(|t| t.step == "merge");
+    let work_dir = &plan.spec.run.work_dir;
+    if report && whole_run {
+        match work_dir
+            .strip_prefix("file://")
+            .or((!crate::storage::is_url(work_dir)).then_some(work_dir))
+        {
+            Some(dir) => match report::write_run_report(&stats, Path::new(dir)) {
+                Ok(path) => println!("report: {}", path.display()),
+                Err(e) => tracing::warn!("the run's report was not written: {e:#}"),
+            },
+            None => tracing::info!(
+                "no report.html for a work dir on object storage: run `tokenmill report` on a \
+                 local copy of its stats.json"
+            ),
+        }
     }
     Ok(exit_of(&stats))
 }
