@@ -113,6 +113,10 @@ fn stats_count_lengths_and_languages_and_the_run_writes_its_report() {
     assert_eq!(code, 0, "{out}{err}");
     let again = std::fs::read_to_string(dir.path().join("again.html")).expect("again.html");
     assert_eq!(again, page);
+    // A work dir without statistics is an error that names the file.
+    let (code, out, err) = outcome(&run_in(dir.path(), &["report", "out/nothing"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("cannot read out/nothing/stats.json (run the pipeline first)"), "{err}");
     // --no-report writes none.
     std::fs::remove_file(work.join("report.html")).expect("rm");
     let (code, out, err) =
