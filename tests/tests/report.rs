@@ -107,6 +107,20 @@ fn stats_count_lengths_and_languages_and_the_run_writes_its_report() {
     for section in ["funnel", "drops", "languages", "lengths", "dedup-dedup", "shards"] {
         assert!(page.contains(&format!("id=\"{section}\"")), "section {section}");
     }
+    // Tokens per shard come from the manifest; the dedup stage's share from its report.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/filters/shards/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let total = format!("{} tokens and", grouped(u(&manifest["tokens"])));
+    assert!(page.contains(&total), "{total} missing");
+    let dedup = node(&stats, "dedup");
+    let removed = format!(
+        "{} of {} documents removed",
+        grouped(sum(&dedup["dropped"])),
+        grouped(u(&dedup["report"]["documents"]))
+    );
+    assert!(page.contains(&removed), "{removed} missing");
     // `tokenmill report` rebuilds the same page from stats.json.
     let (code, out, err) =
         outcome(&run_in(dir.path(), &["report", "out/filters/work", "-o", "again.html"]));

@@ -277,6 +277,38 @@ mod tests {
     }
 
     #[test]
+    fn dedup_reports_become_rows_with_cluster_sizes() {
+        let report = tokenmill_dedup::DedupReport {
+            documents: 100,
+            kept: 93,
+            clusters: 3,
+            largest_cluster: 4,
+            cluster_size_histogram: [(2, 2), (4, 1)].into(),
+            removed: tokenmill_dedup::report::RemovedCounts {
+                exact: 5,
+                fuzzy: 2,
+                index: 0,
+                total: 7,
+            },
+            ..Default::default()
+        };
+        let n = NodeStats {
+            name: "dedup".into(),
+            report: Some(serde_json::to_value(&report).expect("json")),
+            ..NodeStats::default()
+        };
+        let row = dedup_row(&n).expect("a dedup row");
+        assert_eq!((row.documents, row.removed, row.clusters, row.largest_cluster), (100, 7, 3, 4));
+        assert_eq!(row.cluster_sizes, [("2".to_string(), 2), ("4".to_string(), 1)]);
+        // A tokenize node's report is no dedup report.
+        let tok = NodeStats {
+            report: Some(serde_json::json!({"encode_path": "fast"})),
+            ..NodeStats::default()
+        };
+        assert_eq!(dedup_row(&tok), None);
+    }
+
+    #[test]
     fn sink_files_on_object_storage_are_not_local() {
         assert_eq!(local_path("out/shards/manifest.json"), Some("out/shards/manifest.json".into()));
         assert_eq!(local_path("file:///data/manifest.json"), Some("/data/manifest.json".into()));
