@@ -448,25 +448,31 @@ pub(crate) fn execute_run(
     if let Some(path) = metrics {
         crate::stats::write_metrics(path, &stats)?;
     }
-    // One task of a job array has only its share of the counters: the merge step reports.
-    let whole_run = opts.step.as_ref().is_none_or(|t| t.step == "merge");
-    let work_dir = &plan.spec.run.work_dir;
-    if report && whole_run {
-        match work_dir
-            .strip_prefix("file://")
-            .or((!crate::storage::is_url(work_dir)).then_some(work_dir))
-        {
-            Some(dir) => match report::write_run_report(&stats, Path::new(dir)) {
-                Ok(path) => println!("report: {}", path.display()),
-                Err(e) => tracing::warn!("the run's report was not written: {e:#}"),
-            },
-            None => tracing::info!(
-                "no report.html for a work dir on object storage: run `tokenmill report` on a \
-                 local copy of its stats.json"
-            ),
-        }
+    if report {
+        end_of_run_report(plan, opts, &stats);
     }
     Ok(exit_of(&stats))
+}
+
+/// Writes WORK_DIR/report.html for a run that just ended and prints its path; a failure to
+/// write it is logged, not fatal. Skipped for one task of a job array (it has only its share of
+/// the counters: the merge step reports) and for a work dir on object storage.
+pub(crate) fn end_of_run_report(plan: &Plan, opts: &RunOptions, stats: &crate::stats::RunStats) {
+    if opts.step.as_ref().is_some_and(|t| t.step != "merge") {
+        return;
+    }
+    let work_dir = &plan.spec.run.work_dir;
+    let local = work_dir.strip_prefix("file://");
+    match local.or((!crate::storage::is_url(work_dir)).then_some(work_dir)) {
+        Some(dir) => match report::write_run_report(stats, Path::new(dir)) {
+            Ok(path) => println!("report: {}", path.display()),
+            Err(e) => tracing::warn!("the run's report was not written: {e:#}"),
+        },
+        None => tracing::info!(
+            "no report.html for a work dir on object storage: run `tokenmill report` on a local \
+             copy of its stats.json"
+        ),
+    }
 }
 
 /// The exit code of a run.
