@@ -21,6 +21,9 @@ pub struct NodeStats {
     pub name: String,
     /// Its `type`.
     pub kind: String,
+    /// `source`, `stage` or `sink` (empty in the statistics of older versions).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub role: String,
     /// Documents received (for sources: records parsed).
     pub docs_in: u64,
     /// Text bytes received (UTF-8 bytes of the documents' text; on a token edge, of the text the
@@ -47,6 +50,16 @@ pub struct NodeStats {
     /// A barrier's report (deduplication: clusters, removed per method, cluster sizes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
+    /// Documents received, by text length in characters, in power-of-two buckets: element 0
+    /// counts empty texts, element `i > 0` lengths `2^(i-1) ..= 2^i - 1` (at most 65 numbers).
+    /// Kept by sources (documents as read), tokenize stages and the sinks of kept documents
+    /// (documents after the last filter); empty for other nodes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chars_histogram: Vec<u64>,
+    /// Documents by identified language, kept and dropped (`language` stages; one entry per
+    /// language the identifier knows, so bounded).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<String, u64>,
 }
 
 impl NodeStats {
@@ -68,6 +81,24 @@ impl NodeStats {
         }
         self.files += other.files;
         self.compute_secs += other.compute_secs;
+        if self.chars_histogram.len() < other.chars_histogram.len() {
+            self.chars_histogram.resize(other.chars_histogram.len(), 0);
+        }
+        for (mine, theirs) in self.chars_histogram.iter_mut().zip(&other.chars_histogram) {
+            *mine += theirs;
+        }
+        for (k, v) in &other.languages {
+            *self.languages.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// Counts a document of `chars` characters in [`chars_histogram`](Self::chars_histogram).
+    pub fn count_length(&mut self, chars: usize) {
+        let bucket = (usize::BITS - chars.leading_zeros()) as usize;
+        if self.chars_histogram.len() <= bucket {
+            self.chars_histogram.resize(bucket + 1, 0);
+        }
+        self.chars_histogram[bucket] += 1;
     }
 
     /// Documents dropped, all rules together.
@@ -204,6 +235,7 @@ impl RunStats {
                 .map(|n| NodeStats {
                     name: n.name.clone(),
                     kind: n.kind.into(),
+                    role: n.role.label().into(),
                     ..NodeStats::default()
                 })
                 .collect(),
@@ -452,6 +484,29 @@ pub fn metrics_text(stats: &RunStats) -> String {
 
 #[cfg(test)]
 mod time_tests {
+    use super::NodeStats;
+
+    #[test]
+    fn length_histograms_and_languages_merge() {
+        let mut a = NodeStats::default();
+        for chars in [0, 1, 3, 4, 1000] {
+            a.count_length(chars);
+        }
+        assert_eq!(a.chars_histogram, [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1]);
+        a.languages.insert("zh".into(), 2);
+        let mut b = NodeStats::default();
+        b.count_length(2);
+        b.languages.insert("zh".into(), 1);
+        b.languages.insert("en".into(), 4);
+        b.merge(&a);
+        assert_eq!(b.chars_histogram, [1, 1, 2, 1, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(b.languages, [("en".to_string(), 4), ("zh".to_string(), 3)].into());
+        let json = serde_json::to_value(&b).expect("json");
+        assert_eq!(json["chars_histogram"][3], 1);
+        let back: NodeStats = serde_json::from_value(json).expect("back");
+        assert_eq!(back, b);
+    }
+
     #[test]
     fn prometheus_label_values_are_escaped() {
         assert_eq!(super::escape_label("a\\b \"c\"\nd"), "a\\\\b \\\"c\\\"\\nd");

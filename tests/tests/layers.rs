@@ -41,6 +41,7 @@ const LIBRARIES: &[(&str, &[&str])] = &[
     ("shards", &[]),
     ("dedup", &[]),
     ("engine", &[]),
+    ("report", &[]),
 ];
 
 const WORKSPACE_CRATES: &[&str] = &[
@@ -51,6 +52,7 @@ const WORKSPACE_CRATES: &[&str] = &[
     "tokenmill-shards",
     "tokenmill-dedup",
     "tokenmill-engine",
+    "tokenmill-report",
     "tokenmill-tests",
 ];
 

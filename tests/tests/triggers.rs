@@ -126,6 +126,8 @@ fn events_watch_and_outages() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(manifest_inputs(&dir).len(), 4);
     assert_eq!(stats(&dir)["input_files"], 0, "the second poll found nothing new");
+    // The poll that processed part-03 wrote the run report; the empty one left it in place.
+    assert_eq!(out.matches("report: out/work/report.html").count(), 1, "{out}");
     let m = tokenmill_shards::Manifest::read(&dir.join("out/shards")).expect("manifest");
     let (code, out, err) = outcome(&run_in(&dir, &["verify", "out/shards"]));
     assert_eq!(code, 0, "{out}{err}");

@@ -97,7 +97,7 @@ pub(super) fn trigger(args: TriggerArgs) -> anyhow::Result<Exit> {
         inputs: Some(inputs),
         ..RunOptions::default()
     };
-    execute_run(&plan, &opts, args.run.metrics.as_deref())
+    execute_run(&plan, &opts, args.run.metrics.as_deref(), true)
 }
 
 /// The inputs an event's objects make, per source: each object goes to the first source
@@ -155,6 +155,10 @@ pub(super) fn watch(args: WatchArgs) -> anyhow::Result<Exit> {
             Ok(stats) => {
                 if stats.input_files > 0 || !matches!(stats.status, RunStatus::Complete) {
                     print!("{}", stats.summary());
+                }
+                // A poll that found nothing new leaves the last run's report in place.
+                if stats.input_files > 0 {
+                    super::end_of_run_report(&plan, &opts, &stats);
                 }
                 if let Some(path) = &args.run.metrics {
                     crate::stats::write_metrics(path, &stats)?;

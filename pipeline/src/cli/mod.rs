@@ -8,6 +8,7 @@ mod init;
 mod inspect;
 mod ops;
 mod ranks;
+mod report;
 mod shell;
 mod train;
 mod train_lm;
@@ -137,6 +138,11 @@ pub enum Command {
     /// Write one Kubernetes Job per step of the plan (Indexed Jobs for the map and bucket
     /// steps) and a script that applies them in order.
     K8s(ops::K8sArgs),
+    /// Write a run's report: one self-contained HTML page with the funnel of documents and bytes
+    /// through every node, drops by rule, languages, length histograms, dedup clusters, tokens
+    /// per shard, throughput, peak memory and the training check's loss curve (`run` writes it
+    /// to WORK_DIR/report.html at its end).
+    Report(report::ReportArgs),
     /// Run a pipeline and print its throughput (MB/s, docs/s, tokens/s) and peak memory as JSON.
     Bench {
         /// The pipeline file.
@@ -187,6 +193,10 @@ pub struct RunArgs {
     /// textfile collector): documents, bytes, tokens, drops, errors, duration, status.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Do not write WORK_DIR/report.html at the end of the run (`tokenmill report WORK_DIR`
+    /// writes it later from stats.json).
+    #[arg(long)]
+    pub no_report: bool,
     /// Discard the ledger of an interrupted run and start over (by default a rerun of the same
     /// config resumes: finished work units are replayed, not processed again).
     #[arg(long)]
@@ -338,6 +348,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Exit> {
         Command::K8s(args) => ops::k8s(args),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),
+        Command::Report(args) => report::report(args),
     }
 }
 
@@ -495,7 +506,7 @@ fn run(args: RunArgs) -> anyhow::Result<Exit> {
         incremental: args.incremental,
         inputs: None,
     };
-    execute_run(&plan, &opts, args.metrics.as_deref())
+    execute_run(&plan, &opts, args.metrics.as_deref(), !args.no_report)
 }
 
 /// A flag set by Ctrl-C (SIGINT) or SIGTERM; a second one exits at once.
@@ -513,18 +524,44 @@ pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(cancel)
 }
 
-/// Runs a plan, prints the summary, writes the metrics file, maps the outcome to an exit code.
+/// Runs a plan, prints the summary, writes the metrics file and (with `report`) the report page,
+/// maps the outcome to an exit code.
 pub(crate) fn execute_run(
     plan: &Plan,
     opts: &RunOptions,
     metrics: Option<&Path>,
+    report: bool,
 ) -> anyhow::Result<Exit> {
     let stats = runner::run(plan, opts)?;
     print!("{}", stats.summary());
     if let Some(path) = metrics {
         crate::stats::write_metrics(path, &stats)?;
     }
+    if report {
+        end_of_run_report(plan, opts, &stats);
+    }
     Ok(exit_of(&stats))
+}
+
+/// Writes WORK_DIR/report.html for a run that just ended and prints its path; a failure to
+/// write it is logged, not fatal. Skipped for one task of a job array (it has only its share of
+/// the counters: the merge step reports) and for a work dir on object storage.
+pub(crate) fn end_of_run_report(plan: &Plan, opts: &RunOptions, stats: &crate::stats::RunStats) {
+    if opts.step.as_ref().is_some_and(|t| t.step != "merge") {
+        return;
+    }
+    let work_dir = &plan.spec.run.work_dir;
+    let local = work_dir.strip_prefix("file://");
+    match local.or((!crate::storage::is_url(work_dir)).then_some(work_dir)) {
+        Some(dir) => match report::write_run_report(stats, Path::new(dir)) {
+            Ok(path) => println!("report: {}", path.display()),
+            Err(e) => tracing::warn!("the run's report was not written: {e:#}"),
+        },
+        None => tracing::info!(
+            "no report.html for a work dir on object storage: run `tokenmill report` on a local \
+             copy of its stats.json"
+        ),
+    }
 }
 
 /// The exit code of a run.

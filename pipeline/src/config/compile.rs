@@ -63,6 +63,17 @@ pub enum Role {
     Sink(usize),
 }
 
+impl Role {
+    /// `source`, `stage` or `sink`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Source(_) => "source",
+            Role::Stage(_) => "stage",
+            Role::Sink(_) => "sink",
+        }
+    }
+}
+
 /// One node of the compiled DAG.
 #[derive(Debug, Clone)]
 pub struct Node {

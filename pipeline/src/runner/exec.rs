@@ -14,7 +14,7 @@ use crate::document::{Document, Payload, Rejection, text_bytes};
 use crate::failure::{Failure, FailureKind};
 use crate::source::{self, Chunk, InputError, InputErrorKind};
 use crate::sql::SqlFilter;
-use crate::stage::{Operator, Outcome, Verdict};
+use crate::stage::{LANGUAGE_FIELD, Operator, Outcome, Verdict};
 use crate::stats::{NodeStats, secs};
 
 /// Everything a worker needs, shared read-only.
@@ -28,6 +28,9 @@ pub(super) struct Exec<'a> {
     /// Node id of each sink, in sink order.
     pub(super) sink_nodes: Vec<usize>,
     names: Vec<Arc<str>>,
+    /// Whether a node counts the lengths of the documents it receives: sources (before any
+    /// filter), tokenize stages and sinks of kept documents (after the last one).
+    measured: Vec<bool>,
 }
 
 /// What one chunk produced.
@@ -92,6 +95,16 @@ impl<'a> Exec<'a> {
                 *uses.entry((e.from, e.port)).or_default() += 1;
             }
         }
+        let measured = plan
+            .nodes
+            .iter()
+            .zip(&ops)
+            .map(|(n, op)| match n.role {
+                Role::Source(_) => true,
+                Role::Sink(_) => n.inputs.iter().all(|e| e.port == Port::Main),
+                Role::Stage(_) => matches!(op, Some(Operator::Tokenize(_))),
+            })
+            .collect();
         Exec {
             plan,
             ops,
@@ -106,6 +119,7 @@ impl<'a> Exec<'a> {
                 .map(|(i, _)| i)
                 .collect(),
             names: plan.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect(),
+            measured,
         }
     }
 
@@ -193,6 +207,11 @@ impl<'a> Exec<'a> {
             Payload::Docs(d) => text_bytes(d),
             Payload::Tokens(t) => t.iter().map(|d| d.text_bytes).sum(),
         };
+        if let Payload::Docs(d) = &input
+            && self.measured[id]
+        {
+            count_lengths(d, st);
+        }
         if let Some(barrier) = &self.barriers[id] {
             // A barrier downstream of the entry collects the batch.
             if let Payload::Docs(mut docs) = input {
@@ -248,6 +267,7 @@ impl<'a> Exec<'a> {
         *errors = errs;
         st.docs_in = docs.len() as u64;
         st.bytes_in = text_bytes(&docs);
+        count_lengths(&docs, st);
         if let Some(filter) = &self.wheres[s] {
             match filter.evaluate(&docs) {
                 Ok(keep) => {
@@ -307,6 +327,9 @@ impl<'a> Exec<'a> {
             Operator::Transform(t) => {
                 let mut docs = docs;
                 let outcomes: Vec<Outcome> = docs.par_iter_mut().map(|d| t.apply(d)).collect();
+                if self.plan.nodes[id].kind == "language" {
+                    count_languages(&docs, st);
+                }
                 let verdicts = tally(outcomes, st);
                 Ok(self.split(id, docs, verdicts, st))
             }
@@ -430,6 +453,27 @@ fn tally(outcomes: Vec<Outcome>, st: &mut NodeStats) -> Vec<Option<&'static str>
         verdicts.push(o.dropped);
     }
     verdicts
+}
+
+/// Adds the documents' lengths in characters to the node's histogram.
+fn count_lengths(docs: &[Document], st: &mut NodeStats) {
+    for d in docs {
+        st.count_length(d.text.chars().count());
+    }
+}
+
+/// Counts the documents by the language a `language` stage wrote into their metadata.
+fn count_languages(docs: &[Document], st: &mut NodeStats) {
+    for d in docs {
+        let lang = d.metadata.get(LANGUAGE_FIELD).and_then(serde_json::Value::as_str);
+        let lang = lang.unwrap_or("und");
+        match st.languages.get_mut(lang) {
+            Some(n) => *n += 1,
+            None => {
+                st.languages.insert(lang.to_string(), 1);
+            }
+        }
+    }
 }
 
 /// Takes a port's payload for one reader: moved to the last one, cloned for the others.

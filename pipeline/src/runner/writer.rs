@@ -60,6 +60,7 @@ impl Writer {
             .map(|n| NodeStats {
                 name: n.name.clone(),
                 kind: n.kind.into(),
+                role: n.role.label().into(),
                 ..NodeStats::default()
             })
             .collect();

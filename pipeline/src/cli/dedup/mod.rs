@@ -33,7 +33,7 @@
 
 mod filter;
 mod input;
-mod phases;
+pub(super) mod phases;
 mod settings;
 mod synth;
 

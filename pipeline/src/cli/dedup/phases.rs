@@ -298,7 +298,7 @@ fn summary(r: &DedupReport, path: &Path) -> String {
 }
 
 /// Exact sizes when there are few, else power-of-two ranges (2, 3-4, 5-8, ...).
-fn histogram_rows(h: &BTreeMap<u64, u64>) -> Vec<(String, u64)> {
+pub(in crate::cli) fn histogram_rows(h: &BTreeMap<u64, u64>) -> Vec<(String, u64)> {
     if h.len() <= 12 {
         return h.iter().map(|(size, n)| (size.to_string(), *n)).collect();
     }

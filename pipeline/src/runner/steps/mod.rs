@@ -433,6 +433,7 @@ fn empty_stats(plan: &Plan, elapsed: f64) -> RunStats {
             .map(|n| NodeStats {
                 name: n.name.clone(),
                 kind: n.kind.into(),
+                role: n.role.label().into(),
                 ..NodeStats::default()
             })
             .collect(),
