@@ -6,6 +6,8 @@
 //! - [`optim`]: AdamW (dense and lazy row-wise) and SGD over flat parameter buffers.
 //! - [`classifier`]: hashed word n-gram classifier: train, evaluate (accuracy, macro F1),
 //!   batch scoring, a versioned binary model file.
+//! - [`encoder`]: BERT / RoBERTa / XLM-R classifiers from Hugging Face checkpoints
+//!   (`config.json`, `model.safetensors`), scored on the CPU.
 //! - [`gpt`]: a pre-LN GPT: train on token windows, held-out loss, generation, perplexity.
 //! - [`backend`]: the [`backend::Backend`] trait over device buffers, with the CPU reference
 //!   and a CUDA backend (cudarc, loaded at run time: no CUDA needed to build or run on a CPU).
@@ -34,6 +36,7 @@
 pub mod backend;
 pub mod classifier;
 pub mod device;
+pub mod encoder;
 pub mod error;
 mod file;
 pub mod gpt;

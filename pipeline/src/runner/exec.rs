@@ -345,6 +345,11 @@ impl<'a> Exec<'a> {
                 let verdicts = q.run(&mut docs)?;
                 Ok(self.split(id, docs, verdicts, st))
             }
+            Operator::Scorer(s) => {
+                let mut docs = docs;
+                let verdicts = s.run(&mut docs)?;
+                Ok(self.split(id, docs, verdicts, st))
+            }
             Operator::Tokenize(t) => {
                 let tokens = t.run(&docs)?;
                 st.docs_out = tokens.len() as u64;

@@ -19,6 +19,7 @@ mod registry;
 mod text;
 pub mod text_spec;
 mod tokenize;
+pub mod transformer_classifier;
 
 pub use length::{Length, LengthSpec};
 pub use model_spec::{PerplexitySpec, QualityModelSpec};
@@ -143,4 +144,22 @@ pub enum Operator {
     Quality(Box<QualityModel>),
     /// Keeps documents for which a SQL expression holds (evaluated a batch at a time).
     Sql(crate::sql::SqlFilter),
+    /// Scores a whole batch at once (grouping its documents), then keeps or drops them.
+    Scorer(Box<dyn BatchScorer>),
+}
+
+/// A stage that judges a batch as a whole: model scoring that groups documents into forward
+/// passes.
+///
+/// Contract: each document's verdict and metadata depend on that document and the config only
+/// (not on the rest of the batch), so any batching gives the same output; output order is
+/// input order. An error means the batch could not be judged (a device failure), not a bad
+/// document: those are dropped with a rule.
+pub trait BatchScorer: Send + Sync + Debug {
+    /// Writes scores into the documents' metadata and returns, per document, `None` to keep it
+    /// or the rule that drops it.
+    ///
+    /// # Errors
+    /// The batch could not be scored.
+    fn run(&self, docs: &mut [Document]) -> anyhow::Result<Vec<Option<&'static str>>>;
 }

@@ -21,6 +21,7 @@ use super::text_spec::{
     C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec,
     LanguageSpec, PiiSpec, TextNormalizeSpec, UrlFilterSpec,
 };
+use super::transformer_classifier::TransformerClassifierSpec;
 use super::{LengthSpec, PerplexitySpec, QualityModelSpec, TokenizeSpec, WhereSpec};
 
 /// Calls `$callback!` with the list of stage types: `Variant(SpecType) = "label", kind;` each
@@ -69,6 +70,9 @@ macro_rules! for_each_stage {
             UrlFilter(UrlFilterSpec) = "url_filter", docs;
             /// A page's main content as text (HTML in, text out).
             HtmlExtract(HtmlExtractSpec) = "html_extract", docs;
+            /// Scores documents with a BERT / RoBERTa / XLM-R classifier (a Hugging Face model
+            /// directory) and keeps those whose score lies in range.
+            TransformerClassifier(TransformerClassifierSpec) = "transformer_classifier", docs;
         }
     };
 }
