@@ -184,12 +184,17 @@ impl DecontaminatorBuilder {
             .filter(|(h, (_, entries))| *entries as usize <= max && !self.ignored.contains(h))
             .map(|(h, (mask, _))| (h, mask))
             .collect();
-        for mask in index.values() {
+        // About 16 bits per n-gram: most windows of a clean document stop at one bit.
+        let bits = (index.len() * 16).next_power_of_two().max(64);
+        let mut filter = vec![0u64; bits / 64];
+        for (h, mask) in &index {
+            let bit = (h & (bits as u64 - 1)) as usize;
+            filter[bit / 64] |= 1 << (bit % 64);
             for (i, b) in benchmarks.iter_mut().enumerate() {
                 b.ngrams += (mask >> i) & 1;
             }
         }
-        Ok(Decontaminator { config: self.config, index, benchmarks })
+        Ok(Decontaminator { config: self.config, index, filter, benchmarks })
     }
 }
 
@@ -198,6 +203,8 @@ impl DecontaminatorBuilder {
 pub struct Decontaminator {
     config: DecontamConfig,
     index: FxHashMap<u64, u64>,
+    /// A bit per n-gram hash (its low bits): a cache-friendly first test before the table.
+    filter: Vec<u64>,
     benchmarks: Vec<BenchmarkStats>,
 }
 
@@ -272,7 +279,12 @@ impl Decontaminator {
         tokens.split(text);
         let n = self.config.ngram;
         let mut spans: Vec<Span> = Vec::new();
+        let bits = self.filter.len() as u64 * 64 - 1;
         for (i, h) in tokens.ngrams(n) {
+            let bit = (h & bits) as usize;
+            if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+                continue;
+            }
             let Some(&mask) = self.index.get(&h) else { continue };
             let (start, end) = (tokens.spans[i].0, tokens.spans[i + n - 1].1);
             match spans.last_mut() {

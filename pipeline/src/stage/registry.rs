@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::decontaminate::DecontaminateSpec;
 use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
 use super::html_extract::HtmlExtractSpec;
 use super::text_spec::{
@@ -69,6 +70,8 @@ macro_rules! for_each_stage {
             UrlFilter(UrlFilterSpec) = "url_filter", docs;
             /// A page's main content as text (HTML in, text out).
             HtmlExtract(HtmlExtractSpec) = "html_extract", docs;
+            /// Drops documents that contain benchmark text (n-gram overlap), or cuts it out.
+            Decontaminate(DecontaminateSpec) = "decontaminate", docs;
         }
     };
 }
