@@ -361,21 +361,36 @@ impl Tokens {
     fn split(&mut self, text: &str) {
         self.hashes.clear();
         self.spans.clear();
+        let bytes = text.as_bytes();
         let mut word: Option<usize> = None;
-        for (i, c) in text.char_indices() {
+        let mut i = 0;
+        while i < bytes.len() {
+            // ASCII without decoding a character: most of most texts.
+            let b = bytes[i];
+            if b < 0x80 {
+                if b.is_ascii_alphanumeric() {
+                    word.get_or_insert(i);
+                } else if let Some(start) = word.take() {
+                    self.push_word(text, start, i);
+                }
+                i += 1;
+                continue;
+            }
+            let Some(c) = text[i..].chars().next() else { break };
+            let end = i + c.len_utf8();
             let cjk = is_cjk(c);
             if c.is_alphanumeric() && !cjk {
                 word.get_or_insert(i);
-                continue;
+            } else {
+                if let Some(start) = word.take() {
+                    self.push_word(text, start, i);
+                }
+                if cjk {
+                    self.hashes.push(xxh3_64(&bytes[i..end]));
+                    self.spans.push((i, end));
+                }
             }
-            if let Some(start) = word.take() {
-                self.push_word(text, start, i);
-            }
-            if cjk {
-                let end = i + c.len_utf8();
-                self.hashes.push(xxh3_64(&text.as_bytes()[i..end]));
-                self.spans.push((i, end));
-            }
+            i = end;
         }
         if let Some(start) = word {
             self.push_word(text, start, text.len());
@@ -384,8 +399,15 @@ impl Tokens {
 
     fn push_word(&mut self, text: &str, start: usize, end: usize) {
         let word = &text[start..end];
-        let hash = if word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-            xxh3_64(word.as_bytes())
+        let bytes = word.as_bytes();
+        let hash = if bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            xxh3_64(bytes)
+        } else if word.is_ascii() && bytes.len() <= 64 {
+            let mut lower = [0u8; 64];
+            for (l, b) in lower.iter_mut().zip(bytes) {
+                *l = b.to_ascii_lowercase();
+            }
+            xxh3_64(&lower[..bytes.len()])
         } else {
             self.lower.clear();
             self.lower.extend(word.chars().flat_map(char::to_lowercase));

@@ -164,3 +164,20 @@ fn clean_text_is_borrowed_and_validate_rejects_zero() {
             .is_err()
     );
 }
+
+proptest::proptest! {
+    /// Case, spacing and line breaks never change the tokens; spans are whole characters.
+    #[test]
+    fn tokens_ignore_case_and_whitespace(text in "[a-zA-Z0-9 ,.;()\n一-龥ぁ-ん]{0,120}") {
+        let mut a = Tokens::default();
+        a.split(&text);
+        for &(start, end) in &a.spans {
+            proptest::prop_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+            proptest::prop_assert!(start < end);
+        }
+        let respaced = text.to_ascii_uppercase().replace(' ', " \n\t ").replace(',', " , ");
+        let mut b = Tokens::default();
+        b.split(&respaced);
+        proptest::prop_assert_eq!(&a.hashes, &b.hashes);
+    }
+}
