@@ -6,6 +6,7 @@
 //!
 //! * checks — [`gopher_quality`], [`gopher_repetition`], [`c4`] (document-level part),
 //!   [`fineweb`], [`language`], [`url_filter`] — return a [`Verdict`];
+//! * [`decontam`] finds benchmark text (n-gram overlap) and drops the document or cuts it;
 //! * transforms — [`normalize`], [`c4::C4LineCleaner`], [`pii`] — return a [`Transformed`]
 //!   text with counters, and may drop the document.
 //!
@@ -24,6 +25,7 @@
 
 pub mod c4;
 mod chars;
+pub mod decontam;
 mod en_tokenizer;
 pub mod error;
 pub mod fasttext;

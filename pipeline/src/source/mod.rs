@@ -8,6 +8,7 @@
 //! Problems with the input are data, not failures: each becomes an [`InputError`] naming the
 //! file and line (or byte offset), carried with the chunk so it is counted in input order.
 
+pub mod benchmark;
 pub mod jsonl;
 pub mod parquet;
 pub mod web;

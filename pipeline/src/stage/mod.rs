@@ -9,6 +9,7 @@
 //! Each stage type is one module here: its spec (the `[[stage]]` table it parses from) and its
 //! operator, built through [`BuildOperator`]; [`registry`](StageSpec) lists every type once.
 
+pub mod decontaminate;
 pub mod dedup_spec;
 pub mod html_extract;
 mod length;

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::decontaminate::DecontaminateSpec;
 use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
 use super::html_extract::HtmlExtractSpec;
 use super::text_spec::{
@@ -73,6 +74,8 @@ macro_rules! for_each_stage {
             /// Scores documents with a BERT / RoBERTa / XLM-R classifier (a Hugging Face model
             /// directory) and keeps those whose score lies in range.
             TransformerClassifier(TransformerClassifierSpec) = "transformer_classifier", docs;
+            /// Drops documents that contain benchmark text (n-gram overlap), or cuts it out.
+            Decontaminate(DecontaminateSpec) = "decontaminate", docs;
         }
     };
 }
