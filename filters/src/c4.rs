@@ -179,7 +179,7 @@ impl C4LineCleaner {
         // The segmenter follows from the script the caller shares, except that a CJK document
         // under `auto` may be Japanese (characters) or Chinese (jieba): only then is it looked up.
         let jieba = match (self.cfg.words, script) {
-            (WordMode::Jieba, _) => true,
+            (WordMode::Jieba | WordMode::DatatroveZh, _) => true,
             (WordMode::Auto, Script::Cjk) => self.cfg.words.segmenter(text).1 == Segmenter::Jieba,
             _ => false,
         };

@@ -13,6 +13,18 @@ pub fn is_py_alpha(c: char) -> bool {
     if c.is_ascii() { c.is_ascii_alphabetic() } else { is_cjk(c) || c.is_alphabetic() }
 }
 
+/// Python's `str.isalpha` for one character, exactly: a letter of general category Lu, Ll,
+/// Lt, Lm or Lo (so not `〇` or `Ⅻ`, letter numbers, nor `・`, `゛`, punctuation and modifier
+/// symbols among the kana).
+pub fn is_py_letter(c: char) -> bool {
+    use icu_properties::CodePointMapData;
+    use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    GeneralCategoryGroup::Letter.contains(CodePointMapData::<GeneralCategory>::new().get(c))
+}
+
 /// Python's `str.isspace` for one character (Rust's `is_whitespace` plus U+001C..U+001F).
 pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)

@@ -10,8 +10,8 @@
 //!    excluded) above `char_duplicates_ratio`;
 //! 4. `list_ratio`: newlines per word above `new_line_ratio`.
 //!
-//! Per script: terminal punctuation is datatrove's multi-script list (`。！？` included), so
-//! rule 1 works for CJK as is; rule 4 counts one word per Han/Kana character in Chinese and
+//! Per script: terminal punctuation is datatrove's multi-script list (`。！？` included, `…`
+//! not), so rule 1 works for CJK as is; rule 4 counts one word per Han/Kana character in Chinese and
 //! Japanese documents (see [`crate::words`]); for rule 2 a Han/Kana character counts as
 //! `cjk_char_weight` characters (default 3: a Chinese word of ~1.5 characters carries what an
 //! English word of ~5 letters and a space does), so a 30-character English line and a
@@ -148,87 +148,173 @@ impl FineWebQuality {
     }
 }
 
-/// datatrove's `TERMINAL_PUNCTUATION` (BMP part): sentence-final marks of many scripts.
+/// datatrove's `TERMINAL_PUNCTUATION`, sorted: the sentence-final marks of many scripts
+/// (`.`, `!`, `?`, `。`, `！`, `？`, `।`, `؟`, ...; not `…`).
+const TERMINAL_PUNCTUATION: [char; 159] = [
+    '!',
+    '.',
+    '?',
+    '\u{589}',
+    '\u{61D}',
+    '\u{61E}',
+    '\u{61F}',
+    '\u{6D4}',
+    '\u{700}',
+    '\u{701}',
+    '\u{702}',
+    '\u{7F9}',
+    '\u{837}',
+    '\u{839}',
+    '\u{83D}',
+    '\u{83E}',
+    '\u{964}',
+    '\u{965}',
+    '\u{104A}',
+    '\u{104B}',
+    '\u{1362}',
+    '\u{1367}',
+    '\u{1368}',
+    '\u{166E}',
+    '\u{1735}',
+    '\u{1736}',
+    '\u{17D4}',
+    '\u{17D5}',
+    '\u{17D6}',
+    '\u{17D9}',
+    '\u{17DA}',
+    '\u{1803}',
+    '\u{1809}',
+    '\u{1944}',
+    '\u{1945}',
+    '\u{1AA8}',
+    '\u{1AA9}',
+    '\u{1AAA}',
+    '\u{1AAB}',
+    '\u{1B5A}',
+    '\u{1B5B}',
+    '\u{1B5E}',
+    '\u{1B5F}',
+    '\u{1B7D}',
+    '\u{1B7E}',
+    '\u{1C3B}',
+    '\u{1C3C}',
+    '\u{1C7E}',
+    '\u{1C7F}',
+    '\u{203C}',
+    '\u{203D}',
+    '\u{2047}',
+    '\u{2048}',
+    '\u{2049}',
+    '\u{2E2E}',
+    '\u{2E3C}',
+    '\u{2E53}',
+    '\u{2E54}',
+    '\u{3002}',
+    '\u{A4FF}',
+    '\u{A60E}',
+    '\u{A60F}',
+    '\u{A6F3}',
+    '\u{A6F7}',
+    '\u{A876}',
+    '\u{A877}',
+    '\u{A8CE}',
+    '\u{A8CF}',
+    '\u{A92F}',
+    '\u{A9C8}',
+    '\u{A9C9}',
+    '\u{AA5D}',
+    '\u{AA5E}',
+    '\u{AA5F}',
+    '\u{AAF0}',
+    '\u{AAF1}',
+    '\u{ABEB}',
+    '\u{FE52}',
+    '\u{FE56}',
+    '\u{FE57}',
+    '\u{FF01}',
+    '\u{FF0E}',
+    '\u{FF1F}',
+    '\u{FF61}',
+    '\u{10A56}',
+    '\u{10A57}',
+    '\u{10F55}',
+    '\u{10F56}',
+    '\u{10F57}',
+    '\u{10F58}',
+    '\u{10F59}',
+    '\u{10F86}',
+    '\u{10F87}',
+    '\u{10F88}',
+    '\u{10F89}',
+    '\u{11047}',
+    '\u{11048}',
+    '\u{110BE}',
+    '\u{110BF}',
+    '\u{110C0}',
+    '\u{110C1}',
+    '\u{11141}',
+    '\u{11142}',
+    '\u{11143}',
+    '\u{111C5}',
+    '\u{111C6}',
+    '\u{111CD}',
+    '\u{111DE}',
+    '\u{111DF}',
+    '\u{11238}',
+    '\u{11239}',
+    '\u{1123B}',
+    '\u{1123C}',
+    '\u{112A9}',
+    '\u{1144B}',
+    '\u{1144C}',
+    '\u{115C2}',
+    '\u{115C3}',
+    '\u{115C9}',
+    '\u{115CA}',
+    '\u{115CB}',
+    '\u{115CC}',
+    '\u{115CD}',
+    '\u{115CE}',
+    '\u{115CF}',
+    '\u{115D0}',
+    '\u{115D1}',
+    '\u{115D2}',
+    '\u{115D3}',
+    '\u{115D4}',
+    '\u{115D5}',
+    '\u{115D6}',
+    '\u{115D7}',
+    '\u{11641}',
+    '\u{11642}',
+    '\u{1173C}',
+    '\u{1173D}',
+    '\u{1173E}',
+    '\u{11944}',
+    '\u{11946}',
+    '\u{11A42}',
+    '\u{11A43}',
+    '\u{11A9B}',
+    '\u{11A9C}',
+    '\u{11C41}',
+    '\u{11C42}',
+    '\u{11EF7}',
+    '\u{11EF8}',
+    '\u{11F43}',
+    '\u{11F44}',
+    '\u{16A6E}',
+    '\u{16A6F}',
+    '\u{16AF5}',
+    '\u{16B37}',
+    '\u{16B38}',
+    '\u{16B44}',
+    '\u{16E98}',
+    '\u{1BC9F}',
+    '\u{1DA88}',
+];
+
+/// Whether `c` is in datatrove's `TERMINAL_PUNCTUATION`.
 pub fn is_terminal_punct(c: char) -> bool {
-    matches!(
-        c,
-        '.' | '!'
-            | '?'
-            | '。'
-            | '！'
-            | '？'
-            | '．'
-            | '｡'
-            | '﹒'
-            | '﹗'
-            | '…'
-            | '‼'
-            | '⁇'
-            | '⁈'
-            | '⁉'
-            | '⸮'
-            | '⸼'
-            | '։'
-            | '؞'
-            | '؟'
-            | '۔'
-            | '܀'
-            | '܁'
-            | '܂'
-            | '߹'
-            | '࠷'
-            | '࠹'
-            | '࠽'
-            | '࠾'
-            | '।'
-            | '॥'
-            | '၊'
-            | '။'
-            | '።'
-            | '፧'
-            | '፨'
-            | '᙮'
-            | '᜵'
-            | '᜶'
-            | '᠃'
-            | '᠉'
-            | '᥄'
-            | '᥅'
-            | '᪨'
-            | '᪩'
-            | '᪪'
-            | '᪫'
-            | '᭚'
-            | '᭛'
-            | '᭞'
-            | '᭟'
-            | '᰻'
-            | '᰼'
-            | '᱾'
-            | '᱿'
-            | '꓿'
-            | '꘎'
-            | '꘏'
-            | '꛳'
-            | '꛷'
-            | '꡶'
-            | '꡷'
-            | '꣎'
-            | '꣏'
-            | '꤯'
-            | '꧈'
-            | '꧉'
-            | '꩝'
-            | '꩞'
-            | '꩟'
-            | '꫰'
-            | '꫱'
-            | '꯫'
-            | '។'
-            | '៕'
-            | '៖'
-            | '៚'
-    )
+    TERMINAL_PUNCTUATION.binary_search(&c).is_ok()
 }
 
 #[cfg(test)]
@@ -258,6 +344,18 @@ mod tests {
         let list = "A list item that is long enough to pass the short line rule.\n".to_string()
             + "B:\nC!\nD.\nE.\n";
         assert_ne!(f().check(&list), Verdict::Keep);
+    }
+
+    #[test]
+    fn terminal_punctuation_is_datatrove_s() {
+        assert!(TERMINAL_PUNCTUATION.windows(2).all(|w| w[0] < w[1]), "sorted");
+        for c in ['.', '?', '!', '。', '！', '？', '।', '؟', '\u{1DA88}'] {
+            assert!(is_terminal_punct(c), "{c}");
+        }
+        // A line trailing off in an ellipsis does not end a sentence for datatrove.
+        for c in ['…', ',', '，', ':', 'a'] {
+            assert!(!is_terminal_punct(c), "{c}");
+        }
     }
 
     #[test]

@@ -22,8 +22,9 @@ use rustc_hash::FxHashSet;
 use serde::Deserialize;
 
 use crate::Verdict;
+use crate::chars::is_py_letter;
 use crate::error::{Result, check_ratio, invalid};
-use crate::words::{Script, WordMode, Words, char_len, is_py_alpha, py_splitlines};
+use crate::words::{Script, WordMode, Words, char_len, py_splitlines};
 
 /// Config of [`GopherQuality`]; `None` disables a rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -177,7 +178,7 @@ impl GopherQuality {
             }
         }
         if let Some(min) = c.max_non_alpha_words_ratio {
-            let alpha = words.iter().filter(|w| w.chars().any(is_py_alpha)).count();
+            let alpha = words.iter().filter(|w| w.chars().any(is_py_letter)).count();
             if (alpha as f64 / nw) < min {
                 return Verdict::Drop("gopher_below_alpha_threshold");
             }

@@ -30,6 +30,7 @@ mod en_tokenizer;
 pub mod error;
 pub mod fasttext;
 pub mod fineweb;
+pub mod fineweb2;
 pub mod gopher_quality;
 pub mod gopher_repetition;
 pub mod language;

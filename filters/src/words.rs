@@ -18,6 +18,9 @@
 //!   (which is why datatrove drops most Chinese: a whole line is one "word").
 //! * [`WordMode::Jieba`] segments every document with jieba, whatever its script (what a Python
 //!   pipeline calling `jieba.lcut` would count); the rules still adapt to the detected script.
+//! * [`WordMode::DatatroveZh`] is datatrove's Chinese (`cmn_Hani`) word tokenizer: jieba for
+//!   every document, and the rules as datatrove applies them, unadapted (as for spaced words):
+//!   what FineWeb-2 does for Chinese (see [`crate::fineweb2`]).
 //!
 //! Sentence counting ([`count_sentences`]) does not depend on the segmenter: it only looks for
 //! terminal marks, which every segmenter keeps as tokens of their own.
@@ -48,6 +51,9 @@ pub enum WordMode {
     English,
     /// jieba (Python jieba's default mode) for every document, whatever its script.
     Jieba,
+    /// datatrove's `cmn_Hani` tokenizer (spaCy `zh` on jieba, whitespace tokens dropped) for
+    /// every document, rules unadapted, as FineWeb-2 filters Chinese.
+    DatatroveZh,
 }
 
 /// Which word splitter a document gets, chosen by [`WordMode::segmenter`].
@@ -106,7 +112,7 @@ impl WordMode {
     /// The script rules should assume for `text` under this mode.
     pub fn script(self, text: &str) -> Script {
         match self {
-            WordMode::English => Script::Spaced,
+            WordMode::English | WordMode::DatatroveZh => Script::Spaced,
             WordMode::Auto | WordMode::Jieba => detect_script(text),
         }
     }
@@ -116,6 +122,7 @@ impl WordMode {
         match self {
             WordMode::English => (Script::Spaced, Segmenter::English),
             WordMode::Jieba => (detect_script(text), Segmenter::Jieba),
+            WordMode::DatatroveZh => (Script::Spaced, Segmenter::Jieba),
             WordMode::Auto => match classify(text) {
                 (Script::Spaced, _) => (Script::Spaced, Segmenter::English),
                 (Script::Cjk, true) => (Script::Cjk, Segmenter::CjkChars),

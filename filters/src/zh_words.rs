@@ -5,6 +5,12 @@
 //! words the way `str.split()` would, so those tokens are dropped here and the contract of
 //! `words::split_words` holds: tokens are never empty and never contain whitespace.
 //! Punctuation (`，`, `。`, `"`) stays a token, as it does with the English tokenizer.
+//!
+//! One correction to jieba-rs: its HMM step keeps ASCII runs joined by `.`, `_` or `-` whole
+//! (`types.h`, `AF_UNIX`, `64-bit`), where Python jieba's (`finalseg.re_skip`,
+//! `[a-zA-Z0-9]+(?:\.\d+)?%?`) splits them (`types` `.` `h`); such tokens are split again the
+//! Python way (`push_python_skip`). jieba's dictionary has no word with those characters, so
+//! only HMM output is affected.
 
 use std::sync::LazyLock;
 
@@ -18,15 +24,59 @@ static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
 /// Appends jieba's words of `text` to `out`, without its whitespace tokens.
 pub(crate) fn split_jieba<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    out.extend(
-        JIEBA.cut(text, true).into_iter().map(|t| t.word).filter(|w| !w.chars().all(is_py_space)),
-    );
+    for t in JIEBA.cut(text, true) {
+        if !t.word.chars().all(is_py_space) {
+            push_python_skip(t.word, out);
+        }
+    }
 }
 
 /// All of jieba's tokens of `text`, whitespace included: exactly what `jieba.lcut(text)` returns
 /// (for comparing with Python jieba; the rules use `split_jieba`).
 pub fn jieba_lcut(text: &str) -> Vec<&str> {
-    JIEBA.cut(text, true).into_iter().map(|t| t.word).collect()
+    let mut out = Vec::new();
+    for t in JIEBA.cut(text, true) {
+        push_python_skip(t.word, &mut out);
+    }
+    out
+}
+
+/// Pushes `token`, split as Python jieba's HMM step splits a non-Han run when it is an ASCII
+/// run that jieba-rs joined with `.`, `_` or `-`: alphanumeric runs with at most one `.digits`
+/// and a `%` (`1m9.3.1` → `1m9.3` `.` `1`), the characters between them as they are.
+fn push_python_skip<'a>(token: &'a str, out: &mut Vec<&'a str>) {
+    let b = token.as_bytes();
+    let joined = b.len() > 2
+        && b[0].is_ascii_alphanumeric()
+        && token.is_ascii()
+        && b.iter().any(|c| matches!(c, b'.' | b'_' | b'-'));
+    if !joined {
+        out.push(token);
+        return;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        if b[i].is_ascii_alphanumeric() {
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            if i < b.len() && b[i] == b'%' {
+                i += 1;
+            }
+        } else {
+            while i < b.len() && !b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+        }
+        out.push(&token[start..i]);
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +176,26 @@ mod tests {
             let mut got = Vec::new();
             split_jieba(text, &mut got);
             assert_eq!(got, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn identifiers_split_like_python_jieba() {
+        // Python jieba 0.42.1's `jieba.lcut` of lines of `deb:manpages-zh` and
+        // `deb:fortunes-zh` in the shared corpus.
+        let cases: [(&str, &[&str]); 3] = [
+            ("包含 sys/types.h 文件", &["包含", " ", "sys", "/", "types", ".", "h", " ", "文件"]),
+            ("设置AF_UNIX参数", &["设置", "AF", "_", "UNIX", "参数"]),
+            (
+                "real 1m9.3.1 user 0m0.035s 64-bit",
+                &[
+                    "real", " ", "1m9.3", ".", "1", " ", "user", " ", "0m0.035", "s", " ", "64",
+                    "-", "bit",
+                ],
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(jieba_lcut(text), want, "{text}");
         }
     }
 

@@ -6,7 +6,8 @@
 //!   language, all under 6,000 characters);
 //! * Chinese and Japanese prose kept, junk dropped, with per-script words;
 //! * language-id accuracy of fastText (`tests/fixtures/models/lid.176.ftz`) and whatlang;
-//! * `examples/filters.toml` end to end, drops by rule in `stats.json`.
+//! * `examples/filters.toml` end to end, drops by rule in `stats.json`;
+//! * `examples/fineweb2.toml` end to end: the `fineweb2` preset per document language.
 //!
 //! Filters are built the way the runner builds them: a stage spec (`type`-tagged, as in the
 //! pipeline file) through `tokenmill::build::stage_operator`.
@@ -288,4 +289,41 @@ fn example_chain_counts_drops_per_filter() {
         node("pii")
     );
     assert!(node("shards")["docs_in"].as_u64().is_some_and(|n| n > 0));
+}
+
+#[test]
+fn fineweb2_preset_judges_by_language_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(root().join("examples/fineweb2.toml"), dir.path().join("fineweb2.toml"))
+        .expect("copy config");
+    std::os::unix::fs::symlink(root().join("data"), dir.path().join("data")).expect("link");
+    let (code, stdout, stderr) =
+        outcome(&run_in(dir.path(), &["run", "fineweb2.toml", "--progress", "off"]));
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let stats: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/fineweb2/work/stats.json")).expect("stats.json"),
+    )
+    .expect("json");
+    let nodes = stats["nodes"].as_array().expect("nodes");
+    let node = |name: &str| {
+        nodes.iter().find(|n| n["name"] == name).unwrap_or_else(|| panic!("no node {name}"))
+    };
+    let count = |n: &Value, group: &str, key: &str| n[group][key].as_u64().unwrap_or(0);
+    for name in ["repetition", "fineweb", "gopher"] {
+        let n = node(name);
+        let docs_in = n["docs_in"].as_u64().expect("docs_in");
+        let dropped: u64 =
+            n["dropped"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+        assert_eq!(docs_in, n["docs_out"].as_u64().unwrap_or(0) + dropped, "{n}");
+        // Every document is judged once, by its language's values or by the stage's options.
+        let (configured, fallback) = (
+            count(n, "transformed", "fineweb2_configured"),
+            count(n, "transformed", "fineweb2_fallback"),
+        );
+        assert_eq!(configured + fallback, docs_in, "{n}");
+        assert!(configured > 0 && fallback > 0, "{name}: Chinese configured, English not: {n}");
+    }
+    // The sample's Chinese poems are short and repeat 4-grams of jieba words.
+    assert!(count(node("repetition"), "dropped", "top_4_gram") > 0, "{}", node("repetition"));
+    assert!(count(node("gopher"), "dropped", "gopher_short_doc") > 0, "{}", node("gopher"));
 }

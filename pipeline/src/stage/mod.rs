@@ -28,7 +28,7 @@ pub use perplexity::PerplexityFilter;
 pub use quality::QualityModel;
 pub(crate) use registry::for_each_stage;
 pub use registry::{StageKind, StageSpec};
-pub use text::{C4Quality, LANGUAGE_FIELD, UrlField};
+pub use text::{ByLanguage, C4Quality, LANGUAGE_FIELD, UrlField};
 pub use tokenize::{TokenizeSpec, TokenizeStage};
 
 use std::fmt::Debug;

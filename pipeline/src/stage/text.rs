@@ -10,10 +10,12 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::text_spec::{FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec, Preset};
 use super::{Filter, Outcome, Transform, Verdict};
 use crate::document::Document;
 use tokenmill_filters::c4::C4LineCleaner;
 use tokenmill_filters::fineweb::FineWebQuality;
+use tokenmill_filters::fineweb2::{Fineweb2Language, PerLanguage};
 use tokenmill_filters::gopher_quality::GopherQuality;
 use tokenmill_filters::gopher_repetition::GopherRepetition;
 use tokenmill_filters::language::LanguageFilter;
@@ -65,6 +67,63 @@ pub struct UrlField(pub UrlFilter);
 impl Filter for UrlField {
     fn check(&self, doc: &Document) -> Verdict {
         self.0.check(doc.metadata.get("url").and_then(Value::as_str))
+    }
+}
+
+/// A filter chosen per document by its `language` metadata: `preset = "fineweb2"` on
+/// `gopher_quality`, `gopher_repetition` and `fineweb_quality`. Counts the documents judged by
+/// a language's configuration (`fineweb2_configured`) and by the stage's options
+/// (`fineweb2_fallback`) in the node's `transformed` statistics.
+#[derive(Debug)]
+pub struct ByLanguage<F>(pub PerLanguage<F>);
+
+impl<F: Filter> Transform for ByLanguage<F> {
+    fn apply(&self, doc: &mut Document) -> Outcome {
+        let picked = self.0.select(doc.metadata.get(LANGUAGE_FIELD).and_then(Value::as_str));
+        let mut out = match picked.filter.check(doc) {
+            Verdict::Keep => Outcome::keep(),
+            Verdict::Drop(rule) => Outcome::drop(rule),
+        };
+        let counter =
+            if picked.code.is_some() { "fineweb2_configured" } else { "fineweb2_fallback" };
+        out.count(counter, 1);
+        out
+    }
+}
+
+/// The operator of a filter stage with a `preset`: the filter built from the stage's options
+/// (`plain`), or one per configured language made by `make` with `plain` as the fallback.
+fn with_preset<F: Filter + 'static>(
+    preset: Preset,
+    plain: F,
+    make: impl FnMut(&Fineweb2Language) -> tokenmill_filters::Result<F>,
+) -> anyhow::Result<Option<super::Operator>> {
+    Ok(Some(match preset {
+        Preset::None => super::Operator::Filter(Box::new(plain)),
+        Preset::Fineweb2 => {
+            super::Operator::Transform(Box::new(ByLanguage(PerLanguage::new(plain, make)?)))
+        }
+    }))
+}
+
+impl super::BuildOperator for GopherQualitySpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        let plain = GopherQuality::new(self.config())?;
+        with_preset(self.preset, plain, |l| GopherQuality::new(l.gopher_quality()))
+    }
+}
+
+impl super::BuildOperator for GopherRepetitionSpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        let plain = GopherRepetition::new(self.config())?;
+        with_preset(self.preset, plain, |l| GopherRepetition::new(l.gopher_repetition()))
+    }
+}
+
+impl super::BuildOperator for FineWebQualitySpec {
+    fn operator(&self) -> anyhow::Result<Option<super::Operator>> {
+        let plain = FineWebQuality::new(self.config())?;
+        with_preset(self.preset, plain, |l| FineWebQuality::new(l.fineweb_quality()))
     }
 }
 
@@ -164,9 +223,6 @@ build_text_stage! {
     TextNormalizeSpec => |c| super::Operator::Transform(Box::new(Normalize::new(c)?));
     C4LinesSpec => |c| super::Operator::Transform(Box::new(C4LineCleaner::new(c)?));
     C4QualitySpec => |c| super::Operator::Filter(Box::new(C4Quality(C4LineCleaner::new(c)?)));
-    GopherQualitySpec => |c| super::Operator::Filter(Box::new(GopherQuality::new(c)?));
-    GopherRepetitionSpec => |c| super::Operator::Filter(Box::new(GopherRepetition::new(c)?));
-    FineWebQualitySpec => |c| super::Operator::Filter(Box::new(FineWebQuality::new(c)?));
     LanguageSpec => |c| super::Operator::Transform(Box::new(LanguageFilter::new(c)?));
     PiiSpec => |c| super::Operator::Transform(Box::new(Pii::new(c)?));
     UrlFilterSpec => |c| super::Operator::Filter(Box::new(UrlField(UrlFilter::new(c)?)));
@@ -220,6 +276,82 @@ mod tests {
         let mut none = Document::new("b", "1234 5678");
         assert_eq!(Transform::apply(&f, &mut none).dropped, Some("unwanted_language"));
         assert_eq!(none.metadata[LANGUAGE_FIELD], "und");
+        Ok(())
+    }
+
+    /// The three `fineweb2` stages in FineWeb-2's order, from their specs.
+    fn fineweb2_stages(preset: Preset) -> anyhow::Result<Vec<super::super::Operator>> {
+        use super::super::BuildOperator;
+        let ops = [
+            GopherRepetitionSpec { preset, ..Default::default() }.operator()?,
+            FineWebQualitySpec { preset, ..Default::default() }.operator()?,
+            GopherQualitySpec { preset, ..Default::default() }.operator()?,
+        ];
+        Ok(ops.into_iter().flatten().collect())
+    }
+
+    /// The first drop of `ops` and the counters they added.
+    fn run(ops: &[super::super::Operator], doc: &mut Document) -> (Option<&'static str>, u64, u64) {
+        use super::super::Operator;
+        let (mut configured, mut fallback) = (0, 0);
+        for op in ops {
+            let out = match op {
+                Operator::Transform(t) => t.apply(doc),
+                Operator::Filter(f) => match f.check(doc) {
+                    Verdict::Keep => Outcome::keep(),
+                    Verdict::Drop(rule) => Outcome::drop(rule),
+                },
+                _ => panic!("a filter or a transform"),
+            };
+            for (k, n) in out.counts {
+                match k {
+                    "fineweb2_configured" => configured += n,
+                    "fineweb2_fallback" => fallback += n,
+                    _ => panic!("{k}"),
+                }
+            }
+            if out.dropped.is_some() {
+                return (out.dropped, configured, fallback);
+            }
+        }
+        (None, configured, fallback)
+    }
+
+    #[test]
+    fn fineweb2_preset_judges_each_document_by_its_language() -> anyhow::Result<()> {
+        // Real Chinese documents with datatrove's decisions under FineWeb-2's cmn_Hani values.
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/filters/fineweb2_cmn_Hani.jsonl"
+        );
+        let preset = fineweb2_stages(Preset::Fineweb2)?;
+        let plain = fineweb2_stages(Preset::None)?;
+        let (mut agree, mut total, mut other_than_plain) = (0, 0, 0);
+        for line in std::fs::read_to_string(fixture)?.lines().take(200) {
+            let r: Value = serde_json::from_str(line)?;
+            let text = r["text"].as_str().unwrap_or_default();
+            let want = r["reason"].as_str();
+            let mut zh = Document::new("zh", text);
+            zh.metadata.insert(LANGUAGE_FIELD.into(), Value::from("zh"));
+            let (got, configured, fallback) = run(&preset, &mut zh);
+            assert!(configured >= 1 && fallback == 0, "{configured} {fallback}");
+            total += 1;
+            agree += usize::from(got == want);
+            // Without a language (or in English), the stage's own options judge.
+            let mut none = Document::new("none", text);
+            let (unknown, configured, fallback) = run(&preset, &mut none);
+            assert!(configured == 0 && fallback >= 1);
+            assert_eq!(unknown, run(&plain, &mut Document::new("plain", text)).0);
+            other_than_plain += usize::from(unknown != got);
+        }
+        assert!(agree * 100 >= total * 99, "{agree}/{total}");
+        assert!(other_than_plain > 10, "the preset changes decisions: {other_than_plain}");
+        let bad: Result<GopherQualitySpec, _> =
+            toml::from_str("name = \"q\"\ninputs = [\"in\"]\npreset = \"fineweb3\"");
+        assert!(bad.is_err());
+        let spec: GopherQualitySpec =
+            toml::from_str("name = \"q\"\ninputs = [\"in\"]\npreset = \"fineweb2\"")?;
+        assert_eq!(spec.preset, Preset::Fineweb2);
         Ok(())
     }
 
