@@ -5,7 +5,8 @@
 //! its runner applies them to a batch in parallel.
 //!
 //! * checks — [`gopher_quality`], [`gopher_repetition`], [`c4`] (document-level part),
-//!   [`fineweb`], [`language`], [`url_filter`] — return a [`Verdict`];
+//!   [`fineweb`], [`language`], [`url_filter`], [`fasttext_classifier`] — return a
+//!   [`Verdict`];
 //! * transforms — [`normalize`], [`c4::C4LineCleaner`], [`pii`] — return a [`Transformed`]
 //!   text with counters, and may drop the document.
 //!
@@ -27,6 +28,7 @@ mod chars;
 mod en_tokenizer;
 pub mod error;
 pub mod fasttext;
+pub mod fasttext_classifier;
 pub mod fineweb;
 pub mod gopher_quality;
 pub mod gopher_repetition;

@@ -10,6 +10,7 @@
 //! operator, built through [`BuildOperator`]; [`registry`](StageSpec) lists every type once.
 
 pub mod dedup_spec;
+pub mod fasttext_classifier;
 pub mod html_extract;
 mod length;
 mod model_spec;
