@@ -40,7 +40,7 @@ Outputs in OUT (default /tmp/ft-parity):
   with their predictions: what tests/fixtures/fasttext/ holds;
 
 With `--speed` (after a run that wrote OUT), only the Python package's predict speed over the
-10,000 held-out documents, best of three, one document per call and one call with the list:
+10,000 held-out documents, best of two, one document per call and one call with the list:
 
     taskset -c 1 /tmp/ft-venv/bin/python scripts/fasttext-parity.py --speed /tmp/ft-parity
 """
@@ -137,12 +137,12 @@ def write_jsonl(path, rows):
 
 
 def speed(models, texts):
-    """Seconds to predict every text, best of three, one call per text and one list call."""
+    """Seconds to predict every text, best of two, one call per text and one list call."""
     mb = sum(len(t.encode()) for t in texts) / 1e6
     for name, m in models.items():
         for k in (1, -1):
-            per_call = min(timed(lambda: [m.predict(t, k=k) for t in texts]) for _ in range(3))
-            listed = min(timed(lambda: m.predict(texts, k=k)) for _ in range(3))
+            per_call = min(timed(lambda: [m.predict(t, k=k) for t in texts]) for _ in range(2))
+            listed = min(timed(lambda: m.predict(texts, k=k)) for _ in range(2))
             print(f"python {name} k={k}: {len(texts)} docs {mb:.1f} MB, "
                   f"predict per document {per_call:.3f} s ({len(texts) / per_call:,.0f} docs/s), "
                   f"predict(list) {listed:.3f} s ({len(texts) / listed:,.0f} docs/s)")
