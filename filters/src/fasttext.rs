@@ -30,10 +30,11 @@
 //! softmax, hierarchical softmax, or a table sigmoid per label (one-vs-all and negative
 //! sampling), the k best kept with fastText's own tie order.
 //!
-//! Speed: a word's rows are summed once (at load for known words; on first sight, in a bounded
-//! per-thread cache, for the others), so a repeated word costs one lookup. Sums are added in a
-//! different order than fastText adds rows, so probabilities can differ from its own in the
-//! last bits of an `f32` (the parity tests hold them within 1e-4; in practice within 1e-6).
+//! Rows are added in fastText's order by default ([`Summation::Exact`]), so that probabilities
+//! and label order are fastText's (parity tests against the `fasttext` Python package). Language
+//! id uses [`Summation::PerWord`]: a word's rows are summed once (at load for known words; on
+//! first sight, in a bounded per-thread cache, for the others), so a repeated word costs one
+//! lookup, and probabilities differ from fastText's by float rounding.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -63,6 +64,19 @@ const MAGIC: i32 = 793_712_314;
 const EOS: &str = "</s>";
 /// The prefix fastText gives labels (its default `-label`; the prefix is not stored in a model).
 pub const LABEL_PREFIX: &str = "__label__";
+
+/// How the input rows of a line are added up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summation {
+    /// Row by row in fastText's order: the same `f32` roundings, so the same probabilities as
+    /// fastText (within the last bit of `exp`) and the same label order, ties included.
+    Exact,
+    /// A word's rows summed once (known words at load, unknown ones in a per-thread cache),
+    /// then added per word: faster, but probabilities can differ from fastText's by float
+    /// rounding (about 1e-4 on long documents; a one-vs-all model's table sigmoid can then
+    /// step by 1/64 of its range). For language id.
+    PerWord,
+}
 
 /// fastText's sigmoid table, shared by every one-vs-all model.
 static SIGMOID: LazyLock<Vec<f32>> = LazyLock::new(sigmoid_table);
@@ -108,10 +122,16 @@ pub struct FastText {
     nwords: usize,
     word_ngrams: usize,
     vocab: Vocab,
-    /// Per known word: the sum of its input rows (`dim` floats each) ...
+    summation: Summation,
+    /// [`Summation::PerWord`]: per known word, the sum of its input rows (`dim` floats each) ...
     word_vecs: Vec<f32>,
     /// ... and how many rows were summed.
     word_rows: Vec<u32>,
+    /// [`Summation::Exact`]: per known word, its rows in fastText's order (its id, then its
+    /// character n-grams), end to end ...
+    word_ids: Vec<u32>,
+    /// ... and each word's range in `word_ids`.
+    word_spans: Vec<(u32, u32)>,
     labels: Vec<String>,
     /// Pruned models: which buckets were kept (a bitset, 256 KiB for 2M buckets, so the common
     /// miss stays in cache; this runs for every character n-gram) and their rows.
@@ -124,11 +144,19 @@ pub struct FastText {
 }
 
 impl FastText {
-    /// Loads a model file.
+    /// Loads a model file that predicts exactly as fastText does ([`Summation::Exact`]).
     ///
     /// # Errors
     /// The file cannot be read, or is not a fastText supervised model.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, Summation::Exact)
+    }
+
+    /// Loads a model file, adding input rows as `summation` says.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is not a fastText supervised model.
+    pub fn load_with(path: &Path, summation: Summation) -> Result<Self> {
         let buf = std::fs::read(path).map_err(|source| Error::Io {
             what: "fastText model",
             path: path.to_path_buf(),
@@ -189,8 +217,11 @@ impl FastText {
             nwords: nwords as usize,
             word_ngrams: a[5].max(1) as usize,
             vocab,
+            summation,
             word_vecs: Vec::new(),
             word_rows: Vec::new(),
+            word_ids: Vec::new(),
+            word_spans: Vec::new(),
             labels,
             prune,
             input,
@@ -265,6 +296,23 @@ impl FastText {
     /// Sum of the input rows of an in-vocabulary word (its id and its character n-grams) and
     /// how many rows that is: computed once at load, so known words cost one lookup.
     fn precompute_words(&mut self) {
+        if self.summation == Summation::Exact {
+            let mut buf = String::new();
+            let mut ids = Vec::new();
+            let mut spans = Vec::with_capacity(self.nwords);
+            let mut flat = Vec::new();
+            for (id, w) in self.vocab.words.iter().enumerate() {
+                ids.clear();
+                ids.push(id);
+                self.subwords(w, &mut ids, &mut buf);
+                let start = flat.len() as u32;
+                flat.extend(ids.iter().map(|&i| i as u32));
+                spans.push((start, flat.len() as u32));
+            }
+            self.word_ids = flat;
+            self.word_spans = spans;
+            return;
+        }
         let words: Vec<(&String, usize)> =
             self.vocab.words.iter().enumerate().map(|(id, w)| (w, id)).collect();
         let mut vecs = vec![0f32; self.nwords * self.dim];
@@ -348,6 +396,9 @@ impl FastText {
     /// The mean of the input rows of a line's words, character n-grams and word n-grams, or
     /// `None` when there are no rows.
     fn hidden(&self, line: &str) -> Option<Vec<f32>> {
+        if self.summation == Summation::Exact {
+            return self.hidden_exact(line);
+        }
         let mut hidden = vec![0f32; self.dim];
         let mut rows = 0usize;
         let mut ids = Vec::new();
@@ -373,7 +424,48 @@ impl FastText {
                 }
             }
         });
-        ids.clear();
+        self.finish_hidden(hidden, rows, &word_hashes)
+    }
+
+    /// [`FastText::hidden`] adding every row in fastText's order, as `Model::computeHidden`.
+    fn hidden_exact(&self, line: &str) -> Option<Vec<f32>> {
+        let mut hidden = vec![0f32; self.dim];
+        let mut rows = 0usize;
+        let (mut ids, mut buf, mut word_hashes) = (Vec::new(), String::new(), Vec::new());
+        for word in words(line).chain([EOS]) {
+            match self.vocab.id(word, xxhash_rust::xxh3::xxh3_64(word.as_bytes())) {
+                Some(id) => {
+                    let (a, b) = self.word_spans[id];
+                    for &r in &self.word_ids[a as usize..b as usize] {
+                        self.input.add_row(&mut hidden, r as usize);
+                    }
+                    rows += (b - a) as usize;
+                }
+                None if word.starts_with(LABEL_PREFIX) => continue,
+                None => {
+                    ids.clear();
+                    self.subwords(word, &mut ids, &mut buf);
+                    for &r in &ids {
+                        self.input.add_row(&mut hidden, r);
+                    }
+                    rows += ids.len();
+                }
+            }
+            if self.word_ngrams > 1 {
+                word_hashes.push(hash(word.as_bytes()) as i32);
+            }
+        }
+        self.finish_hidden(hidden, rows, &word_hashes)
+    }
+
+    /// Adds the word n-gram rows and takes the mean (`None` without rows).
+    fn finish_hidden(
+        &self,
+        mut hidden: Vec<f32>,
+        mut rows: usize,
+        word_hashes: &[i32],
+    ) -> Option<Vec<f32>> {
+        let mut ids = Vec::new();
         // Word n-grams: fastText mixes sign-extended 32-bit word hashes into a 64-bit hash.
         for i in 0..word_hashes.len() {
             let mut h = word_hashes[i] as i64 as u64;

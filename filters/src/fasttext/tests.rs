@@ -12,7 +12,7 @@ fn words_split_on_fasttext_separators() {
 
 #[test]
 fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
-    let m = FastText::load(Path::new(crate::LID176_FIXTURE))?;
+    let m = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
     let long = "x".repeat(OOV_CACHE_MAX_BYTES + 5);
     let line = format!(
         "Zorblatt quxified the flurbs, zorblatt again; {long} {long} naïve Übergrößenträger"
@@ -26,7 +26,7 @@ fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
     }
     assert_eq!(m.predict(&line, 3), first, "after the cache was cleared");
     // Another model on the same thread does not see this one's sums.
-    let other = FastText::load(Path::new(crate::LID176_FIXTURE))?;
+    let other = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
     assert_eq!(other.predict(&line, 3), first);
     Ok(())
 }
