@@ -52,7 +52,7 @@ mod matrix;
 mod reader;
 mod vocab;
 
-use cache::{NEXT_MODEL, OOV};
+use cache::{NEXT_MODEL, OOV, OOV_IDS};
 use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
 pub use loss::Loss;
 use loss::{TreeSearch, find_k_best, sigmoid, sigmoid_table, softmax, sort_heap, std_log};
@@ -431,30 +431,29 @@ impl FastText {
     fn hidden_exact(&self, line: &str) -> Option<Vec<f32>> {
         let mut hidden = vec![0f32; self.dim];
         let mut rows = 0usize;
-        let (mut ids, mut buf, mut word_hashes) = (Vec::new(), String::new(), Vec::new());
-        for word in words(line).chain([EOS]) {
-            match self.vocab.id(word, xxhash_rust::xxh3::xxh3_64(word.as_bytes())) {
-                Some(id) => {
-                    let (a, b) = self.word_spans[id];
-                    for &r in &self.word_ids[a as usize..b as usize] {
-                        self.input.add_row(&mut hidden, r as usize);
+        let (mut buf, mut word_hashes) = (String::new(), Vec::new());
+        let mut add = |ids: &[u32]| {
+            for &r in ids {
+                self.input.add_row(&mut hidden, r as usize);
+            }
+            rows += ids.len();
+        };
+        OOV_IDS.with_borrow_mut(|cache| {
+            for word in words(line).chain([EOS]) {
+                let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
+                match self.vocab.id(word, h) {
+                    Some(id) => {
+                        let (a, b) = self.word_spans[id];
+                        add(&self.word_ids[a as usize..b as usize]);
                     }
-                    rows += (b - a) as usize;
+                    None if word.starts_with(LABEL_PREFIX) => continue,
+                    None => cache.with_rows(self, word, h, &mut buf, &mut add),
                 }
-                None if word.starts_with(LABEL_PREFIX) => continue,
-                None => {
-                    ids.clear();
-                    self.subwords(word, &mut ids, &mut buf);
-                    for &r in &ids {
-                        self.input.add_row(&mut hidden, r);
-                    }
-                    rows += ids.len();
+                if self.word_ngrams > 1 {
+                    word_hashes.push(hash(word.as_bytes()) as i32);
                 }
             }
-            if self.word_ngrams > 1 {
-                word_hashes.push(hash(word.as_bytes()) as i32);
-            }
-        }
+        });
         self.finish_hidden(hidden, rows, &word_hashes)
     }
 

@@ -115,3 +115,47 @@ impl FastText {
         (sum, ids.len() as u32)
     }
 }
+
+/// [`super::Summation::Exact`]: the character n-gram rows of out-of-vocabulary words seen by
+/// this thread (rows, not sums: they are added one by one, in fastText's order).
+#[derive(Default)]
+pub(super) struct OovIds {
+    model: u64,
+    /// xxh3 of the word -> the word and its rows.
+    map: FxHashMap<u64, (Box<str>, Box<[u32]>)>,
+}
+
+thread_local! {
+    pub(super) static OOV_IDS: RefCell<OovIds> = RefCell::new(OovIds::default());
+}
+
+impl OovIds {
+    /// Calls `add` with the rows of `word` (whose xxh3 is `hash`), cached or computed.
+    pub(super) fn with_rows(
+        &mut self,
+        model: &FastText,
+        word: &str,
+        hash: u64,
+        buf: &mut String,
+        mut add: impl FnMut(&[u32]),
+    ) {
+        if self.model != model.id {
+            *self = OovIds { model: model.id, ..OovIds::default() };
+        }
+        if let Some((w, rows)) = self.map.get(&hash)
+            && &**w == word
+        {
+            return add(rows);
+        }
+        let mut ids = Vec::new();
+        model.subwords(word, &mut ids, buf);
+        let rows: Box<[u32]> = ids.iter().map(|&i| i as u32).collect();
+        add(&rows);
+        if word.len() <= OOV_CACHE_MAX_BYTES {
+            if self.map.len() >= OOV_CACHE_WORDS {
+                self.map.clear();
+            }
+            self.map.insert(hash, (word.into(), rows));
+        }
+    }
+}

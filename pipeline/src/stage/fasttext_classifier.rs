@@ -56,6 +56,14 @@ pub struct FastTextClassifierSpec {
     /// [`Preprocess`]. Default: the text as it is, newlines as spaces.
     #[serde(default)]
     pub preprocess: Preprocess,
+    /// `true` (default): fastText's exact probabilities (rows added in its order); `false`:
+    /// per-word row sums, faster, probabilities within float rounding of fastText's.
+    #[serde(default = "default_exact")]
+    pub exact: bool,
+}
+
+fn default_exact() -> bool {
+    true
 }
 
 fn default_score_prefix() -> String {
@@ -87,6 +95,7 @@ impl FastTextClassifierStage {
             k: spec.k,
             threshold: spec.threshold,
             preprocess: spec.preprocess.clone(),
+            exact: spec.exact,
         })?;
         let fields = spec.save_scores.then(|| {
             classifier.labels().iter().map(|l| format!("{}{l}", spec.score_prefix)).collect()
