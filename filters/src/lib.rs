@@ -5,7 +5,8 @@
 //! its runner applies them to a batch in parallel.
 //!
 //! * checks — [`gopher_quality`], [`gopher_repetition`], [`c4`] (document-level part),
-//!   [`fineweb`], [`language`], [`url_filter`] — return a [`Verdict`];
+//!   [`fineweb`], [`language`], [`url_filter`], [`fasttext_classifier`] — return a
+//!   [`Verdict`];
 //! * [`decontam`] finds benchmark text (n-gram overlap) and drops the document or cuts it;
 //! * transforms — [`normalize`], [`c4::C4LineCleaner`], [`pii`] — return a [`Transformed`]
 //!   text with counters, and may drop the document.
@@ -29,6 +30,7 @@ pub mod decontam;
 mod en_tokenizer;
 pub mod error;
 pub mod fasttext;
+pub mod fasttext_classifier;
 pub mod fineweb;
 pub mod fineweb2;
 pub mod gopher_quality;

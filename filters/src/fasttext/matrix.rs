@@ -1,6 +1,6 @@
 //! Dense and product-quantized matrices of a fastText model (read-only).
 
-use super::Reader;
+use super::reader::Reader;
 use crate::error::Result;
 
 /// fastText's product quantizer: `nsubq` sub-vectors, each coded by one byte into 256
@@ -149,10 +149,13 @@ impl Matrix {
                 }
                 let alpha = norms.as_ref().map_or(1.0, |(nc, npq)| npq.centroid(0, nc[i])[0]);
                 let code = &codes[i * pq.nsubq..(i + 1) * pq.nsubq];
-                let mut res = 0.0;
+                // One running sum over every sub-vector, in fastText's order (`mulcode`).
+                let mut res = 0f32;
                 for (s, &c) in code.iter().enumerate() {
                     let off = s * pq.dsub;
-                    res += pq.centroid(s, c).iter().zip(&x[off..]).map(|(a, b)| a * b).sum::<f32>();
+                    for (a, b) in pq.centroid(s, c).iter().zip(&x[off..]) {
+                        res += b * a;
+                    }
                 }
                 res * alpha
             }

@@ -1,5 +1,6 @@
 //! Unit tests of the parent module.
 
+use super::cache::{OOV_CACHE_MAX_BYTES, OOV_CACHE_WORDS};
 use super::*;
 
 #[test]
@@ -11,7 +12,7 @@ fn words_split_on_fasttext_separators() {
 
 #[test]
 fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
-    let m = FastText::load(Path::new(crate::LID176_FIXTURE))?;
+    let m = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
     let long = "x".repeat(OOV_CACHE_MAX_BYTES + 5);
     let line = format!(
         "Zorblatt quxified the flurbs, zorblatt again; {long} {long} naïve Übergrößenträger"
@@ -25,7 +26,7 @@ fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
     }
     assert_eq!(m.predict(&line, 3), first, "after the cache was cleared");
     // Another model on the same thread does not see this one's sums.
-    let other = FastText::load(Path::new(crate::LID176_FIXTURE))?;
+    let other = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
     assert_eq!(other.predict(&line, 3), first);
     Ok(())
 }
@@ -33,7 +34,7 @@ fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
 #[test]
 fn huffman_tree_shape() {
     // Three labels: the two rarest merge first; the merged node (6) is then taken before the leaf (10).
-    let t = build_tree(&[10, 5, 1]);
+    let t = load::build_tree(&[10, 5, 1]);
     assert_eq!(t, vec![(2, 1), (3, 0)]);
 }
 
@@ -49,5 +50,66 @@ fn lid176() -> anyhow::Result<()> {
         "__label__de"
     );
     assert_eq!(m.predict("我们今天在公园里散步", 1)[0].0, "__label__zh");
+    Ok(())
+}
+
+/// Models trained with the `fasttext` PyPI package and its predictions on 1,000 held-out
+/// documents (`scripts/fasttext-parity.py`).
+const PARITY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/fasttext");
+
+/// What fastText's `predict` returned for one document: label and probability lists per model
+/// and setting (`all`: k = -1, `top1`: k = 1, `k2t05`: k = 2, threshold 0.05).
+type Expected =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<(String, f32)>>>;
+
+fn parity_fixture() -> anyhow::Result<(Vec<String>, Vec<Expected>)> {
+    let dir = Path::new(PARITY_DIR);
+    let texts = std::fs::read_to_string(dir.join("heldout.jsonl"))?
+        .lines()
+        .map(|l| {
+            Ok(serde_json::from_str::<serde_json::Value>(l)?["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_string())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let expected = std::fs::read_to_string(dir.join("predictions.jsonl"))?
+        .lines()
+        .map(|l| Ok(serde_json::from_str::<Expected>(l)?))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(texts.len() == 1000 && expected.len() == 1000, "fixture incomplete");
+    Ok((texts, expected))
+}
+
+/// Same labels in the same order as fastText, probabilities within 1e-4, for every document,
+/// model (softmax `.bin`, one-vs-all quantized `.ftz`, hierarchical softmax with word bigrams)
+/// and `predict` setting.
+#[test]
+fn predictions_match_fasttext() -> anyhow::Result<()> {
+    let (texts, expected) = parity_fixture()?;
+    let settings: [(&str, Option<usize>, f32); 3] =
+        [("all", None, 0.0), ("top1", Some(1), 0.0), ("k2t05", Some(2), 0.05)];
+    for name in ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"] {
+        let model = FastText::load(&Path::new(PARITY_DIR).join(name))?;
+        let mut worst = 0f32;
+        for (i, (text, want)) in texts.iter().zip(&expected).enumerate() {
+            for (setting, k, threshold) in settings {
+                let want = &want[name][setting];
+                let got = model.predict_with(text, k, threshold);
+                let labels =
+                    |v: &[(&str, f32)]| v.iter().map(|p| p.0.to_string()).collect::<Vec<_>>();
+                let want_labels: Vec<String> = want.iter().map(|p| p.0.clone()).collect();
+                assert_eq!(
+                    labels(&got),
+                    want_labels,
+                    "{name} {setting}, document {i}: {got:?} vs {want:?}"
+                );
+                for ((_, p), (_, q)) in got.iter().zip(want) {
+                    worst = worst.max((p - q).abs());
+                }
+            }
+        }
+        assert!(worst <= 1e-4, "{name}: a probability differs by {worst}");
+    }
     Ok(())
 }

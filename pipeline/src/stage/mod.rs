@@ -11,6 +11,7 @@
 
 pub mod decontaminate;
 pub mod dedup_spec;
+pub mod fasttext_classifier;
 pub mod html_extract;
 mod length;
 mod model_spec;

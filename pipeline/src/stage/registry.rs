@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::decontaminate::DecontaminateSpec;
 use super::dedup_spec::{ExactDedupSpec, LineDedupSpec, MinhashDedupSpec};
+use super::fasttext_classifier::FastTextClassifierSpec;
 use super::html_extract::HtmlExtractSpec;
 use super::text_spec::{
     C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec,
@@ -37,6 +38,9 @@ macro_rules! for_each_stage {
             /// Scores documents with a trained classifier (`tokenmill train-classifier`) and keeps
             /// those whose score lies in range.
             QualityModel(QualityModelSpec) = "quality_model", docs;
+            /// Scores documents with a fastText supervised model (`.bin`/`.ftz`) into metadata and
+            /// keeps or drops them by label probabilities.
+            FasttextClassifier(FastTextClassifierSpec) = "fasttext_classifier", docs;
             /// Perplexity under a small language model (`tokenmill train-lm`) as a filter.
             Perplexity(PerplexitySpec) = "perplexity", docs;
             /// Keeps documents for which a SQL boolean expression over `id`, `text` and the
