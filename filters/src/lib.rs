@@ -36,6 +36,7 @@ pub mod normalize;
 pub mod pii;
 pub mod url_filter;
 pub mod words;
+pub mod zh_convert;
 pub mod zh_quality;
 #[cfg(test)]
 mod zh_rules_tests;

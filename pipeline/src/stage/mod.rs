@@ -19,6 +19,7 @@ mod registry;
 mod text;
 pub mod text_spec;
 mod tokenize;
+pub mod zh;
 
 pub use length::{Length, LengthSpec};
 pub use model_spec::{PerplexitySpec, QualityModelSpec};

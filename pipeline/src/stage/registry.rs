@@ -21,6 +21,7 @@ use super::text_spec::{
     C4LinesSpec, C4QualitySpec, FineWebQualitySpec, GopherQualitySpec, GopherRepetitionSpec,
     LanguageSpec, PiiSpec, TextNormalizeSpec, UrlFilterSpec,
 };
+use super::zh::{BlockWordsSpec, ZhConvertSpec, ZhQualitySpec};
 use super::{LengthSpec, PerplexitySpec, QualityModelSpec, TokenizeSpec, WhereSpec};
 
 /// Calls `$callback!` with the list of stage types: `Variant(SpecType) = "label", kind;` each
@@ -69,6 +70,12 @@ macro_rules! for_each_stage {
             UrlFilter(UrlFilterSpec) = "url_filter", docs;
             /// A page's main content as text (HTML in, text out).
             HtmlExtract(HtmlExtractSpec) = "html_extract", docs;
+            /// Traditional Chinese to simplified; the script into the `script` metadata field.
+            ZhConvert(ZhConvertSpec) = "zh_convert", docs;
+            /// Chinese site-chrome lines removed, Chinese page rules applied.
+            ZhQuality(ZhQualitySpec) = "zh_quality", docs;
+            /// Block lists matched on words (jieba for Chinese): obscene, porn and gambling terms.
+            BlockWords(BlockWordsSpec) = "block_words", docs;
         }
     };
 }

@@ -55,6 +55,8 @@ macro_rules! filter_spec {
     };
 }
 
+pub(crate) use filter_spec;
+
 filter_spec! {
     /// `type = "normalize"`: Unicode normalization and whitespace/control-character cleanup (a
     /// transform; drops documents left empty with `empty`).
