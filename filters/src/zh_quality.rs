@@ -18,7 +18,8 @@
 //!   characters instead of words), or the most frequent character is more than `max_top_char`
 //!   of them;
 //! * `zh_low_entropy`: the Shannon entropy of the character distribution is below
-//!   `min_char_entropy` bits.
+//!   `min_char_entropy` bits, on pages of at least [`ENTROPY_MIN_CHARS`] characters (the entropy
+//!   of `n` characters is at most `log2 n` bits, so shorter pages are not judged by it).
 //!
 //! Every threshold is optional (`None` disables the rule).
 
@@ -34,6 +35,9 @@ use crate::{Transformed, Verdict};
 
 /// The shipped chrome-line patterns (one per line, `^` anchors at the line start, `#` comments).
 pub const CHROME_PATTERNS: &str = include_str!("../data/zh_chrome_lines.txt");
+
+/// Pages with fewer non-space characters are not judged by their entropy.
+pub const ENTROPY_MIN_CHARS: usize = 100;
 
 /// Config of [`ZhQuality`].
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -192,7 +196,8 @@ impl ZhQuality {
         {
             return Verdict::Drop("zh_char_repetition");
         }
-        if c.min_char_entropy.is_some_and(|m| stats.entropy < m) {
+        if stats.chars >= ENTROPY_MIN_CHARS && c.min_char_entropy.is_some_and(|m| stats.entropy < m)
+        {
             return Verdict::Drop("zh_low_entropy");
         }
         Verdict::Keep
