@@ -126,6 +126,10 @@ impl ZhConvert {
             return ZhScript::None;
         }
         let trad = differing(&sample, &self.t2s.convert(&sample));
+        if trad == 0 {
+            // No traditional-only character: simplified whatever s2t would say (saves a pass).
+            return ZhScript::Simplified;
+        }
         let simp = differing(&sample, &self.s2t.convert(&sample));
         let telling = (trad + simp) as f64;
         if trad as f64 <= 0.05 * telling {
