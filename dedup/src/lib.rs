@@ -71,7 +71,7 @@ pub mod unionfind;
 
 pub use error::{Error, Result};
 pub use exact::{ExactHasher, exact_hash};
-pub use minhash::{MinHashConfig, MinHasher, jaccard_estimate};
+pub use minhash::{MinHashConfig, MinHasher, Shingles, jaccard_estimate};
 pub use normalize::NormalizeOptions;
 pub use phases::index::{self, DedupIndex};
 pub use phases::{DedupConfig, KeepRule};

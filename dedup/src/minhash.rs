@@ -1,8 +1,10 @@
 //! MinHash signatures of word or character n-gram shingles.
 //!
 //! A document's shingles are its n-grams of lowercased words ([`for_each_word`]), or of
-//! word characters when [`MinHashConfig::char_ngrams`] is set (for CJK and other scripts
-//! without spaces). A document with fewer than `n` tokens has one shingle, all its tokens;
+//! word characters (for CJK and other scripts without spaces), as [`MinHashConfig::shingles`]
+//! says: [`Shingles::Auto`] (the default) takes characters for a document whose Han/Kana
+//! characters are at least 30% of its letters ([`is_cjk_text`]) and words otherwise;
+//! [`MinHashConfig::char_ngrams`] forces characters. A document with fewer than `n` tokens has one shingle, all its tokens;
 //! a document with no tokens has none, and its signature is all `u64::MAX` (it is never a
 //! near-duplicate of anything; exact dedup still sees it).
 //!
@@ -35,8 +37,11 @@ pub struct MinHashConfig {
     pub rows: usize,
     /// Shingle size in tokens (words, or characters with `char_ngrams`).
     pub ngram: usize,
-    /// Shingle characters instead of words (for CJK and other unsegmented scripts).
+    /// Shingle characters instead of words whatever `shingles` says (for CJK and other
+    /// unsegmented scripts).
     pub char_ngrams: bool,
+    /// Words or characters per document (default [`Shingles::Auto`]).
+    pub shingles: Shingles,
     /// Seed of the permutations; signatures from different seeds are not comparable.
     pub seed: u64,
 }
@@ -44,8 +49,50 @@ pub struct MinHashConfig {
 impl Default for MinHashConfig {
     /// FineWeb's setup: 5-word shingles, 14 bands of 8 rows, 112 permutations.
     fn default() -> Self {
-        MinHashConfig { num_perm: 112, bands: 14, rows: 8, ngram: 5, char_ngrams: false, seed: 1 }
+        MinHashConfig {
+            num_perm: 112,
+            bands: 14,
+            rows: 8,
+            ngram: 5,
+            char_ngrams: false,
+            shingles: Shingles::Auto,
+            seed: 1,
+        }
     }
+}
+
+/// What a document's shingles are made of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shingles {
+    /// Characters for CJK documents ([`is_cjk_text`]), words for the others.
+    #[default]
+    Auto,
+    /// Words for every document.
+    Words,
+    /// Characters for every document.
+    Chars,
+}
+
+/// Han/Kana share of letters from which [`Shingles::Auto`] shingles characters.
+pub const CJK_MIN_SHARE: f64 = 0.3;
+
+/// Whether Han and Kana characters are at least [`CJK_MIN_SHARE`] of the letters among the first
+/// 4,096 characters of `text`.
+pub fn is_cjk_text(text: &str) -> bool {
+    let (mut cjk, mut letters) = (0usize, 0usize);
+    for c in text.chars().take(4096) {
+        if c.is_ascii() {
+            letters += usize::from(c.is_ascii_alphabetic());
+        } else if matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
+        {
+            cjk += 1;
+            letters += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        }
+    }
+    letters > 0 && cjk as f64 >= CJK_MIN_SHARE * letters as f64
 }
 
 impl MinHashConfig {
@@ -109,6 +156,7 @@ impl MinHashConfig {
             self.rows as u64,
             self.ngram as u64,
             self.char_ngrams as u64,
+            self.shingles as u64,
             self.seed,
         ] {
             b.extend_from_slice(&v.to_le_bytes());
@@ -182,7 +230,13 @@ impl MinHasher {
         sig.fill(u64::MAX);
         let n = self.config.ngram;
         let mut tokens: Vec<u64> = Vec::with_capacity(text.len() / 5 + 1);
-        if self.config.char_ngrams {
+        let chars = self.config.char_ngrams
+            || match self.config.shingles {
+                Shingles::Auto => is_cjk_text(text),
+                Shingles::Words => false,
+                Shingles::Chars => true,
+            };
+        if chars {
             for_each_word_char(text, |c| tokens.push(u64::from(c)));
         } else {
             let mut buf = String::new();
@@ -341,6 +395,17 @@ mod tests {
         let b = "床前明月光疑是地上霜举头望明月低头思故乡春眠不觉晓处处闻啼鸟夜来风雨声花落知多";
         let j = jaccard_estimate(&h.signature(a), &h.signature(b));
         assert!(j > 0.85 && j < 1.0, "{j}");
+        // `auto` takes characters for the CJK text: the same signatures.
+        let auto = MinHasher::new(MinHashConfig { char_ngrams: false, ..cfg }).unwrap();
+        assert_eq!(auto.signature(a), h.signature(a));
+        let words =
+            MinHasher::new(MinHashConfig { shingles: Shingles::Words, ..auto.config }).unwrap();
+        // As words, the unspaced text is one token: any edit makes another signature.
+        assert_eq!(jaccard_estimate(&words.signature(a), &words.signature(b)), 0.0);
+        // English stays on words.
+        let en = "the quick brown fox jumps over the lazy dog";
+        assert_eq!(auto.signature(en), words.signature(en));
+        assert!(is_cjk_text("中文 text 混合") && !is_cjk_text("English 一"));
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! its runner applies them to a batch in parallel.
 //!
 //! * checks — [`gopher_quality`], [`gopher_repetition`], [`c4`] (document-level part),
-//!   [`fineweb`], [`language`], [`url_filter`], [`fasttext_classifier`] — return a
-//!   [`Verdict`];
+//!   [`fineweb`], [`language`], [`url_filter`], [`fasttext_classifier`], [`block_words`] —
+//!   return a [`Verdict`];
 //! * [`decontam`] finds benchmark text (n-gram overlap) and drops the document or cuts it;
-//! * transforms — [`normalize`], [`c4::C4LineCleaner`], [`pii`] — return a [`Transformed`]
-//!   text with counters, and may drop the document.
+//! * transforms — [`normalize`], [`c4::C4LineCleaner`], [`pii`], [`zh_quality`] — return a
+//!   [`Transformed`] text with counters, and may drop the document.
 //!
 //! Word-based rules go through [`words`], which reproduces datatrove 0.10.1's English word
 //! tokenizer (spaCy's rules) for space-delimited scripts, segments Chinese like Python jieba's
@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod block_words;
 pub mod c4;
 mod chars;
 pub mod decontam;
@@ -40,6 +41,8 @@ pub mod normalize;
 pub mod pii;
 pub mod url_filter;
 pub mod words;
+pub mod zh_convert;
+pub mod zh_quality;
 #[cfg(test)]
 mod zh_rules_tests;
 mod zh_words;

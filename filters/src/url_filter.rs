@@ -6,7 +6,16 @@
 //!   `www.example.com` and `a.b.example.com`, not `notexample.com`) → `blocked_domain`;
 //! * `url_substrings`: the lowercased URL contains one of them → `blocked_url_substring`;
 //! * `words`: a token of the URL (split on anything not a letter or digit) is listed →
-//!   `blocked_url_word`.
+//!   `blocked_url_word`;
+//! * `soft_words`: at least `soft_words_min` distinct tokens of the URL are listed →
+//!   `blocked_url_soft_words`;
+//! * `subwords`: the URL with everything but ASCII letters and digits removed contains one of
+//!   them → `blocked_url_subword`.
+//!
+//! `datatrove_lists` adds the word, soft-word and subword lists of datatrove's `URLFilter` (the
+//! adult-content rules FineWeb applies; `data/blocklists/url-*.txt`, Apache-2.0), compiled in.
+//! Its 4.5-million-entry domain list (the UT1 blacklist) is not shipped: pass it, or any other,
+//! with `domains_files`.
 //!
 //! A document without a URL is kept unless `drop_missing_url` (then `missing_url`).
 
@@ -20,7 +29,7 @@ use crate::Verdict;
 use crate::error::{Error, Result, invalid};
 
 /// Config of [`UrlFilter`].
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UrlFilterConfig {
     /// Blocked domains (host names; subdomains are blocked too).
@@ -35,9 +44,47 @@ pub struct UrlFilterConfig {
     pub words: Vec<String>,
     /// Files of blocked words, one per line.
     pub words_files: Vec<PathBuf>,
+    /// Words of which at least `soft_words_min` distinct ones in a URL block it.
+    pub soft_words: Vec<String>,
+    /// Files of soft words, one per line.
+    pub soft_words_files: Vec<PathBuf>,
+    /// Distinct soft words that block a URL (words; default 2).
+    pub soft_words_min: usize,
+    /// Blocked substrings of the URL reduced to its ASCII letters and digits.
+    pub subwords: Vec<String>,
+    /// Files of blocked subwords, one per line.
+    pub subwords_files: Vec<PathBuf>,
+    /// Add datatrove's URL word, soft-word and subword lists (shipped).
+    pub datatrove_lists: bool,
     /// Drop documents that have no URL.
     pub drop_missing_url: bool,
 }
+
+impl Default for UrlFilterConfig {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            domains_files: Vec::new(),
+            url_substrings: Vec::new(),
+            url_substrings_files: Vec::new(),
+            words: Vec::new(),
+            words_files: Vec::new(),
+            soft_words: Vec::new(),
+            soft_words_files: Vec::new(),
+            soft_words_min: 2,
+            subwords: Vec::new(),
+            subwords_files: Vec::new(),
+            datatrove_lists: false,
+            drop_missing_url: false,
+        }
+    }
+}
+
+/// datatrove 0.10.1's `URLFilter` lists (Apache-2.0): banned words, soft-banned words, banned
+/// subwords.
+const DATATROVE_WORDS: &str = include_str!("../../data/blocklists/url-banned-words.txt");
+const DATATROVE_SOFT_WORDS: &str = include_str!("../../data/blocklists/url-soft-banned-words.txt");
+const DATATROVE_SUBWORDS: &str = include_str!("../../data/blocklists/url-banned-subwords.txt");
 
 /// The URL block-list filter.
 #[derive(Debug, Clone)]
@@ -45,6 +92,9 @@ pub struct UrlFilter {
     domains: FxHashSet<String>,
     substrings: Option<AhoCorasick>,
     words: FxHashSet<String>,
+    soft_words: FxHashSet<String>,
+    soft_words_min: usize,
+    subwords: Option<AhoCorasick>,
     drop_missing: bool,
 }
 
@@ -88,8 +138,41 @@ impl UrlFilter {
                     .map_err(|e| invalid("url_filter", "url_substrings", e.to_string()))?,
             )
         };
-        let words = load(&cfg.words, &cfg.words_files)?.into_iter().collect();
-        Ok(Self { domains, substrings, words, drop_missing: cfg.drop_missing_url })
+        let builtin = |list: &'static str| -> Vec<String> {
+            if cfg.datatrove_lists {
+                parse_list(list).map(|w| alnum(&w)).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let mut words = load(&cfg.words, &cfg.words_files)?;
+        words.extend(builtin(DATATROVE_WORDS));
+        let mut soft_words = load(&cfg.soft_words, &cfg.soft_words_files)?;
+        soft_words.extend(builtin(DATATROVE_SOFT_WORDS));
+        let mut subwords: Vec<String> =
+            load(&cfg.subwords, &cfg.subwords_files)?.iter().map(|w| alnum(w)).collect();
+        subwords.extend(builtin(DATATROVE_SUBWORDS));
+        subwords.retain(|w| !w.is_empty());
+        let subwords = if subwords.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::new(&subwords)
+                    .map_err(|e| invalid("url_filter", "subwords", e.to_string()))?,
+            )
+        };
+        if cfg.soft_words_min == 0 {
+            return Err(invalid("url_filter", "soft_words_min", "must be at least 1"));
+        }
+        Ok(Self {
+            domains,
+            substrings,
+            words: words.into_iter().collect(),
+            soft_words: soft_words.into_iter().collect(),
+            soft_words_min: cfg.soft_words_min,
+            subwords,
+            drop_missing: cfg.drop_missing_url,
+        })
     }
 
     /// Keeps or drops a document given its `url` field.
@@ -123,8 +206,26 @@ impl UrlFilter {
         {
             return Verdict::Drop("blocked_url_word");
         }
+        if !self.soft_words.is_empty() {
+            let tokens: FxHashSet<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
+            let n = tokens.iter().filter(|w| self.soft_words.contains(**w)).count();
+            if n >= self.soft_words_min {
+                return Verdict::Drop("blocked_url_soft_words");
+            }
+        }
+        if let Some(ac) = &self.subwords
+            && ac.is_match(&alnum(&lower))
+        {
+            return Verdict::Drop("blocked_url_subword");
+        }
         Verdict::Keep
     }
+}
+
+/// `s` lowercased with everything but ASCII letters and digits removed (datatrove's URL
+/// `normalize`).
+fn alnum(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// The host of a (lowercased) URL, without scheme, user info, port and `www.`.
@@ -190,6 +291,46 @@ mod tests {
             ..Default::default()
         });
         assert!(missing.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn datatrove_lists() -> anyhow::Result<()> {
+        let f = UrlFilter::new(UrlFilterConfig { datatrove_lists: true, ..Default::default() })?;
+        // URLs of the Common Crawl sample (data/web/commoncrawl-sample.warc.gz) pass: their
+        // spam is in Chinese, not in the URL.
+        assert_eq!(
+            f.check(Some("http://0513mt.com/index.php/art/detail/id/8884.html")),
+            Verdict::Keep
+        );
+        assert_eq!(
+            f.check(Some("https://www.example.com/xxx/videos")),
+            Verdict::Drop("blocked_url_word")
+        );
+        assert_eq!(
+            f.check(Some("https://example.com/naked-babes/gallery")),
+            Verdict::Drop("blocked_url_soft_words")
+        );
+        assert_eq!(f.check(Some("https://example.com/naked-mole-rat")), Verdict::Keep);
+        assert_eq!(
+            f.check(Some("https://example.com/BestPornHubClips")),
+            Verdict::Drop("blocked_url_subword")
+        );
+        let own = UrlFilter::new(UrlFilterConfig {
+            subwords: vec!["Casino".into()],
+            soft_words: vec!["bet".into(), "odds".into()],
+            soft_words_min: 2,
+            ..Default::default()
+        })?;
+        assert_eq!(
+            own.check(Some("http://a.com/onlinecasinos")),
+            Verdict::Drop("blocked_url_subword")
+        );
+        assert_eq!(
+            own.check(Some("http://a.com/bet/odds")),
+            Verdict::Drop("blocked_url_soft_words")
+        );
+        assert_eq!(own.check(Some("http://a.com/bet/evens")), Verdict::Keep);
         Ok(())
     }
 }

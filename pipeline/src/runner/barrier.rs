@@ -111,6 +111,7 @@ impl BarrierSpec {
                 let minhash = MinHashConfig {
                     ngram: s.ngram,
                     char_ngrams: s.char_ngrams,
+                    shingles: s.shingles,
                     seed: s.seed,
                     ..minhash
                 };

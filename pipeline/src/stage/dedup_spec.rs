@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::size::ByteSize;
+use tokenmill_dedup::Shingles;
 
 fn yes() -> bool {
     true
@@ -100,9 +101,13 @@ pub struct MinhashDedupSpec {
     /// Shingle size in words (or in characters with `char_ngrams`).
     #[serde(default = "default_ngram")]
     pub ngram: usize,
-    /// Shingle characters instead of words (for scripts without spaces: Chinese, Japanese).
+    /// Shingle characters instead of words for every document (overrides `shingles`).
     #[serde(default)]
     pub char_ngrams: bool,
+    /// `auto` (default): characters for Chinese and Japanese documents (Han/Kana at least 30%
+    /// of the letters), words for the others; `words`; `chars`.
+    #[serde(default)]
+    pub shingles: Shingles,
     /// Check LSH candidates by estimated Jaccard before linking them.
     #[serde(default = "yes")]
     pub verify: bool,

@@ -22,6 +22,7 @@ mod text;
 pub mod text_spec;
 mod tokenize;
 pub mod transformer_classifier;
+pub mod zh;
 
 pub use length::{Length, LengthSpec};
 pub use model_spec::{PerplexitySpec, QualityModelSpec};

@@ -24,6 +24,7 @@ use super::text_spec::{
     LanguageSpec, PiiSpec, TextNormalizeSpec, UrlFilterSpec,
 };
 use super::transformer_classifier::TransformerClassifierSpec;
+use super::zh::{BlockWordsSpec, ZhConvertSpec, ZhQualitySpec};
 use super::{LengthSpec, PerplexitySpec, QualityModelSpec, TokenizeSpec, WhereSpec};
 
 /// Calls `$callback!` with the list of stage types: `Variant(SpecType) = "label", kind;` each
@@ -80,6 +81,12 @@ macro_rules! for_each_stage {
             TransformerClassifier(TransformerClassifierSpec) = "transformer_classifier", docs;
             /// Drops documents that contain benchmark text (n-gram overlap), or cuts it out.
             Decontaminate(DecontaminateSpec) = "decontaminate", docs;
+            /// Traditional Chinese to simplified; the script into the `script` metadata field.
+            ZhConvert(ZhConvertSpec) = "zh_convert", docs;
+            /// Chinese site-chrome lines removed, Chinese page rules applied.
+            ZhQuality(ZhQualitySpec) = "zh_quality", docs;
+            /// Block lists matched on words (jieba for Chinese): obscene, porn and gambling terms.
+            BlockWords(BlockWordsSpec) = "block_words", docs;
         }
     };
 }

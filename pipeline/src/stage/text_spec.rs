@@ -81,6 +81,8 @@ pub enum Preset {
     Fineweb2,
 }
 
+pub(crate) use filter_spec;
+
 filter_spec! {
     /// `type = "normalize"`: Unicode normalization and whitespace/control-character cleanup (a
     /// transform; drops documents left empty with `empty`).
@@ -280,6 +282,18 @@ filter_spec! {
         words: Vec<String>,
         /// Files of blocked words, one per line.
         words_files: Vec<PathBuf>,
+        /// Words of which `soft_words_min` distinct ones in a URL block it.
+        soft_words: Vec<String>,
+        /// Files of soft words, one per line.
+        soft_words_files: Vec<PathBuf>,
+        /// Distinct soft words that block a URL (words; default 2).
+        soft_words_min: usize,
+        /// Blocked substrings of the URL reduced to its ASCII letters and digits.
+        subwords: Vec<String>,
+        /// Files of blocked subwords, one per line.
+        subwords_files: Vec<PathBuf>,
+        /// Add datatrove's adult-content URL word, soft-word and subword lists (shipped).
+        datatrove_lists: bool,
         /// Drop documents that have no `url` field (`missing_url`).
         drop_missing_url: bool,
     }

@@ -205,7 +205,8 @@ pub struct ConfigArgs {
     /// Shingle size in words (or characters with --char-ngrams) [default: 5].
     #[arg(long)]
     pub ngram: Option<usize>,
-    /// Shingle characters instead of words (Chinese, Japanese and other scripts without spaces).
+    /// Shingle characters instead of words for every document [default: characters for
+    /// Chinese and Japanese documents, words for the others].
     #[arg(long)]
     pub char_ngrams: bool,
     /// Seed of the hash permutations [default: 1].

@@ -124,6 +124,7 @@ impl ConfigArgs {
             rows,
             ngram: self.ngram.unwrap_or(defaults.minhash.ngram),
             char_ngrams: self.char_ngrams,
+            shingles: defaults.minhash.shingles,
             seed: self.seed.unwrap_or(defaults.minhash.seed),
         };
         let keep = match self.keep.unwrap_or(Keep::First) {
