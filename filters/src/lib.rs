@@ -78,7 +78,7 @@ pub struct Transformed<'a, C> {
     pub counts: C,
 }
 
-/// fastText's `lid.176.ftz` (938 KB, CC BY-SA 3.0), a fixture shared with the scenario tests.
+/// fastText's `lid.176.ftz` (938 KB, CC BY-SA 3.0), shipped in `models/` for users and tests.
 #[cfg(test)]
 pub(crate) const LID176_FIXTURE: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/models/lid.176.ftz");
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../models/lid.176.ftz");

@@ -301,12 +301,15 @@ impl RunStats {
             );
         }
         for (name, r) in &self.sinks {
+            // Where the files went: the directory (or URL prefix) of the first one.
+            let place = r.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir);
             let _ = writeln!(
                 s,
-                "sink {name}: {} documents, {} tokens, {} files",
+                "sink {name}: {} documents, {} tokens, {} files{}",
                 r.documents,
                 r.tokens,
-                r.files.len()
+                r.files.len(),
+                place.map_or(String::new(), |d| format!(" in {d}"))
             );
         }
         if let RunStatus::Failed { reason, .. } = &self.status {

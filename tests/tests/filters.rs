@@ -5,7 +5,7 @@
 //!   corpus with 420 English, 70 Chinese and 70 Japanese documents and a dozen of each other
 //!   language, all under 6,000 characters);
 //! * Chinese and Japanese prose kept, junk dropped, with per-script words;
-//! * language-id accuracy of fastText (`tests/fixtures/models/lid.176.ftz`) and whatlang;
+//! * language-id accuracy of fastText (`models/lid.176.ftz`) and whatlang;
 //! * `examples/filters.toml` end to end, drops by rule in `stats.json`;
 //! * `examples/fineweb2.toml` end to end: the `fineweb2` preset per document language.
 //!
@@ -194,7 +194,7 @@ fn chinese_and_japanese_prose_is_kept_and_junk_is_dropped() {
 #[test]
 fn language_id_accuracy_on_the_labelled_fixture() {
     let docs = fixture("corpus.jsonl.zst");
-    let model = root().join("tests/fixtures/models/lid.176.ftz");
+    let model = root().join("models/lid.176.ftz");
     let identifiers = [
         (
             "fastText lid.176.ftz",

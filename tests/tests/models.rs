@@ -210,12 +210,7 @@ fn verify_train_passes_on_quickstart_shards_and_fails_on_shuffled_tokens() {
     link_repo(dir.path());
     let (code, out, err) = outcome(&run_in(
         dir.path(),
-        &[
-            "run",
-            &root().join("examples/quickstart.toml").display().to_string(),
-            "--progress",
-            "off",
-        ],
+        &["run", &root().join("examples/minimal.toml").display().to_string(), "--progress", "off"],
     ));
     assert_eq!(code, 0, "{out}{err}");
     let tok = tokenizer_path().display().to_string();

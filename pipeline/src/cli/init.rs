@@ -69,7 +69,13 @@ const V1_NOTE: &str = "# Relative paths are resolved against the directory you r
 const V2_NOTE: &str = "# Relative paths are resolved against this file's directory (version 2).";
 
 /// Files the template names that tokenmill carries, relative to the template's directory.
-const SHIPPED: &[(&str, &[u8])] = &[(SHIPPED_TOKENIZER_PATH, SHIPPED_TOKENIZER.as_bytes())];
+const SHIPPED: &[(&str, &[u8])] = &[
+    (SHIPPED_TOKENIZER_PATH, SHIPPED_TOKENIZER.as_bytes()),
+    (SHIPPED_LID_PATH, include_bytes!("../../../models/lid.176.ftz")),
+];
+
+/// fastText's language-id model the template's `language` stage reads (CC BY-SA 3.0).
+const SHIPPED_LID_PATH: &str = "models/lid.176.ftz";
 
 /// The tokenizer the template names, relative to where tokenmill runs, and its bytes.
 const SHIPPED_TOKENIZER_PATH: &str = "tokenizers/tokenmill-16k.json";

@@ -210,3 +210,17 @@ pub fn kill_after(dir: &Path, prefix: &str, at: usize) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// The documents node `n` of `stats.json` dropped, all rules together, after checking that its
+/// counters add up: `docs_in = docs_out + dropped`.
+pub fn checked_drops(n: &Value) -> u64 {
+    let dropped: u64 = n["dropped"]
+        .as_object()
+        .expect("dropped")
+        .values()
+        .map(|v| v.as_u64().expect("count"))
+        .sum();
+    let (docs_in, docs_out) = (n["docs_in"].as_u64(), n["docs_out"].as_u64().expect("out"));
+    assert_eq!(docs_in, Some(docs_out + dropped), "{}: in = out + dropped", n["name"]);
+    dropped
+}
