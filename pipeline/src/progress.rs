@@ -1,7 +1,8 @@
 //! Progress reporting: an indicatif bar on a terminal, JSON lines otherwise.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,6 +58,8 @@ pub struct Progress {
     started: Instant,
     last_line: Instant,
     interval: Duration,
+    /// Input bytes handed to the workers (by the reader), ahead of those finished.
+    dispatched: Arc<AtomicU64>,
 }
 
 impl Progress {
@@ -78,13 +81,37 @@ impl Progress {
             set_active(Some(bar.clone()));
             bar
         });
+        let dispatched = Arc::new(AtomicU64::new(0));
+        if let Some(bar) = &bar {
+            // The bar follows the bytes read, not only those finished: a large first batch
+            // would otherwise leave it at 0 B for seconds.
+            let (bar, dispatched) = (bar.downgrade(), Arc::downgrade(&dispatched));
+            std::thread::spawn(move || {
+                while let (Some(bar), Some(read)) = (bar.upgrade(), dispatched.upgrade()) {
+                    if bar.is_finished() {
+                        break;
+                    }
+                    let read = read.load(Ordering::Relaxed);
+                    if read > bar.position() {
+                        bar.set_position(read);
+                    }
+                    drop(bar);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
         let now = Instant::now();
         // JSON-lines interval; `TOKENMILL_PROGRESS_INTERVAL_MS` overrides it (schedulers, tests).
         let interval = std::env::var("TOKENMILL_PROGRESS_INTERVAL_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(Duration::from_secs(2), Duration::from_millis);
-        Self { mode, bar, total_bytes, started: now, last_line: now, interval }
+        Self { mode, bar, total_bytes, started: now, last_line: now, interval, dispatched }
+    }
+
+    /// The counter of input bytes the reader has handed to the workers.
+    pub fn dispatched(&self) -> Arc<AtomicU64> {
+        self.dispatched.clone()
     }
 
     /// Reports input bytes read so far, documents read from the sources, documents written
@@ -93,7 +120,7 @@ impl Progress {
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
-                    bar.set_position(bytes);
+                    bar.set_position(bytes.max(bar.position()));
                     bar.set_message(format!(
                         "{} docs read, {} written, {tokens} tokens",
                         docs.read, docs.written

@@ -332,7 +332,9 @@ impl Graph<'_> {
             if self.broken.iter().any(|b| b == target) {
                 return Ok(None);
             }
-            let hint = closest(target, self.by_name.keys().copied())
+            // Candidates: every other node, those that failed to parse included.
+            let names = self.by_name.keys().copied().chain(self.broken.iter().map(String::as_str));
+            let hint = closest(target, names.filter(|c| *c != n.name))
                 .map(|c| format!("; did you mean `{c}`?"))
                 .unwrap_or_default();
             return Err(format!("`{}`: unknown input node `{target}`{hint}", n.name));
@@ -574,7 +576,10 @@ fn normalize_path(p: &str) -> String {
     p.to_string()
 }
 
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(super) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates.map(|c| (edit_distance(name, c), c)).filter(|(d, _)| *d <= 2).min().map(|(_, c)| c)
 }
 

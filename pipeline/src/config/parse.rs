@@ -254,14 +254,24 @@ fn node<T: DeserializeOwned>(
             let msg = e.message().to_string();
             let at = error_offset::<T>(rep, span, &msg);
             let hint = if msg.contains("missing field `type`") {
-                " (every node needs a `type`, e.g. type = \"jsonl\")"
+                " (every node needs a `type`, e.g. type = \"jsonl\")".to_string()
             } else {
-                ""
+                suggestion(&msg).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
             };
             rep.error(Some(at), format!("{label}: {msg}{hint}"));
             None
         }
     }
+}
+
+/// For serde's "unknown variant `X`, expected one of `a`, `b`" and "unknown field `X`,
+/// expected ..." messages, the expected name closest to `X` (a typo of a stage type or option).
+fn suggestion(msg: &str) -> Option<&str> {
+    let rest =
+        msg.strip_prefix("unknown variant `").or_else(|| msg.strip_prefix("unknown field `"))?;
+    let (typo, expected) = rest.split_once('`')?;
+    let names = expected.split('`').skip(1).step_by(2);
+    super::compile::closest(typo, names)
 }
 
 /// Where a node's error is: deserialized again from the table's own text, toml's span points at
@@ -345,6 +355,25 @@ mod tests {
             errs[2].contains("p.toml:11:8: error: stage `s`: unknown variant `nope`"),
             "{}",
             errs[2]
+        );
+    }
+
+    #[test]
+    fn typos_of_types_and_options_get_a_suggestion() {
+        let errs = errors(
+            "version = 1\n[[stage]]\nname = \"t\"\ntype = \"tokenze\"\ninputs = [\"a\"]\n\
+             [[stage]]\nname = \"l\"\ntype = \"length\"\ninputs = [\"a\"]\nmin_char = 3\n",
+        );
+        assert!(
+            errs[0].contains("unknown variant `tokenze`")
+                && errs[0].ends_with("did you mean `tokenize`?"),
+            "{}",
+            errs[0]
+        );
+        assert!(errs[1].ends_with("did you mean `min_chars`?"), "{}", errs[1]);
+        assert_eq!(
+            suggestion("unknown variant `zzzzzz`, expected one of `length`, `tokenize`"),
+            None
         );
     }
 

@@ -196,3 +196,14 @@ fn a_broken_node_does_not_make_its_inputs_look_unused() {
     assert!(all.contains("stage `len`"), "{all}");
     assert!(!all.contains("goes nowhere"), "a false warning: {all}");
 }
+
+#[test]
+fn a_typo_of_a_broken_node_is_still_suggested() {
+    let text = format!(
+        "{HEAD}[[stage]]\nname = \"tok\"\ntype = \"tokenze\"\ninputs = [\"web\"]\n\
+         [[sink]]\nname = \"o\"\ntype = \"jsonl\"\ninputs = [\"tokk\"]\npath = \"o\"\n"
+    );
+    let all = compile(&text, Path::new("p.toml")).expect_err("two errors").to_string();
+    assert!(all.contains("did you mean `tokenize`?"), "{all}");
+    assert!(all.contains("unknown input node `tokk`; did you mean `tok`?"), "{all}");
+}

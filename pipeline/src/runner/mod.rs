@@ -432,7 +432,8 @@ fn run_pass(
     let (result_tx, result_rx) = unbounded::<BatchOut>();
     std::thread::scope(|scope| {
         let cancel = cancel.clone();
-        scope.spawn(move || read_pass(plan, work, &permit_rx, work_tx, &cancel, ledger));
+        let read = writer.bytes_dispatched();
+        scope.spawn(move || read_pass(plan, work, &permit_rx, work_tx, &cancel, ledger, &read));
         for _ in 0..threads {
             let (rx, tx) = (work_rx.clone(), result_tx.clone());
             scope.spawn(move || {
@@ -489,6 +490,8 @@ fn broken(seq: u64, unit: Option<&Unit>, message: &str) -> BatchOut {
 
 /// The reader thread of a pass: every file of every entry, in order, cut into numbered chunks;
 /// a file that is a finished unit in the ledger is replayed from its spool instead.
+/// Reads a pass's work units into items for the workers; `read` counts the input bytes handed
+/// out, for the progress bar (which thus moves before the first batch is finished).
 fn read_pass(
     plan: &Plan,
     work: &PassWork,
@@ -496,6 +499,7 @@ fn read_pass(
     out: Sender<Item>,
     cancel: &AtomicBool,
     ledger: &Ledger,
+    read: &std::sync::atomic::AtomicU64,
 ) {
     let run = &plan.spec.run;
     let limits = ChunkLimits {
@@ -514,6 +518,9 @@ fn read_pass(
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return false,
             }
+        }
+        if let Work::Chunk(c) = &work {
+            read.fetch_add(c.raw_bytes, Ordering::Relaxed);
         }
         let ok = out.send(Item { seq, unit: unit.clone(), work }).is_ok();
         seq += 1;

@@ -175,6 +175,11 @@ impl Writer {
         self.progress.update(self.bytes_read, docs, tokens);
     }
 
+    /// The counter of input bytes handed to the workers, which the progress bar follows.
+    pub(super) fn bytes_dispatched(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.progress.dispatched()
+    }
+
     /// Documents read from the sources and written by the sinks so far, and tokens written.
     fn progress_counts(&self) -> (Docs, u64) {
         let read = self.stats[..self.source_count].iter().map(|n| n.docs_out).sum();
