@@ -9,6 +9,10 @@
 //! has no Han character. Traditional and mixed documents are converted with the chosen
 //! [`Conversion`] (phrases first, then characters: 乾燥 → 干燥 but 乾隆 stays), simplified ones
 //! are left as they are.
+//!
+//! The counts come from a per-character table of what `t2s` and `s2t` change (generated from
+//! OpenCC's dictionaries, `filters/data/zh_script_chars.txt`); OpenCC itself runs only on the
+//! rare sample where its phrases could change the decision, and to convert.
 
 use std::borrow::Cow;
 
@@ -17,6 +21,9 @@ use ferrous_opencc::config::BuiltinConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, invalid};
+use table::{ScriptTable, Tally};
+
+mod table;
 
 /// Which OpenCC conversion turns traditional text into simplified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -118,8 +125,54 @@ impl ZhConvert {
         })
     }
 
-    /// The script of `text`, judged on its first `detect_chars` Han characters.
+    /// The script of `text`, judged on its first `detect_chars` Han characters: the decision
+    /// of [`ZhConvert::detect_with_opencc`], made with a per-character table
+    /// ([`ZhConvert::detect_by_table`]) and with OpenCC's `s2t` only when the table cannot
+    /// decide.
     pub fn detect(&self, text: &str) -> ZhScript {
+        // With `s2t` the judgement is always made.
+        self.judge_sample(text, true).unwrap_or(ZhScript::Mixed)
+    }
+
+    /// The script of `text` from a per-character table of what OpenCC's `t2s` and `s2t` change,
+    /// or `None` when the characters that OpenCC's `s2t` phrases may treat otherwise could
+    /// change the decision (then only [`ZhConvert::detect`] knows it).
+    pub fn detect_by_table(&self, text: &str) -> Option<ZhScript> {
+        self.judge_sample(text, false)
+    }
+
+    /// The table's judgement, and OpenCC's `s2t` count where the table cannot settle it and
+    /// `with_s2t` is set.
+    fn judge_sample(&self, text: &str, with_s2t: bool) -> Option<ZhScript> {
+        let sample: Vec<char> =
+            text.chars().filter(|c| is_han(*c)).take(self.cfg.detect_chars).collect();
+        let table = ScriptTable::shared();
+        let tally = Tally::of(table, &sample);
+        if tally.han == 0 {
+            return Some(ZhScript::None);
+        }
+        // The decision moves monotonically with each count: it is settled when both extremes
+        // the phrases allow agree.
+        let settled = |tally: &Tally| {
+            let (t, s) = tally.most_simplified();
+            let decision = judge(t, s);
+            let (t, s) = tally.most_traditional();
+            (judge(t, s) == decision).then_some(decision)
+        };
+        settled(&tally).or_else(|| {
+            // The table holds all of `t2s`'s phrases: its count can be made exact.
+            let sample: String = sample.into_iter().collect();
+            let trad = differing(&sample, &table.t2s(&sample));
+            settled(&tally.with_trad(trad)).or_else(|| {
+                with_s2t.then(|| judge(trad, differing(&sample, &self.s2t.convert(&sample))))
+            })
+        })
+    }
+
+    /// The script of `text` judged by running OpenCC's `t2s` (and `s2t` when `t2s` changed a
+    /// character) over its first `detect_chars` Han characters: the reference
+    /// [`ZhConvert::detect`] reproduces, several times slower.
+    pub fn detect_with_opencc(&self, text: &str) -> ZhScript {
         let sample: String =
             text.chars().filter(|c| is_han(*c)).take(self.cfg.detect_chars).collect();
         if sample.is_empty() {
@@ -130,15 +183,22 @@ impl ZhConvert {
             // No traditional-only character: simplified whatever s2t would say (saves a pass).
             return ZhScript::Simplified;
         }
-        let simp = differing(&sample, &self.s2t.convert(&sample));
-        let telling = (trad + simp) as f64;
-        if trad as f64 <= 0.05 * telling {
-            ZhScript::Simplified
-        } else if simp as f64 <= 0.05 * telling {
-            ZhScript::Traditional
-        } else {
-            ZhScript::Mixed
+        judge(trad, differing(&sample, &self.s2t.convert(&sample)))
+    }
+
+    /// `text` through the configured conversion, whatever its script (`t2s` by a table-driven
+    /// copy of OpenCC's, the other conversions by OpenCC).
+    pub fn convert<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.cfg.conversion {
+            Conversion::T2s => ScriptTable::shared().t2s(text),
+            _ => Cow::Owned(self.to_simplified.convert(text)),
         }
+    }
+
+    /// `text` through OpenCC's own configured conversion: the reference [`ZhConvert::convert`]
+    /// reproduces.
+    pub fn convert_with_opencc(&self, text: &str) -> String {
+        self.to_simplified.convert(text)
     }
 
     /// The script of `text` and the text in simplified characters (borrowed when unchanged).
@@ -149,8 +209,23 @@ impl ZhConvert {
         if !convert {
             return (script, Cow::Borrowed(text));
         }
-        let out = self.to_simplified.convert(text);
-        if out == text { (script, Cow::Borrowed(text)) } else { (script, Cow::Owned(out)) }
+        match self.convert(text) {
+            Cow::Owned(out) if out != text => (script, Cow::Owned(out)),
+            _ => (script, Cow::Borrowed(text)),
+        }
+    }
+}
+
+/// The script from the counts of traditional-only and simplified-only characters (none of
+/// either is simplified).
+fn judge(trad: usize, simp: usize) -> ZhScript {
+    let telling = (trad + simp) as f64;
+    if trad as f64 <= 0.05 * telling {
+        ZhScript::Simplified
+    } else if simp as f64 <= 0.05 * telling {
+        ZhScript::Traditional
+    } else {
+        ZhScript::Mixed
     }
 }
 

@@ -27,7 +27,6 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
-use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_ratio, invalid};
@@ -177,30 +176,33 @@ impl ZhQuality {
 
     /// The page rules alone (no line is removed).
     pub fn check(&self, text: &str) -> Verdict {
-        let stats = PageStats::of(text, self.cfg.char_ngram);
         let c = &self.cfg;
-        if stats.chars == 0 {
-            return Verdict::Drop("zh_empty");
-        }
-        let share = |n: usize| n as f64 / stats.chars as f64;
-        if c.min_han_share.is_some_and(|m| share(stats.han) < m) {
-            return Verdict::Drop("zh_low_han_share");
-        }
-        if let Some(m) = c.min_terminal_punct_lines
-            && (stats.terminal_lines as f64) < m * stats.lines as f64
-        {
-            return Verdict::Drop("zh_no_terminal_punct");
-        }
-        if c.max_char_repetition.is_some_and(|m| share(stats.repeated) > m)
-            || c.max_top_char.is_some_and(|m| share(stats.top_char) > m)
-        {
-            return Verdict::Drop("zh_char_repetition");
-        }
-        if stats.chars >= ENTROPY_MIN_CHARS && c.min_char_entropy.is_some_and(|m| stats.entropy < m)
-        {
-            return Verdict::Drop("zh_low_entropy");
-        }
-        Verdict::Keep
+        stats::with_page(text, c.min_char_entropy.is_some(), |stats, chars, grams| {
+            if stats.chars == 0 {
+                return Verdict::Drop("zh_empty");
+            }
+            let share = |n: usize| n as f64 / stats.chars as f64;
+            if c.min_han_share.is_some_and(|m| share(stats.han) < m) {
+                return Verdict::Drop("zh_low_han_share");
+            }
+            if let Some(m) = c.min_terminal_punct_lines
+                && (stats.terminal_lines as f64) < m * stats.lines as f64
+            {
+                return Verdict::Drop("zh_no_terminal_punct");
+            }
+            if c.max_top_char.is_some_and(|m| share(stats.top_char) > m)
+                || c.max_char_repetition
+                    .is_some_and(|m| stats::repetition_exceeds(chars, c.char_ngram, m, grams))
+            {
+                return Verdict::Drop("zh_char_repetition");
+            }
+            if stats.chars >= ENTROPY_MIN_CHARS
+                && c.min_char_entropy.is_some_and(|m| stats.entropy < m)
+            {
+                return Verdict::Drop("zh_low_entropy");
+            }
+            Verdict::Keep
+        })
     }
 }
 
@@ -255,72 +257,11 @@ pub fn is_terminal_punct(c: char) -> bool {
     )
 }
 
-/// Character statistics of a page (spaces not counted).
-#[derive(Debug, Default)]
-struct PageStats {
-    chars: usize,
-    han: usize,
-    lines: usize,
-    terminal_lines: usize,
-    repeated: usize,
-    top_char: usize,
-    entropy: f64,
-}
-
-impl PageStats {
-    fn of(text: &str, n: usize) -> Self {
-        let mut s = PageStats::default();
-        let mut freq: FxHashMap<char, usize> = FxHashMap::default();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            s.lines += 1;
-            s.terminal_lines +=
-                usize::from(line.chars().next_back().is_some_and(is_terminal_punct));
-        }
-        let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
-        for &c in &chars {
-            *freq.entry(c).or_default() += 1;
-            s.han += usize::from(is_han(c));
-        }
-        s.chars = chars.len();
-        s.top_char = freq.values().copied().max().unwrap_or(0);
-        let total = s.chars as f64;
-        s.entropy = freq.values().fold(0.0, |h, &k| {
-            let p = k as f64 / total;
-            h - p * p.log2()
-        });
-        s.repeated = repeated_ngram_chars(&chars, n);
-        s
-    }
-}
-
-/// Characters inside character `n`-grams that occurred earlier in the text.
-fn repeated_ngram_chars(chars: &[char], n: usize) -> usize {
-    if chars.len() < n {
-        return 0;
-    }
-    let mut seen: FxHashSet<u64> = FxHashSet::default();
-    let (mut covered, mut until) = (0usize, 0usize);
-    for (i, gram) in chars.windows(n).enumerate() {
-        let h = gram.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &c| {
-            (h ^ u64::from(u32::from(c))).wrapping_mul(0x0100_0000_01b3)
-        });
-        if !seen.insert(h) {
-            let from = i.max(until);
-            covered += i + n - from;
-            until = i + n;
-        }
-    }
-    covered
-}
-
 /// Han ideographs (CJK unified, extension A and beyond, compatibility).
 fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
 }
 
+mod stats;
 #[cfg(test)]
 mod tests;

@@ -77,8 +77,41 @@ fn terminal_punctuation_and_repetition_measures() {
     }
     assert!(!is_terminal_punct('，') && !is_terminal_punct('字'));
     let chars: Vec<char> = "一二三四五一二三四五".chars().collect();
-    assert_eq!(repeated_ngram_chars(&chars, 5), 5);
-    assert_eq!(repeated_ngram_chars(&chars, 6), 0);
+    let mut grams = Default::default();
+    // Five of the ten characters lie in a repeated 5-gram, none in a repeated 6-gram.
+    assert!(stats::repetition_exceeds(&chars, 5, 0.49, &mut grams));
+    assert!(!stats::repetition_exceeds(&chars, 5, 0.5, &mut grams));
+    assert!(!stats::repetition_exceeds(&chars, 6, 0.0, &mut grams));
+}
+
+/// Characters inside character `n`-grams that occurred earlier: the rule's plain definition,
+/// counted to the end with exact n-gram sets.
+fn repeated_chars_reference(chars: &[char], n: usize) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let (mut covered, mut until) = (0, 0);
+    for (i, gram) in chars.windows(n).enumerate() {
+        if !seen.insert(gram) {
+            covered += i + n - i.max(until);
+            until = i + n;
+        }
+    }
+    covered
+}
+
+proptest::proptest! {
+    /// The early-stopping, hashed repetition rule decides as the plain definition does.
+    #[test]
+    fn repetition_rule_equals_its_definition(
+        pieces in proptest::collection::vec(
+            proptest::sample::select(vec!["一", "二", "三", "四五六", "七八九十", "。", "a"]), 0..200),
+        n in 1usize..12,
+        max in 0.0f64..1.0,
+    ) {
+        let chars: Vec<char> = pieces.concat().chars().collect();
+        let want = repeated_chars_reference(&chars, n) as f64 / chars.len().max(1) as f64 > max;
+        let got = stats::repetition_exceeds(&chars, n, max, &mut Default::default());
+        proptest::prop_assert_eq!(got, want);
+    }
 }
 
 #[test]
