@@ -4,7 +4,9 @@
 //! lines, image credits, bylines, AI-generated-content disclaimers) is removed line by line: a
 //! line of at most `max_chrome_line_chars` characters that contains a pattern of the shipped list
 //! (`filters/data/zh_chrome_lines.txt`, see [`CHROME_PATTERNS`]) or of the user's is dropped. A
-//! pattern starting with `^` must start the line (after leading spaces); ASCII case is ignored.
+//! pattern starting with `^` must start the line (after leading spaces), one written `^...$` must
+//! be the whole line (登入 alone is a login link, 登入时间 in a manual is not); ASCII case is
+//! ignored.
 //! Chrome repeated across documents but not on the list is `line_dedup`'s job.
 //!
 //! **Page.** On what is left (non-space characters only), in this order:
@@ -44,7 +46,7 @@ pub const ENTROPY_MIN_CHARS: usize = 100;
 pub struct ZhQualityConfig {
     /// Remove lines matching the shipped chrome patterns.
     pub builtin_chrome_patterns: bool,
-    /// Extra chrome patterns (`^` anchors at the line start).
+    /// Extra chrome patterns (`^` anchors at the line start, `^...$` is a whole line).
     pub chrome_patterns: Vec<String>,
     /// Files of extra chrome patterns, one per line (`#` comments).
     pub chrome_patterns_files: Vec<PathBuf>,
@@ -95,6 +97,8 @@ pub struct ZhCounts {
 pub struct ZhQuality {
     contains: Option<AhoCorasick>,
     prefix: Option<AhoCorasick>,
+    /// Whole-line patterns (`^...$`).
+    exact: Vec<String>,
     cfg: ZhQualityConfig,
 }
 
@@ -132,8 +136,10 @@ impl ZhQuality {
             .into_iter()
             .filter(|p| p != "^" && !p.is_empty())
             .partition(|p| p.starts_with('^'));
-        let prefix: Vec<&str> = prefix.iter().map(|p| &p[1..]).collect();
-        Ok(Self { contains: automaton(&contains)?, prefix: automaton(&prefix)?, cfg })
+        let (exact, prefix): (Vec<_>, Vec<_>) =
+            prefix.iter().map(|p| &p[1..]).partition(|p| p.len() > 1 && p.ends_with('$'));
+        let exact = exact.iter().map(|p| p[..p.len() - 1].to_string()).collect();
+        Ok(Self { contains: automaton(&contains)?, prefix: automaton(&prefix)?, exact, cfg })
     }
 
     /// Removes chrome lines, then applies the page rules to what is left.
@@ -165,6 +171,9 @@ impl ZhQuality {
         let line = line.trim();
         if line.is_empty() || line.chars().nth(self.cfg.max_chrome_line_chars).is_some() {
             return false;
+        }
+        if self.exact.iter().any(|p| p.eq_ignore_ascii_case(line)) {
+            return true;
         }
         if let Some(ac) = &self.prefix
             && ac.find(Input::new(line).anchored(Anchored::Yes)).is_some()
@@ -262,6 +271,8 @@ fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
 }
 
+#[cfg(test)]
+mod chrome_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
