@@ -74,7 +74,7 @@ fn train_classifier_reports_held_out_metrics_and_saves_a_model_that_loads() {
             "train-classifier",
             "labelled.jsonl",
             "-o",
-            "m.tmcls",
+            "m.bin",
             "--label-field",
             "kind",
             "--holdout",
@@ -91,6 +91,7 @@ fn train_classifier_reports_held_out_metrics_and_saves_a_model_that_loads() {
         .expect("accuracy printed");
     assert!(accuracy > 0.95, "{out}");
     assert!(out.contains("2 labels: code, prose"), "{out}");
+    assert!(out.contains("fastText supervised model"), "{out}");
     // The model works in a pipeline.
     let config = r#"version = 1
 [run]
@@ -103,7 +104,7 @@ paths = ["labelled.jsonl"]
 name = "q"
 type = "quality_model"
 inputs = ["in"]
-model = "m.tmcls"
+model = "m.bin"
 label = "prose"
 min_score = 0.5
 [[sink]]
@@ -163,6 +164,28 @@ path = "out/kept"
         assert_eq!(code, 1);
         assert!(err.contains("stage `q`") && err.contains("cuda:7"), "{err}");
     }
+    // The same file is a fastText model: `fasttext_classifier` reads it and gives the same
+    // probability of `prose` for every document.
+    let ft = config
+        .replace("type = \"quality_model\"", "type = \"fasttext_classifier\"")
+        .replace("label = \"prose\"\nmin_score = 0.5", "score_prefix = \"ft_\"");
+    std::fs::write(dir.path().join("ft.toml"), ft).expect("write");
+    let (code, out, err) =
+        outcome(&run_in(dir.path(), &["run", "ft.toml", "--progress", "off", "--restart"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let scored = read_parts(&dir.path().join("out/kept"));
+    assert_eq!(scored.len(), 400);
+    let by_text: std::collections::HashMap<&str, f64> = scored
+        .iter()
+        .map(|d| (d["text"].as_str().expect("text"), d["ft_prose"].as_f64().unwrap_or(0.0)))
+        .collect();
+    for d in &kept {
+        let (a, b) = (
+            d["quality_score"].as_f64().expect("score"),
+            by_text[d["text"].as_str().expect("text")],
+        );
+        assert!((a - b).abs() < 1e-5, "quality_model {a}, fasttext_classifier {b}");
+    }
     // An unknown label is a clear pre-flight error.
     std::fs::write(
         dir.path().join("p.toml"),
@@ -172,6 +195,14 @@ path = "out/kept"
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
     assert_eq!(code, 1);
     assert!(err.contains("has no label `poetry` (labels: code, prose)"), "{err}");
+    // A model in the retired `.tmcls` format is refused with what to do.
+    let mut tmcls = b"TMCLASSF".to_vec();
+    tmcls.extend([0u8; 40]);
+    std::fs::write(dir.path().join("m.bin"), tmcls).expect("write");
+    std::fs::write(dir.path().join("p.toml"), config).expect("write");
+    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--restart"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("retired `.tmcls` format") && err.contains("train-classifier"), "{err}");
 }
 
 /// Writes a copy of a dataset whose tokens are globally shuffled: nothing left to learn.

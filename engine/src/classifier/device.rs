@@ -76,7 +76,8 @@ struct Resident<B: Backend> {
     dim: usize,
     labels: usize,
     buckets: u32,
-    word_ngrams: u32,
+    /// `None` for a [`super::Bag`], whose features are computed by the caller.
+    word_ngrams: Option<u32>,
     embeddings: B::Buf,
     weights: B::Buf,
     bias: B::Buf,
@@ -105,7 +106,7 @@ impl Classifier {
             dim: self.dim,
             labels: self.labels.len(),
             buckets: self.buckets,
-            word_ngrams: self.word_ngrams,
+            word_ngrams: Some(self.word_ngrams),
             embeddings: backend.upload(&self.embeddings)?,
             weights: backend.upload(&self.weights)?,
             bias: backend.upload(&self.bias)?,
@@ -145,6 +146,27 @@ impl<B: Backend> Scorer<'_, B> {
 }
 
 impl<B: Backend> OwnedScorer<B> {
+    /// Moves `backend` into a scorer of a [`super::Bag`] (no bias; features from the caller:
+    /// [`OwnedScorer::score_features`] only, the text methods fail).
+    ///
+    /// # Errors
+    /// Backend errors (out of device memory); a model of 2^32 rows or more.
+    pub fn for_bag(backend: B, bag: &super::Bag) -> Result<Self> {
+        let rows = bag.input.len() / bag.dim.max(1);
+        let buckets = u32::try_from(rows)
+            .map_err(|_| Error::Input(format!("a model of {rows} rows is too large to score")))?;
+        let params = Resident {
+            dim: bag.dim,
+            labels: bag.labels,
+            buckets,
+            word_ngrams: None,
+            embeddings: backend.upload(&bag.input)?,
+            weights: backend.upload(&bag.output)?,
+            bias: backend.upload(&vec![0.0; bag.labels])?,
+        };
+        Ok(Self { be: backend, params })
+    }
+
     /// The backend scoring runs on.
     pub fn backend(&self) -> &B {
         &self.be
@@ -172,7 +194,7 @@ impl<B: Backend> OwnedScorer<B> {
     /// # Errors
     /// A batch of 2^32 features or more.
     pub fn features(&self, texts: &[&str]) -> Result<(Vec<u32>, Vec<u32>)> {
-        features_batch(texts, self.params.buckets, self.params.word_ngrams)
+        features_batch(texts, self.params.buckets, self.params.text_features()?)
     }
 
     /// Number of labels (the width of each probability row).
@@ -182,8 +204,15 @@ impl<B: Backend> OwnedScorer<B> {
 }
 
 impl<B: Backend> Resident<B> {
+    /// The word n-gram length of a model that hashes text itself.
+    fn text_features(&self) -> Result<u32> {
+        self.word_ngrams.ok_or_else(|| {
+            Error::Input("this scorer takes feature ids (score_features), not text".into())
+        })
+    }
+
     fn score_batch(&self, be: &B, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let (ids, offsets) = features_batch(texts, self.buckets, self.word_ngrams)?;
+        let (ids, offsets) = features_batch(texts, self.buckets, self.text_features()?)?;
         let probs = self.score_features(be, &ids, &offsets)?;
         Ok(probs.chunks_exact(self.labels.max(1)).map(<[f32]>::to_vec).collect())
     }

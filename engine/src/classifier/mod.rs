@@ -12,12 +12,14 @@
 //! # Ok::<(), tokenmill_engine::Error>(())
 //! ```
 
+mod bag;
 mod device;
 mod features;
 mod format;
 mod metrics;
 mod train;
 
+pub use bag::{Bag, BagConfig};
 pub use device::{OwnedScorer, Scorer, features_batch};
 pub use features::{features, for_each_feature};
 pub use format::{FORMAT_VERSION, MAGIC};
