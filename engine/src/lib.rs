@@ -4,8 +4,10 @@
 //! - [`ops`]: matmul, linear and bias, GELU, layer norm, causal self-attention, softmax
 //!   cross-entropy, embedding lookup and bag; each backward checked by finite differences.
 //! - [`optim`]: AdamW (dense and lazy row-wise) and SGD over flat parameter buffers.
-//! - [`classifier`]: hashed word n-gram classifier: train, evaluate (accuracy, macro F1),
-//!   batch scoring, a versioned binary model file.
+//! - [`classifier`]: fastText's supervised model on caller-computed feature ids
+//!   ([`classifier::Bag`], what `tokenmill train-classifier` trains), and a hashed word n-gram
+//!   classifier with its own model file used by the backends' tests and benches; evaluation
+//!   (accuracy, macro F1), batch scoring on any backend.
 //! - [`encoder`]: BERT / RoBERTa / XLM-R classifiers from Hugging Face checkpoints
 //!   (`config.json`, `model.safetensors`), scored on the CPU.
 //! - [`gpt`]: a pre-LN GPT: train on token windows, held-out loss, generation, perplexity.

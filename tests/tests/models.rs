@@ -386,3 +386,38 @@ fn train_lm_then_the_perplexity_stage_prefers_text_like_the_reference() {
     assert_ne!(code, 0);
     assert!(err.contains("trained with another tokenizer"), "{err}");
 }
+
+/// `models/zh-spam.bin`, written by `tokenmill train-classifier`, predicts what the `fasttext`
+/// Python package predicts with the same file: `tests/fixtures/fasttext/zh-spam-predictions.jsonl`
+/// holds 20 documents of its training sources (the start of each, one line) with the
+/// probabilities `fasttext.load_model(...).predict(text, k=-1)` gave (see
+/// `scripts/train-classifier-check.py`). Fails if the model, the writer or the reader drifts.
+#[test]
+fn the_shipped_zh_spam_model_predicts_as_the_fasttext_package() {
+    let model = tokenmill_filters::fasttext::FastText::load(&root().join("models/zh-spam.bin"))
+        .expect("models/zh-spam.bin loads");
+    let path = root().join("tests/fixtures/fasttext/zh-spam-predictions.jsonl");
+    let fixture = std::fs::read_to_string(&path).expect("fixture");
+    let mut spam = 0;
+    for line in fixture.lines() {
+        let d: serde_json::Value = serde_json::from_str(line).expect("json");
+        let text = d["text"].as_str().expect("text");
+        let got = model.predict_with(text, None, 0.0);
+        let want = d["fasttext"].as_object().expect("fasttext probabilities");
+        assert_eq!(got.len(), want.len(), "{}", d["id"]);
+        for (label, p) in &got {
+            let expected = want[*label].as_f64().expect("probability");
+            assert!(
+                (f64::from(*p) - expected).abs() < 1e-6,
+                "{}: {label} {p} vs {expected}",
+                d["id"]
+            );
+        }
+        // Same top label (fastText's order is by probability).
+        let top =
+            want.iter().max_by(|a, b| a.1.as_f64().partial_cmp(&b.1.as_f64()).expect("finite"));
+        assert_eq!(Some(got[0].0), top.map(|(l, _)| l.as_str()), "{}", d["id"]);
+        spam += usize::from(got[0].0 == "__label__spam");
+    }
+    assert!(spam > 0 && spam < fixture.lines().count(), "{spam} predicted spam");
+}
