@@ -176,7 +176,6 @@ mod tests {
         assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6), "{got:?} {want:?}");
         // Rows beyond the model are refused, not read.
         assert!(scorer.score_features(&[10], &[0, 1]).is_err());
-        assert!(scorer.features(&["text"]).is_err());
         assert!(Bag::train(&config, 10, 2, &[(&[10], 0)]).is_err());
         assert!(Bag::train(&config, 10, 2, &[(&[1], 2)]).is_err());
         assert!(Bag::train(&BagConfig { lr: 0.0, ..config }, 10, 2, &refs).is_err());
