@@ -1,5 +1,5 @@
-//! GPU throughput, printed as one JSON object: classifier scoring (bytes of text per second,
-//! features precomputed) and GPT training (tokens per second) on CUDA, with the CPU figures of
+//! GPU throughput, printed as one JSON object: classifier scoring (bytes of the text the feature
+//! bags stand for, per second; features precomputed) and GPT training (tokens per second) on CUDA, with the CPU figures of
 //! the same work beside them. Prints `no GPU: <reason>` and exits 0 without a usable GPU.
 //!
 //! `CARGO_TARGET_DIR=... cargo bench -p tokenmill-engine --bench gpu`
@@ -14,38 +14,28 @@ use std::time::Instant;
 #[cfg(all(feature = "emulator", target_os = "linux"))]
 use tokenmill_engine::backend::EmulatedCuda;
 use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
-use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
+use tokenmill_engine::classifier::{Bag, BagConfig, Scorer};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig};
 use tokenmill_engine::rng::Rng;
 
-/// Documents of about 2 KB of random words from two vocabularies (as `benches/classifier.rs`).
-fn corpus(docs: usize) -> Vec<(String, u32)> {
+/// Stand-ins for documents of about 2 KB: a bag of 660 random feature rows each (about what
+/// fastText's dictionary gives a 2 KB document with word bigrams: 330 words and their bigrams),
+/// with labels.
+fn corpus(docs: usize, rows: usize) -> Vec<(Vec<u32>, u32)> {
     let mut rng = Rng::new(1);
-    let vocab: Vec<Vec<String>> = (0..2)
-        .map(|l| {
-            (0..5000)
-                .map(|_| {
-                    (0..2 + rng.below(9))
-                        .map(|_| (b'a' + (rng.below(13) + 13 * l) as u8) as char)
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
     (0..docs)
         .map(|_| {
-            let label = rng.below(2);
-            let mut text = String::new();
-            while text.len() < 2000 {
-                text.push_str(
-                    &vocab[if rng.uniform() < 0.7 { label } else { 1 - label }][rng.below(5000)],
-                );
-                text.push(' ');
-            }
-            (text, label as u32)
+            let label = rng.below(2) as u32;
+            // Label-dependent rows, so that training learns something.
+            let half = rows / 2;
+            let bag = (0..660).map(|_| (rng.below(half) + label as usize * half) as u32).collect();
+            (bag, label)
         })
         .collect()
 }
+
+/// The text bytes a [`corpus`] document stands for.
+const DOC_BYTES: usize = 2000;
 
 /// Seconds per call of `f`, the best of `reps` timed calls after one warm-up.
 fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -84,48 +74,44 @@ const SMOKE: Sizes =
     Sizes { docs: 64, reps: 1, tokens: 5_000, steps: [(2, 1), (1, 1)], warmup: 1, max_batch: 1 };
 
 fn classifier<B: Backend>(gpu: &B, sizes: Sizes) -> String {
-    let data = corpus(sizes.docs);
-    let refs: Vec<(&str, u32)> = data.iter().map(|(t, l)| (t.as_str(), *l)).collect();
-    let model = Classifier::train(
-        &ClassifierConfig { epochs: 1, ..ClassifierConfig::default() },
-        vec!["a".into(), "b".into()],
-        &refs[..refs.len().min(500)],
-    )
-    .unwrap();
-    let texts: Vec<&str> = refs.iter().map(|(t, _)| *t).collect();
-    let bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let t = Instant::now();
-    let (ids, offsets) = features_batch(&texts, model.buckets(), model.word_ngrams()).unwrap();
-    let features_s = t.elapsed().as_secs_f64();
-    let scorer = model.scorer(gpu).unwrap();
+    let (rows, dim) = (1 << 18, 32);
+    let data = corpus(sizes.docs, rows);
+    let refs: Vec<(&[u32], u32)> = data.iter().map(|(b, l)| (&b[..], *l)).collect();
+    let config = BagConfig { dim, epochs: 1, lr: 0.1, seed: 42 };
+    let model = Bag::train(&config, rows, 2, &refs[..refs.len().min(500)]).unwrap();
+    let bytes = data.len() * DOC_BYTES;
+    let ids: Vec<u32> = data.iter().flat_map(|(b, _)| b.iter().copied()).collect();
+    let mut offsets = vec![0u32];
+    data.iter().for_each(|(b, _)| offsets.push(offsets[offsets.len() - 1] + b.len() as u32));
+    let scorer = Scorer::new(gpu, &model).unwrap();
     let (gids, goffsets) = (gpu.upload_ids(&ids).unwrap(), gpu.upload_ids(&offsets).unwrap());
     let device_s = best_of(sizes.reps, || {
-        let probs = scorer.score_uploaded(&gids, &goffsets, texts.len()).unwrap();
+        let probs = scorer.score_uploaded(&gids, &goffsets, data.len()).unwrap();
         gpu.synchronize().unwrap();
         drop(probs);
     });
     let with_copies_s =
         best_of(sizes.reps.div_ceil(2), || drop(scorer.score_features(&ids, &offsets).unwrap()));
-    let cpu_s = best_of(sizes.reps.div_ceil(10), || drop(model.score_batch(&texts)));
+    let cpu = || data.iter().map(|(b, _)| model.probs(b)).collect::<Vec<_>>();
+    let cpu_s = best_of(sizes.reps.div_ceil(10), || drop(cpu()));
     // Agreement check on the real batch, so a fast wrong kernel cannot pass unnoticed.
     let got = scorer.score_features(&ids, &offsets).unwrap();
-    let want: Vec<f32> = model.score_batch(&texts).concat();
+    let want: Vec<f32> = cpu().concat();
     let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let gbs = |s: f64| bytes as f64 / s / 1e9;
     format!(
         concat!(
-            "{{\"docs\":{},\"text_bytes\":{},\"features\":{},\"dim\":{},\"buckets\":{},",
+            "{{\"docs\":{},\"text_bytes\":{},\"features\":{},\"dim\":{},\"rows\":{},",
             "\"gpu_device_only_gb_per_s\":{:.3},\"gpu_with_copies_gb_per_s\":{:.3},",
-            "\"cpu_features_only_gb_per_s\":{:.3},\"cpu_score_batch_gb_per_s\":{:.3},\"max_abs_diff_vs_cpu\":{:e}}}"
+            "\"cpu_score_batch_gb_per_s\":{:.3},\"max_abs_diff_vs_cpu\":{:e}}}"
         ),
-        texts.len(),
+        data.len(),
         bytes,
         ids.len(),
-        model.dim(),
-        model.buckets(),
+        dim,
+        rows,
         gbs(device_s),
         gbs(with_copies_s),
-        gbs(features_s),
         gbs(cpu_s),
         max_diff
     )

@@ -1,11 +1,13 @@
 //! tokenmill's small tensor engine: CPU reference kernels (forward and backward), a CUDA backend
-//! checked against them, and two models built on them, a fastText-style quality classifier and a small GPT for verifying token shards.
+//! checked against them, and models built on them: fastText's supervised model on feature ids
+//! and a small GPT for verifying token shards.
 //!
 //! - [`ops`]: matmul, linear and bias, GELU, layer norm, causal self-attention, softmax
 //!   cross-entropy, embedding lookup and bag; each backward checked by finite differences.
 //! - [`optim`]: AdamW (dense and lazy row-wise) and SGD over flat parameter buffers.
-//! - [`classifier`]: hashed word n-gram classifier: train, evaluate (accuracy, macro F1),
-//!   batch scoring, a versioned binary model file.
+//! - [`classifier`]: fastText's supervised model on caller-computed feature ids
+//!   ([`classifier::Bag`], what `tokenmill train-classifier` trains): training, evaluation
+//!   (accuracy, macro F1), batch scoring on any backend.
 //! - [`encoder`]: BERT / RoBERTa / XLM-R classifiers from Hugging Face checkpoints
 //!   (`config.json`, `model.safetensors`), scored on the CPU.
 //! - [`gpt`]: a pre-LN GPT: train on token windows, held-out loss, generation, perplexity.
@@ -17,16 +19,16 @@
 //!
 //! ```
 //! use tokenmill_engine::Tensor;
-//! use tokenmill_engine::classifier::{Classifier, ClassifierConfig};
+//! use tokenmill_engine::classifier::{Bag, BagConfig};
 //!
 //! let a = Tensor::from_vec(&[1, 2], vec![1.0, 2.0])?;
 //! let b = Tensor::from_vec(&[2, 1], vec![3.0, 4.0])?;
 //! assert_eq!(a.matmul(&b)?.data(), &[11.0]);
 //!
-//! let data = [("good clean text", 0), ("buy cheap pills now", 1)];
-//! let config = ClassifierConfig { buckets: 1024, epochs: 50, ..ClassifierConfig::default() };
-//! let model = Classifier::train(&config, vec!["keep".into(), "spam".into()], &data)?;
-//! assert_eq!(model.predict("cheap pills").0, 1);
+//! // Feature ids as a fastText dictionary gives them: rows 0-1 "keep" words, 2-3 "spam" words.
+//! let data: [(&[u32], u32); 2] = [(&[0, 1], 0), (&[2, 3], 1)];
+//! let model = Bag::train(&BagConfig { dim: 8, epochs: 50, ..BagConfig::default() }, 4, 2, &data)?;
+//! assert!(model.probs(&[3])[1] > 0.5);
 //! # Ok::<(), tokenmill_engine::Error>(())
 //! ```
 #![warn(missing_docs)]

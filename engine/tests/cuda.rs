@@ -21,7 +21,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 #[cfg(all(feature = "emulator", target_os = "linux"))]
 use tokenmill_engine::backend::EmulatedCuda;
 use tokenmill_engine::backend::{AdamWStep, Backend, CpuBackend, CudaBackend, probe_cuda};
-use tokenmill_engine::classifier::{Classifier, ClassifierConfig, features_batch};
+use tokenmill_engine::classifier::{Bag, BagConfig, Scorer};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling};
 use tokenmill_engine::optim::AdamWConfig;
 use tokenmill_engine::rng::Rng;
@@ -439,25 +439,22 @@ fn gpt_training_steps_match<B: Backend>(g: &B) {
 }
 
 fn classifier_scoring_matches<B: Backend>(g: &B) {
-    let data = [
-        ("the cat sat on the mat", 0),
-        ("der hund lief nach hause", 1),
-        ("the dog ran home", 0),
-        ("die katze sass", 1),
-    ];
-    let config = ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
-    let model = Classifier::train(&config, vec!["en".into(), "de".into()], &data).unwrap();
-    let texts: Vec<String> = (0..500)
-        .map(|i| format!("the cat {i} ran home die katze {}", i % 7))
-        .chain([String::new()])
+    // A trained model, scored on 500 bags of random rows (and an empty one), as the CPU scores.
+    let (rows, labels) = (4096, 3);
+    let mut rng = Rng::new(5);
+    let bags: Vec<Vec<u32>> = (0..500)
+        .map(|_| (0..rng.below(60)).map(|_| rng.below(rows) as u32).collect())
+        .chain([Vec::new()])
         .collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let want: Vec<f32> = model.score_batch(&refs).concat();
-    let got: Vec<f32> = model.scorer(g).unwrap().score_batch(&refs).unwrap().concat();
+    let data: Vec<(&[u32], u32)> = bags.iter().map(|b| (&b[..], b.len() as u32 % 3)).collect();
+    let config = BagConfig { dim: 32, epochs: 3, lr: 0.2, seed: 9 };
+    let model = Bag::train(&config, rows, labels, &data).unwrap();
+    let ids: Vec<u32> = bags.concat();
+    let mut offsets = vec![0u32];
+    bags.iter().for_each(|b| offsets.push(offsets[offsets.len() - 1] + b.len() as u32));
+    let want: Vec<f32> = bags.iter().flat_map(|b| model.probs(b)).collect();
+    let got = Scorer::new(g, &model).unwrap().score_features(&ids, &offsets).unwrap();
     assert_close("classifier probabilities", &got, &want, REDUCTION);
-    let (ids, offsets) = features_batch(&refs, model.buckets(), model.word_ngrams()).unwrap();
-    assert_eq!(offsets.len(), refs.len() + 1);
-    assert_eq!(ids.len(), *offsets.last().unwrap() as usize);
 }
 
 /// Each check twice: on the GPU (skipped, with the reason, where there is none) and on the CUDA

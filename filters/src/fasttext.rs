@@ -50,7 +50,9 @@ mod load;
 mod loss;
 mod matrix;
 mod reader;
+mod rows;
 mod vocab;
+mod write;
 
 use cache::{NEXT_MODEL, OOV, OOV_IDS};
 use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
@@ -59,6 +61,7 @@ use loss::{TreeSearch, find_k_best, sigmoid, sigmoid_table, softmax, sort_heap, 
 use matrix::Matrix;
 use reader::Reader;
 use vocab::Vocab;
+pub use write::{Dictionary, ModelArgs, write_model};
 
 const MAGIC: i32 = 793_712_314;
 const EOS: &str = "</s>";
@@ -457,6 +460,18 @@ impl FastText {
         self.finish_hidden(hidden, rows, &word_hashes)
     }
 
+    /// The rows of the word n-grams of a line's word hashes: fastText mixes sign-extended
+    /// 32-bit word hashes into a 64-bit hash.
+    fn push_word_ngrams(&self, word_hashes: &[i32], ids: &mut Vec<usize>) {
+        for i in 0..word_hashes.len() {
+            let mut h = word_hashes[i] as i64 as u64;
+            for &wh in word_hashes.iter().skip(i + 1).take(self.word_ngrams.saturating_sub(1)) {
+                h = h.wrapping_mul(116_049_371).wrapping_add(wh as i64 as u64);
+                self.push_bucket(ids, (h % u64::from(self.bucket.max(1))) as u32);
+            }
+        }
+    }
+
     /// Adds the word n-gram rows and takes the mean (`None` without rows).
     fn finish_hidden(
         &self,
@@ -465,14 +480,7 @@ impl FastText {
         word_hashes: &[i32],
     ) -> Option<Vec<f32>> {
         let mut ids = Vec::new();
-        // Word n-grams: fastText mixes sign-extended 32-bit word hashes into a 64-bit hash.
-        for i in 0..word_hashes.len() {
-            let mut h = word_hashes[i] as i64 as u64;
-            for &wh in word_hashes.iter().skip(i + 1).take(self.word_ngrams.saturating_sub(1)) {
-                h = h.wrapping_mul(116_049_371).wrapping_add(wh as i64 as u64);
-                self.push_bucket(&mut ids, (h % u64::from(self.bucket.max(1))) as u32);
-            }
-        }
+        self.push_word_ngrams(word_hashes, &mut ids);
         for &id in &ids {
             self.input.add_row(&mut hidden, id);
         }

@@ -74,7 +74,7 @@ fn train_classifier_reports_held_out_metrics_and_saves_a_model_that_loads() {
             "train-classifier",
             "labelled.jsonl",
             "-o",
-            "m.tmcls",
+            "m.bin",
             "--label-field",
             "kind",
             "--holdout",
@@ -91,6 +91,7 @@ fn train_classifier_reports_held_out_metrics_and_saves_a_model_that_loads() {
         .expect("accuracy printed");
     assert!(accuracy > 0.95, "{out}");
     assert!(out.contains("2 labels: code, prose"), "{out}");
+    assert!(out.contains("fastText supervised model"), "{out}");
     // The model works in a pipeline.
     let config = r#"version = 1
 [run]
@@ -103,7 +104,7 @@ paths = ["labelled.jsonl"]
 name = "q"
 type = "quality_model"
 inputs = ["in"]
-model = "m.tmcls"
+model = "m.bin"
 label = "prose"
 min_score = 0.5
 [[sink]]
@@ -163,6 +164,28 @@ path = "out/kept"
         assert_eq!(code, 1);
         assert!(err.contains("stage `q`") && err.contains("cuda:7"), "{err}");
     }
+    // The same file is a fastText model: `fasttext_classifier` reads it and gives the same
+    // probability of `prose` for every document.
+    let ft = config
+        .replace("type = \"quality_model\"", "type = \"fasttext_classifier\"")
+        .replace("label = \"prose\"\nmin_score = 0.5", "score_prefix = \"ft_\"");
+    std::fs::write(dir.path().join("ft.toml"), ft).expect("write");
+    let (code, out, err) =
+        outcome(&run_in(dir.path(), &["run", "ft.toml", "--progress", "off", "--restart"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let scored = read_parts(&dir.path().join("out/kept"));
+    assert_eq!(scored.len(), 400);
+    let by_text: std::collections::HashMap<&str, f64> = scored
+        .iter()
+        .map(|d| (d["text"].as_str().expect("text"), d["ft_prose"].as_f64().unwrap_or(0.0)))
+        .collect();
+    for d in &kept {
+        let (a, b) = (
+            d["quality_score"].as_f64().expect("score"),
+            by_text[d["text"].as_str().expect("text")],
+        );
+        assert!((a - b).abs() < 1e-5, "quality_model {a}, fasttext_classifier {b}");
+    }
     // An unknown label is a clear pre-flight error.
     std::fs::write(
         dir.path().join("p.toml"),
@@ -172,6 +195,14 @@ path = "out/kept"
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml"]));
     assert_eq!(code, 1);
     assert!(err.contains("has no label `poetry` (labels: code, prose)"), "{err}");
+    // A model in the retired `.tmcls` format is refused with what to do.
+    let mut tmcls = b"TMCLASSF".to_vec();
+    tmcls.extend([0u8; 40]);
+    std::fs::write(dir.path().join("m.bin"), tmcls).expect("write");
+    std::fs::write(dir.path().join("p.toml"), config).expect("write");
+    let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--restart"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("retired `.tmcls` format") && err.contains("train-classifier"), "{err}");
 }
 
 /// Writes a copy of a dataset whose tokens are globally shuffled: nothing left to learn.
@@ -354,4 +385,39 @@ fn train_lm_then_the_perplexity_stage_prefers_text_like_the_reference() {
     let (code, _, err) = outcome(&run_in(dir.path(), &["run", "p.toml", "--progress", "off"]));
     assert_ne!(code, 0);
     assert!(err.contains("trained with another tokenizer"), "{err}");
+}
+
+/// `models/zh-spam.bin`, written by `tokenmill train-classifier`, predicts what the `fasttext`
+/// Python package predicts with the same file: `tests/fixtures/fasttext/zh-spam-predictions.jsonl`
+/// holds 20 documents of its training sources (the start of each, one line) with the
+/// probabilities `fasttext.load_model(...).predict(text, k=-1)` gave (see
+/// `scripts/train-classifier-check.py`). Fails if the model, the writer or the reader drifts.
+#[test]
+fn the_shipped_zh_spam_model_predicts_as_the_fasttext_package() {
+    let model = tokenmill_filters::fasttext::FastText::load(&root().join("models/zh-spam.bin"))
+        .expect("models/zh-spam.bin loads");
+    let path = root().join("tests/fixtures/fasttext/zh-spam-predictions.jsonl");
+    let fixture = std::fs::read_to_string(&path).expect("fixture");
+    let mut spam = 0;
+    for line in fixture.lines() {
+        let d: serde_json::Value = serde_json::from_str(line).expect("json");
+        let text = d["text"].as_str().expect("text");
+        let got = model.predict_with(text, None, 0.0);
+        let want = d["fasttext"].as_object().expect("fasttext probabilities");
+        assert_eq!(got.len(), want.len(), "{}", d["id"]);
+        for (label, p) in &got {
+            let expected = want[*label].as_f64().expect("probability");
+            assert!(
+                (f64::from(*p) - expected).abs() < 1e-6,
+                "{}: {label} {p} vs {expected}",
+                d["id"]
+            );
+        }
+        // Same top label (fastText's order is by probability).
+        let top =
+            want.iter().max_by(|a, b| a.1.as_f64().partial_cmp(&b.1.as_f64()).expect("finite"));
+        assert_eq!(Some(got[0].0), top.map(|(l, _)| l.as_str()), "{}", d["id"]);
+        spam += usize::from(got[0].0 == "__label__spam");
+    }
+    assert!(spam > 0 && spam < fixture.lines().count(), "{spam} predicted spam");
 }

@@ -16,7 +16,7 @@
 //!
 //! What runs where: [`crate::gpt::Gpt::train_with`] runs a whole training step (forward,
 //! backward, gradient norm and AdamW) on any backend, and
-//! [`crate::classifier::Classifier::scorer`] scores precomputed features on any backend. Feature
+//! [`crate::classifier::Scorer`] scores precomputed features on any backend. Feature
 //! hashing, window sampling, generation and perplexity stay on the CPU.
 //!
 //! ```

@@ -109,7 +109,7 @@ pub enum Command {
     TrainTokenizer(train::TrainArgs),
     /// Train a small GPT language model on reference documents (for the `perplexity` stage).
     TrainLm(train_lm::TrainLmArgs),
-    /// Train a fastText-style document classifier on labelled JSONL/Parquet (for `quality_model`).
+    /// Train a fastText supervised classifier (`.bin`) on labelled JSONL/Parquet (for `quality_model`).
     TrainClassifier(classifier::TrainClassifierArgs),
     /// Check a shard directory: headers, sizes, offsets, token ids, EOS, checksums.
     Verify(verify::VerifyArgs),

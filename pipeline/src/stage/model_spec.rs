@@ -1,4 +1,4 @@
-//! Specs of the model-based stages: `quality_model` (a classifier from `tokenmill
+//! Specs of the model-based stages: `quality_model` (a fastText classifier, e.g. from `tokenmill
 //! train-classifier`) and `perplexity` (a small GPT from `tokenmill train-lm`).
 
 use serde::{Deserialize, Serialize};
@@ -11,9 +11,11 @@ pub struct QualityModelSpec {
     pub name: String,
     /// Upstream nodes.
     pub inputs: Vec<String>,
-    /// Path to a model file written by `tokenmill train-classifier`.
+    /// Path to a fastText supervised model (`.bin`/`.ftz`), e.g. written by `tokenmill
+    /// train-classifier`.
     pub model: String,
-    /// The label whose probability is the score; default: the model's first label.
+    /// The label whose probability is the score, with or without `__label__`; default: the
+    /// model's first label.
     #[serde(default)]
     pub label: Option<String>,
     /// Metadata field the score (0..1) is written to.

@@ -1,25 +1,32 @@
-//! `type = "quality_model"`: score documents with a trained classifier, keep those in range.
+//! `type = "quality_model"`: score documents with a fastText supervised model, keep those in
+//! range.
 //!
 //! The score is the model's probability of one label (`label`), written into the document's
-//! metadata (`score_field`) so that later stages, sinks and `where` clauses can use it.
+//! metadata (`score_field`) so that later stages, sinks and `where` clauses can use it. The
+//! model is any fastText `.bin`/`.ftz` (`tokenmill train-classifier` writes one), read by the
+//! one fastText implementation (`tokenmill_filters::fasttext`).
 //!
 //! Documents are scored a batch at a time on the stage's `device`: on the CPU each document is
-//! scored on the worker pool; on a GPU the features are hashed on the CPU (in parallel) and the
-//! embedding bag, linear layer and softmax of the whole batch run on the device, one batch at a
-//! time (the workers' batches queue for it). Scores agree between the two within float
-//! rounding; the default device is the CPU, so that a config gives the same output everywhere.
+//! scored on the worker pool with fastText's own prediction; on a GPU each document's input rows
+//! are computed on the CPU (in parallel, by the same fastText code), and the embedding bag,
+//! output layer and softmax of the whole batch run on the device, one batch at a time (the
+//! workers' batches queue for it; dense softmax models only). Scores agree between the two
+//! within float rounding; the default device is the CPU, so that a config gives the same output
+//! everywhere.
 
 use std::sync::{Mutex, PoisonError};
 
+use rayon::prelude::*;
 use tokenmill_engine::backend::{Backend, CudaBackend};
-use tokenmill_engine::classifier::{Classifier, OwnedScorer, features_batch};
+use tokenmill_engine::classifier::{Bag, OwnedScorer};
 use tokenmill_engine::device::{Device, DeviceRequest};
+use tokenmill_filters::fasttext::{FastText, LABEL_PREFIX, Loss};
 
 use super::QualityModelSpec;
 use crate::document::Document;
 
-/// A classifier resident on a device, scoring hashed features: an [`OwnedScorer`] on the CUDA
-/// backend (or, in tests, on its CPU emulator).
+/// A model resident on a device, scoring input rows: an [`OwnedScorer`] on the CUDA backend
+/// (or, in tests, on its CPU emulator).
 trait Resident: Send + std::fmt::Debug {
     fn score_features(&self, ids: &[u32], offsets: &[u32]) -> tokenmill_engine::Result<Vec<f32>>;
     fn labels(&self) -> usize;
@@ -37,31 +44,14 @@ where
     }
 }
 
-/// The model resident on a GPU: device work one batch at a time.
-#[derive(Debug)]
-struct Gpu {
-    scorer: Mutex<Box<dyn Resident>>,
-    buckets: u32,
-    word_ngrams: u32,
-}
-
-impl Gpu {
-    fn new(model: &Classifier, scorer: impl Resident + 'static) -> Self {
-        Self {
-            scorer: Mutex::new(Box::new(scorer)),
-            buckets: model.buckets(),
-            word_ngrams: model.word_ngrams(),
-        }
-    }
-}
-
-/// A loaded classifier and the score range to keep.
+/// A loaded model and the score range to keep.
 #[derive(Debug)]
 pub struct QualityModel {
-    model: Classifier,
-    /// Where it scores, and the model on that GPU when it is one.
+    model: FastText,
+    /// Where it scores, and the model on that GPU when it is one (device work one batch at a
+    /// time).
     device: Device,
-    gpu: Option<Gpu>,
+    gpu: Option<Mutex<Box<dyn Resident>>>,
     label: usize,
     field: String,
     min: Option<f32>,
@@ -69,31 +59,66 @@ pub struct QualityModel {
     max_chars: usize,
 }
 
+/// The first bytes of the retired `.tmcls` format.
+const TMCLS_MAGIC: &[u8] = b"TMCLASSF";
+
+/// Loads the model, explaining what to do with a `.tmcls` file.
+fn load(path: &str) -> anyhow::Result<FastText> {
+    let mut magic = [0u8; 8];
+    let is_tmcls = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| magic == TMCLS_MAGIC);
+    anyhow::ensure!(
+        !is_tmcls,
+        "model {path} is in tokenmill's retired `.tmcls` format, which is no longer read; \
+         retrain it with `tokenmill train-classifier` (same labelled data), which writes a \
+         fastText `.bin` (see the README, \"Model-based filtering\")"
+    );
+    FastText::load(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("model {path}: {e}"))
+}
+
+/// The index of `wanted` among the model's labels (with or without `__label__`).
+fn label_index(model: &FastText, wanted: Option<&str>, path: &str) -> anyhow::Result<usize> {
+    let Some(l) = wanted else { return Ok(0) };
+    let bare = |m: &str| m.strip_prefix(LABEL_PREFIX).unwrap_or(m).to_string();
+    model.labels().iter().position(|m| m == l || bare(m) == l).ok_or_else(|| {
+        let names: Vec<String> = model.labels().iter().map(|m| bare(m)).collect();
+        anyhow::anyhow!("model {path} has no label `{l}` (labels: {})", names.join(", "))
+    })
+}
+
+/// The model on GPU `n`: its dense matrices as an embedding bag.
+fn on_gpu(model: &FastText, n: usize) -> anyhow::Result<Box<dyn Resident>> {
+    let (Some((input, output)), Loss::Softmax) = (model.dense_matrices(), model.loss()) else {
+        anyhow::bail!(
+            "only dense softmax models score on a GPU (this one is quantized or not softmax)"
+        );
+    };
+    let bag = Bag {
+        dim: model.dim(),
+        labels: model.labels().len(),
+        input: input.to_vec(),
+        output: output[..model.labels().len() * model.dim()].to_vec(),
+    };
+    Ok(Box::new(OwnedScorer::for_bag(CudaBackend::new(n)?, &bag)?))
+}
+
 impl QualityModel {
     /// Loads the model named by the spec.
     ///
     /// # Errors
-    /// The model cannot be read, or it has no such label.
+    /// The model cannot be read (or is a `.tmcls`), it has no such label, or the requested GPU
+    /// cannot take it.
     pub fn new(spec: &QualityModelSpec) -> anyhow::Result<Self> {
-        let model = Classifier::load(std::path::Path::new(&spec.model))
-            .map_err(|e| anyhow::anyhow!("model {}: {e}", spec.model))?;
-        let label = match &spec.label {
-            None => 0,
-            Some(l) => model.labels().iter().position(|m| m == l).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "model {} has no label `{l}` (labels: {})",
-                    spec.model,
-                    model.labels().join(", ")
-                )
-            })?,
-        };
+        let model = load(&spec.model)?;
+        let label = label_index(&model, spec.label.as_deref(), &spec.model)?;
         let request = spec.device.parse::<DeviceRequest>()?;
         let (mut device, why) = request.resolve()?;
         tracing::info!(stage = %spec.name, %device, "quality_model: {why}");
         let gpu = match device {
             Device::Cpu => None,
-            Device::Cuda(n) => match CudaBackend::new(n).and_then(|be| model.into_scorer(be)) {
-                Ok(scorer) => Some(Gpu::new(&model, scorer)),
+            Device::Cuda(n) => match on_gpu(&model, n) {
+                Ok(scorer) => Some(Mutex::new(scorer)),
                 // `auto` means "a GPU if it works": one that fails to take the model is not used.
                 Err(e) if request == DeviceRequest::Auto => {
                     tracing::warn!(stage = %spec.name, "quality_model: scoring on the CPU: cuda:{n} could not take the model: {e}");
@@ -120,15 +145,32 @@ impl QualityModel {
         self.device
     }
 
-    /// Label probabilities of each text, on the stage's device.
-    fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let Some(gpu) = &self.gpu else { return Ok(self.model.score_batch(texts)) };
-        // Hashing uses rayon: never while holding the lock (a worker waiting inside rayon may
-        // pick up another batch of this stage and ask for the lock again).
-        let (ids, offsets) = features_batch(texts, gpu.buckets, gpu.word_ngrams)?;
-        let scorer = gpu.scorer.lock().unwrap_or_else(PoisonError::into_inner);
+    /// The probability of the stage's label for each text, on the stage's device.
+    fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<f32>> {
+        let Some(gpu) = &self.gpu else {
+            return Ok(texts
+                .par_iter()
+                .with_min_len(16)
+                .map(|t| {
+                    let probs = self.model.predict_ids(t, None, 0.0);
+                    probs.iter().find(|&&(i, _)| i == self.label).map_or(0.0, |&(_, p)| p)
+                })
+                .collect());
+        };
+        // Rows are computed with rayon: never while holding the lock (a worker waiting inside
+        // rayon may pick up another batch of this stage and ask for the lock again).
+        let rows: Vec<Vec<u32>> = texts.par_iter().map(|t| self.model.line_rows(t)).collect();
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        offsets.push(0u32);
+        let mut ids = Vec::new();
+        for r in rows {
+            ids.extend_from_slice(&r);
+            offsets.push(u32::try_from(ids.len())?);
+        }
+        let scorer = gpu.lock().unwrap_or_else(PoisonError::into_inner);
         let probs = scorer.score_features(&ids, &offsets)?;
-        Ok(probs.chunks_exact(scorer.labels().max(1)).map(<[f32]>::to_vec).collect())
+        let labels = scorer.labels().max(1);
+        Ok(probs.chunks_exact(labels).map(|p| p.get(self.label).copied().unwrap_or(0.0)).collect())
     }
 
     /// Scores a batch, writes each score into metadata, and returns which documents to keep
@@ -142,8 +184,7 @@ impl QualityModel {
         Ok(docs
             .iter_mut()
             .zip(scores)
-            .map(|(doc, probs)| {
-                let score = probs.get(self.label).copied().unwrap_or(0.0);
+            .map(|(doc, score)| {
                 let rounded = (f64::from(score) * 1e6).round() / 1e6;
                 doc.metadata.insert(self.field.clone(), serde_json::Value::from(rounded));
                 if self.min.is_some_and(|m| score < m) {
@@ -175,7 +216,8 @@ mod tests {
 
     #[cfg(all(feature = "emulator", target_os = "linux"))]
     use tokenmill_engine::backend::EmulatedCuda;
-    use tokenmill_engine::classifier::ClassifierConfig;
+    use tokenmill_engine::classifier::BagConfig;
+    use tokenmill_filters::fasttext::{Dictionary, ModelArgs, write_model};
 
     use super::*;
 
@@ -196,12 +238,29 @@ mod tests {
             ("run make install", 0),
             ("a rose", 1),
         ];
-        let config =
-            ClassifierConfig { buckets: 1 << 12, epochs: 20, ..ClassifierConfig::default() };
-        let model = Classifier::train(&config, vec!["doc".into(), "other".into()], &data).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.tmcls");
-        model.save(&path).unwrap();
+        let path = dir.path().join("m.bin");
+        let labels = [("doc".to_string(), 2), ("other".to_string(), 2)];
+        let dict = Dictionary::build(data.iter().map(|(t, _)| *t), &labels, 1);
+        let args = ModelArgs {
+            dim: 8,
+            epoch: 20,
+            min_count: 1,
+            word_ngrams: 2,
+            bucket: 64,
+            minn: 2,
+            maxn: 3,
+        };
+        let rows = dict.words() + 64;
+        write_model(&path, &ModelArgs { dim: 1, ..args }, &dict, &vec![0.0; rows], &[0.0; 2])
+            .unwrap();
+        let features = FastText::load(&path).unwrap();
+        let ids: Vec<Vec<u32>> = data.iter().map(|(t, _)| features.line_rows(t)).collect();
+        let examples: Vec<(&[u32], u32)> =
+            ids.iter().zip(&data).map(|(r, (_, l))| (&r[..], *l)).collect();
+        let config = BagConfig { dim: 8, epochs: 20, lr: 0.5, seed: 3 };
+        let bag = Bag::train(&config, rows, 2, &examples).unwrap();
+        write_model(&path, &args, &dict, &bag.input, &bag.output).unwrap();
         let spec: QualityModelSpec = toml::from_str(&format!(
             "name = \"q\"\ninputs = [\"in\"]\nmodel = {:?}\nlabel = \"doc\"\nmin_score = 0.5",
             path.display().to_string()
@@ -210,8 +269,8 @@ mod tests {
         let on_cpu = QualityModel::new(&spec).unwrap();
         assert_eq!(on_cpu.device(), Device::Cpu);
         let mut on_gpu = QualityModel::new(&spec).unwrap();
-        let emulated = on_gpu.model.clone().into_scorer(EmulatedCuda::new().unwrap()).unwrap();
-        on_gpu.gpu = Some(Gpu::new(&on_gpu.model, emulated));
+        let emulated = OwnedScorer::for_bag(EmulatedCuda::new().unwrap(), &bag).unwrap();
+        on_gpu.gpu = Some(Mutex::new(Box::new(emulated)));
         let on_gpu = Arc::new(on_gpu);
 
         let texts: Vec<String> = (0..300)
@@ -249,7 +308,8 @@ mod tests {
                     g.metadata["quality_score"].as_f64().unwrap(),
                     c.metadata["quality_score"].as_f64().unwrap(),
                 );
-                assert!((g - c).abs() < 1e-5, "{g} on the emulated GPU, {c} on the CPU");
+                // fastText adds 1e-5 to the probabilities it reports; the GPU path does not.
+                assert!((g - c).abs() < 3e-5, "{g} on the emulated GPU, {c} on the CPU");
             }
         }
         assert!(

@@ -36,8 +36,8 @@ macro_rules! for_each_stage {
             Length(LengthSpec) = "length", docs;
             /// Turns text into token ids with a Hugging Face `tokenizer.json`.
             Tokenize(TokenizeSpec) = "tokenize", tokens;
-            /// Scores documents with a trained classifier (`tokenmill train-classifier`) and keeps
-            /// those whose score lies in range.
+            /// Scores documents with a fastText supervised model (e.g. from `tokenmill
+            /// train-classifier`) and keeps those whose score lies in range.
             QualityModel(QualityModelSpec) = "quality_model", docs;
             /// Scores documents with a fastText supervised model (`.bin`/`.ftz`) into metadata and
             /// keeps or drops them by label probabilities.
