@@ -157,6 +157,12 @@ say "encoder: exit $rc; $(head -c 400 "$OUT/encoder.json")"
 import json, sys
 out = sys.argv[1]
 try:
+    e, t = json.load(open(f"{out}/encoder.json")), json.load(open(f"{out}/torch-encoder.json"))
+    print(f"encoder classifier ({e['device']} vs PyTorch on {t['device']}, batch {e['batch']} x {e['tokens_per_doc']} tokens): "
+          f"{e['docs_per_s']:.1f} docs/s vs {t['docs_per_s']:.1f} ({t['engine']}): {e['docs_per_s'] / t['docs_per_s']:.2f}x (target >= 1x)")
+except Exception as ex:
+    print(f"no encoder figures: {ex}")
+try:
     ours = json.load(open(f"{out}/gpu-bench.json"))
 except Exception as e:
     sys.exit(f"no bench JSON: {e}")
@@ -174,12 +180,6 @@ for g in ours["gpt"]:
     ratio = f"{g['gpu_tokens_per_s'] / t:.2f}x PyTorch ({t:.0f} tok/s; target >= 0.5x)" if t else "no PyTorch figure"
     print(f"gpt {g['name']}: {g['gpu_tokens_per_s']:.0f} tok/s on the GPU, {g['cpu_tokens_per_s']:.0f} on the CPU, {ratio}; "
           f"loss {g['first_loss']} -> {g['final_loss']}")
-try:
-    e, t = json.load(open(f"{out}/encoder.json")), json.load(open(f"{out}/torch-encoder.json"))
-    print(f"encoder classifier ({e['device']} vs PyTorch on {t['device']}, batch {e['batch']} x {e['tokens_per_doc']} tokens): "
-          f"{e['docs_per_s']:.1f} docs/s vs {t['docs_per_s']:.1f} ({t['engine']}): {e['docs_per_s'] / t['docs_per_s']:.2f}x (target >= 1x)")
-except Exception as ex:
-    print(f"no encoder figures: {ex}")
 EOF
 if [ -n "$FAILED" ]; then
     say "FAILED:$FAILED; files in $OUT"

@@ -94,12 +94,15 @@ where
     }
 }
 
+/// The model on a GPU; one group of documents at a time holds it.
+type OnGpu = Mutex<Box<dyn Resident>>;
+
 /// A loaded encoder, its tokenizer and the range to keep.
 #[derive(Debug)]
 pub struct TransformerClassifier {
     encoder: Encoder,
     /// The model on a GPU, when the stage runs there (device work one group at a time).
-    gpu: Option<Mutex<Box<dyn Resident>>>,
+    gpu: Option<OnGpu>,
     device: Device,
     tokenizer: Tokenizer,
     /// The special tokens framing every input.
@@ -273,7 +276,7 @@ fn on_device(
     encoder: &Encoder,
     request: DeviceRequest,
     spec: &TransformerClassifierSpec,
-) -> anyhow::Result<(Device, Option<Mutex<Box<dyn Resident>>>)> {
+) -> anyhow::Result<(Device, Option<OnGpu>)> {
     let (device, why) = request.resolve()?;
     tracing::info!(stage = %spec.name, %device, "transformer_classifier: {why}");
     let Device::Cuda(n) = device else { return Ok((device, None)) };
