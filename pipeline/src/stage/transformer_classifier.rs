@@ -233,15 +233,19 @@ impl BatchScorer for TransformerClassifier {
                 g.push(i);
             }
         }
-        let scored: Vec<Vec<(usize, f32)>> = groups
-            .par_iter()
-            .map(|g| {
-                let seqs: Vec<&[u32]> =
-                    g.iter().map(|&i| inputs[i].as_ref().map_or(&[][..], Vec::as_slice)).collect();
-                let logits = self.logits(&seqs)?;
-                Ok(g.iter().zip(&logits).map(|(&i, l)| (i, self.score(l))).collect())
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let score_group = |g: &Vec<usize>| -> anyhow::Result<Vec<(usize, f32)>> {
+            let seqs: Vec<&[u32]> =
+                g.iter().map(|&i| inputs[i].as_ref().map_or(&[][..], Vec::as_slice)).collect();
+            let logits = self.logits(&seqs)?;
+            Ok(g.iter().zip(&logits).map(|(&i, l)| (i, self.score(l))).collect())
+        };
+        // On a GPU the groups take turns on the device anyway: this worker runs them in order
+        // rather than parking pool threads on the lock.
+        let scored: Vec<Vec<(usize, f32)>> = if self.gpu.is_some() {
+            groups.iter().map(score_group).collect::<anyhow::Result<_>>()?
+        } else {
+            groups.par_iter().map(score_group).collect::<anyhow::Result<_>>()?
+        };
         let mut scores = vec![None; docs.len()];
         for (i, s) in scored.into_iter().flatten() {
             scores[i] = Some(s);
