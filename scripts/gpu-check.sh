@@ -140,8 +140,9 @@ rc=$?
 say "torch baseline: exit $rc; $(head -c 800 "$OUT/torch-baseline.json")"
 
 # 5. The encoder classifier: the same random-weight model, GPU and batch for both (fp32).
-ENC_MODEL=$OUT/encoder-model
+# The model (440 MB for BERT-base) goes to a temporary directory, not into $OUT.
 if [ -n "$SMOKE" ]; then ENC_ARGS="8 64 4" ENC_DEV=emulator TORCH_DEV=cpu SMALL=--small; else ENC_ARGS="512 512 32" ENC_DEV=cuda TORCH_DEV=cuda SMALL=; fi
+ENC_MODEL=${TMPDIR:-/tmp}/tokenmill-gpu-check-encoder${SMALL:+-small}
 timeout 120 "$PYTHON" scripts/gpu_encoder_baseline.py make "$ENC_MODEL" $SMALL >>"$OUT/gpu-bench.log" 2>&1 &&
     timeout 200 "$PYTHON" -W ignore scripts/gpu_encoder_baseline.py time "$ENC_MODEL" $ENC_ARGS $TORCH_DEV >"$OUT/torch-encoder.json" 2>>"$OUT/gpu-bench.log"
 rc=$?
