@@ -5,17 +5,21 @@
 #   2. runs every CUDA-vs-CPU kernel test (engine/tests/cuda.rs) with --nocapture;
 #   3. runs the GPU bench (classifier GB/s, GPT tokens/s; engine/benches/gpu.rs);
 #   4. runs the PyTorch baseline for the same GPT configs and batches (gpu_torch_baseline.py);
-#   5. writes everything, and a summary with our/PyTorch ratios, into $OUT (default ./out/gpu).
+#   5. scores with an encoder classifier (BERT-base, random weights, 512 tokens, fp32) on the GPU,
+#      ours (engine/examples/encoder_throughput.rs) and PyTorch's (gpu_encoder_baseline.py) on
+#      the same model, GPU and batch;
+#   6. writes everything, and a summary with our/PyTorch ratios, into $OUT (default ./out/gpu).
 #
 # Staging (on a machine with cargo, before the GPU run): `scripts/gpu-check.sh stage` builds and
-# copies the two binaries, stripped, to out/gpu-bin/ (ignored by git); pass `carry: ["out/gpu-bin"]`
+# copies the three binaries, stripped, to out/gpu-bin/ (ignored by git); pass `carry: ["out/gpu-bin"]`
 # to the device tool. The binaries need glibc >= 2.34 and load libcuda, libnvrtc and libcublas at
 # run time; this script finds the latter two in the CUDA toolkit or in PyTorch's nvidia wheels.
 #
 # `scripts/gpu-check.sh --smoke` rehearses all of it on a machine without a GPU, at tiny sizes: one
-# emulated kernel test (all of them run in every CI run), the bench on the CUDA emulator, PyTorch
-# on the CPU ($PYTHON, default python3, must have torch), and the summary, so a GPU session does
-# not find a broken script. Its figures mean nothing.
+# emulated kernel test (all of them run in every CI run), the benches on the CUDA emulator (the
+# encoder a 2-layer, 64-wide one), PyTorch on the CPU ($PYTHON, default python3, must have torch;
+# transformers is used when installed), and the summary, so a GPU session does not find a broken
+# script. Its figures mean nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=out/gpu-bin
@@ -31,6 +35,8 @@ find_bins() { # newest test/bench binaries of a cargo target dir's profile direc
     local dir=$1
     TEST_BIN=$(ls -t "$dir"/deps/cuda-* 2>/dev/null | grep -v '\.d$' | head -1)
     BENCH_BIN=$(ls -t "$dir"/deps/gpu-* 2>/dev/null | grep -v '\.d$' | head -1)
+    ENC_BIN=$dir/examples/encoder_throughput
+    [ -x "$ENC_BIN" ] || ENC_BIN=
 }
 
 build() { # cargo build of both binaries; sets TEST_BIN and BENCH_BIN
@@ -38,21 +44,24 @@ build() { # cargo build of both binaries; sets TEST_BIN and BENCH_BIN
     if [ -n "$SMOKE" ]; then
         # The dev profile, which CI has built already (the engine is optimised in it).
         cargo test -p tokenmill-engine --features emulator --test cuda --no-run "$@" &&
-            cargo test -p tokenmill-engine --features emulator --bench gpu --no-run "$@" || return 1
+            cargo test -p tokenmill-engine --features emulator --bench gpu --no-run "$@" &&
+            cargo build -p tokenmill-engine --features emulator --example encoder_throughput "$@" || return 1
         find_bins "$target/debug"
     else
         cargo test -p tokenmill-engine --features emulator --release --test cuda --no-run "$@" &&
-            cargo bench -p tokenmill-engine --features emulator --bench gpu --no-run "$@" || return 1
+            cargo bench -p tokenmill-engine --features emulator --bench gpu --no-run "$@" &&
+            cargo build -p tokenmill-engine --features emulator --release --example encoder_throughput "$@" || return 1
         find_bins "$target/release"
     fi
-    [ -n "$TEST_BIN" ] && [ -n "$BENCH_BIN" ]
+    [ -n "$TEST_BIN" ] && [ -n "$BENCH_BIN" ] && [ -n "$ENC_BIN" ]
 }
 
 if [ "${1:-}" = stage ]; then
     command -v cargo >/dev/null || { echo "stage needs cargo"; exit 2; }
     build || { echo "build failed"; exit 1; }
     mkdir -p "$BIN"
-    strip -o "$BIN/cuda-tests" "$TEST_BIN" && strip -o "$BIN/gpu-bench" "$BENCH_BIN" || exit 1
+    strip -o "$BIN/cuda-tests" "$TEST_BIN" && strip -o "$BIN/gpu-bench" "$BENCH_BIN" &&
+        strip -o "$BIN/encoder-throughput" "$ENC_BIN" || exit 1
     ls -la "$BIN"
     exit 0
 fi
@@ -92,21 +101,21 @@ export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 say "environment: $(tr '\n' ' ' <"$OUT/env.txt" | cut -c1-400)"
 
 # 1. Binaries: build here if cargo can, else the staged ones.
-TEST_BIN= BENCH_BIN=
+TEST_BIN= BENCH_BIN= ENC_BIN=
 if command -v cargo >/dev/null 2>&1; then
     say "building with $(cargo --version 2>&1)"
-    build --offline >"$OUT/build.log" 2>&1 || { say "cargo build failed (see build.log); trying staged binaries"; TEST_BIN= BENCH_BIN=; }
+    build --offline >"$OUT/build.log" 2>&1 || { say "cargo build failed (see build.log); trying staged binaries"; TEST_BIN= BENCH_BIN= ENC_BIN=; }
 else
     say "no cargo here (install: curl https://sh.rustup.rs -sSf | sh -s -- -y --profile minimal; then rerun), using staged binaries"
 fi
 if [ -z "$TEST_BIN" ]; then
-    TEST_BIN=$BIN/cuda-tests BENCH_BIN=$BIN/gpu-bench
-    if [ ! -x "$TEST_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
+    TEST_BIN=$BIN/cuda-tests BENCH_BIN=$BIN/gpu-bench ENC_BIN=$BIN/encoder-throughput
+    if [ ! -x "$TEST_BIN" ] || [ ! -x "$BENCH_BIN" ] || [ ! -x "$ENC_BIN" ]; then
         say "FAIL: no binaries: run 'scripts/gpu-check.sh stage' on a machine with cargo and carry out/gpu-bin"
         exit 1
     fi
 fi
-say "test binary $TEST_BIN, bench binary $BENCH_BIN"
+say "test binary $TEST_BIN, bench binary $BENCH_BIN, encoder binary $ENC_BIN"
 
 # 2. Kernel tests (each compares CUDA with the CPU reference).
 # Only the GPU half: the emulated half runs in every CI run (and needs a C++ compiler).
@@ -130,10 +139,30 @@ rc=$?
 [ $rc = 0 ] || FAILED="$FAILED torch-baseline"
 say "torch baseline: exit $rc; $(head -c 800 "$OUT/torch-baseline.json")"
 
-# 5. Ratios against the issue's targets.
+# 5. The encoder classifier: the same random-weight model, GPU and batch for both (fp32).
+# The model (440 MB for BERT-base) goes to a temporary directory, not into $OUT.
+if [ -n "$SMOKE" ]; then ENC_ARGS="8 64 4" ENC_DEV=emulator TORCH_DEV=cpu SMALL=--small; else ENC_ARGS="512 512 32" ENC_DEV=cuda TORCH_DEV=cuda SMALL=; fi
+ENC_MODEL=${TMPDIR:-/tmp}/tokenmill-gpu-check-encoder${SMALL:+-small}
+timeout 120 "$PYTHON" scripts/gpu_encoder_baseline.py make "$ENC_MODEL" $SMALL >>"$OUT/gpu-bench.log" 2>&1 &&
+    timeout 200 "$PYTHON" -W ignore scripts/gpu_encoder_baseline.py time "$ENC_MODEL" $ENC_ARGS $TORCH_DEV >"$OUT/torch-encoder.json" 2>>"$OUT/gpu-bench.log"
+rc=$?
+[ $rc = 0 ] || FAILED="$FAILED torch-encoder"
+say "torch encoder: exit $rc; $(head -c 400 "$OUT/torch-encoder.json")"
+timeout 240 "$ENC_BIN" "$ENC_MODEL" $ENC_ARGS $ENC_DEV >"$OUT/encoder.json" 2>>"$OUT/gpu-bench.log"
+rc=$?
+[ $rc = 0 ] || FAILED="$FAILED encoder"
+say "encoder: exit $rc; $(head -c 400 "$OUT/encoder.json")"
+
+# 6. Ratios against the issue's targets.
 "$PYTHON" - "$OUT" <<'EOF' 2>&1 | tee -a "$SUMMARY" || FAILED="$FAILED summary"
 import json, sys
 out = sys.argv[1]
+try:
+    e, t = json.load(open(f"{out}/encoder.json")), json.load(open(f"{out}/torch-encoder.json"))
+    print(f"encoder classifier ({e['device']} vs PyTorch on {t['device']}, batch {e['batch']} x {e['tokens_per_doc']} tokens): "
+          f"{e['docs_per_s']:.1f} docs/s vs {t['docs_per_s']:.1f} ({t['engine']}): {e['docs_per_s'] / t['docs_per_s']:.2f}x (target >= 1x)")
+except Exception as ex:
+    print(f"no encoder figures: {ex}")
 try:
     ours = json.load(open(f"{out}/gpu-bench.json"))
 except Exception as e:

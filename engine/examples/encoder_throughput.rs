@@ -1,20 +1,43 @@
 //! Throughput of an encoder classifier on the CPU, on the calling thread (one core).
 //!
 //! `cargo run --release -p tokenmill-engine --example encoder_throughput -- MODEL_DIR [DOCS]
-//! [TOKENS] [BATCH]` scores `DOCS` sequences of `TOKENS` token ids (specials included; pseudo-
-//! random ids, which cost the same as real text) in batches of `BATCH` and prints one JSON line:
-//! documents and tokens per second. `scripts/bench-encoder.py` runs it next to PyTorch.
+//! [TOKENS] [BATCH] [DEVICE]` scores `DOCS` sequences of `TOKENS` token ids (specials included;
+//! pseudo-random ids, which cost the same as real text) in batches of `BATCH` and prints one JSON
+//! line: documents and tokens per second. `DEVICE` is `cpu` (the default: the CPU path, on the
+//! calling thread), `cuda` (GPU 0 through the backend forward pass) or `emulator` (the CUDA
+//! emulator; needs `--features emulator`). `scripts/bench-encoder.py` runs it next to PyTorch.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
 
+use tokenmill_engine::backend::CudaBackend;
 use tokenmill_engine::encoder::Encoder;
+
+type Logits = Box<dyn Fn(&[&[u32]]) -> tokenmill_engine::Result<Vec<Vec<f32>>>>;
+
+/// The forward pass on the device named on the command line.
+fn scorer(model: Encoder, device: &str) -> Result<Logits, Box<dyn std::error::Error>> {
+    Ok(match device {
+        "cpu" => Box::new(move |s| model.logits(s)),
+        "cuda" => {
+            let dev = model.into_device(CudaBackend::new(0)?)?;
+            Box::new(move |s| dev.logits(s))
+        }
+        #[cfg(all(feature = "emulator", target_os = "linux"))]
+        "emulator" => {
+            let dev = model.into_device(tokenmill_engine::backend::EmulatedCuda::new()?)?;
+            Box::new(move |s| dev.logits(s))
+        }
+        other => return Err(format!("unknown device {other:?} (cpu, cuda, emulator)").into()),
+    })
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = args.first().ok_or("usage: encoder_throughput MODEL_DIR [DOCS] [TOKENS] [BATCH]")?;
     let arg = |i: usize, d: usize| args.get(i).map_or(Ok(d), |s| s.parse::<usize>());
     let (docs, tokens, batch) = (arg(1, 8)?, arg(2, 512)?, arg(3, 1)?);
+    let device = args.get(4).map_or("cpu", String::as_str);
     let model = Encoder::load(std::path::Path::new(dir))?;
     let vocab = model.config().vocab_size as u64;
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -29,20 +52,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             model.frame(&body, 101.min(vocab as u32 - 1), 102.min(vocab as u32 - 1))
         })
         .collect();
+    let logits = scorer(model, device)?;
     // Warm-up: one batch, untimed.
     let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-    model.logits(&refs[..batch.min(docs)])?;
-    let start = Instant::now();
+    logits(&refs[..batch.min(docs)])?;
+    let (start, cpu_start) = (Instant::now(), thread_cpu_seconds());
     let mut checksum = 0.0f64;
     for chunk in refs.chunks(batch.max(1)) {
-        checksum += model.logits(chunk)?.iter().map(|l| l[0] as f64).sum::<f64>();
+        checksum += logits(chunk)?.iter().map(|l| l[0] as f64).sum::<f64>();
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu = thread_cpu_seconds() - cpu_start;
     let total: usize = seqs.iter().map(Vec::len).sum();
     println!(
-        "{{\"engine\": \"tokenmill\", \"docs\": {docs}, \"tokens_per_doc\": {tokens}, \"batch\": {batch}, \"seconds\": {secs:.3}, \"docs_per_s\": {:.3}, \"tokens_per_s\": {:.1}, \"checksum\": {checksum:.4}}}",
+        "{{\"engine\": \"tokenmill\", \"device\": \"{device}\", \"docs\": {docs}, \"tokens_per_doc\": {tokens}, \"batch\": {batch}, \"seconds\": {secs:.3}, \"docs_per_s\": {:.3}, \"tokens_per_s\": {:.1}, \"cpu_seconds\": {cpu:.3}, \"docs_per_cpu_s\": {:.3}, \"checksum\": {checksum:.4}}}",
         docs as f64 / secs,
-        total as f64 / secs
+        total as f64 / secs,
+        docs as f64 / cpu
     );
     Ok(())
+}
+
+/// CPU time of the calling thread so far (`/proc/thread-self/schedstat`, nanoseconds on a CPU),
+/// or 0 where it cannot be read: on a loaded machine, throughput per CPU second is steadier
+/// than per wall second.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 * 1e-9)
 }

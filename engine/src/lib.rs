@@ -3,13 +3,15 @@
 //! and a small GPT for verifying token shards.
 //!
 //! - [`ops`]: matmul, linear and bias, GELU, layer norm, causal self-attention, softmax
-//!   cross-entropy, embedding lookup and bag; each backward checked by finite differences.
+//!   cross-entropy, embedding lookup and bag; each backward checked by finite differences; the
+//!   encoders' forward-only kernels (post-LN with residual, packed bidirectional attention).
 //! - [`optim`]: AdamW (dense and lazy row-wise) and SGD over flat parameter buffers.
 //! - [`classifier`]: fastText's supervised model on caller-computed feature ids
 //!   ([`classifier::Bag`], what `tokenmill train-classifier` trains): training, evaluation
 //!   (accuracy, macro F1), batch scoring on any backend.
 //! - [`encoder`]: BERT / RoBERTa / XLM-R classifiers from Hugging Face checkpoints
-//!   (`config.json`, `model.safetensors`), scored on the CPU.
+//!   (`config.json`, `model.safetensors`), scored on the CPU (a fast path on the calling
+//!   thread) or on any backend (`Encoder::into_device`: the CUDA backend on a GPU).
 //! - [`gpt`]: a pre-LN GPT: train on token windows, held-out loss, generation, perplexity.
 //! - [`backend`]: the [`backend::Backend`] trait over device buffers, with the CPU reference
 //!   and a CUDA backend (cudarc, loaded at run time: no CUDA needed to build or run on a CPU).

@@ -5,7 +5,8 @@
 //! - elementwise ops (bias, axpy, GELU, AdamW): `rtol = 1e-4`, `atol = 1e-6`;
 //! - row reductions (layer norm, softmax, cross-entropy, embedding bag) and atomically summed
 //!   gradients (bias, layer-norm parameters, embedding rows): `rtol = 1e-4`, `atol = 1e-5`;
-//! - cuBLAS products and attention, whose summation order differs: `rtol = 1e-3`, `atol = 1e-4`;
+//! - cuBLAS products and attention (causal, and the encoders' packed bidirectional one), whose
+//!   summation order differs: `rtol = 1e-3`, `atol = 1e-4`;
 //! - a few GPT training steps end to end: losses within `2e-3` relative.
 //!
 //! Every check runs twice. `on_gpu::*` uses the GPU; without a usable one (no driver, no device,
@@ -20,7 +21,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 #[cfg(all(feature = "emulator", target_os = "linux"))]
 use tokenmill_engine::backend::EmulatedCuda;
-use tokenmill_engine::backend::{AdamWStep, Backend, CpuBackend, CudaBackend, probe_cuda};
+use tokenmill_engine::backend::{
+    AdamWStep, Backend, CpuBackend, CudaBackend, PackedShape, Pointwise, probe_cuda,
+};
 use tokenmill_engine::classifier::{Bag, BagConfig, Scorer};
 use tokenmill_engine::gpt::{Gpt, GptConfig, GptTrainConfig, Sampling};
 use tokenmill_engine::optim::AdamWConfig;
@@ -457,6 +460,63 @@ fn classifier_scoring_matches<B: Backend>(g: &B) {
     assert_close("classifier probabilities", &got, &want, REDUCTION);
 }
 
+fn encoder_ops_match<B: Backend>(g: &B) {
+    let up = |v: &[f32]| g.upload(v).unwrap();
+    let (m, c) = (67, 100);
+    let (x, r, w, b) = (rand_vec(m * c, 1), rand_vec(m * c, 2), rand_vec(c, 3), rand_vec(c, 4));
+    let mut want = vec![0.0; m * c];
+    CPU.add_layernorm_forward(&mut want, &x, &r, &w, &b, m, c, 1e-12).unwrap();
+    let mut out = g.zeros(m * c).unwrap();
+    g.add_layernorm_forward(&mut out, &up(&x), &up(&r), &up(&w), &up(&b), m, c, 1e-12).unwrap();
+    assert_close("add_layernorm_forward", &g.download(&out).unwrap(), &want, REDUCTION);
+    let xs: Vec<f32> = x.iter().map(|v| v * 3.0).collect();
+    for f in [Pointwise::GeluErf, Pointwise::GeluTanh, Pointwise::Relu, Pointwise::Tanh] {
+        let mut want = vec![0.0; m * c];
+        CPU.pointwise_forward(&mut want, &xs, m * c, f).unwrap();
+        g.pointwise_forward(&mut out, &up(&xs), m * c, f).unwrap();
+        assert_close(&format!("{f:?}"), &g.download(&out).unwrap(), &want, ELEMENTWISE);
+    }
+    // Sequences of 1, 5 and 40 tokens packed; every row asks, then each first row only.
+    let (lens, c, heads) = ([1usize, 5, 40], 32, 4);
+    let tokens: usize = lens.iter().sum();
+    let qkv = rand_vec(tokens * 3 * c, 5);
+    let offsets = [0u32, 1, 6, 46];
+    let seq_of: Vec<u32> =
+        lens.iter().enumerate().flat_map(|(s, &l)| std::iter::repeat_n(s as u32, l)).collect();
+    let all: Vec<u32> = (0..tokens as u32).collect();
+    for (rows, seqs) in [(&all[..], &seq_of[..]), (&offsets[..3], &[0, 1, 2][..])] {
+        let shape =
+            PackedShape { tokens, sequences: 3, queries: rows.len(), c, heads, max_len: 40 };
+        let mut want = vec![0.0; rows.len() * c];
+        let ids = |v: &[u32]| v.to_vec();
+        CPU.packed_attention_forward(
+            &mut want,
+            &mut vec![],
+            &qkv,
+            &ids(&offsets),
+            &ids(rows),
+            &ids(seqs),
+            shape,
+        )
+        .unwrap();
+        let (mut out, mut att) =
+            (g.zeros(rows.len() * c).unwrap(), g.zeros(rows.len() * heads * 40).unwrap());
+        let gids = |v: &[u32]| g.upload_ids(v).unwrap();
+        g.packed_attention_forward(
+            &mut out,
+            &mut att,
+            &up(&qkv),
+            &gids(&offsets),
+            &gids(rows),
+            &gids(seqs),
+            shape,
+        )
+        .unwrap();
+        let name = format!("packed_attention_forward, {} queries", rows.len());
+        assert_close(&name, &g.download(&out).unwrap(), &want, PRODUCT);
+    }
+}
+
 /// Each check twice: on the GPU (skipped, with the reason, where there is none) and on the CUDA
 /// emulator, which runs the same kernels with the same launches on the CPU (every machine).
 macro_rules! on_gpu_and_emulated {
@@ -491,7 +551,8 @@ on_gpu_and_emulated!(
     embeddings_match,
     norm_and_adamw_match,
     gpt_training_steps_match,
-    classifier_scoring_matches
+    classifier_scoring_matches,
+    encoder_ops_match
 );
 
 /// Runs on every machine: what `--device` resolves to here, with the reason.

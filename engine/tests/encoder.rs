@@ -1,11 +1,17 @@
 //! Encoder classifiers against PyTorch: tiny random-weight models saved by `transformers`
 //! (`scripts/make-encoder-fixtures.py` builds them and records PyTorch's logits), one per
 //! supported architecture and storage dtype, inputs of 1 to 512 tokens in one padded batch.
+//!
+//! The forward pass over the `Backend` trait (`Encoder::into_device`) is checked on the CPU
+//! reference backend, on the CUDA emulator (feature `emulator`; skips, saying so, without a C++
+//! compiler) and on a GPU where there is one (skips, saying why, elsewhere), with the same
+//! tolerance against PyTorch as the CPU path.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
 use tokenmill_engine::encoder::{Encoder, Family, Problem};
 
 /// fp32 logits against PyTorch's fp32 logits of the same weights.
@@ -108,6 +114,70 @@ fn bad_inputs_are_errors_not_panics() {
     std::fs::write(dir.join("model.safetensors"), b"\x08\0\0\0\0\0\0\0{}      ").unwrap();
     let err = Encoder::load(&dir).unwrap_err().to_string();
     assert!(err.contains("not found") && err.contains("query.weight"), "{err}");
+}
+
+/// A fixture's cases of at most `longest` tokens as one batch, and its 512-token case alone,
+/// through the forward pass on `backend`, against PyTorch's fp32 logits and the CPU path's.
+fn check_on<B: Backend>(backend: B, name: &str, longest: usize) -> B {
+    let model = Encoder::load(&fixture(name)).unwrap();
+    let mut cases = cases(name);
+    let last = cases.pop().unwrap();
+    assert_eq!(last.ids.len(), 512);
+    cases.retain(|c| c.ids.len() <= longest);
+    cases.push(last);
+    let seqs: Vec<&[u32]> = cases.iter().map(|c| c.ids.as_slice()).collect();
+    let seqs = &seqs[..seqs.len() - usize::from(longest < 512)];
+    let cpu = model.logits(seqs).unwrap();
+    let dev = model.into_device(backend).unwrap();
+    let batch = dev.logits(seqs).unwrap();
+    let alone = dev.logits(&[&cases.last().unwrap().ids]).unwrap();
+    for (i, c) in cases.iter().take(seqs.len()).enumerate() {
+        let (dt, dc) = (max_diff(&batch[i], &c.logits), max_diff(&batch[i], &cpu[i]));
+        assert!(dt <= FP32_TOL && dc <= FP32_TOL, "{name} len {}: {dt} / {dc}", c.ids.len());
+    }
+    assert!(max_diff(&alone[0], &cases.last().unwrap().logits) <= FP32_TOL, "{name} alone");
+    assert!(dev.logits(&[&[]]).is_err() && dev.logits(&[]).unwrap().is_empty());
+    dev.into_backend()
+}
+
+const ALL: [&str; 4] =
+    ["bert-regression", "bert-3labels-fp16", "xlmr-2labels", "roberta-regression-bf16"];
+
+#[test]
+fn backend_forward_on_the_cpu_backend_matches_pytorch() {
+    for name in ALL {
+        check_on(CpuBackend, name, 512);
+    }
+}
+
+#[cfg(all(feature = "emulator", target_os = "linux"))]
+#[test]
+fn backend_forward_on_the_cuda_emulator_matches_pytorch() {
+    use tokenmill_engine::backend::EmulatedCuda;
+    if let Err(why) = EmulatedCuda::compiler() {
+        eprintln!(
+            "SKIPPED encoder on the CUDA emulator: no C++ compiler for the CUDA emulator: {why}"
+        );
+        return;
+    }
+    // Sequences of 1 to 129 tokens in one batch, and 512 alone: the emulator runs every CUDA
+    // thread as a fiber, so the whole set (1,544 tokens) would take minutes.
+    let mut be = EmulatedCuda::new().unwrap();
+    for name in ALL {
+        be = check_on(be, name, 129);
+    }
+}
+
+#[test]
+fn backend_forward_on_a_gpu_matches_pytorch() {
+    if let Err(why) = probe_cuda(0) {
+        eprintln!("SKIPPED encoder on a GPU: no usable GPU: {why}");
+        return;
+    }
+    let mut be = CudaBackend::new(0).unwrap();
+    for name in ALL {
+        be = check_on(be, name, 512);
+    }
 }
 
 fn tempdir() -> PathBuf {

@@ -2,9 +2,10 @@
 
 use rayon::prelude::*;
 
-use super::{AdamWStep, Backend};
+use super::{AdamWStep, Backend, PackedShape, Pointwise};
 use crate::error::Result;
-use crate::ops::{activation, attention, embedding, loss, matmul, norm};
+use crate::ops::encoder::Packed;
+use crate::ops::{activation, attention, embedding, encoder, loss, matmul, norm};
 
 /// The reference backend: buffers are `Vec`s, every operation delegates to [`crate::ops`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -333,6 +334,52 @@ impl Backend for CpuBackend {
                     crate::optim::update(&mut p[i], g[i] * s, &mut m[i], &mut v[i], &c, bc1, bc2);
                 }
             });
+        Ok(())
+    }
+
+    fn add_layernorm_forward(
+        &self,
+        out: &mut Vec<f32>,
+        x: &Vec<f32>,
+        residual: &Vec<f32>,
+        weight: &Vec<f32>,
+        bias: &Vec<f32>,
+        m: usize,
+        c: usize,
+        eps: f32,
+    ) -> Result<()> {
+        let (x, r) = (&x[..m * c], &residual[..m * c]);
+        encoder::add_layernorm_forward(&mut out[..m * c], x, r, weight, bias, c, eps);
+        Ok(())
+    }
+    fn pointwise_forward(
+        &self,
+        out: &mut Vec<f32>,
+        x: &Vec<f32>,
+        n: usize,
+        f: Pointwise,
+    ) -> Result<()> {
+        encoder::pointwise_forward(&mut out[..n], &x[..n], f);
+        Ok(())
+    }
+    fn packed_attention_forward(
+        &self,
+        ctx: &mut Vec<f32>,
+        _att: &mut Vec<f32>,
+        qkv: &Vec<f32>,
+        offsets: &Vec<u32>,
+        query_rows: &Vec<u32>,
+        query_seqs: &Vec<u32>,
+        shape: PackedShape,
+    ) -> Result<()> {
+        let layout = Packed {
+            offsets: &offsets[..=shape.sequences],
+            query_rows: &query_rows[..shape.queries],
+            query_seqs: &query_seqs[..shape.queries],
+            c: shape.c,
+            heads: shape.heads,
+        };
+        encoder::packed_attention_forward(ctx, &qkv[..shape.tokens * 3 * shape.c], &layout);
         Ok(())
     }
 }

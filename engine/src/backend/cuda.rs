@@ -26,7 +26,7 @@ use std::fmt;
 
 use cudarc::driver::{CudaContext, LaunchConfig};
 
-use super::{AdamWStep, Backend};
+use super::{AdamWStep, Backend, PackedShape, Pointwise};
 use crate::device::Device;
 use crate::error::{Error, Result};
 
@@ -42,7 +42,7 @@ use blas::{Gemm, attention_backward_gemms, attention_forward_gemms};
 use driver::{CudaDriver, Driver};
 #[cfg(all(feature = "emulator", target_os = "linux"))]
 use emulator::Emulator;
-use kernels::{BLOCK, col_chunks, elementwise, warp_rows};
+use kernels::{BLOCK, col_chunks, elementwise, query_heads, warp_rows};
 
 /// Checks that a usable GPU `ordinal` and the CUDA libraries this backend needs are present,
 /// without letting cudarc panic; returns a one-line description of the GPU.
@@ -698,6 +698,74 @@ impl<D: Driver> Backend for KernelBackend<D> {
             s[5],
             s[6],
             s[7],
+        )
+    }
+
+    fn add_layernorm_forward(
+        &self,
+        out: &mut D::F32s,
+        x: &D::F32s,
+        residual: &D::F32s,
+        weight: &D::F32s,
+        bias: &D::F32s,
+        m: usize,
+        c: usize,
+        eps: f32,
+    ) -> Result<()> {
+        const OP: &str = "add_layernorm_forward";
+        let (lo, lx, lr) = (D::len(out), D::len(x), D::len(residual));
+        check(
+            OP,
+            &[(lo, m * c), (lx, m * c), (lr, m * c), (D::len(weight), c), (D::len(bias), c)],
+        )?;
+        let (mi, ci) = (int(m, OP)?, int(c, OP)?);
+        self.add_layernorm(warp_rows(m), out, x, residual, weight, bias, mi, ci, eps)
+    }
+    fn pointwise_forward(
+        &self,
+        out: &mut D::F32s,
+        x: &D::F32s,
+        n: usize,
+        f: Pointwise,
+    ) -> Result<()> {
+        check("pointwise_forward", &[(D::len(out), n), (D::len(x), n)])?;
+        self.pointwise(elementwise(n), out, x, n as i64, f.code())
+    }
+    fn packed_attention_forward(
+        &self,
+        ctx: &mut D::F32s,
+        att: &mut D::F32s,
+        qkv: &D::F32s,
+        offsets: &D::U32s,
+        query_rows: &D::U32s,
+        query_seqs: &D::U32s,
+        shape: PackedShape,
+    ) -> Result<()> {
+        const OP: &str = "packed_attention_forward";
+        let PackedShape { tokens, sequences, queries, c, heads, max_len } = shape;
+        if heads == 0 || c % heads != 0 {
+            let got = format!("c = {c}, heads = {heads}");
+            return Err(Error::Shape { op: OP, expected: "heads dividing c".into(), got });
+        }
+        check(
+            OP,
+            &[
+                (D::len(ctx), queries * c),
+                (D::len(att), queries * heads * max_len),
+                (D::len(qkv), tokens * 3 * c),
+                (D::ids_len(offsets), sequences + 1),
+                (D::ids_len(query_rows), queries),
+                (D::ids_len(query_seqs), queries),
+            ],
+        )?;
+        if queries == 0 {
+            return Ok(());
+        }
+        let scale = 1.0 / (c as f32 / heads as f32).sqrt();
+        let (ci, hi, ti) = (int(c, OP)?, int(heads, OP)?, int(max_len, OP)?);
+        let cfg = query_heads(queries, heads);
+        self.packed_attention(
+            cfg, ctx, att, qkv, offsets, query_rows, query_seqs, ci, hi, ti, scale,
         )
     }
 }

@@ -1,7 +1,9 @@
 //! Backends: where the kernels of [`crate::ops`] run, over buffers that live on that device.
 //!
-//! [`Backend`] is the set of operations the two models need (matrix products, bias, GELU, layer
-//! norm, causal attention, softmax cross-entropy, embedding and embedding bag, AdamW), each over
+//! [`Backend`] is the set of operations the models need (matrix products, bias, GELU, layer
+//! norm, causal attention, softmax cross-entropy, embedding and embedding bag, AdamW; for the
+//! encoder classifiers, post-LN with its residual, erf GELU and tanh, and bidirectional
+//! attention over packed sequences), each over
 //! the backend's own buffer types, with the same layouts and the same *accumulate* convention
 //! for gradients as [`crate::ops`] (backward ops add into their gradient buffers).
 //!
@@ -16,8 +18,9 @@
 //!
 //! What runs where: [`crate::gpt::Gpt::train_with`] runs a whole training step (forward,
 //! backward, gradient norm and AdamW) on any backend, and
-//! [`crate::classifier::Scorer`] scores precomputed features on any backend. Feature
-//! hashing, window sampling, generation and perplexity stay on the CPU.
+//! [`crate::classifier::Scorer`] scores precomputed features on any backend, and
+//! [`crate::encoder::Encoder::into_device`] runs an encoder classifier's forward pass on any
+//! backend. Feature hashing, window sampling, generation and perplexity stay on the CPU.
 //!
 //! ```
 //! use tokenmill_engine::backend::{Backend, CpuBackend};
@@ -42,6 +45,7 @@ use std::fmt::Debug;
 
 use crate::device::{Device, DeviceRequest};
 use crate::error::{Error, Result};
+pub use crate::ops::encoder::Pointwise;
 use crate::optim::AdamWConfig;
 
 /// One AdamW update's scalars: the hyper-parameters, the step number (from 1, for the bias
@@ -54,6 +58,23 @@ pub struct AdamWStep {
     pub t: u32,
     /// Gradient scale (1 without clipping).
     pub grad_scale: f32,
+}
+
+/// The dimensions of a [`Backend::packed_attention_forward`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedShape {
+    /// Rows of `qkv` (all sequences' tokens).
+    pub tokens: usize,
+    /// Sequences (`offsets` has one more entry).
+    pub sequences: usize,
+    /// Query rows (rows of `ctx`).
+    pub queries: usize,
+    /// Model width.
+    pub c: usize,
+    /// Attention heads (`c / heads` wide each).
+    pub heads: usize,
+    /// The longest sequence's length (the row width of the `att` scratch).
+    pub max_len: usize,
 }
 
 /// Device buffers and the operations the models need on them.
@@ -313,6 +334,45 @@ pub trait Backend: Debug {
         offsets: &Self::Ids,
         bags: usize,
         c: usize,
+    ) -> Result<()>;
+
+    /// `out = LayerNorm(x + residual)` over the rows of `x[m, c]` and `residual[m, c]`, with
+    /// `eps` added to the variance: the post-LN step of the encoders (forward only).
+    #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
+    fn add_layernorm_forward(
+        &self,
+        out: &mut Self::Buf,
+        x: &Self::Buf,
+        residual: &Self::Buf,
+        weight: &Self::Buf,
+        bias: &Self::Buf,
+        m: usize,
+        c: usize,
+        eps: f32,
+    ) -> Result<()>;
+    /// `out = f(x)` on the first `n` elements (erf GELU, tanh GELU, ReLU, tanh).
+    fn pointwise_forward(
+        &self,
+        out: &mut Self::Buf,
+        x: &Self::Buf,
+        n: usize,
+        f: Pointwise,
+    ) -> Result<()>;
+    /// Bidirectional attention over sequences packed without padding (see
+    /// [`crate::ops::encoder::packed_attention_forward`]): `qkv[tokens, 3c]`, sequence `s` on rows
+    /// `offsets[s]..offsets[s + 1]`; query `r` (`shape.queries` of them) is row `query_rows[r]`
+    /// and attends to sequence `query_seqs[r]`; `ctx[queries, c]`. `att` is scratch of
+    /// `queries * heads * max_len` elements; no sequence may be longer than `shape.max_len`.
+    #[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
+    fn packed_attention_forward(
+        &self,
+        ctx: &mut Self::Buf,
+        att: &mut Self::Buf,
+        qkv: &Self::Buf,
+        offsets: &Self::Ids,
+        query_rows: &Self::Ids,
+        query_seqs: &Self::Ids,
+        shape: PackedShape,
     ) -> Result<()>;
 
     /// `acc[0] += sum(x^2)` (for the global gradient norm without a copy to the host).

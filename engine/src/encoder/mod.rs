@@ -10,9 +10,10 @@
 //!
 //! [`Encoder::logits`] takes token ids with the special tokens already in place
 //! ([`Encoder::frame`] adds them and truncates, as the tokenizer's post-processor with
-//! `truncation=True` does) and runs on the calling thread (CPU; the CUDA backend does not run
-//! encoders yet). Sequences of any lengths go in one call without padding work (see
-//! `forward.rs`).
+//! `truncation=True` does) and runs on the calling thread, on the CPU. Sequences of any lengths
+//! go in one call without padding work (see `forward.rs`). [`Encoder::into_device`] runs the
+//! same forward pass over any [`crate::backend::Backend`] (`device.rs`): on a GPU through the
+//! CUDA backend (cuBLAS products in fp32, fused post-LN, GELU and packed attention kernels).
 //!
 //! ```no_run
 //! use tokenmill_engine::encoder::Encoder;
@@ -24,6 +25,7 @@
 //! ```
 
 mod config;
+mod device;
 mod forward;
 mod gemm;
 mod weights;
@@ -31,15 +33,19 @@ mod weights;
 use std::path::Path;
 
 pub use config::{Activation, EncoderConfig, Family, Problem, SUPPORTED_MODEL_TYPES};
+pub use device::DeviceEncoder;
 pub use forward::erf;
 pub use weights::{Layer, Linear, Norm, Weights};
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 
 /// An encoder with its classification head, ready to score.
 #[derive(Debug, Clone)]
 pub struct Encoder {
     config: EncoderConfig,
+    /// The weights with every linear layer's matrix transposed to `[in, out]` (see
+    /// [`forward::to_inputs_major`]).
     weights: Weights,
 }
 
@@ -51,11 +57,12 @@ impl Encoder {
     pub fn load(dir: &Path) -> Result<Self> {
         let config = EncoderConfig::from_file(&dir.join("config.json"))?;
         let weights = Weights::from_file(&dir.join("model.safetensors"), &config)?;
-        Ok(Self { config, weights })
+        Ok(Self::new(config, weights))
     }
 
     /// An encoder from parts already loaded.
-    pub fn new(config: EncoderConfig, weights: Weights) -> Self {
+    pub fn new(config: EncoderConfig, mut weights: Weights) -> Self {
+        forward::to_inputs_major(&mut weights);
         Self { config, weights }
     }
 
@@ -81,24 +88,41 @@ impl Encoder {
     /// [`Error::Input`] if a sequence is empty, longer than [`EncoderConfig::max_tokens`] or
     /// holds an id outside the vocabulary (naming the sequence and the position).
     pub fn logits(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let max = self.config.max_tokens();
-        for (i, s) in seqs.iter().enumerate() {
-            if s.is_empty() || s.len() > max {
-                return Err(Error::Input(format!(
-                    "sequence {i} has {} tokens; the encoder takes 1 to {max}",
-                    s.len()
-                )));
-            }
-            if let Some(p) = s.iter().position(|&id| id as usize >= self.config.vocab_size) {
-                return Err(Error::Input(format!(
-                    "sequence {i} position {p}: token id {} is outside the vocabulary of {}",
-                    s[p], self.config.vocab_size
-                )));
-            }
-        }
+        check_inputs(&self.config, seqs)?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
         Ok(forward::forward(&self.config, &self.weights, seqs))
     }
+
+    /// Copies the weights to `backend` and moves it into a [`DeviceEncoder`] that runs the
+    /// forward pass there (the same values as [`Encoder::logits`], within the backend's
+    /// rounding): a GPU ([`crate::backend::CudaBackend`]), its CPU emulation, or
+    /// [`crate::backend::CpuBackend`] (the reference; [`Encoder::logits`] is the fast CPU path).
+    ///
+    /// # Errors
+    /// Backend errors (out of device memory).
+    pub fn into_device<B: Backend>(&self, backend: B) -> Result<DeviceEncoder<B>> {
+        DeviceEncoder::new(backend, self.config.clone(), &self.weights)
+    }
+}
+
+/// Checks a batch's sequences against the model: 1 to `max_tokens` ids inside the vocabulary.
+fn check_inputs(config: &EncoderConfig, seqs: &[&[u32]]) -> Result<()> {
+    let max = config.max_tokens();
+    for (i, s) in seqs.iter().enumerate() {
+        if s.is_empty() || s.len() > max {
+            return Err(Error::Input(format!(
+                "sequence {i} has {} tokens; the encoder takes 1 to {max}",
+                s.len()
+            )));
+        }
+        if let Some(p) = s.iter().position(|&id| id as usize >= config.vocab_size) {
+            return Err(Error::Input(format!(
+                "sequence {i} position {p}: token id {} is outside the vocabulary of {}",
+                s[p], config.vocab_size
+            )));
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod attention;
 pub mod embedding;
+pub mod encoder;
 pub mod loss;
 pub mod matmul;
 pub mod norm;

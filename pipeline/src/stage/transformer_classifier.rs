@@ -12,13 +12,18 @@
 //!
 //! A batch is tokenized in parallel on the worker pool, sorted by length, and cut into groups of
 //! at most `batch_tokens` tokens, each group one forward pass (no padding: the encoder packs
-//! sequences). Groups run in parallel on the pool, each on one thread. Only the CPU runs
-//! encoders for now: `device = "auto"` uses it, `cuda` is refused at build time.
+//! sequences). On the CPU, groups run in parallel on the pool, each on one thread. On a GPU
+//! (`device = "cuda"`, or `"auto"` where one is usable; the CPU otherwise) the model is copied
+//! there once and the groups run on it one at a time: the workers tokenize their batches on the
+//! CPU while another batch holds the device, so tokenization overlaps device work.
+
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tokenmill_engine::device::DeviceRequest;
-use tokenmill_engine::encoder::{Encoder, Family, Problem};
+use tokenmill_engine::backend::{Backend, CudaBackend};
+use tokenmill_engine::device::{Device, DeviceRequest};
+use tokenmill_engine::encoder::{DeviceEncoder, Encoder, Family, Problem};
 use tokenmill_tokenize::Tokenizer;
 
 use super::{BatchScorer, BuildOperator, Operator};
@@ -34,8 +39,8 @@ pub struct TransformerClassifierSpec {
     pub inputs: Vec<String>,
     /// Model directory: `config.json`, `model.safetensors`, `tokenizer.json`.
     pub model: String,
-    /// Where it runs: `cpu` (default) or `auto` (the CPU: the CUDA path for encoders is not
-    /// built yet, so `cuda`/`cuda:N` is an error).
+    /// Where it runs: `cpu` (default), `cuda` / `cuda:N` (an error when that GPU is not
+    /// usable), or `auto` (GPU 0 when usable, else the CPU).
     #[serde(default = "default_device")]
     pub device: String,
     /// Tokens per forward pass (documents are grouped by length up to this many tokens).
@@ -74,10 +79,31 @@ fn default_max_chars() -> usize {
     100_000
 }
 
+/// An encoder resident on a device: a [`DeviceEncoder`] on the CUDA backend (or, in tests, on
+/// its CPU emulator).
+trait Resident: Send + std::fmt::Debug {
+    fn logits(&self, seqs: &[&[u32]]) -> tokenmill_engine::Result<Vec<Vec<f32>>>;
+}
+
+impl<B: Backend> Resident for DeviceEncoder<B>
+where
+    Self: Send,
+{
+    fn logits(&self, seqs: &[&[u32]]) -> tokenmill_engine::Result<Vec<Vec<f32>>> {
+        DeviceEncoder::logits(self, seqs)
+    }
+}
+
+/// The model on a GPU; one group of documents at a time holds it.
+type OnGpu = Mutex<Box<dyn Resident>>;
+
 /// A loaded encoder, its tokenizer and the range to keep.
 #[derive(Debug)]
 pub struct TransformerClassifier {
     encoder: Encoder,
+    /// The model on a GPU, when the stage runs there (device work one group at a time).
+    gpu: Option<OnGpu>,
+    device: Device,
     tokenizer: Tokenizer,
     /// The special tokens framing every input.
     first: u32,
@@ -92,18 +118,10 @@ impl TransformerClassifier {
     ///
     /// # Errors
     /// A file cannot be read or is not a supported checkpoint, the tokenizer lacks the special
-    /// tokens, the label does not exist, or a GPU is requested.
+    /// tokens, the label does not exist, or the GPU requested is not usable.
     pub fn new(spec: &TransformerClassifierSpec) -> anyhow::Result<Self> {
         let dir = std::path::Path::new(&spec.model);
-        match spec.device.parse::<DeviceRequest>()? {
-            DeviceRequest::Cpu | DeviceRequest::Auto => {}
-            DeviceRequest::Cuda(_) => anyhow::bail!(
-                "transformer_classifier {}: device {:?}: encoders run on the CPU only for now \
-                 (use \"cpu\" or \"auto\")",
-                spec.name,
-                spec.device
-            ),
-        }
+        let request = spec.device.parse::<DeviceRequest>()?;
         anyhow::ensure!(
             spec.batch_tokens > 0,
             "transformer_classifier {}: batch_tokens is 0",
@@ -144,14 +162,29 @@ impl TransformerClassifier {
                 )
             })?),
         };
+        let (device, gpu) = on_device(&encoder, request, spec)?;
         tracing::info!(
             stage = %spec.name,
             model_type = %config.model_type,
             layers = config.num_layers,
             hidden = config.hidden_size,
-            "transformer_classifier: scoring on the CPU"
+            %device,
+            "transformer_classifier: scoring on {device}"
         );
-        Ok(Self { encoder, tokenizer, first, last, label, spec: spec.clone() })
+        Ok(Self { encoder, gpu, device, tokenizer, first, last, label, spec: spec.clone() })
+    }
+
+    /// Where the model scores.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The head's outputs of one group of inputs, on the stage's device.
+    fn logits(&self, seqs: &[&[u32]]) -> tokenmill_engine::Result<Vec<Vec<f32>>> {
+        match &self.gpu {
+            None => self.encoder.logits(seqs),
+            Some(gpu) => gpu.lock().unwrap_or_else(PoisonError::into_inner).logits(seqs),
+        }
     }
 
     /// The model's input for one text, or why it has none.
@@ -200,15 +233,19 @@ impl BatchScorer for TransformerClassifier {
                 g.push(i);
             }
         }
-        let scored: Vec<Vec<(usize, f32)>> = groups
-            .par_iter()
-            .map(|g| {
-                let seqs: Vec<&[u32]> =
-                    g.iter().map(|&i| inputs[i].as_ref().map_or(&[][..], Vec::as_slice)).collect();
-                let logits = self.encoder.logits(&seqs)?;
-                Ok(g.iter().zip(&logits).map(|(&i, l)| (i, self.score(l))).collect())
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let score_group = |g: &Vec<usize>| -> anyhow::Result<Vec<(usize, f32)>> {
+            let seqs: Vec<&[u32]> =
+                g.iter().map(|&i| inputs[i].as_ref().map_or(&[][..], Vec::as_slice)).collect();
+            let logits = self.logits(&seqs)?;
+            Ok(g.iter().zip(&logits).map(|(&i, l)| (i, self.score(l))).collect())
+        };
+        // On a GPU the groups take turns on the device anyway: this worker runs them in order
+        // rather than parking pool threads on the lock.
+        let scored: Vec<Vec<(usize, f32)>> = if self.gpu.is_some() {
+            groups.iter().map(score_group).collect::<anyhow::Result<_>>()?
+        } else {
+            groups.par_iter().map(score_group).collect::<anyhow::Result<_>>()?
+        };
         let mut scores = vec![None; docs.len()];
         for (i, s) in scored.into_iter().flatten() {
             scores[i] = Some(s);
@@ -234,6 +271,26 @@ impl BatchScorer for TransformerClassifier {
                 }
             })
             .collect())
+    }
+}
+
+/// Resolves the device and, for a GPU, copies the model there; `auto` falls back to the CPU
+/// when no GPU is usable or the one found cannot take the model.
+fn on_device(
+    encoder: &Encoder,
+    request: DeviceRequest,
+    spec: &TransformerClassifierSpec,
+) -> anyhow::Result<(Device, Option<OnGpu>)> {
+    let (device, why) = request.resolve()?;
+    tracing::info!(stage = %spec.name, %device, "transformer_classifier: {why}");
+    let Device::Cuda(n) = device else { return Ok((device, None)) };
+    match CudaBackend::new(n).and_then(|be| encoder.into_device(be)) {
+        Ok(dev) => Ok((device, Some(Mutex::new(Box::new(dev))))),
+        Err(e) if request == DeviceRequest::Auto => {
+            tracing::warn!(stage = %spec.name, "transformer_classifier: scoring on the CPU: cuda:{n} could not take the model: {e}");
+            Ok((Device::Cpu, None))
+        }
+        Err(e) => anyhow::bail!("model {} on {device}: {e}", spec.model),
     }
 }
 
@@ -279,10 +336,41 @@ mod tests {
         }
     }
 
+    /// The stage on the CUDA backend (its CPU emulator here) scores as on the CPU; `auto`
+    /// without a GPU is the CPU.
+    #[cfg(all(feature = "emulator", target_os = "linux"))]
+    #[test]
+    fn scores_on_the_cuda_backend_as_on_the_cpu() {
+        use tokenmill_engine::backend::EmulatedCuda;
+        if let Err(why) = EmulatedCuda::compiler() {
+            eprintln!(
+                "SKIPPED transformer_classifier on the emulator: no C++ compiler for the CUDA emulator: {why}"
+            );
+            return;
+        }
+        let cpu = TransformerClassifier::new(&spec("device = \"auto\"")).unwrap();
+        if tokenmill_engine::backend::probe_cuda(0).is_err() {
+            assert_eq!(cpu.device(), Device::Cpu);
+        }
+        let mut dev = TransformerClassifier::new(&spec("")).unwrap();
+        let emulated = dev.encoder.into_device(EmulatedCuda::new().unwrap()).unwrap();
+        dev.gpu = Some(Mutex::new(Box::new(emulated)));
+        let texts = ["短文本", "", "a longer English text about the weather", &"诗 ".repeat(100)];
+        let mut a: Vec<Document> = texts.iter().map(|t| Document::new("d", *t)).collect();
+        let mut b = a.clone();
+        assert_eq!(cpu.run(&mut a).unwrap(), dev.run(&mut b).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            let (p, q) = (&x.metadata["classifier_score"], &y.metadata["classifier_score"]);
+            assert!((p.as_f64().unwrap() - q.as_f64().unwrap()).abs() < 1e-5, "{p} vs {q}");
+        }
+    }
+
     #[test]
     fn refuses_what_it_cannot_do() {
-        let err = TransformerClassifier::new(&spec("device = \"cuda\"")).unwrap_err();
-        assert!(err.to_string().contains("CPU only"), "{err}");
+        if tokenmill_engine::backend::probe_cuda(0).is_err() {
+            let err = TransformerClassifier::new(&spec("device = \"cuda\"")).unwrap_err();
+            assert!(err.to_string().contains("cuda:0"), "{err}");
+        }
         let err = TransformerClassifier::new(&spec("label = \"nope\"")).unwrap_err();
         assert!(err.to_string().contains("LABEL_0, LABEL_1"), "{err}");
         let mut s = spec("");

@@ -287,3 +287,76 @@ extern "C" __global__ void adamw(float* p, const float* g, float* m, float* v, l
         p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
     }
 }
+
+// ---- Encoder classifiers (forward only) ----
+
+// out = LayerNorm(x + res) with epsilon `eps`, one warp per row (post-LN encoders).
+extern "C" __global__ void add_layernorm(float* out, const float* x, const float* res, const float* w, const float* b, int m, int c,
+                                         float eps) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= m) return;
+    const float* xr = x + (long long)row * c;
+    const float* rr = res + (long long)row * c;
+    float* o = out + (long long)row * c;
+    float s = 0.0f;
+    for (int i = lane; i < c; i += 32) s += xr[i] + rr[i];
+    float mu = warp_sum(s) / c;
+    float v = 0.0f;
+    for (int i = lane; i < c; i += 32) {
+        float d = xr[i] + rr[i] - mu;
+        v += d * d;
+    }
+    float rs = 1.0f / sqrtf(warp_sum(v) / c + eps);
+    for (int i = lane; i < c; i += 32) o[i] = (xr[i] + rr[i] - mu) * rs * w[i] + b[i];
+}
+
+// out = f(x); f as ops::encoder::Pointwise: 0 erf GELU, 1 tanh GELU, 2 ReLU, 3 tanh.
+extern "C" __global__ void pointwise(float* out, const float* x, long long n, int f) {
+    GRID_STRIDE(i, n) {
+        float v = x[i], r;
+        if (f == 0) r = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        else if (f == 1) r = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
+        else if (f == 2) r = fmaxf(v, 0.0f);
+        else r = tanhf(v);
+        out[i] = r;
+    }
+}
+
+// Bidirectional attention over packed sequences: qkv[tokens, 3c] holds each row's query, key and
+// value (heads of hs = c / nh side by side); sequence s is rows offsets[s]..offsets[s + 1].
+// One block per (query r, head h): query row qrows[r] attends to every row of sequence qseqs[r].
+// att[queries * nh, tmax] holds the block's scores; ctx[queries, c].
+extern "C" __global__ void packed_attention(float* ctx, float* att, const float* qkv, const unsigned* offsets, const unsigned* qrows,
+                                            const unsigned* qseqs, int c, int nh, int tmax, float scale) {
+    int r = blockIdx.x, h = blockIdx.y, hs = c / nh;
+    long long c3 = 3LL * c;
+    unsigned s = qseqs[r], start = offsets[s];
+    int t = min((int)(offsets[s + 1] - start), tmax);
+    const float* q = qkv + (long long)qrows[r] * c3 + h * hs;
+    const float* kb = qkv + (long long)start * c3 + c + h * hs;
+    const float* vb = kb + c;
+    float* p = att + ((long long)r * nh + h) * tmax;
+    float mx = NEG_INF;
+    for (int j = threadIdx.x; j < t; j += blockDim.x) {
+        const float* k = kb + j * c3;
+        float d = 0.0f;
+        for (int i = 0; i < hs; i++) d += q[i] * k[i];
+        d *= scale;
+        p[j] = d;
+        mx = fmaxf(mx, d);
+    }
+    mx = block_max(mx);
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < t; j += blockDim.x) {
+        float e = expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / block_sum(sum);
+    __syncthreads();
+    for (int i = threadIdx.x; i < hs; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < t; j++) acc += p[j] * vb[j * c3 + i];
+        ctx[(long long)r * c + h * hs + i] = acc * inv;
+    }
+}

@@ -26,6 +26,16 @@ pub(super) fn warp_rows(rows: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// Grid with one block per (query, head) of an attention; 128 threads (a head is 64 wide in
+/// BERT-base, and the scores of up to 512 keys take four passes).
+pub(super) fn query_heads(queries: usize, heads: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (queries.max(1) as u32, heads.max(1) as u32, 1),
+        block_dim: (BLOCK / 2, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 /// Grid for a column reduction of `[m, n]`: blocks of columns by chunks of rows.
 pub(super) fn col_chunks(m: usize, n: usize) -> (LaunchConfig, i32) {
     let rows = m.div_ceil(65_535).max(64);
@@ -153,6 +163,12 @@ kernels! {
     embedding_bag_mean_forward(out: out, ids: ids, offsets: ids, table: inp, bags: i32, c: i32);
     embedding_bag_mean_backward(dtable: out, dout: inp, ids: ids, offsets: ids, bags: i32, c: i32);
     sum_squares_acc(acc: out, x: inp, n: i64);
+    add_layernorm(out: out, x: inp, res: inp, w: inp, b: inp, m: i32, c: i32, eps: f32);
+    pointwise(out: out, x: inp, n: i64, f: i32);
+    packed_attention(
+        ctx: out, att: out, qkv: inp, offsets: ids, qrows: ids, qseqs: ids,
+        c: i32, nh: i32, tmax: i32, scale: f32,
+    );
     adamw(
         p: out, g: inp, m: out, v: out, n: i64,
         lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32, gscale: f32,
