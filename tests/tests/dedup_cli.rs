@@ -162,10 +162,24 @@ fn single_run_and_three_ranks_agree() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("already complete"), "{err}");
     assert_eq!(std::fs::read(&marker).expect("marker"), before);
+}
 
-    // (c) Flags that disagree with the work dir, and a damaged signature file.
+#[test]
+fn phases_refuse_disagreeing_flags_missing_ranks_and_damaged_artifacts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    split_fixture(dir);
+    // A later phase refuses to start before every rank of the one before it finished.
+    ok(dir, &["signatures", "in", "--work-dir", "w", "--rank", "0", "--world-size", "2"]);
     let (code, _, err) =
-        outcome(&dedup(dir, &["cluster", "--work-dir", "w2", "--threshold", "0.5"]));
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w", "--rank", "0", "--world-size", "2"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("task 1 has no completion marker"), "{err}");
+    ok(dir, &["signatures", "in", "--work-dir", "w", "--rank", "1", "--world-size", "2"]);
+
+    // Flags that disagree with the work dir.
+    let (code, _, err) =
+        outcome(&dedup(dir, &["cluster", "--work-dir", "w", "--threshold", "0.5"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("threshold") && err.contains("dedup-config.json"), "{err}");
     let (code, _, err) = outcome(&dedup(
@@ -174,36 +188,32 @@ fn single_run_and_three_ranks_agree() {
             "filter",
             "in/docs-0.jsonl.zst",
             "--work-dir",
-            "w2",
+            "w",
             "--output",
             "o",
             "--rank",
             "0",
             "--world-size",
-            "3",
+            "2",
         ],
     ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("inputs"), "{err}");
     let (code, _, err) =
-        outcome(&dedup(dir, &["buckets", "--work-dir", "w2", "--rank", "0", "--world-size", "2"]));
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w", "--rank", "0", "--world-size", "3"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("world size") && err.contains("dedup-config.json"), "{err}");
-    // A later phase refuses to start before every rank of the one before it finished.
-    ok(dir, &["signatures", "in", "--work-dir", "w3", "--rank", "0", "--world-size", "2"]);
-    let (code, _, err) =
-        outcome(&dedup(dir, &["buckets", "--work-dir", "w3", "--rank", "0", "--world-size", "2"]));
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("task 1 has no completion marker"), "{err}");
-    ok(dir, &["signatures", "in", "--work-dir", "w3", "--rank", "1", "--world-size", "2"]);
-    let sig = dir.join("w3").join(dedup_dir(2)).join("signatures/split_00001.sig");
+
+    let (code, _, err) = outcome(&dedup(dir, &["cluster", "--work-dir", "w", "--keep", "longest"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("keep"), "{err}");
+
+    // A damaged signature file.
+    let sig = dir.join("w").join(dedup_dir(2)).join("signatures/split_00001.sig");
     let bytes = std::fs::read(&sig).expect("signatures");
     std::fs::write(&sig, &bytes[..bytes.len() - 100]).expect("truncate");
     let (code, _, err) =
-        outcome(&dedup(dir, &["cluster", "--work-dir", "w3", "--keep", "longest"]));
-    assert_eq!(code, 2, "{err}");
-    let (code, _, err) =
-        outcome(&dedup(dir, &["buckets", "--work-dir", "w3", "--rank", "1", "--world-size", "2"]));
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w", "--rank", "1", "--world-size", "2"]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("split_00001.sig") && err.contains("truncated"), "{err}");
 }
