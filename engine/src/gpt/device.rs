@@ -467,7 +467,8 @@ impl Gpt {
     /// [`Gpt::train_with`] there.
     ///
     /// # Errors
-    /// As [`Gpt::train`]; [`Error::Device`] or [`Error::Cuda`] when the GPU cannot be opened.
+    /// As [`Gpt::train`]; [`Error::Device`](crate::error::Error::Device) or
+    /// [`Error::Cuda`](crate::error::Error::Cuda) when the GPU cannot be opened.
     pub fn train_on(
         &mut self,
         device: crate::Device,
