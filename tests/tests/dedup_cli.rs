@@ -92,46 +92,17 @@ fn single_run_and_three_ranks_agree() {
     assert_eq!(kept1.len() as u64, 4000 - removed);
 
     // (b) The same phases as separate processes, three ranks each, with rejects.
-    for rank in ["0", "1", "2"] {
-        ok(dir, &["signatures", "in", "--work-dir", "w2", "--rank", rank, "--world-size", "3"]);
-    }
-    for rank in ["0", "1", "2"] {
-        ok(
-            dir,
-            &[
-                "buckets",
-                "--work-dir",
-                "w2",
-                "--rank",
-                rank,
-                "--world-size",
-                "3",
-                "--memory",
-                "64KiB",
-            ],
-        );
-    }
+    let ranked = |phase: &[&str]| {
+        for rank in ["0", "1", "2"] {
+            let rank = ["--work-dir", "w2", "--rank", rank, "--world-size", "3"];
+            ok(dir, &[phase, &rank[..]].concat());
+        }
+    };
+    ranked(&["signatures", "in"]);
+    ranked(&["buckets", "--memory", "64KiB"]);
     let out = ok(dir, &["cluster", "--work-dir", "w2", "--dump-clusters"]);
     assert!(out.contains("cluster size"), "the histogram is printed: {out}");
-    for rank in ["0", "1", "2"] {
-        ok(
-            dir,
-            &[
-                "filter",
-                "in",
-                "--work-dir",
-                "w2",
-                "--output",
-                "out2",
-                "--rejects",
-                "rej2",
-                "--rank",
-                rank,
-                "--world-size",
-                "3",
-            ],
-        );
-    }
+    ranked(&["filter", "in", "--output", "out2", "--rejects", "rej2"]);
     assert_eq!(report(dir, "w1"), report_of(dir, "w2", 3), "reports differ");
     // Each rank wrote its own files; in name order they are the same documents, in order.
     let kept2 = read_parts(&dir.join("out2"));
