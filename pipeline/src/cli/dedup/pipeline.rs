@@ -74,6 +74,8 @@ pub(super) fn compile(
     if inv.dump_clusters && stage.get("type").is_some_and(|t| t == "minhash_dedup") {
         stage.insert("dump_clusters".into(), true.into());
     }
+    // Before phase 4 nothing reaches the sink (the barrier has not decided): its directory in
+    // the work dir stays empty.
     let output = inv
         .output
         .map_or_else(|| work_dir.join("output").display().to_string(), |o| o.output.clone());
