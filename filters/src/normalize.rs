@@ -131,33 +131,10 @@ impl Normalize {
                 }
             }
             let x = b[i];
-            let plain = match x {
-                0x21..=0x7e | b'\t' => true,
-                b' ' => !ws || b.get(i + 1).is_some_and(|&y| y != b' ' && starts_plain(y)),
-                b'\n' => !ws,
-                _ => starts_plain(x),
-            };
-            let (len, kind) = if plain {
+            let (len, kind) = if is_plain(b, i, ws) {
                 (1, Kind::Keep)
             } else {
-                let c = src[i..].chars().next().unwrap_or(' ');
-                let kind = match c {
-                    '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
-                        counts.line_endings += 1;
-                        Kind::Break
-                    }
-                    '\n' => Kind::Break,
-                    c if self.cfg.remove_control
-                        && (c.is_control()
-                            || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')) =>
-                    {
-                        counts.control_removed += 1;
-                        Kind::Remove
-                    }
-                    c if ws && is_space(c) => Kind::Space,
-                    _ => Kind::Keep,
-                };
-                let len = if c == '\r' && b.get(i + 1) == Some(&b'\n') { 2 } else { c.len_utf8() };
+                let (len, kind) = self.classify(src, i, counts);
                 // What steps 2-3 alone would have removed (the rest of the saving is step 4's).
                 match kind {
                     Kind::Break => controlled_len -= len - 1,
@@ -167,29 +144,19 @@ impl Normalize {
                 (len, kind)
             };
             match kind {
-                Kind::Keep => {
-                    if span == i && ws {
-                        // A span starts: write what was held back before it. At the start of
-                        // the text, leading whitespace (a tab, a space) is dropped instead.
-                        if out.is_empty() {
-                            if matches!(x, b' ' | b'\t') {
-                                span = i + 1;
-                            }
-                        } else {
-                            if breaks > 0 {
-                                out.extend(std::iter::repeat_n(
-                                    '\n',
-                                    1 + (breaks - 1).min(self.cfg.max_blank_lines),
-                                ));
-                            }
-                            // A held-back space and this one are one space.
-                            if space && x != b' ' {
-                                out.push(' ');
-                            }
+                Kind::Keep if span == i && ws => {
+                    // A span starts: write what was held back before it. At the start of the
+                    // text, leading whitespace (a tab, a space) is dropped instead.
+                    if out.is_empty() {
+                        if matches!(x, b' ' | b'\t') {
+                            span = i + 1;
                         }
-                        (breaks, space) = (0, false);
+                    } else {
+                        self.release(&mut out, breaks, space, x);
                     }
+                    (breaks, space) = (0, false);
                 }
+                Kind::Keep => {}
                 Kind::Break | Kind::Remove | Kind::Space => {
                     out.push_str(&src[span..i]);
                     span = i + len;
@@ -211,6 +178,44 @@ impl Normalize {
             counts.whitespace_bytes = controlled_len - out.len();
         }
         out
+    }
+
+    /// The byte length and kind of the character at `i`, which [`is_plain`] did not pass;
+    /// counts the line endings rewritten and the characters removed. `\r\n` is one break.
+    #[inline]
+    fn classify(&self, src: &str, i: usize, counts: &mut NormalizeCounts) -> (usize, Kind) {
+        let c = src[i..].chars().next().unwrap_or(' ');
+        let kind = match c {
+            '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                counts.line_endings += 1;
+                Kind::Break
+            }
+            '\n' => Kind::Break,
+            c if self.cfg.remove_control
+                && (c.is_control() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')) =>
+            {
+                counts.control_removed += 1;
+                Kind::Remove
+            }
+            c if self.cfg.normalize_whitespace && is_space(c) => Kind::Space,
+            _ => Kind::Keep,
+        };
+        let len =
+            if c == '\r' && src.as_bytes().get(i + 1) == Some(&b'\n') { 2 } else { c.len_utf8() };
+        (len, kind)
+    }
+
+    /// Writes what was held back before a span of kept text that starts with byte `x`: the
+    /// line breaks (at most `max_blank_lines` blank lines), then one space unless `x` is one.
+    #[inline]
+    fn release(&self, out: &mut String, breaks: usize, space: bool, x: u8) {
+        if breaks > 0 {
+            out.extend(std::iter::repeat_n('\n', 1 + (breaks - 1).min(self.cfg.max_blank_lines)));
+        }
+        // A held-back space and this one are one space.
+        if space && x != b' ' {
+            out.push(' ');
+        }
     }
 
     /// Whether steps 2-4 would leave `text` as it is (the usual document): one pass over the
@@ -272,6 +277,21 @@ impl Normalize {
             i += 1;
         }
         true
+    }
+}
+
+/// Whether byte `i` starts a character that [`Normalize::clean`] copies as it is without
+/// decoding it: printable ASCII and tabs, a space followed by another plain byte (any space
+/// when whitespace is not normalized), `\n` when whitespace is not normalized, and the UTF-8
+/// lead bytes of characters it never changes.
+#[inline]
+fn is_plain(b: &[u8], i: usize, ws: bool) -> bool {
+    let x = b[i];
+    match x {
+        0x21..=0x7e | b'\t' => true,
+        b' ' => !ws || b.get(i + 1).is_some_and(|&y| y != b' ' && starts_plain(y)),
+        b'\n' => !ws,
+        _ => starts_plain(x),
     }
 }
 

@@ -385,17 +385,31 @@ pub fn write_metrics(path: &std::path::Path, stats: &RunStats) -> anyhow::Result
 /// The run's counters as Prometheus text.
 pub fn metrics_text(stats: &RunStats) -> String {
     let mut s = String::new();
-    let mut metric = |name: &str, help: &str, kind: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(s, "# HELP tokenmill_{name} {help}\n# TYPE tokenmill_{name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(s, "tokenmill_{name}{labels} {v}");
-        }
-    };
-    let label = |pairs: &[(&str, &str)]| {
-        let inner: Vec<String> =
-            pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
-        format!("{{{}}}", inner.join(","))
-    };
+    run_metrics(stats, &mut |name, help, kind, samples| metric(&mut s, name, help, kind, samples));
+    node_metrics(stats, &mut |name, help, kind, samples| metric(&mut s, name, help, kind, samples));
+    s
+}
+
+/// Appends one metric, its help and type lines, then its samples (labels, value).
+fn metric(s: &mut String, name: &str, help: &str, kind: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(s, "# HELP tokenmill_{name} {help}\n# TYPE tokenmill_{name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(s, "tokenmill_{name}{labels} {v}");
+    }
+}
+
+/// A label set, `{k="v",...}`, its values escaped.
+fn label(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> =
+        pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Where a metric goes: name, help, type, samples.
+type MetricSink<'a> = dyn FnMut(&str, &str, &str, &[(String, f64)]) + 'a;
+
+/// The run's metrics: status, times, inputs, work units.
+fn run_metrics(stats: &RunStats, metric: &mut MetricSink<'_>) {
     let status = match &stats.status {
         RunStatus::Complete => "complete",
         RunStatus::Interrupted => "interrupted",
@@ -449,6 +463,10 @@ pub fn metrics_text(stats: &RunStats) -> String {
         "gauge",
         &units,
     );
+}
+
+/// Each node's and sink's metrics: documents, bytes, tokens, drops by rule, input errors.
+fn node_metrics(stats: &RunStats, metric: &mut MetricSink<'_>) {
     let per_node = |f: &dyn Fn(&NodeStats) -> u64| -> Vec<(String, f64)> {
         stats
             .nodes
@@ -482,7 +500,6 @@ pub fn metrics_text(stats: &RunStats) -> String {
     let sinks: Vec<(String, f64)> =
         stats.sinks.iter().map(|(k, r)| (label(&[("sink", k)]), r.tokens as f64)).collect();
     metric("sink_tokens", "Tokens written by each sink.", "gauge", &sinks);
-    s
 }
 
 #[cfg(test)]

@@ -91,29 +91,7 @@ fn walk(v: &Value, out: &mut EventObjects, known: &mut usize) -> anyhow::Result<
                     _ => out.ignored += 1,
                 }
             } else if let Some(message) = map.get("message") {
-                *known += 1;
-                let attr =
-                    |k: &str| message.pointer(&format!("/attributes/{k}")).and_then(Value::as_str);
-                match (attr("eventType"), attr("bucketId"), attr("objectId")) {
-                    (Some("OBJECT_FINALIZE"), Some(b), Some(o)) => {
-                        push(out, format!("gs://{b}/{o}"))
-                    }
-                    (None, _, _) => {
-                        // No attributes: the payload may be the object resource, base64-encoded.
-                        let data = message.get("data").and_then(Value::as_str).unwrap_or_default();
-                        let bytes = base64::engine::general_purpose::STANDARD
-                            .decode(data)
-                            .unwrap_or_default();
-                        match serde_json::from_slice::<Value>(&bytes) {
-                            Ok(resource) => {
-                                *known -= 1;
-                                walk(&resource, out, known)?;
-                            }
-                            Err(_) => out.ignored += 1,
-                        }
-                    }
-                    _ => out.ignored += 1,
-                }
+                pubsub(message, out, known)?;
             } else if map.get("kind").and_then(Value::as_str) == Some("storage#object") {
                 *known += 1;
                 match (
@@ -126,6 +104,30 @@ fn walk(v: &Value, out: &mut EventObjects, known: &mut usize) -> anyhow::Result<
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A Pub/Sub message of a GCS notification: the object in its attributes, or (with none) the
+/// object resource as its base64 payload.
+fn pubsub(message: &Value, out: &mut EventObjects, known: &mut usize) -> anyhow::Result<()> {
+    *known += 1;
+    let attr = |k: &str| message.pointer(&format!("/attributes/{k}")).and_then(Value::as_str);
+    match (attr("eventType"), attr("bucketId"), attr("objectId")) {
+        (Some("OBJECT_FINALIZE"), Some(b), Some(o)) => push(out, format!("gs://{b}/{o}")),
+        (None, _, _) => {
+            // No attributes: the payload may be the object resource, base64-encoded.
+            let data = message.get("data").and_then(Value::as_str).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(resource) => {
+                    *known -= 1;
+                    walk(&resource, out, known)?;
+                }
+                Err(_) => out.ignored += 1,
+            }
+        }
+        _ => out.ignored += 1,
     }
     Ok(())
 }

@@ -52,11 +52,20 @@ fn split_fixture(dir: &Path) -> Vec<String> {
     lines
 }
 
+/// Where the dedup stage of a work dir run as `world` ranks keeps its artifacts (signatures,
+/// edges, clusters).
+fn dedup_dir(world: usize) -> String {
+    format!("barriers/dedup/w{world}/dedup")
+}
+
+/// The report of a work dir run as one process (`dedup run`).
 fn report(dir: &Path, work: &str) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(dir.join(work).join("clusters/report.json")).expect("report.json"),
-    )
-    .expect("json")
+    report_of(dir, work, 1)
+}
+
+fn report_of(dir: &Path, work: &str, world: usize) -> Value {
+    let path = dir.join(work).join(dedup_dir(world)).join("clusters/report.json");
+    serde_json::from_slice(&std::fs::read(path).expect("report.json")).expect("json")
 }
 
 fn texts(docs: &[Value]) -> HashSet<String> {
@@ -83,88 +92,99 @@ fn single_run_and_three_ranks_agree() {
     assert_eq!(kept1.len() as u64, 4000 - removed);
 
     // (b) The same phases as separate processes, three ranks each, with rejects.
-    for rank in ["0", "1", "2"] {
-        ok(dir, &["signatures", "in", "--work-dir", "w2", "--rank", rank, "--world-size", "3"]);
-    }
-    for rank in ["0", "1", "2"] {
-        ok(
-            dir,
-            &[
-                "buckets",
-                "--work-dir",
-                "w2",
-                "--rank",
-                rank,
-                "--world-size",
-                "3",
-                "--memory",
-                "64KiB",
-            ],
-        );
-    }
+    let ranked = |phase: &[&str]| {
+        for rank in ["0", "1", "2"] {
+            let rank = ["--work-dir", "w2", "--rank", rank, "--world-size", "3"];
+            ok(dir, &[phase, &rank[..]].concat());
+        }
+    };
+    ranked(&["signatures", "in"]);
+    ranked(&["buckets", "--memory", "64KiB"]);
     let out = ok(dir, &["cluster", "--work-dir", "w2", "--dump-clusters"]);
     assert!(out.contains("cluster size"), "the histogram is printed: {out}");
-    for rank in ["0", "1", "2"] {
-        ok(
-            dir,
-            &[
-                "filter",
-                "in",
-                "--work-dir",
-                "w2",
-                "--output",
-                "out2",
-                "--rejects",
-                "rej2",
-                "--rank",
-                rank,
-                "--world-size",
-                "3",
-            ],
-        );
-    }
-    assert_eq!(
-        std::fs::read(dir.join("w1/clusters/report.json")).expect("report 1"),
-        std::fs::read(dir.join("w2/clusters/report.json")).expect("report 2"),
-        "reports differ"
-    );
-    for i in 0..3 {
-        let name = format!("part-{i:05}.jsonl.zst");
-        assert_eq!(
-            std::fs::read(dir.join("out1").join(&name)).ok(),
-            std::fs::read(dir.join("out2").join(&name)).ok(),
-            "{name} differs"
-        );
-    }
+    ranked(&["filter", "in", "--output", "out2", "--rejects", "rej2"]);
+    assert_eq!(report(dir, "w1"), report_of(dir, "w2", 3), "reports differ");
+    // Each rank wrote its own files; in name order they are the same documents, in order.
+    let kept2 = read_parts(&dir.join("out2"));
+    assert_eq!(kept1, kept2, "the kept documents differ");
+    assert!(std::fs::read_dir(dir.join("out2")).expect("out2").count() >= 3, "one file per rank");
     let rejected = read_parts(&dir.join("rej2"));
     assert_eq!(rejected.len() as u64, removed);
     assert!(rejected.iter().all(|d| d["drop_reason"] == "dedup:duplicate"));
     let ids: HashSet<&str> =
         kept1.iter().chain(&rejected).map(|d| d["id"].as_str().expect("id")).collect();
     assert_eq!(ids.len(), 4000, "every document is kept or rejected, once");
-    let clusters =
-        std::fs::read_to_string(dir.join("w2/clusters/clusters.jsonl")).expect("cluster dump");
+    let dump = dir.join("w2").join(dedup_dir(3)).join("clusters/clusters.jsonl");
+    let clusters = std::fs::read_to_string(dump).expect("cluster dump");
+    let first: Value =
+        serde_json::from_str(clusters.lines().next().expect("a cluster")).expect("json");
+    let members = first["members"].as_array().expect("members");
+    assert!(
+        members.iter().all(|m| ids.contains(m.as_str().expect("id"))),
+        "clusters name their members by document id: {first}"
+    );
     assert_eq!(clusters.lines().count() as u64, r1["clusters"].as_u64().expect("clusters"));
 
-    // Rerunning a phase keeps finished work.
-    let out = ok(dir, &["buckets", "--work-dir", "w2", "--rank", "1", "--world-size", "3"]);
-    assert!(out.contains("0 of 5 partitions run (5 already done)"), "{out}");
-
-    // (c) Flags that disagree with the work dir, and a damaged signature file.
+    // Rerunning a phase keeps finished work: the task's completion marker stands.
+    let marker = dir.join("w2/steps/w3/dedup-buckets/task-00001.json");
+    let before = std::fs::read(&marker).expect("marker");
     let (code, _, err) =
-        outcome(&dedup(dir, &["cluster", "--work-dir", "w2", "--threshold", "0.5"]));
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w2", "--rank", "1", "--world-size", "3"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already complete"), "{err}");
+    assert_eq!(std::fs::read(&marker).expect("marker"), before);
+}
+
+#[test]
+fn phases_refuse_disagreeing_flags_missing_ranks_and_damaged_artifacts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    split_fixture(dir);
+    // A later phase refuses to start before every rank of the one before it finished.
+    ok(dir, &["signatures", "in", "--work-dir", "w", "--rank", "0", "--world-size", "2"]);
+    let (code, _, err) =
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w", "--rank", "0", "--world-size", "2"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("task 1 has no completion marker"), "{err}");
+    ok(dir, &["signatures", "in", "--work-dir", "w", "--rank", "1", "--world-size", "2"]);
+
+    // Flags that disagree with the work dir.
+    let (code, _, err) =
+        outcome(&dedup(dir, &["cluster", "--work-dir", "w", "--threshold", "0.5"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("threshold") && err.contains("dedup-config.json"), "{err}");
     let (code, _, err) = outcome(&dedup(
         dir,
-        &["filter", "in/docs-0.jsonl.zst", "--work-dir", "w2", "--output", "o"],
+        &[
+            "filter",
+            "in/docs-0.jsonl.zst",
+            "--work-dir",
+            "w",
+            "--output",
+            "o",
+            "--rank",
+            "0",
+            "--world-size",
+            "2",
+        ],
     ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("inputs"), "{err}");
-    let sig = dir.join("w2/signatures/split_00001.sig");
+    let (code, _, err) =
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w", "--rank", "0", "--world-size", "3"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("world size") && err.contains("dedup-config.json"), "{err}");
+
+    let (code, _, err) = outcome(&dedup(dir, &["cluster", "--work-dir", "w", "--keep", "longest"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("keep"), "{err}");
+
+    // A damaged signature file.
+    let sig = dir.join("w").join(dedup_dir(2)).join("signatures/split_00001.sig");
     let bytes = std::fs::read(&sig).expect("signatures");
     std::fs::write(&sig, &bytes[..bytes.len() - 100]).expect("truncate");
-    let (code, _, err) = outcome(&dedup(dir, &["buckets", "--work-dir", "w2"]));
+    let (code, _, err) =
+        outcome(&dedup(dir, &["buckets", "--work-dir", "w", "--rank", "1", "--world-size", "2"]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("split_00001.sig") && err.contains("truncated"), "{err}");
 }

@@ -10,10 +10,10 @@
 use std::time::Instant;
 
 use super::params::sizes;
-use super::train::lr_at;
+use super::train::{lr_at, sample_windows};
 use super::{Gpt, GptConfig, GptTrainConfig, StepLog, TrainReport};
 use crate::backend::{AdamWStep, Backend};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::optim::AdamWConfig;
 use crate::rng::Rng;
 
@@ -320,7 +320,7 @@ fn backward<B: Backend>(
     b: usize,
     t: usize,
 ) -> Result<()> {
-    let (c, nh, nl, v) = (cfg.width, cfg.heads, cfg.layers, cfg.vocab_size);
+    let (c, nl, v) = (cfg.width, cfg.layers, cfg.vocab_size);
     let n = b * t;
     let at = |kind: usize, l: usize| &p[idx(nl, kind, l)];
     let ix = |kind: usize, l: usize| idx(nl, kind, l);
@@ -356,82 +356,109 @@ fn backward<B: Backend>(
         c,
     )?;
     for l in (0..nl).rev() {
-        let la = &a.layers[l];
-        let input = if l == 0 { &a.encoded } else { &a.layers[l - 1].res3 };
-        // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))).
-        be.fill_zero(&mut a.dbig)?;
-        let (dw, db) = pair_mut(g, ix(FCPROJW, l), ix(FCPROJB, l));
-        linear_back(
-            be,
-            &mut a.dbig,
-            dw,
-            Some(db),
-            &a.dres,
-            &la.fch_gelu,
-            at(FCPROJW, l),
-            n,
-            4 * c,
-            c,
-        )?;
-        be.fill_zero(&mut a.dbig2)?;
-        be.gelu_backward(&mut a.dbig2, &la.fch, &a.dbig, n * 4 * c)?;
-        be.fill_zero(&mut a.dc)?;
-        let (dw, db) = pair_mut(g, ix(FCW, l), ix(FCB, l));
-        linear_back(be, &mut a.dc, dw, Some(db), &a.dbig2, &la.ln2, at(FCW, l), n, c, 4 * c)?;
-        let (dw, db) = pair_mut(g, ix(LN2W, l), ix(LN2B, l));
-        be.layernorm_backward(
-            &mut a.dres,
-            dw,
-            db,
-            &a.dc,
-            &la.res2,
-            at(LN2W, l),
-            &la.ln2_mean,
-            &la.ln2_rstd,
-            n,
-            c,
-        )?;
-        // Attention: res2 = input + attproj(attn(qkv(ln1(input)))).
-        be.fill_zero(&mut a.dc)?;
-        let (dw, db) = pair_mut(g, ix(ATTPROJW, l), ix(ATTPROJB, l));
-        linear_back(be, &mut a.dc, dw, Some(db), &a.dres, &la.attm, at(ATTPROJW, l), n, c, c)?;
-        be.merge_heads_backward(&mut a.dc2, &a.dc, b, t, c, nh)?;
-        for d in [&mut a.dq, &mut a.dk, &mut a.dv, &mut a.dqkv] {
-            be.fill_zero(d)?;
-        }
-        be.attention_backward(
-            &mut a.dq,
-            &mut a.dk,
-            &mut a.dv,
-            &a.dc2,
-            &la.att,
-            &la.q,
-            &la.k,
-            &la.v,
-            b * nh,
-            t,
-            c / nh,
-        )?;
-        be.split_qkv_backward(&mut a.dqkv, &a.dq, &a.dk, &a.dv, b, t, c, nh)?;
-        be.fill_zero(&mut a.dc)?;
-        let (dw, db) = pair_mut(g, ix(QKVW, l), ix(QKVB, l));
-        linear_back(be, &mut a.dc, dw, Some(db), &a.dqkv, &la.ln1, at(QKVW, l), n, c, 3 * c)?;
-        let (dw, db) = pair_mut(g, ix(LN1W, l), ix(LN1B, l));
-        be.layernorm_backward(
-            &mut a.dres,
-            dw,
-            db,
-            &a.dc,
-            input,
-            at(LN1W, l),
-            &la.ln1_mean,
-            &la.ln1_rstd,
-            n,
-            c,
-        )?;
+        mlp_backward(be, cfg, p, g, a, l, n)?;
+        attention_block_backward(be, cfg, p, g, a, l, b, t)?;
     }
     be.embedding_backward(&mut g[ix(WTE, 0)], &a.dres, tokens, n, c)?;
     be.bias_backward(&mut g[ix(WPE, 0)], &a.dres, b, t * c)
+}
+
+/// The MLP of block `l`, `res3 = res2 + fcproj(gelu(fc(ln2(res2))))`, backward: takes the
+/// gradient of `res3` in `a.dres`, leaves that of `res2` there.
+fn mlp_backward<B: Backend>(
+    be: &B,
+    cfg: &GptConfig,
+    p: &[B::Buf],
+    g: &mut [B::Buf],
+    a: &mut DeviceActs<B>,
+    l: usize,
+    n: usize,
+) -> Result<()> {
+    let (c, nl) = (cfg.width, cfg.layers);
+    let at = |kind: usize, l: usize| &p[idx(nl, kind, l)];
+    let ix = |kind: usize, l: usize| idx(nl, kind, l);
+    let la = &a.layers[l];
+    be.fill_zero(&mut a.dbig)?;
+    let (dw, db) = pair_mut(g, ix(FCPROJW, l), ix(FCPROJB, l));
+    linear_back(be, &mut a.dbig, dw, Some(db), &a.dres, &la.fch_gelu, at(FCPROJW, l), n, 4 * c, c)?;
+    be.fill_zero(&mut a.dbig2)?;
+    be.gelu_backward(&mut a.dbig2, &la.fch, &a.dbig, n * 4 * c)?;
+    be.fill_zero(&mut a.dc)?;
+    let (dw, db) = pair_mut(g, ix(FCW, l), ix(FCB, l));
+    linear_back(be, &mut a.dc, dw, Some(db), &a.dbig2, &la.ln2, at(FCW, l), n, c, 4 * c)?;
+    let (dw, db) = pair_mut(g, ix(LN2W, l), ix(LN2B, l));
+    be.layernorm_backward(
+        &mut a.dres,
+        dw,
+        db,
+        &a.dc,
+        &la.res2,
+        at(LN2W, l),
+        &la.ln2_mean,
+        &la.ln2_rstd,
+        n,
+        c,
+    )?;
+    Ok(())
+}
+
+/// The attention of block `l`, `res2 = input + attproj(attn(qkv(ln1(input))))`, backward:
+/// takes the gradient of `res2` in `a.dres`, leaves that of the block's input there.
+#[allow(clippy::too_many_arguments)] // Explicit buffers and dimensions, llm.c style.
+fn attention_block_backward<B: Backend>(
+    be: &B,
+    cfg: &GptConfig,
+    p: &[B::Buf],
+    g: &mut [B::Buf],
+    a: &mut DeviceActs<B>,
+    l: usize,
+    b: usize,
+    t: usize,
+) -> Result<()> {
+    let (c, nh, nl) = (cfg.width, cfg.heads, cfg.layers);
+    let n = b * t;
+    let at = |kind: usize, l: usize| &p[idx(nl, kind, l)];
+    let ix = |kind: usize, l: usize| idx(nl, kind, l);
+    let la = &a.layers[l];
+    let input = if l == 0 { &a.encoded } else { &a.layers[l - 1].res3 };
+    be.fill_zero(&mut a.dc)?;
+    let (dw, db) = pair_mut(g, ix(ATTPROJW, l), ix(ATTPROJB, l));
+    linear_back(be, &mut a.dc, dw, Some(db), &a.dres, &la.attm, at(ATTPROJW, l), n, c, c)?;
+    be.merge_heads_backward(&mut a.dc2, &a.dc, b, t, c, nh)?;
+    for d in [&mut a.dq, &mut a.dk, &mut a.dv, &mut a.dqkv] {
+        be.fill_zero(d)?;
+    }
+    be.attention_backward(
+        &mut a.dq,
+        &mut a.dk,
+        &mut a.dv,
+        &a.dc2,
+        &la.att,
+        &la.q,
+        &la.k,
+        &la.v,
+        b * nh,
+        t,
+        c / nh,
+    )?;
+    be.split_qkv_backward(&mut a.dqkv, &a.dq, &a.dk, &a.dv, b, t, c, nh)?;
+    be.fill_zero(&mut a.dc)?;
+    let (dw, db) = pair_mut(g, ix(QKVW, l), ix(QKVB, l));
+    linear_back(be, &mut a.dc, dw, Some(db), &a.dqkv, &la.ln1, at(QKVW, l), n, c, 3 * c)?;
+    let (dw, db) = pair_mut(g, ix(LN1W, l), ix(LN1B, l));
+    be.layernorm_backward(
+        &mut a.dres,
+        dw,
+        db,
+        &a.dc,
+        input,
+        at(LN1W, l),
+        &la.ln1_mean,
+        &la.ln1_rstd,
+        n,
+        c,
+    )?;
+    Ok(())
 }
 
 impl Gpt {
@@ -440,7 +467,8 @@ impl Gpt {
     /// [`Gpt::train_with`] there.
     ///
     /// # Errors
-    /// As [`Gpt::train`]; [`Error::Device`] or [`Error::Cuda`] when the GPU cannot be opened.
+    /// As [`Gpt::train`]; [`Error::Device`](crate::error::Error::Device) or
+    /// [`Error::Cuda`](crate::error::Error::Cuda) when the GPU cannot be opened.
     pub fn train_on(
         &mut self,
         device: crate::Device,
@@ -470,15 +498,7 @@ impl Gpt {
         config: &GptTrainConfig,
         mut on_step: impl FnMut(&StepLog),
     ) -> Result<TrainReport> {
-        self.check_tokens(tokens)?;
-        if tokens.len() < 2 {
-            return Err(Error::Input("training needs at least 2 tokens".into()));
-        }
-        if config.steps == 0 || config.batch_size == 0 {
-            return Err(Error::Config(
-                "gpt training: steps and batch_size must be positive".into(),
-            ));
-        }
+        self.check_training(tokens, config)?;
         let cfg = self.config;
         let (b, t) = (config.batch_size, cfg.context.min(tokens.len() - 1));
         let mut model = DeviceModel::upload(be, &cfg, &self.params)?;
@@ -495,11 +515,7 @@ impl Gpt {
         let start = Instant::now();
         let mut losses = Vec::with_capacity(config.steps);
         for step in 0..config.steps {
-            for i in 0..b {
-                let off = rng.below(tokens.len() - t);
-                inputs[i * t..(i + 1) * t].copy_from_slice(&tokens[off..off + t]);
-                targets[i * t..(i + 1) * t].copy_from_slice(&tokens[off + 1..off + t + 1]);
-            }
+            sample_windows(&mut rng, tokens, t, &mut inputs, &mut targets);
             be.write_ids(&mut d_inputs, &inputs)?;
             be.write_ids(&mut d_targets, &targets)?;
             forward(be, &cfg, &model.params, &mut acts, &d_inputs, &d_targets, b, t)?;

@@ -2,7 +2,7 @@
 //! explicit kernels in [`crate::ops`] (no autograd graph; each layer's backward is written out).
 
 use super::GptConfig;
-use super::params::{layer, layer_mut, split, split_mut};
+use super::params::{Params, layer, layer_mut, split, split_mut};
 use crate::ops::activation::{gelu_backward, gelu_forward};
 use crate::ops::attention::{
     attention_backward, attention_forward, merge_heads, merge_heads_backward, split_qkv,
@@ -103,7 +103,7 @@ pub(crate) fn forward(
     targets: Option<&[u32]>,
 ) -> f32 {
     let p = split(cfg, params);
-    let (b, t, c, nh, nl, v) = (acts.b, acts.t, cfg.width, cfg.heads, cfg.layers, cfg.vocab_size);
+    let (b, t, c, nl, v) = (acts.b, acts.t, cfg.width, cfg.layers, cfg.vocab_size);
     let n = b * t;
     embedding_forward(&mut acts.encoded, tokens, p.wte, c);
     for row in acts.encoded.chunks_exact_mut(t * c) {
@@ -112,69 +112,7 @@ pub(crate) fn forward(
     for l in 0..nl {
         let (done, rest) = acts.layers.split_at_mut(l);
         let input = if l == 0 { &acts.encoded } else { &done[l - 1].res3 };
-        let a = &mut rest[0];
-        layernorm_forward(
-            &mut a.ln1,
-            &mut a.ln1_mean,
-            &mut a.ln1_rstd,
-            input,
-            layer(p.ln1w, l, nl),
-            layer(p.ln1b, l, nl),
-            n,
-            c,
-        );
-        linear_forward(
-            &mut a.qkv,
-            &a.ln1,
-            layer(p.qkvw, l, nl),
-            Some(layer(p.qkvb, l, nl)),
-            n,
-            c,
-            3 * c,
-        );
-        split_qkv(&mut a.q, &mut a.k, &mut a.v, &a.qkv, b, t, c, nh);
-        attention_forward(&mut a.atty, &mut a.att, &a.q, &a.k, &a.v, b * nh, t, c / nh);
-        merge_heads(&mut a.attm, &a.atty, b, t, c, nh);
-        linear_forward(
-            &mut a.res2,
-            &a.attm,
-            layer(p.attprojw, l, nl),
-            Some(layer(p.attprojb, l, nl)),
-            n,
-            c,
-            c,
-        );
-        axpy(&mut a.res2, 1.0, input);
-        layernorm_forward(
-            &mut a.ln2,
-            &mut a.ln2_mean,
-            &mut a.ln2_rstd,
-            &a.res2,
-            layer(p.ln2w, l, nl),
-            layer(p.ln2b, l, nl),
-            n,
-            c,
-        );
-        linear_forward(
-            &mut a.fch,
-            &a.ln2,
-            layer(p.fcw, l, nl),
-            Some(layer(p.fcb, l, nl)),
-            n,
-            c,
-            4 * c,
-        );
-        gelu_forward(&mut a.fch_gelu, &a.fch);
-        linear_forward(
-            &mut a.res3,
-            &a.fch_gelu,
-            layer(p.fcprojw, l, nl),
-            Some(layer(p.fcprojb, l, nl)),
-            n,
-            4 * c,
-            c,
-        );
-        axpy(&mut a.res3, 1.0, &a.res2);
+        block_forward(cfg, &p, input, &mut rest[0], b, t, l);
     }
     let last = acts.layers.last().map_or(&acts.encoded, |a| &a.res3);
     layernorm_forward(
@@ -196,6 +134,74 @@ pub(crate) fn forward(
         }
         None => 0.0,
     }
+}
+
+/// Transformer block `l` on `input` (`[b * t, c]`), its activations saved in `a`.
+fn block_forward(
+    cfg: &GptConfig,
+    p: &Params<&[f32]>,
+    input: &[f32],
+    a: &mut LayerActs,
+    b: usize,
+    t: usize,
+    l: usize,
+) {
+    let (c, nh, nl) = (cfg.width, cfg.heads, cfg.layers);
+    let n = b * t;
+    layernorm_forward(
+        &mut a.ln1,
+        &mut a.ln1_mean,
+        &mut a.ln1_rstd,
+        input,
+        layer(p.ln1w, l, nl),
+        layer(p.ln1b, l, nl),
+        n,
+        c,
+    );
+    linear_forward(
+        &mut a.qkv,
+        &a.ln1,
+        layer(p.qkvw, l, nl),
+        Some(layer(p.qkvb, l, nl)),
+        n,
+        c,
+        3 * c,
+    );
+    split_qkv(&mut a.q, &mut a.k, &mut a.v, &a.qkv, b, t, c, nh);
+    attention_forward(&mut a.atty, &mut a.att, &a.q, &a.k, &a.v, b * nh, t, c / nh);
+    merge_heads(&mut a.attm, &a.atty, b, t, c, nh);
+    linear_forward(
+        &mut a.res2,
+        &a.attm,
+        layer(p.attprojw, l, nl),
+        Some(layer(p.attprojb, l, nl)),
+        n,
+        c,
+        c,
+    );
+    axpy(&mut a.res2, 1.0, input);
+    layernorm_forward(
+        &mut a.ln2,
+        &mut a.ln2_mean,
+        &mut a.ln2_rstd,
+        &a.res2,
+        layer(p.ln2w, l, nl),
+        layer(p.ln2b, l, nl),
+        n,
+        c,
+    );
+    linear_forward(&mut a.fch, &a.ln2, layer(p.fcw, l, nl), Some(layer(p.fcb, l, nl)), n, c, 4 * c);
+    gelu_forward(&mut a.fch_gelu, &a.fch);
+    linear_forward(
+        &mut a.res3,
+        &a.fch_gelu,
+        layer(p.fcprojw, l, nl),
+        Some(layer(p.fcprojb, l, nl)),
+        n,
+        4 * c,
+        c,
+    );
+    axpy(&mut a.res3, 1.0, &a.res2);
 }
 
 /// Gradient scratch for the backward pass (reused across steps).
@@ -246,8 +252,8 @@ pub(crate) fn backward(
     targets: &[u32],
 ) {
     let p = split(cfg, params);
-    let g = split_mut(cfg, grads);
-    let (b, t, c, nh, nl, v) = (acts.b, acts.t, cfg.width, cfg.heads, cfg.layers, cfg.vocab_size);
+    let mut g = split_mut(cfg, grads);
+    let (b, t, c, nl, v) = (acts.b, acts.t, cfg.width, cfg.layers, cfg.vocab_size);
     let n = b * t;
     let zero = |x: &mut Vec<f32>| x.fill(0.0);
     zero(&mut s.dlogits);
@@ -271,105 +277,135 @@ pub(crate) fn backward(
         c,
     );
     for l in (0..nl).rev() {
-        let a = &acts.layers[l];
-        let input = if l == 0 { &acts.encoded } else { &acts.layers[l - 1].res3 };
-        // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))).
-        zero(&mut s.dbig);
-        linear_backward(
-            &mut s.dbig,
-            layer_mut(g.fcprojw, l, nl),
-            Some(layer_mut(g.fcprojb, l, nl)),
-            &s.dres,
-            &a.fch_gelu,
-            layer(p.fcprojw, l, nl),
-            n,
-            4 * c,
-            c,
-        );
-        zero(&mut s.dbig2);
-        gelu_backward(&mut s.dbig2, &a.fch, &s.dbig);
-        zero(&mut s.dc);
-        linear_backward(
-            &mut s.dc,
-            layer_mut(g.fcw, l, nl),
-            Some(layer_mut(g.fcb, l, nl)),
-            &s.dbig2,
-            &a.ln2,
-            layer(p.fcw, l, nl),
-            n,
-            c,
-            4 * c,
-        );
-        layernorm_backward(
-            &mut s.dres,
-            layer_mut(g.ln2w, l, nl),
-            layer_mut(g.ln2b, l, nl),
-            &s.dc,
-            &a.res2,
-            layer(p.ln2w, l, nl),
-            &a.ln2_mean,
-            &a.ln2_rstd,
-            n,
-            c,
-        );
-        // Attention: res2 = input + attproj(attn(qkv(ln1(input)))).
-        zero(&mut s.dc);
-        linear_backward(
-            &mut s.dc,
-            layer_mut(g.attprojw, l, nl),
-            Some(layer_mut(g.attprojb, l, nl)),
-            &s.dres,
-            &a.attm,
-            layer(p.attprojw, l, nl),
-            n,
-            c,
-            c,
-        );
-        merge_heads_backward(&mut s.dc2, &s.dc, b, t, c, nh);
-        for d in [&mut s.dq, &mut s.dk, &mut s.dv, &mut s.dqkv] {
-            zero(d);
-        }
-        attention_backward(
-            &mut s.dq,
-            &mut s.dk,
-            &mut s.dv,
-            &s.dc2,
-            &a.att,
-            &a.q,
-            &a.k,
-            &a.v,
-            b * nh,
-            t,
-            c / nh,
-        );
-        split_qkv_backward(&mut s.dqkv, &s.dq, &s.dk, &s.dv, b, t, c, nh);
-        zero(&mut s.dc);
-        linear_backward(
-            &mut s.dc,
-            layer_mut(g.qkvw, l, nl),
-            Some(layer_mut(g.qkvb, l, nl)),
-            &s.dqkv,
-            &a.ln1,
-            layer(p.qkvw, l, nl),
-            n,
-            c,
-            3 * c,
-        );
-        layernorm_backward(
-            &mut s.dres,
-            layer_mut(g.ln1w, l, nl),
-            layer_mut(g.ln1b, l, nl),
-            &s.dc,
-            input,
-            layer(p.ln1w, l, nl),
-            &a.ln1_mean,
-            &a.ln1_rstd,
-            n,
-            c,
-        );
+        mlp_backward(cfg, &p, &mut g, acts, s, l);
+        attention_block_backward(cfg, &p, &mut g, acts, s, l);
     }
     embedding_backward(g.wte, &s.dres, tokens, c);
     for row in s.dres.chunks_exact(t * c) {
         axpy(&mut g.wpe[..t * c], 1.0, row);
     }
+}
+
+/// The MLP of block `l`, `res3 = res2 + fcproj(gelu(fc(ln2(res2))))`, backward: takes the
+/// gradient of `res3` in `s.dres`, leaves that of `res2` there.
+fn mlp_backward(
+    cfg: &GptConfig,
+    p: &Params<&[f32]>,
+    g: &mut Params<&mut [f32]>,
+    acts: &Activations,
+    s: &mut Scratch,
+    l: usize,
+) {
+    let (n, c, nl) = (acts.b * acts.t, cfg.width, cfg.layers);
+    let zero = |x: &mut Vec<f32>| x.fill(0.0);
+    let a = &acts.layers[l];
+    zero(&mut s.dbig);
+    linear_backward(
+        &mut s.dbig,
+        layer_mut(g.fcprojw, l, nl),
+        Some(layer_mut(g.fcprojb, l, nl)),
+        &s.dres,
+        &a.fch_gelu,
+        layer(p.fcprojw, l, nl),
+        n,
+        4 * c,
+        c,
+    );
+    zero(&mut s.dbig2);
+    gelu_backward(&mut s.dbig2, &a.fch, &s.dbig);
+    zero(&mut s.dc);
+    linear_backward(
+        &mut s.dc,
+        layer_mut(g.fcw, l, nl),
+        Some(layer_mut(g.fcb, l, nl)),
+        &s.dbig2,
+        &a.ln2,
+        layer(p.fcw, l, nl),
+        n,
+        c,
+        4 * c,
+    );
+    layernorm_backward(
+        &mut s.dres,
+        layer_mut(g.ln2w, l, nl),
+        layer_mut(g.ln2b, l, nl),
+        &s.dc,
+        &a.res2,
+        layer(p.ln2w, l, nl),
+        &a.ln2_mean,
+        &a.ln2_rstd,
+        n,
+        c,
+    );
+}
+
+/// The attention of block `l`, `res2 = input + attproj(attn(qkv(ln1(input))))`, backward:
+/// takes the gradient of `res2` in `s.dres`, leaves that of the block's input there.
+fn attention_block_backward(
+    cfg: &GptConfig,
+    p: &Params<&[f32]>,
+    g: &mut Params<&mut [f32]>,
+    acts: &Activations,
+    s: &mut Scratch,
+    l: usize,
+) {
+    let (b, t, c, nh, nl) = (acts.b, acts.t, cfg.width, cfg.heads, cfg.layers);
+    let n = b * t;
+    let zero = |x: &mut Vec<f32>| x.fill(0.0);
+    let a = &acts.layers[l];
+    let input = if l == 0 { &acts.encoded } else { &acts.layers[l - 1].res3 };
+    zero(&mut s.dc);
+    linear_backward(
+        &mut s.dc,
+        layer_mut(g.attprojw, l, nl),
+        Some(layer_mut(g.attprojb, l, nl)),
+        &s.dres,
+        &a.attm,
+        layer(p.attprojw, l, nl),
+        n,
+        c,
+        c,
+    );
+    merge_heads_backward(&mut s.dc2, &s.dc, b, t, c, nh);
+    for d in [&mut s.dq, &mut s.dk, &mut s.dv, &mut s.dqkv] {
+        zero(d);
+    }
+    attention_backward(
+        &mut s.dq,
+        &mut s.dk,
+        &mut s.dv,
+        &s.dc2,
+        &a.att,
+        &a.q,
+        &a.k,
+        &a.v,
+        b * nh,
+        t,
+        c / nh,
+    );
+    split_qkv_backward(&mut s.dqkv, &s.dq, &s.dk, &s.dv, b, t, c, nh);
+    zero(&mut s.dc);
+    linear_backward(
+        &mut s.dc,
+        layer_mut(g.qkvw, l, nl),
+        Some(layer_mut(g.qkvb, l, nl)),
+        &s.dqkv,
+        &a.ln1,
+        layer(p.qkvw, l, nl),
+        n,
+        c,
+        3 * c,
+    );
+    layernorm_backward(
+        &mut s.dres,
+        layer_mut(g.ln1w, l, nl),
+        layer_mut(g.ln1b, l, nl),
+        &s.dc,
+        input,
+        layer(p.ln1w, l, nl),
+        &a.ln1_mean,
+        &a.ln1_rstd,
+        n,
+        c,
+    );
 }

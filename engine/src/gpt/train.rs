@@ -87,7 +87,37 @@ pub fn unigram_entropy(tokens: &[u32]) -> f64 {
     counts.values().map(|&c| c as f64 / n).map(|p| -p * p.ln()).sum()
 }
 
+/// Fills `inputs` and `targets` (`[b, t]`) with `b` random windows of `tokens` and the
+/// windows one token later.
+pub(super) fn sample_windows(
+    rng: &mut Rng,
+    tokens: &[u32],
+    t: usize,
+    inputs: &mut [u32],
+    targets: &mut [u32],
+) {
+    for (x, y) in inputs.chunks_exact_mut(t).zip(targets.chunks_exact_mut(t)) {
+        let off = rng.below(tokens.len() - t);
+        x.copy_from_slice(&tokens[off..off + t]);
+        y.copy_from_slice(&tokens[off + 1..off + t + 1]);
+    }
+}
+
 impl Gpt {
+    /// Checks what [`Gpt::train`] and [`Gpt::train_with`] are given.
+    pub(super) fn check_training(&self, tokens: &[u32], config: &GptTrainConfig) -> Result<()> {
+        self.check_tokens(tokens)?;
+        if tokens.len() < 2 {
+            return Err(Error::Input("training needs at least 2 tokens".into()));
+        }
+        if config.steps == 0 || config.batch_size == 0 {
+            return Err(Error::Config(
+                "gpt training: steps and batch_size must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Trains on random windows of `tokens`, calling `on_step` after every step.
     ///
     /// # Errors
@@ -99,15 +129,7 @@ impl Gpt {
         config: &GptTrainConfig,
         mut on_step: impl FnMut(&StepLog),
     ) -> Result<TrainReport> {
-        self.check_tokens(tokens)?;
-        if tokens.len() < 2 {
-            return Err(Error::Input("training needs at least 2 tokens".into()));
-        }
-        if config.steps == 0 || config.batch_size == 0 {
-            return Err(Error::Config(
-                "gpt training: steps and batch_size must be positive".into(),
-            ));
-        }
+        self.check_training(tokens, config)?;
         let cfg = self.config;
         let (b, t) = (config.batch_size, cfg.context.min(tokens.len() - 1));
         let mut acts = Activations::new(&cfg, b, t);
@@ -126,11 +148,7 @@ impl Gpt {
         let start = Instant::now();
         let mut losses = Vec::with_capacity(config.steps);
         for step in 0..config.steps {
-            for i in 0..b {
-                let off = rng.below(tokens.len() - t);
-                inputs[i * t..(i + 1) * t].copy_from_slice(&tokens[off..off + t]);
-                targets[i * t..(i + 1) * t].copy_from_slice(&tokens[off + 1..off + t + 1]);
-            }
+            sample_windows(&mut rng, tokens, t, &mut inputs, &mut targets);
             let loss = forward(&cfg, &self.params, &mut acts, &inputs, Some(&targets));
             grads.fill(0.0);
             backward(&cfg, &self.params, &mut grads, &acts, &mut scratch, &inputs, &targets);

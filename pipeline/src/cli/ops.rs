@@ -243,45 +243,8 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
     let config = absolute(&args.config)?.display().to_string();
     let mut scripts = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        let array = step.tasks > 1;
-        let mut h = format!("#!/bin/bash\n#SBATCH --job-name=tokenmill-{}\n", step.name);
-        if array {
-            let _ = writeln!(h, "#SBATCH --array=0-{}", step.tasks - 1);
-            let _ = writeln!(h, "#SBATCH --output={}/{}-%A_%a.log", logs.display(), step.name);
-        } else {
-            let _ = writeln!(h, "#SBATCH --output={}/{}-%j.log", logs.display(), step.name);
-        }
-        let _ = writeln!(h, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task={}", args.cpus_per_task);
-        for (flag, v) in [
-            ("partition", &args.partition),
-            ("account", &args.account),
-            ("time", &args.time),
-            ("mem", &args.mem),
-        ] {
-            if let Some(v) = v {
-                let _ = writeln!(h, "#SBATCH --{flag}={v}");
-            }
-        }
-        let _ = write!(h, "set -euo pipefail\ncd {}\n", sh(&cwd.display().to_string()));
-        let argv: Vec<String> = task_argv(
-            &binary,
-            &config,
-            step,
-            (!array).then_some(0),
-            args.tasks,
-            Some(args.cpus_per_task),
-        )
-        .iter()
-        .map(|w| sh(w))
-        .collect();
-        let _ = write!(
-            h,
-            "# Step {} of {}: each task {}.\nexec {}\n",
-            i + 1,
-            steps.len(),
-            step.what,
-            argv.join(" ")
-        );
+        let where_ = Where { cwd: &cwd, logs: &logs, binary: &binary, config: &config };
+        let h = sbatch_script(&args, step, (i, steps.len()), &where_);
         let name = format!("{:02}-{}.sbatch", i + 1, step.name);
         let path = out.join(&name);
         std::fs::write(&path, h).with_context(|| format!("cannot write {}", path.display()))?;
@@ -313,9 +276,74 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
         println!("submit with: {}", submit_path.display());
         return Ok(Exit::Ok);
     }
+    let ids = submit_all(&scripts)?;
+    println!("submitted: {}", ids.join(", "));
+    Ok(Exit::Ok)
+}
+
+/// Where the scripts of a Slurm job run and what they run.
+struct Where<'a> {
+    cwd: &'a Path,
+    logs: &'a Path,
+    binary: &'a str,
+    config: &'a str,
+}
+
+/// The batch script of step `i` of `total` (an array for a step of several tasks).
+fn sbatch_script(
+    args: &SlurmArgs,
+    step: &runner::Step,
+    (i, total): (usize, usize),
+    w: &Where<'_>,
+) -> String {
+    let array = step.tasks > 1;
+    let mut h = format!("#!/bin/bash\n#SBATCH --job-name=tokenmill-{}\n", step.name);
+    if array {
+        let _ = writeln!(h, "#SBATCH --array=0-{}", step.tasks - 1);
+        let _ = writeln!(h, "#SBATCH --output={}/{}-%A_%a.log", w.logs.display(), step.name);
+    } else {
+        let _ = writeln!(h, "#SBATCH --output={}/{}-%j.log", w.logs.display(), step.name);
+    }
+    let _ = writeln!(h, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task={}", args.cpus_per_task);
+    for (flag, v) in [
+        ("partition", &args.partition),
+        ("account", &args.account),
+        ("time", &args.time),
+        ("mem", &args.mem),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(h, "#SBATCH --{flag}={v}");
+        }
+    }
+    let _ = write!(h, "set -euo pipefail\ncd {}\n", sh(&w.cwd.display().to_string()));
+    let argv: Vec<String> = task_argv(
+        w.binary,
+        w.config,
+        step,
+        (!array).then_some(0),
+        args.tasks,
+        Some(args.cpus_per_task),
+    )
+    .iter()
+    .map(|a| sh(a))
+    .collect();
+    let _ = write!(
+        h,
+        "# Step {} of {}: each task {}.\nexec {}\n",
+        i + 1,
+        total,
+        step.what,
+        argv.join(" ")
+    );
+    h
+}
+
+/// Submits the scripts in order, each after the one before it succeeded; returns
+/// `"STEP job ID"` for each.
+fn submit_all(scripts: &[(&runner::Step, std::path::PathBuf)]) -> anyhow::Result<Vec<String>> {
     let mut after: Option<String> = None;
     let mut ids = Vec::new();
-    for (step, path) in &scripts {
+    for (step, path) in scripts {
         let mut c = std::process::Command::new("sbatch");
         c.arg("--parsable");
         if let Some(a) = &after {
@@ -339,8 +367,7 @@ pub(super) fn slurm(args: SlurmArgs) -> anyhow::Result<Exit> {
         ids.push(format!("{} job {id}", step.name));
         after = Some(id);
     }
-    println!("submitted: {}", ids.join(", "));
-    Ok(Exit::Ok)
+    Ok(ids)
 }
 
 #[cfg(unix)]
@@ -392,31 +419,7 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
         );
         let command = serde_json::to_string(&argv)?.replace("\",\"", "\", \"");
         let job = format!("{}-{}", args.name, step.name.to_lowercase().replace('_', "-"));
-        let mut y = format!(
-            "# Step {} of {}: each task {}.\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {job}\n  labels:\n    app.kubernetes.io/name: tokenmill\nspec:\n",
-            i + 1,
-            steps.len(),
-            step.what
-        );
-        if indexed {
-            let _ = write!(
-                y,
-                "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n",
-                n = step.tasks
-            );
-        } else {
-            y.push_str("  backoffLimit: 2\n");
-        }
-        let _ = write!(
-            y,
-            "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: tokenmill\n          image: {image}\n          workingDir: {mount}\n          command: {command}\n          resources:\n            requests: {{cpu: \"{cpus}\", memory: \"{mem}\"}}\n            limits: {{memory: \"{mem}\"}}\n{mounts}{volumes}",
-            image = args.image,
-            mount = args.mount,
-            cpus = args.cpus,
-            mem = args.memory,
-            mounts = volume.0,
-            volumes = volume.1,
-        );
+        let y = job_yaml(&args, step, (i, steps.len()), &job, &command, &volume);
         let name = format!("{:02}-{}.yaml", i + 1, step.name);
         std::fs::write(out.join(&name), y)?;
         let _ = write!(
@@ -435,6 +438,45 @@ pub(super) fn k8s(args: K8sArgs) -> anyhow::Result<Exit> {
         args.tasks
     );
     Ok(Exit::Ok)
+}
+
+/// The Job of step `i` of `total` (an Indexed Job for a step of several tasks), running
+/// `command` (a JSON array) in the container, with the volume's mount and declaration.
+fn job_yaml(
+    args: &K8sArgs,
+    step: &runner::Step,
+    (i, total): (usize, usize),
+    job: &str,
+    command: &str,
+    volume: &(String, String),
+) -> String {
+    let indexed = step.tasks > 1;
+    let mut y = format!(
+        "# Step {} of {}: each task {}.\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {job}\n  labels:\n    app.kubernetes.io/name: tokenmill\nspec:\n",
+        i + 1,
+        total,
+        step.what
+    );
+    if indexed {
+        let _ = write!(
+            y,
+            "  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n  backoffLimitPerIndex: 2\n",
+            n = step.tasks
+        );
+    } else {
+        y.push_str("  backoffLimit: 2\n");
+    }
+    let _ = write!(
+        y,
+        "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: tokenmill\n          image: {image}\n          workingDir: {mount}\n          command: {command}\n          resources:\n            requests: {{cpu: \"{cpus}\", memory: \"{mem}\"}}\n            limits: {{memory: \"{mem}\"}}\n{mounts}{volumes}",
+        image = args.image,
+        mount = args.mount,
+        cpus = args.cpus,
+        mem = args.memory,
+        mounts = volume.0,
+        volumes = volume.1,
+    );
+    y
 }
 
 /// This binary's path, for the commands of a job; warns when it is a debug build (`cargo run`),

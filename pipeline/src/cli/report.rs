@@ -172,7 +172,7 @@ fn dedup_row(n: &NodeStats) -> Option<DedupRow> {
         removed: r.removed.total,
         clusters: r.clusters,
         largest_cluster: r.largest_cluster,
-        cluster_sizes: super::dedup::phases::histogram_rows(&r.cluster_size_histogram),
+        cluster_sizes: super::dedup::summary::histogram_rows(&r.cluster_size_histogram),
     })
 }
 

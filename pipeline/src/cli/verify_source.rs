@@ -43,46 +43,7 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
         anyhow::bail!("the sink's input is not a tokenize stage")
     };
     let stage = TokenizeStage::new(tspec)?;
-    // Upstream of the tokenize stages, with one document sink in place of every sink.
-    let scratch = tempfile::Builder::new().prefix("tokenmill-verify-").tempdir()?;
-    let mut inputs = Vec::new();
-    for &t in &tok_ids {
-        let Role::Stage(i) = plan.nodes[t].role else { continue };
-        inputs.extend(plan.spec.stages[i].inputs().iter().cloned());
-    }
-    let mut run_spec = plan.spec.run.clone();
-    run_spec.work_dir = scratch.path().join("work").display().to_string();
-    let file = SpecFile {
-        version: config::VERSION,
-        run: &run_spec,
-        source: &plan.spec.sources,
-        stage: plan
-            .spec
-            .stages
-            .iter()
-            .filter(|s| !matches!(s, StageSpec::Tokenize(_)))
-            .cloned()
-            .collect(),
-        sink: vec![SinkSpec::Jsonl(DocSinkSpec {
-            name: "verify_source".into(),
-            inputs,
-            path: scratch.path().join("kept").display().to_string(),
-            max_file_bytes: config::ByteSize(1 << 60),
-            storage: Default::default(),
-        })],
-    };
-    let text = toml::to_string(&file).context("cannot write the check's pipeline")?;
-    let check_plan = config::compile(&text, config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let stats = run(
-        &check_plan,
-        &RunOptions { progress: crate::progress::ProgressMode::Off, ..RunOptions::default() },
-    )?;
-    anyhow::ensure!(
-        stats.status == crate::stats::RunStatus::Complete,
-        "re-running the pipeline failed: {:?}",
-        stats.status
-    );
-    let kept = read_texts(&scratch.path().join("kept"))?;
+    let kept = rerun_upstream(&plan, config_path, &tok_ids)?;
     let shards = tokenmill_shards::read_dataset_tokens(dir)?;
     let mut problems = Vec::new();
     if kept.len() != shards.len() {
@@ -142,6 +103,55 @@ pub(super) fn source_check(dir: &Path, config_path: &Path, sample: usize) -> any
         config_path.display()
     );
     Ok(problems.is_empty())
+}
+
+/// The documents the pipeline keeps before its tokenize stages `tok_ids` (`(id, text)`, in
+/// order): the pipeline run again in a scratch directory, with one document sink in place of
+/// every sink.
+fn rerun_upstream(
+    plan: &config::Plan,
+    config_path: &Path,
+    tok_ids: &[usize],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let scratch = tempfile::Builder::new().prefix("tokenmill-verify-").tempdir()?;
+    let mut inputs = Vec::new();
+    for &t in tok_ids {
+        let Role::Stage(i) = plan.nodes[t].role else { continue };
+        inputs.extend(plan.spec.stages[i].inputs().iter().cloned());
+    }
+    let mut run_spec = plan.spec.run.clone();
+    run_spec.work_dir = scratch.path().join("work").display().to_string();
+    let file = SpecFile {
+        version: config::VERSION,
+        run: &run_spec,
+        source: &plan.spec.sources,
+        stage: plan
+            .spec
+            .stages
+            .iter()
+            .filter(|s| !matches!(s, StageSpec::Tokenize(_)))
+            .cloned()
+            .collect(),
+        sink: vec![SinkSpec::Jsonl(DocSinkSpec {
+            name: "verify_source".into(),
+            inputs,
+            path: scratch.path().join("kept").display().to_string(),
+            max_file_bytes: config::ByteSize(1 << 60),
+            storage: Default::default(),
+        })],
+    };
+    let text = toml::to_string(&file).context("cannot write the check's pipeline")?;
+    let check_plan = config::compile(&text, config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let stats = run(
+        &check_plan,
+        &RunOptions { progress: crate::progress::ProgressMode::Off, ..RunOptions::default() },
+    )?;
+    anyhow::ensure!(
+        stats.status == crate::stats::RunStatus::Complete,
+        "re-running the pipeline failed: {:?}",
+        stats.status
+    );
+    read_texts(&scratch.path().join("kept"))
 }
 
 /// The megatron sink writing `dir` (or the only one).

@@ -36,7 +36,7 @@ use crate::document::{Document, Payload};
 use crate::sink::{JsonlSink, Naming, Output, Sink};
 
 /// Metadata key carrying a staged document's ordinal (removed on replay).
-pub(super) const ORDINAL: &str = "__tokenmill_ordinal";
+pub(crate) const ORDINAL: &str = "__tokenmill_ordinal";
 
 /// How a barrier node decides, and what workers compute for it.
 #[derive(Debug)]

@@ -121,29 +121,7 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
         let sink = d.usize()?;
         let payload = match d.u8()? {
             0 => Payload::Docs(d.docs()?),
-            1 => {
-                let n = d.usize()?;
-                let mut docs = Vec::with_capacity(n.min(1 << 20));
-                for _ in 0..n {
-                    let text_bytes = d.u64()?;
-                    let len = d.usize()?;
-                    let width = usize::from(d.u8()?);
-                    let raw = d.take(len.checked_mul(width).context("corrupt spool record")?)?;
-                    let tokens = match width {
-                        2 => raw
-                            .chunks_exact(2)
-                            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-                            .collect(),
-                        4 => raw
-                            .chunks_exact(4)
-                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                            .collect(),
-                        w => bail!("corrupt spool record: token width {w}"),
-                    };
-                    docs.push(TokenDoc { tokens, text_bytes });
-                }
-                Payload::Tokens(docs)
-            }
+            1 => Payload::Tokens(d.token_docs()?),
             other => bail!("corrupt spool record: payload tag {other}"),
         };
         writes.push((sink, payload));
@@ -154,15 +132,7 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
         let docs = d.docs()?;
         let keys = match d.u8()? {
             0 => Keys::Signatures(d.signatures()?),
-            1 => {
-                let n = d.usize()?;
-                let mut hashes = Vec::with_capacity(n.min(1 << 20));
-                for _ in 0..n {
-                    let count = d.usize()?;
-                    hashes.push((0..count).map(|_| d.u64()).collect::<anyhow::Result<_>>()?);
-                }
-                Keys::Lines(hashes)
-            }
+            1 => Keys::Lines(d.line_hashes()?),
             other => bail!("corrupt spool record: keys tag {other}"),
         };
         collected.push((barrier, docs, keys));
@@ -179,6 +149,45 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
         decoded_bytes,
         ..BatchOut::empty(seq, entry)
     })
+}
+
+impl Dec<'_> {
+    /// The token documents of a sink write (payload tag 1): per document its text bytes, its
+    /// token count and width (2 or 4 bytes), then the tokens.
+    fn token_docs(&mut self) -> anyhow::Result<Vec<TokenDoc>> {
+        let n = self.usize()?;
+        let mut docs = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let text_bytes = self.u64()?;
+            let len = self.usize()?;
+            let width = usize::from(self.u8()?);
+            let raw = self.take(len.checked_mul(width).context("corrupt spool record")?)?;
+            let tokens = match width {
+                2 => raw
+                    .chunks_exact(2)
+                    .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+                    .collect(),
+                4 => raw
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                w => bail!("corrupt spool record: token width {w}"),
+            };
+            docs.push(TokenDoc { tokens, text_bytes });
+        }
+        Ok(docs)
+    }
+
+    /// Each collected document's line hashes (keys tag 1): a count, then the hashes.
+    fn line_hashes(&mut self) -> anyhow::Result<Vec<Vec<u64>>> {
+        let n = self.usize()?;
+        let mut hashes = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let count = self.usize()?;
+            hashes.push((0..count).map(|_| self.u64()).collect::<anyhow::Result<_>>()?);
+        }
+        Ok(hashes)
+    }
 }
 
 fn stats_from_json(json: &str) -> anyhow::Result<Vec<NodeStats>> {

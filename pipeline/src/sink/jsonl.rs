@@ -66,9 +66,8 @@ impl JsonlSink {
     }
 }
 
-/// One zstd-compressed JSON Lines file, visible under its name only once finished: the part
-/// writer of this sink and of `tokenmill dedup filter`, so both write the same lines.
-pub(crate) struct JsonlPart {
+/// One zstd-compressed JSON Lines file, visible under its name only once finished.
+struct JsonlPart {
     name: String,
     encoder: zstd::Encoder<'static, AtomicFile>,
     line: Vec<u8>,
@@ -76,18 +75,14 @@ pub(crate) struct JsonlPart {
 
 impl JsonlPart {
     /// Starts `name` in the output's directory (as a temporary file).
-    pub(crate) fn create(out: &Output, name: &str) -> anyhow::Result<Self> {
+    fn create(out: &Output, name: &str) -> anyhow::Result<Self> {
         let file = AtomicFile::create(out.dir(), name)?;
         let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
         Ok(Self { name: name.to_string(), encoder, line: Vec::with_capacity(4096) })
     }
 
     /// Appends one document, with `drop_reason` when it was rejected.
-    pub(crate) fn write(
-        &mut self,
-        doc: &Document,
-        drop_reason: Option<&str>,
-    ) -> anyhow::Result<()> {
+    fn write(&mut self, doc: &Document, drop_reason: Option<&str>) -> anyhow::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, &Record { doc, drop_reason })?;
         self.line.push(b'\n');
@@ -95,7 +90,7 @@ impl JsonlPart {
     }
 
     /// Finishes the file, renames it into place and publishes it; returns its name.
-    pub(crate) fn finish(self, out: &Output) -> anyhow::Result<String> {
+    fn finish(self, out: &Output) -> anyhow::Result<String> {
         let file = self.encoder.finish().with_context(|| format!("cannot finish {}", self.name))?;
         file.commit()?;
         out.publish(&self.name)?;
@@ -168,7 +163,7 @@ impl Sink for JsonlSink {
 mod tests {
     use super::*;
 
-    /// The layout every JSONL output shares (the sink's and `dedup filter`'s): `id`, `text`,
+    /// The layout of a JSONL output (kept and rejected documents): `id`, `text`,
     /// metadata in order, then `drop_reason`; metadata named like those keys is not repeated.
     #[test]
     fn records_keep_their_layout() {

@@ -13,7 +13,6 @@ mod output;
 mod parquet;
 
 pub use flat::FlatSink;
-pub(crate) use jsonl::JsonlPart;
 pub use jsonl::JsonlSink;
 pub use megatron::{MegatronSink, ShuffleSpec, TokenSpec};
 pub use output::{AtomicFile, Output};

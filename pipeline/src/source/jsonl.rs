@@ -111,45 +111,18 @@ pub(super) fn read(
     let counter = Arc::new(AtomicU64::new(0));
     let counted = Box::new(Counting { inner: raw, count: counter.clone() });
     let cap = span.map_or(u64::MAX, |(start, end)| end.saturating_sub(start));
-    let mut cut = Cutter {
-        source,
-        file: file.clone(),
-        limits,
-        counter,
-        reported: 0,
-        cap,
-        data: Vec::new(),
-        lines: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut cut = Cutter::new(source, file.clone(), limits, counter, cap);
     let compression = Compression::from_name(&file);
-    let reader = match decompress(counted, compression) {
-        Ok(r) => r,
-        Err(e) => {
-            cut.error(
-                InputErrorKind::Unreadable,
-                None,
-                None,
-                format!("cannot start decompression: {e}"),
-            );
+    let (start, end) = span.unwrap_or((0, u64::MAX));
+    let (mut reader, mut offset) = match open(counted, compression, start, end) {
+        Ok(opened) => opened,
+        Err((at, msg)) => {
+            cut.error(InputErrorKind::Unreadable, None, at, msg);
             cut.flush(emit);
             return;
         }
     };
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let (mut line_no, mut offset, mut records) = (0u64, 0u64, 0u64);
-    let (start, end) = span.unwrap_or((0, u64::MAX));
-    if start > 0 {
-        offset = match enter_span(&mut reader, start, end) {
-            Ok(o) => o,
-            Err(e) => {
-                let msg = format!("cannot read from byte {start}: {e}");
-                cut.error(InputErrorKind::Unreadable, None, Some(start), msg);
-                cut.flush(emit);
-                return;
-            }
-        };
-    }
+    let (mut line_no, mut records) = (0u64, 0u64);
     // Line numbers are counted from the start of the file only.
     let numbered = start == 0;
     let number = |n: u64| numbered.then_some(n);
@@ -198,25 +171,30 @@ pub(super) fn read(
     if records == 0 && cut.errors.is_empty() && span.is_none() {
         cut.error(InputErrorKind::EmptyFile, None, None, format!("no records ({size} bytes)"));
     }
-    if let Some((start, end)) = span {
-        // A range reads a little around itself (the line it starts in, the line it ends in);
-        // it counts its own bytes, so that the ranges of a file add up to the file.
-        let own = end.saturating_sub(start);
-        cut.counter.store(own.max(cut.reported), Ordering::Relaxed);
-        if cut.lines.is_empty() && cut.errors.is_empty() && own > cut.reported {
-            let rest = own - cut.reported;
-            cut.reported = own;
-            emit(Chunk {
-                source,
-                file,
-                body: ChunkBody::Docs(vec![]),
-                errors: vec![],
-                raw_bytes: rest,
-            });
-            return;
-        }
+    cut.finish(span, emit);
+}
+
+/// A file's decompressed, buffered reader.
+type LineReader = BufReader<Box<dyn Read + Send>>;
+
+/// The decompressed reader of a file, at the first line that starts at or after `start`
+/// (and before `end`), and that line's byte offset; or where and why it cannot be read.
+fn open(
+    raw: Box<dyn Read + Send>,
+    compression: Compression,
+    start: u64,
+    end: u64,
+) -> Result<(LineReader, u64), (Option<u64>, String)> {
+    let reader = decompress(raw, compression)
+        .map_err(|e| (None, format!("cannot start decompression: {e}")))?;
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    if start == 0 {
+        return Ok((reader, 0));
     }
-    cut.flush(emit);
+    match enter_span(&mut reader, start, end) {
+        Ok(offset) => Ok((reader, offset)),
+        Err(e) => Err((Some(start), format!("cannot read from byte {start}: {e}"))),
+    }
 }
 
 /// Accumulates lines and errors into chunks.
@@ -242,6 +220,50 @@ impl Cutter {
         message: String,
     ) {
         self.errors.push(InputError { kind, file: self.file.clone(), line, offset, message });
+    }
+
+    /// A cutter for `file`, whose read bytes `counter` counts (at most `cap` reported).
+    fn new(
+        source: usize,
+        file: Arc<str>,
+        limits: ChunkLimits,
+        counter: Arc<AtomicU64>,
+        cap: u64,
+    ) -> Self {
+        Self {
+            source,
+            file,
+            limits,
+            counter,
+            reported: 0,
+            cap,
+            data: Vec::new(),
+            lines: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Emits what is left. A range reads a little around itself (the line it starts in, the
+    /// line it ends in); it counts its own bytes, so that the ranges of a file add up to the
+    /// file.
+    fn finish(mut self, span: Option<(u64, u64)>, emit: &mut dyn FnMut(Chunk) -> bool) {
+        if let Some((start, end)) = span {
+            let own = end.saturating_sub(start);
+            self.counter.store(own.max(self.reported), Ordering::Relaxed);
+            if self.lines.is_empty() && self.errors.is_empty() && own > self.reported {
+                let rest = own - self.reported;
+                self.reported = own;
+                emit(Chunk {
+                    source: self.source,
+                    file: self.file.clone(),
+                    body: ChunkBody::Docs(vec![]),
+                    errors: vec![],
+                    raw_bytes: rest,
+                });
+                return;
+            }
+        }
+        self.flush(emit);
     }
 
     /// Emits what is buffered; returns `false` when the consumer wants no more.

@@ -46,42 +46,9 @@ pub(super) fn read(
     };
     // A unit of row groups: its first row's number, and its share of the stored bytes.
     let mut start = (0u64, file.size);
-    let mut batches: Box<dyn Iterator<Item = Result<RecordBatch, String>>> = match &file.place {
-        Place::Local(path) => {
-            let opened = std::fs::File::open(path)
-                .map_err(|e| error(InputErrorKind::Unreadable, None, e.to_string()))
-                .and_then(|f| {
-                    ParquetRecordBatchReaderBuilder::try_new(f)
-                        .map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
-                })
-                .map(|b| select_row_groups(b, file, &mut start))
-                .and_then(|b| {
-                    b.with_batch_size(limits.docs)
-                        .build()
-                        .map_err(|e| error(InputErrorKind::BadParquet, None, e.to_string()))
-                });
-            match opened {
-                Ok(r) => Box::new(r.map(|b| b.map_err(|e| e.to_string()))),
-                Err(e) => return fail(emit, e),
-            }
-        }
-        Place::Object(store, path) => {
-            #[allow(deprecated)]
-            let reader =
-                ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
-            let built = runtime().block_on(async {
-                let b = ParquetRecordBatchStreamBuilder::new(reader).await?;
-                select_row_groups(b, file, &mut start).with_batch_size(limits.docs).build()
-            });
-            match built {
-                Ok(mut stream) => Box::new(std::iter::from_fn(move || {
-                    runtime().block_on(stream.next()).map(|b| b.map_err(|e| e.to_string()))
-                })),
-                Err(e) => {
-                    return fail(emit, error(InputErrorKind::BadParquet, None, e.to_string()));
-                }
-            }
-        }
+    let mut batches = match open_batches(file, limits, &mut start) {
+        Ok(b) => b,
+        Err((kind, message)) => return fail(emit, error(kind, None, message)),
     };
     let mut row = start.0;
     let mut first = true;
@@ -122,6 +89,45 @@ pub(super) fn read(
     }
     if rows_total == 0 {
         fail(emit, error(InputErrorKind::EmptyFile, None, "no rows".into()));
+    }
+}
+
+/// Record batches of a file, local or in an object store.
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch, String>>>;
+
+/// Opens the record batches of `file`'s unit (`limits.docs` rows each); sets `start` as
+/// [`select_row_groups`] does. An error is its kind and message.
+fn open_batches(
+    file: &InputFile,
+    limits: ChunkLimits,
+    start: &mut (u64, u64),
+) -> Result<Batches, (InputErrorKind, String)> {
+    let bad = |e: &dyn std::fmt::Display| (InputErrorKind::BadParquet, e.to_string());
+    match &file.place {
+        Place::Local(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| (InputErrorKind::Unreadable, e.to_string()))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| bad(&e))?;
+            let reader = select_row_groups(builder, file, start)
+                .with_batch_size(limits.docs)
+                .build()
+                .map_err(|e| bad(&e))?;
+            Ok(Box::new(reader.map(|b| b.map_err(|e| e.to_string()))))
+        }
+        Place::Object(store, path) => {
+            #[allow(deprecated)]
+            let reader =
+                ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(file.size);
+            let mut stream = runtime()
+                .block_on(async {
+                    let b = ParquetRecordBatchStreamBuilder::new(reader).await?;
+                    select_row_groups(b, file, start).with_batch_size(limits.docs).build()
+                })
+                .map_err(|e| bad(&e))?;
+            Ok(Box::new(std::iter::from_fn(move || {
+                runtime().block_on(stream.next()).map(|b| b.map_err(|e| e.to_string()))
+            })))
+        }
     }
 }
 

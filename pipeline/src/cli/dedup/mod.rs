@@ -1,40 +1,38 @@
 //! `tokenmill dedup PHASE`: corpus-wide exact and MinHash near-duplicate removal, out of core,
-//! in four phases over a work dir (the `tokenmill_dedup::phases` library, adapted to input
-//! files and sinks here). Each phase runs on its own, so a scheduler can spread it over
-//! machines, and the outputs are identical to the single-machine `dedup run`:
+//! as a front-end of the pipeline runner. The flags compile to the pipeline `jsonl` (or
+//! `parquet`) source -> `minhash_dedup` (or `exact_dedup` with `--exact-only`) stage named
+//! `dedup` -> `jsonl` sink, and each phase runs that pipeline's job-array steps (the same
+//! steps `tokenmill plan`, `slurm` and `k8s` give a pipeline with a dedup stage), so the
+//! command and the stage share one implementation:
 //!
-//! 1. `signatures INPUT...`: rank `r` of `N` signs input file `i` when `i % N == r`, into
-//!    `WORK/signatures/split_{i:05}.sig`. The first call stores the effective configuration
-//!    and the input list in `WORK/dedup-config.json`; later phases read it, and refuse flags
-//!    that disagree with it (pass the same dedup flags to every phase, or none).
-//! 2. `buckets`: rank `r` runs the LSH band partitions `p` (and the exact partition, last)
-//!    with `p % N == r`, in parallel, each sorting out of core within its share of `--memory`.
-//! 3. `cluster`: union-find over all edges, the report (`WORK/clusters/report.json`, also
-//!    printed) and, with `--index`, the persistent index of earlier runs. Runs once.
-//! 4. `filter INPUT...`: rank `r` re-reads its input files and writes the kept documents.
+//! 1. `signatures INPUT...`: step `map-0`; rank `r` of `N` reads its contiguous share of the
+//!    input files, stages the documents and their MinHash signatures and exact hashes under
+//!    `WORK/barriers/dedup/wN/`. The first call stores the effective configuration, the input
+//!    list and `N` in `WORK/dedup-config.json`; later phases read it, and refuse flags that
+//!    disagree with it (pass the same dedup flags to every phase, or none).
+//! 2. `buckets`: step `dedup-buckets`; rank `r` sorts key shard `r` of every LSH band
+//!    partition (and the exact hashes) out of core within `--memory`, writes the edges.
+//! 3. `cluster`: step `dedup-clusters`: union-find over all edges, the report
+//!    (`WORK/barriers/dedup/wN/dedup/clusters/report.json`, also printed) and, with `--index`,
+//!    the documents earlier runs saw. Runs once.
+//! 4. `filter INPUT...`: step `map-1`: rank `r` replays its share of the staged documents and
+//!    writes those kept; the last rank to finish runs the `merge` step (`WORK/stats.json`,
+//!    and the `--index` of phase 3 learns this run's documents).
 //!
-//! **Document ids** are `(file index << 32) | record index in the file`, the file index being
-//! the position in the input listing (each argument's matches sorted by URL, arguments in the
-//! order given, repeats dropped). They do not depend on the rank count, so "first in input
-//! order" is the same everywhere. Records that cannot be parsed are skipped (logged, counted)
-//! the same way in phases 1 and 4; a file that cannot be opened fails the phase.
+//! **Outputs** are those of a `jsonl` sink in a job array: `part-p1-{r:05}-{k:05}.jsonl.zst` in
+//! `--output`, written by rank `r` (`{"id", "text", ...metadata}`); read in name order they
+//! are the kept documents in input order, the same at any rank count. `--rejects` gets the
+//! removed ones the same way, with `"drop_reason": "dedup:duplicate"`. Files are written as
+//! `*.tmp` and renamed; each task writes its completion marker last
+//! (`WORK/steps/wN/STEP/task-R.json`).
 //!
-//! **Outputs** are named by input file: `part-{i:05}.jsonl.zst` in `--output` holds the kept
-//! documents of input file `i`, in input order (`{"id", "text", ...metadata}`, as the `jsonl`
-//! sink writes them), and the same name in `--rejects` the removed ones with
-//! `"drop_reason": "dedup:duplicate"`. Ranks thus write disjoint files into one directory, and
-//! the directory is byte-identical whatever the rank count. Every file is written as `*.tmp`
-//! and renamed; each rank writes `WORK/filter/rank-{r:05}.json` (its counts) last.
-//!
-//! **Reruns** skip finished work: a split or edge file that exists (files are renamed into
-//! place when complete) with this configuration is kept. Phase 3 with `--index` records that
-//! it folded this run into the index (`clusters/index-update.json`), so rerunning it reuses
-//! its clusters instead of finding every document in the index.
+//! **Reruns** skip finished work: a task whose marker exists does nothing, and a task that
+//! died resumes from the work units it finished. `filter` always runs again (its outputs may
+//! have moved), resuming from what it finished.
 
-mod filter;
-mod input;
-pub(super) mod phases;
+mod pipeline;
 mod settings;
+pub(super) mod summary;
 mod synth;
 
 use std::path::PathBuf;
@@ -43,6 +41,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::Exit;
 use super::ranks::{RankArgs, Ranks};
+use pipeline::Invocation;
 
 /// `tokenmill dedup` arguments.
 #[derive(Debug, Args)]
@@ -65,13 +64,13 @@ pub struct DedupArgs {
 /// The phases, and all of them at once.
 #[derive(Debug, Subcommand)]
 pub enum Phase {
-    /// Phase 1: MinHash signatures and exact hashes of the input files this rank owns.
+    /// Phase 1: stage this rank's share of the inputs with their MinHash signatures and exact hashes.
     Signatures(SignaturesArgs),
     /// Phase 2: per LSH band (and for exact hashes), sort keys out of core and write duplicate edges.
     Buckets(BucketsArgs),
     /// Phase 3: cluster the edges, choose what to keep, print and write the report (run once).
     Cluster(ClusterArgs),
-    /// Phase 4: re-read the input files this rank owns and write the documents that are kept.
+    /// Phase 4: replay this rank's share of the staged documents and write those that are kept.
     Filter(FilterArgs),
     /// All four phases in one process: the single-machine run.
     Run(RunArgs),
@@ -168,8 +167,8 @@ pub struct ClusterOpts {
     /// too, then this run's documents are added to it. Created if absent.
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Also write the clusters: WORK/clusters/clusters.bin and a readable clusters.jsonl
-    /// (the kept document and every member as INPUT#RECORD, records counted from 0).
+    /// Also write the clusters: WORK/barriers/dedup/wN/dedup/clusters/clusters.bin and a readable
+    /// clusters.jsonl beside it (the kept document and every member, by document id).
     #[arg(long)]
     pub dump_clusters: bool,
 }
@@ -177,7 +176,7 @@ pub struct ClusterOpts {
 /// Where phase 4 writes.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Directory or URL prefix for the kept documents: part-{i:05}.jsonl.zst holds those of input file i.
+    /// Directory or URL prefix for the kept documents: part-p1-{r:05}-{k:05}.jsonl.zst, written by rank r.
     #[arg(short, long, value_name = "DIR")]
     pub output: String,
     /// Directory or URL prefix for the removed documents (same file names, with "drop_reason": "dedup:duplicate").
@@ -256,13 +255,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// [`Exit::Config`].
 ///
 /// # Errors
-/// A phase failed (I/O, a corrupt or missing artifact, an input that changed between phases).
+/// A phase failed (I/O, a corrupt or missing artifact, an earlier phase not complete).
 pub(super) fn dedup(args: DedupArgs) -> anyhow::Result<Exit> {
-    run_phase(args.phase).map(|()| Exit::Ok)
-}
-
-fn run_phase(phase: Phase) -> anyhow::Result<()> {
-    let threads = match &phase {
+    let threads = match &args.phase {
         Phase::Signatures(a) => a.work.threads,
         Phase::Buckets(a) => a.work.threads,
         Phase::Cluster(a) => a.work.threads,
@@ -271,41 +266,93 @@ fn run_phase(phase: Phase) -> anyhow::Result<()> {
         Phase::Synth(_) => None,
     };
     let threads = threads.unwrap_or_else(crate::runner::default_threads).max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("tokenmill-dedup-{i}"))
-        .build()?;
-    pool.install(|| match phase {
+    match args.phase {
         Phase::Signatures(a) => {
             let Ranks { rank, world } = Ranks::resolve(&a.rank)?;
-            let files = input::list(&a.inputs)?;
-            let stored = settings::establish(&a.work.work_dir, &files, &a.config)?;
-            phases::signatures(&stored, &files, &a.work, rank, world)
+            let files = settings::list_inputs(&a.inputs)?;
+            let stored = settings::establish(&a.work.work_dir, &files, world, &a.config)?;
+            let plan = pipeline::compile(&a.work.work_dir, &stored, &invocation(&a.work))?;
+            pipeline::run_step(&plan, "map-0", rank, world, threads)
         }
         Phase::Buckets(a) => {
             let Ranks { rank, world } = Ranks::resolve(&a.rank)?;
             let stored = settings::load(&a.work.work_dir, &a.config)?;
-            phases::buckets(&stored, &a.work, rank, world, threads)
+            stored.check_world(world)?;
+            let plan = pipeline::compile(&a.work.work_dir, &stored, &invocation(&a.work))?;
+            let step = format!("{}-buckets", pipeline::NODE);
+            pipeline::run_step(&plan, &step, rank, world, threads)
         }
         Phase::Cluster(a) => {
             let stored = settings::load(&a.work.work_dir, &a.config)?;
-            phases::cluster(&stored, &a.work, &a.cluster).map(drop)
+            cluster(&stored, &a.work, &a.cluster, threads)
         }
         Phase::Filter(a) => {
             let Ranks { rank, world } = Ranks::resolve(&a.rank)?;
             let stored = settings::load(&a.work.work_dir, &a.config)?;
-            let files = input::list(&a.inputs)?;
-            stored.check_inputs(&files)?;
-            filter::filter(&stored, &files, &a.work, &a.output, rank, world)
+            stored.check_world(world)?;
+            stored.check_inputs(&settings::list_inputs(&a.inputs)?)?;
+            let index = settings::recorded_index(&a.work.work_dir)?;
+            let inv = Invocation {
+                output: Some(&a.output),
+                index: index.as_deref(),
+                ..invocation(&a.work)
+            };
+            let plan = pipeline::compile(&a.work.work_dir, &stored, &inv)?;
+            pipeline::filter(&plan, rank, world, threads)
         }
-        Phase::Run(a) => {
-            let files = input::list(&a.inputs)?;
-            let stored = settings::establish(&a.work.work_dir, &files, &a.config)?;
-            phases::signatures(&stored, &files, &a.work, 0, 1)?;
-            phases::buckets(&stored, &a.work, 0, 1, threads)?;
-            phases::cluster(&stored, &a.work, &a.cluster)?;
-            filter::filter(&stored, &files, &a.work, &a.output, 0, 1)
+        Phase::Run(a) => run(&a, threads),
+        Phase::Synth(a) => synth::synth(&a).map(|()| Exit::Ok),
+    }
+}
+
+/// The options of `work` for the pipeline.
+fn invocation(work: &WorkArgs) -> Invocation<'static> {
+    Invocation { memory: work.memory, ..Invocation::default() }
+}
+
+/// Phase 3 (one task), its report printed, and the clusters dumped if asked.
+fn cluster(
+    stored: &settings::WorkConfig,
+    work: &WorkArgs,
+    opts: &ClusterOpts,
+    threads: usize,
+) -> anyhow::Result<Exit> {
+    let inv = Invocation {
+        index: opts.index.as_deref(),
+        dump_clusters: opts.dump_clusters,
+        ..invocation(work)
+    };
+    let plan = pipeline::compile(&work.work_dir, stored, &inv)?;
+    settings::record_index(&work.work_dir, opts.index.as_deref())?;
+    let step = format!("{}-clusters", pipeline::NODE);
+    let exit = pipeline::run_step(&plan, &step, 0, stored.world_size, threads)?;
+    let staged = pipeline::barrier_dir(&work.work_dir, stored.world_size);
+    summary::print_report(&staged.join("dedup"))?;
+    if opts.dump_clusters {
+        summary::dump_clusters(&staged.join("dedup"), &staged)?;
+    }
+    Ok(exit)
+}
+
+/// `dedup run`: every phase in this process, as a job array of one task.
+fn run(a: &RunArgs, threads: usize) -> anyhow::Result<Exit> {
+    let files = settings::list_inputs(&a.inputs)?;
+    let stored = settings::establish(&a.work.work_dir, &files, 1, &a.config)?;
+    let plan = pipeline::compile(&a.work.work_dir, &stored, &invocation(&a.work))?;
+    for step in ["map-0".to_string(), format!("{}-buckets", pipeline::NODE)] {
+        let exit = pipeline::run_step(&plan, &step, 0, 1, threads)?;
+        if exit != Exit::Ok {
+            return Ok(exit);
         }
-        Phase::Synth(a) => synth::synth(&a),
-    })
+    }
+    let exit = cluster(&stored, &a.work, &a.cluster, threads)?;
+    if exit != Exit::Ok {
+        return Ok(exit);
+    }
+    let inv = Invocation {
+        output: Some(&a.output),
+        index: a.cluster.index.as_deref(),
+        ..invocation(&a.work)
+    };
+    pipeline::filter(&pipeline::compile(&a.work.work_dir, &stored, &inv)?, 0, 1, threads)
 }

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokenmill_dedup::{DedupConfig, KeepRule, MinHashConfig};
+use tokenmill_dedup::{DedupConfig, MinHashConfig};
 
-use super::{ConfigArgs, Keep, WorkArgs};
-use crate::config::FileSourceSpec;
+use super::{ConfigArgs, Keep};
 use crate::failure::{Failure, FailureKind};
-use crate::storage::InputFile;
+use crate::storage::{self, InputFile};
 
 /// A problem with the command line or its agreement with the work dir (exit code 2).
 pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -20,45 +19,31 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
 /// Name of the stored configuration in the work dir.
 pub(super) const CONFIG_FILE: &str = "dedup-config.json";
 
-/// `dedup-config.json`: what every phase of one work dir must agree on.
+/// The version of [`WorkConfig`]'s layout (1 was the layout of the separate dedup driver).
+const VERSION: u32 = 2;
+
+/// `dedup-config.json`: what every phase of one work dir must agree on. It fixes the pipeline
+/// the phases run (`jsonl` source -> `minhash_dedup` -> `jsonl` sink) up to the options that
+/// are per invocation (`--memory`, `--index`, `--dump-clusters`, `--output`, `--rejects`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct WorkConfig {
     /// Version of this file's layout.
     pub version: u32,
-    /// Input files as listed by phase 1; file `i` is split `i`, its documents have ids `i << 32 | n`.
+    /// Input files as listed by phase 1, in order: the pipeline's source paths.
     pub inputs: Vec<String>,
+    /// The job array's size: the task count of phases 1, 2 and 4.
+    pub world_size: usize,
     /// Field holding the text.
     pub text_field: String,
     /// Field holding the document id.
     pub id_field: String,
-    /// Numeric field holding the quality score, for `keep = "highest_score"`.
-    pub score_field: Option<String>,
-    /// The library configuration. `memory_budget` and `dump_clusters` are per invocation
-    /// (`--memory`, `--dump-clusters`); they are stored as their defaults and not used.
-    pub dedup: DedupConfig,
+    /// The dedup stage's options, as the pipeline file writes them (`type` included).
+    pub stage: serde_json::Map<String, Value>,
 }
 
 impl WorkConfig {
-    /// The library configuration for one invocation.
-    pub(super) fn runtime(&self, work: &WorkArgs, dump_clusters: bool) -> DedupConfig {
-        DedupConfig {
-            memory_budget: usize::try_from(work.memory).unwrap_or(usize::MAX),
-            dump_clusters,
-            ..self.dedup
-        }
-    }
-
-    /// How input files are read.
-    pub(super) fn source_spec(&self) -> FileSourceSpec {
-        FileSourceSpec {
-            text_field: self.text_field.clone(),
-            id_field: Some(self.id_field.clone()),
-            ..FileSourceSpec::new("dedup", vec![])
-        }
-    }
-
-    /// Checks that `files` are the inputs phase 1 signed, in the same order (ids depend on it).
+    /// Checks that `files` are the inputs phase 1 listed, in the same order.
     pub(super) fn check_inputs(&self, files: &[InputFile]) -> anyhow::Result<()> {
         let urls: Vec<&str> = files.iter().map(|f| f.url.as_str()).collect();
         if urls == self.inputs {
@@ -78,6 +63,38 @@ impl WorkConfig {
             self.inputs.get(first).map_or("(none)", String::as_str),
         )))
     }
+
+    /// Checks that this process's world size is the stored one.
+    pub(super) fn check_world(&self, world: usize) -> anyhow::Result<()> {
+        if world == self.world_size {
+            return Ok(());
+        }
+        Err(usage(format!(
+            "--world-size {world} disagrees with {CONFIG_FILE}, where phase 1 ran as {} task(s); pass the same world size to every phase",
+            self.world_size
+        )))
+    }
+}
+
+/// Lists `patterns`: each one's matches sorted by URL, patterns in the order given, repeats
+/// dropped. Position `i` in this list is input file `i`.
+///
+/// # Errors
+/// A pattern cannot be listed, or nothing matches.
+pub(super) fn list_inputs(patterns: &[String]) -> anyhow::Result<Vec<InputFile>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut files = Vec::new();
+    for pattern in patterns {
+        for file in storage::list_inputs(pattern, &Default::default())? {
+            if seen.insert(file.url.clone()) {
+                files.push(file);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(usage(format!("no input files match {}", patterns.join(", "))));
+    }
+    Ok(files)
 }
 
 impl ConfigArgs {
@@ -100,58 +117,71 @@ impl ConfigArgs {
             || c.exact_only
     }
 
-    /// The configuration these flags ask for (defaults where absent), for `inputs`.
-    fn build(&self, inputs: Vec<String>) -> anyhow::Result<WorkConfig> {
+    /// The stage options these flags ask for (defaults where absent), checked by the dedup
+    /// library as the stage will be.
+    fn stage(&self) -> anyhow::Result<serde_json::Map<String, Value>> {
+        let keep = match self.keep.unwrap_or(Keep::First) {
+            Keep::First => "first",
+            Keep::Longest => "longest",
+            Keep::HighestScore => "highest_score",
+        };
+        if keep == "highest_score" && self.score_field.is_none() {
+            return Err(usage("--keep highest-score needs --score-field NAME"));
+        }
+        let mut stage = serde_json::Map::new();
+        stage.insert("keep".into(), keep.into());
+        if let Some(f) = &self.score_field {
+            stage.insert("score_field".into(), f.as_str().into());
+        }
+        if self.exact_only {
+            stage.insert("type".into(), "exact_dedup".into());
+            return Ok(stage);
+        }
         let defaults = DedupConfig::default();
         let threshold = self.threshold.unwrap_or(defaults.threshold);
         let num_perm = self.num_perm.unwrap_or(defaults.minhash.num_perm);
+        // One of bands and rows gives the other; neither, the stage's defaults.
         let (bands, rows) = match (self.bands, self.rows) {
-            (Some(b), Some(r)) => (b, r),
-            (Some(b), None) => (b, num_perm / b.max(1)),
-            (None, Some(r)) => (num_perm / r.max(1), r),
-            (None, None) if num_perm == defaults.minhash.num_perm => {
-                (defaults.minhash.bands, defaults.minhash.rows)
+            (Some(b), Some(r)) => (Some(b), Some(r)),
+            (Some(b), None) => (Some(b), Some(num_perm / b.max(1))),
+            (None, Some(r)) => (Some(num_perm / r.max(1)), Some(r)),
+            (None, None) => (None, None),
+        };
+        let minhash = match (bands, rows) {
+            (Some(bands), Some(rows)) => {
+                MinHashConfig { num_perm, bands, rows, ..defaults.minhash }
             }
-            (None, None) => {
-                let m = MinHashConfig::from_threshold(threshold, num_perm)
-                    .map_err(|e| usage(e.to_string()))?;
-                (m.bands, m.rows)
-            }
+            _ if num_perm == defaults.minhash.num_perm => defaults.minhash,
+            _ => MinHashConfig::from_threshold(threshold, num_perm)
+                .map_err(|e| usage(e.to_string()))?,
         };
-        let minhash = MinHashConfig {
-            num_perm,
-            bands,
-            rows,
-            ngram: self.ngram.unwrap_or(defaults.minhash.ngram),
-            char_ngrams: self.char_ngrams,
-            shingles: defaults.minhash.shingles,
-            seed: self.seed.unwrap_or(defaults.minhash.seed),
-        };
-        let keep = match self.keep.unwrap_or(Keep::First) {
-            Keep::First => KeepRule::First,
-            Keep::Longest => KeepRule::Longest,
-            Keep::HighestScore => KeepRule::HighestScore,
-        };
-        if keep == KeepRule::HighestScore && self.score_field.is_none() {
-            return Err(usage("--keep highest-score needs --score-field NAME"));
+        DedupConfig { minhash, threshold, ..defaults }
+            .validate()
+            .map_err(|e| usage(e.to_string()))?;
+        stage.insert("type".into(), "minhash_dedup".into());
+        stage.insert("threshold".into(), threshold.into());
+        stage.insert("num_perm".into(), num_perm.into());
+        if let (Some(b), Some(r)) = (bands, rows) {
+            stage.insert("bands".into(), b.into());
+            stage.insert("rows".into(), r.into());
         }
-        let dedup = DedupConfig {
-            minhash,
-            fuzzy: !self.exact_only,
-            exact: !self.no_exact,
-            verify: !self.no_verify,
-            threshold,
-            keep,
-            ..defaults
-        };
-        dedup.validate().map_err(|e| usage(e.to_string()))?;
+        stage.insert("ngram".into(), self.ngram.unwrap_or(defaults.minhash.ngram).into());
+        stage.insert("char_ngrams".into(), self.char_ngrams.into());
+        stage.insert("seed".into(), self.seed.unwrap_or(defaults.minhash.seed).into());
+        stage.insert("verify".into(), (!self.no_verify).into());
+        stage.insert("exact".into(), (!self.no_exact).into());
+        Ok(stage)
+    }
+
+    /// The configuration these flags ask for, for `inputs` and `world_size` tasks.
+    fn build(&self, inputs: Vec<String>, world_size: usize) -> anyhow::Result<WorkConfig> {
         Ok(WorkConfig {
-            version: 1,
+            version: VERSION,
             inputs,
+            world_size,
             text_field: self.text_field.clone().unwrap_or_else(|| "text".into()),
             id_field: self.id_field.clone().unwrap_or_else(|| "id".into()),
-            score_field: self.score_field.clone(),
-            dedup,
+            stage: self.stage()?,
         })
     }
 }
@@ -167,27 +197,32 @@ fn read_stored(work_dir: &Path) -> anyhow::Result<Option<WorkConfig>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    let version = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["version"].as_u64());
+    if version.is_some_and(|v| v != u64::from(VERSION)) {
+        return Err(usage(format!(
+            "{}: version {} was written by an older tokenmill (expected {VERSION}); use a new --work-dir",
+            path.display(),
+            version.unwrap_or(0)
+        )));
+    }
     let stored: WorkConfig = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a dedup configuration", path.display()))?;
-    anyhow::ensure!(
-        stored.version == 1,
-        "{}: version {} is not supported (expected 1)",
-        path.display(),
-        stored.version
-    );
     Ok(Some(stored))
 }
 
-/// Phase 1: the configuration of `args` for `files`, stored in the work dir; if one is stored
-/// already (another rank, or an earlier run), they must agree.
+/// Phase 1 (and `dedup run`): the configuration of `args` for `files` and `world_size` tasks,
+/// stored in the work dir; if one is stored already (another rank, or an earlier run), they
+/// must agree.
 pub(super) fn establish(
     work_dir: &Path,
     files: &[InputFile],
+    world_size: usize,
     args: &ConfigArgs,
 ) -> anyhow::Result<WorkConfig> {
-    let fresh = args.build(files.iter().map(|f| f.url.clone()).collect())?;
+    let fresh = args.build(files.iter().map(|f| f.url.clone()).collect(), world_size)?;
     if let Some(stored) = read_stored(work_dir)? {
         stored.check_inputs(files)?;
+        stored.check_world(world_size)?;
         compare(work_dir, &stored, &fresh)?;
         return Ok(stored);
     }
@@ -212,7 +247,7 @@ pub(super) fn load(work_dir: &Path, args: &ConfigArgs) -> anyhow::Result<WorkCon
         )));
     };
     if args.given() {
-        let fresh = args.build(stored.inputs.clone())?;
+        let fresh = args.build(stored.inputs.clone(), stored.world_size)?;
         compare(work_dir, &stored, &fresh)?;
     } else {
         tracing::debug!(config = %config_path(work_dir).display(), "using the stored dedup configuration");
@@ -237,12 +272,45 @@ fn compare(work_dir: &Path, stored: &WorkConfig, flags: &WorkConfig) -> anyhow::
 fn diff(prefix: &str, stored: &Value, flags: &Value, out: &mut Vec<String>) {
     match (stored, flags) {
         (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
                 let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                diff(&key, v, b.get(k).unwrap_or(&Value::Null), out);
+                let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+                diff(&key, x, y, out);
             }
         }
         (a, b) if a != b => out.push(format!("{prefix} is {a} in the work dir, {b} here")),
         _ => {}
+    }
+}
+
+/// Where phase 3 records its `--index`: the merge that follows phase 4 adds the run to it.
+const CLUSTER_FILE: &str = "dedup-cluster.json";
+
+/// Records the index phase 3 used (or none).
+///
+/// # Errors
+/// The file cannot be written.
+pub(super) fn record_index(work_dir: &Path, index: Option<&Path>) -> anyhow::Result<()> {
+    let path = work_dir.join(CLUSTER_FILE);
+    let index = index.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    std::fs::write(&path, serde_json::json!({ "index": index }).to_string())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The index phase 3 used, if any.
+///
+/// # Errors
+/// The record exists but cannot be read.
+pub(super) fn recorded_index(work_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let path = work_dir.join(CLUSTER_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not an index record", path.display()))?;
+            Ok(v["index"].as_str().map(PathBuf::from))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
