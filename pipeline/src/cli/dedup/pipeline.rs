@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -149,7 +150,10 @@ pub(super) fn filter(
     threads: usize,
 ) -> anyhow::Result<Exit> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
-    for path in [marker(work_dir, world, "map-1", rank), marker(work_dir, world, "merge", 0)] {
+    let claim = merge_claim(work_dir, world);
+    for path in
+        [marker(work_dir, world, "map-1", rank), marker(work_dir, world, "merge", 0), claim.clone()]
+    {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -165,10 +169,31 @@ pub(super) fn filter(
         return Ok(exit);
     }
     if (0..world).all(|r| marker(work_dir, world, "map-1", r).exists()) {
-        return run_step(plan, "merge", 0, world, threads);
+        // Ranks finishing together all see every marker: the one that creates the claim merges.
+        if let Some(parent) = claim.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&claim) {
+            Ok(_) => return run_step(plan, "merge", 0, world, threads),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                println!("filter rank {rank} of {world} done; another rank merges the statistics");
+                return Ok(Exit::Ok);
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot create {}", claim.display()))
+                );
+            }
+        }
     }
     println!("filter rank {rank} of {world} done; the last rank to finish merges the statistics");
     Ok(Exit::Ok)
+}
+
+/// Created by the one rank that runs the merge after `map-1` (removed when a filter starts).
+fn merge_claim(work_dir: &Path, world: usize) -> PathBuf {
+    work_dir.join(format!("steps/w{world}/merge-claim"))
 }
 
 /// The directory of what the dedup stage staged in a job array of `world` tasks: the
