@@ -2,14 +2,14 @@
 //!
 //! A cache file is named `<key>.tmbpe`, where the key is the xxh3-128 of the `tokenizer.json`
 //! bytes as 32 lowercase hex digits, and holds what loading those bytes computed: the
-//! [`TokenizerInfo`] and the fast path's [`Tables`]. Version 3, all integers little-endian; a
+//! [`TokenizerInfo`] and the fast path's [`Tables`]. Version 4, all integers little-endian; a
 //! string is its byte length (u32) then its UTF-8 bytes; an optional id is a u8 (0 absent, 1
 //! present) then a u32 (0 when absent).
 //!
 //! | size | content |
 //! |---|---|
 //! | 8 | magic `TMBPETAB` |
-//! | 4 | format version, u32 = 3 |
+//! | 4 | format version, u32 = 4 |
 //! | 16 | key, u128: xxh3-128 of the `tokenizer.json` bytes |
 //! | 4 + n | producer, string: the `tokenizers` version whose parse the tables reproduce |
 //! | 8 | `vocab_size`, u64 |
@@ -33,7 +33,7 @@
 //! | 4 | `words` = number of pre-tokens that are one token, u32 |
 //! | ... | each: id u32, its bytes as a string of bytes (length u32, bytes); in id order |
 //! | 4 | `atoms` = number of chars that merge into one token first, u32 |
-//! | 8·atoms | each: the char's code point, u32, and its id, u32; in id order |
+//! | 72·atoms | each: the char's code point, u32, its id, u32, and its guard: the bytes not allowed before it, then after it, each a 256-bit set as four u64 (bit `b % 64` of word `b / 64` for byte `b`); in id order |
 //! | 8 | checksum, u64 = `xxh3_64` of every byte before it |
 //!
 //! A file that is short, corrupt, of another version or producer, or whose key is not the one
@@ -51,13 +51,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::fast::{AddedEntry, NormSpec, StageSpec, Tables};
+use crate::fast::{AddedEntry, Atom, Guard, NormSpec, StageSpec, Tables};
 use crate::info::TokenizerInfo;
 
 /// The first eight bytes of a cache file.
 const MAGIC: [u8; 8] = *b"TMBPETAB";
 /// The format version written, and the only one read.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 /// The `tokenizers` version the cached info and tables were computed with.
 pub(crate) const PRODUCER: &str = "tokenizers 0.23.2";
 /// Who wrote a file: [`PRODUCER`], this crate's version and the special-token candidates.
@@ -159,9 +159,12 @@ impl CacheFile {
             put_bytes(&mut out, bytes);
         }
         out.extend_from_slice(&len_u32(atoms.len()).to_le_bytes());
-        for &(ch, id) in atoms {
-            out.extend_from_slice(&u32::from(ch).to_le_bytes());
-            out.extend_from_slice(&id.to_le_bytes());
+        for atom in atoms {
+            out.extend_from_slice(&u32::from(atom.ch).to_le_bytes());
+            out.extend_from_slice(&atom.id.to_le_bytes());
+            for word in atom.guard.before.iter().chain(&atom.guard.after) {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
         }
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -249,8 +252,15 @@ impl CacheFile {
                 Ok::<_, String>((r.u32()?, r.bytes()?.to_vec())).map(|(id, bytes)| (bytes, id))
             })
             .collect::<Result<_, String>>()?;
-        let atoms = (0..r.count(8)?)
-            .map(|_| Ok::<_, String>((char_of(r.u32()?)?, r.u32()?)))
+        let atoms = (0..r.count(72)?)
+            .map(|_| {
+                let (ch, id) = (char_of(r.u32()?)?, r.u32()?);
+                let mut guard = Guard::default();
+                for word in guard.before.iter_mut().chain(&mut guard.after) {
+                    *word = r.u64()?;
+                }
+                Ok::<_, String>(Atom { ch, id, guard })
+            })
             .collect::<Result<_, String>>()?;
         if r.pos != body.len() {
             return Err(format!("{} unread bytes before the checksum", body.len() - r.pos));
@@ -285,7 +295,7 @@ impl CacheFile {
             .iter()
             .map(|(_, id)| id)
             .chain(t.chars.iter().flatten().map(|(_, id)| id))
-            .chain(t.atoms.iter().map(|(_, id)| id));
+            .chain(t.atoms.iter().map(|atom| &atom.id));
         let ids = t
             .byte_ids
             .iter()

@@ -36,9 +36,17 @@ fn sample() -> CacheFile {
             ],
             ignore_merges: true,
             words: vec![(b"ab".to_vec(), 257)],
-            atoms: vec![('é', 258)],
+            atoms: vec![Atom { ch: 'é', id: 258, guard: sample_guard() }],
         },
     }
+}
+
+/// A space not allowed before the atom, byte 0xE4 not after it.
+fn sample_guard() -> Guard {
+    let mut guard = Guard::default();
+    guard.before[0] = 1 << 32;
+    guard.after[3] = 1 << 36;
+    guard
 }
 
 #[test]
@@ -46,7 +54,7 @@ fn bytes_are_pinned() {
     let bytes = sample().to_bytes();
     let mut want = Vec::new();
     want.extend_from_slice(b"TMBPETAB");
-    want.extend_from_slice(&[3, 0, 0, 0]);
+    want.extend_from_slice(&[4, 0, 0, 0]);
     want.extend_from_slice(&[
         0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23,
         0x01,
@@ -90,6 +98,9 @@ fn bytes_are_pinned() {
     want.extend_from_slice(&[0x01, 0x01, 0, 0, 2, 0, 0, 0]);
     want.extend_from_slice(b"ab");
     want.extend_from_slice(&[1, 0, 0, 0, 0xE9, 0, 0, 0, 0x02, 0x01, 0, 0]);
+    want.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0]);
+    want.extend_from_slice(&[0; 6 * 8]);
+    want.extend_from_slice(&[0, 0, 0, 0, 0x10, 0, 0, 0]);
     assert_eq!(&bytes[..bytes.len() - 8], &want[..]);
     assert_eq!(bytes[bytes.len() - 8..], xxh3_64(&want).to_le_bytes());
 }

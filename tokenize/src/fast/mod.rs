@@ -38,6 +38,7 @@ use tokenizers::{ModelWrapper, Tokenizer as HfTokenizer};
 pub(crate) use added::AddedEntry;
 use added::AddedTokens;
 use atoms::Atoms;
+pub(crate) use atoms::{Atom, Guard};
 use cache::PieceCache;
 use merge::{Merges, Scratch};
 pub(crate) use normalize::NormSpec;
@@ -56,7 +57,7 @@ pub(crate) struct FastBpe {
     byte_ids: [u32; 256],
     /// Char-level (SentencePiece-style) BPE: the id of each char that is a token.
     chars: Option<Chars>,
-    /// Byte-level BPE: chars whose bytes always merge into one token first ([`atoms`]).
+    /// Byte-level BPE: chars whose bytes merge into one token first ([`atoms`]).
     atoms: Atoms,
     merges: Merges,
     added: AddedTokens,
@@ -94,8 +95,8 @@ pub(crate) struct Tables {
     /// Pre-tokens that are one token, as `(bytes, id)` in id order: with `ignore_merges` the
     /// whole vocabulary, otherwise the tokens that merging their own symbols gives back.
     pub(crate) words: Vec<(Vec<u8>, u32)>,
-    /// Byte-level: the atoms, `(char, id)` in id order.
-    pub(crate) atoms: Vec<(char, u32)>,
+    /// Byte-level: the atoms, in id order.
+    pub(crate) atoms: Vec<Atom>,
 }
 
 /// The parts of `tokenizer.json` the fast path reads that `tokenizers` does not expose.

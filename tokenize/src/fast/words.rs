@@ -11,7 +11,9 @@
 use super::cache::{piece_hash, same_bytes};
 use hashbrown::HashTable;
 
-/// Whole-token pieces, keys end to end in one buffer (no allocation per token).
+/// Whole-token pieces. A key's first [`INLINE`] bytes sit in its entry, so the common word is
+/// found with one memory access past the table's control bytes; longer keys' other bytes lie
+/// end to end in one buffer (no allocation per token).
 #[derive(Debug, Default)]
 pub(crate) struct Words {
     table: HashTable<Entry>,
@@ -20,34 +22,67 @@ pub(crate) struct Words {
     max_len: usize,
 }
 
+/// Key bytes kept in the entry itself (an entry is then 32 bytes, half a cache line).
+const INLINE: usize = 20;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    hash: u64,
-    start: u32,
+    /// The key's first bytes, zero-padded.
+    head: [u8; INLINE],
+    /// Where the key's bytes past [`INLINE`] start in `keys`.
+    rest: u32,
     len: u32,
     id: u32,
+}
+
+impl Entry {
+    #[inline]
+    fn holds(&self, piece: &[u8], keys: &[u8]) -> bool {
+        if self.len as usize != piece.len() {
+            return false;
+        }
+        let head = piece.len().min(INLINE);
+        same_bytes(&self.head[..head], &piece[..head])
+            && (piece.len() <= INLINE
+                || same_bytes(
+                    &keys[self.rest as usize..][..piece.len() - INLINE],
+                    &piece[INLINE..],
+                ))
+    }
+
+    /// The key's bytes.
+    fn key(&self, keys: &[u8]) -> Vec<u8> {
+        let len = self.len as usize;
+        let mut key = self.head[..len.min(INLINE)].to_vec();
+        if len > INLINE {
+            key.extend_from_slice(&keys[self.rest as usize..][..len - INLINE]);
+        }
+        key
+    }
 }
 
 impl Words {
     /// The table of `(bytes, id)` pairs; of two pairs with the same bytes the first is kept.
     pub(crate) fn new(words: &[(Vec<u8>, u32)]) -> Self {
-        let mut this = Self {
-            table: HashTable::with_capacity(words.len()),
-            keys: Vec::with_capacity(words.iter().map(|(bytes, _)| bytes.len()).sum()),
-            max_len: 0,
-        };
+        let mut this =
+            Self { table: HashTable::with_capacity(words.len()), keys: Vec::new(), max_len: 0 };
         for (bytes, id) in words {
             if this.get(bytes).is_some() {
                 continue;
             }
-            let (Ok(start), Ok(len)) = (u32::try_from(this.keys.len()), u32::try_from(bytes.len()))
+            let (Ok(rest), Ok(len)) = (u32::try_from(this.keys.len()), u32::try_from(bytes.len()))
             else {
                 break;
             };
-            let entry = Entry { hash: piece_hash(bytes), start, len, id: *id };
-            this.keys.extend_from_slice(bytes);
+            let mut head = [0; INLINE];
+            let inline = bytes.len().min(INLINE);
+            head[..inline].copy_from_slice(&bytes[..inline]);
+            this.keys.extend_from_slice(&bytes[inline..]);
             this.max_len = this.max_len.max(bytes.len());
-            this.table.insert_unique(entry.hash, entry, |e| e.hash);
+            let Self { table, keys, .. } = &mut this;
+            table.insert_unique(piece_hash(bytes), Entry { head, rest, len, id: *id }, |e| {
+                piece_hash(&e.key(keys))
+            });
         }
         this
     }
@@ -69,22 +104,13 @@ impl Words {
         if piece.len() > self.max_len {
             return None;
         }
-        self.table
-            .find(hash, |e| {
-                e.hash == hash
-                    && e.len as usize == piece.len()
-                    && same_bytes(&self.keys[e.start as usize..][..piece.len()], piece)
-            })
-            .map(|e| e.id)
+        self.table.find(hash, |e| e.holds(piece, &self.keys)).map(|e| e.id)
     }
 
     /// Every `(bytes, id)` pair, in id order.
     pub(crate) fn entries(&self) -> Vec<(Vec<u8>, u32)> {
-        let mut words: Vec<(Vec<u8>, u32)> = self
-            .table
-            .iter()
-            .map(|e| (self.keys[e.start as usize..][..e.len as usize].to_vec(), e.id))
-            .collect();
+        let mut words: Vec<(Vec<u8>, u32)> =
+            self.table.iter().map(|e| (e.key(&self.keys), e.id)).collect();
         words.sort_unstable_by_key(|&(_, id)| id);
         words
     }
@@ -107,5 +133,17 @@ mod tests {
         assert_eq!(words.get(b"th"), None);
         assert_eq!(words.get(b"their"), None);
         assert_eq!(words.entries(), [(Vec::new(), 1), (b"the".to_vec(), 7), (b" the".to_vec(), 9)]);
+    }
+
+    #[test]
+    fn keys_longer_than_the_inline_head_compare_in_full() {
+        let long = b"================================".to_vec();
+        let other = [&long[..INLINE], b"-=========="].concat();
+        let words = Words::new(&[(long.clone(), 3), (b"==".to_vec(), 4), (other.clone(), 5)]);
+        assert_eq!(words.get(&long), Some(3));
+        assert_eq!(words.get(&other), Some(5));
+        assert_eq!(words.get(&long[..INLINE + 1]), None);
+        assert_eq!(words.get(&[&long[..], b"="].concat()), None);
+        assert_eq!(words.entries(), [(long, 3), (b"==".to_vec(), 4), (other, 5)]);
     }
 }
