@@ -31,7 +31,10 @@
 //! sampling), the k best kept with fastText's own tie order.
 //!
 //! Rows are added in fastText's order by default ([`Summation::Exact`]), so that probabilities
-//! and label order are fastText's (parity tests against the `fasttext` Python package). Language
+//! and label order are fastText's (parity tests against the `fasttext` Python package). Each
+//! thread keeps the rows of the words it sees more than once decoded and end to end, within a
+//! budget ([`FastText::set_word_cache_bytes`]), so that a frequent word costs one lookup and
+//! one streaming add of its rows. Language
 //! id uses [`Summation::PerWord`]: a word's rows are summed once (at load for known words; on
 //! first sight, in a bounded per-thread cache, for the others), so a repeated word costs one
 //! lookup, and probabilities differ from fastText's by float rounding.
@@ -45,6 +48,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{Error, Result};
 
 mod cache;
+mod exact_cache;
 mod hash;
 mod load;
 mod loss;
@@ -54,7 +58,9 @@ mod rows;
 mod vocab;
 mod write;
 
-use cache::{NEXT_MODEL, OOV, OOV_IDS};
+use cache::{NEXT_MODEL, OOV};
+pub use exact_cache::DEFAULT_WORD_CACHE_BYTES;
+use exact_cache::{LANES, WORD_ROWS, Word, add_rows};
 use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
 pub use loss::Loss;
 use loss::{TreeSearch, find_k_best, sigmoid, sigmoid_table, softmax, sort_heap, std_log};
@@ -126,6 +132,8 @@ pub struct FastText {
     word_ngrams: usize,
     vocab: Vocab,
     summation: Summation,
+    /// [`Summation::Exact`]: most bytes of rows a thread caches for this model.
+    word_cache_bytes: usize,
     /// [`Summation::PerWord`]: per known word, the sum of its input rows (`dim` floats each) ...
     word_vecs: Vec<f32>,
     /// ... and how many rows were summed.
@@ -221,6 +229,7 @@ impl FastText {
             word_ngrams: a[5].max(1) as usize,
             vocab,
             summation,
+            word_cache_bytes: DEFAULT_WORD_CACHE_BYTES,
             word_vecs: Vec::new(),
             word_rows: Vec::new(),
             word_ids: Vec::new(),
@@ -234,6 +243,14 @@ impl FastText {
         };
         model.precompute_words();
         Ok(model)
+    }
+
+    /// Sets how many bytes of input rows each thread may cache for this model with
+    /// [`Summation::Exact`] (default [`DEFAULT_WORD_CACHE_BYTES`]; 0 caches nothing). Frequent
+    /// words' rows, decoded and copied end to end, are what makes exact prediction fast;
+    /// the predictions are the same with any budget.
+    pub fn set_word_cache_bytes(&mut self, bytes: usize) {
+        self.word_cache_bytes = bytes;
     }
 
     /// The labels, e.g. `__label__en`.
@@ -430,34 +447,57 @@ impl FastText {
         self.finish_hidden(hidden, rows, &word_hashes)
     }
 
-    /// [`FastText::hidden`] adding every row in fastText's order, as `Model::computeHidden`.
+    /// [`FastText::hidden`] adding every row in fastText's order, as `Model::computeHidden`
+    /// (from the thread's cache of word rows, [`exact_cache`]).
     fn hidden_exact(&self, line: &str) -> Option<Vec<f32>> {
-        let mut hidden = vec![0f32; self.dim];
-        let mut rows = 0usize;
-        let (mut buf, mut word_hashes) = (String::new(), Vec::new());
-        let mut add = |ids: &[u32]| {
-            for &r in ids {
-                self.input.add_row(&mut hidden, r as usize);
-            }
-            rows += ids.len();
-        };
-        OOV_IDS.with_borrow_mut(|cache| {
-            for word in words(line).chain([EOS]) {
-                let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
-                match self.vocab.id(word, h) {
-                    Some(id) => {
-                        let (a, b) = self.word_spans[id];
-                        add(&self.word_ids[a as usize..b as usize]);
+        WORD_ROWS.with_borrow_mut(|cache| {
+            cache.for_model(self);
+            let width = cache.width();
+            let mut hidden = vec![[0f32; LANES]; width];
+            let mut rows = 0usize;
+            let mut word_hashes = std::mem::take(&mut cache.word_hashes);
+            word_hashes.clear();
+            // Words go in groups: their hashes first (prefetching their cache entries), then
+            // their rows, so that the cache misses of a group overlap.
+            let mut tokens = words(line).chain([EOS]);
+            let mut group = [("", 0u64); 32];
+            loop {
+                let mut n = 0;
+                for (slot, word) in group.iter_mut().zip(tokens.by_ref()) {
+                    let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
+                    cache.prefetch(h);
+                    *slot = (word, h);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                for &(word, h) in &group[..n] {
+                    let ft_hash = match cache.word(self, word, h) {
+                        Word::Rows(block, ft_hash) => {
+                            add_rows(&mut hidden, block);
+                            rows += block.len() / width;
+                            ft_hash
+                        }
+                        Word::Ids(ft_hash) => {
+                            let x = &mut hidden.as_flattened_mut()[..self.dim];
+                            cache.ids().iter().for_each(|&id| self.input.add_row(x, id));
+                            rows += cache.ids().len();
+                            ft_hash
+                        }
+                        Word::Skip => continue,
+                    };
+                    if self.word_ngrams > 1 {
+                        word_hashes.push(ft_hash as i32);
                     }
-                    None if word.starts_with(LABEL_PREFIX) => continue,
-                    None => cache.with_rows(self, word, h, &mut buf, &mut add),
-                }
-                if self.word_ngrams > 1 {
-                    word_hashes.push(hash(word.as_bytes()) as i32);
                 }
             }
-        });
-        self.finish_hidden(hidden, rows, &word_hashes)
+            let mut hidden = hidden.into_flattened();
+            hidden.truncate(self.dim);
+            let hidden = self.finish_hidden(hidden, rows, &word_hashes);
+            cache.word_hashes = word_hashes;
+            hidden
+        })
     }
 
     /// The rows of the word n-grams of a line's word hashes: fastText mixes sign-extended

@@ -134,6 +134,33 @@ impl Matrix {
         }
     }
 
+    /// Writes row `i` into `out[..cols]` as [`Matrix::add_row`] would add it (a quantized row
+    /// as `alpha × centroid`, the same products); rows past the end leave `out` as it is.
+    pub(crate) fn row_into(&self, out: &mut [f32], i: usize) {
+        match self {
+            Matrix::Dense { m, n, data } => {
+                if i < *m {
+                    out[..*n].copy_from_slice(&data[i * n..(i + 1) * n]);
+                }
+            }
+            Matrix::Quant { m, codes, pq, norms, .. } => {
+                if i >= *m {
+                    return;
+                }
+                let alpha = norms.as_ref().map_or(1.0, |(nc, npq)| npq.centroid(0, nc[i])[0]);
+                let code = &codes[i * pq.nsubq..(i + 1) * pq.nsubq];
+                for (s, &c) in code.iter().enumerate() {
+                    let cent = pq.centroid(s, c);
+                    let off = s * pq.dsub;
+                    out[off..off + cent.len()]
+                        .iter_mut()
+                        .zip(cent)
+                        .for_each(|(a, b)| *a = alpha * b);
+                }
+            }
+        }
+    }
+
     /// `row(i) · x`.
     pub(crate) fn dot_row(&self, x: &[f32], i: usize) -> f32 {
         match self {

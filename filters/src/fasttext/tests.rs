@@ -113,3 +113,35 @@ fn predictions_match_fasttext() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Exact predictions do not depend on the thread's word row cache: with no cache, with one so
+/// small that it is emptied over and over, and with the default one, every document gives the
+/// same labels and the same probabilities to the bit, the first time and once its words are
+/// cached.
+#[test]
+fn word_row_cache_changes_nothing() -> anyhow::Result<()> {
+    let (texts, _) = parity_fixture()?;
+    for name in ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"] {
+        let path = Path::new(PARITY_DIR).join(name);
+        let mut none = FastText::load(&path)?;
+        none.set_word_cache_bytes(0);
+        let mut tiny = FastText::load(&path)?;
+        tiny.set_word_cache_bytes(64 << 10);
+        let full = FastText::load(&path)?;
+        for pass in 0..2 {
+            for (i, text) in texts.iter().take(300).enumerate() {
+                let want = none.predict_with(text, None, 0.0);
+                assert!(!want.is_empty(), "{name}: document {i} has no prediction");
+                assert_eq!(tiny.predict_with(text, None, 0.0), want, "{name} {pass} {i} tiny");
+                assert_eq!(full.predict_with(text, None, 0.0), want, "{name} {pass} {i} full");
+            }
+        }
+        // A budget changed after predictions takes effect.
+        tiny.set_word_cache_bytes(0);
+        assert_eq!(
+            tiny.predict_with(&texts[0], None, 0.0),
+            none.predict_with(&texts[0], None, 0.0)
+        );
+    }
+    Ok(())
+}

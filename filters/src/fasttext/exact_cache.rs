@@ -1,0 +1,254 @@
+//! [`super::Summation::Exact`]: per thread, the input rows of the words it sees, decoded and
+//! copied end to end, so that a repeated word costs one lookup and one streaming add.
+//!
+//! fastText's running sum rounds after every row, so rows cannot be summed ahead of time; but
+//! the dimensions of a row are independent, so a word's rows can be added lane by lane from one
+//! contiguous block, in fastText's order, with the same roundings. The block holds what
+//! fastText adds (a dense row as stored; a quantized row as `alpha × centroid`, computed once),
+//! each row padded with zeros to a multiple of [`LANES`] floats; the padding lanes of the hidden
+//! vector are never read.
+//!
+//! Memory is bounded: the blocks of a thread take at most the model's word cache budget
+//! ([`super::FastText::set_word_cache_bytes`]); when the next word does not fit, the cache is
+//! emptied. A word is copied into the cache the second time the thread sees it (a 1 Mbit filter
+//! of word hashes remembers the first time), so words seen once, most of a corpus's distinct
+//! words, are added straight from the model's matrix and do not push frequent words out.
+
+use std::cell::RefCell;
+
+use super::{FastText, LABEL_PREFIX, hash};
+
+/// Lanes of the hidden vector added together (one SSE register).
+pub(super) const LANES: usize = 4;
+/// One group of lanes.
+pub(super) type Lane = [f32; LANES];
+/// Default budget of a thread's cached rows per model (bytes).
+pub const DEFAULT_WORD_CACHE_BYTES: usize = 16 << 20;
+/// Longer words (URLs, runs of CJK text) rarely repeat: not cached.
+const MAX_WORD_BYTES: usize = 40;
+/// Bits of the filter of words seen once (128 KiB).
+const SEEN_BITS: usize = 1 << 20;
+
+/// A cached word: one cache line, so that finding a word costs one memory access.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Entry {
+    /// xxh3 of the word (0: an empty entry; a word whose hash is 0 is not cached).
+    key: u64,
+    /// Its rows in [`WordRows::data`] (in lanes) ...
+    start: u32,
+    /// ... how many ...
+    rows: u32,
+    /// ... fastText's hash of the word (for word n-grams) ...
+    ft_hash: u32,
+    /// ... and the word itself.
+    len: u32,
+    text: [u8; MAX_WORD_BYTES],
+}
+
+const EMPTY: Entry =
+    Entry { key: 0, start: 0, rows: 0, ft_hash: 0, len: 0, text: [0; MAX_WORD_BYTES] };
+
+/// One thread's cache of word rows for one model, and the scratch buffers of a prediction.
+#[derive(Default)]
+pub(super) struct WordRows {
+    model: u64,
+    /// The model's budget when the cache was made (bytes).
+    budget: usize,
+    /// Lanes per row.
+    width: usize,
+    /// Most lanes [`WordRows::data`] may hold.
+    capacity: usize,
+    /// Open addressing (linear probing) by xxh3; a power of two long, at most half full.
+    table: Vec<Entry>,
+    words: usize,
+    /// The cached rows, end to end, `width` lanes per row.
+    data: Vec<Lane>,
+    /// Words seen once (by xxh3), since the cache was last emptied.
+    seen: Vec<u64>,
+    /// Row ids of the word being added.
+    ids: Vec<usize>,
+    /// `<word>` for its character n-grams.
+    buf: String,
+    /// fastText hashes of the line's words (word n-grams).
+    pub(super) word_hashes: Vec<i32>,
+}
+
+thread_local! {
+    pub(super) static WORD_ROWS: RefCell<WordRows> = RefCell::new(WordRows::default());
+}
+
+/// Adds rows of `width` lanes, one after the other, to `hidden` (`width` lanes).
+pub(super) fn add_rows(hidden: &mut [Lane], rows: &[Lane]) {
+    // Fixed widths let the compiler keep the hidden vector in registers across rows.
+    match hidden.len() {
+        1 => add_fixed::<1>(hidden, rows),
+        2 => add_fixed::<2>(hidden, rows),
+        3 => add_fixed::<3>(hidden, rows),
+        4 => add_fixed::<4>(hidden, rows),
+        5 => add_fixed::<5>(hidden, rows),
+        6 => add_fixed::<6>(hidden, rows),
+        7 => add_fixed::<7>(hidden, rows),
+        8 => add_fixed::<8>(hidden, rows),
+        w => {
+            for row in rows.chunks_exact(w) {
+                for (h, r) in hidden.iter_mut().zip(row) {
+                    (0..LANES).for_each(|i| h[i] += r[i]);
+                }
+            }
+        }
+    }
+}
+
+fn add_fixed<const W: usize>(hidden: &mut [Lane], rows: &[Lane]) {
+    let mut acc: [Lane; W] = [[0.0; LANES]; W];
+    acc.copy_from_slice(&hidden[..W]);
+    for row in rows.chunks_exact(W) {
+        for (h, r) in acc.iter_mut().zip(row) {
+            (0..LANES).for_each(|i| h[i] += r[i]);
+        }
+    }
+    hidden[..W].copy_from_slice(&acc);
+}
+
+/// Asks the CPU to bring the cache line of `x` closer: a hint, with no effect on results.
+#[inline(always)]
+#[allow(unsafe_code)] // The one unsafe call of the crate: a prefetch cannot read or fault.
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; it does not dereference
+    // the pointer (a valid reference here anyway) and cannot fault.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(x).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
+/// What a word adds.
+pub(super) enum Word<'c> {
+    /// Its rows, in fastText's order, and fastText's hash of it.
+    Rows(&'c [Lane], u32),
+    /// Not cached: its row ids are in the cache's scratch list (added from the matrix).
+    Ids(u32),
+    /// An unknown label: fastText skips it.
+    Skip,
+}
+
+impl WordRows {
+    /// Prepares the cache for `model`: emptied when it held another model's rows.
+    pub(super) fn for_model(&mut self, model: &FastText) {
+        if self.model != model.id || self.budget != model.word_cache_bytes {
+            let width = model.dim.div_ceil(LANES).max(1);
+            // A quarter of the budget for the table (64-byte entries), the rest for rows.
+            let budget = model.word_cache_bytes;
+            let entries = 1usize << (budget / 4 / size_of::<Entry>()).max(2).ilog2();
+            *self = WordRows {
+                model: model.id,
+                budget,
+                width,
+                capacity: (budget - budget / 4) / size_of::<Lane>(),
+                table: if budget == 0 { Vec::new() } else { vec![EMPTY; entries] },
+                seen: vec![0; SEEN_BITS / 64],
+                ..WordRows::default()
+            };
+            self.capacity = self.capacity.min(u32::MAX as usize);
+        }
+    }
+
+    /// Lanes per row.
+    pub(super) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Starts bringing what finding the word of xxh3 `h` reads into the cache (its table entry
+    /// and its bit in the filter of words seen once), so that a line's lookups overlap.
+    pub(super) fn prefetch(&self, h: u64) {
+        if !self.table.is_empty() {
+            prefetch(&self.table[h as usize & (self.table.len() - 1)]);
+            prefetch(&self.seen[(h as usize % SEEN_BITS) / 64]);
+        }
+    }
+
+    /// The row ids of the last [`Word::Ids`].
+    pub(super) fn ids(&self) -> &[usize] {
+        &self.ids
+    }
+
+    /// The entry of `word` (xxh3 `h`), or the empty entry where it would go.
+    fn find(&self, word: &str, h: u64) -> Result<usize, usize> {
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = &self.table[i];
+            if e.key == 0 {
+                return Err(i);
+            }
+            if e.key == h && &e.text[..e.len as usize] == word.as_bytes() {
+                return Ok(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The rows of `word` (whose xxh3 is `h`): cached, or computed (and cached when the word
+    /// was seen before and fits).
+    pub(super) fn word(&mut self, model: &FastText, word: &str, h: u64) -> Word<'_> {
+        let cacheable = !self.table.is_empty() && h != 0 && word.len() <= MAX_WORD_BYTES;
+        if let Some(Ok(i)) = cacheable.then(|| self.find(word, h)) {
+            let e = &self.table[i];
+            let (start, n) = (e.start as usize, e.rows as usize * self.width);
+            return Word::Rows(&self.data[start..start + n], e.ft_hash);
+        }
+        self.ids.clear();
+        match model.vocab.id(word, h) {
+            Some(id) => {
+                let (a, b) = model.word_spans[id];
+                self.ids.extend(model.word_ids[a as usize..b as usize].iter().map(|&i| i as usize));
+            }
+            None if word.starts_with(LABEL_PREFIX) => return Word::Skip,
+            None => model.subwords(word, &mut self.ids, &mut self.buf),
+        }
+        let ft_hash = if model.word_ngrams > 1 { hash(word.as_bytes()) } else { 0 };
+        if !cacheable || !self.admit(h) {
+            return Word::Ids(ft_hash);
+        }
+        // Found again: `admit` may have emptied the cache.
+        let (Ok(i) | Err(i)) = self.find(word, h);
+        let start = self.data.len();
+        self.data.resize(start + self.ids.len() * self.width, [0.0; LANES]);
+        for (row, &id) in self.data[start..].chunks_exact_mut(self.width).zip(&self.ids) {
+            model.input.row_into(row.as_flattened_mut(), id);
+        }
+        let mut text = [0; MAX_WORD_BYTES];
+        text[..word.len()].copy_from_slice(word.as_bytes());
+        let rows = self.ids.len() as u32;
+        let len = word.len() as u32;
+        self.table[i] = Entry { key: h, start: start as u32, rows, ft_hash, len, text };
+        self.words += 1;
+        Word::Rows(&self.data[start..], ft_hash)
+    }
+
+    /// Whether to cache a word now: seen before and its rows fit (emptying the cache when they
+    /// do not fit beside the others, or the table is half full).
+    fn admit(&mut self, h: u64) -> bool {
+        let bit = (h as usize) % SEEN_BITS;
+        let (w, b) = (bit / 64, 1u64 << (bit % 64));
+        if self.seen[w] & b == 0 {
+            self.seen[w] |= b;
+            return false;
+        }
+        let need = self.ids.len() * self.width;
+        if need > self.capacity {
+            return false;
+        }
+        if self.data.len() + need > self.capacity || 2 * (self.words + 1) > self.table.len() {
+            self.table.fill(EMPTY);
+            self.words = 0;
+            self.data.clear();
+            self.seen.fill(0);
+        }
+        true
+    }
+}
