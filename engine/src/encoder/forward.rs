@@ -9,6 +9,7 @@
 use super::config::{Activation, EncoderConfig, Family};
 use super::gemm::{Mat, gemm, vectorized};
 use super::weights::{Layer, Linear, Norm, Weights};
+pub use crate::ops::activation::erf;
 
 /// Positions of a sequence's tokens: from 0 for BERT; RoBERTa counts non-pad tokens from
 /// `pad + 1` and gives pad tokens the position `pad`, as `create_position_ids_from_input_ids`.
@@ -90,34 +91,6 @@ fn add_norm_rows(x: &mut [f32], residual: &[f32], norm: &Norm, eps: f32, c: usiz
             *v = (*v - mean) * rstd * w + b;
         }
     }
-}
-
-/// `erf(x)` to ~1e-7: a rational approximation on `[-4, 4]` (erf is +-1 to f32 precision
-/// beyond); no `exp`, so the loop over a whole activation vectorises.
-#[inline]
-pub fn erf(x: f32) -> f32 {
-    const A: [f32; 7] = [
-        -2.726_142_3e-10,
-        2.770_681_4e-8,
-        -2.101_024e-6,
-        -5.692_506_4e-5,
-        -7.349_906_3e-4,
-        -2.954_600_1e-3,
-        -1.609_603_3e-2,
-    ];
-    const B: [f32; 5] =
-        [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_3e-3, -1.426_474e-2];
-    let x = x.clamp(-4.0, 4.0);
-    let x2 = x * x;
-    let mut p = A[0];
-    for a in &A[1..] {
-        p = p * x2 + a;
-    }
-    let mut q = B[0];
-    for b in &B[1..] {
-        q = q * x2 + b;
-    }
-    x * p / q
 }
 
 /// `exp(x)` to ~2 ulp for `x` in `[-87, 88]` (clamped outside): a Cephes-style polynomial after

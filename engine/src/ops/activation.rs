@@ -31,6 +31,34 @@ pub fn gelu_backward(dx: &mut [f32], x: &[f32], dout: &[f32]) {
     );
 }
 
+/// `erf(x)` to ~1e-7: a rational approximation on `[-4, 4]` (erf is +-1 to f32 precision
+/// beyond); no `exp`, so the loop over a whole activation vectorises.
+#[inline]
+pub fn erf(x: f32) -> f32 {
+    const A: [f32; 7] = [
+        -2.726_142_3e-10,
+        2.770_681_4e-8,
+        -2.101_024e-6,
+        -5.692_506_4e-5,
+        -7.349_906_3e-4,
+        -2.954_600_1e-3,
+        -1.609_603_3e-2,
+    ];
+    const B: [f32; 5] =
+        [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_3e-3, -1.426_474e-2];
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = A[0];
+    for a in &A[1..] {
+        p = p * x2 + a;
+    }
+    let mut q = B[0];
+    for b in &B[1..] {
+        q = q * x2 + b;
+    }
+    x * p / q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! are tested against; the encoder's own CPU path (`encoder/forward.rs`) computes the same
 //! values with fused, cache-blocked loops.
 
-use crate::encoder::erf;
+use super::activation::erf;
 
 /// A pointwise function applied by [`pointwise_forward`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
