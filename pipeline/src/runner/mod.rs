@@ -17,7 +17,6 @@
 //! barriers decide; the next pass replays their survivors. Sinks stay open across passes.
 
 mod barrier;
-/// The metadata key carrying a staged document's ordinal (in the files a barrier stages).
 pub(crate) use barrier::ORDINAL as STAGED_ORDINAL;
 mod exec;
 mod history;
