@@ -13,13 +13,16 @@
 //!   hold it. Entries shorter than `ngram` tokens are not indexed (counted in
 //!   [`BenchmarkStats::short_entries`]); memory is that of the benchmarks' n-grams, never of the
 //!   corpus.
-//! * **Frequent n-grams.** GPT-3 ignored n-grams found in too many *training* documents; a
-//!   streaming stage cannot know that count when it sees a document, so two rules stand in for
-//!   it, both fixed before the first document: n-grams found in more than
-//!   [`DecontamConfig::max_entry_frequency`] benchmark entries (templates, licence headers,
-//!   common imports shared by many items) are ignored, and so are the n-grams of the
+//! * **Frequent n-grams.** Two rules are fixed before the first document: n-grams found in
+//!   more than [`DecontamConfig::max_entry_frequency`] benchmark entries (templates, licence
+//!   headers, common imports shared by many items) are ignored, and so are the n-grams of the
 //!   [`DecontaminatorBuilder::ignore_text`] texts (boilerplate the user knows to be common in
-//!   training data).
+//!   training data). GPT-3's own rule ignores n-grams found in too many *training* documents;
+//!   that count needs the whole corpus, so the caller makes it: [`Decontaminator::ngram_hashes`]
+//!   gives each document's distinct index n-grams (count each once per document),
+//!   [`Decontaminator::indexed`] the whole index in a fixed order (for per-n-gram counters
+//!   that several processes sum), and [`Decontaminator::without`] the matcher with the frequent
+//!   ones removed.
 //! * **Decision.** Every window of `ngram` tokens of the document is looked up; matching windows
 //!   are merged into spans. In [`DecontamMode::Drop`] a document with any span is dropped
 //!   (`contaminated`). In [`DecontamMode::Cut`] each span is removed with
@@ -111,6 +114,9 @@ pub struct BenchmarkStats {
     pub short_entries: u64,
     /// Distinct n-grams in the index that belong to it (after the frequency rules).
     pub ngrams: u64,
+    /// Its n-grams removed by [`Decontaminator::without`] (found in too many training
+    /// documents); not counted in `ngrams`.
+    pub frequent_ngrams: u64,
 }
 
 /// Collects benchmark entries, then builds a [`Decontaminator`].
@@ -177,24 +183,13 @@ impl DecontaminatorBuilder {
     /// None so far; kept fallible for rules that need checking against the benchmarks.
     pub fn build(self) -> Result<Decontaminator> {
         let max = self.config.max_entry_frequency;
-        let mut benchmarks = self.benchmarks;
         let index: FxHashMap<u64, u64> = self
             .table
             .into_iter()
             .filter(|(h, (_, entries))| *entries as usize <= max && !self.ignored.contains(h))
             .map(|(h, (mask, _))| (h, mask))
             .collect();
-        // About 16 bits per n-gram: most windows of a clean document stop at one bit.
-        let bits = (index.len() * 16).next_power_of_two().max(64);
-        let mut filter = vec![0u64; bits / 64];
-        for (h, mask) in &index {
-            let bit = (h & (bits as u64 - 1)) as usize;
-            filter[bit / 64] |= 1 << (bit % 64);
-            for (i, b) in benchmarks.iter_mut().enumerate() {
-                b.ngrams += (mask >> i) & 1;
-            }
-        }
-        Ok(Decontaminator { config: self.config, index, filter, benchmarks })
+        Ok(Decontaminator::over(self.config, index, self.benchmarks))
     }
 }
 
@@ -236,6 +231,25 @@ pub struct Cleaned<'a> {
 }
 
 impl Decontaminator {
+    /// The matcher over `index`; adds each n-gram to its benchmarks' `ngrams`.
+    fn over(
+        config: DecontamConfig,
+        index: FxHashMap<u64, u64>,
+        mut benchmarks: Vec<BenchmarkStats>,
+    ) -> Self {
+        // About 16 bits per n-gram: most windows of a clean document stop at one bit.
+        let bits = (index.len() * 16).next_power_of_two().max(64);
+        let mut filter = vec![0u64; bits / 64];
+        for (h, mask) in &index {
+            let bit = (h & (bits as u64 - 1)) as usize;
+            filter[bit / 64] |= 1 << (bit % 64);
+            for (i, b) in benchmarks.iter_mut().enumerate() {
+                b.ngrams += (mask >> i) & 1;
+            }
+        }
+        Decontaminator { config, index, filter, benchmarks }
+    }
+
     /// A builder with `config`; check it with [`Decontaminator::validate`] first where it comes
     /// from a user.
     pub fn builder(config: DecontamConfig) -> DecontaminatorBuilder {
@@ -269,23 +283,79 @@ impl Decontaminator {
         &self.benchmarks
     }
 
-    /// The spans of `text` made of benchmark n-grams, in order, merged where they overlap or
-    /// touch.
-    pub fn find(&self, text: &str) -> Vec<Span> {
-        if self.index.is_empty() {
-            return Vec::new();
+    /// Every n-gram of the index (a 64-bit hash each), sorted: the same list in every process
+    /// that builds the index from the same benchmarks, so a position in it names an n-gram.
+    pub fn indexed(&self) -> Vec<u64> {
+        let mut all: Vec<u64> = self.index.keys().copied().collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// The benchmarks holding index n-gram `hash` (bit `i` for benchmark `i`), if indexed.
+    pub fn benchmarks_of(&self, hash: u64) -> Option<u64> {
+        self.index.get(&hash).copied()
+    }
+
+    /// The distinct index n-grams found in `text`, sorted: what a count of the training
+    /// documents holding each n-gram adds for this document.
+    pub fn ngram_hashes(&self, text: &str) -> Vec<u64> {
+        let mut found = Vec::new();
+        self.scan(text, |_, h, _| found.push(h));
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// The matcher without the index n-grams for which `frequent` holds (GPT-3: found in more
+    /// than 10 training documents); each benchmark's
+    /// [`frequent_ngrams`](BenchmarkStats::frequent_ngrams) says how many of its n-grams went.
+    pub fn without(&self, frequent: impl Fn(u64) -> bool) -> Decontaminator {
+        let mut benchmarks = self.benchmarks.clone();
+        for b in &mut benchmarks {
+            b.ngrams = 0;
         }
+        let mut index = FxHashMap::default();
+        for (&h, &mask) in &self.index {
+            if frequent(h) {
+                for (i, b) in benchmarks.iter_mut().enumerate() {
+                    b.frequent_ngrams += (mask >> i) & 1;
+                }
+            } else {
+                index.insert(h, mask);
+            }
+        }
+        Decontaminator::over(self.config.clone(), index, benchmarks)
+    }
+
+    /// Calls `f` with each window of `text` that is an index n-gram: its first token's index,
+    /// its hash and its benchmarks; returns the tokens.
+    fn scan(&self, text: &str, mut f: impl FnMut(usize, u64, u64)) -> Tokens {
         let mut tokens = Tokens::default();
+        if self.index.is_empty() {
+            return tokens;
+        }
         tokens.split(text);
-        let n = self.config.ngram;
-        let mut spans: Vec<Span> = Vec::new();
         let bits = self.filter.len() as u64 * 64 - 1;
-        for (i, h) in tokens.ngrams(n) {
+        for (i, h) in tokens.ngrams(self.config.ngram) {
             let bit = (h & bits) as usize;
             if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
                 continue;
             }
-            let Some(&mask) = self.index.get(&h) else { continue };
+            if let Some(&mask) = self.index.get(&h) {
+                f(i, h, mask);
+            }
+        }
+        tokens
+    }
+
+    /// The spans of `text` made of benchmark n-grams, in order, merged where they overlap or
+    /// touch.
+    pub fn find(&self, text: &str) -> Vec<Span> {
+        let n = self.config.ngram;
+        let mut found: Vec<(usize, u64)> = Vec::new();
+        let tokens = self.scan(text, |i, _, mask| found.push((i, mask)));
+        let mut spans: Vec<Span> = Vec::new();
+        for (i, mask) in found {
             let (start, end) = (tokens.spans[i].0, tokens.spans[i + n - 1].1);
             match spans.last_mut() {
                 Some(last) if start <= last.end => {

@@ -2,6 +2,8 @@
 //! package's data, `tests/fixtures/decontam`) and of a Chinese quiz (Parquet) planted in real
 //! corpus documents are all found, whatever their wrapping, spacing and case; near misses are
 //! left alone; `cut` mode keeps what lies beyond the margin; `stats.json` counts per benchmark.
+//! With `max_document_frequency` (GPT-3's rule) n-grams found in more training documents than
+//! the limit are ignored, the same in one process, in a job array and after a kill.
 
 mod common;
 
@@ -266,4 +268,215 @@ fn a_missing_field_names_the_file_and_line() {
     let (code, log) = run(dir.path(), &config("drop", r#"["prompt", "test"]"#));
     assert_ne!(code, 0);
     assert!(log.contains("humaneval-20.jsonl:1") && log.contains("no `test` field"), "{log}");
+}
+
+// GPT-3's rule: `max_document_frequency`.
+
+/// Input files of the frequency scenario.
+const FREQ_FILES: usize = 8;
+/// The limit: more documents than this and an n-gram is ignored.
+const LIMIT: usize = 5;
+
+/// Plants HumanEval prompts: problem 1 in `LIMIT + 1` documents (frequent), problem 2 in
+/// exactly `LIMIT` (not more than the limit) and problem 0 in one. Writes the corpus in
+/// `FREQ_FILES` files under `in/`; returns the documents holding each problem.
+fn plant_frequent(dir: &Path) -> (Vec<(String, String)>, [Vec<usize>; 3]) {
+    let mut docs = corpus();
+    let he = humaneval();
+    let at: [Vec<usize>; 3] = [
+        vec![500],
+        (0..=LIMIT).map(|k| 20 + 97 * k).collect(),
+        (0..LIMIT).map(|k| 50 + 131 * k).collect(),
+    ];
+    for (problem, places) in at.iter().enumerate() {
+        for &i in places {
+            put(&mut docs, i, field(&he[problem], "prompt"));
+        }
+    }
+    std::fs::create_dir_all(dir.join("in")).expect("mkdir");
+    for (f, chunk) in docs.chunks(docs.len().div_ceil(FREQ_FILES)).enumerate() {
+        let lines: Vec<String> = chunk.iter().map(|(id, t)| doc_line(id, t)).collect();
+        std::fs::write(dir.join(format!("in/part-{f:02}.jsonl")), lines.join("\n") + "\n")
+            .expect("write");
+    }
+    (docs, at)
+}
+
+fn freq_config(extra: &str) -> String {
+    let fixture = root().join("tests/fixtures/decontam/humaneval-20.jsonl");
+    format!(
+        r#"version = 1
+[run]
+work_dir = "out/work"
+batch_docs = 16
+
+[[source]]
+name = "docs"
+type = "jsonl"
+paths = ["in/*.jsonl"]
+id_field = "id"
+
+[[stage]]
+name = "decon"
+type = "decontaminate"
+inputs = ["docs"]
+benchmarks = [{{ name = "humaneval", path = {fixture:?}, fields = ["prompt", "canonical_solution"] }}]
+{extra}
+
+[[sink]]
+name = "kept"
+type = "jsonl"
+inputs = ["decon"]
+path = "out/kept"
+
+[[sink]]
+name = "removed"
+type = "jsonl"
+inputs = ["decon.rejected"]
+path = "out/removed"
+"#,
+        fixture = fixture.display().to_string(),
+    )
+}
+
+/// The ids a run kept and removed.
+fn outcome_ids(dir: &Path) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let kept = texts(&read_parts(&dir.join("out/kept")));
+    let removed = read_parts(&dir.join("out/removed"));
+    (kept, removed.iter().map(|d| field(d, "id").to_string()).collect())
+}
+
+/// Distinct windows of 13 lowercased words of `text` (the stage's 13-grams, for text without
+/// CJK characters).
+fn ngrams13(text: &str) -> BTreeSet<String> {
+    let w: Vec<String> = words(text).iter().map(|w| w.to_lowercase()).collect();
+    w.windows(13).map(|g| g.join(" ")).collect()
+}
+
+#[test]
+fn ngrams_in_more_training_documents_than_the_limit_are_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (docs, at) = plant_frequent(dir.path());
+    let ids = |problems: &[usize]| -> BTreeSet<String> {
+        problems.iter().flat_map(|&p| at[p].iter().map(|&i| docs[i].0.clone())).collect()
+    };
+
+    // Without the rule every copy is removed, and nothing is staged.
+    let (code, log) = run(dir.path(), &freq_config(""));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(outcome_ids(dir.path()).1, ids(&[0, 1, 2]));
+    assert!(
+        !dir.path().join("out/work/barriers/decon").exists(),
+        "a streaming stage stages nothing"
+    );
+
+    // With it, problem 1 (in LIMIT + 1 documents) is ignored; LIMIT copies and a rare one go.
+    std::fs::remove_dir_all(dir.path().join("out")).expect("clean");
+    let (code, log) = run(dir.path(), &freq_config(&format!("max_document_frequency = {LIMIT}")));
+    assert_eq!(code, 0, "{log}");
+    let (kept, removed) = outcome_ids(dir.path());
+    assert_eq!(removed, ids(&[0, 2]));
+    for &i in &at[1] {
+        assert_eq!(kept.get(&docs[i].0), Some(&docs[i].1), "document {i} is kept unchanged");
+    }
+    assert_eq!(kept.len() + removed.len(), docs.len());
+
+    let stats = stats(dir.path());
+    let n = node(&stats, "decon");
+    assert_eq!(n["docs_in"].as_u64(), Some(docs.len() as u64));
+    assert_eq!(n["dropped"]["contaminated"].as_u64(), Some(1 + LIMIT as u64));
+    assert_eq!(n["transformed"]["humaneval.documents_dropped"].as_u64(), Some(1 + LIMIT as u64));
+    let frequent = ngrams13(field(&humaneval()[1], "prompt")).len() as u64;
+    let report = &n["report"];
+    assert_eq!(report["frequent_ngrams"].as_u64(), Some(frequent), "{report}");
+    assert_eq!(report["humaneval.frequent_ngrams"].as_u64(), Some(frequent), "{report}");
+    assert!(report["ngrams"].as_u64() > Some(frequent * 10), "the index of 20 problems: {report}");
+}
+
+/// `tokenmill plan --world-size N --format json`: each step's name and its tasks' argv.
+fn plan_steps(dir: &Path, world: usize) -> Vec<(String, Vec<Vec<String>>)> {
+    let args = ["plan", "p.toml", "--world-size", &world.to_string(), "--format", "json"];
+    let (code, out, err) = outcome(&run_in(dir, &args));
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).expect("json");
+    let steps = plan["steps"].as_array().expect("steps");
+    let argv = |t: &Value| -> Vec<String> {
+        t["argv"]
+            .as_array()
+            .expect("argv")
+            .iter()
+            .map(|a| a.as_str().expect("word").into())
+            .collect()
+    };
+    steps
+        .iter()
+        .map(|s| {
+            let tasks = s["tasks"].as_array().expect("tasks").iter().map(argv).collect();
+            (s["name"].as_str().expect("name").to_string(), tasks)
+        })
+        .collect()
+}
+
+#[test]
+fn a_job_array_counts_over_all_tasks_like_one_process() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (docs, at) = plant_frequent(data.path());
+    let config = freq_config(&format!("max_document_frequency = {LIMIT}"));
+    let (code, log) = run(data.path(), &config);
+    assert_eq!(code, 0, "{log}");
+    let expected = outcome_ids(data.path());
+    let expected_report = node(&stats(data.path()), "decon")["report"].clone();
+    assert_eq!(expected.1.len(), 1 + LIMIT);
+    assert!(at[1].iter().all(|&i| expected.0.contains_key(&docs[i].0)));
+
+    for world in [2, 3] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::rename(data.path().join("in"), dir.path().join("in")).expect("move inputs");
+        std::fs::write(dir.path().join("p.toml"), &config).expect("write");
+        let steps = plan_steps(dir.path(), world);
+        let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["map-0", "decon-count", "map-1", "merge"]);
+        for (_, tasks) in &steps {
+            for argv in tasks.iter().rev() {
+                let out = std::process::Command::new(&argv[0])
+                    .current_dir(dir.path())
+                    .args(&argv[1..])
+                    .output()
+                    .expect("task");
+                let (code, _, err) = outcome(&out);
+                assert_eq!(code, 0, "{argv:?}\n{err}");
+            }
+        }
+        // Each map task saw some copies of problem 1, none more than the limit: the
+        // decision sums every task's counts.
+        let (kept, removed) = outcome_ids(dir.path());
+        assert_eq!(removed, expected.1, "world size {world}");
+        assert!(kept == expected.0, "world size {world}: the kept documents differ");
+        let stats = stats(dir.path());
+        assert_eq!(node(&stats, "decon")["report"], expected_report, "world size {world}");
+        std::fs::rename(dir.path().join("in"), data.path().join("in")).expect("move back");
+    }
+}
+
+#[test]
+fn a_run_killed_while_counting_resumes_exactly() {
+    let data = tempfile::tempdir().expect("tempdir");
+    plant_frequent(data.path());
+    let config = freq_config(&format!("max_document_frequency = {LIMIT}"));
+    let (code, log) = run(data.path(), &config);
+    assert_eq!(code, 0, "{log}");
+    let expected = tree_bytes(data.path(), &["out/kept", "out/removed"]);
+    std::fs::remove_dir_all(data.path().join("out")).expect("clean");
+
+    assert!(kill_after(data.path(), "p0-", FREQ_FILES / 2), "the run finished before the kill");
+    let reused = finished_units(data.path(), "p0-");
+    let (code, _, err) =
+        outcome(&run_in(data.path(), &["run", "p.toml", "-j", "1", "--progress", "off"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stats(data.path())["units"]["reused"].as_u64(), Some(reused as u64));
+    let got = tree_bytes(data.path(), &["out/kept", "out/removed"]);
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (name, bytes) in &expected {
+        assert!(got[name] == *bytes, "{name} differs from the uninterrupted run's");
+    }
 }

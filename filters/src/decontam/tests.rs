@@ -181,3 +181,31 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&a.hashes, &b.hashes);
     }
 }
+
+#[test]
+fn frequent_ngrams_are_counted_once_per_document_and_removed_by_without() {
+    let other = "Return the list of all prime numbers below the given limit, computed with the \
+        sieve of Eratosthenes in increasing order.";
+    let d = decon(DecontamConfig::default(), &[QUESTION, other]);
+    let indexed = d.indexed();
+    assert!(indexed.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
+    assert_eq!(d.benchmarks()[0].ngrams, indexed.len() as u64);
+
+    // A document repeating the question holds each of its n-grams once.
+    let twice = format!("{QUESTION}\n{QUESTION}");
+    let found = d.ngram_hashes(&twice);
+    assert_eq!(found, d.ngram_hashes(QUESTION));
+    assert!(found.iter().all(|h| indexed.binary_search(h).is_ok()));
+    assert!(found.iter().all(|&h| d.benchmarks_of(h) == Some(1)));
+    assert!(d.ngram_hashes("Nothing of the benchmark here.").is_empty());
+
+    // Without the question's n-grams, a copy of it is clean; a copy of the other entry is not.
+    let frequent: FxHashSet<u64> = found.iter().copied().collect();
+    let rest = d.without(|h| frequent.contains(&h));
+    assert!(rest.find(QUESTION).is_empty());
+    assert_eq!(rest.apply(other).dropped, Some("contaminated"));
+    let b = &rest.benchmarks()[0];
+    assert_eq!(b.frequent_ngrams, found.len() as u64);
+    assert_eq!(b.ngrams + b.frequent_ngrams, indexed.len() as u64);
+    assert_eq!(d.without(|_| false).find(QUESTION), d.find(QUESTION));
+}

@@ -14,7 +14,7 @@ use crate::document::{Document, Payload, Rejection, text_bytes};
 use crate::failure::{Failure, FailureKind};
 use crate::source::{self, Chunk, InputError, InputErrorKind};
 use crate::sql::SqlFilter;
-use crate::stage::{LANGUAGE_FIELD, Operator, Outcome, Verdict};
+use crate::stage::{LANGUAGE_FIELD, Operator, Outcome, Transform, Verdict};
 use crate::stats::{NodeStats, secs};
 
 /// Everything a worker needs, shared read-only.
@@ -400,6 +400,10 @@ fn replay(
         Some(Decision::RemoveUnits { boilerplate, unit, .. }) => {
             let outcomes: Vec<Outcome> =
                 docs.par_iter_mut().map(|d| remove_boilerplate(boilerplate, *unit, d)).collect();
+            tally(outcomes, st)
+        }
+        Some(Decision::Decontaminate { stage, .. }) => {
+            let outcomes: Vec<Outcome> = docs.par_iter_mut().map(|d| stage.apply(d)).collect();
             tally(outcomes, st)
         }
         decision => docs

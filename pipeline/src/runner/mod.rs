@@ -17,6 +17,7 @@
 //! barriers decide; the next pass replays their survivors. Sinks stay open across passes.
 
 mod barrier;
+mod docfreq;
 pub(crate) use barrier::ORDINAL as STAGED_ORDINAL;
 mod exec;
 mod history;

@@ -9,7 +9,7 @@
 //! `entry u64, raw_bytes u64, decoded_bytes u64, stats (JSON string), errors, writes, collected`;
 //! each collected batch is `barrier u64, docs, keys tag u8, keys`: tag 0, MinHash signatures
 //! (`n u64`, then per document `permutations u64` + the signature's encoding); tag 1, line
-//! hashes (`n u64`, then per document `count u64` + `count` x `u64`).
+//! or benchmark n-gram hashes (`n u64`, then per document `count u64` + `count` x `u64`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -83,7 +83,7 @@ pub(super) fn encode(out: &BatchOut) -> anyhow::Result<Vec<u8>> {
                     e.0.extend_from_slice(&buf);
                 }
             }
-            Keys::Lines(hashes) => {
+            Keys::Hashes(hashes) => {
                 e.u8(1);
                 e.u64(hashes.len() as u64);
                 for h in hashes {
@@ -132,7 +132,7 @@ pub(super) fn decode(bytes: &[u8], seq: u64) -> anyhow::Result<BatchOut> {
         let docs = d.docs()?;
         let keys = match d.u8()? {
             0 => Keys::Signatures(d.signatures()?),
-            1 => Keys::Lines(d.line_hashes()?),
+            1 => Keys::Hashes(d.line_hashes()?),
             other => bail!("corrupt spool record: keys tag {other}"),
         };
         collected.push((barrier, docs, keys));
@@ -438,7 +438,7 @@ mod tests {
             ],
             collected: vec![
                 (3, vec![doc.clone()], Keys::Signatures(vec![sig])),
-                (4, vec![doc], Keys::Lines(vec![vec![1, u64::MAX], vec![]])),
+                (4, vec![doc], Keys::Hashes(vec![vec![1, u64::MAX], vec![]])),
             ],
             stats,
             errors: vec![InputError {

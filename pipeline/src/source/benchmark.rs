@@ -2,7 +2,8 @@
 //! readers: one entry per record, its listed fields joined by newlines.
 //!
 //! The stage's [`BuildOperator`] is implemented here rather than next to its spec in
-//! `stage::decontaminate`, because the readers are this layer's and the stages sit below it.
+//! `stage::decontaminate`, because the readers are this layer's and the stages sit below it;
+//! [`decontaminator`] also builds the matcher of the stage as a barrier, for the runner.
 
 use std::collections::BTreeSet;
 
@@ -14,36 +15,49 @@ use super::{ChunkLimits, Format};
 use crate::config::FileSourceSpec;
 use crate::document::Document;
 use crate::stage::decontaminate::{BenchmarkSpec, Decontaminate, DecontaminateSpec};
-use crate::stage::{BuildOperator, Operator};
+use crate::stage::{BuildOperator, Operator, StageKind};
 use crate::storage;
 
 impl BuildOperator for DecontaminateSpec {
     fn operator(&self) -> anyhow::Result<Option<Operator>> {
-        let config = self.config();
-        Decontaminator::validate(&config)?;
-        let mut builder = Decontaminator::builder(config);
-        let mut names = BTreeSet::new();
-        for b in &self.benchmarks {
-            if b.name.is_empty() || !names.insert(b.name.as_str()) {
-                anyhow::bail!("benchmark names must be unique and non-empty: `{}`", b.name);
-            }
-            let id = builder.add_benchmark(&b.name)?;
-            for_each_entry(b, &mut |text| builder.add_entry(id, text))?;
+        if self.stage_kind() == StageKind::Barrier {
+            // The runner counts its input first (`runner::barrier`).
+            return Ok(None);
         }
-        for path in &self.ignore_files {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read ignore file {}", path.display()))?;
-            builder.ignore_text(&text);
-        }
-        let inner = builder.build()?;
-        for b in inner.benchmarks() {
-            tracing::info!(
-                stage = %self.name, benchmark = %b.name, entries = b.entries,
-                short_entries = b.short_entries, ngrams = b.ngrams, "decontamination index"
-            );
-        }
-        Ok(Some(Operator::Transform(Box::new(Decontaminate::new(inner)))))
+        Ok(Some(Operator::Transform(Box::new(Decontaminate::new(decontaminator(self)?)))))
     }
+}
+
+/// The matcher of a `decontaminate` stage: its benchmarks and ignore files read and indexed.
+///
+/// # Errors
+/// An option is out of range, benchmark names repeat, or a benchmark or ignore file cannot be
+/// read or parsed.
+pub fn decontaminator(spec: &DecontaminateSpec) -> anyhow::Result<Decontaminator> {
+    let config = spec.config();
+    Decontaminator::validate(&config)?;
+    let mut builder = Decontaminator::builder(config);
+    let mut names = BTreeSet::new();
+    for b in &spec.benchmarks {
+        if b.name.is_empty() || !names.insert(b.name.as_str()) {
+            anyhow::bail!("benchmark names must be unique and non-empty: `{}`", b.name);
+        }
+        let id = builder.add_benchmark(&b.name)?;
+        for_each_entry(b, &mut |text| builder.add_entry(id, text))?;
+    }
+    for path in &spec.ignore_files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read ignore file {}", path.display()))?;
+        builder.ignore_text(&text);
+    }
+    let inner = builder.build()?;
+    for b in inner.benchmarks() {
+        tracing::info!(
+            stage = %spec.name, benchmark = %b.name, entries = b.entries,
+            short_entries = b.short_entries, ngrams = b.ngrams, "decontamination index"
+        );
+    }
+    Ok(inner)
 }
 
 /// Calls `f` with each entry of a benchmark's files, in order; returns how many there were.

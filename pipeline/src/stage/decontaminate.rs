@@ -15,13 +15,20 @@
 //! characters those lost (`{benchmark}.chars_removed`; a document matching two benchmarks
 //! counts for both), and in total `documents_cut`, `spans` and `chars_removed`.
 //!
-//! It is a per-batch transform, not a barrier: GPT-3's rule that ignores n-grams found in many
-//! training documents needs a count over the whole corpus, which a streaming stage does not
-//! have when it judges a document. It is replaced by two rules fixed before the run (see the
-//! library docs): n-grams shared by more than `max_entry_frequency` benchmark entries, and the
-//! n-grams of the `ignore_files` (boilerplate known to be common, e.g. licence headers), are
-//! ignored. So the result is a pure function of the document, deterministic at any thread
-//! count, and no document is staged to disk.
+//! Frequent n-grams are ignored by three rules. Two are fixed before the run (see the library
+//! docs): n-grams shared by more than `max_entry_frequency` benchmark entries, and the n-grams
+//! of the `ignore_files` (boilerplate known to be common, e.g. licence headers). The third is
+//! GPT-3's: with `max_document_frequency = N` (GPT-3: 10), n-grams found in more than `N`
+//! documents of the stage's input are ignored. That count covers the whole input (every task of
+//! a job array) and must be known before any document is judged, so with the option the stage
+//! is a barrier (`runner::barrier`, like `line_dedup`): its documents are staged to disk while
+//! each task counts, per benchmark n-gram, the documents holding it (memory: four bytes per
+//! n-gram of the index, never more with the corpus); the counts are summed, and the staged
+//! documents are replayed through the stage without the frequent n-grams. The barrier's
+//! `report` in `stats.json` says how many n-grams the rule ignored, in all
+//! (`frequent_ngrams`, of `ngrams`) and per benchmark (`{benchmark}.frequent_ngrams`). Without
+//! the option the stage is a per-batch transform: a pure function of the document,
+//! deterministic at any thread count, and nothing is staged.
 //!
 //! The spec's [`BuildOperator`](super::BuildOperator) is implemented where the benchmark files
 //! are read, in `source::benchmark`: the JSONL and Parquet readers belong to the source layer,
@@ -32,7 +39,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tokenmill_filters::decontam::{DecontamConfig, DecontamMode, Decontaminator};
 
-use super::{Outcome, Transform};
+use super::{Outcome, StageKind, Transform};
 use crate::document::Document;
 
 /// `type = "decontaminate"`: drops or cuts documents that contain benchmark text.
@@ -70,6 +77,10 @@ pub struct DecontaminateSpec {
     /// training data, such as licence headers.
     #[serde(default)]
     pub ignore_files: Vec<PathBuf>,
+    /// N-grams found in more documents of the stage's input than this are ignored (GPT-3: 10).
+    /// Makes the stage a barrier: its documents are staged to disk until every one was counted.
+    #[serde(default)]
+    pub max_document_frequency: Option<u64>,
 }
 
 /// One benchmark of a `decontaminate` stage.
@@ -170,6 +181,12 @@ impl Decontaminate {
 }
 
 impl DecontaminateSpec {
+    /// A barrier with `max_document_frequency` (it counts over all of its input first), else a
+    /// per-batch stage.
+    pub fn stage_kind(&self) -> StageKind {
+        if self.max_document_frequency.is_some() { StageKind::Barrier } else { StageKind::Docs }
+    }
+
     /// The library config of the stage.
     pub fn config(&self) -> DecontamConfig {
         DecontamConfig {
@@ -224,6 +241,19 @@ mod tests {
         );
         let mut clean = Document::new("c", "Nothing here.");
         assert_eq!(t.apply(&mut clean), Outcome::keep());
+    }
+
+    #[test]
+    fn max_document_frequency_makes_it_a_barrier() {
+        let parse = |extra: &str| -> crate::config::StageSpec {
+            toml::from_str(&format!(
+                "type = \"decontaminate\"\nname = \"d\"\ninputs = [\"in\"]\nbenchmarks = []\n{extra}"
+            ))
+            .expect("spec")
+        };
+        assert!(!parse("").is_barrier());
+        assert_eq!(parse("").stage_kind(), StageKind::Docs);
+        assert!(parse("max_document_frequency = 10").is_barrier());
     }
 
     #[test]

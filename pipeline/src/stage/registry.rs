@@ -11,7 +11,9 @@
 //! The kinds: `docs` takes documents and passes the kept ones on, with a `rejected` port for
 //! the others; `tokens` turns documents into token ids (no `rejected` port); `barrier` is a
 //! `docs` stage that sees all of its input before passing anything on (it runs in the runner,
-//! not per batch).
+//! not per batch); `by_spec` is one of those chosen by the options (the spec type's
+//! `stage_kind` method decides, e.g. `decontaminate` is a barrier only with
+//! `max_document_frequency`). Everything that asks goes through [`StageSpec::stage_kind`].
 
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +82,7 @@ macro_rules! for_each_stage {
             /// directory) and keeps those whose score lies in range.
             TransformerClassifier(TransformerClassifierSpec) = "transformer_classifier", docs;
             /// Drops documents that contain benchmark text (n-gram overlap), or cuts it out.
-            Decontaminate(DecontaminateSpec) = "decontaminate", docs;
+            Decontaminate(DecontaminateSpec) = "decontaminate", by_spec;
             /// Traditional Chinese to simplified; the script into the `script` metadata field.
             ZhConvert(ZhConvertSpec) = "zh_convert", docs;
             /// Chinese site-chrome lines removed, Chinese page rules applied.
@@ -104,14 +106,20 @@ pub enum StageKind {
 }
 
 macro_rules! stage_kind {
-    (docs) => {
+    (docs, $s:ident) => {{
+        let _ = $s;
         StageKind::Docs
-    };
-    (tokens) => {
+    }};
+    (tokens, $s:ident) => {{
+        let _ = $s;
         StageKind::Tokens
-    };
-    (barrier) => {
+    }};
+    (barrier, $s:ident) => {{
+        let _ = $s;
         StageKind::Barrier
+    }};
+    (by_spec, $s:ident) => {
+        $s.stage_kind()
     };
 }
 
@@ -153,7 +161,7 @@ macro_rules! define_stage_spec {
             /// What the stage does to documents.
             pub fn stage_kind(&self) -> StageKind {
                 match self {
-                    $(Self::$variant(_) => stage_kind!($kind),)*
+                    $(Self::$variant(s) => stage_kind!($kind, s),)*
                 }
             }
         }

@@ -10,6 +10,7 @@ use tokenmill_dedup::phases::{Partition, run_partition_shard, run_phase3_of, sha
 use super::Ctx;
 use super::layout::{Layout, staged_by_map_tasks};
 use crate::runner::barrier::{self, DocDedup, Replay};
+use crate::runner::docfreq::DocFreq;
 use crate::runner::remote::RemoteWork;
 use crate::stats::RunStats;
 
@@ -114,6 +115,28 @@ pub(super) fn count(ctx: &Ctx<'_>, b: usize, config: LineDedupConfig) -> anyhow:
     let replay = Replay { files: vec![], decision, documents: 0 };
     let mut m = ctx.marker(ctx.cost(0));
     m.report = replay.report();
+    layout.write_marker(&m)?;
+    Ok(ctx.done())
+}
+
+/// A `decontaminate` barrier's decision for n-gram range `rank`: that range of every map
+/// task's document counts summed, the n-grams over the limit written.
+pub(super) fn count_ngrams(ctx: &Ctx<'_>, b: usize, spec: &DocFreq) -> anyhow::Result<RunStats> {
+    let (layout, rank) = (&ctx.layout, ctx.task.rank);
+    let name = &ctx.plan.nodes[b].name;
+    let mut counts = Vec::new();
+    for s in staged_by_map_tasks(&ctx.plan, layout, ctx.earlier(), b)? {
+        let Some(rel) = s.counts.get(rank) else {
+            anyhow::bail!("a map task staged no n-gram counts for key shard {rank}")
+        };
+        layout.fetch(rel, false)?;
+        counts.push(layout.work.join(rel));
+    }
+    let out = layout.frequent_ngrams(name, rank);
+    let decided = spec.decide(&counts, &out)?;
+    layout.push(&layout.rel(&out)?, false)?;
+    let mut m = ctx.marker(ctx.cost(0));
+    m.report = Some(serde_json::to_value(&decided.report)?);
     layout.write_marker(&m)?;
     Ok(ctx.done())
 }

@@ -127,6 +127,11 @@ impl Layout {
         self.barrier(name).join("dedup")
     }
 
+    /// The frequent n-grams of key shard `shard` of a `decontaminate` barrier.
+    pub(super) fn frequent_ngrams(&self, name: &str, shard: usize) -> PathBuf {
+        self.barrier(name).join(format!("frequent-s{shard:05}.ngrams"))
+    }
+
     /// The boilerplate units of key shard `shard` of a `line_dedup` barrier.
     pub(super) fn boilerplate(&self, name: &str, shard: usize) -> PathBuf {
         self.barrier(name).join(format!("boilerplate-s{shard:05}.hashes"))

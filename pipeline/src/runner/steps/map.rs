@@ -135,21 +135,25 @@ fn pass_inputs(
             .map(|s| markers(plan, layout, s))
             .transpose()?;
         let report = decided.as_deref().and_then(combined_report);
-        let boilerplate: Vec<PathBuf> =
-            (0..layout.world).map(|s| layout.boilerplate(name, s)).collect();
+        let decided: Vec<PathBuf> = (0..layout.world)
+            .map(|s| match spec {
+                BarrierSpec::Decontaminate(_) => layout.frequent_ngrams(name, s),
+                _ => layout.boilerplate(name, s),
+            })
+            .collect();
         match spec {
             BarrierSpec::Documents(_) => layout.fetch(
                 &layout.rel(&tokenmill_dedup::phases::remove_path(&layout.dedup(name)))?,
                 false,
             )?,
-            BarrierSpec::Lines(_) => {
-                for path in &boilerplate {
+            BarrierSpec::Lines(_) | BarrierSpec::Decontaminate(_) => {
+                for path in &decided {
                     layout.fetch(&layout.rel(path)?, false)?;
                 }
             }
         }
         let decision =
-            barrier::load_decision(spec, &layout.dedup(name), &boilerplate, report.as_ref())?;
+            barrier::load_decision(spec, &layout.dedup(name), &decided, report.as_ref())?;
         let files = staged.iter().flat_map(|s| s.files.iter().cloned()).collect();
         replays.insert(
             b,

@@ -153,6 +153,12 @@ pub fn plan_steps(plan: &Plan, world: usize) -> anyhow::Result<Vec<Step>> {
                     kind: StepKind::Count { barrier: b },
                     what: format!("merges its key shard of every map task's unit counts for `{name}`, lists the boilerplate units"),
                 }),
+                Some(BarrierSpec::Decontaminate(_)) => steps.push(Step {
+                    name: format!("{name}-count"),
+                    tasks: world,
+                    kind: StepKind::Count { barrier: b },
+                    what: format!("sums its key shard of every map task's benchmark n-gram document counts for `{name}`, lists the n-grams over `max_document_frequency`"),
+                }),
                 None => {}
             }
         }
@@ -285,15 +291,16 @@ pub(in crate::runner) fn run_step(
         StepKind::Map { pass } => map::map_task(&ctx, pass)?,
         StepKind::Buckets { barrier } => match spec_of(barrier)? {
             BarrierSpec::Documents(d) => dedup::buckets(&ctx, barrier, d)?,
-            BarrierSpec::Lines(_) => anyhow::bail!("not a dedup barrier"),
+            _ => anyhow::bail!("not a dedup barrier"),
         },
         StepKind::Clusters { barrier } => match spec_of(barrier)? {
             BarrierSpec::Documents(d) => dedup::clusters(&ctx, barrier, d)?,
-            BarrierSpec::Lines(_) => anyhow::bail!("not a dedup barrier"),
+            _ => anyhow::bail!("not a dedup barrier"),
         },
         StepKind::Count { barrier } => match spec_of(barrier)? {
             BarrierSpec::Lines(c) => dedup::count(&ctx, barrier, *c)?,
-            BarrierSpec::Documents(_) => anyhow::bail!("not a line_dedup barrier"),
+            BarrierSpec::Decontaminate(f) => dedup::count_ngrams(&ctx, barrier, f)?,
+            BarrierSpec::Documents(_) => anyhow::bail!("not a counting barrier"),
         },
         StepKind::Merge => merge::merge(&ctx, &barriers)?,
     };

@@ -11,8 +11,12 @@
 //! - `line_dedup`: each document's distinct line (or paragraph) hashes go to a
 //!   [`LineCounter`] (an external sort); at the end the counts name the boilerplate units; the
 //!   replay removes them from every document, dropping only documents left empty.
+//! - `decontaminate` with `max_document_frequency`: each document's distinct benchmark n-grams
+//!   are counted ([`super::docfreq`]); at the end the n-grams in too many documents are
+//!   dropped from the matcher, and the replay decontaminates every document with the rest.
 //!
-//! Everything the barrier writes is an on-disk artifact.
+//! Everything the barrier writes is an on-disk artifact. What it decides, and how the replay
+//! reports it, is in [`decision`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,18 +24,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tokenmill_dedup::lines::{Boilerplate, LineCounter, LineDedupConfig, LineUnit};
-use tokenmill_dedup::phases::{
-    DocSignature, KeyShardWriter, Partition, RemoveSet, SignatureWriter, Signer, run_partition,
-    run_phase3,
-};
-use tokenmill_dedup::{
-    DedupConfig, DedupIndex, DedupReport, KeepRule, MinHashConfig, NormalizeOptions,
-};
+use tokenmill_dedup::lines::{LineCounter, LineDedupConfig, LineUnit};
+use tokenmill_dedup::phases::{DocSignature, KeyShardWriter, SignatureWriter, Signer};
+use tokenmill_dedup::{DedupConfig, KeepRule, MinHashConfig, NormalizeOptions};
 
 use crate::config::{
     FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec,
 };
+mod decision;
+
+use decision::remove_duplicates;
+pub(super) use decision::{Decision, Replay, decide_lines, load_decision};
+
+use super::docfreq::{self, DocFreq};
 use crate::document::{Document, Payload};
 use crate::sink::{JsonlSink, Naming, Output, Sink};
 
@@ -45,6 +50,9 @@ pub(super) enum BarrierSpec {
     Documents(Box<DocDedup>),
     /// Removes units repeated across documents from each document (`line_dedup`).
     Lines(LineDedupConfig),
+    /// Decontaminates, ignoring benchmark n-grams found in too many documents
+    /// (`decontaminate` with `max_document_frequency`).
+    Decontaminate(Box<DocFreq>),
 }
 
 /// Document-level deduplication.
@@ -61,8 +69,9 @@ pub(super) struct DocDedup {
 pub(super) enum Keys {
     /// Exact hashes and MinHash signatures (ids are set by the collector, in order).
     Signatures(Vec<DocSignature>),
-    /// Each document's distinct unit hashes ([`LineDedupConfig::unit_hashes`]).
-    Lines(Vec<Vec<u64>>),
+    /// Each document's distinct unit hashes: lines or paragraphs
+    /// ([`LineDedupConfig::unit_hashes`]), or benchmark n-grams ([`DocFreq::keys`]).
+    Hashes(Vec<Vec<u64>>),
 }
 
 impl BarrierSpec {
@@ -133,6 +142,9 @@ impl BarrierSpec {
                 )
             }
             StageSpec::LineDedup(s) => return line_config(s).map(|c| Some(BarrierSpec::Lines(c))),
+            StageSpec::Decontaminate(s) if stage.is_barrier() => {
+                return Ok(Some(BarrierSpec::Decontaminate(Box::new(DocFreq::of(s)?))));
+            }
             _ => return Ok(None),
         };
         config.validate().with_context(|| format!("stage `{}`", stage.name()))?;
@@ -159,7 +171,10 @@ impl BarrierSpec {
                     .collect(),
             ),
             BarrierSpec::Lines(c) => {
-                Keys::Lines(docs.par_iter().map(|doc| c.unit_hashes(&doc.text)).collect())
+                Keys::Hashes(docs.par_iter().map(|doc| c.unit_hashes(&doc.text)).collect())
+            }
+            BarrierSpec::Decontaminate(f) => {
+                Keys::Hashes(docs.par_iter().map(|doc| f.keys(&doc.text)).collect())
             }
         }
     }
@@ -207,6 +222,7 @@ pub(super) fn barriers(plan: &Plan) -> anyhow::Result<Vec<Option<BarrierSpec>>> 
 enum KeyWriter {
     Signatures(Box<SignatureWriter>),
     Lines(LineCounter),
+    Ngrams(docfreq::Counter),
 }
 
 /// A barrier collecting documents during upstream passes (owned by the writer).
@@ -246,7 +262,8 @@ pub(super) struct Staged {
     pub(super) files: Vec<String>,
     /// Documents staged.
     pub(super) documents: u64,
-    /// The sorted unit counts of a `line_dedup` barrier: one file, or one per key shard.
+    /// The sorted unit counts of a `line_dedup` barrier, or the n-gram counts of a
+    /// `decontaminate` one: one file, or one per key shard.
     #[serde(default)]
     pub(super) counts: Vec<String>,
 }
@@ -294,6 +311,7 @@ impl Collector {
                     .with_context(|| format!("cannot create {}", scratch.display()))?;
                 KeyWriter::Lines(LineCounter::new(&scratch, *c)?)
             }
+            BarrierSpec::Decontaminate(f) => KeyWriter::Ngrams(f.counter()),
         };
         let shards = match (spec, at.key_shards) {
             (BarrierSpec::Documents(d), Some(n)) => {
@@ -325,9 +343,14 @@ impl Collector {
                     }
                 }
             }
-            (KeyWriter::Lines(c), Keys::Lines(hashes)) => {
+            (KeyWriter::Lines(c), Keys::Hashes(hashes)) => {
                 for h in &hashes {
                     c.add_hashes(h)?;
+                }
+            }
+            (KeyWriter::Ngrams(c), Keys::Hashes(hashes)) => {
+                for h in &hashes {
+                    c.add(h)?;
                 }
             }
             _ => anyhow::bail!("a batch carries keys of another kind of barrier"),
@@ -361,6 +384,16 @@ impl Collector {
                 counter.finish_sharded(&paths)?;
                 paths.iter().map(|p| p.display().to_string()).collect()
             }
+            Some(KeyWriter::Ngrams(counter)) => {
+                let paths: Vec<PathBuf> = match self.at.key_shards {
+                    Some(n) => {
+                        (0..n).map(|s| self.at.dir.join(format!("ngrams-s{s:05}.counts"))).collect()
+                    }
+                    None => vec![self.at.dir.join("ngrams.counts")],
+                };
+                counter.finish(&paths)?;
+                paths.iter().map(|p| p.display().to_string()).collect()
+            }
             None => anyhow::bail!("barrier already closed"),
         };
         Ok(Staged { files, documents: self.next - self.at.base, counts })
@@ -376,157 +409,15 @@ impl Collector {
                 let counts: Vec<PathBuf> = staged.counts.iter().map(PathBuf::from).collect();
                 decide_lines(&counts, *c, &dir.join("boilerplate.hashes"))?
             }
+            BarrierSpec::Decontaminate(f) => {
+                let counts: Vec<PathBuf> = staged.counts.iter().map(PathBuf::from).collect();
+                let decided = f.decide(&counts, &dir.join("frequent.ngrams"))?;
+                let stage = Arc::new(f.stage(&decided.frequent));
+                Decision::Decontaminate { stage, report: decided.report }
+            }
         };
         Ok(Replay { files: staged.files, decision, documents: staged.documents })
     }
-}
-
-/// Merges the line counts of every collector: the units in more than `max_occurrences`
-/// documents are boilerplate (written to `out`).
-pub(super) fn decide_lines(
-    counts: &[PathBuf],
-    config: LineDedupConfig,
-    out: &Path,
-) -> anyhow::Result<Decision> {
-    let (boilerplate, units) = Boilerplate::from_counts_counted(counts, config, out)?;
-    let report = LineReport { units, boilerplate: boilerplate.len() as u64 };
-    Ok(Decision::RemoveUnits { boilerplate: Arc::new(boilerplate), unit: config.unit, report })
-}
-
-/// The decision an earlier step made for a barrier, loaded by the tasks that replay it.
-pub(super) fn load_decision(
-    spec: &BarrierSpec,
-    dedup: &Path,
-    boilerplate: &[PathBuf],
-    report: Option<&serde_json::Value>,
-) -> anyhow::Result<Decision> {
-    Ok(match spec {
-        BarrierSpec::Documents(d) => {
-            let removed = RemoveSet::open(dedup, &d.config)
-                .with_context(|| format!("cannot open the removal list in {}", dedup.display()))?;
-            let report =
-                report.and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default();
-            Decision::RemoveDocuments {
-                removed: Arc::new(removed),
-                report,
-                work: dedup.to_path_buf(),
-            }
-        }
-        BarrierSpec::Lines(c) => {
-            let b = Boilerplate::open_many(boilerplate, *c)
-                .with_context(|| format!("cannot open {}", boilerplate[0].display()))?;
-            let report = report
-                .and_then(|r| serde_json::from_value(r.clone()).ok())
-                .unwrap_or(LineReport { units: 0, boilerplate: b.len() as u64 });
-            Decision::RemoveUnits { boilerplate: Arc::new(b), unit: c.unit, report }
-        }
-    })
-}
-
-/// Phases 2 and 3 of document dedup over the collected signatures.
-fn remove_duplicates(work: &Path, spec: &DocDedup) -> anyhow::Result<Decision> {
-    let cfg = &spec.config;
-    // Phase 2: one partition per band (plus exact hashes), in parallel.
-    Partition::all(cfg)
-        .into_par_iter()
-        .map(|p| run_partition(work, cfg, p).map(|_| ()))
-        .collect::<Result<Vec<()>, _>>()?;
-    // Phase 3, against the persistent index when there is one.
-    let index = match &spec.index {
-        Some(dir)
-            if dir.join(".").exists()
-                && std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) =>
-        {
-            Some(DedupIndex::open(dir, cfg)?)
-        }
-        _ => None,
-    };
-    let report = run_phase3(work, cfg, index.as_ref())?;
-    drop(index);
-    let removed = RemoveSet::open(work, cfg)?;
-    Ok(Decision::RemoveDocuments { removed: Arc::new(removed), report, work: work.to_path_buf() })
-}
-
-impl Replay {
-    /// Adds this run's documents to the barrier's persistent index, if it has one. Called once
-    /// the run's outputs are committed: a run that dies before that must not find its own
-    /// documents in the index when it resumes.
-    pub(super) fn update_index(&self, spec: &BarrierSpec) -> anyhow::Result<()> {
-        if let (BarrierSpec::Documents(d), Decision::RemoveDocuments { work, .. }) =
-            (spec, &self.decision)
-            && let Some(dir) = &d.index
-        {
-            std::fs::create_dir_all(dir)?;
-            DedupIndex::update(dir, work, &d.config)
-                .with_context(|| format!("cannot update the dedup index {}", dir.display()))?;
-        }
-        Ok(())
-    }
-
-    /// The barrier's report for `stats.json`.
-    pub(super) fn report(&self) -> Option<serde_json::Value> {
-        match &self.decision {
-            Decision::RemoveDocuments { report, .. } => serde_json::to_value(report).ok(),
-            Decision::RemoveUnits { report, .. } => serde_json::to_value(report).ok(),
-        }
-    }
-
-    /// Logs the decision.
-    pub(super) fn log(&self, node: &str) {
-        match &self.decision {
-            Decision::RemoveDocuments { report: r, .. } => tracing::info!(
-                node,
-                documents = self.documents,
-                clusters = r.clusters,
-                removed_exact = r.removed.exact,
-                removed_fuzzy = r.removed.fuzzy,
-                removed_index = r.removed.index,
-                "deduplication done"
-            ),
-            Decision::RemoveUnits { report: r, .. } => tracing::info!(
-                node,
-                documents = self.documents,
-                distinct_units = r.units,
-                boilerplate_units = r.boilerplate,
-                "line deduplication done: boilerplate is removed as the documents are replayed"
-            ),
-        }
-    }
-}
-
-/// What a barrier replays in its pass.
-#[derive(Debug, Clone)]
-pub(super) struct Replay {
-    /// Staged JSONL.zst files, in order.
-    pub(super) files: Vec<String>,
-    /// What happens to each replayed document.
-    pub(super) decision: Decision,
-    /// Documents staged.
-    pub(super) documents: u64,
-}
-
-/// A barrier's global decision, applied to its documents as they are replayed.
-#[derive(Debug, Clone)]
-pub(super) enum Decision {
-    /// Drop the documents with these ordinals.
-    RemoveDocuments {
-        removed: Arc<RemoveSet>,
-        /// Clusters and counts.
-        report: DedupReport,
-        /// The dedup work dir (signatures), for the persistent index.
-        work: PathBuf,
-    },
-    /// Remove these units from every document.
-    RemoveUnits { boilerplate: Arc<Boilerplate>, unit: LineUnit, report: LineReport },
-}
-
-/// What a `line_dedup` barrier found (`report` in `stats.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct LineReport {
-    /// Distinct units (at least `min_length` long) in the collected documents.
-    pub(super) units: u64,
-    /// Units in more than `max_occurrences` documents, removed from every one of them.
-    pub(super) boilerplate: u64,
 }
 
 /// How staged documents are read back.
