@@ -6,7 +6,11 @@
 //! seeing what the previous kept, then [`Decontaminator::apply`] on the kept documents, against
 //! the benchmark files' entries (`prompt` and `canonical_solution` joined by a newline); and,
 //! as an upper bound, decontamination of every input document (the stage placed first). Prints
-//! the seconds spent in each part and the ratios; building the index is timed apart.
+//! the seconds spent in each part and the ratios; building the index is timed apart. With
+//! GPT-3's training-document frequency rule (`max_document_frequency = 10`), the compute it adds
+//! is timed too, after the chain and on every input: the counting pass (each document's
+//! distinct index n-grams, a `u32` count per n-gram), the decision, and the replay through the
+//! matcher without the frequent n-grams (staging the documents to disk is not included).
 //!
 //! ```sh
 //! zstd -dc ../shared/data/corpus/slice100.jsonl.zst > /tmp/slice100.jsonl
@@ -106,6 +110,56 @@ fn index(files: &[String]) -> anyhow::Result<Decontaminator> {
     Ok(b.build()?)
 }
 
+/// Seconds spent by GPT-3's rule over `docs`.
+struct RuleCost {
+    /// Once per run: the index listed in order, the matcher rebuilt without the frequent
+    /// n-grams.
+    fixed: Duration,
+    /// Per document: the counting pass and the replay through the rebuilt matcher.
+    documents: Duration,
+    /// N-grams in more than the limit's documents.
+    frequent: usize,
+}
+
+/// GPT-3's rule over `docs` with the limit `max`.
+fn doc_freq_rule(decon: &Decontaminator, docs: &[&str], max: u32) -> RuleCost {
+    let t = Instant::now();
+    let indexed = decon.indexed();
+    let mut counts = vec![0u32; indexed.len()];
+    let mut fixed = t.elapsed();
+    let t = Instant::now();
+    for doc in docs {
+        for h in decon.ngram_hashes(doc) {
+            if let Ok(i) = indexed.binary_search(&h) {
+                counts[i] = counts[i].saturating_add(1);
+            }
+        }
+    }
+    let mut documents = t.elapsed();
+    let t = Instant::now();
+    let frequent: std::collections::HashSet<u64> =
+        indexed.iter().zip(&counts).filter(|(_, n)| **n > max).map(|(h, _)| *h).collect();
+    let rest = decon.without(|h| frequent.contains(&h));
+    fixed += t.elapsed();
+    let t = Instant::now();
+    for doc in docs {
+        std::hint::black_box(rest.apply(doc).dropped);
+    }
+    documents += t.elapsed();
+    RuleCost { fixed, documents, frequent: frequent.len() }
+}
+
+impl RuleCost {
+    fn json(&self, chain: Duration) -> Value {
+        serde_json::json!({
+            "fixed_secs": self.fixed.as_secs_f64(),
+            "per_document_secs": self.documents.as_secs_f64(),
+            "per_document_over_chain": self.documents.as_secs_f64() / chain.as_secs_f64(),
+            "frequent_ngrams": self.frequent,
+        })
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [corpus, model, benchmarks @ ..] = args.as_slice() else {
@@ -121,10 +175,12 @@ fn main() -> anyhow::Result<()> {
     let (mut first_time, mut contaminated_input) = (Duration::ZERO, 0u64);
     let (mut docs, mut kept, mut contaminated) = (0u64, 0u64, 0u64);
     let mut dropped = std::collections::BTreeMap::new();
+    let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
     for line in corpus.lines() {
         let v: Value = serde_json::from_str(line)?;
         let text = v["text"].as_str().unwrap_or_default();
         docs += 1;
+        inputs.push(text.to_string());
         let t = Instant::now();
         let found = decon.apply(text).dropped.is_some();
         first_time += t.elapsed();
@@ -144,7 +200,12 @@ fn main() -> anyhow::Result<()> {
         let found = decon.apply(&out).dropped.is_some();
         decon_time += t.elapsed();
         contaminated += u64::from(found);
+        outputs.push(out);
     }
+    let kept_texts: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let after_chain = doc_freq_rule(&decon, &kept_texts, 10);
+    let input_texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let every_input = doc_freq_rule(&decon, &input_texts, 10);
     let ngrams: u64 = decon.benchmarks().iter().map(|b| b.ngrams).sum();
     println!(
         "{}",
@@ -158,6 +219,10 @@ fn main() -> anyhow::Result<()> {
             "contaminated_inputs": contaminated_input,
             "decontam_every_input_secs": first_time.as_secs_f64(),
             "decontam_every_input_over_chain": first_time.as_secs_f64() / chain_time.as_secs_f64(),
+            "doc_freq_rule": {
+                "after_chain": after_chain.json(chain_time),
+                "every_input": every_input.json(chain_time),
+            },
         })
     );
     Ok(())

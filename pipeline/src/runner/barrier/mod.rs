@@ -1,5 +1,6 @@
-//! Barrier stages (deduplication): collect every document of their input, decide globally,
-//! then replay the documents, dropping or rewriting them by that decision.
+//! Barrier stages (deduplication; decontamination by document frequency): collect every
+//! document of their input, decide globally, then replay the documents, dropping or rewriting
+//! them by that decision.
 //!
 //! While upstream passes run, a barrier stages the documents it receives in input order, each
 //! tagged with its ordinal, as JSONL.zst under `{work_dir}/barriers/{name}/docs/`, and streams
@@ -18,6 +19,8 @@
 //! Everything the barrier writes is an on-disk artifact. What it decides, and how the replay
 //! reports it, is in [`decision`].
 
+mod decision;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,17 +31,14 @@ use tokenmill_dedup::lines::{LineCounter, LineDedupConfig, LineUnit};
 use tokenmill_dedup::phases::{DocSignature, KeyShardWriter, SignatureWriter, Signer};
 use tokenmill_dedup::{DedupConfig, KeepRule, MinHashConfig, NormalizeOptions};
 
+use super::docfreq::{self, DocFreq};
 use crate::config::{
     FileSourceSpec, KeepSpec, LineDedupSpec, LineUnitSpec, NormalizeSpec, Plan, Role, StageSpec,
 };
-mod decision;
-
-use decision::remove_duplicates;
-pub(super) use decision::{Decision, Replay, decide_lines, load_decision};
-
-use super::docfreq::{self, DocFreq};
 use crate::document::{Document, Payload};
 use crate::sink::{JsonlSink, Naming, Output, Sink};
+use decision::remove_duplicates;
+pub(super) use decision::{Decision, Replay, decide_lines, load_decision};
 
 /// Metadata key carrying a staged document's ordinal (removed on replay).
 pub(crate) const ORDINAL: &str = "__tokenmill_ordinal";
