@@ -1,5 +1,6 @@
-//! The steps of a dedup barrier between two map steps: phase 2 over key shards, phase 3, and
-//! a `line_dedup` stage's counts over hash ranges.
+//! The steps of a dedup barrier between two map steps: phase 2 over key shards, phase 3, a
+//! `line_dedup` stage's counts over hash ranges, and a `decontaminate` stage's n-gram document
+//! counts over ranges of its index.
 
 use anyhow::Context;
 use rayon::prelude::*;

@@ -79,7 +79,9 @@ pub enum StepKind {
         /// The barrier's node id.
         barrier: usize,
     },
-    /// The decision of a `line_dedup` barrier: the tasks' unit counts merged, on one task.
+    /// The decision of a `line_dedup` barrier (the map tasks' unit counts merged) or of a
+    /// `decontaminate` one (their benchmark n-gram document counts summed), each task over its
+    /// key shard.
     Count {
         /// The barrier's node id.
         barrier: usize,
