@@ -30,14 +30,17 @@
 //! softmax, hierarchical softmax, or a table sigmoid per label (one-vs-all and negative
 //! sampling), the k best kept with fastText's own tie order.
 //!
-//! Rows are added in fastText's order by default ([`Summation::Exact`]), so that probabilities
-//! and label order are fastText's (parity tests against the `fasttext` Python package). Each
-//! thread keeps the rows of the words it sees more than once decoded and end to end, within a
-//! budget ([`FastText::set_word_cache_bytes`]), so that a frequent word costs one lookup and
-//! one streaming add of its rows. Language
-//! id uses [`Summation::PerWord`]: a word's rows are summed once (at load for known words; on
-//! first sight, in a bounded per-thread cache, for the others), so a repeated word costs one
-//! lookup, and probabilities differ from fastText's by float rounding.
+//! [`FastText::load`] adds rows in fastText's order ([`Summation::Exact`]), so that
+//! probabilities and label order are fastText's (parity tests against the `fasttext` Python
+//! package). A dense model's rows are read from its matrix by id (a known word's ids listed at
+//! load), four lanes at a time with the sum in registers; each thread keeps the row ids of the
+//! unknown words it sees more than once (for a quantized model, the decoded rows of every
+//! word), within a budget ([`FastText::set_word_cache_bytes`]). [`Summation::PerWord`] (language
+//! id; the `fasttext_classifier` stage's default for softmax and hierarchical-softmax models,
+//! [`Summation::Auto`]) adds one sum per word instead (at load for known words, in the
+//! thread's cache for the others), so a repeated word costs one lookup and one add, and
+//! probabilities differ from fastText's by float rounding; lines over [`PER_WORD_MAX_BYTES`],
+//! where that rounding grows, are added in fastText's order.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -80,11 +83,27 @@ pub enum Summation {
     /// Row by row in fastText's order: the same `f32` roundings, so the same probabilities as
     /// fastText (within the last bit of `exp`) and the same label order, ties included.
     Exact,
-    /// A word's rows summed once (known words at load, unknown ones in a per-thread cache),
-    /// then added per word: faster, but probabilities can differ from fastText's by float
-    /// rounding (about 1e-4 on long documents; a one-vs-all model's table sigmoid can then
-    /// step by 1/64 of its range). For language id.
+    /// A word's rows summed once (known words at load, unknown ones in the thread's word
+    /// cache), then added per word; lines over [`PER_WORD_MAX_BYTES`] row by row as
+    /// [`Summation::Exact`] does. Faster; probabilities differ from fastText's by float
+    /// rounding (within 4e-5 on the parity set's softmax and hierarchical-softmax models), but
+    /// a one-vs-all model's table sigmoid can turn that into a step of 1/64 of its range, and
+    /// so another label. The results do not depend on what the thread predicted before.
     PerWord,
+    /// [`Summation::PerWord`] for softmax and hierarchical-softmax models, [`Summation::Exact`]
+    /// for one-vs-all and negative-sampling ones (table sigmoids): resolved at load.
+    Auto,
+}
+
+impl Summation {
+    /// What `self` means for a model with `loss`.
+    fn resolve(self, loss: Loss) -> Self {
+        match (self, loss) {
+            (Summation::Auto, Loss::Softmax | Loss::HierarchicalSoftmax) => Summation::PerWord,
+            (Summation::Auto, Loss::OneVsAll | Loss::NegativeSampling) => Summation::Exact,
+            (s, _) => s,
+        }
+    }
 }
 
 /// Numbers models, so that a thread's caches know whose words they hold.
@@ -230,7 +249,7 @@ impl FastText {
             nwords: nwords as usize,
             word_ngrams: a[5].max(1) as usize,
             vocab,
-            summation,
+            summation: summation.resolve(loss),
             word_cache_bytes: DEFAULT_WORD_CACHE_BYTES,
             word_vecs: Vec::new(),
             word_ids: Vec::new(),
@@ -246,10 +265,11 @@ impl FastText {
         Ok(model)
     }
 
-    /// Sets how many bytes of input rows each thread may cache for this model with
-    /// [`Summation::Exact`] (default [`DEFAULT_WORD_CACHE_BYTES`]; 0 caches nothing). Frequent
-    /// words' rows, decoded and copied end to end, are what makes exact prediction fast;
-    /// the predictions are the same with any budget.
+    /// Sets how many bytes each thread may use to cache what repeated words add for this
+    /// model (default [`DEFAULT_WORD_CACHE_BYTES`]; 0 caches nothing): decoded rows (quantized
+    /// model), row ids (dense model) or per-word sums ([`Summation::PerWord`], which splits
+    /// the budget with the exact cache of long lines). The predictions are the same with any
+    /// budget.
     pub fn set_word_cache_bytes(&mut self, bytes: usize) {
         self.word_cache_bytes = bytes;
     }
@@ -257,6 +277,11 @@ impl FastText {
     /// The labels, e.g. `__label__en`.
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// How this model adds input rows ([`Summation::Auto`] resolved).
+    pub fn summation(&self) -> Summation {
+        self.summation
     }
 
     /// The model's loss, which decides how labels are scored.

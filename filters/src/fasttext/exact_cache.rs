@@ -1,5 +1,7 @@
-//! [`super::Summation::Exact`]: per thread, the input rows of the words it sees, decoded and
-//! copied end to end, so that a repeated word costs one lookup and one streaming add.
+//! Per thread, what a repeated word adds, so that it costs one lookup: its input rows, decoded
+//! and copied end to end ([`Mode::Rows`], a quantized model with [`super::Summation::Exact`]),
+//! its row ids ([`Mode::Ids`], a dense model: its rows are read from the matrix) or the sum of
+//! its rows ([`Mode::Sums`], [`super::Summation::PerWord`]).
 //!
 //! fastText's running sum rounds after every row, so rows cannot be summed ahead of time; but
 //! the dimensions of a row are independent, so a word's rows can be added lane by lane from one
@@ -8,8 +10,9 @@
 //! each row padded with zeros to a multiple of [`LANES`] floats; the padding lanes of the hidden
 //! vector are never read.
 //!
-//! Memory is bounded: the blocks of a thread take at most the model's word cache budget
-//! ([`super::FastText::set_word_cache_bytes`]); when the next word does not fit, the cache is
+//! Memory is bounded: the table and the blocks of a thread take at most the model's word cache
+//! budget ([`super::FastText::set_word_cache_bytes`]; with per-word sums, half of it, the other
+//! half going to the exact cache of long lines); when the next word does not fit, the cache is
 //! emptied. A word is copied into the cache the second time the thread sees it (a 1 Mbit filter
 //! of word hashes remembers the first time), so words seen once, most of a corpus's distinct
 //! words, are added straight from the model's matrix and do not push frequent words out.

@@ -13,7 +13,7 @@ use super::{EOS, FastText, LABEL_PREFIX, Summation, hash, words};
 /// rounds differently in another order, and the difference grows with the number of rows:
 /// on the parity set (10,000 documents, `genre.bin`) per-word sums stay within 3e-5 of
 /// fastText's probabilities below 200 KB and reach 2.2e-4 on the longest (380 KB).
-pub const PER_WORD_MAX_BYTES: usize = 64 << 10;
+pub const PER_WORD_MAX_BYTES: usize = 256 << 10;
 
 /// Tokens hashed (and their table entries prefetched) before any is looked up, so that the
 /// cache misses of a group overlap.
@@ -26,7 +26,7 @@ impl FastText {
         let dense = self.input.dense_data().is_some();
         let exact_mode = if dense { Mode::Ids } else { Mode::Rows };
         match self.summation {
-            Summation::Exact => {
+            Summation::Exact | Summation::Auto => {
                 self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes)
             }
             // Half of the budget to each cache: per-word sums, and rows for long lines.
@@ -57,12 +57,16 @@ impl FastText {
             word_hashes.clear();
             let mut tokens = words(line).chain([EOS]);
             let mut group = [("", 0u64); GROUP];
+            // Without character n-grams, only a quantized model's exact rows use the cache.
+            let cached = self.maxn > 0 || mode == Mode::Rows;
             loop {
                 let mut n = 0;
                 for (slot, word) in group.iter_mut().zip(tokens.by_ref()) {
                     let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
                     self.vocab.prefetch(h);
-                    cache.prefetch(h);
+                    if cached {
+                        cache.prefetch(h);
+                    }
                     *slot = (word, h);
                     n += 1;
                 }
