@@ -10,9 +10,10 @@ use super::exact_cache::{
 use super::{EOS, FastText, LABEL_PREFIX, Summation, hash, words};
 
 /// [`Summation::PerWord`] adds the rows of longer lines in fastText's order. A float sum
-/// rounds differently in another order, and the difference grows with the number of rows:
-/// on the parity set (10,000 documents, `genre.bin`) per-word sums stay within 3e-5 of
-/// fastText's probabilities below 200 KB and reach 2.2e-4 on the longest (380 KB).
+/// rounds differently in another order, and the difference grows with the number of rows: on
+/// the parity set (10,000 documents, `genre.bin`, character n-grams) per-word sums stay
+/// within 4e-5 of fastText's probabilities up to 256 KiB and reach 2.2e-4 on the longest
+/// documents (300 and 380 KB).
 pub const PER_WORD_MAX_BYTES: usize = 256 << 10;
 
 /// Tokens hashed (and their table entries prefetched) before any is looked up, so that the
