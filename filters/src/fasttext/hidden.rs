@@ -64,7 +64,10 @@ impl FastText {
                 let mut n = 0;
                 for (slot, word) in group.iter_mut().zip(tokens.by_ref()) {
                     let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
-                    self.vocab.prefetch(h);
+                    // A quantized model's exact rows look the word up in the cache first.
+                    if mode != Mode::Rows {
+                        self.vocab.prefetch(h);
+                    }
                     if cached {
                         cache.prefetch(h);
                     }
