@@ -12,8 +12,8 @@ use super::{EOS, FastText, LABEL_PREFIX, Summation, hash, words};
 /// [`Summation::PerWord`] adds the rows of longer lines in fastText's order. A float sum
 /// rounds differently in another order, and the difference grows with the number of rows: on
 /// the parity set (10,000 documents, `genre.bin`, character n-grams) per-word sums stay
-/// within 4e-5 of fastText's probabilities up to 256 KiB and reach 2.2e-4 on the longest
-/// documents (300 and 380 KB).
+/// within 4e-5 of fastText's probabilities up to 256 KiB and reach 1.1e-4 and 2.2e-4 on the
+/// longest documents (311 and 379 KB).
 pub const PER_WORD_MAX_BYTES: usize = 256 << 10;
 
 /// Tokens hashed (and their table entries prefetched) before any is looked up, so that the
