@@ -8,7 +8,9 @@
 //! passes over every document, in seconds of CPU time of the thread). Both ways of adding rows are measured: `Exact` (fastText's
 //! order, what `fasttext_classifier` uses) and `PerWord` (per-word sums, what `language` uses).
 //!
-//! `cargo run --release -p tokenmill-filters --example fasttext_parity -- /tmp/ft-parity`
+//! `cargo run --release -p tokenmill-filters --example fasttext_parity -- /tmp/ft-parity [MODEL]`
+//! (a model's file name: that model only; `FT_SPEED_ONLY=1` skips the comparison, for
+//! profiling).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -91,16 +93,25 @@ fn main() -> Result<()> {
     let expected: Vec<Expected> = read_jsonl(&dir.join("predictions.jsonl"))?;
     ensure!(texts.len() == expected.len(), "as many predictions as documents expected");
     let mb = texts.iter().map(String::len).sum::<usize>() as f64 / 1e6;
-    for name in MODELS {
-        for summation in [Summation::Exact, Summation::PerWord] {
+    let only = std::env::args().nth(2);
+    let speed_only = std::env::var_os("FT_SPEED_ONLY").is_some();
+    for name in MODELS.into_iter().filter(|m| only.as_deref().is_none_or(|o| o == *m)) {
+        let summations = [Summation::Exact, Summation::PerWord];
+        let only_sum = std::env::var("FT_SUMMATION").ok();
+        for summation in summations
+            .into_iter()
+            .filter(|s| only_sum.as_deref().is_none_or(|o| o == format!("{s:?}")))
+        {
             let model = FastText::load_with(&dir.join(name), summation)?;
-            let (top, lists, worst) = compare(&model, name, &texts, &expected);
-            println!(
-                "{name} ({summation:?}): {} documents × {} settings: top label differs {top}, \
+            if !speed_only {
+                let (top, lists, worst) = compare(&model, name, &texts, &expected);
+                println!(
+                    "{name} ({summation:?}): {} documents × {} settings: top label differs {top}, \
                  label list differs {lists}, largest probability difference {worst:.2e}",
-                texts.len(),
-                SETTINGS.len()
-            );
+                    texts.len(),
+                    SETTINGS.len()
+                );
+            }
             for k in [Some(1), None] {
                 let secs =
                     best_of_3(|| texts.iter().map(|t| model.predict_with(t, k, 0.0).len()).sum());

@@ -30,26 +30,29 @@
 //! softmax, hierarchical softmax, or a table sigmoid per label (one-vs-all and negative
 //! sampling), the k best kept with fastText's own tie order.
 //!
-//! Rows are added in fastText's order by default ([`Summation::Exact`]), so that probabilities
-//! and label order are fastText's (parity tests against the `fasttext` Python package). Each
-//! thread keeps the rows of the words it sees more than once decoded and end to end, within a
-//! budget ([`FastText::set_word_cache_bytes`]), so that a frequent word costs one lookup and
-//! one streaming add of its rows. Language
-//! id uses [`Summation::PerWord`]: a word's rows are summed once (at load for known words; on
-//! first sight, in a bounded per-thread cache, for the others), so a repeated word costs one
-//! lookup, and probabilities differ from fastText's by float rounding.
+//! [`FastText::load`] adds rows in fastText's order ([`Summation::Exact`]), so that
+//! probabilities and label order are fastText's (parity tests against the `fasttext` Python
+//! package). A dense model's rows are read from its matrix by id (a known word's ids listed at
+//! load), four lanes at a time with the sum in registers; each thread keeps the row ids of the
+//! unknown words it sees more than once (for a quantized model, the decoded rows of every
+//! word), within a budget ([`FastText::set_word_cache_bytes`]). [`Summation::PerWord`] (language
+//! id; the `fasttext_classifier` stage's default for softmax and hierarchical-softmax models,
+//! [`Summation::Auto`]) adds one sum per word instead (at load for known words, in the
+//! thread's cache for the others), so a repeated word costs one lookup and one add, and
+//! probabilities differ from fastText's by float rounding; lines over [`PER_WORD_MAX_BYTES`],
+//! where that rounding grows, are added in fastText's order.
 
 use std::path::Path;
 use std::sync::LazyLock;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 
-mod cache;
 mod exact_cache;
 mod hash;
+mod hidden;
 mod load;
 mod loss;
 mod matrix;
@@ -58,10 +61,10 @@ mod rows;
 mod vocab;
 mod write;
 
-use cache::{NEXT_MODEL, OOV};
 pub use exact_cache::DEFAULT_WORD_CACHE_BYTES;
-use exact_cache::{LANES, WORD_ROWS, Word, add_rows};
+use exact_cache::{LANES, Lane};
 use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
+pub use hidden::PER_WORD_MAX_BYTES;
 pub use loss::Loss;
 use loss::{TreeSearch, find_k_best, sigmoid, sigmoid_table, softmax, sort_heap, std_log};
 use matrix::Matrix;
@@ -80,12 +83,31 @@ pub enum Summation {
     /// Row by row in fastText's order: the same `f32` roundings, so the same probabilities as
     /// fastText (within the last bit of `exp`) and the same label order, ties included.
     Exact,
-    /// A word's rows summed once (known words at load, unknown ones in a per-thread cache),
-    /// then added per word: faster, but probabilities can differ from fastText's by float
-    /// rounding (about 1e-4 on long documents; a one-vs-all model's table sigmoid can then
-    /// step by 1/64 of its range). For language id.
+    /// A word's rows summed once (known words at load, unknown ones in the thread's word
+    /// cache), then added per word; lines over [`PER_WORD_MAX_BYTES`] row by row as
+    /// [`Summation::Exact`] does. Faster; probabilities differ from fastText's by float
+    /// rounding (within 4e-5 on the parity set's softmax and hierarchical-softmax models), but
+    /// a one-vs-all model's table sigmoid can turn that into a step of 1/64 of its range, and
+    /// so another label. The results do not depend on what the thread predicted before.
     PerWord,
+    /// [`Summation::PerWord`] for softmax and hierarchical-softmax models, [`Summation::Exact`]
+    /// for one-vs-all and negative-sampling ones (table sigmoids): resolved at load.
+    Auto,
 }
+
+impl Summation {
+    /// What `self` means for a model with `loss`.
+    fn resolve(self, loss: Loss) -> Self {
+        match (self, loss) {
+            (Summation::Auto, Loss::Softmax | Loss::HierarchicalSoftmax) => Summation::PerWord,
+            (Summation::Auto, Loss::OneVsAll | Loss::NegativeSampling) => Summation::Exact,
+            (s, _) => s,
+        }
+    }
+}
+
+/// Numbers models, so that a thread's caches know whose words they hold.
+static NEXT_MODEL: AtomicU64 = AtomicU64::new(1);
 
 /// fastText's sigmoid table, shared by every one-vs-all model.
 static SIGMOID: LazyLock<Vec<f32>> = LazyLock::new(sigmoid_table);
@@ -134,10 +156,9 @@ pub struct FastText {
     summation: Summation,
     /// [`Summation::Exact`]: most bytes of rows a thread caches for this model.
     word_cache_bytes: usize,
-    /// [`Summation::PerWord`]: per known word, the sum of its input rows (`dim` floats each) ...
-    word_vecs: Vec<f32>,
-    /// ... and how many rows were summed.
-    word_rows: Vec<u32>,
+    /// [`Summation::PerWord`]: per known word, the sum of its input rows (lanes, as the
+    /// word caches keep them; the count is its span in `word_ids`).
+    word_vecs: Vec<Lane>,
     /// [`Summation::Exact`]: per known word, its rows in fastText's order (its id, then its
     /// character n-grams), end to end ...
     word_ids: Vec<u32>,
@@ -228,10 +249,9 @@ impl FastText {
             nwords: nwords as usize,
             word_ngrams: a[5].max(1) as usize,
             vocab,
-            summation,
+            summation: summation.resolve(loss),
             word_cache_bytes: DEFAULT_WORD_CACHE_BYTES,
             word_vecs: Vec::new(),
-            word_rows: Vec::new(),
             word_ids: Vec::new(),
             word_spans: Vec::new(),
             labels,
@@ -245,10 +265,11 @@ impl FastText {
         Ok(model)
     }
 
-    /// Sets how many bytes of input rows each thread may cache for this model with
-    /// [`Summation::Exact`] (default [`DEFAULT_WORD_CACHE_BYTES`]; 0 caches nothing). Frequent
-    /// words' rows, decoded and copied end to end, are what makes exact prediction fast;
-    /// the predictions are the same with any budget.
+    /// Sets how many bytes each thread may use to cache what repeated words add for this
+    /// model (default [`DEFAULT_WORD_CACHE_BYTES`]; 0 caches nothing): decoded rows (quantized
+    /// model), row ids (dense model) or per-word sums ([`Summation::PerWord`], which splits
+    /// the budget with the exact cache of long lines). The predictions are the same with any
+    /// budget.
     pub fn set_word_cache_bytes(&mut self, bytes: usize) {
         self.word_cache_bytes = bytes;
     }
@@ -256,6 +277,11 @@ impl FastText {
     /// The labels, e.g. `__label__en`.
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// How this model adds input rows ([`Summation::Auto`] resolved).
+    pub fn summation(&self) -> Summation {
+        self.summation
     }
 
     /// The model's loss, which decides how labels are scored.
@@ -268,7 +294,7 @@ impl FastText {
         self.word_ngrams
     }
 
-    fn push_bucket(&self, ids: &mut Vec<usize>, h: u32) {
+    fn push_bucket(&self, ids: &mut Vec<u32>, h: u32) {
         let id = self.bucket_mod.of(h) as i32;
         match &self.prune {
             Some((bits, rows)) => {
@@ -276,14 +302,14 @@ impl FastText {
                 if bits[id as usize / 64] & (1 << (id % 64)) != 0
                     && let Some(&v) = rows.get(&id)
                 {
-                    ids.push(self.nwords + v as usize);
+                    ids.push(self.nwords as u32 + v);
                 }
             }
-            None => ids.push(self.nwords + id as usize),
+            None => ids.push(self.nwords as u32 + id as u32),
         }
     }
 
-    fn subwords(&self, word: &str, ids: &mut Vec<usize>, buf: &mut String) {
+    fn subwords(&self, word: &str, ids: &mut Vec<u32>, buf: &mut String) {
         if self.maxn == 0 || word == EOS {
             return;
         }
@@ -313,43 +339,33 @@ impl FastText {
         }
     }
 
-    /// Sum of the input rows of an in-vocabulary word (its id and its character n-grams) and
-    /// how many rows that is: computed once at load, so known words cost one lookup.
+    /// The input rows of each in-vocabulary word (its id and its character n-grams), and for
+    /// [`Summation::PerWord`] their sum: computed once at load, so known words cost one
+    /// lookup.
     fn precompute_words(&mut self) {
-        if self.summation == Summation::Exact {
-            let mut buf = String::new();
-            let mut ids = Vec::new();
-            let mut spans = Vec::with_capacity(self.nwords);
-            let mut flat = Vec::new();
-            for (id, w) in self.vocab.words.iter().enumerate() {
-                ids.clear();
-                ids.push(id);
-                self.subwords(w, &mut ids, &mut buf);
-                let start = flat.len() as u32;
-                flat.extend(ids.iter().map(|&i| i as u32));
-                spans.push((start, flat.len() as u32));
-            }
-            self.word_ids = flat;
-            self.word_spans = spans;
-            return;
-        }
-        let words: Vec<(&String, usize)> =
-            self.vocab.words.iter().enumerate().map(|(id, w)| (w, id)).collect();
-        let mut vecs = vec![0f32; self.nwords * self.dim];
-        let mut counts = vec![0u32; self.nwords];
-        let mut ids = Vec::new();
         let mut buf = String::new();
-        for (w, id) in words {
+        let mut ids = Vec::new();
+        let mut spans = Vec::with_capacity(self.nwords);
+        let mut flat = Vec::new();
+        for (id, w) in self.vocab.words.iter().enumerate() {
             ids.clear();
-            ids.push(id);
+            ids.push(id as u32);
             self.subwords(w, &mut ids, &mut buf);
-            for &r in &ids {
-                self.input.add_row(&mut vecs[id * self.dim..(id + 1) * self.dim], r);
-            }
-            counts[id] = ids.len() as u32;
+            let start = flat.len() as u32;
+            flat.extend_from_slice(&ids);
+            spans.push((start, flat.len() as u32));
         }
-        self.word_vecs = vecs;
-        self.word_rows = counts;
+        self.word_ids = flat;
+        self.word_spans = spans;
+        if self.summation == Summation::PerWord {
+            let width = self.dim.div_ceil(LANES).max(1);
+            let mut vecs = vec![[0f32; LANES]; self.nwords * width];
+            for (id, v) in vecs.chunks_exact_mut(width).enumerate() {
+                let (a, b) = self.word_spans[id];
+                self.add_ids(v, &self.word_ids[a as usize..b as usize]);
+            }
+            self.word_vecs = vecs;
+        }
     }
 
     /// The `k` most likely labels of one line with their probabilities, best first (fastText's
@@ -411,127 +427,6 @@ impl FastText {
     /// One score per label: the output rows times the hidden vector.
     fn logits(&self, hidden: &[f32]) -> Vec<f32> {
         (0..self.labels.len()).map(|i| self.output.dot_row(hidden, i)).collect()
-    }
-
-    /// The mean of the input rows of a line's words, character n-grams and word n-grams, or
-    /// `None` when there are no rows.
-    fn hidden(&self, line: &str) -> Option<Vec<f32>> {
-        if self.summation == Summation::Exact {
-            return self.hidden_exact(line);
-        }
-        let mut hidden = vec![0f32; self.dim];
-        let mut rows = 0usize;
-        let mut ids = Vec::new();
-        let mut buf = String::new();
-        let mut word_hashes: Vec<i32> = Vec::new();
-        OOV.with_borrow_mut(|cache| {
-            cache.for_model(self.id);
-            for word in words(line).chain([EOS]) {
-                // One hash finds a known word and, failing that, the word's cached sum.
-                let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
-                let (sum, n) = match self.vocab.id(word, h) {
-                    Some(id) => {
-                        (&self.word_vecs[id * self.dim..(id + 1) * self.dim], self.word_rows[id])
-                    }
-                    // An unknown label is neither a word nor its n-grams.
-                    None if word.starts_with(LABEL_PREFIX) => continue,
-                    None => self.oov_sum(cache, word, h, &mut ids, &mut buf),
-                };
-                hidden.iter_mut().zip(sum).for_each(|(h, v)| *h += v);
-                rows += n as usize;
-                if self.word_ngrams > 1 {
-                    word_hashes.push(hash(word.as_bytes()) as i32);
-                }
-            }
-        });
-        self.finish_hidden(hidden, rows, &word_hashes)
-    }
-
-    /// [`FastText::hidden`] adding every row in fastText's order, as `Model::computeHidden`
-    /// (from the thread's cache of word rows, [`exact_cache`]).
-    fn hidden_exact(&self, line: &str) -> Option<Vec<f32>> {
-        WORD_ROWS.with_borrow_mut(|cache| {
-            cache.for_model(self);
-            let width = cache.width();
-            let mut hidden = vec![[0f32; LANES]; width];
-            let mut rows = 0usize;
-            let mut word_hashes = std::mem::take(&mut cache.word_hashes);
-            word_hashes.clear();
-            // Words go in groups: their hashes first (prefetching their cache entries), then
-            // their rows, so that the cache misses of a group overlap.
-            let mut tokens = words(line).chain([EOS]);
-            let mut group = [("", 0u64); 32];
-            loop {
-                let mut n = 0;
-                for (slot, word) in group.iter_mut().zip(tokens.by_ref()) {
-                    let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
-                    cache.prefetch(h);
-                    *slot = (word, h);
-                    n += 1;
-                }
-                if n == 0 {
-                    break;
-                }
-                for &(word, h) in &group[..n] {
-                    let ft_hash = match cache.word(self, word, h) {
-                        Word::Rows(block, ft_hash) => {
-                            add_rows(&mut hidden, block);
-                            rows += block.len() / width;
-                            ft_hash
-                        }
-                        Word::Ids(ft_hash) => {
-                            let x = &mut hidden.as_flattened_mut()[..self.dim];
-                            cache.ids().iter().for_each(|&id| self.input.add_row(x, id));
-                            rows += cache.ids().len();
-                            ft_hash
-                        }
-                        Word::Skip => continue,
-                    };
-                    if self.word_ngrams > 1 {
-                        word_hashes.push(ft_hash as i32);
-                    }
-                }
-            }
-            let mut hidden = hidden.into_flattened();
-            hidden.truncate(self.dim);
-            let hidden = self.finish_hidden(hidden, rows, &word_hashes);
-            cache.word_hashes = word_hashes;
-            hidden
-        })
-    }
-
-    /// The rows of the word n-grams of a line's word hashes: fastText mixes sign-extended
-    /// 32-bit word hashes into a 64-bit hash.
-    fn push_word_ngrams(&self, word_hashes: &[i32], ids: &mut Vec<usize>) {
-        for i in 0..word_hashes.len() {
-            let mut h = word_hashes[i] as i64 as u64;
-            for &wh in word_hashes.iter().skip(i + 1).take(self.word_ngrams.saturating_sub(1)) {
-                h = h.wrapping_mul(116_049_371).wrapping_add(wh as i64 as u64);
-                self.push_bucket(ids, (h % u64::from(self.bucket.max(1))) as u32);
-            }
-        }
-    }
-
-    /// Adds the word n-gram rows and takes the mean (`None` without rows).
-    fn finish_hidden(
-        &self,
-        mut hidden: Vec<f32>,
-        mut rows: usize,
-        word_hashes: &[i32],
-    ) -> Option<Vec<f32>> {
-        let mut ids = Vec::new();
-        self.push_word_ngrams(word_hashes, &mut ids);
-        for &id in &ids {
-            self.input.add_row(&mut hidden, id);
-        }
-        rows += ids.len();
-        if rows == 0 {
-            return None;
-        }
-        // fastText: `hidden.mul(1.0 / input.size())`, the factor in double, then a float.
-        let inv = (1.0 / rows as f64) as f32;
-        hidden.iter_mut().for_each(|x| *x *= inv);
-        Some(hidden)
     }
 }
 

@@ -108,10 +108,13 @@ pub struct FastTextClassifierConfig {
     pub threshold: f64,
     /// How the text is prepared for the model.
     pub preprocess: Preprocess,
-    /// Add input rows in fastText's order (default), for fastText's exact probabilities; `false`
-    /// adds per-word sums ([`Summation::PerWord`]): faster, probabilities within float rounding
-    /// of fastText's.
-    pub exact: bool,
+    /// `true`: add input rows in fastText's order, for fastText's probabilities to the bit
+    /// ([`Summation::Exact`]); `false`: add per-word sums ([`Summation::PerWord`]), faster,
+    /// probabilities within float rounding of fastText's. Default (unset): per-word sums for
+    /// softmax and hierarchical-softmax models (within 4e-5 of fastText's probabilities on
+    /// the parity set, same top labels), fastText's order for one-vs-all ones, whose table
+    /// sigmoid can turn a rounding difference into another label ([`Summation::Auto`]).
+    pub exact: Option<bool>,
 }
 
 impl Default for FastTextClassifierConfig {
@@ -123,7 +126,7 @@ impl Default for FastTextClassifierConfig {
             k: None,
             threshold: 0.0,
             preprocess: Preprocess::default(),
-            exact: true,
+            exact: None,
         }
     }
 }
@@ -157,7 +160,11 @@ impl FastTextClassifier {
         if cfg.model.as_os_str().is_empty() {
             return Err(invalid(FILTER, "model", "is required: a fastText .bin or .ftz file"));
         }
-        let summation = if cfg.exact { Summation::Exact } else { Summation::PerWord };
+        let summation = match cfg.exact {
+            Some(true) => Summation::Exact,
+            Some(false) => Summation::PerWord,
+            None => Summation::Auto,
+        };
         let model = FastText::load_with(&cfg.model, summation)?;
         let names: Vec<String> = model.labels().iter().map(|l| bare(l).to_string()).collect();
         let rule = |field: &'static str, labels: &BTreeMap<String, f64>| {

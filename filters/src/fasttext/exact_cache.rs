@@ -1,5 +1,7 @@
-//! [`super::Summation::Exact`]: per thread, the input rows of the words it sees, decoded and
-//! copied end to end, so that a repeated word costs one lookup and one streaming add.
+//! Per thread, what a repeated word adds, so that it costs one lookup: its input rows, decoded
+//! and copied end to end ([`Mode::Rows`], a quantized model with [`super::Summation::Exact`]),
+//! its row ids ([`Mode::Ids`], a dense model: its rows are read from the matrix) or the sum of
+//! its rows ([`Mode::Sums`], [`super::Summation::PerWord`]).
 //!
 //! fastText's running sum rounds after every row, so rows cannot be summed ahead of time; but
 //! the dimensions of a row are independent, so a word's rows can be added lane by lane from one
@@ -8,8 +10,9 @@
 //! each row padded with zeros to a multiple of [`LANES`] floats; the padding lanes of the hidden
 //! vector are never read.
 //!
-//! Memory is bounded: the blocks of a thread take at most the model's word cache budget
-//! ([`super::FastText::set_word_cache_bytes`]); when the next word does not fit, the cache is
+//! Memory is bounded: the table and the blocks of a thread take at most the model's word cache
+//! budget ([`super::FastText::set_word_cache_bytes`]; with per-word sums, half of it, the other
+//! half going to the exact cache of long lines); when the next word does not fit, the cache is
 //! emptied. A word is copied into the cache the second time the thread sees it (a 1 Mbit filter
 //! of word hashes remembers the first time), so words seen once, most of a corpus's distinct
 //! words, are added straight from the model's matrix and do not push frequent words out.
@@ -25,7 +28,7 @@ pub(super) type Lane = [f32; LANES];
 /// Default budget of a thread's cached rows per model (bytes).
 pub const DEFAULT_WORD_CACHE_BYTES: usize = 16 << 20;
 /// Longer words (URLs, runs of CJK text) rarely repeat: not cached.
-const MAX_WORD_BYTES: usize = 40;
+pub(super) const MAX_WORD_BYTES: usize = 40;
 /// Bits of the filter of words seen once (128 KiB).
 const SEEN_BITS: usize = 1 << 20;
 
@@ -57,25 +60,50 @@ pub(super) struct WordRows {
     budget: usize,
     /// Lanes per row.
     width: usize,
-    /// Most lanes [`WordRows::data`] may hold.
+    /// What is cached of a word.
+    mode: Mode,
+    /// Most lanes [`WordRows::data`] (or ids [`WordRows::id_data`]) may hold.
     capacity: usize,
     /// Open addressing (linear probing) by xxh3; a power of two long, at most half full.
     table: Vec<Entry>,
     words: usize,
-    /// The cached rows, end to end, `width` lanes per row.
+    /// The cached rows ([`Mode::Rows`]) or sums ([`Mode::Sums`]), end to end, `width` lanes
+    /// each ...
     data: Vec<Lane>,
+    /// ... or the cached row ids, end to end ([`Mode::Ids`]).
+    id_data: Vec<u32>,
     /// Words seen once (by xxh3), since the cache was last emptied.
     seen: Vec<u64>,
-    /// Row ids of the word being added.
-    ids: Vec<usize>,
+    /// Row ids of the word being added ...
+    ids: Vec<u32>,
+    /// ... and their sum ([`Mode::Sums`], a word not cached).
+    sum: Vec<Lane>,
     /// `<word>` for its character n-grams.
     buf: String,
-    /// fastText hashes of the line's words (word n-grams).
+    /// fastText hashes of the line's words (word n-grams) ...
     pub(super) word_hashes: Vec<i32>,
+    /// ... and the rows of the line's word n-grams.
+    pub(super) ngram_ids: Vec<u32>,
+}
+
+/// What a [`WordRows`] keeps of a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Mode {
+    /// Its rows, decoded (exact summation, quantized model).
+    #[default]
+    Rows,
+    /// Its row ids (exact summation, dense model: rows are read from the matrix, small
+    /// enough to stay near the core).
+    Ids,
+    /// The sum of its rows ([`super::Summation::PerWord`]).
+    Sums,
 }
 
 thread_local! {
+    /// Exact summation's cache.
     pub(super) static WORD_ROWS: RefCell<WordRows> = RefCell::new(WordRows::default());
+    /// Per-word sums' cache.
+    pub(super) static WORD_SUMS: RefCell<WordRows> = RefCell::new(WordRows::default());
 }
 
 /// Adds rows of `width` lanes, one after the other, to `hidden` (`width` lanes).
@@ -100,6 +128,45 @@ pub(super) fn add_rows(hidden: &mut [Lane], rows: &[Lane]) {
     }
 }
 
+/// Adds the rows `ids` of a dense matrix (`data`, rows of `dim` floats followed by at least
+/// `LANES - 1` floats) to `hidden` (`width` lanes), one after the other. Each row is read as
+/// whole lanes: the floats past its end (the next row's) go to the padding lanes of `hidden`,
+/// which are dropped. Rows past the end of `data` (a corrupt id) are skipped.
+pub(super) fn add_id_rows(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
+    match hidden.len() {
+        1 => add_ids_fixed::<1>(hidden, data, dim, ids),
+        2 => add_ids_fixed::<2>(hidden, data, dim, ids),
+        3 => add_ids_fixed::<3>(hidden, data, dim, ids),
+        4 => add_ids_fixed::<4>(hidden, data, dim, ids),
+        5 => add_ids_fixed::<5>(hidden, data, dim, ids),
+        6 => add_ids_fixed::<6>(hidden, data, dim, ids),
+        7 => add_ids_fixed::<7>(hidden, data, dim, ids),
+        8 => add_ids_fixed::<8>(hidden, data, dim, ids),
+        w => {
+            for &id in ids {
+                let start = id as usize * dim;
+                let Some(row) = data.get(start..start + w * LANES) else { continue };
+                for (h, r) in hidden.iter_mut().zip(row.chunks_exact(LANES)) {
+                    (0..LANES).for_each(|i| h[i] += r[i]);
+                }
+            }
+        }
+    }
+}
+
+fn add_ids_fixed<const W: usize>(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
+    let mut acc: [Lane; W] = [[0.0; LANES]; W];
+    acc.copy_from_slice(&hidden[..W]);
+    for &id in ids {
+        let start = id as usize * dim;
+        let Some(row) = data.get(start..start + W * LANES) else { continue };
+        for (w, h) in acc.iter_mut().enumerate() {
+            (0..LANES).for_each(|i| h[i] += row[w * LANES + i]);
+        }
+    }
+    hidden[..W].copy_from_slice(&acc);
+}
+
 fn add_fixed<const W: usize>(hidden: &mut [Lane], rows: &[Lane]) {
     let mut acc: [Lane; W] = [[0.0; LANES]; W];
     acc.copy_from_slice(&hidden[..W]);
@@ -114,7 +181,7 @@ fn add_fixed<const W: usize>(hidden: &mut [Lane], rows: &[Lane]) {
 /// Asks the CPU to bring the cache line of `x` closer: a hint, with no effect on results.
 #[inline(always)]
 #[allow(unsafe_code)] // The one unsafe call of the crate: a prefetch cannot read or fault.
-fn prefetch<T>(x: &T) {
+pub(super) fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; it does not dereference
     // the pointer (a valid reference here anyway) and cannot fault.
@@ -130,31 +197,47 @@ fn prefetch<T>(x: &T) {
 pub(super) enum Word<'c> {
     /// Its rows, in fastText's order, and fastText's hash of it.
     Rows(&'c [Lane], u32),
-    /// Not cached: its row ids are in the cache's scratch list (added from the matrix).
-    Ids(u32),
+    /// Its row ids, in fastText's order (added from the matrix), and fastText's hash of it.
+    Ids(&'c [u32], u32),
+    /// The sum of its rows (`width` lanes), how many rows, and fastText's hash of it.
+    Sum(&'c [Lane], usize, u32),
     /// An unknown label: fastText skips it.
     Skip,
 }
 
 impl WordRows {
-    /// Prepares the cache for `model`: emptied when it held another model's rows.
-    pub(super) fn for_model(&mut self, model: &FastText) {
-        if self.model != model.id || self.budget != model.word_cache_bytes {
+    /// Prepares the cache for `model`, keeping what `mode` says within `budget` bytes:
+    /// emptied when it held another model's rows or was made for another budget.
+    pub(super) fn for_model(&mut self, model: &FastText, mode: Mode, budget: usize) {
+        if self.model != model.id || self.budget != budget || self.mode != mode {
             let width = model.dim.div_ceil(LANES).max(1);
-            // A quarter of the budget for the table (64-byte entries), the rest for rows.
-            let budget = model.word_cache_bytes;
-            let entries = 1usize << (budget / 4 / size_of::<Entry>()).max(2).ilog2();
+            // The table (64-byte entries, at most half full) takes the share of the budget
+            // that what a word keeps leaves it: a quarter beside rows (a kilobyte a word for
+            // 10-float rows and 20 n-grams), half beside ids, three quarters beside sums.
+            let table_share = match mode {
+                Mode::Rows => budget / 4,
+                Mode::Ids => budget / 2,
+                Mode::Sums => budget / 4 * 3,
+            };
+            let entries = 1usize << (table_share / size_of::<Entry>()).max(2).ilog2();
+            let unit = if mode == Mode::Ids { size_of::<u32>() } else { size_of::<Lane>() };
             *self = WordRows {
                 model: model.id,
                 budget,
                 width,
-                capacity: (budget - budget / 4) / size_of::<Lane>(),
+                mode,
+                capacity: (budget - table_share) / unit,
                 table: if budget == 0 { Vec::new() } else { vec![EMPTY; entries] },
                 seen: vec![0; SEEN_BITS / 64],
                 ..WordRows::default()
             };
             self.capacity = self.capacity.min(u32::MAX as usize);
         }
+    }
+
+    /// What this cache keeps of a word.
+    pub(super) fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Lanes per row.
@@ -169,11 +252,6 @@ impl WordRows {
             prefetch(&self.table[h as usize & (self.table.len() - 1)]);
             prefetch(&self.seen[(h as usize % SEEN_BITS) / 64]);
         }
-    }
-
-    /// The row ids of the last [`Word::Ids`].
-    pub(super) fn ids(&self) -> &[usize] {
-        &self.ids
     }
 
     /// The entry of `word` (xxh3 `h`), or the empty entry where it would go.
@@ -194,40 +272,69 @@ impl WordRows {
 
     /// The rows of `word` (whose xxh3 is `h`): cached, or computed (and cached when the word
     /// was seen before and fits).
-    pub(super) fn word(&mut self, model: &FastText, word: &str, h: u64) -> Word<'_> {
+    /// `oov`: the caller knows that the model does not have the word.
+    pub(super) fn word(&mut self, model: &FastText, word: &str, h: u64, oov: bool) -> Word<'_> {
         let cacheable = !self.table.is_empty() && h != 0 && word.len() <= MAX_WORD_BYTES;
         if let Some(Ok(i)) = cacheable.then(|| self.find(word, h)) {
             let e = &self.table[i];
-            let (start, n) = (e.start as usize, e.rows as usize * self.width);
-            return Word::Rows(&self.data[start..start + n], e.ft_hash);
+            let (start, rows) = (e.start as usize, e.rows as usize);
+            return match self.mode {
+                Mode::Ids => Word::Ids(&self.id_data[start..start + rows], e.ft_hash),
+                Mode::Rows => Word::Rows(&self.data[start..start + rows * self.width], e.ft_hash),
+                Mode::Sums => Word::Sum(&self.data[start..start + self.width], rows, e.ft_hash),
+            };
         }
         self.ids.clear();
-        match model.vocab.id(word, h) {
-            Some(id) => {
+        let ft_hash = match if oov { None } else { model.vocab.find(word, h) } {
+            Some((id, ft_hash)) => {
                 let (a, b) = model.word_spans[id];
-                self.ids.extend(model.word_ids[a as usize..b as usize].iter().map(|&i| i as usize));
+                self.ids.extend_from_slice(&model.word_ids[a as usize..b as usize]);
+                ft_hash
             }
             None if word.starts_with(LABEL_PREFIX) => return Word::Skip,
-            None => model.subwords(word, &mut self.ids, &mut self.buf),
-        }
-        let ft_hash = if model.word_ngrams > 1 { hash(word.as_bytes()) } else { 0 };
+            None => {
+                model.subwords(word, &mut self.ids, &mut self.buf);
+                if model.word_ngrams > 1 { hash(word.as_bytes()) } else { 0 }
+            }
+        };
         if !cacheable || !self.admit(h) {
-            return Word::Ids(ft_hash);
+            if self.mode == Mode::Sums {
+                // Summed as a cached word is, so that the result does not depend on what the
+                // thread saw before.
+                self.sum.clear();
+                self.sum.resize(self.width, [0.0; LANES]);
+                model.add_ids(&mut self.sum, &self.ids);
+                return Word::Sum(&self.sum, self.ids.len(), ft_hash);
+            }
+            return Word::Ids(&self.ids, ft_hash);
         }
         // Found again: `admit` may have emptied the cache.
         let (Ok(i) | Err(i)) = self.find(word, h);
-        let start = self.data.len();
-        self.data.resize(start + self.ids.len() * self.width, [0.0; LANES]);
-        for (row, &id) in self.data[start..].chunks_exact_mut(self.width).zip(&self.ids) {
-            model.input.row_into(row.as_flattened_mut(), id);
-        }
         let mut text = [0; MAX_WORD_BYTES];
         text[..word.len()].copy_from_slice(word.as_bytes());
         let rows = self.ids.len() as u32;
         let len = word.len() as u32;
-        self.table[i] = Entry { key: h, start: start as u32, rows, ft_hash, len, text };
         self.words += 1;
-        Word::Rows(&self.data[start..], ft_hash)
+        let start = if self.mode == Mode::Ids { self.id_data.len() } else { self.data.len() };
+        self.table[i] = Entry { key: h, start: start as u32, rows, ft_hash, len, text };
+        match self.mode {
+            Mode::Ids => {
+                self.id_data.extend_from_slice(&self.ids);
+                Word::Ids(&self.id_data[start..], ft_hash)
+            }
+            Mode::Rows => {
+                self.data.resize(start + self.ids.len() * self.width, [0.0; LANES]);
+                for (row, &id) in self.data[start..].chunks_exact_mut(self.width).zip(&self.ids) {
+                    model.input.row_into(row.as_flattened_mut(), id as usize);
+                }
+                Word::Rows(&self.data[start..], ft_hash)
+            }
+            Mode::Sums => {
+                self.data.resize(start + self.width, [0.0; LANES]);
+                model.add_ids(&mut self.data[start..], &self.ids);
+                Word::Sum(&self.data[start..], self.ids.len(), ft_hash)
+            }
+        }
     }
 
     /// Whether to cache a word now: seen before and its rows fit (emptying the cache when they
@@ -239,14 +346,19 @@ impl WordRows {
             self.seen[w] |= b;
             return false;
         }
-        let need = self.ids.len() * self.width;
+        let (need, held) = match self.mode {
+            Mode::Ids => (self.ids.len(), self.id_data.len()),
+            Mode::Rows => (self.ids.len() * self.width, self.data.len()),
+            Mode::Sums => (self.width, self.data.len()),
+        };
         if need > self.capacity {
             return false;
         }
-        if self.data.len() + need > self.capacity || 2 * (self.words + 1) > self.table.len() {
+        if held + need > self.capacity || 2 * (self.words + 1) > self.table.len() {
             self.table.fill(EMPTY);
             self.words = 0;
             self.data.clear();
+            self.id_data.clear();
             self.seen.fill(0);
         }
         true

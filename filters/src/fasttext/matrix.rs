@@ -42,14 +42,15 @@ impl ProductQuantizer {
     }
 }
 
+/// Zeros after a dense matrix's last row, so that any row can be read as whole groups of 4
+/// floats (the lanes of the exact sum; the floats past the row land in lanes that are dropped).
+pub(crate) const DENSE_TAIL: usize = 3;
+
 /// A model matrix.
 #[derive(Debug)]
 pub(crate) enum Matrix {
-    Dense {
-        m: usize,
-        n: usize,
-        data: Vec<f32>,
-    },
+    /// `m × n` floats, row-major, then [`DENSE_TAIL`] zeros.
+    Dense { m: usize, n: usize, data: Vec<f32> },
     Quant {
         m: usize,
         n: usize,
@@ -64,7 +65,8 @@ impl Matrix {
         if !quant {
             let m = r.count64("rows")?;
             let n = r.count64("cols")?;
-            let data = r.f32s(m.checked_mul(n).ok_or_else(|| r.err("matrix too large"))?)?;
+            let mut data = r.f32s(m.checked_mul(n).ok_or_else(|| r.err("matrix too large"))?)?;
+            data.resize(m * n + DENSE_TAIL, 0.0);
             return Ok(Matrix::Dense { m, n, data });
         }
         let qnorm = r.u8()? != 0;
@@ -83,6 +85,14 @@ impl Matrix {
             None
         };
         Ok(Matrix::Quant { m, n, codes, pq, norms })
+    }
+
+    /// A dense matrix's floats, tail included ([`DENSE_TAIL`]); `None` when quantized.
+    pub(crate) fn dense_data(&self) -> Option<&[f32]> {
+        match self {
+            Matrix::Dense { data, .. } => Some(data),
+            Matrix::Quant { .. } => None,
+        }
     }
 
     pub(crate) fn rows(&self) -> usize {

@@ -10,7 +10,7 @@ impl FastText {
     /// vector [`FastText::predict`] scores. Unknown tokens that start with `__label__` are
     /// skipped, as in prediction.
     pub fn line_rows(&self, line: &str) -> Vec<u32> {
-        let mut ids: Vec<usize> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         let mut buf = String::new();
         let mut word_hashes = Vec::new();
         for word in words(line).chain([EOS]) {
@@ -18,10 +18,9 @@ impl FastText {
             match self.vocab.id(word, h) {
                 // Precomputed at load for exact summation; computed here otherwise.
                 Some(id) => match self.word_spans.get(id) {
-                    Some(&(a, b)) => ids
-                        .extend(self.word_ids[a as usize..b as usize].iter().map(|&r| r as usize)),
+                    Some(&(a, b)) => ids.extend_from_slice(&self.word_ids[a as usize..b as usize]),
                     None => {
-                        ids.push(id);
+                        ids.push(id as u32);
                         self.subwords(word, &mut ids, &mut buf);
                     }
                 },
@@ -33,7 +32,7 @@ impl FastText {
             }
         }
         self.push_word_ngrams(&word_hashes, &mut ids);
-        ids.into_iter().map(|i| i as u32).collect()
+        ids
     }
 
     /// Rows of the input matrix (words, then hash buckets): the bound of [`FastText::line_rows`].
@@ -50,7 +49,9 @@ impl FastText {
     /// a model that is not quantized; `None` for a quantized (`.ftz`) one.
     pub fn dense_matrices(&self) -> Option<(&[f32], &[f32])> {
         match (&self.input, &self.output) {
-            (Matrix::Dense { data: i, .. }, Matrix::Dense { data: o, .. }) => Some((i, o)),
+            (Matrix::Dense { m, n, data: i }, Matrix::Dense { m: mo, n: no, data: o }) => {
+                Some((&i[..m * n], &o[..mo * no]))
+            }
             _ => None,
         }
     }

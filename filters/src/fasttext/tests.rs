@@ -1,6 +1,6 @@
 //! Unit tests of the parent module.
 
-use super::cache::{OOV_CACHE_MAX_BYTES, OOV_CACHE_WORDS};
+use super::exact_cache::MAX_WORD_BYTES;
 use super::*;
 
 #[test]
@@ -12,19 +12,23 @@ fn words_split_on_fasttext_separators() {
 
 #[test]
 fn cached_word_sums_change_nothing() -> anyhow::Result<()> {
-    let m = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
-    let long = "x".repeat(OOV_CACHE_MAX_BYTES + 5);
+    let mut m = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
+    m.set_word_cache_bytes(256 << 10);
+    let long = "x".repeat(MAX_WORD_BYTES + 5);
     let line = format!(
         "Zorblatt quxified the flurbs, zorblatt again; {long} {long} naïve Übergrößenträger"
     );
-    let first = m.predict(&line, 3); // computes and caches the unknown words
+    let first = m.predict(&line, 3); // the unknown words are seen once
+    assert_eq!(m.predict(&line, 3), first, "seen twice: cached");
     assert_eq!(m.predict(&line, 3), first, "served from the cache");
-    // Fill the cache past its bound: it is cleared, and the words are computed again.
-    for chunk in (0..OOV_CACHE_WORDS + 1000).collect::<Vec<_>>().chunks(5000) {
-        let words: Vec<String> = chunk.iter().map(|i| format!("w{i}q")).collect();
-        m.predict(&words.join(" "), 1);
+    // Fill the cache past its bound, twice over: it is emptied, and the words computed again.
+    for _ in 0..2 {
+        for chunk in (0..20_000).collect::<Vec<_>>().chunks(5000) {
+            let words: Vec<String> = chunk.iter().map(|i| format!("w{i}q")).collect();
+            m.predict(&words.join(" "), 1);
+        }
     }
-    assert_eq!(m.predict(&line, 3), first, "after the cache was cleared");
+    assert_eq!(m.predict(&line, 3), first, "after the cache was emptied");
     // Another model on the same thread does not see this one's sums.
     let other = FastText::load_with(Path::new(crate::LID176_FIXTURE), Summation::PerWord)?;
     assert_eq!(other.predict(&line, 3), first);
@@ -114,34 +118,99 @@ fn predictions_match_fasttext() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Exact predictions do not depend on the thread's word row cache: with no cache, with one so
-/// small that it is emptied over and over, and with the default one, every document gives the
-/// same labels and the same probabilities to the bit, the first time and once its words are
-/// cached.
+/// Predictions do not depend on the thread's word cache: with no cache, with one so small that
+/// it is emptied over and over, and with the default one, every document gives the same labels
+/// and the same probabilities to the bit, the first time and once its words are cached (with
+/// either summation: the same input gives the same output on any thread, whatever it saw).
 #[test]
 fn word_row_cache_changes_nothing() -> anyhow::Result<()> {
     let (texts, _) = parity_fixture()?;
-    for name in ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"] {
-        let path = Path::new(PARITY_DIR).join(name);
-        let mut none = FastText::load(&path)?;
-        none.set_word_cache_bytes(0);
-        let mut tiny = FastText::load(&path)?;
-        tiny.set_word_cache_bytes(64 << 10);
-        let full = FastText::load(&path)?;
-        for pass in 0..2 {
-            for (i, text) in texts.iter().take(300).enumerate() {
-                let want = none.predict_with(text, None, 0.0);
-                assert!(!want.is_empty(), "{name}: document {i} has no prediction");
-                assert_eq!(tiny.predict_with(text, None, 0.0), want, "{name} {pass} {i} tiny");
-                assert_eq!(full.predict_with(text, None, 0.0), want, "{name} {pass} {i} full");
+    for summation in [Summation::Exact, Summation::PerWord] {
+        for name in ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"] {
+            let path = Path::new(PARITY_DIR).join(name);
+            let mut none = FastText::load_with(&path, summation)?;
+            none.set_word_cache_bytes(0);
+            let mut tiny = FastText::load_with(&path, summation)?;
+            tiny.set_word_cache_bytes(64 << 10);
+            let full = FastText::load_with(&path, summation)?;
+            for pass in 0..2 {
+                for (i, text) in texts.iter().take(300).enumerate() {
+                    let want = none.predict_with(text, None, 0.0);
+                    assert!(!want.is_empty(), "{name}: document {i} has no prediction");
+                    let at = format!("{name} {summation:?} pass {pass} document {i}");
+                    assert_eq!(tiny.predict_with(text, None, 0.0), want, "{at}: tiny cache");
+                    assert_eq!(full.predict_with(text, None, 0.0), want, "{at}: full cache");
+                }
+            }
+            // A budget changed after predictions takes effect.
+            tiny.set_word_cache_bytes(0);
+            assert_eq!(
+                tiny.predict_with(&texts[0], None, 0.0),
+                none.predict_with(&texts[0], None, 0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Per-word sums on the dense models (softmax, hierarchical softmax with word bigrams): the
+/// same top label as fastText for every document and setting, and every probability fastText
+/// reports within 1e-4 of ours.
+#[test]
+fn per_word_sums_stay_within_1e_4_of_fasttext() -> anyhow::Result<()> {
+    let (texts, expected) = parity_fixture()?;
+    let settings: [(&str, Option<usize>, f32); 3] =
+        [("all", None, 0.0), ("top1", Some(1), 0.0), ("k2t05", Some(2), 0.05)];
+    for name in ["genre.bin", "lang-bigram-hs.bin"] {
+        let model = FastText::load_with(&Path::new(PARITY_DIR).join(name), Summation::PerWord)?;
+        let mut worst = 0f32;
+        for _pass in 0..2 {
+            for (i, (text, want)) in texts.iter().zip(&expected).enumerate() {
+                let all: std::collections::HashMap<&str, f32> =
+                    model.predict_with(text, None, 0.0).into_iter().collect();
+                for (setting, k, threshold) in settings {
+                    let want = &want[name][setting];
+                    let got = model.predict_with(text, k, threshold);
+                    assert_eq!(
+                        got.first().map(|p| p.0),
+                        want.first().map(|p| p.0.as_str()),
+                        "{name} {setting}, document {i}: {got:?} vs {want:?}"
+                    );
+                    for (label, q) in want {
+                        worst = worst.max((all[label.as_str()] - q).abs());
+                    }
+                }
             }
         }
-        // A budget changed after predictions takes effect.
-        tiny.set_word_cache_bytes(0);
-        assert_eq!(
-            tiny.predict_with(&texts[0], None, 0.0),
-            none.predict_with(&texts[0], None, 0.0)
-        );
+        assert!(worst <= 1e-4, "{name}: a probability differs by {worst}");
+    }
+    Ok(())
+}
+
+/// With per-word sums, a line longer than [`PER_WORD_MAX_BYTES`] is summed in fastText's
+/// order: the same probabilities to the bit as [`Summation::Exact`].
+#[test]
+fn per_word_sums_add_long_lines_exactly() -> anyhow::Result<()> {
+    let (texts, _) = parity_fixture()?;
+    let mut long = String::new();
+    for t in texts.iter().cycle().take(2000) {
+        long.push_str(t);
+        long.push(' ');
+        if long.len() > PER_WORD_MAX_BYTES + 1000 {
+            break;
+        }
+    }
+    assert!(long.len() > PER_WORD_MAX_BYTES);
+    for name in ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"] {
+        let path = Path::new(PARITY_DIR).join(name);
+        let exact_model = FastText::load(&path)?;
+        let exact = exact_model.predict_with(&long, None, 0.0);
+        let per_word = FastText::load_with(&path, Summation::PerWord)?;
+        assert_eq!(per_word.predict_with(&long, None, 0.0), exact, "{name}");
+        assert_eq!(per_word.predict_with(&long, None, 0.0), exact, "{name}, cached");
+        let short = &long[..long.floor_char_boundary(PER_WORD_MAX_BYTES / 2)];
+        let short_exact = exact_model.predict_with(short, Some(1), 0.0);
+        assert_eq!(per_word.predict_with(short, Some(1), 0.0)[0].0, short_exact[0].0);
     }
     Ok(())
 }

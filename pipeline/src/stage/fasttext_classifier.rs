@@ -56,14 +56,12 @@ pub struct FastTextClassifierSpec {
     /// [`Preprocess`]. Default: the text as it is, newlines as spaces.
     #[serde(default)]
     pub preprocess: Preprocess,
-    /// `true` (default): fastText's exact probabilities (rows added in its order); `false`:
-    /// per-word row sums, faster, probabilities within float rounding of fastText's.
-    #[serde(default = "default_exact")]
-    pub exact: bool,
-}
-
-fn default_exact() -> bool {
-    true
+    /// `true`: fastText's exact probabilities (rows added in its order); `false`: per-word
+    /// row sums, faster, probabilities within float rounding of fastText's. Unset (default):
+    /// per-word sums for softmax and hierarchical-softmax models, fastText's order for
+    /// one-vs-all ones (`Summation::Auto`).
+    #[serde(default)]
+    pub exact: Option<bool>,
 }
 
 fn default_score_prefix() -> String {

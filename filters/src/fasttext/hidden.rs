@@ -1,0 +1,184 @@
+//! The hidden vector of a line: the mean of its input rows, added in fastText's order
+//! ([`Summation::Exact`]) or per word ([`Summation::PerWord`]).
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+use super::exact_cache::{
+    LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows, add_rows,
+};
+use super::{EOS, FastText, LABEL_PREFIX, Summation, hash, words};
+
+/// [`Summation::PerWord`] adds the rows of longer lines in fastText's order. A float sum
+/// rounds differently in another order, and the difference grows with the number of rows: on
+/// the parity set (10,000 documents, `genre.bin`, character n-grams) per-word sums stay
+/// within 4e-5 of fastText's probabilities up to 256 KiB and reach 1.1e-4 and 2.2e-4 on the
+/// longest documents (311 and 379 KB).
+pub const PER_WORD_MAX_BYTES: usize = 256 << 10;
+
+/// Tokens hashed (and their table entries prefetched) before any is looked up, so that the
+/// cache misses of a group overlap.
+const GROUP: usize = 32;
+
+impl FastText {
+    /// The mean of the input rows of a line's words, character n-grams and word n-grams, or
+    /// `None` when there are no rows.
+    pub(super) fn hidden(&self, line: &str) -> Option<Vec<f32>> {
+        let dense = self.input.dense_data().is_some();
+        let exact_mode = if dense { Mode::Ids } else { Mode::Rows };
+        match self.summation {
+            Summation::Exact | Summation::Auto => {
+                self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes)
+            }
+            // Half of the budget to each cache: per-word sums, and rows for long lines.
+            Summation::PerWord if line.len() > PER_WORD_MAX_BYTES => {
+                self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes / 2)
+            }
+            Summation::PerWord => {
+                self.hidden_with(line, &WORD_SUMS, Mode::Sums, self.word_cache_bytes / 2)
+            }
+        }
+    }
+
+    /// [`FastText::hidden`] with the thread's `cache` keeping what `mode` says within
+    /// `budget` bytes. With [`Mode::Rows`] and [`Mode::Ids`] every row is added in fastText's
+    /// order (`Model::computeHidden`), so the sum has fastText's roundings.
+    fn hidden_with(
+        &self,
+        line: &str,
+        cache: &'static LocalKey<RefCell<WordRows>>,
+        mode: Mode,
+        budget: usize,
+    ) -> Option<Vec<f32>> {
+        cache.with_borrow_mut(|cache| {
+            cache.for_model(self, mode, budget);
+            let mut hidden = vec![[0f32; LANES]; cache.width()];
+            let mut rows = 0usize;
+            let mut word_hashes = std::mem::take(&mut cache.word_hashes);
+            word_hashes.clear();
+            let mut tokens = words(line).chain([EOS]);
+            let mut group = [("", 0u64); GROUP];
+            // Without character n-grams, only a quantized model's exact rows use the cache.
+            let cached = self.maxn > 0 || mode == Mode::Rows;
+            loop {
+                let mut n = 0;
+                for (slot, word) in group.iter_mut().zip(tokens.by_ref()) {
+                    let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
+                    // A quantized model's exact rows look the word up in the cache first.
+                    if mode != Mode::Rows {
+                        self.vocab.prefetch(h);
+                    }
+                    if cached {
+                        cache.prefetch(h);
+                    }
+                    *slot = (word, h);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                for &(word, h) in &group[..n] {
+                    let Some((n, ft_hash)) = self.add_word(cache, &mut hidden, word, h) else {
+                        continue;
+                    };
+                    rows += n;
+                    if self.word_ngrams > 1 {
+                        word_hashes.push(ft_hash as i32);
+                    }
+                }
+            }
+            let mut ids = std::mem::take(&mut cache.ngram_ids);
+            ids.clear();
+            self.push_word_ngrams(&word_hashes, &mut ids);
+            self.add_ids(&mut hidden, &ids);
+            rows += ids.len();
+            cache.word_hashes = word_hashes;
+            cache.ngram_ids = ids;
+            if rows == 0 {
+                return None;
+            }
+            let mut hidden = hidden.into_flattened();
+            hidden.truncate(self.dim);
+            // fastText: `hidden.mul(1.0 / input.size())`, the factor in double, then a float.
+            let inv = (1.0 / rows as f64) as f32;
+            hidden.iter_mut().for_each(|x| *x *= inv);
+            Some(hidden)
+        })
+    }
+
+    /// Adds the rows of `word` (xxh3 `h`) to `hidden`, in fastText's order or as the sum the
+    /// cache keeps: how many rows, and fastText's hash of the word; `None` for an unknown
+    /// label, which fastText skips.
+    fn add_word(
+        &self,
+        cache: &mut WordRows,
+        hidden: &mut [Lane],
+        word: &str,
+        h: u64,
+    ) -> Option<(usize, u32)> {
+        // Known words' rows (and per-word sums) were listed at load: only unknown words (their
+        // character n-grams) go through the thread's cache. A quantized model's words all do
+        // with exact sums, for their decoded rows.
+        let known_first = cache.mode() != Mode::Rows;
+        if known_first {
+            match self.vocab.find(word, h) {
+                Some((id, ft_hash)) => {
+                    let (a, b) = self.word_spans[id];
+                    let ids = &self.word_ids[a as usize..b as usize];
+                    if cache.mode() == Mode::Sums {
+                        let w = hidden.len();
+                        add_rows(hidden, &self.word_vecs[id * w..(id + 1) * w]);
+                    } else {
+                        self.add_ids(hidden, ids);
+                    }
+                    return Some((ids.len(), ft_hash));
+                }
+                None if word.starts_with(LABEL_PREFIX) => return None,
+                // No character n-grams: an unknown word adds no row.
+                None if self.maxn == 0 => {
+                    let ft_hash = if self.word_ngrams > 1 { hash(word.as_bytes()) } else { 0 };
+                    return Some((0, ft_hash));
+                }
+                None => {}
+            }
+        }
+        match cache.word(self, word, h, known_first) {
+            Word::Rows(block, ft_hash) => {
+                add_rows(hidden, block);
+                Some((block.len() / hidden.len(), ft_hash))
+            }
+            Word::Sum(sum, rows, ft_hash) => {
+                add_rows(hidden, sum);
+                Some((rows, ft_hash))
+            }
+            Word::Ids(ids, ft_hash) => {
+                self.add_ids(hidden, ids);
+                Some((ids.len(), ft_hash))
+            }
+            Word::Skip => None,
+        }
+    }
+
+    /// Adds the input rows `ids` to `hidden` (lanes) one after the other.
+    pub(super) fn add_ids(&self, hidden: &mut [Lane], ids: &[u32]) {
+        match self.input.dense_data() {
+            Some(data) => add_id_rows(hidden, data, self.dim, ids),
+            None => {
+                let x = &mut hidden.as_flattened_mut()[..self.dim];
+                ids.iter().for_each(|&id| self.input.add_row(x, id as usize));
+            }
+        }
+    }
+
+    /// The rows of the word n-grams of a line's word hashes: fastText mixes sign-extended
+    /// 32-bit word hashes into a 64-bit hash.
+    pub(super) fn push_word_ngrams(&self, word_hashes: &[i32], ids: &mut Vec<u32>) {
+        for i in 0..word_hashes.len() {
+            let mut h = word_hashes[i] as i64 as u64;
+            for &wh in word_hashes.iter().skip(i + 1).take(self.word_ngrams.saturating_sub(1)) {
+                h = h.wrapping_mul(116_049_371).wrapping_add(wh as i64 as u64);
+                self.push_bucket(ids, (h % u64::from(self.bucket.max(1))) as u32);
+            }
+        }
+    }
+}
