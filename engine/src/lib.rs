@@ -46,10 +46,12 @@ mod file;
 pub mod gpt;
 pub mod ops;
 pub mod optim;
+pub mod precision;
 pub mod rng;
 pub mod tensor;
 
 pub use device::{Device, DeviceRequest};
 pub use error::{Error, Result};
 pub use file::cache_dir;
+pub use precision::{HalfFormat, Precision};
 pub use tensor::Tensor;
