@@ -6,8 +6,9 @@ use std::ffi::c_void;
 use std::fmt;
 use std::sync::Arc;
 
-use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType_t};
-use cudarc::cublas::{CudaBlas, Gemm as _, result as blas_result};
+use cudarc::cublas::result::{self as blas_result, CublasError};
+use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasHandle_t, cudaDataType_t};
+use cudarc::cublas::{CudaBlas, Gemm as _};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig,
     PushKernelArg,
@@ -233,74 +234,14 @@ impl Driver for CudaDriver {
             HalfFormat::F16 => cudaDataType_t::CUDA_R_16F,
             HalfFormat::Bf16 => cudaDataType_t::CUDA_R_16BF,
         };
-        let (f32_out, compute) =
-            (cudaDataType_t::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F);
-        let algo = cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT;
-        let handle = *self.blas.handle();
         let (pa, _record_a) = a.device_ptr(&self.stream);
         let (pb, _record_b) = b.device_ptr(&self.stream);
         let (pc, _record_c) = c.device_ptr_mut(&self.stream);
-        let (pa, pb, pc) = (pa as *const c_void, pb as *const c_void, pc as *mut c_void);
+        let ptrs = (pa as *const c_void, pb as *const c_void, pc as *mut c_void);
         // SAFETY: as for `gemm`: the backend checked the buffers' lengths (in elements, of the
         // types named here) against every batch's extent, which `blas_call`'s leading dimensions
-        // and strides describe; alpha and beta are f32, as CUBLAS_COMPUTE_32F requires.
-        let res = unsafe {
-            match *call {
-                BlasCall::Single(g) => {
-                    let (alpha, beta) = (&raw const g.alpha, &raw const g.beta);
-                    blas_result::gemm_ex(
-                        handle,
-                        g.transa,
-                        g.transb,
-                        g.m,
-                        g.n,
-                        g.k,
-                        alpha.cast(),
-                        pa,
-                        dtype,
-                        g.lda,
-                        pb,
-                        dtype,
-                        g.ldb,
-                        beta.cast(),
-                        pc,
-                        f32_out,
-                        g.ldc,
-                        compute,
-                        algo,
-                    )
-                }
-                BlasCall::Batched(s) => {
-                    let g = &s.gemm;
-                    let (alpha, beta) = (&raw const g.alpha, &raw const g.beta);
-                    blas_result::gemm_strided_batched_ex(
-                        handle,
-                        g.transa,
-                        g.transb,
-                        g.m,
-                        g.n,
-                        g.k,
-                        alpha.cast(),
-                        pa,
-                        dtype,
-                        g.lda,
-                        s.stride_a,
-                        pb,
-                        dtype,
-                        g.ldb,
-                        s.stride_b,
-                        beta.cast(),
-                        pc,
-                        f32_out,
-                        g.ldc,
-                        s.stride_c,
-                        s.batch_size,
-                        compute,
-                        algo,
-                    )
-                }
-            }
-        };
+        // and strides describe; the pointers stay valid while the records above live.
+        let res = unsafe { gemm_ex(*self.blas.handle(), call, dtype, ptrs) };
         res.map_err(cuda_err("gemm_half"))
     }
     fn launch(&self, kernel: Kernel, cfg: LaunchConfig, args: &mut [Arg<'_, Self>]) -> Result<()> {
@@ -320,5 +261,61 @@ impl Driver for CudaDriver {
         // are generated from it and tests check it against kernels.cu), and every caller checked
         // each buffer's length against the dimensions it passes.
         unsafe { launch.launch(cfg) }.map(|_| ()).map_err(cuda_err(kernel.name))
+    }
+}
+
+/// cuBLAS `GemmEx` (or `GemmStridedBatchedEx`) for `call`: A and B of `dtype`, C in f32, f32
+/// accumulation (`CUBLAS_COMPUTE_32F`, whose alpha and beta are f32, as `call` holds them).
+///
+/// # Safety
+/// `a`, `b` and `c` are device pointers, on the handle's stream, to at least the extents that
+/// `call`'s dimensions, leading dimensions and strides describe.
+unsafe fn gemm_ex(
+    handle: cublasHandle_t,
+    call: &BlasCall,
+    dtype: cudaDataType_t,
+    (a, b, c): (*const c_void, *const c_void, *mut c_void),
+) -> std::result::Result<(), CublasError> {
+    let (f32_out, compute) = (cudaDataType_t::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F);
+    let algo = cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT;
+    let (g, batched) = match call {
+        BlasCall::Single(g) => (g, None),
+        BlasCall::Batched(s) => (&s.gemm, Some(s)),
+    };
+    let (alpha, beta) = ((&raw const g.alpha).cast(), (&raw const g.beta).cast());
+    let (m, n, k, ta, tb) = (g.m, g.n, g.k, g.transa, g.transb);
+    // SAFETY: the caller's contract.
+    unsafe {
+        match batched {
+            None => blas_result::gemm_ex(
+                handle, ta, tb, m, n, k, alpha, a, dtype, g.lda, b, dtype, g.ldb, beta, c, f32_out,
+                g.ldc, compute, algo,
+            ),
+            Some(s) => blas_result::gemm_strided_batched_ex(
+                handle,
+                ta,
+                tb,
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                dtype,
+                g.lda,
+                s.stride_a,
+                b,
+                dtype,
+                g.ldb,
+                s.stride_b,
+                beta,
+                c,
+                f32_out,
+                g.ldc,
+                s.stride_c,
+                s.batch_size,
+                compute,
+                algo,
+            ),
+        }
     }
 }
