@@ -23,11 +23,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use half::{bf16, f16};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The inputs' format of a model's matrix products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The inputs' format of a model's matrix products; in configs `"fp32"`, `"fp16"` or `"bf16"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// `f32` throughout.
     #[default]

@@ -11,7 +11,8 @@
 //!   and the oracle the CUDA kernels are tested against (`tests/cuda.rs`).
 //! - [`CudaBackend`] (through `cudarc`, loaded at run time, so the crate builds and runs without
 //!   CUDA) keeps buffers in GPU memory; its kernels are CUDA C compiled once with NVRTC, matrix
-//!   products go to cuBLAS.
+//!   products go to cuBLAS (`sgemm`; [`Backend::matmul_bt_half`]: `GemmEx` over fp16 / bf16
+//!   inputs with f32 accumulation).
 //! - `EmulatedCuda` (feature `emulator`, Linux) is the same backend code over the same kernels
 //!   compiled for the CPU (by the system C++ compiler, CUDA's threads as fibers) and a reference
 //!   BLAS: slow, for testing the CUDA backend on machines without a GPU.
