@@ -50,6 +50,13 @@ impl Precision {
         }
     }
 
+    /// The half precision to run on a GPU of compute capability `(major, minor)`: bf16 from
+    /// 8.0 (Ampere) on, whose tensor cores take it as they take fp16; fp16 before (Turing and
+    /// Volta have no bf16 tensor-core products).
+    pub fn half_for_gpu(capability: (i32, i32)) -> Self {
+        if capability >= (8, 0) { Self::Bf16 } else { Self::Fp16 }
+    }
+
     /// The name as written in configs: `fp32`, `fp16` or `bf16`.
     pub fn name(self) -> &'static str {
         match self {
@@ -149,6 +156,8 @@ mod tests {
             assert_eq!(p.name().parse::<Precision>().unwrap(), p);
         }
         assert_eq!(" BF16 ".parse::<Precision>().unwrap(), Precision::Bf16);
+        assert_eq!(Precision::half_for_gpu((9, 0)), Precision::Bf16);
+        assert_eq!(Precision::half_for_gpu((7, 5)), Precision::Fp16);
         let err = "fp8".parse::<Precision>().unwrap_err().to_string();
         assert!(err.contains("fp8") && err.contains("fp16"), "{err}");
     }

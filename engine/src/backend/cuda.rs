@@ -127,6 +127,11 @@ impl CudaBackend {
     pub fn description(&self) -> &str {
         &self.driver.description
     }
+
+    /// The GPU's compute capability, `(major, minor)`.
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.driver.capability
+    }
 }
 
 #[cfg(all(feature = "emulator", target_os = "linux"))]

@@ -18,9 +18,11 @@
 //! CPU while another batch holds the device, so tokenization overlaps device work.
 //!
 //! `precision` sets the format of the linear layers' products on a GPU: `bf16` by default (what
-//! FineWeb-Edu's annotation runs: the classifier loaded with `torch_dtype=torch.bfloat16`),
-//! `fp16`, or `fp32`; half precision rounds the products' inputs to 16 bits and sums in `f32`
-//! ([`tokenmill_engine::precision`]). The CPU computes in fp32 only: `fp16` / `bf16` with
+//! FineWeb-Edu's annotation runs: the classifier loaded with `torch_dtype=torch.bfloat16`; `fp16`
+//! on GPUs before Ampere, which have no bf16 tensor cores), `fp16`, or `fp32`; half precision
+//! rounds the products' inputs to 16 bits and sums in `f32` ([`tokenmill_engine::precision`]).
+//! The model runs once on a two-token input when it is copied to the GPU, so a GPU that cannot
+//! run it fails (or, with `auto`, falls back to the CPU) before the run starts. The CPU computes in fp32 only: `fp16` / `bf16` with
 //! `device = "cpu"` is refused; with `auto` falling back to the CPU it is logged and fp32 used.
 
 use std::sync::{Mutex, PoisonError};
@@ -50,8 +52,8 @@ pub struct TransformerClassifierSpec {
     /// usable), or `auto` (GPU 0 when usable, else the CPU).
     #[serde(default = "default_device")]
     pub device: String,
-    /// The linear layers' products on a GPU: `bf16` (default on a GPU), `fp16` (inputs rounded
-    /// to 16 bits, sums in fp32) or `fp32`. The CPU computes fp32 only: `fp16` / `bf16` with
+    /// The linear layers' products on a GPU: `bf16` (default on a GPU from Ampere on; `fp16`
+    /// before), `fp16` (inputs rounded to 16 bits, sums in fp32) or `fp32`. The CPU computes fp32 only: `fp16` / `bf16` with
     /// `device = "cpu"` is an error.
     #[serde(default)]
     pub precision: Option<Precision>,
@@ -184,7 +186,7 @@ impl TransformerClassifier {
                 )
             })?),
         };
-        let (device, gpu, precision) = on_device(&encoder, request, spec)?;
+        let (device, gpu, precision) = on_device(&encoder, request, spec, (first, last))?;
         tracing::info!(
             stage = %spec.name,
             model_type = %config.model_type,
@@ -303,13 +305,14 @@ impl BatchScorer for TransformerClassifier {
     }
 }
 
-/// Resolves the device and, for a GPU, copies the model there in the spec's precision (`bf16`
-/// unless set); `auto` falls back to the CPU, in fp32, when no GPU is usable or the one found
-/// cannot take the model.
+/// Resolves the device and, for a GPU, copies the model there in the spec's precision (unless
+/// set, bf16, or fp16 before Ampere) and runs it once on `[first, last]`; `auto` falls back to
+/// the CPU, in fp32, when no GPU is usable or the one found cannot take or run the model.
 fn on_device(
     encoder: &Encoder,
     request: DeviceRequest,
     spec: &TransformerClassifierSpec,
+    (first, last): (u32, u32),
 ) -> anyhow::Result<(Device, Option<OnGpu>, Precision)> {
     let (device, why) = request.resolve()?;
     tracing::info!(stage = %spec.name, %device, "transformer_classifier: {why}");
@@ -320,9 +323,15 @@ fn on_device(
         Ok((device, None, Precision::Fp32))
     };
     let Device::Cuda(n) = device else { return on_cpu(device) };
-    let precision = spec.precision.unwrap_or(Precision::Bf16);
-    match CudaBackend::new(n).and_then(|be| encoder.into_device_with(be, precision)) {
-        Ok(dev) => Ok((device, Some(Mutex::new(Box::new(dev))), precision)),
+    let resident = CudaBackend::new(n).and_then(|be| {
+        let p = spec.precision.unwrap_or(Precision::half_for_gpu(be.compute_capability()));
+        let dev = encoder.into_device_with(be, p)?;
+        // One tiny forward pass: a product this GPU cannot run fails here, not mid-run.
+        dev.logits(&[&[first, last]])?;
+        Ok((dev, p))
+    });
+    match resident {
+        Ok((dev, p)) => Ok((device, Some(Mutex::new(Box::new(dev))), p)),
         Err(e) if request == DeviceRequest::Auto => {
             tracing::warn!(stage = %spec.name, "transformer_classifier: scoring on the CPU: cuda:{n} could not take the model: {e}");
             on_cpu(Device::Cpu)

@@ -116,6 +116,7 @@ pub trait Driver: fmt::Debug + Sized {
 pub struct CudaDriver {
     ordinal: usize,
     pub(super) description: String,
+    pub(super) capability: (i32, i32),
     stream: Arc<CudaStream>,
     blas: CudaBlas,
     functions: Vec<CudaFunction>,
@@ -140,15 +141,14 @@ impl CudaDriver {
         let ctx = CudaContext::new(ordinal).map_err(cuda_err("context"))?;
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(cuda_err("cublas init"))?;
-        let ptx = compile_kernels(nvrtc_arch(
-            ctx.compute_capability().map_err(cuda_err("compute capability"))?,
-        ))?;
+        let capability = ctx.compute_capability().map_err(cuda_err("compute capability"))?;
+        let ptx = compile_kernels(nvrtc_arch(capability))?;
         let module = ctx.load_module(ptx).map_err(cuda_err("load module"))?;
         let functions = KERNEL_NAMES
             .iter()
             .map(|&name| module.load_function(name).map_err(cuda_err(name)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { ordinal, description, stream, blas, functions })
+        Ok(Self { ordinal, description, capability, stream, blas, functions })
     }
 }
 
