@@ -184,8 +184,10 @@ fn half_tolerance(precision: Precision, layers: usize, scale: f32) -> f32 {
 }
 
 /// As [`check_on`], with the linear layers' products in `precision` on `backend`: the batch and
-/// the 512-token sequence alone against the CPU path's fp32 logits, within [`half_tolerance`].
-/// Returns the largest error seen, as a fraction of the tolerance.
+/// the 512-token sequence alone against the CPU path's fp32 logits, within [`half_tolerance`];
+/// for a checkpoint stored in `precision` (`bert-3labels-fp16`, `roberta-regression-bf16`),
+/// also against PyTorch computing the whole model in that dtype (`logits_native`), within twice
+/// that (both sides within it of the fp32 logits).
 fn check_half_on<B: Backend>(backend: B, name: &str, longest: usize, precision: Precision) -> B {
     let model = Encoder::load(&fixture(name)).unwrap();
     let mut cases = cases(name);
@@ -202,12 +204,22 @@ fn check_half_on<B: Backend>(backend: B, name: &str, longest: usize, precision: 
     let mut got = dev.logits(&seqs).unwrap();
     got.push(dev.logits(&[&last.ids]).unwrap().remove(0));
     let fp32 = cpu.iter().chain([&cpu_last]);
+    let stored = [("-fp16", Precision::Fp16), ("-bf16", Precision::Bf16)]
+        .iter()
+        .any(|&(suffix, p)| name.ends_with(suffix) && p == precision);
+    let natives: Vec<Option<&Vec<f32>>> =
+        cases.iter().chain([&last]).map(|c| c.native.as_ref().filter(|_| stored)).collect();
     let (layers, u) = (model.config().num_layers, precision.half().unwrap().unit_roundoff());
-    let (mut worst, mut worst_same) = (0.0f32, 0.0f32);
+    let (mut worst, mut worst_same, mut worst_native) = (0.0f32, 0.0f32, None::<f32>);
     for (i, ((got, want), same)) in got.iter().zip(fp32).zip(&same_rounding).enumerate() {
         let scale = want.iter().fold(1.0f32, |m, x| m.max(x.abs()));
         let (d, tol) = (max_diff(got, want), half_tolerance(precision, layers, scale));
         assert!(d <= tol, "{name} {precision} case {i}: {d} > {tol} ({got:?} vs {want:?})");
+        if let Some(native) = natives[i] {
+            let dn = max_diff(got, native);
+            assert!(dn <= 2.0 * tol, "{name} {precision} case {i} vs PyTorch in {precision}: {dn}");
+            worst_native = Some(worst_native.unwrap_or(0.0).max(dn / tol));
+        }
         // Against the CPU backend's half products (the same rounded inputs): only the order of
         // the f32 sums differs, but that can move an activation across a rounding boundary of
         // the format, which shifts later products by up to u of a term; allow 4u of the logit's
@@ -217,9 +229,12 @@ fn check_half_on<B: Backend>(backend: B, name: &str, longest: usize, precision: 
         assert!(ds <= tol_same, "{name} {precision} case {i} vs CPU half: {ds} > {tol_same}");
         (worst, worst_same) = (worst.max(d / tol), worst_same.max(ds / (u * scale)));
     }
+    let native = worst_native.map_or(String::new(), |w| {
+        format!("; vs PyTorch computing in {precision} {w:.3} of the tolerance")
+    });
     eprintln!(
         "ok {name} {precision}: worst error {worst:.3} of the tolerance; vs the CPU backend's \
-         {precision} products {worst_same:.3} of u"
+         {precision} products {worst_same:.3} of u{native}"
     );
     dev.into_backend()
 }
