@@ -2,7 +2,7 @@
 """PyTorch's side of the encoder classifier benchmark in scripts/gpu-check.sh.
 
     python3 scripts/gpu_encoder_baseline.py make DIR [--small]
-    python3 scripts/gpu_encoder_baseline.py time DIR DOCS TOKENS BATCH DEVICE
+    python3 scripts/gpu_encoder_baseline.py time DIR DOCS TOKENS BATCH DEVICE [DTYPE]
 
 `make` writes a BertForSequenceClassification with random weights (BERT-base: 12 layers, hidden
 768, num_labels = 1, the shape of FineWeb-Edu's classifier; --small: 2 layers, hidden 64) as
@@ -10,7 +10,9 @@ config.json + model.safetensors, with torch alone (no transformers or safetensor
 needed, so it runs on a bare GPU machine). `time` scores DOCS sequences of TOKENS ids in
 batches of BATCH on DEVICE (cuda or cpu) with `transformers` when it is installed, else with
 the same model written in plain PyTorch (nn.Linear, scaled_dot_product_attention, LayerNorm,
-erf GELU: what transformers' BERT runs), in fp32, and prints one JSON line.
+erf GELU: what transformers' BERT runs), in DTYPE (fp32, the default; fp16 or bf16: the whole
+model cast with `.half()` / `.bfloat16()`, as FineWeb-Edu-style scoring loads it), and prints
+one JSON line.
 """
 
 import json
@@ -134,10 +136,14 @@ def load(path, device):
         return PlainBert(c, t).eval().to(device), "plain torch (no transformers installed)"
 
 
-def time_it(path, docs, tokens, batch, device):
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def time_it(path, docs, tokens, batch, device, dtype="fp32"):
     if device == "cpu":
         torch.set_num_threads(1)
     m, impl = load(path, device)
+    m = m.to(DTYPES[dtype])
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 30522, (docs, tokens), generator=g).to(device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -149,7 +155,7 @@ def time_it(path, docs, tokens, batch, device):
             m(ids[i:i + batch])
         sync()
         secs = time.perf_counter() - start
-    print(json.dumps({"engine": f"pytorch {torch.__version__} ({impl})", "device": device, "docs": docs,
+    print(json.dumps({"engine": f"pytorch {torch.__version__} ({impl})", "device": device, "dtype": dtype, "docs": docs,
                       "tokens_per_doc": tokens, "batch": batch, "seconds": round(secs, 4),
                       "docs_per_s": docs / secs, "tokens_per_s": docs * tokens / secs}))
 
@@ -158,6 +164,9 @@ if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], "--small" in sys.argv)
     elif sys.argv[1] == "time":
-        time_it(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+        dtype = sys.argv[7] if len(sys.argv) > 7 else "fp32"
+        if dtype not in DTYPES:
+            sys.exit(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        time_it(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], dtype)
     else:
         sys.exit(__doc__)

@@ -11,11 +11,14 @@
 //!   (accuracy, macro F1), batch scoring on any backend.
 //! - [`encoder`]: BERT / RoBERTa / XLM-R classifiers from Hugging Face checkpoints
 //!   (`config.json`, `model.safetensors`), scored on the CPU (a fast path on the calling
-//!   thread) or on any backend (`Encoder::into_device`: the CUDA backend on a GPU).
+//!   thread) or on any backend (`Encoder::into_device`: the CUDA backend on a GPU, its linear
+//!   layers in fp32, fp16 or bf16).
 //! - [`gpt`]: a pre-LN GPT: train on token windows, held-out loss, generation, perplexity.
 //! - [`backend`]: the [`backend::Backend`] trait over device buffers, with the CPU reference
 //!   and a CUDA backend (cudarc, loaded at run time: no CUDA needed to build or run on a CPU).
 //! - [`device`]: `auto|cpu|cuda[:N]` parsing and resolution (probes for a usable GPU).
+//! - [`precision`]: fp32, or fp16 / bf16 inputs with f32 accumulation for a backend's matrix
+//!   products (the encoder's linear layers on a GPU), and the 16-bit formats' rounding.
 //!
 //! Everything random takes a seed; libraries never print (training reports through a callback).
 //!
@@ -46,10 +49,12 @@ mod file;
 pub mod gpt;
 pub mod ops;
 pub mod optim;
+pub mod precision;
 pub mod rng;
 pub mod tensor;
 
 pub use device::{Device, DeviceRequest};
 pub use error::{Error, Result};
 pub use file::cache_dir;
+pub use precision::{HalfFormat, Precision};
 pub use tensor::Tensor;

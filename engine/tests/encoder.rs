@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
 use tokenmill_engine::encoder::{Encoder, Family, Problem};
+use tokenmill_engine::precision::Precision;
 
 /// fp32 logits against PyTorch's fp32 logits of the same weights.
 const FP32_TOL: f32 = 1e-4;
@@ -165,6 +166,115 @@ fn backend_forward_on_the_cuda_emulator_matches_pytorch() {
     let mut be = EmulatedCuda::new().unwrap();
     for name in ALL {
         be = check_on(be, name, 129);
+    }
+}
+
+/// The tolerance of the linear layers' products in `precision` against the CPU path's fp32
+/// logits, for logits of magnitude up to `scale`.
+///
+/// Each product rounds its two inputs with relative error at most `u` (2^-11 in fp16, 2^-8 in
+/// bf16) and sums in `f32`, so its output is off by at most `2u` of the sum of its terms'
+/// magnitudes. A logit sits at the end of `P = 4 L + 2` products (query/key/value, attention
+/// output and the feed-forward pair in each of the `L` layers, then pooler and classifier);
+/// LayerNorm rescales each layer's output to unit variance, so each product's error reaches the
+/// logit at about the logit's own scale. The bound is `P * 2u * max(1, scale)`.
+fn half_tolerance(precision: Precision, layers: usize, scale: f32) -> f32 {
+    let u = precision.half().map_or(0.0, |f| f.unit_roundoff());
+    (4 * layers + 2) as f32 * 2.0 * u * scale.max(1.0)
+}
+
+/// As [`check_on`], with the linear layers' products in `precision` on `backend`: the batch and
+/// the 512-token sequence alone against the CPU path's fp32 logits, within [`half_tolerance`];
+/// for a checkpoint stored in `precision` (`bert-3labels-fp16`, `roberta-regression-bf16`),
+/// also against PyTorch computing the whole model in that dtype (`logits_native`), within twice
+/// that (both sides within it of the fp32 logits).
+fn check_half_on<B: Backend>(backend: B, name: &str, longest: usize, precision: Precision) -> B {
+    let model = Encoder::load(&fixture(name)).unwrap();
+    let mut cases = cases(name);
+    let last = cases.pop().unwrap();
+    cases.retain(|c| c.ids.len() <= longest);
+    let seqs: Vec<&[u32]> = cases.iter().map(|c| c.ids.as_slice()).collect();
+    let cpu = model.logits(&seqs).unwrap();
+    let cpu_last = model.logits(&[&last.ids]).unwrap().remove(0);
+    let reference = model.into_device_with(CpuBackend, precision).unwrap();
+    let mut same_rounding = reference.logits(&seqs).unwrap();
+    same_rounding.push(reference.logits(&[&last.ids]).unwrap().remove(0));
+    let dev = model.into_device_with(backend, precision).unwrap();
+    assert_eq!(dev.precision(), precision);
+    let mut got = dev.logits(&seqs).unwrap();
+    got.push(dev.logits(&[&last.ids]).unwrap().remove(0));
+    let fp32 = cpu.iter().chain([&cpu_last]);
+    let stored = [("-fp16", Precision::Fp16), ("-bf16", Precision::Bf16)]
+        .iter()
+        .any(|&(suffix, p)| name.ends_with(suffix) && p == precision);
+    let natives: Vec<Option<&Vec<f32>>> =
+        cases.iter().chain([&last]).map(|c| c.native.as_ref().filter(|_| stored)).collect();
+    let (layers, u) = (model.config().num_layers, precision.half().unwrap().unit_roundoff());
+    let (mut worst, mut worst_same, mut worst_native) = (0.0f32, 0.0f32, None::<f32>);
+    for (i, ((got, want), same)) in got.iter().zip(fp32).zip(&same_rounding).enumerate() {
+        let scale = want.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+        let (d, tol) = (max_diff(got, want), half_tolerance(precision, layers, scale));
+        assert!(d <= tol, "{name} {precision} case {i}: {d} > {tol} ({got:?} vs {want:?})");
+        if let Some(native) = natives[i] {
+            let dn = max_diff(got, native);
+            assert!(dn <= 2.0 * tol, "{name} {precision} case {i} vs PyTorch in {precision}: {dn}");
+            worst_native = Some(worst_native.unwrap_or(0.0).max(dn / tol));
+        }
+        // Against the CPU backend's half products (the same rounded inputs): only the order of
+        // the f32 sums differs, but that can move an activation across a rounding boundary of
+        // the format, which shifts later products by up to u of a term; allow 4u of the logit's
+        // scale (a wrong layout or a missing rounding is off by far more).
+        let ds = max_diff(got, same);
+        let tol_same = 4.0 * u * scale;
+        assert!(ds <= tol_same, "{name} {precision} case {i} vs CPU half: {ds} > {tol_same}");
+        (worst, worst_same) = (worst.max(d / tol), worst_same.max(ds / (u * scale)));
+    }
+    let native = worst_native.map_or(String::new(), |w| {
+        format!("; vs PyTorch computing in {precision} {w:.3} of the tolerance")
+    });
+    eprintln!(
+        "ok {name} {precision}: worst error {worst:.3} of the tolerance; vs the CPU backend's \
+         {precision} products {worst_same:.3} of u{native}"
+    );
+    dev.into_backend()
+}
+
+#[test]
+fn half_precision_forward_on_the_cpu_backend_is_within_tolerance() {
+    for precision in [Precision::Fp16, Precision::Bf16] {
+        for name in ALL {
+            check_half_on(CpuBackend, name, 512, precision);
+        }
+    }
+}
+
+#[cfg(all(feature = "emulator", target_os = "linux"))]
+#[test]
+fn half_precision_forward_on_the_cuda_emulator_is_within_tolerance() {
+    use tokenmill_engine::backend::EmulatedCuda;
+    if let Err(why) = EmulatedCuda::compiler() {
+        eprintln!("SKIPPED half-precision encoder on the CUDA emulator: no C++ compiler: {why}");
+        return;
+    }
+    let mut be = EmulatedCuda::new().unwrap();
+    for precision in [Precision::Fp16, Precision::Bf16] {
+        for name in ALL {
+            be = check_half_on(be, name, 129, precision);
+        }
+    }
+}
+
+#[test]
+fn half_precision_forward_on_a_gpu_is_within_tolerance() {
+    if let Err(why) = probe_cuda(0) {
+        eprintln!("SKIPPED half-precision encoder on a GPU: no usable GPU: {why}");
+        return;
+    }
+    let mut be = CudaBackend::new(0).unwrap();
+    for precision in [Precision::Fp16, Precision::Bf16] {
+        for name in ALL {
+            be = check_half_on(be, name, 512, precision);
+        }
     }
 }
 

@@ -2,10 +2,11 @@
 
 use rayon::prelude::*;
 
-use super::{AdamWStep, Backend, PackedShape, Pointwise};
+use super::{AdamWStep, Backend, HalfBuf, PackedShape, Pointwise};
 use crate::error::Result;
 use crate::ops::encoder::Packed;
 use crate::ops::{activation, attention, embedding, encoder, loss, matmul, norm};
+use crate::precision::HalfFormat;
 
 /// The reference backend: buffers are `Vec`s, every operation delegates to [`crate::ops`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,6 +15,7 @@ pub struct CpuBackend;
 impl Backend for CpuBackend {
     type Buf = Vec<f32>;
     type Ids = Vec<u32>;
+    type Half = HalfBuf<Vec<u16>>;
 
     fn device(&self) -> crate::Device {
         crate::Device::Cpu
@@ -45,6 +47,15 @@ impl Backend for CpuBackend {
     fn synchronize(&self) -> Result<()> {
         Ok(())
     }
+    fn upload_half(&self, data: &[f32], format: HalfFormat) -> Result<Self::Half> {
+        Ok(HalfBuf { bits: data.iter().map(|&x| format.to_bits(x)).collect(), format })
+    }
+    fn round_half(&self, x: &Vec<f32>, n: usize, format: HalfFormat) -> Result<Self::Half> {
+        self.upload_half(&x[..n], format)
+    }
+    fn download_half(&self, buf: &Self::Half) -> Result<Vec<u16>> {
+        Ok(buf.bits.clone())
+    }
 
     fn matmul_bt(
         &self,
@@ -56,6 +67,22 @@ impl Backend for CpuBackend {
         n: usize,
     ) -> Result<()> {
         matmul::matmul_bt(out, a, b, m, k, n);
+        Ok(())
+    }
+    fn matmul_bt_half(
+        &self,
+        out: &mut Vec<f32>,
+        a: &Vec<f32>,
+        b: &Self::Half,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
+        // The exact values of the rounded inputs, multiplied and summed in f32.
+        let f = b.format;
+        let a: Vec<f32> = a[..m * k].iter().map(|&x| f.round(x)).collect();
+        let b: Vec<f32> = b.bits[..n * k].iter().map(|&h| f.to_f32(h)).collect();
+        matmul::matmul_bt(out, &a, &b, m, k, n);
         Ok(())
     }
     fn matmul_acc(

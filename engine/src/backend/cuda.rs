@@ -1,10 +1,12 @@
 //! The CUDA backend through `cudarc`: the driver API for memory and launches, kernels in CUDA C
-//! (`kernels.cu`, compiled once per backend with NVRTC), cuBLAS `sgemm` for matrix products.
+//! (`kernels.cu`, compiled once per backend with NVRTC), cuBLAS `sgemm` for matrix products, and
+//! `GemmEx` with fp16 / bf16 inputs and `f32` accumulation for the half-precision ones
+//! (`half_ops.rs`).
 //!
 //! Everything is loaded at run time (`dynamic-loading`), so this module builds without CUDA.
 //! cudarc *panics* when it first touches a library that is absent, so [`probe_cuda`] checks that
-//! libcuda, libnvrtc and libcublas can be loaded before any other call, and every constructor
-//! goes through it. All work is queued on the context's default stream, in order; cudarc's
+//! libcuda, libnvrtc and libcublas can be loaded before any other call (`probe.rs`), and every
+//! constructor goes through it. All work is queued on the context's default stream, in order; cudarc's
 //! cross-stream event tracking stays idle because no second stream is ever created.
 //!
 //! cuBLAS is column-major: a row-major `[r, c]` matrix is, to cuBLAS, its `[c, r]` transpose,
@@ -15,8 +17,7 @@
 //! and launch grids are in `kernels.rs`, the cuBLAS mapping in `blas.rs`; `tests.rs` checks both
 //! against `kernels.cu`, NVRTC's PTX and a reference BLAS, and `tests/cuda.rs` every operation
 //! against the CPU backend, on the GPU where there is one and on the emulator everywhere.
-// Kernel launches, cuBLAS calls and the library probes are `unsafe` in cudarc; each use checks
-// buffer lengths first (shape errors, never out-of-bounds launches).
+// Kernel launches and cuBLAS calls are `unsafe` in cudarc; each use checks buffer lengths first (shape errors, never out-of-bounds launches).
 // Over 600 lines on purpose: it is the `Backend` trait's one implementation for kernels, each
 // method a length check and a launch, read side by side with `kernels.cu`; split by operation
 // it would scatter the checks from the launches they guard.
@@ -24,17 +25,20 @@
 
 use std::fmt;
 
-use cudarc::driver::{CudaContext, LaunchConfig};
+use cudarc::driver::LaunchConfig;
 
-use super::{AdamWStep, Backend, PackedShape, Pointwise};
+use super::{AdamWStep, Backend, HalfBuf, PackedShape, Pointwise};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::precision::HalfFormat;
 
 mod blas;
 mod driver;
 #[cfg(all(feature = "emulator", target_os = "linux"))]
 mod emulator;
+mod half_ops;
 mod kernels;
+mod probe;
 #[cfg(test)]
 mod tests;
 
@@ -43,43 +47,7 @@ use driver::{CudaDriver, Driver};
 #[cfg(all(feature = "emulator", target_os = "linux"))]
 use emulator::Emulator;
 use kernels::{BLOCK, col_chunks, elementwise, query_heads, warp_rows};
-
-/// Checks that a usable GPU `ordinal` and the CUDA libraries this backend needs are present,
-/// without letting cudarc panic; returns a one-line description of the GPU.
-///
-/// # Errors
-/// Why the GPU cannot be used, in words (no driver, no device, no NVRTC or cuBLAS, ...).
-pub fn probe_cuda(ordinal: usize) -> std::result::Result<String, String> {
-    // SAFETY: these only try to dlopen the library by its usual names.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err("libcuda (the NVIDIA driver library) was not found: no NVIDIA driver is installed on this machine".into());
-    }
-    let count = CudaContext::device_count()
-        .map_err(|e| format!("the CUDA driver failed to initialise: {e}"))?;
-    if count <= 0 {
-        return Err("the NVIDIA driver reports no GPU".into());
-    }
-    if ordinal >= count as usize {
-        return Err(format!(
-            "there is no GPU {ordinal}: the driver reports {count} (cuda:0 to cuda:{})",
-            count - 1
-        ));
-    }
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(
-            "libnvrtc (CUDA's run-time compiler) was not found: install the CUDA toolkit or put its lib directory on LD_LIBRARY_PATH"
-                .into(),
-        );
-    }
-    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-        return Err("libcublas was not found: install the CUDA toolkit or put its lib directory on LD_LIBRARY_PATH".into());
-    }
-    let ctx = CudaContext::new(ordinal)
-        .map_err(|e| format!("creating a context on GPU {ordinal} failed: {e}"))?;
-    let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
-    let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
-    Ok(format!("{name}, compute capability {major}.{minor}, {count} GPU(s) visible"))
-}
+pub use probe::probe_cuda;
 
 /// Maps a cudarc error to [`Error::Cuda`].
 fn cuda_err<E: fmt::Display>(op: &str) -> impl FnOnce(E) -> Error + '_ {
@@ -159,6 +127,11 @@ impl CudaBackend {
     pub fn description(&self) -> &str {
         &self.driver.description
     }
+
+    /// The GPU's compute capability, `(major, minor)`.
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.driver.capability
+    }
 }
 
 #[cfg(all(feature = "emulator", target_os = "linux"))]
@@ -212,6 +185,7 @@ impl<D: Driver> KernelBackend<D> {
 impl<D: Driver> Backend for KernelBackend<D> {
     type Buf = D::F32s;
     type Ids = D::U32s;
+    type Half = HalfBuf<D::U16s>;
 
     fn device(&self) -> Device {
         self.driver.device()
@@ -250,6 +224,15 @@ impl<D: Driver> Backend for KernelBackend<D> {
     fn synchronize(&self) -> Result<()> {
         self.driver.synchronize()
     }
+    fn upload_half(&self, data: &[f32], format: HalfFormat) -> Result<Self::Half> {
+        self.upload_half_bits(data, format)
+    }
+    fn round_half(&self, x: &D::F32s, n: usize, format: HalfFormat) -> Result<Self::Half> {
+        self.round_half_on_device(x, n, format)
+    }
+    fn download_half(&self, buf: &Self::Half) -> Result<Vec<u16>> {
+        self.driver.download_u16(&buf.bits)
+    }
 
     fn matmul_bt(
         &self,
@@ -261,6 +244,17 @@ impl<D: Driver> Backend for KernelBackend<D> {
         n: usize,
     ) -> Result<()> {
         self.gemm(out, a, b, Gemm::matmul_bt(m, k, n))
+    }
+    fn matmul_bt_half(
+        &self,
+        out: &mut D::F32s,
+        a: &D::F32s,
+        b: &Self::Half,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
+        self.gemm_half(out, a, b, (m, k, n))
     }
     fn matmul_acc(
         &self,

@@ -11,7 +11,8 @@
 //!   and the oracle the CUDA kernels are tested against (`tests/cuda.rs`).
 //! - [`CudaBackend`] (through `cudarc`, loaded at run time, so the crate builds and runs without
 //!   CUDA) keeps buffers in GPU memory; its kernels are CUDA C compiled once with NVRTC, matrix
-//!   products go to cuBLAS.
+//!   products go to cuBLAS (`sgemm`; [`Backend::matmul_bt_half`]: `GemmEx` over fp16 / bf16
+//!   inputs with f32 accumulation).
 //! - `EmulatedCuda` (feature `emulator`, Linux) is the same backend code over the same kernels
 //!   compiled for the CPU (by the system C++ compiler, CUDA's threads as fibers) and a reference
 //!   BLAS: slow, for testing the CUDA backend on machines without a GPU.
@@ -47,6 +48,23 @@ use crate::device::{Device, DeviceRequest};
 use crate::error::{Error, Result};
 pub use crate::ops::encoder::Pointwise;
 use crate::optim::AdamWConfig;
+use crate::precision::HalfFormat;
+
+/// A buffer of fp16 or bf16 bit patterns on a backend, with its format: the weights of
+/// [`Backend::matmul_bt_half`] (made by [`Backend::upload_half`]) or rounded activations
+/// ([`Backend::round_half`]).
+#[derive(Debug)]
+pub struct HalfBuf<T> {
+    pub(crate) bits: T,
+    pub(crate) format: HalfFormat,
+}
+
+impl<T> HalfBuf<T> {
+    /// The 16-bit format of the elements.
+    pub fn format(&self) -> HalfFormat {
+        self.format
+    }
+}
 
 /// One AdamW update's scalars: the hyper-parameters, the step number (from 1, for the bias
 /// correction) and a factor applied to every gradient first (global-norm clipping).
@@ -88,6 +106,8 @@ pub trait Backend: Debug {
     type Buf: Debug;
     /// An owned `u32` buffer (token ids, feature buckets, offsets) on the device.
     type Ids: Debug;
+    /// An owned buffer of fp16 or bf16 values on the device (see [`HalfBuf`]).
+    type Half: Debug;
 
     /// The device this backend runs on.
     fn device(&self) -> crate::Device;
@@ -108,6 +128,13 @@ pub trait Backend: Debug {
     fn fill_zero(&self, buf: &mut Self::Buf) -> Result<()>;
     /// Waits until all queued work is done (for timing).
     fn synchronize(&self) -> Result<()>;
+    /// Host data rounded to `format` (to nearest, ties to even) and copied to the device.
+    fn upload_half(&self, data: &[f32], format: HalfFormat) -> Result<Self::Half>;
+    /// `x[..n]` rounded to `format` on the device, as [`Backend::matmul_bt_half`] rounds its
+    /// activations (the same rounding as [`HalfFormat::to_bits`], bit for bit).
+    fn round_half(&self, x: &Self::Buf, n: usize, format: HalfFormat) -> Result<Self::Half>;
+    /// The bit patterns of a half buffer, on the host (waits for pending work).
+    fn download_half(&self, buf: &Self::Half) -> Result<Vec<u16>>;
 
     /// `out[m, n] = a[m, k] @ b[n, k]^T` (a linear layer's forward, weights `[out, in]`).
     fn matmul_bt(
@@ -115,6 +142,18 @@ pub trait Backend: Debug {
         out: &mut Self::Buf,
         a: &Self::Buf,
         b: &Self::Buf,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()>;
+    /// [`Backend::matmul_bt`] in half precision: `out[m, n] = round(a)[m, k] @ b[n, k]^T` with
+    /// `b` stored in fp16 or bf16 and `a` rounded on the device to `b`'s format, products summed
+    /// and written in `f32` (cuBLAS `GemmEx` with `CUBLAS_COMPUTE_32F` on a GPU).
+    fn matmul_bt_half(
+        &self,
+        out: &mut Self::Buf,
+        a: &Self::Buf,
+        b: &Self::Half,
         m: usize,
         k: usize,
         n: usize,

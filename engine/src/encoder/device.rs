@@ -5,17 +5,31 @@
 //! `[tokens, c]` matrix, query, key and value in one fused product, attention per sequence over
 //! its own rows, and in the last layer only each sequence's first row finished. Token ids,
 //! positions and the packing offsets are computed on the host and uploaded with the batch.
+//!
+//! In fp16 or bf16 ([`Precision`]), the matrices of every linear layer (query/key/value, the
+//! attention output, the feed-forward pair, the pooler and the classifier) are uploaded in that
+//! format and their products run as [`Backend::matmul_bt_half`] (inputs rounded, `f32` sums and
+//! outputs); the embeddings, biases, LayerNorms, activations, softmax and the attention's own
+//! products (inside the packed attention kernel) stay in `f32`.
 
 use super::config::{Activation, EncoderConfig};
 use super::forward::{positions, transpose};
 use super::weights::{Linear, Norm, Weights};
 use crate::backend::{Backend, PackedShape, Pointwise};
 use crate::error::Result;
+use crate::precision::Precision;
+
+/// A linear layer's matrix on the device, `[out, in]`, in the products' input format.
+#[derive(Debug)]
+enum Matrix<B: Backend> {
+    F32(B::Buf),
+    Half(B::Half),
+}
 
 /// A linear layer on the device.
 #[derive(Debug)]
 struct DevLinear<B: Backend> {
-    weight: B::Buf,
+    weight: Matrix<B>,
     bias: B::Buf,
     inputs: usize,
     outputs: usize,
@@ -44,6 +58,7 @@ struct DevLayer<B: Backend> {
 pub struct DeviceEncoder<B: Backend> {
     be: B,
     config: EncoderConfig,
+    precision: Precision,
     word: B::Buf,
     position: B::Buf,
     token_type: B::Buf,
@@ -54,14 +69,14 @@ pub struct DeviceEncoder<B: Backend> {
 }
 
 /// Uploads a linear layer whose matrix the [`super::Encoder`] keeps as `[in, out]`, as the
-/// `[out, in]` that [`Backend::matmul_bt`] takes.
-fn linear<B: Backend>(be: &B, l: &Linear) -> Result<DevLinear<B>> {
-    Ok(DevLinear {
-        weight: be.upload(&transpose(&l.weight, l.inputs, l.outputs))?,
-        bias: be.upload(&l.bias)?,
-        inputs: l.inputs,
-        outputs: l.outputs,
-    })
+/// `[out, in]` that [`Backend::matmul_bt`] takes, in `precision`.
+fn linear<B: Backend>(be: &B, l: &Linear, precision: Precision) -> Result<DevLinear<B>> {
+    let matrix = transpose(&l.weight, l.inputs, l.outputs);
+    let weight = match precision.half() {
+        None => Matrix::F32(be.upload(&matrix)?),
+        Some(format) => Matrix::Half(be.upload_half(&matrix, format)?),
+    };
+    Ok(DevLinear { weight, bias: be.upload(&l.bias)?, inputs: l.inputs, outputs: l.outputs })
 }
 
 fn norm<B: Backend>(be: &B, n: &Norm) -> Result<DevNorm<B>> {
@@ -84,18 +99,25 @@ struct Batch<B: Backend> {
 }
 
 impl<B: Backend> DeviceEncoder<B> {
-    /// Copies the weights (linear layers `[in, out]`, as the encoder keeps them) to `be`.
-    pub(super) fn new(be: B, config: EncoderConfig, w: &Weights) -> Result<Self> {
+    /// Copies the weights (linear layers `[in, out]`, as the encoder keeps them) to `be`, the
+    /// linear layers' matrices in `precision`.
+    pub(super) fn new(
+        be: B,
+        config: EncoderConfig,
+        w: &Weights,
+        precision: Precision,
+    ) -> Result<Self> {
+        let linear = |l: &Linear| linear(&be, l, precision);
         let layers = w
             .layers
             .iter()
             .map(|l| {
                 Ok(DevLayer {
-                    qkv: linear(&be, &l.qkv)?,
-                    attn_out: linear(&be, &l.attn_out)?,
+                    qkv: linear(&l.qkv)?,
+                    attn_out: linear(&l.attn_out)?,
                     attn_norm: norm(&be, &l.attn_norm)?,
-                    up: linear(&be, &l.up)?,
-                    down: linear(&be, &l.down)?,
+                    up: linear(&l.up)?,
+                    down: linear(&l.down)?,
                     ffn_norm: norm(&be, &l.ffn_norm)?,
                 })
             })
@@ -106,9 +128,10 @@ impl<B: Backend> DeviceEncoder<B> {
             token_type: be.upload(&w.token_type)?,
             embed_norm: norm(&be, &w.embed_norm)?,
             layers,
-            pool: linear(&be, &w.pool)?,
-            out: linear(&be, &w.out)?,
+            pool: linear(&w.pool)?,
+            out: linear(&w.out)?,
             config,
+            precision,
             be,
         })
     }
@@ -128,9 +151,17 @@ impl<B: Backend> DeviceEncoder<B> {
         &self.config
     }
 
+    /// The format of the linear layers' products.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// `out[rows, outputs] = x @ weight^T + bias`.
     fn linear(&self, out: &mut B::Buf, x: &B::Buf, l: &DevLinear<B>, rows: usize) -> Result<()> {
-        self.be.matmul_bt(out, x, &l.weight, rows, l.inputs, l.outputs)?;
+        match &l.weight {
+            Matrix::F32(w) => self.be.matmul_bt(out, x, w, rows, l.inputs, l.outputs)?,
+            Matrix::Half(w) => self.be.matmul_bt_half(out, x, w, rows, l.inputs, l.outputs)?,
+        }
         self.be.bias_forward(out, &l.bias, rows, l.outputs)
     }
 

@@ -13,7 +13,9 @@
 //! `truncation=True` does) and runs on the calling thread, on the CPU. Sequences of any lengths
 //! go in one call without padding work (see `forward.rs`). [`Encoder::into_device`] runs the
 //! same forward pass over any [`crate::backend::Backend`] (`device.rs`): on a GPU through the
-//! CUDA backend (cuBLAS products in fp32, fused post-LN, GELU and packed attention kernels).
+//! CUDA backend (cuBLAS products, fused post-LN, GELU and packed attention kernels), the linear
+//! layers' products in fp32, or in fp16 / bf16 with `f32` accumulation
+//! ([`Encoder::into_device_with`]; everything else stays `f32`).
 //!
 //! ```no_run
 //! use tokenmill_engine::encoder::Encoder;
@@ -39,6 +41,7 @@ pub use weights::{Layer, Linear, Norm, Weights};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::precision::Precision;
 
 /// An encoder with its classification head, ready to score.
 #[derive(Debug, Clone)]
@@ -103,7 +106,24 @@ impl Encoder {
     /// # Errors
     /// Backend errors (out of device memory).
     pub fn into_device<B: Backend>(&self, backend: B) -> Result<DeviceEncoder<B>> {
-        DeviceEncoder::new(backend, self.config.clone(), &self.weights)
+        self.into_device_with(backend, Precision::Fp32)
+    }
+
+    /// As [`Encoder::into_device`], with the linear layers' products in `precision`: in fp16 or
+    /// bf16 their matrices are stored in that format and their inputs rounded to it, products
+    /// summed in `f32` ([`crate::backend::Backend::matmul_bt_half`]); embeddings, LayerNorm,
+    /// activations and attention stay in `f32`. The logits then differ from
+    /// [`Encoder::logits`] by the rounding of those inputs (relative 2^-11 each in fp16, 2^-8
+    /// in bf16), carried through the layers.
+    ///
+    /// # Errors
+    /// Backend errors (out of device memory).
+    pub fn into_device_with<B: Backend>(
+        &self,
+        backend: B,
+        precision: Precision,
+    ) -> Result<DeviceEncoder<B>> {
+        DeviceEncoder::new(backend, self.config.clone(), &self.weights, precision)
     }
 }
 

@@ -16,6 +16,14 @@
 //! (`device = "cuda"`, or `"auto"` where one is usable; the CPU otherwise) the model is copied
 //! there once and the groups run on it one at a time: the workers tokenize their batches on the
 //! CPU while another batch holds the device, so tokenization overlaps device work.
+//!
+//! `precision` sets the format of the linear layers' products on a GPU: `bf16` by default (what
+//! FineWeb-Edu's annotation runs: the classifier loaded with `torch_dtype=torch.bfloat16`; `fp16`
+//! on GPUs before Ampere, which have no bf16 tensor cores), `fp16`, or `fp32`; half precision
+//! rounds the products' inputs to 16 bits and sums in `f32` ([`tokenmill_engine::precision`]).
+//! The model runs once on a two-token input when it is copied to the GPU, so a GPU that cannot
+//! run it fails (or, with `auto`, falls back to the CPU) before the run starts. The CPU computes in fp32 only: `fp16` / `bf16` with
+//! `device = "cpu"` is refused; with `auto` falling back to the CPU it is logged and fp32 used.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -24,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokenmill_engine::backend::{Backend, CudaBackend};
 use tokenmill_engine::device::{Device, DeviceRequest};
 use tokenmill_engine::encoder::{DeviceEncoder, Encoder, Family, Problem};
+use tokenmill_engine::precision::Precision;
 use tokenmill_tokenize::Tokenizer;
 
 use super::{BatchScorer, BuildOperator, Operator};
@@ -43,6 +52,11 @@ pub struct TransformerClassifierSpec {
     /// usable), or `auto` (GPU 0 when usable, else the CPU).
     #[serde(default = "default_device")]
     pub device: String,
+    /// The linear layers' products on a GPU: `bf16` (default on a GPU from Ampere on; `fp16`
+    /// before), `fp16` (inputs rounded to 16 bits, sums in fp32) or `fp32`. The CPU computes fp32 only: `fp16` / `bf16` with
+    /// `device = "cpu"` is an error.
+    #[serde(default)]
+    pub precision: Option<Precision>,
     /// Tokens per forward pass (documents are grouped by length up to this many tokens).
     #[serde(default = "default_batch_tokens")]
     pub batch_tokens: usize,
@@ -104,6 +118,7 @@ pub struct TransformerClassifier {
     /// The model on a GPU, when the stage runs there (device work one group at a time).
     gpu: Option<OnGpu>,
     device: Device,
+    precision: Precision,
     tokenizer: Tokenizer,
     /// The special tokens framing every input.
     first: u32,
@@ -122,6 +137,15 @@ impl TransformerClassifier {
     pub fn new(spec: &TransformerClassifierSpec) -> anyhow::Result<Self> {
         let dir = std::path::Path::new(&spec.model);
         let request = spec.device.parse::<DeviceRequest>()?;
+        if let (DeviceRequest::Cpu, Some(p @ (Precision::Fp16 | Precision::Bf16))) =
+            (request, spec.precision)
+        {
+            anyhow::bail!(
+                "transformer_classifier {}: precision = \"{p}\" needs a GPU, but device = \"cpu\": \
+                 the CPU computes in fp32 (set device = \"cuda\" or \"auto\", or precision = \"fp32\")",
+                spec.name
+            );
+        }
         anyhow::ensure!(
             spec.batch_tokens > 0,
             "transformer_classifier {}: batch_tokens is 0",
@@ -162,21 +186,28 @@ impl TransformerClassifier {
                 )
             })?),
         };
-        let (device, gpu) = on_device(&encoder, request, spec)?;
+        let (device, gpu, precision) = on_device(&encoder, request, spec, (first, last))?;
         tracing::info!(
             stage = %spec.name,
             model_type = %config.model_type,
             layers = config.num_layers,
             hidden = config.hidden_size,
             %device,
-            "transformer_classifier: scoring on {device}"
+            %precision,
+            "transformer_classifier: scoring on {device} in {precision}"
         );
-        Ok(Self { encoder, gpu, device, tokenizer, first, last, label, spec: spec.clone() })
+        let spec = spec.clone();
+        Ok(Self { encoder, gpu, device, precision, tokenizer, first, last, label, spec })
     }
 
     /// Where the model scores.
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// The format of the linear layers' products where the model scores.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The head's outputs of one group of inputs, on the stage's device.
@@ -274,21 +305,36 @@ impl BatchScorer for TransformerClassifier {
     }
 }
 
-/// Resolves the device and, for a GPU, copies the model there; `auto` falls back to the CPU
-/// when no GPU is usable or the one found cannot take the model.
+/// Resolves the device and, for a GPU, copies the model there in the spec's precision (unless
+/// set, bf16, or fp16 before Ampere) and runs it once on `[first, last]`; `auto` falls back to
+/// the CPU, in fp32, when no GPU is usable or the one found cannot take or run the model.
 fn on_device(
     encoder: &Encoder,
     request: DeviceRequest,
     spec: &TransformerClassifierSpec,
-) -> anyhow::Result<(Device, Option<OnGpu>)> {
+    (first, last): (u32, u32),
+) -> anyhow::Result<(Device, Option<OnGpu>, Precision)> {
     let (device, why) = request.resolve()?;
     tracing::info!(stage = %spec.name, %device, "transformer_classifier: {why}");
-    let Device::Cuda(n) = device else { return Ok((device, None)) };
-    match CudaBackend::new(n).and_then(|be| encoder.into_device(be)) {
-        Ok(dev) => Ok((device, Some(Mutex::new(Box::new(dev))))),
+    let on_cpu = |device| {
+        if let Some(p @ (Precision::Fp16 | Precision::Bf16)) = spec.precision {
+            tracing::warn!(stage = %spec.name, "transformer_classifier: precision {p} applies on a GPU; the CPU computes in fp32");
+        }
+        Ok((device, None, Precision::Fp32))
+    };
+    let Device::Cuda(n) = device else { return on_cpu(device) };
+    let resident = CudaBackend::new(n).and_then(|be| {
+        let p = spec.precision.unwrap_or(Precision::half_for_gpu(be.compute_capability()));
+        let dev = encoder.into_device_with(be, p)?;
+        // One tiny forward pass: a product this GPU cannot run fails here, not mid-run.
+        dev.logits(&[&[first, last]])?;
+        Ok((dev, p))
+    });
+    match resident {
+        Ok((dev, p)) => Ok((device, Some(Mutex::new(Box::new(dev))), p)),
         Err(e) if request == DeviceRequest::Auto => {
             tracing::warn!(stage = %spec.name, "transformer_classifier: scoring on the CPU: cuda:{n} could not take the model: {e}");
-            Ok((Device::Cpu, None))
+            on_cpu(Device::Cpu)
         }
         Err(e) => anyhow::bail!("model {} on {device}: {e}", spec.model),
     }
@@ -352,16 +398,26 @@ mod tests {
         if tokenmill_engine::backend::probe_cuda(0).is_err() {
             assert_eq!(cpu.device(), Device::Cpu);
         }
-        let mut dev = TransformerClassifier::new(&spec("")).unwrap();
-        let emulated = dev.encoder.into_device(EmulatedCuda::new().unwrap()).unwrap();
-        dev.gpu = Some(Mutex::new(Box::new(emulated)));
         let texts = ["短文本", "", "a longer English text about the weather", &"诗 ".repeat(100)];
         let mut a: Vec<Document> = texts.iter().map(|t| Document::new("d", *t)).collect();
-        let mut b = a.clone();
-        assert_eq!(cpu.run(&mut a).unwrap(), dev.run(&mut b).unwrap());
-        for (x, y) in a.iter().zip(&b) {
-            let (p, q) = (&x.metadata["classifier_score"], &y.metadata["classifier_score"]);
-            assert!((p.as_f64().unwrap() - q.as_f64().unwrap()).abs() < 1e-5, "{p} vs {q}");
+        cpu.run(&mut a).unwrap();
+        // fp32 agrees to rounding; bf16 (the GPU default) within its tolerance: the engine's
+        // tests bound the logits' error by (4L + 2) * 2u * scale (u = 2^-8, L = 2 layers, logits
+        // below 2 here: 0.16), and a two-label softmax moves by at most half of that.
+        for (precision, tol) in [(Precision::Fp32, 1e-5), (Precision::Bf16, 0.08)] {
+            let mut dev = TransformerClassifier::new(&spec("")).unwrap();
+            let emulated =
+                dev.encoder.into_device_with(EmulatedCuda::new().unwrap(), precision).unwrap();
+            dev.gpu = Some(Mutex::new(Box::new(emulated)));
+            dev.precision = precision;
+            let mut b: Vec<Document> = texts.iter().map(|t| Document::new("d", *t)).collect();
+            assert_eq!(dev.run(&mut b).unwrap(), vec![None; 4]);
+            for (x, y) in a.iter().zip(&b) {
+                let (p, q) = (&x.metadata["classifier_score"], &y.metadata["classifier_score"]);
+                let d = (p.as_f64().unwrap() - q.as_f64().unwrap()).abs();
+                assert!(d < tol, "{precision}: {p} vs {q}");
+                eprintln!("ok {precision}: score {q} vs {p} on the CPU (tolerance {tol})");
+            }
         }
     }
 
@@ -371,6 +427,21 @@ mod tests {
             let err = TransformerClassifier::new(&spec("device = \"cuda\"")).unwrap_err();
             assert!(err.to_string().contains("cuda:0"), "{err}");
         }
+        let err = TransformerClassifier::new(&spec("precision = \"bf16\"")).unwrap_err();
+        assert!(err.to_string().contains("the CPU computes in fp32"), "{err}");
+        let cpu = TransformerClassifier::new(&spec("device = \"cpu\"\nprecision = \"fp32\""));
+        assert_eq!(cpu.unwrap().precision(), Precision::Fp32);
+        if tokenmill_engine::backend::probe_cuda(0).is_err() {
+            // `auto` without a GPU scores on the CPU, in fp32, whatever the precision asked.
+            let auto = spec("device = \"auto\"\nprecision = \"fp16\"");
+            let auto = TransformerClassifier::new(&auto).unwrap();
+            assert_eq!((auto.device(), auto.precision()), (Device::Cpu, Precision::Fp32));
+        }
+        let bad = toml::from_str::<TransformerClassifierSpec>(
+            "name = \"t\"\ninputs = []\nmodel = \"m\"\nprecision = \"fp8\"",
+        );
+        let err = bad.unwrap_err().to_string();
+        assert!(err.contains("fp8") && err.contains("bf16"), "{err}");
         let err = TransformerClassifier::new(&spec("label = \"nope\"")).unwrap_err();
         assert!(err.to_string().contains("LABEL_0, LABEL_1"), "{err}");
         let mut s = spec("");

@@ -112,6 +112,11 @@ inline float __int_as_float(unsigned bits) {
     memcpy(&f, &bits, 4);
     return f;
 }
+inline unsigned __float_as_uint(float f) {
+    unsigned bits;
+    memcpy(&bits, &f, 4);
+    return bits;
+}
 template <typename T>
 inline T min(T a, T b) {
     return b < a ? b : a;

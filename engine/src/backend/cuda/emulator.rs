@@ -29,6 +29,7 @@ use super::driver::{Arg, Driver, Kernel};
 use super::kernels::{KERNEL_NAMES, KERNELS, declared_kernels};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::precision::HalfFormat;
 
 /// What `kernels.cu` needs of CUDA, for the C++ compiler.
 const SHIM: &str = include_str!("emulator.h");
@@ -39,6 +40,8 @@ const PAD: usize = 16;
 const F32_CANARY: u32 = 0x7fa0_dead;
 /// The `u32` canary: an id far beyond any table.
 const U32_CANARY: u32 = 0xdead_beef;
+/// The 16-bit canary: a NaN both as fp16 and as bf16.
+const U16_CANARY: u16 = 0x7fad;
 
 /// A kernel's entry point in the compiled library: grid, block, a pointer to each argument, and
 /// where to put the reason when a CUDA thread fails (status 3; a static C string).
@@ -82,6 +85,15 @@ impl Element for u32 {
     }
     fn is_canary(self) -> bool {
         self == U32_CANARY
+    }
+}
+
+impl Element for u16 {
+    fn canary() -> Self {
+        U16_CANARY
+    }
+    fn is_canary(self) -> bool {
+        self == U16_CANARY
     }
 }
 
@@ -280,9 +292,28 @@ impl Emulator {
     }
 }
 
+/// Runs one cuBLAS-style call on the reference BLAS, over plain slices.
+fn reference_call(call: &BlasCall, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
+    let bad = |reason: String| Error::Cuda { op: "gemm".into(), reason };
+    match *call {
+        BlasCall::Single(cfg) => reference_sgemm(&cfg, a, b, c).map_err(bad),
+        BlasCall::Batched(s) => {
+            for i in 0..s.batch_size.max(0) as usize {
+                let from = |stride: i64| i * stride as usize;
+                let (fa, fb, fc) = (from(s.stride_a), from(s.stride_b), from(s.stride_c));
+                let (a, b) = (a.get(fa..).unwrap_or(&[]), b.get(fb..).unwrap_or(&[]));
+                let c = c.get_mut(fc..).unwrap_or(&mut []);
+                reference_sgemm(&s.gemm, a, b, c).map_err(|e| bad(format!("batch {i}: {e}")))?;
+            }
+            Ok(())
+        }
+    }
+}
+
 impl Driver for Emulator {
     type F32s = EmuBuf<f32>;
     type U32s = EmuBuf<u32>;
+    type U16s = EmuBuf<u16>;
 
     fn device(&self) -> Device {
         Device::Cpu
@@ -313,6 +344,19 @@ impl Driver for Emulator {
     fn ids_len(ids: &EmuBuf<u32>) -> usize {
         ids.len()
     }
+    fn scratch_u16(&self, n: usize) -> Result<EmuBuf<u16>> {
+        // Uninitialised on a GPU: NaN here (as fp16 and bf16), so a read before the write shows.
+        Ok(EmuBuf::from_slice(&vec![0x7fff; n]))
+    }
+    fn upload_u16(&self, data: &[u16]) -> Result<EmuBuf<u16>> {
+        Ok(EmuBuf::from_slice(data))
+    }
+    fn download_u16(&self, buf: &EmuBuf<u16>) -> Result<Vec<u16>> {
+        Ok(buf.values().to_vec())
+    }
+    fn u16_len(buf: &EmuBuf<u16>) -> usize {
+        buf.len()
+    }
     fn fill_zero(&self, buf: &mut EmuBuf<f32>) -> Result<()> {
         buf.values_mut().fill(0.0);
         Ok(())
@@ -327,24 +371,23 @@ impl Driver for Emulator {
         b: &EmuBuf<f32>,
         c: &mut EmuBuf<f32>,
     ) -> Result<()> {
-        let bad = |reason: String| Error::Cuda { op: "gemm".into(), reason };
-        match *call {
-            BlasCall::Single(cfg) => {
-                reference_sgemm(&cfg, a.values(), b.values(), c.values_mut()).map_err(bad)?
-            }
-            BlasCall::Batched(s) => {
-                for i in 0..s.batch_size.max(0) as usize {
-                    let from = |stride: i64| i * stride as usize;
-                    let (fa, fb, fc) = (from(s.stride_a), from(s.stride_b), from(s.stride_c));
-                    let (a, b) =
-                        (a.values().get(fa..).unwrap_or(&[]), b.values().get(fb..).unwrap_or(&[]));
-                    let c = c.values_mut().get_mut(fc..).unwrap_or(&mut []);
-                    reference_sgemm(&s.gemm, a, b, c)
-                        .map_err(|e| bad(format!("batch {i}: {e}")))?;
-                }
-            }
-        }
+        reference_call(call, a.values(), b.values(), c.values_mut())?;
         c.check_canaries("gemm")
+    }
+    fn gemm_half(
+        &self,
+        call: &BlasCall,
+        format: HalfFormat,
+        a: &EmuBuf<u16>,
+        b: &EmuBuf<u16>,
+        c: &mut EmuBuf<f32>,
+    ) -> Result<()> {
+        // The exact value of every 16-bit input, so the reference's only rounding is the f32
+        // accumulation's, as with CUBLAS_COMPUTE_32F.
+        let exact =
+            |x: &EmuBuf<u16>| x.values().iter().map(|&h| format.to_f32(h)).collect::<Vec<_>>();
+        reference_call(call, &exact(a), &exact(b), c.values_mut())?;
+        c.check_canaries("gemm_half")
     }
     fn launch(&self, kernel: Kernel, cfg: LaunchConfig, args: &mut [Arg<'_, Self>]) -> Result<()> {
         let bad = |reason: String| Error::Cuda { op: kernel.name.into(), reason };
@@ -357,6 +400,7 @@ impl Driver for Emulator {
                 Arg::Out(buf) => Slot::new(&buf.address_mut().to_ne_bytes()),
                 Arg::In(buf) => Slot::new(&buf.address().to_ne_bytes()),
                 Arg::Ids(ids) => Slot::new(&ids.address().to_ne_bytes()),
+                Arg::Half(buf) => Slot::new(&buf.address_mut().to_ne_bytes()),
                 Arg::I32(v) => Slot::new(&v.to_ne_bytes()),
                 Arg::I64(v) => Slot::new(&v.to_ne_bytes()),
                 Arg::F32(v) => Slot::new(&v.to_ne_bytes()),
@@ -397,6 +441,7 @@ impl Driver for Emulator {
                 Arg::Out(buf) => buf.check_canaries(kernel.name)?,
                 Arg::In(buf) => buf.check_canaries(kernel.name)?,
                 Arg::Ids(ids) => ids.check_canaries(kernel.name)?,
+                Arg::Half(buf) => buf.check_canaries(kernel.name)?,
                 Arg::I32(_) | Arg::I64(_) | Arg::F32(_) => {}
             }
         }

@@ -326,6 +326,46 @@ extern "C" __global__ void pointwise(float* out, const float* x, long long n, in
 // value (heads of hs = c / nh side by side); sequence s is rows offsets[s]..offsets[s + 1].
 // One block per (query r, head h): query row qrows[r] attends to every row of sequence qseqs[r].
 // att[queries * nh, tmax] holds the block's scores; ctx[queries, c].
+// fp32 bits to fp16 bits, rounding to nearest even: beyond the largest finite value (65504, after
+// rounding) to infinity, below 2^-14 to a subnormal, below half the smallest subnormal (2^-25) to
+// zero; NaN stays a quiet NaN with the payload's top bits. Integer operations only, so that the
+// same code compiles under NVRTC without headers and under the emulator's C++ compiler; bit for
+// bit the `half` crate's conversion (tests/cuda.rs).
+__device__ __forceinline__ unsigned short f32_to_f16(unsigned x) {
+    unsigned sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
+    if (exp == 0xffu) return (unsigned short)(sign | 0x7c00u | (man ? 0x200u : 0u) | (man >> 13));
+    int e = (int)exp - 127 + 15;
+    if (e >= 0x1f) return (unsigned short)(sign | 0x7c00u);
+    if (e <= 0) {
+        if (14 - e > 24) return (unsigned short)sign;
+        man |= 0x800000u;  // the implicit leading bit
+        unsigned h = man >> (14 - e), round = 1u << (13 - e);
+        // Round up past a half, or at exactly a half when the kept part is odd.
+        if ((man & round) && (man & (3u * round - 1u))) h++;
+        return (unsigned short)(sign | h);
+    }
+    unsigned h = sign | ((unsigned)e << 10) | (man >> 13);
+    if ((man & 0x1000u) && (man & 0x2fffu)) h++;  // a carry into the exponent is right, up to inf
+    return (unsigned short)h;
+}
+
+// fp32 bits to bf16 bits (the upper half), rounding to nearest even; NaN stays a quiet NaN.
+__device__ __forceinline__ unsigned short f32_to_bf16(unsigned x) {
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((x >> 16) | 0x40u);
+    unsigned h = x >> 16;
+    if ((x & 0x8000u) && (x & 0x17fffu)) h++;
+    return (unsigned short)h;
+}
+
+// out[i] = x[i] rounded to fp16 (format 0) or bf16 (format 1), as bit patterns: the activations
+// of the half-precision products (cuBLAS reads them as CUDA_R_16F / CUDA_R_16BF).
+extern "C" __global__ void to_half(unsigned short* out, const float* x, long long n, int format) {
+    GRID_STRIDE(i, n) {
+        unsigned bits = __float_as_uint(x[i]);
+        out[i] = format == 0 ? f32_to_f16(bits) : f32_to_bf16(bits);
+    }
+}
+
 extern "C" __global__ void packed_attention(float* ctx, float* att, const float* qkv, const unsigned* offsets, const unsigned* qrows,
                                             const unsigned* qseqs, int c, int nh, int tmax, float scale) {
     int r = blockIdx.x, h = blockIdx.y, hs = c / nh;

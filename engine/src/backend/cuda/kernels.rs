@@ -49,7 +49,8 @@ pub(super) fn col_chunks(m: usize, n: usize) -> (LaunchConfig, i32) {
 
 /// The kinds of kernel parameter, as declared in [`kernels!`]: `out` (an `f32` buffer the kernel
 /// writes, `float*`), `inp` (an `f32` buffer it only reads, `const float*`), `ids` (a `u32`
-/// buffer it reads, `const unsigned*`), and the scalars `i32` (`int`), `i64` (`long long`) and
+/// buffer it reads, `const unsigned*`), `h16` (a buffer of 16-bit patterns it writes,
+/// `unsigned short*`), and the scalars `i32` (`int`), `i64` (`long long`) and
 /// `f32` (`float`).
 macro_rules! param {
     (ty $D:ident, out) => {
@@ -60,6 +61,9 @@ macro_rules! param {
     };
     (ty $D:ident, ids) => {
         &<$D as Driver>::U32s
+    };
+    (ty $D:ident, h16) => {
+        &mut <$D as Driver>::U16s
     };
     (ty $D:ident, i32) => {
         i32
@@ -79,6 +83,9 @@ macro_rules! param {
     (arg ids, $x:expr) => {
         Arg::Ids($x)
     };
+    (arg h16, $x:expr) => {
+        Arg::Half($x)
+    };
     (arg i32, $x:expr) => {
         Arg::I32($x)
     };
@@ -96,6 +103,9 @@ macro_rules! param {
     };
     (c ids) => {
         "const unsigned*"
+    };
+    (c h16) => {
+        "unsigned short*"
     };
     (c i32) => {
         "int"
@@ -165,6 +175,7 @@ kernels! {
     sum_squares_acc(acc: out, x: inp, n: i64);
     add_layernorm(out: out, x: inp, res: inp, w: inp, b: inp, m: i32, c: i32, eps: f32);
     pointwise(out: out, x: inp, n: i64, f: i32);
+    to_half(out: h16, x: inp, n: i64, format: i32);
     packed_attention(
         ctx: out, att: out, qkv: inp, offsets: ids, qrows: ids, qseqs: ids,
         c: i32, nh: i32, tmax: i32, scale: f32,
