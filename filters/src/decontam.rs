@@ -128,6 +128,8 @@ pub struct DecontaminatorBuilder {
     ignored: FxHashSet<u64>,
     benchmarks: Vec<BenchmarkStats>,
     scratch: Tokens,
+    /// One entry's distinct n-gram hashes (kept to reuse its allocation).
+    distinct: Vec<u64>,
 }
 
 impl DecontaminatorBuilder {
@@ -161,12 +163,18 @@ impl DecontaminatorBuilder {
             stats.short_entries += 1;
             return;
         }
-        let distinct: FxHashSet<u64> = self.scratch.ngrams(n).map(|(_, h)| h).collect();
-        for h in distinct {
+        let mut distinct = std::mem::take(&mut self.distinct);
+        distinct.clear();
+        distinct.extend(self.scratch.ngrams(n).map(|(_, h)| h));
+        distinct.sort_unstable();
+        distinct.dedup();
+        self.table.reserve(distinct.len());
+        for &h in &distinct {
             let slot = self.table.entry(h).or_insert((0, 0));
             slot.0 |= bit;
             slot.1 = slot.1.saturating_add(1);
         }
+        self.distinct = distinct;
     }
 
     /// Never matches the n-grams of `text` (boilerplate known to be common in training data).
@@ -183,12 +191,15 @@ impl DecontaminatorBuilder {
     /// None so far; kept fallible for rules that need checking against the benchmarks.
     pub fn build(self) -> Result<Decontaminator> {
         let max = self.config.max_entry_frequency;
-        let index: FxHashMap<u64, u64> = self
-            .table
-            .into_iter()
-            .filter(|(h, (_, entries))| *entries as usize <= max && !self.ignored.contains(h))
-            .map(|(h, (mask, _))| (h, mask))
-            .collect();
+        // Sized once: collecting a filter would grow (and rehash) the table step by step.
+        let mut index: FxHashMap<u64, u64> =
+            FxHashMap::with_capacity_and_hasher(self.table.len(), Default::default());
+        index.extend(
+            self.table
+                .into_iter()
+                .filter(|(h, (_, entries))| *entries as usize <= max && !self.ignored.contains(h))
+                .map(|(h, (mask, _))| (h, mask)),
+        );
         Ok(Decontaminator::over(self.config, index, self.benchmarks))
     }
 }
@@ -243,8 +254,10 @@ impl Decontaminator {
         for (h, mask) in &index {
             let bit = (h & (bits as u64 - 1)) as usize;
             filter[bit / 64] |= 1 << (bit % 64);
-            for (i, b) in benchmarks.iter_mut().enumerate() {
-                b.ngrams += (mask >> i) & 1;
+            let mut m = *mask;
+            while m != 0 {
+                benchmarks[m.trailing_zeros() as usize].ngrams += 1;
+                m &= m - 1;
             }
         }
         Decontaminator { config, index, filter, benchmarks }
@@ -259,6 +272,7 @@ impl Decontaminator {
             ignored: FxHashSet::default(),
             benchmarks: Vec::new(),
             scratch: Tokens::default(),
+            distinct: Vec::new(),
         }
     }
 

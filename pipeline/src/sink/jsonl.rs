@@ -22,7 +22,12 @@ pub struct JsonlSink {
     /// The part being written and the text bytes in it.
     current: Option<(JsonlPart, u64)>,
     report: SinkReport,
+    /// zstd level of the parts.
+    level: i32,
 }
+
+/// zstd level of a sink's parts: files that are kept, so size matters as much as speed.
+const LEVEL: i32 = 3;
 
 impl std::fmt::Debug for JsonlSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,7 +59,16 @@ impl JsonlSink {
             stem,
             current: None,
             report: SinkReport::default(),
+            level: LEVEL,
         })
+    }
+
+    /// Compresses at zstd `level` instead of the default 3 (e.g. zstd's fast mode, -1, for
+    /// files that live for one run).
+    #[must_use]
+    pub fn with_level(mut self, level: i32) -> Self {
+        self.level = level;
+        self
     }
 
     fn close_part(&mut self) -> anyhow::Result<()> {
@@ -74,10 +88,10 @@ struct JsonlPart {
 }
 
 impl JsonlPart {
-    /// Starts `name` in the output's directory (as a temporary file).
-    fn create(out: &Output, name: &str) -> anyhow::Result<Self> {
+    /// Starts `name` in the output's directory (as a temporary file), compressed at `level`.
+    fn create(out: &Output, name: &str, level: i32) -> anyhow::Result<Self> {
         let file = AtomicFile::create(out.dir(), name)?;
-        let encoder = zstd::Encoder::new(file, 3).context("cannot start zstd")?;
+        let encoder = zstd::Encoder::new(file, level).context("cannot start zstd")?;
         Ok(Self { name: name.to_string(), encoder, line: Vec::with_capacity(4096) })
     }
 
@@ -133,7 +147,7 @@ impl Sink for JsonlSink {
                     self.stem,
                     self.first_part + self.report.files.len()
                 );
-                self.current = Some((JsonlPart::create(&self.out, &name)?, 0));
+                self.current = Some((JsonlPart::create(&self.out, &name, self.level)?, 0));
             }
             if let Some((part, bytes)) = &mut self.current {
                 let reason = doc.rejected.as_ref().map(ToString::to_string);

@@ -90,9 +90,12 @@ pub(super) fn compile(
             "path": rejects,
         }));
     }
+    // No ledger: a phase's tasks resume by their completion markers (a killed task runs its
+    // share again), and a ledger would record every document a second time beside the
+    // barrier's staging.
     let spec = json!({
         "version": 1,
-        "run": { "work_dir": work_dir.display().to_string() },
+        "run": { "work_dir": work_dir.display().to_string(), "ledger": false },
         "source": sources,
         "stage": [stage],
         "sink": sinks,

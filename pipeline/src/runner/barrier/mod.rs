@@ -40,6 +40,10 @@ use crate::sink::{JsonlSink, Naming, Output, Sink};
 use decision::remove_duplicates;
 pub(super) use decision::{Decision, Replay, decide_lines, load_decision};
 
+/// zstd's fast mode for the staged documents: they are read once, by the replay, and deleted
+/// with the work dir's barrier state, so speed matters more than size.
+const STAGE_LEVEL: i32 = -1;
+
 /// Metadata key carrying a staged document's ordinal (removed on replay).
 pub(crate) const ORDINAL: &str = "__tokenmill_ordinal";
 
@@ -300,7 +304,8 @@ impl Collector {
             work_dir,
             name,
         )?;
-        let docs = JsonlSink::new(out, at.file_bytes, false, &Naming::Whole)?;
+        let docs =
+            JsonlSink::new(out, at.file_bytes, false, &Naming::Whole)?.with_level(STAGE_LEVEL);
         let keys = match spec {
             BarrierSpec::Documents(d) => KeyWriter::Signatures(Box::new(SignatureWriter::create(
                 &at.dedup, at.split, &d.config,
