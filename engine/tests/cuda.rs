@@ -17,10 +17,11 @@
 //! without one), which also fails a kernel that writes outside its buffers.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+mod common;
 
 #[cfg(all(feature = "emulator", target_os = "linux"))]
-use tokenmill_engine::backend::EmulatedCuda;
+use common::emulated;
+use common::gpu;
 use tokenmill_engine::backend::{
     AdamWStep, Backend, CpuBackend, CudaBackend, PackedShape, Pointwise, probe_cuda,
 };
@@ -35,45 +36,6 @@ const EXACT: (f32, f32) = (0.0, 0.0);
 const ELEMENTWISE: (f32, f32) = (1e-4, 1e-6);
 const REDUCTION: (f32, f32) = (1e-4, 1e-5);
 const PRODUCT: (f32, f32) = (1e-3, 1e-4);
-
-/// The shared GPU backend (kernels compiled once), or `None` after printing why the test skips.
-fn gpu(test: &str) -> Option<MutexGuard<'static, CudaBackend>> {
-    static GPU: OnceLock<Result<Mutex<CudaBackend>, String>> = OnceLock::new();
-    let gpu = GPU.get_or_init(|| match probe_cuda(0) {
-        Ok(_) => Ok(Mutex::new(
-            CudaBackend::new(0)
-                .unwrap_or_else(|e| panic!("a GPU is present but the CUDA backend failed: {e}")),
-        )),
-        Err(why) => Err(why),
-    });
-    match gpu {
-        Ok(m) => Some(m.lock().unwrap_or_else(|p| p.into_inner())),
-        Err(why) => {
-            eprintln!("SKIPPED {test}: no usable GPU: {why}");
-            None
-        }
-    }
-}
-
-/// The CUDA emulator, built once per test binary: it must build where there is a C++ compiler;
-/// where there is none, `None` after printing why the test skips.
-#[cfg(all(feature = "emulator", target_os = "linux"))]
-fn emulated(test: &str) -> Option<&'static EmulatedCuda> {
-    static EMULATED: OnceLock<Result<EmulatedCuda, String>> = OnceLock::new();
-    let emulated = EMULATED.get_or_init(|| {
-        EmulatedCuda::compiler().map(|_| {
-            EmulatedCuda::new()
-                .unwrap_or_else(|e| panic!("the CUDA emulator could not be built: {e}"))
-        })
-    });
-    match emulated {
-        Ok(e) => Some(e),
-        Err(why) => {
-            eprintln!("SKIPPED {test}: no C++ compiler for the CUDA emulator: {why}");
-            None
-        }
-    }
-}
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
@@ -515,30 +477,6 @@ fn encoder_ops_match<B: Backend>(g: &B) {
         let name = format!("packed_attention_forward, {} queries", rows.len());
         assert_close(&name, &g.download(&out).unwrap(), &want, PRODUCT);
     }
-}
-
-/// Each check twice: on the GPU (skipped, with the reason, where there is none) and on the CUDA
-/// emulator, which runs the same kernels with the same launches on the CPU (every machine).
-macro_rules! on_gpu_and_emulated {
-    ($($name:ident),* $(,)?) => {
-        mod on_gpu {
-            $(#[test]
-            fn $name() {
-                if let Some(g) = super::gpu(stringify!($name)) {
-                    super::$name(&*g);
-                }
-            })*
-        }
-        #[cfg(all(feature = "emulator", target_os = "linux"))]
-        mod emulated {
-            $(#[test]
-            fn $name() {
-                if let Some(e) = super::emulated(stringify!($name)) {
-                    super::$name(e);
-                }
-            })*
-        }
-    };
 }
 
 on_gpu_and_emulated!(

@@ -6,12 +6,13 @@
 //! the CUDA emulator (feature `emulator`; skipped, saying why, without a C++ compiler).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+mod common;
 
-use half::{bf16, f16};
 #[cfg(all(feature = "emulator", target_os = "linux"))]
-use tokenmill_engine::backend::EmulatedCuda;
-use tokenmill_engine::backend::{Backend, CpuBackend, CudaBackend, probe_cuda};
+use common::emulated;
+use common::gpu;
+use half::{bf16, f16};
+use tokenmill_engine::backend::{Backend, CpuBackend};
 use tokenmill_engine::precision::HalfFormat;
 use tokenmill_engine::rng::Rng;
 
@@ -142,57 +143,6 @@ fn short_half_buffers_are_shape_errors<B: Backend>(g: &B) {
     let mut out = g.zeros(4).unwrap();
     assert!(g.matmul_bt_half(&mut out, &a, &w, 2, 3, 3).is_err(), "w holds 2 rows of 3, not 3");
     assert!(g.round_half(&a, 7, HalfFormat::Bf16).is_err());
-}
-
-fn gpu(test: &str) -> Option<MutexGuard<'static, CudaBackend>> {
-    static GPU: OnceLock<Result<Mutex<CudaBackend>, String>> = OnceLock::new();
-    let gpu = GPU.get_or_init(|| {
-        probe_cuda(0).map(|_| {
-            Mutex::new(CudaBackend::new(0).expect("a GPU is present but the backend failed"))
-        })
-    });
-    match gpu {
-        Ok(m) => Some(m.lock().unwrap_or_else(|p| p.into_inner())),
-        Err(why) => {
-            eprintln!("SKIPPED {test}: no usable GPU: {why}");
-            None
-        }
-    }
-}
-
-#[cfg(all(feature = "emulator", target_os = "linux"))]
-fn emulated(test: &str) -> Option<&'static EmulatedCuda> {
-    static EMULATED: OnceLock<Result<EmulatedCuda, String>> = OnceLock::new();
-    let emulated = EMULATED.get_or_init(|| {
-        EmulatedCuda::compiler()
-            .map(|_| EmulatedCuda::new().expect("the CUDA emulator could not be built"))
-    });
-    emulated
-        .as_ref()
-        .map_err(|why| eprintln!("SKIPPED {test}: no C++ compiler for the CUDA emulator: {why}"))
-        .ok()
-}
-
-macro_rules! on_gpu_and_emulated {
-    ($($name:ident),* $(,)?) => {
-        mod on_gpu {
-            $(#[test]
-            fn $name() {
-                if let Some(g) = super::gpu(stringify!($name)) {
-                    super::$name(&*g);
-                }
-            })*
-        }
-        #[cfg(all(feature = "emulator", target_os = "linux"))]
-        mod emulated {
-            $(#[test]
-            fn $name() {
-                if let Some(e) = super::emulated(stringify!($name)) {
-                    super::$name(e);
-                }
-            })*
-        }
-    };
 }
 
 on_gpu_and_emulated!(

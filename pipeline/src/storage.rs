@@ -199,8 +199,7 @@ pub fn store_for(
 }
 
 /// Whether the object or file `url` is among those a source path `pattern` names: the same
-/// scheme and bucket, and the key matching the glob, equal to the path, or under it as a
-/// prefix (`dir/` or `dir`).
+/// scheme and bucket, and the key matching the glob, equal to the path, or under it as a folder.
 pub fn pattern_matches(pattern: &str, url: &str) -> bool {
     fn split(s: &str) -> (String, String, String) {
         match s.split_once("://") {

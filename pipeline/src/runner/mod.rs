@@ -33,7 +33,7 @@ pub use steps::{FirstShare, Step, StepKind, StepTask, first_shares, plan_steps};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -285,8 +285,7 @@ fn manifest_dirs(plan: &Plan) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Locks the work dir (per task for job arrays) and every local output, so that two runs never
-/// write the same files.
+/// Locks the work dir (per task for job arrays) and every local output: no two runs share files.
 fn locks(plan: &Plan) -> anyhow::Result<Vec<RunLock>> {
     let work_dir = Path::new(&plan.spec.run.work_dir);
     let mut locks = vec![RunLock::acquire(work_dir, "tokenmill.lock", "work dir")?];
@@ -490,10 +489,9 @@ fn broken(seq: u64, unit: Option<&Unit>, message: &str) -> BatchOut {
     out
 }
 
-/// The reader thread of a pass: every file of every entry, in order, cut into numbered chunks;
-/// a file that is a finished unit in the ledger is replayed from its spool instead.
-/// Reads a pass's work units into items for the workers; `read` counts the input bytes handed
-/// out, for the progress bar (which thus moves before the first batch is finished).
+/// The reader thread of a pass: every file of every entry, in order, cut into numbered chunks
+/// for the workers (a finished unit of the ledger is replayed from its spool); `read` counts the
+/// input bytes handed out, so the progress bar moves before the first batch is finished.
 fn read_pass(
     plan: &Plan,
     work: &PassWork,
@@ -501,7 +499,7 @@ fn read_pass(
     out: Sender<Item>,
     cancel: &AtomicBool,
     ledger: &Ledger,
-    read: &std::sync::atomic::AtomicU64,
+    read: &AtomicU64,
 ) {
     let run = &plan.spec.run;
     let limits = ChunkLimits {
