@@ -46,8 +46,6 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustc_hash::FxHashMap;
-
 use crate::error::{Error, Result};
 
 mod exact_cache;
@@ -58,12 +56,13 @@ mod loss;
 mod matrix;
 mod reader;
 mod rows;
+mod scan;
 mod vocab;
 mod write;
 
 pub use exact_cache::DEFAULT_WORD_CACHE_BYTES;
 use exact_cache::{LANES, Lane};
-use hash::{FNV_OFFSET, FastMod, fnv_step, hash};
+use hash::{FNV_OFFSET, FastMod, FastMod64, fnv_step, hash};
 pub use hidden::PER_WORD_MAX_BYTES;
 pub use loss::Loss;
 use loss::{TreeSearch, find_k_best, sigmoid, sigmoid_table, softmax, sort_heap, std_log};
@@ -106,37 +105,21 @@ impl Summation {
     }
 }
 
+/// A quantized model's input matrix is decoded at load when its floats take at most this
+/// much (lid.176.ftz: about 6 MB): its rows are then read as a dense model's are, with the same
+/// sums to the bit. Larger ones are decoded row by row as words need them.
+pub const DECODED_INPUT_MAX_BYTES: usize = 256 << 20;
+
 /// Numbers models, so that a thread's caches know whose words they hold.
 static NEXT_MODEL: AtomicU64 = AtomicU64::new(1);
 
 /// fastText's sigmoid table, shared by every one-vs-all model.
 static SIGMOID: LazyLock<Vec<f32>> = LazyLock::new(sigmoid_table);
 
-/// The bytes fastText splits words on: space, `\n`, `\r`, `\t`, `\v`, `\f`, NUL.
-const IS_SEPARATOR: [bool; 128] = {
-    let mut t = [false; 128];
-    let mut i = 0;
-    while i < 7 {
-        t[[b' ', b'\n', b'\r', b'\t', 0x0b, 0x0c, 0][i] as usize] = true;
-        i += 1;
-    }
-    t
-};
-
-/// The non-empty words of `line` (separators are ASCII, so splitting bytes keeps UTF-8 whole).
+/// The non-empty words of `line`, split on fastText's separators (ASCII, so the words are whole
+/// UTF-8).
 fn words(line: &str) -> impl Iterator<Item = &str> {
-    let b = line.as_bytes();
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < b.len() && b[i] < 128 && IS_SEPARATOR[b[i] as usize] {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && !(b[i] < 128 && IS_SEPARATOR[b[i] as usize]) {
-            i += 1;
-        }
-        (i > start).then(|| &line[start..i])
-    })
+    scan::Words::new(line.as_bytes()).map(move |(s, e)| &line[s..e])
 }
 
 /// A loaded fastText supervised model.
@@ -147,9 +130,10 @@ pub struct FastText {
     dim: usize,
     minn: usize,
     maxn: usize,
-    bucket: u32,
     /// `x % bucket` (once per character n-gram of every new word).
     bucket_mod: FastMod,
+    /// `x % bucket` for 64-bit word n-gram hashes.
+    ngram_mod: FastMod64,
     nwords: usize,
     word_ngrams: usize,
     vocab: Vocab,
@@ -165,9 +149,8 @@ pub struct FastText {
     /// ... and each word's range in `word_ids`.
     word_spans: Vec<(u32, u32)>,
     labels: Vec<String>,
-    /// Pruned models: which buckets were kept (a bitset, 256 KiB for 2M buckets, so the common
-    /// miss stays in cache; this runs for every character n-gram) and their rows.
-    prune: Option<(Vec<u64>, FxHashMap<u32, u32>)>,
+    /// Pruned models: which buckets were kept and their rows.
+    prune: Option<load::PruneIndex>,
     input: Matrix,
     output: Matrix,
     loss: Loss,
@@ -225,7 +208,7 @@ impl FastText {
             None
         };
         let qin = r.u8()? != 0;
-        let input = Matrix::load(&mut r, qin)?;
+        let input = Matrix::load(&mut r, qin)?.decoded(if std::env::var_os("FT_NODECODE").is_some() {0} else {DECODED_INPUT_MAX_BYTES});
         let qout = r.u8()? != 0;
         let output = Matrix::load(&mut r, qin && qout)?;
         let dim = r.usize_of(dim.into(), "dim")?;
@@ -244,8 +227,8 @@ impl FastText {
             dim,
             minn: minn.max(0) as usize,
             maxn: maxn.max(0) as usize,
-            bucket: bucket.max(0) as u32,
             bucket_mod: FastMod::new(bucket.max(1) as u32),
+            ngram_mod: FastMod64::new(bucket.max(1) as u32),
             nwords: nwords as usize,
             word_ngrams: a[5].max(1) as usize,
             vocab,
@@ -297,11 +280,8 @@ impl FastText {
     fn push_bucket(&self, ids: &mut Vec<u32>, h: u32) {
         let id = self.bucket_mod.of(h) as i32;
         match &self.prune {
-            Some((bits, rows)) => {
-                let id = id as u32;
-                if bits[id as usize / 64] & (1 << (id % 64)) != 0
-                    && let Some(&v) = rows.get(&id)
-                {
+            Some(index) => {
+                if let Some(v) = index.row(id as u32) {
                     ids.push(self.nwords as u32 + v);
                 }
             }
@@ -309,15 +289,15 @@ impl FastText {
         }
     }
 
-    fn subwords(&self, word: &str, ids: &mut Vec<u32>, buf: &mut String) {
-        if self.maxn == 0 || word == EOS {
+    fn subwords(&self, word: &[u8], ids: &mut Vec<u32>, buf: &mut Vec<u8>) {
+        if self.maxn == 0 || word == EOS.as_bytes() {
             return;
         }
         buf.clear();
-        buf.push('<');
-        buf.push_str(word);
-        buf.push('>');
-        let b = buf.as_bytes();
+        buf.push(b'<');
+        buf.extend_from_slice(word);
+        buf.push(b'>');
+        let b = &buf[..];
         for i in 0..b.len() {
             if (b[i] & 0xC0) == 0x80 {
                 continue;
@@ -343,14 +323,14 @@ impl FastText {
     /// [`Summation::PerWord`] their sum: computed once at load, so known words cost one
     /// lookup.
     fn precompute_words(&mut self) {
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         let mut ids = Vec::new();
         let mut spans = Vec::with_capacity(self.nwords);
         let mut flat = Vec::new();
         for (id, w) in self.vocab.words.iter().enumerate() {
             ids.clear();
             ids.push(id as u32);
-            self.subwords(w, &mut ids, &mut buf);
+            self.subwords(w.as_bytes(), &mut ids, &mut buf);
             let start = flat.len() as u32;
             flat.extend_from_slice(&ids);
             spans.push((start, flat.len() as u32));

@@ -19,6 +19,7 @@
 
 use std::cell::RefCell;
 
+use super::scan::Key;
 use super::{FastText, LABEL_PREFIX, hash};
 
 /// Lanes of the hidden vector added together (one SSE register).
@@ -36,7 +37,7 @@ const SEEN_BITS: usize = 1 << 20;
 #[derive(Clone, Copy)]
 #[repr(align(64))]
 struct Entry {
-    /// xxh3 of the word (0: an empty entry; a word whose hash is 0 is not cached).
+    /// The word's [`Key::hash`] (0: an empty entry; a word whose hash is 0 is not cached).
     key: u64,
     /// Its rows in [`WordRows::data`] (in lanes) ...
     start: u32,
@@ -64,7 +65,7 @@ pub(super) struct WordRows {
     mode: Mode,
     /// Most lanes [`WordRows::data`] (or ids [`WordRows::id_data`]) may hold.
     capacity: usize,
-    /// Open addressing (linear probing) by xxh3; a power of two long, at most half full.
+    /// Open addressing (linear probing) by word hash; a power of two long, at most half full.
     table: Vec<Entry>,
     words: usize,
     /// The cached rows ([`Mode::Rows`]) or sums ([`Mode::Sums`]), end to end, `width` lanes
@@ -72,14 +73,14 @@ pub(super) struct WordRows {
     data: Vec<Lane>,
     /// ... or the cached row ids, end to end ([`Mode::Ids`]).
     id_data: Vec<u32>,
-    /// Words seen once (by xxh3), since the cache was last emptied.
+    /// Words seen once (by word hash), since the cache was last emptied.
     seen: Vec<u64>,
     /// Row ids of the word being added ...
     ids: Vec<u32>,
     /// ... and their sum ([`Mode::Sums`], a word not cached).
     sum: Vec<Lane>,
     /// `<word>` for its character n-grams.
-    buf: String,
+    buf: Vec<u8>,
     /// fastText hashes of the line's words (word n-grams) ...
     pub(super) word_hashes: Vec<i32>,
     /// ... and the rows of the line's word n-grams.
@@ -245,7 +246,7 @@ impl WordRows {
         self.width
     }
 
-    /// Starts bringing what finding the word of xxh3 `h` reads into the cache (its table entry
+    /// Starts bringing what finding the word of hash `h` reads into the cache (its table entry
     /// and its bit in the filter of words seen once), so that a line's lookups overlap.
     pub(super) fn prefetch(&self, h: u64) {
         if !self.table.is_empty() {
@@ -254,8 +255,8 @@ impl WordRows {
         }
     }
 
-    /// The entry of `word` (xxh3 `h`), or the empty entry where it would go.
-    fn find(&self, word: &str, h: u64) -> Result<usize, usize> {
+    /// The entry of `word` (hash `h`), or the empty entry where it would go.
+    fn find(&self, word: &[u8], h: u64) -> Result<usize, usize> {
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
@@ -263,17 +264,24 @@ impl WordRows {
             if e.key == 0 {
                 return Err(i);
             }
-            if e.key == h && &e.text[..e.len as usize] == word.as_bytes() {
+            if e.key == h && &e.text[..e.len as usize] == word {
                 return Ok(i);
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// The rows of `word` (whose xxh3 is `h`): cached, or computed (and cached when the word
-    /// was seen before and fits).
+    /// The rows of `word` (of key `key`, whose hash is `h`): cached, or computed (and cached
+    /// when the word was seen before and fits).
     /// `oov`: the caller knows that the model does not have the word.
-    pub(super) fn word(&mut self, model: &FastText, word: &str, h: u64, oov: bool) -> Word<'_> {
+    pub(super) fn word(
+        &mut self,
+        model: &FastText,
+        word: &[u8],
+        key: &Key,
+        h: u64,
+        oov: bool,
+    ) -> Word<'_> {
         let cacheable = !self.table.is_empty() && h != 0 && word.len() <= MAX_WORD_BYTES;
         if let Some(Ok(i)) = cacheable.then(|| self.find(word, h)) {
             let e = &self.table[i];
@@ -285,16 +293,16 @@ impl WordRows {
             };
         }
         self.ids.clear();
-        let ft_hash = match if oov { None } else { model.vocab.find(word, h) } {
+        let ft_hash = match if oov { None } else { model.vocab.find(word, key, h) } {
             Some((id, ft_hash)) => {
                 let (a, b) = model.word_spans[id];
                 self.ids.extend_from_slice(&model.word_ids[a as usize..b as usize]);
                 ft_hash
             }
-            None if word.starts_with(LABEL_PREFIX) => return Word::Skip,
+            None if word.starts_with(LABEL_PREFIX.as_bytes()) => return Word::Skip,
             None => {
                 model.subwords(word, &mut self.ids, &mut self.buf);
-                if model.word_ngrams > 1 { hash(word.as_bytes()) } else { 0 }
+                if model.word_ngrams > 1 { hash(word) } else { 0 }
             }
         };
         if !cacheable || !self.admit(h) {
@@ -311,7 +319,7 @@ impl WordRows {
         // Found again: `admit` may have emptied the cache.
         let (Ok(i) | Err(i)) = self.find(word, h);
         let mut text = [0; MAX_WORD_BYTES];
-        text[..word.len()].copy_from_slice(word.as_bytes());
+        text[..word.len()].copy_from_slice(word);
         let rows = self.ids.len() as u32;
         let len = word.len() as u32;
         self.words += 1;

@@ -20,6 +20,27 @@ impl FastMod {
     }
 }
 
+/// `x % d` for a fixed `d` and any 64-bit `x` (word n-grams' hashes): the quotient from a
+/// multiplication by `2^64 / d`, which is at most one short, then one correction.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FastMod64 {
+    d: u64,
+    m: u64,
+}
+
+impl FastMod64 {
+    pub(super) fn new(d: u32) -> Self {
+        let d = u64::from(d.max(1));
+        Self { d, m: u64::MAX / d }
+    }
+
+    pub(super) fn of(self, x: u64) -> u64 {
+        let q = ((u128::from(x) * u128::from(self.m)) >> 64) as u64;
+        let r = x - q * self.d;
+        if r >= self.d { r - self.d } else { r }
+    }
+}
+
 pub(super) const FNV_OFFSET: u32 = 2_166_136_261;
 
 /// One step of fastText's FNV-1a: the byte is sign-extended to 32 bits before the XOR.
@@ -57,8 +78,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn fast_mod64_is_the_remainder(x: u64, d in 1u32..) {
+            proptest::prop_assert_eq!(FastMod64::new(d).of(x), x % u64::from(d));
+        }
+    }
+
     #[test]
     fn fast_mod_edges() {
+        for d in [1u32, 2, 3, 7, 10_000, 2_000_000, 1 << 31, u32::MAX] {
+            for x in [0, 1, u64::from(d) - 1, u64::from(d), u64::MAX - 1, u64::MAX, 1 << 63] {
+                assert_eq!(FastMod64::new(d).of(x), x % u64::from(d), "{x} % {d}");
+            }
+        }
         for d in [1, 2, 3, 7, 2_000_000, u32::MAX - 1, u32::MAX] {
             for x in [0, 1, d - 1, d, d.wrapping_add(1), u32::MAX - 1, u32::MAX] {
                 assert_eq!(FastMod::new(d).of(x), x % d, "{x} % {d}");

@@ -7,7 +7,8 @@ use std::thread::LocalKey;
 use super::exact_cache::{
     LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows, add_rows,
 };
-use super::{EOS, FastText, LABEL_PREFIX, Summation, hash, words};
+use super::scan::{Key, Words};
+use super::{EOS, FastText, LABEL_PREFIX, Summation, hash};
 
 /// [`Summation::PerWord`] adds the rows of longer lines in fastText's order. A float sum
 /// rounds differently in another order, and the difference grows with the number of rows: on
@@ -56,14 +57,17 @@ impl FastText {
             let mut rows = 0usize;
             let mut word_hashes = std::mem::take(&mut cache.word_hashes);
             word_hashes.clear();
-            let mut tokens = words(line).chain([EOS]);
-            let mut group = [("", 0u64); GROUP];
+            let bytes = line.as_bytes();
+            let mut tokens = Words::new(bytes)
+                .map(|(s, e)| (&bytes[s..e], Key::in_line(bytes, s, e)))
+                .chain([(EOS.as_bytes(), Key::of(EOS.as_bytes()))]);
+            let mut group = [(&[][..], Key::default(), 0u64); GROUP];
             // Without character n-grams, only a quantized model's exact rows use the cache.
             let cached = self.maxn > 0 || mode == Mode::Rows;
             loop {
                 let mut n = 0;
-                for (slot, word) in group.iter_mut().zip(tokens.by_ref()) {
-                    let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
+                for (slot, (word, key)) in group.iter_mut().zip(tokens.by_ref()) {
+                    let h = key.hash();
                     // A quantized model's exact rows look the word up in the cache first.
                     if mode != Mode::Rows {
                         self.vocab.prefetch(h);
@@ -71,14 +75,15 @@ impl FastText {
                     if cached {
                         cache.prefetch(h);
                     }
-                    *slot = (word, h);
+                    *slot = (word, key, h);
                     n += 1;
                 }
                 if n == 0 {
                     break;
                 }
-                for &(word, h) in &group[..n] {
-                    let Some((n, ft_hash)) = self.add_word(cache, &mut hidden, word, h) else {
+                for (word, key, h) in &group[..n] {
+                    let Some((n, ft_hash)) = self.add_word(cache, &mut hidden, word, key, *h)
+                    else {
                         continue;
                     };
                     rows += n;
@@ -106,14 +111,16 @@ impl FastText {
         })
     }
 
-    /// Adds the rows of `word` (xxh3 `h`) to `hidden`, in fastText's order or as the sum the
+    /// Adds the rows of `word` (of key `key`, whose hash is `h`) to `hidden`, in fastText's
+    /// order or as the sum the
     /// cache keeps: how many rows, and fastText's hash of the word; `None` for an unknown
     /// label, which fastText skips.
     fn add_word(
         &self,
         cache: &mut WordRows,
         hidden: &mut [Lane],
-        word: &str,
+        word: &[u8],
+        key: &Key,
         h: u64,
     ) -> Option<(usize, u32)> {
         // Known words' rows (and per-word sums) were listed at load: only unknown words (their
@@ -121,7 +128,7 @@ impl FastText {
         // with exact sums, for their decoded rows.
         let known_first = cache.mode() != Mode::Rows;
         if known_first {
-            match self.vocab.find(word, h) {
+            match self.vocab.find(word, key, h) {
                 Some((id, ft_hash)) => {
                     let (a, b) = self.word_spans[id];
                     let ids = &self.word_ids[a as usize..b as usize];
@@ -133,16 +140,16 @@ impl FastText {
                     }
                     return Some((ids.len(), ft_hash));
                 }
-                None if word.starts_with(LABEL_PREFIX) => return None,
+                None if word.starts_with(LABEL_PREFIX.as_bytes()) => return None,
                 // No character n-grams: an unknown word adds no row.
                 None if self.maxn == 0 => {
-                    let ft_hash = if self.word_ngrams > 1 { hash(word.as_bytes()) } else { 0 };
+                    let ft_hash = if self.word_ngrams > 1 { hash(word) } else { 0 };
                     return Some((0, ft_hash));
                 }
                 None => {}
             }
         }
-        match cache.word(self, word, h, known_first) {
+        match cache.word(self, word, key, h, known_first) {
             Word::Rows(block, ft_hash) => {
                 add_rows(hidden, block);
                 Some((block.len() / hidden.len(), ft_hash))
@@ -177,7 +184,7 @@ impl FastText {
             let mut h = word_hashes[i] as i64 as u64;
             for &wh in word_hashes.iter().skip(i + 1).take(self.word_ngrams.saturating_sub(1)) {
                 h = h.wrapping_mul(116_049_371).wrapping_add(wh as i64 as u64);
-                self.push_bucket(ids, (h % u64::from(self.bucket.max(1))) as u32);
+                self.push_bucket(ids, self.ngram_mod.of(h) as u32);
             }
         }
     }

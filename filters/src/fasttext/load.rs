@@ -71,22 +71,85 @@ pub(super) fn read_dictionary(
     Ok((word_ids, labels, label_counts))
 }
 
-/// A pruned (quantized) model's bucket index: which buckets were kept (a bit set) and the row
-/// each maps to.
+/// A pruned (quantized) model's bucket index: which buckets were kept, a bit each, with the
+/// count of kept buckets before each group of 64, so that a kept bucket's rank among them finds
+/// its row. Runs for every character n-gram of every new word: the usual answer (not kept)
+/// reads one 16-byte block (256 KiB of blocks per million buckets), a kept one a row besides.
+#[derive(Debug)]
+pub(super) struct PruneIndex {
+    blocks: Vec<Block>,
+    /// The row of each kept bucket, in bucket order.
+    rows: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Block {
+    bits: u64,
+    /// Kept buckets in the blocks before this one.
+    before: u32,
+}
+
+impl PruneIndex {
+    /// From (bucket, row) pairs, a later pair of a bucket replacing an earlier one (as
+    /// fastText's map does); buckets below `bucket`.
+    fn new(pairs: FxHashMap<u32, u32>, bucket: u32) -> Self {
+        let mut pairs: Vec<(u32, u32)> = pairs.into_iter().collect();
+        pairs.sort_unstable();
+        let mut blocks = vec![Block::default(); (bucket as usize).div_ceil(64)];
+        for &(k, _) in &pairs {
+            blocks[k as usize / 64].bits |= 1 << (k % 64);
+        }
+        let mut before = 0;
+        for b in &mut blocks {
+            b.before = before;
+            before += b.bits.count_ones();
+        }
+        Self { blocks, rows: pairs.into_iter().map(|(_, v)| v).collect() }
+    }
+
+    /// The row of bucket `k`, if the model kept it.
+    pub(super) fn row(&self, k: u32) -> Option<u32> {
+        let b = self.blocks.get(k as usize / 64)?;
+        let bit = 1u64 << (k % 64);
+        if b.bits & bit == 0 {
+            return None;
+        }
+        self.rows.get((b.before + (b.bits & (bit - 1)).count_ones()) as usize).copied()
+    }
+}
+
+/// Reads a pruned (quantized) model's bucket index.
 pub(super) fn read_prune_index(
     r: &mut Reader<'_>,
     prune_size: i64,
     bucket: i32,
-) -> Result<(Vec<u64>, FxHashMap<u32, u32>)> {
-    let mut bits = vec![0u64; (bucket.max(0) as usize).div_ceil(64)];
+) -> Result<PruneIndex> {
     let mut rows = FxHashMap::default();
     for _ in 0..prune_size {
         let (k, v) = (r.i32()?, r.i32()?);
         if !(0..bucket).contains(&k) || v < 0 {
             return Err(r.err(format!("prune index entry {k} -> {v} outside the {bucket} buckets")));
         }
-        bits[k as usize / 64] |= 1 << (k % 64);
         rows.insert(k as u32, v as u32);
     }
-    Ok((bits, rows))
+    Ok(PruneIndex::new(rows, bucket.max(0) as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn prune_index_finds_the_row_of_every_kept_bucket(
+            pairs in proptest::collection::vec((0u32..5000, 0u32..100_000), 0..300),
+            probes in proptest::collection::vec(0u32..5200, 50),
+        ) {
+            let map: FxHashMap<u32, u32> = pairs.iter().copied().collect();
+            let index = PruneIndex::new(map.clone(), 5000);
+            for k in (0..5000).chain(probes) {
+                proptest::prop_assert_eq!(index.row(k), map.get(&k).copied(), "bucket {}", k);
+            }
+        }
+    }
 }

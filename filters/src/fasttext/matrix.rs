@@ -87,6 +87,25 @@ impl Matrix {
         Ok(Matrix::Quant { m, n, codes, pq, norms })
     }
 
+    /// The same matrix with every row decoded (`alpha × centroid`, the products
+    /// [`Matrix::add_row`] adds, so sums are unchanged to the bit) when the floats take at most
+    /// `max_bytes`; otherwise `self` as it is. Dense rows are read by id, four lanes at a
+    /// time, and summed ahead per word; decoding a row costs a lookup per sub-vector.
+    pub(crate) fn decoded(self, max_bytes: usize) -> Self {
+        let Matrix::Quant { m, n, .. } = self else { return self };
+        let Some(bytes) = m.checked_mul(n).and_then(|f| f.checked_mul(size_of::<f32>())) else {
+            return self;
+        };
+        if bytes > max_bytes {
+            return self;
+        }
+        let mut data = vec![0f32; m * n + DENSE_TAIL];
+        for (i, row) in data.chunks_exact_mut(n.max(1)).take(m).enumerate() {
+            self.row_into(row, i);
+        }
+        Matrix::Dense { m, n, data }
+    }
+
     /// A dense matrix's floats, tail included ([`DENSE_TAIL`]); `None` when quantized.
     pub(crate) fn dense_data(&self) -> Option<&[f32]> {
         match self {

@@ -1,6 +1,7 @@
 //! A line's input rows as fastText computes them, for training and for scoring elsewhere (the
 //! engine's embedding bag on a GPU): the same tokenization and hashing as prediction.
 
+use super::scan::Key;
 use super::{EOS, FastText, LABEL_PREFIX, hash, matrix::Matrix, words};
 
 impl FastText {
@@ -11,21 +12,21 @@ impl FastText {
     /// skipped, as in prediction.
     pub fn line_rows(&self, line: &str) -> Vec<u32> {
         let mut ids: Vec<u32> = Vec::new();
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         let mut word_hashes = Vec::new();
         for word in words(line).chain([EOS]) {
-            let h = xxhash_rust::xxh3::xxh3_64(word.as_bytes());
-            match self.vocab.id(word, h) {
+            let key = Key::of(word.as_bytes());
+            match self.vocab.id(word.as_bytes(), &key, key.hash()) {
                 // Precomputed at load for exact summation; computed here otherwise.
                 Some(id) => match self.word_spans.get(id) {
                     Some(&(a, b)) => ids.extend_from_slice(&self.word_ids[a as usize..b as usize]),
                     None => {
                         ids.push(id as u32);
-                        self.subwords(word, &mut ids, &mut buf);
+                        self.subwords(word.as_bytes(), &mut ids, &mut buf);
                     }
                 },
                 None if word.starts_with(LABEL_PREFIX) => continue,
-                None => self.subwords(word, &mut ids, &mut buf),
+                None => self.subwords(word.as_bytes(), &mut ids, &mut buf),
             }
             if self.word_ngrams > 1 {
                 word_hashes.push(hash(word.as_bytes()) as i32);

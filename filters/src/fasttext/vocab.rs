@@ -3,36 +3,35 @@
 use rustc_hash::FxHashMap;
 
 use super::hash;
+use super::scan::Key;
 
-/// A slot of the open-addressing table: 16 bytes, so that four share a cache line.
+/// A slot of the open-addressing table: 32 bytes, two to a cache line. A word of at most
+/// [`super::scan::INLINE`] bytes is compared in the slot itself (its key is its bytes).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// xxh3 of the word (0: an empty slot; a word whose xxh3 is 0 is found by text).
-    key: u64,
+    key: Key,
     /// The word's id ...
     id: u32,
     /// ... and fastText's hash of it (for word n-grams).
     ft_hash: u32,
 }
 
-const EMPTY: Slot = Slot { key: 0, id: 0, ft_hash: 0 };
+/// No word is empty: a length of 0 marks an empty slot.
+const EMPTY: Slot = Slot { key: Key { a: 0, b: 0, len: 0 }, id: 0, ft_hash: 0 };
 
-/// The model's words, found by the 64-bit hash the word caches also use (so a word is hashed
-/// once) in a table at most half full, then compared with the word's text, which lies with
-/// the others in one buffer. Runs for every token of every line.
+/// The model's words, found by their [`Key`] (the one the word caches use too, so that a word
+/// is keyed once) in a table at most half full; a long word is then compared with its text,
+/// which lies with the others in one buffer. Runs for every token of every line.
 #[derive(Debug)]
 pub(super) struct Vocab {
     /// Each word by its id.
     pub(super) words: Vec<String>,
-    /// Linear probing by xxh3; a power of two long.
+    /// Linear probing by [`Key::hash`]; a power of two long.
     slots: Vec<Slot>,
-    /// The words end to end, each followed by 0xFF (no UTF-8 byte), so that one comparison
-    /// checks the length too ...
+    /// The words end to end ...
     text: Vec<u8>,
     /// ... and where each word starts, by id.
     starts: Vec<u32>,
-    /// Words whose xxh3 is 0 (no slot can hold them).
-    zero: FxHashMap<String, u32>,
 }
 
 impl Vocab {
@@ -46,55 +45,51 @@ impl Vocab {
         let mask = slots.len() - 1;
         let mut text = Vec::new();
         let mut starts = Vec::with_capacity(words.len());
-        let mut zero = FxHashMap::default();
         for (id, w) in words.iter().enumerate() {
             starts.push(text.len() as u32);
             text.extend_from_slice(w.as_bytes());
-            text.push(0xFF);
-            let key = xxhash_rust::xxh3::xxh3_64(w.as_bytes());
-            if key == 0 {
-                zero.insert(w.clone(), id as u32);
-                continue;
+            if w.is_empty() {
+                continue; // no token is empty: never looked up
             }
-            let mut i = key as usize & mask;
-            while slots[i].key != 0 {
+            let key = Key::of(w.as_bytes());
+            let mut i = key.hash() as usize & mask;
+            while slots[i].key.len != 0 {
                 i = (i + 1) & mask;
             }
             slots[i] = Slot { key, id: id as u32, ft_hash: hash(w.as_bytes()) };
         }
-        Self { words, slots, text, starts, zero }
+        starts.push(text.len() as u32);
+        Self { words, slots, text, starts }
     }
 
-    /// Starts bringing the slot of the word of xxh3 `h` into the cache.
+    /// Starts bringing the slot of the word of hash `h` ([`Key::hash`]) into the cache.
     pub(super) fn prefetch(&self, h: u64) {
         super::exact_cache::prefetch(&self.slots[h as usize & (self.slots.len() - 1)]);
     }
 
-    /// The id of `word` (whose xxh3 is `hash`), if it is a word of the model.
-    pub(super) fn id(&self, word: &str, hash: u64) -> Option<usize> {
-        self.find(word, hash).map(|(id, _)| id)
+    /// The id of `word` (of key `key`, whose hash is `h`), if it is a word of the model.
+    pub(super) fn id(&self, word: &[u8], key: &Key, h: u64) -> Option<usize> {
+        self.find(word, key, h).map(|(id, _)| id)
     }
 
-    /// The id of `word` (whose xxh3 is `hash`) and fastText's hash of it, if it is a word of
-    /// the model.
-    pub(super) fn find(&self, word: &str, hash: u64) -> Option<(usize, u32)> {
-        if hash == 0 {
-            let id = *self.zero.get(word)?;
-            return Some((id as usize, super::hash(word.as_bytes())));
-        }
+    /// The id of `word` (of key `key`, whose hash is `h`) and fastText's hash of it, if it is
+    /// a word of the model.
+    pub(super) fn find(&self, word: &[u8], key: &Key, h: u64) -> Option<(usize, u32)> {
         let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
+        let mut i = h as usize & mask;
         loop {
-            let s = self.slots[i];
-            if s.key == 0 {
+            let s = &self.slots[i];
+            if s.key.len == 0 {
                 return None;
             }
-            if s.key == hash {
-                let start = self.starts[s.id as usize] as usize;
-                let stored = self.text.get(start..start + word.len() + 1)?;
-                if &stored[..word.len()] == word.as_bytes() && stored[word.len()] == 0xFF {
-                    return Some((s.id as usize, s.ft_hash));
-                }
+            if s.key == *key
+                && (key.inline() || {
+                    let id = s.id as usize;
+                    self.text.get(self.starts[id] as usize..self.starts[id + 1] as usize)
+                        == Some(word)
+                })
+            {
+                return Some((s.id as usize, s.ft_hash));
             }
             i = (i + 1) & mask;
         }
@@ -105,38 +100,48 @@ impl Vocab {
 mod tests {
     use super::*;
 
+    fn find(v: &Vocab, w: &str) -> Option<(usize, u32)> {
+        let k = Key::of(w.as_bytes());
+        v.find(w.as_bytes(), &k, k.hash())
+    }
+
     #[test]
-    fn vocab_finds_words_by_hash_then_text() {
-        let h = |w: &str| xxhash_rust::xxh3::xxh3_64(w.as_bytes());
-        let ids: FxHashMap<String, usize> =
-            [("the".to_string(), 0), ("of".to_string(), 1), ("théâtre".to_string(), 2)]
-                .into_iter()
-                .collect();
+    fn vocab_finds_words_by_key_then_text() {
+        let long = "x".repeat(40);
+        let ids: FxHashMap<String, usize> = [
+            ("the".to_string(), 0),
+            ("of".to_string(), 1),
+            ("théâtre".to_string(), 2),
+            (long.clone(), 3),
+        ]
+        .into_iter()
+        .collect();
         let v = Vocab::new(ids);
         assert_eq!(
-            (v.id("the", h("the")), v.id("of", h("of")), v.id("and", h("and"))),
-            (Some(0), Some(1), None)
+            (find(&v, "the"), find(&v, "of").map(|f| f.0), find(&v, "and")),
+            (Some((0, hash(b"the"))), Some(1), None)
         );
-        assert_eq!(v.find("théâtre", h("théâtre")), Some((2, hash("théâtre".as_bytes()))));
-        // A word that is not the model's, under a model word's hash, is not that word, nor
-        // is a prefix of it.
-        assert_eq!(v.id("and", h("the")), None);
-        assert_eq!(v.id("th", h("the")), None);
-        assert_eq!(v.id("thee", h("the")), None);
-        // Under the hash 0 (no slot), words are found by text.
-        let zero = Vocab { zero: [("of".to_string(), 1)].into_iter().collect(), ..v };
-        assert_eq!((zero.find("of", 0), zero.id("the", 0)), (Some((1, hash(b"of"))), None));
+        assert_eq!(find(&v, "théâtre"), Some((2, hash("théâtre".as_bytes()))));
+        assert_eq!(find(&v, &long).map(|f| f.0), Some(3));
+        // Neither a prefix nor an extension of a word is that word.
+        for miss in ["th", "thee", "the\0", &long[1..], &format!("{long}x")] {
+            assert_eq!(find(&v, miss), None, "{miss}");
+        }
+        // A long word under another long word's key (an xxh3 collision) is compared as text.
+        let other = "y".repeat(40);
+        let k = Key::of(long.as_bytes());
+        assert_eq!(v.find(other.as_bytes(), &k, k.hash()), None);
     }
 
     #[test]
     fn every_word_is_found_in_a_full_table() {
-        let ids: FxHashMap<String, usize> = (0..5000).map(|i| (format!("w{i}"), i)).collect();
+        let ids: FxHashMap<String, usize> =
+            (0..5000).map(|i| (format!("w{i}{}", "z".repeat(i % 30)), i)).collect();
         let v = Vocab::new(ids);
         for i in 0..5000 {
-            let w = format!("w{i}");
-            assert_eq!(v.find(&w, xxhash_rust::xxh3::xxh3_64(w.as_bytes())).map(|f| f.0), Some(i));
-            let miss = format!("x{i}");
-            assert_eq!(v.id(&miss, xxhash_rust::xxh3::xxh3_64(miss.as_bytes())), None);
+            let w = format!("w{i}{}", "z".repeat(i % 30));
+            assert_eq!(find(&v, &w).map(|f| f.0), Some(i));
+            assert_eq!(find(&v, &format!("x{i}")), None);
         }
     }
 }
