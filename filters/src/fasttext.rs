@@ -57,6 +57,7 @@ mod matrix;
 mod reader;
 mod rows;
 mod scan;
+mod sums;
 mod vocab;
 mod write;
 
@@ -208,7 +209,12 @@ impl FastText {
             None
         };
         let qin = r.u8()? != 0;
-        let input = Matrix::load(&mut r, qin)?.decoded(if std::env::var_os("FT_NODECODE").is_some() {0} else {DECODED_INPUT_MAX_BYTES});
+        let input =
+            Matrix::load(&mut r, qin)?.decoded(if std::env::var_os("FT_NODECODE").is_some() {
+                0
+            } else {
+                DECODED_INPUT_MAX_BYTES
+            });
         let qout = r.u8()? != 0;
         let output = Matrix::load(&mut r, qin && qout)?;
         let dim = r.usize_of(dim.into(), "dim")?;
@@ -335,6 +341,7 @@ impl FastText {
             flat.extend_from_slice(&ids);
             spans.push((start, flat.len() as u32));
         }
+        self.vocab.set_rows(|id| (spans[id].1 - spans[id].0) as usize);
         self.word_ids = flat;
         self.word_spans = spans;
         if self.summation == Summation::PerWord {

@@ -294,10 +294,10 @@ impl WordRows {
         }
         self.ids.clear();
         let ft_hash = match if oov { None } else { model.vocab.find(word, key, h) } {
-            Some((id, ft_hash)) => {
-                let (a, b) = model.word_spans[id];
+            Some(found) => {
+                let (a, b) = model.word_spans[found.id as usize];
                 self.ids.extend_from_slice(&model.word_ids[a as usize..b as usize]);
-                ft_hash
+                found.ft_hash
             }
             None if word.starts_with(LABEL_PREFIX.as_bytes()) => return Word::Skip,
             None => {

@@ -8,6 +8,7 @@ use super::exact_cache::{
     LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows, add_rows,
 };
 use super::scan::{Key, Words};
+use super::vocab::Found;
 use super::{EOS, FastText, LABEL_PREFIX, Summation, hash};
 
 /// [`Summation::PerWord`] adds the rows of longer lines in fastText's order. A float sum
@@ -20,6 +21,15 @@ pub const PER_WORD_MAX_BYTES: usize = 256 << 10;
 /// Tokens hashed (and their table entries prefetched) before any is looked up, so that the
 /// cache misses of a group overlap.
 const GROUP: usize = 32;
+
+/// A token of a line as its group is processed.
+#[derive(Clone, Copy, Default)]
+struct Token<'a> {
+    word: &'a [u8],
+    key: Key,
+    /// [`Key::hash`].
+    h: u64,
+}
 
 impl FastText {
     /// The mean of the input rows of a line's words, character n-grams and word n-grams, or
@@ -36,7 +46,9 @@ impl FastText {
                 self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes / 2)
             }
             Summation::PerWord => {
-                self.hidden_with(line, &WORD_SUMS, Mode::Sums, self.word_cache_bytes / 2)
+                self.hidden_sums(line, self.word_cache_bytes / 2).unwrap_or_else(|()| {
+                    self.hidden_with(line, &WORD_SUMS, Mode::Sums, self.word_cache_bytes / 2)
+                })
             }
         }
     }
@@ -61,7 +73,7 @@ impl FastText {
             let mut tokens = Words::new(bytes)
                 .map(|(s, e)| (&bytes[s..e], Key::in_line(bytes, s, e)))
                 .chain([(EOS.as_bytes(), Key::of(EOS.as_bytes()))]);
-            let mut group = [(&[][..], Key::default(), 0u64); GROUP];
+            let mut group = [Token::default(); GROUP];
             // Without character n-grams, only a quantized model's exact rows use the cache.
             let cached = self.maxn > 0 || mode == Mode::Rows;
             loop {
@@ -75,15 +87,14 @@ impl FastText {
                     if cached {
                         cache.prefetch(h);
                     }
-                    *slot = (word, key, h);
+                    *slot = Token { word, key, h };
                     n += 1;
                 }
                 if n == 0 {
                     break;
                 }
-                for (word, key, h) in &group[..n] {
-                    let Some((n, ft_hash)) = self.add_word(cache, &mut hidden, word, key, *h)
-                    else {
+                for t in &group[..n] {
+                    let Some((n, ft_hash)) = self.add_word(cache, &mut hidden, t) else {
                         continue;
                     };
                     rows += n;
@@ -111,34 +122,32 @@ impl FastText {
         })
     }
 
-    /// Adds the rows of `word` (of key `key`, whose hash is `h`) to `hidden`, in fastText's
-    /// order or as the sum the
-    /// cache keeps: how many rows, and fastText's hash of the word; `None` for an unknown
-    /// label, which fastText skips.
+    /// Adds the rows of token `t` to `hidden`, in fastText's order or as the sum the cache
+    /// keeps: how many rows, and fastText's hash of the word; `None` for an unknown label,
+    /// which fastText skips.
     fn add_word(
         &self,
         cache: &mut WordRows,
         hidden: &mut [Lane],
-        word: &[u8],
-        key: &Key,
-        h: u64,
+        t: &Token<'_>,
     ) -> Option<(usize, u32)> {
+        let (word, key, h) = (t.word, &t.key, t.h);
         // Known words' rows (and per-word sums) were listed at load: only unknown words (their
         // character n-grams) go through the thread's cache. A quantized model's words all do
         // with exact sums, for their decoded rows.
         let known_first = cache.mode() != Mode::Rows;
         if known_first {
             match self.vocab.find(word, key, h) {
-                Some((id, ft_hash)) => {
-                    let (a, b) = self.word_spans[id];
-                    let ids = &self.word_ids[a as usize..b as usize];
+                Some(Found { id, ft_hash, rows }) => {
+                    let id = id as usize;
                     if cache.mode() == Mode::Sums {
                         let w = hidden.len();
                         add_rows(hidden, &self.word_vecs[id * w..(id + 1) * w]);
                     } else {
-                        self.add_ids(hidden, ids);
+                        let (a, b) = self.word_spans[id];
+                        self.add_ids(hidden, &self.word_ids[a as usize..b as usize]);
                     }
-                    return Some((ids.len(), ft_hash));
+                    return Some((rows as usize, ft_hash));
                 }
                 None if word.starts_with(LABEL_PREFIX.as_bytes()) => return None,
                 // No character n-grams: an unknown word adds no row.

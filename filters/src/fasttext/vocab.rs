@@ -9,15 +9,30 @@ use super::scan::Key;
 /// [`super::scan::INLINE`] bytes is compared in the slot itself (its key is its bytes).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    key: Key,
-    /// The word's id ...
+    /// The word's [`Key`] ...
+    a: u64,
+    b: u64,
+    len: u32,
+    /// ... its id ...
     id: u32,
-    /// ... and fastText's hash of it (for word n-grams).
+    /// ... fastText's hash of it (for word n-grams) ...
     ft_hash: u32,
+    /// ... and how many input rows it adds (set by [`Vocab::set_rows`]).
+    rows: u32,
 }
 
 /// No word is empty: a length of 0 marks an empty slot.
-const EMPTY: Slot = Slot { key: Key { a: 0, b: 0, len: 0 }, id: 0, ft_hash: 0 };
+const EMPTY: Slot = Slot { a: 0, b: 0, len: 0, id: 0, ft_hash: 0, rows: 0 };
+
+/// A word of the model as a lookup finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Found {
+    pub(super) id: u32,
+    /// fastText's hash of the word.
+    pub(super) ft_hash: u32,
+    /// The input rows it adds (its own and its character n-grams').
+    pub(super) rows: u32,
+}
 
 /// The model's words, found by their [`Key`] (the one the word caches use too, so that a word
 /// is keyed once) in a table at most half full; a long word is then compared with its text,
@@ -53,10 +68,11 @@ impl Vocab {
             }
             let key = Key::of(w.as_bytes());
             let mut i = key.hash() as usize & mask;
-            while slots[i].key.len != 0 {
+            while slots[i].len != 0 {
                 i = (i + 1) & mask;
             }
-            slots[i] = Slot { key, id: id as u32, ft_hash: hash(w.as_bytes()) };
+            let (a, b, len) = (key.a, key.b, key.len);
+            slots[i] = Slot { a, b, len, id: id as u32, ft_hash: hash(w.as_bytes()), rows: 1 };
         }
         starts.push(text.len() as u32);
         Self { words, slots, text, starts }
@@ -67,29 +83,37 @@ impl Vocab {
         super::exact_cache::prefetch(&self.slots[h as usize & (self.slots.len() - 1)]);
     }
 
-    /// The id of `word` (of key `key`, whose hash is `h`), if it is a word of the model.
-    pub(super) fn id(&self, word: &[u8], key: &Key, h: u64) -> Option<usize> {
-        self.find(word, key, h).map(|(id, _)| id)
+    /// Records how many input rows each word adds (`rows(id)`).
+    pub(super) fn set_rows(&mut self, rows: impl Fn(usize) -> usize) {
+        for s in self.slots.iter_mut().filter(|s| s.len != 0) {
+            s.rows = rows(s.id as usize) as u32;
+        }
     }
 
-    /// The id of `word` (of key `key`, whose hash is `h`) and fastText's hash of it, if it is
-    /// a word of the model.
-    pub(super) fn find(&self, word: &[u8], key: &Key, h: u64) -> Option<(usize, u32)> {
+    /// The id of `word` (of key `key`, whose hash is `h`), if it is a word of the model.
+    pub(super) fn id(&self, word: &[u8], key: &Key, h: u64) -> Option<usize> {
+        self.find(word, key, h).map(|f| f.id as usize)
+    }
+
+    /// `word` (of key `key`, whose hash is `h`), if it is a word of the model.
+    pub(super) fn find(&self, word: &[u8], key: &Key, h: u64) -> Option<Found> {
         let mask = self.slots.len() - 1;
         let mut i = h as usize & mask;
         loop {
             let s = &self.slots[i];
-            if s.key.len == 0 {
+            if s.len == 0 {
                 return None;
             }
-            if s.key == *key
+            if s.len == key.len
+                && s.a == key.a
+                && s.b == key.b
                 && (key.inline() || {
                     let id = s.id as usize;
                     self.text.get(self.starts[id] as usize..self.starts[id + 1] as usize)
                         == Some(word)
                 })
             {
-                return Some((s.id as usize, s.ft_hash));
+                return Some(Found { id: s.id, ft_hash: s.ft_hash, rows: s.rows });
             }
             i = (i + 1) & mask;
         }
@@ -102,7 +126,7 @@ mod tests {
 
     fn find(v: &Vocab, w: &str) -> Option<(usize, u32)> {
         let k = Key::of(w.as_bytes());
-        v.find(w.as_bytes(), &k, k.hash())
+        v.find(w.as_bytes(), &k, k.hash()).map(|f| (f.id as usize, f.ft_hash))
     }
 
     #[test]
@@ -131,6 +155,10 @@ mod tests {
         let other = "y".repeat(40);
         let k = Key::of(long.as_bytes());
         assert_eq!(v.find(other.as_bytes(), &k, k.hash()), None);
+        let mut v = v;
+        v.set_rows(|id| id + 7);
+        let k = Key::of(b"of");
+        assert_eq!(v.find(b"of", &k, k.hash()).map(|f| f.rows), Some(8));
     }
 
     #[test]
