@@ -173,6 +173,12 @@ impl FastText {
     /// # Errors
     /// The file cannot be read, or is not a fastText supervised model.
     pub fn load_with(path: &Path, summation: Summation) -> Result<Self> {
+        Self::load_decoding(path, summation, DECODED_INPUT_MAX_BYTES)
+    }
+
+    /// [`FastText::load_with`], decoding a quantized input matrix of at most `decode_max`
+    /// bytes of floats.
+    fn load_decoding(path: &Path, summation: Summation, decode_max: usize) -> Result<Self> {
         let buf = std::fs::read(path).map_err(|source| Error::Io {
             what: "fastText model",
             path: path.to_path_buf(),
@@ -209,12 +215,7 @@ impl FastText {
             None
         };
         let qin = r.u8()? != 0;
-        let input =
-            Matrix::load(&mut r, qin)?.decoded(if std::env::var_os("FT_NODECODE").is_some() {
-                0
-            } else {
-                DECODED_INPUT_MAX_BYTES
-            });
+        let input = Matrix::load(&mut r, qin)?.decoded(decode_max);
         let qout = r.u8()? != 0;
         let output = Matrix::load(&mut r, qin && qout)?;
         let dim = r.usize_of(dim.into(), "dim")?;

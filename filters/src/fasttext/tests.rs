@@ -118,6 +118,28 @@ fn predictions_match_fasttext() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A quantized input matrix decoded at load (the default for one under
+/// [`DECODED_INPUT_MAX_BYTES`]) predicts exactly what its rows decoded one at a time predict:
+/// the same labels and probabilities to the bit, with either summation.
+#[test]
+fn decoding_a_quantized_matrix_changes_nothing() -> anyhow::Result<()> {
+    let (texts, _) = parity_fixture()?;
+    let path = Path::new(PARITY_DIR).join("genre-ova.ftz");
+    for summation in [Summation::Exact, Summation::PerWord] {
+        let decoded = FastText::load_with(&path, summation)?;
+        let quantized = FastText::load_decoding(&path, summation, 0)?;
+        assert!(decoded.input.dense_data().is_some() && quantized.input.dense_data().is_none());
+        for (i, text) in texts.iter().enumerate() {
+            assert_eq!(
+                decoded.predict_with(text, None, 0.0),
+                quantized.predict_with(text, None, 0.0),
+                "{summation:?} document {i}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Predictions do not depend on the thread's word cache: with no cache, with one so small that
 /// it is emptied over and over, and with the default one, every document gives the same labels
 /// and the same probabilities to the bit, the first time and once its words are cached (with
