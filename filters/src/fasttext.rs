@@ -33,9 +33,12 @@
 //! [`FastText::load`] adds rows in fastText's order ([`Summation::Exact`]), so that
 //! probabilities and label order are fastText's (parity tests against the `fasttext` Python
 //! package). A dense model's rows are read from its matrix by id (a known word's ids listed at
-//! load), four lanes at a time with the sum in registers; each thread keeps the row ids of the
-//! unknown words it sees more than once (for a quantized model, the decoded rows of every
-//! word), within a budget ([`FastText::set_word_cache_bytes`]). [`Summation::PerWord`] (language
+//! load), four lanes at a time with the sum in registers; a quantized input matrix is decoded
+//! at load when its floats fit in [`DECODED_INPUT_MAX_BYTES`] (the same products, so the same
+//! sums), and read as a dense one. Each thread keeps the row ids of the unknown words it sees
+//! more than once (for a quantized matrix too large to decode, the decoded rows of every word),
+//! within a budget ([`FastText::set_word_cache_bytes`]). Words are split eight bytes at a time
+//! and a word of up to 16 bytes is looked up by its bytes. [`Summation::PerWord`] (language
 //! id; the `fasttext_classifier` stage's default for softmax and hierarchical-softmax models,
 //! [`Summation::Auto`]) adds one sum per word instead (at load for known words, in the
 //! thread's cache for the others), so a repeated word costs one lookup and one add, and

@@ -173,7 +173,7 @@ mod tests {
     fn every_byte_is_read_as_itself() {
         for b in 0..=255u8 {
             for pos in 0..8 {
-                let x = (b as u64) << (8 * pos) | (b'a' as u64 * ONES & !(0xFF << (8 * pos)));
+                let x = (b as u64) << (8 * pos) | ((b'a' as u64 * ONES) & !(0xFF << (8 * pos)));
                 let want = if is_sep(b) { 0x80u64 << (8 * pos) } else { 0 };
                 assert_eq!(separators(x), want, "byte {b:#x} at {pos}");
             }
