@@ -236,3 +236,55 @@ fn per_word_sums_add_long_lines_exactly() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Per-word sums follow the same rules at every row width, in the loop of a fixed width (up
+/// to 8 lanes) and in the general one beyond: each line's hidden vector within float rounding
+/// of fastText's row-by-row sum, with known and unknown words, a label token, a word longer
+/// than the inline key, word bigrams and character n-grams.
+#[test]
+fn per_word_sums_agree_with_exact_sums_at_every_width() -> anyhow::Result<()> {
+    use super::write::{Dictionary, ModelArgs, write_model};
+    let lines = [
+        "the cat sat on the mat",
+        "the dog sat on the log",
+        "a cat and a dog",
+        "anextraordinarilylongword and the cat",
+    ];
+    let labels = [("pets".to_string(), 3), ("other".to_string(), 1)];
+    let dict = Dictionary::build(lines, &labels, 1);
+    let probes = [
+        "the cat sat on the log",
+        "an unknown zebra __label__pets sat",
+        "anextraordinarilylongword anextraordinarilylongwords the dog",
+        "",
+    ];
+    let dir = tempfile::tempdir()?;
+    for (dim, maxn) in [(4, 0), (10, 3), (32, 0), (36, 3), (100, 3)] {
+        let args =
+            ModelArgs { dim, epoch: 1, min_count: 1, word_ngrams: 2, bucket: 50, minn: 2, maxn };
+        let rows = dict.words() + 50;
+        // Small pseudo-random weights (a fixed linear congruential sequence).
+        let mut x = 12345u32;
+        let mut next = || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let input: Vec<f32> = (0..rows * dim).map(|_| next()).collect();
+        let output: Vec<f32> = (0..dict.labels() * dim).map(|_| next()).collect();
+        let path = dir.path().join(format!("m{dim}.bin"));
+        write_model(&path, &args, &dict, &input, &output)?;
+        let exact = FastText::load_with(&path, Summation::Exact)?;
+        let per_word = FastText::load_with(&path, Summation::PerWord)?;
+        for line in probes {
+            for _ in 0..3 {
+                // Unknown words are cached the second time they are seen: three passes.
+                let (a, b) = (exact.hidden(line), per_word.hidden(line));
+                assert_eq!(a.is_some(), b.is_some(), "dim {dim}: {line:?}");
+                for (p, q) in a.unwrap_or_default().iter().zip(b.unwrap_or_default()) {
+                    assert!((p - q).abs() <= 1e-6, "dim {dim}: {line:?}: {p} vs {q}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
