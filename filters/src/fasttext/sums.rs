@@ -12,8 +12,8 @@ const GROUP: usize = 32;
 
 impl FastText {
     /// The hidden vector of `line` with per-word sums, within `budget` bytes of the thread's
-    /// cache; `None` when there are no rows, or when the rows are wider than 8
-    /// lanes (`Err`: the caller adds them another way).
+    /// cache: `Ok(None)` when there are no rows, `Err(())` when the rows are wider than 8
+    /// lanes (the caller adds them another way).
     pub(super) fn hidden_sums(&self, line: &str, budget: usize) -> Result<Option<Vec<f32>>, ()> {
         WORD_SUMS.with_borrow_mut(|cache| {
             cache.for_model(self, Mode::Sums, budget);
