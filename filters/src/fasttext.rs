@@ -287,15 +287,16 @@ impl FastText {
         self.word_ngrams
     }
 
-    fn push_bucket(&self, ids: &mut Vec<u32>, h: u32) {
-        let id = self.bucket_mod.of(h) as i32;
+    /// Pushes the input row of hash bucket `bucket` (below the bucket count), if the model
+    /// kept it.
+    fn push_bucket(&self, ids: &mut Vec<u32>, bucket: u32) {
         match &self.prune {
             Some(index) => {
-                if let Some(v) = index.row(id as u32) {
+                if let Some(v) = index.row(bucket) {
                     ids.push(self.nwords as u32 + v);
                 }
             }
-            None => ids.push(self.nwords as u32 + id as u32),
+            None => ids.push(self.nwords as u32 + bucket),
         }
     }
 
@@ -322,7 +323,7 @@ impl FastText {
                     j += 1;
                 }
                 if n >= self.minn && !(n == 1 && (i == 0 || j == b.len())) {
-                    self.push_bucket(ids, h);
+                    self.push_bucket(ids, self.bucket_mod.of(h));
                 }
                 n += 1;
             }
