@@ -228,6 +228,26 @@ mod tests {
         }
     }
 
+    /// Chinese text has no spaces: as in fastText, a run of it up to an ASCII separator is one
+    /// word, its punctuation (，。！？) and the ideographic space U+3000 inside it; such a run
+    /// is longer than an inline key and is keyed by its whole text.
+    #[test]
+    fn chinese_runs_are_single_words_up_to_ascii_separators() {
+        let line = "床前明月光，疑是地上霜。\u{3000}举头望明月！低头思故乡？ 李白\t《静夜思》\n";
+        let b = line.as_bytes();
+        let words: Vec<&str> = Words::new(b).map(|(s, e)| &line[s..e]).collect();
+        assert_eq!(
+            words,
+            ["床前明月光，疑是地上霜。\u{3000}举头望明月！低头思故乡？", "李白", "《静夜思》"]
+        );
+        let (s, e) = Words::new(b).next().unwrap_or_default();
+        let key = Key::in_line(b, s, e);
+        assert!(!key.inline() && key == Key::of(&b[s..e]));
+        assert_ne!(key, Key::of("床前明月光，疑是地上霜。".as_bytes()));
+        // Two CJK characters (6 bytes) fit an inline key.
+        assert!(Key::of("李白".as_bytes()).inline());
+    }
+
     #[test]
     fn keys_tell_words_apart() {
         let words: [&[u8]; 9] = [
