@@ -43,7 +43,16 @@ With `--speed` (after a run that wrote OUT), only the Python package's predict s
 10,000 held-out documents, best of two, one document per call and one call with the list, in
 CPU seconds of the thread:
 
-    taskset -c 1 /tmp/ft-venv/bin/python scripts/fasttext-parity.py --speed /tmp/ft-parity
+    taskset -c 1 /tmp/ft-venv/bin/python scripts/fasttext-parity.py --speed /tmp/ft-parity [MODEL...]
+
+(MODEL: file names of models in that directory; by default the three above.)
+
+With `--large` (after a run that wrote OUT), two models of the size teams filter with, trained
+on the same language-labelled text with fastText's defaults (2,000,000 buckets, softmax) and
+word bigrams: `lang-bigram-d100.bin` (dim 100, the default: 1.15 GB) and `lang-bigram-d16.bin`
+(dim 16: 0.2 GB), in LARGE with the held-out documents and their predictions (not committed):
+
+    taskset -c 1 /tmp/ft-venv/bin/python scripts/fasttext-parity.py --large /tmp/ft-parity /tmp/ft-large
 """
 
 import io
@@ -157,12 +166,32 @@ def timed(f):
     return time.thread_time() - t
 
 
+def large(out, large_out):
+    """Trains the `--large` models on OUT's language-labelled text and predicts OUT's
+    held-out documents with them."""
+    os.makedirs(large_out, exist_ok=True)
+    shutil.copy(os.path.join(out, "heldout.jsonl"), os.path.join(large_out, "heldout.jsonl"))
+    with open(os.path.join(out, "heldout.jsonl"), encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    models = {}
+    for dim in (100, 16):
+        name = f"lang-bigram-d{dim}.bin"
+        models[name] = fasttext.train_supervised(
+            os.path.join(out, "train-lang.txt"), dim=dim, wordNgrams=2, seed=1, thread=2,
+            verbose=0)
+        models[name].save_model(os.path.join(large_out, name))
+    write_jsonl(os.path.join(large_out, "predictions.jsonl"), predictions(models, texts))
+
+
 def main():
+    if sys.argv[1:2] == ["--large"]:
+        large(sys.argv[2], sys.argv[3])
+        return
     if sys.argv[1:2] == ["--speed"]:
         out = sys.argv[2] if len(sys.argv) > 2 else "/tmp/ft-parity"
         with open(os.path.join(out, "heldout.jsonl"), encoding="utf-8") as f:
             texts = [json.loads(line)["text"] for line in f]
-        names = ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"]
+        names = sys.argv[3:] or ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"]
         speed({n: fasttext.load_model(os.path.join(out, n)) for n in names}, texts)
         return
     corpus = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/corpus/slice100.jsonl.zst"

@@ -9,9 +9,10 @@
 //! order, what `fasttext_classifier` uses) and `PerWord` (per-word sums, what `language` uses).
 //!
 //! `cargo run --release -p tokenmill-filters --example fasttext_parity -- /tmp/ft-parity [MODEL]`
-//! (a model's file name: that model only; `FT_SPEED_ONLY=1` skips the comparison, for
-//! profiling; `FT_REPEAT=N` times N passes over the documents and reports one, so that the
-//! kernel's few-millisecond ticks of CPU time matter less).
+//! (MODEL, the file name of any model in the directory: that model only, compared with its
+//! entries in `predictions.jsonl`; `FT_SPEED_ONLY=1` skips the comparison, for profiling;
+//! `FT_REPEAT=N` times N passes over the documents and reports one, so that the kernel's
+//! few-millisecond ticks of CPU time matter less).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,7 +100,8 @@ fn main() -> Result<()> {
     // Passes per timing: the kernel counts a thread's CPU time in ticks of a few milliseconds.
     let repeat: usize =
         std::env::var("FT_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1).max(1);
-    for name in MODELS.into_iter().filter(|m| only.as_deref().is_none_or(|o| o == *m)) {
+    let models: Vec<&str> = only.as_deref().map_or(MODELS.to_vec(), |m| vec![m]);
+    for name in models {
         let summations = [Summation::Exact, Summation::PerWord];
         let only_sum = std::env::var("FT_SUMMATION").ok();
         for summation in summations

@@ -145,7 +145,8 @@ pub struct FastText {
     /// [`Summation::Exact`]: most bytes of rows a thread caches for this model.
     word_cache_bytes: usize,
     /// [`Summation::PerWord`]: per known word, the sum of its input rows (lanes, as the
-    /// word caches keep them; the count is its span in `word_ids`).
+    /// word caches keep them; the count is its span in `word_ids`); empty where the sums are
+    /// the words' rows ([`FastText::word_rows_in_place`]).
     word_vecs: Vec<Lane>,
     /// [`Summation::Exact`]: per known word, its rows in fastText's order (its id, then its
     /// character n-grams), end to end ...
@@ -349,7 +350,9 @@ impl FastText {
         self.vocab.set_rows(|id| (spans[id].1 - spans[id].0) as usize);
         self.word_ids = flat;
         self.word_spans = spans;
-        if self.summation == Summation::PerWord {
+        // Without character n-grams a word's sum is its one row, read where it lies (no
+        // copy: a large model's word rows are hundreds of megabytes).
+        if self.summation == Summation::PerWord && !self.word_rows_in_place() {
             let width = self.dim.div_ceil(LANES).max(1);
             let mut vecs = vec![[0f32; LANES]; self.nwords * width];
             for (id, v) in vecs.chunks_exact_mut(width).enumerate() {
@@ -357,6 +360,24 @@ impl FastText {
                 self.add_ids(v, &self.word_ids[a as usize..b as usize]);
             }
             self.word_vecs = vecs;
+        }
+    }
+
+    /// Whether per-word sums of known words are their rows in the input matrix: a dense model
+    /// without character n-grams (a word adds its own row only), every word's row present.
+    fn word_rows_in_place(&self) -> bool {
+        self.maxn == 0 && self.input.dense_data().is_some() && self.input.rows() >= self.nwords
+    }
+
+    /// The per-word sum of known word `id` as `width` lanes of floats: precomputed, or its
+    /// row read in place ([`FastText::word_rows_in_place`]; the floats past a row's end go to
+    /// padding lanes, as in [`exact_cache::add_id_rows`]).
+    fn word_sum(&self, id: usize, width: usize) -> &[f32] {
+        match self.input.dense_data() {
+            Some(data) if self.word_vecs.is_empty() => {
+                &data[id * self.dim..id * self.dim + width * LANES]
+            }
+            _ => self.word_vecs[id * width..(id + 1) * width].as_flattened(),
         }
     }
 

@@ -134,6 +134,9 @@ pub(super) fn add_rows(hidden: &mut [Lane], rows: &[Lane]) {
 /// whole lanes: the floats past its end (the next row's) go to the padding lanes of `hidden`,
 /// which are dropped. Rows past the end of `data` (a corrupt id) are skipped.
 pub(super) fn add_id_rows(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
+    if hidden.len() > FAR_MIN_LANES && size_of_val(data) > FAR_BYTES {
+        return add_id_rows_far(hidden, data, dim, ids);
+    }
     match hidden.len() {
         1 => add_ids_fixed::<1>(hidden, data, dim, ids),
         2 => add_ids_fixed::<2>(hidden, data, dim, ids),
@@ -153,6 +156,65 @@ pub(super) fn add_id_rows(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[
             }
         }
     }
+}
+
+/// A matrix larger than this is read from memory rather than from the caches: its rows are
+/// asked for ahead when they are wider than [`FAR_MIN_LANES`] lanes (a row of several cache
+/// lines; rows of one or two lines come as fast unasked: asking measured slower).
+pub(super) const FAR_BYTES: usize = 32 << 20;
+/// See [`FAR_BYTES`].
+pub(super) const FAR_MIN_LANES: usize = 8;
+/// How many rows ahead [`add_id_rows_far`] asks for.
+const ROWS_AHEAD: usize = 8;
+
+/// [`add_id_rows`] for wide rows of a matrix far from the core: rows are asked for
+/// [`ROWS_AHEAD`] rows before they are added, so that several come from memory at once, and
+/// added a block of rows at a time, eight lanes at a time, those lanes of the sum staying in
+/// registers across the block. Each lane still adds the rows in order: the same roundings.
+fn add_id_rows_far(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
+    const CHUNK: usize = 8;
+    let w = hidden.len();
+    let in_range = |id: u32| id as usize * dim + w * LANES <= data.len();
+    for &id in ids.iter().take(ROWS_AHEAD) {
+        prefetch_floats(data, id as usize * dim, w * LANES);
+    }
+    for (b, block) in ids.chunks(ROWS_AHEAD).enumerate() {
+        for &id in ids.iter().skip((b + 1) * ROWS_AHEAD).take(ROWS_AHEAD) {
+            prefetch_floats(data, id as usize * dim, w * LANES);
+        }
+        for (c, lanes) in hidden.chunks_mut(CHUNK).enumerate() {
+            let at = c * CHUNK * LANES;
+            if let Ok(lanes) = <&mut [Lane; CHUNK]>::try_from(&mut *lanes) {
+                let mut acc = *lanes;
+                for &id in block.iter().filter(|&&id| in_range(id)) {
+                    let row = &data[id as usize * dim + at..][..CHUNK * LANES];
+                    for (a, r) in acc.iter_mut().zip(row.chunks_exact(LANES)) {
+                        (0..LANES).for_each(|i| a[i] += r[i]);
+                    }
+                }
+                *lanes = acc;
+            } else {
+                for &id in block.iter().filter(|&&id| in_range(id)) {
+                    let row = &data[id as usize * dim + at..][..lanes.len() * LANES];
+                    for (a, r) in lanes.iter_mut().zip(row.chunks_exact(LANES)) {
+                        (0..LANES).for_each(|i| a[i] += r[i]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Asks for the cache lines of `data[start..start + len]` (those in range).
+pub(super) fn prefetch_floats(data: &[f32], start: usize, len: usize) {
+    const LINE: usize = 64 / size_of::<f32>();
+    let end = (start + len).min(data.len());
+    if start >= end {
+        return;
+    }
+    // A float every line's length, and the last: every line the floats touch.
+    (start..end).step_by(LINE).for_each(|at| prefetch(&data[at]));
+    prefetch(&data[end - 1]);
 }
 
 fn add_ids_fixed<const W: usize>(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
@@ -370,5 +432,42 @@ impl WordRows {
             self.seen.fill(0);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Rows far from the core are added in blocks, eight lanes at a time: each lane still
+        /// adds the rows in order, so the sum is the same to the bit.
+        #[test]
+        fn far_rows_add_as_one_row_after_another(
+            dim in 33usize..140,
+            ids in proptest::collection::vec(0u32..70, 0..60),
+            seed: u32,
+        ) {
+            let rows = 64; // ids of 64 and up are past the end: skipped
+            let mut x = seed;
+            let data: Vec<f32> = (0..rows * dim + LANES - 1)
+                .map(|_| {
+                    x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (x >> 8) as f32 / (1u32 << 20) as f32 - 8.0
+                })
+                .collect();
+            let width = dim.div_ceil(LANES);
+            let mut far = vec![[0.5f32; LANES]; width];
+            add_id_rows_far(&mut far, &data, dim, &ids);
+            let mut one_by_one = vec![[0.5f32; LANES]; width];
+            for &id in ids.iter().filter(|&&id| (id as usize) < rows) {
+                let row = &data[id as usize * dim..][..width * LANES];
+                for (h, r) in one_by_one.iter_mut().zip(row.chunks_exact(LANES)) {
+                    (0..LANES).for_each(|i| h[i] += r[i]);
+                }
+            }
+            let bits = |v: &[Lane]| v.as_flattened().iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(bits(&far), bits(&one_by_one));
+        }
     }
 }

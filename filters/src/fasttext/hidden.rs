@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use super::exact_cache::{
-    LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows, add_rows,
+    FAR_BYTES, FAR_MIN_LANES, LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows,
+    add_rows, prefetch_floats,
 };
 use super::scan::{Key, Words};
 use super::vocab::Found;
@@ -76,6 +77,14 @@ impl FastText {
             let mut group = [Token::default(); GROUP];
             // Without character n-grams, only a quantized model's exact rows use the cache.
             let cached = self.maxn > 0 || mode == Mode::Rows;
+            // Without character n-grams a known word adds its own row only: in a dense model
+            // its row id is listed, and the line's rows are added at the end in one pass, word
+            // n-grams after words, as fastText adds them (with per-word sums too: a word's sum
+            // is its row).
+            let by_id = self.maxn == 0 && mode != Mode::Rows && self.input.dense_data().is_some();
+            let mut ids = std::mem::take(&mut cache.ngram_ids);
+            ids.clear();
+            let far = !by_id && self.words_far();
             loop {
                 let mut n = 0;
                 for (slot, (word, key)) in group.iter_mut().zip(tokens.by_ref()) {
@@ -93,7 +102,21 @@ impl FastText {
                 if n == 0 {
                     break;
                 }
+                if far && mode != Mode::Rows {
+                    // The slots are near now: ask for the known words' rows before adding.
+                    for t in &group[..n] {
+                        self.prefetch_known(t.word, &t.key, t.h, mode, cache.width());
+                    }
+                }
                 for t in &group[..n] {
+                    if by_id && let Some(found) = self.vocab.find(t.word, &t.key, t.h) {
+                        ids.push(found.id);
+                        rows += 1;
+                        if self.word_ngrams > 1 {
+                            word_hashes.push(found.ft_hash as i32);
+                        }
+                        continue;
+                    }
                     let Some((n, ft_hash)) = self.add_word(cache, &mut hidden, t) else {
                         continue;
                     };
@@ -103,11 +126,10 @@ impl FastText {
                     }
                 }
             }
-            let mut ids = std::mem::take(&mut cache.ngram_ids);
-            ids.clear();
+            let words = ids.len();
             self.push_word_ngrams(&word_hashes, &mut ids);
             self.add_ids(&mut hidden, &ids);
-            rows += ids.len();
+            rows += ids.len() - words;
             cache.word_hashes = word_hashes;
             cache.ngram_ids = ids;
             if rows == 0 {
@@ -142,7 +164,10 @@ impl FastText {
                     let id = id as usize;
                     if cache.mode() == Mode::Sums {
                         let w = hidden.len();
-                        add_rows(hidden, &self.word_vecs[id * w..(id + 1) * w]);
+                        let sum = self.word_sum(id, w);
+                        for (h, s) in hidden.iter_mut().zip(sum.chunks_exact(LANES)) {
+                            (0..LANES).for_each(|i| h[i] += s[i]);
+                        }
                     } else {
                         let (a, b) = self.word_spans[id];
                         self.add_ids(hidden, &self.word_ids[a as usize..b as usize]);
@@ -172,6 +197,36 @@ impl FastText {
                 Some((ids.len(), ft_hash))
             }
             Word::Skip => None,
+        }
+    }
+
+    /// Whether known words' rows are wide and far from the core (a large dense matrix or
+    /// large per-word sums, [`FAR_BYTES`]): a line's words then ask for them before adding
+    /// them.
+    fn words_far(&self) -> bool {
+        self.dim > FAR_MIN_LANES * LANES
+            && (self.input.dense_data().is_some_and(|d| size_of_val(d) > FAR_BYTES)
+                || size_of_val(self.word_vecs.as_slice()) > FAR_BYTES)
+    }
+
+    /// If `word` (of key `key`, hash `h`) is a known word, asks for what adding it reads: its
+    /// sum ([`Mode::Sums`], `width` lanes) or its first rows ([`Mode::Ids`]).
+    fn prefetch_known(&self, word: &[u8], key: &Key, h: u64, mode: Mode, width: usize) {
+        let Some(found) = self.vocab.find(word, key, h) else { return };
+        let Some(data) = self.input.dense_data() else { return };
+        let id = found.id as usize;
+        match mode {
+            // (Sums read in place are rows listed by id: `hidden_with` does not get here.)
+            Mode::Sums => {
+                prefetch_floats(self.word_vecs.as_flattened(), id * width * LANES, width * LANES);
+            }
+            Mode::Ids => {
+                let (a, b) = self.word_spans[id];
+                for &row in self.word_ids[a as usize..b as usize].iter().take(4) {
+                    prefetch_floats(data, row as usize * self.dim, width * LANES);
+                }
+            }
+            Mode::Rows => {}
         }
     }
 

@@ -259,7 +259,7 @@ fn per_word_sums_agree_with_exact_sums_at_every_width() -> anyhow::Result<()> {
         "",
     ];
     let dir = tempfile::tempdir()?;
-    for (dim, maxn) in [(4, 0), (10, 3), (32, 0), (36, 3), (100, 3)] {
+    for (dim, maxn) in [(4, 0), (10, 3), (32, 0), (36, 3), (40, 0), (100, 3)] {
         let args =
             ModelArgs { dim, epoch: 1, min_count: 1, word_ngrams: 2, bucket: 50, minn: 2, maxn };
         let rows = dict.words() + 50;
