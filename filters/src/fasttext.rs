@@ -49,7 +49,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 mod exact_cache;
 mod hash;
@@ -183,12 +183,7 @@ impl FastText {
     /// [`FastText::load_with`], decoding a quantized input matrix of at most `decode_max`
     /// bytes of floats.
     fn load_decoding(path: &Path, summation: Summation, decode_max: usize) -> Result<Self> {
-        let buf = std::fs::read(path).map_err(|source| Error::Io {
-            what: "fastText model",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut r = Reader { buf: &buf, pos: 0, path };
+        let mut r = Reader::open(path)?;
         if r.i32()? != MAGIC {
             return Err(r.err("not a fastText model (bad magic number)"));
         }

@@ -44,12 +44,7 @@ pub(super) fn read_dictionary(
     let mut labels = Vec::new();
     let mut label_counts = Vec::new();
     for i in 0..r.usize_of(size.into(), "dictionary size")? {
-        let end = r.buf[r.pos..]
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or_else(|| r.err("unterminated word"))?;
-        let word = String::from_utf8_lossy(r.bytes(end)?).into_owned();
-        r.bytes(1)?;
+        let word = String::from_utf8_lossy(r.until_nul()?).into_owned();
         let count = r.i64()?;
         match r.u8()? {
             0 => {

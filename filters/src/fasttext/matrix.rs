@@ -26,7 +26,7 @@ impl ProductQuantizer {
                 "inconsistent PQ shape: dim {dim}, nsubq {nsubq}, dsub {dsub}, lastdsub {lastdsub}"
             )));
         }
-        let centroids = r.f32s(dim * KSUB)?;
+        let centroids = r.f32s(dim * KSUB, 0)?;
         Ok(Self { nsubq, dsub, lastdsub, centroids })
     }
 
@@ -65,8 +65,8 @@ impl Matrix {
         if !quant {
             let m = r.count64("rows")?;
             let n = r.count64("cols")?;
-            let mut data = r.f32s(m.checked_mul(n).ok_or_else(|| r.err("matrix too large"))?)?;
-            data.resize(m * n + DENSE_TAIL, 0.0);
+            let data =
+                r.f32s(m.checked_mul(n).ok_or_else(|| r.err("matrix too large"))?, DENSE_TAIL)?;
             return Ok(Matrix::Dense { m, n, data });
         }
         let qnorm = r.u8()? != 0;

@@ -1,50 +1,113 @@
-//! Little-endian reads from a model file, with the offset for error messages.
+//! Little-endian reads from a model file, streamed (a model of gigabytes is not read whole
+//! before its matrices are built), with the offset for error messages.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// A byte reader that remembers its offset for error messages.
+/// Floats converted per read of a matrix.
+const CHUNK_FLOATS: usize = 1 << 16;
+
+/// A byte reader over a model file that remembers its offset for error messages.
 pub(crate) struct Reader<'a> {
-    pub(crate) buf: &'a [u8],
-    pub(crate) pos: usize,
-    pub(crate) path: &'a Path,
+    src: BufReader<File>,
+    /// Bytes read so far ...
+    pos: u64,
+    /// ... of the file's `len`.
+    len: u64,
+    path: &'a Path,
+    /// What [`Reader::bytes`] returns.
+    scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
+    pub(crate) fn open(path: &'a Path) -> Result<Self> {
+        let io = |source| Error::Io { what: "fastText model", path: path.to_path_buf(), source };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        Ok(Self {
+            src: BufReader::with_capacity(1 << 20, file),
+            pos: 0,
+            len,
+            path,
+            scratch: Vec::new(),
+        })
+    }
+
     pub(crate) fn err(&self, problem: impl Into<String>) -> Error {
-        Error::BadModel {
-            path: self.path.to_path_buf(),
-            offset: self.pos as u64,
-            problem: problem.into(),
+        Error::BadModel { path: self.path.to_path_buf(), offset: self.pos, problem: problem.into() }
+    }
+
+    /// Reads exactly `n` bytes into `out`, or fails (before allocating) if the file is shorter.
+    fn read_into(&mut self, out: &mut [u8]) -> Result<()> {
+        let n = out.len();
+        if self.pos.saturating_add(n as u64) > self.len {
+            return Err(self.err(format!("file ends, {n} more bytes expected")));
         }
+        self.src.read_exact(out).map_err(|e| self.err(format!("reading {n} bytes: {e}")))?;
+        self.pos += n as u64;
+        Ok(())
     }
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| self.err(format!("file ends, {n} more bytes expected")))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&[u8]> {
+        if self.pos.saturating_add(n as u64) > self.len {
+            return Err(self.err(format!("file ends, {n} more bytes expected")));
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(n, 0);
+        let read = self.read_into(&mut scratch);
+        self.scratch = scratch;
+        read.map(|()| &self.scratch[..])
     }
+
+    /// The bytes up to the next NUL, which is read too.
+    pub(crate) fn until_nul(&mut self) -> Result<&[u8]> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let read = self.src.read_until(0, &mut scratch);
+        self.scratch = scratch;
+        let n = read.map_err(|e| self.err(format!("reading a word: {e}")))?;
+        if self.scratch.last() != Some(&0) {
+            return Err(self.err("unterminated word"));
+        }
+        self.pos += n as u64;
+        Ok(&self.scratch[..n - 1])
+    }
+
     pub(crate) fn i32(&mut self) -> Result<i32> {
-        let b = self.bytes(4)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        let mut b = [0u8; 4];
+        self.read_into(&mut b)?;
+        Ok(i32::from_le_bytes(b))
     }
     pub(crate) fn i64(&mut self) -> Result<i64> {
-        let b = self.bytes(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_le_bytes(a))
+        let mut b = [0u8; 8];
+        self.read_into(&mut b)?;
+        Ok(i64::from_le_bytes(b))
     }
     pub(crate) fn u8(&mut self) -> Result<u8> {
-        Ok(self.bytes(1)?[0])
+        let mut b = [0u8; 1];
+        self.read_into(&mut b)?;
+        Ok(b[0])
     }
-    pub(crate) fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
-        let b = self.bytes(n.checked_mul(4).ok_or_else(|| self.err("matrix too large"))?)?;
-        Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+
+    /// `n` floats followed by `zeros` zeros, in one allocation of that size.
+    pub(crate) fn f32s(&mut self, n: usize, zeros: usize) -> Result<Vec<f32>> {
+        let bytes = n.checked_mul(4).ok_or_else(|| self.err("matrix too large"))?;
+        if self.pos.saturating_add(bytes as u64) > self.len {
+            return Err(self.err(format!("file ends, {bytes} more bytes expected")));
+        }
+        let mut out = Vec::with_capacity(n + zeros);
+        let mut buf = vec![0u8; CHUNK_FLOATS.min(n) * 4];
+        while out.len() < n {
+            let take = CHUNK_FLOATS.min(n - out.len());
+            self.read_into(&mut buf[..take * 4])?;
+            let floats = buf[..take * 4].chunks_exact(4);
+            out.extend(floats.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        out.resize(n + zeros, 0.0);
+        Ok(out)
     }
     pub(crate) fn count32(&mut self, what: &str) -> Result<usize> {
         let v = self.i32()?;

@@ -288,3 +288,39 @@ fn per_word_sums_agree_with_exact_sums_at_every_width() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn truncated_or_corrupt_models_are_errors_naming_file_and_offset() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for name in ["genre.bin", "genre-ova.ftz", "lang-bigram-hs.bin"] {
+        let bytes = std::fs::read(Path::new(PARITY_DIR).join(name))?;
+        // Inside the header, the dictionary, the matrices, and one byte short.
+        let cuts = [3, 60, 200, bytes.len() / 3, bytes.len() / 2, bytes.len() - 1];
+        for cut in cuts {
+            let path = dir.path().join(format!("cut-{cut}-{name}"));
+            std::fs::write(&path, &bytes[..cut])?;
+            let err = FastText::load(&path).expect_err("a cut model does not load").to_string();
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains("at byte"), "{err}");
+            assert!(err.contains("file ends") || err.contains("unterminated word"), "{err}");
+        }
+    }
+    // A matrix header that promises more rows than the file holds fails before allocating.
+    let mut bytes = std::fs::read(Path::new(PARITY_DIR).join("genre.bin"))?;
+    let m = FastText::load(&Path::new(PARITY_DIR).join("genre.bin"))?;
+    let rows = (m.nwords + 10_000) as i64; // the input matrix: words, then 10,000 buckets
+    let shape = [rows.to_le_bytes(), (m.dim as i64).to_le_bytes()].concat();
+    let at = bytes.windows(16).position(|w| w == shape).expect("the input matrix's shape");
+    bytes[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+    let path = dir.path().join("huge.bin");
+    std::fs::write(&path, &bytes)?;
+    let err = FastText::load(&path).expect_err("a matrix past the end").to_string();
+    assert!(err.contains(&format!("at byte {}", at + 16)) && err.contains("file ends"), "{err}");
+    let path = dir.path().join("not-a-model.bin");
+    std::fs::write(&path, b"<html>not found</html>")?;
+    let err = FastText::load(&path).expect_err("not a model").to_string();
+    assert!(err.contains("bad magic") && err.contains("not-a-model.bin"), "{err}");
+    let err = FastText::load(&dir.path().join("missing.bin")).expect_err("missing").to_string();
+    assert!(err.contains("missing.bin"), "{err}");
+    Ok(())
+}
