@@ -91,7 +91,9 @@ pub enum Summation {
     /// [`Summation::Exact`] does. Faster; probabilities differ from fastText's by float
     /// rounding (within 4e-5 on the parity set's softmax and hierarchical-softmax models), but
     /// a one-vs-all model's table sigmoid can turn that into a step of 1/64 of its range, and
-    /// so another label. The results do not depend on what the thread predicted before.
+    /// so another label. The results do not depend on what the thread predicted before. A
+    /// dense model without character n-grams adds its rows in fastText's order either way
+    /// (a word's sum is its one row).
     PerWord,
     /// [`Summation::PerWord`] for softmax and hierarchical-softmax models, [`Summation::Exact`]
     /// for one-vs-all and negative-sampling ones (table sigmoids): resolved at load.
@@ -145,8 +147,8 @@ pub struct FastText {
     /// [`Summation::Exact`]: most bytes of rows a thread caches for this model.
     word_cache_bytes: usize,
     /// [`Summation::PerWord`]: per known word, the sum of its input rows (lanes, as the
-    /// word caches keep them; the count is its span in `word_ids`); empty where the sums are
-    /// the words' rows ([`FastText::word_rows_in_place`]).
+    /// word caches keep them; the count is its span in `word_ids`); none where rows are
+    /// listed by id ([`FastText::rows_by_id`]).
     word_vecs: Vec<Lane>,
     /// [`Summation::Exact`]: per known word, its rows in fastText's order (its id, then its
     /// character n-grams), end to end ...
@@ -345,9 +347,8 @@ impl FastText {
         self.vocab.set_rows(|id| (spans[id].1 - spans[id].0) as usize);
         self.word_ids = flat;
         self.word_spans = spans;
-        // Without character n-grams a word's sum is its one row, read where it lies (no
-        // copy: a large model's word rows are hundreds of megabytes).
-        if self.summation == Summation::PerWord && !self.word_rows_in_place() {
+        // (Rows listed by id need no sums: a large model's word rows are hundreds of MB.)
+        if self.summation == Summation::PerWord && !self.rows_by_id() {
             let width = self.dim.div_ceil(LANES).max(1);
             let mut vecs = vec![[0f32; LANES]; self.nwords * width];
             for (id, v) in vecs.chunks_exact_mut(width).enumerate() {
@@ -358,22 +359,11 @@ impl FastText {
         }
     }
 
-    /// Whether per-word sums of known words are their rows in the input matrix: a dense model
-    /// without character n-grams (a word adds its own row only), every word's row present.
-    fn word_rows_in_place(&self) -> bool {
-        self.maxn == 0 && self.input.dense_data().is_some() && self.input.rows() >= self.nwords
-    }
-
-    /// The per-word sum of known word `id` as `width` lanes of floats: precomputed, or its
-    /// row read in place ([`FastText::word_rows_in_place`]; the floats past a row's end go to
-    /// padding lanes, as in [`exact_cache::add_id_rows`]).
-    fn word_sum(&self, id: usize, width: usize) -> &[f32] {
-        match self.input.dense_data() {
-            Some(data) if self.word_vecs.is_empty() => {
-                &data[id * self.dim..id * self.dim + width * LANES]
-            }
-            _ => self.word_vecs[id * width..(id + 1) * width].as_flattened(),
-        }
+    /// Whether a line's rows are listed by id and added in one pass ([`FastText::hidden`]): a
+    /// dense model without character n-grams, where a known word adds its own row only (its
+    /// per-word sum is that row).
+    fn rows_by_id(&self) -> bool {
+        self.maxn == 0 && self.input.dense_data().is_some()
     }
 
     /// The `k` most likely labels of one line with their probabilities, best first (fastText's

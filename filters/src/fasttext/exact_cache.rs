@@ -161,9 +161,9 @@ pub(super) fn add_id_rows(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[
 /// A matrix larger than this is read from memory rather than from the caches: its rows are
 /// asked for ahead when they are wider than [`FAR_MIN_LANES`] lanes (a row of several cache
 /// lines; rows of one or two lines come as fast unasked: asking measured slower).
-pub(super) const FAR_BYTES: usize = 32 << 20;
+const FAR_BYTES: usize = 32 << 20;
 /// See [`FAR_BYTES`].
-pub(super) const FAR_MIN_LANES: usize = 8;
+const FAR_MIN_LANES: usize = 8;
 /// How many rows ahead [`add_id_rows_far`] asks for.
 const ROWS_AHEAD: usize = 8;
 
@@ -206,7 +206,7 @@ fn add_id_rows_far(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
 }
 
 /// Asks for the cache lines of `data[start..start + len]` (those in range).
-pub(super) fn prefetch_floats(data: &[f32], start: usize, len: usize) {
+fn prefetch_floats(data: &[f32], start: usize, len: usize) {
     const LINE: usize = 64 / size_of::<f32>();
     let end = (start + len).min(data.len());
     if start >= end {

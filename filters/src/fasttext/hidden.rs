@@ -5,8 +5,7 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use super::exact_cache::{
-    FAR_BYTES, FAR_MIN_LANES, LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows,
-    add_rows, prefetch_floats,
+    LANES, Lane, Mode, WORD_ROWS, WORD_SUMS, Word, WordRows, add_id_rows, add_rows,
 };
 use super::scan::{Key, Words};
 use super::vocab::Found;
@@ -38,20 +37,18 @@ impl FastText {
     pub(super) fn hidden(&self, line: &str) -> Option<Vec<f32>> {
         let dense = self.input.dense_data().is_some();
         let exact_mode = if dense { Mode::Ids } else { Mode::Rows };
-        match self.summation {
-            Summation::Exact | Summation::Auto => {
-                self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes)
-            }
-            // Half of the budget to each cache: per-word sums, and rows for long lines.
-            Summation::PerWord if line.len() > PER_WORD_MAX_BYTES => {
-                self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes / 2)
-            }
-            Summation::PerWord => {
-                self.hidden_sums(line, self.word_cache_bytes / 2).unwrap_or_else(|()| {
-                    self.hidden_with(line, &WORD_SUMS, Mode::Sums, self.word_cache_bytes / 2)
-                })
-            }
+        // Without character n-grams a word's sum is its one row: a dense model's rows are
+        // listed by id and added in fastText's order whatever the summation (as fast).
+        if self.summation != Summation::PerWord || self.rows_by_id() {
+            return self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes);
         }
+        // Half of the budget to each cache: per-word sums, and rows for long lines.
+        if line.len() > PER_WORD_MAX_BYTES {
+            return self.hidden_with(line, &WORD_ROWS, exact_mode, self.word_cache_bytes / 2);
+        }
+        self.hidden_sums(line, self.word_cache_bytes / 2).unwrap_or_else(|()| {
+            self.hidden_with(line, &WORD_SUMS, Mode::Sums, self.word_cache_bytes / 2)
+        })
     }
 
     /// [`FastText::hidden`] with the thread's `cache` keeping what `mode` says within
@@ -77,14 +74,11 @@ impl FastText {
             let mut group = [Token::default(); GROUP];
             // Without character n-grams, only a quantized model's exact rows use the cache.
             let cached = self.maxn > 0 || mode == Mode::Rows;
-            // Without character n-grams a known word adds its own row only: in a dense model
-            // its row id is listed, and the line's rows are added at the end in one pass, word
-            // n-grams after words, as fastText adds them (with per-word sums too: a word's sum
-            // is its row).
-            let by_id = self.maxn == 0 && mode != Mode::Rows && self.input.dense_data().is_some();
+            // A known word's row id is listed, and the line's rows are added at the end in one
+            // pass, word n-grams after words, as fastText adds them.
+            let by_id = self.rows_by_id();
             let mut ids = std::mem::take(&mut cache.ngram_ids);
             ids.clear();
-            let far = !by_id && self.words_far();
             loop {
                 let mut n = 0;
                 for (slot, (word, key)) in group.iter_mut().zip(tokens.by_ref()) {
@@ -101,12 +95,6 @@ impl FastText {
                 }
                 if n == 0 {
                     break;
-                }
-                if far && mode != Mode::Rows {
-                    // The slots are near now: ask for the known words' rows before adding.
-                    for t in &group[..n] {
-                        self.prefetch_known(t.word, &t.key, t.h, mode, cache.width());
-                    }
                 }
                 for t in &group[..n] {
                     if by_id && let Some(found) = self.vocab.find(t.word, &t.key, t.h) {
@@ -164,10 +152,7 @@ impl FastText {
                     let id = id as usize;
                     if cache.mode() == Mode::Sums {
                         let w = hidden.len();
-                        let sum = self.word_sum(id, w);
-                        for (h, s) in hidden.iter_mut().zip(sum.chunks_exact(LANES)) {
-                            (0..LANES).for_each(|i| h[i] += s[i]);
-                        }
+                        add_rows(hidden, &self.word_vecs[id * w..(id + 1) * w]);
                     } else {
                         let (a, b) = self.word_spans[id];
                         self.add_ids(hidden, &self.word_ids[a as usize..b as usize]);
@@ -197,36 +182,6 @@ impl FastText {
                 Some((ids.len(), ft_hash))
             }
             Word::Skip => None,
-        }
-    }
-
-    /// Whether known words' rows are wide and far from the core (a large dense matrix or
-    /// large per-word sums, [`FAR_BYTES`]): a line's words then ask for them before adding
-    /// them.
-    fn words_far(&self) -> bool {
-        self.dim > FAR_MIN_LANES * LANES
-            && (self.input.dense_data().is_some_and(|d| size_of_val(d) > FAR_BYTES)
-                || size_of_val(self.word_vecs.as_slice()) > FAR_BYTES)
-    }
-
-    /// If `word` (of key `key`, hash `h`) is a known word, asks for what adding it reads: its
-    /// sum ([`Mode::Sums`], `width` lanes) or its first rows ([`Mode::Ids`]).
-    fn prefetch_known(&self, word: &[u8], key: &Key, h: u64, mode: Mode, width: usize) {
-        let Some(found) = self.vocab.find(word, key, h) else { return };
-        let Some(data) = self.input.dense_data() else { return };
-        let id = found.id as usize;
-        match mode {
-            // (Sums read in place are rows listed by id: `hidden_with` does not get here.)
-            Mode::Sums => {
-                prefetch_floats(self.word_vecs.as_flattened(), id * width * LANES, width * LANES);
-            }
-            Mode::Ids => {
-                let (a, b) = self.word_spans[id];
-                for &row in self.word_ids[a as usize..b as usize].iter().take(4) {
-                    prefetch_floats(data, row as usize * self.dim, width * LANES);
-                }
-            }
-            Mode::Rows => {}
         }
     }
 

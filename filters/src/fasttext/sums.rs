@@ -33,9 +33,8 @@ impl FastText {
 
     fn sums_fixed<const W: usize>(&self, line: &str, cache: &mut WordRows) -> Option<Vec<f32>> {
         let mut acc = [[0f32; LANES]; W];
-        // `sum`: W lanes of floats.
-        let add = |acc: &mut [Lane; W], sum: &[f32]| {
-            for (a, s) in acc.iter_mut().zip(sum.chunks_exact(LANES)) {
+        let add = |acc: &mut [Lane; W], sum: &[Lane]| {
+            for (a, s) in acc.iter_mut().zip(sum) {
                 (0..LANES).for_each(|i| a[i] += s[i]);
             }
         };
@@ -68,7 +67,7 @@ impl FastText {
                 let ft_hash = match self.vocab.find(word, key, h) {
                     Some(f) => {
                         let id = f.id as usize;
-                        add(&mut acc, self.word_sum(id, W));
+                        add(&mut acc, &self.word_vecs[id * W..id * W + W]);
                         rows += f.rows as usize;
                         f.ft_hash
                     }
@@ -84,19 +83,19 @@ impl FastText {
                     }
                     None => match cache.word(self, word, key, h, true) {
                         Word::Sum(sum, n, ft_hash) => {
-                            add(&mut acc, sum.as_flattened());
+                            add(&mut acc, sum);
                             rows += n;
                             ft_hash
                         }
                         Word::Ids(ids, ft_hash) => {
                             let mut sum = [[0f32; LANES]; W];
                             self.add_ids(&mut sum, ids);
-                            add(&mut acc, sum.as_flattened());
+                            add(&mut acc, &sum);
                             rows += ids.len();
                             ft_hash
                         }
                         Word::Rows(block, ft_hash) => {
-                            block.chunks_exact(W).for_each(|r| add(&mut acc, r.as_flattened()));
+                            block.chunks_exact(W).for_each(|r| add(&mut acc, r));
                             rows += block.len() / W;
                             ft_hash
                         }
