@@ -97,11 +97,21 @@ impl FastText {
                     break;
                 }
                 for t in &group[..n] {
-                    if by_id && let Some(found) = self.vocab.find(t.word, &t.key, t.h) {
-                        ids.push(found.id);
-                        rows += 1;
+                    if by_id {
+                        // An unknown word adds no row (no character n-grams) but its hash for
+                        // word n-grams; fastText skips an unknown label.
+                        let ft_hash = match self.vocab.find(t.word, &t.key, t.h) {
+                            Some(found) => {
+                                ids.push(found.id);
+                                rows += 1;
+                                found.ft_hash
+                            }
+                            None if t.word.starts_with(LABEL_PREFIX.as_bytes()) => continue,
+                            None if self.word_ngrams > 1 => hash(t.word),
+                            None => continue,
+                        };
                         if self.word_ngrams > 1 {
-                            word_hashes.push(found.ft_hash as i32);
+                            word_hashes.push(ft_hash as i32);
                         }
                         continue;
                     }
