@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 
 /// Floats converted per read of a matrix.
 const CHUNK_FLOATS: usize = 1 << 16;
+/// Longest word of a dictionary read (fastText sets none; a word is a run of text between
+/// spaces, long in Chinese, never this long in a model).
+const MAX_WORD_BYTES: usize = 16 << 20;
 
 /// A byte reader over a model file that remembers its offset for error messages.
 pub(crate) struct Reader<'a> {
@@ -62,11 +65,12 @@ impl<'a> Reader<'a> {
         read.map(|()| &self.scratch[..])
     }
 
-    /// The bytes up to the next NUL, which is read too.
+    /// The bytes up to the next NUL, which is read too (at most [`MAX_WORD_BYTES`]: a
+    /// corrupt dictionary is not read to the end of the file in search of one).
     pub(crate) fn until_nul(&mut self) -> Result<&[u8]> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let read = self.src.read_until(0, &mut scratch);
+        let read = (&mut self.src).take(MAX_WORD_BYTES as u64 + 1).read_until(0, &mut scratch);
         self.scratch = scratch;
         let n = read.map_err(|e| self.err(format!("reading a word: {e}")))?;
         if self.scratch.last() != Some(&0) {
