@@ -165,7 +165,7 @@ const FAR_BYTES: usize = 32 << 20;
 /// See [`FAR_BYTES`].
 const FAR_MIN_LANES: usize = 8;
 /// How many rows ahead [`add_id_rows_far`] asks for.
-const ROWS_AHEAD: usize = 8;
+const ROWS_AHEAD: usize = 32;
 
 /// [`add_id_rows`] for wide rows of a matrix far from the core: rows are asked for
 /// [`ROWS_AHEAD`] rows before they are added, so that several come from memory at once, and
@@ -445,7 +445,7 @@ mod tests {
         #[test]
         fn far_rows_add_as_one_row_after_another(
             dim in 33usize..140,
-            ids in proptest::collection::vec(0u32..70, 0..60),
+            ids in proptest::collection::vec(0u32..70, 0..120),
             seed: u32,
         ) {
             let rows = 64; // ids of 64 and up are past the end: skipped
