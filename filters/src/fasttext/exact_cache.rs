@@ -171,6 +171,7 @@ const ROWS_AHEAD: usize = 32;
 /// [`ROWS_AHEAD`] rows before they are added, so that several come from memory at once, and
 /// added a block of rows at a time, eight lanes at a time, those lanes of the sum staying in
 /// registers across the block. Each lane still adds the rows in order: the same roundings.
+#[inline(never)] // keeps `add_id_rows`, on every small model's path, small enough to inline
 fn add_id_rows_far(hidden: &mut [Lane], data: &[f32], dim: usize, ids: &[u32]) {
     const CHUNK: usize = 8;
     let w = hidden.len();
